@@ -1,0 +1,385 @@
+//! The command line: every action as a subcommand, each with `--json`.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::doctor;
+use crate::engine::launch::LaunchRequest;
+use crate::engine::{Action, CreateRequest, Deck};
+use crate::error::DeckError;
+use crate::sandbox::{BackendKind, Payload, SandboxId, SandboxRecord};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandbox-deck",
+    version,
+    about = "Run AI coding agents in sandboxes and keep an eye on them"
+)]
+pub struct Cli {
+    /// Print machine-readable JSON (errors too, as {"error":{"kind","message"}} on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Make a sandbox for a project: its own display, a tmux session, the agent inside.
+    Create(CreateArgs),
+    /// List sandboxes.
+    #[command(alias = "ls")]
+    List,
+    /// Show one sandbox.
+    Show { name: String },
+    /// Stop a sandbox gracefully (agent interrupted, then killed after a timeout).
+    Stop { name: String },
+    /// Start a stopped, exited or dead sandbox again (the agent resumes with --continue).
+    Start { name: String },
+    /// Remove a sandbox and its files.
+    #[command(alias = "remove")]
+    Rm {
+        name: String,
+        /// Remove it even while it runs.
+        #[arg(long, short)]
+        force: bool,
+    },
+    /// Attach this terminal to a sandbox's session (C-q comes back).
+    Attach { name: String },
+    /// Run a sandbox in this terminal (what the claude-sandbox launchers call).
+    Launch {
+        backend: BackendKind,
+        #[command(flatten)]
+        args: LaunchArgs,
+    },
+    /// Check the host's prerequisites and say how to install what is missing.
+    Doctor,
+    /// Internal: the command tmux runs in a managed sandbox's pane.
+    #[command(hide = true)]
+    RunManaged {
+        #[arg(long)]
+        id: String,
+        #[arg(long = "continue")]
+        resume: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The project directory, shared read-write at its own path.
+    pub dir: PathBuf,
+    /// The sandbox's name (default: from the directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Arguments for the agent, or with --shell the command to run.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// The project directory (default: the current directory).
+    pub dir: Option<PathBuf>,
+    /// The name it is registered under (default: from the directory name).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Arguments for the agent, or with --shell the command to run.
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// Run bash (or the command after --) instead of the agent.
+    #[arg(long)]
+    pub shell: bool,
+    /// No network at all inside (own network namespace with only `lo`).
+    #[arg(long, conflicts_with = "network")]
+    pub no_network: bool,
+    /// Network on, whatever the config default says.
+    #[arg(long)]
+    pub network: bool,
+    /// Pass GH_TOKEN/GITHUB_TOKEN (or `gh auth token`) into the sandbox.
+    #[arg(long)]
+    pub gh_token: bool,
+    /// A profile JSON (as generated from nix/sandbox-spec.nix); default: the host profile.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn network(&self) -> Option<bool> {
+        match (self.network, self.no_network) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            report_error(&error, json);
+            1
+        }
+    }
+}
+
+fn report_error(error: &anyhow::Error, json: bool) {
+    let kind = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<DeckError>())
+        .map_or("internal", DeckError::kind);
+    let message = format!("{error:#}");
+    if json {
+        let body = serde_json::json!({ "error": { "kind": kind, "message": message } });
+        eprintln!("{body}");
+    } else {
+        eprintln!("sandbox-deck: {message}");
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let json = cli.json;
+    let Some(command) = cli.command else {
+        // The TUI comes here; until then the list is the overview.
+        let deck = Deck::open()?;
+        print_list(&deck.list()?, json)?;
+        return Ok(0);
+    };
+    match command {
+        Cmd::Doctor => {
+            let checks = doctor::run();
+            if json {
+                print_json(&checks)?;
+            } else {
+                for c in &checks {
+                    let mark = if c.ok {
+                        "ok "
+                    } else if c.required {
+                        "MISSING"
+                    } else {
+                        "missing"
+                    };
+                    println!("{mark:8} {:15} {}", c.name, c.detail);
+                    if let Some(fix) = &c.fix {
+                        println!("{:8} {:15} fix: {fix}", "", "");
+                    }
+                }
+            }
+            Ok(if doctor::all_required_ok(&checks) {
+                0
+            } else {
+                1
+            })
+        }
+        Cmd::RunManaged { id, resume } => {
+            let deck = Deck::open()?;
+            let id = SandboxId::try_from(id)?;
+            match deck.run_managed(&id, resume) {
+                Ok(never) => match never {},
+                Err(e) => {
+                    // This runs in the pane: the message stays on screen (remain-on-exit).
+                    eprintln!("sandbox-deck: {e}");
+                    Ok(127)
+                }
+            }
+        }
+        Cmd::Launch { backend, args } => {
+            let deck = Deck::open()?;
+            let project_dir = match args.dir {
+                Some(dir) => dir,
+                None => std::env::current_dir().context("reading the current directory")?,
+            };
+            let code = deck.launch_foreground(LaunchRequest {
+                backend,
+                project_dir,
+                name: args.name,
+                payload: Payload::new(args.common.shell, args.args),
+                network: args.common.network(),
+                gh_token: args.common.gh_token,
+                profile: args.common.profile,
+            })?;
+            Ok(code)
+        }
+        Cmd::Attach { name } => {
+            let deck = Deck::open()?;
+            let mut command = deck.attach_command(&name)?;
+            let err = command.exec();
+            Err(err).context("running tmux attach")
+        }
+        Cmd::List => {
+            let deck = Deck::open()?;
+            print_list(&deck.list()?, json)?;
+            Ok(0)
+        }
+        Cmd::Show { name } => {
+            let deck = Deck::open()?;
+            print_record(&deck.show(&name)?, json)?;
+            Ok(0)
+        }
+        Cmd::Create(args) => {
+            let deck = Deck::open()?;
+            let record = deck.execute(Action::Create(CreateRequest {
+                project_dir: args.dir,
+                name: args.name,
+                payload: Payload::new(args.common.shell, args.args),
+                network: args.common.network(),
+                gh_token: args.common.gh_token,
+                profile: args.common.profile,
+            }))?;
+            print_record(&record, json)?;
+            if let Some(status) = record.exit_status.filter(|s| *s != 0) {
+                let screen = deck
+                    .tmux()
+                    .capture(record.name.as_str(), 20)
+                    .unwrap_or_default();
+                return Err(DeckError::host(
+                    format!("the backend of {}", record.name),
+                    format!("exited at once with status {status}; its screen:\n{screen}"),
+                )
+                .into());
+            }
+            Ok(0)
+        }
+        Cmd::Stop { name } => act(Action::Stop { name }, json),
+        Cmd::Start { name } => act(Action::Start { name }, json),
+        Cmd::Rm { name, force } => {
+            let deck = Deck::open()?;
+            let record = deck.execute(Action::Remove { name, force })?;
+            if json {
+                print_json(&record)?;
+            } else {
+                println!("removed {}", record.name);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn act(action: Action, json: bool) -> anyhow::Result<i32> {
+    let deck = Deck::open()?;
+    let record = deck.execute(action)?;
+    if json {
+        print_json(&record)?;
+    } else {
+        println!("{} is {}", record.name, record.state);
+    }
+    Ok(0)
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn print_record(record: &SandboxRecord, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(record);
+    }
+    let display = record.display.map_or("-".into(), |d| format!(":{d}"));
+    let rows = [
+        ("name", record.name.to_string()),
+        ("id", record.id.to_string()),
+        ("state", state_text(record)),
+        ("backend", record.backend.to_string()),
+        (
+            "project",
+            record.project_dir.as_path().display().to_string(),
+        ),
+        ("display", display),
+        (
+            "tmux session",
+            record.tmux_session.clone().unwrap_or("-".into()),
+        ),
+        ("network", if record.network { "on" } else { "off" }.into()),
+        (
+            "managed",
+            if record.managed {
+                "yes"
+            } else {
+                "no (launched by hand)"
+            }
+            .into(),
+        ),
+        ("created", record.created_at.to_rfc3339()),
+    ];
+    for (key, value) in rows {
+        println!("{key:13} {value}");
+    }
+    Ok(())
+}
+
+fn state_text(record: &SandboxRecord) -> String {
+    let mut text = record.state.to_string();
+    if let Some(status) = record.exit_status {
+        text.push_str(&format!(" (status {status})"));
+    }
+    if let Some(reason) = &record.reason {
+        text.push_str(&format!(": {reason}"));
+    }
+    text
+}
+
+fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(&records);
+    }
+    if records.is_empty() {
+        println!("no sandboxes yet: `sandbox-deck create DIR` makes one");
+        return Ok(());
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    println!(
+        "{:20} {:11} {:10} {:8} {:8} PROJECT",
+        "NAME", "BACKEND", "STATE", "DISPLAY", "UPTIME"
+    );
+    for r in records {
+        let uptime = match (r.state, r.started_at) {
+            (crate::sandbox::SandboxState::Running, Some(t)) => {
+                human_duration(chrono::Utc::now() - t)
+            }
+            _ => "-".into(),
+        };
+        let mut project = r.project_dir.as_path().display().to_string();
+        if !home.is_empty() && project.starts_with(&home) {
+            project = format!("~{}", &project[home.len()..]);
+        }
+        println!(
+            "{:20} {:11} {:10} {:8} {:8} {}",
+            r.name.as_str(),
+            r.backend.as_str(),
+            r.state.as_str(),
+            r.display.map_or("-".into(), |d| format!(":{d}")),
+            uptime,
+            project
+        );
+    }
+    Ok(())
+}
+
+fn human_duration(d: chrono::TimeDelta) -> String {
+    let s = d.num_seconds().max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}

@@ -1,0 +1,198 @@
+//! Typed configuration: the embedded defaults with the user's `config.toml` merged over them.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{DeckError, Result};
+use crate::sandbox::BackendKind;
+
+pub const DEFAULT_CONFIG: &str = include_str!("../assets/default-config.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub sandbox: SandboxConfig,
+    pub display: DisplayConfig,
+    pub tmux: TmuxConfig,
+    pub monitor: MonitorConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxConfig {
+    pub backend: BackendKind,
+    pub network: bool,
+    pub agent: String,
+    pub stop_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    pub width: u32,
+    pub height: u32,
+    pub depth: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TmuxConfig {
+    pub width: u16,
+    pub height: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    pub interval_ms: u64,
+}
+
+impl Config {
+    /// The defaults merged with `path` when it exists.
+    pub fn load(path: &Path) -> Result<Config> {
+        let user = match std::fs::read_to_string(path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(DeckError::Config {
+                    path: path.display().to_string(),
+                    message: format!("cannot be read: {e}"),
+                });
+            }
+        };
+        Config::from_layers(user.as_deref(), &path.display().to_string())
+    }
+
+    pub fn defaults() -> Config {
+        Config::from_layers(None, "defaults").expect("the embedded default config is valid")
+    }
+
+    /// Merges `user` (named `origin` in errors) over the defaults, then checks every value.
+    pub fn from_layers(user: Option<&str>, origin: &str) -> Result<Config> {
+        let config_error = |message: String| DeckError::Config {
+            path: origin.to_owned(),
+            message,
+        };
+        let mut merged: toml::Table = DEFAULT_CONFIG
+            .parse()
+            .map_err(|e| config_error(format!("embedded defaults: {e}")))?;
+        if let Some(text) = user {
+            let overlay: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+                config_error(format!("is not valid TOML: {}", e.message()))
+            })?;
+            merge(&mut merged, overlay);
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(merged)).map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                config_error(format!("key `{key}`: {}", inner.message()))
+            })?;
+        config.validate().map_err(config_error)?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let check = |ok: bool, key: &str, why: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("key `{key}`: {why}"))
+            }
+        };
+        check(
+            (64..=8192).contains(&self.display.width),
+            "display.width",
+            "must be between 64 and 8192",
+        )?;
+        check(
+            (64..=8192).contains(&self.display.height),
+            "display.height",
+            "must be between 64 and 8192",
+        )?;
+        check(
+            matches!(self.display.depth, 8 | 16 | 24 | 32),
+            "display.depth",
+            "must be 8, 16, 24 or 32",
+        )?;
+        check(
+            (10..=1000).contains(&self.tmux.width),
+            "tmux.width",
+            "must be between 10 and 1000",
+        )?;
+        check(
+            (5..=1000).contains(&self.tmux.height),
+            "tmux.height",
+            "must be between 5 and 1000",
+        )?;
+        check(
+            !self.sandbox.agent.is_empty() && !self.sandbox.agent.contains(char::is_whitespace),
+            "sandbox.agent",
+            "must be a command name or path without spaces",
+        )?;
+        check(
+            self.sandbox.stop_timeout_ms <= 600_000,
+            "sandbox.stop_timeout_ms",
+            "must be at most 600000",
+        )?;
+        check(
+            (100..=3_600_000).contains(&self.monitor.interval_ms),
+            "monitor.interval_ms",
+            "must be between 100 and 3600000",
+        )
+    }
+}
+
+/// Deep-merges `overlay` into `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load() {
+        let config = Config::defaults();
+        assert_eq!(config.display.width, 1280);
+        assert_eq!(config.sandbox.backend, BackendKind::Bubblewrap);
+    }
+
+    #[test]
+    fn user_values_merge_over_defaults() {
+        let config = Config::from_layers(Some("[display]\nwidth = 800\n"), "test").unwrap();
+        assert_eq!(config.display.width, 800);
+        assert_eq!(config.display.height, 800);
+        assert!(config.sandbox.network);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let err = Config::from_layers(Some("[display]\nwidht = 800\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("widht"), "{err}");
+        let err = Config::from_layers(Some("colour = 1\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Config::from_layers(Some("[display]\nwidth = \"wide\"\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("display.width"), "{err}");
+        let err = Config::from_layers(Some("[display]\ndepth = 7\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("display.depth"), "{err}");
+        let err =
+            Config::from_layers(Some("[sandbox]\nbackend = \"docker\"\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("sandbox.backend"), "{err}");
+        let err = Config::from_layers(Some("not toml ="), "test").unwrap_err();
+        assert_eq!(err.kind(), "config");
+    }
+}

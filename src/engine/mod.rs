@@ -1,0 +1,115 @@
+//! The engine and its local `Deck` handle (D6): every front end (CLI, TUI, API) reads
+//! snapshots and executes actions through it, never touching the registry or tmux itself.
+
+pub mod launch;
+pub mod lifecycle;
+pub mod monitor;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{DeckError, Result};
+use crate::host::tmux::Tmux;
+use crate::host::which;
+use crate::paths::Paths;
+use crate::registry::Registry;
+use crate::sandbox::{Payload, SandboxRecord};
+
+/// A request to make a managed sandbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateRequest {
+    pub project_dir: PathBuf,
+    /// Defaults to a name derived from the project directory.
+    pub name: Option<String>,
+    pub payload: Payload,
+    /// Defaults to `sandbox.network` from the config.
+    pub network: Option<bool>,
+    pub gh_token: bool,
+    /// A profile JSON file; the built-in host profile when absent.
+    pub profile: Option<PathBuf>,
+}
+
+/// Everything that changes a sandbox, as one type shared by the CLI, the TUI and the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Create(CreateRequest),
+    Start { name: String },
+    Stop { name: String },
+    Remove { name: String, force: bool },
+}
+
+pub struct Deck {
+    pub paths: Paths,
+    pub config: Config,
+    registry: Registry,
+    tmux: Tmux,
+    /// This binary, which tmux runs as the pane command (`run-managed`).
+    exe: PathBuf,
+}
+
+impl Deck {
+    /// The handle for this user's XDG dirs and config.
+    pub fn open() -> Result<Deck> {
+        let paths = Paths::from_env()?;
+        let config = Config::load(&paths.config_file())?;
+        Deck::with(paths, config)
+    }
+
+    pub fn with(paths: Paths, config: Config) -> Result<Deck> {
+        paths.ensure_state_dir()?;
+        paths.ensure_runtime_dir()?;
+        let tmux = Tmux::new(
+            which("tmux").unwrap_or_else(|| "tmux".into()),
+            paths.tmux_socket(),
+            paths.tmux_conf(),
+        );
+        let exe = std::env::current_exe()
+            .map_err(|e| DeckError::io("finding the sandbox-deck binary", e))?;
+        Ok(Deck {
+            registry: Registry::new(&paths),
+            paths,
+            config,
+            tmux,
+            exe,
+        })
+    }
+
+    pub fn tmux(&self) -> &Tmux {
+        &self.tmux
+    }
+
+    /// All sandboxes, reconciled with what really runs.
+    pub fn list(&self) -> Result<Vec<SandboxRecord>> {
+        self.reconcile()
+    }
+
+    pub fn show(&self, name: &str) -> Result<SandboxRecord> {
+        let name = crate::sandbox::SandboxName::parse(name)?;
+        self.list()?
+            .into_iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| DeckError::NotFound {
+                name: name.to_string(),
+            })
+    }
+
+    pub fn execute(&self, action: Action) -> Result<SandboxRecord> {
+        match action {
+            Action::Create(request) => self.create(request),
+            Action::Start { name } => self.start(&name),
+            Action::Stop { name } => self.stop(&name),
+            Action::Remove { name, force } => self.remove(&name, force),
+        }
+    }
+}
+
+/// Finds a host binary the engine needs, or says how to install it.
+pub(crate) fn require(binary: &str, package: &str) -> Result<PathBuf> {
+    which(binary).ok_or_else(|| DeckError::MissingBinary {
+        binary: binary.to_owned(),
+        install: format!("install it with `sudo apt-get install {package}` (Debian/Ubuntu)"),
+    })
+}

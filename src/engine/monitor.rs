@@ -1,0 +1,124 @@
+//! Reconciles the registry with what really runs (D3): runs on every command that reads
+//! state, and on a timer in long-running modes. A sandbox whose backend ended reads
+//! `exited` (with tmux's exit status); one whose session or display vanished reads `dead`
+//! (with a reason), and whatever is left of it is ended.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::Deck;
+use crate::error::Result;
+use crate::host::tmux::Pane;
+use crate::sandbox::{SandboxRecord, SandboxState};
+
+/// A sandbox still `starting` after this long was abandoned by whoever started it.
+const START_DEADLINE: Duration = Duration::from_secs(120);
+
+/// What the monitor concluded about one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    Exited {
+        status: Option<i32>,
+    },
+    Dead {
+        reason: String,
+    },
+    /// A hand-started sandbox whose launcher is gone: it unregisters.
+    Gone,
+}
+
+/// Compares one record with the observed panes. Pure apart from the pid checks.
+pub fn observe(
+    record: &SandboxRecord,
+    panes: &[Pane],
+    now: chrono::DateTime<Utc>,
+) -> Option<Finding> {
+    if !record.managed {
+        let alive = record.launcher.is_some_and(|l| l.is_alive());
+        return (!alive).then_some(Finding::Gone);
+    }
+    match record.state {
+        SandboxState::Running => {
+            let pane = panes
+                .iter()
+                .find(|p| Some(p.session.as_str()) == record.tmux_session.as_deref());
+            match pane {
+                None => Some(Finding::Dead {
+                    reason: "its tmux session vanished".into(),
+                }),
+                Some(pane) if pane.dead => Some(Finding::Exited {
+                    status: pane.exit_status,
+                }),
+                Some(_) if !record.xvfb.is_some_and(|x| x.is_alive()) => Some(Finding::Dead {
+                    reason: "Xvfb died".into(),
+                }),
+                Some(_) => None,
+            }
+        }
+        SandboxState::Starting => {
+            let since = record.started_at.unwrap_or(record.created_at);
+            let overdue = (now - since).to_std().is_ok_and(|age| age > START_DEADLINE);
+            overdue.then(|| Finding::Dead {
+                reason: "it never finished starting".into(),
+            })
+        }
+        SandboxState::Stopped | SandboxState::Exited | SandboxState::Dead => None,
+    }
+}
+
+fn needs_watch(record: &SandboxRecord) -> bool {
+    !record.managed || matches!(record.state, SandboxState::Running | SandboxState::Starting)
+}
+
+impl Deck {
+    /// Brings the registry in line with reality and returns the up-to-date records.
+    pub fn reconcile(&self) -> Result<Vec<SandboxRecord>> {
+        let snapshot = self.registry.load()?;
+        if !snapshot.iter().any(needs_watch) {
+            return Ok(snapshot);
+        }
+        let mut to_end: Vec<SandboxRecord> = Vec::new();
+        let records = self.registry.update(|records| {
+            // Read tmux under the lock: a sandbox marked running after this point had its
+            // session before it was marked, so it cannot be mistaken for a vanished one.
+            let panes = if records
+                .iter()
+                .any(|r| r.managed && r.state == SandboxState::Running)
+            {
+                self.tmux.panes()?
+            } else {
+                Vec::new()
+            };
+            let now = Utc::now();
+            let mut gone = Vec::new();
+            for record in records.iter_mut() {
+                match observe(record, &panes, now) {
+                    None => {}
+                    Some(Finding::Gone) => gone.push(record.id.clone()),
+                    Some(Finding::Exited { status }) => {
+                        record.state = SandboxState::Exited;
+                        record.exit_status = status;
+                        record.reason = status
+                            .filter(|s| *s > 128)
+                            .map(|s| format!("killed by signal {}", s - 128));
+                    }
+                    Some(Finding::Dead { reason }) => {
+                        to_end.push(record.clone());
+                        record.state = SandboxState::Dead;
+                        record.reason = Some(reason);
+                        record.display = None;
+                        record.xvfb = None;
+                        record.launcher = None;
+                    }
+                }
+            }
+            records.retain(|r| !gone.contains(&r.id));
+            Ok(records.clone())
+        })?;
+        for record in &to_end {
+            self.teardown(record, false);
+        }
+        Ok(records)
+    }
+}

@@ -1,0 +1,164 @@
+//! Processes identified by pid *and* start time, so a recycled pid is never taken for ours.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcRef {
+    pub pid: u32,
+    /// Field 22 of `/proc/<pid>/stat`: clock ticks after boot.
+    pub start_time: u64,
+}
+
+/// The parts of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, Copy)]
+struct Stat {
+    state: char,
+    ppid: u32,
+    start_time: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// `comm` (field 2) may contain spaces and parentheses, so fields are counted after the last `)`.
+fn parse_stat(text: &str) -> Option<Stat> {
+    let after = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        start_time: fields.get(19)?.parse().ok()?,
+    })
+}
+
+impl ProcRef {
+    /// The process with this pid as it is now, if it exists.
+    pub fn of(pid: u32) -> Option<ProcRef> {
+        read_stat(pid).map(|s| ProcRef {
+            pid,
+            start_time: s.start_time,
+        })
+    }
+
+    /// True while this very process runs (a zombie has finished running).
+    pub fn is_alive(&self) -> bool {
+        read_stat(self.pid)
+            .is_some_and(|s| s.start_time == self.start_time && s.state != 'Z' && s.state != 'X')
+    }
+
+    pub fn signal(&self, signal: Signal) -> bool {
+        self.is_alive() && kill(Pid::from_raw(self.pid as i32), signal).is_ok()
+    }
+
+    /// SIGTERM, then SIGKILL if it has not gone after `grace`. Returns once it is gone.
+    pub fn terminate(&self, grace: Duration) {
+        if !self.signal(Signal::SIGTERM) {
+            return;
+        }
+        if !wait_until(grace, || !self.is_alive()) {
+            self.signal(Signal::SIGKILL);
+            wait_until(Duration::from_secs(2), || !self.is_alive());
+        }
+    }
+
+    /// Every live process below this one, found by walking parent pids in `/proc`.
+    pub fn descendants(&self) -> Vec<ProcRef> {
+        if !self.is_alive() {
+            return Vec::new();
+        }
+        let mut children: HashMap<u32, Vec<ProcRef>> = HashMap::new();
+        for (pid, stat) in all_processes() {
+            children.entry(stat.ppid).or_default().push(ProcRef {
+                pid,
+                start_time: stat.start_time,
+            });
+        }
+        let mut found = Vec::new();
+        let mut queue = vec![self.pid];
+        while let Some(parent) = queue.pop() {
+            for child in children.remove(&parent).unwrap_or_default() {
+                queue.push(child.pid);
+                found.push(child);
+            }
+        }
+        found
+    }
+}
+
+fn all_processes() -> Vec<(u32, Stat)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| Some((pid, read_stat(pid)?)))
+        .collect()
+}
+
+/// Polls `done` every few milliseconds until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(2);
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_parsing_survives_odd_command_names() {
+        let line =
+            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.ppid, 1);
+        assert_eq!(stat.start_time, 98765);
+    }
+
+    #[test]
+    fn a_recycled_pid_is_not_taken_for_ours() {
+        let me = ProcRef::of(std::process::id()).unwrap();
+        assert!(me.is_alive());
+        let impostor = ProcRef {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(!impostor.is_alive());
+    }
+
+    #[test]
+    fn descendants_and_terminate_cover_a_whole_tree() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .spawn()
+            .unwrap();
+        let parent = ProcRef::of(child.id()).unwrap();
+        assert!(wait_until(Duration::from_secs(5), || parent
+            .descendants()
+            .len()
+            == 2));
+        let tree = parent.descendants();
+        for p in &tree {
+            p.terminate(Duration::from_secs(2));
+        }
+        let _ = child.wait();
+        assert!(tree.iter().all(|p| !p.is_alive()));
+    }
+}

@@ -1,0 +1,293 @@
+//! Our private tmux server (D4): its own socket under the runtime dir and its own config.
+//! Targets are always exact (`=name`), because a bare name is a prefix match in tmux.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use crate::error::{DeckError, IoContext, Result};
+
+pub const CONFIG: &str = include_str!("../../assets/tmux.conf");
+
+/// Variables the tmux server may inherit from whoever starts it; everything else (tokens,
+/// agent sockets) stays out of the long-lived server.
+const SERVER_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+];
+
+#[derive(Debug, Clone)]
+pub struct Tmux {
+    binary: PathBuf,
+    socket: PathBuf,
+    conf: PathBuf,
+}
+
+/// One pane of a session, as `list-panes` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pane {
+    pub session: String,
+    pub pid: u32,
+    pub dead: bool,
+    /// The exit status, or 128 + signal number when the process was killed.
+    pub exit_status: Option<i32>,
+}
+
+pub struct NewSession<'a> {
+    pub name: &'a str,
+    pub width: u16,
+    pub height: u16,
+    pub cwd: &'a Path,
+    /// Variables set for the pane on top of the server's (never secrets: tmux keeps them).
+    pub env: &'a [(&'a str, &'a OsStr)],
+    /// The pane's command as argv; tmux runs more than one argument without a shell.
+    pub argv: &'a [&'a OsStr],
+}
+
+impl Tmux {
+    pub fn new(binary: PathBuf, socket: PathBuf, conf: PathBuf) -> Tmux {
+        Tmux {
+            binary,
+            socket,
+            conf,
+        }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("-f")
+            .arg(&self.conf);
+        command.env_clear();
+        for key in SERVER_ENV {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
+        command.stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, what: &str, args: &[&OsStr]) -> Result<Output> {
+        self.command()
+            .args(args)
+            .output()
+            .context_io(|| format!("running tmux {what}"))
+    }
+
+    fn run_checked(&self, what: &str, args: &[&OsStr]) -> Result<Output> {
+        let out = self.run(what, args)?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(DeckError::host(
+                format!("tmux {what}"),
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ))
+        }
+    }
+
+    /// Writes our config where `-f` points, so a server started now loads it.
+    fn write_config(&self) -> Result<()> {
+        std::fs::write(&self.conf, CONFIG).context_io(|| format!("writing {}", self.conf.display()))
+    }
+
+    pub fn new_session(&self, spec: &NewSession<'_>) -> Result<()> {
+        self.write_config()?;
+        let width = spec.width.to_string();
+        let height = spec.height.to_string();
+        let env: Vec<std::ffi::OsString> = spec
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = std::ffi::OsString::from(k);
+                kv.push("=");
+                kv.push(v);
+                kv
+            })
+            .collect();
+        let mut args: Vec<&OsStr> = vec![
+            "new-session".as_ref(),
+            "-d".as_ref(),
+            "-s".as_ref(),
+            spec.name.as_ref(),
+            "-x".as_ref(),
+            width.as_ref(),
+            "-y".as_ref(),
+            height.as_ref(),
+            "-c".as_ref(),
+            spec.cwd.as_os_str(),
+        ];
+        for kv in &env {
+            args.push("-e".as_ref());
+            args.push(kv);
+        }
+        args.push("--".as_ref());
+        args.extend_from_slice(spec.argv);
+        let args: Vec<std::ffi::OsString> = args.iter().map(|a| literal(a)).collect();
+        let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        self.run_checked("new-session", &args).map(drop)
+    }
+
+    /// Every pane on our server; no server running means no panes.
+    pub fn panes(&self) -> Result<Vec<Pane>> {
+        let format =
+            "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}";
+        let out = self.run(
+            "list-panes",
+            &[
+                "list-panes".as_ref(),
+                "-a".as_ref(),
+                "-F".as_ref(),
+                format.as_ref(),
+            ],
+        )?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("no server running") || err.contains("error connecting") {
+                return Ok(Vec::new());
+            }
+            return Err(DeckError::host("tmux list-panes", err.trim().to_string()));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(parse_pane)
+            .collect())
+    }
+
+    pub fn pane(&self, session: &str) -> Result<Option<Pane>> {
+        Ok(self.panes()?.into_iter().find(|p| p.session == session))
+    }
+
+    /// Kills the session; a session that is already gone is not an error.
+    pub fn kill_session(&self, session: &str) -> Result<()> {
+        let target = format!("={session}");
+        let out = self.run(
+            "kill-session",
+            &["kill-session".as_ref(), "-t".as_ref(), target.as_ref()],
+        )?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success()
+            || err.contains("can't find session")
+            || err.contains("no server running")
+            || err.contains("error connecting")
+        {
+            Ok(())
+        } else {
+            Err(DeckError::host("tmux kill-session", err.trim().to_string()))
+        }
+    }
+
+    /// The visible text of the session's pane (its last `lines` lines).
+    pub fn capture(&self, session: &str, lines: usize) -> Result<String> {
+        let target = format!("={session}:");
+        let start = format!("-{lines}");
+        let out = self.run_checked(
+            "capture-pane",
+            &[
+                "capture-pane".as_ref(),
+                "-p".as_ref(),
+                "-t".as_ref(),
+                target.as_ref(),
+                "-S".as_ref(),
+                start.as_ref(),
+            ],
+        )?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+    }
+
+    /// The command that puts the user's terminal on the session: `switch-client` when we run
+    /// inside our own server already, `attach` otherwise (nested inside another tmux if need be).
+    pub fn attach_command(&self, session: &str) -> Command {
+        let target = format!("={session}");
+        let mut command = Command::new(&self.binary);
+        command.arg("-S").arg(&self.socket);
+        if self.inside_our_server() {
+            command.args(["switch-client", "-t", &target]);
+        } else {
+            // tmux refuses to nest unless TMUX is unset; nesting in the user's own tmux is intended.
+            command.env_remove("TMUX");
+            command.args(["attach-session", "-t", &target]);
+        }
+        command
+    }
+
+    fn inside_our_server(&self) -> bool {
+        // $TMUX is "<socket path>,<server pid>,<session index>".
+        std::env::var("TMUX")
+            .ok()
+            .and_then(|v| v.split(',').next().map(PathBuf::from))
+            .is_some_and(|socket| socket == self.socket)
+    }
+}
+
+/// tmux splits its command line at any argument that ends in `;`; `\\;` keeps it literal.
+fn literal(arg: &OsStr) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = arg.as_bytes();
+    match bytes.split_last() {
+        Some((b';', head)) => {
+            let mut escaped = head.to_vec();
+            escaped.extend_from_slice(b"\\;");
+            std::ffi::OsString::from_vec(escaped)
+        }
+        _ => arg.to_os_string(),
+    }
+}
+
+fn parse_pane(line: &str) -> Option<Pane> {
+    let mut fields = line.split('\t');
+    let session = fields.next()?.to_string();
+    let pid = fields.next()?.parse().ok()?;
+    let dead = fields.next()? == "1";
+    let status = fields.next().and_then(|s| s.parse::<i32>().ok());
+    let signal = fields.next().and_then(|s| s.parse::<i32>().ok());
+    let exit_status = if dead {
+        status.or(signal.map(|s| 128 + s))
+    } else {
+        None
+    };
+    Some(Pane {
+        session,
+        pid,
+        dead,
+        exit_status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_semicolon_cannot_split_the_tmux_command() {
+        assert_eq!(literal(OsStr::new("/p/x;")), "/p/x\\;");
+        assert_eq!(literal(OsStr::new("/p/x\\;")), "/p/x\\\\;");
+        assert_eq!(literal(OsStr::new("a;b")), "a;b");
+        assert_eq!(literal(OsStr::new("")), "");
+    }
+
+    #[test]
+    fn pane_lines_parse() {
+        assert_eq!(
+            parse_pane("api\t123\t0\t\t"),
+            Some(Pane {
+                session: "api".into(),
+                pid: 123,
+                dead: false,
+                exit_status: None
+            })
+        );
+        assert_eq!(parse_pane("api\t123\t1\t7\t").unwrap().exit_status, Some(7));
+        assert_eq!(
+            parse_pane("api\t123\t1\t\t9").unwrap().exit_status,
+            Some(137)
+        );
+        assert_eq!(parse_pane("garbage"), None);
+    }
+}

@@ -1,0 +1,16 @@
+//! sandbox-deck: a terminal control center for AI coding agents in sandboxes.
+//!
+//! The layout follows the architecture: `engine` (lifecycle, monitor, the `Deck` handle)
+//! over `registry`, `host` (Xvfb, private tmux, processes) and `backend` (one file each).
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod doctor;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod paths;
+pub mod registry;
+pub mod sandbox;
+pub mod spec;

@@ -1,0 +1,141 @@
+//! Where sandbox-deck keeps its files. Everything honours the XDG variables, so two
+//! processes with different XDG dirs never see each other's sandboxes.
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use directories::ProjectDirs;
+
+use crate::error::{DeckError, IoContext, Result};
+use crate::sandbox::SandboxId;
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Registry and per-project persistent state (`$XDG_STATE_HOME/sandbox-deck`).
+    pub state_dir: PathBuf,
+    /// `config.toml` and user keymaps (`$XDG_CONFIG_HOME/sandbox-deck`).
+    pub config_dir: PathBuf,
+    /// Sockets, cookies and logs that die with the login (`$XDG_RUNTIME_DIR/sandbox-deck`).
+    pub runtime_dir: PathBuf,
+}
+
+impl Paths {
+    /// Resolves the directories from the environment. Nothing is created yet.
+    pub fn from_env() -> Result<Paths> {
+        let dirs = ProjectDirs::from("", "", "sandbox-deck").ok_or_else(|| {
+            DeckError::host("finding the home directory", "HOME is not set".to_string())
+        })?;
+        let state_dir = dirs
+            .state_dir()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| dirs.data_local_dir().to_owned());
+        let runtime_dir = match dirs.runtime_dir() {
+            Some(dir) => dir.to_owned(),
+            // Without XDG_RUNTIME_DIR (su, cron, some SSH setups) use a per-user dir in /tmp;
+            // `ensure_private_dir` refuses it unless it is ours and 0700.
+            None => std::env::temp_dir()
+                .join(format!("sandbox-deck-{}", nix::unistd::getuid().as_raw())),
+        };
+        Ok(Paths {
+            state_dir,
+            config_dir: dirs.config_dir().to_owned(),
+            runtime_dir,
+        })
+    }
+
+    pub fn registry_file(&self) -> PathBuf {
+        self.state_dir.join("registry.json")
+    }
+
+    pub fn registry_lock(&self) -> PathBuf {
+        self.state_dir.join("registry.lock")
+    }
+
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.toml")
+    }
+
+    pub fn tmux_socket(&self) -> PathBuf {
+        self.runtime_dir.join("tmux.sock")
+    }
+
+    pub fn tmux_conf(&self) -> PathBuf {
+        self.runtime_dir.join("tmux.conf")
+    }
+
+    /// Per-sandbox runtime files: the X cookie, the Xvfb log, secrets handed to the launcher.
+    pub fn sandbox_runtime_dir(&self, id: &SandboxId) -> PathBuf {
+        self.runtime_dir.join("sandboxes").join(id.as_str())
+    }
+
+    /// Per-sandbox persistent state (e.g. the seeded `.claude.json`).
+    pub fn sandbox_state_dir(&self, id: &SandboxId) -> PathBuf {
+        self.state_dir.join("sandboxes").join(id.as_str())
+    }
+
+    pub fn ensure_state_dir(&self) -> Result<()> {
+        ensure_private_dir(&self.state_dir)
+    }
+
+    pub fn ensure_runtime_dir(&self) -> Result<()> {
+        ensure_private_dir(&self.runtime_dir)
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700, or checks that an existing one is a directory
+/// owned by us that nobody else can write to.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .context_io(|| format!("creating {}", dir.display()))?;
+    }
+    let meta = fs::symlink_metadata(dir).context_io(|| format!("checking {}", dir.display()))?;
+    let uid = nix::unistd::getuid().as_raw();
+    let unsafe_dir = |why: &str| {
+        DeckError::host(
+            format!("using {}", dir.display()),
+            format!("{why}; refusing to keep private files there"),
+        )
+    };
+    if !meta.is_dir() {
+        return Err(unsafe_dir("it is not a directory"));
+    }
+    if meta.uid() != uid {
+        return Err(unsafe_dir("it belongs to another user"));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(unsafe_dir("others can write to it"));
+    }
+    Ok(())
+}
+
+/// Creates `dir` with mode 0700, tightening the mode if it already exists.
+pub fn make_private_dir(dir: &Path) -> Result<()> {
+    ensure_private_dir(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .context_io(|| format!("setting the mode of {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_writable_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(ensure_private_dir(&open).is_err());
+        let fresh = dir.path().join("a/b");
+        ensure_private_dir(&fresh).unwrap();
+        assert_eq!(
+            fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! The one registry of sandboxes (D2): a schema-versioned JSON file, replaced atomically
+//! (temp file, fsync, rename) while an advisory lock is held. Every mutation is a
+//! read-modify-write under that lock; a corrupt or newer file is never overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DeckError, IoContext, Result};
+use crate::paths::Paths;
+use crate::sandbox::SandboxRecord;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RegistryFile {
+    schema: u32,
+    sandboxes: Vec<SandboxRecord>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Registry {
+    file: PathBuf,
+    lock: PathBuf,
+}
+
+impl Registry {
+    pub fn new(paths: &Paths) -> Registry {
+        Registry {
+            file: paths.registry_file(),
+            lock: paths.registry_lock(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.file
+    }
+
+    /// A consistent snapshot. Needs no lock: the file is only ever replaced by rename.
+    pub fn load(&self) -> Result<Vec<SandboxRecord>> {
+        let text = match fs::read(&self.file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(DeckError::io(format!("reading {}", self.file.display()), e)),
+        };
+        self.parse(&text)
+    }
+
+    fn parse(&self, text: &[u8]) -> Result<Vec<SandboxRecord>> {
+        let corrupt = |detail: String| DeckError::CorruptRegistry {
+            path: self.file.clone(),
+            detail,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(text).map_err(|e| corrupt(e.to_string()))?;
+        let schema = value
+            .get("schema")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| corrupt("no schema version".into()))?;
+        if schema > u64::from(SCHEMA_VERSION) {
+            return Err(DeckError::NewerSchema {
+                path: self.file.clone(),
+                found: u32::try_from(schema).unwrap_or(u32::MAX),
+                supported: SCHEMA_VERSION,
+            });
+        }
+        let file: RegistryFile =
+            serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+        Ok(file.sandboxes)
+    }
+
+    /// Runs `change` on the current records under the lock and saves the result if it differs.
+    /// Whatever `change` returns is passed through; on error nothing is written.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<SandboxRecord>) -> Result<T>,
+    ) -> Result<T> {
+        let _lock = self.lock()?;
+        let before = self.load()?;
+        let mut records = before.clone();
+        let out = change(&mut records)?;
+        if records != before {
+            self.save(records)?;
+        }
+        Ok(out)
+    }
+
+    fn lock(&self) -> Result<File> {
+        if let Some(dir) = self.lock.parent() {
+            crate::paths::ensure_private_dir(dir)?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)
+            .context_io(|| format!("opening {}", self.lock.display()))?;
+        // Released when the file is closed, also if this process dies.
+        file.lock()
+            .context_io(|| format!("locking {}", self.lock.display()))?;
+        Ok(file)
+    }
+
+    fn save(&self, sandboxes: Vec<SandboxRecord>) -> Result<()> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let body = RegistryFile {
+            schema: SCHEMA_VERSION,
+            sandboxes,
+        };
+        let mut text = serde_json::to_vec_pretty(&body)
+            .map_err(|e| DeckError::host("encoding the registry", e.to_string()))?;
+        text.push(b'\n');
+        let tmp = dir.join(format!(".registry.json.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&text)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &self.file)?;
+            // The rename itself is durable only once the directory is synced.
+            File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            DeckError::io(format!("writing {}", self.file.display()), e)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry_in(dir: &Path) -> Registry {
+        Registry {
+            file: dir.join("registry.json"),
+            lock: dir.join("registry.lock"),
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_an_empty_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(registry_in(dir.path()).load().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_corrupt_file_is_reported_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry_in(dir.path());
+        fs::write(registry.path(), b"{\"schema\":1,\"sandboxes\":[{").unwrap();
+        let err = registry.update(|records| {
+            records.clear();
+            Ok(())
+        });
+        assert_eq!(err.unwrap_err().kind(), "corrupt_registry");
+        assert_eq!(
+            fs::read(registry.path()).unwrap(),
+            b"{\"schema\":1,\"sandboxes\":[{"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry_in(dir.path());
+        let text = b"{\"schema\":99,\"sandboxes\":[],\"future\":true}";
+        fs::write(registry.path(), text).unwrap();
+        assert_eq!(registry.load().unwrap_err().kind(), "newer_schema");
+        assert!(registry.update(|_| Ok(())).is_err());
+        assert_eq!(fs::read(registry.path()).unwrap(), text);
+    }
+
+    #[test]
+    fn an_unchanged_registry_is_not_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry_in(dir.path());
+        registry.update(|_| Ok(())).unwrap();
+        assert!(!registry.path().exists());
+    }
+}

@@ -1,0 +1,432 @@
+//! The sandbox record and the validated types it is made of.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DeckError, Result};
+use crate::host::process::ProcRef;
+
+/// A sandbox name: `[a-z0-9][a-z0-9-]{0,31}`. It doubles as the tmux session name,
+/// so it must never contain tmux target syntax (`:` `.` `=`) or anything a shell reads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SandboxName(String);
+
+impl SandboxName {
+    pub const MAX_LEN: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        let bytes = raw.as_bytes();
+        let first_ok = bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let rest_ok = bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+        if first_ok && rest_ok && bytes.len() <= Self::MAX_LEN {
+            Ok(SandboxName(raw.to_owned()))
+        } else {
+            Err(DeckError::InvalidName {
+                name: raw.to_owned(),
+            })
+        }
+    }
+
+    /// A valid name derived from a directory's last component (`My_App.v2` → `my-app-v2`).
+    pub fn from_dir(dir: &Path) -> Self {
+        let base = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let mut name = String::new();
+        for c in base.chars() {
+            let c = if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            };
+            if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
+                name.push(c);
+            }
+        }
+        name.truncate(Self::MAX_LEN);
+        let name = name.trim_end_matches('-');
+        if name.is_empty() {
+            SandboxName("sandbox".into())
+        } else {
+            SandboxName(name.to_owned())
+        }
+    }
+
+    /// This name with `-suffix` appended, shortened so the result stays valid.
+    pub fn with_suffix(&self, suffix: &str) -> Self {
+        let keep = Self::MAX_LEN.saturating_sub(suffix.len() + 1);
+        let base = self.0[..self.0.len().min(keep)].trim_end_matches('-');
+        SandboxName(format!("{base}-{suffix}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SandboxName {
+    type Error = DeckError;
+    fn try_from(value: String) -> Result<Self> {
+        SandboxName::parse(&value)
+    }
+}
+
+impl From<SandboxName> for String {
+    fn from(value: SandboxName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SandboxName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A random id, fixed for the life of a record (names can be reused after `rm`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SandboxId(String);
+
+impl SandboxId {
+    pub fn random() -> Self {
+        let mut bytes = [0u8; 8];
+        // The id only has to be unique among our own records; fall back to time and pid.
+        if getrandom::fill(&mut bytes).is_err() {
+            let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+            bytes = (nanos ^ u64::from(std::process::id())).to_be_bytes();
+        }
+        SandboxId(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for SandboxId {
+    type Error = DeckError;
+    fn try_from(value: String) -> Result<Self> {
+        if !value.is_empty() && value.len() <= 32 && value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(SandboxId(value))
+        } else {
+            Err(DeckError::host(
+                "reading a sandbox id",
+                format!("{value:?} is not an id"),
+            ))
+        }
+    }
+}
+
+impl From<SandboxId> for String {
+    fn from(value: SandboxId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for SandboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An existing directory, canonicalised (absolute, no symlinks, no `..`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProjectDir(PathBuf);
+
+impl ProjectDir {
+    pub fn parse(raw: &Path) -> Result<Self> {
+        let invalid = |why: &str| DeckError::InvalidProjectDir {
+            path: raw.to_owned(),
+            why: why.to_owned(),
+        };
+        if raw.as_os_str().is_empty() {
+            return Err(invalid("the path is empty"));
+        }
+        let canonical = raw.canonicalize().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => invalid("it does not exist"),
+            _ => invalid(&e.to_string()),
+        })?;
+        if !canonical.is_dir() {
+            return Err(invalid("it is not a directory"));
+        }
+        if canonical == Path::new("/") {
+            return Err(invalid("the root directory cannot be a project"));
+        }
+        if canonical.to_str().is_none() {
+            return Err(invalid("the path is not valid UTF-8"));
+        }
+        Ok(ProjectDir(canonical))
+    }
+
+    pub fn as_path(&self) -> &Path {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Bubblewrap,
+    Container,
+    Vm,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Bubblewrap => "bubblewrap",
+            BackendKind::Container => "container",
+            BackendKind::Vm => "vm",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxState {
+    Starting,
+    Running,
+    Stopped,
+    Exited,
+    Dead,
+}
+
+impl SandboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxState::Starting => "starting",
+            SandboxState::Running => "running",
+            SandboxState::Stopped => "stopped",
+            SandboxState::Exited => "exited",
+            SandboxState::Dead => "dead",
+        }
+    }
+
+    /// Whether processes of ours may still exist for a sandbox in this state.
+    pub fn may_have_processes(self) -> bool {
+        matches!(
+            self,
+            SandboxState::Starting | SandboxState::Running | SandboxState::Exited
+        )
+    }
+}
+
+impl fmt::Display for SandboxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What runs inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Payload {
+    /// The agent (`claude`) with extra arguments.
+    Agent { args: Vec<String> },
+    /// `bash`, or the given command line (argv, never a shell string).
+    Shell { command: Vec<String> },
+}
+
+impl Payload {
+    pub fn new(shell: bool, args: Vec<String>) -> Self {
+        if shell {
+            Payload::Shell { command: args }
+        } else {
+            Payload::Agent { args }
+        }
+    }
+}
+
+/// One sandbox, as the registry stores it and `--json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    pub name: SandboxName,
+    pub id: SandboxId,
+    pub backend: BackendKind,
+    pub state: SandboxState,
+    pub project_dir: ProjectDir,
+    pub display: Option<u32>,
+    pub tmux_session: Option<String>,
+    pub network: bool,
+    pub managed: bool,
+    pub created_at: DateTime<Utc>,
+    pub exit_status: Option<i32>,
+    pub reason: Option<String>,
+    pub payload: Payload,
+    #[serde(default)]
+    pub gh_token: bool,
+    /// When the state last changed to `running`.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    /// Whether the agent has run here before, so `start` can resume with `--continue`.
+    #[serde(default)]
+    pub agent_ran: bool,
+    /// The Xvfb server of a managed sandbox.
+    #[serde(default)]
+    pub xvfb: Option<ProcRef>,
+    /// The process that owns the backend: the tmux pane process (managed) or the launcher.
+    #[serde(default)]
+    pub launcher: Option<ProcRef>,
+    /// The profile file the sandbox was made with (None: the built-in host profile).
+    #[serde(default)]
+    pub profile: Option<PathBuf>,
+}
+
+impl SandboxRecord {
+    pub fn is_running(&self) -> bool {
+        self.state == SandboxState::Running || self.state == SandboxState::Starting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_pattern() {
+        for good in ["a", "api", "0", "a-b-c", "x1-2", &"a".repeat(32)] {
+            assert!(SandboxName::parse(good).is_ok(), "{good} should be valid");
+        }
+        for bad in [
+            "",
+            "-rf",
+            "A",
+            "a_b",
+            "a b",
+            "a.b",
+            "a:b",
+            "=a",
+            "../../etc",
+            "a/b",
+            ".",
+            "..",
+            "a;id",
+            "$(id)",
+            "`id`",
+            "a\nb",
+            "a\0b",
+            "аpi", // Cyrillic а
+            &"a".repeat(33),
+        ] {
+            assert!(
+                SandboxName::parse(bad).is_err(),
+                "{bad:?} should be invalid"
+            );
+        }
+    }
+
+    #[test]
+    fn names_derived_from_dirs_are_valid() {
+        for dir in [
+            "/x/My_App.v2",
+            "/x/---",
+            "/x/Ünïcode",
+            "/",
+            "/x/a b  c",
+            &format!("/x/{}", "z".repeat(80)),
+        ] {
+            let name = SandboxName::from_dir(Path::new(dir));
+            assert!(
+                SandboxName::parse(name.as_str()).is_ok(),
+                "{dir} gave {name}"
+            );
+        }
+        assert_eq!(
+            SandboxName::from_dir(Path::new("/x/My_App.v2")).as_str(),
+            "my-app-v2"
+        );
+        let long = SandboxName::from_dir(Path::new(&format!("/x/{}", "z".repeat(80))));
+        let suffixed = long.with_suffix("ab12");
+        assert!(SandboxName::parse(suffixed.as_str()).is_ok());
+        assert!(suffixed.as_str().ends_with("-ab12"));
+    }
+
+    #[test]
+    fn project_dirs_must_be_existing_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(ProjectDir::parse(dir.path()).is_ok());
+        assert_eq!(
+            ProjectDir::parse(&file).unwrap_err().kind(),
+            "invalid_project_dir"
+        );
+        assert_eq!(
+            ProjectDir::parse(&dir.path().join("missing"))
+                .unwrap_err()
+                .kind(),
+            "invalid_project_dir"
+        );
+        assert!(ProjectDir::parse(Path::new("/")).is_err());
+        let dotted = dir.path().join("sub");
+        std::fs::create_dir(&dotted).unwrap();
+        let via_dots = dotted.join("..").join("sub");
+        assert_eq!(
+            ProjectDir::parse(&via_dots).unwrap().as_path(),
+            dotted.canonicalize().unwrap()
+        );
+    }
+
+    #[test]
+    fn records_keep_the_documented_json_field_names() {
+        let record = SandboxRecord {
+            name: SandboxName::parse("api").unwrap(),
+            id: SandboxId::random(),
+            backend: BackendKind::Bubblewrap,
+            state: SandboxState::Running,
+            project_dir: ProjectDir(PathBuf::from("/src/api")),
+            display: Some(12),
+            tmux_session: Some("api".into()),
+            network: true,
+            managed: true,
+            created_at: Utc::now(),
+            exit_status: None,
+            reason: None,
+            payload: Payload::Agent { args: vec![] },
+            gh_token: false,
+            started_at: None,
+            agent_ran: false,
+            xvfb: None,
+            launcher: None,
+            profile: None,
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        for key in [
+            "name",
+            "id",
+            "backend",
+            "state",
+            "project_dir",
+            "display",
+            "tmux_session",
+            "network",
+            "managed",
+            "created_at",
+            "exit_status",
+            "reason",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["state"], "running");
+        assert_eq!(json["backend"], "bubblewrap");
+        assert_eq!(json["display"], 12);
+        assert!(json["created_at"].as_str().unwrap().contains('T'));
+    }
+}
