@@ -74,7 +74,7 @@ pub struct CreateArgs {
     /// The project directory, shared read-write at its own path.
     pub dir: PathBuf,
     /// The sandbox's name (default: from the directory name).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub name: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -88,7 +88,7 @@ pub struct LaunchArgs {
     /// The project directory (default: the current directory).
     pub dir: Option<PathBuf>,
     /// The name it is registered under (default: from the directory name).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub name: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -128,7 +128,10 @@ impl CommonArgs {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let json = cli.json;
     match run(cli) {
         Ok(code) => code,
@@ -137,6 +140,21 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// Help and version print as usual; a usage mistake under `--json` is a JSON error too.
+fn usage_error(error: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    let wants_json = std::env::args().any(|a| a == "--json");
+    let is_info = matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if wants_json && !is_info {
+        let message = error.render().to_string();
+        let body = serde_json::json!({ "error": { "kind": "usage", "message": message.trim() } });
+        eprintln!("{body}");
+        return 2;
+    }
+    let _ = error.print();
+    error.exit_code()
 }
 
 fn report_error(error: &anyhow::Error, json: bool) {

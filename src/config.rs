@@ -30,6 +30,7 @@ pub struct SandboxConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayConfig {
+    pub first_number: u32,
     pub width: u32,
     pub height: u32,
     pub depth: u32,
@@ -110,6 +111,11 @@ impl Config {
             (64..=8192).contains(&self.display.height),
             "display.height",
             "must be between 64 and 8192",
+        )?;
+        check(
+            (1..=30000).contains(&self.display.first_number),
+            "display.first_number",
+            "must be between 1 and 30000",
         )?;
         check(
             matches!(self.display.depth, 8 | 16 | 24 | 32),

@@ -207,6 +207,7 @@ impl Deck {
         let runtime = self.paths.sandbox_runtime_dir(&record.id);
         make_private_dir(&runtime)?;
         let spec = XvfbSpec {
+            first_display: self.config.display.first_number,
             width: self.config.display.width,
             height: self.config.display.height,
             depth: self.config.display.depth,
