@@ -146,7 +146,10 @@ pub fn main() -> i32 {
 fn usage_error(error: clap::Error) -> i32 {
     use clap::error::ErrorKind;
     let wants_json = std::env::args().any(|a| a == "--json");
-    let is_info = matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    let is_info = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    );
     if wants_json && !is_info {
         let message = error.render().to_string();
         let body = serde_json::json!({ "error": { "kind": "usage", "message": message.trim() } });

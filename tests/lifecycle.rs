@@ -10,7 +10,9 @@ use serde_json::Value;
 const TOOLS: &[&str] = &["tmux", "Xvfb", "bwrap"];
 
 fn pid_of(record: &Value, key: &str) -> u32 {
-    record[key]["pid"].as_u64().unwrap_or_else(|| panic!("no {key} pid in {record}")) as u32
+    record[key]["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {key} pid in {record}")) as u32
 }
 
 /// A payload that reports what it sees into `out/` of the project, then stays up.
@@ -35,7 +37,17 @@ fn a_sandbox_lives_through_create_stop_start_and_rm() {
     let project = world.project("api");
     let script = probe_script(&project);
 
-    let created = world.json(&["create", project.to_str().unwrap(), "--name", "api", "--shell", "--", "sh", "-c", &script]);
+    let created = world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--name",
+        "api",
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     assert_eq!(created["state"], "running", "{created}");
     assert_eq!(created["managed"], true);
     assert_eq!(created["backend"], "bubblewrap");
@@ -48,10 +60,18 @@ fn a_sandbox_lives_through_create_stop_start_and_rm() {
     assert_eq!(listed[0]["state"], "running");
 
     // Inside: the project at its own path, a fresh home without the host's files, its display.
-    wait_for("the probe", Duration::from_secs(10), || project.join("out/ready").exists());
-    assert_eq!(read(&project.join("out/pwd")).trim(), project.to_str().unwrap());
+    wait_for("the probe", Duration::from_secs(10), || {
+        project.join("out/ready").exists()
+    });
+    assert_eq!(
+        read(&project.join("out/pwd")).trim(),
+        project.to_str().unwrap()
+    );
     let home_listing = read(&project.join("out/home"));
-    assert!(!home_listing.contains("host-secret"), "host home leaked: {home_listing}");
+    assert!(
+        !home_listing.contains("host-secret"),
+        "host home leaked: {home_listing}"
+    );
     assert!(!read(&project.join("out/secret")).contains("canary-7731"));
     // Negative control: the canary is readable outside the sandbox.
     assert!(read(&world.home.join("host-secret")).contains("canary-7731"));
@@ -94,7 +114,10 @@ fn a_sandbox_lives_through_create_stop_start_and_rm() {
     world.json(&["rm", "--force", "api"]);
     assert!(world.list().is_empty());
     for pid in &tree {
-        assert!(!is_running(*pid), "process {pid} of a removed sandbox is left");
+        assert!(
+            !is_running(*pid),
+            "process {pid} of a removed sandbox is left"
+        );
     }
     assert!(world.processes().iter().all(|p| !tree.contains(p)));
     let (kind, _) = world.error_kind(&["show", "api"]);
@@ -109,24 +132,47 @@ fn a_vanished_session_or_display_is_noticed() {
     let world = World::new();
     let one = world.project("one");
     let two = world.project("two");
-    world.json(&["create", one.to_str().unwrap(), "--shell", "--", "sleep", "600"]);
-    let second = world.json(&["create", two.to_str().unwrap(), "--shell", "--", "sleep", "600"]);
+    world.json(&[
+        "create",
+        one.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let second = world.json(&[
+        "create",
+        two.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]);
 
     // The session killed behind our back: exited or dead, never running.
     assert!(world.tmux(&["kill-session", "-t", "=one"]).status.success());
     let one_now = world.show("one");
     let state = one_now["state"].as_str().unwrap();
-    assert!(state == "exited" || state == "dead", "after kill-session: {one_now}");
+    assert!(
+        state == "exited" || state == "dead",
+        "after kill-session: {one_now}"
+    );
 
     // Its Xvfb killed: dead, with the reason, and the rest of it is ended.
     let xvfb = pid_of(&second, "xvfb");
     let launcher = pid_of(&second, "launcher");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(xvfb as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(xvfb as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     wait_for("Xvfb to die", Duration::from_secs(5), || !is_running(xvfb));
     let two_now = world.show("two");
     assert_eq!(two_now["state"], "dead", "{two_now}");
     assert_eq!(two_now["reason"], "Xvfb died");
-    wait_for("the backend to end", Duration::from_secs(5), || !is_running(launcher));
+    wait_for("the backend to end", Duration::from_secs(5), || {
+        !is_running(launcher)
+    });
     assert!(!world.tmux(&["has-session", "-t", "=two"]).status.success());
 
     // A dead sandbox starts again.
@@ -141,11 +187,24 @@ fn a_finished_backend_reads_exited_with_its_status() {
     let world = World::new();
     let project = world.project("job");
     let gate = project.join("go");
-    let script = format!("while [ ! -e {} ]; do sleep 0.05; done; exit 5", gate.display());
-    world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh", "-c", &script]);
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; exit 5",
+        gate.display()
+    );
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
     assert_eq!(world.show("job")["state"], "running");
     std::fs::write(&gate, "").unwrap();
-    wait_for("the job to exit", Duration::from_secs(10), || world.show("job")["state"] == "exited");
+    wait_for("the job to exit", Duration::from_secs(10), || {
+        world.show("job")["state"] == "exited"
+    });
     assert_eq!(world.show("job")["exit_status"], 5);
     // Its last screen is kept for inspection until it is stopped.
     assert!(world.tmux(&["has-session", "-t", "=job"]).status.success());
@@ -160,7 +219,14 @@ fn a_second_process_sees_the_sandboxes_of_the_first_and_other_xdg_dirs_see_none(
     }
     let world = World::new();
     let project = world.project("shared");
-    let created = world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"]);
+    let created = world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]);
     // Every CLI call is its own process: this one only knows the registry.
     assert_eq!(world.show("shared")["id"], created["id"]);
     let other = World::new();
@@ -179,7 +245,15 @@ fn eight_parallel_creates_lose_no_record() {
             let project = world.project(&format!("p{i}"));
             world
                 .command()
-                .args(["--json", "create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"])
+                .args([
+                    "--json",
+                    "create",
+                    project.to_str().unwrap(),
+                    "--shell",
+                    "--",
+                    "sleep",
+                    "600",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
                 .spawn()
@@ -188,12 +262,19 @@ fn eight_parallel_creates_lose_no_record() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let listed = world.list();
     assert_eq!(listed.len(), 8);
     assert!(listed.iter().all(|r| r["state"] == "running"), "{listed:?}");
-    let mut displays: Vec<u64> = listed.iter().map(|r| r["display"].as_u64().unwrap()).collect();
+    let mut displays: Vec<u64> = listed
+        .iter()
+        .map(|r| r["display"].as_u64().unwrap())
+        .collect();
     displays.sort();
     displays.dedup();
     assert_eq!(displays.len(), 8, "each sandbox has its own display");
@@ -216,7 +297,10 @@ fn a_corrupt_registry_is_reported_and_left_unchanged() {
 
     std::fs::write(&registry, b"{\"schema\":7,\"sandboxes\":[]}").unwrap();
     assert_eq!(world.error_kind(&["list"]).0, "newer_schema");
-    assert_eq!(std::fs::read(&registry).unwrap(), b"{\"schema\":7,\"sandboxes\":[]}");
+    assert_eq!(
+        std::fs::read(&registry).unwrap(),
+        b"{\"schema\":7,\"sandboxes\":[]}"
+    );
 }
 
 #[test]
@@ -225,8 +309,24 @@ fn bad_names_and_project_dirs_are_refused_before_anything_starts() {
     let project = world.project("ok");
     let file = world.path("a-file");
     std::fs::write(&file, "").unwrap();
-    for name in ["Bad", "-rf", "a b", "../../etc", "a;id", "$(id)", "a:b", "", &"x".repeat(33)] {
-        let (kind, _) = world.error_kind(&["create", project.to_str().unwrap(), "--name", name, "--shell"]);
+    for name in [
+        "Bad",
+        "-rf",
+        "a b",
+        "../../etc",
+        "a;id",
+        "$(id)",
+        "a:b",
+        "",
+        &"x".repeat(33),
+    ] {
+        let (kind, _) = world.error_kind(&[
+            "create",
+            project.to_str().unwrap(),
+            "--name",
+            name,
+            "--shell",
+        ]);
         assert_eq!(kind, "invalid_name", "name {name:?}");
     }
     let missing = world.path("missing");
@@ -237,9 +337,15 @@ fn bad_names_and_project_dirs_are_refused_before_anything_starts() {
     assert_eq!(kind, "invalid_project_dir");
     assert!(message.contains("not a directory"), "{message}");
     let (kind, _) = world.error_kind(&["create", world.home.to_str().unwrap(), "--shell"]);
-    assert_eq!(kind, "invalid_project_dir", "the home directory itself is refused");
+    assert_eq!(
+        kind, "invalid_project_dir",
+        "the home directory itself is refused"
+    );
     assert!(world.list().is_empty());
-    assert!(world.processes().is_empty(), "nothing may start for bad input");
+    assert!(
+        world.processes().is_empty(),
+        "nothing may start for bad input"
+    );
 }
 
 #[test]
@@ -249,7 +355,14 @@ fn a_duplicate_name_is_refused() {
     }
     let world = World::new();
     let project = world.project("dup");
-    world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"]);
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]);
     let (kind, _) = world.error_kind(&["create", project.to_str().unwrap(), "--shell"]);
     assert_eq!(kind, "already_exists");
     assert_eq!(world.list().len(), 1);
@@ -265,7 +378,10 @@ fn a_missing_agent_says_how_to_install_it() {
     let project = world.project("agent");
     let (kind, message) = world.error_kind(&["create", project.to_str().unwrap()]);
     assert_eq!(kind, "missing_binary");
-    assert!(message.contains("claude") && message.contains("npm install"), "{message}");
+    assert!(
+        message.contains("claude") && message.contains("npm install"),
+        "{message}"
+    );
     assert!(world.list().is_empty());
 }
 
@@ -282,7 +398,11 @@ fn create_rolls_back_the_display_when_tmux_fails() {
     std::fs::write(&fake, "#!/bin/sh\necho 'fake tmux refuses' >&2\nexit 1\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     world.env.push(("PATH".into(), path));
     let project = world.project("rollback");
     let (kind, message) = world.error_kind(&["create", project.to_str().unwrap(), "--shell"]);
@@ -304,7 +424,14 @@ fn attach_refuses_a_stopped_sandbox_with_a_hint() {
     }
     let world = World::new();
     let project = world.project("att");
-    world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"]);
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]);
     world.json(&["stop", "att"]);
     let (kind, message) = world.error_kind(&["attach", "att"]);
     assert_eq!(kind, "wrong_state");
@@ -318,7 +445,15 @@ fn attach_puts_a_terminal_on_the_sandbox_session() {
     }
     let world = World::new();
     let project = world.project("term");
-    world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh", "-c", "echo attached-marker; exec sleep 600"]);
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "echo attached-marker; exec sleep 600",
+    ]);
     // A terminal of our own: an outer tmux on another socket runs `sandbox-deck attach`.
     let outer = world.path("outer.sock");
     let mut attach = vec![BIN.to_string(), "attach".into(), "term".into()];
@@ -328,7 +463,16 @@ fn attach_puts_a_terminal_on_the_sandbox_session() {
         format!("XDG_CONFIG_HOME={}", world.path("config").display()),
         format!("XDG_RUNTIME_DIR={}", world.runtime.display()),
     ];
-    let mut args = vec!["-S".to_string(), outer.display().to_string(), "new-session".into(), "-d".into(), "-x".into(), "120".into(), "-y".into(), "30".into()];
+    let mut args = vec![
+        "-S".to_string(),
+        outer.display().to_string(),
+        "new-session".into(),
+        "-d".into(),
+        "-x".into(),
+        "120".into(),
+        "-y".into(),
+        "30".into(),
+    ];
     for e in &envs {
         args.push("-e".into());
         args.push(e.clone());
@@ -339,17 +483,39 @@ fn attach_puts_a_terminal_on_the_sandbox_session() {
     args.push("TMUX".into());
     args.append(&mut attach);
     let outer_tmux = |a: &[&str]| {
-        std::process::Command::new("tmux").arg("-S").arg(&outer).args(a).output().unwrap()
+        std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(&outer)
+            .args(a)
+            .output()
+            .unwrap()
     };
-    assert!(std::process::Command::new("tmux").args(&args).status().unwrap().success());
-    let screen = || String::from_utf8_lossy(&outer_tmux(&["capture-pane", "-p"]).stdout).into_owned();
-    wait_for("the attached screen", Duration::from_secs(10), || screen().contains("attached-marker"));
-    assert!(screen().contains("sandbox term"), "our status line names the sandbox: {}", screen());
+    assert!(
+        std::process::Command::new("tmux")
+            .args(&args)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let screen =
+        || String::from_utf8_lossy(&outer_tmux(&["capture-pane", "-p"]).stdout).into_owned();
+    wait_for("the attached screen", Duration::from_secs(10), || {
+        screen().contains("attached-marker")
+    });
+    assert!(
+        screen().contains("sandbox term"),
+        "our status line names the sandbox: {}",
+        screen()
+    );
     // C-q detaches and ends the attach command.
     outer_tmux(&["send-keys", "C-q"]);
     wait_for("detach", Duration::from_secs(10), || {
         !String::from_utf8_lossy(&world.tmux(&["list-clients"]).stdout).contains("term")
     });
     let _ = outer_tmux(&["kill-server"]);
-    assert_eq!(world.show("term")["state"], "running", "detaching leaves it running");
+    assert_eq!(
+        world.show("term")["state"],
+        "running",
+        "detaching leaves it running"
+    );
 }

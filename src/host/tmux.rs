@@ -291,7 +291,10 @@ mod tests {
             parse_pane("api\t123\t1\t\t9").unwrap().exit_status,
             Some(137)
         );
-        assert!(!parse_pane("api\t123\t1\t\t").unwrap().dead, "no status yet: not ended");
+        assert!(
+            !parse_pane("api\t123\t1\t\t").unwrap().dead,
+            "no status yet: not ended"
+        );
         assert_eq!(parse_pane("garbage"), None);
     }
 }

@@ -118,7 +118,11 @@ pub fn start(binary: &Path, spec: &XvfbSpec) -> Result<Display> {
 }
 
 /// One attempt on `number`: Ok(Err(why)) when the server exited (e.g. it lost the lock).
-fn start_on(binary: &Path, spec: &XvfbSpec, number: u32) -> Result<std::result::Result<Display, String>> {
+fn start_on(
+    binary: &Path,
+    spec: &XvfbSpec,
+    number: u32,
+) -> Result<std::result::Result<Display, String>> {
     let log = File::create(&spec.log_file)
         .context_io(|| format!("creating {}", spec.log_file.display()))?;
     let log_err = log
@@ -146,7 +150,10 @@ fn start_on(binary: &Path, spec: &XvfbSpec, number: u32) -> Result<std::result::
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Ok(Err(format!("display :{number}: Xvfb exited ({status}): {}", log_tail(&spec.log_file))));
+            return Ok(Err(format!(
+                "display :{number}: Xvfb exited ({status}): {}",
+                log_tail(&spec.log_file)
+            )));
         }
         // The lock names its owner; the socket appears once the server listens.
         let owns_lock = std::fs::read_to_string(lock_path(number))
@@ -166,7 +173,10 @@ fn start_on(binary: &Path, spec: &XvfbSpec, number: u32) -> Result<std::result::
             let _ = child.wait();
             return Err(DeckError::host(
                 "starting Xvfb",
-                format!("display :{number} not ready after {START_TIMEOUT:?}: {}", log_tail(&spec.log_file)),
+                format!(
+                    "display :{number} not ready after {START_TIMEOUT:?}: {}",
+                    log_tail(&spec.log_file)
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(2));

@@ -13,7 +13,11 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
 /// Returns false (and says why) when a host tool is missing; under CI=true it panics instead,
 /// so CI can never pass by skipping.
 pub fn prerequisites(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| which(t).is_none()).collect();
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
     if missing.is_empty() {
         return true;
     }
@@ -41,7 +45,10 @@ pub struct World {
 impl World {
     pub fn new() -> World {
         // Short paths: the tmux socket lives under the runtime dir and sun_path holds 108 bytes.
-        let root = tempfile::Builder::new().prefix("sd-").tempdir_in("/tmp").expect("temp dir");
+        let root = tempfile::Builder::new()
+            .prefix("sd-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let home = root.path().join("home");
         let runtime = root.path().join("run");
         std::fs::create_dir_all(&home).unwrap();
@@ -91,7 +98,10 @@ impl World {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("running sandbox-deck")
+        self.command()
+            .args(args)
+            .output()
+            .expect("running sandbox-deck")
     }
 
     /// Runs with `--json`, expects success, and parses stdout.
@@ -105,7 +115,10 @@ impl World {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("bad JSON from {args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "bad JSON from {args:?}: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -114,18 +127,30 @@ impl World {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
         let out = self.run(&full);
-        assert!(!out.status.success(), "sandbox-deck {args:?} should have failed");
+        assert!(
+            !out.status.success(),
+            "sandbox-deck {args:?} should have failed"
+        );
         let err: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| {
-            panic!("stderr is not a JSON error ({e}): {}", String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "stderr is not a JSON error ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         });
         (
             err["error"]["kind"].as_str().expect("kind").to_owned(),
-            err["error"]["message"].as_str().expect("message").to_owned(),
+            err["error"]["message"]
+                .as_str()
+                .expect("message")
+                .to_owned(),
         )
     }
 
     pub fn list(&self) -> Vec<Value> {
-        self.json(&["list"]).as_array().expect("list is an array").clone()
+        self.json(&["list"])
+            .as_array()
+            .expect("list is an array")
+            .clone()
     }
 
     pub fn show(&self, name: &str) -> Value {
@@ -194,7 +219,10 @@ pub fn is_running(pid: u32) -> bool {
         .ok()
         .and_then(|s| {
             let after = &s[s.rfind(')')? + 1..];
-            after.split_whitespace().next().map(|st| st != "Z" && st != "X")
+            after
+                .split_whitespace()
+                .next()
+                .map(|st| st != "Z" && st != "X")
         })
         .unwrap_or(false)
 }
@@ -203,7 +231,11 @@ pub fn is_running(pid: u32) -> bool {
 pub fn descendants(pid: u32) -> Vec<u32> {
     let parent_of = |p: u32| -> Option<u32> {
         let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+        s[s.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
     };
     let pids = all_pids();
     let mut found = Vec::new();
