@@ -69,11 +69,6 @@ impl Paths {
         self.runtime_dir.join("sandboxes").join(id.as_str())
     }
 
-    /// Per-sandbox persistent state (e.g. the seeded `.claude.json`).
-    pub fn sandbox_state_dir(&self, id: &SandboxId) -> PathBuf {
-        self.state_dir.join("sandboxes").join(id.as_str())
-    }
-
     pub fn ensure_state_dir(&self) -> Result<()> {
         ensure_private_dir(&self.state_dir)
     }

@@ -71,6 +71,7 @@ impl Deck {
             xvfb: None,
             launcher: None,
             profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
+            options: request.options,
         };
         self.registry.update(|records| {
             if records.iter().any(|r| r.name == name) {
@@ -195,7 +196,7 @@ impl Deck {
         require("Xvfb", "xvfb")?;
         require("tmux", "tmux")?;
         if matches!(payload, Payload::Agent { .. }) {
-            crate::backend::resolve_payload(payload, &self.config.sandbox.agent, false)?;
+            crate::backend::resolve_payload(payload, &self.config.sandbox.agent, false, "")?;
         }
         Ok(())
     }
@@ -345,7 +346,7 @@ impl Deck {
     }
 
     /// Asks the launcher of a hand-started sandbox to end it; the launcher unregisters it.
-    fn stop_launcher(&self, record: &SandboxRecord) {
+    pub(crate) fn stop_launcher(&self, record: &SandboxRecord) {
         if let Some(launcher) = record.launcher {
             launcher.terminate(Duration::from_millis(self.config.sandbox.stop_timeout_ms));
         }
@@ -357,7 +358,6 @@ impl Deck {
 
     pub(crate) fn remove_files(&self, id: &SandboxId) {
         let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir(id));
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(id));
     }
 }
 
