@@ -39,12 +39,23 @@ const DENIED_IOCTLS: &[(&str, u64)] = &[
     ("TIOCLINUX", libc::TIOCLINUX as u64),
 ];
 
+/// chmod-family syscalls and the index of their mode argument. Setting a setuid or setgid bit
+/// is refused, so a file planted in the project can never become a privileged binary for
+/// the host (the same rule Flatpak applies).
+const MODE_SYSCALLS: &[(libc::c_long, u8)] = &[
+    (libc::SYS_chmod, 1),
+    (libc::SYS_fchmod, 1),
+    (libc::SYS_fchmodat, 2),
+    (libc::SYS_fchmodat2, 2),
+];
+
 /// Names of what the filter refuses, for docs and `doctor`.
 pub fn denied() -> Vec<&'static str> {
     DENIED_SYSCALLS
         .iter()
         .map(|(n, _)| *n)
         .chain(DENIED_IOCTLS.iter().map(|(n, _)| *n))
+        .chain(["chmod/fchmod/fchmodat with S_ISUID or S_ISGID"])
         .collect()
 }
 
@@ -71,6 +82,21 @@ pub fn program() -> Result<BpfProgram> {
         })
         .collect::<Result<Vec<_>>>()?;
     rules.insert(libc::SYS_ioctl, ioctl_rules);
+    for (nr, arg) in MODE_SYSCALLS {
+        let mut mode_rules = Vec::new();
+        for bit in [libc::S_ISUID, libc::S_ISGID] {
+            let bit = u64::from(bit);
+            let condition = SeccompCondition::new(
+                *arg,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(bit),
+                bit,
+            )
+            .map_err(|e| error(&e))?;
+            mode_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
+        }
+        rules.insert(*nr, mode_rules);
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
