@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
+use nix::sched::{CloneFlags, setns};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::lifecycle::{checked_project_dir, find_by_id, process_name, read_gh_token};
@@ -212,32 +213,11 @@ impl Deck {
             .filter(ProcRef::is_alive)
             .ok_or_else(not_running)?;
         let init = sandbox_init(&launcher).ok_or_else(not_running)?;
-        let nsenter = require("nsenter", "util-linux")?;
-        let mut cmd = Command::new(nsenter);
-        cmd.arg("--target").arg(init.pid.to_string());
-        for (ns, flag) in [
-            ("user", "--user"),
-            ("mnt", "--mount"),
-            ("pid", "--pid"),
-            ("ipc", "--ipc"),
-            ("uts", "--uts"),
-            ("net", "--net"),
-            ("cgroup", "--cgroup"),
-        ] {
-            // setns into the namespace we are already in fails for user namespaces.
-            if namespace_of(init.pid, ns) != namespace_of(std::process::id(), ns) {
-                cmd.arg(flag);
-            }
-        }
-        cmd.arg("--preserve-credentials").arg("--");
-        // `cd` after entering, never `nsenter --wd`: that breaks getcwd (and with it Bun-built
-        // binaries such as claude). The script is constant; the project and argv follow as $@.
-        cmd.args([
-            "sh",
-            "-c",
-            "cd -- \"$1\" || exit 1; shift; exec \"$@\"",
-            "sh",
-        ]);
+        let namespaces = open_namespaces(&init)?;
+        // The script stays constant; the project and argv follow as "$@". It does not `exec`:
+        // joining a pid namespace applies to children only, so the command runs as a child.
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "cd -- \"$1\" || exit 1; shift; \"$@\"", "sh"]);
         cmd.arg(record.project_dir.as_path());
         if command.is_empty() {
             cmd.arg("bash");
@@ -246,7 +226,7 @@ impl Deck {
         }
         cmd.env_clear();
         cmd.envs(sandbox_environment(&init));
-        confine_child(&mut cmd)?;
+        join_and_confine(&mut cmd, namespaces)?;
         run_forwarding_signals(&mut cmd)
     }
 
@@ -419,18 +399,143 @@ fn sandbox_environment(init: &ProcRef) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The same seccomp filter and Landlock scope as the sandbox, for a process that joins it.
-fn confine_child(cmd: &mut Command) -> Result<()> {
+/// The namespaces to join, in the order that works: the user namespace that owns the
+/// others (for an unprivileged bwrap, the sandbox's; as root, ours, so nothing to join),
+/// then the others, then the sandbox's own user namespace when it is nested below that
+/// owner (`--disable-userns` runs the sandbox in a second, nested user namespace).
+struct Namespaces {
+    owner: Option<std::fs::File>,
+    others: Vec<(std::fs::File, CloneFlags)>,
+    inner: Option<std::fs::File>,
+}
+
+/// Opened now, from outside any Landlock domain: once confined, a process may not even
+/// look at another domain's /proc entries.
+fn open_namespaces(init: &ProcRef) -> Result<Namespaces> {
+    let open = |pid: u32, name: &str| {
+        let path = format!("/proc/{pid}/ns/{name}");
+        std::fs::File::open(&path).context_io(|| format!("opening {path}"))
+    };
+    let mut others = Vec::new();
+    for (name, flag) in [
+        ("mnt", CloneFlags::CLONE_NEWNS),
+        ("ipc", CloneFlags::CLONE_NEWIPC),
+        ("uts", CloneFlags::CLONE_NEWUTS),
+        ("net", CloneFlags::CLONE_NEWNET),
+        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+        ("pid", CloneFlags::CLONE_NEWPID),
+    ] {
+        if namespace_of(init.pid, name) != namespace_of(std::process::id(), name) {
+            others.push((open(init.pid, name)?, flag));
+        }
+    }
+    let ours = identity(&open(std::process::id(), "user")?)?;
+    let inner = open(init.pid, "user")?;
+    let owner = match others.first() {
+        Some((mnt, _)) => owning_user_namespace(mnt)?,
+        None => open(init.pid, "user")?,
+    };
+    let owner_id = identity(&owner)?;
+    let inner_id = identity(&inner)?;
+    Ok(Namespaces {
+        owner: (owner_id != ours).then_some(owner),
+        others,
+        inner: (inner_id != owner_id && inner_id != ours).then_some(inner),
+    })
+}
+
+/// NS_GET_USERNS: the user namespace that owns a namespace.
+fn owning_user_namespace(ns: &std::fs::File) -> Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    // SAFETY: the ioctl takes no argument and returns a new file descriptor or -1.
+    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS as _) };
+    if fd < 0 {
+        return Err(DeckError::io(
+            "finding the owner of the sandbox's namespaces",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+fn identity(ns: &std::fs::File) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = ns
+        .metadata()
+        .map_err(|e| DeckError::io("reading a namespace", e))?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// In the child: join the namespaces, drop every capability the user-namespace join gave,
+/// then take on the sandbox's Landlock scope and seccomp filter.
+fn join_and_confine(cmd: &mut Command, namespaces: Namespaces) -> Result<()> {
     let program = backend::seccomp::program()?;
     let mut ruleset = backend::landlock::scoped_ruleset();
-    // SAFETY: prctl, seccomp and landlock_restrict_self are plain syscalls.
+    // SAFETY: only syscalls (setns, prctl, capset, landlock, seccomp) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(owner) = &namespaces.owner {
+                setns(owner, CloneFlags::CLONE_NEWUSER)?;
+            }
+            for (file, flag) in &namespaces.others {
+                setns(file, *flag)?;
+            }
+            if let Some(inner) = &namespaces.inner {
+                setns(inner, CloneFlags::CLONE_NEWUSER)?;
+            }
+            drop_capabilities()?;
             if let Some(r) = ruleset.take() {
                 backend::landlock::restrict(r)?;
             }
             seccompiler::apply_filter(&program).map_err(|e| std::io::Error::other(e.to_string()))
         });
+    }
+    Ok(())
+}
+
+/// Empties the bounding, effective, permitted and inheritable sets, like bwrap's
+/// `--cap-drop ALL` does for the sandbox itself.
+fn drop_capabilities() -> std::io::Result<()> {
+    for cap in 0..=63 {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number; unknown ones fail with EINVAL.
+        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
+        if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            break;
+        }
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: capset with a v3 header and two data words, as the ABI requires.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
 }
