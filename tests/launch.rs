@@ -431,3 +431,83 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
     first.kill().unwrap();
     first.wait().unwrap();
 }
+
+#[test]
+fn per_project_state_persists_outside_the_project_and_home() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("stateful");
+    let run = |script: &str| {
+        let out = world
+            .command()
+            .args([
+                "launch",
+                "bubblewrap",
+                "--new",
+                project.to_str().unwrap(),
+                "--shell",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(
+        "mkdir -p ~/.local/bin && echo tool > ~/.local/bin/t && echo tmp > /tmp/kept && echo scratch > ~/scratch",
+    );
+    let second = run("cat ~/.local/bin/t /tmp/kept; ls ~/scratch 2>&1 || true");
+    assert!(second.starts_with("tool\ntmp\n"), "{second}");
+    assert!(
+        second.contains("No such file"),
+        "the rest of home is fresh each time: {second}"
+    );
+    // None of it is in the project or the real home; it lives under the state dir.
+    assert!(!project.join(".local").exists());
+    assert!(!world.home.join(".local/bin/t").exists());
+    let projects = world.path("state/sandbox-deck/projects");
+    let dirs: Vec<_> = std::fs::read_dir(&projects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    assert!(
+        dirs[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("stateful-")
+    );
+    assert_eq!(
+        read(&dirs[0].join("path")).trim(),
+        project.to_str().unwrap()
+    );
+    // A state dir that records another project is never reused.
+    std::fs::write(dirs[0].join("path"), "/somewhere/else\n").unwrap();
+    let out = world
+        .command()
+        .args([
+            "--json",
+            "launch",
+            "bubblewrap",
+            "--new",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to"));
+}

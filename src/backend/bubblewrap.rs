@@ -71,6 +71,12 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
             mounts.push(mount);
         }
     }
+    if let Some(loader) = &profile.nix_ld {
+        mounts.push(Mount::RoBind(
+            loader.clone(),
+            crate::spec::elf_interpreter().into(),
+        ));
+    }
     mounts.push(Mount::Dir("/etc".into()));
     for entry in &profile.etc {
         let host = Path::new("/etc").join(entry);
@@ -538,6 +544,27 @@ mod tests {
         let envs: Vec<_> = cmd.get_envs().collect();
         assert_eq!(envs.len(), 1);
         assert_eq!(envs[0].0, "TERM");
+    }
+
+    #[test]
+    fn a_nix_ld_loader_is_bound_at_the_elf_interpreter_path() {
+        let mut profile = Profile::host();
+        profile.nix_ld = Some("/nix/store/abc-nix-ld/libexec/nix-ld".into());
+        let args: Vec<String> = argv(&plan(&profile, &launch()))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(
+            position(
+                &args,
+                &[
+                    "--ro-bind",
+                    "/nix/store/abc-nix-ld/libexec/nix-ld",
+                    crate::spec::elf_interpreter()
+                ]
+            )
+            .is_some()
+        );
     }
 
     #[test]
