@@ -519,3 +519,141 @@ fn attach_puts_a_terminal_on_the_sandbox_session() {
         "detaching leaves it running"
     );
 }
+
+/// A stand-in for `claude` on PATH that records its arguments in the project and stays up.
+fn fake_agent(world: &mut World) -> std::path::PathBuf {
+    let bin = world.path("agent-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let agent = bin.join("claude");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\n{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; echo ---; } >> \"$PWD/agent-args\"\nexec sleep 600\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    world.env.push(("PATH".into(), path));
+    bin
+}
+
+/// The argument lists of every agent run so far, one string (a line an argument) per run.
+fn agent_runs(project: &std::path::Path) -> Vec<String> {
+    read(&project.join("agent-args"))
+        .split_terminator("---\n")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_agent_gets_the_sandbox_notice_and_resumes_with_continue_after_start() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let mut world = World::new();
+    fake_agent(&mut world);
+    let project = world.project("agent");
+    let created = world.json(&["create", project.to_str().unwrap(), "--", "--model", "opus"]);
+    assert_eq!(created["state"], "running");
+    assert_eq!(created["payload"]["kind"], "agent");
+    wait_for("the agent", Duration::from_secs(10), || {
+        agent_runs(&project).len() == 1
+    });
+    let first = &agent_runs(&project)[0];
+    assert!(first.starts_with("--append-system-prompt\n"), "{first}");
+    assert!(
+        first.contains("sandbox"),
+        "the notice names the sandbox: {first}"
+    );
+    assert!(first.ends_with("--model\nopus\n"), "{first}");
+    assert!(
+        !first.contains("--continue"),
+        "a first run starts fresh: {first}"
+    );
+    world.json(&["stop", "agent"]);
+    world.json(&["start", "agent"]);
+    wait_for("the resumed agent", Duration::from_secs(10), || {
+        agent_runs(&project).len() == 2
+    });
+    let second = &agent_runs(&project)[1];
+    assert!(second.contains("--continue\n--model\nopus\n"), "{second}");
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_changes_nothing() {
+    let world = World::new();
+    let config = world.path("config/sandbox-deck/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[display]\nwidht = 800\n").unwrap();
+    let (kind, message) = world.error_kind(&["list"]);
+    assert_eq!(kind, "config");
+    assert!(message.contains("widht"), "{message}");
+    std::fs::write(&config, "[display]\nwidth = \"wide\"\n").unwrap();
+    let (kind, message) = world.error_kind(&["list"]);
+    assert_eq!(kind, "config");
+    assert!(message.contains("display.width"), "{message}");
+    std::fs::write(&config, "[display]\nwidth = 1024\n").unwrap();
+    assert!(world.list().is_empty(), "a valid override loads");
+}
+
+#[test]
+fn without_a_runtime_dir_a_private_fallback_is_used() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("fallback");
+    let mut cmd = world.command();
+    cmd.env_remove("XDG_RUNTIME_DIR");
+    cmd.env("TMPDIR", world.root.path());
+    let out = cmd
+        .args([
+            "--json",
+            "create",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sleep",
+            "600",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uid = nix::unistd::getuid().as_raw();
+    let fallback = world.root.path().join(format!("sandbox-deck-{uid}"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&fallback).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(fallback.join("tmux.sock").exists());
+    let socket = fallback.join("tmux.sock");
+    let mut rm = world.command();
+    rm.env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", world.root.path());
+    assert!(
+        rm.args(["rm", "--force", "fallback"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .output();
+    // A fallback dir that others can write to is refused.
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut list = world.command();
+    list.env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", world.root.path());
+    let out = list.args(["--json", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("others can write"));
+}
