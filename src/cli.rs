@@ -58,6 +58,13 @@ pub enum Cmd {
         #[command(flatten)]
         args: LaunchArgs,
     },
+    /// Save a PNG of a sandbox's display.
+    Screenshot {
+        name: String,
+        /// The PNG file, or `-` for stdout (default: NAME-<time>.png here).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Check the host's prerequisites and say how to install what is missing.
     Doctor,
     /// Internal: the command tmux runs in a managed sandbox's pane.
@@ -349,6 +356,33 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     format!("exited at once with status {status}; its screen:\n{screen}"),
                 )
                 .into());
+            }
+            Ok(0)
+        }
+        Cmd::Screenshot { name, output } => {
+            let deck = Deck::open()?;
+            let frame = deck.screenshot(&name)?;
+            let captured_at = chrono::Utc::now();
+            let path = output.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{name}-{}.png",
+                    captured_at.format("%Y%m%d-%H%M%S")
+                ))
+            });
+            crate::capture::write_png(&frame, &path)
+                .map_err(|e| DeckError::host("writing the screenshot", e.to_string()))?;
+            let to_stdout = path == std::path::Path::new("-");
+            if json && !to_stdout {
+                let absolute = std::path::absolute(&path).unwrap_or(path);
+                print_json(&serde_json::json!({
+                    "name": name,
+                    "width": frame.width,
+                    "height": frame.height,
+                    "path": absolute,
+                    "captured_at": captured_at,
+                }))?;
+            } else if !to_stdout {
+                println!("{} ({}x{})", path.display(), frame.width, frame.height);
             }
             Ok(0)
         }

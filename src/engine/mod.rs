@@ -4,6 +4,7 @@
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
+pub mod screen;
 
 use std::path::PathBuf;
 
