@@ -108,6 +108,21 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to `path`, created (or truncated) with mode 0600: cookies, tokens.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .context_io(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .context_io(|| format!("writing {}", path.display()))
+}
+
 /// Creates `dir` with mode 0700, tightening the mode if it already exists.
 pub fn make_private_dir(dir: &Path) -> Result<()> {
     ensure_private_dir(dir)?;

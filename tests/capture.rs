@@ -27,15 +27,7 @@ fn screen_world(name: &str) -> Option<Screen> {
         return None;
     }
     let world = World::new();
-    let project = world.project(name);
-    let record = world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    let record = world.create_idle(name);
     let display = record["display"].as_u64().unwrap() as u32;
     let id = record["id"].as_str().unwrap();
     let cookie = world

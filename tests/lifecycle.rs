@@ -218,15 +218,7 @@ fn a_second_process_sees_the_sandboxes_of_the_first_and_other_xdg_dirs_see_none(
         return;
     }
     let world = World::new();
-    let project = world.project("shared");
-    let created = world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    let created = world.create_idle("shared");
     // Every CLI call is its own process: this one only knows the registry.
     assert_eq!(world.show("shared")["id"], created["id"]);
     let other = World::new();
@@ -354,16 +346,9 @@ fn a_duplicate_name_is_refused() {
         return;
     }
     let world = World::new();
-    let project = world.project("dup");
-    world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
-    let (kind, _) = world.error_kind(&["create", project.to_str().unwrap(), "--shell"]);
+    let first = world.create_idle("dup");
+    let project = first["project_dir"].as_str().unwrap();
+    let (kind, _) = world.error_kind(&["create", project, "--shell"]);
     assert_eq!(kind, "already_exists");
     assert_eq!(world.list().len(), 1);
 }
@@ -423,15 +408,7 @@ fn attach_refuses_a_stopped_sandbox_with_a_hint() {
         return;
     }
     let world = World::new();
-    let project = world.project("att");
-    world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    world.create_idle("att");
     world.json(&["stop", "att"]);
     let (kind, message) = world.error_kind(&["attach", "att"]);
     assert_eq!(kind, "wrong_state");

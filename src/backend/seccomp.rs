@@ -49,13 +49,28 @@ const MODE_SYSCALLS: &[(libc::c_long, u8)] = &[
     (libc::SYS_fchmodat2, 2),
 ];
 
+/// Syscalls that create a file with a mode: (syscall, index of the flags argument when the
+/// mode only counts with O_CREAT/O_TMPFILE, index of the mode argument). Without these, the
+/// chmod rule above is bypassed by creating the file with the bits already set
+/// (`open(O_CREAT, 04755)`, `mknod(S_IFREG | 04755)`).
+const CREATE_SYSCALLS: &[(libc::c_long, Option<u8>, u8)] = &[
+    (libc::SYS_open, Some(1), 2),
+    (libc::SYS_openat, Some(2), 3),
+    (libc::SYS_creat, None, 1),
+    (libc::SYS_mknod, None, 1),
+    (libc::SYS_mknodat, None, 2),
+];
+
 /// Names of what the filter refuses, for docs and `doctor`.
 pub fn denied() -> Vec<&'static str> {
     DENIED_SYSCALLS
         .iter()
         .map(|(n, _)| *n)
         .chain(DENIED_IOCTLS.iter().map(|(n, _)| *n))
-        .chain(["chmod/fchmod/fchmodat with S_ISUID or S_ISGID"])
+        .chain([
+            "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
+            "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
+        ])
         .collect()
 }
 
@@ -96,6 +111,33 @@ pub fn program() -> Result<BpfProgram> {
             mode_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
         }
         rules.insert(*nr, mode_rules);
+    }
+    let masked = |arg: u8, bits: u64| {
+        SeccompCondition::new(
+            arg,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(bits),
+            bits,
+        )
+        .map_err(|e| error(&e))
+    };
+    for (nr, flags_arg, mode_arg) in CREATE_SYSCALLS {
+        let mut create_rules = Vec::new();
+        for bit in [libc::S_ISUID, libc::S_ISGID] {
+            let bit = u64::from(bit);
+            match flags_arg {
+                Some(flags_arg) => {
+                    for flag in [libc::O_CREAT, libc::O_TMPFILE] {
+                        let conditions =
+                            vec![masked(*flags_arg, flag as u64)?, masked(*mode_arg, bit)?];
+                        create_rules.push(SeccompRule::new(conditions).map_err(|e| error(&e))?);
+                    }
+                }
+                None => create_rules
+                    .push(SeccompRule::new(vec![masked(*mode_arg, bit)?]).map_err(|e| error(&e))?),
+            }
+        }
+        rules.insert(*nr, create_rules);
     }
     let filter = SeccompFilter::new(
         rules,

@@ -1,8 +1,6 @@
 //! The life of a managed sandbox: Xvfb → private tmux session → backend, and back down.
 
 use std::ffi::OsStr;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use chrono::Utc;
 use nix::sys::signal::Signal;
 
 use super::{CreateRequest, Deck, require};
-use crate::error::{DeckError, IoContext, Result};
+use crate::error::{DeckError, Result};
 use crate::host::process::{ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
@@ -217,7 +215,7 @@ impl Deck {
         };
         xvfb::write_cookie(&spec.auth_file)?;
         if let Some(token) = gh_token {
-            write_secret(&runtime.join("gh-token"), token)?;
+            crate::paths::write_private(&runtime.join("gh-token"), token.as_bytes())?;
         }
         let display = xvfb::start(&xvfb_binary, &spec)?;
         let xvfb = display.process;
@@ -434,18 +432,6 @@ pub(crate) fn read_gh_token() -> Result<String> {
         "--gh-token",
         "no token found: set GH_TOKEN or GITHUB_TOKEN, or log in with `gh auth login`",
     ))
-}
-
-fn write_secret(path: &Path, secret: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context_io(|| format!("creating {}", path.display()))?;
-    file.write_all(secret.as_bytes())
-        .context_io(|| format!("writing {}", path.display()))
 }
 
 impl Deck {

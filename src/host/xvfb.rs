@@ -7,9 +7,7 @@
 //! (seen: three servers all on :0). Instead we name a number and let the X server claim it
 //! through its own atomic lock file; a server that loses the race exits and we try the next.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -82,15 +80,7 @@ pub fn write_cookie(path: &Path) -> Result<()> {
         entry.extend_from_slice(&(field.len() as u16).to_be_bytes());
         entry.extend_from_slice(field);
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context_io(|| format!("creating {}", path.display()))?;
-    file.write_all(&entry)
-        .context_io(|| format!("writing {}", path.display()))
+    crate::paths::write_private(path, &entry)
 }
 
 /// The first MIT-MAGIC-COOKIE-1 in an Xauthority file.

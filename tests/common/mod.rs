@@ -146,6 +146,19 @@ impl World {
         )
     }
 
+    /// A managed shell sandbox for a fresh project named `name`, idling in `sleep 600`.
+    pub fn create_idle(&self, name: &str) -> Value {
+        let project = self.project(name);
+        self.json(&[
+            "create",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sleep",
+            "600",
+        ])
+    }
+
     pub fn list(&self) -> Vec<Value> {
         self.json(&["list"])
             .as_array()
