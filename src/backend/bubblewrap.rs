@@ -110,6 +110,9 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         mounts.push(Mount::RoBind(path.clone(), path.clone()));
     }
     mounts.push(Mount::Bind(launch.project.clone(), launch.project.clone()));
+    for dir in &exposure.pinned {
+        mounts.push(Mount::Bind(dir.clone(), dir.clone()));
+    }
     for path in &exposure.protected {
         mounts.push(Mount::RoBind(path.clone(), path.clone()));
     }
@@ -328,6 +331,7 @@ mod tests {
                 claude_dir: Some("/home/dev/.claude".into()),
                 claude_read_only: vec!["/home/dev/.claude/settings.json".into()],
                 protected: vec!["/home/dev/code/api/.git/hooks".into()],
+                pinned: vec!["/home/dev/code/api/.git".into()],
                 ..Exposure::default()
             },
             env: vec![],
@@ -418,6 +422,7 @@ mod tests {
                 "/home/dev/.local/share",
                 "/home/dev/.claude",
                 "/home/dev/code/api",
+                "/home/dev/code/api/.git",
                 "/tmp/.X11-unix/X12",
             ]
         );
@@ -459,6 +464,16 @@ mod tests {
         )
         .unwrap();
         assert!(project < hooks);
+        let pinned = position(
+            &args,
+            &[
+                "--bind",
+                "/home/dev/code/api/.git",
+                "/home/dev/code/api/.git",
+            ],
+        )
+        .expect("the parent of a protected path is pinned");
+        assert!(project < pinned && pinned < hooks);
     }
 
     #[test]

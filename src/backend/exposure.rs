@@ -57,6 +57,10 @@ pub struct Exposure {
     pub read_only: Vec<PathBuf>,
     /// Project files bound read-only over themselves (the host executes them later).
     pub protected: Vec<PathBuf>,
+    /// Project directories between the project and a protected path (`.git` for
+    /// `.git/hooks`), bound read-write over themselves: a mount point cannot be renamed, so
+    /// the agent cannot move `.git` aside and put a writable one with its own hooks in place.
+    pub pinned: Vec<PathBuf>,
     /// Sockets bound read-write: (host path, path inside).
     pub sockets: Vec<(PathBuf, PathBuf)>,
     /// Devices (`--dev-bind`).
@@ -109,6 +113,7 @@ pub fn resolve(input: &ExposureInput<'_>) -> Exposure {
             exposure.protected.push(path);
         }
     }
+    exposure.pinned = pinned_parents(input.project, &exposure.protected);
     if Path::new(NIX_DAEMON_SOCKET).exists() {
         exposure
             .sockets
@@ -152,6 +157,26 @@ pub fn resolve(input: &ExposureInput<'_>) -> Exposure {
         }
     }
     exposure
+}
+
+/// The plain directories strictly between `project` and each protected path, parents first.
+/// A symlinked one is skipped: binding it would expose where it points.
+fn pinned_parents(project: &Path, protected: &[PathBuf]) -> Vec<PathBuf> {
+    let mut pinned = std::collections::BTreeSet::new();
+    for path in protected {
+        for dir in path.ancestors().skip(1) {
+            if dir == project || !dir.starts_with(project) {
+                break;
+            }
+            let is_plain_dir = std::fs::symlink_metadata(dir)
+                .is_ok_and(|m| m.is_dir() && !m.file_type().is_symlink());
+            if is_plain_dir {
+                pinned.insert(dir.to_owned());
+            }
+        }
+    }
+    // BTreeSet order puts a parent before its children: bind order matters.
+    pinned.into_iter().collect()
 }
 
 /// A relative path that stays below where it is joined (no `..`, not absolute).
@@ -437,5 +462,6 @@ mod tests {
             exposure.protected,
             vec![project.join(".git/hooks"), project.join(".git/config")]
         );
+        assert_eq!(exposure.pinned, vec![project.join(".git")]);
     }
 }

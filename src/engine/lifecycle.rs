@@ -24,6 +24,8 @@ const PANE_ENV: &[&str] = &[
     "XDG_STATE_HOME",
     "XDG_CONFIG_HOME",
     "XDG_RUNTIME_DIR",
+    // Without XDG_RUNTIME_DIR, the runtime dir falls back to one in the temp dir.
+    "TMPDIR",
 ];
 
 /// How long `create`/`start` wait for the pane to exec the backend.
@@ -309,17 +311,20 @@ impl Deck {
         let session = record.name.as_str();
         if let Some(launcher) = record.launcher.filter(ProcRef::is_alive) {
             if graceful {
-                let payload: Vec<ProcRef> = launcher
-                    .descendants()
-                    .into_iter()
-                    .filter(|p| process_name(p.pid).as_deref() != Some("bwrap"))
-                    .collect();
-                for p in &payload {
-                    p.signal(Signal::SIGHUP);
-                    p.signal(Signal::SIGTERM);
-                }
+                // Processes can still be starting: whatever appears is signalled too.
                 let timeout = Duration::from_millis(self.config.sandbox.stop_timeout_ms);
-                wait_until(timeout, || !launcher.is_alive());
+                let mut signalled: Vec<ProcRef> = Vec::new();
+                wait_until(timeout, || {
+                    for p in launcher.descendants() {
+                        let is_bwrap = process_name(p.pid).as_deref() == Some("bwrap");
+                        if !is_bwrap && !signalled.contains(&p) {
+                            p.signal(Signal::SIGHUP);
+                            p.signal(Signal::SIGTERM);
+                            signalled.push(p);
+                        }
+                    }
+                    !launcher.is_alive()
+                });
             }
             for p in launcher.descendants() {
                 p.signal(Signal::SIGKILL);
