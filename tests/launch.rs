@@ -362,34 +362,7 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
     }
     let world = World::new();
     let project = world.project("unpriv");
-    let nobody = 65534;
-    let chown = std::process::Command::new("chown")
-        .args(["-R", &format!("{nobody}:{nobody}")])
-        .arg(world.root.path())
-        .status()
-        .unwrap();
-    assert!(chown.success());
-    let as_nobody = |args: &[&str]| {
-        let mut c = world.command();
-        let program = c.get_program().to_owned();
-        let mut wrapped = std::process::Command::new("setpriv");
-        wrapped
-            .args([
-                &format!("--reuid={nobody}"),
-                &format!("--regid={nobody}"),
-                "--clear-groups",
-                "--",
-            ])
-            .arg(program)
-            .args(args)
-            .env_clear()
-            .envs(
-                c.get_envs()
-                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
-            );
-        c = wrapped;
-        c
-    };
+    let as_nobody = world.as_nobody();
     let mut first = as_nobody(&[
         "launch",
         "bubblewrap",

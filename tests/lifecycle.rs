@@ -634,3 +634,65 @@ fn without_a_runtime_dir_a_private_fallback_is_used() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("others can write"));
 }
+
+/// CI runs as root; users don't. The whole managed life as `nobody`: Xvfb, our tmux server
+/// and an unprivileged bwrap, and a screenshot of its display.
+#[test]
+fn an_unprivileged_user_runs_a_managed_sandbox() {
+    if !prerequisites(&["tmux", "Xvfb", "bwrap", "setpriv"]) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    let world = World::new();
+    let project = world.project("nobody");
+    let as_nobody = world.as_nobody();
+    let script = "{ id -u; grep -E 'CapEff|Seccomp:' /proc/self/status; } > out; exec sleep 600";
+    let out = as_nobody(&[
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["state"], "running");
+    wait_for("the payload", Duration::from_secs(10), || {
+        read(&project.join("out")).lines().count() == 3
+    });
+    let seen = read(&project.join("out"));
+    assert!(seen.starts_with("65534\n"), "{seen}");
+    assert!(
+        seen.contains("CapEff:\t0000000000000000") && seen.contains("Seccomp:\t2"),
+        "{seen}"
+    );
+    let shot = as_nobody(&["screenshot", "nobody", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    assert!(shot.stdout.starts_with(b"\x89PNG"));
+    let xvfb = record["xvfb"]["pid"].as_u64().unwrap() as u32;
+    assert!(
+        as_nobody(&["rm", "--force", "nobody"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(!is_running(xvfb));
+}
