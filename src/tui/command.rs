@@ -1,0 +1,106 @@
+//! The commands a key, a click or the palette can run: the `run` field of the keymap.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::sort::SortColumn;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    Back,
+    Down,
+    Up,
+    Top,
+    Bottom,
+    Attach,
+    New,
+    Stop,
+    Start,
+    Restart,
+    Delete,
+    Filter,
+    FocusNext,
+    FocusPrev,
+    TabNext,
+    TabPrev,
+    CopyName,
+    SortPicker,
+    Sort(SortColumn),
+    Help,
+    Palette,
+    Submit,
+    Cancel,
+    Complete,
+    FieldNext,
+    FieldPrev,
+    Toggle,
+    /// Unbinds a key in a user keymap.
+    Noop,
+}
+
+const SIMPLE: &[(&str, Command)] = &[
+    ("quit", Command::Quit),
+    ("back", Command::Back),
+    ("down", Command::Down),
+    ("up", Command::Up),
+    ("top", Command::Top),
+    ("bottom", Command::Bottom),
+    ("attach", Command::Attach),
+    ("new", Command::New),
+    ("stop", Command::Stop),
+    ("start", Command::Start),
+    ("restart", Command::Restart),
+    ("delete", Command::Delete),
+    ("filter", Command::Filter),
+    ("focus_next", Command::FocusNext),
+    ("focus_prev", Command::FocusPrev),
+    ("tab_next", Command::TabNext),
+    ("tab_prev", Command::TabPrev),
+    ("copy_name", Command::CopyName),
+    ("sort_picker", Command::SortPicker),
+    ("help", Command::Help),
+    ("palette", Command::Palette),
+    ("submit", Command::Submit),
+    ("cancel", Command::Cancel),
+    ("complete", Command::Complete),
+    ("field_next", Command::FieldNext),
+    ("field_prev", Command::FieldPrev),
+    ("toggle", Command::Toggle),
+    ("noop", Command::Noop),
+];
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown command {0:?} (see the keymap's comments for the list)")]
+pub struct UnknownCommand(String);
+
+impl FromStr for Command {
+    type Err = UnknownCommand;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(column) = s.strip_prefix("sort:") {
+            return column
+                .parse()
+                .map(Command::Sort)
+                .map_err(|_| UnknownCommand(s.to_owned()));
+        }
+        SIMPLE
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| UnknownCommand(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Command::Sort(column) = self {
+            return write!(f, "sort:{column}");
+        }
+        let name = SIMPLE
+            .iter()
+            .find(|(_, c)| c == self)
+            .map_or("?", |(name, _)| name);
+        f.write_str(name)
+    }
+}
