@@ -1,0 +1,296 @@
+//! The control center end to end: the real binary in a real tmux (a private test server),
+//! with its own XDG dirs, driven with send-keys and read with capture-pane.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
+const WAIT: Duration = Duration::from_secs(20);
+
+/// False (with the reason printed) when a host tool is missing; under CI=true a missing
+/// tool fails the test instead, so CI cannot pass by skipping.
+fn prerequisites() -> bool {
+    let missing: Vec<&str> = ["tmux", "Xvfb", "bwrap"]
+        .into_iter()
+        .filter(|tool| which(tool).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true and these prerequisites are missing: {missing:?}"
+    );
+    eprintln!("SKIPPED: install {missing:?} to run the TUI end-to-end test");
+    false
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(tool))
+        .find(|path| path.is_file())
+}
+
+/// A private world: XDG dirs and HOME in a temp dir, a tmux server of its own for the TUI,
+/// and on drop everything it started is ended by pid or through its own socket.
+struct World {
+    root: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        // Short paths: tmux sockets live here and sun_path holds 108 bytes.
+        let root = tempfile::Builder::new()
+            .prefix("sdt-")
+            .tempdir_in("/tmp")
+            .expect("a temp dir");
+        for dir in ["home", "state", "config", "run", "projects"] {
+            std::fs::create_dir_all(root.path().join(dir)).expect("creating a dir");
+        }
+        std::fs::set_permissions(
+            root.path().join("run"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .expect("chmod run");
+        // The test server keeps a dead pane so the TUI's exit status can be read.
+        std::fs::write(
+            root.path().join("test-tmux.conf"),
+            "set -g remain-on-exit on\n",
+        )
+        .expect("writing the test tmux config");
+        World { root }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    fn env(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("PATH", std::env::var_os("PATH").unwrap_or_default().into()),
+            ("HOME", self.path("home")),
+            ("XDG_STATE_HOME", self.path("state")),
+            ("XDG_CONFIG_HOME", self.path("config")),
+            ("XDG_RUNTIME_DIR", self.path("run")),
+            ("LANG", "C.UTF-8".into()),
+            ("TERM", "xterm-256color".into()),
+        ]
+    }
+
+    fn deck(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .env_clear()
+            .envs(self.env())
+            .args(args)
+            .output()
+            .expect("running sandbox-deck")
+    }
+
+    fn project(&self, name: &str) -> PathBuf {
+        let dir = self.path("projects").join(name);
+        std::fs::create_dir_all(&dir).expect("creating a project");
+        dir
+    }
+
+    /// tmux on the test server (the one the TUI runs in), never the deck's own.
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .env_clear()
+            .envs(self.env())
+            .arg("-S")
+            .arg(self.path("test.sock"))
+            .arg("-f")
+            .arg(self.path("test-tmux.conf"))
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    fn deck_tmux_socket(&self) -> PathBuf {
+        self.path("run/sandbox-deck/tmux.sock")
+    }
+
+    /// Starts the TUI in a 90x30 window (narrow: the detail pane goes under the table).
+    fn start_tui(&self) {
+        let cwd = self.path("projects");
+        let out = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            "90",
+            "-y",
+            "30",
+            "-c",
+            &cwd.to_string_lossy(),
+            BIN,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {}", stderr(&out));
+    }
+
+    fn screen(&self) -> String {
+        let out = self.tmux(&["capture-pane", "-p", "-t", "=tui:"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "=tui:"];
+        args.extend_from_slice(keys);
+        let out = self.tmux(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {}", stderr(&out));
+    }
+
+    fn type_text(&self, text: &str) {
+        let out = self.tmux(&["send-keys", "-t", "=tui:", "-l", text]);
+        assert!(
+            out.status.success(),
+            "send-keys -l {text}: {}",
+            stderr(&out)
+        );
+    }
+
+    /// Waits until `done` holds for the screen; fails showing the last screen otherwise.
+    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen was:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn pane(&self, format: &str) -> String {
+        let out = self.tmux(&["display-message", "-p", "-t", "=tui:", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn registered(&self) -> Vec<String> {
+        let out = self.deck(&["--json", "list"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        list.as_array()
+            .map(|records| {
+                records
+                    .iter()
+                    .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for World {
+    /// Ends what the test started: the TUI by its pid, the test tmux server and the deck's
+    /// tmux server through their own sockets, the sandboxes through the CLI.
+    fn drop(&mut self) {
+        let tui_pid: Option<i32> = self.pane("#{pane_pid}").parse().ok();
+        if let Some(pid) = tui_pid.filter(|_| self.pane("#{pane_dead}") == "0") {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let _ = self.tmux(&["kill-server"]);
+        for name in self.registered() {
+            let _ = self.deck(&["rm", "--force", &name]);
+        }
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(self.deck_tmux_socket())
+            .arg("kill-server")
+            .output();
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The table line of sandbox `name` (the name column follows the one-character state glyph).
+fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
+    screen.lines().find(|line| {
+        let mut words = line.trim_start_matches('│').split_whitespace();
+        words.next().is_some_and(|glyph| glyph.chars().count() == 1) && words.next() == Some(name)
+    })
+}
+
+fn row_says(screen: &str, name: &str, state: &str) -> bool {
+    row(screen, name).is_some_and(|line| line.contains(state))
+}
+
+#[test]
+fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let x = world.project("x");
+    let out = world.deck(&["create", &x.to_string_lossy(), "--name", "x", "--shell"]);
+    assert!(out.status.success(), "create x: {}", stderr(&out));
+
+    world.start_tui();
+    let screen = world.wait_for("x running in the table", |s| row_says(s, "x", "running"));
+    assert!(screen.contains("Sandboxes 1/1"), "{screen}");
+    assert!(
+        screen.contains("? help"),
+        "the hints come from the keymap:\n{screen}"
+    );
+
+    // s stops the selected sandbox; the table follows without another key.
+    world.keys(&["s"]);
+    world.wait_for("x stopped", |s| row_says(s, "x", "stopped"));
+    assert_eq!(world.registered(), ["x"]);
+
+    // n opens the form; Tab completes the project dir; Up Space picks a shell; Enter creates.
+    world.project("yproj");
+    world.keys(&["n"]);
+    world.wait_for("the form", |s| s.contains("New sandbox"));
+    world.type_text("ypr");
+    world.keys(&["Tab"]);
+    world.wait_for("the completed dir", |s| s.contains("projects/yproj/"));
+    world.keys(&["Up", "Space"]);
+    world.wait_for("shell chosen", |s| s.contains("(•) shell"));
+    world.keys(&["Enter"]);
+    world.wait_for("yproj running and selected", |s| {
+        row_says(s, "yproj", "running") && s.contains("created yproj")
+    });
+
+    // Enter attaches (the deck's tmux status line shows); C-q comes back to the table.
+    world.keys(&["Enter"]);
+    world.wait_for("the sandbox's tmux session", |s| {
+        s.contains("C-q: back to sandbox-deck") && !s.contains("Sandboxes 2/2")
+    });
+    world.keys(&["C-q"]);
+    world.wait_for("the table again", |s| {
+        s.contains("Sandboxes 2/2") && s.contains("back from yproj")
+    });
+
+    // d asks first, naming the sandbox; y deletes it.
+    world.keys(&["d"]);
+    world.wait_for("the confirm dialog", |s| {
+        s.contains("Delete sandbox yproj?")
+    });
+    world.keys(&["y"]);
+    world.wait_for("yproj gone", |s| {
+        row(s, "yproj").is_none() && s.contains("Sandboxes 1/1")
+    });
+    assert_eq!(world.registered(), ["x"]);
+
+    // q quits cleanly and leaves the remaining sandbox alone.
+    world.keys(&["q"]);
+    let deadline = Instant::now() + WAIT;
+    while world.pane("#{pane_dead}") != "1" {
+        assert!(Instant::now() < deadline, "the TUI did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(world.pane("#{pane_dead_status}"), "0");
+    assert_eq!(world.registered(), ["x"]);
+}
