@@ -35,6 +35,8 @@ pub enum Command {
     FieldNext,
     FieldPrev,
     Toggle,
+    /// Empties the text being typed.
+    Clear,
     /// Unbinds a key in a user keymap.
     Noop,
 }
@@ -67,6 +69,7 @@ const SIMPLE: &[(&str, Command)] = &[
     ("field_next", Command::FieldNext),
     ("field_prev", Command::FieldPrev),
     ("toggle", Command::Toggle),
+    ("clear", Command::Clear),
     ("noop", Command::Noop),
 ];
 

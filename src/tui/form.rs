@@ -115,6 +115,21 @@ impl Form {
         }
     }
 
+    /// Empties the text field with the focus (the dir starts filled in).
+    pub fn clear_field(&mut self) {
+        match self.field {
+            Field::Dir => {
+                self.dir.clear();
+                self.dir_changed();
+            }
+            Field::Name => {
+                self.name.clear();
+                self.name_changed();
+            }
+            _ => {}
+        }
+    }
+
     /// Space on a switch flips it; on a text field it is just a space.
     pub fn toggle(&mut self) {
         match self.field {

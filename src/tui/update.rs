@@ -2,7 +2,8 @@
 //! world comes in as actions and goes out as effects, so every rule here is testable.
 
 use chrono::TimeDelta;
-use crossterm::event::{KeyCode, KeyEventKind, MouseEventKind};
+use crossterm::event::{KeyCode, KeyEventKind, MouseButton, MouseEventKind};
+use ratatui::layout::Rect;
 
 use super::action::{Action, CreateRequestEq, Effect, Op};
 use super::command::Command;
@@ -10,6 +11,7 @@ use super::form::{Field, Form};
 use super::keymap::{Context, Key};
 use super::palette::{self, Palette};
 use super::state::{Confirm, Flash, Focus, Overlay, Preview, State, Tab};
+use super::views::Areas;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
 /// How long a flash message stays in the bottom bar.
@@ -19,9 +21,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Key(event) if event.kind == KeyEventKind::Release => Vec::new(),
         Action::Key(event) => on_key(state, Key::from_event(&event)),
+        // Dialogs are keyboard-only; a stray click must not change what is behind them.
+        Action::Mouse(_) if state.overlay.is_some() => Vec::new(),
         Action::Mouse(event) => match event.kind {
             MouseEventKind::ScrollDown => on_command(state, Context::List, Command::Down),
             MouseEventKind::ScrollUp => on_command(state, Context::List, Command::Up),
+            MouseEventKind::Down(MouseButton::Left) => {
+                click(state, event.column, event.row);
+                Vec::new()
+            }
             _ => Vec::new(),
         },
         Action::Paste(text) => {
@@ -188,6 +196,11 @@ pub fn on_command(state: &mut State, context: Context, command: Command) -> Vec<
     }
     match context {
         Context::List | Context::Detail => on_table_command(state, command),
+        Context::Filter if command == Command::Clear => {
+            state.filter_text.clear();
+            keep_selection_visible(state);
+            Vec::new()
+        }
         Context::Filter => {
             state.filter_editing = false;
             if command == Command::Cancel {
@@ -376,6 +389,7 @@ fn on_form_command(state: &mut State, command: Command) -> Vec<Effect> {
         Command::Complete | Command::FieldNext => form.move_field(1),
         Command::FieldPrev => form.move_field(-1),
         Command::Toggle => form.toggle(),
+        Command::Clear => form.clear_field(),
         Command::Cancel => state.overlay = None,
         _ => {}
     }
@@ -427,6 +441,10 @@ fn on_palette_command(state: &mut State, command: Command) -> Vec<Effect> {
             palette.selected = (palette.selected + 1).min(entries.len().saturating_sub(1));
         }
         Command::Up => palette.selected = palette.selected.saturating_sub(1),
+        Command::Clear => {
+            palette.query.clear();
+            palette.selected = 0;
+        }
         Command::Submit => {
             let chosen = entries.get(palette.selected).map(|e| e.command);
             state.overlay = None;
@@ -437,6 +455,19 @@ fn on_palette_command(state: &mut State, command: Command) -> Vec<Effect> {
         _ => state.overlay = None,
     }
     Vec::new()
+}
+
+/// A click on a table row selects it; a click in the detail pane focuses it.
+fn click(state: &mut State, x: u16, y: u16) {
+    let areas = Areas::of(Rect::new(0, 0, state.size.0, state.size.1), state);
+    if let Some(index) = areas.table_row_at(x, y, state) {
+        state.selected = state.rows().get(index).map(|r| r.name.to_string());
+        state.focus = Focus::Table;
+        state.dirty = true;
+    } else if areas.detail.is_some_and(|d| d.contains((x, y).into())) {
+        state.focus = Focus::Detail;
+        state.dirty = true;
+    }
 }
 
 fn move_selection(state: &mut State, step: isize) {

@@ -476,3 +476,43 @@ fn key_releases_are_ignored() {
     assert!(update(&mut state, Action::Key(release)).is_empty());
     assert!(!state.quit);
 }
+
+#[test]
+fn ctrl_u_erases_the_field_being_typed() {
+    let mut state = state();
+    press(&mut state, "n");
+    press(&mut state, "<C-u>");
+    type_text(&mut state, "/srv/app");
+    let Some(Overlay::Form(form)) = &state.overlay else {
+        panic!("no form");
+    };
+    assert_eq!(form.dir, "/srv/app");
+    assert_eq!(form.name, "app");
+}
+
+#[test]
+fn a_click_selects_a_row_and_the_wheel_moves() {
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut state = state();
+    let click = |row: u16| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: 10,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    // Line 0 is the header, 1 the border, 2 the column titles: line 5 is the third row.
+    update(&mut state, Action::Mouse(click(5)));
+    assert_eq!(selected(&state), "legacy");
+    update(&mut state, Action::Mouse(click(2)));
+    assert_eq!(
+        selected(&state),
+        "legacy",
+        "a click on the titles selects nothing"
+    );
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        ..click(0)
+    };
+    update(&mut state, Action::Mouse(wheel));
+    assert_eq!(selected(&state), "web");
+}

@@ -177,3 +177,25 @@ fn find(buf: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u16)> {
     }
     None
 }
+
+#[test]
+fn every_screen_draws_at_any_size_without_panicking() {
+    let overlays: [&[&str]; 6] = [&[], &["?"], &[":"], &["d"], &["n"], &["]"]];
+    for (width, height) in [
+        (1, 1),
+        (10, 3),
+        (20, 6),
+        (40, 10),
+        (79, 15),
+        (100, 16),
+        (300, 90),
+    ] {
+        for keys in overlays {
+            let mut state = live_state(width, height);
+            for key in keys {
+                press(&mut state, key);
+            }
+            let _ = render(&state);
+        }
+    }
+}
