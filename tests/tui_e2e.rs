@@ -294,3 +294,89 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
     assert_eq!(world.pane("#{pane_dead_status}"), "0");
     assert_eq!(world.registered(), ["x"]);
 }
+
+/// Jiffies (user + system) the process `pid` has used so far.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the name: state is field 0, utime is 11, stime is 12.
+    fields
+        .get(11)
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+}
+
+fn cpu_percent_over(pid: i32, seconds: u64) -> f64 {
+    // Linux reports jiffies at 100 per second (USER_HZ) on every common architecture.
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(seconds));
+    (cpu_ticks(pid) - before) as f64 / seconds as f64
+}
+
+/// The benchmark of the issue (not a test): idle CPU with the Agent preview visible and
+/// hidden, and the time from a key press to its frame. Run it with
+/// `cargo test --test tui_e2e -- --ignored --nocapture`; `BENCH_SANDBOXES` (10) and
+/// `BENCH_SECONDS` (60) change its size.
+#[test]
+#[ignore = "a benchmark: minutes long, prints numbers"]
+fn benchmark_idle_cpu_and_key_to_frame_latency() {
+    if !prerequisites() {
+        return;
+    }
+    let env_number = |key: &str, default: u64| {
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let sandboxes = env_number("BENCH_SANDBOXES", 10);
+    let seconds = env_number("BENCH_SECONDS", 60);
+    let world = World::new();
+    for i in 0..sandboxes {
+        let dir = world.project(&format!("p{i}"));
+        let out = world.deck(&["create", &dir.to_string_lossy(), "--shell"]);
+        assert!(out.status.success(), "create p{i}: {}", stderr(&out));
+    }
+    world.start_tui();
+    world.wait_for("the table", |s| {
+        s.contains(&format!("Sandboxes {sandboxes}/{sandboxes}"))
+    });
+    let pid: i32 = world.pane("#{pane_pid}").parse().expect("the TUI's pid");
+
+    let mut latencies = Vec::new();
+    for round in 0..20 {
+        let (key, shows) = if round % 2 == 0 {
+            ("]", "state dir")
+        } else {
+            ("[", "root@")
+        };
+        let start = Instant::now();
+        world.keys(&[key]);
+        world.wait_for("the other tab", |s| s.contains(shows));
+        latencies.push(start.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "key to frame (tab switch, incl. tmux round trips): median {:?}, max {:?}",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+
+    world.wait_for("the Agent tab", |s| s.contains("root@"));
+    let agent = cpu_percent_over(pid, seconds);
+    println!(
+        "idle {seconds}s, {sandboxes} running, Agent preview visible: {agent:.2} % of one core (target < 2 %)"
+    );
+    world.keys(&["]"]);
+    world.wait_for("the Info tab", |s| s.contains("state dir"));
+    let info = cpu_percent_over(pid, seconds);
+    println!(
+        "idle {seconds}s, {sandboxes} running, no preview: {info:.2} % of one core (target < 0.5 %)"
+    );
+    world.keys(&["q"]);
+}

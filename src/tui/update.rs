@@ -12,6 +12,7 @@ use super::keymap::{Context, Key};
 use super::palette::{self, Palette};
 use super::state::{Confirm, Flash, Focus, Overlay, Preview, State, Tab};
 use super::views::Areas;
+use super::views::format::human_duration;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
 /// How long a flash message stays in the bottom bar.
@@ -44,17 +45,22 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Tick(now) => {
+            // Redraw for the clock only when an uptime as shown changes (each second for
+            // the first minute, then each minute).
+            let shown = |at| {
+                state
+                    .records
+                    .iter()
+                    .filter(|r| r.state == SandboxState::Running)
+                    .filter_map(|r| r.started_at.map(|t| human_duration(at - t)))
+                    .collect::<Vec<_>>()
+            };
+            if shown(now) != shown(state.now) {
+                state.dirty = true;
+            }
             state.now = now;
             if state.flash.as_ref().is_some_and(|f| f.until <= now) {
                 state.flash = None;
-                state.dirty = true;
-            }
-            // Uptimes move on.
-            if state
-                .records
-                .iter()
-                .any(|r| r.state == SandboxState::Running)
-            {
                 state.dirty = true;
             }
             Vec::new()

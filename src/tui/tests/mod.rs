@@ -4,7 +4,7 @@
 mod reducer;
 mod snapshots;
 
-use chrono::{DateTime, TimeDelta, Utc};
+pub use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::action::{Action, Effect};

@@ -516,3 +516,14 @@ fn a_click_selects_a_row_and_the_wheel_moves() {
     update(&mut state, Action::Mouse(wheel));
     assert_eq!(selected(&state), "web");
 }
+
+#[test]
+fn the_clock_redraws_only_when_a_shown_uptime_changes() {
+    let mut state = state();
+    state.dirty = false;
+    // api has run 95 minutes: shown as 1h35m until the next minute.
+    update(&mut state, Action::Tick(now() + TimeDelta::seconds(1)));
+    assert!(!state.dirty);
+    update(&mut state, Action::Tick(now() + TimeDelta::seconds(60)));
+    assert!(state.dirty);
+}
