@@ -305,6 +305,39 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
     assert_eq!(world.registered(), ["x"]);
 }
 
+#[test]
+fn a_broken_keymap_is_reported_before_the_screen_is_taken() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let config = world.path("config/sandbox-deck");
+    std::fs::create_dir_all(&config).expect("creating the config dir");
+    std::fs::write(
+        config.join("keymap.toml"),
+        "[[list]]\non = \"x\"\nrun = \"explode\"\ndesc = \"boom\"\n",
+    )
+    .expect("writing a keymap");
+    world.start_tui();
+    let deadline = Instant::now() + WAIT;
+    while world.pane("#{pane_dead}:#{pane_dead_status}") != "1:1" {
+        assert!(
+            Instant::now() < deadline,
+            "the TUI should have failed; the screen:\n{}",
+            world.screen()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // tmux's "Pane is dead" line scrolls the top line into the history: read that too,
+    // and join the lines the long message wrapped into.
+    let out = world.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "=tui:"]);
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\n', "");
+    assert!(
+        screen.contains("keymap.toml") && screen.contains("unknown command \"explode\""),
+        "{screen}"
+    );
+}
+
 /// Jiffies (user + system) the process `pid` has used so far.
 fn cpu_ticks(pid: i32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
