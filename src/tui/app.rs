@@ -84,7 +84,7 @@ impl Loop {
                     }
                     Effect::Attach(name) => {
                         inputs.stop().await;
-                        let result = self.attach(tui, &name).await;
+                        let result = self.attach(tui, &name).await?;
                         inputs = Inputs::start(&self.tx, self.intervals);
                         let _ = self.tx.send(Action::Attached { name, result });
                     }
@@ -101,8 +101,9 @@ impl Loop {
     }
 
     /// Gives the terminal to `tmux attach` (or `switch-client`) and takes it back after.
-    async fn attach(&mut self, tui: &mut Tui, name: &str) -> Result<(), String> {
-        tui.suspend().map_err(|e| e.to_string())?;
+    /// A terminal that cannot be taken back ends the TUI; a failed attach is only reported.
+    async fn attach(&mut self, tui: &mut Tui, name: &str) -> anyhow::Result<Result<(), String>> {
+        tui.suspend().context("handing the terminal over")?;
         {
             let mut out = std::io::stdout();
             let _ = writeln!(
@@ -124,11 +125,11 @@ impl Loop {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        tui.resume().map_err(|e| e.to_string())?;
+        tui.resume().context("taking the terminal back")?;
         if let Ok((width, height)) = tui.size() {
             self.state.size = (width, height);
         }
         self.state.dirty = true;
-        outcome
+        Ok(outcome)
     }
 }

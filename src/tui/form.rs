@@ -35,10 +35,6 @@ impl Field {
             Field::Payload => "Runs",
         }
     }
-
-    fn is_text(self) -> bool {
-        matches!(self, Field::Dir | Field::Name)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,10 +136,6 @@ impl Form {
             // Only bubblewrap exists so far: nothing to switch to.
             Field::Backend => {}
         }
-    }
-
-    pub fn is_text_field(&self) -> bool {
-        self.field.is_text()
     }
 
     /// Puts the engine's message under the field it is about.

@@ -39,5 +39,7 @@ pub fn run() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
+    // engine calls still running (a stop, a create): they finish rather than stop halfway.
     runtime.block_on(app::run(deck, keymap))
 }

@@ -13,10 +13,13 @@ use super::palette::{self, Palette};
 use super::state::{Confirm, Flash, Focus, Overlay, Preview, State, Tab};
 use super::views::Areas;
 use super::views::format::human_duration;
+use crate::engine::host_stats::HostStats;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
 /// How long a flash message stays in the bottom bar.
 const FLASH_SECONDS: i64 = 4;
+/// The header shows memory in tenths of a GiB.
+const TENTH_GIB_IN_KIB: u64 = 1024 * 1024 / 10;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
@@ -88,11 +91,28 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::HostSampled(stats) => {
-            if let Some(previous) = &state.host {
-                state.cpu_percent = stats.cpu_percent_since(previous);
+            let cpu = state
+                .host
+                .as_ref()
+                .and_then(|previous| stats.cpu_percent_since(previous));
+            // Redraw only when the header would read differently.
+            let shown = |cpu: Option<f64>, host: Option<&HostStats>| {
+                (
+                    cpu.map(|c| c.round() as i64),
+                    host.map(|h| {
+                        (
+                            h.hostname.clone(),
+                            h.mem_total_kib,
+                            h.mem_available_kib / TENTH_GIB_IN_KIB,
+                        )
+                    }),
+                )
+            };
+            if shown(cpu, Some(&stats)) != shown(state.cpu_percent, state.host.as_ref()) {
+                state.dirty = true;
             }
+            state.cpu_percent = cpu;
             state.host = Some(stats);
-            state.dirty = true;
             Vec::new()
         }
         Action::Captured { name, result } => {

@@ -527,3 +527,24 @@ fn the_clock_redraws_only_when_a_shown_uptime_changes() {
     update(&mut state, Action::Tick(now() + TimeDelta::seconds(60)));
     assert!(state.dirty);
 }
+
+#[test]
+fn a_host_sample_redraws_only_when_the_header_changes() {
+    use crate::engine::host_stats::HostStats;
+    let sample = |busy: u64, total: u64| HostStats {
+        hostname: "devbox".into(),
+        cpu_busy: busy,
+        cpu_total: total,
+        mem_total_kib: 1 << 24,
+        mem_available_kib: 1 << 23,
+    };
+    let mut state = state();
+    update(&mut state, Action::HostSampled(sample(100, 1000)));
+    update(&mut state, Action::HostSampled(sample(110, 1100)));
+    assert_eq!(state.cpu_percent, Some(10.0));
+    state.dirty = false;
+    update(&mut state, Action::HostSampled(sample(120, 1200)));
+    assert!(!state.dirty, "still 10 %");
+    update(&mut state, Action::HostSampled(sample(170, 1300)));
+    assert!(state.dirty, "now 50 %");
+}
