@@ -22,6 +22,29 @@ const FLASH_SECONDS: i64 = 4;
 const TENTH_GIB_IN_KIB: u64 = 1024 * 1024 / 10;
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let may_change_view = matches!(
+        action,
+        Action::Key(_) | Action::Mouse(_) | Action::Resize(..) | Action::Loaded(_)
+    );
+    let mut effects = reduce(state, action);
+    if may_change_view && let Some(capture) = capture_if_missing(state) {
+        effects.push(capture);
+    }
+    effects
+}
+
+/// A sandbox that just came into view gets its pane captured now, not at the next tick.
+fn capture_if_missing(state: &mut State) -> Option<Effect> {
+    let name = state.preview_target()?.to_owned();
+    let shown = state.preview.as_ref().is_some_and(|p| p.name == name);
+    if shown || state.capture_in_flight {
+        return None;
+    }
+    state.capture_in_flight = true;
+    Some(Effect::Capture(name))
+}
+
+fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Key(event) if event.kind == KeyEventKind::Release => Vec::new(),
         Action::Key(event) => on_key(state, Key::from_event(&event)),

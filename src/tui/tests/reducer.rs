@@ -308,13 +308,22 @@ fn a_removed_sandbox_hands_the_selection_on() {
 #[test]
 fn the_preview_is_captured_only_while_visible() {
     let mut state = state();
-    assert_eq!(
-        update(&mut state, Action::PreviewTick),
-        [Effect::Capture("api".into())]
-    );
+    // The first load already asked for the selected sandbox's pane.
+    assert!(state.capture_in_flight);
     assert!(
         update(&mut state, Action::PreviewTick).is_empty(),
         "one capture at a time"
+    );
+    update(
+        &mut state,
+        Action::Captured {
+            name: "api".into(),
+            result: Ok("$ ".into()),
+        },
+    );
+    assert_eq!(
+        update(&mut state, Action::PreviewTick),
+        [Effect::Capture("api".into())]
     );
     update(
         &mut state,
@@ -341,10 +350,33 @@ fn the_preview_is_captured_only_while_visible() {
         "a stopped sandbox has no pane"
     );
     let mut tiny = state_sized(80, 12);
+    tiny.capture_in_flight = false;
     assert!(
         update(&mut tiny, Action::PreviewTick).is_empty(),
         "no room for the detail pane"
     );
+}
+
+#[test]
+fn a_sandbox_coming_into_view_is_captured_at_once() {
+    let mut state = state();
+    update(
+        &mut state,
+        Action::Captured {
+            name: "api".into(),
+            result: Ok("$ ".into()),
+        },
+    );
+    // worker has exited but its last screen is kept: moving there captures it now.
+    assert_eq!(press(&mut state, "G"), [Effect::Capture("worker".into())]);
+    update(
+        &mut state,
+        Action::Captured {
+            name: "worker".into(),
+            result: Ok("done".into()),
+        },
+    );
+    assert!(press(&mut state, "k").is_empty(), "web has no pane");
 }
 
 #[test]
