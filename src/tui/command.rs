@@ -74,7 +74,7 @@ const SIMPLE: &[(&str, Command)] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown command {0:?} (see the keymap's comments for the list)")]
+#[error("unknown command {0:?} (the default keymap.toml lists them at the top)")]
 pub struct UnknownCommand(String);
 
 impl FromStr for Command {
@@ -105,5 +105,35 @@ impl fmt::Display for Command {
             .find(|(_, c)| c == self)
             .map_or("?", |(name, _)| name);
         f.write_str(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_a_name_that_parses_back() {
+        for (name, command) in SIMPLE {
+            assert_eq!(name.parse::<Command>().ok(), Some(*command));
+            assert_eq!(command.to_string(), *name);
+        }
+        for column in SortColumn::ALL {
+            let command = Command::Sort(column);
+            assert_eq!(command.to_string().parse::<Command>().ok(), Some(command));
+        }
+        assert!("sort:colour".parse::<Command>().is_err());
+    }
+
+    #[test]
+    fn the_keymap_comment_lists_every_command() {
+        let header: String = super::super::keymap::DEFAULT_KEYMAP
+            .lines()
+            .take_while(|l| l.starts_with('#') || l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for (name, _) in SIMPLE {
+            assert!(header.contains(name), "{name} is not listed");
+        }
     }
 }

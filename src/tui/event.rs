@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
-use futures::StreamExt;
+use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
