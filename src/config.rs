@@ -17,6 +17,34 @@ pub struct Config {
     pub tmux: TmuxConfig,
     pub monitor: MonitorConfig,
     pub ui: UiConfig,
+    pub bubblewrap: BubblewrapConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BubblewrapConfig {
+    pub hardening: bool,
+    pub dbus: bool,
+    pub ssh_agent: bool,
+    pub audio: bool,
+    pub gpu: bool,
+    pub host_display: bool,
+    pub pass_env: Vec<String>,
+    pub secret_env: Vec<String>,
+    pub protect: Vec<String>,
+}
+
+impl BubblewrapConfig {
+    /// The opt-ins the config turns on (flags can add more).
+    pub fn options(&self) -> crate::backend::Options {
+        crate::backend::Options {
+            host_display: self.host_display,
+            dbus: self.dbus,
+            ssh_agent: self.ssh_agent,
+            audio: self.audio,
+            gpu: self.gpu,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +59,7 @@ pub struct SandboxConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisplayConfig {
+    pub first_number: u32,
     pub width: u32,
     pub height: u32,
     pub depth: u32,
@@ -155,6 +184,11 @@ impl Config {
             "must be between 64 and 8192",
         )?;
         check(
+            (1..=30000).contains(&self.display.first_number),
+            "display.first_number",
+            "must be between 1 and 30000",
+        )?;
+        check(
             matches!(self.display.depth, 8 | 16 | 24 | 32),
             "display.depth",
             "must be 8, 16, 24 or 32",
@@ -179,6 +213,26 @@ impl Config {
             "sandbox.stop_timeout_ms",
             "must be at most 600000",
         )?;
+        let bw = &self.bubblewrap;
+        for (key, names) in [
+            ("bubblewrap.pass_env", &bw.pass_env),
+            ("bubblewrap.secret_env", &bw.secret_env),
+        ] {
+            for name in names {
+                check(
+                    is_var_name(name),
+                    key,
+                    &format!("{name:?} is not a variable name"),
+                )?;
+            }
+        }
+        for rel in &bw.protect {
+            check(
+                crate::backend::exposure::is_inside_relative(rel),
+                "bubblewrap.protect",
+                &format!("{rel:?} must be a path inside the project (relative, no `..`)"),
+            )?;
+        }
         check(
             (100..=3_600_000).contains(&self.monitor.interval_ms),
             "monitor.interval_ms",
@@ -198,6 +252,12 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn is_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Deep-merges `overlay` into `base`: tables merge key by key, anything else replaces.
@@ -253,6 +313,12 @@ mod tests {
         assert!(err.to_string().contains("ui.theme.accent"), "{err}");
         let err = Config::from_layers(Some("[ui]\nmosue = true\n"), "test").unwrap_err();
         assert!(err.to_string().contains("mosue"), "{err}");
+        let err =
+            Config::from_layers(Some("[bubblewrap]\nprotect = [\"../x\"]\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("bubblewrap.protect"), "{err}");
+        let err = Config::from_layers(Some("[bubblewrap]\nsecret_env = [\"A=B\"]\n"), "test")
+            .unwrap_err();
+        assert!(err.to_string().contains("bubblewrap.secret_env"), "{err}");
         let err = Config::from_layers(Some("not toml ="), "test").unwrap_err();
         assert_eq!(err.kind(), "config");
     }

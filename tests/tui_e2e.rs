@@ -405,7 +405,7 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     let mut latencies = Vec::new();
     for round in 0..20 {
         let (key, shows) = if round % 2 == 0 {
-            ("]", "state dir")
+            ("]", "runtime")
         } else {
             ("[", "root@")
         };
@@ -427,7 +427,7 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
         "idle {seconds}s, {sandboxes} running, Agent preview visible: {agent:.2} % of one core (target < 2 %)"
     );
     world.keys(&["]"]);
-    world.wait_for("the Info tab", |s| s.contains("state dir"));
+    world.wait_for("the Info tab", |s| s.contains("runtime"));
     let info = cpu_percent_over(pid, seconds);
     println!(
         "idle {seconds}s, {sandboxes} running, no preview: {info:.2} % of one core (target < 0.5 %)"

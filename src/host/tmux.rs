@@ -244,14 +244,17 @@ fn parse_pane(line: &str) -> Option<Pane> {
     let mut fields = line.split('\t');
     let session = fields.next()?.to_string();
     let pid = fields.next()?.parse().ok()?;
-    let dead = fields.next()? == "1";
+    let closed = fields.next()? == "1";
     let status = fields.next().and_then(|s| s.parse::<i32>().ok());
     let signal = fields.next().and_then(|s| s.parse::<i32>().ok());
-    let exit_status = if dead {
+    // tmux marks a pane dead when its pty closes, which can come before it has reaped the
+    // process; only a known status means the backend has really ended.
+    let exit_status = if closed {
         status.or(signal.map(|s| 128 + s))
     } else {
         None
     };
+    let dead = exit_status.is_some();
     Some(Pane {
         session,
         pid,
@@ -287,6 +290,10 @@ mod tests {
         assert_eq!(
             parse_pane("api\t123\t1\t\t9").unwrap().exit_status,
             Some(137)
+        );
+        assert!(
+            !parse_pane("api\t123\t1\t\t").unwrap().dead,
+            "no status yet: not ended"
         );
         assert_eq!(parse_pane("garbage"), None);
     }

@@ -1,28 +1,29 @@
-//! One Xvfb per sandbox (D5): the display number comes from `-displayfd` (no guessing, no
-//! sleeps), clients need the sandbox's own MIT-MAGIC-COOKIE, and the server listens only on
-//! its path socket (`-nolisten local` closes the abstract socket, which any process sharing
-//! the network namespace could reach).
+//! One Xvfb per sandbox (D5). Clients need the sandbox's own MIT-MAGIC-COOKIE, and the
+//! server listens only on its path socket: `-nolisten local` closes the abstract socket,
+//! which any process sharing the network namespace could reach.
+//!
+//! Why not `-displayfd`: its search for a free number uses the abstract socket as the lock
+//! and skips the lock file, so with `-nolisten local` every server picks the same number
+//! (seen: three servers all on :0). Instead we name a number and let the X server claim it
+//! through its own atomic lock file; a server that loses the race exits and we try the next.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::process::ProcRef;
 
-/// The fd number Xvfb writes its display number to.
-const DISPLAY_FD: i32 = 3;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many numbers to try when others are taken or a race is lost.
+const ATTEMPTS: u32 = 64;
 
 #[derive(Debug, Clone)]
 pub struct XvfbSpec {
+    /// The first display number to try (low numbers are left to real desktops).
+    pub first_display: u32,
     pub width: u32,
     pub height: u32,
     pub depth: u32,
@@ -43,11 +44,14 @@ pub fn socket_path(number: u32) -> PathBuf {
     PathBuf::from(format!("/tmp/.X11-unix/X{number}"))
 }
 
-/// The argv after `Xvfb`.
-pub fn args(spec: &XvfbSpec) -> Vec<String> {
+fn lock_path(number: u32) -> PathBuf {
+    PathBuf::from(format!("/tmp/.X{number}-lock"))
+}
+
+/// The argv after `Xvfb` for display `number`.
+pub fn args(spec: &XvfbSpec, number: u32) -> Vec<String> {
     vec![
-        "-displayfd".into(),
-        DISPLAY_FD.to_string(),
+        format!(":{number}"),
         "-screen".into(),
         "0".into(),
         format!("{}x{}x{}", spec.width, spec.height, spec.depth),
@@ -58,67 +62,101 @@ pub fn args(spec: &XvfbSpec) -> Vec<String> {
         "-auth".into(),
         spec.auth_file.display().to_string(),
         "-nocursor".into(),
+        // Without it the server resets whenever its last client leaves: the screen goes
+        // back to black and every screenshot connection would cost a reset.
+        "-noreset".into(),
     ]
 }
 
 /// Writes a fresh random cookie to `path` (mode 0600) in Xauthority format. The entry is
-/// family Wild with no display number, so it matches whichever display `-displayfd` picks;
+/// family Wild with no display number, so it matches whichever display the server gets;
 /// the server loads every entry of its `-auth` file regardless of number.
 pub fn write_cookie(path: &Path) -> Result<()> {
     let mut cookie = [0u8; 16];
     getrandom::fill(&mut cookie)
         .map_err(|e| DeckError::host("generating an X cookie", e.to_string()))?;
-    let mut entry = Vec::with_capacity(64);
-    let mut field = |bytes: &[u8]| {
-        entry.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
-        entry.extend_from_slice(bytes);
+    let mut entry = 0xFFFFu16.to_be_bytes().to_vec(); // FamilyWild
+    for field in [&b""[..], b"", b"MIT-MAGIC-COOKIE-1", &cookie] {
+        entry.extend_from_slice(&(field.len() as u16).to_be_bytes());
+        entry.extend_from_slice(field);
+    }
+    crate::paths::write_private(path, &entry)
+}
+
+/// The first MIT-MAGIC-COOKIE-1 in an Xauthority file.
+pub fn read_cookie(path: &Path) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut pos = 0;
+    let field = |pos: &mut usize| -> Option<Vec<u8>> {
+        let len = usize::from(u16::from_be_bytes([
+            *bytes.get(*pos)?,
+            *bytes.get(*pos + 1)?,
+        ]));
+        let value = bytes.get(*pos + 2..*pos + 2 + len)?.to_vec();
+        *pos += 2 + len;
+        Some(value)
     };
-    field(b""); // address
-    field(b""); // display number: any
-    field(b"MIT-MAGIC-COOKIE-1");
-    field(&cookie);
-    let mut file_bytes = 0xFFFFu16.to_be_bytes().to_vec(); // FamilyWild
-    file_bytes.extend_from_slice(&entry);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context_io(|| format!("creating {}", path.display()))?;
-    file.write_all(&file_bytes)
-        .context_io(|| format!("writing {}", path.display()))
+    while pos + 2 <= bytes.len() {
+        pos += 2; // family
+        let _address = field(&mut pos)?;
+        let _number = field(&mut pos)?;
+        let name = field(&mut pos)?;
+        let data = field(&mut pos)?;
+        if name == b"MIT-MAGIC-COOKIE-1" {
+            return Some(data);
+        }
+    }
+    None
+}
+
+/// A display number looks free when no live server holds its lock and no socket is left.
+fn looks_free(number: u32) -> bool {
+    let locked_by_live_server = std::fs::read_to_string(lock_path(number))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .is_some_and(|pid| ProcRef::of(pid).is_some_and(|p| p.is_alive()));
+    !locked_by_live_server && !socket_path(number).exists()
 }
 
 /// Starts Xvfb detached (own session, so a Ctrl-C in the caller's terminal doesn't reach it)
-/// and returns once it has picked its display and is accepting clients.
+/// and returns once it owns its display and its socket accepts clients.
 pub fn start(binary: &Path, spec: &XvfbSpec) -> Result<Display> {
-    let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| DeckError::host("creating a pipe for Xvfb", e.to_string()))?;
+    let mut number = spec.first_display;
+    let mut last_error = String::from("no free display number");
+    for _ in 0..ATTEMPTS {
+        while !looks_free(number) {
+            number += 1;
+        }
+        match start_on(binary, spec, number)? {
+            Ok(display) => return Ok(display),
+            Err(why) => last_error = why,
+        }
+        number += 1;
+    }
+    Err(DeckError::host("starting Xvfb", last_error))
+}
+
+/// One attempt on `number`: Ok(Err(why)) when the server exited (e.g. it lost the lock).
+fn start_on(
+    binary: &Path,
+    spec: &XvfbSpec,
+    number: u32,
+) -> Result<std::result::Result<Display, String>> {
     let log = File::create(&spec.log_file)
         .context_io(|| format!("creating {}", spec.log_file.display()))?;
     let log_err = log
         .try_clone()
         .context_io(|| "duplicating the Xvfb log handle".to_string())?;
-    let write_fd = write_end.as_raw_fd();
     let mut command = Command::new(binary);
     command
-        .args(args(spec))
+        .args(args(spec, number))
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
-    // SAFETY: only async-signal-safe calls (setsid, dup2, fcntl) between fork and exec.
+    // SAFETY: setsid is async-signal-safe.
     unsafe {
-        command.pre_exec(move || {
+        command.pre_exec(|| {
             if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if write_fd == DISPLAY_FD {
-                // dup2 onto itself keeps FD_CLOEXEC; clear it by hand.
-                if libc::fcntl(DISPLAY_FD, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(write_fd, DISPLAY_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -127,68 +165,47 @@ pub fn start(binary: &Path, spec: &XvfbSpec) -> Result<Display> {
     let mut child = command
         .spawn()
         .context_io(|| format!("starting {}", binary.display()))?;
-    drop(write_end);
-    let number = match read_display_number(read_end) {
-        Ok(n) => n,
-        Err(why) => {
+    let pid = child.id();
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Ok(Err(format!(
+                "display :{number}: Xvfb exited ({status}): {}",
+                log_tail(&spec.log_file)
+            )));
+        }
+        // The lock names its owner; the socket appears once the server listens.
+        let owns_lock = std::fs::read_to_string(lock_path(number))
+            .is_ok_and(|text| text.trim().parse::<u32>().ok() == Some(pid));
+        if owns_lock && socket_path(number).exists() {
+            let process = ProcRef::of(pid).ok_or_else(|| {
+                DeckError::host("starting Xvfb", "it vanished right after start".to_string())
+            })?;
+            return Ok(Ok(Display {
+                number,
+                process,
+                child,
+            }));
+        }
+        if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let log = std::fs::read_to_string(&spec.log_file).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
             return Err(DeckError::host(
                 "starting Xvfb",
-                format!("{why}; its log says: {}", tail.join(" | ")),
+                format!(
+                    "display :{number} not ready after {START_TIMEOUT:?}: {}",
+                    log_tail(&spec.log_file)
+                ),
             ));
         }
-    };
-    let process = ProcRef::of(child.id()).ok_or_else(|| {
-        DeckError::host("starting Xvfb", "it exited right after start".to_string())
-    })?;
-    Ok(Display {
-        number,
-        process,
-        child,
-    })
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
-/// Xvfb writes "N\n" once its sockets are listening; EOF first means it failed.
-fn read_display_number(read_end: OwnedFd) -> std::result::Result<u32, String> {
-    let mut file = File::from(read_end);
-    let deadline = Instant::now() + START_TIMEOUT;
-    let mut text = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(format!("no display number after {START_TIMEOUT:?}"));
-        }
-        let millis = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(
-            std::os::fd::AsFd::as_fd(&file),
-            PollFlags::POLLIN,
-        )];
-        match poll(&mut fds, PollTimeout::from(millis)) {
-            Ok(0) => continue,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(format!("waiting for Xvfb: {e}")),
-        }
-        let mut buf = [0u8; 32];
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| format!("reading the display number: {e}"))?;
-        if n == 0 {
-            return Err("Xvfb exited before it reported a display".into());
-        }
-        text.extend_from_slice(&buf[..n]);
-        if let Some(end) = text.iter().position(|b| *b == b'\n') {
-            let line = String::from_utf8_lossy(&text[..end]);
-            return line
-                .trim()
-                .parse()
-                .map_err(|_| format!("Xvfb reported an odd display {line:?}"));
-        }
-    }
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" | ")
 }
 
 #[cfg(test)]
@@ -198,13 +215,15 @@ mod tests {
     #[test]
     fn the_server_never_listens_on_tcp_or_the_abstract_socket_and_needs_a_cookie() {
         let spec = XvfbSpec {
+            first_display: 10,
             width: 1280,
             height: 800,
             depth: 24,
             auth_file: "/run/x/auth".into(),
             log_file: "/run/x/log".into(),
         };
-        let args = args(&spec).join(" ");
+        let args = args(&spec, 12).join(" ");
+        assert!(args.starts_with(":12 "));
         assert!(args.contains("-nolisten tcp"));
         assert!(args.contains("-nolisten local"));
         assert!(args.contains("-auth /run/x/auth"));
@@ -224,5 +243,12 @@ mod tests {
         assert_eq!(&bytes[8..26], b"MIT-MAGIC-COOKIE-1");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(read_cookie(&path).unwrap(), bytes[bytes.len() - 16..]);
+        std::fs::write(&path, &bytes[..10]).unwrap();
+        assert_eq!(
+            read_cookie(&path),
+            None,
+            "a truncated file yields no cookie"
+        );
     }
 }

@@ -32,6 +32,7 @@ pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
         paths: deck.paths.clone(),
         start_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
         home: std::env::var("HOME").ok(),
+        default_options: deck.config.bubblewrap.options(),
     };
     terminal::install_panic_hook();
     let mut tui = Tui::enter(mouse).context("setting up the terminal")?;

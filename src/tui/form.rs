@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::backend::Options;
 use crate::engine::CreateRequest;
 use crate::sandbox::{Payload, SandboxName};
 
@@ -205,8 +206,8 @@ impl Form {
         };
     }
 
-    /// The request to submit, or the field to fix first.
-    pub fn request(&self) -> Result<CreateRequest, (Field, String)> {
+    /// The request to submit (with the config's opt-ins), or the field to fix first.
+    pub fn request(&self, options: Options) -> Result<CreateRequest, (Field, String)> {
         // Only the check made while typing blocks; the engine's last answer may be stale.
         if let Some(error) = self.error.as_ref().filter(|(f, _)| *f == Field::Name) {
             return Err(error.clone());
@@ -225,6 +226,7 @@ impl Form {
             network: Some(self.network),
             gh_token: self.gh_token,
             profile: None,
+            options,
         })
     }
 }
@@ -272,7 +274,7 @@ mod tests {
         let (field, message) = form.error.clone().unwrap();
         assert_eq!(field, Field::Name);
         assert!(message.contains("invalid sandbox name"), "{message}");
-        assert!(form.request().is_err());
+        assert!(form.request(Options::default()).is_err());
     }
 
     #[test]

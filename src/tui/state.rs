@@ -10,6 +10,7 @@ use super::form::Form;
 use super::keymap::{Context, Keymap};
 use super::palette::Palette;
 use super::sort::SortColumn;
+use crate::backend::Options;
 use crate::engine::host_stats::HostStats;
 use crate::paths::Paths;
 use crate::sandbox::{SandboxRecord, SandboxState};
@@ -81,6 +82,8 @@ pub struct Settings {
     pub start_dir: PathBuf,
     /// Shown as `~` in paths.
     pub home: Option<String>,
+    /// The opt-ins `[bubblewrap]` turns on, which a new sandbox gets.
+    pub default_options: Options,
 }
 
 #[derive(Debug, Clone)]

@@ -421,7 +421,7 @@ fn on_form_command(state: &mut State, command: Command) -> Vec<Effect> {
         return Vec::new();
     }
     match command {
-        Command::Submit => match form.request() {
+        Command::Submit => match form.request(state.settings.default_options.clone()) {
             Ok(request) => {
                 form.submitting = true;
                 form.error = None;

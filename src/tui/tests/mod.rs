@@ -64,6 +64,7 @@ pub fn state_sized(width: u16, height: u16) -> State {
         },
         start_dir: "/home/dev/src".into(),
         home: Some("/home/dev".into()),
+        default_options: Default::default(),
     };
     let mut state = State::new(Keymap::defaults(), settings, now(), (width, height));
     update(&mut state, Action::Loaded(Ok(records())));

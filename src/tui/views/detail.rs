@@ -8,6 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Tabs};
 
 use super::format::wrap;
+use crate::backend::Options;
 use crate::sandbox::{Payload, SandboxRecord, SandboxState};
 use crate::tui::command::Command;
 use crate::tui::keymap::Context;
@@ -124,10 +125,7 @@ fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, the
                 t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
             }),
         ),
-        (
-            "state dir",
-            paths.sandbox_state_dir(&r.id).display().to_string(),
-        ),
+        ("opt-ins", opt_ins(&r.options)),
         (
             "runtime",
             paths.sandbox_runtime_dir(&r.id).display().to_string(),
@@ -163,6 +161,25 @@ fn wrap_long(text: &str, width: usize) -> Vec<String> {
         out.push(String::new());
     }
     out
+}
+
+/// What the sandbox may see beyond the defaults.
+fn opt_ins(options: &Options) -> String {
+    let chosen: Vec<&str> = [
+        (options.host_display, "host display"),
+        (options.dbus, "D-Bus"),
+        (options.ssh_agent, "SSH agent"),
+        (options.audio, "audio"),
+        (options.gpu, "GPU"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    if chosen.is_empty() {
+        "none".into()
+    } else {
+        chosen.join(", ")
+    }
 }
 
 fn on_off(value: bool) -> String {

@@ -1,0 +1,307 @@
+//! A private world for each integration test: its own HOME and XDG dirs (so its own registry
+//! and tmux server), the real sandbox-deck binary, and cleanup of everything it started.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
+
+/// Returns false (and says why) when a host tool is missing; under CI=true it panics instead,
+/// so CI can never pass by skipping.
+pub fn prerequisites(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true and these prerequisites are missing: {missing:?}");
+    }
+    eprintln!("SKIPPED: missing {missing:?} (install them to run this test)");
+    false
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+pub struct World {
+    pub root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub runtime: PathBuf,
+    /// Extra environment for every command (e.g. a PATH override).
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    pub fn new() -> World {
+        // Short paths: the tmux socket lives under the runtime dir and sun_path holds 108 bytes.
+        let root = tempfile::Builder::new()
+            .prefix("sd-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let home = root.path().join("home");
+        let runtime = root.path().join("run");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&runtime).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        World {
+            home,
+            runtime,
+            root,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// A fresh project directory.
+    pub fn project(&self, name: &str) -> PathBuf {
+        let dir = self.root.path().join("projects").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    pub fn tmux_socket(&self) -> PathBuf {
+        self.runtime.join("sandbox-deck").join("tmux.sock")
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.root.path().join("state/sandbox-deck/registry.json")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env_clear();
+        c.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        c.env("HOME", &self.home);
+        c.env("XDG_STATE_HOME", self.root.path().join("state"));
+        c.env("XDG_CONFIG_HOME", self.root.path().join("config"));
+        c.env("XDG_RUNTIME_DIR", &self.runtime);
+        c.env("LANG", "C.UTF-8");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Hands this world to `nobody` and returns a builder for sandbox-deck commands run as
+    /// that user (through setpriv): the unprivileged path real users take, while CI is root.
+    pub fn as_nobody(&self) -> impl Fn(&[&str]) -> Command + '_ {
+        const NOBODY: u32 = 65534;
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+            .arg(self.root.path())
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+        move |args: &[&str]| {
+            let own = self.command();
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+                "--",
+            ])
+            .arg(own.get_program())
+            .args(args)
+            .env_clear()
+            .envs(
+                own.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            );
+            c
+        }
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .expect("running sandbox-deck")
+    }
+
+    /// Runs with `--json`, expects success, and parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        assert!(
+            out.status.success(),
+            "sandbox-deck {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "bad JSON from {args:?}: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs with `--json`, expects failure, and returns the error kind from stderr.
+    pub fn error_kind(&self, args: &[&str]) -> (String, String) {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        assert!(
+            !out.status.success(),
+            "sandbox-deck {args:?} should have failed"
+        );
+        let err: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| {
+            panic!(
+                "stderr is not a JSON error ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (
+            err["error"]["kind"].as_str().expect("kind").to_owned(),
+            err["error"]["message"]
+                .as_str()
+                .expect("message")
+                .to_owned(),
+        )
+    }
+
+    /// A managed shell sandbox for a fresh project named `name`, idling in `sleep 600`.
+    pub fn create_idle(&self, name: &str) -> Value {
+        let project = self.project(name);
+        self.json(&[
+            "create",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sleep",
+            "600",
+        ])
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        self.json(&["list"])
+            .as_array()
+            .expect("list is an array")
+            .clone()
+    }
+
+    pub fn show(&self, name: &str) -> Value {
+        self.json(&["show", name])
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(self.tmux_socket())
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    /// Every process that belongs to this world: anything whose command line or environment
+    /// names our temp dir (Xvfb's -auth, the tmux server's socket, bwrap's binds).
+    pub fn processes(&self) -> Vec<u32> {
+        let marker = self.root.path().to_string_lossy().into_owned();
+        let me = std::process::id();
+        all_pids()
+            .into_iter()
+            .filter(|pid| *pid != me && is_running(*pid))
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&marker))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+}
+
+impl Drop for World {
+    /// Ends everything this world started, by pid: sandboxes through the CLI, then our tmux
+    /// server, then any process still naming our temp dir.
+    fn drop(&mut self) {
+        if let Ok(text) = std::fs::read(self.registry())
+            && let Ok(v) = serde_json::from_slice::<Value>(&text)
+        {
+            for r in v["sandboxes"].as_array().cloned().unwrap_or_default() {
+                if let Some(name) = r["name"].as_str() {
+                    let _ = self.run(&["rm", "--force", name]);
+                }
+            }
+        }
+        let _ = self.tmux(&["kill-server"]);
+        for pid in self.processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+pub fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Alive and not a zombie (a zombie has finished; only its parent's bookkeeping remains).
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = &s[s.rfind(')')? + 1..];
+            after
+                .split_whitespace()
+                .next()
+                .map(|st| st != "Z" && st != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Every running descendant of `pid`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parent_of = |p: u32| -> Option<u32> {
+        let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        s[s.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let pids = all_pids();
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &p in &pids {
+            if parent_of(p) == Some(parent) && is_running(p) {
+                found.push(p);
+                frontier.push(p);
+            }
+        }
+    }
+    found
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
