@@ -302,9 +302,19 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
     world.wait_for("the sandbox's tmux session", |s| {
         s.contains("C-q: back to sandbox-deck") && !s.contains("Sandboxes 2/2")
     });
+    world.type_text("echo preview-$((6*7))");
+    world.keys(&["Enter"]);
+    world.wait_for("the command's output in the session", |s| {
+        s.contains("preview-42")
+    });
     world.keys(&["C-q"]);
     world.wait_for("the table again", |s| {
         s.contains("Sandboxes 2/2") && s.contains("back from yproj")
+    });
+    // The Agent tab shows the pane, as it is now.
+    world.wait_for("the live preview", |s| {
+        s.lines()
+            .any(|l| l.starts_with('│') && l.contains("preview-42"))
     });
 
     // d asks first, naming the sandbox; y deletes it.

@@ -11,8 +11,8 @@ use super::form::{Field, Form};
 use super::keymap::{Context, Key};
 use super::palette::{self, Palette};
 use super::state::{Confirm, Flash, Focus, Overlay, Preview, State, Tab};
-use super::views::Areas;
 use super::views::format::human_duration;
+use super::views::{Areas, help};
 use crate::engine::host_stats::HostStats;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
@@ -262,9 +262,10 @@ pub fn on_command(state: &mut State, context: Context, command: Command) -> Vec<
         Context::Confirm => on_confirm_command(state, command),
         Context::Palette => on_palette_command(state, command),
         Context::Help => {
+            let last = u16::try_from(help::line_count(state)).unwrap_or(u16::MAX);
             if let Some(Overlay::Help { scroll }) = &mut state.overlay {
                 match command {
-                    Command::Down => *scroll = scroll.saturating_add(1),
+                    Command::Down => *scroll = scroll.saturating_add(1).min(last),
                     Command::Up => *scroll = scroll.saturating_sub(1),
                     _ => state.overlay = None,
                 }

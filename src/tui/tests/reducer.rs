@@ -580,3 +580,16 @@ fn a_host_sample_redraws_only_when_the_header_changes() {
     update(&mut state, Action::HostSampled(sample(170, 1300)));
     assert!(state.dirty, "now 50 %");
 }
+
+#[test]
+fn help_scrolls_no_further_than_its_last_line() {
+    let mut state = state();
+    press(&mut state, "?");
+    for _ in 0..500 {
+        press(&mut state, "j");
+    }
+    let Some(Overlay::Help { scroll }) = state.overlay else {
+        panic!("no help");
+    };
+    assert!(scroll > 10 && scroll < 200, "{scroll}");
+}

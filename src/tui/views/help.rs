@@ -49,6 +49,16 @@ fn section_lines(state: &State, contexts: &[Context], theme: &Theme) -> Vec<Line
     lines
 }
 
+/// How many lines the help has in one column: the most it can usefully scroll.
+pub fn line_count(state: &State) -> usize {
+    Context::ALL
+        .iter()
+        .map(|c| state.keymap.effective(*c).len())
+        .filter(|n| *n > 0)
+        .map(|n| n + 2)
+        .sum()
+}
+
 fn heading(context: Context) -> &'static str {
     match context {
         Context::List => "Sandbox table",

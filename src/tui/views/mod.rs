@@ -6,7 +6,7 @@ mod footer;
 mod form;
 pub mod format;
 mod header;
-mod help;
+pub mod help;
 mod palette;
 mod table;
 
