@@ -328,6 +328,13 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
     });
     assert_eq!(world.registered(), ["x"]);
 
+    // A change made elsewhere (the CLI) reaches the table with no key pressed: the monitor.
+    let out = world.deck(&["start", "x"]);
+    assert!(out.status.success(), "start x: {}", stderr(&out));
+    world.wait_for("x running again, seen by the monitor", |s| {
+        row_says(s, "x", "running")
+    });
+
     // q quits cleanly and leaves the remaining sandbox alone.
     world.keys(&["q"]);
     assert_eq!(world.wait_for_exit(), 0);
