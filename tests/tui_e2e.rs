@@ -366,6 +366,24 @@ fn a_broken_keymap_is_reported_before_the_screen_is_taken() {
     );
 }
 
+#[test]
+fn sigterm_ends_the_tui_cleanly() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    world.start_tui();
+    world.wait_for("the empty table", |s| s.contains("No sandboxes yet"));
+    let pid = world.tui_pid().expect("the TUI's pid");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("sending SIGTERM");
+    // 0, not 143: the signal went through the quit path, which restores the terminal.
+    assert_eq!(world.wait_for_exit(), 0);
+}
+
 /// Jiffies (user + system) the process `pid` has used so far.
 fn cpu_ticks(pid: i32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -16,6 +16,8 @@ pub enum Action {
     Resize(u16, u16),
     /// The clock, about once a second (uptimes, flash expiry).
     Tick(DateTime<Utc>),
+    /// SIGTERM or SIGHUP: leave as if the user had quit, so the terminal is restored.
+    Terminate,
     /// Time to ask the engine for fresh records (`monitor.interval_ms`).
     MonitorTick,
     /// Time to refresh the Agent preview, if it is on screen (`ui.preview_interval_ms`).

@@ -10,7 +10,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 
 use super::action::{Action, Effect};
 use super::effects::Runner;
-use super::event::{Inputs, Intervals};
+use super::event::{self, Inputs, Intervals};
 use super::keymap::Keymap;
 use super::state::{Settings, State};
 use super::terminal::{self, Tui};
@@ -63,6 +63,7 @@ struct Loop {
 
 impl Loop {
     async fn run(mut self, tui: &mut Tui, mut rx: UnboundedReceiver<Action>) -> anyhow::Result<()> {
+        event::watch_signals(&self.tx);
         let mut inputs = Inputs::start(&self.tx, self.intervals);
         loop {
             if self.state.dirty {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
@@ -71,5 +72,22 @@ async fn every(period: Duration, tx: UnboundedSender<Action>, make: impl Fn() ->
         if tx.send(make()).is_err() {
             break;
         }
+    }
+}
+
+/// SIGTERM and SIGHUP end the TUI through the normal quit path, which restores the terminal.
+/// These run for the whole session, attach included: once tokio handles a signal, a signal
+/// with no listener would be lost.
+pub fn watch_signals(tx: &UnboundedSender<Action>) {
+    tokio::spawn(on_signal(SignalKind::terminate(), tx.clone()));
+    tokio::spawn(on_signal(SignalKind::hangup(), tx.clone()));
+}
+
+async fn on_signal(kind: SignalKind, tx: UnboundedSender<Action>) {
+    let Ok(mut signals) = signal(kind) else {
+        return;
+    };
+    if signals.recv().await.is_some() {
+        let _ = tx.send(Action::Terminate);
     }
 }

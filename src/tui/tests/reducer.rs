@@ -593,3 +593,10 @@ fn help_scrolls_no_further_than_its_last_line() {
     };
     assert!(scroll > 10 && scroll < 200, "{scroll}");
 }
+
+#[test]
+fn a_termination_signal_quits_like_q() {
+    let mut state = state();
+    assert_eq!(update(&mut state, Action::Terminate), [Effect::Quit]);
+    assert!(state.quit);
+}

@@ -50,6 +50,10 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Tick(now) => world::on_tick(state, now),
+        Action::Terminate => {
+            state.quit = true;
+            vec![Effect::Quit]
+        }
         Action::MonitorTick => vec![Effect::Refresh, Effect::SampleHost],
         Action::PreviewTick => world::on_preview_tick(state),
         Action::Loaded(result) => world::on_loaded(state, result),
