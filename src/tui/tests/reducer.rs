@@ -600,3 +600,19 @@ fn a_termination_signal_quits_like_q() {
     assert_eq!(update(&mut state, Action::Terminate), [Effect::Quit]);
     assert!(state.quit);
 }
+
+#[test]
+fn the_detail_pane_keeps_the_tables_keys() {
+    let mut state = state();
+    press(&mut state, "<Tab>");
+    assert_eq!(state.context(), Context::Detail);
+    assert_eq!(
+        press(&mut state, "s"),
+        [Effect::Run(Op::Stop, "api".into())]
+    );
+    press(&mut state, "j");
+    assert_eq!(selected(&state), "ci");
+    // Its own bindings come first: l is "next tab" here.
+    press(&mut state, "l");
+    assert_eq!(state.tab, Tab::Info);
+}

@@ -15,7 +15,13 @@ pub(super) fn on_key(state: &mut State, event: &KeyEvent) -> Vec<Effect> {
     }
     let key = Key::from_event(event);
     let context = state.context();
-    match state.keymap.command(context, key) {
+    // The detail pane adds to the table's keys: s, d, j … still act on the selected sandbox.
+    let command = state.keymap.command(context, key).or_else(|| {
+        (context == Context::Detail)
+            .then(|| state.keymap.command(Context::List, key))
+            .flatten()
+    });
+    match command {
         Some(command) => on_command(state, context, command),
         None => {
             match key.code {

@@ -62,7 +62,7 @@ pub fn line_count(state: &State) -> usize {
 fn heading(context: Context) -> &'static str {
     match context {
         Context::List => "Sandbox table",
-        Context::Detail => "Detail pane",
+        Context::Detail => "Detail pane (and the table's keys)",
         Context::Filter => "Filter: text, state:X, backend:X, !not",
         Context::Form => "New sandbox",
         Context::Confirm => "Questions",
