@@ -17,7 +17,8 @@ use crate::spec::Profile;
 
 /// Where bwrap reads its inputs from inside the child (fixed numbers, mapped with
 /// command-fds so nothing else leaks in).
-const SECCOMP_FD: i32 = 20;
+/// One per seccomp program (see `seccomp::programs`).
+const SECCOMP_FDS: [i32; 2] = [20, 23];
 const SECRETS_FD: i32 = 21;
 const POLICY_FD: i32 = 22;
 
@@ -228,8 +229,10 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
         }
     }
     if plan.hardening {
-        let fd = SECCOMP_FD.to_string();
-        push(&["--seccomp".as_ref(), fd.as_ref()]);
+        for fd in SECCOMP_FDS {
+            let fd = fd.to_string();
+            push(&["--add-seccomp-fd".as_ref(), fd.as_ref()]);
+        }
     }
     push(&["--chdir".as_ref(), plan.chdir.as_ref(), "--".as_ref()]);
     args.extend(plan.command.iter().cloned());
@@ -247,10 +250,13 @@ pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Result<Comma
     command.envs(launch.env.iter().map(|(k, v)| (k, v)));
     let mut fds = Vec::new();
     if launch.hardening {
-        fds.push(FdMapping {
-            parent_fd: data_fd(&seccomp::program_bytes()?)?,
-            child_fd: SECCOMP_FD,
-        });
+        let programs = seccomp::programs()?;
+        for (program, child_fd) in programs.iter().zip(SECCOMP_FDS) {
+            fds.push(FdMapping {
+                parent_fd: data_fd(&seccomp::program_bytes(program))?,
+                child_fd,
+            });
+        }
         if let Some(ruleset) = landlock::scoped_ruleset() {
             let mut ruleset = Some(ruleset);
             // SAFETY: restrict_self is two syscalls (prctl, landlock_restrict_self).
@@ -367,7 +373,8 @@ mod tests {
             assert!(args.contains(&flag.to_string()), "{flag} missing");
         }
         assert!(position(&args, &["--cap-drop", "ALL"]).is_some());
-        assert!(position(&args, &["--seccomp", "20"]).is_some());
+        assert!(position(&args, &["--add-seccomp-fd", "20"]).is_some());
+        assert!(position(&args, &["--add-seccomp-fd", "23"]).is_some());
         assert!(!args.contains(&"--unshare-net".to_string()));
         let mut offline = launch();
         offline.network = false;
@@ -381,7 +388,7 @@ mod tests {
         let args = args_of(&l);
         for flag in [
             "--unshare-pid",
-            "--seccomp",
+            "--add-seccomp-fd",
             "--disable-userns",
             "--remount-ro",
             "--cap-drop",

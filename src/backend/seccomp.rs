@@ -70,6 +70,7 @@ pub fn denied() -> Vec<&'static str> {
         .chain([
             "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
             "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
+            "openat2 (ENOSYS: its mode is in a struct a filter cannot read)",
         ])
         .collect()
 }
@@ -79,8 +80,28 @@ fn target_arch() -> Result<TargetArch> {
         .map_err(|e| DeckError::host("building the seccomp filter", format!("{e:?}")))
 }
 
-/// The compiled filter.
-pub fn program() -> Result<BpfProgram> {
+/// The filters a sandbox runs under, in order: the main one (EPERM), and one that answers
+/// openat2 with ENOSYS. openat2 takes its mode in a struct a filter cannot read, so the
+/// setuid rule cannot look at it; ENOSYS makes callers fall back to openat, which the main
+/// filter inspects. Two filters because one filter has one action; the kernel applies both.
+pub fn programs() -> Result<Vec<BpfProgram>> {
+    Ok(vec![main_program()?, openat2_program()?])
+}
+
+fn openat2_program() -> Result<BpfProgram> {
+    let error =
+        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
+    let filter = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_openat2, Vec::new())]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        target_arch()?,
+    )
+    .map_err(|e| error(&e))?;
+    BpfProgram::try_from(filter).map_err(|e| error(&e))
+}
+
+fn main_program() -> Result<BpfProgram> {
     let error =
         |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS
@@ -149,17 +170,16 @@ pub fn program() -> Result<BpfProgram> {
     BpfProgram::try_from(filter).map_err(|e| error(&e))
 }
 
-/// The program as the raw `struct sock_filter` array bwrap's `--seccomp FD` reads.
-pub fn program_bytes() -> Result<Vec<u8>> {
-    let program = program()?;
+/// A program as the raw `struct sock_filter` array bwrap's `--add-seccomp-fd FD` reads.
+pub fn program_bytes(program: &BpfProgram) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(program.len() * 8);
-    for instruction in &program {
+    for instruction in program {
         bytes.extend_from_slice(&instruction.code.to_ne_bytes());
         bytes.push(instruction.jt);
         bytes.push(instruction.jf);
         bytes.extend_from_slice(&instruction.k.to_ne_bytes());
     }
-    Ok(bytes)
+    bytes
 }
 
 #[cfg(test)]
@@ -168,9 +188,13 @@ mod tests {
 
     #[test]
     fn the_filter_compiles_to_whole_instructions() {
-        let bytes = program_bytes().unwrap();
-        assert!(!bytes.is_empty());
-        assert_eq!(bytes.len() % 8, 0);
+        let programs = programs().unwrap();
+        assert_eq!(programs.len(), 2);
+        for program in &programs {
+            let bytes = program_bytes(program);
+            assert!(!bytes.is_empty());
+            assert_eq!(bytes.len(), program.len() * 8);
+        }
         assert!(denied().contains(&"TIOCSTI"));
         assert!(denied().contains(&"keyctl"));
     }

@@ -471,7 +471,7 @@ fn identity(ns: &std::fs::File) -> Result<(u64, u64)> {
 /// In the child: join the namespaces, drop every capability the user-namespace join gave,
 /// then take on the sandbox's Landlock scope and seccomp filter.
 fn join_and_confine(cmd: &mut Command, namespaces: Namespaces) -> Result<()> {
-    let program = backend::seccomp::program()?;
+    let programs = backend::seccomp::programs()?;
     let mut ruleset = backend::landlock::scoped_ruleset();
     // SAFETY: only syscalls (setns, prctl, capset, landlock, seccomp) between fork and exec.
     unsafe {
@@ -489,7 +489,11 @@ fn join_and_confine(cmd: &mut Command, namespaces: Namespaces) -> Result<()> {
             if let Some(r) = ruleset.take() {
                 backend::landlock::restrict(r)?;
             }
-            seccompiler::apply_filter(&program).map_err(|e| std::io::Error::other(e.to_string()))
+            for program in &programs {
+                seccompiler::apply_filter(program)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+            }
+            Ok(())
         });
     }
     Ok(())
