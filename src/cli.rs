@@ -248,7 +248,12 @@ fn report_error(error: &anyhow::Error, json: bool) {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let json = cli.json;
     let Some(command) = cli.command else {
-        // The TUI comes here; until then the list is the overview.
+        // On a terminal the control center opens; piped or with --json, the list is printed.
+        use std::io::IsTerminal;
+        if !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            crate::tui::run()?;
+            return Ok(0);
+        }
         let deck = Deck::open()?;
         print_list(&deck.list()?, json)?;
         return Ok(0);

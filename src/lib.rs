@@ -15,3 +15,4 @@ pub mod paths;
 pub mod registry;
 pub mod sandbox;
 pub mod spec;
+pub mod tui;
