@@ -488,14 +488,15 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
     for r in records {
         let uptime = match (r.state, r.started_at) {
             (crate::sandbox::SandboxState::Running, Some(t)) => {
-                human_duration(chrono::Utc::now() - t)
+                crate::format::human_duration(chrono::Utc::now() - t)
             }
             _ => "-".into(),
         };
-        let mut project = r.project_dir.as_path().display().to_string();
-        if !home.is_empty() && project.starts_with(&home) {
-            project = format!("~{}", &project[home.len()..]);
-        }
+        let project = crate::format::shorten_left(
+            &r.project_dir.as_path().display().to_string(),
+            Some(&home),
+            usize::MAX,
+        );
         println!(
             "{:20} {:11} {:10} {:8} {:8} {}",
             r.name.as_str(),
@@ -507,14 +508,4 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn human_duration(d: chrono::TimeDelta) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
-    }
 }

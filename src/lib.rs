@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod host;
 pub mod paths;
 pub mod registry;

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use super::table::keep_selection_visible;
 use super::{flash, flash_error};
 use crate::engine::host_stats::HostStats;
+use crate::format::human_duration;
 use crate::sandbox::{SandboxRecord, SandboxState};
 use crate::tui::action::{Effect, Op};
 use crate::tui::state::{Preview, State};
-use crate::tui::views::format::human_duration;
 
 /// The header shows memory in tenths of a GiB.
 const TENTH_GIB_IN_KIB: u64 = 1024 * 1024 / 10;

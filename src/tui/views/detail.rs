@@ -7,8 +7,8 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Tabs};
 
-use super::format::wrap;
 use crate::backend::Options;
+use crate::format::wrap;
 use crate::sandbox::{Payload, SandboxRecord, SandboxState};
 use crate::tui::command::Command;
 use crate::tui::keymap::Context;

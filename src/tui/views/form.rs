@@ -6,7 +6,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::format::wrap;
+use crate::format::wrap;
 use crate::tui::form::{Field, Form};
 use crate::tui::state::State;
 use crate::tui::theme::Theme;

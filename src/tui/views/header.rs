@@ -6,7 +6,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::format::kib_as_gib;
+use crate::format::kib_as_gib;
 use crate::tui::state::State;
 use crate::tui::theme::{Theme, state_glyph};
 

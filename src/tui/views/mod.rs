@@ -4,7 +4,6 @@ mod confirm;
 mod detail;
 mod footer;
 mod form;
-pub mod format;
 mod header;
 pub mod help;
 mod palette;

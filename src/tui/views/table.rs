@@ -6,7 +6,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
-use super::format::{human_duration, shorten_left};
+use crate::format::{human_duration, shorten_left};
 use crate::sandbox::{SandboxRecord, SandboxState};
 use crate::tui::sort::SortColumn;
 use crate::tui::state::{Focus, State};

@@ -1,4 +1,4 @@
-//! Text formatting shared by the views.
+//! Human-readable text shared by the CLI and the TUI.
 
 use chrono::TimeDelta;
 
