@@ -195,7 +195,7 @@ fn start_instance(world: &World, project: &std::path::Path, script: &str) -> std
 
 #[test]
 fn enter_opens_a_shell_inside_the_running_instance() {
-    if !prerequisites(&["bwrap", "nsenter"]) {
+    if !prerequisites(&["bwrap"]) {
         return;
     }
     let world = World::new();
@@ -253,7 +253,7 @@ fn enter_opens_a_shell_inside_the_running_instance() {
 
 #[test]
 fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
-    if !prerequisites(&["bwrap", "nsenter"]) {
+    if !prerequisites(&["bwrap"]) {
         return;
     }
     let world = World::new();
