@@ -13,6 +13,7 @@ use crate::engine::launch::LaunchRequest;
 use crate::engine::{Action, CreateRequest, Deck};
 use crate::error::DeckError;
 use crate::sandbox::{BackendKind, Payload, SandboxId, SandboxRecord};
+use crate::usage::{GroupBy, Report};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,6 +60,17 @@ pub enum Cmd {
     },
     /// Check the host's prerequisites and say how to install what is missing.
     Doctor,
+    /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
+    Usage {
+        /// A sandbox: only its project's usage.
+        name: Option<String>,
+        /// Only usage from this day on (YYYY-MM-DD, local time).
+        #[arg(long)]
+        since: Option<String>,
+        /// One row per project (default), session, day, model or 5-hour block.
+        #[arg(long, value_enum, default_value_t = GroupBy::Project)]
+        by: GroupBy,
+    },
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged {
@@ -277,6 +289,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Cmd::Usage { name, since, by } => {
+            let deck = Deck::open()?;
+            let query = deck.usage_query(name.as_deref(), since.as_deref(), by)?;
+            let mut index = deck.usage_index();
+            let report = deck.usage_report(&mut index, &query)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_usage(&report);
+            }
+            Ok(0)
+        }
         Cmd::Stop { name } => act(Action::Stop { name }, json),
         Cmd::Start { name } => act(Action::Start { name }, json),
         Cmd::Rm { name, force } => {
@@ -402,5 +426,96 @@ fn human_duration(d: chrono::TimeDelta) -> String {
         60..3600 => format!("{}m", s / 60),
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+fn print_usage(report: &Report) {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let label = match report.by {
+        GroupBy::Project => "PROJECT",
+        GroupBy::Session => "SESSION",
+        GroupBy::Day => "DAY",
+        GroupBy::Model => "MODEL",
+        GroupBy::Block => "BLOCK (UTC start)",
+    };
+    let shorten = |key: &str| -> String {
+        if report.by == GroupBy::Project && !home.is_empty() && key.starts_with(&home) {
+            format!("~{}", &key[home.len()..])
+        } else {
+            key.to_owned()
+        }
+    };
+    let mut table: Vec<[String; 8]> = vec![[
+        label.to_string(),
+        "INPUT".into(),
+        "OUTPUT".into(),
+        "CACHE WRITE".into(),
+        "CACHE READ".into(),
+        "TOTAL".into(),
+        "COST".into(),
+        "ENTRIES".into(),
+    ]];
+    let line = |key: String, t: &crate::usage::Totals| -> [String; 8] {
+        [
+            key,
+            t.input_tokens.to_string(),
+            t.output_tokens.to_string(),
+            t.cache_creation_tokens.to_string(),
+            t.cache_read_tokens.to_string(),
+            t.total_tokens.to_string(),
+            format!("${:.2}", t.cost_usd),
+            t.entries.to_string(),
+        ]
+    };
+    for row in &report.rows {
+        let mut key = shorten(&row.key);
+        if let Some(sandbox) = &row.sandbox {
+            key = format!("{sandbox} ({key})");
+        }
+        if row.block.as_ref().is_some_and(|b| b.active) {
+            key.push_str(" (active)");
+        }
+        table.push(line(key, &row.totals));
+    }
+    table.push(line("TOTAL".into(), &report.totals));
+    let widths: Vec<usize> = (0..8)
+        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in &table {
+        let mut out = format!("{:w$}", row[0], w = widths[0]);
+        for c in 1..8 {
+            out.push_str(&format!("  {:>w$}", row[c], w = widths[c]));
+        }
+        println!("{}", out.trim_end());
+    }
+    if report.totals.skipped_lines > 0 {
+        println!(
+            "skipped {} line(s) that could not be read ({} malformed)",
+            report.totals.skipped_lines, report.malformed_lines
+        );
+    }
+    for u in &report.unknown_models {
+        println!(
+            "no price for model {:?} ({} entries, {} tokens): counted as $0; add it under [usage.prices]",
+            u.model, u.entries, u.total_tokens
+        );
+    }
+    if let Some(block) = &report.active_block {
+        print!(
+            "current 5-hour block: {} to {} UTC, ${:.2} so far",
+            block.start.format("%H:%M"),
+            block.end.format("%H:%M"),
+            block.totals.cost_usd
+        );
+        if let (Some(rate), Some(p)) = (&block.burn_rate, &block.projection) {
+            print!(
+                ", {:.0} tokens/min, projected ${:.2} at its end ({})",
+                rate.tokens_per_minute, p.cost_usd, p.note
+            );
+        }
+        println!();
+    }
+    if let Some(reset) = report.limit_resets_at {
+        println!("usage limit reached; resets at {}", reset.to_rfc3339());
     }
 }

@@ -4,6 +4,8 @@
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
+pub mod status;
+pub mod usage;
 
 use std::path::PathBuf;
 

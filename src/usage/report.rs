@@ -96,6 +96,9 @@ pub struct Row {
     pub totals: Totals,
     pub first_seen: Option<DateTime<Utc>>,
     pub last_seen: Option<DateTime<Utc>>,
+    /// Project rows: the sandboxes registered for this project dir.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
     /// Session rows: the project the session ran in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
@@ -255,6 +258,7 @@ impl UsageIndex {
                     first_seen: Some(b.first_entry),
                     last_seen: Some(b.last_entry),
                     project: None,
+                    sandbox: None,
                     block: Some(b),
                 })
                 .collect()
@@ -273,6 +277,7 @@ impl UsageIndex {
                         .then(|| DateTime::from_timestamp_millis(acc.last))
                         .flatten(),
                     project: acc.project.map(|p| p.to_string()),
+                    sandbox: None,
                     totals: acc.totals,
                     block: None,
                 })
