@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::doctor;
 use crate::engine::launch::LaunchRequest;
+use crate::engine::status::AgentState;
 use crate::engine::{Action, CreateRequest, Deck};
 use crate::error::DeckError;
 use crate::sandbox::{BackendKind, Payload, SandboxId, SandboxRecord};
@@ -60,6 +61,13 @@ pub enum Cmd {
     },
     /// Check the host's prerequisites and say how to install what is missing.
     Doctor,
+    /// The agent state of every sandbox (or NAME): starting, working, waiting, idle, exited, dead.
+    Status {
+        name: Option<String>,
+        /// Also measure CPU and memory (two samples a second apart).
+        #[arg(long)]
+        metrics: bool,
+    },
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage {
         /// A sandbox: only its project's usage.
@@ -289,6 +297,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Cmd::Status { name, metrics } => {
+            let deck = Deck::open()?;
+            let records = match name {
+                Some(name) => vec![deck.show(&name)?],
+                None => deck.list()?,
+            };
+            let report = status_report(&deck, &records, metrics);
+            if json {
+                print_json(&report)?;
+            } else {
+                print_status(&report);
+            }
+            Ok(0)
+        }
         Cmd::Usage { name, since, by } => {
             let deck = Deck::open()?;
             let query = deck.usage_query(name.as_deref(), since.as_deref(), by)?;
@@ -427,6 +449,89 @@ fn human_duration(d: chrono::TimeDelta) -> String {
         3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
         _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
     }
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    /// Always "single": the CLI takes one reading, so it is not debounced.
+    sampling: &'static str,
+    note: &'static str,
+    sandboxes: Vec<StatusRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<crate::metrics::HostMetrics>,
+}
+
+#[derive(Serialize)]
+struct StatusRow {
+    name: String,
+    sandbox_state: crate::sandbox::SandboxState,
+    state: AgentState,
+    reason: String,
+    source: crate::engine::status::Source,
+    project: std::path::PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<crate::metrics::SandboxMetrics>,
+}
+
+fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> StatusReport {
+    let snapshot = metrics
+        .then(|| {
+            let mut sampler = deck.metrics_sampler();
+            sampler.sample(records);
+            let pause = deck.config.metrics.interval_ms.min(1000);
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+            sampler.sample(records)
+        })
+        .flatten();
+    let sandboxes = records
+        .iter()
+        .map(|r| {
+            let a = deck.agent_status(r);
+            StatusRow {
+                name: r.name.to_string(),
+                sandbox_state: r.state,
+                state: a.state,
+                reason: a.reason,
+                source: a.source,
+                project: r.project_dir.as_path().to_owned(),
+                metrics: snapshot.as_ref().and_then(|s| s.sandboxes.get(&r.id).cloned()),
+            }
+        })
+        .collect();
+    StatusReport {
+        sampling: "single",
+        note: "one reading, not debounced (the dashboard waits for two before showing idle)",
+        sandboxes,
+        host: snapshot.map(|s| s.host),
+    }
+}
+
+fn print_status(report: &StatusReport) {
+    if report.sandboxes.is_empty() {
+        println!("no sandboxes yet: `sandbox-deck create DIR` makes one");
+        return;
+    }
+    let with_metrics = report.host.is_some();
+    let mut head = format!("{:20} {:9}", "NAME", "STATE");
+    if with_metrics {
+        head.push_str(&format!(" {:>10} {:>9}", "CPU(core)", "MEM"));
+    }
+    println!("{head} REASON");
+    for row in &report.sandboxes {
+        let mut line = format!("{:20} {:9}", row.name, row.state.as_str());
+        if with_metrics {
+            match &row.metrics {
+                Some(m) => line.push_str(&format!(
+                    " {:>9.1}% {:>8.1}M",
+                    m.cpu_percent_of_core,
+                    m.rss_bytes as f64 / 1_048_576.0
+                )),
+                None => line.push_str(&format!(" {:>10} {:>9}", "-", "-")),
+            }
+        }
+        println!("{line} {}", row.reason);
+    }
+    println!("({})", report.note);
 }
 
 fn print_usage(report: &Report) {

@@ -55,6 +55,12 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         mounts.push(Mount::Bind(file.clone(), launch.home.join(".claude.json")));
     }
     mounts.push(Mount::Bind(launch.project.clone(), launch.project.clone()));
+    if let Some(dir) = &launch.status_dir {
+        mounts.push(Mount::Bind(dir.clone(), dir.clone()));
+    }
+    if let Some(file) = &launch.agent_settings {
+        mounts.push(Mount::RoBind(file.clone(), file.clone()));
+    }
     if let Some(display) = &launch.display {
         let socket = xvfb::socket_path(display.number);
         mounts.push(Mount::Bind(socket.clone(), socket));
@@ -161,6 +167,8 @@ mod tests {
             claude_dir: Some("/home/dev/.claude".into()),
             claude_json: Some("/state/claude.json".into()),
             env: vec![],
+            status_dir: None,
+            agent_settings: None,
         }
     }
 
@@ -266,6 +274,37 @@ mod tests {
         let sep = args.iter().position(|a| a == "--").unwrap();
         assert_eq!(&args[sep + 1..], ["--dev-bind", "/", "/"]);
         assert!(!args[..sep].contains(&"--dev-bind".to_string()));
+    }
+
+    #[test]
+    fn the_status_dir_is_writable_and_the_hook_settings_are_not() {
+        let mut l = launch();
+        l.status_dir = Some("/state/sb/status".into());
+        l.agent_settings = Some("/state/sb/hook-settings.json".into());
+        let args = args_of(&l);
+        let home = position(&args, &["--tmpfs", "/home/dev"]).unwrap();
+        let status = position(&args, &["--bind", "/state/sb/status", "/state/sb/status"]);
+        let settings = position(
+            &args,
+            &[
+                "--ro-bind",
+                "/state/sb/hook-settings.json",
+                "/state/sb/hook-settings.json",
+            ],
+        );
+        assert!(status.is_some_and(|s| s > home));
+        assert!(settings.is_some_and(|s| s > home));
+        assert!(
+            position(
+                &args,
+                &[
+                    "--bind",
+                    "/state/sb/hook-settings.json",
+                    "/state/sb/hook-settings.json"
+                ]
+            )
+            .is_none()
+        );
     }
 
     #[test]

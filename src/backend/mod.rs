@@ -40,6 +40,10 @@ pub struct Launch {
     pub claude_json: Option<PathBuf>,
     /// The complete environment inside: nothing else crosses.
     pub env: Vec<(String, String)>,
+    /// Where the agent's status hooks append their events: bound read-write.
+    pub status_dir: Option<PathBuf>,
+    /// The generated `claude --settings` file with those hooks: bound read-only.
+    pub agent_settings: Option<PathBuf>,
 }
 
 /// Names of caller variables that may cross into a sandbox as they are.

@@ -146,6 +146,15 @@ impl Deck {
             backend::resolve_payload(&record.payload, &self.config.sandbox.agent, resume)?;
         let home = home_dir()?;
         let (claude_dir, claude_json) = self.claude_state(&record.id, &home)?;
+        // Status hooks (D9): the agent gets them through `--settings`, never in the user's files.
+        let (status_dir, agent_settings) = self.install_status_hooks(&record.id)?;
+        let mut command = payload.command;
+        if matches!(record.payload, Payload::Agent { .. }) {
+            command.splice(
+                1..1,
+                ["--settings".into(), agent_settings.clone().into_os_string()],
+            );
+        }
         let mut caller: Vec<(String, String)> = std::env::vars().collect();
         if !caller.iter().any(|(k, _)| k == "USER") {
             // tmux hands the pane a minimal environment; the account name is still ours.
@@ -168,12 +177,14 @@ impl Deck {
             home,
             network: record.network,
             display,
-            command: payload.command,
+            command,
             extra_ro: payload.extra_ro,
             extra_path: payload.extra_path,
             claude_dir,
             claude_json,
             env,
+            status_dir: Some(status_dir),
+            agent_settings: Some(agent_settings),
         };
         Ok(backend::bubblewrap::command(&bwrap, &profile, &launch))
     }

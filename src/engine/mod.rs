@@ -50,6 +50,7 @@ pub struct Deck {
     tmux: Tmux,
     /// This binary, which tmux runs as the pane command (`run-managed`).
     exe: PathBuf,
+    status_patterns: status::Patterns,
 }
 
 impl Deck {
@@ -76,6 +77,7 @@ impl Deck {
             config,
             tmux,
             exe,
+            status_patterns: status::Patterns::builtin(),
         })
     }
 
