@@ -494,7 +494,9 @@ fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> Statu
                 reason: a.reason,
                 source: a.source,
                 project: r.project_dir.as_path().to_owned(),
-                metrics: snapshot.as_ref().and_then(|s| s.sandboxes.get(&r.id).cloned()),
+                metrics: snapshot
+                    .as_ref()
+                    .and_then(|s| s.sandboxes.get(&r.id).cloned()),
             }
         })
         .collect();
@@ -584,7 +586,13 @@ fn print_usage(report: &Report) {
     }
     table.push(line("TOTAL".into(), &report.totals));
     let widths: Vec<usize> = (0..8)
-        .map(|c| table.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     for row in &table {
         let mut out = format!("{:w$}", row[0], w = widths[0]);

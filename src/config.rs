@@ -285,12 +285,15 @@ mod tests {
         assert!(config.notify.command.is_empty());
         assert_eq!(config.metrics.interval_ms, 2000);
         let config = Config::from_layers(
-            Some("[usage]\ncost_mode = \"auto\"\n[usage.prices.\"claude-opus-4-1\"]\ninput = 1.0\n"),
+            Some(
+                "[usage]\ncost_mode = \"auto\"\n[usage.prices.\"claude-opus-4-1\"]\ninput = 1.0\n",
+            ),
             "test",
         )
         .unwrap();
         assert_eq!(config.usage.cost_mode, CostMode::Auto);
-        let err = Config::from_layers(Some("[usage]\ncost_mode = \"guess\"\n"), "test").unwrap_err();
+        let err =
+            Config::from_layers(Some("[usage]\ncost_mode = \"guess\"\n"), "test").unwrap_err();
         assert!(err.to_string().contains("usage.cost_mode"), "{err}");
         let err = Config::from_layers(
             Some("[usage.prices.\"claude-opus-4-1\"]\ninptu = 1.0\n"),

@@ -124,7 +124,12 @@ impl MetricsSampler {
                 rss += process.memory();
                 let total = process.accumulated_cpu_time();
                 // A process new since the last sample spent all of its CPU time within it.
-                used_ms += total.saturating_sub(self.cpu_ms.get(&(p.pid, p.start_time)).copied().unwrap_or(0));
+                used_ms += total.saturating_sub(
+                    self.cpu_ms
+                        .get(&(p.pid, p.start_time))
+                        .copied()
+                        .unwrap_or(0),
+                );
                 cpu_ms.insert((p.pid, p.start_time), total);
             }
             if let Some(elapsed) = elapsed_ms.filter(|e| *e > 0.0) {

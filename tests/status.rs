@@ -68,11 +68,17 @@ fn panes_showing_work_and_a_dialog_read_working_and_waiting() {
     // The same reading, in a table.
     let out = world.run(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("waiting") && text.contains("not debounced"), "{text}");
+    assert!(
+        text.contains("waiting") && text.contains("not debounced"),
+        "{text}"
+    );
 
     world.json(&["stop", "work"]);
     let w = status(&world, "work");
-    assert_eq!((w["state"].as_str(), w["reason"].as_str()), (Some("exited"), Some("stopped")));
+    assert_eq!(
+        (w["state"].as_str(), w["reason"].as_str()),
+        (Some("exited"), Some("stopped"))
+    );
 }
 
 /// A stand-in for `claude` that records how it was started, then hands its pane to a shell
@@ -148,7 +154,12 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
     let args = read(&project.join("out/args"));
     assert_eq!(
         args.lines().collect::<Vec<_>>(),
-        ["--settings", settings_path.to_str().unwrap(), "--model", "x"]
+        [
+            "--settings",
+            settings_path.to_str().unwrap(),
+            "--model",
+            "x"
+        ]
     );
     let settings: Value = serde_json::from_str(&read(&project.join("out/settings.json"))).unwrap();
     let hook = |event: &str| {
@@ -165,7 +176,10 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
         .path("state/sandbox-deck/sandboxes")
         .join(id)
         .join("status/events.jsonl");
-    assert!(read(&events).contains("UserPromptSubmit"), "written inside, read outside");
+    assert!(
+        read(&events).contains("UserPromptSubmit"),
+        "written inside, read outside"
+    );
 
     // Debounced: the tracker holds `working` until two idle readings are 1.5 s apart.
     let deck = deck_of(&world);
@@ -199,7 +213,11 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
     );
     let s = wait_for_state(&world, "agent", "waiting");
     assert!(s["reason"].as_str().unwrap().contains("permission"), "{s}");
-    assert_eq!(tracker.sample(&deck, &record).1.state, AgentState::Waiting, "at once");
+    assert_eq!(
+        tracker.sample(&deck, &record).1.state,
+        AgentState::Waiting,
+        "at once"
+    );
 
     type_line(&world, "agent", &hook("SessionEnd"));
     wait_for_state(&world, "agent", "exited");

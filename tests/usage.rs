@@ -196,8 +196,10 @@ fn corpus(root: &Path) {
         cache_read: 0,
         ..a
     }
-    .line(json!({"usage": {"cache_creation": {"ephemeral_5m_input_tokens": 400,
-                                               "ephemeral_1h_input_tokens": 600}}}));
+    .line(
+        json!({"usage": {"cache_creation": {"ephemeral_5m_input_tokens": 400,
+                                               "ephemeral_1h_input_tokens": 600}}}),
+    );
     write(&p1.join("s2.jsonl"), &s2);
 
     let mut s3 = Msg {
@@ -370,7 +372,10 @@ fn a_refresh_reads_only_appended_bytes_and_a_rewritten_file_is_read_again() {
     let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
     let stats = index.refresh();
     assert_eq!(stats.bytes_read, first.len() as u64);
-    assert_eq!(report(&index, &query(GroupBy::Day)).totals.output_tokens, 30);
+    assert_eq!(
+        report(&index, &query(GroupBy::Day)).totals.output_tokens,
+        30
+    );
 
     // One line appended: only its bytes are read.
     let third = msg("m3", 40);
@@ -378,7 +383,10 @@ fn a_refresh_reads_only_appended_bytes_and_a_rewritten_file_is_read_again() {
     let stats = index.refresh();
     assert_eq!(stats.bytes_read, third.len() as u64);
     assert_eq!((stats.files_appended, stats.files_reread), (1, 0));
-    assert_eq!(report(&index, &query(GroupBy::Day)).totals.output_tokens, 70);
+    assert_eq!(
+        report(&index, &query(GroupBy::Day)).totals.output_tokens,
+        70
+    );
 
     // A line still being written is not consumed until its newline arrives.
     let fourth = msg("m4", 80);
@@ -389,7 +397,10 @@ fn a_refresh_reads_only_appended_bytes_and_a_rewritten_file_is_read_again() {
     append(&log, rest);
     let stats = index.refresh();
     assert_eq!(stats.bytes_read, fourth.len() as u64);
-    assert_eq!(report(&index, &query(GroupBy::Day)).totals.output_tokens, 150);
+    assert_eq!(
+        report(&index, &query(GroupBy::Day)).totals.output_tokens,
+        150
+    );
 
     // The cache carries it all to a new process: nothing is read again.
     index.save().unwrap();
@@ -409,7 +420,12 @@ fn a_refresh_reads_only_appended_bytes_and_a_rewritten_file_is_read_again() {
     );
 
     // Truncated and rewritten in place (same inode, longer than before): read again.
-    let rewritten = msg("n1", 1000) + &msg("n2", 2000) + &msg("n3", 3000) + &msg("n4", 4) + &msg("n5", 5) + &msg("n6", 6);
+    let rewritten = msg("n1", 1000)
+        + &msg("n2", 2000)
+        + &msg("n3", 3000)
+        + &msg("n4", 4)
+        + &msg("n5", 5)
+        + &msg("n6", 6);
     assert!(rewritten.len() > first.len() + third.len() + fourth.len() + fifth.len());
     std::fs::write(&log, &rewritten).unwrap();
     let stats = reopened.refresh();
@@ -468,7 +484,11 @@ fn a_copy_in_another_file_survives_when_the_first_is_rewritten() {
     std::fs::write(root.join("-p/a.jsonl"), "").unwrap();
     index.refresh();
     let t = report(&index, &query(GroupBy::Day)).totals;
-    assert_eq!((t.entries, t.output_tokens), (1, 10), "b's copy still counts");
+    assert_eq!(
+        (t.entries, t.output_tokens),
+        (1, 10),
+        "b's copy still counts"
+    );
 }
 
 #[test]
@@ -558,9 +578,5 @@ fn the_cli_reports_json_for_every_log_and_for_one_sandbox() {
 
     let (kind, _) = world.error_kind(&["usage", "--since", "last tuesday"]);
     assert_eq!(kind, "invalid_argument");
-    assert!(
-        world
-            .path("state/sandbox-deck/usage-cache.json")
-            .exists()
-    );
+    assert!(world.path("state/sandbox-deck/usage-cache.json").exists());
 }

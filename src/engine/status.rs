@@ -290,9 +290,7 @@ pub fn assess(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
             Idle if pane_says(Working) => from_pane(pane.expect("matched")),
             // No Stop hook runs when the user interrupts: a working hook that is no longer
             // backed by the screen or the transcript has ended.
-            Working
-                if age_ms > s.fresh_ms && s.pane.is_some() && !pane_says(Working) && !fresh =>
-            {
+            Working if age_ms > s.fresh_ms && s.pane.is_some() && !pane_says(Working) && !fresh => {
                 Assessment::new(Idle, Source::Pane, "no sign of work since the last hook")
             }
             Waiting if pane_says(Working) => from_pane(pane.expect("matched")),
@@ -538,8 +536,7 @@ impl Deck {
         let settings = self.hook_settings_file(id);
         let body = serde_json::to_vec_pretty(&hook_settings(&self.status_events_file(id)))
             .map_err(|e| DeckError::host("writing the hook settings", e.to_string()))?;
-        std::fs::write(&settings, body)
-            .context_io(|| format!("writing {}", settings.display()))?;
+        std::fs::write(&settings, body).context_io(|| format!("writing {}", settings.display()))?;
         Ok((dir, settings))
     }
 
@@ -619,7 +616,8 @@ mod tests {
         assert_eq!(p.match_pane(&working).unwrap().0, AgentState::Working);
         let v2 = "✻ Working… (esc to interrupt)\n──────────\n> Do you want to proceed?\n──────────";
         assert_eq!(p.match_pane(v2).unwrap().0, AgentState::Working);
-        let dialog = "╭──────╮\n│ Bash command │\n│ Do you want to proceed? │\n│ ❯ 1. Yes │\n╰──────╯";
+        let dialog =
+            "╭──────╮\n│ Bash command │\n│ Do you want to proceed? │\n│ ❯ 1. Yes │\n╰──────╯";
         assert_eq!(p.match_pane(dialog).unwrap().0, AgentState::Waiting);
     }
 
@@ -639,7 +637,10 @@ mod tests {
             ..running()
         };
         assert_eq!(assess(&s, &p).state, AgentState::Idle);
-        let ask = event("Notification", Some("Claude needs your permission to use Bash"));
+        let ask = event(
+            "Notification",
+            Some("Claude needs your permission to use Bash"),
+        );
         let s = Signals {
             hook: Some((&ask, 100)),
             ..running()
@@ -738,8 +739,14 @@ mod tests {
 
     #[test]
     fn only_waiting_exited_and_dead_notify_and_only_on_entry() {
-        assert!(should_notify(Some(AgentState::Working), AgentState::Waiting));
-        assert!(!should_notify(Some(AgentState::Waiting), AgentState::Waiting));
+        assert!(should_notify(
+            Some(AgentState::Working),
+            AgentState::Waiting
+        ));
+        assert!(!should_notify(
+            Some(AgentState::Waiting),
+            AgentState::Waiting
+        ));
         assert!(should_notify(None, AgentState::Dead));
         assert!(!should_notify(Some(AgentState::Working), AgentState::Idle));
     }
@@ -845,7 +852,11 @@ mod tests {
             profile: None,
         };
         // A reason an agent could have written: it must stay data.
-        let reason = format!("$(touch {}); `touch {}`", canary.display(), canary.display());
+        let reason = format!(
+            "$(touch {}); `touch {}`",
+            canary.display(),
+            canary.display()
+        );
         let a = Assessment::new(AgentState::Waiting, Source::Hook, reason.clone());
         let none = NotifyConfig {
             bell: true,

@@ -57,8 +57,7 @@ pub fn build(items: &mut [(i64, Tokens, f64)], now_ms: i64) -> Vec<Block> {
     let mut start_ms = 0;
     let mut last_ms = i64::MIN;
     for (t, tokens, cost) in items.iter() {
-        let new_block =
-            blocks.is_empty() || *t - start_ms > BLOCK_MS || *t - last_ms > BLOCK_MS;
+        let new_block = blocks.is_empty() || *t - start_ms > BLOCK_MS || *t - last_ms > BLOCK_MS;
         if new_block {
             start_ms = t.div_euclid(HOUR_MS) * HOUR_MS;
             blocks.push(Block {

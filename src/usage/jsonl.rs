@@ -238,7 +238,10 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
     // Without a split every cache write is a 5-minute one.
     let (cache_write_5m, cache_write_1h) = match five_min_split {
         Some(five) if five + one_hour == cache_total => (five, one_hour),
-        _ => (cache_total.saturating_sub(one_hour), one_hour.min(cache_total)),
+        _ => (
+            cache_total.saturating_sub(one_hour),
+            one_hour.min(cache_total),
+        ),
     };
     let key = message
         .id
@@ -314,7 +317,11 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Chunk {
-        parse_chunk(text.as_bytes(), &Filter::default(), &mut Interner::default())
+        parse_chunk(
+            text.as_bytes(),
+            &Filter::default(),
+            &mut Interner::default(),
+        )
     }
 
     #[test]

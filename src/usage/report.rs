@@ -210,7 +210,8 @@ impl UsageIndex {
             let file_cwd = f.entries.last().map(|e| e.cwd.clone());
             let file_in_scope = match (&query.project, &encoded) {
                 (Some(p), Some(enc)) => {
-                    f.project_dir_name == *enc || f.entries.iter().any(|e| cwd_in_project(&e.cwd, p))
+                    f.project_dir_name == *enc
+                        || f.entries.iter().any(|e| cwd_in_project(&e.cwd, p))
                 }
                 _ => true,
             };
@@ -285,7 +286,7 @@ impl UsageIndex {
         };
         match query.by {
             GroupBy::Day | GroupBy::Block => rows.sort_by(|a, b| a.key.cmp(&b.key)),
-            GroupBy::Session => rows.sort_by(|a, b| a.last_seen.cmp(&b.last_seen)),
+            GroupBy::Session => rows.sort_by_key(|r| r.last_seen),
             GroupBy::Project | GroupBy::Model => rows.sort_by(|a, b| {
                 b.totals
                     .cost_usd

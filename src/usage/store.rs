@@ -65,6 +65,8 @@ pub(crate) struct FileState {
     pub session_hint: String,
     /// The encoded project directory the file lies in.
     pub project_dir_name: String,
+    /// The last scan that saw this file.
+    generation: u64,
     id: Identity,
     read_at_ns: i64,
     offset: u64,
@@ -86,6 +88,7 @@ struct Slot {
 
 #[derive(Debug, Clone)]
 struct DirListing {
+    generation: u64,
     mtime_ns: i64,
     read_at_ns: i64,
     dirs: Vec<PathBuf>,
@@ -101,6 +104,8 @@ pub struct UsageIndex {
     strings: HashSet<Arc<str>>,
     dirs: HashMap<PathBuf, DirListing>,
     filter: Filter,
+    /// Counts scans, to tell what the last one saw from what vanished.
+    generation: u64,
 }
 
 /// A file found by the scan, with its stat.
@@ -146,6 +151,7 @@ impl UsageIndex {
             strings: HashSet::new(),
             dirs: HashMap::new(),
             filter: Filter::default(),
+            generation: 0,
         };
         index.load_cache();
         index
@@ -160,36 +166,51 @@ impl UsageIndex {
         let started = Instant::now();
         let mut stats = RefreshStats::default();
         let found = self.scan();
-        stats.files = found.len();
-        let seen: HashSet<&Path> = found.iter().map(|f| f.path.as_path()).collect();
+        let generation = self.generation;
+        // Which files are still there, and which changed since they were read. New files
+        // are taken in path order so that their ids (the dedupe tie-break) are stable.
+        let mut changed: Vec<(&Found, Option<Previous>)> = Vec::new();
+        let mut new: Vec<&Found> = Vec::new();
+        for f in &found {
+            let Some(id) = self.by_path.get(&f.path).copied() else {
+                new.push(f);
+                continue;
+            };
+            let Some(state) = self.files[id as usize].as_mut() else {
+                continue;
+            };
+            if state.generation == generation {
+                continue; // the same file under two overlapping roots
+            }
+            state.generation = generation;
+            stats.files += 1;
+            let prev = Previous {
+                id: state.id,
+                read_at_ns: state.read_at_ns,
+                offset: state.offset,
+                head: state.head,
+                tail: state.tail,
+            };
+            if !unchanged(&prev, &f.id) {
+                changed.push((f, Some(prev)));
+            }
+        }
+        new.sort_by(|a, b| a.path.cmp(&b.path));
+        new.dedup_by(|a, b| a.path == b.path);
+        stats.files += new.len();
         let gone: Vec<u32> = self
-            .by_path
-            .iter()
-            .filter(|(p, _)| !seen.contains(p.as_path()))
-            .map(|(_, id)| *id)
+            .live_files()
+            .filter(|f| f.generation != generation)
+            .filter_map(|f| self.by_path.get(&f.path).copied())
             .collect();
         for id in gone {
             self.remove_file(id);
             stats.files_removed += 1;
         }
         let now = now_ns();
-        let jobs: Vec<(&Found, Option<Previous>)> = found
-            .iter()
-            .map(|f| {
-                let prev = self
-                    .by_path
-                    .get(&f.path)
-                    .and_then(|id| self.files[*id as usize].as_ref())
-                    .map(|s| Previous {
-                        id: s.id,
-                        read_at_ns: s.read_at_ns,
-                        offset: s.offset,
-                        head: s.head,
-                        tail: s.tail,
-                    });
-                (f, prev)
-            })
-            .filter(|(f, prev)| !prev.as_ref().is_some_and(|p| unchanged(p, &f.id)))
+        let jobs: Vec<(&Found, Option<Previous>)> = changed
+            .into_iter()
+            .chain(new.into_iter().map(|f| (f, None)))
             .collect();
         let filter = &self.filter;
         let outcomes: Vec<(&Found, Outcome)> = jobs
@@ -277,6 +298,7 @@ impl UsageIndex {
             path: found.path.clone(),
             session_hint,
             project_dir_name,
+            generation: self.generation,
             id: found.id,
             read_at_ns: 0,
             offset: 0,
@@ -392,48 +414,61 @@ impl UsageIndex {
     }
 
     /// Every log file below the roots, with its stat. Directories whose mtime has not
-    /// changed are not listed again.
+    /// changed are not listed again; directories and files are stat'ed in parallel, one
+    /// level of the tree at a time.
     fn scan(&mut self) -> Vec<Found> {
         let now = now_ns();
-        let mut found = Vec::new();
-        let mut live_dirs: HashSet<PathBuf> = HashSet::new();
-        for (root_index, root) in self.roots.clone().iter().enumerate() {
-            let mut stack = vec![(root.clone(), 0usize)];
-            while let Some((dir, depth)) = stack.pop() {
-                let Ok(meta) = std::fs::metadata(&dir) else {
-                    continue;
-                };
-                if !meta.is_dir() {
-                    continue;
-                }
-                let mtime = mtime_ns(&meta);
-                let fresh = self.dirs.get(&dir).is_some_and(|l| {
-                    l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS
-                });
-                if !fresh {
-                    let listing = list_dir(&dir, mtime, now);
+        self.generation += 1;
+        let generation = self.generation;
+        let mut level: Vec<(PathBuf, usize, usize)> = self
+            .roots
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), i, 0))
+            .collect();
+        let mut files: Vec<(PathBuf, usize)> = Vec::new();
+        while !level.is_empty() {
+            let dirs = &self.dirs;
+            let looked: Vec<(PathBuf, usize, usize, Option<DirListing>)> = level
+                .into_par_iter()
+                .filter_map(|(dir, root, depth)| {
+                    let meta = std::fs::metadata(&dir).ok().filter(|m| m.is_dir())?;
+                    let mtime = mtime_ns(&meta);
+                    let fresh = dirs.get(&dir).is_some_and(|l| {
+                        l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS
+                    });
+                    let listing = (!fresh).then(|| list_dir(&dir, mtime, now));
+                    Some((dir, root, depth, listing))
+                })
+                .collect();
+            let mut next = Vec::new();
+            for (dir, root, depth, listing) in looked {
+                if let Some(listing) = listing {
                     self.dirs.insert(dir.clone(), listing);
                 }
-                let listing = &self.dirs[&dir];
-                live_dirs.insert(dir.clone());
-                for file in &listing.files {
-                    if let Ok(meta) = std::fs::metadata(file) {
-                        found.push(Found {
-                            path: file.clone(),
-                            root: root_index,
-                            id: identity(&meta),
-                        });
-                    }
-                }
+                let Some(listing) = self.dirs.get_mut(&dir) else {
+                    continue;
+                };
+                listing.generation = generation;
+                files.extend(listing.files.iter().map(|f| (f.clone(), root)));
                 if depth < MAX_DEPTH {
-                    stack.extend(listing.dirs.iter().map(|d| (d.clone(), depth + 1)));
+                    next.extend(listing.dirs.iter().map(|d| (d.clone(), root, depth + 1)));
                 }
             }
+            level = next;
         }
-        self.dirs.retain(|d, _| live_dirs.contains(d));
-        found.sort_by(|a, b| a.path.cmp(&b.path));
-        found.dedup_by(|a, b| a.path == b.path);
-        found
+        self.dirs.retain(|_, l| l.generation == generation);
+        files
+            .into_par_iter()
+            .filter_map(|(path, root)| {
+                let meta = std::fs::metadata(&path).ok()?;
+                Some(Found {
+                    path,
+                    root,
+                    id: identity(&meta),
+                })
+            })
+            .collect()
     }
 
     /// Writes the index to its cache file (atomically: temp file, then rename).
@@ -444,7 +479,10 @@ impl UsageIndex {
         let cache = CacheFile {
             version: CACHE_VERSION,
             roots: self.roots.clone(),
-            files: self.live_files().filter_map(CachedFile::from_state).collect(),
+            files: self
+                .live_files()
+                .filter_map(CachedFile::from_state)
+                .collect(),
         };
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let write = || -> std::io::Result<()> {
@@ -523,6 +561,7 @@ fn unchanged(prev: &Previous, now: &Identity) -> bool {
 
 fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
     let mut listing = DirListing {
+        generation: 0,
         mtime_ns,
         read_at_ns: now,
         dirs: Vec::new(),
@@ -596,24 +635,26 @@ fn read_file(path: &Path, prev: Option<Previous>, filter: &Filter) -> Outcome {
     let mut from = 0;
     let mut reset = true;
     let mut head = (0, 0);
-    if let Some(prev) = &prev {
-        if prev.id.dev == id.dev && prev.id.ino == id.ino && id.size >= prev.offset {
-            if unchanged(prev, &id) {
-                return Outcome::Unchanged;
-            }
-            let (head_len, head_hash) = prev.head;
-            let (tail_len, tail_hash) = prev.tail;
-            let matches = |at: u64, len: u64, hash: u64| {
-                len == 0 || hash_at(&file, at, len).is_ok_and(|h| h == hash)
-            };
-            let same = matches(0, head_len, head_hash)
-                && matches(prev.offset - tail_len, tail_len, tail_hash);
-            verify_bytes += head_len + tail_len;
-            if same {
-                from = prev.offset;
-                reset = false;
-                head = prev.head;
-            }
+    if let Some(prev) = &prev
+        && prev.id.dev == id.dev
+        && prev.id.ino == id.ino
+        && id.size >= prev.offset
+    {
+        if unchanged(prev, &id) {
+            return Outcome::Unchanged;
+        }
+        let (head_len, head_hash) = prev.head;
+        let (tail_len, tail_hash) = prev.tail;
+        let matches = |at: u64, len: u64, hash: u64| {
+            len == 0 || hash_at(&file, at, len).is_ok_and(|h| h == hash)
+        };
+        let same =
+            matches(0, head_len, head_hash) && matches(prev.offset - tail_len, tail_len, tail_hash);
+        verify_bytes += head_len + tail_len;
+        if same {
+            from = prev.offset;
+            reset = false;
+            head = prev.head;
         }
     }
     let mut bytes = Vec::with_capacity(id.size.saturating_sub(from) as usize + 1);
@@ -642,7 +683,10 @@ fn read_file(path: &Path, prev: Option<Previous>, filter: &Filter) -> Outcome {
         (tail_len, fnv(&bytes[end - tail_len as usize..end]))
     } else {
         verify_bytes += tail_len;
-        (tail_len, hash_at(&file, offset - tail_len, tail_len).unwrap_or(0))
+        (
+            tail_len,
+            hash_at(&file, offset - tail_len, tail_len).unwrap_or(0),
+        )
     };
     Outcome::Read {
         reset,
@@ -776,6 +820,7 @@ impl CachedFile {
             path: PathBuf::from(self.path),
             session_hint: self.session_hint,
             project_dir_name: self.project_dir_name,
+            generation: 0,
             id: self.id,
             read_at_ns: self.read_at_ns,
             offset: self.offset,
