@@ -6,9 +6,10 @@
 //!
 //! `DIR/projects/<encoded cwd>/<session>.jsonl` like Claude Code writes them: compact JSON (no
 //! space after `:` or `,`), one line per content block (each repeating the response's usage),
-//! tool results, summaries and snapshots between them, sub-agent logs under
-//! `<session>/subagents/`, and resumed sessions that start with a verbatim copy of an earlier
-//! session's lines. Deterministic for a given seed. It keeps its own count of the unique
+//! streaming partials with fewer output tokens, 5-minute and 1-hour cache writes, tool
+//! results, summaries and snapshots between them, sub-agent logs under `<session>/subagents/`
+//! (some starting with a sidechain replay of their parent's last response), and resumed
+//! sessions that start with a verbatim copy of an earlier session's lines. Deterministic for a given seed. It keeps its own count of the unique
 //! responses, so the benchmark has a third opinion besides ours and ccusage's.
 #![allow(dead_code)]
 
@@ -148,6 +149,8 @@ struct Session<'a> {
     cwd: &'a str,
     now_ms: i64,
     sidechain: bool,
+    /// The last line of the last response, for a sub-agent to replay.
+    last: Option<serde_json::Value>,
 }
 
 /// One response: its content-block lines (1 to 3, each with the same usage).
@@ -165,7 +168,15 @@ fn response(rng: &mut Rng, s: &mut Session, truth: &mut Truth, out: &mut Vec<Str
         0
     };
     let cache_read = if first { 0 } else { rng.range(5_000, 150_000) };
+    // Some cache writes have a one-hour lifetime (priced 2x input instead of 1.25x).
+    let one_hour = if rng.chance(20) {
+        cache_creation / rng.range(1, 3)
+    } else {
+        0
+    };
     let output = rng.range(1, 4_000);
+    // Streaming can leave partial copies with fewer output tokens before the final lines.
+    let partials = if rng.chance(10) { rng.range(1, 2) } else { 0 };
     truth.responses += 1;
     truth.input += input;
     truth.output += output;
@@ -174,7 +185,9 @@ fn response(rng: &mut Rng, s: &mut Session, truth: &mut Truth, out: &mut Vec<Str
     let message_id = format!("msg_01{}", rng.id(22));
     let request_id = format!("req_011C{}", rng.id(20));
     let blocks = rng.range(1, 3);
-    for block in 0..blocks {
+    for i in 0..partials + blocks {
+        let partial = i < partials;
+        let block = i.saturating_sub(partials);
         s.now_ms += rng.range(50, 3_000) as i64;
         let content = match block {
             0 if blocks > 1 => {
@@ -209,10 +222,10 @@ fn response(rng: &mut Rng, s: &mut Session, truth: &mut Truth, out: &mut Vec<Str
                     "cache_creation_input_tokens": cache_creation,
                     "cache_read_input_tokens": cache_read,
                     "cache_creation": {
-                        "ephemeral_5m_input_tokens": cache_creation,
-                        "ephemeral_1h_input_tokens": 0
+                        "ephemeral_5m_input_tokens": cache_creation - one_hour,
+                        "ephemeral_1h_input_tokens": one_hour
                     },
-                    "output_tokens": output,
+                    "output_tokens": if partial { output * (i + 1) / (partials + 2) } else { output },
                     "service_tier": "standard"
                 }
             },
@@ -222,7 +235,21 @@ fn response(rng: &mut Rng, s: &mut Session, truth: &mut Truth, out: &mut Vec<Str
             "timestamp": timestamp(s.now_ms),
         });
         out.push(line.to_string());
+        s.last = Some(line);
     }
+}
+
+/// A sub-agent's replay of its parent's last response: same message id, a new request id,
+/// marked as a sidechain, and more output tokens. It must not count.
+fn replay(rng: &mut Rng, parent: &serde_json::Value) -> String {
+    let mut line = parent.clone();
+    line["isSidechain"] = true.into();
+    line["requestId"] = format!("req_011C{}", rng.id(20)).into();
+    let out = line["message"]["usage"]["output_tokens"]
+        .as_u64()
+        .unwrap_or(0);
+    line["message"]["usage"]["output_tokens"] = (out + 100).into();
+    line.to_string()
 }
 
 fn user_line(rng: &mut Rng, s: &mut Session, len: usize, tool_result: bool) -> String {
@@ -290,6 +317,7 @@ pub fn generate(root: &Path, megabytes: u64, seed: u64) -> std::io::Result<Corpu
             cwd,
             now_ms: start_ms + rng.below(30 * 86_400_000) as i64,
             sidechain: false,
+            last: None,
         };
         let mut lines = Vec::new();
         if rng.chance(10)
@@ -324,8 +352,14 @@ pub fn generate(root: &Path, megabytes: u64, seed: u64) -> std::io::Result<Corpu
                     cwd,
                     now_ms: s.now_ms,
                     sidechain: true,
+                    last: None,
                 };
                 let mut agent_lines = Vec::new();
+                if rng.chance(30)
+                    && let Some(parent) = &s.last
+                {
+                    agent_lines.push(replay(&mut rng, parent));
+                }
                 for _ in 0..rng.range(3, 15) {
                     let len = rng.range(100, 1_000) as usize;
                     agent_lines.push(user_line(&mut rng, &mut agent, len, true));
