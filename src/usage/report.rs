@@ -1,6 +1,7 @@
 //! Views over the deduplicated entries: totals per project, session, model, day or block.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -130,18 +131,66 @@ pub struct Report {
     pub limit_resets_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A row's key. Model, session and cwd strings are interned by the index, so a text key is
+/// the string's address: hashing a pointer instead of a path is most of a report's speed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
-    Text(Arc<str>),
+    Text(usize),
     Day(NaiveDate),
 }
 
+fn text_key(s: &Arc<str>) -> Key {
+    Key::Text(Arc::as_ptr(s) as *const u8 as usize)
+}
+
+/// A multiplicative hasher for small keys (addresses, dates) that come from us, not from
+/// anyone who could choose them to collide.
 #[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_i32(&mut self, n: i32) {
+        self.write_u64(n as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
 struct Acc {
+    name: Option<Arc<str>>,
     totals: Totals,
     first: i64,
     last: i64,
     project: Option<Arc<str>>,
+}
+
+impl Acc {
+    fn new(name: Option<Arc<str>>) -> Acc {
+        Acc {
+            name,
+            totals: Totals::default(),
+            first: i64::MAX,
+            last: i64::MIN,
+            project: None,
+        }
+    }
 }
 
 impl UsageIndex {
@@ -154,14 +203,15 @@ impl UsageIndex {
                     .as_deref()
                     .is_none_or(|p| cwd_in_project(&e.cwd, p))
         };
-        let mut prices: HashMap<Arc<str>, Option<&ModelPrice>> = HashMap::new();
+        let mut prices: FastMap<Key, Option<&ModelPrice>> = FastMap::default();
         let mut unknown: BTreeMap<Arc<str>, UnknownModel> = BTreeMap::new();
         let mut totals = Totals::default();
-        let mut groups: HashMap<Key, Acc> = HashMap::new();
+        let mut groups: FastMap<Key, Acc> = FastMap::default();
+        let mut days = DayCache::new(query.local_days);
         let mut timeline: Vec<(i64, Tokens, f64)> = Vec::new();
         for e in self.winners().filter(|e| in_scope(e)) {
             let price = *prices
-                .entry(e.model.clone())
+                .entry(text_key(&e.model))
                 .or_insert_with(|| pricing.lookup(&e.model));
             let calculated = price.map(|p| p.cost(&e.tokens));
             if calculated.is_none() {
@@ -180,18 +230,18 @@ impl UsageIndex {
             };
             totals.add(&e.tokens, cost);
             timeline.push((e.timestamp_ms, e.tokens, cost));
-            let key = match query.by {
-                GroupBy::Project => Key::Text(e.cwd.clone()),
-                GroupBy::Session => Key::Text(e.session.clone()),
-                GroupBy::Model => Key::Text(e.model.clone()),
-                GroupBy::Day => Key::Day(day_of(e.timestamp_ms, query.local_days)),
+            let name = match query.by {
+                GroupBy::Project => Some(&e.cwd),
+                GroupBy::Session => Some(&e.session),
+                GroupBy::Model => Some(&e.model),
+                GroupBy::Day => None,
                 GroupBy::Block => continue,
             };
-            let acc = groups.entry(key).or_insert_with(|| Acc {
-                first: i64::MAX,
-                last: i64::MIN,
-                ..Acc::default()
-            });
+            let key = match name {
+                Some(name) => text_key(name),
+                None => Key::Day(days.day_of(e.timestamp_ms)),
+            };
+            let acc = groups.entry(key).or_insert_with(|| Acc::new(name.cloned()));
             acc.totals.add(&e.tokens, cost);
             acc.first = acc.first.min(e.timestamp_ms);
             acc.last = acc.last.max(e.timestamp_ms);
@@ -230,19 +280,18 @@ impl UsageIndex {
             if skipped == 0 {
                 continue;
             }
-            let row_key = match query.by {
-                GroupBy::Session => Some(Key::Text(Arc::from(f.session_hint.as_str()))),
-                GroupBy::Project => file_cwd.map(Key::Text),
+            let row_name = match query.by {
+                GroupBy::Session => Some(
+                    self.interned(&f.session_hint)
+                        .unwrap_or_else(|| Arc::from(f.session_hint.as_str())),
+                ),
+                GroupBy::Project => file_cwd,
                 _ => None,
             };
-            if let Some(key) = row_key {
+            if let Some(name) = row_name {
                 groups
-                    .entry(key)
-                    .or_insert_with(|| Acc {
-                        first: i64::MAX,
-                        last: i64::MIN,
-                        ..Acc::default()
-                    })
+                    .entry(text_key(&name))
+                    .or_insert_with(|| Acc::new(Some(name)))
                     .totals
                     .skipped_lines += skipped;
             }
@@ -267,9 +316,9 @@ impl UsageIndex {
             groups
                 .into_iter()
                 .map(|(key, acc)| Row {
-                    key: match key {
-                        Key::Text(t) => t.to_string(),
-                        Key::Day(d) => d.format("%Y-%m-%d").to_string(),
+                    key: match (key, &acc.name) {
+                        (Key::Day(d), _) => d.format("%Y-%m-%d").to_string(),
+                        (Key::Text(_), name) => name.as_deref().unwrap_or_default().to_owned(),
                     },
                     first_seen: (acc.first != i64::MAX)
                         .then(|| DateTime::from_timestamp_millis(acc.first))
@@ -308,11 +357,29 @@ impl UsageIndex {
     }
 }
 
-fn day_of(ms: i64, local: bool) -> NaiveDate {
-    let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
-    if local {
-        t.with_timezone(&Local).date_naive()
-    } else {
-        t.date_naive()
+/// The day of a time, in UTC or the local zone, looked up once per quarter hour (every zone offset is a multiple of one).
+struct DayCache {
+    local: bool,
+    hours: FastMap<i64, NaiveDate>,
+}
+
+impl DayCache {
+    fn new(local: bool) -> DayCache {
+        DayCache {
+            local,
+            hours: FastMap::default(),
+        }
+    }
+
+    fn day_of(&mut self, ms: i64) -> NaiveDate {
+        let local = self.local;
+        *self.hours.entry(ms.div_euclid(900_000)).or_insert_with(|| {
+            let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+            if local {
+                t.with_timezone(&Local).date_naive()
+            } else {
+                t.date_naive()
+            }
+        })
     }
 }

@@ -106,6 +106,8 @@ pub struct UsageIndex {
     filter: Filter,
     /// Counts scans, to tell what the last one saw from what vanished.
     generation: u64,
+    /// Whether the cache file is behind what this index knows.
+    dirty: bool,
 }
 
 /// A file found by the scan, with its stat.
@@ -152,6 +154,7 @@ impl UsageIndex {
             dirs: HashMap::new(),
             filter: Filter::default(),
             generation: 0,
+            dirty: false,
         };
         index.load_cache();
         index
@@ -242,6 +245,9 @@ impl UsageIndex {
                     verify_bytes,
                 } => {
                     stats.bytes_read += bytes_read;
+                    if reset || chunk.consumed > 0 {
+                        self.dirty = true;
+                    }
                     stats.verify_bytes += verify_bytes;
                     stats.new_entries += chunk.entries.len();
                     if reset {
@@ -272,6 +278,9 @@ impl UsageIndex {
                     }
                 }
             }
+        }
+        if stats.files_removed > 0 {
+            self.dirty = true;
         }
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
@@ -313,6 +322,11 @@ impl UsageIndex {
         }));
         self.by_path.insert(found.path.clone(), id);
         id
+    }
+
+    /// The shared copy of a string the index has seen (a model, session or cwd).
+    pub(crate) fn interned(&self, s: &str) -> Option<Arc<str>> {
+        self.strings.get(s).cloned()
     }
 
     fn intern(&mut self, s: &Arc<str>) -> Arc<str> {
@@ -471,11 +485,15 @@ impl UsageIndex {
             .collect()
     }
 
-    /// Writes the index to its cache file (atomically: temp file, then rename).
-    pub fn save(&self) -> Result<()> {
+    /// Writes the index to its cache file (atomically: temp file, then rename), when
+    /// something changed since it was loaded or last saved.
+    pub fn save(&mut self) -> Result<()> {
         let Some(path) = &self.cache_file else {
             return Ok(());
         };
+        if !self.dirty && path.exists() {
+            return Ok(());
+        }
         let cache = CacheFile {
             version: CACHE_VERSION,
             roots: self.roots.clone(),
@@ -496,6 +514,8 @@ impl UsageIndex {
         let result = write().context_io(|| format!("writing the usage cache {}", path.display()));
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        } else {
+            self.dirty = false;
         }
         result
     }
