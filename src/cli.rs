@@ -628,7 +628,7 @@ fn print_usage(report: &Report) {
         }
         println!();
     }
-    if let Some(reset) = report.limit_resets_at {
+    if let Some(reset) = report.limit_resets_at.filter(|r| *r > chrono::Utc::now()) {
         println!("usage limit reached; resets at {}", reset.to_rfc3339());
     }
 }

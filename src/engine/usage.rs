@@ -41,7 +41,9 @@ impl Deck {
     pub fn usage_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
         let pricing = self.pricing()?;
         index.refresh();
-        index.save()?;
+        // The cache only saves time: a state dir that cannot be written costs a full read
+        // next time, not this report.
+        let _ = index.save();
         let mut report = index.report(&pricing, query);
         if query.by == GroupBy::Project {
             let records = self.registry.load()?;
@@ -77,4 +79,27 @@ pub fn parse_since(text: &str) -> Result<i64> {
             what: "--since".into(),
             why: format!("{text} has no local midnight"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_both_date_forms_and_refuses_anything_else() {
+        let a = parse_since("2025-06-01").unwrap();
+        assert_eq!(parse_since("20250601").unwrap(), a);
+        let next = parse_since("2025-06-02").unwrap();
+        assert!(
+            (next - a - 86_400_000).abs() <= 3_600_000,
+            "one day apart (DST aside)"
+        );
+        for bad in ["2025-13-01", "yesterday", "", "2025/06/01"] {
+            assert_eq!(
+                parse_since(bad).unwrap_err().kind(),
+                "invalid_argument",
+                "{bad}"
+            );
+        }
+    }
 }

@@ -164,6 +164,13 @@ mod tests {
     }
 
     #[test]
+    fn the_index_can_live_on_a_worker_thread() {
+        fn send<T: Send + 'static>() {}
+        send::<UsageIndex>();
+        send::<crate::metrics::MetricsSampler>();
+    }
+
+    #[test]
     fn a_cwd_belongs_to_its_project_and_not_to_a_sibling() {
         let p = Path::new("/src/api");
         assert!(cwd_in_project("/src/api", p));
