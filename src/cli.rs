@@ -8,8 +8,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::backend::Options;
 use crate::doctor;
-use crate::engine::launch::LaunchRequest;
+use crate::engine::launch::{LaunchMode, LaunchRequest};
 use crate::engine::status::AgentState;
 use crate::engine::{Action, CreateRequest, Deck};
 use crate::error::DeckError;
@@ -58,6 +59,13 @@ pub enum Cmd {
         backend: BackendKind,
         #[command(flatten)]
         args: LaunchArgs,
+    },
+    /// Save a PNG of a sandbox's display.
+    Screenshot {
+        name: String,
+        /// The PNG file, or `-` for stdout (default: NAME-<time>.png here).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
     /// Check the host's prerequisites and say how to install what is missing.
     Doctor,
@@ -110,6 +118,18 @@ pub struct LaunchArgs {
     /// The name it is registered under (default: from the directory name).
     #[arg(long, allow_hyphen_values = true)]
     pub name: Option<String>,
+    /// `host`: the host's X11/Wayland display, for use on a desktop (default: none).
+    #[arg(long, value_enum)]
+    pub display: Option<DisplayChoice>,
+    /// A shell inside the project's running sandbox.
+    #[arg(long, group = "mode")]
+    pub enter: bool,
+    /// Stop the project's running sandbox (its whole process tree).
+    #[arg(long, group = "mode")]
+    pub stop: bool,
+    /// Start a fresh sandbox even when the project has one running (default: join it).
+    #[arg(long, group = "mode")]
+    pub new: bool,
     #[command(flatten)]
     pub common: CommonArgs,
     /// Arguments for the agent, or with --shell the command to run.
@@ -117,31 +137,82 @@ pub struct LaunchArgs {
     pub args: Vec<String>,
 }
 
+impl LaunchArgs {
+    fn mode(&self) -> LaunchMode {
+        if self.enter {
+            LaunchMode::Enter
+        } else if self.stop {
+            LaunchMode::Stop
+        } else if self.new {
+            LaunchMode::New
+        } else {
+            LaunchMode::JoinOrStart
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DisplayChoice {
+    None,
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum NetworkMode {
+    /// Shared with the host (the agent needs its API); Landlock keeps host abstract sockets out.
+    Host,
+    /// Its own network namespace with only `lo`.
+    None,
+}
+
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Run bash (or the command after --) instead of the agent.
     #[arg(long)]
     pub shell: bool,
-    /// No network at all inside (own network namespace with only `lo`).
-    #[arg(long, conflicts_with = "network")]
-    pub no_network: bool,
-    /// Network on, whatever the config default says.
+    /// The network: `host` (default) or `none`.
+    #[arg(long, value_enum, conflicts_with = "no_network")]
+    pub network: Option<NetworkMode>,
+    /// Same as --network none.
     #[arg(long)]
-    pub network: bool,
+    pub no_network: bool,
     /// Pass GH_TOKEN/GITHUB_TOKEN (or `gh auth token`) into the sandbox.
     #[arg(long)]
     pub gh_token: bool,
     /// A profile JSON (as generated from nix/sandbox-spec.nix); default: the host profile.
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// Expose the D-Bus session bus (it can start commands on the host).
+    #[arg(long)]
+    pub dbus: bool,
+    /// Expose the SSH agent socket.
+    #[arg(long)]
+    pub ssh_agent: bool,
+    /// Expose PipeWire/PulseAudio.
+    #[arg(long)]
+    pub audio: bool,
+    /// Expose /dev/dri.
+    #[arg(long)]
+    pub gpu: bool,
 }
 
 impl CommonArgs {
     fn network(&self) -> Option<bool> {
         match (self.network, self.no_network) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
+            (_, true) | (Some(NetworkMode::None), _) => Some(false),
+            (Some(NetworkMode::Host), _) => Some(true),
+            (None, false) => None,
+        }
+    }
+
+    /// The config's opt-ins, widened by the flags.
+    fn options(&self, config: &Options, host_display: bool) -> Options {
+        Options {
+            host_display: config.host_display || host_display,
+            dbus: config.dbus || self.dbus,
+            ssh_agent: config.ssh_agent || self.ssh_agent,
+            audio: config.audio || self.audio,
+            gpu: config.gpu || self.gpu,
         }
     }
 }
@@ -242,10 +313,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Launch { backend, args } => {
             let deck = Deck::open()?;
+            let mode = args.mode();
             let project_dir = match args.dir {
                 Some(dir) => dir,
                 None => std::env::current_dir().context("reading the current directory")?,
             };
+            let host_display = args.display == Some(DisplayChoice::Host);
+            let options = args
+                .common
+                .options(&deck.config.bubblewrap.options(), host_display);
             let code = deck.launch_foreground(LaunchRequest {
                 backend,
                 project_dir,
@@ -254,6 +330,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 network: args.common.network(),
                 gh_token: args.common.gh_token,
                 profile: args.common.profile,
+                options,
+                mode,
             })?;
             Ok(code)
         }
@@ -275,6 +353,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Create(args) => {
             let deck = Deck::open()?;
+            let options = args
+                .common
+                .options(&deck.config.bubblewrap.options(), false);
             let record = deck.execute(Action::Create(CreateRequest {
                 project_dir: args.dir,
                 name: args.name,
@@ -282,6 +363,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 network: args.common.network(),
                 gh_token: args.common.gh_token,
                 profile: args.common.profile,
+                options,
             }))?;
             print_record(&record, json)?;
             if let Some(status) = record.exit_status.filter(|s| *s != 0) {
@@ -294,6 +376,33 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     format!("exited at once with status {status}; its screen:\n{screen}"),
                 )
                 .into());
+            }
+            Ok(0)
+        }
+        Cmd::Screenshot { name, output } => {
+            let deck = Deck::open()?;
+            let frame = deck.screenshot(&name)?;
+            let captured_at = chrono::Utc::now();
+            let path = output.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "{name}-{}.png",
+                    captured_at.format("%Y%m%d-%H%M%S")
+                ))
+            });
+            crate::capture::write_png(&frame, &path)
+                .map_err(|e| DeckError::host("writing the screenshot", e.to_string()))?;
+            let to_stdout = path == std::path::Path::new("-");
+            if json && !to_stdout {
+                let absolute = std::path::absolute(&path).unwrap_or(path);
+                print_json(&serde_json::json!({
+                    "name": name,
+                    "width": frame.width,
+                    "height": frame.height,
+                    "path": absolute,
+                    "captured_at": captured_at,
+                }))?;
+            } else if !to_stdout {
+                println!("{} ({}x{})", path.display(), frame.width, frame.height);
             }
             Ok(0)
         }

@@ -19,10 +19,38 @@ pub struct Config {
     pub display: DisplayConfig,
     pub tmux: TmuxConfig,
     pub monitor: MonitorConfig,
+    pub bubblewrap: BubblewrapConfig,
     pub usage: UsageConfig,
     pub status: StatusConfig,
     pub notify: NotifyConfig,
     pub metrics: MetricsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BubblewrapConfig {
+    pub hardening: bool,
+    pub dbus: bool,
+    pub ssh_agent: bool,
+    pub audio: bool,
+    pub gpu: bool,
+    pub host_display: bool,
+    pub pass_env: Vec<String>,
+    pub secret_env: Vec<String>,
+    pub protect: Vec<String>,
+}
+
+impl BubblewrapConfig {
+    /// The opt-ins the config turns on (flags can add more).
+    pub fn options(&self) -> crate::backend::Options {
+        crate::backend::Options {
+            host_display: self.host_display,
+            dbus: self.dbus,
+            ssh_agent: self.ssh_agent,
+            audio: self.audio,
+            gpu: self.gpu,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +224,26 @@ impl Config {
             "sandbox.stop_timeout_ms",
             "must be at most 600000",
         )?;
+        let bw = &self.bubblewrap;
+        for (key, names) in [
+            ("bubblewrap.pass_env", &bw.pass_env),
+            ("bubblewrap.secret_env", &bw.secret_env),
+        ] {
+            for name in names {
+                check(
+                    is_var_name(name),
+                    key,
+                    &format!("{name:?} is not a variable name"),
+                )?;
+            }
+        }
+        for rel in &bw.protect {
+            check(
+                crate::backend::exposure::is_inside_relative(rel),
+                "bubblewrap.protect",
+                &format!("{rel:?} must be a path inside the project (relative, no `..`)"),
+            )?;
+        }
         check(
             (100..=3_600_000).contains(&self.monitor.interval_ms),
             "monitor.interval_ms",
@@ -237,6 +285,12 @@ impl Config {
                 other => other.to_string(),
             })
     }
+}
+
+fn is_var_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Deep-merges `overlay` into `base`: tables merge key by key, anything else replaces.
@@ -318,6 +372,12 @@ mod tests {
         let err =
             Config::from_layers(Some("[sandbox]\nbackend = \"docker\"\n"), "test").unwrap_err();
         assert!(err.to_string().contains("sandbox.backend"), "{err}");
+        let err =
+            Config::from_layers(Some("[bubblewrap]\nprotect = [\"../x\"]\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("bubblewrap.protect"), "{err}");
+        let err = Config::from_layers(Some("[bubblewrap]\nsecret_env = [\"A=B\"]\n"), "test")
+            .unwrap_err();
+        assert!(err.to_string().contains("bubblewrap.secret_env"), "{err}");
         let err = Config::from_layers(Some("not toml ="), "test").unwrap_err();
         assert_eq!(err.kind(), "config");
     }

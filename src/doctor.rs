@@ -44,6 +44,7 @@ pub fn run() -> Vec<Check> {
             &["--version"],
         ),
         kvm(),
+        landlock(),
         binary(
             "claude",
             "claude",
@@ -164,6 +165,37 @@ fn bwrap() -> Check {
             detail: format!("could not run bwrap: {e}"),
             fix: Some(fix_install.into()),
         },
+    }
+}
+
+/// Landlock scoping, and what a sandbox in host-network mode can still reach.
+fn landlock() -> Check {
+    let abi = crate::backend::landlock::abi_version();
+    let reachable = "with --network host, TCP services on the host's 127.0.0.1 stay reachable \
+                     (use --network none to close them)";
+    if abi >= 6 {
+        Check {
+            name: "landlock",
+            ok: true,
+            required: false,
+            detail: format!(
+                "ABI {abi}: host abstract sockets (X11, D-Bus) and signals are out of reach; {reachable}"
+            ),
+            fix: None,
+        }
+    } else {
+        Check {
+            name: "landlock",
+            ok: false,
+            required: false,
+            detail: format!(
+                "ABI {abi} (< 6): with --network host a sandbox can reach the host's abstract \
+                 sockets (X11, some D-Bus buses) and {reachable}"
+            ),
+            fix: Some(
+                "a kernel ≥ 6.12 with Landlock enabled (lsm=…,landlock), or --network none".into(),
+            ),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! over `registry`, `host` (Xvfb, private tmux, processes) and `backend` (one file each).
 
 pub mod backend;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod doctor;

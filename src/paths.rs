@@ -69,11 +69,6 @@ impl Paths {
         self.runtime_dir.join("sandboxes").join(id.as_str())
     }
 
-    /// Per-sandbox persistent state (e.g. the seeded `.claude.json`).
-    pub fn sandbox_state_dir(&self, id: &SandboxId) -> PathBuf {
-        self.state_dir.join("sandboxes").join(id.as_str())
-    }
-
     pub fn ensure_state_dir(&self) -> Result<()> {
         ensure_private_dir(&self.state_dir)
     }
@@ -111,6 +106,21 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         return Err(unsafe_dir("others can write to it"));
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path`, created (or truncated) with mode 0600: cookies, tokens.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .context_io(|| format!("creating {}", path.display()))?;
+    file.write_all(bytes)
+        .context_io(|| format!("writing {}", path.display()))
 }
 
 /// Creates `dir` with mode 0700, tightening the mode if it already exists.

@@ -287,6 +287,9 @@ pub struct SandboxRecord {
     /// The profile file the sandbox was made with (None: the built-in host profile).
     #[serde(default)]
     pub profile: Option<PathBuf>,
+    /// What it may see of the host beyond the defaults (opt-ins).
+    #[serde(default)]
+    pub options: crate::backend::Options,
 }
 
 impl SandboxRecord {
@@ -406,6 +409,7 @@ mod tests {
             xvfb: None,
             launcher: None,
             profile: None,
+            options: Default::default(),
         };
         let json = serde_json::to_value(&record).unwrap();
         for key in [

@@ -29,6 +29,18 @@ pub struct Profile {
     /// Text that tells the agent it runs in a sandbox.
     #[serde(default)]
     pub notice: String,
+    /// A nix-ld loader, bound at the system's ELF interpreter path so prebuilt binaries run
+    /// (the profile's `env` carries NIX_LD and NIX_LD_LIBRARY_PATH).
+    #[serde(default)]
+    pub nix_ld: Option<PathBuf>,
+}
+
+/// Where dynamically linked binaries look for their loader on this architecture.
+pub fn elf_interpreter() -> &'static str {
+    match std::env::consts::ARCH {
+        "aarch64" => "/lib/ld-linux-aarch64.so.1",
+        _ => "/lib64/ld-linux-x86-64.so.2",
+    }
 }
 
 const HOST_NOTICE: &str = "You are running inside a sandbox managed by sandbox-deck. Only the \
@@ -90,6 +102,7 @@ impl Profile {
             env: BTreeMap::new(),
             chromium_extensions: Vec::new(),
             notice: HOST_NOTICE.into(),
+            nix_ld: None,
         }
     }
 
@@ -107,7 +120,7 @@ impl Profile {
 
     /// Rejects anything that could bind more than intended or inject into the environment.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        for p in self.path.iter().chain(&self.ro_paths) {
+        for p in self.path.iter().chain(&self.ro_paths).chain(&self.nix_ld) {
             if !p.is_absolute() || has_dot_dot(p) {
                 return Err(format!(
                     "{} must be an absolute path without `..`",

@@ -169,3 +169,318 @@ fn doctor_reports_every_prerequisite() {
             .all(|c| c["ok"] == true || c["required"] == false)
     );
 }
+
+/// Starts `launch bubblewrap DIR --shell -- sh -c SCRIPT` in the background and waits for
+/// the file `up` the script writes into the project.
+fn start_instance(world: &World, project: &std::path::Path, script: &str) -> std::process::Child {
+    let child = world
+        .command()
+        .args([
+            "launch",
+            "bubblewrap",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .spawn()
+        .unwrap();
+    wait_for("the instance", Duration::from_secs(10), || {
+        project.join("up").exists()
+    });
+    child
+}
+
+#[test]
+fn enter_opens_a_shell_inside_the_running_instance() {
+    if !prerequisites(&["bwrap", "nsenter"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-me");
+    let mut first = start_instance(
+        &world,
+        &project,
+        "echo inside > /tmp/marker; touch up; exec sleep 600",
+    );
+    let mut enter = world
+        .command()
+        .args(["launch", "bubblewrap", project.to_str().unwrap(), "--enter"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    enter
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"pwd; cat /tmp/marker; hostname; grep -c . /proc/1/status >/dev/null && echo ok; grep Seccomp: /proc/self/status; echo $CLAUDE_SANDBOX\n")
+        .unwrap();
+    let out = enter.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        project.to_str().unwrap(),
+        "cd into the project: {stdout}"
+    );
+    assert_eq!(lines[1], "inside", "the instance's own /tmp: {stdout}");
+    assert_eq!(
+        lines[2], "enter-me",
+        "the instance's uts namespace: {stdout}"
+    );
+    assert!(
+        stdout.contains("Seccomp:\t2"),
+        "the same filter applies: {stdout}"
+    );
+    assert!(
+        stdout.contains("\n1\n"),
+        "the instance's environment: {stdout}"
+    );
+    assert_eq!(world.list().len(), 1, "entering registers nothing");
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
+    if !prerequisites(&["bwrap", "nsenter"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("joinable");
+    let mut first = start_instance(
+        &world,
+        &project,
+        "echo first > /tmp/who; touch up; exec sleep 600",
+    );
+    let joined = world
+        .command()
+        .args([
+            "launch",
+            "bubblewrap",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "cat",
+            "/tmp/who",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&joined.stdout).trim(), "first");
+    assert!(String::from_utf8_lossy(&joined.stderr).contains("joining"));
+    let fresh = world
+        .command()
+        .args([
+            "launch",
+            "bubblewrap",
+            project.to_str().unwrap(),
+            "--new",
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            "ls /proc | grep -c '^[0-9]'",
+        ])
+        .output()
+        .unwrap();
+    assert!(fresh.status.success());
+    let procs: u32 = String::from_utf8_lossy(&fresh.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        procs <= 4,
+        "a fresh pid namespace sees only its own processes, saw {procs}"
+    );
+    assert_eq!(
+        world.list().len(),
+        1,
+        "the fresh one has unregistered, the first remains"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn stop_ends_the_whole_tree_of_the_running_instance() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("stoppable");
+    let mut first = start_instance(&world, &project, "sleep 600 & sleep 600 & touch up; wait");
+    let tree = descendants(first.id());
+    assert!(
+        tree.len() >= 4,
+        "bwrap, its init, sh and two sleeps: {tree:?}"
+    );
+    let out = world
+        .command()
+        .args(["launch", "bubblewrap", project.to_str().unwrap(), "--stop"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    first.wait().unwrap();
+    for pid in &tree {
+        assert!(!is_running(*pid), "{pid} survived --stop");
+    }
+    assert!(world.list().is_empty());
+    let (kind, _) =
+        world.error_kind(&["launch", "bubblewrap", project.to_str().unwrap(), "--stop"]);
+    assert_eq!(kind, "not_found", "nothing left to stop");
+}
+
+/// CI runs as root, where bwrap takes another path (it creates the namespaces with root's
+/// rights). Users run it unprivileged: this runs launch, join and enter as `nobody`.
+#[test]
+fn an_unprivileged_user_can_launch_join_and_enter() {
+    if !prerequisites(&["bwrap", "setpriv"]) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    let world = World::new();
+    let project = world.project("unpriv");
+    let as_nobody = world.as_nobody();
+    let mut first = as_nobody(&[
+        "launch",
+        "bubblewrap",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "echo hi > /tmp/m; touch up; exec sleep 600",
+    ])
+    .spawn()
+    .unwrap();
+    wait_for("the unprivileged instance", Duration::from_secs(10), || {
+        project.join("up").exists()
+    });
+    let joined = as_nobody(&[
+        "launch",
+        "bubblewrap",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "cat /tmp/m; id -u; grep CapEff /proc/self/status",
+    ])
+    .output()
+    .unwrap();
+    let out = String::from_utf8_lossy(&joined.stdout);
+    assert!(
+        joined.status.success(),
+        "{}",
+        String::from_utf8_lossy(&joined.stderr)
+    );
+    assert!(out.starts_with("hi\n65534\n"), "{out}");
+    assert!(
+        out.contains("CapEff:\t0000000000000000"),
+        "no capabilities after joining: {out}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+#[test]
+fn per_project_state_persists_outside_the_project_and_home() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("stateful");
+    let run = |script: &str| {
+        let out = world
+            .command()
+            .args([
+                "launch",
+                "bubblewrap",
+                "--new",
+                project.to_str().unwrap(),
+                "--shell",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(
+        "mkdir -p ~/.local/bin && echo tool > ~/.local/bin/t && echo tmp > /tmp/kept && echo scratch > ~/scratch",
+    );
+    let second = run("cat ~/.local/bin/t /tmp/kept; ls ~/scratch 2>&1 || true");
+    assert!(second.starts_with("tool\ntmp\n"), "{second}");
+    assert!(
+        second.contains("No such file"),
+        "the rest of home is fresh each time: {second}"
+    );
+    // None of it is in the project or the real home; it lives under the state dir.
+    assert!(!project.join(".local").exists());
+    assert!(!world.home.join(".local/bin/t").exists());
+    let projects = world.path("state/sandbox-deck/projects");
+    let dirs: Vec<_> = std::fs::read_dir(&projects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1);
+    assert!(
+        dirs[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("stateful-")
+    );
+    assert_eq!(
+        read(&dirs[0].join("path")).trim(),
+        project.to_str().unwrap()
+    );
+    // A state dir that records another project is never reused.
+    std::fs::write(dirs[0].join("path"), "/somewhere/else\n").unwrap();
+    let out = world
+        .command()
+        .args([
+            "--json",
+            "launch",
+            "bubblewrap",
+            "--new",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to"));
+}

@@ -218,15 +218,7 @@ fn a_second_process_sees_the_sandboxes_of_the_first_and_other_xdg_dirs_see_none(
         return;
     }
     let world = World::new();
-    let project = world.project("shared");
-    let created = world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    let created = world.create_idle("shared");
     // Every CLI call is its own process: this one only knows the registry.
     assert_eq!(world.show("shared")["id"], created["id"]);
     let other = World::new();
@@ -354,16 +346,9 @@ fn a_duplicate_name_is_refused() {
         return;
     }
     let world = World::new();
-    let project = world.project("dup");
-    world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
-    let (kind, _) = world.error_kind(&["create", project.to_str().unwrap(), "--shell"]);
+    let first = world.create_idle("dup");
+    let project = first["project_dir"].as_str().unwrap();
+    let (kind, _) = world.error_kind(&["create", project, "--shell"]);
     assert_eq!(kind, "already_exists");
     assert_eq!(world.list().len(), 1);
 }
@@ -423,15 +408,7 @@ fn attach_refuses_a_stopped_sandbox_with_a_hint() {
         return;
     }
     let world = World::new();
-    let project = world.project("att");
-    world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    world.create_idle("att");
     world.json(&["stop", "att"]);
     let (kind, message) = world.error_kind(&["attach", "att"]);
     assert_eq!(kind, "wrong_state");
@@ -518,4 +495,204 @@ fn attach_puts_a_terminal_on_the_sandbox_session() {
         "running",
         "detaching leaves it running"
     );
+}
+
+/// A stand-in for `claude` on PATH that records its arguments in the project and stays up.
+fn fake_agent(world: &mut World) -> std::path::PathBuf {
+    let bin = world.path("agent-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let agent = bin.join("claude");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\n{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; echo ---; } >> \"$PWD/agent-args\"\nexec sleep 600\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    world.env.push(("PATH".into(), path));
+    bin
+}
+
+/// The argument lists of every agent run so far, one string (a line an argument) per run.
+fn agent_runs(project: &std::path::Path) -> Vec<String> {
+    read(&project.join("agent-args"))
+        .split_terminator("---\n")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_agent_gets_the_sandbox_notice_and_resumes_with_continue_after_start() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let mut world = World::new();
+    fake_agent(&mut world);
+    let project = world.project("agent");
+    let created = world.json(&["create", project.to_str().unwrap(), "--", "--model", "opus"]);
+    assert_eq!(created["state"], "running");
+    assert_eq!(created["payload"]["kind"], "agent");
+    wait_for("the agent", Duration::from_secs(10), || {
+        agent_runs(&project).len() == 1
+    });
+    let first = &agent_runs(&project)[0];
+    assert!(first.starts_with("--append-system-prompt\n"), "{first}");
+    assert!(
+        first.contains("sandbox"),
+        "the notice names the sandbox: {first}"
+    );
+    assert!(first.ends_with("--model\nopus\n"), "{first}");
+    assert!(
+        !first.contains("--continue"),
+        "a first run starts fresh: {first}"
+    );
+    world.json(&["stop", "agent"]);
+    world.json(&["start", "agent"]);
+    wait_for("the resumed agent", Duration::from_secs(10), || {
+        agent_runs(&project).len() == 2
+    });
+    let second = &agent_runs(&project)[1];
+    assert!(second.contains("--continue\n--model\nopus\n"), "{second}");
+}
+
+#[test]
+fn a_bad_config_names_the_key_and_changes_nothing() {
+    let world = World::new();
+    let config = world.path("config/sandbox-deck/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[display]\nwidht = 800\n").unwrap();
+    let (kind, message) = world.error_kind(&["list"]);
+    assert_eq!(kind, "config");
+    assert!(message.contains("widht"), "{message}");
+    std::fs::write(&config, "[display]\nwidth = \"wide\"\n").unwrap();
+    let (kind, message) = world.error_kind(&["list"]);
+    assert_eq!(kind, "config");
+    assert!(message.contains("display.width"), "{message}");
+    std::fs::write(&config, "[display]\nwidth = 1024\n").unwrap();
+    assert!(world.list().is_empty(), "a valid override loads");
+}
+
+#[test]
+fn without_a_runtime_dir_a_private_fallback_is_used() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("fallback");
+    let mut cmd = world.command();
+    cmd.env_remove("XDG_RUNTIME_DIR");
+    cmd.env("TMPDIR", world.root.path());
+    let out = cmd
+        .args([
+            "--json",
+            "create",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sleep",
+            "600",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uid = nix::unistd::getuid().as_raw();
+    let fallback = world.root.path().join(format!("sandbox-deck-{uid}"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&fallback).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(fallback.join("tmux.sock").exists());
+    let socket = fallback.join("tmux.sock");
+    let mut rm = world.command();
+    rm.env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", world.root.path());
+    assert!(
+        rm.args(["rm", "--force", "fallback"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = std::process::Command::new("tmux")
+        .arg("-S")
+        .arg(&socket)
+        .arg("kill-server")
+        .output();
+    // A fallback dir that others can write to is refused.
+    std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut list = world.command();
+    list.env_remove("XDG_RUNTIME_DIR")
+        .env("TMPDIR", world.root.path());
+    let out = list.args(["--json", "list"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("others can write"));
+}
+
+/// CI runs as root; users don't. The whole managed life as `nobody`: Xvfb, our tmux server
+/// and an unprivileged bwrap, and a screenshot of its display.
+#[test]
+fn an_unprivileged_user_runs_a_managed_sandbox() {
+    if !prerequisites(&["tmux", "Xvfb", "bwrap", "setpriv"]) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    let world = World::new();
+    let project = world.project("nobody");
+    let as_nobody = world.as_nobody();
+    let script = "{ id -u; grep -E 'CapEff|Seccomp:' /proc/self/status; } > out; exec sleep 600";
+    let out = as_nobody(&[
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["state"], "running");
+    wait_for("the payload", Duration::from_secs(10), || {
+        read(&project.join("out")).lines().count() == 3
+    });
+    let seen = read(&project.join("out"));
+    assert!(seen.starts_with("65534\n"), "{seen}");
+    assert!(
+        seen.contains("CapEff:\t0000000000000000") && seen.contains("Seccomp:\t2"),
+        "{seen}"
+    );
+    let shot = as_nobody(&["screenshot", "nobody", "-o", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    assert!(shot.stdout.starts_with(b"\x89PNG"));
+    let xvfb = record["xvfb"]["pid"].as_u64().unwrap() as u32;
+    assert!(
+        as_nobody(&["rm", "--force", "nobody"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(!is_running(xvfb));
 }

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -90,7 +89,8 @@ fn fake_agent(world: &World) -> String {
     std::fs::write(
         &agent,
         "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$PWD/out/args\"\n\
-         [ \"$1\" = --settings ] && cat \"$2\" > \"$PWD/out/settings.json\"\nexec sh\n",
+         while [ $# -gt 0 ]; do [ \"$1\" = --settings ] && cat \"$2\" > \"$PWD/out/settings.json\"; \
+         shift; done\nexec sh\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -146,21 +146,20 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
     wait_for("the agent", Duration::from_secs(10), || {
         project.join("out/settings.json").exists()
     });
-    // The agent got the generated settings, before its own arguments, and could read them.
-    let settings_path: PathBuf = world
-        .path("state/sandbox-deck/sandboxes")
-        .join(id)
-        .join("hook-settings.json");
+    // The agent got the generated settings (at a fixed path inside), before its own
+    // arguments, and could read them.
     let args = read(&project.join("out/args"));
+    let args: Vec<&str> = args.lines().collect();
+    let at = args
+        .iter()
+        .position(|a| *a == "--settings")
+        .expect("--settings");
     assert_eq!(
-        args.lines().collect::<Vec<_>>(),
-        [
-            "--settings",
-            settings_path.to_str().unwrap(),
-            "--model",
-            "x"
-        ]
+        args[at + 1],
+        "/run/sandbox-deck/hook-settings.json",
+        "{args:?}"
     );
+    assert_eq!(args[args.len() - 2..], ["--model", "x"], "{args:?}");
     let settings: Value = serde_json::from_str(&read(&project.join("out/settings.json"))).unwrap();
     let hook = |event: &str| {
         settings["hooks"][event][0]["hooks"][0]["command"]
@@ -173,7 +172,8 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
     let s = wait_for_state(&world, "agent", "working");
     assert_eq!(s["source"], "hook");
     let events = world
-        .path("state/sandbox-deck/sandboxes")
+        .runtime
+        .join("sandbox-deck/sandboxes")
         .join(id)
         .join("status/events.jsonl");
     assert!(

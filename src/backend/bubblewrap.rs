@@ -1,23 +1,52 @@
 //! The bubblewrap backend: unprivileged user namespaces. bwrap is a toolkit, not a policy;
 //! the argv built here *is* the policy, so it is built by a pure function and tested.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::backend::Launch;
+use command_fds::{CommandFdExt, FdMapping};
+
+use crate::backend::{AGENT_SETTINGS, Launch, ProjectState, STATUS_DIR, landlock, seccomp};
+use crate::error::{DeckError, Result};
 use crate::host::xvfb;
 use crate::spec::Profile;
+
+/// Where bwrap reads its inputs from inside the child (fixed numbers, mapped with
+/// command-fds so nothing else leaks in).
+/// One per seccomp program (see `seccomp::programs`).
+const SECCOMP_FDS: [i32; 2] = [20, 23];
+const SECRETS_FD: i32 = 21;
+const POLICY_FD: i32 = 22;
+
+/// Where the secrets file appears inside, and the constant script that loads it. User data
+/// is never part of this script: the payload's argv follows as "$@".
+pub const SECRETS_PATH: &str = "/run/sandbox-deck/secrets";
+const LOAD_SECRETS: &str =
+    "while IFS= read -r kv; do export \"$kv\"; done < /run/sandbox-deck/secrets; exec \"$@\"";
+const POLICY_PATH: &str = "/etc/chromium/policies/managed/sandbox-deck.json";
 
 /// One step of the sandbox's filesystem, in the order bwrap applies them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mount {
     RoBind(PathBuf, PathBuf),
     Bind(PathBuf, PathBuf),
-    Symlink { target: PathBuf, link: PathBuf },
+    DevBind(PathBuf, PathBuf),
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
     Tmpfs(PathBuf),
     Dir(PathBuf),
+    /// A read-only file whose content bwrap reads from a file descriptor.
+    RoData {
+        fd: i32,
+        path: PathBuf,
+    },
+    RemountRo(PathBuf),
 }
 
 /// The resolved plan: host facts (what exists, what is a symlink) already looked up.
@@ -25,7 +54,7 @@ pub enum Mount {
 pub struct Plan {
     pub hostname: String,
     pub network: bool,
-    pub die_with_parent: bool,
+    pub hardening: bool,
     pub mounts: Vec<Mount>,
     pub chdir: PathBuf,
     pub command: Vec<OsString>,
@@ -33,11 +62,21 @@ pub struct Plan {
 
 /// Looks at the host to turn a profile and a launch into a [`Plan`].
 pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
-    let mut mounts = vec![Mount::Tmpfs("/tmp".into())];
+    let mut mounts = Vec::new();
+    match &launch.state {
+        Some(state) => mounts.push(Mount::Bind(state.tmp(), "/tmp".into())),
+        None => mounts.push(Mount::Tmpfs("/tmp".into())),
+    }
     for path in profile.ro_paths.iter().chain(&launch.extra_ro) {
         if let Some(mount) = host_path_mount(path) {
             mounts.push(mount);
         }
+    }
+    if let Some(loader) = &profile.nix_ld {
+        mounts.push(Mount::RoBind(
+            loader.clone(),
+            crate::spec::elf_interpreter().into(),
+        ));
     }
     mounts.push(Mount::Dir("/etc".into()));
     for entry in &profile.etc {
@@ -47,19 +86,48 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
             mounts.push(Mount::RoBind(host.clone(), host));
         }
     }
-    mounts.push(Mount::Tmpfs(launch.home.clone()));
-    if let Some(dir) = &launch.claude_dir {
-        mounts.push(Mount::Bind(dir.clone(), launch.home.join(".claude")));
+    if launch.chromium_policy.is_some() {
+        mounts.push(Mount::RoData {
+            fd: POLICY_FD,
+            path: POLICY_PATH.into(),
+        });
     }
-    if let Some(file) = &launch.claude_json {
-        mounts.push(Mount::Bind(file.clone(), launch.home.join(".claude.json")));
+    mounts.push(Mount::Tmpfs(launch.home.clone()));
+    if let Some(state) = &launch.state {
+        mounts.extend(state_mounts(state, &launch.home));
+    }
+    let exposure = &launch.exposure;
+    if let Some(dir) = &exposure.claude_dir {
+        mounts.push(Mount::Bind(dir.clone(), launch.home.join(".claude")));
+        for path in &exposure.claude_read_only {
+            let inside = launch
+                .home
+                .join(".claude")
+                .join(path.strip_prefix(dir).unwrap_or(path));
+            mounts.push(Mount::RoBind(path.clone(), inside));
+        }
+    }
+    for path in &exposure.read_only {
+        mounts.push(Mount::RoBind(path.clone(), path.clone()));
     }
     mounts.push(Mount::Bind(launch.project.clone(), launch.project.clone()));
-    if let Some(dir) = &launch.status_dir {
+    for dir in &exposure.pinned {
         mounts.push(Mount::Bind(dir.clone(), dir.clone()));
     }
+    for path in &exposure.protected {
+        mounts.push(Mount::RoBind(path.clone(), path.clone()));
+    }
+    for (host, inside) in &exposure.sockets {
+        mounts.push(Mount::Bind(host.clone(), inside.clone()));
+    }
+    for device in &exposure.devices {
+        mounts.push(Mount::DevBind(device.clone(), device.clone()));
+    }
+    if let Some(dir) = &launch.status_dir {
+        mounts.push(Mount::Bind(dir.clone(), STATUS_DIR.into()));
+    }
     if let Some(file) = &launch.agent_settings {
-        mounts.push(Mount::RoBind(file.clone(), file.clone()));
+        mounts.push(Mount::RoBind(file.clone(), AGENT_SETTINGS.into()));
     }
     if let Some(display) = &launch.display {
         let socket = xvfb::socket_path(display.number);
@@ -69,14 +137,42 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
             launch.home.join(".Xauthority"),
         ));
     }
+    let mut command = launch.command.clone();
+    if !launch.secrets.is_empty() {
+        mounts.push(Mount::RoData {
+            fd: SECRETS_FD,
+            path: SECRETS_PATH.into(),
+        });
+        let mut wrapped: Vec<OsString> =
+            vec!["sh".into(), "-c".into(), LOAD_SECRETS.into(), "sh".into()];
+        wrapped.append(&mut command);
+        command = wrapped;
+    }
+    if launch.hardening {
+        mounts.push(Mount::RemountRo("/".into()));
+    }
     Plan {
         hostname: launch.hostname.clone(),
         network: launch.network,
-        die_with_parent: true,
+        hardening: launch.hardening,
         mounts,
         chdir: launch.project.clone(),
-        command: launch.command.clone(),
+        command,
     }
+}
+
+fn state_mounts(state: &ProjectState, home: &Path) -> Vec<Mount> {
+    let mut mounts = vec![
+        Mount::Bind(state.claude_json(), home.join(".claude.json")),
+        Mount::Bind(state.chromium(), home.join(".config/chromium")),
+    ];
+    for part in ProjectState::LOCAL_PARTS {
+        mounts.push(Mount::Bind(
+            state.local(part),
+            home.join(".local").join(part),
+        ));
+    }
+    mounts
 }
 
 /// A host path bound read-only at the same place, or recreated as a symlink (merged /usr).
@@ -96,23 +192,26 @@ fn host_path_mount(path: &Path) -> Option<Mount> {
 /// The bwrap argv (after the program name) for a plan. Pure: unit-tested.
 pub fn argv(plan: &Plan) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
-    let mut push = |items: &[&std::ffi::OsStr]| args.extend(items.iter().map(|s| s.to_os_string()));
-    push(&[
-        "--unshare-user".as_ref(),
-        "--unshare-pid".as_ref(),
-        "--unshare-ipc".as_ref(),
-        "--unshare-uts".as_ref(),
-        "--unshare-cgroup-try".as_ref(),
-    ]);
+    let mut push = |items: &[&OsStr]| args.extend(items.iter().map(|s| s.to_os_string()));
+    push(&["--unshare-user".as_ref()]);
+    if plan.hardening {
+        push(&[
+            "--unshare-pid".as_ref(),
+            "--unshare-ipc".as_ref(),
+            "--unshare-uts".as_ref(),
+            "--unshare-cgroup-try".as_ref(),
+            "--disable-userns".as_ref(),
+            "--cap-drop".as_ref(),
+            "ALL".as_ref(),
+            "--hostname".as_ref(),
+            plan.hostname.as_ref(),
+        ]);
+    }
     if !plan.network {
         push(&["--unshare-net".as_ref()]);
     }
-    if plan.die_with_parent {
-        push(&["--die-with-parent".as_ref()]);
-    }
     push(&[
-        "--hostname".as_ref(),
-        plan.hostname.as_ref(),
+        "--die-with-parent".as_ref(),
         "--proc".as_ref(),
         "/proc".as_ref(),
         "--dev".as_ref(),
@@ -122,11 +221,23 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
         match mount {
             Mount::RoBind(src, dst) => push(&["--ro-bind".as_ref(), src.as_ref(), dst.as_ref()]),
             Mount::Bind(src, dst) => push(&["--bind".as_ref(), src.as_ref(), dst.as_ref()]),
+            Mount::DevBind(src, dst) => push(&["--dev-bind".as_ref(), src.as_ref(), dst.as_ref()]),
             Mount::Symlink { target, link } => {
                 push(&["--symlink".as_ref(), target.as_ref(), link.as_ref()])
             }
             Mount::Tmpfs(path) => push(&["--tmpfs".as_ref(), path.as_ref()]),
             Mount::Dir(path) => push(&["--dir".as_ref(), path.as_ref()]),
+            Mount::RoData { fd, path } => {
+                let fd = fd.to_string();
+                push(&["--ro-bind-data".as_ref(), fd.as_ref(), path.as_ref()])
+            }
+            Mount::RemountRo(path) => push(&["--remount-ro".as_ref(), path.as_ref()]),
+        }
+    }
+    if plan.hardening {
+        for fd in SECCOMP_FDS {
+            let fd = fd.to_string();
+            push(&["--add-seccomp-fd".as_ref(), fd.as_ref()]);
         }
     }
     push(&["--chdir".as_ref(), plan.chdir.as_ref(), "--".as_ref()]);
@@ -134,22 +245,84 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
     args
 }
 
-/// The bwrap process for a launch, with its environment cleared and rebuilt from the
-/// allowlist: bwrap's own pid 1 keeps the environment it was started with, and
-/// `/proc/1/environ` is readable inside, so `--clearenv` alone would leak the caller's secrets.
-pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Command {
+/// The bwrap process for a launch. Its own environment is cleared and rebuilt from the
+/// allowlist: bwrap's pid 1 keeps the environment it was started with and `/proc/1/environ`
+/// is readable inside, so `--clearenv` alone would leak the caller's secrets.
+pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Result<Command> {
     let mut command = Command::new(bwrap);
     command.arg0("bwrap");
     command.args(argv(&plan(profile, launch)));
     command.env_clear();
     command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+    let mut fds = Vec::new();
+    if launch.hardening {
+        let programs = seccomp::programs()?;
+        for (program, child_fd) in programs.iter().zip(SECCOMP_FDS) {
+            fds.push(FdMapping {
+                parent_fd: data_fd(&seccomp::program_bytes(program))?,
+                child_fd,
+            });
+        }
+        if let Some(ruleset) = landlock::scoped_ruleset() {
+            let mut ruleset = Some(ruleset);
+            // SAFETY: restrict_self is two syscalls (prctl, landlock_restrict_self).
+            unsafe {
+                command.pre_exec(move || match ruleset.take() {
+                    Some(r) => landlock::restrict(r),
+                    None => Ok(()),
+                });
+            }
+        }
+    }
+    if !launch.secrets.is_empty() {
+        let mut text = String::new();
+        for (key, value) in &launch.secrets {
+            text.push_str(&format!("{key}={value}\n"));
+        }
+        fds.push(FdMapping {
+            parent_fd: data_fd(text.as_bytes())?,
+            child_fd: SECRETS_FD,
+        });
+    }
+    if let Some(policy) = &launch.chromium_policy {
+        fds.push(FdMapping {
+            parent_fd: data_fd(policy.as_bytes())?,
+            child_fd: POLICY_FD,
+        });
+    }
     command
+        .fd_mappings(fds)
+        .map_err(|e| DeckError::host("passing descriptors to bwrap", e.to_string()))?;
+    Ok(command)
+}
+
+/// A pipe already holding `data`, read end returned (bwrap reads it to EOF).
+fn data_fd(data: &[u8]) -> Result<OwnedFd> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| DeckError::host("creating a pipe", e.to_string()))?;
+    // Our payloads are a few KiB; a pipe holds 64 KiB, so this never blocks.
+    std::fs::File::from(write)
+        .write_all(data)
+        .map_err(|e| DeckError::io("filling a pipe for bwrap", e))?;
+    Ok(read)
+}
+
+/// The managed-policy JSON that force-installs the profile's Chromium extensions.
+pub fn chromium_policy(extension_ids: &[String]) -> Option<String> {
+    if extension_ids.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = extension_ids
+        .iter()
+        .map(|id| format!("{id};https://clients2.google.com/service/update2/crx"))
+        .collect();
+    Some(serde_json::json!({ "ExtensionInstallForcelist": list }).to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::SandboxDisplay;
+    use crate::backend::{Exposure, SandboxDisplay};
 
     fn launch() -> Launch {
         Launch {
@@ -163,10 +336,20 @@ mod tests {
             }),
             command: vec!["bash".into()],
             extra_ro: vec![],
-            extra_path: vec![],
-            claude_dir: Some("/home/dev/.claude".into()),
-            claude_json: Some("/state/claude.json".into()),
+            state: Some(ProjectState {
+                dir: "/state/projects/api-0123".into(),
+            }),
+            exposure: Exposure {
+                claude_dir: Some("/home/dev/.claude".into()),
+                claude_read_only: vec!["/home/dev/.claude/settings.json".into()],
+                protected: vec!["/home/dev/code/api/.git/hooks".into()],
+                pinned: vec!["/home/dev/code/api/.git".into()],
+                ..Exposure::default()
+            },
             env: vec![],
+            secrets: vec![],
+            chromium_policy: None,
+            hardening: true,
             status_dir: None,
             agent_settings: None,
         }
@@ -191,10 +374,15 @@ mod tests {
             "--unshare-pid",
             "--unshare-ipc",
             "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--disable-userns",
             "--die-with-parent",
         ] {
             assert!(args.contains(&flag.to_string()), "{flag} missing");
         }
+        assert!(position(&args, &["--cap-drop", "ALL"]).is_some());
+        assert!(position(&args, &["--add-seccomp-fd", "20"]).is_some());
+        assert!(position(&args, &["--add-seccomp-fd", "23"]).is_some());
         assert!(!args.contains(&"--unshare-net".to_string()));
         let mut offline = launch();
         offline.network = false;
@@ -202,7 +390,23 @@ mod tests {
     }
 
     #[test]
-    fn home_is_fresh_and_only_the_project_and_claude_state_are_writable() {
+    fn without_hardening_only_the_mounts_remain() {
+        let mut l = launch();
+        l.hardening = false;
+        let args = args_of(&l);
+        for flag in [
+            "--unshare-pid",
+            "--add-seccomp-fd",
+            "--disable-userns",
+            "--remount-ro",
+            "--cap-drop",
+        ] {
+            assert!(!args.contains(&flag.to_string()), "{flag} present");
+        }
+    }
+
+    #[test]
+    fn home_is_fresh_and_only_the_project_and_state_are_writable() {
         let args = args_of(&launch());
         let tmpfs_home = position(&args, &["--tmpfs", "/home/dev"]).expect("home tmpfs");
         let project = position(
@@ -225,14 +429,89 @@ mod tests {
         assert_eq!(
             rw_binds,
             [
-                "/home/dev/.claude",
+                "/tmp",
                 "/home/dev/.claude.json",
+                "/home/dev/.config/chromium",
+                "/home/dev/.local/bin",
+                "/home/dev/.local/lib",
+                "/home/dev/.local/share",
+                "/home/dev/.claude",
                 "/home/dev/code/api",
-                "/tmp/.X11-unix/X12"
+                "/home/dev/code/api/.git",
+                "/tmp/.X11-unix/X12",
             ]
         );
+        assert!(position(&args, &["--bind", "/state/projects/api-0123/tmp", "/tmp"]).is_some());
         assert!(!args.iter().any(|a| a.contains(".ssh")));
         assert!(position(&args, &["--chdir", "/home/dev/code/api"]).is_some());
+    }
+
+    #[test]
+    fn files_the_host_runs_later_are_bound_read_only_over_the_writable_binds() {
+        let args = args_of(&launch());
+        let claude =
+            position(&args, &["--bind", "/home/dev/.claude", "/home/dev/.claude"]).unwrap();
+        let settings = position(
+            &args,
+            &[
+                "--ro-bind",
+                "/home/dev/.claude/settings.json",
+                "/home/dev/.claude/settings.json",
+            ],
+        )
+        .unwrap();
+        assert!(
+            claude < settings,
+            "read-only must come after the rw bind it covers"
+        );
+        let project = position(
+            &args,
+            &["--bind", "/home/dev/code/api", "/home/dev/code/api"],
+        )
+        .unwrap();
+        let hooks = position(
+            &args,
+            &[
+                "--ro-bind",
+                "/home/dev/code/api/.git/hooks",
+                "/home/dev/code/api/.git/hooks",
+            ],
+        )
+        .unwrap();
+        assert!(project < hooks);
+        let pinned = position(
+            &args,
+            &[
+                "--bind",
+                "/home/dev/code/api/.git",
+                "/home/dev/code/api/.git",
+            ],
+        )
+        .expect("the parent of a protected path is pinned");
+        assert!(project < pinned && pinned < hooks);
+    }
+
+    #[test]
+    fn the_root_is_remounted_read_only_after_every_mount() {
+        let args = args_of(&launch());
+        let remount = position(&args, &["--remount-ro", "/"]).expect("remount");
+        let last_mount = args
+            .iter()
+            .rposition(|a| a.starts_with("--") && a.contains("bind"))
+            .unwrap();
+        assert!(remount > last_mount);
+    }
+
+    #[test]
+    fn secrets_travel_by_descriptor_and_never_appear_in_argv() {
+        let mut l = launch();
+        l.secrets = vec![("GH_TOKEN".into(), "ghp_very_secret".into())];
+        let args = args_of(&l);
+        assert!(!args.iter().any(|a| a.contains("ghp_very_secret")));
+        assert!(position(&args, &["--ro-bind-data", "21", SECRETS_PATH]).is_some());
+        let sep = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[sep + 1..sep + 3], ["sh", "-c"]);
+        assert_eq!(args[sep + 4..], ["sh", "bash"]);
     }
 
     #[test]
@@ -279,39 +558,44 @@ mod tests {
     #[test]
     fn the_status_dir_is_writable_and_the_hook_settings_are_not() {
         let mut l = launch();
-        l.status_dir = Some("/state/sb/status".into());
-        l.agent_settings = Some("/state/sb/hook-settings.json".into());
+        l.status_dir = Some("/run/user/1000/sandbox-deck/sandboxes/ab/status".into());
+        l.agent_settings = Some("/run/user/1000/sandbox-deck/sandboxes/ab/hooks.json".into());
         let args = args_of(&l);
         let home = position(&args, &["--tmpfs", "/home/dev"]).unwrap();
-        let status = position(&args, &["--bind", "/state/sb/status", "/state/sb/status"]);
+        let status = position(
+            &args,
+            &[
+                "--bind",
+                "/run/user/1000/sandbox-deck/sandboxes/ab/status",
+                STATUS_DIR,
+            ],
+        );
         let settings = position(
             &args,
             &[
                 "--ro-bind",
-                "/state/sb/hook-settings.json",
-                "/state/sb/hook-settings.json",
+                "/run/user/1000/sandbox-deck/sandboxes/ab/hooks.json",
+                AGENT_SETTINGS,
             ],
         );
         assert!(status.is_some_and(|s| s > home));
         assert!(settings.is_some_and(|s| s > home));
-        assert!(
-            position(
-                &args,
-                &[
-                    "--bind",
-                    "/state/sb/hook-settings.json",
-                    "/state/sb/hook-settings.json"
-                ]
-            )
-            .is_none()
-        );
+        // Only the fixed paths appear inside: nothing under the host's runtime dir.
+        let destinations: Vec<&String> = args
+            .windows(3)
+            .filter(|w| w[0] == "--bind" || w[0] == "--ro-bind")
+            .map(|w| &w[2])
+            .collect();
+        assert!(!destinations.iter().any(|d| d.starts_with("/run/user")));
+        // The root is remounted read-only after every bind.
+        let remount = position(&args, &["--remount-ro", "/"]).unwrap();
+        assert!(remount > settings.unwrap() && remount > status.unwrap());
     }
 
     #[test]
     fn system_paths_are_read_only() {
         let args = args_of(&launch());
-        let usr = position(&args, &["--ro-bind", "/usr", "/usr"]);
-        assert!(usr.is_some());
+        assert!(position(&args, &["--ro-bind", "/usr", "/usr"]).is_some());
         assert!(
             !args
                 .windows(2)
@@ -323,10 +607,43 @@ mod tests {
     fn the_environment_of_bwrap_itself_is_cleared() {
         let mut l = launch();
         l.env = vec![("TERM".into(), "xterm".into())];
-        let cmd = command(Path::new("/usr/bin/bwrap"), &Profile::host(), &l);
+        let cmd = command(Path::new("/usr/bin/bwrap"), &Profile::host(), &l).unwrap();
         let envs: Vec<_> = cmd.get_envs().collect();
         assert_eq!(envs.len(), 1);
-        // Command::env_clear is recorded as clearing; no inherited variable is listed.
         assert_eq!(envs[0].0, "TERM");
+    }
+
+    #[test]
+    fn a_nix_ld_loader_is_bound_at_the_elf_interpreter_path() {
+        let mut profile = Profile::host();
+        profile.nix_ld = Some("/nix/store/abc-nix-ld/libexec/nix-ld".into());
+        let args: Vec<String> = argv(&plan(&profile, &launch()))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(
+            position(
+                &args,
+                &[
+                    "--ro-bind",
+                    "/nix/store/abc-nix-ld/libexec/nix-ld",
+                    crate::spec::elf_interpreter()
+                ]
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn the_chromium_policy_forces_the_profiles_extensions() {
+        assert_eq!(chromium_policy(&[]), None);
+        let policy = chromium_policy(&["a".repeat(32)]).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&policy).unwrap();
+        assert!(
+            value["ExtensionInstallForcelist"][0]
+                .as_str()
+                .unwrap()
+                .starts_with(&"a".repeat(32))
+        );
     }
 }

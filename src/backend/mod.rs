@@ -2,20 +2,51 @@
 //! [`Launch`] into the argv and environment of its runtime.
 
 pub mod bubblewrap;
+pub mod exposure;
+pub mod landlock;
+pub mod seccomp;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{DeckError, Result};
 use crate::host::which;
 use crate::sandbox::{BackendKind, Payload};
 use crate::spec::Profile;
 
+pub use exposure::{Exposure, Options};
+
 /// The sandbox's own X display, as the backend exposes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxDisplay {
     pub number: u32,
     pub xauthority: PathBuf,
+}
+
+/// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
+/// state dir. It survives the sandbox, so the browser profile and installed tools persist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectState {
+    pub dir: PathBuf,
+}
+
+impl ProjectState {
+    /// The per-sandbox copy of `~/.claude.json` (a bind of the host file would race with
+    /// Claude's atomic renames).
+    pub fn claude_json(&self) -> PathBuf {
+        self.dir.join("claude.json")
+    }
+    pub fn chromium(&self) -> PathBuf {
+        self.dir.join("chromium")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    /// `~/.local/{bin,lib,share}`.
+    pub fn local(&self, part: &str) -> PathBuf {
+        self.dir.join("local").join(part)
+    }
+    pub const LOCAL_PARTS: [&'static str; 3] = ["bin", "lib", "share"];
 }
 
 /// Everything a backend needs to start one sandbox; built by the engine, read by the backend.
@@ -31,20 +62,29 @@ pub struct Launch {
     pub command: Vec<OsString>,
     /// Extra host paths the payload needs read-only (e.g. where `claude` is installed).
     pub extra_ro: Vec<PathBuf>,
-    /// Extra PATH entries for those.
-    pub extra_path: Vec<PathBuf>,
-    /// The host's `~/.claude`, shared read-write for login and session continuity.
-    pub claude_dir: Option<PathBuf>,
-    /// A per-sandbox copy of `~/.claude.json`, bound over it (a bind of the host file races
-    /// with Claude's atomic renames).
-    pub claude_json: Option<PathBuf>,
+    pub state: Option<ProjectState>,
+    pub exposure: Exposure,
     /// The complete environment inside: nothing else crosses.
     pub env: Vec<(String, String)>,
-    /// Where the agent's status hooks append their events: bound read-write.
+    /// Variables handed over through a file descriptor: never on a command line (`ps` shows
+    /// argv to every user) nor in the environment of the sandbox's pid 1.
+    pub secrets: Vec<(String, String)>,
+    /// A Chromium managed-policy JSON, when the profile forces extensions.
+    pub chromium_policy: Option<String>,
+    /// Namespaces, seccomp, Landlock, read-only root. Off only for benchmarks and debugging.
+    pub hardening: bool,
+    /// Where the agent's status hooks append their events (host path): bound read-write at
+    /// [`STATUS_DIR`].
     pub status_dir: Option<PathBuf>,
-    /// The generated `claude --settings` file with those hooks: bound read-only.
+    /// The generated `claude --settings` file with those hooks (host path): bound read-only
+    /// at [`AGENT_SETTINGS`].
     pub agent_settings: Option<PathBuf>,
 }
+
+/// Where a sandbox sees its status dir and its hook settings. Fixed paths, so that nothing
+/// of the host's layout (the runtime dir, `/run/user`) shows inside.
+pub const STATUS_DIR: &str = "/run/sandbox-deck/status";
+pub const AGENT_SETTINGS: &str = "/run/sandbox-deck/hook-settings.json";
 
 /// Names of caller variables that may cross into a sandbox as they are.
 pub fn is_passthrough_var(key: &str) -> bool {
@@ -66,7 +106,12 @@ pub fn claude_install_hint() -> String {
 
 /// Resolves the payload against the host. The agent must exist on the host PATH; its install
 /// directory is exposed read-only so a per-user install (`~/.local/bin`, nvm) works inside.
-pub fn resolve_payload(payload: &Payload, agent: &str, resume: bool) -> Result<ResolvedPayload> {
+pub fn resolve_payload(
+    payload: &Payload,
+    agent: &str,
+    resume: bool,
+    notice: &str,
+) -> Result<ResolvedPayload> {
     match payload {
         Payload::Shell { command } if command.is_empty() => Ok(ResolvedPayload {
             command: vec!["bash".into()],
@@ -95,6 +140,10 @@ pub fn resolve_payload(payload: &Payload, agent: &str, resume: bool) -> Result<R
                 extra_path.push(dir.to_owned());
             }
             let mut command: Vec<OsString> = vec![found.into_os_string()];
+            if !notice.is_empty() {
+                command.push("--append-system-prompt".into());
+                command.push(notice.into());
+            }
             if resume
                 && !args
                     .iter()
@@ -113,18 +162,35 @@ pub fn resolve_payload(payload: &Payload, agent: &str, resume: bool) -> Result<R
 }
 
 /// The environment inside a sandbox: an allowlist of the caller's variables plus what we set.
-pub fn sandbox_env(
-    backend: BackendKind,
-    profile: &Profile,
-    caller: &[(String, String)],
-    home: &std::path::Path,
-    extra_path: &[PathBuf],
-    display: Option<&SandboxDisplay>,
-    gh_token: Option<&str>,
-) -> Vec<(String, String)> {
+pub struct EnvInput<'a> {
+    pub backend: BackendKind,
+    pub profile: &'a Profile,
+    pub caller: &'a [(String, String)],
+    pub home: &'a Path,
+    pub extra_path: &'a [PathBuf],
+    pub display: Option<&'a SandboxDisplay>,
+    /// Variable names from config `bubblewrap.pass_env`, passed as they are.
+    pub pass_env: &'a [String],
+    /// What the exposure adds (sockets asked for).
+    pub exposure_env: &'a [(String, String)],
+}
+
+/// The environment inside a sandbox: an allowlist of the caller's variables plus what we set.
+/// Secrets are not here: they travel by file descriptor (see [`Launch::secrets`]).
+pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
+    let EnvInput {
+        backend,
+        profile,
+        caller,
+        home,
+        extra_path,
+        display,
+        pass_env,
+        exposure_env,
+    } = *input;
     let mut env: Vec<(String, String)> = caller
         .iter()
-        .filter(|(k, _)| is_passthrough_var(k))
+        .filter(|(k, _)| is_passthrough_var(k) || pass_env.contains(k))
         .cloned()
         .collect();
     let user = caller
@@ -158,15 +224,34 @@ pub fn sandbox_env(
             home.join(".Xauthority").display().to_string(),
         ));
     }
-    for (k, v) in &profile.env {
+    for (k, v) in profile
+        .env
+        .iter()
+        .chain(exposure_env.iter().map(|(k, v)| (k, v)))
+    {
         env.retain(|(key, _)| key != k);
         env.push((k.clone(), v.clone()));
     }
-    if let Some(token) = gh_token {
-        env.push(("GH_TOKEN".into(), token.into()));
-        env.push(("GITHUB_TOKEN".into(), token.into()));
-    }
     env
+}
+
+/// The secrets a sandbox gets: the GitHub token when asked for, and the variables named in
+/// config `bubblewrap.secret_env` that the caller has.
+pub fn sandbox_secrets(
+    caller: &[(String, String)],
+    secret_env: &[String],
+    gh_token: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut secrets: Vec<(String, String)> = caller
+        .iter()
+        .filter(|(k, v)| secret_env.contains(k) && !v.is_empty())
+        .cloned()
+        .collect();
+    if let Some(token) = gh_token {
+        secrets.push(("GH_TOKEN".into(), token.into()));
+        secrets.push(("GITHUB_TOKEN".into(), token.into()));
+    }
+    secrets
 }
 
 #[cfg(test)]
@@ -195,15 +280,18 @@ mod tests {
 
     #[test]
     fn no_secret_of_the_caller_crosses_without_opt_in() {
-        let env = sandbox_env(
-            BackendKind::Bubblewrap,
-            &Profile::host(),
-            &caller(),
-            "/home/dev".as_ref(),
-            &[],
-            None,
-            None,
-        );
+        let caller = caller();
+        let env = sandbox_env(&EnvInput {
+            backend: BackendKind::Bubblewrap,
+            profile: &Profile::host(),
+            caller: &caller,
+            home: "/home/dev".as_ref(),
+            extra_path: &[],
+            display: None,
+            pass_env: &[],
+            exposure_env: &[],
+        });
+        assert!(sandbox_secrets(&caller, &[], None).is_empty());
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
         for secret in [
             "GH_TOKEN",
@@ -231,16 +319,32 @@ mod tests {
             number: 12,
             xauthority: "/run/x/auth".into(),
         };
-        let env = sandbox_env(
-            BackendKind::Bubblewrap,
-            &Profile::host(),
-            &caller(),
-            "/home/dev".as_ref(),
-            &[],
-            Some(&display),
+        let caller = caller();
+        let env = sandbox_env(&EnvInput {
+            backend: BackendKind::Bubblewrap,
+            profile: &Profile::host(),
+            caller: &caller,
+            home: "/home/dev".as_ref(),
+            extra_path: &[],
+            display: Some(&display),
+            pass_env: &["ANTHROPIC_API_KEY".to_string()],
+            exposure_env: &[],
+        });
+        let secrets = sandbox_secrets(
+            &caller,
+            &["AWS_SECRET_ACCESS_KEY".into()],
             Some("ghp_given"),
         );
-        assert!(env.contains(&("GH_TOKEN".into(), "ghp_given".into())));
+        assert!(secrets.contains(&("GH_TOKEN".into(), "ghp_given".into())));
+        assert!(secrets.contains(&("AWS_SECRET_ACCESS_KEY".into(), "aws-secret".into())));
+        assert!(
+            !env.iter().any(|(k, _)| k == "GH_TOKEN"),
+            "tokens travel by fd, not env"
+        );
+        assert!(
+            env.contains(&("ANTHROPIC_API_KEY".into(), "sk-secret".into())),
+            "pass_env"
+        );
         assert!(env.contains(&("DISPLAY".into(), ":12".into())));
         assert!(env.contains(&("XAUTHORITY".into(), "/home/dev/.Xauthority".into())));
     }
@@ -250,16 +354,17 @@ mod tests {
         let p = Payload::Shell {
             command: vec!["sh".into(), "-c".into(), "exit 7; $(id)".into()],
         };
-        let resolved = resolve_payload(&p, "claude", false).unwrap();
+        let resolved = resolve_payload(&p, "claude", false, "").unwrap();
         assert_eq!(resolved.command, vec!["sh", "-c", "exit 7; $(id)"]);
-        let bare = resolve_payload(&Payload::Shell { command: vec![] }, "claude", false).unwrap();
+        let bare =
+            resolve_payload(&Payload::Shell { command: vec![] }, "claude", false, "").unwrap();
         assert_eq!(bare.command, vec!["bash"]);
     }
 
     #[test]
     fn a_missing_agent_says_how_to_install_it() {
         let p = Payload::Agent { args: vec![] };
-        let err = resolve_payload(&p, "surely-not-installed-agent", false)
+        let err = resolve_payload(&p, "surely-not-installed-agent", false, "")
             .err()
             .unwrap();
         assert_eq!(err.kind(), "missing_binary");
@@ -277,14 +382,23 @@ mod tests {
         let p = Payload::Agent {
             args: vec!["--model".into(), "opus".into()],
         };
-        let resumed = resolve_payload(&p, agent, true).unwrap();
-        assert_eq!(resumed.command[1..], ["--continue", "--model", "opus"]);
+        let resumed = resolve_payload(&p, agent, true, "in a sandbox").unwrap();
+        assert_eq!(
+            resumed.command[1..],
+            [
+                "--append-system-prompt",
+                "in a sandbox",
+                "--continue",
+                "--model",
+                "opus"
+            ]
+        );
         assert_eq!(resumed.extra_ro, vec![dir.path().canonicalize().unwrap()]);
         let p = Payload::Agent {
             args: vec!["--resume".into()],
         };
         assert!(
-            !resolve_payload(&p, agent, true)
+            !resolve_payload(&p, agent, true, "")
                 .unwrap()
                 .command
                 .iter()

@@ -1,8 +1,6 @@
 //! The life of a managed sandbox: Xvfb → private tmux session → backend, and back down.
 
 use std::ffi::OsStr;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,7 +8,7 @@ use chrono::Utc;
 use nix::sys::signal::Signal;
 
 use super::{CreateRequest, Deck, require};
-use crate::error::{DeckError, IoContext, Result};
+use crate::error::{DeckError, Result};
 use crate::host::process::{ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
@@ -26,6 +24,8 @@ const PANE_ENV: &[&str] = &[
     "XDG_STATE_HOME",
     "XDG_CONFIG_HOME",
     "XDG_RUNTIME_DIR",
+    // Without XDG_RUNTIME_DIR, the runtime dir falls back to one in the temp dir.
+    "TMPDIR",
 ];
 
 /// How long `create`/`start` wait for the pane to exec the backend.
@@ -71,6 +71,7 @@ impl Deck {
             xvfb: None,
             launcher: None,
             profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
+            options: request.options,
         };
         self.registry.update(|records| {
             if records.iter().any(|r| r.name == name) {
@@ -195,7 +196,7 @@ impl Deck {
         require("Xvfb", "xvfb")?;
         require("tmux", "tmux")?;
         if matches!(payload, Payload::Agent { .. }) {
-            crate::backend::resolve_payload(payload, &self.config.sandbox.agent, false)?;
+            crate::backend::resolve_payload(payload, &self.config.sandbox.agent, false, "")?;
         }
         Ok(())
     }
@@ -216,7 +217,7 @@ impl Deck {
         };
         xvfb::write_cookie(&spec.auth_file)?;
         if let Some(token) = gh_token {
-            write_secret(&runtime.join("gh-token"), token)?;
+            crate::paths::write_private(&runtime.join("gh-token"), token.as_bytes())?;
         }
         let display = xvfb::start(&xvfb_binary, &spec)?;
         let xvfb = display.process;
@@ -310,17 +311,20 @@ impl Deck {
         let session = record.name.as_str();
         if let Some(launcher) = record.launcher.filter(ProcRef::is_alive) {
             if graceful {
-                let payload: Vec<ProcRef> = launcher
-                    .descendants()
-                    .into_iter()
-                    .filter(|p| process_name(p.pid).as_deref() != Some("bwrap"))
-                    .collect();
-                for p in &payload {
-                    p.signal(Signal::SIGHUP);
-                    p.signal(Signal::SIGTERM);
-                }
+                // Processes can still be starting: whatever appears is signalled too.
                 let timeout = Duration::from_millis(self.config.sandbox.stop_timeout_ms);
-                wait_until(timeout, || !launcher.is_alive());
+                let mut signalled: Vec<ProcRef> = Vec::new();
+                wait_until(timeout, || {
+                    for p in launcher.descendants() {
+                        let is_bwrap = process_name(p.pid).as_deref() == Some("bwrap");
+                        if !is_bwrap && !signalled.contains(&p) {
+                            p.signal(Signal::SIGHUP);
+                            p.signal(Signal::SIGTERM);
+                            signalled.push(p);
+                        }
+                    }
+                    !launcher.is_alive()
+                });
             }
             for p in launcher.descendants() {
                 p.signal(Signal::SIGKILL);
@@ -345,7 +349,7 @@ impl Deck {
     }
 
     /// Asks the launcher of a hand-started sandbox to end it; the launcher unregisters it.
-    fn stop_launcher(&self, record: &SandboxRecord) {
+    pub(crate) fn stop_launcher(&self, record: &SandboxRecord) {
         if let Some(launcher) = record.launcher {
             launcher.terminate(Duration::from_millis(self.config.sandbox.stop_timeout_ms));
         }
@@ -357,7 +361,6 @@ impl Deck {
 
     pub(crate) fn remove_files(&self, id: &SandboxId) {
         let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir(id));
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(id));
     }
 }
 
@@ -434,18 +437,6 @@ pub(crate) fn read_gh_token() -> Result<String> {
         "--gh-token",
         "no token found: set GH_TOKEN or GITHUB_TOKEN, or log in with `gh auth login`",
     ))
-}
-
-fn write_secret(path: &Path, secret: &str) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context_io(|| format!("creating {}", path.display()))?;
-    file.write_all(secret.as_bytes())
-        .context_io(|| format!("writing {}", path.display()))
 }
 
 impl Deck {

@@ -4,6 +4,7 @@
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
+pub mod screen;
 pub mod status;
 pub mod usage;
 
@@ -31,6 +32,9 @@ pub struct CreateRequest {
     pub gh_token: bool,
     /// A profile JSON file; the built-in host profile when absent.
     pub profile: Option<PathBuf>,
+    /// Opt-ins beyond the defaults (D-Bus, SSH agent, audio, GPU).
+    #[serde(default)]
+    pub options: crate::backend::Options,
 }
 
 /// Everything that changes a sandbox, as one type shared by the CLI, the TUI and the API.

@@ -514,9 +514,10 @@ impl StatusTracker {
 }
 
 impl Deck {
-    /// The directory a sandbox's hooks write to (bound read-write into the sandbox).
+    /// The directory a sandbox's hooks write to (bound read-write into the sandbox). It is
+    /// in the runtime dir: its events matter only while the sandbox runs.
     pub fn status_dir(&self, id: &SandboxId) -> PathBuf {
-        self.paths.sandbox_state_dir(id).join("status")
+        self.paths.sandbox_runtime_dir(id).join("status")
     }
 
     pub fn status_events_file(&self, id: &SandboxId) -> PathBuf {
@@ -525,16 +526,20 @@ impl Deck {
 
     /// The generated `claude --settings` file (bound read-only into the sandbox).
     pub fn hook_settings_file(&self, id: &SandboxId) -> PathBuf {
-        self.paths.sandbox_state_dir(id).join("hook-settings.json")
+        self.paths
+            .sandbox_runtime_dir(id)
+            .join("hook-settings.json")
     }
 
     /// Creates the status dir and writes the hook settings for a sandbox.
     pub(crate) fn install_status_hooks(&self, id: &SandboxId) -> Result<(PathBuf, PathBuf)> {
-        make_private_dir(&self.paths.sandbox_state_dir(id))?;
+        make_private_dir(&self.paths.sandbox_runtime_dir(id))?;
         let dir = self.status_dir(id);
         make_private_dir(&dir)?;
         let settings = self.hook_settings_file(id);
-        let body = serde_json::to_vec_pretty(&hook_settings(&self.status_events_file(id)))
+        // The hooks run inside, where the status dir is at a fixed path.
+        let inside = Path::new(crate::backend::STATUS_DIR).join("events.jsonl");
+        let body = serde_json::to_vec_pretty(&hook_settings(&inside))
             .map_err(|e| DeckError::host("writing the hook settings", e.to_string()))?;
         std::fs::write(&settings, body).context_io(|| format!("writing {}", settings.display()))?;
         Ok((dir, settings))
@@ -850,6 +855,7 @@ mod tests {
             xvfb: None,
             launcher: None,
             profile: None,
+            options: Default::default(),
         };
         // A reason an agent could have written: it must stay data.
         let reason = format!(

@@ -7,9 +7,7 @@
 //! (seen: three servers all on :0). Instead we name a number and let the X server claim it
 //! through its own atomic lock file; a server that loses the race exits and we try the next.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -64,6 +62,9 @@ pub fn args(spec: &XvfbSpec, number: u32) -> Vec<String> {
         "-auth".into(),
         spec.auth_file.display().to_string(),
         "-nocursor".into(),
+        // Without it the server resets whenever its last client leaves: the screen goes
+        // back to black and every screenshot connection would cost a reset.
+        "-noreset".into(),
     ]
 }
 
@@ -79,15 +80,33 @@ pub fn write_cookie(path: &Path) -> Result<()> {
         entry.extend_from_slice(&(field.len() as u16).to_be_bytes());
         entry.extend_from_slice(field);
     }
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context_io(|| format!("creating {}", path.display()))?;
-    file.write_all(&entry)
-        .context_io(|| format!("writing {}", path.display()))
+    crate::paths::write_private(path, &entry)
+}
+
+/// The first MIT-MAGIC-COOKIE-1 in an Xauthority file.
+pub fn read_cookie(path: &Path) -> Option<Vec<u8>> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut pos = 0;
+    let field = |pos: &mut usize| -> Option<Vec<u8>> {
+        let len = usize::from(u16::from_be_bytes([
+            *bytes.get(*pos)?,
+            *bytes.get(*pos + 1)?,
+        ]));
+        let value = bytes.get(*pos + 2..*pos + 2 + len)?.to_vec();
+        *pos += 2 + len;
+        Some(value)
+    };
+    while pos + 2 <= bytes.len() {
+        pos += 2; // family
+        let _address = field(&mut pos)?;
+        let _number = field(&mut pos)?;
+        let name = field(&mut pos)?;
+        let data = field(&mut pos)?;
+        if name == b"MIT-MAGIC-COOKIE-1" {
+            return Some(data);
+        }
+    }
+    None
 }
 
 /// A display number looks free when no live server holds its lock and no socket is left.
@@ -224,5 +243,12 @@ mod tests {
         assert_eq!(&bytes[8..26], b"MIT-MAGIC-COOKIE-1");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(read_cookie(&path).unwrap(), bytes[bytes.len() - 16..]);
+        std::fs::write(&path, &bytes[..10]).unwrap();
+        assert_eq!(
+            read_cookie(&path),
+            None,
+            "a truncated file yields no cookie"
+        );
     }
 }

@@ -97,6 +97,36 @@ impl World {
         c
     }
 
+    /// Hands this world to `nobody` and returns a builder for sandbox-deck commands run as
+    /// that user (through setpriv): the unprivileged path real users take, while CI is root.
+    pub fn as_nobody(&self) -> impl Fn(&[&str]) -> Command + '_ {
+        const NOBODY: u32 = 65534;
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+            .arg(self.root.path())
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+        move |args: &[&str]| {
+            let own = self.command();
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+                "--",
+            ])
+            .arg(own.get_program())
+            .args(args)
+            .env_clear()
+            .envs(
+                own.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            );
+            c
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.command()
             .args(args)
@@ -144,6 +174,19 @@ impl World {
                 .expect("message")
                 .to_owned(),
         )
+    }
+
+    /// A managed shell sandbox for a fresh project named `name`, idling in `sleep 600`.
+    pub fn create_idle(&self, name: &str) -> Value {
+        let project = self.project(name);
+        self.json(&[
+            "create",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sleep",
+            "600",
+        ])
     }
 
     pub fn list(&self) -> Vec<Value> {

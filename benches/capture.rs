@@ -1,0 +1,150 @@
+//! Capture cost per 1280x800 frame (issue 5): `cargo bench --bench capture [-- --runs N]`.
+//!
+//! On one Xvfb with real content, in the same run: x11rb GetImage, x11rb MIT-SHM (each to an
+//! RGB frame, and to a PNG), against ImageMagick's `import -window root` (the seed's way),
+//! which captures and writes a PNG. Target: at least 20 times faster than `import`.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use sandbox_deck::capture::x11::X11Capture;
+use sandbox_deck::host::xvfb::{self, XvfbSpec};
+
+const TARGET_RATIO: f64 = 20.0;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> f64 {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let start = Instant::now();
+        std::hint::black_box(f());
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    median(samples)
+}
+
+fn main() {
+    let runs = std::env::args()
+        .skip_while(|a| a != "--runs")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(30usize);
+    for tool in ["Xvfb", "import", "xsetroot", "xclock"] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(true)
+        {
+            eprintln!(
+                "{tool} is missing (apt-get install xvfb imagemagick x11-xserver-utils x11-apps): nothing measured"
+            );
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let spec = XvfbSpec {
+        first_display: 200,
+        width: 1280,
+        height: 800,
+        depth: 24,
+        auth_file: dir.path().join("auth"),
+        log_file: dir.path().join("log"),
+    };
+    xvfb::write_cookie(&spec.auth_file).expect("cookie");
+    let mut server = xvfb::start(Path::new("Xvfb"), &spec).expect("Xvfb");
+    let display = format!(":{}", server.number);
+    let x_env = |c: &mut Command| {
+        c.env("DISPLAY", &display)
+            .env("XAUTHORITY", &spec.auth_file);
+    };
+    let mut root = Command::new("xsetroot");
+    x_env(&mut root);
+    root.args(["-solid", "#336699"]).status().expect("xsetroot");
+    let mut clock = Command::new("xclock");
+    x_env(&mut clock);
+    let mut clock = clock
+        .args(["-geometry", "600x600+100+100", "-update", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclock");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    let mut plain = X11Capture::connect(server.number, &spec.auth_file, false).expect("x11 plain");
+    let mut shm = X11Capture::connect(server.number, &spec.auth_file, true).expect("x11 shm");
+    assert!(shm.uses_shm(), "Xvfb offers MIT-SHM");
+    let import = || {
+        let mut c = Command::new("import");
+        x_env(&mut c);
+        let status = c
+            .args(["-window", "root", "png:-"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("import");
+        assert!(status.success());
+    };
+    // Warm-up.
+    plain.capture().unwrap();
+    shm.capture().unwrap();
+    import();
+
+    let t_plain = time(runs, || plain.capture().unwrap());
+    let t_shm = time(runs, || shm.capture().unwrap());
+    let t_plain_png = time(runs, || plain.capture().unwrap().to_png().unwrap());
+    let t_shm_png = time(runs, || shm.capture().unwrap().to_png().unwrap());
+    let t_unchanged = {
+        // The common case on a quiet screen: hash only, nothing converted.
+        let _ = shm.capture_if_changed();
+        time(runs, || shm.capture_if_changed().unwrap())
+    };
+    let t_import = time(runs.min(15), import);
+
+    println!(
+        "capture of one 1280x800 frame, median of {runs} runs (import: {}):",
+        runs.min(15)
+    );
+    println!(
+        "  x11rb GetImage -> RGB        {t_plain:8.2} ms   {:6.1}x faster than import",
+        t_import / t_plain
+    );
+    println!(
+        "  x11rb MIT-SHM  -> RGB        {t_shm:8.2} ms   {:6.1}x",
+        t_import / t_shm
+    );
+    println!(
+        "  x11rb GetImage -> PNG        {t_plain_png:8.2} ms   {:6.1}x",
+        t_import / t_plain_png
+    );
+    println!(
+        "  x11rb MIT-SHM  -> PNG        {t_shm_png:8.2} ms   {:6.1}x",
+        t_import / t_shm_png
+    );
+    println!(
+        "  MIT-SHM, unchanged (skipped) {t_unchanged:8.2} ms   {:6.1}x",
+        t_import / t_unchanged
+    );
+    println!("  import -window root png:-    {t_import:8.2} ms   (baseline)");
+    let best_raw = t_shm.min(t_plain);
+    let verdict = if t_import / best_raw >= TARGET_RATIO {
+        "ok"
+    } else {
+        "MISSED"
+    };
+    println!(
+        "x11rb capture {:.1}x faster than import (target >= {TARGET_RATIO}x): {verdict}",
+        t_import / best_raw
+    );
+
+    let _ = clock.kill();
+    let _ = clock.wait();
+    drop(plain);
+    drop(shm);
+    server.process.terminate(std::time::Duration::from_secs(2));
+    let _ = server.child.wait();
+}

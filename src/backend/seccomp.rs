@@ -1,0 +1,201 @@
+//! The seccomp filter every sandbox runs under. It closes what namespaces leave open:
+//! TIOCSTI/TIOCLINUX (typing into the caller's terminal: CVE-2017-5226, verified here with
+//! `dev.tty.legacy_tiocsti=1`) and kernel attack surface an agent has no use for.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use crate::error::{DeckError, Result};
+
+/// Syscalls refused outright (EPERM): the kernel keyring (shared across namespaces),
+/// and interfaces with a long record of privilege escalations.
+const DENIED_SYSCALLS: &[(&str, libc::c_long)] = &[
+    ("add_key", libc::SYS_add_key),
+    ("keyctl", libc::SYS_keyctl),
+    ("request_key", libc::SYS_request_key),
+    ("bpf", libc::SYS_bpf),
+    ("perf_event_open", libc::SYS_perf_event_open),
+    ("userfaultfd", libc::SYS_userfaultfd),
+    ("io_uring_setup", libc::SYS_io_uring_setup),
+    ("io_uring_enter", libc::SYS_io_uring_enter),
+    ("io_uring_register", libc::SYS_io_uring_register),
+    ("kexec_load", libc::SYS_kexec_load),
+    ("open_by_handle_at", libc::SYS_open_by_handle_at),
+    ("init_module", libc::SYS_init_module),
+    ("finit_module", libc::SYS_finit_module),
+    ("delete_module", libc::SYS_delete_module),
+];
+
+/// ioctl requests refused. Compared on the low 32 bits only, so the variant with high bits
+/// set (CVE-2019-10063) is caught too.
+// The ioctl request type is c_ulong on glibc but c_int on musl: the cast is not always a no-op.
+#[allow(clippy::unnecessary_cast)]
+const DENIED_IOCTLS: &[(&str, u64)] = &[
+    ("TIOCSTI", libc::TIOCSTI as u64),
+    ("TIOCLINUX", libc::TIOCLINUX as u64),
+];
+
+/// chmod-family syscalls and the index of their mode argument. Setting a setuid or setgid bit
+/// is refused, so a file planted in the project can never become a privileged binary for
+/// the host (the same rule Flatpak applies).
+const MODE_SYSCALLS: &[(libc::c_long, u8)] = &[
+    (libc::SYS_chmod, 1),
+    (libc::SYS_fchmod, 1),
+    (libc::SYS_fchmodat, 2),
+    (libc::SYS_fchmodat2, 2),
+];
+
+/// Syscalls that create a file with a mode: (syscall, index of the flags argument when the
+/// mode only counts with O_CREAT/O_TMPFILE, index of the mode argument). Without these, the
+/// chmod rule above is bypassed by creating the file with the bits already set
+/// (`open(O_CREAT, 04755)`, `mknod(S_IFREG | 04755)`).
+const CREATE_SYSCALLS: &[(libc::c_long, Option<u8>, u8)] = &[
+    (libc::SYS_open, Some(1), 2),
+    (libc::SYS_openat, Some(2), 3),
+    (libc::SYS_creat, None, 1),
+    (libc::SYS_mknod, None, 1),
+    (libc::SYS_mknodat, None, 2),
+];
+
+/// Names of what the filter refuses, for docs and `doctor`.
+pub fn denied() -> Vec<&'static str> {
+    DENIED_SYSCALLS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(DENIED_IOCTLS.iter().map(|(n, _)| *n))
+        .chain([
+            "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
+            "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
+            "openat2 (ENOSYS: its mode is in a struct a filter cannot read)",
+        ])
+        .collect()
+}
+
+fn target_arch() -> Result<TargetArch> {
+    TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| DeckError::host("building the seccomp filter", format!("{e:?}")))
+}
+
+/// The filters a sandbox runs under, in order: the main one (EPERM), and one that answers
+/// openat2 with ENOSYS. openat2 takes its mode in a struct a filter cannot read, so the
+/// setuid rule cannot look at it; ENOSYS makes callers fall back to openat, which the main
+/// filter inspects. Two filters because one filter has one action; the kernel applies both.
+pub fn programs() -> Result<Vec<BpfProgram>> {
+    Ok(vec![main_program()?, openat2_program()?])
+}
+
+fn openat2_program() -> Result<BpfProgram> {
+    let error =
+        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
+    let filter = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_openat2, Vec::new())]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        target_arch()?,
+    )
+    .map_err(|e| error(&e))?;
+    BpfProgram::try_from(filter).map_err(|e| error(&e))
+}
+
+fn main_program() -> Result<BpfProgram> {
+    let error =
+        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS
+        .iter()
+        .map(|(_, nr)| (*nr, Vec::new()))
+        .collect();
+    let ioctl_rules = DENIED_IOCTLS
+        .iter()
+        .map(|(_, request)| {
+            let condition =
+                SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, *request)
+                    .map_err(|e| error(&e))?;
+            SeccompRule::new(vec![condition]).map_err(|e| error(&e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rules.insert(libc::SYS_ioctl, ioctl_rules);
+    for (nr, arg) in MODE_SYSCALLS {
+        let mut mode_rules = Vec::new();
+        for bit in [libc::S_ISUID, libc::S_ISGID] {
+            let bit = u64::from(bit);
+            let condition = SeccompCondition::new(
+                *arg,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::MaskedEq(bit),
+                bit,
+            )
+            .map_err(|e| error(&e))?;
+            mode_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
+        }
+        rules.insert(*nr, mode_rules);
+    }
+    let masked = |arg: u8, bits: u64| {
+        SeccompCondition::new(
+            arg,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(bits),
+            bits,
+        )
+        .map_err(|e| error(&e))
+    };
+    for (nr, flags_arg, mode_arg) in CREATE_SYSCALLS {
+        let mut create_rules = Vec::new();
+        for bit in [libc::S_ISUID, libc::S_ISGID] {
+            let bit = u64::from(bit);
+            match flags_arg {
+                Some(flags_arg) => {
+                    for flag in [libc::O_CREAT, libc::O_TMPFILE] {
+                        let conditions =
+                            vec![masked(*flags_arg, flag as u64)?, masked(*mode_arg, bit)?];
+                        create_rules.push(SeccompRule::new(conditions).map_err(|e| error(&e))?);
+                    }
+                }
+                None => create_rules
+                    .push(SeccompRule::new(vec![masked(*mode_arg, bit)?]).map_err(|e| error(&e))?),
+            }
+        }
+        rules.insert(*nr, create_rules);
+    }
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        target_arch()?,
+    )
+    .map_err(|e| error(&e))?;
+    BpfProgram::try_from(filter).map_err(|e| error(&e))
+}
+
+/// A program as the raw `struct sock_filter` array bwrap's `--add-seccomp-fd FD` reads.
+pub fn program_bytes(program: &BpfProgram) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(program.len() * 8);
+    for instruction in program {
+        bytes.extend_from_slice(&instruction.code.to_ne_bytes());
+        bytes.push(instruction.jt);
+        bytes.push(instruction.jf);
+        bytes.extend_from_slice(&instruction.k.to_ne_bytes());
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_compiles_to_whole_instructions() {
+        let programs = programs().unwrap();
+        assert_eq!(programs.len(), 2);
+        for program in &programs {
+            let bytes = program_bytes(program);
+            assert!(!bytes.is_empty());
+            assert_eq!(bytes.len(), program.len() * 8);
+        }
+        assert!(denied().contains(&"TIOCSTI"));
+        assert!(denied().contains(&"keyctl"));
+    }
+}
