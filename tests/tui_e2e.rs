@@ -439,10 +439,11 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
 
     let mut latencies = Vec::new();
     for round in 0..20 {
+        // Info is the last tab: back from Agent, and forward from it to Agent again.
         let (key, shows) = if round % 2 == 0 {
-            ("]", "runtime")
+            ("[", "runtime")
         } else {
-            ("[", "root@")
+            ("]", "root@")
         };
         let start = Instant::now();
         world.keys(&[key]);
@@ -461,7 +462,7 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     println!(
         "idle {seconds}s, {sandboxes} running, Agent preview visible: {agent:.2} % of one core (target < 2 %)"
     );
-    world.keys(&["]"]);
+    world.keys(&["["]);
     world.wait_for("the Info tab", |s| s.contains("runtime"));
     let info = cpu_percent_over(pid, seconds);
     println!(

@@ -1,12 +1,17 @@
 //! What flows through the TUI: every input and every finished task is an `Action` on one
 //! channel; what the reducer wants done in the world is an `Effect`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use crate::engine::CreateRequest;
 use crate::engine::host_stats::HostStats;
-use crate::sandbox::SandboxRecord;
+use crate::engine::status::Assessment;
+use crate::metrics::SandboxMetrics;
+use crate::sandbox::{SandboxId, SandboxRecord};
+use crate::tui::live::UsageSummary;
 
 #[derive(Debug, Clone)]
 pub enum Action {
@@ -42,6 +47,14 @@ pub enum Action {
         name: String,
         result: Result<(), String>,
     },
+    /// The status worker's debounced agent states, by sandbox name (sent when one changed).
+    AgentsSampled(Vec<(String, Assessment)>),
+    /// The metrics worker's per-sandbox sample (none before two samples exist).
+    MetricsSampled(HashMap<SandboxId, SandboxMetrics>),
+    /// The usage worker's figures, after a refresh of the index that changed them.
+    UsageUpdated(Box<UsageSummary>),
+    /// `notify.command` could not be run.
+    NotifyFailed(String),
 }
 
 /// A change to one sandbox that runs as a task.
@@ -75,6 +88,10 @@ pub enum Effect {
     Attach(String),
     CompletePath(String),
     CopyToClipboard(String),
+    /// The terminal bell (`notify.bell`).
+    Bell,
+    /// Runs `notify.command` for a sandbox whose agent started waiting (or ended).
+    Notify(Box<(SandboxRecord, Assessment)>),
     Quit,
 }
 

@@ -16,6 +16,7 @@ use super::state::{Settings, State};
 use super::terminal::{self, Tui};
 use super::theme::{ColorSupport, Theme};
 use super::update::update;
+use super::workers::Workers;
 use crate::engine::Deck;
 
 pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
@@ -33,21 +34,25 @@ pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
         start_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
         home: std::env::var("HOME").ok(),
         default_options: deck.config.bubblewrap.options(),
+        bell: deck.config.notify.bell,
     };
     terminal::install_panic_hook();
     let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
     let state = State::new(keymap, settings, chrono::Utc::now(), tui.size()?);
     let (tx, rx) = mpsc::unbounded_channel();
+    let runner = Runner::new(Arc::clone(&deck), tx.clone());
+    let workers = Workers::start(Arc::clone(&deck), runner.records(), tx.clone());
     let result = Loop {
         state,
         theme,
-        runner: Runner::new(Arc::clone(&deck), tx.clone()),
+        runner,
         deck,
         tx,
         intervals,
     }
     .run(&mut tui, rx)
     .await;
+    workers.stop();
     tui.leave().context("restoring the terminal")?;
     result
 }
@@ -89,6 +94,10 @@ impl Loop {
                         let result = self.attach(tui, &name).await?;
                         inputs = Inputs::start(&self.tx, self.intervals);
                         let _ = self.tx.send(Action::Attached { name, result });
+                    }
+                    Effect::Bell => {
+                        // A terminal set to ignore the bell just ignores it.
+                        let _ = tui.bell();
                     }
                     Effect::CopyToClipboard(text) => {
                         // A terminal without OSC 52 just ignores it.

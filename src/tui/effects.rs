@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::{Action, Effect, Op};
+use super::workers::SharedRecords;
+use crate::engine::status::notify;
 use crate::engine::{Action as DeckAction, Deck};
 
 /// Directory completions offered at most.
@@ -18,6 +20,8 @@ pub struct Runner {
     tx: UnboundedSender<Action>,
     /// One refresh at a time: a slow registry must not pile up reconciles.
     refreshing: Arc<AtomicBool>,
+    /// The latest records, for the workers.
+    records: SharedRecords,
 }
 
 impl Runner {
@@ -26,7 +30,12 @@ impl Runner {
             deck,
             tx,
             refreshing: Arc::new(AtomicBool::new(false)),
+            records: SharedRecords::default(),
         }
+    }
+
+    pub fn records(&self) -> SharedRecords {
+        Arc::clone(&self.records)
     }
 
     pub fn run(&self, effect: Effect) {
@@ -38,8 +47,12 @@ impl Runner {
                     return;
                 }
                 let refreshing = Arc::clone(&self.refreshing);
+                let shared = Arc::clone(&self.records);
                 blocking(tx, move || {
                     let result = deck.list().map_err(|e| e.to_string());
+                    if let (Ok(records), Ok(mut shared)) = (&result, shared.lock()) {
+                        shared.clone_from(records);
+                    }
                     refreshing.store(false, Ordering::Release);
                     Action::Loaded(result)
                 });
@@ -66,8 +79,24 @@ impl Runner {
                 candidates: complete_dir(&input),
                 input,
             }),
+            Effect::Notify(change) => {
+                tokio::task::spawn_blocking(move || {
+                    let (record, assessment) = *change;
+                    match notify(&deck.config.notify, &record, &assessment) {
+                        // Reaped on a thread of its own: a slow command must not hold up
+                        // the blocking pool (or quitting, which waits for it).
+                        Ok(Some(mut child)) => {
+                            let _ = std::thread::spawn(move || child.wait());
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = tx.send(Action::NotifyFailed(e.to_string()));
+                        }
+                    }
+                });
+            }
             // The app handles these: they need the terminal.
-            Effect::Attach(_) | Effect::CopyToClipboard(_) | Effect::Quit => {}
+            Effect::Attach(_) | Effect::CopyToClipboard(_) | Effect::Bell | Effect::Quit => {}
         }
     }
 }

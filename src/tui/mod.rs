@@ -13,6 +13,7 @@ pub mod event;
 pub mod filter;
 pub mod form;
 pub mod keymap;
+pub mod live;
 pub mod palette;
 pub mod sort;
 pub mod state;
@@ -21,6 +22,7 @@ pub mod theme;
 pub mod update;
 pub mod views;
 pub mod widgets;
+pub mod workers;
 
 #[cfg(test)]
 mod tests;

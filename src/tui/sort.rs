@@ -8,7 +8,9 @@ use crate::sandbox::{SandboxRecord, SandboxState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortColumn {
+    /// Agents waiting for their user first, then by name.
     #[default]
+    Agent,
     Name,
     Backend,
     State,
@@ -17,7 +19,8 @@ pub enum SortColumn {
 }
 
 impl SortColumn {
-    pub const ALL: [SortColumn; 5] = [
+    pub const ALL: [SortColumn; 6] = [
+        SortColumn::Agent,
         SortColumn::Name,
         SortColumn::Backend,
         SortColumn::State,
@@ -27,6 +30,7 @@ impl SortColumn {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            SortColumn::Agent => "agent",
             SortColumn::Name => "name",
             SortColumn::Backend => "backend",
             SortColumn::State => "state",
@@ -36,8 +40,15 @@ impl SortColumn {
     }
 
     /// Orders two records by this column, then by name so the order is stable.
-    pub fn compare(self, a: &SandboxRecord, b: &SandboxRecord) -> Ordering {
+    /// `waiting` says whether a sandbox's agent is waiting for its user.
+    pub fn compare(
+        self,
+        a: &SandboxRecord,
+        b: &SandboxRecord,
+        waiting: impl Fn(&SandboxRecord) -> bool,
+    ) -> Ordering {
         let primary = match self {
+            SortColumn::Agent => waiting(b).cmp(&waiting(a)),
             SortColumn::Name => Ordering::Equal,
             SortColumn::Backend => a.backend.as_str().cmp(b.backend.as_str()),
             SortColumn::State => state_rank(a.state).cmp(&state_rank(b.state)),

@@ -8,6 +8,7 @@ use super::action::Op;
 use super::filter::Filter;
 use super::form::Form;
 use super::keymap::{Context, Keymap};
+use super::live::Live;
 use super::palette::Palette;
 use super::sort::SortColumn;
 use crate::backend::Options;
@@ -29,15 +30,17 @@ pub enum Focus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Agent,
+    Usage,
     Info,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 2] = [Tab::Agent, Tab::Info];
+    pub const ALL: [Tab; 3] = [Tab::Agent, Tab::Usage, Tab::Info];
 
     pub fn title(self) -> &'static str {
         match self {
             Tab::Agent => "Agent",
+            Tab::Usage => "Usage",
             Tab::Info => "Info",
         }
     }
@@ -84,6 +87,8 @@ pub struct Settings {
     pub home: Option<String>,
     /// The opt-ins `[bubblewrap]` turns on, which a new sandbox gets.
     pub default_options: Options,
+    /// `notify.bell`: ring the terminal bell when an agent starts waiting (or ends).
+    pub bell: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +113,8 @@ pub struct State {
     pub busy: Vec<(String, Op)>,
     pub host: Option<HostStats>,
     pub cpu_percent: Option<f64>,
+    /// Agent states, metrics and usage from the workers.
+    pub live: Live,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
     pub dirty: bool,
@@ -135,6 +142,7 @@ impl State {
             busy: Vec::new(),
             host: None,
             cpu_percent: None,
+            live: Live::default(),
             now,
             size,
             dirty: true,
@@ -148,7 +156,7 @@ impl State {
         let mut rows: Vec<&SandboxRecord> =
             self.records.iter().filter(|r| filter.matches(r)).collect();
         rows.sort_by(|a, b| {
-            let order = self.sort.compare(a, b);
+            let order = self.sort.compare(a, b, |r| self.live.is_waiting(r));
             if self.sort_reversed {
                 order.reverse()
             } else {

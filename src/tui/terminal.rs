@@ -89,6 +89,12 @@ impl Tui {
         )
     }
 
+    pub fn bell(&mut self) -> io::Result<()> {
+        let out = self.terminal.backend_mut();
+        out.write_all(b"\x07")?;
+        out.flush()
+    }
+
     pub fn leave(&mut self) -> io::Result<()> {
         if self.active {
             self.active = false;

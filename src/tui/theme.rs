@@ -4,6 +4,7 @@
 use ratatui::style::{Color, Modifier, Style};
 
 use crate::config::ThemeConfig;
+use crate::engine::status::AgentState;
 use crate::sandbox::SandboxState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,21 @@ impl Theme {
         self.fg(color)
     }
 
+    /// An agent's state. Waiting is meant to be impossible to miss: bold on a strong
+    /// background, and reversed video where there is no colour.
+    pub fn agent(&self, state: AgentState) -> Style {
+        match state {
+            AgentState::Starting => self.fg(self.starting),
+            AgentState::Working => self.fg(self.running),
+            AgentState::Waiting => self
+                .fg(self.starting)
+                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            AgentState::Idle => self.fg(self.muted),
+            AgentState::Exited => self.fg(self.exited),
+            AgentState::Dead => self.fg(self.dead),
+        }
+    }
+
     /// The selected row: a background where there is colour, reversed video where not.
     pub fn selected(&self) -> Style {
         match self.support {
@@ -100,6 +116,17 @@ pub fn state_glyph(state: SandboxState) -> &'static str {
         SandboxState::Stopped => "○",
         SandboxState::Exited => "◍",
         SandboxState::Dead => "✖",
+    }
+}
+
+pub fn agent_glyph(state: AgentState) -> &'static str {
+    match state {
+        AgentState::Starting => "◌",
+        AgentState::Working => "▶",
+        AgentState::Waiting => "!",
+        AgentState::Idle => "·",
+        AgentState::Exited => "■",
+        AgentState::Dead => "✖",
     }
 }
 

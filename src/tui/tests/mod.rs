@@ -1,6 +1,7 @@
 //! Tests of the TUI without a terminal: the reducer (key → action → state and effects)
 //! and TestBackend snapshots of the screens.
 
+mod live;
 mod reducer;
 mod snapshots;
 
@@ -65,6 +66,7 @@ pub fn state_sized(width: u16, height: u16) -> State {
         start_dir: "/home/dev/src".into(),
         home: Some("/home/dev".into()),
         default_options: Default::default(),
+        bell: true,
     };
     let mut state = State::new(Keymap::defaults(), settings, now(), (width, height));
     update(&mut state, Action::Loaded(Ok(records())));

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::tui::theme::{ColorSupport, Theme};
 use crate::tui::views;
 
-fn render(state: &State) -> String {
+pub(super) fn render(state: &State) -> String {
     let (width, height) = state.size;
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
     let theme = Theme::new(&Config::defaults().ui.theme, ColorSupport::TrueColor);
@@ -19,7 +19,7 @@ fn render(state: &State) -> String {
 }
 
 /// The screen with a host sample and the Agent preview of `api` in.
-fn live_state(width: u16, height: u16) -> State {
+pub(super) fn live_state(width: u16, height: u16) -> State {
     let mut state = state_sized(width, height);
     update(
         &mut state,
@@ -59,7 +59,8 @@ fn the_list_with_every_state_and_the_agent_tab() {
 #[test]
 fn the_info_tab() {
     let mut state = live_state(120, 30);
-    press(&mut state, "]");
+    // Back from the first tab is the last one.
+    press(&mut state, "[");
     insta::assert_snapshot!(render(&state));
 }
 
@@ -126,7 +127,7 @@ fn an_empty_deck_says_how_to_begin() {
 }
 
 /// Snapshots hold the text; the colours are checked here, cell by cell.
-fn buffer(state: &State, support: ColorSupport) -> ratatui::buffer::Buffer {
+pub(super) fn buffer(state: &State, support: ColorSupport) -> ratatui::buffer::Buffer {
     let (width, height) = state.size;
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
     let theme = Theme::new(&Config::defaults().ui.theme, support);
@@ -167,7 +168,7 @@ fn no_color_draws_without_any_colour() {
     );
 }
 
-fn find(buf: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u16)> {
+pub(super) fn find(buf: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u16)> {
     let area = buf.area;
     for y in 0..area.height {
         let line: String = (0..area.width).map(|x| buf[(x, y)].symbol()).collect();

@@ -5,6 +5,7 @@
 
 mod dialogs;
 mod input;
+mod live;
 mod table;
 mod world;
 
@@ -63,6 +64,13 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Created(result) => dialogs::on_created(state, result),
         Action::Completed { input, candidates } => dialogs::on_completed(state, &input, candidates),
         Action::Attached { name, result } => world::on_attached(state, &name, result),
+        Action::AgentsSampled(readings) => live::on_agents(state, readings),
+        Action::MetricsSampled(metrics) => live::on_metrics(state, metrics),
+        Action::UsageUpdated(summary) => live::on_usage(state, *summary),
+        Action::NotifyFailed(message) => {
+            flash_error(state, format!("notify.command failed: {message}"));
+            Vec::new()
+        }
     }
 }
 

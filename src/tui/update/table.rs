@@ -36,10 +36,14 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
             };
         }
         Command::TabNext | Command::TabPrev => {
-            state.tab = match state.tab {
-                Tab::Agent => Tab::Info,
-                Tab::Info => Tab::Agent,
+            let count = Tab::ALL.len();
+            let step = if command == Command::TabNext {
+                1
+            } else {
+                count - 1
             };
+            let index = Tab::ALL.iter().position(|t| *t == state.tab).unwrap_or(0);
+            state.tab = Tab::ALL[(index + step) % count];
         }
         Command::SortPicker => {
             state.overlay = Some(Overlay::Palette(Palette {

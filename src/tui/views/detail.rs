@@ -48,6 +48,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     };
     match state.tab {
         Tab::Agent => agent(frame, body, state, record, theme),
+        Tab::Usage => super::usage::draw(frame, body, state, record, theme),
         Tab::Info => info(frame, body, state, record, theme),
     }
 }

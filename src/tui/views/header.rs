@@ -1,14 +1,17 @@
-//! The top line: the host, its CPU and memory, and how many sandboxes are in each state.
+//! The top line: the host, its CPU and memory, how many sandboxes are in each state (and
+//! how many agents wait), and today's Claude usage.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use crate::engine::status::AgentState;
 use crate::format::kib_as_gib;
+use crate::tui::live::{count, usd};
 use crate::tui::state::State;
-use crate::tui::theme::{Theme, state_glyph};
+use crate::tui::theme::{Theme, agent_glyph, state_glyph};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let mut spans = vec![Span::styled(" sandbox-deck ", theme.title())];
@@ -38,15 +41,63 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     if counts.is_empty() && state.loaded {
         spans.push(Span::styled("no sandboxes", theme.fg(theme.muted)));
     }
+    let today = today(state, theme);
+    let room = usize::from(area.width).saturating_sub(today.width());
+    let waiting = state
+        .records
+        .iter()
+        .filter(|r| state.live.is_waiting(r))
+        .count();
     // Narrow screens get the glyphs without the words.
-    let words = area.width >= 110;
-    for (s, n) in counts {
-        let text = if words {
-            format!("{} {n} {s}  ", state_glyph(s))
-        } else {
-            format!("{}{n} ", state_glyph(s))
-        };
-        spans.push(Span::styled(text, theme.state(s)));
+    let with_words = |words: bool| {
+        let mut spans = spans.clone();
+        if waiting > 0 {
+            let text = if words {
+                format!("{} {waiting} waiting", agent_glyph(AgentState::Waiting))
+            } else {
+                format!("{}{waiting}", agent_glyph(AgentState::Waiting))
+            };
+            spans.push(Span::styled(text, theme.agent(AgentState::Waiting)));
+            spans.push(Span::raw(if words { "  " } else { " " }));
+        }
+        for (s, n) in &counts {
+            let text = if words {
+                format!("{} {n} {s}  ", state_glyph(*s))
+            } else {
+                format!("{}{n} ", state_glyph(*s))
+            };
+            spans.push(Span::styled(text, theme.state(*s)));
+        }
+        Line::from(spans)
+    };
+    let mut line = with_words(true);
+    if line.width() > room {
+        line = with_words(false);
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let [left, right] = Layout::horizontal([
+        Constraint::Fill(1),
+        Constraint::Length(today.width() as u16),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(line), left);
+    frame.render_widget(Paragraph::new(today), right);
+}
+
+/// Today's Claude usage over every project, on the right: `today $4.27 1.2M tok`.
+fn today(state: &State, theme: &Theme) -> Line<'static> {
+    let Some(usage) = &state.live.usage else {
+        return Line::default();
+    };
+    let t = &usage.today;
+    Line::from(vec![
+        Span::styled("today ", theme.fg(theme.muted)),
+        Span::styled(
+            usd(t.cost_usd),
+            theme.fg(theme.text).add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(
+            format!(" {} tok ", count(t.total_tokens)),
+            theme.fg(theme.muted),
+        ),
+    ])
 }

@@ -18,12 +18,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, scroll: u16, theme
     if inner.width >= 100 {
         let [left, right] =
             Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
-        let table = section_lines(state, &[Context::List], theme);
+        let mut table = section_lines(state, &[Context::List], theme);
+        table.extend(legend(theme));
         let rest = section_lines(state, &Context::ALL[1..], theme);
         frame.render_widget(Paragraph::new(table).scroll((scroll, 0)), left);
         frame.render_widget(Paragraph::new(rest).scroll((scroll, 0)), right);
     } else {
-        let all = section_lines(state, &Context::ALL, theme);
+        let mut all = section_lines(state, &[Context::List], theme);
+        all.extend(legend(theme));
+        all.push(Line::raw(""));
+        all.extend(section_lines(state, &Context::ALL[1..], theme));
         frame.render_widget(Paragraph::new(all).scroll((scroll, 0)), inner);
     }
 }
@@ -49,14 +53,35 @@ fn section_lines(state: &State, contexts: &[Context], theme: &Theme) -> Vec<Line
     lines
 }
 
+/// What the table's columns mean, where it is not obvious.
+const LEGEND: [(&str, &str); 5] = [
+    ("AGENT", "! waiting (needs you) ▶ working · idle"),
+    ("CPU", "% of one core: 200% is two cores busy"),
+    ("MEM", "resident memory of its processes"),
+    ("COST", "USD, the project's all time (local logs)"),
+    ("order", "waiting agents first, then by name"),
+];
+
+fn legend(theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::raw(""), Line::styled("Columns", theme.title())];
+    for (name, meaning) in LEGEND {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {name:<8}"), theme.fg(theme.accent)),
+            Span::styled(meaning, theme.fg(theme.text)),
+        ]));
+    }
+    lines
+}
+
 /// How many lines the help has in one column: the most it can usefully scroll.
 pub fn line_count(state: &State) -> usize {
-    Context::ALL
+    let bindings: usize = Context::ALL
         .iter()
         .map(|c| state.keymap.effective(*c).len())
         .filter(|n| *n > 0)
         .map(|n| n + 2)
-        .sum()
+        .sum();
+    bindings + LEGEND.len() + 2
 }
 
 fn heading(context: Context) -> &'static str {

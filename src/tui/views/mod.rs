@@ -8,6 +8,7 @@ mod header;
 pub mod help;
 mod palette;
 mod table;
+mod usage;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

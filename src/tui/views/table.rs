@@ -8,9 +8,10 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use crate::format::{human_duration, shorten_left};
 use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::tui::live::{bytes, cpu, usd};
 use crate::tui::sort::SortColumn;
 use crate::tui::state::{Focus, State};
-use crate::tui::theme::{Theme, state_glyph};
+use crate::tui::theme::{Theme, agent_glyph, state_glyph};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let rows = state.rows();
@@ -78,9 +79,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Name,
-    Backend,
+    Agent,
     State,
     Uptime,
+    Cpu,
+    Mem,
+    Cost,
+    Backend,
     Display,
     Network,
     Project,
@@ -91,53 +96,63 @@ struct Column {
     width: u16,
 }
 
-/// The columns that fit: backend and display give way first on a narrow screen.
+/// Left to right; `columns` keeps as many as fit, in this order of importance.
+const LAYOUT: [(Kind, u16); 10] = [
+    (Kind::Name, 14),
+    (Kind::Agent, 10),
+    (Kind::State, 8),
+    (Kind::Uptime, 6),
+    (Kind::Cpu, 4),
+    (Kind::Mem, 5),
+    (Kind::Cost, 6),
+    (Kind::Backend, 10),
+    (Kind::Display, 4),
+    (Kind::Network, 3),
+];
+
+/// The project column gets what is left, and at least this.
+const MIN_PROJECT: u16 = 8;
+
+/// The columns that fit `width` (inside the borders), taken in `LAYOUT` order and shown in
+/// it: on a narrow screen network, display and backend give way first, the agent never.
 fn columns(width: u16) -> Vec<Column> {
-    let mut columns = vec![Column {
-        kind: Kind::Name,
-        width: 14,
-    }];
-    if width >= 68 {
+    // The state glyph and its gap come first.
+    let mut used = 2 + MIN_PROJECT;
+    let mut columns = Vec::new();
+    for (kind, column_width) in LAYOUT {
+        if kind != Kind::Name && used + column_width + 1 > width {
+            break;
+        }
+        used += column_width + 1;
         columns.push(Column {
-            kind: Kind::Backend,
-            width: 10,
+            kind,
+            width: column_width,
         });
     }
-    columns.push(Column {
-        kind: Kind::State,
-        width: 10,
-    });
-    columns.push(Column {
-        kind: Kind::Uptime,
-        width: 6,
-    });
-    if width >= 64 {
-        columns.push(Column {
-            kind: Kind::Display,
-            width: 4,
-        });
-    }
-    columns.push(Column {
-        kind: Kind::Network,
-        width: 3,
-    });
     columns
 }
 
 fn header_label(kind: Kind, state: &State) -> String {
     let (label, sort) = match kind {
         Kind::Name => ("NAME", Some(SortColumn::Name)),
-        Kind::Backend => ("BACKEND", Some(SortColumn::Backend)),
+        Kind::Agent => ("AGENT", Some(SortColumn::Agent)),
         Kind::State => ("STATE", Some(SortColumn::State)),
         Kind::Uptime => ("UP", Some(SortColumn::Uptime)),
+        Kind::Cpu => ("CPU", None),
+        Kind::Mem => ("MEM", None),
+        Kind::Cost => ("COST", None),
+        Kind::Backend => ("BACKEND", Some(SortColumn::Backend)),
         Kind::Display => ("DISP", None),
         Kind::Network => ("NET", None),
         Kind::Project => ("PROJECT", Some(SortColumn::Project)),
     };
-    match sort {
-        Some(column) if column == state.sort => {
+    match (sort, kind) {
+        (Some(column), _) if column == state.sort => {
             format!("{label}{}", if state.sort_reversed { "↓" } else { "↑" })
         }
+        (_, Kind::Cpu) => format!("{label:>4}"),
+        (_, Kind::Mem) => format!("{label:>5}"),
+        (_, Kind::Cost) => format!("{label:>6}"),
         _ => label.to_owned(),
     }
 }
@@ -149,8 +164,16 @@ fn cell<'a>(
     busy: Option<&str>,
     theme: &Theme,
 ) -> Cell<'a> {
+    let metrics = state.live.metrics.get(&r.id);
     match kind {
         Kind::Name => Cell::from(r.name.as_str()),
+        Kind::Agent => match state.live.agent(r) {
+            Some(a) => Cell::from(Span::styled(
+                format!("{} {}", agent_glyph(a.state), a.state),
+                theme.agent(a.state),
+            )),
+            None => Cell::from("-"),
+        },
         Kind::Backend => Cell::from(r.backend.as_str()),
         Kind::State => match busy {
             Some(verb) => Cell::from(Span::styled(format!("{verb}…"), theme.fg(theme.starting))),
@@ -160,10 +183,27 @@ fn cell<'a>(
             (SandboxState::Running, Some(t)) => human_duration(state.now - t),
             _ => "-".into(),
         }),
+        // Right-aligned, so the figures line up.
+        Kind::Cpu => right(metrics.map_or("-".into(), cpu), 4),
+        Kind::Mem => right(metrics.map_or("-".into(), |m| bytes(m.rss_bytes)), 5),
+        Kind::Cost => right(
+            state
+                .live
+                .usage
+                .as_ref()
+                .map(|u| u.for_project(r.project_dir.as_path()).totals.cost_usd)
+                .filter(|c| *c > 0.0)
+                .map_or("-".into(), usd),
+            6,
+        ),
         Kind::Display => Cell::from(r.display.map_or("-".into(), |d| format!(":{d}"))),
         Kind::Network => Cell::from(if r.network { "on" } else { "off" }),
         Kind::Project => Cell::from(""),
     }
+}
+
+fn right(text: String, width: usize) -> Cell<'static> {
+    Cell::from(format!("{text:>width$}"))
 }
 
 fn title(state: &State, shown: usize, theme: &Theme) -> Line<'static> {

@@ -1,0 +1,81 @@
+//! What the workers report: agent states (with the notifications they call for), metrics
+//! and usage. Each redraws only when what the screen shows changed.
+
+use std::collections::HashMap;
+
+use super::flash;
+use crate::engine::status::{AgentState, Assessment, should_notify};
+use crate::metrics::SandboxMetrics;
+use crate::sandbox::{SandboxId, SandboxState};
+use crate::tui::action::Effect;
+use crate::tui::live::{UsageSummary, bytes, cpu};
+use crate::tui::state::State;
+
+pub(super) fn on_agents(state: &mut State, readings: Vec<(String, Assessment)>) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    let mut alerts = Vec::new();
+    for (name, reading) in &readings {
+        let before = state.live.agents.get(name).map(|a| a.state);
+        if !deserves_notice(before, reading.state) {
+            continue;
+        }
+        let Some(record) = state.records.iter().find(|r| r.name.as_str() == name) else {
+            continue;
+        };
+        // A sandbox the user stopped has not ended by surprise.
+        if record.state == SandboxState::Stopped || state.busy_with(name).is_some() {
+            continue;
+        }
+        alerts.push(format!("{name} is {}: {}", reading.state, reading.reason));
+        effects.push(Effect::Notify(Box::new((record.clone(), reading.clone()))));
+    }
+    let agents: HashMap<String, Assessment> = readings.into_iter().collect();
+    if agents != state.live.agents {
+        state.live.agents = agents;
+        state.dirty = true;
+    }
+    if !alerts.is_empty() {
+        flash(state, alerts.join(" · "));
+        if state.settings.bell {
+            effects.insert(0, Effect::Bell);
+        }
+    }
+    effects
+}
+
+/// Entering waiting always deserves a notice; exited and dead only as a change seen while
+/// the deck is open (a sandbox that died last week is not news).
+fn deserves_notice(before: Option<AgentState>, after: AgentState) -> bool {
+    match before {
+        None => after == AgentState::Waiting,
+        Some(_) => should_notify(before, after),
+    }
+}
+
+pub(super) fn on_metrics(
+    state: &mut State,
+    metrics: HashMap<SandboxId, SandboxMetrics>,
+) -> Vec<Effect> {
+    // Redraw only when a figure as shown changes.
+    let shown = |m: &HashMap<SandboxId, SandboxMetrics>| {
+        let mut figures: Vec<(SandboxId, String, String)> = m
+            .iter()
+            .map(|(id, m)| (id.clone(), cpu(m), bytes(m.rss_bytes)))
+            .collect();
+        figures.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        figures
+    };
+    if shown(&metrics) != shown(&state.live.metrics) {
+        state.dirty = true;
+    }
+    state.live.metrics = metrics;
+    Vec::new()
+}
+
+pub(super) fn on_usage(state: &mut State, summary: UsageSummary) -> Vec<Effect> {
+    if state.live.usage.as_ref() != Some(&summary) {
+        state.live.usage = Some(summary);
+        state.dirty = true;
+    }
+    Vec::new()
+}
