@@ -342,6 +342,68 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
 }
 
 #[test]
+fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let notified = world.path("notified");
+    let config = world.path("config/sandbox-deck");
+    std::fs::create_dir_all(&config).expect("creating the config dir");
+    // The command gets the sandbox's data in its environment only.
+    let command = format!(
+        "printf '%s %s\\n' \"$SANDBOX_NAME\" \"$SANDBOX_STATE\" >> '{}'",
+        notified.display()
+    );
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n",
+            toml_string(&command)
+        ),
+    )
+    .expect("writing the config");
+    let q = world.project("q");
+    // A pane that looks like Claude Code's permission dialog (assets/status-patterns.toml).
+    let out = world.deck(&[
+        "create",
+        &q.to_string_lossy(),
+        "--name",
+        "q",
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "printf 'Bash command\\nDo you want to proceed?\\n❯ 1. Yes\\n'; exec sleep 600",
+    ]);
+    assert!(out.status.success(), "create q: {}", stderr(&out));
+
+    world.start_tui();
+    let screen = world.wait_for("q waiting in the table", |s| row_says(s, "q", "waiting"));
+    assert!(screen.contains("AGENT"), "{screen}");
+    let deadline = Instant::now() + WAIT;
+    while std::fs::read_to_string(&notified)
+        .unwrap_or_default()
+        .trim()
+        != "q waiting"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "notify.command did not run once with q waiting: {:?}",
+            std::fs::read_to_string(&notified)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    world.keys(&["q"]);
+    assert_eq!(world.wait_for_exit(), 0);
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[test]
 fn a_broken_keymap_is_reported_before_the_screen_is_taken() {
     if !prerequisites() {
         return;

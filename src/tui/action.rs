@@ -10,7 +10,7 @@ use crate::engine::CreateRequest;
 use crate::engine::host_stats::HostStats;
 use crate::engine::status::Assessment;
 use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxId, SandboxRecord};
+use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 use crate::tui::live::UsageSummary;
 
 #[derive(Debug, Clone)]
@@ -47,14 +47,22 @@ pub enum Action {
         name: String,
         result: Result<(), String>,
     },
-    /// The status worker's debounced agent states, by sandbox name (sent when one changed).
-    AgentsSampled(Vec<(String, Assessment)>),
+    /// The status worker's debounced agent states (sent when one changed).
+    AgentsSampled(Vec<AgentReading>),
     /// The metrics worker's per-sandbox sample (none before two samples exist).
     MetricsSampled(HashMap<SandboxId, SandboxMetrics>),
     /// The usage worker's figures, after a refresh of the index that changed them.
     UsageUpdated(Box<UsageSummary>),
     /// `notify.command` could not be run.
     NotifyFailed(String),
+}
+
+/// One sandbox's agent state, with the sandbox state it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentReading {
+    pub name: String,
+    pub sandbox: SandboxState,
+    pub assessment: Assessment,
 }
 
 /// A change to one sandbox that runs as a task.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{Local, Utc};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::action::Action;
+use super::action::{Action, AgentReading};
 use super::live::{ProjectUsage, UsageSummary};
 use crate::engine::Deck;
 use crate::engine::status::StatusTracker;
@@ -54,7 +54,11 @@ impl Workers {
                 let records = snapshot(&records);
                 let readings: Vec<_> = records
                     .iter()
-                    .map(|r| (r.name.to_string(), tracker.sample(&deck, r).1))
+                    .map(|r| AgentReading {
+                        name: r.name.to_string(),
+                        sandbox: r.state,
+                        assessment: tracker.sample(&deck, r).1,
+                    })
                     .collect();
                 if last.as_ref() == Some(&readings) {
                     return true;

@@ -8,7 +8,8 @@ use super::*;
 use crate::engine::status::{AgentState, Assessment, Source};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::SandboxId;
-use crate::tui::action::Op;
+use crate::sandbox::SandboxState;
+use crate::tui::action::{AgentReading, Op};
 use crate::tui::live::{ProjectUsage, UsageSummary};
 use crate::tui::state::Tab;
 use crate::tui::theme::ColorSupport;
@@ -22,7 +23,15 @@ fn reading(state: AgentState, reason: &str) -> Assessment {
 fn agents(state: &mut State, readings: &[(&str, AgentState)]) -> Vec<Effect> {
     let readings = readings
         .iter()
-        .map(|(name, s)| ((*name).to_owned(), reading(*s, &format!("{name} reason"))))
+        .map(|(name, s)| AgentReading {
+            name: (*name).to_owned(),
+            sandbox: state
+                .records
+                .iter()
+                .find(|r| r.name.as_str() == *name)
+                .map_or(SandboxState::Running, |r| r.state),
+            assessment: reading(*s, &format!("{name} reason")),
+        })
         .collect();
     update(state, Action::AgentsSampled(readings))
 }
@@ -125,10 +134,19 @@ fn an_agent_that_ends_notifies_unless_it_was_already_over_or_stopped_by_the_user
         matches!(effects.as_slice(), [Effect::Bell, Effect::Notify(n)] if n.0.name.as_str() == "api"),
         "{effects:?}"
     );
-    // The user's own stop is not a surprise.
+    // The user's own stop is not a surprise: while it runs, nor once it is done (even when
+    // the table has not caught up with it yet).
     agents(&mut state, &[("api", AgentState::Working)]);
     state.busy.push(("api".into(), Op::Stop));
     assert!(agents(&mut state, &[("api", AgentState::Exited)]).is_empty());
+    agents(&mut state, &[("api", AgentState::Working)]);
+    state.busy.clear();
+    let stopped = AgentReading {
+        name: "api".into(),
+        sandbox: SandboxState::Stopped,
+        assessment: reading(AgentState::Exited, "stopped"),
+    };
+    assert!(update(&mut state, Action::AgentsSampled(vec![stopped])).is_empty());
 }
 
 #[test]

@@ -7,29 +7,37 @@ use super::flash;
 use crate::engine::status::{AgentState, Assessment, should_notify};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxState};
-use crate::tui::action::Effect;
+use crate::tui::action::{AgentReading, Effect};
 use crate::tui::live::{UsageSummary, bytes, cpu};
 use crate::tui::state::State;
 
-pub(super) fn on_agents(state: &mut State, readings: Vec<(String, Assessment)>) -> Vec<Effect> {
+pub(super) fn on_agents(state: &mut State, readings: Vec<AgentReading>) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut alerts = Vec::new();
-    for (name, reading) in &readings {
+    for AgentReading {
+        name,
+        sandbox,
+        assessment: reading,
+    } in &readings
+    {
         let before = state.live.agents.get(name).map(|a| a.state);
         if !deserves_notice(before, reading.state) {
+            continue;
+        }
+        // A sandbox someone stopped has not ended by surprise.
+        if *sandbox == SandboxState::Stopped || state.busy_with(name).is_some() {
             continue;
         }
         let Some(record) = state.records.iter().find(|r| r.name.as_str() == name) else {
             continue;
         };
-        // A sandbox the user stopped has not ended by surprise.
-        if record.state == SandboxState::Stopped || state.busy_with(name).is_some() {
-            continue;
-        }
         alerts.push(format!("{name} is {}: {}", reading.state, reading.reason));
         effects.push(Effect::Notify(Box::new((record.clone(), reading.clone()))));
     }
-    let agents: HashMap<String, Assessment> = readings.into_iter().collect();
+    let agents: HashMap<String, Assessment> = readings
+        .into_iter()
+        .map(|r| (r.name, r.assessment))
+        .collect();
     if agents != state.live.agents {
         state.live.agents = agents;
         state.dirty = true;
