@@ -268,7 +268,12 @@ fn report_error(error: &anyhow::Error, json: bool) {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let json = cli.json;
     let Some(command) = cli.command else {
-        // The TUI comes here; until then the list is the overview.
+        // On a terminal the control center opens; piped or with --json, the list is printed.
+        use std::io::IsTerminal;
+        if !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+            crate::tui::run()?;
+            return Ok(0);
+        }
         let deck = Deck::open()?;
         print_list(&deck.list()?, json)?;
         return Ok(0);
@@ -529,14 +534,15 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
     for r in records {
         let uptime = match (r.state, r.started_at) {
             (crate::sandbox::SandboxState::Running, Some(t)) => {
-                human_duration(chrono::Utc::now() - t)
+                crate::format::human_duration(chrono::Utc::now() - t)
             }
             _ => "-".into(),
         };
-        let mut project = r.project_dir.as_path().display().to_string();
-        if !home.is_empty() && project.starts_with(&home) {
-            project = format!("~{}", &project[home.len()..]);
-        }
+        let project = crate::format::shorten_left(
+            &r.project_dir.as_path().display().to_string(),
+            Some(&home),
+            usize::MAX,
+        );
         println!(
             "{:20} {:11} {:10} {:8} {:8} {}",
             r.name.as_str(),
@@ -548,16 +554,6 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn human_duration(d: chrono::TimeDelta) -> String {
-    let s = d.num_seconds().max(0);
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{}h", s / 86400, s % 86400 / 3600),
-    }
 }
 
 #[derive(Serialize)]

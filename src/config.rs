@@ -19,6 +19,7 @@ pub struct Config {
     pub display: DisplayConfig,
     pub tmux: TmuxConfig,
     pub monitor: MonitorConfig,
+    pub ui: UiConfig,
     pub bubblewrap: BubblewrapConfig,
     pub usage: UsageConfig,
     pub status: StatusConfig,
@@ -82,6 +83,48 @@ pub struct TmuxConfig {
 #[serde(deny_unknown_fields)]
 pub struct MonitorConfig {
     pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    pub mouse: bool,
+    pub preview_interval_ms: u64,
+    pub theme: ThemeConfig,
+}
+
+/// Colours as ratatui reads them: a name (`green`), an index (`42`) or `#rrggbb`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThemeConfig {
+    pub accent: String,
+    pub text: String,
+    pub muted: String,
+    pub selection: String,
+    pub running: String,
+    pub starting: String,
+    pub stopped: String,
+    pub exited: String,
+    pub dead: String,
+    pub error: String,
+}
+
+impl ThemeConfig {
+    /// Every colour with its key, for validation and for the TUI's theme.
+    pub fn entries(&self) -> [(&'static str, &str); 10] {
+        [
+            ("accent", &self.accent),
+            ("text", &self.text),
+            ("muted", &self.muted),
+            ("selection", &self.selection),
+            ("running", &self.running),
+            ("starting", &self.starting),
+            ("stopped", &self.stopped),
+            ("exited", &self.exited),
+            ("dead", &self.dead),
+            ("error", &self.error),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +293,18 @@ impl Config {
             "must be between 100 and 3600000",
         )?;
         check(
+            (50..=10_000).contains(&self.ui.preview_interval_ms),
+            "ui.preview_interval_ms",
+            "must be between 50 and 10000",
+        )?;
+        for (key, value) in self.ui.theme.entries() {
+            check(
+                value.parse::<ratatui::style::Color>().is_ok(),
+                &format!("ui.theme.{key}"),
+                "must be a colour name, an index 0-255 or #rrggbb",
+            )?;
+        }
+        check(
             (100..=3_600_000).contains(&self.metrics.interval_ms),
             "metrics.interval_ms",
             "must be between 100 and 3600000",
@@ -372,6 +427,11 @@ mod tests {
         let err =
             Config::from_layers(Some("[sandbox]\nbackend = \"docker\"\n"), "test").unwrap_err();
         assert!(err.to_string().contains("sandbox.backend"), "{err}");
+        let err =
+            Config::from_layers(Some("[ui.theme]\naccent = \"blurple\"\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("ui.theme.accent"), "{err}");
+        let err = Config::from_layers(Some("[ui]\nmosue = true\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("mosue"), "{err}");
         let err =
             Config::from_layers(Some("[bubblewrap]\nprotect = [\"../x\"]\n"), "test").unwrap_err();
         assert!(err.to_string().contains("bubblewrap.protect"), "{err}");

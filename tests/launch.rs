@@ -195,7 +195,7 @@ fn start_instance(world: &World, project: &std::path::Path, script: &str) -> std
 
 #[test]
 fn enter_opens_a_shell_inside_the_running_instance() {
-    if !prerequisites(&["bwrap", "nsenter"]) {
+    if !prerequisites(&["bwrap"]) {
         return;
     }
     let world = World::new();
@@ -253,7 +253,7 @@ fn enter_opens_a_shell_inside_the_running_instance() {
 
 #[test]
 fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
-    if !prerequisites(&["bwrap", "nsenter"]) {
+    if !prerequisites(&["bwrap"]) {
         return;
     }
     let world = World::new();
@@ -483,4 +483,112 @@ fn per_project_state_persists_outside_the_project_and_home() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to"));
+}
+
+#[test]
+fn a_profile_forces_its_chromium_extensions_by_policy() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("policy");
+    let extension = "a".repeat(32);
+    let profile = serde_json::json!({
+        "name": "test",
+        "path": ["/usr/bin", "/bin"],
+        "ro_paths": ["/usr", "/bin", "/lib", "/lib64"],
+        "etc": ["passwd", "group"],
+        "env": { "PROFILE_MARK": "from-profile" },
+        "chromium_extensions": [extension],
+        "notice": "test notice"
+    });
+    let file = world.path("profile.json");
+    std::fs::write(&file, profile.to_string()).unwrap();
+    let out = world
+        .command()
+        .args(["launch", "bubblewrap", "--new", project.to_str().unwrap(), "--profile", file.to_str().unwrap()])
+        .args(["--shell", "--", "sh", "-c", "cat /etc/chromium/policies/managed/sandbox-deck.json; echo; echo $PROFILE_MARK; ls /etc"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let policy: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert!(
+        policy["ExtensionInstallForcelist"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&extension)
+    );
+    assert!(stdout.contains("from-profile"));
+    let etc: Vec<&str> = stdout.lines().skip(3).collect();
+    assert!(
+        etc.contains(&"passwd") && !etc.contains(&"shadow") && !etc.contains(&"hosts"),
+        "{etc:?}"
+    );
+    // A profile that widens the sandbox is refused before anything runs.
+    let bad = serde_json::json!({ "name": "bad", "path": [], "ro_paths": ["/"], "etc": [] });
+    std::fs::write(&file, bad.to_string()).unwrap();
+    let (kind, _) = world.error_kind(&[
+        "launch",
+        "bubblewrap",
+        "--new",
+        project.to_str().unwrap(),
+        "--profile",
+        file.to_str().unwrap(),
+        "--shell",
+        "--",
+        "true",
+    ]);
+    assert_eq!(kind, "profile");
+}
+
+#[test]
+fn display_host_is_an_opt_in() {
+    if !prerequisites(&["bwrap", "Xvfb", "xdpyinfo"]) {
+        return;
+    }
+    let mut world = World::new();
+    let project = world.project("desk");
+    // A stand-in for the desktop's X server, with its own cookie.
+    let auth = world.path("host.Xauthority");
+    sandbox_deck::host::xvfb::write_cookie(&auth).unwrap();
+    let spec = sandbox_deck::host::xvfb::XvfbSpec {
+        first_display: 300,
+        width: 640,
+        height: 480,
+        depth: 24,
+        auth_file: auth.clone(),
+        log_file: world.path("host-x.log"),
+    };
+    let mut server = sandbox_deck::host::xvfb::start(std::path::Path::new("Xvfb"), &spec).unwrap();
+    world
+        .env
+        .push(("DISPLAY".into(), format!(":{}", server.number)));
+    world
+        .env
+        .push(("XAUTHORITY".into(), auth.display().to_string()));
+    let probe = "xdpyinfo >/dev/null 2>&1 && echo reachable || echo unreachable";
+    let run = |extra: &[&str]| {
+        let out = world
+            .command()
+            .args(["launch", "bubblewrap", "--new", project.to_str().unwrap()])
+            .args(extra)
+            .args(["--shell", "--", "sh", "-c", probe])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(run(&[]), "unreachable", "no host display by default");
+    assert_eq!(run(&["--display", "host"]), "reachable");
+    server.process.terminate(Duration::from_secs(2));
+    let _ = server.child.wait();
 }

@@ -1,9 +1,11 @@
 //! The engine and its local `Deck` handle (D6): every front end (CLI, TUI, API) reads
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
+pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
+pub mod preview;
 pub mod screen;
 pub mod status;
 pub mod usage;

@@ -1,0 +1,95 @@
+//! What flows through the TUI: every input and every finished task is an `Action` on one
+//! channel; what the reducer wants done in the world is an `Effect`.
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::engine::CreateRequest;
+use crate::engine::host_stats::HostStats;
+use crate::sandbox::SandboxRecord;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Paste(String),
+    Resize(u16, u16),
+    /// The clock, about once a second (uptimes, flash expiry).
+    Tick(DateTime<Utc>),
+    /// SIGTERM or SIGHUP: leave as if the user had quit, so the terminal is restored.
+    Terminate,
+    /// Time to ask the engine for fresh records (`monitor.interval_ms`).
+    MonitorTick,
+    /// Time to refresh the Agent preview, if it is on screen (`ui.preview_interval_ms`).
+    PreviewTick,
+    Loaded(Result<Vec<SandboxRecord>, String>),
+    HostSampled(HostStats),
+    Captured {
+        name: String,
+        result: Result<String, String>,
+    },
+    Done {
+        op: Op,
+        name: String,
+        result: Result<SandboxRecord, String>,
+    },
+    Created(Result<SandboxRecord, String>),
+    Completed {
+        input: String,
+        candidates: Vec<String>,
+    },
+    Attached {
+        name: String,
+        result: Result<(), String>,
+    },
+}
+
+/// A change to one sandbox that runs as a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Start,
+    Stop,
+    Restart,
+    Remove { force: bool },
+}
+
+impl Op {
+    /// The verb for messages: "stopping api", "stopped api".
+    pub fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Op::Start => ("starting", "started"),
+            Op::Stop => ("stopping", "stopped"),
+            Op::Restart => ("restarting", "restarted"),
+            Op::Remove { .. } => ("deleting", "deleted"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Refresh,
+    SampleHost,
+    Capture(String),
+    Run(Op, String),
+    Create(Box<CreateRequestEq>),
+    Attach(String),
+    CompletePath(String),
+    CopyToClipboard(String),
+    Quit,
+}
+
+/// `CreateRequest` with equality, so tests can compare effects.
+#[derive(Debug, Clone)]
+pub struct CreateRequestEq(pub CreateRequest);
+
+impl PartialEq for CreateRequestEq {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        a.project_dir == b.project_dir
+            && a.name == b.name
+            && a.payload == b.payload
+            && a.network == b.network
+            && a.gh_token == b.gh_token
+            && a.profile == b.profile
+    }
+}

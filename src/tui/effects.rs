@@ -1,0 +1,158 @@
+//! Effects turned into work: blocking `Deck` calls on the blocking pool, each reporting back
+//! as an action. Only the terminal-bound effects (attach, clipboard, quit) stay in `app`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::action::{Action, Effect, Op};
+use crate::engine::{Action as DeckAction, Deck};
+
+/// Directory completions offered at most.
+const MAX_COMPLETIONS: usize = 200;
+
+pub struct Runner {
+    deck: Arc<Deck>,
+    tx: UnboundedSender<Action>,
+    /// One refresh at a time: a slow registry must not pile up reconciles.
+    refreshing: Arc<AtomicBool>,
+}
+
+impl Runner {
+    pub fn new(deck: Arc<Deck>, tx: UnboundedSender<Action>) -> Runner {
+        Runner {
+            deck,
+            tx,
+            refreshing: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn run(&self, effect: Effect) {
+        let deck = Arc::clone(&self.deck);
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Refresh => {
+                if self.refreshing.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                let refreshing = Arc::clone(&self.refreshing);
+                blocking(tx, move || {
+                    let result = deck.list().map_err(|e| e.to_string());
+                    refreshing.store(false, Ordering::Release);
+                    Action::Loaded(result)
+                });
+            }
+            Effect::SampleHost => blocking(tx, move || Action::HostSampled(deck.host_stats())),
+            Effect::Capture(name) => blocking(tx, move || Action::Captured {
+                result: deck.capture_pane(&name).map_err(|e| e.to_string()),
+                name,
+            }),
+            Effect::Run(op, name) => blocking(tx, move || Action::Done {
+                op,
+                result: run_op(&deck, op, &name).map_err(|e| e.to_string()),
+                name,
+            }),
+            Effect::Create(request) => blocking(tx, move || {
+                let mut request = request.0;
+                request.project_dir = expand_home(&request.project_dir);
+                Action::Created(
+                    deck.execute(DeckAction::Create(request))
+                        .map_err(|e| e.to_string()),
+                )
+            }),
+            Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
+                candidates: complete_dir(&input),
+                input,
+            }),
+            // The app handles these: they need the terminal.
+            Effect::Attach(_) | Effect::CopyToClipboard(_) | Effect::Quit => {}
+        }
+    }
+}
+
+fn blocking(tx: UnboundedSender<Action>, work: impl FnOnce() -> Action + Send + 'static) {
+    tokio::task::spawn_blocking(move || {
+        // The receiver is gone only when the TUI is quitting.
+        let _ = tx.send(work());
+    });
+}
+
+fn run_op(deck: &Deck, op: Op, name: &str) -> crate::error::Result<crate::sandbox::SandboxRecord> {
+    let name = name.to_owned();
+    match op {
+        Op::Start => deck.execute(DeckAction::Start { name }),
+        Op::Stop => deck.execute(DeckAction::Stop { name }),
+        Op::Restart => {
+            deck.execute(DeckAction::Stop { name: name.clone() })?;
+            deck.execute(DeckAction::Start { name })
+        }
+        Op::Remove { force } => deck.execute(DeckAction::Remove { name, force }),
+    }
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// `~/x` → `$HOME/x`; anything else unchanged.
+pub fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), home()) {
+        (Ok(rest), Some(home)) => home.join(rest),
+        _ => path.to_owned(),
+    }
+}
+
+/// The directories that complete `input`, written the way the user wrote the parent
+/// (so `~/sr` completes to `~/src`). Hidden ones only when asked for with a dot.
+pub fn complete_dir(input: &str) -> Vec<String> {
+    let (parent, prefix) = match input.rfind('/') {
+        Some(i) => (&input[..=i], &input[i + 1..]),
+        None => ("./", input),
+    };
+    let Ok(entries) = std::fs::read_dir(expand_home(Path::new(parent))) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix) && (prefix.starts_with('.') || !n.starts_with('.')))
+        .map(|n| {
+            if input.contains('/') {
+                format!("{parent}{n}")
+            } else {
+                n
+            }
+        })
+        .take(MAX_COMPLETIONS)
+        .collect();
+    found.sort();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_complete_and_files_do_not() {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["alpha", "alps", ".hidden"] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+        }
+        std::fs::write(root.path().join("alfile"), "").unwrap();
+        let base = format!("{}/", root.path().display());
+        assert_eq!(
+            complete_dir(&format!("{base}al")),
+            [format!("{base}alpha"), format!("{base}alps")]
+        );
+        assert_eq!(
+            complete_dir(&format!("{base}.h")),
+            [format!("{base}.hidden")]
+        );
+        assert_eq!(complete_dir(&base).len(), 2);
+        assert!(complete_dir(&format!("{base}missing/x")).is_empty());
+    }
+}

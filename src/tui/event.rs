@@ -1,0 +1,93 @@
+//! The tasks that feed the action channel: terminal input and the timers. They stop while
+//! a child owns the terminal (attach) and start again after.
+
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::action::Action;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Intervals {
+    pub monitor: Duration,
+    pub preview: Duration,
+}
+
+pub struct Inputs {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Inputs {
+    pub fn start(tx: &UnboundedSender<Action>, intervals: Intervals) -> Inputs {
+        let tasks = vec![
+            tokio::spawn(read_terminal(tx.clone())),
+            tokio::spawn(every(intervals.monitor, tx.clone(), || Action::MonitorTick)),
+            tokio::spawn(every(intervals.preview, tx.clone(), || Action::PreviewTick)),
+            tokio::spawn(every(Duration::from_secs(1), tx.clone(), || {
+                Action::Tick(chrono::Utc::now())
+            })),
+        ];
+        Inputs { tasks }
+    }
+
+    /// Ends the tasks and waits until they are gone, so the terminal reader has let go of
+    /// stdin before anyone else reads it.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn read_terminal(tx: UnboundedSender<Action>) {
+    let mut events = EventStream::new();
+    while let Some(Ok(event)) = events.next().await {
+        let action = match event {
+            Event::Key(key) => Action::Key(key),
+            Event::Mouse(mouse) => Action::Mouse(mouse),
+            Event::Paste(text) => Action::Paste(text),
+            Event::Resize(width, height) => Action::Resize(width, height),
+            Event::FocusGained | Event::FocusLost => continue,
+        };
+        if tx.send(action).is_err() {
+            break;
+        }
+    }
+}
+
+async fn every(period: Duration, tx: UnboundedSender<Action>, make: impl Fn() -> Action) {
+    let mut interval = tokio::time::interval(period);
+    // After a pause (attach, a slow draw) one tick is enough, not a burst.
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        interval.tick().await;
+        if tx.send(make()).is_err() {
+            break;
+        }
+    }
+}
+
+/// SIGTERM and SIGHUP end the TUI through the normal quit path, which restores the terminal.
+/// These run for the whole session, attach included: once tokio handles a signal, a signal
+/// with no listener would be lost.
+pub fn watch_signals(tx: &UnboundedSender<Action>) {
+    tokio::spawn(on_signal(SignalKind::terminate(), tx.clone()));
+    tokio::spawn(on_signal(SignalKind::hangup(), tx.clone()));
+}
+
+async fn on_signal(kind: SignalKind, tx: UnboundedSender<Action>) {
+    let Ok(mut signals) = signal(kind) else {
+        return;
+    };
+    if signals.recv().await.is_some() {
+        let _ = tx.send(Action::Terminate);
+    }
+}

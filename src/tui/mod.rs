@@ -1,0 +1,45 @@
+//! The control center (issue 4): a keyboard-driven TUI over the `Deck` handle.
+//!
+//! Flow: every input and every finished task is an [`action::Action`] on one channel;
+//! [`update::update`] turns it into state changes and [`action::Effect`]s without any I/O;
+//! [`effects`] and [`app`] carry the effects out and report back as actions; [`views`] draw
+//! the state, once per batch of actions and only when something changed.
+
+pub mod action;
+pub mod app;
+pub mod command;
+pub mod effects;
+pub mod event;
+pub mod filter;
+pub mod form;
+pub mod keymap;
+pub mod palette;
+pub mod sort;
+pub mod state;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod views;
+pub mod widgets;
+
+#[cfg(test)]
+mod tests;
+
+use anyhow::Context as _;
+
+use crate::engine::Deck;
+use keymap::Keymap;
+
+/// Opens the TUI on this user's deck and returns when the user quits.
+pub fn run() -> anyhow::Result<()> {
+    let deck = Deck::open()?;
+    // A broken keymap is reported before the screen is taken over.
+    let keymap = Keymap::load(&deck.paths.config_dir.join("keymap.toml"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
+    // engine calls still running (a stop, a create): they finish rather than stop halfway.
+    runtime.block_on(app::run(deck, keymap))
+}

@@ -1,0 +1,228 @@
+//! Everything the screen shows, as plain data. Only the reducer changes it; views read it.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+
+use super::action::Op;
+use super::filter::Filter;
+use super::form::Form;
+use super::keymap::{Context, Keymap};
+use super::palette::Palette;
+use super::sort::SortColumn;
+use crate::backend::Options;
+use crate::engine::host_stats::HostStats;
+use crate::paths::Paths;
+use crate::sandbox::{SandboxRecord, SandboxState};
+
+/// Below this width the detail pane goes under the table.
+pub const WIDE_LAYOUT_COLUMNS: u16 = 100;
+/// Below this height there is no room for the detail pane at all.
+pub const MIN_DETAIL_ROWS: u16 = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Table,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Agent,
+    Info,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 2] = [Tab::Agent, Tab::Info];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Agent => "Agent",
+            Tab::Info => "Info",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub name: String,
+    pub op: Op,
+    pub question: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Help { scroll: u16 },
+    Palette(Palette),
+    Confirm(Confirm),
+    Form(Form),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub text: String,
+    pub error: bool,
+    pub until: DateTime<Utc>,
+}
+
+/// What the pane of a sandbox last looked like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub name: String,
+    pub screen: Result<String, String>,
+}
+
+/// What the TUI needs from the config, copied so the state stays plain data.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub agent: String,
+    pub default_network: bool,
+    pub paths: Paths,
+    /// Where the new-sandbox form starts (the deck's working directory).
+    pub start_dir: PathBuf,
+    /// Shown as `~` in paths.
+    pub home: Option<String>,
+    /// The opt-ins `[bubblewrap]` turns on, which a new sandbox gets.
+    pub default_options: Options,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub keymap: Keymap,
+    pub settings: Settings,
+    pub records: Vec<SandboxRecord>,
+    pub loaded: bool,
+    /// By name, so the selection survives re-sorting and refreshes.
+    pub selected: Option<String>,
+    pub sort: SortColumn,
+    pub sort_reversed: bool,
+    pub filter_text: String,
+    pub filter_editing: bool,
+    pub focus: Focus,
+    pub tab: Tab,
+    pub overlay: Option<Overlay>,
+    pub flash: Option<Flash>,
+    pub preview: Option<Preview>,
+    pub capture_in_flight: bool,
+    /// Names with a task running on them, shown as "stopping…" and so on.
+    pub busy: Vec<(String, Op)>,
+    pub host: Option<HostStats>,
+    pub cpu_percent: Option<f64>,
+    pub now: DateTime<Utc>,
+    pub size: (u16, u16),
+    pub dirty: bool,
+    pub quit: bool,
+}
+
+impl State {
+    pub fn new(keymap: Keymap, settings: Settings, now: DateTime<Utc>, size: (u16, u16)) -> State {
+        State {
+            keymap,
+            settings,
+            records: Vec::new(),
+            loaded: false,
+            selected: None,
+            sort: SortColumn::default(),
+            sort_reversed: false,
+            filter_text: String::new(),
+            filter_editing: false,
+            focus: Focus::Table,
+            tab: Tab::Agent,
+            overlay: None,
+            flash: None,
+            preview: None,
+            capture_in_flight: false,
+            busy: Vec::new(),
+            host: None,
+            cpu_percent: None,
+            now,
+            size,
+            dirty: true,
+            quit: false,
+        }
+    }
+
+    /// The table's rows: filtered, then sorted.
+    pub fn rows(&self) -> Vec<&SandboxRecord> {
+        let filter = Filter::parse(&self.filter_text);
+        let mut rows: Vec<&SandboxRecord> =
+            self.records.iter().filter(|r| filter.matches(r)).collect();
+        rows.sort_by(|a, b| {
+            let order = self.sort.compare(a, b);
+            if self.sort_reversed {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+        rows
+    }
+
+    pub fn selected_index(&self) -> Option<usize> {
+        let name = self.selected.as_deref()?;
+        self.rows().iter().position(|r| r.name.as_str() == name)
+    }
+
+    pub fn selected_record(&self) -> Option<&SandboxRecord> {
+        let name = self.selected.as_deref()?;
+        self.rows().into_iter().find(|r| r.name.as_str() == name)
+    }
+
+    /// Where keys go now.
+    pub fn context(&self) -> Context {
+        match &self.overlay {
+            Some(Overlay::Help { .. }) => Context::Help,
+            Some(Overlay::Palette(_)) => Context::Palette,
+            Some(Overlay::Confirm(_)) => Context::Confirm,
+            Some(Overlay::Form(_)) => Context::Form,
+            None if self.filter_editing => Context::Filter,
+            None if self.focus == Focus::Detail => Context::Detail,
+            None => Context::List,
+        }
+    }
+
+    pub fn wide(&self) -> bool {
+        self.size.0 >= WIDE_LAYOUT_COLUMNS
+    }
+
+    pub fn detail_fits(&self) -> bool {
+        self.wide() || self.size.1 >= MIN_DETAIL_ROWS
+    }
+
+    /// The sandbox whose pane the Agent tab shows right now, if any: never while the tab,
+    /// the pane or the sandbox's session is out of sight.
+    pub fn preview_target(&self) -> Option<&str> {
+        if self.tab != Tab::Agent
+            || !self.detail_fits()
+            || matches!(
+                self.overlay,
+                Some(Overlay::Help { .. } | Overlay::Palette(_) | Overlay::Form(_))
+            )
+        {
+            return None;
+        }
+        let record = self.selected_record()?;
+        let has_session =
+            record.managed && matches!(record.state, SandboxState::Running | SandboxState::Exited);
+        has_session.then_some(record.name.as_str())
+    }
+
+    pub fn busy_with(&self, name: &str) -> Option<Op> {
+        self.busy.iter().find(|(n, _)| n == name).map(|(_, op)| *op)
+    }
+
+    /// Counts per state for the header, in a fixed order.
+    pub fn state_counts(&self) -> Vec<(SandboxState, usize)> {
+        [
+            SandboxState::Running,
+            SandboxState::Starting,
+            SandboxState::Exited,
+            SandboxState::Dead,
+            SandboxState::Stopped,
+        ]
+        .into_iter()
+        .map(|s| (s, self.records.iter().filter(|r| r.state == s).count()))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
+}

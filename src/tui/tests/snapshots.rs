@@ -1,0 +1,201 @@
+//! The screens as text, drawn on ratatui's TestBackend and compared with accepted snapshots.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use super::*;
+use crate::config::Config;
+use crate::tui::theme::{ColorSupport, Theme};
+use crate::tui::views;
+
+fn render(state: &State) -> String {
+    let (width, height) = state.size;
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    let theme = Theme::new(&Config::defaults().ui.theme, ColorSupport::TrueColor);
+    terminal
+        .draw(|frame| views::draw(frame, state, &theme))
+        .expect("drawing");
+    terminal.backend().to_string()
+}
+
+/// The screen with a host sample and the Agent preview of `api` in.
+fn live_state(width: u16, height: u16) -> State {
+    let mut state = state_sized(width, height);
+    update(
+        &mut state,
+        Action::HostSampled(crate::engine::host_stats::HostStats {
+            hostname: "devbox".into(),
+            cpu_busy: 100,
+            cpu_total: 1000,
+            mem_total_kib: 16 * 1024 * 1024,
+            mem_available_kib: 12 * 1024 * 1024,
+        }),
+    );
+    update(
+        &mut state,
+        Action::HostSampled(crate::engine::host_stats::HostStats {
+            hostname: "devbox".into(),
+            cpu_busy: 150,
+            cpu_total: 1200,
+            mem_total_kib: 16 * 1024 * 1024,
+            mem_available_kib: 12 * 1024 * 1024,
+        }),
+    );
+    update(
+        &mut state,
+        Action::Captured {
+            name: "api".into(),
+            result: Ok("\x1b[1m✻ Welcome to Claude Code!\x1b[0m\n\n> \x1b[32mfix the failing test\x1b[0m\n\n\x1b[2m  ? for shortcuts\x1b[0m\n\n\n".into()),
+        },
+    );
+    state
+}
+
+#[test]
+fn the_list_with_every_state_and_the_agent_tab() {
+    insta::assert_snapshot!(render(&live_state(120, 30)));
+}
+
+#[test]
+fn the_info_tab() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "]");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_agent_tab_of_a_stopped_sandbox_offers_start() {
+    let mut state = live_state(120, 30);
+    state.selected = Some("web".into());
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_help_overlay() {
+    let mut state = live_state(120, 40);
+    press(&mut state, "?");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_palette_filtering_for_sort() {
+    let mut state = live_state(120, 30);
+    press(&mut state, ":");
+    type_text(&mut state, "sort");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_confirm_dialog_names_the_sandbox() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "d");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_new_sandbox_form_with_a_validation_error() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "n");
+    type_text(&mut state, "api");
+    press(&mut state, "<Down>");
+    type_text(&mut state, "_X");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_80x24_layout_puts_the_detail_under_the_table() {
+    insta::assert_snapshot!(render(&live_state(80, 24)));
+}
+
+#[test]
+fn a_filter_being_typed_and_a_flash() {
+    let mut state = live_state(100, 20);
+    press(&mut state, "/");
+    type_text(&mut state, "!state:run");
+    let typing = render(&state);
+    press(&mut state, "<Enter>");
+    press(&mut state, "s");
+    insta::assert_snapshot!(format!("{typing}\n{}", render(&state)));
+}
+
+#[test]
+fn an_empty_deck_says_how_to_begin() {
+    let mut state = state_sized(80, 24);
+    update(&mut state, Action::Loaded(Ok(Vec::new())));
+    insta::assert_snapshot!(render(&state));
+}
+
+/// Snapshots hold the text; the colours are checked here, cell by cell.
+fn buffer(state: &State, support: ColorSupport) -> ratatui::buffer::Buffer {
+    let (width, height) = state.size;
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    let theme = Theme::new(&Config::defaults().ui.theme, support);
+    terminal
+        .draw(|frame| views::draw(frame, state, &theme))
+        .expect("drawing");
+    terminal.backend().buffer().clone()
+}
+
+#[test]
+fn states_have_colours_and_the_preview_keeps_the_panes_colours() {
+    use ratatui::style::Color;
+    let state = live_state(120, 30);
+    let buf = buffer(&state, ColorSupport::TrueColor);
+    // Row 3 is `api` (running): its glyph is green, the row has the selection background.
+    assert_eq!(buf[(1, 3)].symbol(), "●");
+    assert_eq!(buf[(1, 3)].fg, Color::Rgb(0x5f, 0xd7, 0x5f));
+    assert_eq!(buf[(5, 3)].bg, Color::Rgb(0x30, 0x3a, 0x4a));
+    // The preview's "fix the failing test" was green in the pane (ESC[32m).
+    let (x, y) = find(&buf, "fix the failing").expect("the preview text");
+    assert_eq!(buf[(x, y)].fg, Color::Green);
+    let indexed = buffer(&state, ColorSupport::Indexed);
+    assert_eq!(indexed[(1, 3)].fg, Color::Indexed(77));
+}
+
+#[test]
+fn no_color_draws_without_any_colour() {
+    use ratatui::style::{Color, Modifier};
+    let state = live_state(120, 30);
+    let buf = buffer(&state, ColorSupport::None);
+    for cell in buf.content() {
+        assert!(matches!(cell.fg, Color::Reset), "{cell:?}");
+        assert!(matches!(cell.bg, Color::Reset), "{cell:?}");
+    }
+    assert!(
+        buf[(5, 3)].modifier.contains(Modifier::REVERSED),
+        "the selection is reversed"
+    );
+}
+
+fn find(buf: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u16)> {
+    let area = buf.area;
+    for y in 0..area.height {
+        let line: String = (0..area.width).map(|x| buf[(x, y)].symbol()).collect();
+        if let Some(i) = line.find(text) {
+            return Some((line[..i].chars().count() as u16, y));
+        }
+    }
+    None
+}
+
+#[test]
+fn every_screen_draws_at_any_size_without_panicking() {
+    let overlays: [&[&str]; 6] = [&[], &["?"], &[":"], &["d"], &["n"], &["]"]];
+    for (width, height) in [
+        (1, 1),
+        (10, 3),
+        (20, 6),
+        (40, 10),
+        (79, 15),
+        (100, 16),
+        (300, 90),
+    ] {
+        for keys in overlays {
+            let mut state = live_state(width, height);
+            for key in keys {
+                press(&mut state, key);
+            }
+            let _ = render(&state);
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The overlays: the new-sandbox form, the confirm dialog, the palette and help.
+
+use super::input::on_command;
+use super::table::run;
+use super::{flash, flash_error};
+use crate::sandbox::SandboxRecord;
+use crate::tui::action::{CreateRequestEq, Effect};
+use crate::tui::command::Command;
+use crate::tui::form::Field;
+use crate::tui::keymap::Context;
+use crate::tui::palette;
+use crate::tui::state::{Overlay, State};
+use crate::tui::views::help;
+
+pub(super) fn on_form_command(state: &mut State, command: Command) -> Vec<Effect> {
+    let Some(Overlay::Form(form)) = &mut state.overlay else {
+        return Vec::new();
+    };
+    if form.submitting && command != Command::Cancel {
+        return Vec::new();
+    }
+    match command {
+        Command::Submit => match form.request(state.settings.default_options.clone()) {
+            Ok(request) => {
+                form.submitting = true;
+                form.error = None;
+                return vec![Effect::Create(Box::new(CreateRequestEq(request)))];
+            }
+            Err((field, message)) => {
+                form.field = field;
+                form.error = Some((field, message));
+            }
+        },
+        Command::Complete if form.field == Field::Dir => {
+            return vec![Effect::CompletePath(form.dir.clone())];
+        }
+        Command::Complete | Command::FieldNext => form.move_field(1),
+        Command::FieldPrev => form.move_field(-1),
+        Command::Toggle => form.toggle(),
+        Command::Clear => form.clear_field(),
+        Command::Cancel => state.overlay = None,
+        _ => {}
+    }
+    Vec::new()
+}
+
+pub(super) fn on_created(state: &mut State, result: Result<SandboxRecord, String>) -> Vec<Effect> {
+    state.dirty = true;
+    match result {
+        Ok(record) => {
+            state.overlay = None;
+            state.filter_text.clear();
+            state.selected = Some(record.name.to_string());
+            flash(state, format!("created {}", record.name));
+            if !state.records.iter().any(|r| r.name == record.name) {
+                state.records.push(record);
+            }
+            vec![Effect::Refresh]
+        }
+        Err(message) => {
+            if let Some(Overlay::Form(form)) = &mut state.overlay {
+                form.submitting = false;
+                form.engine_error(message);
+            } else {
+                flash_error(state, message);
+            }
+            vec![Effect::Refresh]
+        }
+    }
+}
+
+pub(super) fn on_confirm_command(state: &mut State, command: Command) -> Vec<Effect> {
+    let Some(Overlay::Confirm(confirm)) = state.overlay.take() else {
+        return Vec::new();
+    };
+    match command {
+        Command::Submit => run(state, confirm.op, confirm.name),
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn on_palette_command(state: &mut State, command: Command) -> Vec<Effect> {
+    let Some(Overlay::Palette(palette)) = &mut state.overlay else {
+        return Vec::new();
+    };
+    let entries = palette::entries(&state.keymap, &palette.query);
+    match command {
+        Command::Down => {
+            palette.selected = (palette.selected + 1).min(entries.len().saturating_sub(1));
+        }
+        Command::Up => palette.selected = palette.selected.saturating_sub(1),
+        Command::Clear => {
+            palette.query.clear();
+            palette.selected = 0;
+        }
+        Command::Submit => {
+            let chosen = entries.get(palette.selected).map(|e| e.command);
+            state.overlay = None;
+            if let Some(command) = chosen {
+                return on_command(state, Context::List, command);
+            }
+        }
+        _ => state.overlay = None,
+    }
+    Vec::new()
+}
+
+pub(super) fn on_help_command(state: &mut State, command: Command) -> Vec<Effect> {
+    let last = u16::try_from(help::line_count(state)).unwrap_or(u16::MAX);
+    if let Some(Overlay::Help { scroll }) = &mut state.overlay {
+        match command {
+            Command::Down => *scroll = scroll.saturating_add(1).min(last),
+            Command::Up => *scroll = scroll.saturating_sub(1),
+            _ => state.overlay = None,
+        }
+    }
+    Vec::new()
+}
+
+/// What Tab found for the dir field.
+pub(super) fn on_completed(state: &mut State, input: &str, candidates: Vec<String>) -> Vec<Effect> {
+    if let Some(Overlay::Form(form)) = &mut state.overlay {
+        form.complete(input, candidates);
+        state.dirty = true;
+    }
+    Vec::new()
+}

@@ -1,0 +1,119 @@
+//! Keys, the mouse and pasted text, turned into commands or typing.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+
+use super::{dialogs, table};
+use crate::tui::action::Effect;
+use crate::tui::command::Command;
+use crate::tui::keymap::{Context, Key};
+use crate::tui::palette::Palette;
+use crate::tui::state::{Overlay, State};
+
+pub(super) fn on_key(state: &mut State, event: &KeyEvent) -> Vec<Effect> {
+    if event.kind == KeyEventKind::Release {
+        return Vec::new();
+    }
+    let key = Key::from_event(event);
+    let context = state.context();
+    // The detail pane adds to the table's keys: s, d, j … still act on the selected sandbox.
+    let command = state.keymap.command(context, key).or_else(|| {
+        (context == Context::Detail)
+            .then(|| state.keymap.command(Context::List, key))
+            .flatten()
+    });
+    match command {
+        Some(command) => on_command(state, context, command),
+        None => {
+            match key.code {
+                KeyCode::Char(c) if !key.ctrl && !key.alt => type_char(state, c),
+                KeyCode::Backspace => backspace(state),
+                _ => {}
+            }
+            Vec::new()
+        }
+    }
+}
+
+pub(super) fn on_mouse(state: &mut State, event: &MouseEvent) -> Vec<Effect> {
+    // Dialogs are keyboard-only; a stray click must not change what is behind them.
+    if state.overlay.is_some() {
+        return Vec::new();
+    }
+    match event.kind {
+        MouseEventKind::ScrollDown => on_command(state, Context::List, Command::Down),
+        MouseEventKind::ScrollUp => on_command(state, Context::List, Command::Up),
+        MouseEventKind::Down(MouseButton::Left) => {
+            table::click(state, event.column, event.row);
+            Vec::new()
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
+    for c in text.chars().filter(|c| !c.is_control()) {
+        type_char(state, c);
+    }
+    Vec::new()
+}
+
+/// Typing into whichever text field has the focus.
+fn type_char(state: &mut State, c: char) {
+    match &mut state.overlay {
+        Some(Overlay::Form(form)) => form.type_char(c),
+        Some(Overlay::Palette(palette)) => {
+            palette.query.push(c);
+            palette.selected = 0;
+        }
+        None if state.filter_editing => {
+            state.filter_text.push(c);
+            table::keep_selection_visible(state);
+        }
+        _ => return,
+    }
+    state.dirty = true;
+}
+
+fn backspace(state: &mut State) {
+    match &mut state.overlay {
+        Some(Overlay::Form(form)) => form.backspace(),
+        Some(Overlay::Palette(palette)) => {
+            palette.query.pop();
+            palette.selected = 0;
+        }
+        None if state.filter_editing => {
+            state.filter_text.pop();
+            table::keep_selection_visible(state);
+        }
+        _ => return,
+    }
+    state.dirty = true;
+}
+
+pub(super) fn on_command(state: &mut State, context: Context, command: Command) -> Vec<Effect> {
+    state.dirty = true;
+    match command {
+        Command::Noop => return Vec::new(),
+        Command::Quit => {
+            state.quit = true;
+            return vec![Effect::Quit];
+        }
+        Command::Help => {
+            state.overlay = Some(Overlay::Help { scroll: 0 });
+            return Vec::new();
+        }
+        Command::Palette => {
+            state.overlay = Some(Overlay::Palette(Palette::default()));
+            return Vec::new();
+        }
+        _ => {}
+    }
+    match context {
+        Context::List | Context::Detail => table::on_table_command(state, command),
+        Context::Filter => table::on_filter_command(state, command),
+        Context::Form => dialogs::on_form_command(state, command),
+        Context::Confirm => dialogs::on_confirm_command(state, command),
+        Context::Palette => dialogs::on_palette_command(state, command),
+        Context::Help => dialogs::on_help_command(state, command),
+    }
+}

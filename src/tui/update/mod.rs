@@ -1,0 +1,86 @@
+//! The reducer: `update(state, action) -> effects`. No I/O, no clock, no terminal: the
+//! world comes in as actions and goes out as effects, so every rule here is testable.
+//! `input` handles keys, mouse and paste; `table` the sandbox table; `dialogs` the form,
+//! the confirm dialog, the palette and help; `world` what the engine and the clock report.
+
+mod dialogs;
+mod input;
+mod table;
+mod world;
+
+use chrono::TimeDelta;
+
+use super::action::{Action, Effect};
+use super::state::{Flash, State};
+
+/// How long a flash message stays in the bottom bar.
+const FLASH_SECONDS: i64 = 4;
+
+pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
+    let may_change_view = matches!(
+        action,
+        Action::Key(_) | Action::Mouse(_) | Action::Resize(..) | Action::Loaded(_)
+    );
+    let mut effects = reduce(state, action);
+    if may_change_view && let Some(capture) = capture_if_missing(state) {
+        effects.push(capture);
+    }
+    effects
+}
+
+/// A sandbox that just came into view gets its pane captured now, not at the next tick.
+fn capture_if_missing(state: &mut State) -> Option<Effect> {
+    let name = state.preview_target()?.to_owned();
+    let shown = state.preview.as_ref().is_some_and(|p| p.name == name);
+    if shown || state.capture_in_flight {
+        return None;
+    }
+    state.capture_in_flight = true;
+    Some(Effect::Capture(name))
+}
+
+fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Key(event) => input::on_key(state, &event),
+        Action::Mouse(event) => input::on_mouse(state, &event),
+        Action::Paste(text) => input::on_paste(state, &text),
+        Action::Resize(width, height) => {
+            state.size = (width, height);
+            state.dirty = true;
+            Vec::new()
+        }
+        Action::Tick(now) => world::on_tick(state, now),
+        Action::Terminate => {
+            state.quit = true;
+            vec![Effect::Quit]
+        }
+        Action::MonitorTick => vec![Effect::Refresh, Effect::SampleHost],
+        Action::PreviewTick => world::on_preview_tick(state),
+        Action::Loaded(result) => world::on_loaded(state, result),
+        Action::HostSampled(stats) => world::on_host_sampled(state, stats),
+        Action::Captured { name, result } => world::on_captured(state, name, result),
+        Action::Done { op, name, result } => world::on_done(state, op, &name, result),
+        Action::Created(result) => dialogs::on_created(state, result),
+        Action::Completed { input, candidates } => dialogs::on_completed(state, &input, candidates),
+        Action::Attached { name, result } => world::on_attached(state, &name, result),
+    }
+}
+
+fn flash(state: &mut State, text: String) {
+    state.flash = Some(Flash {
+        text,
+        error: false,
+        until: state.now + TimeDelta::seconds(FLASH_SECONDS),
+    });
+    state.dirty = true;
+}
+
+fn flash_error(state: &mut State, text: String) {
+    state.flash = Some(Flash {
+        text,
+        error: true,
+        // Errors stay longer: they usually say what to do next.
+        until: state.now + TimeDelta::seconds(FLASH_SECONDS * 3),
+    });
+    state.dirty = true;
+}

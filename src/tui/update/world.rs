@@ -1,0 +1,131 @@
+//! What the world reports: the clock, the monitor, host samples, captures, finished tasks.
+
+use chrono::{DateTime, Utc};
+
+use super::table::keep_selection_visible;
+use super::{flash, flash_error};
+use crate::engine::host_stats::HostStats;
+use crate::format::human_duration;
+use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::tui::action::{Effect, Op};
+use crate::tui::state::{Preview, State};
+
+/// The header shows memory in tenths of a GiB.
+const TENTH_GIB_IN_KIB: u64 = 1024 * 1024 / 10;
+
+pub(super) fn on_tick(state: &mut State, now: DateTime<Utc>) -> Vec<Effect> {
+    // Redraw for the clock only when an uptime as shown changes (each second for the
+    // first minute, then each minute).
+    let shown = |at| {
+        state
+            .records
+            .iter()
+            .filter(|r| r.state == SandboxState::Running)
+            .filter_map(|r| r.started_at.map(|t| human_duration(at - t)))
+            .collect::<Vec<_>>()
+    };
+    if shown(now) != shown(state.now) {
+        state.dirty = true;
+    }
+    state.now = now;
+    if state.flash.as_ref().is_some_and(|f| f.until <= now) {
+        state.flash = None;
+        state.dirty = true;
+    }
+    Vec::new()
+}
+
+pub(super) fn on_preview_tick(state: &mut State) -> Vec<Effect> {
+    match state.preview_target() {
+        Some(name) if !state.capture_in_flight => {
+            let name = name.to_owned();
+            state.capture_in_flight = true;
+            vec![Effect::Capture(name)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn on_loaded(
+    state: &mut State,
+    result: Result<Vec<SandboxRecord>, String>,
+) -> Vec<Effect> {
+    match result {
+        Ok(records) if !state.loaded || records != state.records => {
+            state.records = records;
+            state.loaded = true;
+            state.dirty = true;
+            keep_selection_visible(state);
+        }
+        Ok(_) => {}
+        Err(message) => flash_error(state, message),
+    }
+    Vec::new()
+}
+
+pub(super) fn on_host_sampled(state: &mut State, stats: HostStats) -> Vec<Effect> {
+    let cpu = state
+        .host
+        .as_ref()
+        .and_then(|previous| stats.cpu_percent_since(previous));
+    // Redraw only when the header would read differently.
+    let shown = |cpu: Option<f64>, host: Option<&HostStats>| {
+        (
+            cpu.map(|c| c.round() as i64),
+            host.map(|h| {
+                (
+                    h.hostname.clone(),
+                    h.mem_total_kib,
+                    h.mem_available_kib / TENTH_GIB_IN_KIB,
+                )
+            }),
+        )
+    };
+    if shown(cpu, Some(&stats)) != shown(state.cpu_percent, state.host.as_ref()) {
+        state.dirty = true;
+    }
+    state.cpu_percent = cpu;
+    state.host = Some(stats);
+    Vec::new()
+}
+
+pub(super) fn on_captured(
+    state: &mut State,
+    name: String,
+    screen: Result<String, String>,
+) -> Vec<Effect> {
+    state.capture_in_flight = false;
+    let preview = Preview { name, screen };
+    if state.preview.as_ref() != Some(&preview) {
+        state.preview = Some(preview);
+        state.dirty = true;
+    }
+    Vec::new()
+}
+
+pub(super) fn on_done(
+    state: &mut State,
+    op: Op,
+    name: &str,
+    result: Result<SandboxRecord, String>,
+) -> Vec<Effect> {
+    state.busy.retain(|(n, _)| n != name);
+    match result {
+        Ok(_) => flash(state, format!("{} {name}", op.words().1)),
+        Err(message) => flash_error(state, message),
+    }
+    vec![Effect::Refresh]
+}
+
+pub(super) fn on_attached(
+    state: &mut State,
+    name: &str,
+    result: Result<(), String>,
+) -> Vec<Effect> {
+    state.dirty = true;
+    match result {
+        Ok(()) => flash(state, format!("back from {name}")),
+        Err(message) => flash_error(state, message),
+    }
+    vec![Effect::Refresh]
+}

@@ -1,0 +1,189 @@
+//! The sandbox table.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+
+use crate::format::{human_duration, shorten_left};
+use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::tui::sort::SortColumn;
+use crate::tui::state::{Focus, State};
+use crate::tui::theme::{Theme, state_glyph};
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
+    let rows = state.rows();
+    let block = Block::bordered()
+        .border_style(border(state, theme))
+        .title(title(state, rows.len(), theme));
+    if rows.is_empty() {
+        let text = if !state.loaded {
+            "loading…"
+        } else if state.records.is_empty() {
+            "No sandboxes yet. Press n to make one."
+        } else {
+            "Nothing matches the filter. Esc clears it."
+        };
+        let paragraph = Paragraph::new(Line::styled(format!(" {text}"), theme.fg(theme.muted)));
+        frame.render_widget(paragraph.block(block), area);
+        return;
+    }
+    let inner_width = area.width.saturating_sub(2);
+    let columns = columns(inner_width);
+    let fixed: u16 = columns.iter().map(|c| c.width + 1).sum::<u16>() + 2;
+    let project_width = inner_width.saturating_sub(fixed).max(8);
+    let home = state.settings.home.as_deref();
+    let header = Row::new(
+        std::iter::once(Cell::from(""))
+            .chain(
+                columns
+                    .iter()
+                    .map(|c| Cell::from(header_label(c.kind, state))),
+            )
+            .chain(std::iter::once(Cell::from(header_label(
+                Kind::Project,
+                state,
+            )))),
+    )
+    .style(theme.fg(theme.muted).add_modifier(Modifier::BOLD));
+    let table_rows = rows.iter().map(|r| {
+        let busy = state.busy_with(r.name.as_str());
+        let mut cells = vec![Cell::from(Span::styled(
+            state_glyph(r.state),
+            theme.state(r.state),
+        ))];
+        for c in &columns {
+            cells.push(cell(c.kind, r, state, busy.map(|op| op.words().0), theme));
+        }
+        let project = r.project_dir.as_path().display().to_string();
+        cells.push(Cell::from(shorten_left(
+            &project,
+            home,
+            project_width as usize,
+        )));
+        Row::new(cells)
+    });
+    let widths = std::iter::once(Constraint::Length(1))
+        .chain(columns.iter().map(|c| Constraint::Length(c.width)))
+        .chain(std::iter::once(Constraint::Fill(1)));
+    let table = Table::new(table_rows, widths)
+        .header(header)
+        .block(block)
+        .row_highlight_style(theme.selected());
+    let mut table_state = TableState::default().with_selected(state.selected_index());
+    frame.render_stateful_widget(table, area, &mut table_state);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Name,
+    Backend,
+    State,
+    Uptime,
+    Display,
+    Network,
+    Project,
+}
+
+struct Column {
+    kind: Kind,
+    width: u16,
+}
+
+/// The columns that fit: backend and display give way first on a narrow screen.
+fn columns(width: u16) -> Vec<Column> {
+    let mut columns = vec![Column {
+        kind: Kind::Name,
+        width: 14,
+    }];
+    if width >= 68 {
+        columns.push(Column {
+            kind: Kind::Backend,
+            width: 10,
+        });
+    }
+    columns.push(Column {
+        kind: Kind::State,
+        width: 10,
+    });
+    columns.push(Column {
+        kind: Kind::Uptime,
+        width: 6,
+    });
+    if width >= 64 {
+        columns.push(Column {
+            kind: Kind::Display,
+            width: 4,
+        });
+    }
+    columns.push(Column {
+        kind: Kind::Network,
+        width: 3,
+    });
+    columns
+}
+
+fn header_label(kind: Kind, state: &State) -> String {
+    let (label, sort) = match kind {
+        Kind::Name => ("NAME", Some(SortColumn::Name)),
+        Kind::Backend => ("BACKEND", Some(SortColumn::Backend)),
+        Kind::State => ("STATE", Some(SortColumn::State)),
+        Kind::Uptime => ("UP", Some(SortColumn::Uptime)),
+        Kind::Display => ("DISP", None),
+        Kind::Network => ("NET", None),
+        Kind::Project => ("PROJECT", Some(SortColumn::Project)),
+    };
+    match sort {
+        Some(column) if column == state.sort => {
+            format!("{label}{}", if state.sort_reversed { "↓" } else { "↑" })
+        }
+        _ => label.to_owned(),
+    }
+}
+
+fn cell<'a>(
+    kind: Kind,
+    r: &'a SandboxRecord,
+    state: &State,
+    busy: Option<&str>,
+    theme: &Theme,
+) -> Cell<'a> {
+    match kind {
+        Kind::Name => Cell::from(r.name.as_str()),
+        Kind::Backend => Cell::from(r.backend.as_str()),
+        Kind::State => match busy {
+            Some(verb) => Cell::from(Span::styled(format!("{verb}…"), theme.fg(theme.starting))),
+            None => Cell::from(Span::styled(r.state.as_str(), theme.state(r.state))),
+        },
+        Kind::Uptime => Cell::from(match (r.state, r.started_at) {
+            (SandboxState::Running, Some(t)) => human_duration(state.now - t),
+            _ => "-".into(),
+        }),
+        Kind::Display => Cell::from(r.display.map_or("-".into(), |d| format!(":{d}"))),
+        Kind::Network => Cell::from(if r.network { "on" } else { "off" }),
+        Kind::Project => Cell::from(""),
+    }
+}
+
+fn title(state: &State, shown: usize, theme: &Theme) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        format!(" Sandboxes {shown}/{} ", state.records.len()),
+        theme.title(),
+    )];
+    if !state.filter_text.is_empty() {
+        spans.push(Span::styled(
+            format!("filter: {} ", state.filter_text),
+            theme.fg(theme.accent),
+        ));
+    }
+    Line::from(spans)
+}
+
+fn border(state: &State, theme: &Theme) -> ratatui::style::Style {
+    if state.focus == Focus::Table {
+        theme.fg(theme.accent)
+    } else {
+        theme.fg(theme.muted)
+    }
+}
