@@ -642,6 +642,18 @@ fn print_status(report: &StatusReport) {
 }
 
 fn print_usage(report: &Report) {
+    if report.files == 0 {
+        let roots: Vec<String> = report
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
+        println!(
+            "no matching Claude Code logs under {} (CLAUDE_CONFIG_DIR sets where to look)",
+            roots.join(", ")
+        );
+        return;
+    }
     let home = std::env::var("HOME").unwrap_or_default();
     let label = match report.by {
         GroupBy::Project => "PROJECT",
