@@ -27,8 +27,10 @@ pub struct Tmux {
 pub struct Pane {
     pub session: String,
     pub pid: u32,
-    pub dead: bool,
-    /// The exit status, or 128 + signal number when the process was killed.
+    /// tmux says the pane's process has ended (its pty closed).
+    pub closed: bool,
+    /// The exit status, or 128 + signal number when the process was killed; tmux learns it
+    /// only once it has reaped the process, which can come later than `closed`.
     pub exit_status: Option<i32>,
 }
 
@@ -254,11 +256,10 @@ fn parse_pane(line: &str) -> Option<Pane> {
     } else {
         None
     };
-    let dead = exit_status.is_some();
     Some(Pane {
         session,
         pid,
-        dead,
+        closed,
         exit_status,
     })
 }
@@ -282,7 +283,7 @@ mod tests {
             Some(Pane {
                 session: "api".into(),
                 pid: 123,
-                dead: false,
+                closed: false,
                 exit_status: None
             })
         );
@@ -292,7 +293,7 @@ mod tests {
             Some(137)
         );
         assert!(
-            !parse_pane("api\t123\t1\t\t").unwrap().dead,
+            parse_pane("api\t123\t1\t\t").unwrap().exit_status.is_none(),
             "no status yet: not ended"
         );
         assert_eq!(parse_pane("garbage"), None);
