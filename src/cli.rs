@@ -374,7 +374,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(status) = record.exit_status.filter(|s| *s != 0) {
                 let screen = deck
                     .tmux()
-                    .capture(record.name.as_str(), 20)
+                    .capture(record.name.as_str(), 20, false)
                     .unwrap_or_default();
                 return Err(DeckError::host(
                     format!("the backend of {}", record.name),

@@ -185,22 +185,30 @@ impl Tmux {
         }
     }
 
-    /// The visible text of the session's pane (its last `lines` lines).
-    pub fn capture(&self, session: &str, lines: usize) -> Result<String> {
+    /// The session's pane as text: the visible screen plus `history` lines of scrollback,
+    /// with ANSI colour escapes when `colours` (the live preview) or plain (pattern matching).
+    pub fn capture(&self, session: &str, history: usize, colours: bool) -> Result<String> {
         let target = format!("={session}:");
-        let start = format!("-{lines}");
-        let out = self.run_checked(
-            "capture-pane",
-            &[
-                "capture-pane".as_ref(),
-                "-p".as_ref(),
-                "-t".as_ref(),
-                target.as_ref(),
-                "-S".as_ref(),
-                start.as_ref(),
-            ],
-        )?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        let start = format!("-{history}");
+        let mut args: Vec<&OsStr> = vec!["capture-pane".as_ref(), "-p".as_ref()];
+        if colours {
+            args.push("-e".as_ref());
+        }
+        let rest: [&OsStr; 4] = [
+            "-t".as_ref(),
+            target.as_ref(),
+            "-S".as_ref(),
+            start.as_ref(),
+        ];
+        args.extend(rest);
+        let out = self.run_checked("capture-pane", &args)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Plain text is for reading what the pane says: the blank rows below it are noise.
+        Ok(if colours {
+            text.into_owned()
+        } else {
+            text.trim_end().to_owned()
+        })
     }
 
     /// The command that puts the user's terminal on the session: `switch-client` when we run
