@@ -374,7 +374,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(status) = record.exit_status.filter(|s| *s != 0) {
                 let screen = deck
                     .tmux()
-                    .capture(record.name.as_str(), 20)
+                    .capture(record.name.as_str(), 20, false)
                     .unwrap_or_default();
                 return Err(DeckError::host(
                     format!("the backend of {}", record.name),
@@ -642,6 +642,18 @@ fn print_status(report: &StatusReport) {
 }
 
 fn print_usage(report: &Report) {
+    if report.files == 0 {
+        let roots: Vec<String> = report
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
+        println!(
+            "no matching Claude Code logs under {} (CLAUDE_CONFIG_DIR sets where to look)",
+            roots.join(", ")
+        );
+        return;
+    }
     let home = std::env::var("HOME").unwrap_or_default();
     let label = match report.by {
         GroupBy::Project => "PROJECT",

@@ -143,8 +143,9 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
     std::fs::create_dir_all(project.join("out")).unwrap();
     let created = world.json(&["create", project.to_str().unwrap(), "--", "--model", "x"]);
     let id = created["id"].as_str().unwrap();
+    // `cat` may still be writing when the file appears: wait until it is whole.
     wait_for("the agent", Duration::from_secs(10), || {
-        project.join("out/settings.json").exists()
+        serde_json::from_str::<Value>(&read(&project.join("out/settings.json"))).is_ok()
     });
     // The agent got the generated settings (at a fixed path inside), before its own
     // arguments, and could read them.

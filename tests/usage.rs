@@ -580,3 +580,82 @@ fn the_cli_reports_json_for_every_log_and_for_one_sandbox() {
     assert_eq!(kind, "invalid_argument");
     assert!(world.path("state/sandbox-deck/usage-cache.json").exists());
 }
+
+#[test]
+fn cost_usd_is_used_only_when_the_cost_mode_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let msg = |id: &'static str, model: &'static str| Msg {
+        id,
+        req: "r",
+        session: "s",
+        cwd: "/p",
+        ts: "2025-06-01T10:00:00.000Z",
+        model,
+        input: 1_000,
+        output: 1_000,
+        cache_write: 0,
+        cache_read: 0,
+    };
+    // Calculated: 1000*3 + 1000*15 = 18000 per million (sonnet); gpt-4o has no price.
+    let text = msg("a", SONNET).line(json!({"costUSD": 0.5}))
+        + &msg("b", SONNET).line(json!({}))
+        + &msg("c", "gpt-4o").line(json!({"costUSD": 0.25}));
+    write(&root.join("-p/s.jsonl"), &text);
+    let mut index = UsageIndex::open(vec![root], None);
+    index.refresh();
+    let cost = |mode| {
+        let mut q = query(GroupBy::Day);
+        q.cost_mode = mode;
+        report(&index, &q).totals.cost_usd
+    };
+    assert!(close(cost(CostMode::Calculate), 2.0 * 0.018));
+    assert!(close(cost(CostMode::Display), 0.5 + 0.25));
+    assert!(close(cost(CostMode::Auto), 0.5 + 0.018 + 0.25));
+}
+
+#[test]
+fn the_active_block_burns_and_projects_as_a_labelled_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let at = |id: &str, ts: &'static str| {
+        Msg {
+            id,
+            req: "r",
+            session: "s",
+            cwd: "/p",
+            ts,
+            model: SONNET,
+            input: 0,
+            output: 1_000,
+            cache_write: 0,
+            cache_read: 0,
+        }
+        .line(json!({"requestId": format!("req_{id}")}))
+    };
+    // 10:10 and 10:40: 2000 tokens in 30 minutes, in the block 10:00-15:00.
+    let text = at("a", "2025-06-01T10:10:00.000Z") + &at("b", "2025-06-01T10:40:00.000Z");
+    write(&root.join("-p/s.jsonl"), &text);
+    let mut index = UsageIndex::open(vec![root], None);
+    index.refresh();
+    let mut q = query(GroupBy::Block);
+    q.now_ms = 1_748_772_000_000 + 60 * 60_000; // 2025-06-01T11:00Z: 240 minutes left
+    let r = report(&index, &q);
+    let block = r.active_block.clone().expect("an active block");
+    assert_eq!(block.start.to_rfc3339(), "2025-06-01T10:00:00+00:00");
+    let rate = block.burn_rate.as_ref().unwrap();
+    assert!((rate.tokens_per_minute - 2000.0 / 30.0).abs() < 1e-9);
+    let p = block.projection.as_ref().unwrap();
+    assert!((p.minutes_left - 240.0).abs() < 1e-9);
+    assert_eq!(
+        p.total_tokens,
+        2000 + (2000.0 / 30.0 * 240.0_f64).round() as u64
+    );
+    assert_eq!(p.note, "estimate from local logs");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["rows"][0]["block"]["active"], true);
+    assert_eq!(
+        json["rows"][0]["block"]["projection"]["note"],
+        "estimate from local logs"
+    );
+}

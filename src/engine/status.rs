@@ -171,6 +171,9 @@ struct PatternFile {
 pub struct PromptSpec {
     pub input_prefixes: Vec<String>,
     pub box_top_prefixes: Vec<String>,
+    /// The input line is this close to the bottom of the pane; a line further up that looks
+    /// like one (a quoted "> " in the output) is not the prompt box.
+    pub within_last_lines: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,9 +217,11 @@ impl Patterns {
             let line = line.trim_start_matches(' ');
             prefixes.iter().any(|p| line.starts_with(p.as_str()))
         };
+        let near_bottom = lines.len().saturating_sub(self.prompt.within_last_lines);
         let Some(input) = lines
             .iter()
             .rposition(|l| starts(l, &self.prompt.input_prefixes))
+            .filter(|i| *i >= near_bottom)
         else {
             return lines;
         };
@@ -551,7 +556,7 @@ impl Deck {
         let event = read_last_event(&self.status_events_file(&record.id));
         let running = record.state == SandboxState::Running;
         let pane = match (&record.tmux_session, running) {
-            (Some(session), true) => self.tmux.capture(session, 0).ok(),
+            (Some(session), true) => self.tmux.capture(session, 0, false).ok(),
             _ => None,
         };
         let transcript_age_ms = running
@@ -624,6 +629,12 @@ mod tests {
         let dialog =
             "╭──────╮\n│ Bash command │\n│ Do you want to proceed? │\n│ ❯ 1. Yes │\n╰──────╯";
         assert_eq!(p.match_pane(dialog).unwrap().0, AgentState::Waiting);
+        // A quoted line far above a dialog is not the prompt box.
+        let quoted = format!(
+            "> a quote in the answer\n{}{dialog}\n\n\n",
+            "output\n".repeat(10)
+        );
+        assert_eq!(p.match_pane(&quoted).unwrap().0, AgentState::Waiting);
     }
 
     #[test]

@@ -124,7 +124,9 @@ pub struct Report {
     /// Models without a price: their cost counts as $0.
     pub unknown_models: Vec<UnknownModel>,
     pub malformed_lines: u64,
+    /// Log files read, and the `projects/` directories searched for them.
     pub files: usize,
+    pub roots: Vec<PathBuf>,
     /// The current 5-hour block, when one is active.
     pub active_block: Option<Block>,
     /// When Claude said the usage limit resets (the latest notice in the logs).
@@ -351,6 +353,7 @@ impl UsageIndex {
             unknown_models: unknown.into_values().collect(),
             malformed_lines: malformed,
             files,
+            roots: self.roots().to_vec(),
             active_block,
             limit_resets_at: limit.and_then(|l| DateTime::from_timestamp(l.resets_at, 0)),
         }
