@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-use crate::host::process::ProcRef;
+use crate::host::process::{ProcRef, ProcessTree};
 use crate::sandbox::{SandboxId, SandboxRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,13 +86,18 @@ impl MetricsSampler {
     /// a CPU figure needs two samples.
     pub fn sample(&mut self, records: &[SandboxRecord]) -> Option<MetricsSnapshot> {
         let now = Instant::now();
-        let trees: Vec<(&SandboxId, Vec<ProcRef>)> = records
+        let launchers: Vec<(&SandboxId, ProcRef)> = records
             .iter()
-            .filter_map(|r| {
-                let launcher = r.launcher.filter(ProcRef::is_alive)?;
+            .filter_map(|r| Some((&r.id, r.launcher.filter(ProcRef::is_alive)?)))
+            .collect();
+        // One scan of /proc for every tree.
+        let table = (!launchers.is_empty()).then(ProcessTree::read);
+        let trees: Vec<(&SandboxId, Vec<ProcRef>)> = launchers
+            .into_iter()
+            .map(|(id, launcher)| {
                 let mut tree = vec![launcher];
-                tree.extend(launcher.descendants());
-                Some((&r.id, tree))
+                tree.extend(table.iter().flat_map(|t| t.descendants(&launcher)));
+                (id, tree)
             })
             .collect();
         let pids: Vec<Pid> = trees

@@ -73,6 +73,18 @@ impl ProcRef {
         if !self.is_alive() {
             return Vec::new();
         }
+        ProcessTree::read().descendants(self)
+    }
+}
+
+/// Who is whose parent, read from `/proc` once: walking many trees (every sandbox's, on each
+/// metrics sample) costs one scan of `/proc` rather than one each.
+pub struct ProcessTree {
+    children: HashMap<u32, Vec<ProcRef>>,
+}
+
+impl ProcessTree {
+    pub fn read() -> ProcessTree {
         let mut children: HashMap<u32, Vec<ProcRef>> = HashMap::new();
         for (pid, stat) in all_processes() {
             children.entry(stat.ppid).or_default().push(ProcRef {
@@ -80,12 +92,21 @@ impl ProcRef {
                 start_time: stat.start_time,
             });
         }
+        ProcessTree { children }
+    }
+
+    /// The processes below `root` when the tree was read.
+    pub fn descendants(&self, root: &ProcRef) -> Vec<ProcRef> {
         let mut found = Vec::new();
-        let mut queue = vec![self.pid];
+        let mut queue = vec![root.pid];
         while let Some(parent) = queue.pop() {
-            for child in children.remove(&parent).unwrap_or_default() {
-                queue.push(child.pid);
-                found.push(child);
+            for child in self.children.get(&parent).into_iter().flatten() {
+                // A pid cycle cannot happen in one kernel snapshot, but a torn read of
+                // `/proc` could show one: never walk a pid twice.
+                if child.pid != root.pid && !found.contains(child) {
+                    queue.push(child.pid);
+                    found.push(*child);
+                }
             }
         }
         found
