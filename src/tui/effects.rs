@@ -48,13 +48,16 @@ impl Runner {
                 }
                 let refreshing = Arc::clone(&self.refreshing);
                 let shared = Arc::clone(&self.records);
-                blocking(tx, move || {
+                tokio::task::spawn_blocking(move || {
                     let result = deck.list().map_err(|e| e.to_string());
-                    if let (Ok(records), Ok(mut shared)) = (&result, shared.lock()) {
-                        shared.clone_from(records);
-                    }
+                    let records = result.as_ref().ok().cloned();
                     refreshing.store(false, Ordering::Release);
-                    Action::Loaded(result)
+                    let _ = tx.send(Action::Loaded(result));
+                    // Only now do the workers see them: what they report about a sandbox
+                    // reaches the reducer after the sandbox itself.
+                    if let (Some(records), Ok(mut shared)) = (records, shared.lock()) {
+                        *shared = records;
+                    }
                 });
             }
             Effect::SampleHost => blocking(tx, move || Action::HostSampled(deck.host_stats())),
