@@ -226,3 +226,72 @@ pub fn summarize(index: &UsageIndex, pricing: &Pricing, cost_mode: CostMode) -> 
         limit_resets_at: by_project.limit_resets_at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn line(session: &str, cwd: &str, id: &str, ts: &str, input: u64, output: u64) -> String {
+        let v = serde_json::json!({
+            "type": "assistant",
+            "cwd": cwd,
+            "sessionId": session,
+            "timestamp": ts,
+            "requestId": format!("req-{id}"),
+            "message": {
+                "id": id,
+                "model": "claude-sonnet-4-5-20250929",
+                "usage": {
+                    "input_tokens": input,
+                    "output_tokens": output,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0
+                }
+            }
+        });
+        serde_json::to_string(&v).unwrap() + "\n"
+    }
+
+    #[test]
+    fn the_summary_has_each_directorys_totals_and_sessions_and_todays_total() {
+        let root = tempfile::tempdir().unwrap();
+        let now = Utc::now().to_rfc3339();
+        let old = "2025-01-01T10:00:00Z";
+        let files = [
+            (
+                "-src-api/s1.jsonl",
+                line("s1", "/src/api", "m1", old, 100, 10)
+                    + &line("s1", "/src/api/sub", "m2", old, 200, 20),
+            ),
+            (
+                "-src-api/s2.jsonl",
+                line("s2", "/src/api", "m3", &now, 1000, 100),
+            ),
+            ("-src-web/s3.jsonl", line("s3", "/src/web", "m4", old, 5, 5)),
+        ];
+        for (path, text) in files {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut index = UsageIndex::open(vec![root.path().to_owned()], None);
+        index.refresh();
+        let summary = summarize(&index, &Pricing::builtin(), CostMode::Calculate);
+        let api = summary.for_project(Path::new("/src/api"));
+        assert_eq!(api.totals.input_tokens, 1300);
+        assert_eq!(api.totals.output_tokens, 130);
+        assert_eq!(api.totals.entries, 3);
+        // Both sessions started in /src/api itself; /src/api/sub started none.
+        assert_eq!(api.sessions, 2);
+        let web = summary.for_project(Path::new("/src/web"));
+        assert_eq!((web.totals.total_tokens, web.sessions), (10, 1));
+        // Today is the one line written now; so is the active block.
+        assert_eq!(summary.today.input_tokens, 1000);
+        assert_eq!(summary.today.output_tokens, 100);
+        let block = summary.block.expect("a block active now");
+        assert_eq!(block.totals.total_tokens, 1100);
+        assert!(summary.today.cost_usd > 0.0 && api.totals.cost_usd > summary.today.cost_usd);
+    }
+}
