@@ -44,6 +44,13 @@ impl Tab {
             Tab::Info => "Info",
         }
     }
+
+    /// The tab `step` places further, wrapping around.
+    pub fn step(self, step: isize) -> Tab {
+        let index = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
+        let count = Tab::ALL.len() as isize;
+        Tab::ALL[(index + step).rem_euclid(count) as usize]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

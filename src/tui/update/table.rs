@@ -8,7 +8,7 @@ use crate::tui::action::{Effect, Op};
 use crate::tui::command::Command;
 use crate::tui::form::Form;
 use crate::tui::palette::Palette;
-use crate::tui::state::{Confirm, Focus, Overlay, State, Tab};
+use crate::tui::state::{Confirm, Focus, Overlay, State};
 use crate::tui::views::Areas;
 
 pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effect> {
@@ -35,16 +35,8 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
                 _ => Focus::Table,
             };
         }
-        Command::TabNext | Command::TabPrev => {
-            let count = Tab::ALL.len();
-            let step = if command == Command::TabNext {
-                1
-            } else {
-                count - 1
-            };
-            let index = Tab::ALL.iter().position(|t| *t == state.tab).unwrap_or(0);
-            state.tab = Tab::ALL[(index + step) % count];
-        }
+        Command::TabNext => state.tab = state.tab.step(1),
+        Command::TabPrev => state.tab = state.tab.step(-1),
         Command::SortPicker => {
             state.overlay = Some(Overlay::Palette(Palette {
                 query: "sort".into(),
