@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
+use super::graphics::ScreenImage;
+use super::state::ScreenWatch;
 use crate::engine::CreateRequest;
 use crate::engine::host_stats::HostStats;
 use crate::sandbox::SandboxRecord;
@@ -42,6 +44,16 @@ pub enum Action {
         name: String,
         result: Result<(), String>,
     },
+    /// A new frame of a watched screen, encoded and ready to draw.
+    ScreenFrame {
+        name: String,
+        image: ScreenImage,
+    },
+    /// A watched screen's feed ended: its display went away or refused us.
+    ScreenLost {
+        name: String,
+        message: String,
+    },
 }
 
 /// A change to one sandbox that runs as a task.
@@ -75,6 +87,10 @@ pub enum Effect {
     Attach(String),
     CompletePath(String),
     CopyToClipboard(String),
+    /// Capture this screen (or change its rate or size, if already captured).
+    WatchScreen(ScreenWatch),
+    /// Stop capturing this sandbox's screen and let go of its display.
+    StopScreen(String),
     Quit,
 }
 

@@ -11,14 +11,16 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use super::action::{Action, Effect};
 use super::effects::Runner;
 use super::event::{self, Inputs, Intervals};
+use super::graphics::Graphics;
 use super::keymap::Keymap;
 use super::state::{Settings, State};
 use super::terminal::{self, Tui};
 use super::theme::{ColorSupport, Theme};
 use super::update::update;
+use crate::config::ImageProtocol;
 use crate::engine::Deck;
 
-pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
+pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> anyhow::Result<()> {
     let deck = Arc::new(deck);
     let theme = Theme::new(&deck.config.ui.theme, ColorSupport::detect());
     let mouse = deck.config.ui.mouse && !terminal::under_mosh();
@@ -26,6 +28,11 @@ pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
         monitor: Duration::from_millis(deck.config.monitor.interval_ms),
         preview: Duration::from_millis(deck.config.ui.preview_interval_ms),
     };
+    terminal::install_panic_hook();
+    let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
+    // The terminal answers on stdin: ask once now, before the input reader starts (nothing
+    // else runs yet, so blocking here for the answer holds nothing up).
+    let (graphics, images) = Graphics::detect(image_protocol);
     let settings = Settings {
         agent: deck.config.sandbox.agent.clone(),
         default_network: deck.config.sandbox.network,
@@ -33,15 +40,16 @@ pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
         start_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
         home: std::env::var("HOME").ok(),
         default_options: deck.config.bubblewrap.options(),
+        screen_fps: deck.config.ui.screen_fps,
+        screen_fullscreen_fps: deck.config.ui.screen_fullscreen_fps,
+        images,
     };
-    terminal::install_panic_hook();
-    let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
     let state = State::new(keymap, settings, chrono::Utc::now(), tui.size()?);
     let (tx, rx) = mpsc::unbounded_channel();
     let result = Loop {
         state,
         theme,
-        runner: Runner::new(Arc::clone(&deck), tx.clone()),
+        runner: Runner::new(Arc::clone(&deck), graphics, tx.clone()),
         deck,
         tx,
         intervals,

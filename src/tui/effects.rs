@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::{Action, Effect, Op};
+use super::feed::Feeds;
+use super::graphics::Graphics;
 use crate::engine::{Action as DeckAction, Deck};
 
 /// Directory completions offered at most.
@@ -18,18 +20,20 @@ pub struct Runner {
     tx: UnboundedSender<Action>,
     /// One refresh at a time: a slow registry must not pile up reconciles.
     refreshing: Arc<AtomicBool>,
+    feeds: Feeds,
 }
 
 impl Runner {
-    pub fn new(deck: Arc<Deck>, tx: UnboundedSender<Action>) -> Runner {
+    pub fn new(deck: Arc<Deck>, graphics: Graphics, tx: UnboundedSender<Action>) -> Runner {
         Runner {
+            feeds: Feeds::new(Arc::clone(&deck), graphics, tx.clone()),
             deck,
             tx,
             refreshing: Arc::new(AtomicBool::new(false)),
         }
     }
 
-    pub fn run(&self, effect: Effect) {
+    pub fn run(&mut self, effect: Effect) {
         let deck = Arc::clone(&self.deck);
         let tx = self.tx.clone();
         match effect {
@@ -66,6 +70,8 @@ impl Runner {
                 candidates: complete_dir(&input),
                 input,
             }),
+            Effect::WatchScreen(watch) => self.feeds.watch(watch),
+            Effect::StopScreen(name) => self.feeds.stop(&name),
             // The app handles these: they need the terminal.
             Effect::Attach(_) | Effect::CopyToClipboard(_) | Effect::Quit => {}
         }

@@ -247,12 +247,18 @@ fn question_mark_opens_help_and_esc_closes_it() {
 fn tab_moves_the_focus_and_brackets_switch_tabs() {
     let mut state = state();
     press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Screen);
+    press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Info);
+    press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Agent, "the tabs wrap around");
+    press(&mut state, "[");
     assert_eq!(state.tab, Tab::Info);
     press(&mut state, "<Tab>");
     assert_eq!(state.focus, Focus::Detail);
     assert_eq!(state.context(), Context::Detail);
     press(&mut state, "h");
-    assert_eq!(state.tab, Tab::Agent);
+    assert_eq!(state.tab, Tab::Screen);
     press(&mut state, "<Esc>");
     assert_eq!(state.focus, Focus::Table);
 }
@@ -614,5 +620,5 @@ fn the_detail_pane_keeps_the_tables_keys() {
     assert_eq!(selected(&state), "ci");
     // Its own bindings come first: l is "next tab" here.
     press(&mut state, "l");
-    assert_eq!(state.tab, Tab::Info);
+    assert_eq!(state.tab, Tab::Screen);
 }

@@ -8,7 +8,7 @@ use crate::tui::action::{Effect, Op};
 use crate::tui::command::Command;
 use crate::tui::form::Form;
 use crate::tui::palette::Palette;
-use crate::tui::state::{Confirm, Focus, Overlay, State, Tab};
+use crate::tui::state::{Confirm, Focus, Overlay, State};
 use crate::tui::views::Areas;
 
 pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effect> {
@@ -35,12 +35,12 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
                 _ => Focus::Table,
             };
         }
-        Command::TabNext | Command::TabPrev => {
-            state.tab = match state.tab {
-                Tab::Agent => Tab::Info,
-                Tab::Info => Tab::Agent,
-            };
+        Command::TabNext => state.tab = state.tab.step(1),
+        Command::TabPrev => state.tab = state.tab.step(-1),
+        Command::Fullscreen if state.selected_record().is_none() => {
+            flash(state, "no sandbox selected: n makes one".into());
         }
+        Command::Fullscreen => state.fullscreen = true,
         Command::SortPicker => {
             state.overlay = Some(Overlay::Palette(Palette {
                 query: "sort".into(),
@@ -68,6 +68,17 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
         _ => return on_sandbox_command(state, command),
     }
     Vec::new()
+}
+
+/// Keys in the fullscreen screen view: Esc (or z again) goes back; the rest act as in the table.
+pub(super) fn on_screen_command(state: &mut State, command: Command) -> Vec<Effect> {
+    match command {
+        Command::Back | Command::Fullscreen => {
+            state.fullscreen = false;
+            Vec::new()
+        }
+        other => on_table_command(state, other),
+    }
 }
 
 /// Commands about the selected sandbox.
