@@ -116,9 +116,14 @@ impl World {
     /// A shell around it writes its exit status to a file: tmux 3.3 sometimes marks a pane
     /// dead without ever reaping its process, so `pane_dead_status` cannot be relied on.
     fn start_tui(&self) {
+        self.start_tui_with(&[]);
+    }
+
+    /// Starts the TUI with extra arguments.
+    fn start_tui_with(&self, args: &[&str]) {
         let cwd = self.path("projects");
         let status = self.path("tui-status");
-        let out = self.tmux(&[
+        let mut command = vec![
             "new-session",
             "-d",
             "-s",
@@ -128,13 +133,20 @@ impl World {
             "-y",
             "30",
             "-c",
-            &cwd.to_string_lossy(),
+        ];
+        let cwd = cwd.to_string_lossy();
+        let status = status.to_string_lossy();
+        command.push(&cwd);
+        command.extend([
             "sh",
             "-c",
-            "\"$0\"; echo $? > \"$1\"",
+            "status=$1; shift; \"$@\"; echo $? > \"$status\"",
+            "sh",
+            &status,
             BIN,
-            &status.to_string_lossy(),
         ]);
+        command.extend_from_slice(args);
+        let out = self.tmux(&command);
         assert!(out.status.success(), "tmux new-session: {}", stderr(&out));
     }
 
@@ -342,6 +354,49 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
 }
 
 #[test]
+fn the_screen_tab_shows_a_running_sandboxs_display_in_half_blocks() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let x = world.project("x");
+    let out = world.deck(&["create", &x.to_string_lossy(), "--name", "x", "--shell"]);
+    assert!(out.status.success(), "create x: {}", stderr(&out));
+    // A grid on the root window: something other than one flat colour to draw.
+    let out = world.deck(&["--json", "show", "x"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show x");
+    let display = record["display"].as_u64().expect("x has a display");
+    let id = record["id"].as_str().expect("x has an id");
+    if which("xsetroot").is_some() {
+        let cookie = world.path(&format!("run/sandbox-deck/sandboxes/{id}/Xauthority"));
+        let out = Command::new("xsetroot")
+            .env("DISPLAY", format!(":{display}"))
+            .env("XAUTHORITY", cookie)
+            .args(["-mod", "16", "16", "-fg", "red", "-bg", "navy"])
+            .output()
+            .expect("running xsetroot");
+        assert!(out.status.success(), "xsetroot: {}", stderr(&out));
+    }
+
+    world.start_tui_with(&["--image-protocol", "halfblocks"]);
+    world.wait_for("x running in the table", |s| row_says(s, "x", "running"));
+    world.keys(&["]"]);
+    let screen = world.wait_for("half blocks in the Screen tab", |s| {
+        s.contains('▀') || s.contains('▄')
+    });
+    assert!(screen.contains("Screen"), "{screen}");
+    // z fills the terminal with it; Esc comes back to the table.
+    world.keys(&["z"]);
+    world.wait_for("the fullscreen view", |s| {
+        s.contains("x 1280x800") && !s.contains("Sandboxes 1/1")
+    });
+    world.keys(&["Escape"]);
+    world.wait_for("the table again", |s| s.contains("Sandboxes 1/1"));
+    world.keys(&["q"]);
+    assert_eq!(world.wait_for_exit(), 0);
+}
+
+#[test]
 fn a_broken_keymap_is_reported_before_the_screen_is_taken() {
     if !prerequisites() {
         return;
@@ -440,9 +495,9 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     let mut latencies = Vec::new();
     for round in 0..20 {
         let (key, shows) = if round % 2 == 0 {
-            ("]", "runtime")
+            ("[", "runtime")
         } else {
-            ("[", "root@")
+            ("]", "root@")
         };
         let start = Instant::now();
         world.keys(&[key]);
@@ -461,7 +516,7 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     println!(
         "idle {seconds}s, {sandboxes} running, Agent preview visible: {agent:.2} % of one core (target < 2 %)"
     );
-    world.keys(&["]"]);
+    world.keys(&["["]);
     world.wait_for("the Info tab", |s| s.contains("runtime"));
     let info = cpu_percent_over(pid, seconds);
     println!(

@@ -76,9 +76,20 @@ impl Graphics {
             kitty_compression: over_ssh,
             ..QueryStdioOptions::default()
         };
-        let picker = Picker::from_query_stdio_with_options(options).ok();
-        let detected = Detected::from_picker(picker.as_ref());
-        let passthrough = !detected.is_tmux || tmux_passthrough_on();
+        // Inside tmux the query goes through passthrough to the outer terminal. With
+        // passthrough off, or no client attached, nobody answers: the query would wait for
+        // its timeout and its reader thread would then swallow the first key pressed.
+        let in_tmux = std::env::var_os("TMUX").is_some();
+        let (detected, passthrough) = if in_tmux && !tmux_passes_images() {
+            let detected = Detected {
+                is_tmux: true,
+                ..Detected::default()
+            };
+            (detected, false)
+        } else {
+            let picker = Picker::from_query_stdio_with_options(options).ok();
+            (Detected::from_picker(picker.as_ref()), true)
+        };
         let protocol = decide(choice, &detected, passthrough);
         let graphics = Graphics {
             protocol: protocol.unwrap_or(ProtocolType::Halfblocks),
@@ -214,17 +225,25 @@ fn auto_pick(detected: &Detected, passthrough: bool) -> ProtocolType {
     }
 }
 
-/// Inside tmux, images reach the outer terminal only with `allow-passthrough` on
-/// (ratatui-image turns it on for our pane; tmux before 3.3 has no such option).
-fn tmux_passthrough_on() -> bool {
-    std::process::Command::new("tmux")
-        .args(["show", "-pv", "allow-passthrough"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .is_some_and(|o| matches!(String::from_utf8_lossy(&o.stdout).trim(), "on" | "all"))
+/// Inside tmux, images reach the outer terminal only with `allow-passthrough` on (tmux
+/// before 3.3 has no such option) and a client attached to show them.
+fn tmux_passes_images() -> bool {
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    // Our own pane only; ratatui-image asks for the same.
+    let _ = tmux(&["set", "-p", "allow-passthrough", "on"]);
+    let passthrough = tmux(&["show", "-pv", "allow-passthrough"])
+        .is_some_and(|v| matches!(v.as_str(), "on" | "all"));
+    let attached = tmux(&["display", "-p", "#{session_attached}"]).is_some_and(|n| n != "0");
+    passthrough && attached
 }
 
 fn name(protocol: ProtocolType) -> &'static str {

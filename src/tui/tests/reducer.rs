@@ -789,3 +789,18 @@ fn a_terminal_that_cannot_show_the_forced_protocol_captures_nothing() {
     assert!(watches(&press(&mut state, "]")).is_empty());
     assert!(watches(&press(&mut state, "z")).is_empty());
 }
+
+#[test]
+fn back_from_attach_the_screen_feed_starts_afresh() {
+    let mut state = state();
+    press(&mut state, "]");
+    let effects = update(
+        &mut state,
+        Action::Attached {
+            name: "api".into(),
+            result: Ok(()),
+        },
+    );
+    assert_eq!(stops(&effects), ["api"]);
+    assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
+}

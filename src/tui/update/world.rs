@@ -128,7 +128,14 @@ pub(super) fn on_attached(
         Ok(()) => flash(state, format!("back from {name}")),
         Err(message) => flash_error(state, message),
     }
-    vec![Effect::Refresh]
+    let mut effects = vec![Effect::Refresh];
+    // The terminal dropped its images with the screen: start the feed afresh, so the first
+    // frame is sent again rather than only the next change.
+    if let Some(watch) = state.screen.watching.take() {
+        state.screen.image = None;
+        effects.push(Effect::StopScreen(watch.name));
+    }
+    effects
 }
 
 /// Only the latest frame of the screen still watched is kept.
