@@ -61,6 +61,23 @@ impl Graphics {
         }
     }
 
+    /// A protocol forced with a known cell size in pixels, for measurements. `Auto` is half
+    /// blocks; `compress` is kitty's zlib transmission.
+    pub fn forced(protocol: ImageProtocol, cell: (u16, u16), compress: bool) -> Graphics {
+        let protocol = match protocol {
+            ImageProtocol::Kitty => ProtocolType::Kitty,
+            ImageProtocol::Sixel => ProtocolType::Sixel,
+            ImageProtocol::Iterm2 => ProtocolType::Iterm2,
+            ImageProtocol::Auto | ImageProtocol::Halfblocks => ProtocolType::Halfblocks,
+        };
+        Graphics {
+            protocol,
+            font_size: FontSize::new(cell.0, cell.1),
+            is_tmux: false,
+            compress,
+        }
+    }
+
     /// Asks the terminal what it can show, unless `choice` makes the answer moot. Call it once
     /// after entering the alternate screen and before the input reader starts: the answer
     /// comes in on stdin.
