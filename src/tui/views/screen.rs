@@ -7,6 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui_image::Image;
+use ratatui_image::protocol::Protocol;
 
 use crate::engine::screen::has_screen;
 use crate::sandbox::{SandboxRecord, SandboxState};
@@ -69,7 +70,10 @@ pub fn fullscreen(frame: &mut Frame<'_>, title: Rect, body: Rect, state: &State,
 
 fn draw_image(frame: &mut Frame<'_>, area: Rect, state: &State) {
     if let Some((_, image)) = &state.screen.image {
-        frame.render_widget(Image::new(&image.protocol), area);
+        // Until the frame for a smaller area arrives, half blocks and kitty can be cut to fit;
+        // sixel and iTerm2 images cannot and wait for it.
+        let clips = matches!(*image.protocol, Protocol::Halfblocks(_) | Protocol::Kitty(_));
+        frame.render_widget(Image::new(&image.protocol).allow_clipping(clips), area);
     }
 }
 
