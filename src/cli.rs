@@ -11,9 +11,11 @@ use serde::Serialize;
 use crate::backend::Options;
 use crate::doctor;
 use crate::engine::launch::{LaunchMode, LaunchRequest};
+use crate::engine::status::AgentState;
 use crate::engine::{Action, CreateRequest, Deck};
 use crate::error::DeckError;
 use crate::sandbox::{BackendKind, Payload, SandboxId, SandboxRecord};
+use crate::usage::{GroupBy, Report};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +72,24 @@ pub enum Cmd {
     },
     /// Check the host's prerequisites and say how to install what is missing.
     Doctor,
+    /// The agent state of every sandbox (or NAME): starting, working, waiting, idle, exited, dead.
+    Status {
+        name: Option<String>,
+        /// Also measure CPU and memory (two samples a second apart).
+        #[arg(long)]
+        metrics: bool,
+    },
+    /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
+    Usage {
+        /// A sandbox: only its project's usage.
+        name: Option<String>,
+        /// Only usage from this day on (YYYY-MM-DD, local time).
+        #[arg(long)]
+        since: Option<String>,
+        /// One row per project (default), session, day, model or 5-hour block.
+        #[arg(long, value_enum, default_value_t = GroupBy::Project)]
+        by: GroupBy,
+    },
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged {
@@ -357,7 +377,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(status) = record.exit_status.filter(|s| *s != 0) {
                 let screen = deck
                     .tmux()
-                    .capture(record.name.as_str(), 20)
+                    .capture(record.name.as_str(), 20, false)
                     .unwrap_or_default();
                 return Err(DeckError::host(
                     format!("the backend of {}", record.name),
@@ -391,6 +411,32 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 }))?;
             } else if !to_stdout {
                 println!("{} ({}x{})", path.display(), frame.width, frame.height);
+            }
+            Ok(0)
+        }
+        Cmd::Status { name, metrics } => {
+            let deck = Deck::open()?;
+            let records = match name {
+                Some(name) => vec![deck.show(&name)?],
+                None => deck.list()?,
+            };
+            let report = status_report(&deck, &records, metrics);
+            if json {
+                print_json(&report)?;
+            } else {
+                print_status(&report);
+            }
+            Ok(0)
+        }
+        Cmd::Usage { name, since, by } => {
+            let deck = Deck::open()?;
+            let query = deck.usage_query(name.as_deref(), since.as_deref(), by)?;
+            let mut index = deck.usage_index();
+            let report = deck.usage_report(&mut index, &query)?;
+            if json {
+                print_json(&report)?;
+            } else {
+                print_usage(&report);
             }
             Ok(0)
         }
@@ -511,4 +557,198 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct StatusReport {
+    /// Always "single": the CLI takes one reading, so it is not debounced.
+    sampling: &'static str,
+    note: &'static str,
+    sandboxes: Vec<StatusRow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<crate::metrics::HostMetrics>,
+}
+
+#[derive(Serialize)]
+struct StatusRow {
+    name: String,
+    sandbox_state: crate::sandbox::SandboxState,
+    state: AgentState,
+    reason: String,
+    source: crate::engine::status::Source,
+    project: std::path::PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<crate::metrics::SandboxMetrics>,
+}
+
+fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> StatusReport {
+    let snapshot = metrics
+        .then(|| {
+            let mut sampler = deck.metrics_sampler();
+            sampler.sample(records);
+            let pause = deck.config.metrics.interval_ms.min(1000);
+            std::thread::sleep(std::time::Duration::from_millis(pause));
+            sampler.sample(records)
+        })
+        .flatten();
+    let sandboxes = records
+        .iter()
+        .map(|r| {
+            let a = deck.agent_status(r);
+            StatusRow {
+                name: r.name.to_string(),
+                sandbox_state: r.state,
+                state: a.state,
+                reason: a.reason,
+                source: a.source,
+                project: r.project_dir.as_path().to_owned(),
+                metrics: snapshot
+                    .as_ref()
+                    .and_then(|s| s.sandboxes.get(&r.id).cloned()),
+            }
+        })
+        .collect();
+    StatusReport {
+        sampling: "single",
+        note: "one reading, not debounced (the dashboard waits for two before showing idle)",
+        sandboxes,
+        host: snapshot.map(|s| s.host),
+    }
+}
+
+fn print_status(report: &StatusReport) {
+    if report.sandboxes.is_empty() {
+        println!("no sandboxes yet: `sandbox-deck create DIR` makes one");
+        return;
+    }
+    let with_metrics = report.host.is_some();
+    let mut head = format!("{:20} {:9}", "NAME", "STATE");
+    if with_metrics {
+        head.push_str(&format!(" {:>10} {:>9}", "CPU(core)", "MEM"));
+    }
+    println!("{head} REASON");
+    for row in &report.sandboxes {
+        let mut line = format!("{:20} {:9}", row.name, row.state.as_str());
+        if with_metrics {
+            match &row.metrics {
+                Some(m) => line.push_str(&format!(
+                    " {:>9.1}% {:>8.1}M",
+                    m.cpu_percent_of_core,
+                    m.rss_bytes as f64 / 1_048_576.0
+                )),
+                None => line.push_str(&format!(" {:>10} {:>9}", "-", "-")),
+            }
+        }
+        println!("{line} {}", row.reason);
+    }
+    println!("({})", report.note);
+}
+
+fn print_usage(report: &Report) {
+    if report.files == 0 {
+        let roots: Vec<String> = report
+            .roots
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect();
+        println!(
+            "no matching Claude Code logs under {} (CLAUDE_CONFIG_DIR sets where to look)",
+            roots.join(", ")
+        );
+        return;
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let label = match report.by {
+        GroupBy::Project => "PROJECT",
+        GroupBy::Session => "SESSION",
+        GroupBy::Day => "DAY",
+        GroupBy::Model => "MODEL",
+        GroupBy::Block => "BLOCK (UTC start)",
+    };
+    let shorten = |key: &str| -> String {
+        if report.by == GroupBy::Project && !home.is_empty() && key.starts_with(&home) {
+            format!("~{}", &key[home.len()..])
+        } else {
+            key.to_owned()
+        }
+    };
+    let mut table: Vec<[String; 8]> = vec![[
+        label.to_string(),
+        "INPUT".into(),
+        "OUTPUT".into(),
+        "CACHE WRITE".into(),
+        "CACHE READ".into(),
+        "TOTAL".into(),
+        "COST".into(),
+        "ENTRIES".into(),
+    ]];
+    let line = |key: String, t: &crate::usage::Totals| -> [String; 8] {
+        [
+            key,
+            t.input_tokens.to_string(),
+            t.output_tokens.to_string(),
+            t.cache_creation_tokens.to_string(),
+            t.cache_read_tokens.to_string(),
+            t.total_tokens.to_string(),
+            format!("${:.2}", t.cost_usd),
+            t.entries.to_string(),
+        ]
+    };
+    for row in &report.rows {
+        let mut key = shorten(&row.key);
+        if let Some(sandbox) = &row.sandbox {
+            key = format!("{sandbox} ({key})");
+        }
+        if row.block.as_ref().is_some_and(|b| b.active) {
+            key.push_str(" (active)");
+        }
+        table.push(line(key, &row.totals));
+    }
+    table.push(line("TOTAL".into(), &report.totals));
+    let widths: Vec<usize> = (0..8)
+        .map(|c| {
+            table
+                .iter()
+                .map(|r| r[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &table {
+        let mut out = format!("{:w$}", row[0], w = widths[0]);
+        for c in 1..8 {
+            out.push_str(&format!("  {:>w$}", row[c], w = widths[c]));
+        }
+        println!("{}", out.trim_end());
+    }
+    if report.totals.skipped_lines > 0 {
+        println!(
+            "skipped {} line(s) that could not be read ({} malformed)",
+            report.totals.skipped_lines, report.malformed_lines
+        );
+    }
+    for u in &report.unknown_models {
+        println!(
+            "no price for model {:?} ({} entries, {} tokens): counted as $0; add it under [usage.prices]",
+            u.model, u.entries, u.total_tokens
+        );
+    }
+    if let Some(block) = &report.active_block {
+        print!(
+            "current 5-hour block: {} to {} UTC, ${:.2} so far",
+            block.start.format("%H:%M"),
+            block.end.format("%H:%M"),
+            block.totals.cost_usd
+        );
+        if let (Some(rate), Some(p)) = (&block.burn_rate, &block.projection) {
+            print!(
+                ", {:.0} tokens/min, projected ${:.2} at its end ({})",
+                rate.tokens_per_minute, p.cost_usd, p.note
+            );
+        }
+        println!();
+    }
+    if let Some(reset) = report.limit_resets_at.filter(|r| *r > chrono::Utc::now()) {
+        println!("usage limit reached; resets at {}", reset.to_rfc3339());
+    }
 }

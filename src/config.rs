@@ -1,11 +1,14 @@
 //! Typed configuration: the embedded defaults with the user's `config.toml` merged over them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::error::{DeckError, Result};
 use crate::sandbox::BackendKind;
+use crate::usage::CostMode;
+use crate::usage::pricing::Rates;
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/default-config.toml");
 
@@ -18,6 +21,10 @@ pub struct Config {
     pub monitor: MonitorConfig,
     pub ui: UiConfig,
     pub bubblewrap: BubblewrapConfig,
+    pub usage: UsageConfig,
+    pub status: StatusConfig,
+    pub notify: NotifyConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +151,53 @@ impl ThemeConfig {
             ("error", &self.error),
         ]
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageConfig {
+    pub cost_mode: CostMode,
+    /// Price overrides per model (USD per million tokens), merged over assets/pricing.toml.
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceOverride>,
+}
+
+/// Any subset of a model's prices; a model not in the shipped table needs all five.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_write_5m: Option<f64>,
+    pub cache_write_1h: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub above_200k: Option<Rates>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// A working agent reads idle only after two idle samples at least this far apart.
+    pub idle_debounce_ms: u64,
+    /// A transcript written this recently counts as the agent working.
+    pub transcript_fresh_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Ring the terminal bell when a sandbox starts waiting (or exits, or dies).
+    pub bell: bool,
+    /// A command (argv, no shell) run then, with SANDBOX_NAME, SANDBOX_STATE,
+    /// SANDBOX_REASON and SANDBOX_PROJECT in its environment. Empty: none.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// How often per-sandbox CPU and memory are sampled (milliseconds).
+    pub interval_ms: u64,
 }
 
 impl Config {
@@ -286,7 +340,41 @@ impl Config {
                 "must be a colour name, an index 0-255 or #rrggbb",
             )?;
         }
-        Ok(())
+        check(
+            (100..=3_600_000).contains(&self.metrics.interval_ms),
+            "metrics.interval_ms",
+            "must be between 100 and 3600000",
+        )?;
+        check(
+            self.status.idle_debounce_ms <= 60_000,
+            "status.idle_debounce_ms",
+            "must be at most 60000",
+        )?;
+        check(
+            self.notify.command.first().is_none_or(|c| !c.is_empty()),
+            "notify.command",
+            "must be empty or start with a program name",
+        )?;
+        for (model, price) in &self.usage.prices {
+            let values = [
+                price.input,
+                price.output,
+                price.cache_write_5m,
+                price.cache_write_1h,
+                price.cache_read,
+            ];
+            check(
+                values.iter().flatten().all(|v| v.is_finite() && *v >= 0.0),
+                &format!("usage.prices.\"{model}\""),
+                "prices must be numbers of at least 0",
+            )?;
+        }
+        crate::usage::Pricing::with_overrides(&self.usage.prices)
+            .map(drop)
+            .map_err(|e| match e {
+                DeckError::Config { message, .. } => message,
+                other => other.to_string(),
+            })
     }
 }
 
@@ -333,6 +421,37 @@ mod tests {
         assert!(err.to_string().contains("widht"), "{err}");
         let err = Config::from_layers(Some("colour = 1\n"), "test").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn usage_notify_and_metrics_sections_are_checked() {
+        let config = Config::defaults();
+        assert_eq!(config.usage.cost_mode, CostMode::Calculate);
+        assert!(config.notify.command.is_empty());
+        assert_eq!(config.metrics.interval_ms, 2000);
+        let config = Config::from_layers(
+            Some(
+                "[usage]\ncost_mode = \"auto\"\n[usage.prices.\"claude-opus-4-1\"]\ninput = 1.0\n",
+            ),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.usage.cost_mode, CostMode::Auto);
+        let err =
+            Config::from_layers(Some("[usage]\ncost_mode = \"guess\"\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("usage.cost_mode"), "{err}");
+        let err = Config::from_layers(
+            Some("[usage.prices.\"claude-opus-4-1\"]\ninptu = 1.0\n"),
+            "test",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("inptu"), "{err}");
+        let err = Config::from_layers(Some("[usage.prices.\"new-model\"]\ninput = 1.0\n"), "test")
+            .unwrap_err();
+        assert!(err.to_string().contains("new-model"), "{err}");
+        let err = Config::from_layers(Some("[notify]\ncommand = \"notify-send hi\"\n"), "test")
+            .unwrap_err();
+        assert!(err.to_string().contains("notify.command"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub enum DeckError {
     #[error("{what} failed: {detail}")]
     Host { what: String, detail: String },
 
+    #[error("{what}: {why}")]
+    InvalidArgument { what: String, why: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -78,6 +81,7 @@ impl DeckError {
             DeckError::Profile { .. } => "profile",
             DeckError::MissingBinary { .. } => "missing_binary",
             DeckError::Host { .. } => "host",
+            DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
         }
     }

@@ -218,14 +218,6 @@ impl SandboxState {
             SandboxState::Dead => "dead",
         }
     }
-
-    /// Whether processes of ours may still exist for a sandbox in this state.
-    pub fn may_have_processes(self) -> bool {
-        matches!(
-            self,
-            SandboxState::Starting | SandboxState::Running | SandboxState::Exited
-        )
-    }
 }
 
 impl fmt::Display for SandboxState {

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use command_fds::{CommandFdExt, FdMapping};
 
-use crate::backend::{Launch, ProjectState, landlock, seccomp};
+use crate::backend::{AGENT_SETTINGS, Launch, ProjectState, STATUS_DIR, landlock, seccomp};
 use crate::error::{DeckError, Result};
 use crate::host::xvfb;
 use crate::spec::Profile;
@@ -122,6 +122,12 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
     }
     for device in &exposure.devices {
         mounts.push(Mount::DevBind(device.clone(), device.clone()));
+    }
+    if let Some(dir) = &launch.status_dir {
+        mounts.push(Mount::Bind(dir.clone(), STATUS_DIR.into()));
+    }
+    if let Some(file) = &launch.agent_settings {
+        mounts.push(Mount::RoBind(file.clone(), AGENT_SETTINGS.into()));
     }
     if let Some(display) = &launch.display {
         let socket = xvfb::socket_path(display.number);
@@ -344,6 +350,8 @@ mod tests {
             secrets: vec![],
             chromium_policy: None,
             hardening: true,
+            status_dir: None,
+            agent_settings: None,
         }
     }
 
@@ -545,6 +553,43 @@ mod tests {
         let sep = args.iter().position(|a| a == "--").unwrap();
         assert_eq!(&args[sep + 1..], ["--dev-bind", "/", "/"]);
         assert!(!args[..sep].contains(&"--dev-bind".to_string()));
+    }
+
+    #[test]
+    fn the_status_dir_is_writable_and_the_hook_settings_are_not() {
+        let mut l = launch();
+        l.status_dir = Some("/run/user/1000/sandbox-deck/sandboxes/ab/status".into());
+        l.agent_settings = Some("/run/user/1000/sandbox-deck/sandboxes/ab/hooks.json".into());
+        let args = args_of(&l);
+        let home = position(&args, &["--tmpfs", "/home/dev"]).unwrap();
+        let status = position(
+            &args,
+            &[
+                "--bind",
+                "/run/user/1000/sandbox-deck/sandboxes/ab/status",
+                STATUS_DIR,
+            ],
+        );
+        let settings = position(
+            &args,
+            &[
+                "--ro-bind",
+                "/run/user/1000/sandbox-deck/sandboxes/ab/hooks.json",
+                AGENT_SETTINGS,
+            ],
+        );
+        assert!(status.is_some_and(|s| s > home));
+        assert!(settings.is_some_and(|s| s > home));
+        // Only the fixed paths appear inside: nothing under the host's runtime dir.
+        let destinations: Vec<&String> = args
+            .windows(3)
+            .filter(|w| w[0] == "--bind" || w[0] == "--ro-bind")
+            .map(|w| &w[2])
+            .collect();
+        assert!(!destinations.iter().any(|d| d.starts_with("/run/user")));
+        // The root is remounted read-only after every bind.
+        let remount = position(&args, &["--remount-ro", "/"]).unwrap();
+        assert!(remount > settings.unwrap() && remount > status.unwrap());
     }
 
     #[test]

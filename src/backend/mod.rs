@@ -73,7 +73,18 @@ pub struct Launch {
     pub chromium_policy: Option<String>,
     /// Namespaces, seccomp, Landlock, read-only root. Off only for benchmarks and debugging.
     pub hardening: bool,
+    /// Where the agent's status hooks append their events (host path): bound read-write at
+    /// [`STATUS_DIR`].
+    pub status_dir: Option<PathBuf>,
+    /// The generated `claude --settings` file with those hooks (host path): bound read-only
+    /// at [`AGENT_SETTINGS`].
+    pub agent_settings: Option<PathBuf>,
 }
+
+/// Where a sandbox sees its status dir and its hook settings. Fixed paths, so that nothing
+/// of the host's layout (the runtime dir, `/run/user`) shows inside.
+pub const STATUS_DIR: &str = "/run/sandbox-deck/status";
+pub const AGENT_SETTINGS: &str = "/run/sandbox-deck/hook-settings.json";
 
 /// Names of caller variables that may cross into a sandbox as they are.
 pub fn is_passthrough_var(key: &str) -> bool {

@@ -54,7 +54,11 @@ impl X11Capture {
             (b"MIT-MAGIC-COOKIE-1".to_vec(), cookie)
         };
         let conn = RustConnection::connect_to_stream_with_auth_info(stream, 0, name, data)
-            .map_err(|e| CaptureError::X11(e.to_string()))?;
+            .map_err(|e| match e {
+                // The server went away between connect and setup.
+                x11rb::errors::ConnectError::IoError(io) => gone(io.to_string()),
+                other => CaptureError::X11(other.to_string()),
+            })?;
         let setup = conn.setup();
         let screen = &setup.roots[0];
         let (root, width, height) = (screen.root, screen.width_in_pixels, screen.height_in_pixels);

@@ -251,6 +251,21 @@ impl Deck {
         )?;
         let home = home_dir()?;
         let state = self.project_state(&record.project_dir)?;
+        // Status hooks (D9): the agent gets them through `--settings`, never in the user's files.
+        let (status_dir, agent_settings) = self.install_status_hooks(&record.id)?;
+        let mut command = payload.command;
+        if matches!(record.payload, Payload::Agent { .. }) {
+            // After our notice, before `--continue` and the user's own arguments.
+            let at = command
+                .iter()
+                .position(|a| a == "--append-system-prompt")
+                .map_or(1, |i| i + 2)
+                .min(command.len());
+            command.splice(
+                at..at,
+                ["--settings".into(), backend::AGENT_SETTINGS.into()],
+            );
+        }
         let mut caller: Vec<(String, String)> = std::env::vars().collect();
         if !caller.iter().any(|(k, _)| k == "USER") {
             // tmux hands the pane a minimal environment; the account name is still ours.
@@ -300,7 +315,7 @@ impl Deck {
             home,
             network: record.network,
             display,
-            command: payload.command,
+            command,
             extra_ro: payload.extra_ro,
             state: Some(state),
             exposure,
@@ -308,6 +323,8 @@ impl Deck {
             secrets,
             chromium_policy: backend::bubblewrap::chromium_policy(&profile.chromium_extensions),
             hardening: bw.hardening,
+            status_dir: Some(status_dir),
+            agent_settings: Some(agent_settings),
         };
         backend::bubblewrap::command(&bwrap, &profile, &launch)
     }

@@ -276,7 +276,7 @@ impl Deck {
             DeckError::host("starting the tmux session", "the session vanished at once")
         })?;
         // None: already gone; the monitor reads its exit status from tmux.
-        let launcher = ProcRef::of(pane.pid).filter(|_| !pane.dead);
+        let launcher = ProcRef::of(pane.pid).filter(|_| pane.exit_status.is_none());
         if let Some(launcher) = launcher {
             wait_until(BACKEND_START_TIMEOUT, || {
                 !launcher.is_alive() || process_name(launcher.pid).as_deref() == Some("bwrap")
@@ -349,9 +349,20 @@ impl Deck {
     }
 
     /// Asks the launcher of a hand-started sandbox to end it; the launcher unregisters it.
+    /// Returns once the launcher and every process under it have ended.
     pub(crate) fn stop_launcher(&self, record: &SandboxRecord) {
         if let Some(launcher) = record.launcher {
+            let tree = launcher.descendants();
             launcher.terminate(Duration::from_millis(self.config.sandbox.stop_timeout_ms));
+            // The sandbox's own processes end a moment after bwrap (the kernel kills a pid
+            // namespace once its init is gone): wait for that, and make sure of it.
+            if !wait_until(Duration::from_secs(2), || {
+                tree.iter().all(|p| !p.is_alive())
+            }) {
+                for p in &tree {
+                    p.signal(Signal::SIGKILL);
+                }
+            }
         }
         let _ = self.registry.update(|records| {
             records.retain(|r| r.id != record.id || r.launcher.is_some_and(|l| l.is_alive()));

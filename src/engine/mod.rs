@@ -7,6 +7,8 @@ pub mod lifecycle;
 pub mod monitor;
 pub mod preview;
 pub mod screen;
+pub mod status;
+pub mod usage;
 
 use std::path::PathBuf;
 
@@ -54,6 +56,7 @@ pub struct Deck {
     tmux: Tmux,
     /// This binary, which tmux runs as the pane command (`run-managed`).
     exe: PathBuf,
+    status_patterns: status::Patterns,
 }
 
 impl Deck {
@@ -80,6 +83,7 @@ impl Deck {
             config,
             tmux,
             exe,
+            status_patterns: status::Patterns::builtin(),
         })
     }
 

@@ -47,9 +47,14 @@ pub fn observe(
                 None => Some(Finding::Dead {
                     reason: "its tmux session vanished".into(),
                 }),
-                Some(pane) if pane.dead => Some(Finding::Exited {
+                Some(pane) if pane.exit_status.is_some() => Some(Finding::Exited {
                     status: pane.exit_status,
                 }),
+                // tmux has not reaped it (yet, or ever: seen with tmux 3.3), but the process
+                // is gone: it has ended, with a status nobody can tell us.
+                Some(pane) if pane.closed && !record.launcher.is_some_and(|l| l.is_alive()) => {
+                    Some(Finding::Exited { status: None })
+                }
                 Some(_) if !record.xvfb.is_some_and(|x| x.is_alive()) => Some(Finding::Dead {
                     reason: "Xvfb died".into(),
                 }),
@@ -99,9 +104,11 @@ impl Deck {
                     Some(Finding::Exited { status }) => {
                         record.state = SandboxState::Exited;
                         record.exit_status = status;
-                        record.reason = status
-                            .filter(|s| *s > 128)
-                            .map(|s| format!("killed by signal {}", s - 128));
+                        record.reason = match status {
+                            Some(s) if s > 128 => Some(format!("killed by signal {}", s - 128)),
+                            Some(_) => None,
+                            None => Some("its exit status was not recorded".into()),
+                        };
                     }
                     Some(Finding::Dead { reason }) => {
                         to_end.push(record.clone());
@@ -120,5 +127,79 @@ impl Deck {
             self.teardown(record, false);
         }
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::process::ProcRef;
+    use crate::sandbox::{BackendKind, Payload, ProjectDir, SandboxId, SandboxName};
+
+    fn running(launcher: ProcRef, xvfb: ProcRef) -> SandboxRecord {
+        SandboxRecord {
+            name: SandboxName::parse("api").unwrap(),
+            id: SandboxId::random(),
+            backend: BackendKind::Bubblewrap,
+            state: SandboxState::Running,
+            project_dir: ProjectDir::parse(&std::env::temp_dir()).unwrap(),
+            display: Some(10),
+            tmux_session: Some("api".into()),
+            network: true,
+            managed: true,
+            created_at: Utc::now(),
+            exit_status: None,
+            reason: None,
+            payload: Payload::Shell { command: vec![] },
+            gh_token: false,
+            started_at: Some(Utc::now()),
+            agent_ran: false,
+            xvfb: Some(xvfb),
+            launcher: Some(launcher),
+            profile: None,
+            options: Default::default(),
+        }
+    }
+
+    fn pane(closed: bool, exit_status: Option<i32>) -> Pane {
+        Pane {
+            session: "api".into(),
+            pid: 1,
+            closed,
+            exit_status,
+        }
+    }
+
+    #[test]
+    fn what_the_monitor_concludes() {
+        let alive = ProcRef::of(std::process::id()).unwrap();
+        let gone = ProcRef {
+            start_time: alive.start_time + 1,
+            ..alive
+        };
+        let now = Utc::now();
+        let r = running(alive, alive);
+        assert_eq!(observe(&r, &[pane(false, None)], now), None);
+        assert_eq!(
+            observe(&r, &[pane(true, Some(3))], now),
+            Some(Finding::Exited { status: Some(3) })
+        );
+        assert_eq!(
+            observe(&r, &[pane(true, None)], now),
+            None,
+            "closed, not yet reaped, still alive"
+        );
+        assert_eq!(
+            observe(&running(gone, alive), &[pane(true, None)], now),
+            Some(Finding::Exited { status: None }),
+            "closed and gone, never reaped by tmux"
+        );
+        assert!(matches!(observe(&r, &[], now), Some(Finding::Dead { .. })));
+        assert_eq!(
+            observe(&running(alive, gone), &[pane(false, None)], now),
+            Some(Finding::Dead {
+                reason: "Xvfb died".into()
+            })
+        );
     }
 }

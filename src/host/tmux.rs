@@ -27,8 +27,10 @@ pub struct Tmux {
 pub struct Pane {
     pub session: String,
     pub pid: u32,
-    pub dead: bool,
-    /// The exit status, or 128 + signal number when the process was killed.
+    /// tmux says the pane's process has ended (its pty closed).
+    pub closed: bool,
+    /// The exit status, or 128 + signal number when the process was killed; tmux learns it
+    /// only once it has reaped the process, which can come later than `closed`.
     pub exit_status: Option<i32>,
 }
 
@@ -183,22 +185,30 @@ impl Tmux {
         }
     }
 
-    /// The visible text of the session's pane (its last `lines` lines).
-    pub fn capture(&self, session: &str, lines: usize) -> Result<String> {
+    /// The session's pane as text: the visible screen plus `history` lines of scrollback,
+    /// with ANSI colour escapes when `colours` (the live preview) or plain (pattern matching).
+    pub fn capture(&self, session: &str, history: usize, colours: bool) -> Result<String> {
         let target = format!("={session}:");
-        let start = format!("-{lines}");
-        let out = self.run_checked(
-            "capture-pane",
-            &[
-                "capture-pane".as_ref(),
-                "-p".as_ref(),
-                "-t".as_ref(),
-                target.as_ref(),
-                "-S".as_ref(),
-                start.as_ref(),
-            ],
-        )?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        let start = format!("-{history}");
+        let mut args: Vec<&OsStr> = vec!["capture-pane".as_ref(), "-p".as_ref()];
+        if colours {
+            args.push("-e".as_ref());
+        }
+        let rest: [&OsStr; 4] = [
+            "-t".as_ref(),
+            target.as_ref(),
+            "-S".as_ref(),
+            start.as_ref(),
+        ];
+        args.extend(rest);
+        let out = self.run_checked("capture-pane", &args)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // Plain text is for reading what the pane says: the blank rows below it are noise.
+        Ok(if colours {
+            text.into_owned()
+        } else {
+            text.trim_end().to_owned()
+        })
     }
 
     /// The command that puts the user's terminal on the session: `switch-client` when we run
@@ -254,11 +264,10 @@ fn parse_pane(line: &str) -> Option<Pane> {
     } else {
         None
     };
-    let dead = exit_status.is_some();
     Some(Pane {
         session,
         pid,
-        dead,
+        closed,
         exit_status,
     })
 }
@@ -282,7 +291,7 @@ mod tests {
             Some(Pane {
                 session: "api".into(),
                 pid: 123,
-                dead: false,
+                closed: false,
                 exit_status: None
             })
         );
@@ -292,7 +301,7 @@ mod tests {
             Some(137)
         );
         assert!(
-            !parse_pane("api\t123\t1\t\t").unwrap().dead,
+            parse_pane("api\t123\t1\t\t").unwrap().exit_status.is_none(),
             "no status yet: not ended"
         );
         assert_eq!(parse_pane("garbage"), None);

@@ -1,0 +1,381 @@
+//! Parsing a chunk of a Claude Code JSONL log. Most lines cannot matter (user turns, tool
+//! results, snapshots): a byte search rejects them before any JSON parsing, and the lines that
+//! pass are deserialized into borrowed structs that skip the message content.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use memchr::memmem;
+use serde::de::{Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+use super::Tokens;
+
+/// One assistant response's usage, as read from one line (before deduplication).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEntry {
+    /// `message.id`, or `requestId` when the line has no message id; `None`: cannot be deduped.
+    pub key: Option<Arc<str>>,
+    pub timestamp_ms: i64,
+    pub model: Arc<str>,
+    pub session: Arc<str>,
+    pub cwd: Arc<str>,
+    pub sidechain: bool,
+    pub tokens: Tokens,
+    pub cost_usd: Option<f64>,
+}
+
+/// "Claude AI usage limit reached|<unix seconds>", seen on a line written at `seen_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitNotice {
+    pub seen_ms: i64,
+    pub resets_at: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Chunk {
+    pub entries: Vec<RawEntry>,
+    /// Lines that are not JSON objects, or relevant lines that failed to parse.
+    pub malformed: u64,
+    /// Assistant lines with usage that lack what counting needs (a timestamp).
+    pub skipped: u64,
+    /// `<synthetic>` messages (Claude Code's own notices): never counted.
+    pub synthetic: u64,
+    pub lines: u64,
+    pub limit: Option<LimitNotice>,
+    /// Bytes up to and including the last newline: a last line without its newline is still
+    /// being written and is read again next time.
+    pub consumed: usize,
+}
+
+/// A string that borrows from the line unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Text<'a>>,
+    #[serde(rename = "requestId", borrow, default)]
+    request_id: Option<Text<'a>>,
+    #[serde(rename = "sessionId", borrow, default)]
+    session_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    cwd: Option<Text<'a>>,
+    #[serde(rename = "isSidechain", default)]
+    is_sidechain: Option<bool>,
+    #[serde(rename = "isApiErrorMessage", default)]
+    is_api_error: Option<bool>,
+    #[serde(rename = "costUSD", default)]
+    cost_usd: Option<f64>,
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    model: Option<Text<'a>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+}
+
+#[derive(Deserialize)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_5m_input_tokens: Option<u64>,
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+/// Per-chunk string sharing: a file repeats the same model, session and cwd on every line.
+#[derive(Default)]
+pub struct Interner {
+    map: HashMap<Box<str>, Arc<str>>,
+}
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.map.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.map.insert(s.into(), a.clone());
+        a
+    }
+}
+
+/// The byte patterns of the pre-filter. They hold whatever whitespace the writer used.
+pub struct Filter {
+    assistant: memmem::Finder<'static>,
+    usage: memmem::Finder<'static>,
+    limit: memmem::Finder<'static>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            assistant: memmem::Finder::new(b"\"assistant\""),
+            usage: memmem::Finder::new(b"\"usage\""),
+            limit: memmem::Finder::new(b"limit reached|"),
+        }
+    }
+}
+
+/// Parses the complete lines of `bytes` (a file read from some offset).
+pub fn parse_chunk(bytes: &[u8], filter: &Filter, interner: &mut Interner) -> Chunk {
+    let mut chunk = Chunk::default();
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        parse_line(&bytes[start..end], filter, interner, &mut chunk);
+        start = end + 1;
+    }
+    chunk.consumed = start;
+    chunk
+}
+
+fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut Chunk) {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return;
+    }
+    chunk.lines += 1;
+    let relevant = filter.assistant.find(line).is_some()
+        && (filter.usage.find(line).is_some() || filter.limit.find(line).is_some());
+    if !relevant {
+        // Lines that cannot matter are only checked for their shape.
+        if line.first() != Some(&b'{') || line.last() != Some(&b'}') {
+            chunk.malformed += 1;
+        }
+        return;
+    }
+    let parsed: Line<'_> = match serde_json::from_slice(line) {
+        Ok(parsed) => parsed,
+        Err(_) => {
+            chunk.malformed += 1;
+            return;
+        }
+    };
+    if parsed.kind.as_ref().map(|k| k.0.as_ref()) != Some("assistant") {
+        return;
+    }
+    let Some(message) = parsed.message else {
+        return;
+    };
+    let timestamp_ms = parsed
+        .timestamp
+        .as_ref()
+        .and_then(|t| parse_timestamp(&t.0));
+    let model = message.model.as_ref().map_or("", |m| m.0.as_ref());
+    if model == "<synthetic>" {
+        chunk.synthetic += 1;
+        if parsed.is_api_error == Some(true)
+            && let Some(resets_at) = limit_reset(line, filter)
+            && let Some(seen_ms) = timestamp_ms
+            && chunk.limit.is_none_or(|l| l.seen_ms <= seen_ms)
+        {
+            chunk.limit = Some(LimitNotice { seen_ms, resets_at });
+        }
+        return;
+    }
+    let Some(usage) = message.usage else {
+        return;
+    };
+    let Some(timestamp_ms) = timestamp_ms else {
+        chunk.skipped += 1;
+        return;
+    };
+    let cache_total = usage.cache_creation_input_tokens.unwrap_or(0);
+    let one_hour = usage
+        .cache_creation
+        .as_ref()
+        .and_then(|c| c.ephemeral_1h_input_tokens)
+        .unwrap_or(0);
+    let five_min_split = usage
+        .cache_creation
+        .as_ref()
+        .and_then(|c| c.ephemeral_5m_input_tokens);
+    // Without a split every cache write is a 5-minute one.
+    let (cache_write_5m, cache_write_1h) = match five_min_split {
+        Some(five) if five + one_hour == cache_total => (five, one_hour),
+        _ => (
+            cache_total.saturating_sub(one_hour),
+            one_hour.min(cache_total),
+        ),
+    };
+    let key = message
+        .id
+        .as_ref()
+        .or(parsed.request_id.as_ref())
+        .map(|t| Arc::from(t.0.as_ref()));
+    chunk.entries.push(RawEntry {
+        key,
+        timestamp_ms,
+        model: interner.get(model),
+        session: interner.get(parsed.session_id.as_ref().map_or("", |s| s.0.as_ref())),
+        cwd: interner.get(parsed.cwd.as_ref().map_or("", |s| s.0.as_ref())),
+        sidechain: parsed.is_sidechain.unwrap_or(false),
+        tokens: Tokens {
+            input: usage.input_tokens.unwrap_or(0),
+            output: usage.output_tokens.unwrap_or(0),
+            cache_write_5m,
+            cache_write_1h,
+            cache_read: usage.cache_read_input_tokens.unwrap_or(0),
+        },
+        cost_usd: parsed.cost_usd,
+    });
+}
+
+/// The unix time after `limit reached|` in the line, if any.
+fn limit_reset(line: &[u8], filter: &Filter) -> Option<i64> {
+    let at = filter.limit.find(line)? + b"limit reached|".len();
+    let digits: &[u8] = &line[at..];
+    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
+}
+
+/// ISO-8601 to unix milliseconds; the common `2025-01-02T03:04:05.678Z` without chrono's
+/// general parser.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let fixed = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b.last() == Some(&b'Z');
+    if fixed {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            std::str::from_utf8(&b[r]).ok()?.parse().ok()
+        };
+        let date = chrono::NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        let time = chrono::NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+        let mut ms = date.and_time(time).and_utc().timestamp_millis();
+        if b[19] == b'.' {
+            let frac = &b[20..b.len() - 1];
+            if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let mut millis = 0i64;
+            for i in 0..3 {
+                millis = millis * 10 + frac.get(i).map_or(0, |d| i64::from(d - b'0'));
+            }
+            ms += millis;
+        } else if b.len() != 20 {
+            return None;
+        }
+        return Some(ms);
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| d.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Chunk {
+        parse_chunk(
+            text.as_bytes(),
+            &Filter::default(),
+            &mut Interner::default(),
+        )
+    }
+
+    #[test]
+    fn the_prefilter_does_not_depend_on_whitespace() {
+        let compact = r#"{"type":"assistant","timestamp":"2025-01-02T03:04:05.678Z","requestId":"req_1","sessionId":"s","cwd":"/p","message":{"id":"msg_1","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"output_tokens":2}}}"#;
+        let spaced = r#"{ "type" : "assistant", "timestamp": "2025-01-02T03:04:05.678Z", "requestId": "req_1", "sessionId": "s", "cwd": "/p", "message": { "id": "msg_1", "model": "claude-sonnet-4-5", "usage" : { "input_tokens": 1, "output_tokens": 2 } } }"#;
+        for line in [compact, spaced] {
+            let c = parse(&format!("{line}\n"));
+            assert_eq!(c.entries.len(), 1, "{line}");
+            assert_eq!(c.entries[0].tokens.output, 2);
+            assert_eq!(c.entries[0].timestamp_ms, 1_735_787_045_678);
+        }
+    }
+
+    #[test]
+    fn a_partial_last_line_is_not_consumed() {
+        let c = parse("{\"type\":\"user\"}\n{\"type\":\"assis");
+        assert_eq!(c.consumed, "{\"type\":\"user\"}\n".len());
+        assert_eq!(c.lines, 1);
+        assert_eq!(c.malformed, 0);
+    }
+
+    #[test]
+    fn escaped_strings_are_read_too() {
+        let line = r#"{"type":"assistant","timestamp":"2025-01-02T03:04:05Z","sessionId":"s","cwd":"/p/a \"q\"","message":{"id":"msg_\u0031","model":"m","usage":{"input_tokens":1}}}"#;
+        let c = parse(&format!("{line}\n"));
+        assert_eq!(c.entries.len(), 1);
+        assert_eq!(&*c.entries[0].cwd, "/p/a \"q\"");
+        assert_eq!(c.entries[0].key.as_deref(), Some("msg_1"));
+    }
+
+    #[test]
+    fn timestamps_parse_in_every_form() {
+        assert_eq!(
+            parse_timestamp("2025-01-02T03:04:05Z"),
+            Some(1_735_787_045_000)
+        );
+        assert_eq!(
+            parse_timestamp("2025-01-02T03:04:05.6Z"),
+            Some(1_735_787_045_600)
+        );
+        assert_eq!(
+            parse_timestamp("2025-01-02T04:04:05.678+01:00"),
+            Some(1_735_787_045_678)
+        );
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn the_limit_reset_time_is_read_from_synthetic_error_lines() {
+        let line = r#"{"type":"assistant","timestamp":"2025-01-02T03:04:05Z","isApiErrorMessage":true,"message":{"id":"x","model":"<synthetic>","content":[{"type":"text","text":"Claude AI usage limit reached|1735790400"}],"usage":{"input_tokens":0,"output_tokens":0}}}"#;
+        let c = parse(&format!("{line}\n"));
+        assert!(c.entries.is_empty());
+        assert_eq!(c.synthetic, 1);
+        assert_eq!(c.limit.unwrap().resets_at, 1_735_790_400);
+    }
+}

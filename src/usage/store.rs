@@ -1,0 +1,858 @@
+//! The incremental index: what has been read from each log file, and the deduplicated set of
+//! responses across all of them.
+//!
+//! A refresh stats every directory and file (directories whose mtime did not change are not
+//! listed again), and reads a file only from where it stopped last time. A file whose inode
+//! changed, that shrank, or whose fingerprint (a hash of its first bytes and of the bytes just
+//! before the offset) no longer matches was replaced or rewritten: its entries are dropped and
+//! it is read again from the start.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Tokens;
+use super::jsonl::{Filter, Interner, LimitNotice, RawEntry, parse_chunk};
+use crate::error::{IoContext, Result};
+
+const CACHE_VERSION: u32 = 1;
+/// Bytes hashed at the start of a file and just before its offset.
+const HEAD_LEN: u64 = 1024;
+const TAIL_LEN: u64 = 256;
+/// A file or directory changed this recently may change again within the same mtime tick,
+/// so an unchanged mtime is not trusted until it is older than this.
+const RACY_NS: i64 = 2_000_000_000;
+const MAX_DEPTH: usize = 8;
+
+/// What one refresh did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RefreshStats {
+    pub files: usize,
+    /// Files read from their last offset.
+    pub files_appended: usize,
+    /// Files read from the start (new, replaced, truncated or rewritten).
+    pub files_reread: usize,
+    pub files_removed: usize,
+    /// Log bytes read (fingerprint checks not included).
+    pub bytes_read: u64,
+    /// Bytes read to check fingerprints.
+    pub verify_bytes: u64,
+    pub new_entries: usize,
+    /// Files that could not be read, with why.
+    pub unreadable: Vec<String>,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Identity {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FileState {
+    pub path: PathBuf,
+    /// The session the file belongs to (its name, or the parent's for `subagents/`).
+    pub session_hint: String,
+    /// The encoded project directory the file lies in.
+    pub project_dir_name: String,
+    /// The last scan that saw this file.
+    generation: u64,
+    id: Identity,
+    read_at_ns: i64,
+    offset: u64,
+    head: (u64, u64),
+    tail: (u64, u64),
+    pub entries: Vec<RawEntry>,
+    pub malformed: u64,
+    pub skipped: u64,
+    pub synthetic: u64,
+    pub lines: u64,
+    pub limit: Option<LimitNotice>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    file: u32,
+    idx: u32,
+}
+
+#[derive(Debug, Clone)]
+struct DirListing {
+    generation: u64,
+    mtime_ns: i64,
+    read_at_ns: i64,
+    dirs: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+pub struct UsageIndex {
+    roots: Vec<PathBuf>,
+    cache_file: Option<PathBuf>,
+    files: Vec<Option<FileState>>,
+    by_path: HashMap<PathBuf, u32>,
+    index: HashMap<Arc<str>, Vec<Slot>>,
+    strings: HashSet<Arc<str>>,
+    dirs: HashMap<PathBuf, DirListing>,
+    filter: Filter,
+    /// Counts scans, to tell what the last one saw from what vanished.
+    generation: u64,
+    /// Whether the cache file is behind what this index knows.
+    dirty: bool,
+}
+
+/// A file found by the scan, with its stat.
+struct Found {
+    path: PathBuf,
+    root: usize,
+    id: Identity,
+}
+
+enum Outcome {
+    Unchanged,
+    Gone,
+    Failed(String),
+    Read {
+        reset: bool,
+        id: Identity,
+        offset: u64,
+        head: (u64, u64),
+        tail: (u64, u64),
+        chunk: super::jsonl::Chunk,
+        bytes_read: u64,
+        verify_bytes: u64,
+    },
+}
+
+struct Previous {
+    id: Identity,
+    read_at_ns: i64,
+    offset: u64,
+    head: (u64, u64),
+    tail: (u64, u64),
+}
+
+impl UsageIndex {
+    /// An index over `roots` that keeps its state in `cache_file` (when given) between runs.
+    pub fn open(roots: Vec<PathBuf>, cache_file: Option<PathBuf>) -> UsageIndex {
+        let mut index = UsageIndex {
+            roots,
+            cache_file,
+            files: Vec::new(),
+            by_path: HashMap::new(),
+            index: HashMap::new(),
+            strings: HashSet::new(),
+            dirs: HashMap::new(),
+            filter: Filter::default(),
+            generation: 0,
+            dirty: false,
+        };
+        index.load_cache();
+        index
+    }
+
+    pub fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// Brings the index up to date with the logs on disk.
+    pub fn refresh(&mut self) -> RefreshStats {
+        let started = Instant::now();
+        let mut stats = RefreshStats::default();
+        let found = self.scan();
+        let generation = self.generation;
+        // Which files are still there, and which changed since they were read. New files
+        // are taken in path order so that their ids (the dedupe tie-break) are stable.
+        let mut changed: Vec<(&Found, Option<Previous>)> = Vec::new();
+        let mut new: Vec<&Found> = Vec::new();
+        for f in &found {
+            let Some(id) = self.by_path.get(&f.path).copied() else {
+                new.push(f);
+                continue;
+            };
+            let Some(state) = self.files[id as usize].as_mut() else {
+                continue;
+            };
+            if state.generation == generation {
+                continue; // the same file under two overlapping roots
+            }
+            state.generation = generation;
+            stats.files += 1;
+            let prev = Previous {
+                id: state.id,
+                read_at_ns: state.read_at_ns,
+                offset: state.offset,
+                head: state.head,
+                tail: state.tail,
+            };
+            if !unchanged(&prev, &f.id) {
+                changed.push((f, Some(prev)));
+            }
+        }
+        new.sort_by(|a, b| a.path.cmp(&b.path));
+        new.dedup_by(|a, b| a.path == b.path);
+        stats.files += new.len();
+        let gone: Vec<u32> = self
+            .live_files()
+            .filter(|f| f.generation != generation)
+            .filter_map(|f| self.by_path.get(&f.path).copied())
+            .collect();
+        for id in gone {
+            self.remove_file(id);
+            stats.files_removed += 1;
+        }
+        let now = now_ns();
+        let jobs: Vec<(&Found, Option<Previous>)> = changed
+            .into_iter()
+            .chain(new.into_iter().map(|f| (f, None)))
+            .collect();
+        let filter = &self.filter;
+        let outcomes: Vec<(&Found, Outcome)> = jobs
+            .into_par_iter()
+            .map(|(f, prev)| (f, read_file(&f.path, prev, filter)))
+            .collect();
+        for (found, outcome) in outcomes {
+            match outcome {
+                Outcome::Unchanged => {}
+                Outcome::Gone => {
+                    if let Some(id) = self.by_path.get(&found.path).copied() {
+                        self.remove_file(id);
+                        stats.files_removed += 1;
+                    }
+                }
+                Outcome::Failed(why) => {
+                    stats
+                        .unreadable
+                        .push(format!("{}: {why}", found.path.display()));
+                }
+                Outcome::Read {
+                    reset,
+                    id,
+                    offset,
+                    head,
+                    tail,
+                    chunk,
+                    bytes_read,
+                    verify_bytes,
+                } => {
+                    stats.bytes_read += bytes_read;
+                    if reset || chunk.consumed > 0 {
+                        self.dirty = true;
+                    }
+                    stats.verify_bytes += verify_bytes;
+                    stats.new_entries += chunk.entries.len();
+                    if reset {
+                        stats.files_reread += 1;
+                    } else {
+                        stats.files_appended += 1;
+                    }
+                    let file = self.file_id(found, reset);
+                    let state = self.files[file as usize]
+                        .as_mut()
+                        .expect("file_id returns a live slot");
+                    state.id = id;
+                    state.read_at_ns = now;
+                    state.offset = offset;
+                    state.head = head;
+                    state.tail = tail;
+                    state.malformed += chunk.malformed;
+                    state.skipped += chunk.skipped;
+                    state.synthetic += chunk.synthetic;
+                    state.lines += chunk.lines;
+                    if let Some(limit) = chunk.limit
+                        && state.limit.is_none_or(|l| l.seen_ms <= limit.seen_ms)
+                    {
+                        state.limit = Some(limit);
+                    }
+                    for entry in chunk.entries {
+                        self.add_entry(file, entry);
+                    }
+                }
+            }
+        }
+        if stats.files_removed > 0 {
+            self.dirty = true;
+        }
+        stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        stats
+    }
+
+    /// The slot for a file that was just read; `reset` drops what it had.
+    fn file_id(&mut self, found: &Found, reset: bool) -> u32 {
+        if let Some(id) = self.by_path.get(&found.path).copied() {
+            if reset {
+                self.clear_entries(id);
+            }
+            return id;
+        }
+        let root = &self.roots[found.root];
+        let rel = found.path.strip_prefix(root).unwrap_or(&found.path);
+        let project_dir_name = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let session_hint = session_hint(&found.path);
+        let id = self.files.len() as u32;
+        self.files.push(Some(FileState {
+            path: found.path.clone(),
+            session_hint,
+            project_dir_name,
+            generation: self.generation,
+            id: found.id,
+            read_at_ns: 0,
+            offset: 0,
+            head: (0, 0),
+            tail: (0, 0),
+            entries: Vec::new(),
+            malformed: 0,
+            skipped: 0,
+            synthetic: 0,
+            lines: 0,
+            limit: None,
+        }));
+        self.by_path.insert(found.path.clone(), id);
+        id
+    }
+
+    /// The shared copy of a string the index has seen (a model, session or cwd).
+    pub(crate) fn interned(&self, s: &str) -> Option<Arc<str>> {
+        self.strings.get(s).cloned()
+    }
+
+    fn intern(&mut self, s: &Arc<str>) -> Arc<str> {
+        if let Some(existing) = self.strings.get(s) {
+            return existing.clone();
+        }
+        self.strings.insert(s.clone());
+        s.clone()
+    }
+
+    /// Adds one response read from `file`. A file keeps one copy per response (the best, see
+    /// [`rank`]); copies in other files stay as candidates so a rewritten file can be dropped.
+    fn add_entry(&mut self, file: u32, mut entry: RawEntry) {
+        entry.model = self.intern(&entry.model);
+        entry.session = self.intern(&entry.session);
+        entry.cwd = self.intern(&entry.cwd);
+        let files = &mut self.files;
+        let state = files[file as usize].as_mut().expect("live file");
+        let Some(key) = entry.key.clone() else {
+            state.entries.push(entry);
+            return;
+        };
+        let slots = self.index.entry(key).or_default();
+        if let Some(slot) = slots.iter().find(|s| s.file == file) {
+            let existing = &mut state.entries[slot.idx as usize];
+            if rank(&entry, file) > rank(existing, file) {
+                *existing = entry;
+            }
+            return;
+        }
+        slots.push(Slot {
+            file,
+            idx: state.entries.len() as u32,
+        });
+        state.entries.push(entry);
+    }
+
+    fn clear_entries(&mut self, file: u32) {
+        let Some(state) = self.files[file as usize].as_mut() else {
+            return;
+        };
+        for entry in state.entries.drain(..) {
+            if let Some(key) = entry.key
+                && let Some(slots) = self.index.get_mut(&key)
+            {
+                slots.retain(|s| s.file != file);
+                if slots.is_empty() {
+                    self.index.remove(&key);
+                }
+            }
+        }
+        state.malformed = 0;
+        state.skipped = 0;
+        state.synthetic = 0;
+        state.lines = 0;
+        state.limit = None;
+        state.offset = 0;
+    }
+
+    fn remove_file(&mut self, file: u32) {
+        self.clear_entries(file);
+        if let Some(state) = self.files[file as usize].take() {
+            self.by_path.remove(&state.path);
+        }
+    }
+
+    /// Every deduplicated response: per message, the non-sidechain copy with the most tokens.
+    pub(crate) fn winners(&self) -> impl Iterator<Item = &RawEntry> + '_ {
+        let keyed = self.index.values().filter_map(|slots| {
+            slots
+                .iter()
+                .map(|s| (s.file, self.entry(*s)))
+                .max_by_key(|(file, e)| rank(e, *file))
+                .map(|(_, e)| e)
+        });
+        let unkeyed = self
+            .live_files()
+            .flat_map(|f| f.entries.iter().filter(|e| e.key.is_none()));
+        keyed.chain(unkeyed)
+    }
+
+    fn entry(&self, slot: Slot) -> &RawEntry {
+        &self.files[slot.file as usize]
+            .as_ref()
+            .expect("slots point at live files")
+            .entries[slot.idx as usize]
+    }
+
+    pub(crate) fn live_files(&self) -> impl Iterator<Item = &FileState> + '_ {
+        self.files.iter().flatten()
+    }
+
+    /// The newest modification time among files of the project dir named `encoded`.
+    pub fn newest_write_ns(&self, encoded: &str) -> Option<i64> {
+        self.live_files()
+            .filter(|f| f.project_dir_name == encoded)
+            .map(|f| f.id.mtime_ns)
+            .max()
+    }
+
+    /// Every log file below the roots, with its stat. Directories whose mtime has not
+    /// changed are not listed again; directories and files are stat'ed in parallel, one
+    /// level of the tree at a time.
+    fn scan(&mut self) -> Vec<Found> {
+        let now = now_ns();
+        self.generation += 1;
+        let generation = self.generation;
+        let mut level: Vec<(PathBuf, usize, usize)> = self
+            .roots
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.clone(), i, 0))
+            .collect();
+        let mut files: Vec<(PathBuf, usize)> = Vec::new();
+        while !level.is_empty() {
+            let dirs = &self.dirs;
+            let looked: Vec<(PathBuf, usize, usize, Option<DirListing>)> = level
+                .into_par_iter()
+                .filter_map(|(dir, root, depth)| {
+                    let meta = std::fs::metadata(&dir).ok().filter(|m| m.is_dir())?;
+                    let mtime = mtime_ns(&meta);
+                    let fresh = dirs.get(&dir).is_some_and(|l| {
+                        l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS
+                    });
+                    let listing = (!fresh).then(|| list_dir(&dir, mtime, now));
+                    Some((dir, root, depth, listing))
+                })
+                .collect();
+            let mut next = Vec::new();
+            for (dir, root, depth, listing) in looked {
+                if let Some(listing) = listing {
+                    self.dirs.insert(dir.clone(), listing);
+                }
+                let Some(listing) = self.dirs.get_mut(&dir) else {
+                    continue;
+                };
+                listing.generation = generation;
+                files.extend(listing.files.iter().map(|f| (f.clone(), root)));
+                if depth < MAX_DEPTH {
+                    next.extend(listing.dirs.iter().map(|d| (d.clone(), root, depth + 1)));
+                }
+            }
+            level = next;
+        }
+        self.dirs.retain(|_, l| l.generation == generation);
+        files
+            .into_par_iter()
+            .filter_map(|(path, root)| {
+                let meta = std::fs::metadata(&path).ok()?;
+                Some(Found {
+                    path,
+                    root,
+                    id: identity(&meta),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the index to its cache file (atomically: temp file, then rename), when
+    /// something changed since it was loaded or last saved.
+    pub fn save(&mut self) -> Result<()> {
+        let Some(path) = &self.cache_file else {
+            return Ok(());
+        };
+        if !self.dirty && path.exists() {
+            return Ok(());
+        }
+        let cache = CacheFile {
+            version: CACHE_VERSION,
+            roots: self.roots.clone(),
+            files: self
+                .live_files()
+                .filter_map(CachedFile::from_state)
+                .collect(),
+        };
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            let file = File::create(&tmp)?;
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut out, &cache)?;
+            use std::io::Write;
+            out.flush()?;
+            std::fs::rename(&tmp, path)
+        };
+        let result = write().context_io(|| format!("writing the usage cache {}", path.display()));
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        } else {
+            self.dirty = false;
+        }
+        result
+    }
+
+    /// Loads the cache when it is ours and readable; anything else starts from scratch.
+    fn load_cache(&mut self) {
+        let Some(path) = &self.cache_file else {
+            return;
+        };
+        let Ok(bytes) = std::fs::read(path) else {
+            return;
+        };
+        let Ok(cache) = serde_json::from_slice::<CacheFile>(&bytes) else {
+            return;
+        };
+        if cache.version != CACHE_VERSION || cache.roots != self.roots {
+            return;
+        }
+        for cached in cache.files {
+            let Some((state, entries)) = cached.into_state() else {
+                continue;
+            };
+            let id = self.files.len() as u32;
+            self.by_path.insert(state.path.clone(), id);
+            self.files.push(Some(state));
+            for entry in entries {
+                self.add_entry(id, entry);
+            }
+        }
+    }
+}
+
+/// Dedupe preference: the non-sidechain copy, then the most tokens, then the earliest.
+fn rank(e: &RawEntry, file: u32) -> (bool, u64, std::cmp::Reverse<i64>, std::cmp::Reverse<u32>) {
+    (
+        !e.sidechain,
+        e.tokens.total(),
+        std::cmp::Reverse(e.timestamp_ms),
+        std::cmp::Reverse(file),
+    )
+}
+
+fn session_hint(path: &Path) -> String {
+    let parent = path.parent();
+    if parent
+        .and_then(Path::file_name)
+        .is_some_and(|n| n == "subagents")
+        && let Some(session) = parent
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .and_then(|n| n.to_str())
+    {
+        return session.to_owned();
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn unchanged(prev: &Previous, now: &Identity) -> bool {
+    prev.id == *now && prev.read_at_ns - prev.id.mtime_ns > RACY_NS
+}
+
+fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
+    let mut listing = DirListing {
+        generation: 0,
+        mtime_ns,
+        read_at_ns: now,
+        dirs: Vec::new(),
+        files: Vec::new(),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return listing;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let path = entry.path();
+        let is_log = path.extension().is_some_and(|e| e == "jsonl");
+        if kind.is_dir() {
+            listing.dirs.push(path);
+        } else if is_log && (kind.is_file() || kind.is_symlink()) {
+            listing.files.push(path);
+        }
+    }
+    listing
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
+fn identity(meta: &std::fs::Metadata) -> Identity {
+    Identity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime_ns: mtime_ns(meta),
+    }
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or(i64::MAX / 2)
+}
+
+/// FNV-1a: a fingerprint, not a defence against anyone.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The hash of `len` bytes at `at`, and how many bytes were read.
+fn hash_at(file: &File, at: u64, len: u64) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, at)?;
+    Ok(fnv(&buf))
+}
+
+fn read_file(path: &Path, prev: Option<Previous>, filter: &Filter) -> Outcome {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Gone,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let id = identity(&meta);
+    let mut verify_bytes = 0;
+    let mut from = 0;
+    let mut reset = true;
+    let mut head = (0, 0);
+    if let Some(prev) = &prev
+        && prev.id.dev == id.dev
+        && prev.id.ino == id.ino
+        && id.size >= prev.offset
+    {
+        if unchanged(prev, &id) {
+            return Outcome::Unchanged;
+        }
+        let (head_len, head_hash) = prev.head;
+        let (tail_len, tail_hash) = prev.tail;
+        let matches = |at: u64, len: u64, hash: u64| {
+            len == 0 || hash_at(&file, at, len).is_ok_and(|h| h == hash)
+        };
+        let same =
+            matches(0, head_len, head_hash) && matches(prev.offset - tail_len, tail_len, tail_hash);
+        verify_bytes += head_len + tail_len;
+        if same {
+            from = prev.offset;
+            reset = false;
+            head = prev.head;
+        }
+    }
+    let mut bytes = Vec::with_capacity(id.size.saturating_sub(from) as usize + 1);
+    let mut reader = &file;
+    if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from))
+        .and_then(|_| reader.read_to_end(&mut bytes))
+    {
+        return Outcome::Failed(e.to_string());
+    }
+    let chunk = parse_chunk(&bytes, filter, &mut Interner::default());
+    let offset = from + chunk.consumed as u64;
+    // The fingerprint: the first bytes (once there are enough of them) and those before the
+    // new offset. Both come from what was just read whenever they can.
+    if head.0 < HEAD_LEN.min(offset) {
+        let len = HEAD_LEN.min(offset);
+        head = if from == 0 {
+            (len, fnv(&bytes[..len as usize]))
+        } else {
+            verify_bytes += len;
+            (len, hash_at(&file, 0, len).unwrap_or(0))
+        };
+    }
+    let tail_len = TAIL_LEN.min(offset);
+    let tail = if offset - from >= tail_len {
+        let end = chunk.consumed;
+        (tail_len, fnv(&bytes[end - tail_len as usize..end]))
+    } else {
+        verify_bytes += tail_len;
+        (
+            tail_len,
+            hash_at(&file, offset - tail_len, tail_len).unwrap_or(0),
+        )
+    };
+    Outcome::Read {
+        reset,
+        id,
+        offset,
+        head,
+        tail,
+        bytes_read: bytes.len() as u64,
+        chunk,
+        verify_bytes,
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    roots: Vec<PathBuf>,
+    files: Vec<CachedFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CachedFile {
+    path: String,
+    session_hint: String,
+    project_dir_name: String,
+    id: Identity,
+    read_at_ns: i64,
+    offset: u64,
+    head: (u64, u64),
+    tail: (u64, u64),
+    malformed: u64,
+    skipped: u64,
+    synthetic: u64,
+    lines: u64,
+    limit: Option<LimitNotice>,
+    strings: Vec<String>,
+    entries: Vec<CachedEntry>,
+}
+
+/// One entry as a JSON array: key, time, model/session/cwd (indexes into `strings`),
+/// sidechain, the five token counts, costUSD.
+#[derive(Serialize, Deserialize)]
+struct CachedEntry(
+    Option<String>,
+    i64,
+    u32,
+    u32,
+    u32,
+    bool,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    Option<f64>,
+);
+
+impl CachedFile {
+    fn from_state(state: &FileState) -> Option<CachedFile> {
+        let mut strings: Vec<String> = Vec::new();
+        let mut lookup: HashMap<*const u8, u32> = HashMap::new();
+        let mut index_of = |s: &Arc<str>| -> u32 {
+            *lookup.entry(s.as_ptr()).or_insert_with(|| {
+                strings.push(s.to_string());
+                strings.len() as u32 - 1
+            })
+        };
+        let entries = state
+            .entries
+            .iter()
+            .map(|e| {
+                CachedEntry(
+                    e.key.as_deref().map(str::to_owned),
+                    e.timestamp_ms,
+                    index_of(&e.model),
+                    index_of(&e.session),
+                    index_of(&e.cwd),
+                    e.sidechain,
+                    e.tokens.input,
+                    e.tokens.output,
+                    e.tokens.cache_write_5m,
+                    e.tokens.cache_write_1h,
+                    e.tokens.cache_read,
+                    e.cost_usd,
+                )
+            })
+            .collect();
+        Some(CachedFile {
+            path: state.path.to_str()?.to_owned(),
+            session_hint: state.session_hint.clone(),
+            project_dir_name: state.project_dir_name.clone(),
+            id: state.id,
+            read_at_ns: state.read_at_ns,
+            offset: state.offset,
+            head: state.head,
+            tail: state.tail,
+            malformed: state.malformed,
+            skipped: state.skipped,
+            synthetic: state.synthetic,
+            lines: state.lines,
+            limit: state.limit,
+            strings,
+            entries,
+        })
+    }
+
+    fn into_state(self) -> Option<(FileState, Vec<RawEntry>)> {
+        let strings: Vec<Arc<str>> = self.strings.iter().map(|s| Arc::from(s.as_str())).collect();
+        let get = |i: u32| strings.get(i as usize).cloned();
+        let mut entries = Vec::with_capacity(self.entries.len());
+        for CachedEntry(key, ts, model, session, cwd, side, i, o, c5, c1, cr, cost) in self.entries
+        {
+            entries.push(RawEntry {
+                key: key.map(|k| Arc::from(k.as_str())),
+                timestamp_ms: ts,
+                model: get(model)?,
+                session: get(session)?,
+                cwd: get(cwd)?,
+                sidechain: side,
+                tokens: Tokens {
+                    input: i,
+                    output: o,
+                    cache_write_5m: c5,
+                    cache_write_1h: c1,
+                    cache_read: cr,
+                },
+                cost_usd: cost,
+            });
+        }
+        let state = FileState {
+            path: PathBuf::from(self.path),
+            session_hint: self.session_hint,
+            project_dir_name: self.project_dir_name,
+            generation: 0,
+            id: self.id,
+            read_at_ns: self.read_at_ns,
+            offset: self.offset,
+            head: self.head,
+            tail: self.tail,
+            entries: Vec::new(),
+            malformed: self.malformed,
+            skipped: self.skipped,
+            synthetic: self.synthetic,
+            lines: self.lines,
+            limit: self.limit,
+        };
+        Some((state, entries))
+    }
+}
