@@ -72,7 +72,10 @@ fn draw_image(frame: &mut Frame<'_>, area: Rect, state: &State) {
     if let Some((_, image)) = &state.screen.image {
         // Until the frame for a smaller area arrives, half blocks and kitty can be cut to fit;
         // sixel and iTerm2 images cannot and wait for it.
-        let clips = matches!(*image.protocol, Protocol::Halfblocks(_) | Protocol::Kitty(_));
+        let clips = matches!(
+            *image.protocol,
+            Protocol::Halfblocks(_) | Protocol::Kitty(_)
+        );
         frame.render_widget(Image::new(&image.protocol).allow_clipping(clips), area);
     }
 }
