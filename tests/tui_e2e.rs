@@ -522,5 +522,32 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     println!(
         "idle {seconds}s, {sandboxes} running, no preview: {info:.2} % of one core (target < 0.5 %)"
     );
+
+    // One live screen (xclock ticking each second) in the Screen tab, at ui.screen_fps (1).
+    let out = world.deck(&["--json", "show", "p0"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show p0");
+    let display = record["display"].as_u64().expect("p0 has a display");
+    let id = record["id"].as_str().expect("p0 has an id");
+    let clock = Command::new("xclock")
+        .env("DISPLAY", format!(":{display}"))
+        .env(
+            "XAUTHORITY",
+            world.path(&format!("run/sandbox-deck/sandboxes/{id}/Xauthority")),
+        )
+        .args(["-update", "1", "-geometry", "600x600+300+100"])
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut clock) = clock {
+        world.keys(&["g", "["]);
+        world.wait_for("the Screen tab", |s| s.contains('▀') || s.contains('▄'));
+        let screen = cpu_percent_over(pid, seconds);
+        println!(
+            "{seconds}s with one live screen (xclock) in the Screen tab at 1 fps, half blocks: {screen:.2} % of one core"
+        );
+        let _ = clock.kill();
+        let _ = clock.wait();
+    } else {
+        println!("xclock is missing: the live screen was not measured");
+    }
     world.keys(&["q"]);
 }
