@@ -307,3 +307,17 @@ fn the_screen_tab_when_the_terminal_cannot_show_the_forced_protocol() {
     press(&mut state, "]");
     insta::assert_snapshot!(render(&state));
 }
+
+#[test]
+fn the_screen_tab_after_the_display_went_away() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "]");
+    update(
+        &mut state,
+        Action::ScreenLost {
+            name: "api".into(),
+            message: "display :13 is gone (connection refused)".into(),
+        },
+    );
+    insta::assert_snapshot!(render(&state));
+}
