@@ -3,6 +3,9 @@
 //! On one Xvfb with real content, in the same run: x11rb GetImage, x11rb MIT-SHM (each to an
 //! RGB frame, and to a PNG), against ImageMagick's `import -window root` (the seed's way),
 //! which captures and writes a PNG. Target: at least 20 times faster than `import`.
+//!
+//! Then the bytes the TUI writes to the terminal for one changed frame at 100x30 cells, per
+//! protocol (cells of 10x20 pixels), and for a redraw with no new frame.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -141,10 +144,81 @@ fn main() {
         t_import / best_raw
     );
 
+    terminal_bytes(&mut shm);
+
     let _ = clock.kill();
     let _ = clock.wait();
     drop(plain);
     drop(shm);
     server.process.terminate(std::time::Duration::from_secs(2));
     let _ = server.child.wait();
+}
+
+/// Counts what would go to the terminal.
+#[derive(Default, Clone)]
+struct Counter(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.set(self.0.get() + buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn terminal_bytes(capturer: &mut X11Capture) {
+    use ratatui::backend::CrosstermBackend;
+    use ratatui::layout::{Rect, Size};
+    use ratatui::{Terminal, TerminalOptions, Viewport};
+    use sandbox_deck::config::ImageProtocol;
+    use sandbox_deck::tui::graphics::Graphics;
+
+    const KIB: f64 = 1024.0;
+    let area = Rect::new(0, 0, 100, 30);
+    println!("bytes written to the terminal at 100x30 cells (10x20-pixel cells):");
+    for (label, protocol, compress) in [
+        ("halfblocks", ImageProtocol::Halfblocks, false),
+        ("sixel", ImageProtocol::Sixel, false),
+        ("iterm2", ImageProtocol::Iterm2, false),
+        ("kitty", ImageProtocol::Kitty, false),
+        ("kitty, zlib (over SSH)", ImageProtocol::Kitty, true),
+    ] {
+        let graphics = Graphics::forced(protocol, (10, 20), compress);
+        let written = Counter::default();
+        let mut terminal = Terminal::with_options(
+            CrosstermBackend::new(written.clone()),
+            TerminalOptions {
+                viewport: Viewport::Fixed(area),
+            },
+        )
+        .expect("a terminal");
+        let mut draw = |image: &sandbox_deck::tui::graphics::ScreenImage| {
+            let before = written.0.get();
+            terminal
+                .draw(|f| f.render_widget(ratatui_image::Image::new(&image.protocol), area))
+                .expect("drawing");
+            written.0.get() - before
+        };
+        let first = capturer.capture().expect("a frame");
+        let first = graphics
+            .encode(&first, Size::new(100, 30), 7)
+            .expect("encoding");
+        draw(&first);
+        // xclock's second hand moves: the next capture is a changed frame.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let changed = capturer.capture().expect("a frame");
+        let changed = graphics
+            .encode(&changed, Size::new(100, 30), 7)
+            .expect("encoding");
+        let bytes = draw(&changed);
+        let again = draw(&changed);
+        println!(
+            "  {label:<24} changed frame {:8.1} KiB   redraw, no new frame {again:6} B",
+            bytes as f64 / KIB
+        );
+    }
+    println!("  (an unchanged frame is dropped at the hash: nothing is drawn, 0 bytes)");
 }

@@ -27,6 +27,9 @@ pub struct Cli {
     /// Print machine-readable JSON (errors too, as {"error":{"kind","message"}} on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+    /// How the control center draws screens (default: ui.image_protocol, "auto" asks the terminal).
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub image_protocol: Option<crate::config::ImageProtocol>,
     #[command(subcommand)]
     pub command: Option<Cmd>,
 }
@@ -271,7 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         // On a terminal the control center opens; piped or with --json, the list is printed.
         use std::io::IsTerminal;
         if !json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-            crate::tui::run()?;
+            crate::tui::run(cli.image_protocol)?;
             return Ok(0);
         }
         let deck = Deck::open()?;

@@ -90,7 +90,33 @@ pub struct MonitorConfig {
 pub struct UiConfig {
     pub mouse: bool,
     pub preview_interval_ms: u64,
+    pub screen_fps: f64,
+    pub screen_fullscreen_fps: f64,
+    pub image_protocol: ImageProtocol,
     pub theme: ThemeConfig,
+}
+
+/// How the TUI draws a sandbox's screen: asked of the terminal (`auto`) or forced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageProtocol {
+    Auto,
+    Kitty,
+    Sixel,
+    Iterm2,
+    Halfblocks,
+}
+
+impl ImageProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageProtocol::Auto => "auto",
+            ImageProtocol::Kitty => "kitty",
+            ImageProtocol::Sixel => "sixel",
+            ImageProtocol::Iterm2 => "iterm2",
+            ImageProtocol::Halfblocks => "halfblocks",
+        }
+    }
 }
 
 /// Colours as ratatui reads them: a name (`green`), an index (`42`) or `#rrggbb`.
@@ -297,6 +323,16 @@ impl Config {
             "ui.preview_interval_ms",
             "must be between 50 and 10000",
         )?;
+        for (key, fps) in [
+            ("ui.screen_fps", self.ui.screen_fps),
+            ("ui.screen_fullscreen_fps", self.ui.screen_fullscreen_fps),
+        ] {
+            check(
+                (0.05..=30.0).contains(&fps),
+                key,
+                "must be between 0.05 and 30 (frames per second)",
+            )?;
+        }
         for (key, value) in self.ui.theme.entries() {
             check(
                 value.parse::<ratatui::style::Color>().is_ok(),
@@ -430,6 +466,11 @@ mod tests {
         let err =
             Config::from_layers(Some("[ui.theme]\naccent = \"blurple\"\n"), "test").unwrap_err();
         assert!(err.to_string().contains("ui.theme.accent"), "{err}");
+        let err = Config::from_layers(Some("[ui]\nscreen_fps = 0\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("ui.screen_fps"), "{err}");
+        let err =
+            Config::from_layers(Some("[ui]\nimage_protocol = \"kity\"\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("ui.image_protocol"), "{err}");
         let err = Config::from_layers(Some("[ui]\nmosue = true\n"), "test").unwrap_err();
         assert!(err.to_string().contains("mosue"), "{err}");
         let err =

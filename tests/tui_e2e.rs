@@ -116,9 +116,14 @@ impl World {
     /// A shell around it writes its exit status to a file: tmux 3.3 sometimes marks a pane
     /// dead without ever reaping its process, so `pane_dead_status` cannot be relied on.
     fn start_tui(&self) {
+        self.start_tui_with(&[]);
+    }
+
+    /// Starts the TUI with extra arguments.
+    fn start_tui_with(&self, args: &[&str]) {
         let cwd = self.path("projects");
         let status = self.path("tui-status");
-        let out = self.tmux(&[
+        let mut command = vec![
             "new-session",
             "-d",
             "-s",
@@ -128,13 +133,20 @@ impl World {
             "-y",
             "30",
             "-c",
-            &cwd.to_string_lossy(),
+        ];
+        let cwd = cwd.to_string_lossy();
+        let status = status.to_string_lossy();
+        command.push(&cwd);
+        command.extend([
             "sh",
             "-c",
-            "\"$0\"; echo $? > \"$1\"",
+            "status=$1; shift; \"$@\"; echo $? > \"$status\"",
+            "sh",
+            &status,
             BIN,
-            &status.to_string_lossy(),
         ]);
+        command.extend_from_slice(args);
+        let out = self.tmux(&command);
         assert!(out.status.success(), "tmux new-session: {}", stderr(&out));
     }
 
@@ -342,6 +354,54 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
 }
 
 #[test]
+fn the_screen_tab_shows_a_running_sandboxs_display_in_half_blocks() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let x = world.project("x");
+    let out = world.deck(&["create", &x.to_string_lossy(), "--name", "x", "--shell"]);
+    assert!(out.status.success(), "create x: {}", stderr(&out));
+    // A grid on the root window: something other than one flat colour to draw.
+    let out = world.deck(&["--json", "show", "x"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show x");
+    let display = record["display"].as_u64().expect("x has a display");
+    let id = record["id"].as_str().expect("x has an id");
+    let painted = which("xsetroot").is_some();
+    if painted {
+        let cookie = world.path(&format!("run/sandbox-deck/sandboxes/{id}/Xauthority"));
+        let out = Command::new("xsetroot")
+            .env("DISPLAY", format!(":{display}"))
+            .env("XAUTHORITY", cookie)
+            .args(["-mod", "16", "16", "-fg", "red", "-bg", "navy"])
+            .output()
+            .expect("running xsetroot");
+        assert!(out.status.success(), "xsetroot: {}", stderr(&out));
+    }
+
+    world.start_tui_with(&["--image-protocol", "halfblocks"]);
+    world.wait_for("x running in the table", |s| row_says(s, "x", "running"));
+    world.keys(&["]"]);
+    if painted {
+        world.wait_for("half blocks in the Screen tab", |s| {
+            s.contains('▀') || s.contains('▄')
+        });
+    } else {
+        eprintln!("xsetroot is missing: the grid is not painted, only the frame's size is checked");
+    }
+    // z fills the terminal with it (the title names the frame's size once one is drawn);
+    // Esc comes back to the table.
+    world.keys(&["z"]);
+    world.wait_for("the fullscreen view", |s| {
+        s.contains("x 1280x800") && !s.contains("Sandboxes 1/1")
+    });
+    world.keys(&["Escape"]);
+    world.wait_for("the table again", |s| s.contains("Sandboxes 1/1"));
+    world.keys(&["q"]);
+    assert_eq!(world.wait_for_exit(), 0);
+}
+
+#[test]
 fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
     if !prerequisites() {
         return;
@@ -501,7 +561,6 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
 
     let mut latencies = Vec::new();
     for round in 0..20 {
-        // Info is the last tab: back from Agent, and forward from it to Agent again.
         let (key, shows) = if round % 2 == 0 {
             ("[", "runtime")
         } else {
@@ -530,5 +589,32 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     println!(
         "idle {seconds}s, {sandboxes} running, no preview: {info:.2} % of one core (target < 0.5 %)"
     );
+
+    // One live screen (xclock ticking each second) in the Screen tab, at ui.screen_fps (1).
+    let out = world.deck(&["--json", "show", "p0"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show p0");
+    let display = record["display"].as_u64().expect("p0 has a display");
+    let id = record["id"].as_str().expect("p0 has an id");
+    let clock = Command::new("xclock")
+        .env("DISPLAY", format!(":{display}"))
+        .env(
+            "XAUTHORITY",
+            world.path(&format!("run/sandbox-deck/sandboxes/{id}/Xauthority")),
+        )
+        .args(["-update", "1", "-geometry", "600x600+300+100"])
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut clock) = clock {
+        world.keys(&["g", "["]);
+        world.wait_for("the Screen tab", |s| s.contains('▀') || s.contains('▄'));
+        let screen = cpu_percent_over(pid, seconds);
+        println!(
+            "{seconds}s with one live screen (xclock) in the Screen tab at 1 fps, half blocks: {screen:.2} % of one core"
+        );
+        let _ = clock.kill();
+        let _ = clock.wait();
+    } else {
+        println!("xclock is missing: the live screen was not measured");
+    }
     world.keys(&["q"]);
 }

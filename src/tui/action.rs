@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
+use super::graphics::ScreenImage;
+use super::state::ScreenWatch;
 use crate::engine::CreateRequest;
 use crate::engine::host_stats::HostStats;
 use crate::engine::status::Assessment;
@@ -46,6 +48,16 @@ pub enum Action {
     Attached {
         name: String,
         result: Result<(), String>,
+    },
+    /// A new frame of a watched screen, encoded and ready to draw.
+    ScreenFrame {
+        name: String,
+        image: ScreenImage,
+    },
+    /// A watched screen's feed ended: its display went away or refused us.
+    ScreenLost {
+        name: String,
+        message: String,
     },
     /// The status worker's debounced agent states (sent when one changed).
     AgentsSampled(Vec<AgentReading>),
@@ -100,6 +112,10 @@ pub enum Effect {
     Bell,
     /// Runs `notify.command` for a sandbox whose agent started waiting (or ended).
     Notify(Box<(SandboxRecord, Assessment)>),
+    /// Capture this screen (or change its rate or size, if already captured).
+    WatchScreen(ScreenWatch),
+    /// Stop capturing this sandbox's screen and let go of its display.
+    StopScreen(String),
     Quit,
 }
 

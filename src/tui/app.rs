@@ -11,15 +11,17 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use super::action::{Action, Effect};
 use super::effects::Runner;
 use super::event::{self, Inputs, Intervals};
+use super::graphics::Graphics;
 use super::keymap::Keymap;
 use super::state::{Settings, State};
 use super::terminal::{self, Tui};
 use super::theme::{ColorSupport, Theme};
 use super::update::update;
 use super::workers::Workers;
+use crate::config::ImageProtocol;
 use crate::engine::Deck;
 
-pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
+pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> anyhow::Result<()> {
     let deck = Arc::new(deck);
     let theme = Theme::new(&deck.config.ui.theme, ColorSupport::detect());
     let mouse = deck.config.ui.mouse && !terminal::under_mosh();
@@ -27,6 +29,11 @@ pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
         monitor: Duration::from_millis(deck.config.monitor.interval_ms),
         preview: Duration::from_millis(deck.config.ui.preview_interval_ms),
     };
+    terminal::install_panic_hook();
+    let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
+    // The terminal answers on stdin: ask once now, before the input reader starts (nothing
+    // else runs yet, so blocking here for the answer holds nothing up).
+    let (graphics, images) = Graphics::detect(image_protocol);
     let settings = Settings {
         agent: deck.config.sandbox.agent.clone(),
         default_network: deck.config.sandbox.network,
@@ -35,12 +42,13 @@ pub async fn run(deck: Deck, keymap: Keymap) -> anyhow::Result<()> {
         home: std::env::var("HOME").ok(),
         default_options: deck.config.bubblewrap.options(),
         bell: deck.config.notify.bell,
+        screen_fps: deck.config.ui.screen_fps,
+        screen_fullscreen_fps: deck.config.ui.screen_fullscreen_fps,
+        images,
     };
-    terminal::install_panic_hook();
-    let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
     let state = State::new(keymap, settings, chrono::Utc::now(), tui.size()?);
     let (tx, rx) = mpsc::unbounded_channel();
-    let runner = Runner::new(Arc::clone(&deck), tx.clone());
+    let runner = Runner::new(Arc::clone(&deck), graphics, tx.clone());
     let workers = Workers::start(Arc::clone(&deck), runner.records(), tx.clone());
     let result = Loop {
         state,

@@ -24,6 +24,8 @@ pub enum Command {
     FocusPrev,
     TabNext,
     TabPrev,
+    /// The selected sandbox's screen over the whole terminal.
+    Fullscreen,
     CopyName,
     SortPicker,
     Sort(SortColumn),
@@ -59,6 +61,7 @@ const SIMPLE: &[(&str, Command)] = &[
     ("focus_prev", Command::FocusPrev),
     ("tab_next", Command::TabNext),
     ("tab_prev", Command::TabPrev),
+    ("fullscreen", Command::Fullscreen),
     ("copy_name", Command::CopyName),
     ("sort_picker", Command::SortPicker),
     ("help", Command::Help),

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::action::{Action, Effect, Op};
+use super::feed::Feeds;
+use super::graphics::Graphics;
 use super::workers::SharedRecords;
 use crate::engine::status::notify;
 use crate::engine::{Action as DeckAction, Deck};
@@ -22,11 +24,13 @@ pub struct Runner {
     refreshing: Arc<AtomicBool>,
     /// The latest records, for the workers.
     records: SharedRecords,
+    feeds: Feeds,
 }
 
 impl Runner {
-    pub fn new(deck: Arc<Deck>, tx: UnboundedSender<Action>) -> Runner {
+    pub fn new(deck: Arc<Deck>, graphics: Graphics, tx: UnboundedSender<Action>) -> Runner {
         Runner {
+            feeds: Feeds::new(Arc::clone(&deck), graphics, tx.clone()),
             deck,
             tx,
             refreshing: Arc::new(AtomicBool::new(false)),
@@ -38,7 +42,7 @@ impl Runner {
         Arc::clone(&self.records)
     }
 
-    pub fn run(&self, effect: Effect) {
+    pub fn run(&mut self, effect: Effect) {
         let deck = Arc::clone(&self.deck);
         let tx = self.tx.clone();
         match effect {
@@ -98,6 +102,8 @@ impl Runner {
                     }
                 });
             }
+            Effect::WatchScreen(watch) => self.feeds.watch(watch),
+            Effect::StopScreen(name) => self.feeds.stop(&name),
             // The app handles these: they need the terminal.
             Effect::Attach(_) | Effect::CopyToClipboard(_) | Effect::Bell | Effect::Quit => {}
         }

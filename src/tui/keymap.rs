@@ -17,6 +17,8 @@ pub const DEFAULT_KEYMAP: &str = include_str!("../../assets/keymap.toml");
 pub enum Context {
     List,
     Detail,
+    /// The fullscreen screen view (z).
+    Screen,
     Filter,
     Form,
     Confirm,
@@ -25,9 +27,10 @@ pub enum Context {
 }
 
 impl Context {
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 8] = [
         Context::List,
         Context::Detail,
+        Context::Screen,
         Context::Filter,
         Context::Form,
         Context::Confirm,
@@ -39,6 +42,7 @@ impl Context {
         match self {
             Context::List => "list",
             Context::Detail => "detail",
+            Context::Screen => "screen",
             Context::Filter => "filter",
             Context::Form => "form",
             Context::Confirm => "confirm",
@@ -382,6 +386,10 @@ mod tests {
         assert_eq!(list(":"), Some(Command::Palette));
         assert_eq!(list("<C-k>"), Some(Command::Palette));
         assert_eq!(list("o"), Some(Command::SortPicker));
+        assert_eq!(list("z"), Some(Command::Fullscreen));
+        let screen = |k: &str| keymap.command(Context::Screen, Key::parse(k).unwrap());
+        assert_eq!(screen("<Esc>"), Some(Command::Back));
+        assert_eq!(screen("z"), Some(Command::Back));
     }
 
     #[test]

@@ -10,8 +10,10 @@ pub mod app;
 pub mod command;
 pub mod effects;
 pub mod event;
+pub mod feed;
 pub mod filter;
 pub mod form;
+pub mod graphics;
 pub mod keymap;
 pub mod live;
 pub mod palette;
@@ -29,11 +31,13 @@ mod tests;
 
 use anyhow::Context as _;
 
+use crate::config::ImageProtocol;
 use crate::engine::Deck;
 use keymap::Keymap;
 
-/// Opens the TUI on this user's deck and returns when the user quits.
-pub fn run() -> anyhow::Result<()> {
+/// Opens the TUI on this user's deck and returns when the user quits. `image_protocol`
+/// (`--image-protocol`) wins over `ui.image_protocol`.
+pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     let deck = Deck::open()?;
     // A broken keymap is reported before the screen is taken over.
     let keymap = Keymap::load(&deck.paths.config_dir.join("keymap.toml"))?;
@@ -43,5 +47,6 @@ pub fn run() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
     // engine calls still running (a stop, a create): they finish rather than stop halfway.
-    runtime.block_on(app::run(deck, keymap))
+    let image_protocol = image_protocol.unwrap_or(deck.config.ui.image_protocol);
+    runtime.block_on(app::run(deck, keymap, image_protocol))
 }

@@ -4,15 +4,19 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+use ratatui::layout::Rect;
+
 use super::action::Op;
 use super::filter::Filter;
 use super::form::Form;
+use super::graphics::{ImageSupport, ScreenImage};
 use super::keymap::{Context, Keymap};
 use super::live::Live;
 use super::palette::Palette;
 use super::sort::SortColumn;
 use crate::backend::Options;
 use crate::engine::host_stats::HostStats;
+use crate::engine::screen::has_screen;
 use crate::paths::Paths;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
@@ -30,16 +34,18 @@ pub enum Focus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tab {
     Agent,
+    Screen,
     Usage,
     Info,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 3] = [Tab::Agent, Tab::Usage, Tab::Info];
+    pub const ALL: [Tab; 4] = [Tab::Agent, Tab::Screen, Tab::Usage, Tab::Info];
 
     pub fn title(self) -> &'static str {
         match self {
             Tab::Agent => "Agent",
+            Tab::Screen => "Screen",
             Tab::Usage => "Usage",
             Tab::Info => "Info",
         }
@@ -82,6 +88,24 @@ pub struct Preview {
     pub screen: Result<String, String>,
 }
 
+/// The screen feed the TUI wants now: whose display, how often, into how many cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenWatch {
+    pub name: String,
+    pub fps: f64,
+    pub cells: (u16, u16),
+}
+
+/// The screen on view: what is being captured and the latest frame ready to draw.
+#[derive(Debug, Clone, Default)]
+pub struct ScreenView {
+    pub watching: Option<ScreenWatch>,
+    /// The latest encoded frame, of the sandbox named.
+    pub image: Option<(String, ScreenImage)>,
+    /// Why the feed of the sandbox named ended (its display went away).
+    pub lost: Option<(String, String)>,
+}
+
 /// What the TUI needs from the config, copied so the state stays plain data.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -96,6 +120,10 @@ pub struct Settings {
     pub default_options: Options,
     /// `notify.bell`: ring the terminal bell when an agent starts waiting (or ends).
     pub bell: bool,
+    /// Frames per second of the visible Screen tab, and of the fullscreen view.
+    pub screen_fps: f64,
+    pub screen_fullscreen_fps: f64,
+    pub images: ImageSupport,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +140,9 @@ pub struct State {
     pub filter_editing: bool,
     pub focus: Focus,
     pub tab: Tab,
+    /// The selected sandbox's screen fills the terminal (z).
+    pub fullscreen: bool,
+    pub screen: ScreenView,
     pub overlay: Option<Overlay>,
     pub flash: Option<Flash>,
     pub preview: Option<Preview>,
@@ -142,6 +173,8 @@ impl State {
             filter_editing: false,
             focus: Focus::Table,
             tab: Tab::Agent,
+            fullscreen: false,
+            screen: ScreenView::default(),
             overlay: None,
             flash: None,
             preview: None,
@@ -191,6 +224,7 @@ impl State {
             Some(Overlay::Confirm(_)) => Context::Confirm,
             Some(Overlay::Form(_)) => Context::Form,
             None if self.filter_editing => Context::Filter,
+            None if self.fullscreen => Context::Screen,
             None if self.focus == Focus::Detail => Context::Detail,
             None => Context::List,
         }
@@ -208,6 +242,7 @@ impl State {
     /// the pane or the sandbox's session is out of sight.
     pub fn preview_target(&self) -> Option<&str> {
         if self.tab != Tab::Agent
+            || self.fullscreen
             || !self.detail_fits()
             || matches!(
                 self.overlay,
@@ -220,6 +255,34 @@ impl State {
         let has_session =
             record.managed && matches!(record.state, SandboxState::Running | SandboxState::Exited);
         has_session.then_some(record.name.as_str())
+    }
+
+    /// The screen feed that should run now: the selected sandbox's, while its Screen tab or
+    /// the fullscreen view is in sight, it has a display, and the terminal can show images.
+    pub fn screen_wanted(&self) -> Option<ScreenWatch> {
+        if !self.settings.images.can_show()
+            || matches!(
+                self.overlay,
+                Some(Overlay::Help { .. } | Overlay::Palette(_) | Overlay::Form(_))
+            )
+        {
+            return None;
+        }
+        let record = self.selected_record()?;
+        if !has_screen(record) {
+            return None;
+        }
+        let area = super::views::screen_area(Rect::new(0, 0, self.size.0, self.size.1), self)?;
+        let fps = if self.fullscreen {
+            self.settings.screen_fullscreen_fps
+        } else {
+            self.settings.screen_fps
+        };
+        Some(ScreenWatch {
+            name: record.name.to_string(),
+            fps,
+            cells: (area.width, area.height),
+        })
     }
 
     pub fn busy_with(&self, name: &str) -> Option<Op> {

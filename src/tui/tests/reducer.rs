@@ -247,12 +247,20 @@ fn question_mark_opens_help_and_esc_closes_it() {
 fn tab_moves_the_focus_and_brackets_switch_tabs() {
     let mut state = state();
     press(&mut state, "]");
-    assert_eq!(state.tab, Tab::ALL[1]);
+    assert_eq!(state.tab, Tab::Screen);
+    press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Usage);
+    press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Info);
+    press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Agent, "the tabs wrap around");
+    press(&mut state, "[");
+    assert_eq!(state.tab, Tab::Info);
     press(&mut state, "<Tab>");
     assert_eq!(state.focus, Focus::Detail);
     assert_eq!(state.context(), Context::Detail);
     press(&mut state, "h");
-    assert_eq!(state.tab, Tab::Agent);
+    assert_eq!(state.tab, Tab::Usage);
     press(&mut state, "<Esc>");
     assert_eq!(state.focus, Focus::Table);
 }
@@ -614,5 +622,187 @@ fn the_detail_pane_keeps_the_tables_keys() {
     assert_eq!(selected(&state), "ci");
     // Its own bindings come first: l is "next tab" here.
     press(&mut state, "l");
-    assert_eq!(state.tab, Tab::ALL[1]);
+    assert_eq!(state.tab, Tab::Screen);
+}
+
+fn watches(effects: &[Effect]) -> Vec<(String, f64)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::WatchScreen(w) => Some((w.name.clone(), w.fps)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn stops(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::StopScreen(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_screen_tab_captures_the_selected_sandbox_only_while_it_is_in_sight() {
+    let mut state = state();
+    assert!(
+        watches(&press(&mut state, "j")).is_empty(),
+        "Agent tab: nothing"
+    );
+    press(&mut state, "k");
+    let effects = press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Screen);
+    assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
+    assert!(stops(&effects).is_empty());
+    let cells = state.screen.watching.as_ref().map(|w| w.cells).unwrap();
+    assert!(cells.0 > 10 && cells.1 > 5, "{cells:?}");
+    // Moving to a sandbox without a display stops the capture and starts none.
+    let effects = press(&mut state, "j");
+    assert_eq!(stops(&effects), ["api"]);
+    assert!(watches(&effects).is_empty());
+    let effects = press(&mut state, "k");
+    assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
+    // Keys that change nothing on screen ask for nothing.
+    assert!(watches(&update(&mut state, Action::MonitorTick)).is_empty());
+    let effects = press(&mut state, "]");
+    assert_eq!(state.tab, Tab::Usage);
+    assert_eq!(stops(&effects), ["api"]);
+    assert!(state.screen.watching.is_none());
+}
+
+#[test]
+fn z_shows_the_screen_fullscreen_at_the_faster_rate_and_esc_returns() {
+    let mut state = state();
+    let effects = press(&mut state, "z");
+    assert!(state.fullscreen);
+    assert_eq!(state.context(), Context::Screen);
+    assert_eq!(watches(&effects), [("api".to_string(), 4.0)]);
+    let cells = state.screen.watching.as_ref().map(|w| w.cells).unwrap();
+    assert_eq!(cells, (120, 28), "all but the title and the hints");
+    // j moves to the next sandbox, which has no display: no capture.
+    assert_eq!(stops(&press(&mut state, "j")), ["api"]);
+    assert!(state.screen.watching.is_none());
+    press(&mut state, "k");
+    let effects = press(&mut state, "<Esc>");
+    assert!(!state.fullscreen);
+    assert_eq!(stops(&effects), ["api"], "back on the Agent tab");
+    // From the Screen tab, fullscreen only changes the rate and the size.
+    press(&mut state, "]");
+    let effects = press(&mut state, "z");
+    assert_eq!(watches(&effects), [("api".to_string(), 4.0)]);
+    assert!(stops(&effects).is_empty());
+    let effects = press(&mut state, "z");
+    assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
+    assert!(!state.fullscreen);
+}
+
+#[test]
+fn a_screen_under_help_or_the_palette_is_not_captured() {
+    let mut state = state();
+    press(&mut state, "]");
+    assert_eq!(stops(&press(&mut state, "?")), ["api"]);
+    assert_eq!(
+        watches(&press(&mut state, "<Esc>")),
+        [("api".to_string(), 1.0)]
+    );
+}
+
+#[test]
+fn a_resize_asks_the_running_feed_for_frames_of_the_new_size() {
+    let mut state = state();
+    press(&mut state, "z");
+    let effects = update(&mut state, Action::Resize(80, 24));
+    assert!(stops(&effects).is_empty());
+    assert_eq!(
+        effects,
+        [Effect::WatchScreen(crate::tui::state::ScreenWatch {
+            name: "api".into(),
+            fps: 4.0,
+            cells: (80, 22),
+        })]
+    );
+}
+
+#[test]
+fn a_display_that_went_away_is_shown_once_and_not_retried() {
+    let mut state = state();
+    press(&mut state, "]");
+    let effects = update(
+        &mut state,
+        Action::ScreenLost {
+            name: "api".into(),
+            message: "display :13 is gone".into(),
+        },
+    );
+    assert_eq!(effects, [Effect::Refresh], "the monitor is asked to look");
+    assert!(state.screen.lost.is_some());
+    // The registry has not noticed yet: no new feed, no error loop.
+    assert!(watches(&update(&mut state, Action::Loaded(Ok(records())))).is_empty());
+    assert!(watches(&update(&mut state, Action::MonitorTick)).is_empty());
+    // Then the monitor marks it dead: the feed is let go.
+    let mut now = records();
+    now[0] = record("api", "dead", None);
+    let effects = update(&mut state, Action::Loaded(Ok(now)));
+    assert_eq!(stops(&effects), ["api"]);
+}
+
+#[test]
+fn frames_of_a_screen_no_longer_watched_are_dropped() {
+    let mut state = state();
+    press(&mut state, "]");
+    let frame = crate::capture::Frame {
+        width: 4,
+        height: 4,
+        rgb: vec![9; 48],
+    };
+    let image = crate::tui::graphics::Graphics::halfblocks()
+        .encode(&frame, ratatui::layout::Size::new(10, 10), 1)
+        .unwrap();
+    press(&mut state, "]");
+    update(
+        &mut state,
+        Action::ScreenFrame {
+            name: "api".into(),
+            image: image.clone(),
+        },
+    );
+    assert!(state.screen.image.is_none());
+    press(&mut state, "[");
+    update(
+        &mut state,
+        Action::ScreenFrame {
+            name: "api".into(),
+            image,
+        },
+    );
+    assert!(state.screen.image.is_some());
+}
+
+#[test]
+fn a_terminal_that_cannot_show_the_forced_protocol_captures_nothing() {
+    let mut state = state();
+    state.settings.images = crate::tui::graphics::ImageSupport {
+        protocol: "kitty",
+        unsupported: Some(("kitty", "halfblocks")),
+    };
+    assert!(watches(&press(&mut state, "]")).is_empty());
+    assert!(watches(&press(&mut state, "z")).is_empty());
+}
+
+#[test]
+fn back_from_attach_the_screen_feed_starts_afresh() {
+    let mut state = state();
+    press(&mut state, "]");
+    let effects = update(
+        &mut state,
+        Action::Attached {
+            name: "api".into(),
+            result: Ok(()),
+        },
+    );
+    assert_eq!(stops(&effects), ["api"]);
+    assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
 }

@@ -181,7 +181,17 @@ pub(super) fn find(buf: &ratatui::buffer::Buffer, text: &str) -> Option<(u16, u1
 
 #[test]
 fn every_screen_draws_at_any_size_without_panicking() {
-    let overlays: [&[&str]; 6] = [&[], &["?"], &[":"], &["d"], &["n"], &["]"]];
+    let overlays: [&[&str]; 9] = [
+        &[],
+        &["?"],
+        &[":"],
+        &["d"],
+        &["n"],
+        &["]"],
+        &["]", "]"],
+        &["z"],
+        &["z", "?"],
+    ];
     for (width, height) in [
         (1, 1),
         (10, 3),
@@ -196,7 +206,119 @@ fn every_screen_draws_at_any_size_without_panicking() {
             for key in keys {
                 press(&mut state, key);
             }
+            feed_test_frame(&mut state);
             let _ = render(&state);
         }
     }
+}
+
+/// A 640x400 frame: red grows to the right, green downwards, so no two half blocks are
+/// the same colour and each cell shows its half-block glyph.
+fn gradient() -> crate::capture::Frame {
+    let (width, height) = (640u32, 400u32);
+    let mut rgb = Vec::with_capacity((width * height * 3) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            rgb.extend([(x * 255 / width) as u8, (y * 255 / height) as u8, 128]);
+        }
+    }
+    crate::capture::Frame { width, height, rgb }
+}
+
+/// What the feed would send: the test frame in half blocks, sized as the reducer asked.
+fn feed_test_frame(state: &mut State) {
+    let Some(watch) = state.screen.watching.clone() else {
+        return;
+    };
+    let cells = ratatui::layout::Size::new(watch.cells.0, watch.cells.1);
+    if let Ok(image) = crate::tui::graphics::Graphics::halfblocks().encode(&gradient(), cells, 1) {
+        update(
+            state,
+            Action::ScreenFrame {
+                name: watch.name,
+                image,
+            },
+        );
+    }
+}
+
+#[test]
+fn the_screen_tab_paints_the_frame_in_half_blocks() {
+    use ratatui::style::Color;
+    let mut state = live_state(120, 30);
+    press(&mut state, "]");
+    feed_test_frame(&mut state);
+    insta::assert_snapshot!(render(&state));
+    let buf = buffer(&state, ColorSupport::TrueColor);
+    let painted: Vec<_> = buf
+        .content()
+        .iter()
+        .filter(|c| matches!(c.symbol(), "▀" | "▄"))
+        .collect();
+    assert!(painted.len() > 300, "only {} half blocks", painted.len());
+    // The frame's own colours: red from left to right, green from top to bottom, blue 128.
+    let colours: Vec<(u8, u8, u8)> = painted
+        .iter()
+        .flat_map(|c| [c.fg, c.bg])
+        .map(|c| match c {
+            Color::Rgb(r, g, b) => (r, g, b),
+            other => panic!("{other:?} is not a frame colour"),
+        })
+        .collect();
+    let frame_blue = colours.iter().filter(|c| c.2 == 128).count();
+    assert!(
+        frame_blue * 10 > colours.len() * 9,
+        "{frame_blue} of {}",
+        colours.len()
+    );
+    assert!(colours.iter().any(|c| c.0 < 20 && c.1 < 20));
+    assert!(colours.iter().any(|c| c.0 > 230 && c.1 > 230));
+}
+
+#[test]
+fn the_fullscreen_screen_view() {
+    let mut state = live_state(100, 24);
+    press(&mut state, "z");
+    feed_test_frame(&mut state);
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_screen_tab_of_a_stopped_sandbox_says_it_has_no_display() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "]");
+    state.selected = Some("web".into());
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_screen_tab_waits_for_the_first_frame() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "]");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_screen_tab_when_the_terminal_cannot_show_the_forced_protocol() {
+    let mut state = live_state(120, 30);
+    state.settings.images = crate::tui::graphics::ImageSupport {
+        protocol: "kitty",
+        unsupported: Some(("kitty", "halfblocks")),
+    };
+    press(&mut state, "]");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_screen_tab_after_the_display_went_away() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "]");
+    update(
+        &mut state,
+        Action::ScreenLost {
+            name: "api".into(),
+            message: "display :13 is gone (connection refused)".into(),
+        },
+    );
+    insta::assert_snapshot!(render(&state));
 }

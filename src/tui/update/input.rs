@@ -42,7 +42,7 @@ pub(super) fn on_mouse(state: &mut State, event: &MouseEvent) -> Vec<Effect> {
     match event.kind {
         MouseEventKind::ScrollDown => on_command(state, Context::List, Command::Down),
         MouseEventKind::ScrollUp => on_command(state, Context::List, Command::Up),
-        MouseEventKind::Down(MouseButton::Left) => {
+        MouseEventKind::Down(MouseButton::Left) if !state.fullscreen => {
             table::click(state, event.column, event.row);
             Vec::new()
         }
@@ -110,6 +110,7 @@ pub(super) fn on_command(state: &mut State, context: Context, command: Command) 
     }
     match context {
         Context::List | Context::Detail => table::on_table_command(state, command),
+        Context::Screen => table::on_screen_command(state, command),
         Context::Filter => table::on_filter_command(state, command),
         Context::Form => dialogs::on_form_command(state, command),
         Context::Confirm => dialogs::on_confirm_command(state, command),

@@ -26,6 +26,31 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     if may_change_view && let Some(capture) = capture_if_missing(state) {
         effects.push(capture);
     }
+    effects.extend(sync_screen(state));
+    effects
+}
+
+/// Captures follow the eyes (D10): a screen is captured while it is in sight and no longer.
+fn sync_screen(state: &mut State) -> Vec<Effect> {
+    let wanted = state.screen_wanted();
+    if wanted == state.screen.watching {
+        return Vec::new();
+    }
+    let mut effects = Vec::new();
+    let old = state.screen.watching.take();
+    let same_sandbox = old.as_ref().map(|w| &w.name) == wanted.as_ref().map(|w| &w.name);
+    if !same_sandbox {
+        if let Some(old) = old {
+            effects.push(Effect::StopScreen(old.name));
+        }
+        state.screen.image = None;
+        state.screen.lost = None;
+        state.dirty = true;
+    }
+    if let Some(watch) = &wanted {
+        effects.push(Effect::WatchScreen(watch.clone()));
+    }
+    state.screen.watching = wanted;
     effects
 }
 
@@ -64,6 +89,8 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Created(result) => dialogs::on_created(state, result),
         Action::Completed { input, candidates } => dialogs::on_completed(state, &input, candidates),
         Action::Attached { name, result } => world::on_attached(state, &name, result),
+        Action::ScreenFrame { name, image } => world::on_screen_frame(state, name, image),
+        Action::ScreenLost { name, message } => world::on_screen_lost(state, name, message),
         Action::AgentsSampled(readings) => live::on_agents(state, readings),
         Action::MetricsSampled(metrics) => live::on_metrics(state, metrics),
         Action::UsageUpdated(summary) => live::on_usage(state, *summary),

@@ -37,6 +37,10 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
         }
         Command::TabNext => state.tab = state.tab.step(1),
         Command::TabPrev => state.tab = state.tab.step(-1),
+        Command::Fullscreen if state.selected_record().is_none() => {
+            flash(state, "no sandbox selected: n makes one".into());
+        }
+        Command::Fullscreen => state.fullscreen = true,
         Command::SortPicker => {
             state.overlay = Some(Overlay::Palette(Palette {
                 query: "sort".into(),
@@ -64,6 +68,17 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
         _ => return on_sandbox_command(state, command),
     }
     Vec::new()
+}
+
+/// Keys in the fullscreen screen view: Esc (or z again) goes back; the rest act as in the table.
+pub(super) fn on_screen_command(state: &mut State, command: Command) -> Vec<Effect> {
+    match command {
+        Command::Back | Command::Fullscreen => {
+            state.fullscreen = false;
+            Vec::new()
+        }
+        other => on_table_command(state, other),
+    }
 }
 
 /// Commands about the selected sandbox.

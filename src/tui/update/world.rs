@@ -8,6 +8,7 @@ use crate::engine::host_stats::HostStats;
 use crate::format::human_duration;
 use crate::sandbox::{SandboxRecord, SandboxState};
 use crate::tui::action::{Effect, Op};
+use crate::tui::graphics::ScreenImage;
 use crate::tui::state::{Preview, State};
 
 /// The header shows memory in tenths of a GiB.
@@ -127,5 +128,44 @@ pub(super) fn on_attached(
         Ok(()) => flash(state, format!("back from {name}")),
         Err(message) => flash_error(state, message),
     }
+    let mut effects = vec![Effect::Refresh];
+    // The terminal dropped its images with the screen: start the feed afresh, so the first
+    // frame is sent again rather than only the next change.
+    if let Some(watch) = state.screen.watching.take() {
+        state.screen.image = None;
+        effects.push(Effect::StopScreen(watch.name));
+    }
+    effects
+}
+
+/// Only the latest frame of the screen still watched is kept.
+pub(super) fn on_screen_frame(state: &mut State, name: String, image: ScreenImage) -> Vec<Effect> {
+    if state
+        .screen
+        .watching
+        .as_ref()
+        .is_some_and(|w| w.name == name)
+    {
+        state.screen.image = Some((name, image));
+        state.screen.lost = None;
+        state.dirty = true;
+    }
+    Vec::new()
+}
+
+/// A display that went away is said once, and the monitor is asked to look (it marks the
+/// sandbox dead if it is); the feed is not restarted until the screen comes into sight again.
+pub(super) fn on_screen_lost(state: &mut State, name: String, message: String) -> Vec<Effect> {
+    if state
+        .screen
+        .watching
+        .as_ref()
+        .is_none_or(|w| w.name != name)
+    {
+        return Vec::new();
+    }
+    state.screen.image = None;
+    state.screen.lost = Some((name, message));
+    state.dirty = true;
     vec![Effect::Refresh]
 }

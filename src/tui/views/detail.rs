@@ -1,5 +1,5 @@
-//! The detail pane of the selected sandbox: the Agent tab (a live view of its pane) and
-//! the Info tab (the record, paths, ids and the command that runs).
+//! The detail pane of the selected sandbox: the Agent tab (a live view of its pane), the
+//! Screen tab (its display) and the Info tab (the record, paths, ids and the command that runs).
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,6 +16,8 @@ use crate::tui::state::{Focus, State, Tab};
 use crate::tui::theme::{ColorSupport, Theme};
 use crate::tui::widgets::preview;
 
+use super::screen;
+
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let border = if state.focus == Focus::Detail {
         theme.fg(theme.accent)
@@ -29,8 +31,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         .title(Line::styled(title, theme.title()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [tabs_area, body] =
+    let [tabs_area, _] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+    let body = body(area);
     let index = Tab::ALL.iter().position(|t| *t == state.tab).unwrap_or(0);
     let tabs = Tabs::new(Tab::ALL.iter().map(|t| t.title()))
         .select(index)
@@ -48,9 +51,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     };
     match state.tab {
         Tab::Agent => agent(frame, body, state, record, theme),
+        Tab::Screen => screen::pane(frame, body, state, record, theme),
         Tab::Usage => super::usage::draw(frame, body, state, record, theme),
         Tab::Info => info(frame, body, state, record, theme),
     }
+}
+
+/// The part of the pane under the border and the tab titles.
+pub fn body(area: Rect) -> Rect {
+    let inner = Block::bordered().inner(area);
+    Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas::<2>(inner)[1]
 }
 
 fn agent(frame: &mut Frame<'_>, area: Rect, state: &State, record: &SandboxRecord, theme: &Theme) {

@@ -7,24 +7,31 @@ mod form;
 mod header;
 pub mod help;
 mod palette;
+mod screen;
 mod table;
 mod usage;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 
-use super::state::{Overlay, State};
+use super::state::{Overlay, State, Tab};
 use super::theme::Theme;
 
 /// The whole screen.
 pub fn draw(frame: &mut Frame<'_>, state: &State, theme: &Theme) {
-    let areas = Areas::of(frame.area(), state);
-    header::draw(frame, areas.header, state, theme);
-    table::draw(frame, areas.table, state, theme);
-    if let Some(area) = areas.detail {
-        detail::draw(frame, area, state, theme);
+    if state.fullscreen {
+        let [title, body, footer_area] = fullscreen_layout(frame.area());
+        screen::fullscreen(frame, title, body, state, theme);
+        footer::draw(frame, footer_area, state, theme);
+    } else {
+        let areas = Areas::of(frame.area(), state);
+        header::draw(frame, areas.header, state, theme);
+        table::draw(frame, areas.table, state, theme);
+        if let Some(area) = areas.detail {
+            detail::draw(frame, area, state, theme);
+        }
+        footer::draw(frame, areas.footer, state, theme);
     }
-    footer::draw(frame, areas.footer, state, theme);
     match &state.overlay {
         Some(Overlay::Help { scroll }) => help::draw(frame, frame.area(), state, *scroll, theme),
         Some(Overlay::Palette(p)) => palette::draw(frame, frame.area(), state, p, theme),
@@ -32,6 +39,29 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, theme: &Theme) {
         Some(Overlay::Form(f)) => form::draw(frame, frame.area(), state, f, theme),
         None => {}
     }
+}
+
+/// The fullscreen view: a title line, the screen, the key hints.
+fn fullscreen_layout(screen: Rect) -> [Rect; 3] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(screen)
+}
+
+/// The cells a sandbox's screen is drawn into now, if one is in sight. The reducer sizes the
+/// frames it asks for with it, so views and captures agree.
+pub fn screen_area(screen: Rect, state: &State) -> Option<Rect> {
+    let area = if state.fullscreen {
+        fullscreen_layout(screen)[1]
+    } else if state.tab == Tab::Screen {
+        detail::body(Areas::of(screen, state).detail?)
+    } else {
+        return None;
+    };
+    (area.width > 0 && area.height > 0).then_some(area)
 }
 
 /// Where each part of the screen goes; the reducer uses it too, to map mouse clicks.

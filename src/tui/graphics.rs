@@ -1,0 +1,342 @@
+//! Images in the terminal: which protocol this terminal speaks (asked once, at start) and
+//! frames turned into that protocol's cells, off the UI task.
+
+use std::fmt;
+use std::sync::Arc;
+
+use image::{DynamicImage, RgbImage};
+use ratatui::layout::Size;
+use ratatui_image::picker::cap_parser::QueryStdioOptions;
+use ratatui_image::picker::{Capability, Picker, ProtocolType};
+use ratatui_image::protocol::Protocol;
+use ratatui_image::protocol::halfblocks::Halfblocks;
+use ratatui_image::protocol::iterm2::Iterm2;
+use ratatui_image::protocol::kitty::Kitty;
+use ratatui_image::protocol::sixel::Sixel;
+use ratatui_image::{FilterType, FontSize, Resize};
+
+use crate::capture::Frame;
+use crate::config::ImageProtocol;
+
+/// What the state needs to know about images: plain data, for the reducer and the views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSupport {
+    /// The protocol in use, by name.
+    pub protocol: &'static str,
+    /// Set when the protocol asked for cannot be shown here: (asked, what to pick instead).
+    pub unsupported: Option<(&'static str, &'static str)>,
+}
+
+impl ImageSupport {
+    pub fn can_show(&self) -> bool {
+        self.unsupported.is_none()
+    }
+
+    /// Half blocks: no terminal query, always drawable (tests and `--image-protocol halfblocks`).
+    pub fn halfblocks() -> ImageSupport {
+        ImageSupport {
+            protocol: "halfblocks",
+            unsupported: None,
+        }
+    }
+}
+
+/// How frames become terminal images. Shared with the capture tasks.
+#[derive(Debug, Clone)]
+pub struct Graphics {
+    protocol: ProtocolType,
+    font_size: FontSize,
+    is_tmux: bool,
+    compress: bool,
+}
+
+impl Graphics {
+    /// Half blocks at a nominal 1:2 cell; what tests use.
+    pub fn halfblocks() -> Graphics {
+        Graphics {
+            protocol: ProtocolType::Halfblocks,
+            font_size: FontSize::new(10, 20),
+            is_tmux: false,
+            compress: false,
+        }
+    }
+
+    /// A protocol forced with a known cell size in pixels, for measurements. `Auto` is half
+    /// blocks; `compress` is kitty's zlib transmission.
+    pub fn forced(protocol: ImageProtocol, cell: (u16, u16), compress: bool) -> Graphics {
+        let protocol = match protocol {
+            ImageProtocol::Kitty => ProtocolType::Kitty,
+            ImageProtocol::Sixel => ProtocolType::Sixel,
+            ImageProtocol::Iterm2 => ProtocolType::Iterm2,
+            ImageProtocol::Auto | ImageProtocol::Halfblocks => ProtocolType::Halfblocks,
+        };
+        Graphics {
+            protocol,
+            font_size: FontSize::new(cell.0, cell.1),
+            is_tmux: false,
+            compress,
+        }
+    }
+
+    /// Asks the terminal what it can show, unless `choice` makes the answer moot. Call it once
+    /// after entering the alternate screen and before the input reader starts: the answer
+    /// comes in on stdin.
+    pub fn detect(choice: ImageProtocol) -> (Graphics, ImageSupport) {
+        if choice == ImageProtocol::Halfblocks {
+            return (Graphics::halfblocks(), ImageSupport::halfblocks());
+        }
+        // Over SSH the link is the bottleneck: kitty frames go zlib-compressed when the
+        // terminal says it can inflate them.
+        let over_ssh =
+            std::env::var_os("SSH_CONNECTION").is_some() || std::env::var_os("SSH_TTY").is_some();
+        let options = QueryStdioOptions {
+            kitty_compression: over_ssh,
+            ..QueryStdioOptions::default()
+        };
+        // Inside tmux the query goes through passthrough to the outer terminal. With
+        // passthrough off, or no client attached, nobody answers: the query would wait for
+        // its timeout and its reader thread would then swallow the first key pressed.
+        let in_tmux = std::env::var_os("TMUX").is_some();
+        let (detected, passthrough) = if in_tmux && !tmux_passes_images() {
+            let detected = Detected {
+                is_tmux: true,
+                ..Detected::default()
+            };
+            (detected, false)
+        } else {
+            let picker = Picker::from_query_stdio_with_options(options).ok();
+            (Detected::from_picker(picker.as_ref()), true)
+        };
+        let protocol = decide(choice, &detected, passthrough);
+        let graphics = Graphics {
+            protocol: protocol.unwrap_or(ProtocolType::Halfblocks),
+            font_size: detected.font_size.unwrap_or(FontSize::new(10, 20)),
+            is_tmux: detected.is_tmux,
+            compress: detected
+                .capabilities
+                .contains(&Capability::KittyCompression),
+        };
+        let support = match protocol {
+            Some(p) => ImageSupport {
+                protocol: name(p),
+                unsupported: None,
+            },
+            None => ImageSupport {
+                protocol: choice.as_str(),
+                unsupported: Some((choice.as_str(), name(auto_pick(&detected, passthrough)))),
+            },
+        };
+        (graphics, support)
+    }
+
+    /// The frame scaled to fit `area` cells (never enlarged), encoded for the terminal.
+    /// `image_id` names the kitty image of this pane: reused, each frame replaces the last
+    /// one in the terminal instead of piling up.
+    pub fn encode(&self, frame: &Frame, area: Size, image_id: u32) -> Result<ScreenImage, String> {
+        let rgb = RgbImage::from_raw(frame.width, frame.height, frame.rgb.clone())
+            .ok_or("the frame is shorter than its size")?;
+        let source = DynamicImage::ImageRgb8(rgb);
+        // Triangle keeps text on the screen readable when it is scaled down.
+        let resize = Resize::Fit(Some(FilterType::Triangle));
+        let cells = resize.size_for(&source, self.font_size, area);
+        if cells.width == 0 || cells.height == 0 {
+            return Err("no room for the image".into());
+        }
+        let image = resize.resize(&source, self.font_size, cells, None);
+        let failed = |e: ratatui_image::errors::Errors| e.to_string();
+        let protocol = match self.protocol {
+            ProtocolType::Halfblocks => {
+                Protocol::Halfblocks(Halfblocks::new(image, cells).map_err(failed)?)
+            }
+            ProtocolType::Sixel => {
+                Protocol::Sixel(Sixel::new(image, cells, self.is_tmux).map_err(failed)?)
+            }
+            ProtocolType::Kitty => Protocol::Kitty(
+                Kitty::new(image, cells, image_id, self.is_tmux, self.compress).map_err(failed)?,
+            ),
+            ProtocolType::Iterm2 => {
+                Protocol::ITerm2(Iterm2::new(image, cells, self.is_tmux).map_err(failed)?)
+            }
+        };
+        Ok(ScreenImage {
+            protocol: Arc::new(protocol),
+            cells,
+            frame_size: (frame.width, frame.height),
+        })
+    }
+}
+
+/// One encoded frame, ready to draw.
+#[derive(Clone)]
+pub struct ScreenImage {
+    pub protocol: Arc<Protocol>,
+    pub cells: Size,
+    pub frame_size: (u32, u32),
+}
+
+impl fmt::Debug for ScreenImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ScreenImage({}x{} in {}x{} cells)",
+            self.frame_size.0, self.frame_size.1, self.cells.width, self.cells.height
+        )
+    }
+}
+
+/// What the terminal query found.
+#[derive(Debug, Clone, Default)]
+struct Detected {
+    /// What ratatui-image would pick; None when the terminal did not answer.
+    protocol: Option<ProtocolType>,
+    font_size: Option<FontSize>,
+    capabilities: Vec<Capability>,
+    is_tmux: bool,
+}
+
+impl Detected {
+    fn from_picker(picker: Option<&Picker>) -> Detected {
+        let Some(picker) = picker else {
+            return Detected::default();
+        };
+        Detected {
+            protocol: Some(picker.protocol_type()),
+            // Without an answer about the cell size the picker carries no capabilities, so
+            // only half blocks pass `supports`: a guessed size would distort pixel images.
+            font_size: Some(picker.font_size()),
+            capabilities: picker.capabilities().clone(),
+            is_tmux: picker.tmux_detected(),
+        }
+    }
+
+    fn supports(&self, protocol: ProtocolType) -> bool {
+        match protocol {
+            ProtocolType::Halfblocks => true,
+            _ if self.font_size.is_none() => false,
+            ProtocolType::Kitty => self.capabilities.contains(&Capability::Kitty),
+            ProtocolType::Sixel => self.capabilities.contains(&Capability::Sixel),
+            // iTerm2 answers no query: only the environment (ratatui-image's pick) says so.
+            ProtocolType::Iterm2 => self.protocol == Some(ProtocolType::Iterm2),
+        }
+    }
+}
+
+/// The protocol to draw with, or None when the one forced cannot be shown here.
+fn decide(choice: ImageProtocol, detected: &Detected, passthrough: bool) -> Option<ProtocolType> {
+    let forced = match choice {
+        ImageProtocol::Auto => return Some(auto_pick(detected, passthrough)),
+        ImageProtocol::Halfblocks => return Some(ProtocolType::Halfblocks),
+        ImageProtocol::Kitty => ProtocolType::Kitty,
+        ImageProtocol::Sixel => ProtocolType::Sixel,
+        ImageProtocol::Iterm2 => ProtocolType::Iterm2,
+    };
+    (passthrough && detected.supports(forced)).then_some(forced)
+}
+
+/// What `auto` draws with: the terminal's own protocol, half blocks when it has none, when
+/// its cell size is unknown, or inside a tmux that does not pass escapes through.
+fn auto_pick(detected: &Detected, passthrough: bool) -> ProtocolType {
+    match detected.protocol {
+        Some(p) if passthrough && detected.supports(p) => p,
+        _ => ProtocolType::Halfblocks,
+    }
+}
+
+/// Inside tmux, images reach the outer terminal only with `allow-passthrough` on (tmux
+/// before 3.3 has no such option) and a client attached to show them.
+fn tmux_passes_images() -> bool {
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    // Our own pane only; ratatui-image asks for the same.
+    let _ = tmux(&["set", "-p", "allow-passthrough", "on"]);
+    let passthrough = tmux(&["show", "-pv", "allow-passthrough"])
+        .is_some_and(|v| matches!(v.as_str(), "on" | "all"));
+    let attached = tmux(&["display", "-p", "#{session_attached}"]).is_some_and(|n| n != "0");
+    passthrough && attached
+}
+
+fn name(protocol: ProtocolType) -> &'static str {
+    match protocol {
+        ProtocolType::Halfblocks => "halfblocks",
+        ProtocolType::Sixel => "sixel",
+        ProtocolType::Kitty => "kitty",
+        ProtocolType::Iterm2 => "iterm2",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(caps: Vec<Capability>, protocol: ProtocolType) -> Detected {
+        Detected {
+            protocol: Some(protocol),
+            font_size: Some(FontSize::new(9, 18)),
+            capabilities: caps,
+            is_tmux: false,
+        }
+    }
+
+    #[test]
+    fn auto_takes_what_the_terminal_says_and_half_blocks_otherwise() {
+        let kitty = answered(vec![Capability::Kitty], ProtocolType::Kitty);
+        assert_eq!(
+            decide(ImageProtocol::Auto, &kitty, true),
+            Some(ProtocolType::Kitty)
+        );
+        assert_eq!(
+            decide(ImageProtocol::Auto, &kitty, false),
+            Some(ProtocolType::Halfblocks),
+            "tmux without passthrough"
+        );
+        assert_eq!(
+            decide(ImageProtocol::Auto, &Detected::default(), true),
+            Some(ProtocolType::Halfblocks),
+            "no answer"
+        );
+    }
+
+    #[test]
+    fn a_forced_protocol_the_terminal_lacks_is_refused_with_an_alternative() {
+        let sixel = answered(vec![Capability::Sixel], ProtocolType::Sixel);
+        assert_eq!(decide(ImageProtocol::Kitty, &sixel, true), None);
+        assert_eq!(auto_pick(&sixel, true), ProtocolType::Sixel);
+        assert_eq!(
+            decide(ImageProtocol::Sixel, &sixel, true),
+            Some(ProtocolType::Sixel)
+        );
+        assert_eq!(
+            decide(ImageProtocol::Kitty, &Detected::default(), true),
+            None
+        );
+        assert_eq!(
+            decide(ImageProtocol::Halfblocks, &Detected::default(), false),
+            Some(ProtocolType::Halfblocks)
+        );
+    }
+
+    #[test]
+    fn a_frame_becomes_half_blocks_that_fit_the_area() {
+        let frame = Frame {
+            width: 40,
+            height: 20,
+            rgb: vec![200; 40 * 20 * 3],
+        };
+        let image = Graphics::halfblocks()
+            .encode(&frame, Size::new(10, 10), 7)
+            .unwrap();
+        assert!(
+            image.cells.width <= 10 && image.cells.height <= 10,
+            "{image:?}"
+        );
+        assert!(image.cells.width > 0 && image.cells.height > 0, "{image:?}");
+    }
+}
