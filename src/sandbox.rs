@@ -291,6 +291,35 @@ impl SandboxRecord {
 }
 
 #[cfg(test)]
+impl SandboxRecord {
+    /// A running managed agent sandbox for unit tests; override fields with `..`.
+    pub fn example(name: &str, project: &Path) -> SandboxRecord {
+        SandboxRecord {
+            name: SandboxName::parse(name).expect("a valid test name"),
+            id: SandboxId::random(),
+            backend: BackendKind::Bubblewrap,
+            state: SandboxState::Running,
+            project_dir: ProjectDir(project.to_owned()),
+            display: None,
+            tmux_session: Some(name.into()),
+            network: true,
+            managed: true,
+            created_at: Utc::now(),
+            exit_status: None,
+            reason: None,
+            payload: Payload::Agent { args: vec![] },
+            gh_token: false,
+            started_at: None,
+            agent_ran: false,
+            xvfb: None,
+            launcher: None,
+            profile: None,
+            options: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -382,26 +411,8 @@ mod tests {
     #[test]
     fn records_keep_the_documented_json_field_names() {
         let record = SandboxRecord {
-            name: SandboxName::parse("api").unwrap(),
-            id: SandboxId::random(),
-            backend: BackendKind::Bubblewrap,
-            state: SandboxState::Running,
-            project_dir: ProjectDir(PathBuf::from("/src/api")),
             display: Some(12),
-            tmux_session: Some("api".into()),
-            network: true,
-            managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: Payload::Agent { args: vec![] },
-            gh_token: false,
-            started_at: None,
-            agent_ran: false,
-            xvfb: None,
-            launcher: None,
-            profile: None,
-            options: Default::default(),
+            ..SandboxRecord::example("api", Path::new("/src/api"))
         };
         let json = serde_json::to_value(&record).unwrap();
         for key in [

@@ -134,30 +134,16 @@ impl Deck {
 mod tests {
     use super::*;
     use crate::host::process::ProcRef;
-    use crate::sandbox::{BackendKind, Payload, ProjectDir, SandboxId, SandboxName};
+    use crate::sandbox::Payload;
 
     fn running(launcher: ProcRef, xvfb: ProcRef) -> SandboxRecord {
         SandboxRecord {
-            name: SandboxName::parse("api").unwrap(),
-            id: SandboxId::random(),
-            backend: BackendKind::Bubblewrap,
-            state: SandboxState::Running,
-            project_dir: ProjectDir::parse(&std::env::temp_dir()).unwrap(),
             display: Some(10),
-            tmux_session: Some("api".into()),
-            network: true,
-            managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: Payload::Shell { command: vec![] },
-            gh_token: false,
             started_at: Some(Utc::now()),
-            agent_ran: false,
             xvfb: Some(xvfb),
             launcher: Some(launcher),
-            profile: None,
-            options: Default::default(),
+            payload: Payload::Shell { command: vec![] },
+            ..SandboxRecord::example("api", &std::env::temp_dir())
         }
     }
 

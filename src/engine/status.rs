@@ -846,28 +846,7 @@ mod tests {
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let record = SandboxRecord {
-            name: crate::sandbox::SandboxName::parse("api").unwrap(),
-            id: SandboxId::random(),
-            backend: crate::sandbox::BackendKind::Bubblewrap,
-            state: SandboxState::Running,
-            project_dir: crate::sandbox::ProjectDir::parse(&project).unwrap(),
-            display: None,
-            tmux_session: Some("api".into()),
-            network: true,
-            managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: crate::sandbox::Payload::Agent { args: vec![] },
-            gh_token: false,
-            started_at: None,
-            agent_ran: false,
-            xvfb: None,
-            launcher: None,
-            profile: None,
-            options: Default::default(),
-        };
+        let record = SandboxRecord::example("api", &project.canonicalize().unwrap());
         // A reason an agent could have written: it must stay data.
         let reason = format!(
             "$(touch {}); `touch {}`",
