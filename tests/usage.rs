@@ -15,7 +15,7 @@ const OPUS: &str = "claude-opus-4-1-20250805";
 const HAIKU: &str = "claude-haiku-4-5-20251001";
 
 /// The project path with `.`, `_` and a space that the seed could not find.
-const ODD_PROJECT: &str = "/work/My_App.v2 beta";
+const ODD_PROJECT: &str = "/srv/code/My_App.v2 beta";
 
 struct Msg<'a> {
     id: &'a str,
@@ -100,7 +100,7 @@ fn append(path: &Path, text: &str) {
 fn corpus(root: &Path) {
     let p1 = root.join(encode_project_dir(Path::new(ODD_PROJECT)));
     assert_eq!(p1.file_name().unwrap(), "-work-My-App-v2-beta");
-    let p2 = root.join(encode_project_dir(Path::new("/work/other")));
+    let p2 = root.join(encode_project_dir(Path::new("/srv/code/other")));
     let a = Msg {
         id: "msg_a",
         req: "req_a",
@@ -206,7 +206,7 @@ fn corpus(root: &Path) {
         id: "msg_f",
         req: "req_f",
         session: "s3",
-        cwd: "/work/other",
+        cwd: "/srv/code/other",
         ts: "2025-06-01T11:00:00.000Z",
         model: "gpt-4o",
         input: 100,
@@ -219,7 +219,7 @@ fn corpus(root: &Path) {
         id: "msg_g",
         req: "req_g",
         session: "s3",
-        cwd: "/work/other",
+        cwd: "/srv/code/other",
         ts: "2025-06-02T09:00:00.000Z",
         model: SONNET,
         input: 1,
@@ -290,7 +290,7 @@ fn duplicates_partials_replays_and_resumed_sessions_are_counted_once() {
     assert_eq!(r.rows[0].totals.entries, 5);
     assert!(close(r.rows[0].totals.cost_usd, 35_336.0 / 1e6));
     assert_eq!(r.rows[0].totals.skipped_lines, 2);
-    assert_eq!(r.rows[1].key, "/work/other");
+    assert_eq!(r.rows[1].key, "/srv/code/other");
     assert!(close(r.rows[1].totals.cost_usd, 18.0 / 1e6));
 }
 
