@@ -99,7 +99,7 @@ fn append(path: &Path, text: &str) {
 /// The crafted corpus: two projects, a resumed session, a sub-agent, every trap.
 fn corpus(root: &Path) {
     let p1 = root.join(encode_project_dir(Path::new(ODD_PROJECT)));
-    assert_eq!(p1.file_name().unwrap(), "-work-My-App-v2-beta");
+    assert_eq!(p1.file_name().unwrap(), "-srv-code-My-App-v2-beta");
     let p2 = root.join(encode_project_dir(Path::new("/srv/code/other")));
     let a = Msg {
         id: "msg_a",
