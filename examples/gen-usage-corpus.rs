@@ -301,7 +301,7 @@ pub fn generate(root: &Path, megabytes: u64, seed: u64) -> std::io::Result<Corpu
         .map(|i| match i % 4 {
             0 => format!("/home/dev/src/service-{i}"),
             1 => format!("/home/dev/src/my_app.v{i}"),
-            2 => format!("/home/dev/work/with space {i}"),
+            2 => format!("/home/dev/projects/with space {i}"),
             _ => format!("/srv/repos/tool{i}"),
         })
         .collect();
