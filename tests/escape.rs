@@ -1890,16 +1890,10 @@ fn cln_03_stop_from_another_process_ends_every_process_of_the_sandbox() {
     );
     let tree = descendants(instance.pid());
     assert!(with_marker(&marker).len() >= 3, "control: the markers run");
-    let out = s
-        .world
-        .command()
-        .args(["launch", "bubblewrap", s.p(), "--stop"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        s.world
+            .command()
+            .args(["launch", "bubblewrap", s.p(), "--stop"]),
     );
     instance.child.wait().unwrap();
     wait_for("every process to end", Duration::from_secs(5), || {

@@ -263,24 +263,15 @@ fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
         &project,
         "echo first > /tmp/who; touch up; exec sleep 600",
     );
-    let joined = world
-        .command()
-        .args([
-            "launch",
-            "bubblewrap",
-            project.to_str().unwrap(),
-            "--shell",
-            "--",
-            "cat",
-            "/tmp/who",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        joined.status.success(),
-        "{}",
-        String::from_utf8_lossy(&joined.stderr)
-    );
+    let joined = succeed(world.command().args([
+        "launch",
+        "bubblewrap",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "cat",
+        "/tmp/who",
+    ]));
     assert_eq!(String::from_utf8_lossy(&joined.stdout).trim(), "first");
     assert!(String::from_utf8_lossy(&joined.stderr).contains("joining"));
     let fresh = world
@@ -329,15 +320,10 @@ fn stop_ends_the_whole_tree_of_the_running_instance() {
         tree.len() >= 4,
         "bwrap, its init, sh and two sleeps: {tree:?}"
     );
-    let out = world
-        .command()
-        .args(["launch", "bubblewrap", project.to_str().unwrap(), "--stop"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeed(
+        world
+            .command()
+            .args(["launch", "bubblewrap", project.to_str().unwrap(), "--stop"]),
     );
     first.wait().unwrap();
     for pid in &tree {
@@ -413,26 +399,17 @@ fn per_project_state_persists_outside_the_project_and_home() {
     let world = World::new();
     let project = world.project("stateful");
     let run = |script: &str| {
-        let out = world
-            .command()
-            .args([
-                "launch",
-                "bubblewrap",
-                "--new",
-                project.to_str().unwrap(),
-                "--shell",
-                "--",
-                "sh",
-                "-c",
-                script,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = succeed(world.command().args([
+            "launch",
+            "bubblewrap",
+            "--new",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     run(
@@ -573,17 +550,12 @@ fn display_host_is_an_opt_in() {
         .push(("XAUTHORITY".into(), auth.display().to_string()));
     let probe = "xdpyinfo >/dev/null 2>&1 && echo reachable || echo unreachable";
     let run = |extra: &[&str]| {
-        let out = world
-            .command()
-            .args(["launch", "bubblewrap", "--new", project.to_str().unwrap()])
-            .args(extra)
-            .args(["--shell", "--", "sh", "-c", probe])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            world
+                .command()
+                .args(["launch", "bubblewrap", "--new", project.to_str().unwrap()])
+                .args(extra)
+                .args(["--shell", "--", "sh", "-c", probe]),
         );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };

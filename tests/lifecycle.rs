@@ -130,24 +130,8 @@ fn a_vanished_session_or_display_is_noticed() {
         return;
     }
     let world = World::new();
-    let one = world.project("one");
-    let two = world.project("two");
-    world.json(&[
-        "create",
-        one.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
-    let second = world.json(&[
-        "create",
-        two.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    world.create_idle("one");
+    let second = world.create_idle("two");
 
     // The session killed behind our back: exited or dead, never running.
     assert!(world.tmux(&["kill-session", "-t", "=one"]).status.success());
@@ -587,23 +571,15 @@ fn without_a_runtime_dir_a_private_fallback_is_used() {
     let mut cmd = world.command();
     cmd.env_remove("XDG_RUNTIME_DIR");
     cmd.env("TMPDIR", world.root.path());
-    let out = cmd
-        .args([
-            "--json",
-            "create",
-            project.to_str().unwrap(),
-            "--shell",
-            "--",
-            "sleep",
-            "600",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeed(cmd.args([
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]));
     let uid = nix::unistd::getuid().as_raw();
     let fallback = world.root.path().join(format!("sandbox-deck-{uid}"));
     use std::os::unix::fs::PermissionsExt;
@@ -650,7 +626,7 @@ fn an_unprivileged_user_runs_a_managed_sandbox() {
     let project = world.project("nobody");
     let as_nobody = world.as_nobody();
     let script = "{ id -u; grep -E 'CapEff|Seccomp:' /proc/self/status; } > out; exec sleep 600";
-    let out = as_nobody(&[
+    let out = succeed(&mut as_nobody(&[
         "--json",
         "create",
         project.to_str().unwrap(),
@@ -659,14 +635,7 @@ fn an_unprivileged_user_runs_a_managed_sandbox() {
         "sh",
         "-c",
         script,
-    ])
-    .output()
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]));
     let record: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(record["state"], "running");
     wait_for("the payload", Duration::from_secs(10), || {
@@ -678,14 +647,7 @@ fn an_unprivileged_user_runs_a_managed_sandbox() {
         seen.contains("CapEff:\t0000000000000000") && seen.contains("Seccomp:\t2"),
         "{seen}"
     );
-    let shot = as_nobody(&["screenshot", "nobody", "-o", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        shot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
+    let shot = succeed(&mut as_nobody(&["screenshot", "nobody", "-o", "-"]));
     assert!(shot.stdout.starts_with(b"\x89PNG"));
     let xvfb = record["xvfb"]["pid"].as_u64().unwrap() as u32;
     assert!(

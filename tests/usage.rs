@@ -528,14 +528,7 @@ fn the_cli_reports_json_for_every_log_and_for_one_sandbox() {
         &root.join("-elsewhere/t.jsonl"),
         &line("m2", "/elsewhere", 1000),
     );
-    let created = world.json(&[
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    let created = world.create_idle_at(&project);
     let name = created["name"].as_str().unwrap().to_owned();
     assert_eq!(name, "my-app-v2-beta");
 

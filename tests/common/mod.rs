@@ -178,7 +178,11 @@ impl World {
 
     /// A managed shell sandbox for a fresh project named `name`, idling in `sleep 600`.
     pub fn create_idle(&self, name: &str) -> Value {
-        let project = self.project(name);
+        self.create_idle_at(&self.project(name))
+    }
+
+    /// A managed shell sandbox for `project`, idling in `sleep 600`.
+    pub fn create_idle_at(&self, project: &Path) -> Value {
         self.json(&[
             "create",
             project.to_str().unwrap(),
@@ -247,6 +251,17 @@ impl Drop for World {
             );
         }
     }
+}
+
+/// Runs `command`, expects success (showing its stderr otherwise) and returns its output.
+pub fn succeed(command: &mut Command) -> Output {
+    let out = command.output().expect("running a command");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 pub fn all_pids() -> Vec<u32> {
