@@ -127,6 +127,41 @@ impl World {
         }
     }
 
+    /// Installs the real Claude Code CLI (prepared by `scripts/test-fixtures`) the way a user
+    /// without root does: an npm user prefix under this world's home, `~/.npm-global/bin` put
+    /// first on PATH. Returns the `claude` path, or None (having said why) when the prepared
+    /// copy is missing; under CI=true that panics instead.
+    pub fn install_real_claude(&mut self) -> Option<PathBuf> {
+        let cache = std::env::var_os("SANDBOX_DECK_TEST_CLAUDE_PREFIX")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/sandbox-deck-tests/npm-global"));
+        if !cache.join("bin/claude").exists() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true and the real claude is missing: run scripts/test-fixtures");
+            }
+            eprintln!("SKIPPED: the real claude is missing (run scripts/test-fixtures)");
+            return None;
+        }
+        let prefix = self.home.join(".npm-global");
+        // Hard links: a 240 MB binary copied in a blink; a plain copy where they can't be made.
+        let linked = Command::new("cp")
+            .arg("-al")
+            .arg(&cache)
+            .arg(&prefix)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !linked {
+            let _ = std::fs::remove_dir_all(&prefix);
+            succeed(Command::new("cp").arg("-a").arg(&cache).arg(&prefix));
+        }
+        let bin = prefix.join("bin");
+        let path = std::env::var("PATH").unwrap_or_default();
+        self.env.retain(|(k, _)| k != "PATH");
+        self.env
+            .push(("PATH".into(), format!("{}:{path}", bin.display())));
+        Some(bin.join("claude"))
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.command()
             .args(args)
