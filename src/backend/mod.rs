@@ -21,6 +21,44 @@ pub use exposure::{Exposure, Options};
 pub struct SandboxDisplay {
     pub number: u32,
     pub xauthority: PathBuf,
+    /// The screen size in pixels, when known (a managed sandbox's Xvfb): the browser's
+    /// window is sized to it, as there is no window manager to maximize it.
+    pub size: Option<(u32, u32)>,
+}
+
+/// The browser a sandbox gets when the host has one: `chromium` on PATH inside runs the
+/// wrapper at [`BROWSER_WRAPPER`], which runs the host's browser with this sandbox's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Browser {
+    /// The host's `chromium` (visible inside at the same path, under a read-only system path).
+    pub binary: PathBuf,
+    /// This sandbox's own profile dir (host path), bound at `~/.config/chromium`: two
+    /// sandboxes never share a browser, so one's tab never opens in the other's window.
+    pub profile: PathBuf,
+    /// The managed-policy JSON, when the profile forces extensions.
+    pub policy: Option<String>,
+}
+
+/// Where the browser wrapper appears inside; its directory comes first on PATH.
+pub const BROWSER_BIN_DIR: &str = "/run/sandbox-deck/bin";
+pub const BROWSER_WRAPPER: &str = "/run/sandbox-deck/bin/chromium";
+/// The wrapper's text: constant, the caller's arguments pass through as "$@".
+pub const BROWSER_WRAPPER_SCRIPT: &str = include_str!("../../assets/chromium-wrapper.sh");
+
+/// The host's Chromium, when it is installed where a sandbox sees it (under one of the
+/// profile's read-only paths: a browser under the user's home would not be visible).
+pub fn find_browser(profile: &Profile) -> Option<PathBuf> {
+    let found = which("chromium")?;
+    let real = found.canonicalize().ok()?;
+    profile
+        .ro_paths
+        .iter()
+        .any(|root| found.starts_with(root) && real.starts_with(root))
+        .then_some(found)
+}
+
+pub fn browser_install_hint() -> &'static str {
+    "sudo apt-get install chromium (then every sandbox gets `chromium` on PATH)"
 }
 
 /// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
@@ -35,9 +73,6 @@ impl ProjectState {
     /// Claude's atomic renames).
     pub fn claude_json(&self) -> PathBuf {
         self.dir.join("claude.json")
-    }
-    pub fn chromium(&self) -> PathBuf {
-        self.dir.join("chromium")
     }
     pub fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
@@ -69,8 +104,8 @@ pub struct Launch {
     /// Variables handed over through a file descriptor: never on a command line (`ps` shows
     /// argv to every user) nor in the environment of the sandbox's pid 1.
     pub secrets: Vec<(String, String)>,
-    /// A Chromium managed-policy JSON, when the profile forces extensions.
-    pub chromium_policy: Option<String>,
+    /// The browser, when the host has one.
+    pub browser: Option<Browser>,
     /// Namespaces, seccomp, Landlock, read-only root. Off only for benchmarks and debugging.
     pub hardening: bool,
     /// Where the agent's status hooks append their events (host path): bound read-write at
@@ -173,6 +208,8 @@ pub struct EnvInput<'a> {
     pub pass_env: &'a [String],
     /// What the exposure adds (sockets asked for).
     pub exposure_env: &'a [(String, String)],
+    /// The host's browser, when the sandbox gets one (see [`Browser`]).
+    pub browser: Option<&'a Path>,
 }
 
 /// The environment inside a sandbox: an allowlist of the caller's variables plus what we set.
@@ -187,6 +224,7 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         display,
         pass_env,
         exposure_env,
+        browser,
     } = *input;
     let mut env: Vec<(String, String)> = caller
         .iter()
@@ -198,9 +236,10 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         .find(|(k, _)| k == "USER" || k == "LOGNAME")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "user".into());
-    let path = profile
-        .path
+    let wrapper_dir = browser.map(|_| PathBuf::from(BROWSER_BIN_DIR));
+    let path = wrapper_dir
         .iter()
+        .chain(&profile.path)
         .chain(extra_path)
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
@@ -223,6 +262,12 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
             "XAUTHORITY".into(),
             home.join(".Xauthority").display().to_string(),
         ));
+    }
+    if let Some(binary) = browser {
+        env.push(("SANDBOX_DECK_BROWSER".into(), binary.display().to_string()));
+        if let Some((width, height)) = display.and_then(|d| d.size) {
+            env.push(("SANDBOX_DECK_SCREEN".into(), format!("{width}x{height}")));
+        }
     }
     for (k, v) in profile
         .env
@@ -290,6 +335,7 @@ mod tests {
             display: None,
             pass_env: &[],
             exposure_env: &[],
+            browser: None,
         });
         assert!(sandbox_secrets(&caller, &[], None).is_empty());
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
@@ -318,6 +364,7 @@ mod tests {
         let display = SandboxDisplay {
             number: 12,
             xauthority: "/run/x/auth".into(),
+            size: Some((1280, 800)),
         };
         let caller = caller();
         let env = sandbox_env(&EnvInput {
@@ -329,6 +376,7 @@ mod tests {
             display: Some(&display),
             pass_env: &["ANTHROPIC_API_KEY".to_string()],
             exposure_env: &[],
+            browser: None,
         });
         let secrets = sandbox_secrets(
             &caller,
