@@ -339,7 +339,12 @@ impl Deck {
         record: &SandboxRecord,
         profile: &Profile,
     ) -> Result<Option<backend::Browser>> {
-        let Some(binary) = backend::find_browser(profile) else {
+        let found = self
+            .config
+            .bubblewrap
+            .browser
+            .then(|| backend::find_browser(profile));
+        let Some(binary) = found.flatten() else {
             return Ok(None);
         };
         let dir = self.paths.sandbox_browser_profile(&record.id);
