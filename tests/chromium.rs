@@ -309,3 +309,41 @@ fn two_sandboxes_of_one_project_have_separate_browsers() {
     assert!(!profile(&first).exists());
     assert!(profile(&second).exists());
 }
+
+/// `doctor` says whether sandboxes get a browser, and how to install one.
+#[test]
+fn doctor_checks_chromium_and_says_how_to_install_it() {
+    if !prerequisites(&["chromium"]) {
+        return;
+    }
+    let chromium_check = |world: &World| {
+        let out = world.run(&["--json", "doctor"]);
+        let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "chromium")
+            .cloned()
+            .expect("a chromium check")
+    };
+    let world = World::new();
+    let found = chromium_check(&world);
+    assert_eq!(found["ok"], true, "{found}");
+    assert!(found["detail"].as_str().unwrap().contains("Chromium"));
+    // Control: without chromium on PATH the check fails and names the package.
+    let mut bare = World::new();
+    let empty = bare.path("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    bare.env
+        .push(("PATH".into(), empty.to_str().unwrap().to_owned()));
+    let missing = chromium_check(&bare);
+    assert_eq!(missing["ok"], false, "{missing}");
+    assert!(
+        missing["fix"]
+            .as_str()
+            .unwrap()
+            .contains("apt-get install chromium"),
+        "{missing}"
+    );
+}

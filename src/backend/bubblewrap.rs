@@ -717,6 +717,92 @@ mod tests {
         );
     }
 
+    fn with_browser(policy: Option<String>) -> Launch {
+        let mut l = launch();
+        l.browser = Some(crate::backend::Browser {
+            binary: "/usr/bin/chromium".into(),
+            profile: "/state/sandboxes/ab/chromium".into(),
+            policy,
+        });
+        l
+    }
+
+    #[test]
+    fn a_browser_gets_its_own_profile_the_wrapper_and_a_nested_user_namespace() {
+        let args = args_of(&with_browser(None));
+        let home = position(&args, &["--tmpfs", "/home/dev"]).unwrap();
+        let profile = position(
+            &args,
+            &[
+                "--bind",
+                "/state/sandboxes/ab/chromium",
+                "/home/dev/.config/chromium",
+            ],
+        )
+        .expect("the sandbox's own profile");
+        assert!(profile > home);
+        assert!(
+            position(
+                &args,
+                &["--perms", "0555", "--ro-bind-data", "24", BROWSER_WRAPPER]
+            )
+            .is_some()
+        );
+        // Chromium's sandbox needs to create a user namespace; without a browser nothing may.
+        assert!(!args.contains(&"--disable-userns".to_string()));
+        assert!(args_of(&launch()).contains(&"--disable-userns".to_string()));
+        assert!(
+            !args_of(&launch())
+                .iter()
+                .any(|a| a.contains(".config/chromium") || a == BROWSER_WRAPPER)
+        );
+    }
+
+    #[test]
+    fn root_is_another_uid_inside_only_when_the_plan_says_so() {
+        let mut plan = plan(&Profile::host(), &launch());
+        plan.id_inside = None;
+        assert!(!argv(&plan).iter().any(|a| a == "--uid"));
+        plan.id_inside = Some(ROOT_INSIDE_ID);
+        let args: Vec<String> = argv(&plan)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(position(&args, &["--uid", "1000", "--gid", "1000"]).is_some());
+    }
+
+    #[test]
+    fn the_policy_file_is_created_in_a_rebuilt_dir_and_host_entries_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("chromium");
+        std::fs::create_dir_all(root.join("policies/managed")).unwrap();
+        std::fs::create_dir_all(root.join("policies/recommended")).unwrap();
+        std::fs::write(root.join("master_preferences"), "{}").unwrap();
+        std::fs::write(root.join("policies/managed/admin.json"), "{}").unwrap();
+        std::fs::write(root.join("policies/managed/ours.json"), "{}").unwrap();
+        let target = root.join("policies/managed/ours.json");
+        let bind = |p: &str| Mount::RoBind(root.join(p), root.join(p));
+        assert_eq!(
+            rebuilt_around(&root, &target),
+            [
+                Mount::Dir(root.clone()),
+                bind("master_preferences"),
+                Mount::Dir(root.join("policies")),
+                Mount::Dir(root.join("policies/managed")),
+                bind("policies/managed/admin.json"),
+                bind("policies/recommended"),
+            ]
+        );
+        // In the plan: no read-only bind of a dir the policy must be created under.
+        let args = args_of(&with_browser(chromium_policy(&["a".repeat(32)])));
+        let data = position(&args, &["--ro-bind-data", "22", POLICY_PATH]).expect("policy");
+        assert!(position(&args, &["--ro-bind", "/etc/chromium", "/etc/chromium"]).is_none());
+        if Path::new("/etc/chromium").is_dir() {
+            let own = position(&args, &["--dir", "/etc/chromium"]).expect("rebuilt");
+            assert!(own < data);
+        }
+    }
+
     #[test]
     fn the_chromium_policy_forces_the_profiles_extensions() {
         assert_eq!(chromium_policy(&[]), None);

@@ -398,6 +398,76 @@ mod tests {
     }
 
     #[test]
+    fn a_browser_puts_its_wrapper_first_on_path_with_the_screen_size() {
+        let display = SandboxDisplay {
+            number: 3,
+            xauthority: "/run/x/auth".into(),
+            size: Some((1920, 1080)),
+        };
+        let env = sandbox_env(&EnvInput {
+            backend: BackendKind::Bubblewrap,
+            profile: &Profile::host(),
+            caller: &caller(),
+            home: "/home/dev".as_ref(),
+            extra_path: &[],
+            display: Some(&display),
+            pass_env: &[],
+            exposure_env: &[],
+            browser: Some("/usr/bin/chromium".as_ref()),
+        });
+        let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert!(
+            get("PATH")
+                .unwrap()
+                .starts_with("/run/sandbox-deck/bin:/usr/local/bin:")
+        );
+        assert_eq!(get("SANDBOX_DECK_BROWSER"), Some("/usr/bin/chromium"));
+        assert_eq!(get("SANDBOX_DECK_SCREEN"), Some("1920x1080"));
+        assert_eq!(get("DBUS_SESSION_BUS_ADDRESS"), None);
+    }
+
+    /// The wrapper adds its flags and passes the caller's arguments through untouched.
+    #[test]
+    fn the_browser_wrapper_passes_arguments_verbatim() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("browser");
+        std::fs::write(&fake, "#!/bin/sh\necho \"dbus=${DBUS_SESSION_BUS_ADDRESS-unset}\"\nfor a; do printf '%s\\n' \"$a\"; done\n").unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                BROWSER_WRAPPER_SCRIPT,
+                "chromium",
+                "$(id)",
+                "a b",
+                "--x=;y",
+            ])
+            .env_clear()
+            .env("SANDBOX_DECK_BROWSER", &fake)
+            .env("SANDBOX_DECK_SCREEN", "1280x800")
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/bus")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let args: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            args,
+            [
+                "dbus=unset",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--start-maximized",
+                "--window-position=0,0",
+                "--window-size=1280,800",
+                "$(id)",
+                "a b",
+                "--x=;y"
+            ]
+        );
+    }
+
+    #[test]
     fn a_shell_payload_runs_the_given_argv_verbatim() {
         let p = Payload::Shell {
             command: vec!["sh".into(), "-c".into(), "exit 7; $(id)".into()],
