@@ -45,6 +45,17 @@ fn create_browser(
     name: &str,
     rgb: [u8; 3],
 ) -> Value {
+    create_browser_with(run, project, name, rgb, &[])
+}
+
+/// The same with extra `create` options (before `--shell`).
+fn create_browser_with(
+    run: &dyn Fn(&[&str]) -> Command,
+    project: &Path,
+    name: &str,
+    rgb: [u8; 3],
+    options: &[&str],
+) -> Value {
     let url = page(rgb);
     let mut args = vec![
         "--json",
@@ -52,14 +63,9 @@ fn create_browser(
         project.to_str().unwrap(),
         "--name",
         name,
-        "--shell",
-        "--",
-        "sh",
-        "-c",
-        PAYLOAD,
-        "sh",
-        POLICY_FILE,
     ];
+    args.extend_from_slice(options);
+    args.extend_from_slice(&["--shell", "--", "sh", "-c", PAYLOAD, "sh", POLICY_FILE]);
     args.extend_from_slice(OFFLINE_FLAGS);
     args.push(&url);
     let out = succeed(&mut run(&args));
@@ -348,4 +354,35 @@ fn doctor_checks_chromium_and_says_how_to_install_it() {
             .contains("apt-get install chromium"),
         "{missing}"
     );
+}
+
+/// Control for the policy checks above: a profile that forces no extension gets no policy
+/// file, and Chromium logs no policy read.
+#[test]
+fn a_profile_without_extensions_gets_no_policy() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("nopolicy");
+    let mut profile = sandbox_deck::spec::Profile::host();
+    profile.chromium_extensions.clear();
+    let file = world.path("profile.json");
+    std::fs::write(&file, serde_json::to_vec(&profile).unwrap()).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = world.command();
+        c.args(args);
+        c
+    };
+    let colour = [200, 100, 0];
+    create_browser_with(
+        &run,
+        &project,
+        "nopolicy",
+        colour,
+        &["--profile", file.to_str().unwrap()],
+    );
+    wait_for_colour(&run, "nopolicy", colour, &project);
+    assert_eq!(read(&project.join("policy.json")), "");
+    assert!(!read(&project.join("chromium.log")).contains("Found mandatory policy file"));
 }
