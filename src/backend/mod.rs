@@ -62,7 +62,8 @@ pub fn browser_install_hint() -> &'static str {
 }
 
 /// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
-/// state dir. It survives the sandbox, so the browser profile and installed tools persist.
+/// state dir. It survives the sandbox, so installed tools persist (the browser profile is
+/// per sandbox: see [`Browser::profile`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectState {
     pub dir: PathBuf,
