@@ -31,6 +31,8 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct BubblewrapConfig {
     pub hardening: bool,
+    /// `chromium` inside when the host has one; its sandbox needs a nested user namespace.
+    pub browser: bool,
     pub dbus: bool,
     pub ssh_agent: bool,
     pub audio: bool,

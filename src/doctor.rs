@@ -52,7 +52,39 @@ pub fn run() -> Vec<Check> {
             &crate::backend::claude_install_hint(),
             &["--version"],
         ),
+        chromium(),
     ]
+}
+
+/// The browser every sandbox gets (`chromium` inside) when the host has one.
+fn chromium() -> Check {
+    let hint = crate::backend::browser_install_hint();
+    let missing = |detail: String| Check {
+        name: "chromium",
+        ok: false,
+        required: false,
+        detail,
+        fix: Some(hint.into()),
+    };
+    let Some(found) = which("chromium") else {
+        return missing("`chromium` is not on PATH: sandboxes get no browser".into());
+    };
+    match crate::backend::find_browser(&crate::spec::Profile::host()) {
+        Some(path) => Check {
+            name: "chromium",
+            ok: true,
+            required: false,
+            detail: format!(
+                "{}; inside, `chromium` runs it with its own sandbox and a profile per sandbox",
+                version_line(&path, &["--version"]).unwrap_or_else(|| path.display().to_string())
+            ),
+            fix: None,
+        },
+        None => missing(format!(
+            "{} is outside the system paths a sandbox sees: sandboxes get no browser",
+            found.display()
+        )),
+    }
 }
 
 /// True when everything `create` needs is present.

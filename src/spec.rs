@@ -43,6 +43,9 @@ pub fn elf_interpreter() -> &'static str {
     }
 }
 
+/// Claude in Chrome: the extension through which the agent drives the sandbox's browser.
+pub const CLAUDE_IN_CHROME: &str = "fcoeoabgfenejglbffodgkkbkcdhcgfn";
+
 const HOST_NOTICE: &str = "You are running inside a sandbox managed by sandbox-deck. Only the \
 project directory is shared with the host; your home directory is temporary except for \
 ~/.claude. A private X display (DISPLAY) is available for the browser.";
@@ -100,7 +103,7 @@ impl Profile {
                 "xdg",
             ]),
             env: BTreeMap::new(),
-            chromium_extensions: Vec::new(),
+            chromium_extensions: vec![CLAUDE_IN_CHROME.into()],
             notice: HOST_NOTICE.into(),
             nix_ld: None,
         }
@@ -168,6 +171,11 @@ mod tests {
     #[test]
     fn the_host_profile_is_valid() {
         Profile::host().validate().unwrap();
+    }
+
+    #[test]
+    fn the_host_profile_forces_claude_in_chrome() {
+        assert_eq!(Profile::host().chromium_extensions, [CLAUDE_IN_CHROME]);
     }
 
     #[test]

@@ -10,7 +10,10 @@ use std::process::Command;
 
 use command_fds::{CommandFdExt, FdMapping};
 
-use crate::backend::{AGENT_SETTINGS, Launch, ProjectState, STATUS_DIR, landlock, seccomp};
+use crate::backend::{
+    AGENT_SETTINGS, BROWSER_WRAPPER, BROWSER_WRAPPER_SCRIPT, Launch, ProjectState, STATUS_DIR,
+    landlock, seccomp,
+};
 use crate::error::{DeckError, Result};
 use crate::host::xvfb;
 use crate::spec::Profile;
@@ -21,12 +24,20 @@ use crate::spec::Profile;
 const SECCOMP_FDS: [i32; 2] = [20, 23];
 const SECRETS_FD: i32 = 21;
 const POLICY_FD: i32 = 22;
+const WRAPPER_FD: i32 = 24;
+
+/// The uid and gid a root caller's sandbox runs as when it has a browser: Chromium refuses
+/// to run its sandbox as uid 0 ("Running as root without --no-sandbox is not supported").
+/// Inside, it stands for the caller (files the sandbox creates are still root's on the host);
+/// it holds no capability either way.
+pub const ROOT_INSIDE_ID: u32 = 1000;
 
 /// Where the secrets file appears inside, and the constant script that loads it. User data
 /// is never part of this script: the payload's argv follows as "$@".
 pub const SECRETS_PATH: &str = "/run/sandbox-deck/secrets";
 const LOAD_SECRETS: &str =
     "while IFS= read -r kv; do export \"$kv\"; done < /run/sandbox-deck/secrets; exec \"$@\"";
+/// Where Chromium on Linux reads mandatory policies (a path compiled into the browser).
 const POLICY_PATH: &str = "/etc/chromium/policies/managed/sandbox-deck.json";
 
 /// One step of the sandbox's filesystem, in the order bwrap applies them.
@@ -46,6 +57,11 @@ pub enum Mount {
         fd: i32,
         path: PathBuf,
     },
+    /// The same, executable (mode 0555).
+    ExecData {
+        fd: i32,
+        path: PathBuf,
+    },
     RemountRo(PathBuf),
 }
 
@@ -55,6 +71,11 @@ pub struct Plan {
     pub hostname: String,
     pub network: bool,
     pub hardening: bool,
+    /// Whether processes inside may create a user namespace (one that can hold only a pid
+    /// namespace: see `seccomp::NAMESPACE_FLAGS`). Only a sandbox with a browser gets it.
+    pub nested_userns: bool,
+    /// The uid and gid inside, when not the caller's own (see [`ROOT_INSIDE_ID`]).
+    pub id_inside: Option<u32>,
     pub mounts: Vec<Mount>,
     pub chdir: PathBuf,
     pub command: Vec<OsString>,
@@ -79,14 +100,18 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         ));
     }
     mounts.push(Mount::Dir("/etc".into()));
+    let policy = launch.browser.as_ref().and_then(|b| b.policy.as_ref());
     for entry in &profile.etc {
         let host = Path::new("/etc").join(entry);
-        // An /etc entry that is a symlink (resolv.conf often is) is bound as what it points to.
-        if host.exists() {
+        if policy.is_some() && Path::new(POLICY_PATH).starts_with(&host) && host.is_dir() {
+            mounts.extend(rebuilt_around(&host, Path::new(POLICY_PATH)));
+        } else if host.exists() {
+            // An /etc entry that is a symlink (resolv.conf often is) is bound as what it
+            // points to.
             mounts.push(Mount::RoBind(host.clone(), host));
         }
     }
-    if launch.chromium_policy.is_some() {
+    if policy.is_some() {
         mounts.push(Mount::RoData {
             fd: POLICY_FD,
             path: POLICY_PATH.into(),
@@ -95,6 +120,16 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
     mounts.push(Mount::Tmpfs(launch.home.clone()));
     if let Some(state) = &launch.state {
         mounts.extend(state_mounts(state, &launch.home));
+    }
+    if let Some(browser) = &launch.browser {
+        mounts.push(Mount::Bind(
+            browser.profile.clone(),
+            launch.home.join(".config/chromium"),
+        ));
+        mounts.push(Mount::ExecData {
+            fd: WRAPPER_FD,
+            path: BROWSER_WRAPPER.into(),
+        });
     }
     let exposure = &launch.exposure;
     if let Some(dir) = &exposure.claude_dir {
@@ -151,10 +186,13 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
     if launch.hardening {
         mounts.push(Mount::RemountRo("/".into()));
     }
+    let has_browser = launch.browser.is_some();
     Plan {
         hostname: launch.hostname.clone(),
         network: launch.network,
         hardening: launch.hardening,
+        nested_userns: has_browser,
+        id_inside: (has_browser && nix::unistd::geteuid().is_root()).then_some(ROOT_INSIDE_ID),
         mounts,
         chdir: launch.project.clone(),
         command,
@@ -162,15 +200,36 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
 }
 
 fn state_mounts(state: &ProjectState, home: &Path) -> Vec<Mount> {
-    let mut mounts = vec![
-        Mount::Bind(state.claude_json(), home.join(".claude.json")),
-        Mount::Bind(state.chromium(), home.join(".config/chromium")),
-    ];
+    let mut mounts = vec![Mount::Bind(state.claude_json(), home.join(".claude.json"))];
     for part in ProjectState::LOCAL_PARTS {
         mounts.push(Mount::Bind(
             state.local(part),
             home.join(".local").join(part),
         ));
+    }
+    mounts
+}
+
+/// The host dir `dir` rebuilt in a directory bwrap owns, entry by entry, so that bwrap can
+/// create `target` (a file under `dir` that the host lacks, e.g. the managed policy under
+/// `/etc/chromium`) without writing to the host: a read-only bind of `dir` itself would
+/// leave it no way to create `target`'s parents. What the host has there stays visible,
+/// except `target` itself, which the caller provides.
+fn rebuilt_around(dir: &Path, target: &Path) -> Vec<Mount> {
+    let mut mounts = vec![Mount::Dir(dir.to_owned())];
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(list) => list.flatten().map(|e| e.path()).collect(),
+        Err(_) => return mounts,
+    };
+    entries.sort();
+    for path in entries {
+        if !target.starts_with(&path) {
+            mounts.extend(host_path_mount(&path));
+        } else if path != target && !path.is_symlink() && path.is_dir() {
+            mounts.extend(rebuilt_around(&path, target));
+        }
+        // Anything else on the way to `target` (a file or symlink where a directory must be,
+        // or `target` itself) is left out: bwrap creates the path afresh.
     }
     mounts
 }
@@ -194,13 +253,21 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |items: &[&OsStr]| args.extend(items.iter().map(|s| s.to_os_string()));
     push(&["--unshare-user".as_ref()]);
+    if let Some(id) = plan.id_inside {
+        let id = id.to_string();
+        push(&["--uid".as_ref(), id.as_ref(), "--gid".as_ref(), id.as_ref()]);
+    }
     if plan.hardening {
         push(&[
             "--unshare-pid".as_ref(),
             "--unshare-ipc".as_ref(),
             "--unshare-uts".as_ref(),
             "--unshare-cgroup-try".as_ref(),
-            "--disable-userns".as_ref(),
+        ]);
+        if !plan.nested_userns {
+            push(&["--disable-userns".as_ref()]);
+        }
+        push(&[
             "--cap-drop".as_ref(),
             "ALL".as_ref(),
             "--hostname".as_ref(),
@@ -230,6 +297,16 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
             Mount::RoData { fd, path } => {
                 let fd = fd.to_string();
                 push(&["--ro-bind-data".as_ref(), fd.as_ref(), path.as_ref()])
+            }
+            Mount::ExecData { fd, path } => {
+                let fd = fd.to_string();
+                push(&[
+                    "--perms".as_ref(),
+                    "0555".as_ref(),
+                    "--ro-bind-data".as_ref(),
+                    fd.as_ref(),
+                    path.as_ref(),
+                ])
             }
             Mount::RemountRo(path) => push(&["--remount-ro".as_ref(), path.as_ref()]),
         }
@@ -284,11 +361,17 @@ pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Result<Comma
             child_fd: SECRETS_FD,
         });
     }
-    if let Some(policy) = &launch.chromium_policy {
+    if let Some(browser) = &launch.browser {
         fds.push(FdMapping {
-            parent_fd: data_fd(policy.as_bytes())?,
-            child_fd: POLICY_FD,
+            parent_fd: data_fd(BROWSER_WRAPPER_SCRIPT.as_bytes())?,
+            child_fd: WRAPPER_FD,
         });
+        if let Some(policy) = &browser.policy {
+            fds.push(FdMapping {
+                parent_fd: data_fd(policy.as_bytes())?,
+                child_fd: POLICY_FD,
+            });
+        }
     }
     command
         .fd_mappings(fds)
@@ -333,6 +416,7 @@ mod tests {
             display: Some(SandboxDisplay {
                 number: 12,
                 xauthority: "/run/user/1000/sandbox-deck/sandboxes/ab/Xauthority".into(),
+                size: Some((1280, 800)),
             }),
             command: vec!["bash".into()],
             extra_ro: vec![],
@@ -348,7 +432,7 @@ mod tests {
             },
             env: vec![],
             secrets: vec![],
-            chromium_policy: None,
+            browser: None,
             hardening: true,
             status_dir: None,
             agent_settings: None,
@@ -431,7 +515,6 @@ mod tests {
             [
                 "/tmp",
                 "/home/dev/.claude.json",
-                "/home/dev/.config/chromium",
                 "/home/dev/.local/bin",
                 "/home/dev/.local/lib",
                 "/home/dev/.local/share",
@@ -632,6 +715,92 @@ mod tests {
             )
             .is_some()
         );
+    }
+
+    fn with_browser(policy: Option<String>) -> Launch {
+        let mut l = launch();
+        l.browser = Some(crate::backend::Browser {
+            binary: "/usr/bin/chromium".into(),
+            profile: "/state/sandboxes/ab/chromium".into(),
+            policy,
+        });
+        l
+    }
+
+    #[test]
+    fn a_browser_gets_its_own_profile_the_wrapper_and_a_nested_user_namespace() {
+        let args = args_of(&with_browser(None));
+        let home = position(&args, &["--tmpfs", "/home/dev"]).unwrap();
+        let profile = position(
+            &args,
+            &[
+                "--bind",
+                "/state/sandboxes/ab/chromium",
+                "/home/dev/.config/chromium",
+            ],
+        )
+        .expect("the sandbox's own profile");
+        assert!(profile > home);
+        assert!(
+            position(
+                &args,
+                &["--perms", "0555", "--ro-bind-data", "24", BROWSER_WRAPPER]
+            )
+            .is_some()
+        );
+        // Chromium's sandbox needs to create a user namespace; without a browser nothing may.
+        assert!(!args.contains(&"--disable-userns".to_string()));
+        assert!(args_of(&launch()).contains(&"--disable-userns".to_string()));
+        assert!(
+            !args_of(&launch())
+                .iter()
+                .any(|a| a.contains(".config/chromium") || a == BROWSER_WRAPPER)
+        );
+    }
+
+    #[test]
+    fn root_is_another_uid_inside_only_when_the_plan_says_so() {
+        let mut plan = plan(&Profile::host(), &launch());
+        plan.id_inside = None;
+        assert!(!argv(&plan).iter().any(|a| a == "--uid"));
+        plan.id_inside = Some(ROOT_INSIDE_ID);
+        let args: Vec<String> = argv(&plan)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert!(position(&args, &["--uid", "1000", "--gid", "1000"]).is_some());
+    }
+
+    #[test]
+    fn the_policy_file_is_created_in_a_rebuilt_dir_and_host_entries_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("chromium");
+        std::fs::create_dir_all(root.join("policies/managed")).unwrap();
+        std::fs::create_dir_all(root.join("policies/recommended")).unwrap();
+        std::fs::write(root.join("master_preferences"), "{}").unwrap();
+        std::fs::write(root.join("policies/managed/admin.json"), "{}").unwrap();
+        std::fs::write(root.join("policies/managed/ours.json"), "{}").unwrap();
+        let target = root.join("policies/managed/ours.json");
+        let bind = |p: &str| Mount::RoBind(root.join(p), root.join(p));
+        assert_eq!(
+            rebuilt_around(&root, &target),
+            [
+                Mount::Dir(root.clone()),
+                bind("master_preferences"),
+                Mount::Dir(root.join("policies")),
+                Mount::Dir(root.join("policies/managed")),
+                bind("policies/managed/admin.json"),
+                bind("policies/recommended"),
+            ]
+        );
+        // In the plan: no read-only bind of a dir the policy must be created under.
+        let args = args_of(&with_browser(chromium_policy(&["a".repeat(32)])));
+        let data = position(&args, &["--ro-bind-data", "22", POLICY_PATH]).expect("policy");
+        assert!(position(&args, &["--ro-bind", "/etc/chromium", "/etc/chromium"]).is_none());
+        if Path::new("/etc/chromium").is_dir() {
+            let own = position(&args, &["--dir", "/etc/chromium"]).expect("rebuilt");
+            assert!(own < data);
+        }
     }
 
     #[test]

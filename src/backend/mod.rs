@@ -21,10 +21,49 @@ pub use exposure::{Exposure, Options};
 pub struct SandboxDisplay {
     pub number: u32,
     pub xauthority: PathBuf,
+    /// The screen size in pixels, when known (a managed sandbox's Xvfb): the browser's
+    /// window is sized to it, as there is no window manager to maximize it.
+    pub size: Option<(u32, u32)>,
+}
+
+/// The browser a sandbox gets when the host has one: `chromium` on PATH inside runs the
+/// wrapper at [`BROWSER_WRAPPER`], which runs the host's browser with this sandbox's profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Browser {
+    /// The host's `chromium` (visible inside at the same path, under a read-only system path).
+    pub binary: PathBuf,
+    /// This sandbox's own profile dir (host path), bound at `~/.config/chromium`: two
+    /// sandboxes never share a browser, so one's tab never opens in the other's window.
+    pub profile: PathBuf,
+    /// The managed-policy JSON, when the profile forces extensions.
+    pub policy: Option<String>,
+}
+
+/// Where the browser wrapper appears inside; its directory comes first on PATH.
+pub const BROWSER_BIN_DIR: &str = "/run/sandbox-deck/bin";
+pub const BROWSER_WRAPPER: &str = "/run/sandbox-deck/bin/chromium";
+/// The wrapper's text: constant, the caller's arguments pass through as "$@".
+pub const BROWSER_WRAPPER_SCRIPT: &str = include_str!("../../assets/chromium-wrapper.sh");
+
+/// The host's Chromium, when it is installed where a sandbox sees it (under one of the
+/// profile's read-only paths: a browser under the user's home would not be visible).
+pub fn find_browser(profile: &Profile) -> Option<PathBuf> {
+    let found = which("chromium")?;
+    let real = found.canonicalize().ok()?;
+    profile
+        .ro_paths
+        .iter()
+        .any(|root| found.starts_with(root) && real.starts_with(root))
+        .then_some(found)
+}
+
+pub fn browser_install_hint() -> &'static str {
+    "sudo apt-get install chromium (then every sandbox gets `chromium` on PATH)"
 }
 
 /// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
-/// state dir. It survives the sandbox, so the browser profile and installed tools persist.
+/// state dir. It survives the sandbox, so installed tools persist (the browser profile is
+/// per sandbox: see [`Browser::profile`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectState {
     pub dir: PathBuf,
@@ -35,9 +74,6 @@ impl ProjectState {
     /// Claude's atomic renames).
     pub fn claude_json(&self) -> PathBuf {
         self.dir.join("claude.json")
-    }
-    pub fn chromium(&self) -> PathBuf {
-        self.dir.join("chromium")
     }
     pub fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
@@ -69,8 +105,8 @@ pub struct Launch {
     /// Variables handed over through a file descriptor: never on a command line (`ps` shows
     /// argv to every user) nor in the environment of the sandbox's pid 1.
     pub secrets: Vec<(String, String)>,
-    /// A Chromium managed-policy JSON, when the profile forces extensions.
-    pub chromium_policy: Option<String>,
+    /// The browser, when the host has one.
+    pub browser: Option<Browser>,
     /// Namespaces, seccomp, Landlock, read-only root. Off only for benchmarks and debugging.
     pub hardening: bool,
     /// Where the agent's status hooks append their events (host path): bound read-write at
@@ -173,6 +209,8 @@ pub struct EnvInput<'a> {
     pub pass_env: &'a [String],
     /// What the exposure adds (sockets asked for).
     pub exposure_env: &'a [(String, String)],
+    /// The host's browser, when the sandbox gets one (see [`Browser`]).
+    pub browser: Option<&'a Path>,
 }
 
 /// The environment inside a sandbox: an allowlist of the caller's variables plus what we set.
@@ -187,6 +225,7 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         display,
         pass_env,
         exposure_env,
+        browser,
     } = *input;
     let mut env: Vec<(String, String)> = caller
         .iter()
@@ -198,9 +237,10 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         .find(|(k, _)| k == "USER" || k == "LOGNAME")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "user".into());
-    let path = profile
-        .path
+    let wrapper_dir = browser.map(|_| PathBuf::from(BROWSER_BIN_DIR));
+    let path = wrapper_dir
         .iter()
+        .chain(&profile.path)
         .chain(extra_path)
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
@@ -223,6 +263,12 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
             "XAUTHORITY".into(),
             home.join(".Xauthority").display().to_string(),
         ));
+    }
+    if let Some(binary) = browser {
+        env.push(("SANDBOX_DECK_BROWSER".into(), binary.display().to_string()));
+        if let Some((width, height)) = display.and_then(|d| d.size) {
+            env.push(("SANDBOX_DECK_SCREEN".into(), format!("{width}x{height}")));
+        }
     }
     for (k, v) in profile
         .env
@@ -290,6 +336,7 @@ mod tests {
             display: None,
             pass_env: &[],
             exposure_env: &[],
+            browser: None,
         });
         assert!(sandbox_secrets(&caller, &[], None).is_empty());
         let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
@@ -318,6 +365,7 @@ mod tests {
         let display = SandboxDisplay {
             number: 12,
             xauthority: "/run/x/auth".into(),
+            size: Some((1280, 800)),
         };
         let caller = caller();
         let env = sandbox_env(&EnvInput {
@@ -329,6 +377,7 @@ mod tests {
             display: Some(&display),
             pass_env: &["ANTHROPIC_API_KEY".to_string()],
             exposure_env: &[],
+            browser: None,
         });
         let secrets = sandbox_secrets(
             &caller,
@@ -347,6 +396,76 @@ mod tests {
         );
         assert!(env.contains(&("DISPLAY".into(), ":12".into())));
         assert!(env.contains(&("XAUTHORITY".into(), "/home/dev/.Xauthority".into())));
+    }
+
+    #[test]
+    fn a_browser_puts_its_wrapper_first_on_path_with_the_screen_size() {
+        let display = SandboxDisplay {
+            number: 3,
+            xauthority: "/run/x/auth".into(),
+            size: Some((1920, 1080)),
+        };
+        let env = sandbox_env(&EnvInput {
+            backend: BackendKind::Bubblewrap,
+            profile: &Profile::host(),
+            caller: &caller(),
+            home: "/home/dev".as_ref(),
+            extra_path: &[],
+            display: Some(&display),
+            pass_env: &[],
+            exposure_env: &[],
+            browser: Some("/usr/bin/chromium".as_ref()),
+        });
+        let get = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        assert!(
+            get("PATH")
+                .unwrap()
+                .starts_with("/run/sandbox-deck/bin:/usr/local/bin:")
+        );
+        assert_eq!(get("SANDBOX_DECK_BROWSER"), Some("/usr/bin/chromium"));
+        assert_eq!(get("SANDBOX_DECK_SCREEN"), Some("1920x1080"));
+        assert_eq!(get("DBUS_SESSION_BUS_ADDRESS"), None);
+    }
+
+    /// The wrapper adds its flags and passes the caller's arguments through untouched.
+    #[test]
+    fn the_browser_wrapper_passes_arguments_verbatim() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("browser");
+        std::fs::write(&fake, "#!/bin/sh\necho \"dbus=${DBUS_SESSION_BUS_ADDRESS-unset}\"\nfor a; do printf '%s\\n' \"$a\"; done\n").unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                BROWSER_WRAPPER_SCRIPT,
+                "chromium",
+                "$(id)",
+                "a b",
+                "--x=;y",
+            ])
+            .env_clear()
+            .env("SANDBOX_DECK_BROWSER", &fake)
+            .env("SANDBOX_DECK_SCREEN", "1280x800")
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/run/bus")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let args: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            args,
+            [
+                "dbus=unset",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--start-maximized",
+                "--window-position=0,0",
+                "--window-size=1280,800",
+                "$(id)",
+                "a b",
+                "--x=;y"
+            ]
+        );
     }
 
     #[test]

@@ -28,7 +28,52 @@ const DENIED_SYSCALLS: &[(&str, libc::c_long)] = &[
     ("init_module", libc::SYS_init_module),
     ("finit_module", libc::SYS_finit_module),
     ("delete_module", libc::SYS_delete_module),
+    // Nothing inside mounts: without capabilities these already fail, but a process in a
+    // nested user namespace (which Chromium's sandbox needs, see `NAMESPACE_FLAGS`) would
+    // hold CAP_SYS_ADMIN there, and filesystem code is a large part of the kernel.
+    ("mount", libc::SYS_mount),
+    ("umount2", libc::SYS_umount2),
+    ("pivot_root", libc::SYS_pivot_root),
+    ("move_mount", libc::SYS_move_mount),
+    ("open_tree", libc::SYS_open_tree),
+    ("fsopen", libc::SYS_fsopen),
+    ("fsconfig", libc::SYS_fsconfig),
+    ("fsmount", libc::SYS_fsmount),
+    ("fspick", libc::SYS_fspick),
+    ("mount_setattr", libc::SYS_mount_setattr),
+    ("setns", libc::SYS_setns),
 ];
+
+/// Namespaces a sandboxed process may not create, even where a nested user namespace is
+/// allowed: Chromium's sandbox needs a user, a pid and a network namespace (the renderers'
+/// empty network namespace is what keeps them off the network), nothing else. Refusing a
+/// mount namespace keeps every filesystem type out of reach of the capabilities a nested
+/// user namespace grants.
+const NAMESPACE_FLAGS: &[libc::c_int] = &[
+    libc::CLONE_NEWNS,
+    libc::CLONE_NEWUTS,
+    libc::CLONE_NEWIPC,
+    libc::CLONE_NEWCGROUP,
+    libc::CLONE_NEWTIME,
+];
+
+/// Sockets refused: (domain, protocol or None for any). In a network namespace of its own a
+/// process holds CAP_NET_ADMIN and CAP_NET_RAW; netfilter (nf_tables), xfrm and packet
+/// sockets are where most escalations from there went (CVE-2022-1015, CVE-2023-32233,
+/// CVE-2024-1086 among them). Without those capabilities nothing in a sandbox can use them,
+/// so refusing them costs nothing.
+const DENIED_SOCKETS: &[(&str, libc::c_int, Option<libc::c_int>)] = &[
+    (
+        "netlink netfilter",
+        libc::AF_NETLINK,
+        Some(libc::NETLINK_NETFILTER),
+    ),
+    ("netlink xfrm", libc::AF_NETLINK, Some(libc::NETLINK_XFRM)),
+    ("packet", libc::AF_PACKET, None),
+];
+
+/// Syscalls whose first argument carries namespace flags.
+const NAMESPACE_SYSCALLS: &[libc::c_long] = &[libc::SYS_unshare, libc::SYS_clone];
 
 /// ioctl requests refused. Compared on the low 32 bits only, so the variant with high bits
 /// set (CVE-2019-10063) is caught too.
@@ -67,10 +112,13 @@ pub fn denied() -> Vec<&'static str> {
         .iter()
         .map(|(n, _)| *n)
         .chain(DENIED_IOCTLS.iter().map(|(n, _)| *n))
+        .chain(DENIED_SOCKETS.iter().map(|(n, _, _)| *n))
         .chain([
             "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
             "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
             "openat2 (ENOSYS: its mode is in a struct a filter cannot read)",
+            "unshare/clone with CLONE_NEWNS, NEWUTS, NEWIPC, NEWCGROUP or NEWTIME",
+            "clone3 (ENOSYS: its flags are in a struct a filter cannot read)",
         ])
         .collect()
 }
@@ -81,9 +129,10 @@ fn target_arch() -> Result<TargetArch> {
 }
 
 /// The filters a sandbox runs under, in order: the main one (EPERM), and one that answers
-/// openat2 with ENOSYS. openat2 takes its mode in a struct a filter cannot read, so the
-/// setuid rule cannot look at it; ENOSYS makes callers fall back to openat, which the main
-/// filter inspects. Two filters because one filter has one action; the kernel applies both.
+/// openat2 and clone3 with ENOSYS. They take their mode or flags in a struct a filter cannot
+/// read, so the setuid and namespace rules cannot look at them; ENOSYS makes callers (glibc
+/// among them) fall back to openat and clone, which the main filter inspects. Two filters
+/// because one filter has one action; the kernel applies both.
 pub fn programs() -> Result<Vec<BpfProgram>> {
     Ok(vec![main_program()?, openat2_program()?])
 }
@@ -92,7 +141,10 @@ fn openat2_program() -> Result<BpfProgram> {
     let error =
         |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
     let filter = SeccompFilter::new(
-        BTreeMap::from([(libc::SYS_openat2, Vec::new())]),
+        BTreeMap::from([
+            (libc::SYS_openat2, Vec::new()),
+            (libc::SYS_clone3, Vec::new()),
+        ]),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
         target_arch()?,
@@ -160,6 +212,28 @@ fn main_program() -> Result<BpfProgram> {
         }
         rules.insert(*nr, create_rules);
     }
+    for nr in NAMESPACE_SYSCALLS {
+        let namespace_rules = NAMESPACE_FLAGS
+            .iter()
+            .map(|flag| SeccompRule::new(vec![masked(0, *flag as u64)?]).map_err(|e| error(&e)))
+            .collect::<Result<Vec<_>>>()?;
+        rules.insert(*nr, namespace_rules);
+    }
+    let equal = |arg: u8, value: libc::c_int| {
+        SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value as u64)
+            .map_err(|e| error(&e))
+    };
+    let socket_rules = DENIED_SOCKETS
+        .iter()
+        .map(|(_, domain, protocol)| {
+            let mut conditions = vec![equal(0, *domain)?];
+            if let Some(protocol) = protocol {
+                conditions.push(equal(2, *protocol)?);
+            }
+            SeccompRule::new(conditions).map_err(|e| error(&e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rules.insert(libc::SYS_socket, socket_rules);
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,

@@ -72,6 +72,7 @@ impl Deck {
                 .paths
                 .sandbox_runtime_dir(&record.id)
                 .join("Xauthority"),
+            size: Some((self.config.display.width, self.config.display.height)),
         });
         let mut command = self.backend_command(&record, display, gh_token.as_deref(), resume)?;
         let err = command.exec();
@@ -292,6 +293,7 @@ impl Deck {
                  some D-Bus buses); use --network none where you can"
             );
         }
+        let browser = self.sandbox_browser(record, &profile)?;
         let env = backend::sandbox_env(&EnvInput {
             backend: record.backend,
             profile: &profile,
@@ -301,6 +303,7 @@ impl Deck {
             display: display.as_ref(),
             pass_env: &bw.pass_env,
             exposure_env: &exposure.env,
+            browser: browser.as_ref().map(|b| b.binary.as_path()),
         });
         let secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
         if let Some((key, _)) = secrets.iter().find(|(_, v)| v.contains('\n')) {
@@ -321,12 +324,39 @@ impl Deck {
             exposure,
             env,
             secrets,
-            chromium_policy: backend::bubblewrap::chromium_policy(&profile.chromium_extensions),
+            browser,
             hardening: bw.hardening,
             status_dir: Some(status_dir),
             agent_settings: Some(agent_settings),
         };
         backend::bubblewrap::command(&bwrap, &profile, &launch)
+    }
+
+    /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
+    /// and the profile's extension policy.
+    fn sandbox_browser(
+        &self,
+        record: &SandboxRecord,
+        profile: &Profile,
+    ) -> Result<Option<backend::Browser>> {
+        let found = self
+            .config
+            .bubblewrap
+            .browser
+            .then(|| backend::find_browser(profile));
+        let Some(binary) = found.flatten() else {
+            return Ok(None);
+        };
+        let dir = self.paths.sandbox_browser_profile(&record.id);
+        if let Some(own) = dir.parent() {
+            make_private_dir(own)?;
+        }
+        make_private_dir(&dir)?;
+        Ok(Some(backend::Browser {
+            binary,
+            profile: dir,
+            policy: backend::bubblewrap::chromium_policy(&profile.chromium_extensions),
+        }))
     }
 
     /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
@@ -359,7 +389,7 @@ impl Deck {
             Err(_) => std::fs::write(&marker, format!("{path_text}\n"))
                 .context_io(|| format!("writing {}", marker.display()))?,
         }
-        let mut dirs = vec![state.tmp(), state.chromium()];
+        let mut dirs = vec![state.tmp()];
         dirs.extend(ProjectState::LOCAL_PARTS.iter().map(|p| state.local(p)));
         for dir in dirs {
             make_private_dir(&dir)?;
