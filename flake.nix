@@ -1,7 +1,7 @@
 {
   description = "sandbox-deck: a terminal control center for AI coding agents in sandboxes";
 
-  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+  inputs.nixpkgs.url = "github:nixos/nixpkgs/nixos-unstable";
 
   outputs = { self, nixpkgs }:
     let
