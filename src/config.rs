@@ -205,17 +205,36 @@ pub struct MetricsConfig {
 impl Config {
     /// The defaults merged with `path` when it exists.
     pub fn load(path: &Path) -> Result<Config> {
-        let user = match std::fs::read_to_string(path) {
-            Ok(text) => Some(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(DeckError::Config {
-                    path: path.display().to_string(),
-                    message: format!("cannot be read: {e}"),
-                });
-            }
-        };
+        let user = read_optional(path)?;
         Config::from_layers(user.as_deref(), &path.display().to_string())
+    }
+
+    /// The defaults, then the system-wide file (written by the NixOS module), then the user's
+    /// file, each merged over what came before. A bad key is reported with the file it is in.
+    pub fn load_system_and_user(system: &Path, user: &Path) -> Result<Config> {
+        let system_text = read_optional(system)?;
+        let user_text = read_optional(user)?;
+        let Some(system_text) = system_text else {
+            return Config::from_layers(user_text.as_deref(), &user.display().to_string());
+        };
+        Config::from_layers(Some(&system_text), &system.display().to_string())?;
+        let Some(user_text) = user_text else {
+            return Config::from_layers(Some(&system_text), &system.display().to_string());
+        };
+        Config::from_layers(Some(&user_text), &user.display().to_string())?;
+        let parse = |text: &str, origin: &Path| {
+            text.parse::<toml::Table>().map_err(|e| DeckError::Config {
+                path: origin.display().to_string(),
+                message: format!("is not valid TOML: {}", e.message()),
+            })
+        };
+        let mut layered = parse(&system_text, system)?;
+        merge(&mut layered, parse(&user_text, user)?);
+        let text = toml::to_string(&layered).map_err(|e| DeckError::Config {
+            path: user.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Config::from_layers(Some(&text), &user.display().to_string())
     }
 
     pub fn defaults() -> Config {
@@ -386,6 +405,18 @@ fn is_var_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A config file's text, or None when there is no such file.
+fn read_optional(path: &Path) -> Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DeckError::Config {
+            path: path.display().to_string(),
+            message: format!("cannot be read: {e}"),
+        }),
+    }
+}
+
 /// Deep-merges `overlay` into `base`: tables merge key by key, anything else replaces.
 fn merge(base: &mut toml::Table, overlay: toml::Table) {
     for (key, value) in overlay {
@@ -401,6 +432,26 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_system_file_lies_under_the_users_and_bad_keys_name_their_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let system = dir.path().join("system.toml");
+        let user = dir.path().join("user.toml");
+        let missing = dir.path().join("missing.toml");
+        std::fs::write(&system, "[sandbox]\nnetwork = false\n[ui]\nmouse = true\n").unwrap();
+        std::fs::write(&user, "[ui]\nmouse = false\n").unwrap();
+        let both = Config::load_system_and_user(&system, &user).unwrap();
+        assert!(!both.sandbox.network, "the system file applies");
+        assert!(!both.ui.mouse, "the user's file wins");
+        let system_only = Config::load_system_and_user(&system, &missing).unwrap();
+        assert!(system_only.ui.mouse);
+        let neither = Config::load_system_and_user(&missing, &missing).unwrap();
+        assert!(neither.sandbox.network);
+        std::fs::write(&system, "[ui]\nmouse = \"yes\"\n").unwrap();
+        let err = Config::load_system_and_user(&system, &user).unwrap_err().to_string();
+        assert!(err.contains("system.toml") && err.contains("ui.mouse"), "{err}");
+    }
 
     #[test]
     fn defaults_load() {

@@ -56,6 +56,15 @@ impl Paths {
         self.config_dir.join("config.toml")
     }
 
+    /// The system-wide config under every user's own (the NixOS module writes it);
+    /// `SANDBOX_DECK_SYSTEM_CONFIG` names another file.
+    pub fn system_config_file() -> PathBuf {
+        std::env::var_os("SANDBOX_DECK_SYSTEM_CONFIG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/etc/sandbox-deck/config.toml"))
+    }
+
     pub fn tmux_socket(&self) -> PathBuf {
         self.runtime_dir.join("tmux.sock")
     }
