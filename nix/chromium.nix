@@ -1,8 +1,9 @@
-# The browser inside a sandbox: the stock Chromium of nixpkgs behind a wrapper with the same
-# behaviour as the deck's host-side wrapper (its own profile dir per sandbox, no D-Bus
-# session, a window that fills the sandbox's display), plus the managed policy that forces
-# the spec's extensions. bubblewrap sandboxes get the policy from the deck (it writes it at
-# /etc/chromium/policies/managed inside); a NixOS guest can install `policy` under /etc.
+# The browser inside a sandbox: nixpkgs' Chromium behind the deck's own wrapper
+# (assets/chromium-wrapper.sh, the one text for every backend: its own profile dir per
+# sandbox, no D-Bus session, a window that fills the sandbox's display, Chromium's sandbox on),
+# plus the managed policy that forces the spec's extensions. A bubblewrap sandbox gets both
+# from the deck (the launcher puts this Chromium on the deck's PATH; the deck writes the policy
+# at /etc/chromium/policies/managed inside); a NixOS guest installs `wrapper` and `policy`.
 { lib, writeShellApplication, writeText, chromium, spec }:
 let
   policy = writeText "sandbox-deck-chromium-policy.json" (builtins.toJSON {
@@ -14,19 +15,10 @@ in
   inherit policy;
   wrapper = writeShellApplication {
     name = "chromium";
-    runtimeInputs = [ chromium ];
     text = ''
-      # A session bus would let a page's helper processes reach the host's user services.
-      unset DBUS_SESSION_BUS_ADDRESS
-      profile="''${SANDBOX_DECK_CHROMIUM_PROFILE:-$HOME/.config/chromium}"
-      mkdir -p "$profile"
-      exec chromium \
-        --user-data-dir="$profile" \
-        --no-first-run \
-        --no-default-browser-check \
-        --start-maximized \
-        --window-position=0,0 \
-        "$@"
+      export SANDBOX_DECK_BROWSER="''${SANDBOX_DECK_BROWSER:-${lib.getExe chromium}}"
+      # shellcheck source=/dev/null
+      . ${../assets/chromium-wrapper.sh}
     '';
   };
 }

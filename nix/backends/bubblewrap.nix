@@ -13,19 +13,16 @@
   extraPackages ? [ ],
 }:
 let
-  spec = import ../sandbox-spec.nix {
-    inherit pkgs lib;
-    extraPackages = extraPackages ++ [ browser.wrapper ];
-  };
+  spec = import ../sandbox-spec.nix { inherit pkgs lib extraPackages; };
   browser = import ../chromium.nix {
-    inherit lib writeShellApplication chromium;
+    inherit lib writeShellApplication chromium spec;
     inherit (pkgs) writeText;
-    spec = import ../sandbox-spec.nix { inherit pkgs lib; };
   };
 in
 writeShellApplication {
   inherit name;
-  runtimeInputs = [ sandbox-deck ];
+  # The deck finds the browser on its PATH and shows it inside behind its own wrapper.
+  runtimeInputs = [ sandbox-deck chromium ];
   text = ''
     exec sandbox-deck launch bubblewrap --profile ${spec.profileFile}${lib.optionalString (!network) " --no-network"} "$@"
   '';

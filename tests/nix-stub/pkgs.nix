@@ -167,7 +167,9 @@ let
     xclip = storePackage "xclip" { bins = [ "xclip" ]; };
     tmux = hostPackage "tmux" [ "tmux" ] { };
     bubblewrap = hostPackage "bubblewrap" [ "bwrap" ] { };
-    chromium = hostPackage "chromium" [ "chromium" ] { };
+    # Debian's /usr/bin/chromium is a script; its copy is found in the store (so the deck
+    # offers a browser and writes its policy) but cannot start in a Nix-profile sandbox here.
+    chromium = storePackage "chromium" { bins = [ "chromium" ]; };
     xorg = {
       xorgserver = hostPackage "xorg-server" [ "Xvfb" ] { };
       xdpyinfo = hostPackage "xdpyinfo" [ "xdpyinfo" ] { };
