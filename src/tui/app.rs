@@ -42,6 +42,7 @@ pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> a
         home: std::env::var("HOME").ok(),
         default_options: deck.config.bubblewrap.options(),
         bell: deck.config.notify.bell,
+        confirm: deck.config.ui.confirm,
         screen_fps: deck.config.ui.screen_fps,
         screen_fullscreen_fps: deck.config.ui.screen_fullscreen_fps,
         images,

@@ -129,15 +129,16 @@ impl Graphics {
         (graphics, support)
     }
 
-    /// The frame scaled to fit `area` cells (never enlarged), encoded for the terminal.
+    /// The frame scaled to fill `area` cells as far as its aspect ratio allows (enlarged too:
+    /// a display smaller than the terminal in pixels still fills it), encoded for the terminal.
     /// `image_id` names the kitty image of this pane: reused, each frame replaces the last
     /// one in the terminal instead of piling up.
     pub fn encode(&self, frame: &Frame, area: Size, image_id: u32) -> Result<ScreenImage, String> {
         let rgb = RgbImage::from_raw(frame.width, frame.height, frame.rgb.clone())
             .ok_or("the frame is shorter than its size")?;
         let source = DynamicImage::ImageRgb8(rgb);
-        // Triangle keeps text on the screen readable when it is scaled down.
-        let resize = Resize::Fit(Some(FilterType::Triangle));
+        // Triangle keeps text on the screen readable when it is scaled down or up.
+        let resize = Resize::Scale(Some(FilterType::Triangle));
         let cells = resize.size_for(&source, self.font_size, area);
         if cells.width == 0 || cells.height == 0 {
             return Err("no room for the image".into());
