@@ -300,8 +300,10 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
         "the hints come from the keymap:\n{screen}"
     );
 
-    // s stops the selected sandbox; the table follows without another key.
+    // s stops the selected sandbox after asking; the table follows without another key.
     world.keys(&["s"]);
+    world.wait_for("the stop question", |s| s.contains("Stop sandbox x?"));
+    world.keys(&["y"]);
     world.wait_for("x stopped", |s| row_says(s, "x", "stopped"));
     assert_eq!(world.registered(), ["x"]);
 
@@ -671,10 +673,19 @@ fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
     let world = World::new();
     create_shell(&world, "s10", &["sleep", "600"]);
     create_shell(&world, "s2", &["sleep", "600"]);
-    create_shell(&world, "done1", &["sh", "-c", "exit 3"]);
+    // done1 runs until told to exit (an exit at once would fail create itself).
+    let cue = world.project("done1").join("exit-now");
+    let on_cue = format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done; exit 3",
+        cue.display()
+    );
+    create_shell(&world, "done1", &["sh", "-c", &on_cue]);
+    std::fs::write(&cue, "").expect("cueing done1");
     world.start_tui_in((120, 30), &[], &[]);
     let screen = world.wait_for("three rows, done1 exited", |s| {
-        row_says(s, "s2", "running") && row_says(s, "s10", "running") && row_says(s, "done1", "exited")
+        row_says(s, "s2", "running")
+            && row_says(s, "s10", "running")
+            && row_says(s, "done1", "exited")
     });
     // Names in natural order: s2 before s10.
     assert!(
@@ -682,7 +693,10 @@ fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
         "s10 sorts before s2:\n{screen}"
     );
     // The bottom bar says how to switch tabs and open fullscreen.
-    assert!(screen.contains("1-4 tabs") && screen.contains("z fullscreen"), "{screen}");
+    assert!(
+        screen.contains("1-4 tabs") && screen.contains("z fullscreen"),
+        "{screen}"
+    );
 
     // The palette finds a sandbox by name and selects it.
     world.keys(&[":"]);
@@ -705,7 +719,9 @@ fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
     assert_eq!(state_of(&world, "s10"), "running");
     // r asks too; Esc restarts nothing.
     world.keys(&["r"]);
-    world.wait_for("the restart question", |s| s.contains("Restart sandbox s10?"));
+    world.wait_for("the restart question", |s| {
+        s.contains("Restart sandbox s10?")
+    });
     world.keys(&["Escape"]);
     world.wait_for("the question gone", |s| !s.contains("Restart sandbox s10?"));
     // s then y stops it, and its row keeps no stale CPU or memory.
@@ -714,7 +730,10 @@ fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
     world.keys(&["y"]);
     let screen = world.wait_for("s10 stopped", |s| row_says(s, "s10", "stopped"));
     let stopped = row(&screen, "s10").unwrap_or_default();
-    assert!(!stopped.contains('%') && !stopped.contains("M "), "{stopped}");
+    assert!(
+        !stopped.contains('%') && !stopped.contains("M "),
+        "{stopped}"
+    );
 
     // Enter on an exited sandbox offers start rather than a dead pane.
     world.keys(&["g"]);
@@ -759,13 +778,18 @@ fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
     )
     .expect("writing the config");
     create_shell(&world, "x", &["sleep", "600"]);
-    // y exits the first time and keeps running the next (its project dir remembers).
+    // y exits when cued the first time and keeps running the next (its project dir
+    // remembers); an exit at once would fail create itself.
     let marker = world.project("y").join("ran-once");
+    let cue = world.project("y").join("exit-now");
     let once = format!(
-        "if [ -e '{0}' ]; then exec sleep 600; fi; touch '{0}'; exit 5",
-        marker.display()
+        "if [ -e '{0}' ]; then exec sleep 600; fi; touch '{0}'; \
+         while [ ! -e '{1}' ]; do sleep 0.1; done; exit 5",
+        marker.display(),
+        cue.display()
     );
     create_shell(&world, "y", &["sh", "-c", &once]);
+    std::fs::write(&cue, "").expect("cueing y");
     let out = world.deck(&["--json", "show", "x"]);
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show x");
     let display = record["display"].as_u64().expect("x has a display");
@@ -799,7 +823,10 @@ fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
         .map(|l| l.trim().chars().count())
         .max()
         .unwrap_or(0);
-    assert!(widest >= 110, "16:10 over 38 rows is ~122 columns, got {widest}");
+    assert!(
+        widest >= 110,
+        "16:10 over 38 rows is ~122 columns, got {widest}"
+    );
 
     // j goes to y, exited: the screen says what S does, and S does it.
     world.keys(&["j"]);
@@ -838,13 +865,18 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
     let screen = world.wait_for("the end of the long line, wrapped into view", |s| {
         s.contains("WRAPPED-END")
     });
-    assert!(!screen.contains("row-10"), "the first row is not in view yet:\n{screen}");
+    assert!(
+        !screen.contains("row-10"),
+        "the first row is not in view yet:\n{screen}"
+    );
     world.keys(&["PageUp"]);
     world.wait_for("scrolled back", |s| s.contains("more lines (PgDn)"));
     for _ in 0..10 {
         world.keys(&["PageUp"]);
     }
-    world.wait_for("the first rows", |s| s.contains("row-10") && s.contains("row-11"));
+    world.wait_for("the first rows", |s| {
+        s.contains("row-10") && s.contains("row-11")
+    });
     for _ in 0..11 {
         world.keys(&["PageDown"]);
     }
@@ -885,7 +917,10 @@ fn the_forms_tab_moves_on_and_a_missing_folder_is_made_after_asking() {
     world.wait_for("the question", |s| {
         s.contains("projects/fresh does not exist")
     });
-    assert!(!world.path("projects/fresh").exists(), "nothing made before yes");
+    assert!(
+        !world.path("projects/fresh").exists(),
+        "nothing made before yes"
+    );
     world.keys(&["y"]);
     world.wait_for("fresh created", |s| {
         row_says(s, "fresh", "running") && s.contains("created fresh")

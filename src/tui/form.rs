@@ -306,6 +306,10 @@ mod tests {
         form.type_char('x');
         assert!(!form.dir_settled(), "typing asks for completion again");
         form.complete("/src/alpha/x", vec![]);
-        assert_eq!(form.field, Field::Name, "nothing to complete: on to the next field");
+        assert_eq!(
+            form.field,
+            Field::Name,
+            "nothing to complete: on to the next field"
+        );
     }
 }

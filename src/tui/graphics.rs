@@ -4,9 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crossterm::event::KeyEvent;
 use image::{DynamicImage, RgbImage};
 use ratatui::layout::Size;
-use crossterm::event::KeyEvent;
 use ratatui_image::picker::cap_parser::{QueryStdioOptions, Response};
 use ratatui_image::picker::{Capability, ProtocolType};
 use ratatui_image::protocol::Protocol;
@@ -85,14 +85,17 @@ impl Graphics {
     /// in on stdin. Returns the keys typed meanwhile too, for the caller to replay.
     pub fn detect(choice: ImageProtocol) -> (Graphics, ImageSupport, Vec<KeyEvent>) {
         if choice == ImageProtocol::Halfblocks {
-            return (Graphics::halfblocks(), ImageSupport::halfblocks(), Vec::new());
+            return (
+                Graphics::halfblocks(),
+                ImageSupport::halfblocks(),
+                Vec::new(),
+            );
         }
         let is_tmux = terminal_query::terminal_is_tmux();
         // Inside tmux the query goes through passthrough to the outer terminal. With
         // passthrough off, or no client attached, nobody answers. Without `$TMUX` (sudo -i,
         // su - inside tmux) the server cannot even be asked: do not ask the terminal either.
-        let passthrough = !is_tmux
-            || (std::env::var_os("TMUX").is_some() && tmux_passes_images());
+        let passthrough = !is_tmux || (std::env::var_os("TMUX").is_some() && tmux_passes_images());
         let (detected, typed) = if passthrough {
             let answer = terminal_query::ask(is_tmux, query_options()).unwrap_or_default();
             (Detected::from_answer(&answer, is_tmux), answer.typed)
@@ -292,7 +295,10 @@ fn cell_size_from_window() -> Option<FontSize> {
     if size.width == 0 || size.height == 0 || size.columns == 0 || size.rows == 0 {
         return None;
     }
-    Some(FontSize::new(size.width / size.columns, size.height / size.rows))
+    Some(FontSize::new(
+        size.width / size.columns,
+        size.height / size.rows,
+    ))
 }
 
 /// Inside tmux, images reach the outer terminal only with `allow-passthrough` on (tmux

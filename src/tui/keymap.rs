@@ -403,15 +403,30 @@ mod tests {
         assert_eq!(list("<C-k>"), Some(Command::Palette));
         assert_eq!(list("o"), Some(Command::SortPicker));
         assert_eq!(list("z"), Some(Command::Fullscreen));
-        assert_eq!(list("1"), Some(Command::ShowTab(crate::tui::state::Tab::Agent)));
-        assert_eq!(list("4"), Some(Command::ShowTab(crate::tui::state::Tab::Info)));
-        assert_eq!(list("C"), Some(Command::Sort(crate::tui::sort::SortColumn::Cpu)));
-        assert_eq!(list("M"), Some(Command::Sort(crate::tui::sort::SortColumn::Mem)));
+        assert_eq!(
+            list("1"),
+            Some(Command::ShowTab(crate::tui::state::Tab::Agent))
+        );
+        assert_eq!(
+            list("4"),
+            Some(Command::ShowTab(crate::tui::state::Tab::Info))
+        );
+        assert_eq!(
+            list("C"),
+            Some(Command::Sort(crate::tui::sort::SortColumn::Cpu))
+        );
+        assert_eq!(
+            list("M"),
+            Some(Command::Sort(crate::tui::sort::SortColumn::Mem))
+        );
         assert_eq!(list("<PageUp>"), Some(Command::ScrollUp));
         assert_eq!(list("<PageDown>"), Some(Command::ScrollDown));
         let hints = keymap.hints(Context::List);
         assert!(hints.contains(&("1-4".into(), "tabs".into())), "{hints:?}");
-        assert!(hints.contains(&("z".into(), "fullscreen".into())), "{hints:?}");
+        assert!(
+            hints.contains(&("z".into(), "fullscreen".into())),
+            "{hints:?}"
+        );
         let screen = |k: &str| keymap.command(Context::Screen, Key::parse(k).unwrap());
         assert_eq!(screen("<Esc>"), Some(Command::Back));
         assert_eq!(screen("z"), Some(Command::Back));

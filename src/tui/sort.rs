@@ -78,7 +78,10 @@ fn largest_first(
     b: &SandboxRecord,
     figure: impl Fn(&crate::metrics::SandboxMetrics) -> f64,
 ) -> Ordering {
-    match (live.metrics_of(a).map(&figure), live.metrics_of(b).map(&figure)) {
+    match (
+        live.metrics_of(a).map(&figure),
+        live.metrics_of(b).map(&figure),
+    ) {
         (Some(x), Some(y)) => y.total_cmp(&x),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
@@ -98,7 +101,10 @@ pub fn natural_cmp(a: &str, b: &str) -> Ordering {
                 let (x_digits, x_rest) = split_digits(a);
                 let (y_digits, y_rest) = split_digits(b);
                 // Leading zeros do not change the value; more digits left is a larger number.
-                let (x_value, y_value) = (x_digits.trim_start_matches('0'), y_digits.trim_start_matches('0'));
+                let (x_value, y_value) = (
+                    x_digits.trim_start_matches('0'),
+                    y_digits.trim_start_matches('0'),
+                );
                 let order = x_value
                     .len()
                     .cmp(&y_value.len())

@@ -114,7 +114,14 @@ pub fn keys_from_bytes(bytes: &[u8]) -> Vec<KeyEvent> {
 /// says so.
 pub fn iterm2_by_environment() -> Option<ProtocolType> {
     const PROGRAMS: [&str; 8] = [
-        "iTerm", "WezTerm", "mintty", "vscode", "Tabby", "Hyper", "rio", "WarpTerminal",
+        "iTerm",
+        "WezTerm",
+        "mintty",
+        "vscode",
+        "Tabby",
+        "Hyper",
+        "rio",
+        "WarpTerminal",
     ];
     let program = std::env::var("TERM_PROGRAM").unwrap_or_default();
     let lc_terminal = std::env::var("LC_TERMINAL").unwrap_or_default();

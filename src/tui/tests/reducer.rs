@@ -109,7 +109,10 @@ fn d_asks_first_naming_the_sandbox_and_y_deletes() {
         panic!("no confirm dialog: {:?}", state.overlay);
     };
     assert!(confirm.question.contains("api"), "{}", confirm.question);
-    assert_eq!(confirm.yes, OnYes::Run(Op::Remove { force: true }, "api".into()));
+    assert_eq!(
+        confirm.yes,
+        OnYes::Run(Op::Remove { force: true }, "api".into())
+    );
     assert_eq!(state.context(), Context::Confirm);
     assert_eq!(
         press(&mut state, "y"),
@@ -837,7 +840,10 @@ fn s_and_r_ask_naming_the_sandbox_and_ui_confirm_off_acts_at_once() {
     assert!(state.busy.is_empty());
 
     state.settings.confirm = false;
-    assert_eq!(press(&mut state, "s"), [Effect::Run(Op::Stop, "api".into())]);
+    assert_eq!(
+        press(&mut state, "s"),
+        [Effect::Run(Op::Stop, "api".into())]
+    );
     assert!(state.overlay.is_none());
     // Delete asks even then: it removes files.
     state.selected = Some("web".into());
@@ -888,7 +894,10 @@ fn page_up_scrolls_the_agent_preview_back_and_page_down_returns() {
     for _ in 0..20 {
         press(&mut state, "<PageDown>");
     }
-    assert_eq!(state.preview_scroll, 0, "back at the bottom, following the pane");
+    assert_eq!(
+        state.preview_scroll, 0,
+        "back at the bottom, following the pane"
+    );
     // Another sandbox starts at its bottom.
     press(&mut state, "<PageUp>");
     press(&mut state, "j");
@@ -897,7 +906,11 @@ fn page_up_scrolls_the_agent_preview_back_and_page_down_returns() {
     press(&mut state, "4");
     press(&mut state, "<PageUp>");
     assert_eq!(state.preview_scroll, 0);
-    assert!(flash_text(&state).contains("Agent tab"), "{}", flash_text(&state));
+    assert!(
+        flash_text(&state).contains("Agent tab"),
+        "{}",
+        flash_text(&state)
+    );
 }
 
 #[test]
@@ -948,7 +961,10 @@ fn the_palette_jumps_to_a_sandbox_by_name() {
     type_text(&mut state, "legac");
     assert!(press(&mut state, "<Enter>").is_empty());
     assert_eq!(selected(&state), "legacy");
-    assert!(state.filter_text.is_empty(), "the filter hiding it is dropped");
+    assert!(
+        state.filter_text.is_empty(),
+        "the filter hiding it is dropped"
+    );
     assert!(state.overlay.is_none());
     // A sandbox the filter shows keeps the filter.
     press(&mut state, "/");
@@ -992,7 +1008,10 @@ fn c_and_m_sort_by_cpu_and_memory_and_names_sort_naturally() {
         r
     };
     let running = |name: &str| {
-        let id = format!("{:0>16}", name.bytes().map(|b| format!("{b:02x}")).collect::<String>());
+        let id = format!(
+            "{:0>16}",
+            name.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        );
         with_id(record(name, "running", Some(5)), &id)
     };
     update(
@@ -1009,7 +1028,12 @@ fn c_and_m_sort_by_cpu_and_memory_and_names_sort_naturally() {
     // The stopped one still has an old sample: it must not count.
     metrics_for(
         &mut state,
-        &[("s1", 5.0, 900), ("s2", 80.0, 100), ("s10", 20.0, 500), ("idle", 99.0, 9999)],
+        &[
+            ("s1", 5.0, 900),
+            ("s2", 80.0, 100),
+            ("s10", 20.0, 500),
+            ("idle", 99.0, 9999),
+        ],
     );
     press(&mut state, "C");
     assert_eq!(state.sort, SortColumn::Cpu);
@@ -1017,7 +1041,11 @@ fn c_and_m_sort_by_cpu_and_memory_and_names_sort_naturally() {
     press(&mut state, "M");
     assert_eq!(names(&state), ["s1", "s10", "s2", "idle"]);
     press(&mut state, "M");
-    assert_eq!(names(&state), ["idle", "s2", "s10", "s1"], "M again reverses");
+    assert_eq!(
+        names(&state),
+        ["idle", "s2", "s10", "s1"],
+        "M again reverses"
+    );
 }
 
 #[test]
@@ -1038,7 +1066,11 @@ fn after_a_delete_the_selection_stays_where_it_was() {
         .filter(|r| !["legacy", "worker"].contains(&r.name.as_str()))
         .collect();
     update(&mut state, Action::Loaded(Ok(rest)));
-    assert_eq!(selected(&state), "web", "the last row went: the new last one");
+    assert_eq!(
+        selected(&state),
+        "web",
+        "the last row went: the new last one"
+    );
 }
 
 #[test]
@@ -1055,7 +1087,10 @@ fn number_keys_switch_tabs_in_the_table_the_detail_and_fullscreen() {
     assert_eq!(state.tab, Tab::Agent);
     let hints = state.keymap.hints(Context::List);
     assert!(hints.contains(&("1-4".into(), "tabs".into())), "{hints:?}");
-    assert!(hints.contains(&("z".into(), "fullscreen".into())), "{hints:?}");
+    assert!(
+        hints.contains(&("z".into(), "fullscreen".into())),
+        "{hints:?}"
+    );
 }
 
 #[test]
@@ -1076,7 +1111,10 @@ fn tab_in_the_dir_field_completes_then_moves_on() {
     };
     assert_eq!(form.dir, "/home/dev/src/api/");
     assert_eq!(form.field, Field::Dir);
-    assert!(press(&mut state, "<Tab>").is_empty(), "complete: Tab moves on");
+    assert!(
+        press(&mut state, "<Tab>").is_empty(),
+        "complete: Tab moves on"
+    );
     let Some(Overlay::Form(form)) = &state.overlay else {
         panic!("no form");
     };
@@ -1085,7 +1123,10 @@ fn tab_in_the_dir_field_completes_then_moves_on() {
     press(&mut state, "<S-Tab>");
     type_text(&mut state, "new");
     let effects = press(&mut state, "<Tab>");
-    assert_eq!(effects, [Effect::CompletePath("/home/dev/src/api/new".into())]);
+    assert_eq!(
+        effects,
+        [Effect::CompletePath("/home/dev/src/api/new".into())]
+    );
     update(
         &mut state,
         Action::Completed {
@@ -1131,10 +1172,7 @@ fn a_missing_project_folder_is_offered_and_made_only_on_yes() {
         &mut state,
         Action::ProjectDirMissing("/home/dev/src/fresh".into()),
     );
-    assert_eq!(
-        press(&mut state, "y"),
-        [Effect::CreateWithDir(request)]
-    );
+    assert_eq!(press(&mut state, "y"), [Effect::CreateWithDir(request)]);
     let Some(Overlay::Form(form)) = &state.overlay else {
         panic!("the form shows while it is made");
     };
@@ -1144,9 +1182,20 @@ fn a_missing_project_folder_is_offered_and_made_only_on_yes() {
 #[test]
 fn a_stopped_sandbox_shows_no_cpu_or_memory() {
     let mut state = state();
-    metrics_for(&mut state, &[("api", 12.0, 1 << 20), ("web", 50.0, 1 << 30)]);
-    let web = state.records.iter().find(|r| r.name.as_str() == "web").unwrap();
+    metrics_for(
+        &mut state,
+        &[("api", 12.0, 1 << 20), ("web", 50.0, 1 << 30)],
+    );
+    let web = state
+        .records
+        .iter()
+        .find(|r| r.name.as_str() == "web")
+        .unwrap();
     assert!(state.live.metrics_of(web).is_none(), "web is stopped");
-    let api = state.records.iter().find(|r| r.name.as_str() == "api").unwrap();
+    let api = state
+        .records
+        .iter()
+        .find(|r| r.name.as_str() == "api")
+        .unwrap();
     assert!(state.live.metrics_of(api).is_some());
 }

@@ -355,7 +355,10 @@ fn the_fullscreen_view_fills_a_large_terminal_keeping_the_aspect_ratio() {
         .flat_map(|y| (0..140).map(move |x| (x, y)))
         .filter(|&(x, y)| matches!(buf[(x, y)].symbol(), "▀" | "▄"))
         .collect();
-    let rows = painted.iter().map(|p| p.1).collect::<std::collections::BTreeSet<_>>();
+    let rows = painted
+        .iter()
+        .map(|p| p.1)
+        .collect::<std::collections::BTreeSet<_>>();
     let (left, right) = (
         painted.iter().map(|p| p.0).min().unwrap_or(0),
         painted.iter().map(|p| p.0).max().unwrap_or(0),
@@ -380,7 +383,10 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
         },
     );
     let bottom = render(&state);
-    assert!(bottom.contains("END"), "the end of the long line is wrapped into view");
+    assert!(
+        bottom.contains("END"),
+        "the end of the long line is wrapped into view"
+    );
     press(&mut state, "<PageUp>");
     insta::assert_snapshot!(format!("{bottom}\n{}", render(&state)));
 }

@@ -198,7 +198,11 @@ pub(super) fn scroll_preview(state: &mut State, scroll: Scroll) {
         return;
     };
     let selected = state.selected.as_deref();
-    let total = match state.preview.as_ref().filter(|p| Some(p.name.as_str()) == selected) {
+    let total = match state
+        .preview
+        .as_ref()
+        .filter(|p| Some(p.name.as_str()) == selected)
+    {
         Some(Preview {
             screen: Ok(text), ..
         }) => preview::wrapped(text, area.width, false).len(),

@@ -37,7 +37,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, palette: &Palette,
         .collect();
     if items.is_empty() {
         frame.render_widget(
-            Paragraph::new(Line::styled("no command or sandbox matches", theme.fg(theme.muted))),
+            Paragraph::new(Line::styled(
+                "no command or sandbox matches",
+                theme.fg(theme.muted),
+            )),
             list_area,
         );
         return;
