@@ -160,6 +160,19 @@ impl World {
         assert!(out.status.success(), "tmux new-session: {}", stderr(&out));
     }
 
+    /// q ends the TUI, with status 0.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        assert_eq!(self.wait_for_exit(), 0, "the TUI's exit status");
+    }
+
+    /// Writes the deck's config.toml.
+    fn write_config(&self, text: &str) {
+        let dir = self.path("config/sandbox-deck");
+        std::fs::create_dir_all(&dir).expect("creating the config dir");
+        std::fs::write(dir.join("config.toml"), text).expect("writing the config");
+    }
+
     /// The TUI's exit status, once it has ended.
     fn wait_for_exit(&self) -> i32 {
         let deadline = Instant::now() + WAIT;
@@ -360,8 +373,7 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
     });
 
     // q quits cleanly and leaves the remaining sandbox alone.
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
     assert_eq!(world.registered(), ["x"]);
 }
 
@@ -409,8 +421,7 @@ fn the_screen_tab_shows_a_running_sandboxs_display_in_half_blocks() {
     });
     world.keys(&["Escape"]);
     world.wait_for("the table again", |s| s.contains("Sandboxes 1/1"));
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 #[test]
@@ -420,21 +431,15 @@ fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
     }
     let world = World::new();
     let notified = world.path("notified");
-    let config = world.path("config/sandbox-deck");
-    std::fs::create_dir_all(&config).expect("creating the config dir");
     // The command gets the sandbox's data in its environment only.
     let command = format!(
         "printf '%s %s\\n' \"$SANDBOX_NAME\" \"$SANDBOX_STATE\" >> '{}'",
         notified.display()
     );
-    std::fs::write(
-        config.join("config.toml"),
-        format!(
-            "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n",
-            toml_string(&command)
-        ),
-    )
-    .expect("writing the config");
+    world.write_config(&format!(
+        "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n",
+        toml_string(&command)
+    ));
     let q = world.project("q");
     // A pane that looks like Claude Code's permission dialog (assets/status-patterns.toml).
     let out = world.deck(&[
@@ -466,8 +471,7 @@ fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 /// `text` as a TOML basic string.
@@ -759,8 +763,7 @@ fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
     world.wait_for("s2 gone, s10 selected", |s| {
         row(s, "s2").is_none() && detail_names(s, "s10")
     });
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 #[test]
@@ -770,13 +773,7 @@ fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
     }
     let world = World::new();
     // A screen far smaller than the terminal: 32x10 cells at half blocks' nominal cell.
-    let config = world.path("config/sandbox-deck");
-    std::fs::create_dir_all(&config).expect("creating the config dir");
-    std::fs::write(
-        config.join("config.toml"),
-        "[display]\nwidth = 320\nheight = 200\n",
-    )
-    .expect("writing the config");
+    world.write_config("[display]\nwidth = 320\nheight = 200\n");
     create_shell(&world, "x", &["sleep", "600"]);
     // y exits when cued the first time and keeps running the next (its project dir
     // remembers); an exit at once would fail create itself.
@@ -838,8 +835,7 @@ fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
     assert_eq!(state_of(&world, "y"), "running");
     world.keys(&["Escape"]);
     world.wait_for("the table", |s| s.contains("Sandboxes 2/2"));
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 #[test]
@@ -883,8 +879,7 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
     world.wait_for("back at the bottom", |s| {
         s.contains("WRAPPED-END") && !s.contains("more lines")
     });
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 #[test]
@@ -926,8 +921,7 @@ fn the_forms_tab_moves_on_and_a_missing_folder_is_made_after_asking() {
         row_says(s, "fresh", "running") && s.contains("created fresh")
     });
     assert!(world.path("projects/fresh").is_dir());
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 /// Inside tmux with `$TMUX` gone (sudo -i, su -): the terminal query must not hold up the
