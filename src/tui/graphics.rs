@@ -383,6 +383,50 @@ mod tests {
     }
 
     #[test]
+    fn the_answer_picks_kitty_and_its_cell_size_and_silence_picks_half_blocks() {
+        let answer = Answer {
+            responses: vec![
+                Response::Sixel,
+                Response::Kitty,
+                Response::CellSize(Some((9, 18))),
+            ],
+            answered: true,
+            typed: Vec::new(),
+        };
+        let detected = Detected::from_answer(&answer, false);
+        assert_eq!(detected.protocol, Some(ProtocolType::Kitty));
+        let font = detected.font_size.expect("a cell size");
+        assert_eq!((font.width, font.height), (9, 18));
+        assert_eq!(
+            decide(ImageProtocol::Auto, &detected, true),
+            Some(ProtocolType::Kitty)
+        );
+        let silent = Detected::from_answer(&Answer::default(), true);
+        assert!(silent.is_tmux);
+        assert_eq!(
+            decide(ImageProtocol::Auto, &silent, true),
+            Some(ProtocolType::Halfblocks)
+        );
+        assert_eq!(decide(ImageProtocol::Kitty, &silent, true), None);
+    }
+
+    #[test]
+    fn a_small_frame_is_enlarged_to_fill_the_area_keeping_its_aspect_ratio() {
+        // 80x50 pixels is 8x3 cells at 10x20; the area is 100x40 cells.
+        let frame = Frame {
+            width: 80,
+            height: 50,
+            rgb: vec![10; 80 * 50 * 3],
+        };
+        let image = Graphics::halfblocks()
+            .encode(&frame, Size::new(100, 40), 7)
+            .unwrap();
+        // 1.6:1 in 40 rows of 10x20 cells: 1280x800 pixels, 128 columns; too wide for 100,
+        // so 100 columns and 1000x625 pixels, 32 rows.
+        assert_eq!((image.cells.width, image.cells.height), (100, 32));
+    }
+
+    #[test]
     fn a_frame_becomes_half_blocks_that_fit_the_area() {
         let frame = Frame {
             width: 40,

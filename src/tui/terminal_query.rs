@@ -6,7 +6,7 @@
 //! typed before the answers came is handed back as keys.
 
 use std::io::{self, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -30,46 +30,54 @@ pub struct Answer {
 /// Sends the query and reads the answers up to the device status report that ends them.
 /// The terminal must be in raw mode.
 pub fn ask(wrap_for_tmux: bool, options: QueryStdioOptions) -> io::Result<Answer> {
-    let mut out = io::stdout();
-    out.write_all(Parser::query(wrap_for_tmux, options).as_bytes())?;
-    out.flush()?;
-    let deadline = Instant::now() + ANSWER_TIMEOUT;
+    let query = Parser::query(wrap_for_tmux, options);
+    let stdin = io::stdin();
+    ask_over(stdin.as_fd(), &mut io::stdout(), &query, ANSWER_TIMEOUT)
+}
+
+/// `ask` over any input and output, for tests.
+fn ask_over(
+    input: BorrowedFd<'_>,
+    output: &mut impl Write,
+    query: &str,
+    timeout: Duration,
+) -> io::Result<Answer> {
+    output.write_all(query.as_bytes())?;
+    output.flush()?;
+    let deadline = Instant::now() + timeout;
     let mut parser = Parser::new();
     let mut answer = Answer::default();
     // Bytes before the first escape are keys the user typed, not answers: answers all start
     // with ESC, and the terminal sends them in one go.
     let mut typed = Vec::new();
     let mut answering = false;
-    while let Some(byte) = read_byte(deadline)? {
+    while let Some(byte) = read_byte(input, deadline)? {
         if !answering && byte != 0x1b {
             typed.push(byte);
             continue;
         }
         answering = true;
-        for response in parser.push(char::from(byte)) {
-            if response == Response::Status {
-                answer.answered = true;
-                answer.typed = keys_from_bytes(&typed);
-                return Ok(answer);
-            }
-            answer.responses.push(response);
+        let responses = parser.push(char::from(byte));
+        if responses.contains(&Response::Status) {
+            answer.answered = true;
+            break;
         }
+        answer.responses.extend(responses);
     }
     answer.typed = keys_from_bytes(&typed);
     Ok(answer)
 }
 
-/// One byte of stdin, or None once `deadline` passed with nothing to read. Unbuffered: a
+/// One byte of `input`, or None once `deadline` passed with nothing to read. Unbuffered: a
 /// byte not read here is left for the TUI's input reader.
-fn read_byte(deadline: Instant) -> io::Result<Option<u8>> {
-    let stdin = io::stdin();
+fn read_byte(input: BorrowedFd<'_>, deadline: Instant) -> io::Result<Option<u8>> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Ok(None);
         }
         let millis = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
-        let mut fds = [PollFd::new(stdin.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(input, PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(millis)) {
             Ok(0) => return Ok(None),
             Ok(_) => {}
@@ -77,7 +85,7 @@ fn read_byte(deadline: Instant) -> io::Result<Option<u8>> {
             Err(e) => return Err(e.into()),
         }
         let mut byte = [0u8; 1];
-        match nix::unistd::read(stdin.as_fd(), &mut byte) {
+        match nix::unistd::read(input, &mut byte) {
             Ok(1) => return Ok(Some(byte[0])),
             Ok(_) => return Ok(None),
             Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => continue,
@@ -141,6 +149,57 @@ pub fn terminal_is_tmux() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A pipe standing in for the terminal's input, with `bytes` already in it.
+    fn input_with(bytes: &[u8]) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+        let (read, write) = nix::unistd::pipe().expect("a pipe");
+        nix::unistd::write(&write, bytes).expect("writing to the pipe");
+        (read, write)
+    }
+
+    #[test]
+    fn keys_typed_before_the_answer_are_kept_and_the_answer_is_read() {
+        // `?` typed, then kitty's OK, a cell size of 18x9 and the status report, then a key
+        // typed after: that one stays in the input for the TUI's reader.
+        let (read, _write) = input_with(b"?j\x1b_Gi=31;OK\x1b\\\x1b[6;18;9t\x1b[0nq");
+        let mut sent = Vec::new();
+        let answer =
+            ask_over(read.as_fd(), &mut sent, "QUERY", Duration::from_secs(2)).expect("asking");
+        assert_eq!(sent, b"QUERY");
+        assert!(answer.answered);
+        assert!(
+            answer.responses.contains(&Response::Kitty),
+            "{:?}",
+            answer.responses
+        );
+        assert!(
+            answer
+                .responses
+                .contains(&Response::CellSize(Some((9, 18))))
+        );
+        let typed: Vec<KeyCode> = answer.typed.iter().map(|k| k.code).collect();
+        assert_eq!(typed, [KeyCode::Char('?'), KeyCode::Char('j')]);
+        let mut rest = [0u8; 4];
+        assert_eq!(nix::unistd::read(read.as_fd(), &mut rest), Ok(1));
+        assert_eq!(rest[0], b'q', "nothing past the answer was read");
+    }
+
+    #[test]
+    fn a_silent_terminal_costs_the_timeout_and_no_key() {
+        let (read, _write) = input_with(b"S");
+        let started = Instant::now();
+        let answer = ask_over(
+            read.as_fd(),
+            &mut Vec::new(),
+            "Q",
+            Duration::from_millis(150),
+        )
+        .expect("asking");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(!answer.answered);
+        let typed: Vec<KeyCode> = answer.typed.iter().map(|k| k.code).collect();
+        assert_eq!(typed, [KeyCode::Char('S')], "the key typed comes back");
+    }
 
     #[test]
     fn typed_bytes_become_the_keys_they_were() {
