@@ -213,6 +213,15 @@ impl World {
         assert!(out.status.success(), "send-keys {keys:?}: {}", stderr(&out));
     }
 
+    /// Raw bytes into the TUI's terminal, as a terminal would send them (mouse reports).
+    fn send_bytes(&self, bytes: &[u8]) {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut args = vec!["send-keys", "-t", "=tui:", "-H"];
+        args.extend(hex.iter().map(String::as_str));
+        let out = self.tmux(&args);
+        assert!(out.status.success(), "send-keys -H: {}", stderr(&out));
+    }
+
     fn type_text(&self, text: &str) {
         let out = self.tmux(&["send-keys", "-t", "=tui:", "-l", text]);
         assert!(
@@ -846,6 +855,7 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
     let world = World::new();
     // 40 numbered rows (the pane, 50 rows high, keeps them all), then one row of 150
     // characters that ends in a marker.
+    world.write_config("[ui]\nmouse = true\n");
     create_shell(
         &world,
         "p",
@@ -878,6 +888,16 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
     }
     world.wait_for("back at the bottom", |s| {
         s.contains("WRAPPED-END") && !s.contains("more lines")
+    });
+    // With ui.mouse on, the wheel over the preview scrolls it: an SGR wheel-up report at
+    // column 100, row 10 (1-based), as a terminal sends it.
+    world.send_bytes(b"\x1b[<64;100;10M");
+    world.wait_for("scrolled back by the wheel", |s| {
+        s.contains("↓ 3 more lines")
+    });
+    world.send_bytes(b"\x1b[<65;100;10M");
+    world.wait_for("back at the bottom by the wheel", |s| {
+        !s.contains("more lines")
     });
     world.quit();
 }
