@@ -1,20 +1,19 @@
 //! Keys, the mouse and pasted text, turned into commands or typing.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
-
 use ratatui::layout::Rect;
 
 use super::table::{Scroll, Step};
 use super::{dialogs, table};
-use crate::tui::views;
-
-/// Lines the Agent preview moves per wheel notch.
-const WHEEL_LINES: usize = 3;
 use crate::tui::action::Effect;
 use crate::tui::command::Command;
 use crate::tui::keymap::{Context, Key};
 use crate::tui::palette::Palette;
 use crate::tui::state::{Overlay, State};
+use crate::tui::views;
+
+/// Lines the Agent preview moves per wheel notch.
+const WHEEL_LINES: usize = 3;
 
 pub(super) fn on_key(state: &mut State, event: &KeyEvent) -> Vec<Effect> {
     if event.kind == KeyEventKind::Release {

@@ -39,8 +39,8 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
         Command::TabNext => state.tab = state.tab.step(1),
         Command::TabPrev => state.tab = state.tab.step(-1),
         Command::ShowTab(tab) => state.tab = tab,
-        Command::ScrollUp => scroll_preview(state, Scroll::Back(HALF_PAGE)),
-        Command::ScrollDown => scroll_preview(state, Scroll::On(HALF_PAGE)),
+        Command::ScrollUp => scroll_preview(state, Scroll::Back(Step::HalfPage)),
+        Command::ScrollDown => scroll_preview(state, Scroll::On(Step::HalfPage)),
         Command::Fullscreen if state.selected_record().is_none() => {
             flash(state, "no sandbox selected: n makes one".into());
         }
@@ -187,8 +187,6 @@ pub(super) enum Step {
     HalfPage,
     Lines(usize),
 }
-
-const HALF_PAGE: Step = Step::HalfPage;
 
 /// Scrolls the Agent preview, never past its first line nor below its bottom.
 pub(super) fn scroll_preview(state: &mut State, scroll: Scroll) {
