@@ -921,6 +921,8 @@ fn the_forms_tab_moves_on_and_a_missing_folder_is_made_after_asking() {
     world.type_text("x2");
     world.wait_for("the name typed", |s| s.contains("yprojx2"));
     world.keys(&["Escape"]);
+    // Before the next key: Esc and n in one read would be Alt-n.
+    world.wait_for("the form closed", |s| !s.contains("New sandbox"));
 
     // A folder that does not exist: the form asks, naming it, and makes it on y.
     world.keys(&["n"]);
