@@ -91,6 +91,8 @@ pub struct MonitorConfig {
 #[serde(deny_unknown_fields)]
 pub struct UiConfig {
     pub mouse: bool,
+    /// Stop and restart ask first, naming the sandbox (delete always asks).
+    pub confirm: bool,
     pub preview_interval_ms: u64,
     pub screen_fps: f64,
     pub screen_fullscreen_fps: f64,

@@ -121,17 +121,25 @@ impl World {
 
     /// Starts the TUI with extra arguments.
     fn start_tui_with(&self, args: &[&str]) {
+        self.start_tui_in((90, 30), &[], args);
+    }
+
+    /// Starts the TUI in a window of `size`, through `env` with `env_args` (`-u TMUX`,
+    /// `TERM=…`) in front of it.
+    fn start_tui_in(&self, size: (u16, u16), env_args: &[&str], args: &[&str]) {
         let cwd = self.path("projects");
         let status = self.path("tui-status");
+        let _ = std::fs::remove_file(&status);
+        let (width, height) = (size.0.to_string(), size.1.to_string());
         let mut command = vec![
             "new-session",
             "-d",
             "-s",
             "tui",
             "-x",
-            "90",
+            &width,
             "-y",
-            "30",
+            &height,
             "-c",
         ];
         let cwd = cwd.to_string_lossy();
@@ -143,11 +151,26 @@ impl World {
             "status=$1; shift; \"$@\"; echo $? > \"$status\"",
             "sh",
             &status,
-            BIN,
+            "env",
         ]);
+        command.extend_from_slice(env_args);
+        command.push(BIN);
         command.extend_from_slice(args);
         let out = self.tmux(&command);
         assert!(out.status.success(), "tmux new-session: {}", stderr(&out));
+    }
+
+    /// q ends the TUI, with status 0.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        assert_eq!(self.wait_for_exit(), 0, "the TUI's exit status");
+    }
+
+    /// Writes the deck's config.toml.
+    fn write_config(&self, text: &str) {
+        let dir = self.path("config/sandbox-deck");
+        std::fs::create_dir_all(&dir).expect("creating the config dir");
+        std::fs::write(dir.join("config.toml"), text).expect("writing the config");
     }
 
     /// The TUI's exit status, once it has ended.
@@ -188,6 +211,15 @@ impl World {
         args.extend_from_slice(keys);
         let out = self.tmux(&args);
         assert!(out.status.success(), "send-keys {keys:?}: {}", stderr(&out));
+    }
+
+    /// Raw bytes into the TUI's terminal, as a terminal would send them (mouse reports).
+    fn send_bytes(&self, bytes: &[u8]) {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let mut args = vec!["send-keys", "-t", "=tui:", "-H"];
+        args.extend(hex.iter().map(String::as_str));
+        let out = self.tmux(&args);
+        assert!(out.status.success(), "send-keys -H: {}", stderr(&out));
     }
 
     fn type_text(&self, text: &str) {
@@ -290,8 +322,10 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
         "the hints come from the keymap:\n{screen}"
     );
 
-    // s stops the selected sandbox; the table follows without another key.
+    // s stops the selected sandbox after asking; the table follows without another key.
     world.keys(&["s"]);
+    world.wait_for("the stop question", |s| s.contains("Stop sandbox x?"));
+    world.keys(&["y"]);
     world.wait_for("x stopped", |s| row_says(s, "x", "stopped"));
     assert_eq!(world.registered(), ["x"]);
 
@@ -348,8 +382,7 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
     });
 
     // q quits cleanly and leaves the remaining sandbox alone.
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
     assert_eq!(world.registered(), ["x"]);
 }
 
@@ -397,8 +430,7 @@ fn the_screen_tab_shows_a_running_sandboxs_display_in_half_blocks() {
     });
     world.keys(&["Escape"]);
     world.wait_for("the table again", |s| s.contains("Sandboxes 1/1"));
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 #[test]
@@ -408,21 +440,15 @@ fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
     }
     let world = World::new();
     let notified = world.path("notified");
-    let config = world.path("config/sandbox-deck");
-    std::fs::create_dir_all(&config).expect("creating the config dir");
     // The command gets the sandbox's data in its environment only.
     let command = format!(
         "printf '%s %s\\n' \"$SANDBOX_NAME\" \"$SANDBOX_STATE\" >> '{}'",
         notified.display()
     );
-    std::fs::write(
-        config.join("config.toml"),
-        format!(
-            "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n",
-            toml_string(&command)
-        ),
-    )
-    .expect("writing the config");
+    world.write_config(&format!(
+        "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n",
+        toml_string(&command)
+    ));
     let q = world.project("q");
     // A pane that looks like Claude Code's permission dialog (assets/status-patterns.toml).
     let out = world.deck(&[
@@ -454,8 +480,7 @@ fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    world.keys(&["q"]);
-    assert_eq!(world.wait_for_exit(), 0);
+    world.quit();
 }
 
 /// `text` as a TOML basic string.
@@ -617,4 +642,332 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
         println!("xclock is missing: the live screen was not measured");
     }
     world.keys(&["q"]);
+}
+
+/// Makes a shell sandbox `name` running `command` (bash when empty), or fails the test.
+fn create_shell(world: &World, name: &str, command: &[&str]) {
+    let dir = world.project(name);
+    let dir = dir.to_string_lossy();
+    let mut args = vec!["create", &dir, "--name", name, "--shell"];
+    if !command.is_empty() {
+        args.push("--");
+        args.extend_from_slice(command);
+    }
+    let out = world.deck(&args);
+    assert!(out.status.success(), "create {name}: {}", stderr(&out));
+}
+
+/// The state the CLI reports for `name`.
+fn state_of(world: &World, name: &str) -> String {
+    let out = world.deck(&["--json", "show", name]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    record["state"].as_str().unwrap_or("").to_owned()
+}
+
+/// The line on screen where `name`'s row is, to compare the order of rows.
+fn row_index(screen: &str, name: &str) -> Option<usize> {
+    let line = row(screen, name)?;
+    screen.lines().position(|l| l == line)
+}
+
+/// The detail pane's title names the selected sandbox: `┐┌ s10 ─`.
+fn detail_names(screen: &str, name: &str) -> bool {
+    screen
+        .lines()
+        .nth(1)
+        .is_some_and(|l| l.contains(&format!("┌ {name} ─")))
+}
+
+#[test]
+fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    create_shell(&world, "s10", &["sleep", "600"]);
+    create_shell(&world, "s2", &["sleep", "600"]);
+    // done1 runs until told to exit (an exit at once would fail create itself).
+    let cue = world.project("done1").join("exit-now");
+    let on_cue = format!(
+        "while [ ! -e '{}' ]; do sleep 0.1; done; exit 3",
+        cue.display()
+    );
+    create_shell(&world, "done1", &["sh", "-c", &on_cue]);
+    std::fs::write(&cue, "").expect("cueing done1");
+    world.start_tui_in((120, 30), &[], &[]);
+    let screen = world.wait_for("three rows, done1 exited", |s| {
+        row_says(s, "s2", "running")
+            && row_says(s, "s10", "running")
+            && row_says(s, "done1", "exited")
+    });
+    // Names in natural order: s2 before s10.
+    assert!(
+        row_index(&screen, "s2") < row_index(&screen, "s10"),
+        "s10 sorts before s2:\n{screen}"
+    );
+    // The bottom bar says how to switch tabs and open fullscreen.
+    assert!(
+        screen.contains("1-4 tabs") && screen.contains("z fullscreen"),
+        "{screen}"
+    );
+
+    // The palette finds a sandbox by name and selects it.
+    world.keys(&[":"]);
+    world.wait_for("the palette", |s| s.contains("Commands and sandboxes"));
+    world.type_text("s10");
+    world.wait_for("s10 in the palette", |s| s.contains("sandbox, running"));
+    world.keys(&["Enter"]);
+    world.wait_for("s10 selected", |s| detail_names(s, "s10"));
+
+    // Its CPU and memory show while it runs …
+    world.wait_for("s10's memory", |s| {
+        row(s, "s10").is_some_and(|r| r.contains('%'))
+    });
+    // … s asks, naming it; n leaves it running.
+    world.keys(&["s"]);
+    world.wait_for("the stop question", |s| s.contains("Stop sandbox s10?"));
+    world.keys(&["n"]);
+    world.wait_for("the question gone", |s| !s.contains("Stop sandbox s10?"));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(state_of(&world, "s10"), "running");
+    // r asks too; Esc restarts nothing.
+    world.keys(&["r"]);
+    world.wait_for("the restart question", |s| {
+        s.contains("Restart sandbox s10?")
+    });
+    world.keys(&["Escape"]);
+    world.wait_for("the question gone", |s| !s.contains("Restart sandbox s10?"));
+    // s then y stops it, and its row keeps no stale CPU or memory.
+    world.keys(&["s"]);
+    world.wait_for("the stop question", |s| s.contains("Stop sandbox s10?"));
+    world.keys(&["y"]);
+    let screen = world.wait_for("s10 stopped", |s| row_says(s, "s10", "stopped"));
+    let stopped = row(&screen, "s10").unwrap_or_default();
+    assert!(
+        !stopped.contains('%') && !stopped.contains("M "),
+        "{stopped}"
+    );
+
+    // Enter on an exited sandbox offers start rather than a dead pane.
+    world.keys(&["g"]);
+    world.wait_for("done1 selected", |s| detail_names(s, "done1"));
+    world.keys(&["Enter"]);
+    world.wait_for("the offer to start", |s| {
+        s.contains("done1 has exited (status 3): start it?")
+    });
+    world.keys(&["n"]);
+
+    // Number keys switch tabs.
+    world.keys(&["4"]);
+    world.wait_for("the Info tab", |s| s.contains("backend bubblewrap"));
+    world.keys(&["1"]);
+    world.wait_for("the Agent tab", |s| !s.contains("backend bubblewrap"));
+
+    // Deleting the middle row hands the selection to the row now there, not the top.
+    world.keys(&["j"]);
+    world.wait_for("s2 selected", |s| detail_names(s, "s2"));
+    world.keys(&["d"]);
+    world.wait_for("the delete question", |s| s.contains("Delete sandbox s2?"));
+    world.keys(&["y"]);
+    world.wait_for("s2 gone, s10 selected", |s| {
+        row(s, "s2").is_none() && detail_names(s, "s10")
+    });
+    world.quit();
+}
+
+#[test]
+fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    // A screen far smaller than the terminal: 32x10 cells at half blocks' nominal cell.
+    world.write_config("[display]\nwidth = 320\nheight = 200\n");
+    create_shell(&world, "x", &["sleep", "600"]);
+    // y exits when cued the first time and keeps running the next (its project dir
+    // remembers); an exit at once would fail create itself.
+    let marker = world.project("y").join("ran-once");
+    let cue = world.project("y").join("exit-now");
+    let once = format!(
+        "if [ -e '{0}' ]; then exec sleep 600; fi; touch '{0}'; \
+         while [ ! -e '{1}' ]; do sleep 0.1; done; exit 5",
+        marker.display(),
+        cue.display()
+    );
+    create_shell(&world, "y", &["sh", "-c", &once]);
+    std::fs::write(&cue, "").expect("cueing y");
+    let out = world.deck(&["--json", "show", "x"]);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show x");
+    let display = record["display"].as_u64().expect("x has a display");
+    let id = record["id"].as_str().expect("x has an id");
+    // A grid, so every cell is a half block (a flat colour would draw as spaces).
+    let cookie = world.path(&format!("run/sandbox-deck/sandboxes/{id}/Xauthority"));
+    let out = Command::new("xsetroot")
+        .env("DISPLAY", format!(":{display}"))
+        .env("XAUTHORITY", cookie)
+        .args(["-mod", "2", "2", "-fg", "red", "-bg", "navy"])
+        .output()
+        .expect("running xsetroot (x11-xserver-utils)");
+    assert!(out.status.success(), "xsetroot: {}", stderr(&out));
+
+    world.start_tui_in((140, 40), &[], &["--image-protocol", "halfblocks"]);
+    world.wait_for("x running", |s| row_says(s, "x", "running"));
+    world.keys(&["z"]);
+    let painted_rows = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains('▀') || l.contains('▄'))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Its own size would be 10 rows; filling the terminal is 38 (title and hints aside).
+    let screen = world.wait_for("x fullscreen, filling the height", |s| {
+        s.contains("x 320x200") && painted_rows(s).len() >= 36
+    });
+    let painted = painted_rows(&screen);
+    let widest = painted
+        .iter()
+        .map(|l| l.trim().chars().count())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        widest >= 110,
+        "16:10 over 38 rows is ~122 columns, got {widest}"
+    );
+
+    // j goes to y, exited: the screen says what S does, and S does it.
+    world.keys(&["j"]);
+    world.wait_for("y's message", |s| {
+        s.contains("No display: y is exited. Press S to start it.")
+    });
+    world.keys(&["S"]);
+    world.wait_for("y's own screen", |s| s.contains("y 320x200"));
+    assert_eq!(state_of(&world, "y"), "running");
+    world.keys(&["Escape"]);
+    world.wait_for("the table", |s| s.contains("Sandboxes 2/2"));
+    world.quit();
+}
+
+#[test]
+fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    // 40 numbered rows (the pane, 50 rows high, keeps them all), then one row of 150
+    // characters that ends in a marker.
+    world.write_config("[ui]\nmouse = true\n");
+    create_shell(
+        &world,
+        "p",
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 10 49); do echo row-$i; done; \
+             printf 'abcdefghij%.0s' $(seq 14); echo WRAPPED-END; exec sleep 600",
+        ],
+    );
+    world.start_tui_in((120, 30), &[], &[]);
+    world.wait_for("p running", |s| row_says(s, "p", "running"));
+    let screen = world.wait_for("the end of the long line, wrapped into view", |s| {
+        s.contains("WRAPPED-END")
+    });
+    assert!(
+        !screen.contains("row-10"),
+        "the first row is not in view yet:\n{screen}"
+    );
+    world.keys(&["PageUp"]);
+    world.wait_for("scrolled back", |s| s.contains("more lines (PgDn)"));
+    for _ in 0..10 {
+        world.keys(&["PageUp"]);
+    }
+    world.wait_for("the first rows", |s| {
+        s.contains("row-10") && s.contains("row-11")
+    });
+    for _ in 0..11 {
+        world.keys(&["PageDown"]);
+    }
+    world.wait_for("back at the bottom", |s| {
+        s.contains("WRAPPED-END") && !s.contains("more lines")
+    });
+    // With ui.mouse on, the wheel over the preview scrolls it: an SGR wheel-up report at
+    // column 100, row 10 (1-based), as a terminal sends it.
+    world.send_bytes(b"\x1b[<64;100;10M");
+    world.wait_for("scrolled back by the wheel", |s| {
+        s.contains("↓ 3 more lines")
+    });
+    world.send_bytes(b"\x1b[<65;100;10M");
+    world.wait_for("back at the bottom by the wheel", |s| {
+        !s.contains("more lines")
+    });
+    world.quit();
+}
+
+#[test]
+fn the_forms_tab_moves_on_and_a_missing_folder_is_made_after_asking() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    world.project("yproj");
+    world.start_tui();
+    world.wait_for("the empty table", |s| s.contains("Sandboxes 0/0"));
+    world.keys(&["n"]);
+    world.wait_for("the form", |s| s.contains("New sandbox"));
+    world.type_text("ypr");
+    world.keys(&["Tab"]);
+    world.wait_for("the completed dir", |s| s.contains("projects/yproj/"));
+    // The path is complete: Tab moves on, and what is typed goes to the name.
+    world.keys(&["Tab"]);
+    world.type_text("x2");
+    world.wait_for("the name typed", |s| s.contains("yprojx2"));
+    world.keys(&["Escape"]);
+    // Before the next key: Esc and n in one read would be Alt-n.
+    world.wait_for("the form closed", |s| !s.contains("New sandbox"));
+
+    // A folder that does not exist: the form asks, naming it, and makes it on y.
+    world.keys(&["n"]);
+    world.wait_for("the form", |s| s.contains("New sandbox"));
+    world.type_text("fresh");
+    world.keys(&["Up", "Space"]);
+    world.wait_for("shell chosen", |s| s.contains("(•) shell"));
+    world.keys(&["Enter"]);
+    world.wait_for("the question", |s| {
+        s.contains("projects/fresh does not exist")
+    });
+    assert!(
+        !world.path("projects/fresh").exists(),
+        "nothing made before yes"
+    );
+    world.keys(&["y"]);
+    world.wait_for("fresh created", |s| {
+        row_says(s, "fresh", "running") && s.contains("created fresh")
+    });
+    assert!(world.path("projects/fresh").is_dir());
+    world.quit();
+}
+
+/// Inside tmux with `$TMUX` gone (sudo -i, su -): the terminal query must not hold up the
+/// first frame nor eat the first key. `?` is sent the moment the TUI is launched, before it
+/// could have drawn anything; help opening shows the key arrived. Once with TERM saying tmux
+/// (no query: passthrough cannot be checked), once with TERM=xterm (the query is sent and
+/// tmux answers it itself).
+#[test]
+fn a_key_typed_at_launch_in_tmux_without_its_environment_is_not_lost() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    for term in ["TERM=tmux-256color", "TERM=xterm-256color"] {
+        world.start_tui_in((100, 30), &["-u", "TMUX", term], &[]);
+        world.keys(&["?"]);
+        world.wait_for(&format!("help, with {term}"), |s| {
+            s.contains("Keys (Esc closes)")
+        });
+        // Apart: Esc and q in one read would be Alt-q.
+        world.keys(&["Escape"]);
+        world.wait_for("help closed", |s| !s.contains("Keys (Esc closes)"));
+        world.keys(&["q"]);
+        assert_eq!(world.wait_for_exit(), 0, "{term}");
+        let _ = world.tmux(&["kill-session", "-t", "=tui"]);
+    }
 }

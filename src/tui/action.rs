@@ -41,6 +41,8 @@ pub enum Action {
         result: Result<SandboxRecord, String>,
     },
     Created(Result<SandboxRecord, String>),
+    /// The form's project directory does not exist (nothing was created).
+    ProjectDirMissing(String),
     Completed {
         input: String,
         candidates: Vec<String>,
@@ -104,7 +106,10 @@ pub enum Effect {
     SampleHost,
     Capture(String),
     Run(Op, String),
+    /// Creates a sandbox; a missing project directory is reported, not made.
     Create(Box<CreateRequestEq>),
+    /// Makes the project directory (the user said yes), then creates the sandbox.
+    CreateWithDir(Box<CreateRequestEq>),
     Attach(String),
     CompletePath(String),
     CopyToClipboard(String),

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use super::action::{Action, Effect};
 use super::effects::Runner;
 use super::event::{self, Inputs, Intervals};
-use super::graphics::Graphics;
+use super::graphics::{Graphics, ImageSupport};
 use super::keymap::Keymap;
 use super::state::{Settings, State};
 use super::terminal::{self, Tui};
@@ -31,9 +31,6 @@ pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> a
     };
     terminal::install_panic_hook();
     let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
-    // The terminal answers on stdin: ask once now, before the input reader starts (nothing
-    // else runs yet, so blocking here for the answer holds nothing up).
-    let (graphics, images) = Graphics::detect(image_protocol);
     let settings = Settings {
         agent: deck.config.sandbox.agent.clone(),
         default_network: deck.config.sandbox.network,
@@ -42,12 +39,24 @@ pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> a
         home: std::env::var("HOME").ok(),
         default_options: deck.config.bubblewrap.options(),
         bell: deck.config.notify.bell,
+        confirm: deck.config.ui.confirm,
         screen_fps: deck.config.ui.screen_fps,
         screen_fullscreen_fps: deck.config.ui.screen_fullscreen_fps,
-        images,
+        // Until the terminal has said what it can show; nothing is drawn as an image before.
+        images: ImageSupport::halfblocks(),
     };
-    let state = State::new(keymap, settings, chrono::Utc::now(), tui.size()?);
+    let mut state = State::new(keymap, settings, chrono::Utc::now(), tui.size()?);
+    // The first frame goes out before the terminal is asked anything: a terminal slow to
+    // answer (or silent) must not leave the user looking at a blank screen.
+    tui.draw(&state, &theme).context("drawing")?;
+    // The answer comes in on stdin: ask now, before the input reader starts. Keys typed
+    // meanwhile are handed back and go first.
+    let (graphics, images, typed) = Graphics::detect(image_protocol);
+    state.settings.images = images;
     let (tx, rx) = mpsc::unbounded_channel();
+    for key in typed {
+        let _ = tx.send(Action::Key(key));
+    }
     let runner = Runner::new(Arc::clone(&deck), graphics, tx.clone());
     let workers = Workers::start(Arc::clone(&deck), runner.records(), tx.clone());
     let result = Loop {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::sort::SortColumn;
+use super::state::Tab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -24,6 +25,11 @@ pub enum Command {
     FocusPrev,
     TabNext,
     TabPrev,
+    /// One tab of the detail pane, by name (`tab:screen`); the number keys run these.
+    ShowTab(Tab),
+    /// Scrolls the Agent preview back (up) or forward (down), half a pane at a time.
+    ScrollUp,
+    ScrollDown,
     /// The selected sandbox's screen over the whole terminal.
     Fullscreen,
     CopyName,
@@ -61,6 +67,8 @@ const SIMPLE: &[(&str, Command)] = &[
     ("focus_prev", Command::FocusPrev),
     ("tab_next", Command::TabNext),
     ("tab_prev", Command::TabPrev),
+    ("scroll_up", Command::ScrollUp),
+    ("scroll_down", Command::ScrollDown),
     ("fullscreen", Command::Fullscreen),
     ("copy_name", Command::CopyName),
     ("sort_picker", Command::SortPicker),
@@ -90,6 +98,13 @@ impl FromStr for Command {
                 .map(Command::Sort)
                 .map_err(|_| UnknownCommand(s.to_owned()));
         }
+        if let Some(name) = s.strip_prefix("tab:") {
+            return Tab::ALL
+                .into_iter()
+                .find(|t| t.as_str() == name)
+                .map(Command::ShowTab)
+                .ok_or_else(|| UnknownCommand(s.to_owned()));
+        }
         SIMPLE
             .iter()
             .find(|(name, _)| *name == s)
@@ -100,8 +115,10 @@ impl FromStr for Command {
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Command::Sort(column) = self {
-            return write!(f, "sort:{column}");
+        match self {
+            Command::Sort(column) => return write!(f, "sort:{column}"),
+            Command::ShowTab(tab) => return write!(f, "tab:{}", tab.as_str()),
+            _ => {}
         }
         let name = SIMPLE
             .iter()
@@ -125,7 +142,12 @@ mod tests {
             let command = Command::Sort(column);
             assert_eq!(command.to_string().parse::<Command>().ok(), Some(command));
         }
+        for tab in Tab::ALL {
+            let command = Command::ShowTab(tab);
+            assert_eq!(command.to_string().parse::<Command>().ok(), Some(command));
+        }
         assert!("sort:colour".parse::<Command>().is_err());
+        assert!("tab:nowhere".parse::<Command>().is_err());
     }
 
     #[test]

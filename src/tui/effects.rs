@@ -12,7 +12,7 @@ use super::feed::Feeds;
 use super::graphics::Graphics;
 use super::workers::SharedRecords;
 use crate::engine::status::notify;
-use crate::engine::{Action as DeckAction, Deck};
+use crate::engine::{Action as DeckAction, CreateRequest, Deck};
 
 /// Directory completions offered at most.
 const MAX_COMPLETIONS: usize = 200;
@@ -74,14 +74,8 @@ impl Runner {
                 result: run_op(&deck, op, &name).map_err(|e| e.to_string()),
                 name,
             }),
-            Effect::Create(request) => blocking(tx, move || {
-                let mut request = request.0;
-                request.project_dir = expand_home(&request.project_dir);
-                Action::Created(
-                    deck.execute(DeckAction::Create(request))
-                        .map_err(|e| e.to_string()),
-                )
-            }),
+            Effect::Create(request) => blocking(tx, move || create(&deck, request.0, false)),
+            Effect::CreateWithDir(request) => blocking(tx, move || create(&deck, request.0, true)),
             Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
                 candidates: complete_dir(&input),
                 input,
@@ -115,6 +109,27 @@ fn blocking(tx: UnboundedSender<Action>, work: impl FnOnce() -> Action + Send + 
         // The receiver is gone only when the TUI is quitting.
         let _ = tx.send(work());
     });
+}
+
+/// Creates the sandbox; a missing project directory is made only when `make_dir` (the user
+/// said yes to it), else reported so the form can ask.
+fn create(deck: &Deck, mut request: CreateRequest, make_dir: bool) -> Action {
+    let typed = request.project_dir.display().to_string();
+    request.project_dir = expand_home(&request.project_dir);
+    if !request.project_dir.exists() {
+        if !make_dir {
+            return Action::ProjectDirMissing(typed);
+        }
+        if let Err(e) = std::fs::create_dir_all(&request.project_dir) {
+            return Action::Created(Err(format!(
+                "cannot create the project directory {typed}: {e}"
+            )));
+        }
+    }
+    Action::Created(
+        deck.execute(DeckAction::Create(request))
+            .map_err(|e| e.to_string()),
+    )
 }
 
 fn run_op(deck: &Deck, op: Op, name: &str) -> crate::error::Result<crate::sandbox::SandboxRecord> {

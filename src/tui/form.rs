@@ -52,6 +52,8 @@ pub struct Form {
     pub error: Option<(Field, String)>,
     /// Directories matching what was typed, when Tab found more than one.
     pub completions: Vec<String>,
+    /// The dir as the last Tab left it: Tab again, with nothing typed since, moves on.
+    pub completed_dir: Option<String>,
     pub submitting: bool,
 }
 
@@ -67,6 +69,7 @@ impl Form {
             shell: false,
             error: None,
             completions: Vec::new(),
+            completed_dir: None,
             submitting: false,
         };
         form.default_name();
@@ -155,14 +158,24 @@ impl Form {
         self.error = Some((field, message));
     }
 
+    /// Whether Tab in the dir field moves on rather than completing: the last Tab left the
+    /// path as it is now.
+    pub fn dir_settled(&self) -> bool {
+        self.completed_dir.as_deref() == Some(self.dir.as_str())
+    }
+
     /// Applies what Tab found for `input`: one match completes it, several extend it to
-    /// their common prefix and are listed.
+    /// their common prefix and are listed; none means there is nothing left to complete, so
+    /// Tab moves on to the next field (a folder that does not exist yet is offered at submit).
     pub fn complete(&mut self, input: &str, candidates: Vec<String>) {
         if self.dir != input {
             return; // the user typed on meanwhile
         }
         match candidates.as_slice() {
-            [] => self.completions.clear(),
+            [] => {
+                self.move_field(1);
+                return;
+            }
             [only] => {
                 self.dir = format!("{only}/");
                 self.completions.clear();
@@ -177,6 +190,7 @@ impl Form {
                 self.completions = candidates;
             }
         }
+        self.completed_dir = Some(self.dir.clone());
     }
 
     fn dir_changed(&mut self) {
@@ -288,5 +302,14 @@ mod tests {
         assert!(form.completions.is_empty());
         form.complete("stale", vec!["/x".into()]);
         assert_eq!(form.dir, "/src/alpha/");
+        assert!(form.dir_settled(), "Tab again moves on");
+        form.type_char('x');
+        assert!(!form.dir_settled(), "typing asks for completion again");
+        form.complete("/src/alpha/x", vec![]);
+        assert_eq!(
+            form.field,
+            Field::Name,
+            "nothing to complete: on to the next field"
+        );
     }
 }

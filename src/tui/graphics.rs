@@ -4,10 +4,11 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crossterm::event::KeyEvent;
 use image::{DynamicImage, RgbImage};
 use ratatui::layout::Size;
-use ratatui_image::picker::cap_parser::QueryStdioOptions;
-use ratatui_image::picker::{Capability, Picker, ProtocolType};
+use ratatui_image::picker::cap_parser::{QueryStdioOptions, Response};
+use ratatui_image::picker::{Capability, ProtocolType};
 use ratatui_image::protocol::Protocol;
 use ratatui_image::protocol::halfblocks::Halfblocks;
 use ratatui_image::protocol::iterm2::Iterm2;
@@ -15,6 +16,7 @@ use ratatui_image::protocol::kitty::Kitty;
 use ratatui_image::protocol::sixel::Sixel;
 use ratatui_image::{FilterType, FontSize, Resize};
 
+use super::terminal_query::{self, Answer};
 use crate::capture::Frame;
 use crate::config::ImageProtocol;
 
@@ -78,34 +80,31 @@ impl Graphics {
         }
     }
 
-    /// Asks the terminal what it can show, unless `choice` makes the answer moot. Call it once
-    /// after entering the alternate screen and before the input reader starts: the answer
-    /// comes in on stdin.
-    pub fn detect(choice: ImageProtocol) -> (Graphics, ImageSupport) {
+    /// Asks the terminal what it can show, unless `choice` makes the answer moot. Call it
+    /// after the first frame is drawn and before the input reader starts: the answer comes
+    /// in on stdin. Returns the keys typed meanwhile too, for the caller to replay.
+    pub fn detect(choice: ImageProtocol) -> (Graphics, ImageSupport, Vec<KeyEvent>) {
         if choice == ImageProtocol::Halfblocks {
-            return (Graphics::halfblocks(), ImageSupport::halfblocks());
+            return (
+                Graphics::halfblocks(),
+                ImageSupport::halfblocks(),
+                Vec::new(),
+            );
         }
-        // Over SSH the link is the bottleneck: kitty frames go zlib-compressed when the
-        // terminal says it can inflate them.
-        let over_ssh =
-            std::env::var_os("SSH_CONNECTION").is_some() || std::env::var_os("SSH_TTY").is_some();
-        let options = QueryStdioOptions {
-            kitty_compression: over_ssh,
-            ..QueryStdioOptions::default()
-        };
+        let is_tmux = terminal_query::terminal_is_tmux();
         // Inside tmux the query goes through passthrough to the outer terminal. With
-        // passthrough off, or no client attached, nobody answers: the query would wait for
-        // its timeout and its reader thread would then swallow the first key pressed.
-        let in_tmux = std::env::var_os("TMUX").is_some();
-        let (detected, passthrough) = if in_tmux && !tmux_passes_images() {
+        // passthrough off, or no client attached, nobody answers. Without `$TMUX` (sudo -i,
+        // su - inside tmux) the server cannot even be asked: do not ask the terminal either.
+        let passthrough = !is_tmux || (std::env::var_os("TMUX").is_some() && tmux_passes_images());
+        let (detected, typed) = if passthrough {
+            let answer = terminal_query::ask(is_tmux, query_options()).unwrap_or_default();
+            (Detected::from_answer(&answer, is_tmux), answer.typed)
+        } else {
             let detected = Detected {
                 is_tmux: true,
                 ..Detected::default()
             };
-            (detected, false)
-        } else {
-            let picker = Picker::from_query_stdio_with_options(options).ok();
-            (Detected::from_picker(picker.as_ref()), true)
+            (detected, Vec::new())
         };
         let protocol = decide(choice, &detected, passthrough);
         let graphics = Graphics {
@@ -126,18 +125,19 @@ impl Graphics {
                 unsupported: Some((choice.as_str(), name(auto_pick(&detected, passthrough)))),
             },
         };
-        (graphics, support)
+        (graphics, support, typed)
     }
 
-    /// The frame scaled to fit `area` cells (never enlarged), encoded for the terminal.
+    /// The frame scaled to fill `area` cells as far as its aspect ratio allows (enlarged too:
+    /// a display smaller than the terminal in pixels still fills it), encoded for the terminal.
     /// `image_id` names the kitty image of this pane: reused, each frame replaces the last
     /// one in the terminal instead of piling up.
     pub fn encode(&self, frame: &Frame, area: Size, image_id: u32) -> Result<ScreenImage, String> {
         let rgb = RgbImage::from_raw(frame.width, frame.height, frame.rgb.clone())
             .ok_or("the frame is shorter than its size")?;
         let source = DynamicImage::ImageRgb8(rgb);
-        // Triangle keeps text on the screen readable when it is scaled down.
-        let resize = Resize::Fit(Some(FilterType::Triangle));
+        // Triangle keeps text on the screen readable when it is scaled down or up.
+        let resize = Resize::Scale(Some(FilterType::Triangle));
         let cells = resize.size_for(&source, self.font_size, area);
         if cells.width == 0 || cells.height == 0 {
             return Err("no room for the image".into());
@@ -195,17 +195,45 @@ struct Detected {
 }
 
 impl Detected {
-    fn from_picker(picker: Option<&Picker>) -> Detected {
-        let Some(picker) = picker else {
-            return Detected::default();
+    /// Kitty if the terminal said so, else sixel, else iTerm2 by the environment. Without an
+    /// answer there is no cell size, so only half blocks pass `supports`: a guessed size would
+    /// distort pixel images.
+    fn from_answer(answer: &Answer, is_tmux: bool) -> Detected {
+        if !answer.answered {
+            return Detected {
+                is_tmux,
+                ..Detected::default()
+            };
+        }
+        let capabilities: Vec<Capability> = answer
+            .responses
+            .iter()
+            .filter_map(|r| match r {
+                Response::Kitty => Some(Capability::Kitty),
+                Response::Sixel => Some(Capability::Sixel),
+                Response::KittyCompression => Some(Capability::KittyCompression),
+                Response::RectangularOps => Some(Capability::RectangularOps),
+                Response::CellSize(size) => Some(Capability::CellSize(*size)),
+                _ => None,
+            })
+            .collect();
+        let has = |c: &Capability| capabilities.contains(c);
+        let protocol = if has(&Capability::Kitty) {
+            Some(ProtocolType::Kitty)
+        } else if has(&Capability::Sixel) {
+            Some(ProtocolType::Sixel)
+        } else {
+            terminal_query::iterm2_by_environment().or(Some(ProtocolType::Halfblocks))
         };
+        let reported = capabilities.iter().find_map(|c| match c {
+            Capability::CellSize(Some((w, h))) => Some(FontSize::new(*w, *h)),
+            _ => None,
+        });
         Detected {
-            protocol: Some(picker.protocol_type()),
-            // Without an answer about the cell size the picker carries no capabilities, so
-            // only half blocks pass `supports`: a guessed size would distort pixel images.
-            font_size: Some(picker.font_size()),
-            capabilities: picker.capabilities().clone(),
-            is_tmux: picker.tmux_detected(),
+            protocol,
+            font_size: reported.or_else(cell_size_from_window),
+            capabilities,
+            is_tmux,
         }
     }
 
@@ -240,6 +268,37 @@ fn auto_pick(detected: &Detected, passthrough: bool) -> ProtocolType {
         Some(p) if passthrough && detected.supports(p) => p,
         _ => ProtocolType::Halfblocks,
     }
+}
+
+/// What the query asks. Over SSH the link is the bottleneck: kitty frames go zlib-compressed
+/// when the terminal says it can inflate them. WezTerm and Konsole draw kitty and sixel
+/// images badly (placeholders, a buggy sixel): they are not asked about those.
+fn query_options() -> QueryStdioOptions {
+    let over_ssh =
+        std::env::var_os("SSH_CONNECTION").is_some() || std::env::var_os("SSH_TTY").is_some();
+    let set = |var| std::env::var(var).is_ok_and(|v| !v.is_empty());
+    let blacklist_protocols = if set("WEZTERM_EXECUTABLE") || set("KONSOLE_VERSION") {
+        vec![ProtocolType::Kitty, ProtocolType::Sixel]
+    } else {
+        Vec::new()
+    };
+    QueryStdioOptions {
+        kitty_compression: over_ssh,
+        blacklist_protocols,
+        ..QueryStdioOptions::default()
+    }
+}
+
+/// The cell size from the window's size in pixels, for terminals that do not answer `16t`.
+fn cell_size_from_window() -> Option<FontSize> {
+    let size = crossterm::terminal::window_size().ok()?;
+    if size.width == 0 || size.height == 0 || size.columns == 0 || size.rows == 0 {
+        return None;
+    }
+    Some(FontSize::new(
+        size.width / size.columns,
+        size.height / size.rows,
+    ))
 }
 
 /// Inside tmux, images reach the outer terminal only with `allow-passthrough` on (tmux
@@ -321,6 +380,50 @@ mod tests {
             decide(ImageProtocol::Halfblocks, &Detected::default(), false),
             Some(ProtocolType::Halfblocks)
         );
+    }
+
+    #[test]
+    fn the_answer_picks_kitty_and_its_cell_size_and_silence_picks_half_blocks() {
+        let answer = Answer {
+            responses: vec![
+                Response::Sixel,
+                Response::Kitty,
+                Response::CellSize(Some((9, 18))),
+            ],
+            answered: true,
+            typed: Vec::new(),
+        };
+        let detected = Detected::from_answer(&answer, false);
+        assert_eq!(detected.protocol, Some(ProtocolType::Kitty));
+        let font = detected.font_size.expect("a cell size");
+        assert_eq!((font.width, font.height), (9, 18));
+        assert_eq!(
+            decide(ImageProtocol::Auto, &detected, true),
+            Some(ProtocolType::Kitty)
+        );
+        let silent = Detected::from_answer(&Answer::default(), true);
+        assert!(silent.is_tmux);
+        assert_eq!(
+            decide(ImageProtocol::Auto, &silent, true),
+            Some(ProtocolType::Halfblocks)
+        );
+        assert_eq!(decide(ImageProtocol::Kitty, &silent, true), None);
+    }
+
+    #[test]
+    fn a_small_frame_is_enlarged_to_fill_the_area_keeping_its_aspect_ratio() {
+        // 80x50 pixels is 8x3 cells at 10x20; the area is 100x40 cells.
+        let frame = Frame {
+            width: 80,
+            height: 50,
+            rgb: vec![10; 80 * 50 * 3],
+        };
+        let image = Graphics::halfblocks()
+            .encode(&frame, Size::new(100, 40), 7)
+            .unwrap();
+        // 1.6:1 in 40 rows of 10x20 cells: 1280x800 pixels, 128 columns; too wide for 100,
+        // so 100 columns and 1000x625 pixels, 32 rows.
+        assert_eq!((image.cells.width, image.cells.height), (100, 32));
     }
 
     #[test]

@@ -316,13 +316,29 @@ impl Keymap {
         out
     }
 
-    /// The bottom bar's hints for `context`: (first key, description).
+    /// The bottom bar's hints for `context`: (first key, description). Neighbouring
+    /// tab keys read as one hint, `1-4 tabs`, to leave room for the others.
     pub fn hints(&self, context: Context) -> Vec<(String, String)> {
-        self.effective(context)
-            .into_iter()
-            .filter(|(_, b)| b.hint)
-            .map(|(keys, b)| (keys[0].to_string(), b.desc.clone()))
-            .collect()
+        let mut hints: Vec<(String, String)> = Vec::new();
+        let mut tab_run: Option<(String, usize)> = None;
+        for (keys, binding) in self.effective(context).into_iter().filter(|(_, b)| b.hint) {
+            let key = keys[0].to_string();
+            if !matches!(binding.command, Command::ShowTab(_)) {
+                tab_run = None;
+                hints.push((key, binding.desc.clone()));
+                continue;
+            }
+            match &tab_run {
+                Some((first, at)) => {
+                    hints[*at] = (format!("{first}-{key}"), "tabs".into());
+                }
+                None => {
+                    tab_run = Some((key.clone(), hints.len()));
+                    hints.push((key, binding.desc.clone()));
+                }
+            }
+        }
+        hints
     }
 
     /// The first key bound to `command` in `context`, for messages like "press S to start".
@@ -387,6 +403,30 @@ mod tests {
         assert_eq!(list("<C-k>"), Some(Command::Palette));
         assert_eq!(list("o"), Some(Command::SortPicker));
         assert_eq!(list("z"), Some(Command::Fullscreen));
+        assert_eq!(
+            list("1"),
+            Some(Command::ShowTab(crate::tui::state::Tab::Agent))
+        );
+        assert_eq!(
+            list("4"),
+            Some(Command::ShowTab(crate::tui::state::Tab::Info))
+        );
+        assert_eq!(
+            list("C"),
+            Some(Command::Sort(crate::tui::sort::SortColumn::Cpu))
+        );
+        assert_eq!(
+            list("M"),
+            Some(Command::Sort(crate::tui::sort::SortColumn::Mem))
+        );
+        assert_eq!(list("<PageUp>"), Some(Command::ScrollUp));
+        assert_eq!(list("<PageDown>"), Some(Command::ScrollDown));
+        let hints = keymap.hints(Context::List);
+        assert!(hints.contains(&("1-4".into(), "tabs".into())), "{hints:?}");
+        assert!(
+            hints.contains(&("z".into(), "fullscreen".into())),
+            "{hints:?}"
+        );
         let screen = |k: &str| keymap.command(Context::Screen, Key::parse(k).unwrap());
         assert_eq!(screen("<Esc>"), Some(Command::Back));
         assert_eq!(screen("z"), Some(Command::Back));

@@ -31,6 +31,15 @@ impl Live {
         self.agents.get(record.name.as_str())
     }
 
+    /// CPU and memory to show for a sandbox: only while it runs, so a stopped one never
+    /// shows the last figures it had.
+    pub fn metrics_of(&self, record: &SandboxRecord) -> Option<&SandboxMetrics> {
+        if !record.is_running() {
+            return None;
+        }
+        self.metrics.get(&record.id)
+    }
+
     pub fn is_waiting(&self, record: &SandboxRecord) -> bool {
         self.agent(record)
             .is_some_and(|a| a.state == AgentState::Waiting)

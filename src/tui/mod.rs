@@ -20,6 +20,7 @@ pub mod palette;
 pub mod sort;
 pub mod state;
 pub mod terminal;
+pub mod terminal_query;
 pub mod theme;
 pub mod update;
 pub mod views;

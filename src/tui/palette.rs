@@ -1,10 +1,12 @@
-//! The command palette: every binding of the table's context, fuzzy-matched on what is typed.
+//! The command palette: every binding of the table's context and every sandbox by name,
+//! fuzzy-matched on what is typed (`:api` jumps to api, as in k9s).
 
 use nucleo_matcher::pattern::{CaseMatching, Normalization, Pattern};
 use nucleo_matcher::{Config, Matcher};
 
 use super::command::Command;
 use super::keymap::{Context, Keymap, join_keys};
+use crate::sandbox::SandboxRecord;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Palette {
@@ -12,10 +14,19 @@ pub struct Palette {
     pub selected: usize,
 }
 
-/// One line of the palette.
+/// What a line of the palette does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Command(Command),
+    /// Selects this sandbox.
+    Sandbox(String),
+}
+
+/// One line of the palette: what it does, the text matched, and what is shown on its right
+/// (the keys of a command, the state of a sandbox).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub command: Command,
+    pub target: Target,
     pub desc: String,
     pub keys: String,
 }
@@ -26,9 +37,10 @@ impl AsRef<str> for Entry {
     }
 }
 
-/// The entries matching `query`, best first; all of them in keymap order when it is empty.
-pub fn entries(keymap: &Keymap, query: &str) -> Vec<Entry> {
-    let all: Vec<Entry> = keymap
+/// The entries matching `query`, best first; when it is empty, the commands in keymap order,
+/// then the sandboxes as the table lists them.
+pub fn entries(keymap: &Keymap, sandboxes: &[&SandboxRecord], query: &str) -> Vec<Entry> {
+    let mut all: Vec<Entry> = keymap
         .effective(Context::List)
         .into_iter()
         .filter(|(_, b)| {
@@ -38,11 +50,16 @@ pub fn entries(keymap: &Keymap, query: &str) -> Vec<Entry> {
             )
         })
         .map(|(keys, b)| Entry {
-            command: b.command,
+            target: Target::Command(b.command),
             desc: b.desc.clone(),
             keys: join_keys(&keys),
         })
         .collect();
+    all.extend(sandboxes.iter().map(|r| Entry {
+        target: Target::Sandbox(r.name.to_string()),
+        desc: r.name.to_string(),
+        keys: format!("sandbox, {}", r.state),
+    }));
     if query.trim().is_empty() {
         return all;
     }
@@ -62,11 +79,14 @@ mod tests {
     #[test]
     fn fuzzy_matching_finds_commands_by_their_description() {
         let keymap = Keymap::defaults();
-        let found = entries(&keymap, "stp");
-        assert_eq!(found.first().map(|e| e.command), Some(Command::Stop));
-        let sorts = entries(&keymap, "sort");
+        let found = entries(&keymap, &[], "stp");
+        assert_eq!(
+            found.first().map(|e| &e.target),
+            Some(&Target::Command(Command::Stop))
+        );
+        let sorts = entries(&keymap, &[], "sort");
         assert!(sorts.len() >= 5, "{sorts:?}");
-        assert!(entries(&keymap, "").len() > 10);
-        assert!(entries(&keymap, "zzzzqqq").is_empty());
+        assert!(entries(&keymap, &[], "").len() > 10);
+        assert!(entries(&keymap, &[], "zzzzqqq").is_empty());
     }
 }

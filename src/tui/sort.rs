@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use super::live::Live;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,16 +17,22 @@ pub enum SortColumn {
     State,
     Project,
     Uptime,
+    /// Busiest first; sandboxes without a sample (not running) last.
+    Cpu,
+    /// Largest first; the same.
+    Mem,
 }
 
 impl SortColumn {
-    pub const ALL: [SortColumn; 6] = [
+    pub const ALL: [SortColumn; 8] = [
         SortColumn::Agent,
         SortColumn::Name,
         SortColumn::Backend,
         SortColumn::State,
         SortColumn::Project,
         SortColumn::Uptime,
+        SortColumn::Cpu,
+        SortColumn::Mem,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,19 +43,16 @@ impl SortColumn {
             SortColumn::State => "state",
             SortColumn::Project => "project",
             SortColumn::Uptime => "uptime",
+            SortColumn::Cpu => "cpu",
+            SortColumn::Mem => "mem",
         }
     }
 
-    /// Orders two records by this column, then by name so the order is stable.
-    /// `waiting` says whether a sandbox's agent is waiting for its user.
-    pub fn compare(
-        self,
-        a: &SandboxRecord,
-        b: &SandboxRecord,
-        waiting: impl Fn(&SandboxRecord) -> bool,
-    ) -> Ordering {
+    /// Orders two records by this column, then by name (in natural order) so the order is
+    /// stable. `live` has the agent states and metrics the workers last reported.
+    pub fn compare(self, a: &SandboxRecord, b: &SandboxRecord, live: &Live) -> Ordering {
         let primary = match self {
-            SortColumn::Agent => waiting(b).cmp(&waiting(a)),
+            SortColumn::Agent => live.is_waiting(b).cmp(&live.is_waiting(a)),
             SortColumn::Name => Ordering::Equal,
             SortColumn::Backend => a.backend.as_str().cmp(b.backend.as_str()),
             SortColumn::State => state_rank(a.state).cmp(&state_rank(b.state)),
@@ -60,9 +64,72 @@ impl SortColumn {
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => Ordering::Equal,
             },
+            SortColumn::Cpu => largest_first(live, a, b, |m| m.cpu_percent_of_core),
+            SortColumn::Mem => largest_first(live, a, b, |m| m.rss_bytes as f64),
         };
-        primary.then_with(|| a.name.cmp(&b.name))
+        primary.then_with(|| natural_cmp(a.name.as_str(), b.name.as_str()))
     }
+}
+
+/// The larger figure first; a sandbox with no figure (not running, no sample yet) last.
+fn largest_first(
+    live: &Live,
+    a: &SandboxRecord,
+    b: &SandboxRecord,
+    figure: impl Fn(&crate::metrics::SandboxMetrics) -> f64,
+) -> Ordering {
+    match (
+        live.metrics_of(a).map(&figure),
+        live.metrics_of(b).map(&figure),
+    ) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// Names as people count: runs of digits compare by value, so `s2` comes before `s10`.
+pub fn natural_cmp(a: &str, b: &str) -> Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        match (a.chars().next(), b.chars().next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let (x_digits, x_rest) = split_digits(a);
+                let (y_digits, y_rest) = split_digits(b);
+                // Leading zeros do not change the value; more digits left is a larger number.
+                let (x_value, y_value) = (
+                    x_digits.trim_start_matches('0'),
+                    y_digits.trim_start_matches('0'),
+                );
+                let order = x_value
+                    .len()
+                    .cmp(&y_value.len())
+                    .then_with(|| x_value.cmp(y_value))
+                    .then_with(|| x_digits.len().cmp(&y_digits.len()));
+                if order != Ordering::Equal {
+                    return order;
+                }
+                (a, b) = (x_rest, y_rest);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(&y);
+                }
+                (a, b) = (&a[x.len_utf8()..], &b[y.len_utf8()..]);
+            }
+        }
+    }
+}
+
+fn split_digits(text: &str) -> (&str, &str) {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    text.split_at(end)
 }
 
 fn running_since(r: &SandboxRecord) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -94,5 +161,21 @@ impl FromStr for SortColumn {
 impl fmt::Display for SortColumn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_names_sort_by_value() {
+        let mut names = vec!["s10", "s2", "s1", "web", "s02", "api9", "api10", "s"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            names,
+            ["api9", "api10", "s", "s1", "s2", "s02", "s10", "web"]
+        );
+        assert_eq!(natural_cmp("a", "a"), Ordering::Equal);
     }
 }

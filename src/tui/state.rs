@@ -51,6 +51,16 @@ impl Tab {
         }
     }
 
+    /// The name in the keymap's `tab:<name>` commands.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tab::Agent => "agent",
+            Tab::Screen => "screen",
+            Tab::Usage => "usage",
+            Tab::Info => "info",
+        }
+    }
+
     /// The tab `step` places further, wrapping around.
     pub fn step(self, step: isize) -> Tab {
         let index = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
@@ -59,11 +69,29 @@ impl Tab {
     }
 }
 
+/// A yes/no question and what yes does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
-    pub name: String,
-    pub op: Op,
     pub question: String,
+    pub yes: OnYes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnYes {
+    /// Runs this change on the sandbox named.
+    Run(Op, String),
+    /// Makes the form's missing project directory, then creates the sandbox; no goes back
+    /// to the form.
+    CreateProjectDir(Box<Form>),
+}
+
+impl Confirm {
+    pub fn run(op: Op, name: String, question: String) -> Confirm {
+        Confirm {
+            question,
+            yes: OnYes::Run(op, name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +148,8 @@ pub struct Settings {
     pub default_options: Options,
     /// `notify.bell`: ring the terminal bell when an agent starts waiting (or ends).
     pub bell: bool,
+    /// `ui.confirm`: stop and restart ask first.
+    pub confirm: bool,
     /// Frames per second of the visible Screen tab, and of the fullscreen view.
     pub screen_fps: f64,
     pub screen_fullscreen_fps: f64,
@@ -146,6 +176,8 @@ pub struct State {
     pub overlay: Option<Overlay>,
     pub flash: Option<Flash>,
     pub preview: Option<Preview>,
+    /// How many lines the Agent preview is scrolled up from its bottom (0 follows the pane).
+    pub preview_scroll: usize,
     pub capture_in_flight: bool,
     /// Names with a task running on them, shown as "stopping…" and so on.
     pub busy: Vec<(String, Op)>,
@@ -178,6 +210,7 @@ impl State {
             overlay: None,
             flash: None,
             preview: None,
+            preview_scroll: 0,
             capture_in_flight: false,
             busy: Vec::new(),
             host: None,
@@ -193,10 +226,17 @@ impl State {
     /// The table's rows: filtered, then sorted.
     pub fn rows(&self) -> Vec<&SandboxRecord> {
         let filter = Filter::parse(&self.filter_text);
-        let mut rows: Vec<&SandboxRecord> =
-            self.records.iter().filter(|r| filter.matches(r)).collect();
+        self.sorted(self.records.iter().filter(|r| filter.matches(r)).collect())
+    }
+
+    /// Every sandbox, in the table's order, filter or not (the palette finds them all).
+    pub fn rows_unfiltered(&self) -> Vec<&SandboxRecord> {
+        self.sorted(self.records.iter().collect())
+    }
+
+    fn sorted<'a>(&self, mut rows: Vec<&'a SandboxRecord>) -> Vec<&'a SandboxRecord> {
         rows.sort_by(|a, b| {
-            let order = self.sort.compare(a, b, |r| self.live.is_waiting(r));
+            let order = self.sort.compare(a, b, &self.live);
             if self.sort_reversed {
                 order.reverse()
             } else {

@@ -221,6 +221,8 @@ fn fed_state(width: u16, height: u16) -> State {
         ("api", 12.4, 512u64 << 20),
         ("docs", 187.0, 1331 << 20),
         ("ml", 0.2, 34 << 20),
+        // Stopped, with the last sample it had: the table shows none of it.
+        ("web", 99.0, 4096 << 20),
     ] {
         metrics.insert(
             id_of(&state, name),

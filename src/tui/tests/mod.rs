@@ -67,6 +67,7 @@ pub fn state_sized(width: u16, height: u16) -> State {
         home: Some("/home/dev".into()),
         default_options: Default::default(),
         bell: true,
+        confirm: true,
         screen_fps: 1.0,
         screen_fullscreen_fps: 4.0,
         images: super::graphics::ImageSupport::halfblocks(),

@@ -5,7 +5,7 @@ use crate::tui::action::{Effect, Op};
 use crate::tui::form::Field;
 use crate::tui::keymap::Context;
 use crate::tui::sort::SortColumn;
-use crate::tui::state::{Focus, Overlay, Tab};
+use crate::tui::state::{Focus, OnYes, Overlay, Tab};
 
 fn selected(state: &State) -> &str {
     state.selected.as_deref().unwrap_or("")
@@ -37,7 +37,8 @@ fn j_k_g_and_shift_g_move_the_selection() {
 #[test]
 fn s_stops_the_selected_sandbox_through_an_effect() {
     let mut state = state();
-    let effects = press(&mut state, "s");
+    assert!(press(&mut state, "s").is_empty(), "s asks first");
+    let effects = press(&mut state, "y");
     assert_eq!(effects, [Effect::Run(Op::Stop, "api".into())]);
     assert_eq!(state.busy_with("api"), Some(Op::Stop));
     assert_eq!(
@@ -82,8 +83,9 @@ fn stopping_a_stopped_sandbox_only_says_so() {
 #[test]
 fn r_restarts_and_a_failure_is_flashed_as_an_error() {
     let mut state = state();
+    assert!(press(&mut state, "r").is_empty(), "r asks first");
     assert_eq!(
-        press(&mut state, "r"),
+        press(&mut state, "<Enter>"),
         [Effect::Run(Op::Restart, "api".into())]
     );
     update(
@@ -107,7 +109,10 @@ fn d_asks_first_naming_the_sandbox_and_y_deletes() {
         panic!("no confirm dialog: {:?}", state.overlay);
     };
     assert!(confirm.question.contains("api"), "{}", confirm.question);
-    assert_eq!(confirm.op, Op::Remove { force: true });
+    assert_eq!(
+        confirm.yes,
+        OnYes::Run(Op::Remove { force: true }, "api".into())
+    );
     assert_eq!(state.context(), Context::Confirm);
     assert_eq!(
         press(&mut state, "y"),
@@ -135,15 +140,15 @@ fn enter_attaches_a_running_sandbox() {
 }
 
 #[test]
-fn enter_on_a_stopped_or_dead_sandbox_offers_start_instead() {
-    for name in ["web", "legacy"] {
+fn enter_on_a_stopped_dead_or_exited_sandbox_offers_start_instead() {
+    for name in ["web", "legacy", "worker"] {
         let mut state = state();
         state.selected = Some(name.into());
         assert!(press(&mut state, "<Enter>").is_empty());
         let Some(Overlay::Confirm(confirm)) = &state.overlay else {
             panic!("no offer to start {name}");
         };
-        assert_eq!(confirm.op, Op::Start);
+        assert_eq!(confirm.yes, OnYes::Run(Op::Start, name.into()));
         assert!(confirm.question.contains(name) && confirm.question.contains("start"));
         assert_eq!(
             press(&mut state, "<Enter>"),
@@ -222,8 +227,9 @@ fn the_palette_runs_a_fuzzily_matched_command() {
     press(&mut state, "<C-k>");
     assert_eq!(state.context(), Context::Palette);
     type_text(&mut state, "stp");
+    assert!(press(&mut state, "<Enter>").is_empty(), "stop asks first");
     assert_eq!(
-        press(&mut state, "<Enter>"),
+        press(&mut state, "y"),
         [Effect::Run(Op::Stop, "api".into())]
     );
     assert!(state.overlay.is_none());
@@ -502,6 +508,8 @@ fn a_user_keymap_changes_dispatch() {
         "test",
     )))
     .expect("a valid keymap");
+    // ui.confirm = false: stop acts at once.
+    state.settings.confirm = false;
     assert_eq!(
         press(&mut state, "x"),
         [Effect::Run(Op::Stop, "api".into())]
@@ -614,8 +622,9 @@ fn the_detail_pane_keeps_the_tables_keys() {
     let mut state = state();
     press(&mut state, "<Tab>");
     assert_eq!(state.context(), Context::Detail);
+    press(&mut state, "s");
     assert_eq!(
-        press(&mut state, "s"),
+        press(&mut state, "y"),
         [Effect::Run(Op::Stop, "api".into())]
     );
     press(&mut state, "j");
@@ -805,4 +814,388 @@ fn back_from_attach_the_screen_feed_starts_afresh() {
     );
     assert_eq!(stops(&effects), ["api"]);
     assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
+}
+
+fn flash_text(state: &State) -> &str {
+    state.flash.as_ref().map_or("", |f| f.text.as_str())
+}
+
+fn question(state: &State) -> &str {
+    match &state.overlay {
+        Some(Overlay::Confirm(confirm)) => &confirm.question,
+        other => panic!("no question: {other:?}"),
+    }
+}
+
+#[test]
+fn s_and_r_ask_naming_the_sandbox_and_ui_confirm_off_acts_at_once() {
+    let mut state = state();
+    assert!(press(&mut state, "s").is_empty());
+    assert_eq!(question(&state), "Stop sandbox api?");
+    assert!(press(&mut state, "n").is_empty(), "no stops nothing");
+    assert!(state.overlay.is_none() && state.busy.is_empty());
+    assert!(press(&mut state, "r").is_empty());
+    assert_eq!(question(&state), "Restart sandbox api?");
+    assert!(press(&mut state, "<Esc>").is_empty());
+    assert!(state.busy.is_empty());
+
+    state.settings.confirm = false;
+    assert_eq!(
+        press(&mut state, "s"),
+        [Effect::Run(Op::Stop, "api".into())]
+    );
+    assert!(state.overlay.is_none());
+    // Delete asks even then: it removes files.
+    state.selected = Some("web".into());
+    assert!(press(&mut state, "d").is_empty());
+    assert!(question(&state).contains("Delete sandbox web"));
+}
+
+#[test]
+fn shift_s_in_fullscreen_on_an_exited_sandbox_starts_it() {
+    let mut state = state();
+    state.selected = Some("worker".into());
+    press(&mut state, "z");
+    assert_eq!(state.context(), Context::Screen);
+    assert_eq!(
+        press(&mut state, "S"),
+        [Effect::Run(Op::Start, "worker".into())]
+    );
+    assert!(state.fullscreen, "the view stays, to watch it come up");
+}
+
+fn preview_of(state: &mut State, name: &str, screen: &str) {
+    update(
+        state,
+        Action::Captured {
+            name: name.into(),
+            result: Ok(screen.into()),
+        },
+    );
+}
+
+#[test]
+fn page_up_scrolls_the_agent_preview_back_and_page_down_returns() {
+    let mut state = state_sized(120, 30);
+    let screen: String = (1..=60).map(|i| format!("line {i}\n")).collect();
+    preview_of(&mut state, "api", &screen);
+    assert_eq!(state.preview_scroll, 0);
+    press(&mut state, "<PageUp>");
+    let first = state.preview_scroll;
+    assert!(first > 0, "scrolled back");
+    press(&mut state, "<C-u>");
+    assert!(state.preview_scroll > first);
+    for _ in 0..20 {
+        press(&mut state, "<PageUp>");
+    }
+    let top = state.preview_scroll;
+    press(&mut state, "<PageUp>");
+    assert_eq!(state.preview_scroll, top, "it stops at the first line");
+    for _ in 0..20 {
+        press(&mut state, "<PageDown>");
+    }
+    assert_eq!(
+        state.preview_scroll, 0,
+        "back at the bottom, following the pane"
+    );
+    // Another sandbox starts at its bottom.
+    press(&mut state, "<PageUp>");
+    press(&mut state, "j");
+    assert_eq!(state.preview_scroll, 0);
+    // Away from the Agent tab there is nothing to scroll.
+    press(&mut state, "4");
+    press(&mut state, "<PageUp>");
+    assert_eq!(state.preview_scroll, 0);
+    assert!(
+        flash_text(&state).contains("Agent tab"),
+        "{}",
+        flash_text(&state)
+    );
+}
+
+#[test]
+fn a_preview_that_fits_does_not_scroll_and_long_lines_count_as_wrapped() {
+    let mut state = state_sized(120, 30);
+    preview_of(&mut state, "api", "short\n");
+    press(&mut state, "<PageUp>");
+    assert_eq!(state.preview_scroll, 0);
+    // Five lines of 400 characters wrap to many more rows than the pane has.
+    let long: String = (0..5).map(|_| format!("{}\n", "x".repeat(400))).collect();
+    preview_of(&mut state, "api", &long);
+    press(&mut state, "<PageUp>");
+    assert!(state.preview_scroll > 0);
+}
+
+#[test]
+fn the_wheel_over_the_agent_preview_scrolls_it() {
+    use crossterm::event::{KeyModifiers, MouseEvent, MouseEventKind};
+    let mut state = state_sized(120, 30);
+    let screen: String = (1..=60).map(|i| format!("line {i}\n")).collect();
+    preview_of(&mut state, "api", &screen);
+    let wheel = |kind, column| {
+        Action::Mouse(MouseEvent {
+            kind,
+            column,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    update(&mut state, wheel(MouseEventKind::ScrollUp, 100));
+    assert_eq!(state.preview_scroll, 3);
+    assert_eq!(selected(&state), "api");
+    update(&mut state, wheel(MouseEventKind::ScrollDown, 100));
+    assert_eq!(state.preview_scroll, 0);
+    // Over the table the wheel still moves the selection.
+    update(&mut state, wheel(MouseEventKind::ScrollDown, 10));
+    assert_eq!(selected(&state), "ci");
+}
+
+#[test]
+fn the_palette_jumps_to_a_sandbox_by_name() {
+    let mut state = state();
+    press(&mut state, "/");
+    type_text(&mut state, "state:running");
+    press(&mut state, "<Enter>");
+    assert_eq!(names(&state), ["api"]);
+    press(&mut state, ":");
+    type_text(&mut state, "legac");
+    assert!(press(&mut state, "<Enter>").is_empty());
+    assert_eq!(selected(&state), "legacy");
+    assert!(
+        state.filter_text.is_empty(),
+        "the filter hiding it is dropped"
+    );
+    assert!(state.overlay.is_none());
+    // A sandbox the filter shows keeps the filter.
+    press(&mut state, "/");
+    type_text(&mut state, "w");
+    press(&mut state, "<Enter>");
+    press(&mut state, "<C-k>");
+    type_text(&mut state, "worker");
+    press(&mut state, "<Enter>");
+    assert_eq!(selected(&state), "worker");
+    assert_eq!(state.filter_text, "w");
+}
+
+fn metrics_for(state: &mut State, figures: &[(&str, f64, u64)]) {
+    let mut metrics = std::collections::HashMap::new();
+    for (name, cpu, rss) in figures {
+        let id = state
+            .records
+            .iter()
+            .find(|r| r.name.as_str() == *name)
+            .map(|r| r.id.clone())
+            .expect("a known sandbox");
+        metrics.insert(
+            id,
+            crate::metrics::SandboxMetrics {
+                processes: 2,
+                cpu_percent_of_core: *cpu,
+                cpu_percent_of_host: *cpu / 2.0,
+                rss_bytes: *rss,
+            },
+        );
+    }
+    update(state, Action::MetricsSampled(metrics));
+}
+
+#[test]
+fn c_and_m_sort_by_cpu_and_memory_and_names_sort_naturally() {
+    let mut state = state();
+    // Ids of their own (the test records derive theirs from the name's length and initial).
+    let with_id = |mut r: SandboxRecord, id: &str| {
+        r.id = serde_json::from_value(serde_json::json!(id)).expect("an id");
+        r
+    };
+    let running = |name: &str| {
+        let id = format!(
+            "{:0>16}",
+            name.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        with_id(record(name, "running", Some(5)), &id)
+    };
+    update(
+        &mut state,
+        Action::Loaded(Ok(vec![
+            running("s10"),
+            running("s2"),
+            running("s1"),
+            record("idle", "stopped", None),
+        ])),
+    );
+    press(&mut state, "N");
+    assert_eq!(names(&state), ["idle", "s1", "s2", "s10"]);
+    // The stopped one still has an old sample: it must not count.
+    metrics_for(
+        &mut state,
+        &[
+            ("s1", 5.0, 900),
+            ("s2", 80.0, 100),
+            ("s10", 20.0, 500),
+            ("idle", 99.0, 9999),
+        ],
+    );
+    press(&mut state, "C");
+    assert_eq!(state.sort, SortColumn::Cpu);
+    assert_eq!(names(&state), ["s2", "s10", "s1", "idle"]);
+    press(&mut state, "M");
+    assert_eq!(names(&state), ["s1", "s10", "s2", "idle"]);
+    press(&mut state, "M");
+    assert_eq!(
+        names(&state),
+        ["idle", "s2", "s10", "s1"],
+        "M again reverses"
+    );
+}
+
+#[test]
+fn after_a_delete_the_selection_stays_where_it_was() {
+    let mut state = state();
+    press(&mut state, "j");
+    press(&mut state, "j");
+    assert_eq!(selected(&state), "legacy");
+    let rest: Vec<_> = records()
+        .into_iter()
+        .filter(|r| r.name.as_str() != "legacy")
+        .collect();
+    update(&mut state, Action::Loaded(Ok(rest)));
+    assert_eq!(selected(&state), "web", "the next row, not the top");
+    press(&mut state, "G");
+    let rest: Vec<_> = records()
+        .into_iter()
+        .filter(|r| !["legacy", "worker"].contains(&r.name.as_str()))
+        .collect();
+    update(&mut state, Action::Loaded(Ok(rest)));
+    assert_eq!(
+        selected(&state),
+        "web",
+        "the last row went: the new last one"
+    );
+}
+
+#[test]
+fn number_keys_switch_tabs_in_the_table_the_detail_and_fullscreen() {
+    let mut state = state();
+    press(&mut state, "2");
+    assert_eq!(state.tab, Tab::Screen);
+    press(&mut state, "4");
+    assert_eq!(state.tab, Tab::Info);
+    press(&mut state, "<Tab>");
+    press(&mut state, "3");
+    assert_eq!(state.tab, Tab::Usage);
+    press(&mut state, "1");
+    assert_eq!(state.tab, Tab::Agent);
+    let hints = state.keymap.hints(Context::List);
+    assert!(hints.contains(&("1-4".into(), "tabs".into())), "{hints:?}");
+    assert!(
+        hints.contains(&("z".into(), "fullscreen".into())),
+        "{hints:?}"
+    );
+}
+
+#[test]
+fn tab_in_the_dir_field_completes_then_moves_on() {
+    let mut state = state();
+    press(&mut state, "n");
+    let effects = press(&mut state, "<Tab>");
+    assert_eq!(effects, [Effect::CompletePath("/home/dev/src/".into())]);
+    update(
+        &mut state,
+        Action::Completed {
+            input: "/home/dev/src/".into(),
+            candidates: vec!["/home/dev/src/api".into()],
+        },
+    );
+    let Some(Overlay::Form(form)) = &state.overlay else {
+        panic!("no form");
+    };
+    assert_eq!(form.dir, "/home/dev/src/api/");
+    assert_eq!(form.field, Field::Dir);
+    assert!(
+        press(&mut state, "<Tab>").is_empty(),
+        "complete: Tab moves on"
+    );
+    let Some(Overlay::Form(form)) = &state.overlay else {
+        panic!("no form");
+    };
+    assert_eq!(form.field, Field::Name);
+    // Nothing to complete (a folder to be made) moves on too.
+    press(&mut state, "<S-Tab>");
+    type_text(&mut state, "new");
+    let effects = press(&mut state, "<Tab>");
+    assert_eq!(
+        effects,
+        [Effect::CompletePath("/home/dev/src/api/new".into())]
+    );
+    update(
+        &mut state,
+        Action::Completed {
+            input: "/home/dev/src/api/new".into(),
+            candidates: vec![],
+        },
+    );
+    let Some(Overlay::Form(form)) = &state.overlay else {
+        panic!("no form");
+    };
+    assert_eq!(form.field, Field::Name);
+}
+
+#[test]
+fn a_missing_project_folder_is_offered_and_made_only_on_yes() {
+    let mut state = state();
+    press(&mut state, "n");
+    type_text(&mut state, "fresh");
+    let effects = press(&mut state, "<Enter>");
+    let [Effect::Create(request)] = effects.as_slice() else {
+        panic!("no create: {effects:?}");
+    };
+    let request = request.clone();
+    update(
+        &mut state,
+        Action::ProjectDirMissing("/home/dev/src/fresh".into()),
+    );
+    assert!(
+        question(&state).contains("/home/dev/src/fresh does not exist"),
+        "{}",
+        question(&state)
+    );
+    // No: back to the form, as it was, to fix the path.
+    assert!(press(&mut state, "n").is_empty());
+    let Some(Overlay::Form(form)) = &state.overlay else {
+        panic!("the form did not come back: {:?}", state.overlay);
+    };
+    assert_eq!(form.dir, "/home/dev/src/fresh");
+    assert!(!form.submitting);
+    // Yes: the folder and the sandbox in one go.
+    press(&mut state, "<Enter>");
+    update(
+        &mut state,
+        Action::ProjectDirMissing("/home/dev/src/fresh".into()),
+    );
+    assert_eq!(press(&mut state, "y"), [Effect::CreateWithDir(request)]);
+    let Some(Overlay::Form(form)) = &state.overlay else {
+        panic!("the form shows while it is made");
+    };
+    assert!(form.submitting);
+}
+
+#[test]
+fn a_stopped_sandbox_shows_no_cpu_or_memory() {
+    let mut state = state();
+    metrics_for(
+        &mut state,
+        &[("api", 12.0, 1 << 20), ("web", 50.0, 1 << 30)],
+    );
+    let web = state
+        .records
+        .iter()
+        .find(|r| r.name.as_str() == "web")
+        .unwrap();
+    assert!(state.live.metrics_of(web).is_none(), "web is stopped");
+    let api = state
+        .records
+        .iter()
+        .find(|r| r.name.as_str() == "api")
+        .unwrap();
+    assert!(state.live.metrics_of(api).is_some());
 }

@@ -116,6 +116,7 @@ fn a_filter_being_typed_and_a_flash() {
     let typing = render(&state);
     press(&mut state, "<Enter>");
     press(&mut state, "s");
+    press(&mut state, "y");
     insta::assert_snapshot!(format!("{typing}\n{}", render(&state)));
 }
 
@@ -320,5 +321,87 @@ fn the_screen_tab_after_the_display_went_away() {
             message: "display :13 is gone (connection refused)".into(),
         },
     );
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_fullscreen_view_fills_a_large_terminal_keeping_the_aspect_ratio() {
+    // A display far smaller than the terminal in pixels (16x5 cells at half blocks' 10x20):
+    // it is scaled up to fill the height, and centred.
+    let mut state = live_state(140, 40);
+    press(&mut state, "z");
+    let watch = state.screen.watching.clone().expect("a feed");
+    let small = crate::capture::Frame {
+        width: 160,
+        height: 100,
+        // Top and bottom of each cell differ, so every cell is drawn as a half block.
+        rgb: (0..100u32)
+            .flat_map(|y| (0..160u32).flat_map(move |x| [x as u8, (y * 2) as u8, 128]))
+            .collect(),
+    };
+    let cells = ratatui::layout::Size::new(watch.cells.0, watch.cells.1);
+    let image = crate::tui::graphics::Graphics::halfblocks()
+        .encode(&small, cells, 1)
+        .expect("an image");
+    update(
+        &mut state,
+        Action::ScreenFrame {
+            name: watch.name,
+            image,
+        },
+    );
+    let buf = buffer(&state, ColorSupport::TrueColor);
+    let painted: Vec<(u16, u16)> = (0..40)
+        .flat_map(|y| (0..140).map(move |x| (x, y)))
+        .filter(|&(x, y)| matches!(buf[(x, y)].symbol(), "▀" | "▄"))
+        .collect();
+    let rows = painted
+        .iter()
+        .map(|p| p.1)
+        .collect::<std::collections::BTreeSet<_>>();
+    let (left, right) = (
+        painted.iter().map(|p| p.0).min().unwrap_or(0),
+        painted.iter().map(|p| p.0).max().unwrap_or(0),
+    );
+    assert_eq!(rows.len(), 38, "every row between the title and the hints");
+    // 1.6:1 over 38 rows of 1:2 cells is 122 columns, centred in 140.
+    assert_eq!(right - left + 1, 122);
+    assert_eq!(left, 9);
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
+    let mut state = live_state(120, 30);
+    let mut screen: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+    screen.push_str(&format!("{}END\n", "0123456789".repeat(10)));
+    update(
+        &mut state,
+        Action::Captured {
+            name: "api".into(),
+            result: Ok(screen),
+        },
+    );
+    let bottom = render(&state);
+    assert!(
+        bottom.contains("END"),
+        "the end of the long line is wrapped into view"
+    );
+    press(&mut state, "<PageUp>");
+    insta::assert_snapshot!(format!("{bottom}\n{}", render(&state)));
+}
+
+#[test]
+fn the_palette_finds_sandboxes_by_name() {
+    let mut state = live_state(120, 30);
+    press(&mut state, ":");
+    type_text(&mut state, "work");
+    insta::assert_snapshot!(render(&state));
+}
+
+#[test]
+fn stop_asks_naming_the_sandbox() {
+    let mut state = live_state(120, 30);
+    press(&mut state, "s");
     insta::assert_snapshot!(render(&state));
 }

@@ -8,8 +8,8 @@ use crate::tui::action::{CreateRequestEq, Effect};
 use crate::tui::command::Command;
 use crate::tui::form::Field;
 use crate::tui::keymap::Context;
-use crate::tui::palette;
-use crate::tui::state::{Overlay, State};
+use crate::tui::palette::{self, Target};
+use crate::tui::state::{Confirm, Focus, OnYes, Overlay, State};
 use crate::tui::views::help;
 
 pub(super) fn on_form_command(state: &mut State, command: Command) -> Vec<Effect> {
@@ -31,6 +31,7 @@ pub(super) fn on_form_command(state: &mut State, command: Command) -> Vec<Effect
                 form.error = Some((field, message));
             }
         },
+        Command::Complete if form.field == Field::Dir && form.dir_settled() => form.move_field(1),
         Command::Complete if form.field == Field::Dir => {
             return vec![Effect::CompletePath(form.dir.clone())];
         }
@@ -69,21 +70,59 @@ pub(super) fn on_created(state: &mut State, result: Result<SandboxRecord, String
     }
 }
 
+/// The form's folder is missing: ask to make it, naming it; the form comes back after.
+pub(super) fn on_project_dir_missing(state: &mut State, dir: String) -> Vec<Effect> {
+    let Some(Overlay::Form(form)) = state.overlay.take() else {
+        return Vec::new();
+    };
+    let mut form = Box::new(form);
+    form.submitting = false;
+    state.overlay = Some(Overlay::Confirm(Confirm {
+        question: format!("{dir} does not exist. Create this folder and the sandbox?"),
+        yes: OnYes::CreateProjectDir(form),
+    }));
+    state.dirty = true;
+    Vec::new()
+}
+
 pub(super) fn on_confirm_command(state: &mut State, command: Command) -> Vec<Effect> {
     let Some(Overlay::Confirm(confirm)) = state.overlay.take() else {
         return Vec::new();
     };
-    match command {
-        Command::Submit => run(state, confirm.op, confirm.name),
+    match (command, confirm.yes) {
+        (Command::Submit, OnYes::Run(op, name)) => run(state, op, name),
+        (Command::Submit, OnYes::CreateProjectDir(mut form)) => {
+            let request = form.request(state.settings.default_options.clone());
+            match request {
+                Ok(request) => {
+                    form.submitting = true;
+                    state.overlay = Some(Overlay::Form(*form));
+                    vec![Effect::CreateWithDir(Box::new(CreateRequestEq(request)))]
+                }
+                Err((field, message)) => {
+                    form.error = Some((field, message));
+                    state.overlay = Some(Overlay::Form(*form));
+                    Vec::new()
+                }
+            }
+        }
+        // No to making the folder: back to the form, to fix the path.
+        (_, OnYes::CreateProjectDir(form)) => {
+            state.overlay = Some(Overlay::Form(*form));
+            Vec::new()
+        }
         _ => Vec::new(),
     }
 }
 
 pub(super) fn on_palette_command(state: &mut State, command: Command) -> Vec<Effect> {
+    let Some(Overlay::Palette(query)) = &state.overlay else {
+        return Vec::new();
+    };
+    let entries = palette::entries(&state.keymap, &state.rows_unfiltered(), &query.query);
     let Some(Overlay::Palette(palette)) = &mut state.overlay else {
         return Vec::new();
     };
-    let entries = palette::entries(&state.keymap, &palette.query);
     match command {
         Command::Down => {
             palette.selected = (palette.selected + 1).min(entries.len().saturating_sub(1));
@@ -94,15 +133,26 @@ pub(super) fn on_palette_command(state: &mut State, command: Command) -> Vec<Eff
             palette.selected = 0;
         }
         Command::Submit => {
-            let chosen = entries.get(palette.selected).map(|e| e.command);
+            let chosen = entries.into_iter().nth(palette.selected).map(|e| e.target);
             state.overlay = None;
-            if let Some(command) = chosen {
-                return on_command(state, Context::List, command);
+            match chosen {
+                Some(Target::Command(command)) => return on_command(state, Context::List, command),
+                Some(Target::Sandbox(name)) => jump_to(state, name),
+                None => {}
             }
         }
         _ => state.overlay = None,
     }
     Vec::new()
+}
+
+/// Selects a sandbox the palette found; a filter that hides it is dropped.
+fn jump_to(state: &mut State, name: String) {
+    state.selected = Some(name);
+    if state.selected_index().is_none() {
+        state.filter_text.clear();
+    }
+    state.focus = Focus::Table;
 }
 
 pub(super) fn on_help_command(state: &mut State, command: Command) -> Vec<Effect> {

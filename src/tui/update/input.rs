@@ -1,13 +1,19 @@
 //! Keys, the mouse and pasted text, turned into commands or typing.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::layout::Rect;
 
+use super::table::{Scroll, Step};
 use super::{dialogs, table};
 use crate::tui::action::Effect;
 use crate::tui::command::Command;
 use crate::tui::keymap::{Context, Key};
 use crate::tui::palette::Palette;
 use crate::tui::state::{Overlay, State};
+use crate::tui::views;
+
+/// Lines the Agent preview moves per wheel notch.
+const WHEEL_LINES: usize = 3;
 
 pub(super) fn on_key(state: &mut State, event: &KeyEvent) -> Vec<Effect> {
     if event.kind == KeyEventKind::Release {
@@ -15,9 +21,10 @@ pub(super) fn on_key(state: &mut State, event: &KeyEvent) -> Vec<Effect> {
     }
     let key = Key::from_event(event);
     let context = state.context();
-    // The detail pane adds to the table's keys: s, d, j … still act on the selected sandbox.
+    // The detail pane and the fullscreen view add to the table's keys: s, S, d … still act
+    // on the selected sandbox (the screen says "press S to start it").
     let command = state.keymap.command(context, key).or_else(|| {
-        (context == Context::Detail)
+        matches!(context, Context::Detail | Context::Screen)
             .then(|| state.keymap.command(Context::List, key))
             .flatten()
     });
@@ -39,7 +46,21 @@ pub(super) fn on_mouse(state: &mut State, event: &MouseEvent) -> Vec<Effect> {
     if state.overlay.is_some() {
         return Vec::new();
     }
+    // The wheel over the Agent preview scrolls it; anywhere else it moves the selection.
+    let over_preview = !state.fullscreen
+        && views::agent_area(Rect::new(0, 0, state.size.0, state.size.1), state)
+            .is_some_and(|area| area.contains((event.column, event.row).into()));
     match event.kind {
+        MouseEventKind::ScrollUp if over_preview => {
+            table::scroll_preview(state, Scroll::Back(Step::Lines(WHEEL_LINES)));
+            state.dirty = true;
+            Vec::new()
+        }
+        MouseEventKind::ScrollDown if over_preview => {
+            table::scroll_preview(state, Scroll::On(Step::Lines(WHEEL_LINES)));
+            state.dirty = true;
+            Vec::new()
+        }
         MouseEventKind::ScrollDown => on_command(state, Context::List, Command::Down),
         MouseEventKind::ScrollUp => on_command(state, Context::List, Command::Up),
         MouseEventKind::Down(MouseButton::Left) if !state.fullscreen => {

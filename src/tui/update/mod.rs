@@ -22,7 +22,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         action,
         Action::Key(_) | Action::Mouse(_) | Action::Resize(..) | Action::Loaded(_)
     );
+    let selected_before = state.selected.clone();
     let mut effects = reduce(state, action);
+    // Another sandbox's preview starts at its bottom, following its pane.
+    if state.selected != selected_before {
+        state.preview_scroll = 0;
+    }
     if may_change_view && let Some(capture) = capture_if_missing(state) {
         effects.push(capture);
     }
@@ -87,6 +92,7 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Captured { name, result } => world::on_captured(state, name, result),
         Action::Done { op, name, result } => world::on_done(state, op, &name, result),
         Action::Created(result) => dialogs::on_created(state, result),
+        Action::ProjectDirMissing(dir) => dialogs::on_project_dir_missing(state, dir),
         Action::Completed { input, candidates } => dialogs::on_completed(state, &input, candidates),
         Action::Attached { name, result } => world::on_attached(state, &name, result),
         Action::ScreenFrame { name, image } => world::on_screen_frame(state, name, image),

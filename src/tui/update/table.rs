@@ -8,8 +8,9 @@ use crate::tui::action::{Effect, Op};
 use crate::tui::command::Command;
 use crate::tui::form::Form;
 use crate::tui::palette::Palette;
-use crate::tui::state::{Confirm, Focus, Overlay, State};
-use crate::tui::views::Areas;
+use crate::tui::state::{Confirm, Focus, Overlay, Preview, State};
+use crate::tui::views::{self, Areas};
+use crate::tui::widgets::preview;
 
 pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effect> {
     match command {
@@ -37,6 +38,9 @@ pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effec
         }
         Command::TabNext => state.tab = state.tab.step(1),
         Command::TabPrev => state.tab = state.tab.step(-1),
+        Command::ShowTab(tab) => state.tab = tab,
+        Command::ScrollUp => scroll_preview(state, Scroll::Back(Step::HalfPage)),
+        Command::ScrollDown => scroll_preview(state, Scroll::On(Step::HalfPage)),
         Command::Fullscreen if state.selected_record().is_none() => {
             flash(state, "no sandbox selected: n makes one".into());
         }
@@ -98,13 +102,13 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
             flash(state, format!("{name} is already {}", record.state));
             Vec::new()
         }
-        Command::Stop => run(state, Op::Stop, name),
+        Command::Stop => ask_or_run(state, Op::Stop, name, "Stop"),
         Command::Start if record.is_running() => {
             flash(state, format!("{name} is already {}", record.state));
             Vec::new()
         }
         Command::Start => run(state, Op::Start, name),
-        Command::Restart => run(state, Op::Restart, name),
+        Command::Restart => ask_or_run(state, Op::Restart, name, "Restart"),
         Command::Delete => {
             let running = record.is_running();
             let question = if running {
@@ -112,11 +116,8 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
             } else {
                 format!("Delete sandbox {name} and its files?")
             };
-            state.overlay = Some(Overlay::Confirm(Confirm {
-                name,
-                op: Op::Remove { force: running },
-                question,
-            }));
+            let op = Op::Remove { force: running };
+            state.overlay = Some(Overlay::Confirm(Confirm::run(op, name, question)));
             Vec::new()
         }
         Command::CopyName => {
@@ -138,27 +139,84 @@ fn attach(state: &mut State, record: &SandboxRecord) -> Vec<Effect> {
         return Vec::new();
     }
     match record.state {
-        SandboxState::Running | SandboxState::Exited => vec![Effect::Attach(name)],
+        SandboxState::Running => vec![Effect::Attach(name)],
         SandboxState::Starting => {
             flash(state, format!("{name} is still starting"));
             Vec::new()
         }
-        SandboxState::Stopped | SandboxState::Dead => {
-            let question = format!("{name} is {}: start it?", record.state);
-            state.overlay = Some(Overlay::Confirm(Confirm {
-                name,
-                op: Op::Start,
-                question,
-            }));
+        // An exited agent's pane is dead: attaching would show its last screen and nothing
+        // to type into (the Agent tab shows that screen already).
+        SandboxState::Stopped | SandboxState::Dead | SandboxState::Exited => {
+            let question = match record.exit_status {
+                Some(code) if record.state == SandboxState::Exited => {
+                    format!("{name} has exited (status {code}): start it?")
+                }
+                _ => format!("{name} is {}: start it?", record.state),
+            };
+            state.overlay = Some(Overlay::Confirm(Confirm::run(Op::Start, name, question)));
             Vec::new()
         }
     }
+}
+
+/// Stop and restart ask first, naming the sandbox, unless `ui.confirm` is off.
+fn ask_or_run(state: &mut State, op: Op, name: String, verb: &str) -> Vec<Effect> {
+    if !state.settings.confirm {
+        return run(state, op, name);
+    }
+    let question = format!("{verb} sandbox {name}?");
+    state.overlay = Some(Overlay::Confirm(Confirm::run(op, name, question)));
+    Vec::new()
 }
 
 pub(super) fn run(state: &mut State, op: Op, name: String) -> Vec<Effect> {
     flash(state, format!("{} {name}…", op.words().0));
     state.busy.push((name.clone(), op));
     vec![Effect::Run(op, name)]
+}
+
+/// How far the Agent preview moves: half a pane for keys, a few lines for the wheel.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scroll {
+    Back(Step),
+    On(Step),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Step {
+    HalfPage,
+    Lines(usize),
+}
+
+/// Scrolls the Agent preview, never past its first line nor below its bottom.
+pub(super) fn scroll_preview(state: &mut State, scroll: Scroll) {
+    let screen = Rect::new(0, 0, state.size.0, state.size.1);
+    let Some(area) = views::agent_area(screen, state) else {
+        flash(state, "the Agent tab is not in sight".into());
+        return;
+    };
+    let selected = state.selected.as_deref();
+    let total = match state
+        .preview
+        .as_ref()
+        .filter(|p| Some(p.name.as_str()) == selected)
+    {
+        Some(Preview {
+            screen: Ok(text), ..
+        }) => preview::wrapped(text, area.width, false).len(),
+        _ => 0,
+    };
+    let height = usize::from(area.height);
+    let max = preview::max_scroll(total, height);
+    let lines = |step| match step {
+        Step::HalfPage => (height / 2).max(1),
+        Step::Lines(n) => n,
+    };
+    let current = state.preview_scroll.min(max);
+    state.preview_scroll = match scroll {
+        Scroll::Back(step) => (current + lines(step)).min(max),
+        Scroll::On(step) => current.saturating_sub(lines(step)),
+    };
 }
 
 /// A click on a table row selects it; a click in the detail pane focuses it.
@@ -186,9 +244,18 @@ fn move_selection(state: &mut State, step: isize) {
 
 /// After the rows changed: keep the selection if it is still shown, else take the first row.
 pub(super) fn keep_selection_visible(state: &mut State) {
-    if state.selected_index().is_none() {
-        state.selected = state.rows().first().map(|r| r.name.to_string());
+    keep_selection_near(state, None);
+}
+
+/// After the rows changed: keep the selection if it is still shown, else take the row now
+/// where it was (`was_at`), so a deleted sandbox hands on to its neighbour, not to the top.
+pub(super) fn keep_selection_near(state: &mut State, was_at: Option<usize>) {
+    if state.selected_index().is_some() {
+        return;
     }
+    let rows = state.rows();
+    let index = was_at.unwrap_or(0).min(rows.len().saturating_sub(1));
+    state.selected = rows.get(index).map(|r| r.name.to_string());
 }
 
 /// Keys while typing a filter: Enter keeps it, Esc drops it, C-u empties it.

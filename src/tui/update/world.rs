@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::table::keep_selection_visible;
+use super::table::keep_selection_near;
 use super::{flash, flash_error};
 use crate::engine::host_stats::HostStats;
 use crate::format::human_duration;
@@ -53,10 +53,11 @@ pub(super) fn on_loaded(
 ) -> Vec<Effect> {
     match result {
         Ok(records) if !state.loaded || records != state.records => {
+            let was_at = state.selected_index();
             state.records = records;
             state.loaded = true;
             state.dirty = true;
-            keep_selection_visible(state);
+            keep_selection_near(state, was_at);
         }
         Ok(_) => {}
         Err(message) => flash_error(state, message),

@@ -4,7 +4,7 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Paragraph, Tabs};
 
 use crate::backend::Options;
@@ -83,13 +83,13 @@ fn agent(frame: &mut Frame<'_>, area: Rect, state: &State, record: &SandboxRecor
         );
         return;
     }
-    let text = match state.preview.as_ref().filter(|p| p.name == name) {
+    let text: Text<'_> = match state.preview.as_ref().filter(|p| p.name == name) {
         Some(p) => match &p.screen {
-            Ok(screen) => preview::render(
-                screen,
-                area.height as usize,
-                theme.support != ColorSupport::None,
-            ),
+            Ok(screen) => {
+                let colour = theme.support != ColorSupport::None;
+                let lines = preview::wrapped(screen, area.width, colour);
+                scrolled(lines, usize::from(area.height), state, theme)
+            }
             Err(e) => {
                 Line::styled(format!("cannot read the pane: {e}"), theme.fg(theme.error)).into()
             }
@@ -97,6 +97,32 @@ fn agent(frame: &mut Frame<'_>, area: Rect, state: &State, record: &SandboxRecor
         None => Line::styled("…", theme.fg(theme.muted)).into(),
     };
     frame.render_widget(Paragraph::new(text), area);
+}
+
+/// The preview's window at the current scroll; when scrolled back, the last row says how
+/// much is below and how to get there.
+fn scrolled(
+    lines: Vec<Line<'static>>,
+    height: usize,
+    state: &State,
+    theme: &Theme,
+) -> Text<'static> {
+    let scroll = state
+        .preview_scroll
+        .min(preview::max_scroll(lines.len(), height));
+    if scroll == 0 {
+        return Text::from(preview::window(&lines, height, 0));
+    }
+    let mut shown = preview::window(&lines, height.saturating_sub(1), scroll);
+    let key = state
+        .keymap
+        .key_for(Context::List, Command::ScrollDown)
+        .map_or("scroll_down".to_owned(), |k| k.to_string());
+    shown.push(Line::styled(
+        format!("↓ {scroll} more lines ({key})"),
+        theme.fg(theme.muted).add_modifier(Modifier::REVERSED),
+    ));
+    Text::from(shown)
 }
 
 fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, theme: &Theme) {

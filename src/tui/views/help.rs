@@ -88,7 +88,7 @@ fn heading(context: Context) -> &'static str {
     match context {
         Context::List => "Sandbox table",
         Context::Detail => "Detail pane (and the table's keys)",
-        Context::Screen => "Fullscreen screen",
+        Context::Screen => "Fullscreen screen (and the table's keys)",
         Context::Filter => "Filter: text, state:X, backend:X, !not",
         Context::Form => "New sandbox",
         Context::Confirm => "Questions",

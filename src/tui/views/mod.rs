@@ -64,6 +64,15 @@ pub fn screen_area(screen: Rect, state: &State) -> Option<Rect> {
     (area.width > 0 && area.height > 0).then_some(area)
 }
 
+/// The Agent tab's body, when it is in sight: the reducer sizes preview scrolling with it.
+pub fn agent_area(screen: Rect, state: &State) -> Option<Rect> {
+    if state.fullscreen || state.tab != Tab::Agent {
+        return None;
+    }
+    let area = detail::body(Areas::of(screen, state).detail?);
+    (area.width > 0 && area.height > 0).then_some(area)
+}
+
 /// Where each part of the screen goes; the reducer uses it too, to map mouse clicks.
 #[derive(Debug, Clone, Copy)]
 pub struct Areas {

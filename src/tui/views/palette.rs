@@ -11,11 +11,11 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::popup;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, palette: &Palette, theme: &Theme) {
-    let found = entries(&state.keymap, &palette.query);
+    let found = entries(&state.keymap, &state.rows_unfiltered(), &palette.query);
     let height = (found.len() as u16 + 4).clamp(5, 16);
     let mut outer = popup::centered(area, 60, height);
     outer.y = area.y + 2.min(area.height.saturating_sub(outer.height));
-    let inner = popup::open(frame, outer, "Commands", theme);
+    let inner = popup::open(frame, outer, "Commands and sandboxes", theme);
     let [input, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     let prompt = Line::from(vec![
@@ -37,7 +37,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, palette: &Palette,
         .collect();
     if items.is_empty() {
         frame.render_widget(
-            Paragraph::new(Line::styled("no command matches", theme.fg(theme.muted))),
+            Paragraph::new(Line::styled(
+                "no command or sandbox matches",
+                theme.fg(theme.muted),
+            )),
             list_area,
         );
         return;

@@ -76,7 +76,17 @@ fn draw_image(frame: &mut Frame<'_>, area: Rect, state: &State) {
             *image.protocol,
             Protocol::Halfblocks(_) | Protocol::Kitty(_)
         );
-        frame.render_widget(Image::new(&image.protocol).allow_clipping(clips), area);
+        // Centred: the frame keeps its aspect ratio, so one side usually has room to spare.
+        let cells = image.cells;
+        let x = area.x + area.width.saturating_sub(cells.width) / 2;
+        let y = area.y + area.height.saturating_sub(cells.height) / 2;
+        let centred = Rect::new(
+            x,
+            y,
+            cells.width.min(area.width),
+            cells.height.min(area.height),
+        );
+        frame.render_widget(Image::new(&image.protocol).allow_clipping(clips), centred);
     }
 }
 

@@ -138,22 +138,26 @@ fn header_label(kind: Kind, state: &State) -> String {
         Kind::Agent => ("AGENT", Some(SortColumn::Agent)),
         Kind::State => ("STATE", Some(SortColumn::State)),
         Kind::Uptime => ("UP", Some(SortColumn::Uptime)),
-        Kind::Cpu => ("CPU", None),
-        Kind::Mem => ("MEM", None),
+        Kind::Cpu => ("CPU", Some(SortColumn::Cpu)),
+        Kind::Mem => ("MEM", Some(SortColumn::Mem)),
         Kind::Cost => ("COST", None),
         Kind::Backend => ("BACKEND", Some(SortColumn::Backend)),
         Kind::Display => ("DISP", None),
         Kind::Network => ("NET", None),
         Kind::Project => ("PROJECT", Some(SortColumn::Project)),
     };
-    match (sort, kind) {
-        (Some(column), _) if column == state.sort => {
+    let text = match sort {
+        Some(column) if column == state.sort => {
             format!("{label}{}", if state.sort_reversed { "↓" } else { "↑" })
         }
-        (_, Kind::Cpu) => format!("{label:>4}"),
-        (_, Kind::Mem) => format!("{label:>5}"),
-        (_, Kind::Cost) => format!("{label:>6}"),
         _ => label.to_owned(),
+    };
+    // Figures are right-aligned, and so are their headers.
+    match kind {
+        Kind::Cpu => format!("{text:>4}"),
+        Kind::Mem => format!("{text:>5}"),
+        Kind::Cost => format!("{text:>6}"),
+        _ => text,
     }
 }
 
@@ -164,7 +168,7 @@ fn cell<'a>(
     busy: Option<&str>,
     theme: &Theme,
 ) -> Cell<'a> {
-    let metrics = state.live.metrics.get(&r.id);
+    let metrics = state.live.metrics_of(r);
     match kind {
         Kind::Name => Cell::from(r.name.as_str()),
         Kind::Agent => match state.live.agent(r) {
