@@ -21,13 +21,7 @@ pub struct Check {
 pub fn run() -> Vec<Check> {
     vec![
         bwrap(),
-        binary(
-            "Xvfb",
-            "Xvfb",
-            true,
-            "sudo apt-get install xvfb",
-            &["-help"],
-        ),
+        xvfb(),
         binary("tmux", "tmux", true, "sudo apt-get install tmux", &["-V"]),
         binary(
             "systemd-nspawn",
@@ -83,6 +77,66 @@ fn binary(
             fix: None,
         },
     }
+}
+
+/// Xvfb has no version option (and run without one, it starts a server): its version
+/// comes from the package manager that installed it.
+fn xvfb() -> Check {
+    let fix = "sudo apt-get install xvfb";
+    let Some(path) = which("Xvfb") else {
+        return Check {
+            name: "Xvfb",
+            ok: false,
+            required: true,
+            detail: "`Xvfb` is not on PATH".into(),
+            fix: Some(fix.into()),
+        };
+    };
+    let version = package_version(&path)
+        .unwrap_or_else(|| "version unknown: no dpkg or rpm package owns it".into());
+    Check {
+        name: "Xvfb",
+        ok: true,
+        required: true,
+        detail: format!("{} ({version})", path.display()),
+        fix: None,
+    }
+}
+
+/// "<package> <version>" of the dpkg or rpm package that owns `path`.
+fn package_version(path: &Path) -> Option<String> {
+    let real = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let output = |program: &Path, args: &[&std::ffi::OsStr]| -> Option<String> {
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!text.is_empty()).then_some(text)
+    };
+    if let Some(dpkg) = which("dpkg-query") {
+        // "xvfb: /usr/bin/Xvfb"
+        let owner = output(&dpkg, &["-S".as_ref(), real.as_os_str()])?;
+        let package = owner.split(':').next()?.trim().to_owned();
+        let version = output(
+            &dpkg,
+            &["-W".as_ref(), "-f".as_ref(), "${Version}".as_ref(), package.as_ref()],
+        )?;
+        return Some(format!("{package} {version}"));
+    }
+    let rpm = which("rpm")?;
+    output(
+        &rpm,
+        &[
+            "-qf".as_ref(),
+            "--qf".as_ref(),
+            "%{NAME} %{VERSION}-%{RELEASE}".as_ref(),
+            real.as_os_str(),
+        ],
+    )
 }
 
 fn version_line(path: &Path, args: &[&str]) -> Option<String> {

@@ -31,6 +31,43 @@ const PANE_ENV: &[&str] = &[
 /// How long `create`/`start` wait for the pane to exec the backend.
 const BACKEND_START_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many of a dead pane's last lines a start failure shows.
+const EARLY_END_LINES: usize = 15;
+
+/// A backend that ended while `create`/`start` watched it.
+#[derive(Debug, Clone)]
+pub(crate) struct EarlyEnd {
+    pub status: Option<i32>,
+    pub last_lines: String,
+}
+
+impl EarlyEnd {
+    fn describe_status(&self) -> String {
+        match self.status {
+            Some(s) if s > 128 => format!("killed by signal {}", s - 128),
+            Some(s) => format!("exit status {s}"),
+            None => "exit status unknown".into(),
+        }
+    }
+
+    fn into_error(self, record: &SandboxRecord) -> DeckError {
+        let last_line = self
+            .last_lines
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("(its pane was empty)")
+            .to_owned();
+        DeckError::StartFailed {
+            name: record.name.to_string(),
+            status: self.describe_status(),
+            last_line,
+            last_lines: self.last_lines,
+        }
+    }
+}
+
 /// The processes of a running managed sandbox.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Parts {
@@ -82,7 +119,17 @@ impl Deck {
             records.push(record.clone());
             Ok(())
         })?;
-        match self.bring_up(&record, gh_token.as_deref()) {
+        let started = self
+            .bring_up(&record, gh_token.as_deref(), false)
+            .and_then(|parts| match self.early_end(&record, parts.launcher) {
+                // Nothing was made: the error carries the last lines.
+                Some(end) => {
+                    self.teardown(&record, false);
+                    Err(end.into_error(&record))
+                }
+                None => Ok(parts),
+            });
+        match started {
             Ok(parts) => self.mark_running(&record, parts),
             Err(e) => {
                 self.registry
@@ -97,7 +144,15 @@ impl Deck {
         }
     }
 
-    pub fn start(&self, name: &str) -> Result<SandboxRecord> {
+    /// `stop` then `start`: the same sandbox (same id, project and options) comes back.
+    pub fn restart(&self, name: &str, fresh: bool) -> Result<SandboxRecord> {
+        self.stop(name)?;
+        self.start(name, fresh)
+    }
+
+    /// Starts a stopped, exited or dead sandbox. The agent resumes its last conversation when
+    /// the project has one (see [`Deck::resumes`]), unless `fresh`.
+    pub fn start(&self, name: &str, fresh: bool) -> Result<SandboxRecord> {
         let record = self.show(name)?;
         if record.is_running() {
             return Err(wrong_state(&record, "use `sandbox-deck attach` to see it"));
@@ -128,8 +183,15 @@ impl Deck {
             r.launcher = None;
             Ok(())
         })?;
-        match self.bring_up(&record, gh_token.as_deref()) {
-            Ok(parts) => self.mark_running(&record, parts),
+        let resume = !fresh && self.resumes(&record);
+        match self.bring_up(&record, gh_token.as_deref(), resume) {
+            Ok(parts) => match self.early_end(&record, parts.launcher) {
+                Some(end) => {
+                    self.mark_ended_at_once(&record, parts, &end);
+                    Err(end.into_error(&record))
+                }
+                None => self.mark_running(&record, parts),
+            },
             Err(e) => {
                 let reason = format!("start failed: {e}");
                 self.registry
@@ -203,7 +265,12 @@ impl Deck {
 
     /// Starts the display and the tmux session whose pane runs the backend. On failure
     /// nothing it started is left running.
-    fn bring_up(&self, record: &SandboxRecord, gh_token: Option<&str>) -> Result<Parts> {
+    fn bring_up(
+        &self,
+        record: &SandboxRecord,
+        gh_token: Option<&str>,
+        resume: bool,
+    ) -> Result<Parts> {
         let xvfb_binary = require("Xvfb", "xvfb")?;
         let runtime = self.paths.sandbox_runtime_dir(&record.id);
         make_private_dir(&runtime)?;
@@ -230,7 +297,7 @@ impl Deck {
                 r.xvfb = Some(xvfb);
                 Ok(())
             })
-            .and_then(|()| self.start_session(record));
+            .and_then(|()| self.start_session(record, resume));
         match result {
             Ok(launcher) => Ok(Parts {
                 display: number,
@@ -247,8 +314,7 @@ impl Deck {
 
     /// Creates the session whose pane execs the backend through `run-managed`, and waits
     /// until the backend runs (or has already ended).
-    fn start_session(&self, record: &SandboxRecord) -> Result<Option<ProcRef>> {
-        let resume = record.agent_ran && matches!(record.payload, Payload::Agent { .. });
+    fn start_session(&self, record: &SandboxRecord, resume: bool) -> Result<Option<ProcRef>> {
         let mut argv: Vec<&OsStr> = vec![
             self.exe.as_os_str(),
             "run-managed".as_ref(),
@@ -283,6 +349,59 @@ impl Deck {
             });
         }
         Ok(launcher)
+    }
+
+    /// Whether `start` would resume the agent's conversation: an agent sandbox whose project
+    /// has one. Claude exits at once on `--continue` without one.
+    pub fn resumes(&self, record: &SandboxRecord) -> bool {
+        matches!(record.payload, Payload::Agent { .. })
+            && super::resume::has_conversation(record.project_dir.as_path())
+    }
+
+    /// Watches a sandbox that was just brought up for `sandbox.start_settle_ms`: a backend
+    /// that ends unsuccessfully in that time failed to start. Returns at once when it ends.
+    fn early_end(&self, record: &SandboxRecord, launcher: Option<ProcRef>) -> Option<EarlyEnd> {
+        let window = Duration::from_millis(self.config.sandbox.start_settle_ms);
+        let ended = || launcher.is_none_or(|l| !l.is_alive());
+        wait_until(window, ended);
+        if !ended() {
+            return None;
+        }
+        // tmux records the exit status a moment after the process ends.
+        let session = record.name.as_str();
+        let mut status = None;
+        wait_until(Duration::from_secs(1), || {
+            status = self.tmux.pane(session).ok().flatten().and_then(|p| p.exit_status);
+            status.is_some()
+        });
+        if status == Some(0) {
+            return None;
+        }
+        // remain-on-exit keeps the dead pane, so its last lines can still be read.
+        let screen = self.tmux.capture(session, 200, false).unwrap_or_default();
+        let lines: Vec<&str> = screen.lines().collect();
+        let last = lines[lines.len().saturating_sub(EARLY_END_LINES)..].join("\n");
+        Some(EarlyEnd {
+            status,
+            last_lines: last,
+        })
+    }
+
+    /// A restarted sandbox whose backend ended at once reads exited, its last screen kept
+    /// (for `attach`) and its display stopped.
+    fn mark_ended_at_once(&self, record: &SandboxRecord, parts: Parts, end: &EarlyEnd) {
+        let _ = self.registry.update(|records| {
+            let r = find_by_id(records, &record.id)?;
+            r.state = SandboxState::Exited;
+            r.exit_status = end.status;
+            r.reason = Some(format!("it ended at once ({})", end.describe_status()));
+            r.started_at = Some(Utc::now());
+            r.display = None;
+            r.xvfb = None;
+            r.launcher = None;
+            Ok(())
+        });
+        parts.xvfb.terminate(Duration::from_secs(2));
     }
 
     fn mark_running(&self, record: &SandboxRecord, parts: Parts) -> Result<SandboxRecord> {

@@ -17,6 +17,8 @@ pub enum Command {
     New,
     Stop,
     Start,
+    /// Start without resuming the agent's conversation.
+    StartFresh,
     Restart,
     Delete,
     Filter,
@@ -54,6 +56,7 @@ const SIMPLE: &[(&str, Command)] = &[
     ("new", Command::New),
     ("stop", Command::Stop),
     ("start", Command::Start),
+    ("start_fresh", Command::StartFresh),
     ("restart", Command::Restart),
     ("delete", Command::Delete),
     ("filter", Command::Filter),
