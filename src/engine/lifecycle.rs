@@ -379,11 +379,9 @@ impl Deck {
         }
         // remain-on-exit keeps the dead pane, so its last lines can still be read.
         let screen = self.tmux.capture(session, 200, false).unwrap_or_default();
-        let lines: Vec<&str> = screen.lines().collect();
-        let last = lines[lines.len().saturating_sub(EARLY_END_LINES)..].join("\n");
         Some(EarlyEnd {
             status,
-            last_lines: last,
+            last_lines: last_lines(&screen, EARLY_END_LINES),
         })
     }
 
@@ -535,6 +533,19 @@ fn wrong_state(record: &SandboxRecord, hint: &str) -> DeckError {
         state: record.state.to_string(),
         hint: hint.to_owned(),
     }
+}
+
+/// The last `count` lines a pane printed: without the blank rows below them and the note
+/// tmux adds under a dead pane.
+fn last_lines(screen: &str, count: usize) -> String {
+    let mut lines: Vec<&str> = screen
+        .lines()
+        .filter(|l| !l.starts_with("Pane is dead"))
+        .collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
 pub(crate) fn process_name(pid: u32) -> Option<String> {
