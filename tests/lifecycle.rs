@@ -488,7 +488,7 @@ fn fake_agent(world: &mut World) -> std::path::PathBuf {
     let agent = bin.join("claude");
     std::fs::write(
         &agent,
-        "#!/bin/sh\n{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; echo ---; } >> \"$PWD/agent-args\"\nexec sleep 600\n",
+        "#!/bin/sh\n{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; echo ---; } >> \"$PWD/agent-args\"\necho agent-ready\nexec sleep 600\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;

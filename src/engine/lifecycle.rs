@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use nix::sys::signal::Signal;
@@ -30,6 +30,10 @@ const PANE_ENV: &[&str] = &[
 
 /// How long `create`/`start` wait for the pane to exec the backend.
 const BACKEND_START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an agent gets to draw its first screen before `create`/`start` call it started
+/// anyway (it may simply be slow, or print nothing).
+const AGENT_FIRST_SCREEN: Duration = Duration::from_secs(10);
 
 /// How many of a dead pane's last lines a start failure shows.
 const EARLY_END_LINES: usize = 15;
@@ -358,17 +362,28 @@ impl Deck {
             && super::resume::has_conversation(record.project_dir.as_path())
     }
 
-    /// Watches a sandbox that was just brought up for `sandbox.start_settle_ms`: a backend
-    /// that ends unsuccessfully in that time failed to start. Returns at once when it ends.
+    /// Watches a sandbox that was just brought up for `sandbox.start_settle_ms`, and an
+    /// agent until it has drawn its first screen: a backend that ends unsuccessfully in that
+    /// time failed to start. Returns at once when it ends.
     fn early_end(&self, record: &SandboxRecord, launcher: Option<ProcRef>) -> Option<EarlyEnd> {
         let window = Duration::from_millis(self.config.sandbox.start_settle_ms);
+        let session = record.name.as_str();
         let ended = || launcher.is_none_or(|l| !l.is_alive());
         wait_until(window, ended);
+        if !ended() && window > Duration::ZERO && matches!(record.payload, Payload::Agent { .. }) {
+            // Claude checks its arguments (and that there is a conversation to continue)
+            // before it draws anything, and exits when they are wrong.
+            let deadline = Instant::now() + AGENT_FIRST_SCREEN;
+            while !ended() && !self.pane_shows_text(session) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // One that prints its error and exits does both at once.
+            wait_until(Duration::from_millis(300), ended);
+        }
         if !ended() {
             return None;
         }
         // tmux records the exit status a moment after the process ends.
-        let session = record.name.as_str();
         let mut status = None;
         wait_until(Duration::from_secs(1), || {
             status = self.tmux.pane(session).ok().flatten().and_then(|p| p.exit_status);
@@ -383,6 +398,12 @@ impl Deck {
             status,
             last_lines: last_lines(&screen, EARLY_END_LINES),
         })
+    }
+
+    fn pane_shows_text(&self, session: &str) -> bool {
+        self.tmux
+            .capture(session, 0, false)
+            .is_ok_and(|screen| !last_lines(&screen, 1).trim().is_empty())
     }
 
     /// A restarted sandbox whose backend ended at once reads exited, its last screen kept
