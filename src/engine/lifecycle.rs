@@ -128,7 +128,8 @@ impl Deck {
             .and_then(|parts| match self.early_end(&record, parts.launcher) {
                 // Nothing was made: the error carries the last lines.
                 Some(end) => {
-                    self.teardown(&record, false);
+                    self.tmux.kill_session(record.name.as_str()).ok();
+                    parts.xvfb.terminate(Duration::from_secs(2));
                     Err(end.into_error(&record))
                 }
                 None => Ok(parts),
