@@ -120,7 +120,7 @@ pub enum Cmd {
     },
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage {
-        /// A sandbox: only its project's usage.
+        /// A sandbox's name (see `sandbox-deck list`): only its project's usage.
         name: Option<String>,
         /// Only usage from this day on (YYYY-MM-DD, local time).
         #[arg(long)]
@@ -859,5 +859,28 @@ fn print_usage(report: &Report) {
     }
     if let Some(reset) = report.limit_resets_at.filter(|r| *r > chrono::Utc::now()) {
         println!("usage limit reached; resets at {}", reset.to_rfc3339());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every positional argument of every subcommand says what it is.
+    #[test]
+    fn every_positional_argument_has_help() {
+        let root = Cli::command();
+        for command in root.get_subcommands().filter(|c| !c.is_hide_set()) {
+            for arg in command.get_positionals() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "`{} <{}>` has no help",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
     }
 }
