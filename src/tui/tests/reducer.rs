@@ -806,3 +806,31 @@ fn back_from_attach_the_screen_feed_starts_afresh() {
     assert_eq!(stops(&effects), ["api"]);
     assert_eq!(watches(&effects), [("api".to_string(), 1.0)]);
 }
+
+#[test]
+fn shift_f_starts_without_resuming_and_a_start_failure_flashes_its_summary() {
+    let mut state = state();
+    state.selected = Some("web".into());
+    assert_eq!(
+        press(&mut state, "F"),
+        [Effect::Run(Op::StartFresh, "web".into())]
+    );
+    let error = "sandbox \"web\" ended as soon as it started (exit status 1): bad flag\n\
+                 its last lines:\nstarting\nbad flag";
+    update(
+        &mut state,
+        Action::Done {
+            op: Op::StartFresh,
+            name: "web".into(),
+            result: Err(error.into()),
+        },
+    );
+    let flash = state.flash.as_ref().expect("a flash");
+    assert!(flash.error);
+    assert_eq!(
+        flash.text,
+        "sandbox \"web\" ended as soon as it started (exit status 1): bad flag"
+    );
+    state.selected = Some("api".into());
+    assert!(press(&mut state, "F").is_empty(), "api runs already");
+}
