@@ -123,7 +123,12 @@ fn package_version(path: &Path) -> Option<String> {
         let package = owner.split(':').next()?.trim().to_owned();
         let version = output(
             &dpkg,
-            &["-W".as_ref(), "-f".as_ref(), "${Version}".as_ref(), package.as_ref()],
+            &[
+                "-W".as_ref(),
+                "-f".as_ref(),
+                "${Version}".as_ref(),
+                package.as_ref(),
+            ],
         )?;
         return Some(format!("{package} {version}"));
     }

@@ -16,7 +16,15 @@ fn help(world: &World, args: &[&str]) -> String {
 #[test]
 fn every_name_argument_is_explained() {
     let world = World::new();
-    for command in ["show", "stop", "start", "restart", "rm", "attach", "screenshot"] {
+    for command in [
+        "show",
+        "stop",
+        "start",
+        "restart",
+        "rm",
+        "attach",
+        "screenshot",
+    ] {
         let text = help(&world, &[command]);
         let line = text
             .lines()

@@ -53,8 +53,13 @@ fn an_exited_sandbox_lets_its_display_go_and_gets_one_back_on_start() {
         world.show("job")["state"] == "exited"
     });
     let exited = world.show("job");
-    assert!(exited["xvfb"].is_null() && exited["display"].is_null(), "{exited}");
-    wait_for("its Xvfb to end", Duration::from_secs(5), || !is_running(first));
+    assert!(
+        exited["xvfb"].is_null() && exited["display"].is_null(),
+        "{exited}"
+    );
+    wait_for("its Xvfb to end", Duration::from_secs(5), || {
+        !is_running(first)
+    });
     // Its last screen stays for `attach`.
     assert!(world.tmux(&["has-session", "-t", "=job"]).status.success());
 

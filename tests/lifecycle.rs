@@ -542,7 +542,10 @@ fn the_agent_gets_the_sandbox_notice_and_resumes_only_a_conversation_that_exists
         agent_runs(&project).len() == 2
     });
     let second = &agent_runs(&project)[1];
-    assert!(!second.contains("--continue"), "nothing to resume: {second}");
+    assert!(
+        !second.contains("--continue"),
+        "nothing to resume: {second}"
+    );
     // With a conversation, start resumes it.
     world.lay_down_conversation(&project, "PAPAYA");
     world.json(&["stop", "agent"]);

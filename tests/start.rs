@@ -131,7 +131,10 @@ fn continue_without_a_conversation_makes_create_fail_with_claudes_words() {
     );
     assert!(world.list().is_empty(), "a failed create leaves no sandbox");
     assert!(
-        !world.tmux(&["has-session", "-t", "=forced"]).status.success(),
+        !world
+            .tmux(&["has-session", "-t", "=forced"])
+            .status
+            .success(),
         "nor its session"
     );
 }
@@ -282,7 +285,10 @@ fn a_sandbox_that_dies_on_start_fails_start_and_keeps_nothing_running() {
     let record = world.show("flaky");
     assert_eq!(record["state"], "exited", "{record}");
     assert_eq!(record["exit_status"], 4);
-    assert!(record["xvfb"].is_null(), "its display was stopped: {record}");
+    assert!(
+        record["xvfb"].is_null(),
+        "its display was stopped: {record}"
+    );
     // Fixed, it starts again.
     std::fs::remove_file(&gate).unwrap();
     let started = world.json(&["start", "flaky"]);

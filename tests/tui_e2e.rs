@@ -634,7 +634,10 @@ fn fake_agent(world: &World) {
     std::fs::create_dir_all(&config).expect("creating the config dir");
     std::fs::write(
         config.join("config.toml"),
-        format!("[sandbox]\nagent = {}\n", toml_string(&agent.to_string_lossy())),
+        format!(
+            "[sandbox]\nagent = {}\n",
+            toml_string(&agent.to_string_lossy())
+        ),
     )
     .expect("writing the config");
 }

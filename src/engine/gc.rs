@@ -16,11 +16,18 @@ use crate::sandbox::{ProjectDir, SandboxRecord};
 pub enum Purge {
     /// `--purge` was not given.
     NotAsked,
-    Removed { dir: PathBuf },
+    Removed {
+        dir: PathBuf,
+    },
     /// Other sandboxes of the project still use it.
-    KeptInUse { dir: PathBuf, by: Vec<String> },
+    KeptInUse {
+        dir: PathBuf,
+        by: Vec<String>,
+    },
     /// The project never had state.
-    NoState { dir: PathBuf },
+    NoState {
+        dir: PathBuf,
+    },
 }
 
 impl Purge {
@@ -58,7 +65,10 @@ impl Deck {
                 .map(|r| r.name.to_string())
                 .collect();
             if !by.is_empty() {
-                return Ok(Purge::KeptInUse { dir: dir.clone(), by });
+                return Ok(Purge::KeptInUse {
+                    dir: dir.clone(),
+                    by,
+                });
             }
             if !dir.exists() {
                 return Ok(Purge::NoState { dir: dir.clone() });

@@ -123,17 +123,17 @@ impl Deck {
             records.push(record.clone());
             Ok(())
         })?;
-        let started = self
-            .bring_up(&record, gh_token.as_deref(), false)
-            .and_then(|parts| match self.early_end(&record, parts.launcher) {
-                // Nothing was made: the error carries the last lines.
-                Some(end) => {
-                    self.tmux.kill_session(record.name.as_str()).ok();
-                    parts.xvfb.terminate(Duration::from_secs(2));
-                    Err(end.into_error(&record))
-                }
-                None => Ok(parts),
-            });
+        let started =
+            self.bring_up(&record, gh_token.as_deref(), false)
+                .and_then(|parts| match self.early_end(&record, parts.launcher) {
+                    // Nothing was made: the error carries the last lines.
+                    Some(end) => {
+                        self.tmux.kill_session(record.name.as_str()).ok();
+                        parts.xvfb.terminate(Duration::from_secs(2));
+                        Err(end.into_error(&record))
+                    }
+                    None => Ok(parts),
+                });
         match started {
             Ok(parts) => self.mark_running(&record, parts),
             Err(e) => {
@@ -387,7 +387,12 @@ impl Deck {
         // tmux records the exit status a moment after the process ends.
         let mut status = None;
         wait_until(Duration::from_secs(1), || {
-            status = self.tmux.pane(session).ok().flatten().and_then(|p| p.exit_status);
+            status = self
+                .tmux
+                .pane(session)
+                .ok()
+                .flatten()
+                .and_then(|p| p.exit_status);
             status.is_some()
         });
         if status == Some(0) {

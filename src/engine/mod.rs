@@ -52,8 +52,13 @@ pub enum Action {
         #[serde(default)]
         fresh: bool,
     },
-    Stop { name: String },
-    Remove { name: String, force: bool },
+    Stop {
+        name: String,
+    },
+    Remove {
+        name: String,
+        force: bool,
+    },
 }
 
 pub struct Deck {

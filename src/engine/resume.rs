@@ -26,7 +26,10 @@ pub fn claude_config_dirs() -> Vec<PathBuf> {
     )
 }
 
-fn config_dirs_from(claude_config_dir: Option<&std::ffi::OsStr>, home: Option<&Path>) -> Vec<PathBuf> {
+fn config_dirs_from(
+    claude_config_dir: Option<&std::ffi::OsStr>,
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
     match claude_config_dir.and_then(|l| l.to_str()) {
         Some(list) => list
             .split(',')
@@ -89,9 +92,8 @@ fn is_message(line: &[u8]) -> bool {
     if !text.contains("\"user\"") && !text.contains("\"assistant\"") {
         return false;
     }
-    serde_json::from_str::<Line>(&text).is_ok_and(|l| {
-        !l.is_sidechain && matches!(l.kind.as_deref(), Some("user" | "assistant"))
-    })
+    serde_json::from_str::<Line>(&text)
+        .is_ok_and(|l| !l.is_sidechain && matches!(l.kind.as_deref(), Some("user" | "assistant")))
 }
 
 #[cfg(test)]

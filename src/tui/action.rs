@@ -87,7 +87,9 @@ pub enum Op {
     StartFresh,
     Stop,
     Restart,
-    Remove { force: bool },
+    Remove {
+        force: bool,
+    },
 }
 
 impl Op {
