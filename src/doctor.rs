@@ -62,13 +62,7 @@ fn binary(
     version_args: &[&str],
 ) -> Check {
     match which(binary) {
-        None => Check {
-            name,
-            ok: false,
-            required,
-            detail: format!("`{binary}` is not on PATH"),
-            fix: Some(fix.to_owned()),
-        },
+        None => not_on_path(name, binary, required, fix),
         Some(path) => Check {
             name,
             ok: true,
@@ -82,15 +76,8 @@ fn binary(
 /// Xvfb has no version option (and run without one, it starts a server): its version
 /// comes from the package manager that installed it.
 fn xvfb() -> Check {
-    let fix = "sudo apt-get install xvfb";
     let Some(path) = which("Xvfb") else {
-        return Check {
-            name: "Xvfb",
-            ok: false,
-            required: true,
-            detail: "`Xvfb` is not on PATH".into(),
-            fix: Some(fix.into()),
-        };
+        return not_on_path("Xvfb", "Xvfb", true, "sudo apt-get install xvfb");
     };
     let version = package_version(&path)
         .unwrap_or_else(|| "version unknown: no dpkg or rpm package owns it".into());
@@ -142,6 +129,16 @@ fn package_version(path: &Path) -> Option<String> {
             real.as_os_str(),
         ],
     )
+}
+
+fn not_on_path(name: &'static str, binary: &str, required: bool, fix: &str) -> Check {
+    Check {
+        name,
+        ok: false,
+        required,
+        detail: format!("`{binary}` is not on PATH"),
+        fix: Some(fix.to_owned()),
+    }
 }
 
 fn version_line(path: &Path, args: &[&str]) -> Option<String> {
