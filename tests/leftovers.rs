@@ -147,3 +147,97 @@ fn gc_lists_state_without_a_sandbox_and_removes_it_when_told() {
     );
     assert_eq!(world.show("kept")["state"], "running");
 }
+
+/// On a terminal, `gc` asks first: no removes nothing, yes removes. `script` gives it one.
+#[test]
+fn gc_on_a_terminal_asks_before_removing() {
+    if !prerequisites(&["tmux", "Xvfb", "bwrap", "script"]) {
+        return;
+    }
+    let world = World::new();
+    let gone = world.project("asked");
+    world.create_idle_at(&gone);
+    world.json(&["rm", "--force", "asked"]);
+    assert_eq!(state_dirs(&world).len(), 1);
+    let gc_with_answer = |answer: &str| -> String {
+        let own = world.command();
+        // script(1) runs it on a pseudo-terminal fed from our stdin, in the world's env.
+        let out = std::process::Command::new("script")
+            .env_clear()
+            .envs(
+                own.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            )
+            .args(["-qec", &format!("{BIN} gc"), "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .expect("stdin")
+                    .write_all(format!("{answer}\n").as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("running script");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = gc_with_answer("n");
+    assert!(said.contains("remove these 1 dir(s)? [y/N]"), "{said}");
+    assert!(said.contains("nothing removed"), "{said}");
+    assert_eq!(state_dirs(&world).len(), 1);
+    let said = gc_with_answer("y");
+    assert!(said.contains("removed 1 dir(s)"), "{said}");
+    assert!(state_dirs(&world).is_empty());
+}
+
+/// As an unprivileged user (what real users are): a start that dies at once fails, and the
+/// exited sandbox's display is gone.
+#[test]
+fn an_unprivileged_start_that_dies_at_once_fails_with_its_last_lines() {
+    if !prerequisites(&["tmux", "Xvfb", "bwrap", "setpriv"]) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    let world = World::new();
+    let project = world.project("nob");
+    let gate = project.join("broken");
+    let script = format!(
+        "if [ -e {} ]; then echo 'no such table: users'; exit 5; fi; exec sleep 600",
+        gate.display()
+    );
+    let as_nobody = world.as_nobody();
+    let project_arg = project.to_str().unwrap();
+    let args = [
+        "--json",
+        "create",
+        project_arg,
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let out = succeed(&mut as_nobody(&args));
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    succeed(&mut as_nobody(&["stop", "nob"]));
+    std::fs::write(&gate, "").unwrap();
+    let out = as_nobody(&["start", "nob"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("exit status 5") && stderr.contains("no such table: users"),
+        "{stderr}"
+    );
+    let out = succeed(&mut as_nobody(&["--json", "show", "nob"]));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["state"], "exited");
+    assert!(record["xvfb"].is_null());
+    assert!(!is_running(xvfb_pid(&created)));
+    succeed(&mut as_nobody(&["rm", "--force", "nob"]));
+}
