@@ -381,10 +381,16 @@ impl Deck {
             // One that prints its error and exits does both at once.
             wait_until(Duration::from_millis(300), ended);
         }
-        if !ended() {
-            return None;
+        if ended() {
+            self.how_it_ended(session)
+        } else {
+            None
         }
-        // tmux records the exit status a moment after the process ends.
+    }
+
+    /// What a pane that has just died says: its exit status (tmux records it a moment after
+    /// the process ends) and its last lines. None when it ended successfully.
+    fn how_it_ended(&self, session: &str) -> Option<EarlyEnd> {
         let mut status = None;
         wait_until(Duration::from_secs(1), || {
             status = self
@@ -624,5 +630,50 @@ impl Deck {
             return Err(wrong_state(&record, &hint));
         }
         Ok(self.tmux.attach_command(record.name.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_lines_skip_the_blank_rows_and_the_dead_pane_note() {
+        let screen = "one\ntwo\n\nthree\n\n\n\nPane is dead (status 1, Mon Nov 30 04:28:03 2026)\n";
+        assert_eq!(last_lines(screen, 2), "\nthree");
+        assert_eq!(last_lines(screen, 10), "one\ntwo\n\nthree");
+        assert_eq!(last_lines("\n\n", 3), "");
+    }
+
+    #[test]
+    fn a_start_failure_says_how_it_ended_in_its_first_line() {
+        let record = SandboxRecord::example("api", &std::env::temp_dir());
+        let end = |status, lines: &str| EarlyEnd {
+            status,
+            last_lines: lines.into(),
+        };
+        let message = end(Some(1), "starting\nNo conversation found to continue\n")
+            .into_error(&record)
+            .to_string();
+        assert_eq!(
+            message.lines().next(),
+            Some(
+                "sandbox \"api\" ended as soon as it started (exit status 1): \
+                 No conversation found to continue"
+            )
+        );
+        assert!(message.ends_with("starting\nNo conversation found to continue\n"));
+        assert!(
+            end(Some(137), "")
+                .into_error(&record)
+                .to_string()
+                .contains("(killed by signal 9): (its pane was empty)")
+        );
+        assert!(
+            end(None, "x")
+                .into_error(&record)
+                .to_string()
+                .contains("exit status unknown")
+        );
     }
 }
