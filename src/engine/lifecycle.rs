@@ -35,6 +35,9 @@ const BACKEND_START_TIMEOUT: Duration = Duration::from_secs(5);
 /// anyway (it may simply be slow, or print nothing).
 const AGENT_FIRST_SCREEN: Duration = Duration::from_secs(10);
 
+/// How long a new sandbox's payload must have waited quietly to count as started.
+const SETTLED_FOR: Duration = Duration::from_millis(100);
+
 /// How many of a dead pane's last lines a start failure shows.
 const EARLY_END_LINES: usize = 15;
 
@@ -363,14 +366,16 @@ impl Deck {
             && super::resume::has_conversation(record.project_dir.as_path())
     }
 
-    /// Watches a sandbox that was just brought up for `sandbox.start_settle_ms`, and an
-    /// agent until it has drawn its first screen: a backend that ends unsuccessfully in that
-    /// time failed to start. Returns at once when it ends.
+    /// Watches a sandbox that was just brought up for up to `sandbox.start_settle_ms` (less
+    /// once it is clearly alive, see [`settle`]), and an agent until it has drawn its first
+    /// screen: a backend that ends unsuccessfully in that time failed to start.
     fn early_end(&self, record: &SandboxRecord, launcher: Option<ProcRef>) -> Option<EarlyEnd> {
         let window = Duration::from_millis(self.config.sandbox.start_settle_ms);
         let session = record.name.as_str();
         let ended = || launcher.is_none_or(|l| !l.is_alive());
-        wait_until(window, ended);
+        if let Some(launcher) = launcher {
+            settle(launcher, window);
+        }
         if !ended() && window > Duration::ZERO && matches!(record.payload, Payload::Agent { .. }) {
             // Claude checks its arguments (and that there is a conversation to continue)
             // before it draws anything, and exits when they are wrong.
@@ -566,6 +571,36 @@ fn wrong_state(record: &SandboxRecord, hint: &str) -> DeckError {
         state: record.state.to_string(),
         hint: hint.to_owned(),
     }
+}
+
+/// Waits until the sandbox has ended, or is clearly alive, or `window` has passed. Clearly
+/// alive: its payload has been exec'd and all of it has been waiting in the kernel (a
+/// `sleep`, a shell at its prompt) for [`SETTLED_FOR`]. What fails at once (bwrap's own
+/// errors, a command not found, a script's first check) ends well within that.
+fn settle(launcher: ProcRef, window: Duration) {
+    let deadline = Instant::now() + window;
+    let mut waiting_since: Option<Instant> = None;
+    while launcher.is_alive() && Instant::now() < deadline {
+        if payload_waiting(launcher) {
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= SETTLED_FOR {
+                return;
+            }
+        } else {
+            waiting_since = None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The processes inside the sandbox (bwrap's own aside) exist and all wait.
+fn payload_waiting(launcher: ProcRef) -> bool {
+    let payload: Vec<ProcRef> = launcher
+        .descendants()
+        .into_iter()
+        .filter(|p| process_name(p.pid).as_deref() != Some("bwrap"))
+        .collect();
+    !payload.is_empty() && payload.iter().all(ProcRef::is_waiting)
 }
 
 /// The last `count` lines a pane printed: without the blank rows below them and the note
