@@ -295,3 +295,40 @@ fn a_sandbox_that_dies_on_start_fails_start_and_keeps_nothing_running() {
     assert_eq!(started["state"], "running");
     assert!(is_running(&started["xvfb"]["pid"]), "{started}");
 }
+
+/// The settle window is the most `create` waits: a sandbox that is clearly up (its payload
+/// asleep in `sleep`) is reported running long before it.
+#[test]
+fn create_returns_once_the_sandbox_is_clearly_alive() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let config = world.path("config/sandbox-deck");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        "[sandbox]\nstart_settle_ms = 20000\n",
+    )
+    .unwrap();
+    let begun = std::time::Instant::now();
+    let created = world.create_idle("quick");
+    let took = begun.elapsed();
+    assert_eq!(created["state"], "running");
+    assert!(took < Duration::from_secs(5), "create took {took:?}");
+    // And a failure is still caught under that long window, at once.
+    let project = world.project("slow-fail");
+    let begun = std::time::Instant::now();
+    let out = world.run(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "echo nope; exit 9",
+    ]);
+    assert!(!out.status.success());
+    assert!(begun.elapsed() < Duration::from_secs(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exit status 9"));
+}
