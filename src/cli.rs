@@ -42,29 +42,67 @@ pub enum Cmd {
     #[command(alias = "ls")]
     List,
     /// Show one sandbox.
-    Show { name: String },
+    Show {
+        #[arg(help = NAME_HELP)]
+        name: String,
+    },
     /// Stop a sandbox gracefully (agent interrupted, then killed after a timeout).
-    Stop { name: String },
-    /// Start a stopped, exited or dead sandbox again (the agent resumes with --continue).
-    Start { name: String },
+    Stop {
+        #[arg(help = NAME_HELP)]
+        name: String,
+    },
+    /// Start a stopped, exited or dead sandbox again. The agent resumes its last conversation
+    /// (--continue) when the project has one, else it starts a new one.
+    Start {
+        #[arg(help = NAME_HELP)]
+        name: String,
+        /// Start a new conversation even when there is one to resume.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Stop a sandbox and start it again (same sandbox, same id; the agent resumes as with start).
+    Restart {
+        #[arg(help = NAME_HELP)]
+        name: String,
+        /// Start a new conversation even when there is one to resume.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Remove a sandbox and its files.
     #[command(alias = "remove")]
     Rm {
+        #[arg(help = NAME_HELP)]
         name: String,
         /// Remove it even while it runs.
         #[arg(long, short)]
         force: bool,
+        /// Also remove the project's state (browser profile, ~/.local, tmp) when no other
+        /// sandbox uses the project.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// List the state dirs of projects that no sandbox uses, and remove them (after asking).
+    Gc {
+        /// Remove without asking.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Attach this terminal to a sandbox's session (C-q comes back).
-    Attach { name: String },
-    /// Run a sandbox in this terminal (what the claude-sandbox launchers call).
+    Attach {
+        #[arg(help = NAME_HELP)]
+        name: String,
+    },
+    /// Run a sandbox in this terminal, outside the control center (what the launchers call).
+    #[command(long_about = LAUNCH_ABOUT)]
     Launch {
+        /// The backend (bubblewrap; containers and VMs come later).
         backend: BackendKind,
         #[command(flatten)]
         args: LaunchArgs,
     },
     /// Save a PNG of a sandbox's display.
     Screenshot {
+        #[arg(help = NAME_HELP)]
         name: String,
         /// The PNG file, or `-` for stdout (default: NAME-<time>.png here).
         #[arg(short, long)]
@@ -74,6 +112,7 @@ pub enum Cmd {
     Doctor,
     /// The agent state of every sandbox (or NAME): starting, working, waiting, idle, exited, dead.
     Status {
+        /// A sandbox's name (see `sandbox-deck list`); default: every sandbox.
         name: Option<String>,
         /// Also measure CPU and memory (two samples a second apart).
         #[arg(long)]
@@ -81,7 +120,7 @@ pub enum Cmd {
     },
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage {
-        /// A sandbox: only its project's usage.
+        /// A sandbox's name (see `sandbox-deck list`): only its project's usage.
         name: Option<String>,
         /// Only usage from this day on (YYYY-MM-DD, local time).
         #[arg(long)]
@@ -99,6 +138,22 @@ pub enum Cmd {
         resume: bool,
     },
 }
+
+/// The help of every NAME argument.
+const NAME_HELP: &str = "The sandbox's name, as `sandbox-deck list` shows it";
+
+const LAUNCH_ABOUT: &str = "\
+Run a sandbox in this terminal, outside the control center: no tmux session and no display of
+its own. It is registered while it runs (`list` shows it, `stop` ends it) and unregistered when
+it ends.
+
+This is what the launchers call. A launcher is a small wrapper built from the Nix sandbox spec:
+`claude-sandbox DIR` execs `sandbox-deck launch bubblewrap --profile <its profile JSON> DIR`,
+so the agent runs with exactly the tools that spec lists. Without Nix, call `launch` yourself:
+the built-in host profile uses the host's /usr and the `claude` on PATH.
+
+A second launch in a project that already has a running sandbox joins it (runs the agent
+inside it); --new starts another, --enter opens a shell in it and --stop ends it.";
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -374,17 +429,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 options,
             }))?;
             print_record(&record, json)?;
-            if let Some(status) = record.exit_status.filter(|s| *s != 0) {
-                let screen = deck
-                    .tmux()
-                    .capture(record.name.as_str(), 20, false)
-                    .unwrap_or_default();
-                return Err(DeckError::host(
-                    format!("the backend of {}", record.name),
-                    format!("exited at once with status {status}; its screen:\n{screen}"),
-                )
-                .into());
-            }
             Ok(0)
         }
         Cmd::Screenshot { name, output } => {
@@ -441,27 +485,92 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Cmd::Stop { name } => act(Action::Stop { name }, json),
-        Cmd::Start { name } => act(Action::Start { name }, json),
-        Cmd::Rm { name, force } => {
+        Cmd::Start { name, fresh } => act(Action::Start { name, fresh }, json),
+        Cmd::Restart { name, fresh } => {
+            let deck = Deck::open()?;
+            let record = deck.restart(&name, fresh)?;
+            print_state(&record, json)?;
+            Ok(0)
+        }
+        Cmd::Rm { name, force, purge } => {
             let deck = Deck::open()?;
             let record = deck.execute(Action::Remove { name, force })?;
+            let purged = if purge {
+                deck.purge_project_state(&record.project_dir)?
+            } else {
+                crate::engine::gc::Purge::NotAsked
+            };
             if json {
-                print_json(&record)?;
+                let mut value = serde_json::to_value(&record)?;
+                value["purge"] = serde_json::to_value(&purged)?;
+                print_json(&value)?;
             } else {
                 println!("removed {}", record.name);
+                if let Some(note) = purged.describe() {
+                    println!("{note}");
+                }
             }
             Ok(0)
         }
+        Cmd::Gc { yes } => gc(yes, json),
     }
 }
 
 fn act(action: Action, json: bool) -> anyhow::Result<i32> {
     let deck = Deck::open()?;
     let record = deck.execute(action)?;
+    print_state(&record, json)?;
+    Ok(0)
+}
+
+fn print_state(record: &SandboxRecord, json: bool) -> anyhow::Result<()> {
     if json {
-        print_json(&record)?;
+        print_json(record)
     } else {
         println!("{} is {}", record.name, record.state);
+        Ok(())
+    }
+}
+
+/// `gc`: the orphaned project state dirs, removed after a yes (or with --yes). Under --json
+/// without --yes it only lists them.
+fn gc(yes: bool, json: bool) -> anyhow::Result<i32> {
+    use std::io::{BufRead, IsTerminal};
+    let deck = Deck::open()?;
+    let orphans = deck.orphaned_project_states()?;
+    if !json {
+        if orphans.is_empty() {
+            println!("no project state without a sandbox");
+            return Ok(0);
+        }
+        for o in &orphans {
+            let project = o
+                .project
+                .as_ref()
+                .map_or("(unknown project)".into(), |p| p.display().to_string());
+            let mib = o.bytes as f64 / 1_048_576.0;
+            println!("{}  {mib:.1} MiB  {project}", o.dir.display());
+        }
+    }
+    let remove = yes
+        || (!json && std::io::stdin().is_terminal() && {
+            print!("remove these {} dir(s)? [y/N] ", orphans.len());
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            matches!(answer.trim(), "y" | "Y" | "yes")
+        });
+    let removed = if remove && !orphans.is_empty() {
+        deck.remove_project_states(&orphans)?
+    } else {
+        Vec::new()
+    };
+    if json {
+        print_json(&serde_json::json!({ "orphans": orphans, "removed": removed }))?;
+    } else if remove {
+        println!("removed {} dir(s)", removed.len());
+    } else {
+        println!("nothing removed (`sandbox-deck gc --yes` removes them)");
     }
     Ok(0)
 }
@@ -750,5 +859,28 @@ fn print_usage(report: &Report) {
     }
     if let Some(reset) = report.limit_resets_at.filter(|r| *r > chrono::Utc::now()) {
         println!("usage limit reached; resets at {}", reset.to_rfc3339());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every positional argument of every subcommand says what it is.
+    #[test]
+    fn every_positional_argument_has_help() {
+        let root = Cli::command();
+        for command in root.get_subcommands().filter(|c| !c.is_hide_set()) {
+            for arg in command.get_positionals() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "`{} <{}>` has no help",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+        }
     }
 }

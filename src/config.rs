@@ -63,6 +63,8 @@ pub struct SandboxConfig {
     pub network: bool,
     pub agent: String,
     pub stop_timeout_ms: u64,
+    /// How long `create`/`start` watch a new sandbox for an early death (0: not at all).
+    pub start_settle_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,6 +317,11 @@ impl Config {
             self.sandbox.stop_timeout_ms <= 600_000,
             "sandbox.stop_timeout_ms",
             "must be at most 600000",
+        )?;
+        check(
+            self.sandbox.start_settle_ms <= 60_000,
+            "sandbox.start_settle_ms",
+            "must be at most 60000",
         )?;
         let bw = &self.bubblewrap;
         for (key, names) in [

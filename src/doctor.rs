@@ -21,13 +21,7 @@ pub struct Check {
 pub fn run() -> Vec<Check> {
     vec![
         bwrap(),
-        binary(
-            "Xvfb",
-            "Xvfb",
-            true,
-            "sudo apt-get install xvfb",
-            &["-help"],
-        ),
+        xvfb(),
         binary("tmux", "tmux", true, "sudo apt-get install tmux", &["-V"]),
         binary(
             "systemd-nspawn",
@@ -100,13 +94,7 @@ fn binary(
     version_args: &[&str],
 ) -> Check {
     match which(binary) {
-        None => Check {
-            name,
-            ok: false,
-            required,
-            detail: format!("`{binary}` is not on PATH"),
-            fix: Some(fix.to_owned()),
-        },
+        None => not_on_path(name, binary, required, fix),
         Some(path) => Check {
             name,
             ok: true,
@@ -114,6 +102,74 @@ fn binary(
             detail: version_line(&path, version_args).unwrap_or_else(|| path.display().to_string()),
             fix: None,
         },
+    }
+}
+
+/// Xvfb has no version option (and run without one, it starts a server): its version
+/// comes from the package manager that installed it.
+fn xvfb() -> Check {
+    let Some(path) = which("Xvfb") else {
+        return not_on_path("Xvfb", "Xvfb", true, "sudo apt-get install xvfb");
+    };
+    let version = package_version(&path)
+        .unwrap_or_else(|| "version unknown: no dpkg or rpm package owns it".into());
+    Check {
+        name: "Xvfb",
+        ok: true,
+        required: true,
+        detail: format!("{} ({version})", path.display()),
+        fix: None,
+    }
+}
+
+/// "<package> <version>" of the dpkg or rpm package that owns `path`.
+fn package_version(path: &Path) -> Option<String> {
+    let real = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let output = |program: &Path, args: &[&std::ffi::OsStr]| -> Option<String> {
+        let out = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (!text.is_empty()).then_some(text)
+    };
+    if let Some(dpkg) = which("dpkg-query") {
+        // "xvfb: /usr/bin/Xvfb"
+        let owner = output(&dpkg, &["-S".as_ref(), real.as_os_str()])?;
+        let package = owner.split(':').next()?.trim().to_owned();
+        let version = output(
+            &dpkg,
+            &[
+                "-W".as_ref(),
+                "-f".as_ref(),
+                "${Version}".as_ref(),
+                package.as_ref(),
+            ],
+        )?;
+        return Some(format!("{package} {version}"));
+    }
+    let rpm = which("rpm")?;
+    output(
+        &rpm,
+        &[
+            "-qf".as_ref(),
+            "--qf".as_ref(),
+            "%{NAME} %{VERSION}-%{RELEASE}".as_ref(),
+            real.as_os_str(),
+        ],
+    )
+}
+
+fn not_on_path(name: &'static str, binary: &str, required: bool, fix: &str) -> Check {
+    Check {
+        name,
+        ok: false,
+        required,
+        detail: format!("`{binary}` is not on PATH"),
+        fix: Some(fix.to_owned()),
     }
 }
 

@@ -52,6 +52,19 @@ pub enum DeckError {
     #[error("`{binary}` was not found on PATH: {install}")]
     MissingBinary { binary: String, install: String },
 
+    /// The first line says it all for a one-line display (the TUI's flash); the pane's last
+    /// lines follow.
+    #[error(
+        "sandbox {name:?} ended as soon as it started ({status}): {last_line}\nits last lines:\n{last_lines}"
+    )]
+    StartFailed {
+        name: String,
+        status: String,
+        /// The last non-empty line of its pane, usually the error.
+        last_line: String,
+        last_lines: String,
+    },
+
     #[error("{what} failed: {detail}")]
     Host { what: String, detail: String },
 
@@ -80,6 +93,7 @@ impl DeckError {
             DeckError::Config { .. } => "config",
             DeckError::Profile { .. } => "profile",
             DeckError::MissingBinary { .. } => "missing_binary",
+            DeckError::StartFailed { .. } => "start_failed",
             DeckError::Host { .. } => "host",
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",

@@ -2,6 +2,21 @@
 
 use chrono::TimeDelta;
 
+/// Single-quotes `s` for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `s` as a person would type it in a shell: bare when that is safe, else single-quoted.
+pub fn shell_word(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        s.to_owned()
+    } else {
+        shell_quote(s)
+    }
+}
+
 pub fn human_duration(d: TimeDelta) -> String {
     let s = d.num_seconds().max(0);
     match s {

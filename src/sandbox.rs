@@ -178,7 +178,10 @@ impl ProjectDir {
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Bubblewrap,
+    /// Not in this version: kept out of the command line's choices until it exists.
+    #[value(skip)]
     Container,
+    #[value(skip)]
     Vm,
 }
 
@@ -267,7 +270,8 @@ pub struct SandboxRecord {
     /// When the state last changed to `running`.
     #[serde(default)]
     pub started_at: Option<DateTime<Utc>>,
-    /// Whether the agent has run here before, so `start` can resume with `--continue`.
+    /// Whether the agent has run here before. `start` does not go by it: it resumes only
+    /// when the project has a conversation (see `engine::resume`).
     #[serde(default)]
     pub agent_ran: bool,
     /// The Xvfb server of a managed sandbox.

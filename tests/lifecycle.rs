@@ -488,7 +488,7 @@ fn fake_agent(world: &mut World) -> std::path::PathBuf {
     let agent = bin.join("claude");
     std::fs::write(
         &agent,
-        "#!/bin/sh\n{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; echo ---; } >> \"$PWD/agent-args\"\nexec sleep 600\n",
+        "#!/bin/sh\n{ for a in \"$@\"; do printf '%s\\n' \"$a\"; done; echo ---; } >> \"$PWD/agent-args\"\necho agent-ready\nexec sleep 600\n",
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -511,7 +511,7 @@ fn agent_runs(project: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn the_agent_gets_the_sandbox_notice_and_resumes_with_continue_after_start() {
+fn the_agent_gets_the_sandbox_notice_and_resumes_only_a_conversation_that_exists() {
     if !prerequisites(TOOLS) {
         return;
     }
@@ -535,13 +535,36 @@ fn the_agent_gets_the_sandbox_notice_and_resumes_with_continue_after_start() {
         !first.contains("--continue"),
         "a first run starts fresh: {first}"
     );
+    // No conversation in the project yet: --continue would make Claude exit at once.
     world.json(&["stop", "agent"]);
     world.json(&["start", "agent"]);
-    wait_for("the resumed agent", Duration::from_secs(10), || {
+    wait_for("the restarted agent", Duration::from_secs(10), || {
         agent_runs(&project).len() == 2
     });
     let second = &agent_runs(&project)[1];
-    assert!(second.contains("--continue\n--model\nopus\n"), "{second}");
+    assert!(
+        !second.contains("--continue"),
+        "nothing to resume: {second}"
+    );
+    // With a conversation, start resumes it.
+    world.lay_down_conversation(&project, "PAPAYA");
+    world.json(&["stop", "agent"]);
+    world.json(&["start", "agent"]);
+    wait_for("the resumed agent", Duration::from_secs(10), || {
+        agent_runs(&project).len() == 3
+    });
+    let third = &agent_runs(&project)[2];
+    assert!(third.contains("--continue\n--model\nopus\n"), "{third}");
+    // restart --fresh does not, and it is the same sandbox.
+    let restarted = world.json(&["restart", "agent", "--fresh"]);
+    assert_eq!(restarted["state"], "running");
+    assert_eq!(restarted["id"], created["id"], "restart keeps the id");
+    wait_for("the fresh agent", Duration::from_secs(10), || {
+        agent_runs(&project).len() == 4
+    });
+    let fourth = &agent_runs(&project)[3];
+    assert!(!fourth.contains("--continue"), "--fresh: {fourth}");
+    assert!(fourth.ends_with("--model\nopus\n"), "{fourth}");
 }
 
 #[test]

@@ -971,3 +971,135 @@ fn a_key_typed_at_launch_in_tmux_without_its_environment_is_not_lost() {
         let _ = world.tmux(&["kill-session", "-t", "=tui"]);
     }
 }
+
+/// A stand-in for `claude` (config `sandbox.agent`) that says it is up and stays up.
+fn fake_agent(world: &World) {
+    // In a dir of its own: the sandbox binds the agent's dir read-only.
+    std::fs::create_dir_all(world.path("agent-bin")).expect("agent dir");
+    let agent = world.path("agent-bin/claude");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$PWD/agent-args\"\necho agent-ready\nexec sleep 600\n",
+    )
+    .expect("agent");
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let config = world.path("config/sandbox-deck");
+    std::fs::create_dir_all(&config).expect("creating the config dir");
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[sandbox]\nagent = {}\n",
+            toml_string(&agent.to_string_lossy())
+        ),
+    )
+    .expect("writing the config");
+}
+
+/// The Info tab's "start runs" value, its wrapped lines joined.
+fn start_runs(screen: &str) -> String {
+    let mut lines = screen.lines().skip_while(|l| !l.contains("start runs"));
+    let mut text = lines.next().unwrap_or_default().to_owned();
+    // Wrapped lines continue under the value, with an empty label, up to the rows below
+    // (the notice itself mentions the display, so the tmux row ends it).
+    for line in lines.take_while(|l| !l.contains("      tmux ")) {
+        text.push_str(line);
+    }
+    text
+}
+
+#[test]
+fn the_info_tab_shows_what_start_runs_and_shift_f_starts_fresh() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    fake_agent(&world);
+    let project = world.project("ag").canonicalize().expect("project");
+    let out = world.deck(&["create", &project.to_string_lossy(), "--name", "ag"]);
+    assert!(out.status.success(), "create ag: {}", stderr(&out));
+    let out = world.deck(&["stop", "ag"]);
+    assert!(out.status.success(), "stop ag: {}", stderr(&out));
+
+    world.start_tui();
+    // Tall enough for the whole command in the detail pane.
+    let out = world.tmux(&["resize-window", "-t", "=tui", "-x", "120", "-y", "60"]);
+    assert!(out.status.success(), "resize: {}", stderr(&out));
+    world.wait_for("ag stopped", |s| row_says(s, "ag", "stopped"));
+    world.keys(&["["]);
+    let screen = world.wait_for("the Info tab", |s| s.contains("start runs"));
+    let runs = start_runs(&screen);
+    assert!(
+        runs.contains("--settings") && !runs.contains("--continue"),
+        "no conversation yet: {runs:?}\n{screen}"
+    );
+
+    // A conversation appears (as Claude writes it): the next refresh says start resumes it.
+    let encoded = sandbox_deck::usage::encode_project_dir(&project);
+    let transcripts = world.path("home/.claude/projects").join(encoded);
+    std::fs::create_dir_all(&transcripts).expect("transcripts dir");
+    std::fs::write(
+        transcripts.join("3f0c8a2e-1b7d-4c55-9a61-2d4e8f7b9c10.jsonl"),
+        "{\"type\":\"user\",\"isSidechain\":false,\"message\":{\"role\":\"user\",\"content\":\"hi\"}}\n",
+    )
+    .expect("a transcript");
+    world.wait_for("--continue in the Info tab", |s| {
+        start_runs(s).contains("--continue")
+    });
+
+    // F starts it without resuming.
+    let args = project.join("agent-args");
+    std::fs::remove_file(&args).expect("the first run's arguments");
+    world.keys(&["F"]);
+    world.wait_for("ag running", |s| row_says(s, "ag", "running"));
+    let deadline = Instant::now() + WAIT;
+    while !args.exists() {
+        assert!(Instant::now() < deadline, "the agent did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = std::fs::read_to_string(&args).expect("the arguments");
+    assert!(
+        args.contains("--settings") && !args.contains("--continue"),
+        "{args}"
+    );
+    world.keys(&["q"]);
+    assert_eq!(world.wait_for_exit(), 0);
+}
+
+#[test]
+fn a_start_that_fails_at_once_is_flashed_with_the_panes_last_line() {
+    if !prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("db");
+    let gate = project.join("broken");
+    let script = format!(
+        "if [ -e '{}' ]; then echo 'cannot open the database'; exit 4; fi; exec sleep 600",
+        gate.display()
+    );
+    let out = world.deck(&[
+        "create",
+        &project.to_string_lossy(),
+        "--name",
+        "db",
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert!(out.status.success(), "create db: {}", stderr(&out));
+    assert!(world.deck(&["stop", "db"]).status.success());
+    std::fs::write(&gate, "").expect("the gate");
+
+    world.start_tui();
+    world.wait_for("db stopped", |s| row_says(s, "db", "stopped"));
+    world.keys(&["S"]);
+    let screen = world.wait_for("the failure in the bottom bar", |s| {
+        s.contains("exit status 4): cannot open the database")
+    });
+    assert!(screen.contains("ended as soon as it started"), "{screen}");
+    world.wait_for("db exited", |s| row_says(s, "db", "exited"));
+    world.keys(&["q"]);
+    assert_eq!(world.wait_for_exit(), 0);
+}

@@ -231,6 +231,54 @@ impl Deck {
         run_forwarding_signals(&mut cmd)
     }
 
+    /// What the payload runs inside the sandbox, exactly: the agent with our notice, the
+    /// status hooks' settings, `--continue` on resume and the user's arguments; or the shell.
+    fn payload_command(
+        &self,
+        record: &SandboxRecord,
+        profile: &Profile,
+        resume: bool,
+    ) -> Result<backend::ResolvedPayload> {
+        let mut payload = backend::resolve_payload(
+            &record.payload,
+            &self.config.sandbox.agent,
+            resume,
+            &profile.notice,
+        )?;
+        if matches!(record.payload, Payload::Agent { .. }) {
+            // Status hooks (D9) come through `--settings`, never in the user's files. After
+            // our notice, before `--continue` and the user's own arguments.
+            let command = &mut payload.command;
+            let at = command
+                .iter()
+                .position(|a| a == "--append-system-prompt")
+                .map_or(1, |i| i + 2)
+                .min(command.len());
+            command.splice(
+                at..at,
+                ["--settings".into(), backend::AGENT_SETTINGS.into()],
+            );
+        }
+        Ok(payload)
+    }
+
+    /// The command `start` (or `start --fresh`) would run inside this managed sandbox, as
+    /// a shell would show it: what the control center's Info tab shows.
+    pub fn start_command(&self, record: &SandboxRecord, fresh: bool) -> Result<String> {
+        let profile = match &record.profile {
+            Some(path) => Profile::load(path)?,
+            None => Profile::host(),
+        };
+        let resume = !fresh && self.resumes(record);
+        let payload = self.payload_command(record, &profile, resume)?;
+        Ok(payload
+            .command
+            .iter()
+            .map(|word| crate::format::shell_word(&word.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" "))
+    }
+
     /// The backend process for a record: profile, payload and environment resolved.
     fn backend_command(
         &self,
@@ -244,29 +292,12 @@ impl Deck {
             Some(path) => Profile::load(path)?,
             None => Profile::host(),
         };
-        let payload = backend::resolve_payload(
-            &record.payload,
-            &self.config.sandbox.agent,
-            resume,
-            &profile.notice,
-        )?;
+        let payload = self.payload_command(record, &profile, resume)?;
         let home = home_dir()?;
         let state = self.project_state(&record.project_dir)?;
         // Status hooks (D9): the agent gets them through `--settings`, never in the user's files.
         let (status_dir, agent_settings) = self.install_status_hooks(&record.id)?;
-        let mut command = payload.command;
-        if matches!(record.payload, Payload::Agent { .. }) {
-            // After our notice, before `--continue` and the user's own arguments.
-            let at = command
-                .iter()
-                .position(|a| a == "--append-system-prompt")
-                .map_or(1, |i| i + 2)
-                .min(command.len());
-            command.splice(
-                at..at,
-                ["--settings".into(), backend::AGENT_SETTINGS.into()],
-            );
-        }
+        let command = payload.command;
         let mut caller: Vec<(String, String)> = std::env::vars().collect();
         if !caller.iter().any(|(k, _)| k == "USER") {
             // tmux hands the pane a minimal environment; the account name is still ours.
@@ -359,20 +390,27 @@ impl Deck {
         }))
     }
 
-    /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
-    /// Its `path` file records the project, so two projects can never share one.
-    pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
+    /// Where the project's persistent state lives (`projects/<name>-<hash>/` under the state
+    /// dir), whether or not it exists yet.
+    pub fn project_state_dir(&self, project: &ProjectDir) -> PathBuf {
         use sha2::Digest;
         let path_text = project.as_path().display().to_string();
         let hash = sha2::Sha256::digest(path_text.as_bytes());
         let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
         let name = SandboxName::from_dir(project.as_path());
-        let dir = self
-            .paths
+        self.paths
             .state_dir
             .join("projects")
-            .join(format!("{name}-{short}"));
-        let state = ProjectState { dir };
+            .join(format!("{name}-{short}"))
+    }
+
+    /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
+    /// Its `path` file records the project, so two projects can never share one.
+    pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
+        let path_text = project.as_path().display().to_string();
+        let state = ProjectState {
+            dir: self.project_state_dir(project),
+        };
         make_private_dir(&state.dir)?;
         let marker = state.dir.join("path");
         match std::fs::read_to_string(&marker) {

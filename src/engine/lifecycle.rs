@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use nix::sys::signal::Signal;
@@ -30,6 +30,50 @@ const PANE_ENV: &[&str] = &[
 
 /// How long `create`/`start` wait for the pane to exec the backend.
 const BACKEND_START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long an agent gets to draw its first screen before `create`/`start` call it started
+/// anyway (it may simply be slow, or print nothing).
+const AGENT_FIRST_SCREEN: Duration = Duration::from_secs(10);
+
+/// How long a new sandbox's payload must have waited quietly to count as started.
+const SETTLED_FOR: Duration = Duration::from_millis(100);
+
+/// How many of a dead pane's last lines a start failure shows.
+const EARLY_END_LINES: usize = 15;
+
+/// A backend that ended while `create`/`start` watched it.
+#[derive(Debug, Clone)]
+pub(crate) struct EarlyEnd {
+    pub status: Option<i32>,
+    pub last_lines: String,
+}
+
+impl EarlyEnd {
+    fn describe_status(&self) -> String {
+        match self.status {
+            Some(s) if s > 128 => format!("killed by signal {}", s - 128),
+            Some(s) => format!("exit status {s}"),
+            None => "exit status unknown".into(),
+        }
+    }
+
+    fn into_error(self, record: &SandboxRecord) -> DeckError {
+        let last_line = self
+            .last_lines
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("(its pane was empty)")
+            .to_owned();
+        DeckError::StartFailed {
+            name: record.name.to_string(),
+            status: self.describe_status(),
+            last_line,
+            last_lines: self.last_lines,
+        }
+    }
+}
 
 /// The processes of a running managed sandbox.
 #[derive(Debug, Clone, Copy)]
@@ -82,7 +126,18 @@ impl Deck {
             records.push(record.clone());
             Ok(())
         })?;
-        match self.bring_up(&record, gh_token.as_deref()) {
+        let started =
+            self.bring_up(&record, gh_token.as_deref(), false)
+                .and_then(|parts| match self.early_end(&record, parts.launcher) {
+                    // Nothing was made: the error carries the last lines.
+                    Some(end) => {
+                        self.tmux.kill_session(record.name.as_str()).ok();
+                        parts.xvfb.terminate(Duration::from_secs(2));
+                        Err(end.into_error(&record))
+                    }
+                    None => Ok(parts),
+                });
+        match started {
             Ok(parts) => self.mark_running(&record, parts),
             Err(e) => {
                 self.registry
@@ -97,7 +152,15 @@ impl Deck {
         }
     }
 
-    pub fn start(&self, name: &str) -> Result<SandboxRecord> {
+    /// `stop` then `start`: the same sandbox (same id, project and options) comes back.
+    pub fn restart(&self, name: &str, fresh: bool) -> Result<SandboxRecord> {
+        self.stop(name)?;
+        self.start(name, fresh)
+    }
+
+    /// Starts a stopped, exited or dead sandbox. The agent resumes its last conversation when
+    /// the project has one (see [`Deck::resumes`]), unless `fresh`.
+    pub fn start(&self, name: &str, fresh: bool) -> Result<SandboxRecord> {
         let record = self.show(name)?;
         if record.is_running() {
             return Err(wrong_state(&record, "use `sandbox-deck attach` to see it"));
@@ -128,8 +191,15 @@ impl Deck {
             r.launcher = None;
             Ok(())
         })?;
-        match self.bring_up(&record, gh_token.as_deref()) {
-            Ok(parts) => self.mark_running(&record, parts),
+        let resume = !fresh && self.resumes(&record);
+        match self.bring_up(&record, gh_token.as_deref(), resume) {
+            Ok(parts) => match self.early_end(&record, parts.launcher) {
+                Some(end) => {
+                    self.mark_ended_at_once(&record, parts, &end);
+                    Err(end.into_error(&record))
+                }
+                None => self.mark_running(&record, parts),
+            },
             Err(e) => {
                 let reason = format!("start failed: {e}");
                 self.registry
@@ -203,7 +273,12 @@ impl Deck {
 
     /// Starts the display and the tmux session whose pane runs the backend. On failure
     /// nothing it started is left running.
-    fn bring_up(&self, record: &SandboxRecord, gh_token: Option<&str>) -> Result<Parts> {
+    fn bring_up(
+        &self,
+        record: &SandboxRecord,
+        gh_token: Option<&str>,
+        resume: bool,
+    ) -> Result<Parts> {
         let xvfb_binary = require("Xvfb", "xvfb")?;
         let runtime = self.paths.sandbox_runtime_dir(&record.id);
         make_private_dir(&runtime)?;
@@ -230,7 +305,7 @@ impl Deck {
                 r.xvfb = Some(xvfb);
                 Ok(())
             })
-            .and_then(|()| self.start_session(record));
+            .and_then(|()| self.start_session(record, resume));
         match result {
             Ok(launcher) => Ok(Parts {
                 display: number,
@@ -247,8 +322,7 @@ impl Deck {
 
     /// Creates the session whose pane execs the backend through `run-managed`, and waits
     /// until the backend runs (or has already ended).
-    fn start_session(&self, record: &SandboxRecord) -> Result<Option<ProcRef>> {
-        let resume = record.agent_ran && matches!(record.payload, Payload::Agent { .. });
+    fn start_session(&self, record: &SandboxRecord, resume: bool) -> Result<Option<ProcRef>> {
         let mut argv: Vec<&OsStr> = vec![
             self.exe.as_os_str(),
             "run-managed".as_ref(),
@@ -283,6 +357,87 @@ impl Deck {
             });
         }
         Ok(launcher)
+    }
+
+    /// Whether `start` would resume the agent's conversation: an agent sandbox whose project
+    /// has one. Claude exits at once on `--continue` without one.
+    pub fn resumes(&self, record: &SandboxRecord) -> bool {
+        matches!(record.payload, Payload::Agent { .. })
+            && super::resume::has_conversation(record.project_dir.as_path())
+    }
+
+    /// Watches a sandbox that was just brought up for up to `sandbox.start_settle_ms` (less
+    /// once it is clearly alive, see [`settle`]), and an agent until it has drawn its first
+    /// screen: a backend that ends unsuccessfully in that time failed to start.
+    fn early_end(&self, record: &SandboxRecord, launcher: Option<ProcRef>) -> Option<EarlyEnd> {
+        let window = Duration::from_millis(self.config.sandbox.start_settle_ms);
+        let session = record.name.as_str();
+        let ended = || launcher.is_none_or(|l| !l.is_alive());
+        if let Some(launcher) = launcher {
+            settle(launcher, window);
+        }
+        if !ended() && window > Duration::ZERO && matches!(record.payload, Payload::Agent { .. }) {
+            // Claude checks its arguments (and that there is a conversation to continue)
+            // before it draws anything, and exits when they are wrong.
+            let deadline = Instant::now() + AGENT_FIRST_SCREEN;
+            while !ended() && !self.pane_shows_text(session) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            // One that prints its error and exits does both at once.
+            wait_until(Duration::from_millis(300), ended);
+        }
+        if ended() {
+            self.how_it_ended(session)
+        } else {
+            None
+        }
+    }
+
+    /// What a pane that has just died says: its exit status (tmux records it a moment after
+    /// the process ends) and its last lines. None when it ended successfully.
+    fn how_it_ended(&self, session: &str) -> Option<EarlyEnd> {
+        let mut status = None;
+        wait_until(Duration::from_secs(1), || {
+            status = self
+                .tmux
+                .pane(session)
+                .ok()
+                .flatten()
+                .and_then(|p| p.exit_status);
+            status.is_some()
+        });
+        if status == Some(0) {
+            return None;
+        }
+        // remain-on-exit keeps the dead pane, so its last lines can still be read.
+        let screen = self.tmux.capture(session, 200, false).unwrap_or_default();
+        Some(EarlyEnd {
+            status,
+            last_lines: last_lines(&screen, EARLY_END_LINES),
+        })
+    }
+
+    fn pane_shows_text(&self, session: &str) -> bool {
+        self.tmux
+            .capture(session, 0, false)
+            .is_ok_and(|screen| !last_lines(&screen, 1).trim().is_empty())
+    }
+
+    /// A restarted sandbox whose backend ended at once reads exited, its last screen kept
+    /// (for `attach`) and its display stopped.
+    fn mark_ended_at_once(&self, record: &SandboxRecord, parts: Parts, end: &EarlyEnd) {
+        let _ = self.registry.update(|records| {
+            let r = find_by_id(records, &record.id)?;
+            r.state = SandboxState::Exited;
+            r.exit_status = end.status;
+            r.reason = Some(format!("it ended at once ({})", end.describe_status()));
+            r.started_at = Some(Utc::now());
+            r.display = None;
+            r.xvfb = None;
+            r.launcher = None;
+            Ok(())
+        });
+        parts.xvfb.terminate(Duration::from_secs(2));
     }
 
     fn mark_running(&self, record: &SandboxRecord, parts: Parts) -> Result<SandboxRecord> {
@@ -421,6 +576,49 @@ fn wrong_state(record: &SandboxRecord, hint: &str) -> DeckError {
     }
 }
 
+/// Waits until the sandbox has ended, or is clearly alive, or `window` has passed. Clearly
+/// alive: its payload has been exec'd and all of it has been waiting in the kernel (a
+/// `sleep`, a shell at its prompt) for [`SETTLED_FOR`]. What fails at once (bwrap's own
+/// errors, a command not found, a script's first check) ends well within that.
+fn settle(launcher: ProcRef, window: Duration) {
+    let deadline = Instant::now() + window;
+    let mut waiting_since: Option<Instant> = None;
+    while launcher.is_alive() && Instant::now() < deadline {
+        if payload_waiting(launcher) {
+            let since = *waiting_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= SETTLED_FOR {
+                return;
+            }
+        } else {
+            waiting_since = None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The processes inside the sandbox (bwrap's own aside) exist and all wait.
+fn payload_waiting(launcher: ProcRef) -> bool {
+    let payload: Vec<ProcRef> = launcher
+        .descendants()
+        .into_iter()
+        .filter(|p| process_name(p.pid).as_deref() != Some("bwrap"))
+        .collect();
+    !payload.is_empty() && payload.iter().all(ProcRef::is_waiting)
+}
+
+/// The last `count` lines a pane printed: without the blank rows below them and the note
+/// tmux adds under a dead pane.
+fn last_lines(screen: &str, count: usize) -> String {
+    let mut lines: Vec<&str> = screen
+        .lines()
+        .filter(|l| !l.starts_with("Pane is dead"))
+        .collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}
+
 pub(crate) fn process_name(pid: u32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
@@ -470,5 +668,50 @@ impl Deck {
             return Err(wrong_state(&record, &hint));
         }
         Ok(self.tmux.attach_command(record.name.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_lines_skip_the_blank_rows_and_the_dead_pane_note() {
+        let screen = "one\ntwo\n\nthree\n\n\n\nPane is dead (status 1, Mon Nov 30 04:28:03 2026)\n";
+        assert_eq!(last_lines(screen, 2), "\nthree");
+        assert_eq!(last_lines(screen, 10), "one\ntwo\n\nthree");
+        assert_eq!(last_lines("\n\n", 3), "");
+    }
+
+    #[test]
+    fn a_start_failure_says_how_it_ended_in_its_first_line() {
+        let record = SandboxRecord::example("api", &std::env::temp_dir());
+        let end = |status, lines: &str| EarlyEnd {
+            status,
+            last_lines: lines.into(),
+        };
+        let message = end(Some(1), "starting\nNo conversation found to continue\n")
+            .into_error(&record)
+            .to_string();
+        assert_eq!(
+            message.lines().next(),
+            Some(
+                "sandbox \"api\" ended as soon as it started (exit status 1): \
+                 No conversation found to continue"
+            )
+        );
+        assert!(message.ends_with("starting\nNo conversation found to continue\n"));
+        assert!(
+            end(Some(137), "")
+                .into_error(&record)
+                .to_string()
+                .contains("(killed by signal 9): (its pane was empty)")
+        );
+        assert!(
+            end(None, "x")
+                .into_error(&record)
+                .to_string()
+                .contains("exit status unknown")
+        );
     }
 }

@@ -1,11 +1,13 @@
 //! The engine and its local `Deck` handle (D6): every front end (CLI, TUI, API) reads
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
+pub mod gc;
 pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
 pub mod preview;
+pub mod resume;
 pub mod screen;
 pub mod status;
 pub mod usage;
@@ -44,9 +46,19 @@ pub struct CreateRequest {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     Create(CreateRequest),
-    Start { name: String },
-    Stop { name: String },
-    Remove { name: String, force: bool },
+    Start {
+        name: String,
+        /// Start the agent without resuming its conversation.
+        #[serde(default)]
+        fresh: bool,
+    },
+    Stop {
+        name: String,
+    },
+    Remove {
+        name: String,
+        force: bool,
+    },
 }
 
 pub struct Deck {
@@ -109,7 +121,7 @@ impl Deck {
     pub fn execute(&self, action: Action) -> Result<SandboxRecord> {
         match action {
             Action::Create(request) => self.create(request),
-            Action::Start { name } => self.start(&name),
+            Action::Start { name, fresh } => self.start(&name, fresh),
             Action::Stop { name } => self.stop(&name),
             Action::Remove { name, force } => self.remove(&name, force),
         }

@@ -9,6 +9,7 @@ use chrono::Utc;
 
 use super::Deck;
 use crate::error::Result;
+use crate::host::process::ProcRef;
 use crate::host::tmux::Pane;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
@@ -84,6 +85,8 @@ impl Deck {
             return Ok(snapshot);
         }
         let mut to_end: Vec<SandboxRecord> = Vec::new();
+        // Displays of sandboxes that exited: nothing draws on them any more.
+        let mut displays_to_end: Vec<ProcRef> = Vec::new();
         let records = self.registry.update(|records| {
             // Read tmux under the lock: a sandbox marked running after this point had its
             // session before it was marked, so it cannot be mistaken for a vanished one.
@@ -104,6 +107,9 @@ impl Deck {
                     Some(Finding::Exited { status }) => {
                         record.state = SandboxState::Exited;
                         record.exit_status = status;
+                        // The pane (its last screen) stays for `attach`; the display goes.
+                        displays_to_end.extend(record.xvfb.take());
+                        record.display = None;
                         record.reason = match status {
                             Some(s) if s > 128 => Some(format!("killed by signal {}", s - 128)),
                             Some(_) => None,
@@ -126,6 +132,9 @@ impl Deck {
         for record in &to_end {
             self.teardown(record, false);
         }
+        for xvfb in displays_to_end {
+            xvfb.terminate(Duration::from_secs(2));
+        }
         Ok(records)
     }
 }
@@ -133,7 +142,6 @@ impl Deck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::process::ProcRef;
     use crate::sandbox::Payload;
 
     fn running(launcher: ProcRef, xvfb: ProcRef) -> SandboxRecord {

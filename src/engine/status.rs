@@ -404,16 +404,11 @@ pub fn notify(
         .context_io(|| format!("running notify.command {:?}", config.command))
 }
 
-/// Single-quotes `s` for a POSIX shell.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// The shell command a hook runs inside the sandbox. It needs only `sh` and `printf`
 /// (`date` and `tr` when present): one `printf` appends one line, so concurrent hooks do
 /// not interleave.
 pub fn hook_command(event: &str, events_file: &Path) -> String {
-    let file = shell_quote(&events_file.to_string_lossy());
+    let file = crate::format::shell_quote(&events_file.to_string_lossy());
     let ts = r#""$(date +%s 2>/dev/null || echo null)""#;
     if event == "Notification" {
         format!(

@@ -53,6 +53,12 @@ impl ProcRef {
             .is_some_and(|s| s.start_time == self.start_time && s.state != 'Z' && s.state != 'X')
     }
 
+    /// Alive and asleep in the kernel (state `S`): blocked on a timer, a terminal or a
+    /// socket, as a settled program is.
+    pub fn is_waiting(&self) -> bool {
+        read_stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state == 'S')
+    }
+
     pub fn signal(&self, signal: Signal) -> bool {
         self.is_alive() && kill(Pid::from_raw(self.pid as i32), signal).is_ok()
     }

@@ -30,6 +30,8 @@ pub enum Action {
     /// Time to refresh the Agent preview, if it is on screen (`ui.preview_interval_ms`).
     PreviewTick,
     Loaded(Result<Vec<SandboxRecord>, String>),
+    /// What `start` would run in each managed sandbox (by name), for the Info tab.
+    StartCommands(HashMap<String, String>),
     HostSampled(HostStats),
     Captured {
         name: String,
@@ -83,9 +85,13 @@ pub struct AgentReading {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Start,
+    /// Start without resuming the agent's conversation.
+    StartFresh,
     Stop,
     Restart,
-    Remove { force: bool },
+    Remove {
+        force: bool,
+    },
 }
 
 impl Op {
@@ -93,6 +99,7 @@ impl Op {
     pub fn words(self) -> (&'static str, &'static str) {
         match self {
             Op::Start => ("starting", "started"),
+            Op::StartFresh => ("starting fresh", "started fresh"),
             Op::Stop => ("stopping", "stopped"),
             Op::Restart => ("restarting", "restarted"),
             Op::Remove { .. } => ("deleting", "deleted"),

@@ -18,6 +18,8 @@ pub enum Command {
     New,
     Stop,
     Start,
+    /// Start without resuming the agent's conversation.
+    StartFresh,
     Restart,
     Delete,
     Filter,
@@ -60,6 +62,7 @@ const SIMPLE: &[(&str, Command)] = &[
     ("new", Command::New),
     ("stop", Command::Stop),
     ("start", Command::Start),
+    ("start_fresh", Command::StartFresh),
     ("restart", Command::Restart),
     ("delete", Command::Delete),
     ("filter", Command::Filter),

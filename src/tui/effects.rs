@@ -57,6 +57,9 @@ impl Runner {
                     let records = result.as_ref().ok().cloned();
                     refreshing.store(false, Ordering::Release);
                     let _ = tx.send(Action::Loaded(result));
+                    if let Some(records) = &records {
+                        let _ = tx.send(Action::StartCommands(start_commands(&deck, records)));
+                    }
                     // Only now do the workers see them: what they report about a sandbox
                     // reaches the reducer after the sandbox itself.
                     if let (Some(records), Ok(mut shared)) = (records, shared.lock()) {
@@ -132,15 +135,31 @@ fn create(deck: &Deck, mut request: CreateRequest, make_dir: bool) -> Action {
     )
 }
 
+/// What `start` would run in each managed sandbox: resuming or not is decided now, from the
+/// project's conversations, exactly as `start` decides it.
+fn start_commands(
+    deck: &Deck,
+    records: &[crate::sandbox::SandboxRecord],
+) -> std::collections::HashMap<String, String> {
+    records
+        .iter()
+        .filter(|r| r.managed)
+        .map(|r| {
+            let command = deck
+                .start_command(r, false)
+                .unwrap_or_else(|e| format!("(cannot start: {e})"));
+            (r.name.to_string(), command)
+        })
+        .collect()
+}
+
 fn run_op(deck: &Deck, op: Op, name: &str) -> crate::error::Result<crate::sandbox::SandboxRecord> {
     let name = name.to_owned();
     match op {
-        Op::Start => deck.execute(DeckAction::Start { name }),
+        Op::Start => deck.execute(DeckAction::Start { name, fresh: false }),
+        Op::StartFresh => deck.execute(DeckAction::Start { name, fresh: true }),
         Op::Stop => deck.execute(DeckAction::Stop { name }),
-        Op::Restart => {
-            deck.execute(DeckAction::Stop { name: name.clone() })?;
-            deck.execute(DeckAction::Start { name })
-        }
+        Op::Restart => deck.restart(&name, false),
         Op::Remove { force } => deck.execute(DeckAction::Remove { name, force }),
     }
 }

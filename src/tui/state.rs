@@ -1,5 +1,6 @@
 //! Everything the screen shows, as plain data. Only the reducer changes it; views read it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -181,6 +182,8 @@ pub struct State {
     pub capture_in_flight: bool,
     /// Names with a task running on them, shown as "stopping…" and so on.
     pub busy: Vec<(String, Op)>,
+    /// The exact command `start` would run in each managed sandbox, by name (or why none).
+    pub start_commands: HashMap<String, String>,
     pub host: Option<HostStats>,
     pub cpu_percent: Option<f64>,
     /// Agent states, metrics and usage from the workers.
@@ -198,6 +201,7 @@ impl State {
             settings,
             records: Vec::new(),
             loaded: false,
+            start_commands: HashMap::new(),
             selected: None,
             sort: SortColumn::default(),
             sort_reversed: false,

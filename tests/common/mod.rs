@@ -162,6 +162,39 @@ impl World {
         Some(bin.join("claude"))
     }
 
+    /// A conversation Claude Code can resume in `project`: a transcript with one exchange,
+    /// in the format and place Claude writes it (`~/.claude/projects/<encoded dir>/<id>.jsonl`).
+    /// The assistant's answer contains `word`, to recognise it on screen.
+    pub fn lay_down_conversation(&self, project: &Path, word: &str) -> PathBuf {
+        let encoded = sandbox_deck::usage::encode_project_dir(project);
+        let dir = self.home.join(".claude/projects").join(encoded);
+        std::fs::create_dir_all(&dir).unwrap();
+        let session = "3f0c8a2e-1b7d-4c55-9a61-2d4e8f7b9c10";
+        let cwd = project.display().to_string();
+        let user = serde_json::json!({
+            "parentUuid": null, "isSidechain": false, "userType": "external", "cwd": cwd,
+            "sessionId": session, "version": "2.1.197", "gitBranch": "", "type": "user",
+            "message": {"role": "user", "content": format!("remember the word {word}")},
+            "uuid": "a1b2c3d4-0000-4000-8000-000000000001",
+            "timestamp": "2026-01-05T10:00:00.000Z"
+        });
+        let assistant = serde_json::json!({
+            "parentUuid": "a1b2c3d4-0000-4000-8000-000000000001", "isSidechain": false,
+            "userType": "external", "cwd": cwd, "sessionId": session, "version": "2.1.197",
+            "gitBranch": "", "type": "assistant", "requestId": "req_01",
+            "message": {"id": "msg_01", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [{"type": "text", "text": format!("Noted: {word}.")}],
+                "stop_reason": "end_turn", "stop_sequence": null,
+                "usage": {"input_tokens": 10, "output_tokens": 5}},
+            "uuid": "a1b2c3d4-0000-4000-8000-000000000002",
+            "timestamp": "2026-01-05T10:00:01.000Z"
+        });
+        let path = dir.join(format!("{session}.jsonl"));
+        std::fs::write(&path, format!("{user}\n{assistant}\n")).unwrap();
+        path
+    }
+
     pub fn run(&self, args: &[&str]) -> Output {
         self.command()
             .args(args)

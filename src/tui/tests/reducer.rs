@@ -1199,3 +1199,31 @@ fn a_stopped_sandbox_shows_no_cpu_or_memory() {
         .unwrap();
     assert!(state.live.metrics_of(api).is_some());
 }
+
+#[test]
+fn shift_f_starts_without_resuming_and_a_start_failure_flashes_its_summary() {
+    let mut state = state();
+    state.selected = Some("web".into());
+    assert_eq!(
+        press(&mut state, "F"),
+        [Effect::Run(Op::StartFresh, "web".into())]
+    );
+    let error = "sandbox \"web\" ended as soon as it started (exit status 1): bad flag\n\
+                 its last lines:\nstarting\nbad flag";
+    update(
+        &mut state,
+        Action::Done {
+            op: Op::StartFresh,
+            name: "web".into(),
+            result: Err(error.into()),
+        },
+    );
+    let flash = state.flash.as_ref().expect("a flash");
+    assert!(flash.error);
+    assert_eq!(
+        flash.text,
+        "sandbox \"web\" ended as soon as it started (exit status 1): bad flag"
+    );
+    state.selected = Some("api".into());
+    assert!(press(&mut state, "F").is_empty(), "api runs already");
+}

@@ -61,6 +61,11 @@ fn the_info_tab() {
     let mut state = live_state(120, 30);
     // Back from the first tab is the last one.
     press(&mut state, "[");
+    // What the engine computed on the last refresh.
+    state.start_commands.insert(
+        state.selected.clone().unwrap_or_default(),
+        "claude --settings /run/sandbox-deck/hook-settings.json --continue".into(),
+    );
     insta::assert_snapshot!(render(&state));
 }
 

@@ -88,6 +88,11 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::MonitorTick => vec![Effect::Refresh, Effect::SampleHost],
         Action::PreviewTick => world::on_preview_tick(state),
         Action::Loaded(result) => world::on_loaded(state, result),
+        Action::StartCommands(commands) => {
+            state.start_commands = commands;
+            state.dirty = true;
+            Vec::new()
+        }
         Action::HostSampled(stats) => world::on_host_sampled(state, stats),
         Action::Captured { name, result } => world::on_captured(state, name, result),
         Action::Done { op, name, result } => world::on_done(state, op, &name, result),
@@ -117,6 +122,9 @@ fn flash(state: &mut State, text: String) {
 }
 
 fn flash_error(state: &mut State, text: String) {
+    // The bar has one line; multi-line errors (a start failure's last lines) say it all in
+    // their first.
+    let text = text.lines().next().unwrap_or_default().to_owned();
     state.flash = Some(Flash {
         text,
         error: true,

@@ -108,6 +108,11 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
             Vec::new()
         }
         Command::Start => run(state, Op::Start, name),
+        Command::StartFresh if record.is_running() => {
+            flash(state, format!("{name} is already {}", record.state));
+            Vec::new()
+        }
+        Command::StartFresh => run(state, Op::StartFresh, name),
         Command::Restart => ask_or_run(state, Op::Restart, name, "Restart"),
         Command::Delete => {
             let running = record.is_running();

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Tabs};
 
 use crate::backend::Options;
 use crate::format::wrap;
-use crate::sandbox::{Payload, SandboxRecord, SandboxState};
+use crate::sandbox::{SandboxRecord, SandboxState};
 use crate::tui::command::Command;
 use crate::tui::keymap::Context;
 use crate::tui::state::{Focus, State, Tab};
@@ -139,7 +139,7 @@ fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, the
         ("id", r.id.to_string()),
         ("backend", r.backend.to_string()),
         ("project", r.project_dir.as_path().display().to_string()),
-        ("runs", command_line(r, &state.settings.agent)),
+        ("start runs", start_command(r, state)),
         ("display", r.display.map_or("-".into(), |d| format!(":{d}"))),
         ("tmux", r.tmux_session.clone().unwrap_or("-".into())),
         ("network", on_off(r.network)),
@@ -223,18 +223,15 @@ fn on_off(value: bool) -> String {
     if value { "on" } else { "off" }.into()
 }
 
-/// The command the pane runs, as a person would type it.
-fn command_line(r: &SandboxRecord, agent: &str) -> String {
-    match &r.payload {
-        Payload::Agent { args } => {
-            let mut words = vec![agent.to_owned()];
-            if r.agent_ran {
-                words.push("--continue".into());
-            }
-            words.extend(args.iter().cloned());
-            words.join(" ")
-        }
-        Payload::Shell { command } if command.is_empty() => "bash".into(),
-        Payload::Shell { command } => command.join(" "),
+/// The exact command `start` would run inside the sandbox (with `--continue` only when the
+/// project has a conversation to resume), as the engine computed it on the last refresh.
+fn start_command(r: &SandboxRecord, state: &State) -> String {
+    if !r.managed {
+        return "- (launched by hand)".into();
     }
+    state
+        .start_commands
+        .get(r.name.as_str())
+        .cloned()
+        .unwrap_or_else(|| "…".into())
 }
