@@ -573,9 +573,10 @@ struct StatusReport {
 struct StatusRow {
     name: String,
     sandbox_state: crate::sandbox::SandboxState,
-    state: AgentState,
+    /// None (null) for a shell sandbox: no agent runs there.
+    state: Option<AgentState>,
     reason: String,
-    source: crate::engine::status::Source,
+    source: Option<crate::engine::status::Source>,
     project: std::path::PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics: Option<crate::metrics::SandboxMetrics>,
@@ -594,13 +595,16 @@ fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> Statu
     let sandboxes = records
         .iter()
         .map(|r| {
-            let a = deck.agent_status(r);
+            let a = r.runs_agent().then(|| deck.agent_status(r));
             StatusRow {
                 name: r.name.to_string(),
                 sandbox_state: r.state,
-                state: a.state,
-                reason: a.reason,
-                source: a.source,
+                state: a.as_ref().map(|a| a.state),
+                reason: a.as_ref().map_or_else(
+                    || format!("a shell sandbox (no agent); it is {}", r.state),
+                    |a| a.reason.clone(),
+                ),
+                source: a.map(|a| a.source),
                 project: r.project_dir.as_path().to_owned(),
                 metrics: snapshot
                     .as_ref()
@@ -628,7 +632,8 @@ fn print_status(report: &StatusReport) {
     }
     println!("{head} REASON");
     for row in &report.sandboxes {
-        let mut line = format!("{:20} {:9}", row.name, row.state.as_str());
+        let state = row.state.map_or("-", AgentState::as_str);
+        let mut line = format!("{:20} {:9}", row.name, state);
         if with_metrics {
             match &row.metrics {
                 Some(m) => line.push_str(&format!(

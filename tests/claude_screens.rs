@@ -3,6 +3,8 @@
 //! Every dialog that waits for the user must read waiting, the prompt idle, the spinner
 //! working; a new capture that is not classified here fails the test.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use sandbox_deck::engine::status::{AgentState, HookEvent, Patterns, Signals, Source, assess};
@@ -38,8 +40,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn screen(name: &str) -> String {
-    let path = fixtures().join(format!("{name}.txt"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    common::claude_screen(VERSION, name)
 }
 
 /// A sandbox that has run for a minute, with no hook yet and a quiet transcript.

@@ -602,7 +602,8 @@ impl Deck {
         Ok((dir, settings))
     }
 
-    /// One reading of a sandbox's agent state (not debounced).
+    /// One reading of a sandbox's agent state (not debounced). Only for a sandbox that
+    /// [runs an agent](SandboxRecord::runs_agent): callers show none for a shell.
     pub fn agent_status(&self, record: &SandboxRecord) -> Assessment {
         let now = Utc::now().timestamp_millis();
         let event = read_last_event(&self.status_events_file(&record.id));
