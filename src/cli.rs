@@ -90,6 +90,18 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = GroupBy::Project)]
         by: GroupBy,
     },
+    /// Print the shell completion script for SHELL (see the README for where it goes).
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
+    /// sandbox-deck-create.1, …).
+    Man {
+        /// An existing directory, e.g. ~/.local/share/man/man1.
+        dir: Option<PathBuf>,
+    },
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged {
@@ -282,6 +294,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     };
     match command {
+        Cmd::Completions { shell } => {
+            crate::cli_docs::write_completions(shell, &mut std::io::stdout().lock())
+                .context("writing the completion script")?;
+            Ok(0)
+        }
+        Cmd::Man { dir: None } => {
+            crate::cli_docs::render_man_page(&mut std::io::stdout().lock())
+                .context("writing the man page")?;
+            Ok(0)
+        }
+        Cmd::Man { dir: Some(dir) } => {
+            let written = crate::cli_docs::write_man_pages(&dir)?;
+            if json {
+                print_json(&written)?;
+            } else {
+                for path in written {
+                    println!("{}", path.display());
+                }
+            }
+            Ok(0)
+        }
         Cmd::Doctor => {
             let checks = doctor::run();
             if json {
