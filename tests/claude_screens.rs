@@ -142,3 +142,37 @@ fn text_typed_in_the_real_prompt_box_never_counts() {
         question.trim_end().lines().count()
     );
 }
+
+/// The real `claude`, installed per user as a new user would, in a managed sandbox: its
+/// first screen (the trust dialog, onboarding being done) reads waiting.
+#[test]
+fn a_real_claude_in_a_sandbox_showing_its_first_dialog_reads_waiting() {
+    if !common::prerequisites(&["tmux", "Xvfb", "bwrap"]) {
+        return;
+    }
+    let mut world = common::World::new();
+    if world.install_real_claude().is_none() {
+        return;
+    }
+    std::fs::write(
+        world.home.join(".claude.json"),
+        r#"{"hasCompletedOnboarding": true}"#,
+    )
+    .unwrap();
+    let project = world.project("first");
+    world.json(&["create", project.to_str().unwrap()]);
+    let mut last = serde_json::Value::Null;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        last = world.json(&["status", "first"])["sandboxes"][0].clone();
+        if last["state"] == "waiting" || last["sandbox_state"] != "running" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let screen = world.tmux(&["capture-pane", "-p", "-t", "=first:"]);
+    let screen = String::from_utf8_lossy(&screen.stdout);
+    assert_eq!(last["state"], "waiting", "{last}\nthe pane:\n{screen}");
+    assert_eq!(last["source"], "pane", "{last}");
+    assert!(screen.contains("Enter to confirm"), "{screen}");
+}
