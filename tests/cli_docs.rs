@@ -60,17 +60,16 @@ fn each_shell_gets_a_script_that_names_every_subcommand() {
 /// Runs bash's completion for `words` (the last one being completed) with the script loaded.
 fn bash_completes(script: &std::path::Path, words: &[&str]) -> Vec<String> {
     let line = words.join(" ");
-    let program = format!(
-        r#"source "$1"
+    // The script's words come as arguments, never spliced into the program.
+    let program = r#"source "$1"
 f=$(complete -p sandbox-deck | sed 's/.*-F \([^ ]*\).*/\1/')
 read -ra COMP_WORDS <<< "$2"
-COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
-"$f" sandbox-deck "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
-printf '%s\n' "${{COMPREPLY[@]}}""#
-    );
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+"$f" sandbox-deck "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}""#;
     let out = succeed(
         Command::new("bash")
-            .args(["-c", &program, "bash"])
+            .args(["-c", program, "bash"])
             .arg(script)
             .arg(&line),
     );

@@ -42,13 +42,7 @@ fn panes_showing_work_and_a_dialog_read_working_and_waiting() {
     }
     let world = World::new();
     let agent = screen_agent(&world.path("bin"));
-    let config = world.path("config/sandbox-deck");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(
-        config.join("config.toml"),
-        format!("[sandbox]\nagent = \"{}\"\n", agent.display()),
-    )
-    .unwrap();
+    use_agent(&world, &agent);
     // Real screens: Claude working with the waiting words typed *inside* its prompt box
     // (working), and its permission prompt for a Bash command (waiting).
     for (name, screen) in [
@@ -130,6 +124,12 @@ fn fake_agent(world: &World) -> String {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    use_agent(world, &agent);
+    agent.to_string_lossy().into_owned()
+}
+
+/// Makes `agent` the world's `sandbox.agent`.
+fn use_agent(world: &World, agent: &std::path::Path) {
     let config = world.path("config/sandbox-deck");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
@@ -137,7 +137,6 @@ fn fake_agent(world: &World) -> String {
         format!("[sandbox]\nagent = \"{}\"\n", agent.display()),
     )
     .unwrap();
-    agent.to_string_lossy().into_owned()
 }
 
 fn deck_of(world: &World) -> Deck {
