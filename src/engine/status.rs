@@ -193,7 +193,7 @@ impl SpinnerSpec {
 }
 
 /// How a spinner match is named in a reason.
-const SPINNER: &str = "a spinner line";
+pub const SPINNER: &str = "a spinner line";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
