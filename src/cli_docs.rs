@@ -13,10 +13,23 @@ use crate::error::{IoContext, Result};
 /// The program's name in completions and man pages.
 const NAME: &str = "sandbox-deck";
 
+/// The CLI without its hidden (internal) subcommands, which clap_complete would offer.
+fn visible_command() -> clap::Command {
+    let full = Cli::command();
+    // A Command cannot drop a subcommand: a copy without any gets the visible ones back.
+    let mut visible = clap::Command::new(NAME).version(env!("CARGO_PKG_VERSION"));
+    if let Some(about) = full.get_about() {
+        visible = visible.about(about.clone());
+    }
+    visible
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+}
+
 /// Writes the completion script for `shell`.
 pub fn write_completions(shell: Shell, out: &mut dyn Write) -> std::io::Result<()> {
     if shell != Shell::Bash {
-        clap_complete::generate(shell, &mut Cli::command(), NAME, out);
+        clap_complete::generate(shell, &mut visible_command(), NAME, out);
         return Ok(());
     }
     // clap_complete's bash script never completes a subcommand's options when the program's
@@ -24,7 +37,7 @@ pub fn write_completions(shell: Shell, out: &mut dyn Write) -> std::io::Result<(
     // is generated for a name without one, then registered for the real name.
     let stand_in = NAME.replace('-', "_");
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), &stand_in, &mut script);
+    clap_complete::generate(shell, &mut visible_command(), &stand_in, &mut script);
     let script = String::from_utf8_lossy(&script);
     for line in script.lines() {
         match line.trim_start().strip_prefix("complete -F ") {

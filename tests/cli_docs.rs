@@ -50,6 +50,14 @@ fn each_shell_gets_a_script_that_names_every_subcommand() {
             script.contains("sandbox-deck"),
             "{shell}: not for sandbox-deck"
         );
+        assert!(
+            !script.contains("run-managed"),
+            "{shell} offers the internal command"
+        );
+        assert!(
+            script.contains("image-protocol"),
+            "{shell} lacks the global options"
+        );
     }
     assert!(stdout_of(&["completions", "zsh"]).starts_with("#compdef sandbox-deck"));
     let bad = deck(&["completions", "tcsh"]);
