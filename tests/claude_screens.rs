@@ -27,6 +27,7 @@ const SCREENS: &[(&str, Option<AgentState>)] = &[
     ("model-menu", Some(AgentState::Waiting)),
     ("permission-bash", Some(AgentState::Waiting)),
     ("permission-write", Some(AgentState::Waiting)),
+    ("permission-edit", Some(AgentState::Waiting)),
     ("permission-fetch", Some(AgentState::Waiting)),
     ("question", Some(AgentState::Waiting)),
     ("question-last-choice", Some(AgentState::Waiting)),
