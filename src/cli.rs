@@ -129,6 +129,18 @@ pub enum Cmd {
         #[arg(long, value_enum, default_value_t = GroupBy::Project)]
         by: GroupBy,
     },
+    /// Print the shell completion script for SHELL (see the README for where it goes).
+    Completions {
+        /// bash, zsh, fish (also elvish, powershell).
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
+    /// sandbox-deck-create.1, …).
+    Man {
+        /// An existing directory, e.g. ~/.local/share/man/man1.
+        dir: Option<PathBuf>,
+    },
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged {
@@ -337,6 +349,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return Ok(0);
     };
     match command {
+        Cmd::Completions { shell } => {
+            crate::cli_docs::write_completions(shell, &mut std::io::stdout().lock())
+                .context("writing the completion script")?;
+            Ok(0)
+        }
+        Cmd::Man { dir: None } => {
+            crate::cli_docs::render_man_page(&mut std::io::stdout().lock())
+                .context("writing the man page")?;
+            Ok(0)
+        }
+        Cmd::Man { dir: Some(dir) } => {
+            let written = crate::cli_docs::write_man_pages(&dir)?;
+            if json {
+                print_json(&written)?;
+            } else {
+                for path in written {
+                    println!("{}", path.display());
+                }
+            }
+            Ok(0)
+        }
         Cmd::Doctor => {
             let checks = doctor::run();
             if json {
@@ -682,9 +715,10 @@ struct StatusReport {
 struct StatusRow {
     name: String,
     sandbox_state: crate::sandbox::SandboxState,
-    state: AgentState,
+    /// None (null) for a shell sandbox: no agent runs there.
+    state: Option<AgentState>,
     reason: String,
-    source: crate::engine::status::Source,
+    source: Option<crate::engine::status::Source>,
     project: std::path::PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics: Option<crate::metrics::SandboxMetrics>,
@@ -703,13 +737,16 @@ fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> Statu
     let sandboxes = records
         .iter()
         .map(|r| {
-            let a = deck.agent_status(r);
+            let a = r.runs_agent().then(|| deck.agent_status(r));
             StatusRow {
                 name: r.name.to_string(),
                 sandbox_state: r.state,
-                state: a.state,
-                reason: a.reason,
-                source: a.source,
+                state: a.as_ref().map(|a| a.state),
+                reason: a.as_ref().map_or_else(
+                    || format!("a shell sandbox (no agent); it is {}", r.state),
+                    |a| a.reason.clone(),
+                ),
+                source: a.map(|a| a.source),
                 project: r.project_dir.as_path().to_owned(),
                 metrics: snapshot
                     .as_ref()
@@ -737,7 +774,8 @@ fn print_status(report: &StatusReport) {
     }
     println!("{head} REASON");
     for row in &report.sandboxes {
-        let mut line = format!("{:20} {:9}", row.name, row.state.as_str());
+        let state = row.state.map_or("-", AgentState::as_str);
+        let mut line = format!("{:20} {:9}", row.name, state);
         if with_metrics {
             match &row.metrics {
                 Some(m) => line.push_str(&format!(

@@ -292,6 +292,12 @@ impl SandboxRecord {
     pub fn is_running(&self) -> bool {
         self.state == SandboxState::Running || self.state == SandboxState::Starting
     }
+
+    /// Whether an agent runs inside: a `--shell` sandbox has none, so it has no agent state
+    /// (its screen could show anything, "Do you want to proceed?" included).
+    pub fn runs_agent(&self) -> bool {
+        matches!(self.payload, Payload::Agent { .. })
+    }
 }
 
 #[cfg(test)]

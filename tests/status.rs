@@ -32,45 +32,74 @@ fn wait_for_state(world: &World, name: &str, state: &str) -> Value {
     panic!("{name} never read {state}; last reading {last}");
 }
 
+/// The Claude Code version of the screens the agent stand-ins show.
+const CLAUDE: &str = "2.1.197";
+
 #[test]
 fn panes_showing_work_and_a_dialog_read_working_and_waiting() {
     if !prerequisites(TOOLS) {
         return;
     }
     let world = World::new();
-    // Work above the prompt box, and the waiting words typed *inside* it: working.
-    let work = "printf '%s\\n' 'output of a tool' '✻ Thinking… (3s · esc to interrupt)' \
-                '╭──────────────────────────────╮' '│ > Do you want to proceed?    │' \
-                '╰──────────────────────────────╯' '  ? for shortcuts'; exec sleep 600";
-    // A permission dialog (no input line): waiting.
-    let ask = "printf '%s\\n' '╭──────────────────────────────╮' '│ Bash command                 │' \
-               '│   rm -rf build               │' '│ Do you want to proceed?      │' \
-               '│ ❯ 1. Yes                     │' '│   2. No, and tell Claude what to do (esc) │' \
-               '╰──────────────────────────────╯'; exec sleep 600";
-    for (name, script) in [("work", work), ("ask", ask)] {
+    let agent = screen_agent(&world.path("bin"));
+    use_agent(&world, &agent);
+    // Real screens: Claude working with the waiting words typed *inside* its prompt box
+    // (working), and its permission prompt for a Bash command (waiting).
+    for (name, screen) in [
+        ("work", "working-with-typed-text"),
+        ("ask", "permission-bash"),
+    ] {
         let dir = world.project(name);
-        world.json(&[
-            "create",
-            dir.to_str().unwrap(),
-            "--shell",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ]);
+        std::fs::write(dir.join("screen.txt"), claude_screen(CLAUDE, screen)).unwrap();
+        world.json(&["create", dir.to_str().unwrap()]);
     }
+    // A shell showing the same dialog has no agent, so no agent state.
+    let shell = world.project("sh");
+    std::fs::write(
+        shell.join("screen.txt"),
+        claude_screen(CLAUDE, "permission-bash"),
+    )
+    .unwrap();
+    world.json(&[
+        "create",
+        shell.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "cat screen.txt; exec sleep 600",
+    ]);
+
     let w = wait_for_state(&world, "work", "working");
     assert_eq!(w["source"], "pane");
-    assert!(w["reason"].as_str().unwrap().contains("esc to interrupt"));
     let a = wait_for_state(&world, "ask", "waiting");
     assert_eq!(a["source"], "pane");
-    // The same reading, in a table.
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .contains("do you want to proceed?"),
+        "{a}"
+    );
+    let s = status(&world, "sh");
+    assert_eq!(
+        (&s["state"], &s["source"]),
+        (&Value::Null, &Value::Null),
+        "{s}"
+    );
+    assert_eq!(s["sandbox_state"], "running");
+    // The same readings, in a table: the shell's AGENT is `-`.
     let out = world.run(&["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("waiting") && text.contains("not debounced"),
         "{text}"
     );
+    let sh_row = text
+        .lines()
+        .find(|l| l.starts_with("sh "))
+        .expect("the sh row");
+    assert_eq!(sh_row.split_whitespace().nth(1), Some("-"), "{text}");
 
     world.json(&["stop", "work"]);
     let w = status(&world, "work");
@@ -95,6 +124,12 @@ fn fake_agent(world: &World) -> String {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    use_agent(world, &agent);
+    agent.to_string_lossy().into_owned()
+}
+
+/// Makes `agent` the world's `sandbox.agent`.
+fn use_agent(world: &World, agent: &std::path::Path) {
     let config = world.path("config/sandbox-deck");
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
@@ -102,7 +137,6 @@ fn fake_agent(world: &World) -> String {
         format!("[sandbox]\nagent = \"{}\"\n", agent.display()),
     )
     .unwrap();
-    agent.to_string_lossy().into_owned()
 }
 
 fn deck_of(world: &World) -> Deck {

@@ -445,28 +445,41 @@ fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
         "printf '%s %s\\n' \"$SANDBOX_NAME\" \"$SANDBOX_STATE\" >> '{}'",
         notified.display()
     );
+    // An agent that shows Claude Code's permission dialog (assets/status-patterns.toml).
+    let show = "printf 'Bash command\\nDo you want to proceed?\\n❯ 1. Yes\\n'; exec sleep 600";
+    let agent = world.path("bin/show-dialog");
+    std::fs::create_dir_all(world.path("bin")).expect("creating bin");
+    std::fs::write(&agent, format!("#!/bin/sh\n{show}\n")).expect("writing the agent");
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))
+        .expect("making the agent executable");
     world.write_config(&format!(
-        "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n",
-        toml_string(&command)
+        "[notify]\nbell = true\ncommand = [\"sh\", \"-c\", {}]\n[sandbox]\nagent = {}\n",
+        toml_string(&command),
+        toml_string(&agent.to_string_lossy())
     ));
     let q = world.project("q");
-    // A pane that looks like Claude Code's permission dialog (assets/status-patterns.toml).
+    let out = world.deck(&["create", &q.to_string_lossy(), "--name", "q"]);
+    assert!(out.status.success(), "create q: {}", stderr(&out));
+    // A shell showing the same dialog has no agent: no state, no notification.
+    let sh = world.project("sh");
     let out = world.deck(&[
         "create",
-        &q.to_string_lossy(),
+        &sh.to_string_lossy(),
         "--name",
-        "q",
+        "sh",
         "--shell",
         "--",
         "sh",
         "-c",
-        "printf 'Bash command\\nDo you want to proceed?\\n❯ 1. Yes\\n'; exec sleep 600",
+        show,
     ]);
-    assert!(out.status.success(), "create q: {}", stderr(&out));
+    assert!(out.status.success(), "create sh: {}", stderr(&out));
 
     world.start_tui();
     let screen = world.wait_for("q waiting in the table", |s| row_says(s, "q", "waiting"));
     assert!(screen.contains("AGENT"), "{screen}");
+    assert!(row_says(&screen, "sh", "running"), "{screen}");
+    assert!(!row_says(&screen, "sh", "waiting"), "{screen}");
     let deadline = Instant::now() + WAIT;
     while std::fs::read_to_string(&notified)
         .unwrap_or_default()

@@ -7,8 +7,8 @@
 //!    `claude --settings <file>` (the user's own settings are never edited). Its hooks append
 //!    `{"event":…,"ts":…}` lines to `status/events.jsonl` in the sandbox's state dir, which is
 //!    bound read-write into the sandbox; the host reads the last line.
-//! 2. The pane text, with patterns from `assets/status-patterns.toml`, matched only above the
-//!    prompt box.
+//! 2. The pane text, with patterns from `assets/status-patterns.toml`, matched everywhere but
+//!    in the prompt box (what the user types there never counts).
 //! 3. How recently the project's transcript was written.
 
 use std::collections::HashMap;
@@ -163,14 +163,44 @@ impl HookEvent {
 #[serde(deny_unknown_fields)]
 struct PatternFile {
     prompt: PromptSpec,
+    spinner: SpinnerSpec,
     pattern: Vec<Pattern>,
 }
+
+/// Claude's spinner line while it works: a glyph, a verb ending in an ellipsis, maybe a
+/// timer (`✶ Tempering…`, `✻ Spinning… (45s)`). Its status line says "esc to interrupt"
+/// too, but not while the user types: then the spinner is the only sign of work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpinnerSpec {
+    pub glyphs: Vec<String>,
+    pub verb_ends_with: String,
+}
+
+impl SpinnerSpec {
+    /// The spinner starts at the first column; Claude's answers are indented under their
+    /// `●`, so a list item "  * Loading…" in an answer is not it.
+    fn is_spinner(&self, line: &str) -> bool {
+        self.glyphs.iter().any(|glyph| {
+            line.strip_prefix(glyph.as_str())
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|verb| {
+                    verb.len() > self.verb_ends_with.len() && verb.ends_with(&self.verb_ends_with)
+                })
+        })
+    }
+}
+
+/// How a spinner match is named in a reason.
+pub const SPINNER: &str = "a spinner line";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PromptSpec {
     pub input_prefixes: Vec<String>,
     pub box_top_prefixes: Vec<String>,
+    pub box_bottom_prefixes: Vec<String>,
     /// The input line is this close to the bottom of the pane; a line further up that looks
     /// like one (a quoted "> " in the output) is not the prompt box.
     pub within_last_lines: usize,
@@ -187,7 +217,14 @@ pub struct Pattern {
 #[derive(Debug, Clone)]
 pub struct Patterns {
     prompt: PromptSpec,
+    spinner: SpinnerSpec,
     patterns: Vec<Pattern>,
+}
+
+/// Whether `line` starts, after spaces, with one of `prefixes`.
+fn starts_with_any(line: &str, prefixes: &[String]) -> bool {
+    let line = line.trim_start_matches(' ');
+    prefixes.iter().any(|p| line.starts_with(p.as_str()))
 }
 
 impl Patterns {
@@ -206,39 +243,54 @@ impl Patterns {
         }
         Ok(Patterns {
             prompt: file.prompt,
+            spinner: file.spinner,
             patterns,
         })
     }
 
-    /// The lines above the prompt box (the whole pane when there is none).
-    pub fn above_prompt<'a>(&self, pane: &'a str) -> Vec<&'a str> {
-        let lines: Vec<&str> = pane.lines().collect();
-        let starts = |line: &str, prefixes: &[String]| {
-            let line = line.trim_start_matches(' ');
-            prefixes.iter().any(|p| line.starts_with(p.as_str()))
-        };
-        let near_bottom = lines.len().saturating_sub(self.prompt.within_last_lines);
-        let Some(input) = lines
-            .iter()
-            .rposition(|l| starts(l, &self.prompt.input_prefixes))
-            .filter(|i| *i >= near_bottom)
-        else {
-            return lines;
-        };
-        let top = lines[..input]
-            .iter()
-            .rposition(|l| starts(l, &self.prompt.box_top_prefixes))
-            .unwrap_or(input);
-        lines[..top].to_vec()
+    /// Where the prompt box is, as a range of line indexes (top border to bottom border).
+    /// Its input line sits right under its top border: a menu's `❯ 1. Yes` or a quoted
+    /// `> ` in the output has text above it, not a border.
+    fn prompt_box(&self, lines: &[&str]) -> Option<std::ops::Range<usize>> {
+        let spec = &self.prompt;
+        let near_bottom = lines.len().saturating_sub(spec.within_last_lines).max(1);
+        let input = (near_bottom..lines.len()).rev().find(|&i| {
+            starts_with_any(lines[i], &spec.input_prefixes)
+                && starts_with_any(lines[i - 1], &spec.box_top_prefixes)
+        })?;
+        // The input can wrap over several lines; the box ends at its bottom border. Without
+        // one it is no box: a menu whose last choice is selected (`❯ 4. …` under a rule).
+        let bottom = (input + 1..lines.len())
+            .find(|&i| starts_with_any(lines[i], &spec.box_bottom_prefixes))?;
+        Some(input - 1..bottom + 1)
     }
 
-    /// The state the pane text shows, with the pattern that matched.
+    /// The pane's lines without the prompt box: the output above it and Claude's status
+    /// lines under it (the whole pane when a dialog has replaced the box). Blank rows at the
+    /// bottom are dropped first, so a pane that is not full still has its box "near the bottom".
+    pub fn outside_prompt_box<'a>(&self, pane: &'a str) -> Vec<&'a str> {
+        let mut lines: Vec<&str> = pane.trim_end().lines().collect();
+        if let Some(prompt_box) = self.prompt_box(&lines) {
+            lines.drain(prompt_box);
+        }
+        lines
+    }
+
+    /// The state the pane text shows, with the pattern that matched: the text patterns in
+    /// their order, then the spinner (which only ever says working).
     pub fn match_pane(&self, pane: &str) -> Option<(AgentState, &str)> {
-        let region = self.above_prompt(pane).join("\n").to_lowercase();
+        let lines = self.outside_prompt_box(pane);
+        let region = lines.join("\n").to_lowercase();
         self.patterns
             .iter()
             .find(|p| region.contains(&p.text))
             .map(|p| (p.state, p.text.as_str()))
+            .or_else(|| {
+                lines
+                    .iter()
+                    .any(|l| self.spinner.is_spinner(l))
+                    .then_some((AgentState::Working, SPINNER))
+            })
     }
 }
 
@@ -545,7 +597,8 @@ impl Deck {
         Ok((dir, settings))
     }
 
-    /// One reading of a sandbox's agent state (not debounced).
+    /// One reading of a sandbox's agent state (not debounced). Only for a sandbox that
+    /// [runs an agent](SandboxRecord::runs_agent): callers show none for a shell.
     pub fn agent_status(&self, record: &SandboxRecord) -> Assessment {
         let now = Utc::now().timestamp_millis();
         let event = read_last_event(&self.status_events_file(&record.id));

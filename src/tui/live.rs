@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::status::{AgentState, Assessment};
 use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
+use crate::sandbox::{SandboxId, SandboxRecord};
 use crate::usage::{Block, Totals, cwd_in_project};
 
 #[derive(Debug, Clone, Default)]
@@ -23,9 +23,9 @@ pub struct Live {
 
 impl Live {
     /// The agent state to show for a sandbox: only while it runs (the sandbox's own state
-    /// says the rest).
+    /// says the rest), and never for a shell sandbox (it has no agent).
     pub fn agent(&self, record: &SandboxRecord) -> Option<&Assessment> {
-        if !matches!(record.state, SandboxState::Running | SandboxState::Starting) {
+        if !record.is_running() || !record.runs_agent() {
             return None;
         }
         self.agents.get(record.name.as_str())

@@ -187,4 +187,27 @@ mod tests {
         assert_eq!(theme.accent, Color::Reset);
         assert_eq!(theme.selected().add_modifier, Modifier::REVERSED);
     }
+
+    #[test]
+    fn the_readme_shows_the_glyphs_the_table_draws() {
+        let readme = include_str!("../../README.md");
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with("| AGENT |"))
+            .expect("the README's AGENT row");
+        // What the AGENT column can show: a running sandbox's agent (dead is a sandbox
+        // state, shown by STATE) or `-`.
+        for state in [
+            AgentState::Waiting,
+            AgentState::Working,
+            AgentState::Idle,
+            AgentState::Starting,
+            AgentState::Exited,
+        ] {
+            let cell = format!("`{} {state}`", agent_glyph(state));
+            assert!(row.contains(&cell), "the README lacks {cell}: {row}");
+        }
+        assert!(row.contains("`-`"), "{row}");
+        assert!(!row.contains(agent_glyph(AgentState::Dead)), "{row}");
+    }
 }

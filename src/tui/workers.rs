@@ -54,6 +54,7 @@ impl Workers {
                 let records = snapshot(&records);
                 let readings: Vec<_> = records
                     .iter()
+                    .filter(|r| r.runs_agent())
                     .map(|r| AgentReading {
                         name: r.name.to_string(),
                         sandbox: r.state,

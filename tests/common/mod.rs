@@ -385,6 +385,35 @@ pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A stand-in agent that only shows a screen: it prints `screen.txt` from its project dir
+/// (a real capture from `tests/fixtures/claude-screens` fits) and waits. Its path goes into
+/// `sandbox.agent` in the test's config.
+pub fn screen_agent(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("creating the agent's dir");
+    let agent = dir.join("show-screen");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh
+cat \"$PWD/screen.txt\"
+exec sleep 600
+",
+    )
+    .expect("writing the agent");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))
+        .expect("making the agent executable");
+    agent
+}
+
+/// A real screen of Claude Code (`tests/fixtures/claude-screens/<version>/<name>.txt`).
+pub fn claude_screen(version: &str, name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/claude-screens")
+        .join(version)
+        .join(format!("{name}.txt"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
