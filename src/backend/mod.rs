@@ -213,8 +213,10 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         ("PATH".into(), path),
         ("SHELL".into(), "/bin/bash".into()),
         ("CLAUDE_SANDBOX".into(), "1".into()),
-        // The agent's install is read-only inside: its updater could only fail.
+        // The agent's install is read-only inside: its updater could only fail, and its
+        // install check would ask for a `claude install` into the sandbox's own ~/.local.
         ("DISABLE_AUTOUPDATER".into(), "1".into()),
+        ("DISABLE_INSTALLATION_CHECKS".into(), "1".into()),
         ("CLAUDE_SANDBOX_BACKEND".into(), backend.as_str().into()),
     ]);
     if !env.iter().any(|(k, _)| k == "TERM") {
