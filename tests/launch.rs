@@ -564,3 +564,105 @@ fn display_host_is_an_opt_in() {
     server.process.terminate(Duration::from_secs(2));
     let _ = server.child.wait();
 }
+
+/// Where the real per-user Claude is installed, as users have it.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// `npm install -g` with a user prefix: `~/.npm-global/bin/claude` → `../lib/node_modules/…`.
+    NpmPrefix,
+    /// The native installer: `~/.local/bin/claude` → `~/.local/share/claude/versions/<v>`.
+    Native,
+}
+
+/// Installs the real claude in `layout` under the world's home and puts it first on PATH.
+fn install_claude(world: &mut World, layout: Layout) -> Option<()> {
+    let npm = world.install_real_claude()?;
+    if let Layout::Native = layout {
+        let binary = npm.canonicalize().unwrap();
+        let version = world.home.join(".local/share/claude/versions/2.1.197");
+        std::fs::create_dir_all(version.parent().unwrap()).unwrap();
+        std::fs::hard_link(&binary, &version)
+            .or_else(|_| std::fs::copy(&binary, &version).map(|_| ()))
+            .unwrap();
+        let bin = world.home.join(".local/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(&version, bin.join("claude")).unwrap();
+        std::fs::remove_dir_all(world.home.join(".npm-global")).unwrap();
+        let path = std::env::var("PATH").unwrap_or_default();
+        world.env.retain(|(k, _)| k != "PATH");
+        world
+            .env
+            .push(("PATH".into(), format!("{}:{path}", bin.display())));
+    }
+    Some(())
+}
+
+fn pane(world: &World, session: &str) -> String {
+    let out = world.tmux(&["capture-pane", "-p", "-t", &format!("={session}:")]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The real Claude Code, installed per user, starts in a managed sandbox (its install bound
+/// after the fresh home), shows its first screen, and writes its transcript where the host
+/// keeps this project's: `~/.claude/projects/<encoded project>/`.
+#[test]
+fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_host() {
+    if !prerequisites(&["bwrap", "tmux", "Xvfb"]) {
+        return;
+    }
+    for layout in [Layout::NpmPrefix, Layout::Native] {
+        let mut world = World::new();
+        if install_claude(&mut world, layout).is_none() {
+            return;
+        }
+        std::fs::write(
+            world.home.join(".claude.json"),
+            r#"{"hasCompletedOnboarding": true, "theme": "dark"}"#,
+        )
+        .unwrap();
+        let project = world.project("real-claude");
+        let record = world.json(&["create", project.to_str().unwrap()]);
+        let session = record["tmux_session"].as_str().expect("a tmux session");
+        let mut screen = String::new();
+        wait_for("claude's first screen", Duration::from_secs(60), || {
+            screen = pane(&world, session);
+            screen.contains("trust this folder")
+        });
+        assert!(!screen.contains("No such file"), "{layout:?}: {screen}");
+        world.tmux(&["send-keys", "-t", &format!("={session}:"), "Enter"]);
+        wait_for("the main screen", Duration::from_secs(30), || {
+            pane(&world, session).contains("for shortcuts")
+        });
+        let words = "hello from the sandbox";
+        world.tmux(&["send-keys", "-t", &format!("={session}:"), "-l", words]);
+        std::thread::sleep(Duration::from_millis(300));
+        world.tmux(&["send-keys", "-t", &format!("={session}:"), "Enter"]);
+        let encoded: String = project
+            .to_string_lossy()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let transcripts = world.home.join(".claude/projects").join(encoded);
+        wait_for(
+            "the transcript on the host",
+            Duration::from_secs(30),
+            || {
+                std::fs::read_dir(&transcripts)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|e| read(&e.path()).contains(words))
+            },
+        );
+        // The session's other state stayed in the sandbox's own ~/.claude.
+        assert!(
+            !world.home.join(".claude/history.jsonl").exists(),
+            "{layout:?}: the prompt history reached the host's ~/.claude"
+        );
+        let pane_text = pane(&world, session);
+        assert!(
+            !pane_text.contains("missing or broken"),
+            "{layout:?}: {pane_text}"
+        );
+    }
+}
