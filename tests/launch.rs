@@ -666,3 +666,32 @@ fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_
         );
     }
 }
+
+#[test]
+fn doctor_shows_what_of_the_agents_install_a_sandbox_gets() {
+    let mut world = World::new();
+    if install_claude(&mut world, Layout::Native).is_none() {
+        return;
+    }
+    let out = world.run(&["--json", "doctor"]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor's JSON");
+    let claude = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "claude")
+        .expect("a claude check");
+    let detail = claude["detail"].as_str().unwrap();
+    let versions = world.home.join(".local/share/claude/versions");
+    assert!(
+        detail.contains(&format!(
+            "mounts {} at /run/sandbox-deck/agent/0 (read-only)",
+            versions.display()
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("runs /run/sandbox-deck/bin/claude"),
+        "{detail}"
+    );
+}
