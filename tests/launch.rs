@@ -572,11 +572,51 @@ enum Layout {
     NpmPrefix,
     /// The native installer: `~/.local/bin/claude` → `~/.local/share/claude/versions/<v>`.
     Native,
+    /// nvm: `~/.nvm/versions/node/<v>/bin/claude` → the package's `#!/usr/bin/env node`
+    /// launcher, run by the node beside it (the host's node, hard-linked there).
+    Nvm,
 }
 
 /// Installs the real claude in `layout` under the world's home and puts it first on PATH.
-fn install_claude(world: &mut World, layout: Layout) -> Option<()> {
+/// Returns its version.
+fn install_claude(world: &mut World, layout: Layout) -> Option<String> {
     let npm = world.install_real_claude()?;
+    let package = npm
+        .canonicalize()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&package.join("package.json"))).unwrap();
+    let version = manifest["version"].as_str().unwrap().to_owned();
+    if let Layout::Nvm = layout {
+        let node = which("node")?;
+        let root = world.home.join(".nvm/versions/node/v22.0.0");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let lib = world.home.join(".npm-global/lib");
+        std::fs::rename(&lib, root.join("lib")).unwrap();
+        std::fs::hard_link(node.canonicalize().unwrap(), root.join("bin/node"))
+            .or_else(|_| std::fs::copy(&node, root.join("bin/node")).map(|_| ()))
+            .unwrap();
+        // npm makes a bin target executable; this one is a hard link to the prepared copy,
+        // so it is replaced by an executable copy rather than changed.
+        let launcher = root.join("lib/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs");
+        let text = std::fs::read(&launcher).unwrap();
+        std::fs::remove_file(&launcher).unwrap();
+        std::fs::write(&launcher, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(
+            "../lib/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs",
+            root.join("bin/claude"),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(world.home.join(".npm-global")).unwrap();
+        put_first_on_path(world, &root.join("bin"));
+    }
     if let Layout::Native = layout {
         let binary = npm.canonicalize().unwrap();
         let version = world.home.join(".local/share/claude/versions/2.1.197");
@@ -588,18 +628,61 @@ fn install_claude(world: &mut World, layout: Layout) -> Option<()> {
         std::fs::create_dir_all(&bin).unwrap();
         std::os::unix::fs::symlink(&version, bin.join("claude")).unwrap();
         std::fs::remove_dir_all(world.home.join(".npm-global")).unwrap();
-        let path = std::env::var("PATH").unwrap_or_default();
-        world.env.retain(|(k, _)| k != "PATH");
-        world
-            .env
-            .push(("PATH".into(), format!("{}:{path}", bin.display())));
+        put_first_on_path(world, &bin);
     }
-    Some(())
+    Some(version)
+}
+
+fn put_first_on_path(world: &mut World, dir: &std::path::Path) {
+    let path = std::env::var("PATH").unwrap_or_default();
+    world.env.retain(|(k, _)| k != "PATH");
+    world
+        .env
+        .push(("PATH".into(), format!("{}:{path}", dir.display())));
 }
 
 fn pane(world: &World, session: &str) -> String {
     let out = world.tmux(&["capture-pane", "-p", "-t", &format!("={session}:")]);
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Moves the trust dialog's cursor to "Yes, I trust this folder" (its place in the menu
+/// varies) and confirms, until the main screen shows.
+fn accept_trust(world: &World, session: &str, layout: Layout) {
+    let target = format!("={session}:");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = pane(world, session);
+        if screen.contains("for shortcuts") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{layout:?}: the trust dialog was not accepted:\n{screen}"
+        );
+        let on_yes = screen
+            .lines()
+            .any(|l| l.contains('❯') && l.contains("Yes, I trust"));
+        let key = if on_yes { "Enter" } else { "Down" };
+        world.tmux(&["send-keys", "-t", &target, key]);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+}
+
+/// Waits until the pane shows `needle`, and shows the pane when it never does.
+fn wait_for_screen(world: &World, session: &str, layout: Layout, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = pane(world, session);
+        if screen.contains(needle) {
+            return screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{layout:?}: no {needle:?} on the screen:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The real Claude Code, installed per user, starts in a managed sandbox (its install bound
@@ -610,11 +693,11 @@ fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_
     if !prerequisites(&["bwrap", "tmux", "Xvfb"]) {
         return;
     }
-    for layout in [Layout::NpmPrefix, Layout::Native] {
+    for layout in [Layout::NpmPrefix, Layout::Native, Layout::Nvm] {
         let mut world = World::new();
-        if install_claude(&mut world, layout).is_none() {
+        let Some(version) = install_claude(&mut world, layout) else {
             return;
-        }
+        };
         std::fs::write(
             world.home.join(".claude.json"),
             r#"{"hasCompletedOnboarding": true, "theme": "dark"}"#,
@@ -623,16 +706,11 @@ fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_
         let project = world.project("real-claude");
         let record = world.json(&["create", project.to_str().unwrap()]);
         let session = record["tmux_session"].as_str().expect("a tmux session");
-        let mut screen = String::new();
-        wait_for("claude's first screen", Duration::from_secs(60), || {
-            screen = pane(&world, session);
-            screen.contains("trust this folder")
-        });
+        let screen = wait_for_screen(&world, session, layout, "trust this folder");
         assert!(!screen.contains("No such file"), "{layout:?}: {screen}");
-        world.tmux(&["send-keys", "-t", &format!("={session}:"), "Enter"]);
-        wait_for("the main screen", Duration::from_secs(30), || {
-            pane(&world, session).contains("for shortcuts")
-        });
+        accept_trust(&world, session, layout);
+        // The per-user install ran, not one the host may have elsewhere on PATH.
+        wait_for_screen(&world, session, layout, &format!("Claude Code v{version}"));
         let words = "hello from the sandbox";
         world.tmux(&["send-keys", "-t", &format!("={session}:"), "-l", words]);
         std::thread::sleep(Duration::from_millis(300));
