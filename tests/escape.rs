@@ -929,8 +929,8 @@ fn fs_06_writes_outside_the_project_do_not_reach_the_host() {
         return;
     }
     let s = Scene::new("fs06");
-    // A first run creates the ~/.claude placeholders on the host (by design, before the
-    // sandbox starts); the marker comes after it.
+    // A first run creates the project's transcript dir in ~/.claude/projects on the host (by
+    // design, before the sandbox starts); the marker comes after it.
     s.launch(&[], "true");
     let marker = s.world.path("MARKER");
     std::fs::write(&marker, "").unwrap();
@@ -2052,6 +2052,23 @@ fn claude_02_other_projects_and_the_hosts_sessions_are_invisible() {
             control.expect(key, "ok");
         }
         assert!(control.get("json").contains("other-mcp"));
+        // A whole copy of ~/.claude.json left in the project state by an older version (other
+        // projects' secrets in it) is deleted at the next launch.
+        let states = s.world.path("state/sandbox-deck/projects");
+        let state = std::fs::read_dir(&states)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let legacy = state.join("claude.json");
+        std::fs::copy(s.world.home.join(".claude.json"), &legacy).unwrap();
+        assert!(
+            read(&legacy).contains("other-mcp"),
+            "control: the old copy holds it"
+        );
+        s.launch(&[], "true");
+        assert!(!legacy.exists(), "the old whole copy is still there");
     }
 }
 
