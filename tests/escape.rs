@@ -2000,11 +2000,7 @@ fn claude_01_nothing_the_hosts_claude_runs_or_loads_can_be_planted() {
 
 /// Claude's name for a project's transcript dir: every character outside [A-Za-z0-9] is `-`.
 fn encoded(project: &Path) -> String {
-    project
-        .to_string_lossy()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
+    sandbox_deck::usage::encode_project_dir(project)
 }
 
 #[test]

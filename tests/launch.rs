@@ -715,12 +715,10 @@ fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_
         world.tmux(&["send-keys", "-t", &format!("={session}:"), "-l", words]);
         std::thread::sleep(Duration::from_millis(300));
         world.tmux(&["send-keys", "-t", &format!("={session}:"), "Enter"]);
-        let encoded: String = project
-            .to_string_lossy()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        let transcripts = world.home.join(".claude/projects").join(encoded);
+        let transcripts = world
+            .home
+            .join(".claude/projects")
+            .join(sandbox_deck::usage::encode_project_dir(&project));
         wait_for(
             "the transcript on the host",
             Duration::from_secs(30),
