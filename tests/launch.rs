@@ -771,3 +771,37 @@ fn doctor_shows_what_of_the_agents_install_a_sandbox_gets() {
         "{detail}"
     );
 }
+
+/// The real claude inside reads the host's login through the one bound file: `claude auth
+/// status` says logged in with the host's credentials, and not logged in without them.
+#[test]
+fn the_real_claude_inside_logs_in_with_the_hosts_credentials_file() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    for logged_in_on_host in [true, false] {
+        let mut world = World::new();
+        if install_claude(&mut world, Layout::NpmPrefix).is_none() {
+            return;
+        }
+        std::fs::create_dir_all(world.home.join(".claude")).unwrap();
+        if logged_in_on_host {
+            std::fs::write(
+                world.home.join(".claude/.credentials.json"),
+                r#"{"claudeAiOauth": {"accessToken": "sk-ant-oat01-test", "refreshToken": "sk-ant-ort01-test",
+                    "expiresAt": 4102444800000, "scopes": ["user:inference"], "subscriptionType": "max"}}"#,
+            )
+            .unwrap();
+        }
+        let project = world.project("login");
+        let out = world
+            .command()
+            .args(["launch", "bubblewrap", "--new", project.to_str().unwrap()])
+            .args(["--", "auth", "status"])
+            .output()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(status["loggedIn"], logged_in_on_host, "{status}");
+    }
+}
