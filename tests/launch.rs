@@ -703,6 +703,11 @@ fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_
             r#"{"hasCompletedOnboarding": true, "theme": "dark"}"#,
         )
         .unwrap();
+        // Preferences a user has, bound read-only: Claude must still start with them.
+        for dir in ["plugins", "skills", "hooks", "commands"] {
+            std::fs::create_dir_all(world.home.join(".claude").join(dir)).unwrap();
+        }
+        std::fs::write(world.home.join(".claude/settings.json"), "{}\n").unwrap();
         let project = world.project("real-claude");
         let record = world.json(&["create", project.to_str().unwrap()]);
         let session = record["tmux_session"].as_str().expect("a tmux session");
