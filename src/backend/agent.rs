@@ -60,7 +60,15 @@ pub fn resolve(found: &Path, home: &Path, visible: &[PathBuf]) -> AgentInstall {
     let inside_of = |host: &Path| -> PathBuf {
         binds
             .iter()
-            .find_map(|(root, inside)| Some(inside.join(host.strip_prefix(root).ok()?)))
+            .find_map(|(root, inside)| {
+                // Not `join("")`: that adds a trailing `/`, and a file's link would break.
+                let rel = host.strip_prefix(root).ok()?;
+                Some(if rel.as_os_str().is_empty() {
+                    inside.clone()
+                } else {
+                    inside.join(rel)
+                })
+            })
             .unwrap_or_else(|| host.to_owned())
     };
     let name = found.file_name().unwrap_or(real.as_os_str());
@@ -90,15 +98,23 @@ fn is_shadowed(path: &Path, home: &Path) -> bool {
 }
 
 /// The whole install of `real`: its npm package (the nearest directory above with a
-/// `package.json`), else the directory holding it. Never `$HOME` or `/` themselves.
+/// `package.json`, inside a `node_modules`), else the directory holding it. Never `$HOME`,
+/// `/` or a directory above them: then only the file itself.
 fn install_root(real: &Path, home: &Path) -> PathBuf {
+    let too_wide = |dir: &Path| home.starts_with(dir);
     let parent = real.parent().unwrap_or(real);
-    parent
+    let package = parent
         .ancestors()
-        .take_while(|dir| *dir != home && *dir != Path::new("/") && !home.starts_with(dir))
-        .find(|dir| dir.join("package.json").is_file())
-        .unwrap_or(parent)
-        .to_owned()
+        .take_while(|dir| !too_wide(dir))
+        .find(|dir| {
+            dir.join("package.json").is_file()
+                && dir.components().any(|c| c.as_os_str() == "node_modules")
+        });
+    match package {
+        Some(dir) => dir.to_owned(),
+        None if too_wide(parent) => real.to_owned(),
+        None => parent.to_owned(),
+    }
 }
 
 /// Where an interpreter is installed: the directory above its `bin/`, else its directory.
@@ -210,6 +226,17 @@ mod tests {
             install.path,
             [PathBuf::from(AGENT_BIN), node_root.join("bin")]
         );
+    }
+
+    #[test]
+    fn an_agent_directly_in_home_is_bound_alone_never_the_home() {
+        let (_dir, home) = home();
+        let agent = home.join("claude");
+        executable(&agent, "\x7fELF");
+        std::fs::write(home.join("package.json"), "{}").unwrap();
+        let install = resolve(&agent, &home, &["/usr".into()]);
+        assert_eq!(install.binds, [(agent.clone(), agent.clone())]);
+        assert_eq!(install.target.as_os_str(), agent.as_os_str());
     }
 
     #[test]
