@@ -39,13 +39,7 @@ pub fn run() -> Vec<Check> {
         ),
         kvm(),
         landlock(),
-        binary(
-            "claude",
-            "claude",
-            false,
-            &crate::backend::claude_install_hint(),
-            &["--version"],
-        ),
+        agent(),
         chromium(),
     ]
 }
@@ -79,6 +73,54 @@ fn chromium() -> Check {
             found.display()
         )),
     }
+
+}
+
+/// The agent, its version, and what of its install a sandbox gets (bound read-only after
+/// the fresh home; a per-user install lives under it).
+fn agent() -> Check {
+    let mut check = binary(
+        "claude",
+        "claude",
+        false,
+        &crate::backend::claude_install_hint(),
+        &["--version"],
+    );
+    let found = which("claude");
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    if let (Some(found), Some(home)) = (found, home) {
+        let home = home.canonicalize().unwrap_or(home);
+        let install =
+            crate::backend::agent::resolve(&found, &home, &crate::spec::Profile::host().ro_paths);
+        check
+            .detail
+            .push_str(&format!("; inside: {}", install_summary(&install)));
+    }
+    check
+}
+
+/// One line: the binds and the command a sandbox runs the agent as.
+fn install_summary(install: &crate::backend::AgentInstall) -> String {
+    let mut parts: Vec<String> = install
+        .binds
+        .iter()
+        .map(|(host, inside)| {
+            if host == inside {
+                format!("{} (read-only)", host.display())
+            } else {
+                format!("{} at {} (read-only)", host.display(), inside.display())
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        parts.push("nothing to bind (a system install)".into());
+    }
+    format!(
+        "mounts {}; runs {} -> {}",
+        parts.join(", "),
+        install.command.display(),
+        install.target.display()
+    )
 }
 
 /// True when everything `create` needs is present.

@@ -184,6 +184,54 @@ fn unique() -> String {
     )
 }
 
+/// The host's Claude state as a real user has it: preferences, code the host's Claude runs,
+/// another project's transcripts and MCP secrets, and the host's own sessions.
+fn write_host_claude(home: &Path, tag: &str) {
+    let claude = home.join(".claude");
+    for (rel, text) in [
+        (
+            "settings.json",
+            format!("{{\"env\": {{\"PREF\": \"{tag}-settings\"}}}}\n"),
+        ),
+        ("CLAUDE.md", format!("{tag}-memory\n")),
+        ("skills/review/SKILL.md", format!("{tag}-skill\n")),
+        ("rules/style.md", format!("{tag}-rule\n")),
+        ("commands/ship.md", format!("{tag}-command\n")),
+        ("agents/helper.md", format!("{tag}-agent\n")),
+        ("hooks/notify.sh", "#!/bin/sh\n".into()),
+        ("local/claude", "#!/bin/sh\necho host-claude\n".into()),
+        (
+            ".credentials.json",
+            format!("{{\"claudeAiOauth\": {{\"accessToken\": \"{tag}-token\"}}}}\n"),
+        ),
+        (
+            "history.jsonl",
+            format!("{{\"display\": \"{tag}-history\"}}\n"),
+        ),
+        (
+            "projects/-elsewhere-other/s.jsonl",
+            format!("{{\"cwd\": \"{tag}-other-transcript\"}}\n"),
+        ),
+        ("todos/t.json", format!("[\"{tag}-todo\"]\n")),
+        ("backups/.claude.json.backup", format!("{tag}-backup\n")),
+        (
+            "ide/1234.lock",
+            format!("{{\"authToken\": \"{tag}-ide\"}}\n"),
+        ),
+    ] {
+        write(&claude.join(rel), &text);
+    }
+    let json = serde_json::json!({
+        "hasCompletedOnboarding": true,
+        "theme": "light",
+        "mcpServers": {"user-wide": {"command": "x", "env": {"TOKEN": format!("{tag}-user-mcp")}}},
+        "projects": {
+            "/elsewhere/other": {"mcpServers": {"db": {"env": {"PASSWORD": format!("{tag}-other-mcp")}}}}
+        }
+    });
+    write(&home.join(".claude.json"), &json.to_string());
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -231,6 +279,8 @@ impl Report {
 /// HOME; secrets in the launching environment; a project inside HOME with back-channel files.
 struct Scene {
     world: World,
+    /// Sandboxes run as `nobody` (the world handed to it) instead of the caller.
+    nobody: bool,
     tag: String,
     project: PathBuf,
     canary: PathBuf,
@@ -254,10 +304,7 @@ impl Scene {
             "example.org ssh-ed25519 AAAA\n",
         );
         write(&home.join(".gitconfig"), "[user]\n\tname = canary\n");
-        write(
-            &home.join(".claude.json"),
-            &format!("{{\"seeded\": \"{tag}-claude-json\"}}\n"),
-        );
+        write_host_claude(&home, &tag);
         let other_project = home.join("code/other-project/secret.txt");
         write(&other_project, &tag);
         let outside = world.path("outside/canary.txt");
@@ -275,6 +322,7 @@ impl Scene {
         }
         Scene {
             world,
+            nobody: false,
             tag,
             project,
             canary,
@@ -282,6 +330,59 @@ impl Scene {
             other_project,
             probe,
         }
+    }
+
+    /// The same scene for an unprivileged user: the world is handed to `nobody`, and
+    /// sandboxes are started as it (root is what CI runs as).
+    fn new_as(name: &str, nobody: bool) -> Scene {
+        let mut scene = Scene::new(name);
+        if nobody {
+            drop(scene.world.as_nobody());
+            scene.nobody = true;
+        }
+        scene
+    }
+
+    /// `sandbox-deck` as this scene's user.
+    fn deck(&self) -> Command {
+        let own = self.world.command();
+        if !self.nobody {
+            return own;
+        }
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(own.get_program())
+            .env_clear()
+            .envs(
+                own.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            );
+        c
+    }
+
+    /// The body run on the host as this scene's user, with the world's HOME: the negative
+    /// control for what a sandbox was refused.
+    fn on_host(&self, body: &str) -> Report {
+        let mut c = if self.nobody {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--",
+                "sh",
+            ]);
+            c
+        } else {
+            Command::new("sh")
+        };
+        let out = c
+            .args(["-c", &self.script(body)])
+            .current_dir(&self.project)
+            .env("HOME", &self.world.home)
+            .output()
+            .unwrap();
+        Report::of(&out)
     }
 
     fn p(&self) -> &str {
@@ -295,8 +396,7 @@ impl Scene {
     /// `launch bubblewrap --new DIR --shell [extra] -- sh -c SCRIPT`, to the end.
     fn launch(&self, extra: &[&str], body: &str) -> Report {
         let out = self
-            .world
-            .command()
+            .deck()
             .args(["launch", "bubblewrap", "--new", self.p(), "--shell"])
             .args(extra)
             .args(["--", "sh", "-c", &self.script(body)])
@@ -829,8 +929,8 @@ fn fs_06_writes_outside_the_project_do_not_reach_the_host() {
         return;
     }
     let s = Scene::new("fs06");
-    // A first run creates the ~/.claude placeholders on the host (by design, before the
-    // sandbox starts); the marker comes after it.
+    // A first run creates the project's transcript dir in ~/.claude/projects on the host (by
+    // design, before the sandbox starts); the marker comes after it.
     s.launch(&[], "true");
     let marker = s.world.path("MARKER");
     std::fs::write(&marker, "").unwrap();
@@ -1828,40 +1928,237 @@ fn sec_05_secrets_never_appear_in_host_argv() {
     drop(dir);
 }
 
+/// Every file below the host's `~/.claude` with its content, to compare before and after.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path.clone());
+            }
+            found.push((path.clone(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// What a sandbox plants in `~/.claude` for the host's Claude to run or load later. Each line
+/// is `try LABEL …`; the same script, run on the host, is the negative control.
+const CLAUDE_PLANTS: &str = r##"try config sh -c 'echo "{\"mcpServers\":{\"x\":{\"command\":\"touch\",\"args\":[\"/tmp/pwned\"]}}}" > ~/.claude/.config.json'
+try local sh -c 'echo "#!/bin/sh" > ~/.claude/local/claude'
+try snapshot sh -c 'mkdir -p ~/.claude/shell-snapshots && echo evil > ~/.claude/shell-snapshots/snapshot-bash-1.sh'
+try sessionenv sh -c 'mkdir -p ~/.claude/session-env/s && echo evil > ~/.claude/session-env/s/hook-0.sh'
+try ide sh -c 'mkdir -p ~/.claude/ide && echo evil > ~/.claude/ide/9999.lock'
+try chrome sh -c 'mkdir -p ~/.claude/chrome && echo evil > ~/.claude/chrome/chrome-native-host'
+try skill sh -c 'echo evil >> ~/.claude/skills/review/SKILL.md'
+try newskill sh -c 'mkdir -p ~/.claude/skills/evil && echo evil > ~/.claude/skills/evil/SKILL.md'
+try rule sh -c 'echo evil > ~/.claude/rules/evil.md'
+try settings sh -c 'echo evil >> ~/.claude/settings.json'
+try memory sh -c 'echo evil >> ~/.claude/CLAUDE.md'
+try command sh -c 'echo evil > ~/.claude/commands/evil.md'
+try agent sh -c 'echo evil > ~/.claude/agents/evil.md'
+try hook sh -c 'echo evil > ~/.claude/hooks/evil.sh'
+try movesettings mv ~/.claude/settings.json ~/.claude/moved.json
+try moveskills mv ~/.claude/skills ~/.claude/skills-moved
+"##;
+
 #[test]
-fn sec_06_claude_code_running_files_are_read_only_and_claude_json_is_a_copy() {
-    if !prerequisites(TOOLS) {
+fn claude_01_nothing_the_hosts_claude_runs_or_loads_can_be_planted() {
+    if !prerequisites(&["bwrap", "python3", "setpriv"]) {
         return;
     }
-    let s = Scene::new("sec06");
-    let r = s.launch(
-        &[],
-        "for f in settings.json settings.local.json CLAUDE.md; do try \"f_$f\" sh -c \"echo evil >> ~/.claude/$f\"; done\n\
-         for d in hooks commands agents plugins; do try \"d_$d\" touch ~/.claude/$d/evil; done\n\
-         try mv mv ~/.claude/settings.json ~/.claude/moved.json\n\
-         try mvdir mv ~/.claude ~/.claude-moved\n\
-         echo \"seeded=$(grep -c claude-json ~/.claude.json)\"\n\
-         try copy sh -c 'echo {\\\"evil\\\": 1} > ~/.claude.json'\n\
-         try shared touch ~/.claude/session-note\n",
-    );
-    for f in ["settings.json", "settings.local.json", "CLAUDE.md"] {
-        r.expect(&format!("f_{f}"), "refused");
+    for nobody in [false, true] {
+        let s = Scene::new_as("claude01", nobody);
+        let host_claude = s.world.home.join(".claude");
+        let before = snapshot(&host_claude);
+        let r = s.launch(
+            &[],
+            &format!(
+                "{CLAUDE_PLANTS}echo \"uid=$(id -u)\"\necho \"prefs=$(cat ~/.claude/CLAUDE.md ~/.claude/skills/review/SKILL.md ~/.claude/rules/style.md | tr '\\n' ' ')\"\n"
+            ),
+        );
+        r.expect("uid", if nobody { "65534" } else { "0" });
+        // The preferences are there to read, and not one of them could be written.
+        let prefs = r.get("prefs");
+        for part in ["memory", "skill", "rule"] {
+            assert!(prefs.contains(&format!("{}-{part}", s.tag)), "{}", r.text);
+        }
+        for key in [
+            "skill",
+            "newskill",
+            "rule",
+            "settings",
+            "memory",
+            "command",
+            "agent",
+            "hook",
+            "movesettings",
+            "moveskills",
+        ] {
+            r.refused(key);
+        }
+        // Entries the host's Claude owns were written privately, if at all: the host's
+        // ~/.claude is what it was, plus this project's (empty) transcript dir.
+        let after = snapshot(&host_claude);
+        let added: Vec<_> = after.iter().filter(|e| !before.contains(e)).collect();
+        let transcripts = host_claude.join("projects").join(encoded(&s.project));
+        assert_eq!(
+            added,
+            [&(transcripts, vec![])],
+            "as {}: the sandbox changed the host's ~/.claude",
+            if nobody { "nobody" } else { "root" }
+        );
+        // Control: the same plants, run on the host, land and change what its Claude runs.
+        let control = s.on_host(CLAUDE_PLANTS);
+        for key in [
+            "config",
+            "local",
+            "snapshot",
+            "sessionenv",
+            "ide",
+            "skill",
+            "rule",
+            "hook",
+        ] {
+            control.expect(key, "ok");
+        }
+        assert!(host_claude.join(".config.json").exists());
+        assert!(read(&host_claude.join("rules/evil.md")).contains("evil"));
+        assert!(!read(&host_claude.join("local/claude")).contains("host-claude"));
     }
-    for d in ["hooks", "commands", "agents", "plugins"] {
-        r.expect(&format!("d_{d}"), "refused");
+}
+
+/// Claude's name for a project's transcript dir: every character outside [A-Za-z0-9] is `-`.
+fn encoded(project: &Path) -> String {
+    sandbox_deck::usage::encode_project_dir(project)
+}
+
+#[test]
+fn claude_02_other_projects_and_the_hosts_sessions_are_invisible() {
+    if !prerequisites(&["bwrap", "python3", "setpriv"]) {
+        return;
     }
-    r.refused("mv");
-    r.refused("mvdir");
-    r.expect("seeded", "1");
-    r.expect("copy", "ok");
-    assert!(
-        read(&s.world.home.join(".claude.json")).contains("claude-json"),
-        "the host's ~/.claude.json was changed from inside"
-    );
-    assert_eq!(read(&s.world.home.join(".claude/settings.json")), "{}\n");
-    // Control: ~/.claude itself is shared read-write by design (login, sessions).
-    r.expect("shared", "ok");
-    assert!(s.world.home.join(".claude/session-note").exists());
+    for nobody in [false, true] {
+        let s = Scene::new_as("claude02", nobody);
+        let host_claude = s.world.home.join(".claude");
+        let other = host_claude.join("projects/-elsewhere-other/s.jsonl");
+        let body = "try transcript cat ~/.claude/projects/-elsewhere-other/s.jsonl\n\
+             try history cat ~/.claude/history.jsonl\n\
+             try todos cat ~/.claude/todos/t.json\n\
+             try backups cat ~/.claude/backups/.claude.json.backup\n\
+             try idelock cat ~/.claude/ide/1234.lock\n\
+             echo \"projects=$(ls -A ~/.claude/projects | tr '\\n' ' ')\"\n\
+             try writeother sh -c 'mkdir -p ~/.claude/projects/-elsewhere-other && echo evil > ~/.claude/projects/-elsewhere-other/s.jsonl'\n\
+             try writehistory sh -c 'echo evil >> ~/.claude/history.jsonl'\n\
+             echo \"json=$(tr -d ' \\n' < ~/.claude.json)\"\n\
+             cat ~/.claude/projects/*/*.jsonl ~/.claude/history.jsonl ~/.claude/todos/* 2>/dev/null\n";
+        let r = s.launch(&[], body);
+        for key in ["transcript", "history", "todos", "backups", "idelock"] {
+            r.refused(key);
+        }
+        assert_eq!(r.get("projects").trim(), encoded(&s.project), "{}", r.text);
+        let json = r.get("json");
+        for secret in ["other-mcp", "user-mcp", "/elsewhere/other"] {
+            assert!(!json.contains(secret), "{secret} in the copy: {json}");
+        }
+        assert!(json.contains("\"theme\":\"light\""), "{json}");
+        for leak in ["history", "other-transcript", "todo", "backup", "ide"] {
+            assert!(
+                !r.stdout().contains(&format!("{}-{leak}", s.tag)),
+                "{leak} leaked:\n{}",
+                r.text
+            );
+        }
+        // Writes went to the sandbox's own ~/.claude, never to the host's files.
+        assert!(read(&other).contains("other-transcript"));
+        assert!(!read(&host_claude.join("history.jsonl")).contains("evil"));
+        // Control: the host reads all of it.
+        let control = s.on_host(body);
+        for key in ["transcript", "history", "todos", "backups", "idelock"] {
+            control.expect(key, "ok");
+        }
+        assert!(control.get("json").contains("other-mcp"));
+        // A whole copy of ~/.claude.json left in the project state by an older version (other
+        // projects' secrets in it) is deleted at the next launch.
+        let states = s.world.path("state/sandbox-deck/projects");
+        let state = std::fs::read_dir(&states)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let legacy = state.join("claude.json");
+        std::fs::copy(s.world.home.join(".claude.json"), &legacy).unwrap();
+        assert!(
+            read(&legacy).contains("other-mcp"),
+            "control: the old copy holds it"
+        );
+        s.launch(&[], "true");
+        assert!(!legacy.exists(), "the old whole copy is still there");
+    }
+}
+
+#[test]
+fn claude_03_own_transcripts_and_the_login_are_shared_and_nothing_else_is() {
+    if !prerequisites(&["bwrap", "python3", "setpriv"]) {
+        return;
+    }
+    for nobody in [false, true] {
+        let s = Scene::new_as("claude03", nobody);
+        let host_claude = s.world.home.join(".claude");
+        let credentials = host_claude.join(".credentials.json");
+        let own = host_claude.join("projects").join(encoded(&s.project));
+        // Claude's own token refresh: a temp file renamed over the credentials, and on
+        // EBUSY (a mount point) its content copied in place.
+        let body = "echo \"token=$(grep -c token ~/.claude/.credentials.json)\"\n\
+             echo '{\"claudeAiOauth\":{\"accessToken\":\"refreshed\"}}' > ~/.claude/.credentials.json.tmp.1\n\
+             try rename mv ~/.claude/.credentials.json.tmp.1 ~/.claude/.credentials.json\n\
+             try copy cp ~/.claude/.credentials.json.tmp.1 ~/.claude/.credentials.json\n\
+             try replace ln -sf /etc/passwd ~/.claude/.credentials.json\n\
+             try remove rm -f ~/.claude/.credentials.json\n\
+             try transcript sh -c \"echo '{\\\"type\\\":\\\"user\\\"}' > ~/.claude/projects/$(ls ~/.claude/projects)/inside.jsonl\"\n\
+             try unknown sh -c 'mkdir -p ~/.claude/some-future-dir && echo x > ~/.claude/some-future-dir/f'\n\
+             echo \"kept=$(cat ~/.claude/some-future-dir/f 2>/dev/null)\"\n";
+        let r = s.launch(&[], body);
+        r.expect("token", "1");
+        r.refused("rename");
+        r.expect("copy", "ok");
+        r.refused("replace");
+        r.refused("remove");
+        r.expect("transcript", "ok");
+        r.expect("unknown", "ok");
+        assert!(
+            read(&credentials).contains("refreshed"),
+            "refresh reached the host"
+        );
+        assert!(
+            std::fs::symlink_metadata(&credentials).unwrap().is_file(),
+            "the credentials file is still a plain file"
+        );
+        assert!(
+            read(&own.join("inside.jsonl")).contains("user"),
+            "transcript at the host path"
+        );
+        assert!(
+            !host_claude.join("some-future-dir").exists(),
+            "unknown entries stay private"
+        );
+        // They persist for the project's next sandbox.
+        let again = s.launch(&[], "echo \"kept=$(cat ~/.claude/some-future-dir/f)\"");
+        again.expect("kept", "x");
+        // Control: on the host the credentials can be replaced, and a new entry lands.
+        let control = s.on_host(
+            "try replace ln -sf /etc/passwd ~/.claude/.credentials.json\n\
+             try unknown sh -c 'mkdir -p ~/.claude/some-future-dir && echo x > ~/.claude/some-future-dir/f'\n",
+        );
+        control.expect("replace", "ok");
+        control.expect("unknown", "ok");
+        assert!(host_claude.join("some-future-dir/f").exists());
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -564,3 +564,249 @@ fn display_host_is_an_opt_in() {
     server.process.terminate(Duration::from_secs(2));
     let _ = server.child.wait();
 }
+
+/// Where the real per-user Claude is installed, as users have it.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// `npm install -g` with a user prefix: `~/.npm-global/bin/claude` → `../lib/node_modules/…`.
+    NpmPrefix,
+    /// The native installer: `~/.local/bin/claude` → `~/.local/share/claude/versions/<v>`.
+    Native,
+    /// nvm: `~/.nvm/versions/node/<v>/bin/claude` → the package's `#!/usr/bin/env node`
+    /// launcher, run by the node beside it (the host's node, hard-linked there).
+    Nvm,
+}
+
+/// Installs the real claude in `layout` under the world's home and puts it first on PATH.
+/// Returns its version.
+fn install_claude(world: &mut World, layout: Layout) -> Option<String> {
+    let npm = world.install_real_claude()?;
+    let package = npm
+        .canonicalize()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&read(&package.join("package.json"))).unwrap();
+    let version = manifest["version"].as_str().unwrap().to_owned();
+    if let Layout::Nvm = layout {
+        let node = which("node")?;
+        let root = world.home.join(".nvm/versions/node/v22.0.0");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let lib = world.home.join(".npm-global/lib");
+        std::fs::rename(&lib, root.join("lib")).unwrap();
+        std::fs::hard_link(node.canonicalize().unwrap(), root.join("bin/node"))
+            .or_else(|_| std::fs::copy(&node, root.join("bin/node")).map(|_| ()))
+            .unwrap();
+        // npm makes a bin target executable; this one is a hard link to the prepared copy,
+        // so it is replaced by an executable copy rather than changed.
+        let launcher = root.join("lib/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs");
+        let text = std::fs::read(&launcher).unwrap();
+        std::fs::remove_file(&launcher).unwrap();
+        std::fs::write(&launcher, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(
+            "../lib/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs",
+            root.join("bin/claude"),
+        )
+        .unwrap();
+        std::fs::remove_dir_all(world.home.join(".npm-global")).unwrap();
+        put_first_on_path(world, &root.join("bin"));
+    }
+    if let Layout::Native = layout {
+        let binary = npm.canonicalize().unwrap();
+        let version = world.home.join(".local/share/claude/versions/2.1.197");
+        std::fs::create_dir_all(version.parent().unwrap()).unwrap();
+        std::fs::hard_link(&binary, &version)
+            .or_else(|_| std::fs::copy(&binary, &version).map(|_| ()))
+            .unwrap();
+        let bin = world.home.join(".local/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(&version, bin.join("claude")).unwrap();
+        std::fs::remove_dir_all(world.home.join(".npm-global")).unwrap();
+        put_first_on_path(world, &bin);
+    }
+    Some(version)
+}
+
+fn put_first_on_path(world: &mut World, dir: &std::path::Path) {
+    let path = std::env::var("PATH").unwrap_or_default();
+    world.env.retain(|(k, _)| k != "PATH");
+    world
+        .env
+        .push(("PATH".into(), format!("{}:{path}", dir.display())));
+}
+
+fn pane(world: &World, session: &str) -> String {
+    let out = world.tmux(&["capture-pane", "-p", "-t", &format!("={session}:")]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Moves the trust dialog's cursor to "Yes, I trust this folder" (its place in the menu
+/// varies) and confirms, until the main screen shows.
+fn accept_trust(world: &World, session: &str, layout: Layout) {
+    let target = format!("={session}:");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = pane(world, session);
+        if screen.contains("for shortcuts") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{layout:?}: the trust dialog was not accepted:\n{screen}"
+        );
+        let on_yes = screen
+            .lines()
+            .any(|l| l.contains('❯') && l.contains("Yes, I trust"));
+        let key = if on_yes { "Enter" } else { "Down" };
+        world.tmux(&["send-keys", "-t", &target, key]);
+        std::thread::sleep(Duration::from_millis(700));
+    }
+}
+
+/// Waits until the pane shows `needle`, and shows the pane when it never does.
+fn wait_for_screen(world: &World, session: &str, layout: Layout, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let screen = pane(world, session);
+        if screen.contains(needle) {
+            return screen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{layout:?}: no {needle:?} on the screen:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The real Claude Code, installed per user, starts in a managed sandbox (its install bound
+/// after the fresh home), shows its first screen, and writes its transcript where the host
+/// keeps this project's: `~/.claude/projects/<encoded project>/`.
+#[test]
+fn the_real_claude_runs_from_a_per_user_install_and_its_transcript_lands_on_the_host() {
+    if !prerequisites(&["bwrap", "tmux", "Xvfb"]) {
+        return;
+    }
+    for layout in [Layout::NpmPrefix, Layout::Native, Layout::Nvm] {
+        let mut world = World::new();
+        let Some(version) = install_claude(&mut world, layout) else {
+            return;
+        };
+        std::fs::write(
+            world.home.join(".claude.json"),
+            r#"{"hasCompletedOnboarding": true, "theme": "dark"}"#,
+        )
+        .unwrap();
+        // Preferences a user has, bound read-only: Claude must still start with them.
+        for dir in ["plugins", "skills", "hooks", "commands"] {
+            std::fs::create_dir_all(world.home.join(".claude").join(dir)).unwrap();
+        }
+        std::fs::write(world.home.join(".claude/settings.json"), "{}\n").unwrap();
+        let project = world.project("real-claude");
+        let record = world.json(&["create", project.to_str().unwrap()]);
+        let session = record["tmux_session"].as_str().expect("a tmux session");
+        let screen = wait_for_screen(&world, session, layout, "trust this folder");
+        assert!(!screen.contains("No such file"), "{layout:?}: {screen}");
+        accept_trust(&world, session, layout);
+        // The per-user install ran, not one the host may have elsewhere on PATH.
+        wait_for_screen(&world, session, layout, &format!("Claude Code v{version}"));
+        let words = "hello from the sandbox";
+        world.tmux(&["send-keys", "-t", &format!("={session}:"), "-l", words]);
+        std::thread::sleep(Duration::from_millis(300));
+        world.tmux(&["send-keys", "-t", &format!("={session}:"), "Enter"]);
+        let transcripts = world
+            .home
+            .join(".claude/projects")
+            .join(sandbox_deck::usage::encode_project_dir(&project));
+        wait_for(
+            "the transcript on the host",
+            Duration::from_secs(30),
+            || {
+                std::fs::read_dir(&transcripts)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|e| read(&e.path()).contains(words))
+            },
+        );
+        // The session's other state stayed in the sandbox's own ~/.claude.
+        assert!(
+            !world.home.join(".claude/history.jsonl").exists(),
+            "{layout:?}: the prompt history reached the host's ~/.claude"
+        );
+        let pane_text = pane(&world, session);
+        assert!(
+            !pane_text.contains("missing or broken"),
+            "{layout:?}: {pane_text}"
+        );
+    }
+}
+
+#[test]
+fn doctor_shows_what_of_the_agents_install_a_sandbox_gets() {
+    let mut world = World::new();
+    if install_claude(&mut world, Layout::Native).is_none() {
+        return;
+    }
+    let out = world.run(&["--json", "doctor"]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor's JSON");
+    let claude = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "claude")
+        .expect("a claude check");
+    let detail = claude["detail"].as_str().unwrap();
+    let versions = world.home.join(".local/share/claude/versions");
+    assert!(
+        detail.contains(&format!(
+            "mounts {} at /run/sandbox-deck/agent/0 (read-only)",
+            versions.display()
+        )),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("runs /run/sandbox-deck/bin/claude"),
+        "{detail}"
+    );
+}
+
+/// The real claude inside reads the host's login through the one bound file: `claude auth
+/// status` says logged in with the host's credentials, and not logged in without them.
+#[test]
+fn the_real_claude_inside_logs_in_with_the_hosts_credentials_file() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    for logged_in_on_host in [true, false] {
+        let mut world = World::new();
+        if install_claude(&mut world, Layout::NpmPrefix).is_none() {
+            return;
+        }
+        std::fs::create_dir_all(world.home.join(".claude")).unwrap();
+        if logged_in_on_host {
+            std::fs::write(
+                world.home.join(".claude/.credentials.json"),
+                r#"{"claudeAiOauth": {"accessToken": "sk-ant-oat01-test", "refreshToken": "sk-ant-ort01-test",
+                    "expiresAt": 4102444800000, "scopes": ["user:inference"], "subscriptionType": "max"}}"#,
+            )
+            .unwrap();
+        }
+        let project = world.project("login");
+        let out = world
+            .command()
+            .args(["launch", "bubblewrap", "--new", project.to_str().unwrap()])
+            .args(["--", "auth", "status"])
+            .output()
+            .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(status["loggedIn"], logged_in_on_host, "{status}");
+    }
+}

@@ -11,8 +11,8 @@ use std::process::Command;
 use command_fds::{CommandFdExt, FdMapping};
 
 use crate::backend::{
-    AGENT_SETTINGS, BROWSER_WRAPPER, BROWSER_WRAPPER_SCRIPT, Launch, ProjectState, STATUS_DIR,
-    landlock, seccomp,
+    AGENT_SETTINGS, BROWSER_WRAPPER, BROWSER_WRAPPER_SCRIPT, ClaudeView, Launch, ProjectState,
+    STATUS_DIR, landlock, seccomp,
 };
 use crate::error::{DeckError, Result};
 use crate::host::xvfb;
@@ -88,7 +88,7 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         Some(state) => mounts.push(Mount::Bind(state.tmp(), "/tmp".into())),
         None => mounts.push(Mount::Tmpfs("/tmp".into())),
     }
-    for path in profile.ro_paths.iter().chain(&launch.extra_ro) {
+    for path in &profile.ro_paths {
         if let Some(mount) = host_path_mount(path) {
             mounts.push(mount);
         }
@@ -131,19 +131,22 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
             path: BROWSER_WRAPPER.into(),
         });
     }
-    let exposure = &launch.exposure;
-    if let Some(dir) = &exposure.claude_dir {
-        mounts.push(Mount::Bind(dir.clone(), launch.home.join(".claude")));
-        for path in &exposure.claude_read_only {
-            let inside = launch
-                .home
-                .join(".claude")
-                .join(path.strip_prefix(dir).unwrap_or(path));
-            mounts.push(Mount::RoBind(path.clone(), inside));
-        }
+    if let Some(view) = &launch.claude {
+        mounts.extend(claude_mounts(view, &launch.home));
     }
+    let exposure = &launch.exposure;
     for path in &exposure.read_only {
         mounts.push(Mount::RoBind(path.clone(), path.clone()));
+    }
+    // After the home and everything bound into it, so nothing hides the install.
+    if let Some(agent) = &launch.agent {
+        for (host, inside) in &agent.binds {
+            mounts.push(Mount::RoBind(host.clone(), inside.clone()));
+        }
+        mounts.push(Mount::Symlink {
+            target: agent.target.clone(),
+            link: agent.command.clone(),
+        });
     }
     mounts.push(Mount::Bind(launch.project.clone(), launch.project.clone()));
     for dir in &exposure.pinned {
@@ -230,6 +233,22 @@ fn rebuilt_around(dir: &Path, target: &Path) -> Vec<Mount> {
         }
         // Anything else on the way to `target` (a file or symlink where a directory must be,
         // or `target` itself) is left out: bwrap creates the path afresh.
+    }
+    mounts
+}
+
+/// The sandbox's `~/.claude`: its private dir, and the host entries the allowlist lets in,
+/// each at its host path (the view's mount points were prepared by `ClaudeView::resolve`).
+fn claude_mounts(view: &ClaudeView, home: &Path) -> Vec<Mount> {
+    let mut mounts = vec![
+        Mount::Bind(view.private_dir.clone(), home.join(".claude")),
+        Mount::Bind(view.transcripts.clone(), view.transcripts.clone()),
+    ];
+    for path in &view.preferences {
+        mounts.push(Mount::RoBind(path.clone(), path.clone()));
+    }
+    if let Some(file) = &view.credentials {
+        mounts.push(Mount::Bind(file.clone(), file.clone()));
     }
     mounts
 }
@@ -405,7 +424,7 @@ pub fn chromium_policy(extension_ids: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{Exposure, SandboxDisplay};
+    use crate::backend::{AgentInstall, Exposure, SandboxDisplay};
 
     fn launch() -> Launch {
         Launch {
@@ -419,13 +438,25 @@ mod tests {
                 size: Some((1280, 800)),
             }),
             command: vec!["bash".into()],
-            extra_ro: vec![],
+            agent: Some(AgentInstall {
+                command: "/run/sandbox-deck/bin/claude".into(),
+                target: "/home/dev/.npm-global/lib/node_modules/cc/bin/claude.exe".into(),
+                binds: vec![(
+                    "/home/dev/.npm-global/lib/node_modules/cc".into(),
+                    "/home/dev/.npm-global/lib/node_modules/cc".into(),
+                )],
+                path: vec!["/run/sandbox-deck/bin".into()],
+            }),
             state: Some(ProjectState {
                 dir: "/state/projects/api-0123".into(),
             }),
+            claude: Some(ClaudeView {
+                private_dir: "/state/projects/api-0123/claude".into(),
+                transcripts: "/home/dev/.claude/projects/-home-dev-code-api".into(),
+                preferences: vec!["/home/dev/.claude/settings.json".into()],
+                credentials: Some("/home/dev/.claude/.credentials.json".into()),
+            }),
             exposure: Exposure {
-                claude_dir: Some("/home/dev/.claude".into()),
-                claude_read_only: vec!["/home/dev/.claude/settings.json".into()],
                 protected: vec!["/home/dev/code/api/.git/hooks".into()],
                 pinned: vec!["/home/dev/code/api/.git".into()],
                 ..Exposure::default()
@@ -498,8 +529,15 @@ mod tests {
             &["--bind", "/home/dev/code/api", "/home/dev/code/api"],
         )
         .unwrap();
-        let claude =
-            position(&args, &["--bind", "/home/dev/.claude", "/home/dev/.claude"]).unwrap();
+        let claude = position(
+            &args,
+            &[
+                "--bind",
+                "/state/projects/api-0123/claude",
+                "/home/dev/.claude",
+            ],
+        )
+        .unwrap();
         assert!(
             tmpfs_home < project && tmpfs_home < claude,
             "binds must come after the home tmpfs"
@@ -519,6 +557,8 @@ mod tests {
                 "/home/dev/.local/lib",
                 "/home/dev/.local/share",
                 "/home/dev/.claude",
+                "/home/dev/.claude/projects/-home-dev-code-api",
+                "/home/dev/.claude/.credentials.json",
                 "/home/dev/code/api",
                 "/home/dev/code/api/.git",
                 "/tmp/.X11-unix/X12",
@@ -530,10 +570,27 @@ mod tests {
     }
 
     #[test]
-    fn files_the_host_runs_later_are_bound_read_only_over_the_writable_binds() {
+    fn the_claude_view_is_built_over_the_private_dir_after_the_home() {
         let args = args_of(&launch());
-        let claude =
-            position(&args, &["--bind", "/home/dev/.claude", "/home/dev/.claude"]).unwrap();
+        let home = position(&args, &["--tmpfs", "/home/dev"]).unwrap();
+        let private = position(
+            &args,
+            &[
+                "--bind",
+                "/state/projects/api-0123/claude",
+                "/home/dev/.claude",
+            ],
+        )
+        .unwrap();
+        let transcripts = position(
+            &args,
+            &[
+                "--bind",
+                "/home/dev/.claude/projects/-home-dev-code-api",
+                "/home/dev/.claude/projects/-home-dev-code-api",
+            ],
+        )
+        .unwrap();
         let settings = position(
             &args,
             &[
@@ -543,10 +600,44 @@ mod tests {
             ],
         )
         .unwrap();
-        assert!(
-            claude < settings,
-            "read-only must come after the rw bind it covers"
-        );
+        assert!(home < private && private < transcripts && private < settings);
+        // Nothing else of the host's ~/.claude: no bind of the whole dir.
+        assert!(position(&args, &["/home/dev/.claude", "/home/dev/.claude"]).is_none());
+        let mut no_claude = launch();
+        no_claude.claude = None;
+        assert!(!args_of(&no_claude).iter().any(|a| a.contains(".claude/")));
+    }
+
+    #[test]
+    fn the_agent_install_is_bound_after_the_home_and_everything_in_it() {
+        let args = args_of(&launch());
+        let package = "/home/dev/.npm-global/lib/node_modules/cc";
+        let install = position(&args, &["--ro-bind", package, package]).expect("install bound");
+        let last_home_bind = [
+            position(&args, &["--tmpfs", "/home/dev"]),
+            position(&args, &["--bind", "/state/projects/api-0123/local/share"]),
+            position(&args, &["--bind", "/state/projects/api-0123/claude"]),
+        ];
+        for earlier in last_home_bind {
+            assert!(earlier.unwrap() < install, "the install would be hidden");
+        }
+        let link = position(
+            &args,
+            &[
+                "--symlink",
+                "/home/dev/.npm-global/lib/node_modules/cc/bin/claude.exe",
+                "/run/sandbox-deck/bin/claude",
+            ],
+        )
+        .expect("the agent's symlink");
+        assert!(install < link);
+        let remount = position(&args, &["--remount-ro", "/"]).unwrap();
+        assert!(link < remount);
+    }
+
+    #[test]
+    fn files_the_host_runs_later_are_bound_read_only_over_the_writable_binds() {
+        let args = args_of(&launch());
         let project = position(
             &args,
             &["--bind", "/home/dev/code/api", "/home/dev/code/api"],

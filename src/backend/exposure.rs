@@ -1,7 +1,8 @@
 //! What of the host a sandbox may see besides the project: resolved here from the options,
 //! the config and the caller's environment, so the backends only turn a list into mounts.
 //! Everything is off unless asked for, except read-only config that tools need (git, ssh's
-//! known_hosts) and `~/.claude`, whose code-running files stay read-only.
+//! known_hosts). `~/.claude` is not here: each sandbox gets its own view of it
+//! (see `claude_home`).
 
 use std::path::{Path, PathBuf};
 
@@ -23,17 +24,6 @@ pub struct Options {
     pub gpu: bool,
 }
 
-/// Files in `~/.claude` that make the host's own, unsandboxed Claude run code: read-only inside.
-pub const CLAUDE_CODE_RUNNING: &[&str] = &[
-    "settings.json",
-    "settings.local.json",
-    "hooks",
-    "commands",
-    "agents",
-    "plugins",
-    "CLAUDE.md",
-];
-
 /// Host config that tools inside need to read but must never change.
 const READ_ONLY_HOME_FILES: &[&str] = &[
     ".gitconfig",
@@ -49,10 +39,6 @@ const NIX_DAEMON_SOCKET: &str = "/nix/var/nix/daemon-socket/socket";
 /// The resolved exposure: host paths that exist, and the environment that goes with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exposure {
-    /// `~/.claude`, shared read-write.
-    pub claude_dir: Option<PathBuf>,
-    /// Entries of `~/.claude` bound read-only over themselves.
-    pub claude_read_only: Vec<PathBuf>,
     /// Host files bound read-only at the same path.
     pub read_only: Vec<PathBuf>,
     /// Project files bound read-only over themselves (the host executes them later).
@@ -95,11 +81,9 @@ impl ExposureInput<'_> {
     }
 }
 
-/// Looks at the host and decides what crosses. Creates missing `~/.claude` code-running
-/// entries as empty placeholders first, so the sandbox cannot create them either.
+/// Looks at the host and decides what crosses. Writes nothing.
 pub fn resolve(input: &ExposureInput<'_>) -> Exposure {
     let mut exposure = Exposure::default();
-    claude(input, &mut exposure);
     for rel in READ_ONLY_HOME_FILES {
         let path = input.home.join(rel);
         if path.exists() {
@@ -186,41 +170,6 @@ pub fn is_inside_relative(rel: &str) -> bool {
         && path
             .components()
             .all(|c| matches!(c, std::path::Component::Normal(_)))
-}
-
-fn claude(input: &ExposureInput<'_>, exposure: &mut Exposure) {
-    let dir = input.home.join(".claude");
-    if std::fs::create_dir_all(&dir).is_err() {
-        exposure
-            .warnings
-            .push(format!("cannot create {}", dir.display()));
-        return;
-    }
-    let dir = dir.canonicalize().unwrap_or(dir);
-    for name in CLAUDE_CODE_RUNNING {
-        let path = dir.join(name);
-        if std::fs::symlink_metadata(&path).is_err() {
-            let created = if name.contains('.') {
-                let placeholder: &[u8] = if name.ends_with(".json") {
-                    b"{}\n"
-                } else {
-                    b""
-                };
-                std::fs::write(&path, placeholder)
-            } else {
-                std::fs::create_dir(&path)
-            };
-            if created.is_err() {
-                exposure.warnings.push(format!(
-                    "cannot protect {}: it could not be created",
-                    path.display()
-                ));
-                continue;
-            }
-        }
-        exposure.claude_read_only.push(path);
-    }
-    exposure.claude_dir = Some(dir);
 }
 
 fn host_display(input: &ExposureInput<'_>, exposure: &mut Exposure) {
@@ -411,27 +360,6 @@ mod tests {
             !all.iter()
                 .any(|p| p.ends_with("id_ed25519") || p.ends_with("hosts.yml"))
         );
-    }
-
-    #[test]
-    fn claude_code_running_files_are_created_and_protected() {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let exposure = resolve(&input(&Options::default(), &home, dir.path(), &[], &[]));
-        let claude = home.join(".claude").canonicalize().unwrap();
-        for name in CLAUDE_CODE_RUNNING {
-            assert!(
-                exposure.claude_read_only.contains(&claude.join(name)),
-                "{name}"
-            );
-            assert!(claude.join(name).exists());
-        }
-        assert_eq!(
-            std::fs::read_to_string(claude.join("settings.json")).unwrap(),
-            "{}\n"
-        );
-        assert!(claude.join("hooks").is_dir());
     }
 
     #[test]

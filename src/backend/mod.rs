@@ -1,7 +1,9 @@
 //! How a sandbox is launched (D1): one backend a file, each turning a backend-neutral
 //! [`Launch`] into the argv and environment of its runtime.
 
+pub mod agent;
 pub mod bubblewrap;
+pub mod claude_home;
 pub mod exposure;
 pub mod landlock;
 pub mod seccomp;
@@ -14,6 +16,8 @@ use crate::host::which;
 use crate::sandbox::{BackendKind, Payload};
 use crate::spec::Profile;
 
+pub use agent::AgentInstall;
+pub use claude_home::ClaudeView;
 pub use exposure::{Exposure, Options};
 
 /// The sandbox's own X display, as the backend exposes it.
@@ -70,10 +74,19 @@ pub struct ProjectState {
 }
 
 impl ProjectState {
-    /// The per-sandbox copy of `~/.claude.json` (a bind of the host file would race with
-    /// Claude's atomic renames).
+    /// The project's `~/.claude.json`: a filtered copy of the host's (a bind of the host
+    /// file would race with Claude's atomic renames, and it holds every other project).
     pub fn claude_json(&self) -> PathBuf {
+        self.dir.join("claude-view.json")
+    }
+    /// Before the allowlist, a whole copy of the host's `~/.claude.json` (other projects'
+    /// MCP secrets included) was kept here: removed when found.
+    pub fn legacy_claude_json(&self) -> PathBuf {
         self.dir.join("claude.json")
+    }
+    /// The project's own `~/.claude`, where everything not bound from the host is kept.
+    pub fn claude_dir(&self) -> PathBuf {
+        self.dir.join("claude")
     }
     pub fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
@@ -96,9 +109,11 @@ pub struct Launch {
     pub display: Option<SandboxDisplay>,
     /// The payload's argv, first element an absolute path or a name on the sandbox PATH.
     pub command: Vec<OsString>,
-    /// Extra host paths the payload needs read-only (e.g. where `claude` is installed).
-    pub extra_ro: Vec<PathBuf>,
+    /// The agent's install, bound read-only after the home (None for a shell).
+    pub agent: Option<AgentInstall>,
     pub state: Option<ProjectState>,
+    /// The sandbox's `~/.claude` (with `state`).
+    pub claude: Option<ClaudeView>,
     pub exposure: Exposure,
     /// The complete environment inside: nothing else crosses.
     pub env: Vec<(String, String)>,
@@ -130,8 +145,8 @@ pub fn is_passthrough_var(key: &str) -> bool {
 /// What the payload runs as argv: the resolved agent (with `--continue` on resume) or a shell.
 pub struct ResolvedPayload {
     pub command: Vec<OsString>,
-    pub extra_ro: Vec<PathBuf>,
-    pub extra_path: Vec<PathBuf>,
+    /// The agent's host path (first of `command`), for [`agent::resolve`]; None for a shell.
+    pub agent: Option<PathBuf>,
 }
 
 pub fn claude_install_hint() -> String {
@@ -140,8 +155,8 @@ pub fn claude_install_hint() -> String {
         .into()
 }
 
-/// Resolves the payload against the host. The agent must exist on the host PATH; its install
-/// directory is exposed read-only so a per-user install (`~/.local/bin`, nvm) works inside.
+/// Resolves the payload against the host. The agent must exist on the host PATH; where it is
+/// installed is resolved by [`agent::resolve`], so a per-user install works inside.
 pub fn resolve_payload(
     payload: &Payload,
     agent: &str,
@@ -151,31 +166,18 @@ pub fn resolve_payload(
     match payload {
         Payload::Shell { command } if command.is_empty() => Ok(ResolvedPayload {
             command: vec!["bash".into()],
-            extra_ro: vec![],
-            extra_path: vec![],
+            agent: None,
         }),
         Payload::Shell { command } => Ok(ResolvedPayload {
             command: command.iter().map(OsString::from).collect(),
-            extra_ro: vec![],
-            extra_path: vec![],
+            agent: None,
         }),
         Payload::Agent { args } => {
             let found = which(agent).ok_or_else(|| DeckError::MissingBinary {
                 binary: agent.to_owned(),
                 install: claude_install_hint(),
             })?;
-            let real = found.canonicalize().unwrap_or_else(|_| found.clone());
-            let mut extra_ro = Vec::new();
-            let mut extra_path = Vec::new();
-            for dir in [found.parent(), real.parent()].into_iter().flatten() {
-                if !dir.starts_with("/usr") && !extra_ro.iter().any(|d| d == dir) {
-                    extra_ro.push(dir.to_owned());
-                }
-            }
-            if let Some(dir) = found.parent().filter(|d| !d.starts_with("/usr")) {
-                extra_path.push(dir.to_owned());
-            }
-            let mut command: Vec<OsString> = vec![found.into_os_string()];
+            let mut command: Vec<OsString> = vec![found.clone().into_os_string()];
             if !notice.is_empty() {
                 command.push("--append-system-prompt".into());
                 command.push(notice.into());
@@ -190,8 +192,7 @@ pub fn resolve_payload(
             command.extend(args.iter().map(OsString::from));
             Ok(ResolvedPayload {
                 command,
-                extra_ro,
-                extra_path,
+                agent: Some(found),
             })
         }
     }
@@ -203,6 +204,7 @@ pub struct EnvInput<'a> {
     pub profile: &'a Profile,
     pub caller: &'a [(String, String)],
     pub home: &'a Path,
+    /// Directories before the profile's PATH (the agent's, see [`AgentInstall::path`]).
     pub extra_path: &'a [PathBuf],
     pub display: Option<&'a SandboxDisplay>,
     /// Variable names from config `bubblewrap.pass_env`, passed as they are.
@@ -237,11 +239,16 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         .find(|(k, _)| k == "USER" || k == "LOGNAME")
         .map(|(_, v)| v.clone())
         .unwrap_or_else(|| "user".into());
+    // The browser wrapper and the agent's link share /run/sandbox-deck/bin: listed once.
     let wrapper_dir = browser.map(|_| PathBuf::from(BROWSER_BIN_DIR));
-    let path = wrapper_dir
+    let mut dirs: Vec<&PathBuf> = Vec::new();
+    for dir in wrapper_dir.iter().chain(extra_path).chain(&profile.path) {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    let path = dirs
         .iter()
-        .chain(&profile.path)
-        .chain(extra_path)
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(":");
@@ -252,6 +259,10 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         ("PATH".into(), path),
         ("SHELL".into(), "/bin/bash".into()),
         ("CLAUDE_SANDBOX".into(), "1".into()),
+        // The agent's install is read-only inside: its updater could only fail, and its
+        // install check would ask for a `claude install` into the sandbox's own ~/.local.
+        ("DISABLE_AUTOUPDATER".into(), "1".into()),
+        ("DISABLE_INSTALLATION_CHECKS".into(), "1".into()),
         ("CLAUDE_SANDBOX_BACKEND".into(), backend.as_str().into()),
     ]);
     if !env.iter().any(|(k, _)| k == "TERM") {
@@ -512,7 +523,7 @@ mod tests {
                 "opus"
             ]
         );
-        assert_eq!(resumed.extra_ro, vec![dir.path().canonicalize().unwrap()]);
+        assert_eq!(resumed.agent.as_deref(), Some(Path::new(agent)));
         let p = Payload::Agent {
             args: vec!["--resume".into()],
         };

@@ -15,7 +15,9 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use super::lifecycle::{checked_project_dir, find_by_id, process_name, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
-use crate::backend::{self, EnvInput, Launch, Options, ProjectState, SandboxDisplay};
+use crate::backend::{
+    self, ClaudeView, EnvInput, Launch, Options, ProjectState, SandboxDisplay, claude_home,
+};
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::process::ProcRef;
 use crate::paths::make_private_dir;
@@ -295,9 +297,18 @@ impl Deck {
         let payload = self.payload_command(record, &profile, resume)?;
         let home = home_dir()?;
         let state = self.project_state(&record.project_dir)?;
+        let claude = ClaudeView::resolve(&home, record.project_dir.as_path(), &state.claude_dir())?;
+        let agent = payload
+            .agent
+            .as_deref()
+            .map(|found| backend::agent::resolve(found, &home, &profile.ro_paths));
         // Status hooks (D9): the agent gets them through `--settings`, never in the user's files.
         let (status_dir, agent_settings) = self.install_status_hooks(&record.id)?;
-        let command = payload.command;
+        let mut command = payload.command;
+        // A per-user install runs through its link in /run/sandbox-deck/bin (see AgentInstall).
+        if let (Some(agent), Some(first)) = (&agent, command.first_mut()) {
+            *first = agent.command.clone().into_os_string();
+        }
         let mut caller: Vec<(String, String)> = std::env::vars().collect();
         if !caller.iter().any(|(k, _)| k == "USER") {
             // tmux hands the pane a minimal environment; the account name is still ours.
@@ -330,7 +341,7 @@ impl Deck {
             profile: &profile,
             caller: &caller,
             home: &home,
-            extra_path: &payload.extra_path,
+            extra_path: agent.as_ref().map_or(&[], |a| a.path.as_slice()),
             display: display.as_ref(),
             pass_env: &bw.pass_env,
             exposure_env: &exposure.env,
@@ -350,8 +361,9 @@ impl Deck {
             network: record.network,
             display,
             command,
-            extra_ro: payload.extra_ro,
+            agent,
             state: Some(state),
+            claude: Some(claude),
             exposure,
             env,
             secrets,
@@ -427,19 +439,19 @@ impl Deck {
             Err(_) => std::fs::write(&marker, format!("{path_text}\n"))
                 .context_io(|| format!("writing {}", marker.display()))?,
         }
-        let mut dirs = vec![state.tmp()];
+        let mut dirs = vec![state.tmp(), state.claude_dir()];
         dirs.extend(ProjectState::LOCAL_PARTS.iter().map(|p| state.local(p)));
         for dir in dirs {
             make_private_dir(&dir)?;
         }
+        let legacy = state.legacy_claude_json();
+        if std::fs::symlink_metadata(&legacy).is_ok() {
+            std::fs::remove_file(&legacy)
+                .context_io(|| format!("removing the old whole copy {}", legacy.display()))?;
+        }
         let copy = state.claude_json();
-        if !copy.exists() {
-            let home = home_dir()?;
-            match std::fs::read(home.join(".claude.json")) {
-                Ok(bytes) => std::fs::write(&copy, bytes),
-                Err(_) => std::fs::write(&copy, b"{}\n"),
-            }
-            .context_io(|| format!("seeding {}", copy.display()))?;
+        if std::fs::symlink_metadata(&copy).is_err() {
+            claude_home::seed_claude_json(&home_dir()?, project.as_path(), &copy)?;
         }
         Ok(state)
     }
