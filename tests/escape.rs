@@ -1981,7 +1981,13 @@ fn claude_01_nothing_the_hosts_claude_runs_or_loads_can_be_planted() {
                 "{CLAUDE_PLANTS}echo \"uid=$(id -u)\"\necho \"prefs=$(cat ~/.claude/CLAUDE.md ~/.claude/skills/review/SKILL.md ~/.claude/rules/style.md | tr '\\n' ' ')\"\n"
             ),
         );
-        r.expect("uid", if nobody { "65534" } else { "0" });
+        // As root with a browser, the sandbox runs as ROOT_INSIDE_ID (Chromium refuses uid 0).
+        let root_inside = if common::which("chromium").is_some() {
+            sandbox_deck::backend::bubblewrap::ROOT_INSIDE_ID.to_string()
+        } else {
+            "0".to_string()
+        };
+        r.expect("uid", if nobody { "65534" } else { &root_inside });
         // The preferences are there to read, and not one of them could be written.
         let prefs = r.get("prefs");
         for part in ["memory", "skill", "rule"] {
