@@ -343,7 +343,17 @@ fn a_missing_agent_says_how_to_install_it() {
         return;
     }
     let mut world = World::new();
-    world.env.push(("PATH".into(), "/usr/bin:/bin".into()));
+    // The host's tools without any `claude` (a host may have one in /usr/bin too).
+    let bin = world.path("bin-without-claude");
+    std::fs::create_dir_all(&bin).unwrap();
+    for entry in std::fs::read_dir("/usr/bin").unwrap().flatten() {
+        if entry.file_name() != "claude" {
+            let _ = std::os::unix::fs::symlink(entry.path(), bin.join(entry.file_name()));
+        }
+    }
+    world
+        .env
+        .push(("PATH".into(), bin.to_string_lossy().into_owned()));
     let project = world.project("agent");
     let (kind, message) = world.error_kind(&["create", project.to_str().unwrap()]);
     assert_eq!(kind, "missing_binary");
