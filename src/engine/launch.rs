@@ -88,7 +88,7 @@ impl Deck {
                 "this backend is not available in this version; use bubblewrap",
             ));
         }
-        let project_dir = checked_project_dir(&request.project_dir)?;
+        let project_dir = checked_project_dir(&request.project_dir, &self.paths)?;
         let running = self.live_instance(&project_dir)?;
         match (request.mode, running) {
             (LaunchMode::Stop, Some(record)) => {
