@@ -111,6 +111,13 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         mounts.push(Mount::RoBind(path.clone(), path.clone()));
     }
     mounts.push(Mount::Bind(launch.project.clone(), launch.project.clone()));
+    for git in &exposure.git {
+        let (host, inside) = (git.host.clone(), git.inside.clone());
+        mounts.push(match git.writable {
+            true => Mount::Bind(host, inside),
+            false => Mount::RoBind(host, inside),
+        });
+    }
     for dir in &exposure.pinned {
         mounts.push(Mount::Bind(dir.clone(), dir.clone()));
     }

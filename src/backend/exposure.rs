@@ -61,6 +61,8 @@ pub struct Exposure {
     /// `.git/hooks`), bound read-write over themselves: a mount point cannot be renamed, so
     /// the agent cannot move `.git` aside and put a writable one with its own hooks in place.
     pub pinned: Vec<PathBuf>,
+    /// The project's git dir by allowlist (see `git_view`), mounted after the project.
+    pub git: Vec<crate::backend::git_view::GitMount>,
     /// Sockets bound read-write: (host path, path inside).
     pub sockets: Vec<(PathBuf, PathBuf)>,
     /// Devices (`--dev-bind`).
@@ -106,12 +108,22 @@ pub fn resolve(input: &ExposureInput<'_>) -> Exposure {
             exposure.read_only.push(path);
         }
     }
-    for rel in input.protect.iter().filter(|rel| is_inside_relative(rel)) {
+    // `.git` is the git view's (an allowlist), not a list of paths to protect.
+    let outside_git = |rel: &&String| !Path::new(rel.as_str()).starts_with(".git");
+    for rel in input
+        .protect
+        .iter()
+        .filter(|rel| is_inside_relative(rel))
+        .filter(outside_git)
+    {
         let path = input.project.join(rel);
         let is_plain = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_symlink());
         if is_plain {
             exposure.protected.push(path);
         }
+    }
+    if let Some(hooks) = crate::backend::git_view::hooks_path_in_project(input.project) {
+        exposure.protected.push(hooks);
     }
     exposure.pinned = pinned_parents(input.project, &exposure.protected);
     if Path::new(NIX_DAEMON_SOCKET).exists() {
@@ -435,15 +447,18 @@ mod tests {
     }
 
     #[test]
-    fn only_existing_plain_project_files_are_protected() {
+    fn only_existing_plain_project_files_outside_git_are_protected() {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("p");
         std::fs::create_dir_all(project.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(project.join(".vscode")).unwrap();
         std::fs::write(project.join(".git/config"), "").unwrap();
+        std::fs::write(project.join(".vscode/tasks.json"), "").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", project.join(".envrc")).unwrap();
         let protect: Vec<String> = [
             ".git/hooks",
             ".git/config",
+            ".vscode/tasks.json",
             ".envrc",
             ".mcp.json",
             "../outside",
@@ -458,10 +473,8 @@ mod tests {
             &[],
             &protect,
         ));
-        assert_eq!(
-            exposure.protected,
-            vec![project.join(".git/hooks"), project.join(".git/config")]
-        );
-        assert_eq!(exposure.pinned, vec![project.join(".git")]);
+        // `.git` entries are the git view's business (an allowlist), not protected one by one.
+        assert_eq!(exposure.protected, vec![project.join(".vscode/tasks.json")]);
+        assert_eq!(exposure.pinned, vec![project.join(".vscode")]);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod bubblewrap;
 pub mod exposure;
+pub mod git_view;
 pub mod landlock;
 pub mod seccomp;
 

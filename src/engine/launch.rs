@@ -15,6 +15,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use super::lifecycle::{checked_project_dir, find_by_id, process_name, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
+use crate::backend::git_view;
 use crate::backend::{self, EnvInput, Launch, Options, ProjectState, SandboxDisplay};
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::process::ProcRef;
@@ -274,7 +275,7 @@ impl Deck {
             }
         }
         let bw = &self.config.bubblewrap;
-        let exposure = exposure::resolve(&ExposureInput {
+        let mut exposure = exposure::resolve(&ExposureInput {
             options: &record.options,
             home: &home,
             project: record.project_dir.as_path(),
@@ -282,6 +283,10 @@ impl Deck {
             protect: &bw.protect,
             caller_env: &caller,
         });
+        // The git dir by allowlist; its helper keeps the host's git dir in step while this
+        // process (or the bwrap it becomes) runs.
+        exposure.git = git_view::prepare(record.project_dir.as_path(), &state.dir)?.mounts;
+        git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
         for warning in &exposure.warnings {
             eprintln!("sandbox-deck: warning: {warning}");
         }
