@@ -2342,10 +2342,8 @@ fn git_03_submodule_git_dirs_and_gitlinks_stay_the_hosts() {
          {ONE_COMMIT} && git submodule add -q \"$P/../lib\" sub && git commit -qm sub && \
          echo dirty >> sub/l"
     );
-    let evil_sub = format!(
-        "cp -r .git/modules/sub \"$P/evilsub\" && git config --file \"$P/evilsub/config\" \
-         core.worktree ../sub && git config --file \"$P/evilsub/config\" core.fsmonitor \"touch $M; false\""
-    );
+    let evil_sub = "cp -r .git/modules/sub \"$P/evilsub\" && git config --file \"$P/evilsub/config\" \
+         core.worktree ../sub && git config --file \"$P/evilsub/config\" core.fsmonitor \"touch $M; false\"";
     // A repository the sandbox made, then tied in with a gitlink of its own.
     let nested = "git init -q nested && (cd nested && echo n > n && git add n && git commit -qm n \
                   && git config core.fsmonitor \"touch $M; false\" && echo d >> n) && \
