@@ -2534,18 +2534,34 @@ fn git_07_hooks_and_info_stay_the_hosts_present_or_not() {
     if !prerequisites(GIT_TOOLS) {
         return;
     }
-    let hook = "mkdir -p .git/hooks 2>/dev/null; printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > \
-                .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit";
+    let hook = |dir: &str| {
+        format!(
+            "mkdir -p {dir} 2>/dev/null; printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > \
+             {dir}/pre-commit && chmod +x {dir}/pre-commit"
+        )
+    };
     let commit = ["commit", "-q", "--allow-empty", "-m", "x"];
-    for (what, setup) in [
-        ("present", ONE_COMMIT.to_owned()),
-        ("absent", format!("{ONE_COMMIT} && rm -rf .git/hooks")),
+    for (what, setup, dir) in [
+        ("present", ONE_COMMIT.to_owned(), ".git/hooks"),
+        (
+            "absent",
+            format!("{ONE_COMMIT} && rm -rf .git/hooks"),
+            ".git/hooks",
+        ),
+        // The host's hooks dir is a symlink into the project: its target is what git runs.
+        (
+            "a symlink into the project",
+            format!(
+                "{ONE_COMMIT} && rm -rf .git/hooks && mkdir .githooks && ln -s ../.githooks .git/hooks"
+            ),
+            ".githooks",
+        ),
     ] {
         for user in users() {
             let lab = GitLab::new(user, "hooks", &setup);
             let control = GitLab::new(User::Me, "hooks", &setup);
             let case = format!("{user:?} hooks {what}");
-            lab.attack(&control, &case, hook, &lab.project, &commit);
+            lab.attack(&control, &case, &hook(dir), &lab.project, &commit);
         }
     }
     // info/exclude hides what the sandbox planted from the host's `git status`.

@@ -114,8 +114,14 @@ pub struct SyncSpec {
 /// The view of a project's git dir: mounts for the backend, and what to keep in step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GitView {
+    /// In mount order: pinned project dirs, then the views, then read-only project paths.
     pub mounts: Vec<GitMount>,
     pub spec: SyncSpec,
+    /// Project dirs bound over themselves (a mount point cannot be renamed): mounted first,
+    /// parents before children, so none of them can cover a view mounted below it.
+    pins: BTreeSet<PathBuf>,
+    /// Project paths the host's git reads: bound read-only over themselves, last.
+    read_only: Vec<PathBuf>,
 }
 
 /// What the project root holds.
@@ -225,7 +231,7 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
         }
         Layout::Dir(git_dir) => {
             let names = [WORKTREE_STATE, COMMON_STATE].concat();
-            add_dir_view(&mut view, &root.join("main"), &git_dir, &names)?;
+            add_dir_view(&mut view, project, &root.join("main"), &git_dir, &names)?;
             view.spec.index_git_dir = Some(git_dir);
         }
         Layout::File {
@@ -234,11 +240,23 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
             common_dir,
         } => {
             if common_dir != git_dir {
-                add_dir_view(&mut view, &root.join("common"), &common_dir, COMMON_STATE)?;
-                add_dir_view(&mut view, &root.join("worktree"), &git_dir, WORKTREE_STATE)?;
+                add_dir_view(
+                    &mut view,
+                    project,
+                    &root.join("common"),
+                    &common_dir,
+                    COMMON_STATE,
+                )?;
+                add_dir_view(
+                    &mut view,
+                    project,
+                    &root.join("worktree"),
+                    &git_dir,
+                    WORKTREE_STATE,
+                )?;
             } else {
                 let names = [WORKTREE_STATE, COMMON_STATE].concat();
-                add_dir_view(&mut view, &root.join("main"), &git_dir, &names)?;
+                add_dir_view(&mut view, project, &root.join("main"), &git_dir, &names)?;
             }
             view.mounts.push(GitMount {
                 host: dot_git.clone(),
@@ -259,6 +277,7 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
         }
         protect_submodule_checkouts(&mut view, project);
     }
+    finish_mounts(&mut view);
     sync_round(&view.spec, &mut SyncMemory::default());
     std::fs::write(
         root.join("sync.json"),
@@ -269,44 +288,50 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
 }
 
 /// A submodule checkout's own `.git` names the git dir that the host's `git status` runs in
-/// it: read-only, and the directories above it pinned (bound over themselves: a mount point
-/// cannot be renamed, so the checkout cannot be moved aside and replaced).
+/// it: read-only, its directories pinned so the checkout cannot be moved aside and replaced.
 fn protect_submodule_checkouts(view: &mut GitView, project: &Path) {
-    let mut pinned = BTreeSet::new();
-    let mut read_only = Vec::new();
-    for path in &view.spec.gitlinks {
-        let dot_git = project.join(path).join(".git");
-        let parents: Vec<&Path> = dot_git
-            .ancestors()
-            .skip(1)
-            .take_while(|dir| *dir != project)
-            .collect();
-        // git never looks for a submodule beyond a symlink, and binding one would expose
-        // where it points.
-        let plain = parents
-            .iter()
-            .all(|dir| std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()));
-        if !plain || std::fs::symlink_metadata(&dot_git).is_err() {
-            continue;
-        }
-        pinned.extend(parents.into_iter().map(Path::to_owned));
-        read_only.push(dot_git);
+    let gitlinks: Vec<String> = view.spec.gitlinks.iter().cloned().collect();
+    for path in gitlinks {
+        protect_in_project(view, project, &project.join(path).join(".git"));
     }
-    // BTreeSet order puts a parent before its children: bind order matters.
-    for dir in pinned {
-        view.mounts.push(GitMount {
-            host: dir.clone(),
-            inside: dir,
-            writable: true,
-        });
+}
+
+/// `path` (in the project) read-only inside, and the directories between it and the project
+/// pinned. Skipped when one of them is a symlink: git never looks beyond one, and binding it
+/// would expose where it points.
+fn protect_in_project(view: &mut GitView, project: &Path, path: &Path) {
+    let parents: Vec<&Path> = path
+        .ancestors()
+        .skip(1)
+        .take_while(|dir| *dir != project)
+        .collect();
+    let plain = parents
+        .iter()
+        .all(|dir| std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()));
+    if !plain || !path.starts_with(project) || std::fs::symlink_metadata(path).is_err() {
+        return;
     }
-    for dot_git in read_only {
-        view.mounts.push(GitMount {
-            host: dot_git.clone(),
-            inside: dot_git,
-            writable: false,
-        });
-    }
+    view.pins.extend(parents.into_iter().map(Path::to_owned));
+    view.read_only.push(path.to_owned());
+}
+
+/// The final mount list: pins first (parents before children: BTreeSet order), then the
+/// views in the order they were added, then the read-only project paths.
+fn finish_mounts(view: &mut GitView) {
+    let views = std::mem::take(&mut view.mounts);
+    let pin = |dir: &PathBuf| GitMount {
+        host: dir.clone(),
+        inside: dir.clone(),
+        writable: true,
+    };
+    let fixed = |path: &PathBuf| GitMount {
+        host: path.clone(),
+        inside: path.clone(),
+        writable: false,
+    };
+    view.mounts = view.pins.iter().map(pin).collect();
+    view.mounts.extend(views);
+    view.mounts.extend(view.read_only.iter().map(fixed));
 }
 
 /// Where the helper finds the spec `prepare` wrote.
@@ -316,7 +341,13 @@ pub fn spec_path(state: &Path) -> PathBuf {
 
 /// The view of one host git dir: a private dir mounted over it, each host entry bound back
 /// (read-write for [`WRITABLE_DIRS`], read-only otherwise) except the synced `names`.
-fn add_dir_view(view: &mut GitView, root: &Path, host: &Path, names: &[&str]) -> Result<()> {
+fn add_dir_view(
+    view: &mut GitView,
+    project: &Path,
+    root: &Path,
+    host: &Path,
+    names: &[&str],
+) -> Result<()> {
     let private = root.join("view");
     let baseline = root.join("synced");
     for dir in [root, &private, &baseline] {
@@ -339,6 +370,14 @@ fn add_dir_view(view: &mut GitView, root: &Path, host: &Path, names: &[&str]) ->
         }
         let is_dir = entry.path().is_dir();
         let writable = is_dir && WRITABLE_DIRS.contains(&name.as_str());
+        // A host entry that is a symlink into the project (`hooks -> ../.githooks`) is bound
+        // as its target, and the target itself must not be writable through the project.
+        if entry.file_type().is_ok_and(|t| t.is_symlink())
+            && let Ok(target) = entry.path().canonicalize()
+            && !writable
+        {
+            protect_in_project(view, project, &target);
+        }
         make_mount_point(&private.join(&name), is_dir)?;
         bound.push((name, writable));
     }
@@ -766,8 +805,9 @@ pub fn hooks_path_in_project(project: &Path) -> Option<PathBuf> {
     if !out.status.success() || value.is_empty() {
         return None;
     }
-    // Relative hook paths are taken from the top of the worktree, which is the project.
-    let path = normalise(&project.join(value));
+    // Relative hook paths are taken from the top of the worktree, which is the project; a
+    // symlink on the way (`~/code` -> `/srv/code`) is resolved as far as the path exists.
+    let path = resolve_existing_prefix(&normalise(&project.join(value)));
     let inside_git = path.starts_with(project.join(".git"));
     if !path.starts_with(project) || path == project || inside_git {
         return None;
@@ -776,6 +816,21 @@ pub fn hooks_path_in_project(project: &Path) -> Option<PathBuf> {
         std::fs::create_dir_all(&path).ok()?;
     }
     Some(path)
+}
+
+/// `path` with its longest existing prefix canonicalised and the rest appended.
+fn resolve_existing_prefix(path: &Path) -> PathBuf {
+    for base in path.ancestors() {
+        if let Ok(real) = base.canonicalize() {
+            let rest = path.strip_prefix(base).unwrap_or(Path::new(""));
+            return if rest.as_os_str().is_empty() {
+                real
+            } else {
+                real.join(rest)
+            };
+        }
+    }
+    path.to_owned()
 }
 
 /// `a/./b/../c` as `a/c`, without touching the filesystem.
