@@ -2655,3 +2655,49 @@ fn git_08_everyday_git_works_inside_and_the_host_sees_commits_head_and_index() {
         );
     }
 }
+
+#[test]
+fn git_09_a_managed_sandboxs_commits_head_and_index_reach_the_host_while_it_runs() {
+    if !prerequisites(&["bwrap", "git", "tmux", "Xvfb"]) {
+        return;
+    }
+    let lab = GitLab::new(User::Me, "live", ONE_COMMIT);
+    let go = lab.project.join("go");
+    let script = "git switch -q -c live && echo l > l && git add l && git commit -qm live-work \
+                  && echo s > s && git add s && touch done; \
+                  while [ ! -e go ]; do sleep 0.1; done";
+    let created = lab.world.json(&[
+        "create",
+        lab.p(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t \
+             GIT_COMMITTER_EMAIL=t@example.org; {script}"
+        ),
+    ]);
+    let name = created["name"].as_str().unwrap().to_owned();
+    wait_for("the sandbox's commit", Duration::from_secs(15), || {
+        lab.project.join("done").exists()
+    });
+    let host = |script: &str| {
+        String::from_utf8_lossy(&lab.host_sh(&lab.project, script).stdout)
+            .trim()
+            .to_owned()
+    };
+    // While it still runs: the helper carries HEAD and the index within a round or two.
+    wait_for(
+        "HEAD and the index on the host",
+        Duration::from_secs(5),
+        || {
+            host("git symbolic-ref HEAD") == "refs/heads/live"
+                && host("git diff --cached --name-only") == "s"
+        },
+    );
+    assert_eq!(host("git log -1 --format=%s"), "live-work");
+    assert_eq!(lab.world.show(&name)["state"], "running");
+    std::fs::write(&go, "").unwrap();
+    let _ = lab.world.run(&["rm", "--force", &name]);
+}
