@@ -2184,6 +2184,12 @@ impl GitLab {
         c.current_dir(dir).args(["-c", script]).output().unwrap()
     }
 
+    /// A host script's trimmed stdout, run in the project.
+    fn host_stdout(&self, script: &str) -> String {
+        let out = self.host_sh(&self.project, script);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// The same script inside a sandbox of the project, to its end.
     fn inside(&self, script: &str) -> Report {
         let prelude = format!(
@@ -2259,6 +2265,14 @@ const ONE_COMMIT: &str = "git init -q -b main \"$P\" && cd \"$P\" && echo a > a 
 /// A config that runs the marker on `git status`.
 const FSMON_CONFIG: &str = "printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = \
                             touch %s; false\\n' \"$M\"";
+
+/// A `pre-commit` hook in `dir` that touches the marker.
+fn hook_script(dir: &str) -> String {
+    format!(
+        "mkdir -p {dir} 2>/dev/null; printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > \
+         {dir}/pre-commit && chmod +x {dir}/pre-commit"
+    )
+}
 
 fn git_lab_cases(name: &str, setup: &str, cases: &[(&str, &str)], git: &[&str]) {
     for user in users() {
@@ -2439,12 +2453,6 @@ fn git_05_a_hooks_path_into_the_project_is_read_only() {
     if !prerequisites(GIT_TOOLS) {
         return;
     }
-    let hook = |dir: &str| {
-        format!(
-            "mkdir -p {dir} 2>/dev/null; printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > {dir}/pre-commit \
-             && chmod +x {dir}/pre-commit"
-        )
-    };
     let commit = ["commit", "-q", "--allow-empty", "-m", "x"];
     for (setup_dir, dir) in [(".githooks", ".githooks"), ("", ".husky/_")] {
         let setup = format!(
@@ -2458,10 +2466,10 @@ fn git_05_a_hooks_path_into_the_project_is_read_only() {
         let top = dir.split('/').next().unwrap();
         for user in users() {
             for (case, attack) in [
-                ("written", hook(dir)),
+                ("written", hook_script(dir)),
                 (
                     "moved aside",
-                    format!("mv {top} {top}-old 2>/dev/null; {}", hook(dir)),
+                    format!("mv {top} {top}-old 2>/dev/null; {}", hook_script(dir)),
                 ),
             ] {
                 let lab = GitLab::new(user, "hookspath", &setup);
@@ -2534,12 +2542,6 @@ fn git_07_hooks_and_info_stay_the_hosts_present_or_not() {
     if !prerequisites(GIT_TOOLS) {
         return;
     }
-    let hook = |dir: &str| {
-        format!(
-            "mkdir -p {dir} 2>/dev/null; printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > \
-             {dir}/pre-commit && chmod +x {dir}/pre-commit"
-        )
-    };
     let commit = ["commit", "-q", "--allow-empty", "-m", "x"];
     for (what, setup, dir) in [
         ("present", ONE_COMMIT.to_owned(), ".git/hooks"),
@@ -2561,7 +2563,7 @@ fn git_07_hooks_and_info_stay_the_hosts_present_or_not() {
             let lab = GitLab::new(user, "hooks", &setup);
             let control = GitLab::new(User::Me, "hooks", &setup);
             let case = format!("{user:?} hooks {what}");
-            lab.attack(&control, &case, &hook(dir), &lab.project, &commit);
+            lab.attack(&control, &case, &hook_script(dir), &lab.project, &commit);
         }
     }
     // info/exclude hides what the sandbox planted from the host's `git status`.
@@ -2619,11 +2621,7 @@ fn git_08_everyday_git_works_inside_and_the_host_sees_commits_head_and_index() {
         ] {
             r.expect(key, "ok");
         }
-        let host = |script: &str| {
-            String::from_utf8_lossy(&lab.host_sh(&lab.project, script).stdout)
-                .trim()
-                .to_owned()
-        };
+        let host = |script: &str| lab.host_stdout(script);
         assert_eq!(
             host("git symbolic-ref HEAD"),
             "refs/heads/topic",
@@ -2682,11 +2680,7 @@ fn git_09_a_managed_sandboxs_commits_head_and_index_reach_the_host_while_it_runs
     wait_for("the sandbox's commit", Duration::from_secs(15), || {
         lab.project.join("done").exists()
     });
-    let host = |script: &str| {
-        String::from_utf8_lossy(&lab.host_sh(&lab.project, script).stdout)
-            .trim()
-            .to_owned()
-    };
+    let host = |script: &str| lab.host_stdout(script);
     // While it still runs: the helper carries HEAD and the index within a round or two.
     wait_for(
         "HEAD and the index on the host",
