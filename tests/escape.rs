@@ -2695,3 +2695,55 @@ fn git_09_a_managed_sandboxs_commits_head_and_index_reach_the_host_while_it_runs
     std::fs::write(&go, "").unwrap();
     let _ = lab.world.run(&["rm", "--force", &name]);
 }
+
+#[test]
+fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // `$T` is a host file the host's git would append a reflog line to, `$TD` a host dir it
+    // would write a tag and packs into: both outside the project.
+    let attack = "ln -sf \"$T\" .git/logs/HEAD; rm -rf .git/refs/tags && ln -s \"$TD\" .git/refs/tags; \
+                  rm -rf .git/objects/pack && ln -s \"$TD\" .git/objects/pack";
+    let host_work = "git commit -q --allow-empty -m host-commit; git tag host-tag; git gc -q";
+    let targets = |lab: &GitLab| {
+        let target = lab.world.path("bashrc");
+        let target_dir = lab.world.path("elsewhere");
+        std::fs::write(&target, "# rc\n").unwrap();
+        std::fs::create_dir_all(&target_dir).unwrap();
+        let vars = format!("T='{}'; TD='{}'; ", target.display(), target_dir.display());
+        (target, target_dir, vars)
+    };
+    for user in users() {
+        let lab = GitLab::new(user, "links", ONE_COMMIT);
+        let (target, target_dir, vars) = targets(&lab);
+        let r = lab.inside(&format!("{vars}{attack}"));
+        let out = lab.host_sh(&lab.project, host_work);
+        assert!(out.status.success(), "{user:?}: {}", Report::of(&out).text);
+        assert_eq!(
+            read(&target),
+            "# rc\n",
+            "{user:?}: a reflog line reached the host file:\n{}",
+            r.text
+        );
+        let written = std::fs::read_dir(&target_dir).unwrap().count();
+        assert_eq!(
+            written, 0,
+            "{user:?}: the host's git wrote through a link:\n{}",
+            r.text
+        );
+        // Control: the same links made on the host carry the host's git writes out.
+        let control = GitLab::new(User::Me, "links", ONE_COMMIT);
+        let (target, target_dir, vars) = targets(&control);
+        control.host_sh(&control.project, &format!("{vars}{attack}"));
+        control.host_sh(&control.project, host_work);
+        assert!(
+            read(&target).contains("host-commit"),
+            "control: no reflog line"
+        );
+        assert!(
+            std::fs::read_dir(&target_dir).unwrap().count() > 0,
+            "control: nothing written through the links"
+        );
+    }
+}

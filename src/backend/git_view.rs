@@ -27,8 +27,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DeckError, IoContext, Result};
 
 /// Host git dir entries bound read-write: git writes new files in them and renames inside
-/// them (loose objects, packs, loose refs, reflogs), never onto the directory itself.
-const WRITABLE_DIRS: &[&str] = &["objects", "refs", "logs"];
+/// them (loose objects, packs, loose refs), never onto the directory itself. A symlink the
+/// sandbox leaves in them is removed by [`remove_planted_links`]. Not `logs/`: git appends
+/// to a reflog through a symlink (a `logs/HEAD` pointing at `~/.bashrc` would get the host's
+/// next "checkout: moving from <branch name>" line), so reflogs are private to the view.
+const WRITABLE_DIRS: &[&str] = &["objects", "refs"];
+
+/// The most entries [`remove_planted_links`] looks at in one round.
+const MAX_SWEPT_ENTRIES: usize = 200_000;
 
 /// State files of a worktree's own git dir (the main one or a linked worktree's).
 const WORKTREE_STATE: &[&str] = &["HEAD", "index", "ORIG_HEAD"];
@@ -64,6 +70,7 @@ const PRIVATE_STATE: &[&str] = &[
     "rebase-apply",
     "sequencer",
     "rr-cache",
+    "logs",
     "gc.pid",
     "gc.log",
 ];
@@ -268,8 +275,11 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
     }
     if let Some(git_dir) = &view.spec.index_git_dir {
         let host_index = git_dir.join("index");
+        // Without a working host git (none installed, an index it cannot read) no gitlink
+        // is known: then no synced index may hold one, and the host runs no submodule either.
         if host_index.exists() {
-            view.spec.gitlinks = index_entries(git_dir, &host_index)?
+            view.spec.gitlinks = index_entries(git_dir, &host_index)
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|e| e.gitlink)
                 .map(|e| e.path)
@@ -471,6 +481,9 @@ fn stamp(path: &Path) -> Option<(i64, i64, u64, u64)> {
 pub fn sync_round(spec: &SyncSpec, memory: &mut SyncMemory) -> Vec<String> {
     let mut refused = Vec::new();
     for dir in &spec.dirs {
+        for name in WRITABLE_DIRS {
+            refused.extend(remove_planted_links(&dir.host.join(name)));
+        }
         for name in &dir.names {
             let (host, private) = (dir.host.join(name), dir.private.join(name));
             let stamps = (stamp(&host), stamp(&private));
@@ -538,6 +551,44 @@ fn sync_file(
     }
     write_host(&dir.host, name, inside.as_deref())?;
     write_baseline(&baseline, inside.as_deref())
+}
+
+/// Removes what is neither a directory nor a regular file (symlinks, FIFOs, sockets) below a
+/// read-write host dir. The host's git writes refs by renaming a lock into the ref's directory
+/// and deletes through it, and writes objects into `objects/xx/`: a symlinked directory there
+/// would carry those writes and deletions elsewhere on the host. Never follows a symlink.
+fn remove_planted_links(root: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    let mut seen = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > MAX_SWEPT_ENTRIES {
+                return removed;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                // Loose objects are files two levels down: no need to list 256 dirs of them.
+                let is_loose_fanout =
+                    dir == root && root.ends_with("objects") && entry.file_name().len() == 2;
+                if !is_loose_fanout {
+                    stack.push(entry.path());
+                }
+            } else if !kind.is_file() && std::fs::remove_file(entry.path()).is_ok() {
+                removed.push(format!(
+                    "{}: removed a planted link",
+                    entry.path().display()
+                ));
+            }
+        }
+    }
+    removed
 }
 
 /// A regular file's content (None when absent), never following a symlink, never blocking
