@@ -2732,6 +2732,33 @@ fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
             "{user:?}: the host's git wrote through a link:\n{}",
             r.text
         );
+        // objects/info/alternates: the host's git would read another repository's objects.
+        let other = lab.world.path("other");
+        let made = lab.host_sh(
+            project_parent(&lab.project),
+            &format!(
+                "git init -q '{0}' && cd '{0}' && echo secret > s && git add s && \
+                 git commit -qm secret && git rev-parse HEAD",
+                other.display()
+            ),
+        );
+        let secret = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+        let alternates = format!(
+            "O='{}/.git/objects'; echo \"$O\" > .git/objects/info/alternates; \
+             mv .git/objects/info .git/objects/info-old && mkdir .git/objects/info && \
+             echo \"$O\" > .git/objects/info/alternates",
+            other.display()
+        );
+        let r = lab.inside(&alternates);
+        let seen = lab.host_sh(&lab.project, &format!("git cat-file -e {secret}"));
+        assert!(
+            !seen.status.success(),
+            "{user:?}: alternates reached the host:\n{}",
+            r.text
+        );
+        lab.host_sh(&lab.project, &alternates);
+        let seen = lab.host_sh(&lab.project, &format!("git cat-file -e {secret}"));
+        assert!(seen.status.success(), "control: alternates on the host");
         // Control: the same links made on the host carry the host's git writes out.
         let control = GitLab::new(User::Me, "links", ONE_COMMIT);
         let (target, target_dir, vars) = targets(&control);

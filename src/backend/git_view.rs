@@ -399,6 +399,9 @@ fn add_dir_view(
             inside: host.join(&name),
             writable,
         });
+        if writable && name == "objects" {
+            protect_alternates(view, &host.join("objects/info"))?;
+        }
     }
     view.spec.dirs.push(SyncedDir {
         host: host.to_owned(),
@@ -432,6 +435,29 @@ fn clear_leftovers(private: &Path, names: &[&str], bound: &[(String, bool)]) -> 
             std::fs::remove_file(&path)
         }
         .context_io(|| format!("clearing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `objects/info/alternates` makes the host's git read objects from anywhere (another
+/// repository's, then packed into this one): read-only, made empty if missing (as good as no
+/// file to git), and `objects/info` pinned so it cannot be moved aside and made again. The
+/// rest of `objects/info` (commit-graph, packs list) stays writable for `git gc`.
+fn protect_alternates(view: &mut GitView, info: &Path) -> Result<()> {
+    let alternates = info.join("alternates");
+    if std::fs::symlink_metadata(info).is_err() {
+        std::fs::create_dir(info).context_io(|| format!("creating {}", info.display()))?;
+    }
+    if std::fs::symlink_metadata(&alternates).is_err() {
+        std::fs::write(&alternates, b"")
+            .context_io(|| format!("creating {}", alternates.display()))?;
+    }
+    for (path, writable) in [(info, true), (alternates.as_path(), false)] {
+        view.mounts.push(GitMount {
+            host: path.to_owned(),
+            inside: path.to_owned(),
+            writable,
+        });
     }
     Ok(())
 }
