@@ -378,7 +378,15 @@ fn add_dir_view(
         if names.contains(&name.as_str()) || is_private_state(&name) || name.ends_with(".lock") {
             continue;
         }
-        let is_dir = entry.path().is_dir();
+        // Sockets and FIFOs (the fsmonitor daemon's `fsmonitor--daemon.ipc`) are the host's
+        // to talk to: not bound, so absent inside.
+        let Ok(target) = std::fs::metadata(entry.path()) else {
+            continue;
+        };
+        if !target.is_dir() && !target.is_file() {
+            continue;
+        }
+        let is_dir = target.is_dir();
         let writable = is_dir && WRITABLE_DIRS.contains(&name.as_str());
         // A host entry that is a symlink into the project (`hooks -> ../.githooks`) is bound
         // as its target, and the target itself must not be writable through the project.
@@ -1005,6 +1013,70 @@ pub fn detach(args: &[std::ffi::OsString]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn synced_dir(root: &Path) -> SyncSpec {
+        let dir = SyncedDir {
+            host: root.join("host"),
+            private: root.join("view"),
+            baseline: root.join("synced"),
+            names: vec!["HEAD".into(), "ORIG_HEAD".into()],
+        };
+        for d in [&dir.host, &dir.private, &dir.baseline] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        SyncSpec {
+            dirs: vec![dir],
+            log: root.join("refused.log"),
+            ..SyncSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_side_that_changed_wins_and_the_host_wins_a_tie_and_bad_content_never_crosses() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = synced_dir(tmp.path());
+        let (host, view) = (&spec.dirs[0].host, &spec.dirs[0].private);
+        let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+        std::fs::write(host.join("HEAD"), "ref: refs/heads/main\n").unwrap();
+        sync_round(&spec, &mut SyncMemory::default());
+        assert_eq!(
+            read(view.join("HEAD")),
+            "ref: refs/heads/main\n",
+            "host to view"
+        );
+        std::fs::write(view.join("HEAD"), "ref: refs/heads/topic\n").unwrap();
+        sync_round(&spec, &mut SyncMemory::default());
+        assert_eq!(
+            read(host.join("HEAD")),
+            "ref: refs/heads/topic\n",
+            "view to host"
+        );
+        assert!(!host.join("HEAD.lock").exists());
+        std::fs::write(view.join("HEAD"), "ref: ../../config\n").unwrap();
+        let refused = sync_round(&spec, &mut SyncMemory::default());
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(
+            read(host.join("HEAD")),
+            "ref: refs/heads/topic\n",
+            "refused"
+        );
+        assert!(read(spec.log.clone()).contains("not a ref"));
+        std::fs::write(host.join("HEAD"), "ref: refs/heads/host\n").unwrap();
+        sync_round(&spec, &mut SyncMemory::default());
+        assert_eq!(
+            read(view.join("HEAD")),
+            "ref: refs/heads/host\n",
+            "the host wins a tie"
+        );
+        // A symlink planted in the view is replaced, never followed.
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, "secret").unwrap();
+        std::fs::remove_file(view.join("ORIG_HEAD")).ok();
+        std::os::unix::fs::symlink(&outside, view.join("ORIG_HEAD")).unwrap();
+        sync_round(&spec, &mut SyncMemory::default());
+        assert!(!host.join("ORIG_HEAD").exists());
+        assert_eq!(read(outside), "secret");
+    }
 
     #[test]
     fn head_must_be_a_ref_under_refs_or_an_object_id() {
