@@ -1079,6 +1079,30 @@ mod tests {
     }
 
     #[test]
+    fn a_symlinked_git_is_refused_and_an_empty_one_is_no_repository() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("p");
+        std::fs::create_dir_all(&project).unwrap();
+        assert_eq!(layout(&project).unwrap(), Layout::Absent);
+        std::fs::create_dir(project.join(".git")).unwrap();
+        assert_eq!(
+            layout(&project).unwrap(),
+            Layout::Absent,
+            "empty mount point"
+        );
+        std::fs::write(project.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        assert_eq!(layout(&project).unwrap(), Layout::Dir(project.join(".git")));
+        std::fs::remove_dir_all(project.join(".git")).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), project.join(".git")).unwrap();
+        let err = layout(&project).unwrap_err();
+        assert_eq!(err.kind(), "invalid_project_dir");
+        assert!(err.to_string().contains("symlink"), "{err}");
+        std::fs::remove_file(project.join(".git")).unwrap();
+        std::fs::write(project.join(".git"), "not a pointer\n").unwrap();
+        assert!(layout(&project).unwrap_err().to_string().contains("gitdir"));
+    }
+
+    #[test]
     fn head_must_be_a_ref_under_refs_or_an_object_id() {
         let spec = SyncSpec::default();
         let ok = |t: &str| validate(&spec, "HEAD", Some(t.as_bytes())).is_ok();
