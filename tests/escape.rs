@@ -2454,6 +2454,16 @@ fn git_05_a_hooks_path_into_the_project_is_read_only() {
         return;
     }
     let commit = ["commit", "-q", "--allow-empty", "-m", "x"];
+    // Hooks in the project root cannot be made read-only: the launch is refused.
+    let lab = GitLab::new(
+        User::Me,
+        "hooksroot",
+        &format!("{ONE_COMMIT} && git config core.hooksPath ."),
+    );
+    let r = lab.inside(&format!("{}\necho ran=yes", hook_script(".")));
+    assert!(!r.stdout().contains("ran=yes"), "{}", r.text);
+    assert!(r.text.contains("core.hooksPath"), "{}", r.text);
+    assert!(!lab.host_git_runs_marker(&lab.project, &commit));
     for (setup_dir, dir) in [(".githooks", ".githooks"), ("", ".husky/_")] {
         let setup = format!(
             "{ONE_COMMIT} && {} git config core.hooksPath {dir}",

@@ -122,9 +122,6 @@ pub fn resolve(input: &ExposureInput<'_>) -> Exposure {
             exposure.protected.push(path);
         }
     }
-    if let Some(hooks) = crate::backend::git_view::hooks_path_in_project(input.project) {
-        exposure.protected.push(hooks);
-    }
     exposure.pinned = pinned_parents(input.project, &exposure.protected);
     if Path::new(NIX_DAEMON_SOCKET).exists() {
         exposure

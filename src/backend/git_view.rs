@@ -287,6 +287,9 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
         }
         protect_submodule_checkouts(&mut view, project);
     }
+    if let Some(hooks) = hooks_path_in_project(project)? {
+        protect_in_project(&mut view, project, &hooks);
+    }
     finish_mounts(&mut view);
     sync_round(&view.spec, &mut SyncMemory::default());
     std::fs::write(
@@ -868,8 +871,9 @@ fn host_git(git_dir: &Path) -> Command {
 
 /// The hooks dir the host's git uses for `project` when `core.hooksPath` points into the
 /// project outside its git dir (husky's `.husky/_`, a `.githooks`): it must be read-only
-/// inside. Created empty when missing, so the sandbox cannot create it either.
-pub fn hooks_path_in_project(project: &Path) -> Option<PathBuf> {
+/// inside. Created empty when missing, so the sandbox cannot create it either. The project
+/// root itself cannot be made read-only, so a hooks path there is refused.
+fn hooks_path_in_project(project: &Path) -> Result<Option<PathBuf>> {
     let out = Command::new("git")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -883,24 +887,32 @@ pub fn hooks_path_in_project(project: &Path) -> Option<PathBuf> {
             "--get",
             "core.hooksPath",
         ])
-        .output()
-        .ok()?;
-    let value = String::from_utf8(out.stdout).ok()?;
+        .output();
+    // No git on the host: nothing there runs hooks.
+    let Ok(out) = out else { return Ok(None) };
+    let value = String::from_utf8_lossy(&out.stdout);
     let value = value.trim_end_matches('\n');
     if !out.status.success() || value.is_empty() {
-        return None;
+        return Ok(None);
     }
     // Relative hook paths are taken from the top of the worktree, which is the project; a
     // symlink on the way (`~/code` -> `/srv/code`) is resolved as far as the path exists.
     let path = resolve_existing_prefix(&normalise(&project.join(value)));
-    let inside_git = path.starts_with(project.join(".git"));
-    if !path.starts_with(project) || path == project || inside_git {
-        return None;
+    if path == project {
+        return Err(DeckError::InvalidProjectDir {
+            path: project.to_owned(),
+            why: "git's core.hooksPath is the project directory itself, which a sandbox \
+                  writes; point it at a subdirectory (e.g. .githooks)"
+                .into(),
+        });
+    }
+    if !path.starts_with(project) || path.starts_with(project.join(".git")) {
+        return Ok(None);
     }
     if std::fs::symlink_metadata(&path).is_err() {
-        std::fs::create_dir_all(&path).ok()?;
+        std::fs::create_dir_all(&path).context_io(|| format!("creating {}", path.display()))?;
     }
-    Some(path)
+    Ok(Some(path))
 }
 
 /// `path` with its longest existing prefix canonicalised and the rest appended.
