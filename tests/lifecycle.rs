@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -379,6 +380,31 @@ fn a_project_dir_holding_the_users_secrets_or_config_is_refused_by_name() {
     if prerequisites(&["bwrap"]) {
         assert!(out.status.success(), "{stderr}");
     }
+}
+
+#[test]
+fn a_project_whose_git_cannot_be_protected_is_refused_before_anything_starts() {
+    if !prerequisites(&["git"]) {
+        return;
+    }
+    let world = World::new();
+    let linked = world.project("linked");
+    let real = world.path("real.git");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, linked.join(".git")).unwrap();
+    let hooks = world.project("hooks");
+    succeed(Command::new("git").args(["init", "-q"]).current_dir(&hooks));
+    succeed(
+        Command::new("git")
+            .args(["config", "core.hooksPath", "."])
+            .current_dir(&hooks),
+    );
+    for (project, named) in [(&linked, "symlink"), (&hooks, "core.hooksPath")] {
+        let (kind, message) = world.error_kind(&["create", project.to_str().unwrap(), "--shell"]);
+        assert_eq!(kind, "invalid_project_dir");
+        assert!(message.contains(named), "{message}");
+    }
+    assert!(world.list().is_empty());
 }
 
 #[test]

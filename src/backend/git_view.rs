@@ -288,6 +288,10 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
         protect_submodule_checkouts(&mut view, project);
     }
     if let Some(hooks) = hooks_path_in_project(project)? {
+        if std::fs::symlink_metadata(&hooks).is_err() {
+            std::fs::create_dir_all(&hooks)
+                .context_io(|| format!("creating {}", hooks.display()))?;
+        }
         protect_in_project(&mut view, project, &hooks);
     }
     finish_mounts(&mut view);
@@ -871,8 +875,8 @@ fn host_git(git_dir: &Path) -> Command {
 
 /// The hooks dir the host's git uses for `project` when `core.hooksPath` points into the
 /// project outside its git dir (husky's `.husky/_`, a `.githooks`): it must be read-only
-/// inside. Created empty when missing, so the sandbox cannot create it either. The project
-/// root itself cannot be made read-only, so a hooks path there is refused.
+/// inside (and is created empty when missing, so the sandbox cannot create it either). The
+/// project root itself cannot be made read-only, so a hooks path there is refused.
 fn hooks_path_in_project(project: &Path) -> Result<Option<PathBuf>> {
     let out = Command::new("git")
         .env_clear()
@@ -909,10 +913,15 @@ fn hooks_path_in_project(project: &Path) -> Result<Option<PathBuf>> {
     if !path.starts_with(project) || path.starts_with(project.join(".git")) {
         return Ok(None);
     }
-    if std::fs::symlink_metadata(&path).is_err() {
-        std::fs::create_dir_all(&path).context_io(|| format!("creating {}", path.display()))?;
-    }
     Ok(Some(path))
+}
+
+/// Refuses, before anything starts, a project whose git setup cannot be protected (a
+/// symlinked `.git`, a `.git` file that names nothing, hooks in the project root).
+pub fn check_project(project: &Path) -> Result<()> {
+    layout(project)?;
+    hooks_path_in_project(project)?;
+    Ok(())
 }
 
 /// `path` with its longest existing prefix canonicalised and the rest appended.

@@ -386,6 +386,7 @@ const SECRET_HOME_DIRS: &[&str] = &[
 pub(crate) fn checked_project_dir(raw: &Path, paths: &crate::paths::Paths) -> Result<ProjectDir> {
     let project = ProjectDir::parse(raw)?;
     let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        crate::backend::git_view::check_project(project.as_path())?;
         return Ok(project);
     };
     let mut guarded: Vec<(String, PathBuf)> = SECRET_HOME_DIRS
@@ -411,7 +412,11 @@ pub(crate) fn checked_project_dir(raw: &Path, paths: &crate::paths::Paths) -> Re
             path: raw.to_owned(),
             why,
         }),
-        None => Ok(project),
+        None => {
+            // Last: it runs the host's git in the project, which is fine only for a project.
+            crate::backend::git_view::check_project(project.as_path())?;
+            Ok(project)
+        }
     }
 }
 
