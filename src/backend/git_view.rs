@@ -979,6 +979,7 @@ pub fn spawn_sync_helper(spec_path: &Path) -> Result<()> {
         .ok_or_else(|| DeckError::host("reading /proc/self", "no such process"))?;
     let mut command = Command::new(exe);
     command
+        .current_dir("/")
         .args(["git-sync", "--spec"])
         .arg(spec_path)
         .args([
