@@ -867,12 +867,8 @@ fn host_git(git_dir: &Path) -> Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GIT_DIR", git_dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args([
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.hooksPath=/dev/null",
-        ]);
+        .args(["-c", "safe.directory=*", "-c", "core.fsmonitor=false"])
+        .args(["-c", "core.hooksPath=/dev/null"]);
     if let Some(home) = std::env::var_os("HOME") {
         git.env("HOME", home);
     }
@@ -889,14 +885,10 @@ fn hooks_path_in_project(project: &Path) -> Result<Option<PathBuf>> {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::var_os("HOME").unwrap_or_default())
         .current_dir(project)
-        .args([
-            "-c",
-            "core.fsmonitor=false",
-            "config",
-            "--path",
-            "--get",
-            "core.hooksPath",
-        ])
+        // The owner's hooks path even when the deck runs as another user (root): git would
+        // otherwise refuse the repository for its "dubious ownership" and print nothing.
+        .args(["-c", "safe.directory=*", "-c", "core.fsmonitor=false"])
+        .args(["config", "--path", "--get", "core.hooksPath"])
         .output();
     // No git on the host: nothing there runs hooks.
     let Ok(out) = out else { return Ok(None) };
