@@ -57,9 +57,9 @@ pub struct Exposure {
     pub read_only: Vec<PathBuf>,
     /// Project files bound read-only over themselves (the host executes them later).
     pub protected: Vec<PathBuf>,
-    /// Project directories between the project and a protected path (`.git` for
-    /// `.git/hooks`), bound read-write over themselves: a mount point cannot be renamed, so
-    /// the agent cannot move `.git` aside and put a writable one with its own hooks in place.
+    /// Project directories between the project and a protected path (`.claude` for
+    /// `.claude/settings.json`), bound read-write over themselves: a mount point cannot be
+    /// renamed, so the agent cannot move `.claude` aside and put a writable one in its place.
     pub pinned: Vec<PathBuf>,
     /// The project's git dir by allowlist (see `git_view`), mounted after the project.
     pub git: Vec<crate::backend::git_view::GitMount>,
