@@ -141,6 +141,18 @@ pub enum Cmd {
         /// An existing directory, e.g. ~/.local/share/man/man1.
         dir: Option<PathBuf>,
     },
+    /// Internal: keeps a sandbox's view of the project's git dir and the host's in step.
+    #[command(hide = true)]
+    GitSync {
+        #[arg(long)]
+        spec: std::path::PathBuf,
+        #[arg(long)]
+        pid: u32,
+        #[arg(long)]
+        start_time: u64,
+        #[arg(long)]
+        detach: bool,
+    },
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged {
@@ -394,6 +406,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 1
             })
+        }
+        Cmd::GitSync {
+            spec,
+            pid,
+            start_time,
+            detach,
+        } => {
+            use crate::backend::git_view;
+            if detach {
+                let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+                git_view::detach(&args)?;
+            } else {
+                let watched = crate::host::process::ProcRef { pid, start_time };
+                git_view::run_sync_helper(&spec, watched)?;
+            }
+            Ok(0)
         }
         Cmd::RunManaged { id, resume } => {
             let deck = Deck::open()?;

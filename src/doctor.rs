@@ -73,7 +73,6 @@ fn chromium() -> Check {
             found.display()
         )),
     }
-
 }
 
 /// The agent, its version, and what of its install a sandbox gets (bound read-only after

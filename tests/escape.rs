@@ -2437,3 +2437,687 @@ fn enter_opens_a_shell_inside_the_running_instance() {
     r.expect("canary", "refused");
     assert_eq!(listed, 1, "entering registers nothing");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The git dir by allowlist (docs/security.md, "The project's git dir"). Each attack plants
+// something the host's git reads and then runs: `core.fsmonitor` (run by `git status`) or a
+// hook (run by `git commit`), both touching a marker outside the project. Every case runs
+// inside a sandbox (as ourselves and, when we are root, as `nobody`), then the host's git
+// must not touch the marker; the control runs the same script on the host and it must.
+
+/// Who runs the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum User {
+    Me,
+    Nobody,
+}
+
+/// Ourselves, and `nobody` too when we are root (CI): the unprivileged path real users take.
+fn users() -> Vec<User> {
+    if nix::unistd::geteuid().is_root() && which("setpriv").is_some() {
+        vec![User::Me, User::Nobody]
+    } else {
+        vec![User::Me]
+    }
+}
+
+const GIT_TOOLS: &[&str] = &["bwrap", "git"];
+
+/// A world with a real repository as the project, and a marker the attacks try to touch.
+struct GitLab {
+    world: World,
+    project: PathBuf,
+    marker: PathBuf,
+    user: User,
+}
+
+impl GitLab {
+    /// A project `name` under the home, its repository made by `setup` (a host shell script
+    /// run in the project's parent, `$P` the project).
+    fn new(user: User, name: &str, setup: &str) -> GitLab {
+        let world = World::new();
+        let project = world.home.join("code").join(name);
+        std::fs::create_dir_all(project.parent().unwrap()).unwrap();
+        let marker = world.path(&format!("marker-{}", unique()));
+        let lab = GitLab {
+            world,
+            project,
+            marker,
+            user,
+        };
+        let out = lab.host_sh(project_parent(&lab.project), setup);
+        assert!(out.status.success(), "setup: {}", Report::of(&out).text);
+        lab
+    }
+
+    fn p(&self) -> &str {
+        self.project.to_str().unwrap()
+    }
+
+    /// The environment every script and git gets: `$P` the project, `$M` the marker, `$FSMON`
+    /// a config line that runs the marker command, and a committer.
+    fn env(&self, c: &mut Command) {
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &self.world.home)
+            .env("P", &self.project)
+            .env("M", &self.marker)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.org")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.org")
+            .env("GIT_CONFIG_COUNT", "2")
+            // The world belongs to nobody in the unprivileged runs; we are its root.
+            .env("GIT_CONFIG_KEY_0", "safe.directory")
+            .env("GIT_CONFIG_VALUE_0", "*")
+            .env("GIT_CONFIG_KEY_1", "protocol.file.allow")
+            .env("GIT_CONFIG_VALUE_1", "always");
+    }
+
+    /// A shell script on the host, in `dir`.
+    fn host_sh(&self, dir: &Path, script: &str) -> Output {
+        let mut c = Command::new("sh");
+        self.env(&mut c);
+        c.current_dir(dir).args(["-c", script]).output().unwrap()
+    }
+
+    /// A host script's trimmed stdout, run in the project.
+    fn host_stdout(&self, script: &str) -> String {
+        let out = self.host_sh(&self.project, script);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// The same script inside a sandbox of the project, to its end.
+    fn inside(&self, script: &str) -> Report {
+        let prelude = format!(
+            "P='{}'; M='{}'; export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org \
+             GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.org\n{PRELUDE}",
+            self.p(),
+            self.marker.display()
+        );
+        let args = [
+            "launch",
+            "bubblewrap",
+            "--new",
+            self.p(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            &format!("{prelude}{script}"),
+        ];
+        let out = match self.user {
+            User::Me => self.world.command().args(args).output().unwrap(),
+            User::Nobody => self.world.as_nobody()(&args).output().unwrap(),
+        };
+        // The helper's last round follows the sandbox's end.
+        std::thread::sleep(Duration::from_millis(600));
+        Report::of(&out)
+    }
+
+    /// Whether running `git ARGS` on the host in `dir` touched the marker.
+    fn host_git_runs_marker(&self, dir: &Path, args: &[&str]) -> bool {
+        let _ = std::fs::remove_file(&self.marker);
+        let mut c = Command::new("git");
+        self.env(&mut c);
+        let _ = c.current_dir(dir).args(args).output().unwrap();
+        self.marker.exists()
+    }
+
+    /// Runs `attack` inside (refused) and shows with the host's `git ARGS` in `dir` that
+    /// nothing of it reached the host; then runs it on the host of `control` (a lab made the
+    /// same way) and shows that it would have.
+    fn attack(&self, control: &GitLab, case: &str, attack: &str, dir: &Path, git: &[&str]) {
+        assert!(
+            !self.host_git_runs_marker(dir, git),
+            "{case}: the marker runs before any attack"
+        );
+        let r = self.inside(attack);
+        assert!(
+            !self.host_git_runs_marker(dir, git),
+            "{case}: the host's git ran what the sandbox planted:\n{}",
+            r.text
+        );
+        let out = control.host_sh(&control.project, attack);
+        let control_dir = control
+            .project
+            .join(dir.strip_prefix(&self.project).unwrap());
+        assert!(
+            control.host_git_runs_marker(&control_dir, git),
+            "{case}: control: the same attack on the host did not run the marker, so the test \
+             proves nothing:\n{}",
+            Report::of(&out).text
+        );
+    }
+}
+
+fn project_parent(project: &Path) -> &Path {
+    project.parent().unwrap()
+}
+
+/// A repository with one commit at `$P`.
+const ONE_COMMIT: &str = "git init -q -b main \"$P\" && cd \"$P\" && echo a > a && git add a && \
+                          git commit -qm first";
+
+/// A config that runs the marker on `git status`.
+const FSMON_CONFIG: &str = "printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = \
+                            touch %s; false\\n' \"$M\"";
+
+/// A `pre-commit` hook in `dir` that touches the marker.
+fn hook_script(dir: &str) -> String {
+    format!(
+        "mkdir -p {dir} 2>/dev/null; printf '#!/bin/sh\\ntouch %s\\n' \"$M\" > \
+         {dir}/pre-commit && chmod +x {dir}/pre-commit"
+    )
+}
+
+fn git_lab_cases(name: &str, setup: &str, cases: &[(&str, &str)], git: &[&str]) {
+    for user in users() {
+        for (case, attack) in cases {
+            let lab = GitLab::new(user, name, setup);
+            let control = GitLab::new(User::Me, name, setup);
+            lab.attack(
+                &control,
+                &format!("{user:?} {case}"),
+                attack,
+                &lab.project,
+                git,
+            );
+        }
+    }
+}
+
+#[test]
+fn git_01_commondir_cannot_point_the_host_at_a_config_the_sandbox_wrote() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    let evil_common = format!(
+        "mkdir -p \"$D\" && cp -r .git/objects .git/refs \"$D\"/ && {FSMON_CONFIG} > \"$D/config\""
+    );
+    git_lab_cases(
+        "commondir",
+        ONE_COMMIT,
+        &[
+            (
+                "relative",
+                &format!("D=\"$P/evil\"; {evil_common} && echo ../evil > .git/commondir"),
+            ),
+            (
+                "absolute",
+                &format!("D=\"$P/evil\"; {evil_common} && echo \"$D\" > .git/commondir"),
+            ),
+            (
+                "inside .git",
+                &format!("D=\"$P/.git/evil\"; {evil_common} && echo evil > .git/commondir"),
+            ),
+        ],
+        &["status"],
+    );
+}
+
+#[test]
+fn git_02_config_worktree_is_read_only_with_worktree_config_on() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    let worktree_config = format!(
+        "{ONE_COMMIT} && git config core.repositoryformatversion 1 && \
+         git config extensions.worktreeConfig true"
+    );
+    let with_file = format!("{worktree_config} && git config --worktree core.sparseCheckout false");
+    for (setup, what) in [(&worktree_config, "absent"), (&with_file, "present")] {
+        git_lab_cases(
+            &format!("wtconfig-{what}"),
+            setup,
+            &[
+                ("written", &format!("{FSMON_CONFIG} > .git/config.worktree")),
+                (
+                    "git config --worktree",
+                    "git config --worktree core.fsmonitor \"touch $M; false\"",
+                ),
+            ],
+            &["status"],
+        );
+    }
+}
+
+#[test]
+fn git_03_submodule_git_dirs_and_gitlinks_stay_the_hosts() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // A submodule at `sub` with a dirty file, so the host's `git status` looks into it.
+    let setup = format!(
+        "git init -q -b main lib && (cd lib && echo l > l && git add l && git commit -qm lib) && \
+         {ONE_COMMIT} && git submodule add -q \"$P/../lib\" sub && git commit -qm sub && \
+         echo dirty >> sub/l"
+    );
+    let evil_sub = "cp -r .git/modules/sub \"$P/evilsub\" && git config --file \"$P/evilsub/config\" \
+         core.worktree ../sub && git config --file \"$P/evilsub/config\" core.fsmonitor \"touch $M; false\"";
+    // A repository the sandbox made, then tied in with a gitlink of its own.
+    let nested = "git init -q nested && (cd nested && echo n > n && git add n && git commit -qm n \
+                  && git config core.fsmonitor \"touch $M; false\" && echo d >> n) && \
+                  git update-index --add --cacheinfo 160000,$(git -C nested rev-parse HEAD),nested";
+    git_lab_cases(
+        "submodule",
+        &setup,
+        &[
+            (
+                "modules/sub/config",
+                "git --git-dir=.git/modules/sub config core.fsmonitor \"touch $M; false\"",
+            ),
+            (
+                "sub/.git rewritten",
+                &format!("{evil_sub} && echo 'gitdir: ../evilsub' > sub/.git"),
+            ),
+            (
+                "sub moved aside",
+                &format!(
+                    "{evil_sub} && mv sub sub-old && mkdir sub && cp sub-old/l sub/ && \
+                     echo 'gitdir: ../evilsub' > sub/.git"
+                ),
+            ),
+            ("a new gitlink in the index", nested),
+        ],
+        &["status"],
+    );
+}
+
+#[test]
+fn git_04_a_linked_worktree_keeps_its_git_file_gitdir_and_common_dir() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // The main repository outside the home (`$P` is <root>/home/code/NAME), the project a
+    // linked worktree of it.
+    let setup = "git init -q -b main ../../main && cd ../../main && echo a > a && \
+                 git add a && git commit -qm first && git worktree add -q -b wt \"$P\"";
+    let common = "$(git rev-parse --git-common-dir)";
+    let gitdir = "$(git rev-parse --git-dir)";
+    let evil_git = format!(
+        "cp -r {common} \"$P/evilgit\" && rm -rf \"$P/evilgit/worktrees\" && \
+         git config --file \"$P/evilgit/config\" core.worktree \"$P\" && \
+         git config --file \"$P/evilgit/config\" core.fsmonitor \"touch $M; false\""
+    );
+    git_lab_cases(
+        "linked",
+        setup,
+        &[
+            (
+                ".git file rewritten",
+                &format!("{evil_git} && echo \"gitdir: $P/evilgit\" > .git"),
+            ),
+            (
+                ".git file replaced",
+                &format!("{evil_git} && mv .git .git-old && echo \"gitdir: $P/evilgit\" > .git"),
+            ),
+            (
+                "the common config",
+                "git config core.fsmonitor \"touch $M; false\"",
+            ),
+            (
+                "the worktree's commondir",
+                &format!("{evil_git} && echo \"$P/evilgit\" > {gitdir}/commondir"),
+            ),
+        ],
+        &["status"],
+    );
+    // Everyday work in the worktree reaches the main repository.
+    let lab = GitLab::new(User::Me, "linked-work", setup);
+    let r = lab.inside(
+        "echo b > b && git add b && git commit -qm from-the-sandbox && echo commit=ok\n\
+         git switch -q -c wt2 && echo switch=ok\n",
+    );
+    r.expect("commit", "ok");
+    r.expect("switch", "ok");
+    let main = lab.world.path("main");
+    let log = lab.host_sh(&main, "git log --format=%s wt2");
+    assert!(
+        String::from_utf8_lossy(&log.stdout).contains("from-the-sandbox"),
+        "{}",
+        r.text
+    );
+    let head = lab.host_sh(&lab.project, "git symbolic-ref HEAD");
+    assert_eq!(
+        String::from_utf8_lossy(&head.stdout).trim(),
+        "refs/heads/wt2"
+    );
+}
+
+#[test]
+fn git_05_a_hooks_path_into_the_project_is_read_only() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    let commit = ["commit", "-q", "--allow-empty", "-m", "x"];
+    // Hooks in the project root cannot be made read-only: the launch is refused.
+    let lab = GitLab::new(
+        User::Me,
+        "hooksroot",
+        &format!("{ONE_COMMIT} && git config core.hooksPath ."),
+    );
+    let r = lab.inside(&format!("{}\necho ran=yes", hook_script(".")));
+    assert!(!r.stdout().contains("ran=yes"), "{}", r.text);
+    assert!(r.text.contains("core.hooksPath"), "{}", r.text);
+    assert!(!lab.host_git_runs_marker(&lab.project, &commit));
+    for (setup_dir, dir) in [(".githooks", ".githooks"), ("", ".husky/_")] {
+        let setup = format!(
+            "{ONE_COMMIT} && {} git config core.hooksPath {dir}",
+            if setup_dir.is_empty() {
+                String::new()
+            } else {
+                format!("mkdir {setup_dir} &&")
+            }
+        );
+        let top = dir.split('/').next().unwrap();
+        for user in users() {
+            for (case, attack) in [
+                ("written", hook_script(dir)),
+                (
+                    "moved aside",
+                    format!("mv {top} {top}-old 2>/dev/null; {}", hook_script(dir)),
+                ),
+            ] {
+                let lab = GitLab::new(user, "hookspath", &setup);
+                let control = GitLab::new(User::Me, "hookspath", &setup);
+                lab.attack(
+                    &control,
+                    &format!("{user:?} {dir} {case}"),
+                    &attack,
+                    &lab.project,
+                    &commit,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn git_06_git_at_the_root_cannot_be_replaced_renamed_or_created() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    let evil_repo = format!("git init -q . && {FSMON_CONFIG} >> .git/config");
+    git_lab_cases(
+        "root",
+        ONE_COMMIT,
+        &[
+            ("renamed", &format!("mv .git .git-old && {evil_repo}")),
+            ("removed", &format!("rm -rf .git; {evil_repo}")),
+            (
+                "replaced by a file",
+                &format!(
+                    "git init -q --bare \"$P/evil.git\" && {FSMON_CONFIG} >> \"$P/evil.git/config\" && \
+                     git --git-dir=\"$P/evil.git\" config core.bare false && \
+                     rm -rf .git; mv .git .git-old; echo \"gitdir: $P/evil.git\" > .git"
+                ),
+            ),
+        ],
+        &["status"],
+    );
+    // No repository at all: one made inside stays inside (and keeps working there).
+    git_lab_cases(
+        "norepo",
+        "mkdir -p \"$P\" && echo a > \"$P/a\"",
+        &[("created", &evil_repo)],
+        &["status"],
+    );
+    for user in users() {
+        let lab = GitLab::new(user, "private-repo", "mkdir -p \"$P\"");
+        let first = lab.inside(
+            "git init -q && echo a > a && git add a && git commit -qm inside && echo made=ok",
+        );
+        first.expect("made", "ok");
+        let again = lab.inside("echo \"log=$(git log --format=%s)\"");
+        again.expect("log", "inside");
+        assert_eq!(
+            std::fs::read_dir(lab.project.join(".git")).unwrap().count(),
+            0,
+            "{user:?}: the host's .git is the empty mount point"
+        );
+        let status = lab.host_sh(&lab.project, "git status");
+        assert!(
+            !status.status.success(),
+            "{user:?}: the host sees no repository"
+        );
+    }
+}
+
+#[test]
+fn git_07_hooks_and_info_stay_the_hosts_present_or_not() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    let commit = ["commit", "-q", "--allow-empty", "-m", "x"];
+    for (what, setup, dir) in [
+        ("present", ONE_COMMIT.to_owned(), ".git/hooks"),
+        (
+            "absent",
+            format!("{ONE_COMMIT} && rm -rf .git/hooks"),
+            ".git/hooks",
+        ),
+        // The host's hooks dir is a symlink into the project: its target is what git runs.
+        (
+            "a symlink into the project",
+            format!(
+                "{ONE_COMMIT} && rm -rf .git/hooks && mkdir .githooks && ln -s ../.githooks .git/hooks"
+            ),
+            ".githooks",
+        ),
+    ] {
+        for user in users() {
+            let lab = GitLab::new(user, "hooks", &setup);
+            let control = GitLab::new(User::Me, "hooks", &setup);
+            let case = format!("{user:?} hooks {what}");
+            lab.attack(&control, &case, &hook_script(dir), &lab.project, &commit);
+        }
+    }
+    // info/exclude hides what the sandbox planted from the host's `git status`.
+    for (what, setup) in [
+        ("present", ONE_COMMIT.to_owned()),
+        ("absent", format!("{ONE_COMMIT} && rm -rf .git/info")),
+    ] {
+        for user in users() {
+            let lab = GitLab::new(user, "info", &setup);
+            let attack = "mkdir -p .git/info 2>/dev/null; echo planted.sh >> .git/info/exclude";
+            let r = lab.inside(&format!("{attack}\necho x > planted.sh\n"));
+            let status = lab.host_sh(&lab.project, "git status --porcelain");
+            assert!(
+                String::from_utf8_lossy(&status.stdout).contains("planted.sh"),
+                "{user:?} info {what}: the planted file was hidden from the host:\n{}",
+                r.text
+            );
+            lab.host_sh(&lab.project, attack);
+            let status = lab.host_sh(&lab.project, "git status --porcelain");
+            assert!(
+                !String::from_utf8_lossy(&status.stdout).contains("planted.sh"),
+                "{user:?} info {what}: control: the same exclude on the host hides it"
+            );
+        }
+    }
+}
+
+#[test]
+fn git_08_everyday_git_works_inside_and_the_host_sees_commits_head_and_index() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    for user in users() {
+        let lab = GitLab::new(user, "everyday", ONE_COMMIT);
+        let r = lab.inside(
+            "try status git status\n\
+             echo b >> a; try add git add a\n\
+             try commit git commit -qm second\n\
+             try switch git switch -q -c feature\n\
+             echo f > f; git add f; try commit2 git commit -qm feature-work\n\
+             try back git switch -q main\n\
+             echo m > m; git add m; git commit -qm main-work\n\
+             try merge git merge -q --no-edit feature\n\
+             git switch -q -c topic; echo t > t; git add t; git commit -qm topic-work\n\
+             try rebase git rebase -q main\n\
+             echo s >> a; try stash git stash -q; try pop git stash pop -q\n\
+             git commit -qam stashed-work\n\
+             git branch gone; try branch-d git branch -d gone\n\
+             try gc git gc -q\n\
+             echo staged > staged; git add staged\n",
+        );
+        for key in [
+            "status", "add", "commit", "switch", "commit2", "back", "merge", "rebase", "stash",
+            "pop", "branch-d", "gc",
+        ] {
+            r.expect(key, "ok");
+        }
+        let host = |script: &str| lab.host_stdout(script);
+        assert_eq!(
+            host("git symbolic-ref HEAD"),
+            "refs/heads/topic",
+            "{user:?}: HEAD"
+        );
+        let log = host("git log --format=%s");
+        for subject in [
+            "stashed-work",
+            "topic-work",
+            "main-work",
+            "feature-work",
+            "second",
+        ] {
+            assert!(
+                log.contains(subject),
+                "{user:?}: {subject} missing from\n{log}"
+            );
+        }
+        assert_eq!(
+            host("git diff --cached --name-only"),
+            "staged",
+            "{user:?}: index"
+        );
+        assert_eq!(host("git branch --list gone"), "", "{user:?}: packed-refs");
+        assert_eq!(
+            host("git status --porcelain"),
+            "A  staged",
+            "{user:?}: status"
+        );
+    }
+}
+
+#[test]
+fn git_09_a_managed_sandboxs_commits_head_and_index_reach_the_host_while_it_runs() {
+    if !prerequisites(&["bwrap", "git", "tmux", "Xvfb"]) {
+        return;
+    }
+    let lab = GitLab::new(User::Me, "live", ONE_COMMIT);
+    let go = lab.project.join("go");
+    let script = "git switch -q -c live && echo l > l && git add l && git commit -qm live-work \
+                  && echo s > s && git add s && touch done; \
+                  while [ ! -e go ]; do sleep 0.1; done";
+    let created = lab.world.json(&[
+        "create",
+        lab.p(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t \
+             GIT_COMMITTER_EMAIL=t@example.org; {script}"
+        ),
+    ]);
+    let name = created["name"].as_str().unwrap().to_owned();
+    wait_for("the sandbox's commit", Duration::from_secs(15), || {
+        lab.project.join("done").exists()
+    });
+    let host = |script: &str| lab.host_stdout(script);
+    // While it still runs: the helper carries HEAD and the index within a round or two.
+    wait_for(
+        "HEAD and the index on the host",
+        Duration::from_secs(5),
+        || {
+            host("git symbolic-ref HEAD") == "refs/heads/live"
+                && host("git diff --cached --name-only") == "s"
+        },
+    );
+    assert_eq!(host("git log -1 --format=%s"), "live-work");
+    assert_eq!(lab.world.show(&name)["state"], "running");
+    std::fs::write(&go, "").unwrap();
+    let _ = lab.world.run(&["rm", "--force", &name]);
+}
+
+#[test]
+fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // `$T` is a host file the host's git would append a reflog line to, `$TD` a host dir it
+    // would write a tag and packs into: both outside the project.
+    let attack = "ln -sf \"$T\" .git/logs/HEAD; rm -rf .git/refs/tags && ln -s \"$TD\" .git/refs/tags; \
+                  rm -rf .git/objects/pack && ln -s \"$TD\" .git/objects/pack";
+    let host_work = "git commit -q --allow-empty -m host-commit; git tag host-tag; git gc -q";
+    let targets = |lab: &GitLab| {
+        let target = lab.world.path("bashrc");
+        let target_dir = lab.world.path("elsewhere");
+        std::fs::write(&target, "# rc\n").unwrap();
+        std::fs::create_dir_all(&target_dir).unwrap();
+        let vars = format!("T='{}'; TD='{}'; ", target.display(), target_dir.display());
+        (target, target_dir, vars)
+    };
+    for user in users() {
+        let lab = GitLab::new(user, "links", ONE_COMMIT);
+        let (target, target_dir, vars) = targets(&lab);
+        let r = lab.inside(&format!("{vars}{attack}"));
+        let out = lab.host_sh(&lab.project, host_work);
+        assert!(out.status.success(), "{user:?}: {}", Report::of(&out).text);
+        assert_eq!(
+            read(&target),
+            "# rc\n",
+            "{user:?}: a reflog line reached the host file:\n{}",
+            r.text
+        );
+        let written = std::fs::read_dir(&target_dir).unwrap().count();
+        assert_eq!(
+            written, 0,
+            "{user:?}: the host's git wrote through a link:\n{}",
+            r.text
+        );
+        // objects/info/alternates: the host's git would read another repository's objects.
+        let other = lab.world.path("other");
+        let made = lab.host_sh(
+            project_parent(&lab.project),
+            &format!(
+                "git init -q '{0}' && cd '{0}' && echo secret > s && git add s && \
+                 git commit -qm secret && git rev-parse HEAD",
+                other.display()
+            ),
+        );
+        let secret = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+        let alternates = format!(
+            "O='{}/.git/objects'; echo \"$O\" > .git/objects/info/alternates; \
+             mv .git/objects/info .git/objects/info-old && mkdir .git/objects/info && \
+             echo \"$O\" > .git/objects/info/alternates",
+            other.display()
+        );
+        let r = lab.inside(&alternates);
+        let seen = lab.host_sh(&lab.project, &format!("git cat-file -e {secret}"));
+        assert!(
+            !seen.status.success(),
+            "{user:?}: alternates reached the host:\n{}",
+            r.text
+        );
+        lab.host_sh(&lab.project, &alternates);
+        let seen = lab.host_sh(&lab.project, &format!("git cat-file -e {secret}"));
+        assert!(seen.status.success(), "control: alternates on the host");
+        // Control: the same links made on the host carry the host's git writes out.
+        let control = GitLab::new(User::Me, "links", ONE_COMMIT);
+        let (target, target_dir, vars) = targets(&control);
+        control.host_sh(&control.project, &format!("{vars}{attack}"));
+        control.host_sh(&control.project, host_work);
+        assert!(
+            read(&target).contains("host-commit"),
+            "control: no reflog line"
+        );
+        assert!(
+            std::fs::read_dir(&target_dir).unwrap().count() > 0,
+            "control: nothing written through the links"
+        );
+    }
+}

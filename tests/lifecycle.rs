@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -322,6 +323,88 @@ fn bad_names_and_project_dirs_are_refused_before_anything_starts() {
         world.processes().is_empty(),
         "nothing may start for bad input"
     );
+}
+
+#[test]
+fn a_project_dir_holding_the_users_secrets_or_config_is_refused_by_name() {
+    let world = World::new();
+    for rel in [".ssh", ".config/gh", ".local/share", ".claude"] {
+        std::fs::create_dir_all(world.home.join(rel)).unwrap();
+    }
+    let link = world.path("home-link");
+    std::os::unix::fs::symlink(&world.home, &link).unwrap();
+    let home = world.home.to_str().unwrap().to_owned();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{home}/.config"), "~/.config"),
+        (format!("{home}/.config/gh"), "~/.config"),
+        (format!("{home}/.ssh"), "~/.ssh"),
+        (format!("{home}/.local"), "~/.local"),
+        (format!("{home}/.claude"), "~/.claude"),
+        (home.clone(), "home directory"),
+        // ~/.ssh's parent through a symlink, and ancestors of HOME up to the root.
+        (link.to_str().unwrap().to_owned(), "home directory"),
+        (
+            world.root.path().to_str().unwrap().to_owned(),
+            "home directory",
+        ),
+        ("/tmp".to_owned(), "home directory"),
+        ("/".to_owned(), "root directory"),
+        // The deck's own state dir (XDG_STATE_HOME) holds every sandbox's state.
+        (
+            world.path("state").to_str().unwrap().to_owned(),
+            "state dir",
+        ),
+    ];
+    std::fs::create_dir_all(world.path("state")).unwrap();
+    for (dir, named) in &cases {
+        let (kind, message) = world.error_kind(&["create", dir, "--shell"]);
+        assert_eq!(kind, "invalid_project_dir", "{dir} accepted");
+        assert!(message.contains(named), "{dir}: {message}");
+        let out = world.run(&["launch", "bubblewrap", dir, "--shell", "--", "true"]);
+        assert!(!out.status.success(), "launch {dir} accepted");
+    }
+    assert!(world.list().is_empty());
+    // Control: a normal project inside the same home is accepted.
+    let project = world.home.join("code/api");
+    std::fs::create_dir_all(&project).unwrap();
+    let out = world.run(&[
+        "launch",
+        "bubblewrap",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "true",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("invalid project"), "{stderr}");
+    if prerequisites(&["bwrap"]) {
+        assert!(out.status.success(), "{stderr}");
+    }
+}
+
+#[test]
+fn a_project_whose_git_cannot_be_protected_is_refused_before_anything_starts() {
+    if !prerequisites(&["git"]) {
+        return;
+    }
+    let world = World::new();
+    let linked = world.project("linked");
+    let real = world.path("real.git");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&real, linked.join(".git")).unwrap();
+    let hooks = world.project("hooks");
+    succeed(Command::new("git").args(["init", "-q"]).current_dir(&hooks));
+    succeed(
+        Command::new("git")
+            .args(["config", "core.hooksPath", "."])
+            .current_dir(&hooks),
+    );
+    for (project, named) in [(&linked, "symlink"), (&hooks, "core.hooksPath")] {
+        let (kind, message) = world.error_kind(&["create", project.to_str().unwrap(), "--shell"]);
+        assert_eq!(kind, "invalid_project_dir");
+        assert!(message.contains(named), "{message}");
+    }
+    assert!(world.list().is_empty());
 }
 
 #[test]

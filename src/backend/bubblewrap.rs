@@ -152,6 +152,14 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
     for dir in &exposure.pinned {
         mounts.push(Mount::Bind(dir.clone(), dir.clone()));
     }
+    // After the pins: a pinned dir bound later would cover a git view mounted below it.
+    for git in &exposure.git {
+        let (host, inside) = (git.host.clone(), git.inside.clone());
+        mounts.push(match git.writable {
+            true => Mount::Bind(host, inside),
+            false => Mount::RoBind(host, inside),
+        });
+    }
     for path in &exposure.protected {
         mounts.push(Mount::RoBind(path.clone(), path.clone()));
     }
@@ -663,6 +671,60 @@ mod tests {
         )
         .expect("the parent of a protected path is pinned");
         assert!(project < pinned && pinned < hooks);
+    }
+
+    #[test]
+    fn the_git_view_is_mounted_over_the_project_after_the_pins() {
+        use crate::backend::git_view::GitMount;
+        let mut l = launch();
+        l.exposure.git = vec![
+            GitMount {
+                host: "/state/projects/api-0123/git/main/view".into(),
+                inside: "/home/dev/code/api/.git".into(),
+                writable: true,
+            },
+            GitMount {
+                host: "/home/dev/code/api/.git/config".into(),
+                inside: "/home/dev/code/api/.git/config".into(),
+                writable: false,
+            },
+        ];
+        let args = args_of(&l);
+        let project = position(
+            &args,
+            &["--bind", "/home/dev/code/api", "/home/dev/code/api"],
+        );
+        let pin = position(
+            &args,
+            &[
+                "--bind",
+                "/home/dev/code/api/.git",
+                "/home/dev/code/api/.git",
+            ],
+        );
+        let view = position(
+            &args,
+            &[
+                "--bind",
+                "/state/projects/api-0123/git/main/view",
+                "/home/dev/code/api/.git",
+            ],
+        );
+        let config = position(
+            &args,
+            &[
+                "--ro-bind",
+                "/home/dev/code/api/.git/config",
+                "/home/dev/code/api/.git/config",
+            ],
+        );
+        let (project, pin, view, config) = (
+            project.unwrap(),
+            pin.unwrap(),
+            view.unwrap(),
+            config.unwrap(),
+        );
+        assert!(project < pin && pin < view && view < config, "{args:?}");
     }
 
     #[test]

@@ -43,10 +43,12 @@ pub struct Exposure {
     pub read_only: Vec<PathBuf>,
     /// Project files bound read-only over themselves (the host executes them later).
     pub protected: Vec<PathBuf>,
-    /// Project directories between the project and a protected path (`.git` for
-    /// `.git/hooks`), bound read-write over themselves: a mount point cannot be renamed, so
-    /// the agent cannot move `.git` aside and put a writable one with its own hooks in place.
+    /// Project directories between the project and a protected path (`.claude` for
+    /// `.claude/settings.json`), bound read-write over themselves: a mount point cannot be
+    /// renamed, so the agent cannot move `.claude` aside and put a writable one in its place.
     pub pinned: Vec<PathBuf>,
+    /// The project's git dir by allowlist (see `git_view`), mounted after the project.
+    pub git: Vec<crate::backend::git_view::GitMount>,
     /// Sockets bound read-write: (host path, path inside).
     pub sockets: Vec<(PathBuf, PathBuf)>,
     /// Devices (`--dev-bind`).
@@ -90,7 +92,14 @@ pub fn resolve(input: &ExposureInput<'_>) -> Exposure {
             exposure.read_only.push(path);
         }
     }
-    for rel in input.protect.iter().filter(|rel| is_inside_relative(rel)) {
+    // `.git` is the git view's (an allowlist), not a list of paths to protect.
+    let outside_git = |rel: &&String| !Path::new(rel.as_str()).starts_with(".git");
+    for rel in input
+        .protect
+        .iter()
+        .filter(|rel| is_inside_relative(rel))
+        .filter(outside_git)
+    {
         let path = input.project.join(rel);
         let is_plain = std::fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_symlink());
         if is_plain {
@@ -363,15 +372,18 @@ mod tests {
     }
 
     #[test]
-    fn only_existing_plain_project_files_are_protected() {
+    fn only_existing_plain_project_files_outside_git_are_protected() {
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("p");
         std::fs::create_dir_all(project.join(".git/hooks")).unwrap();
+        std::fs::create_dir_all(project.join(".vscode")).unwrap();
         std::fs::write(project.join(".git/config"), "").unwrap();
+        std::fs::write(project.join(".vscode/tasks.json"), "").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", project.join(".envrc")).unwrap();
         let protect: Vec<String> = [
             ".git/hooks",
             ".git/config",
+            ".vscode/tasks.json",
             ".envrc",
             ".mcp.json",
             "../outside",
@@ -386,10 +398,8 @@ mod tests {
             &[],
             &protect,
         ));
-        assert_eq!(
-            exposure.protected,
-            vec![project.join(".git/hooks"), project.join(".git/config")]
-        );
-        assert_eq!(exposure.pinned, vec![project.join(".git")]);
+        // `.git` entries are the git view's business (an allowlist), not protected one by one.
+        assert_eq!(exposure.protected, vec![project.join(".vscode/tasks.json")]);
+        assert_eq!(exposure.pinned, vec![project.join(".vscode")]);
     }
 }

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod bubblewrap;
 pub mod claude_home;
 pub mod exposure;
+pub mod git_view;
 pub mod landlock;
 pub mod seccomp;
 

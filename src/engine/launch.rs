@@ -17,6 +17,7 @@ use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
 use crate::backend::{
     self, ClaudeView, EnvInput, Launch, Options, ProjectState, SandboxDisplay, claude_home,
+    git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::process::ProcRef;
@@ -91,7 +92,7 @@ impl Deck {
                 "this backend is not available in this version; use bubblewrap",
             ));
         }
-        let project_dir = checked_project_dir(&request.project_dir)?;
+        let project_dir = checked_project_dir(&request.project_dir, &self.paths)?;
         let running = self.live_instance(&project_dir)?;
         match (request.mode, running) {
             (LaunchMode::Stop, Some(record)) => {
@@ -317,7 +318,7 @@ impl Deck {
             }
         }
         let bw = &self.config.bubblewrap;
-        let exposure = exposure::resolve(&ExposureInput {
+        let mut exposure = exposure::resolve(&ExposureInput {
             options: &record.options,
             home: &home,
             project: record.project_dir.as_path(),
@@ -325,6 +326,10 @@ impl Deck {
             protect: &bw.protect,
             caller_env: &caller,
         });
+        // The git dir by allowlist; its helper keeps the host's git dir in step while this
+        // process (or the bwrap it becomes) runs.
+        exposure.git = git_view::prepare(record.project_dir.as_path(), &state.dir)?.mounts;
+        git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
         for warning in &exposure.warnings {
             eprintln!("sandbox-deck: warning: {warning}");
         }

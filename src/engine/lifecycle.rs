@@ -85,7 +85,7 @@ pub(crate) struct Parts {
 
 impl Deck {
     pub fn create(&self, request: CreateRequest) -> Result<SandboxRecord> {
-        let project_dir = checked_project_dir(&request.project_dir)?;
+        let project_dir = checked_project_dir(&request.project_dir, &self.paths)?;
         let name = match &request.name {
             Some(name) => SandboxName::parse(name)?,
             None => SandboxName::from_dir(project_dir.as_path()),
@@ -533,27 +533,73 @@ impl Deck {
     }
 }
 
-/// Validates a project dir and refuses ones that would expose the user's whole home.
-pub(crate) fn checked_project_dir(raw: &Path) -> Result<ProjectDir> {
+/// The user's secret and config dirs under HOME that no project may be, be inside, or contain.
+const SECRET_HOME_DIRS: &[&str] = &[
+    ".ssh", ".gnupg", ".config", ".local", ".aws", ".kube", ".docker", ".claude",
+];
+
+/// Validates a project dir and refuses one that is, is inside, or contains the user's home,
+/// secret or config dirs, or the deck's own config, state and runtime dirs: the sandbox can
+/// read and write all of its project.
+pub(crate) fn checked_project_dir(raw: &Path, paths: &crate::paths::Paths) -> Result<ProjectDir> {
     let project = ProjectDir::parse(raw)?;
-    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
-        let home = home.canonicalize().unwrap_or(home);
-        let invalid = |why: &str| DeckError::InvalidProjectDir {
+    let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+        crate::backend::git_view::check_project(project.as_path())?;
+        return Ok(project);
+    };
+    let mut guarded: Vec<(String, PathBuf)> = SECRET_HOME_DIRS
+        .iter()
+        .map(|rel| (format!("~/{rel}"), home.join(rel)))
+        .collect();
+    for (what, dir) in [
+        ("the sandbox-deck config dir", &paths.config_dir),
+        ("the sandbox-deck state dir", &paths.state_dir),
+        ("the sandbox-deck runtime dir", &paths.runtime_dir),
+    ] {
+        guarded.push((format!("{what} {}", dir.display()), dir.clone()));
+    }
+    // Both spellings: a guarded dir may be a symlink (a dotfiles checkout) or not exist yet.
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+    let mut guarded_both = Vec::new();
+    for (what, dir) in guarded {
+        guarded_both.push((what.clone(), canonical(&dir)));
+        guarded_both.push((what, dir));
+    }
+    match project_overlap(project.as_path(), &canonical(&home), &guarded_both) {
+        Some(why) => Err(DeckError::InvalidProjectDir {
             path: raw.to_owned(),
-            why: why.to_owned(),
-        };
-        if home.starts_with(project.as_path()) {
-            return Err(invalid(
-                "it is your home directory or contains it; pick a project inside it",
-            ));
-        }
-        for secret in [".ssh", ".gnupg", ".aws", ".config/gh", ".claude"] {
-            if project.as_path().starts_with(home.join(secret)) {
-                return Err(invalid(&format!("it is inside ~/{secret}")));
-            }
+            why,
+        }),
+        None => {
+            // Last: it runs the host's git in the project, which is fine only for a project.
+            crate::backend::git_view::check_project(project.as_path())?;
+            Ok(project)
         }
     }
-    Ok(project)
+}
+
+/// Why `project` may not be a project: it is HOME or an ancestor of it, or it is, is inside or
+/// contains one of the `guarded` dirs (named in the reason). Pure and lexical: the caller
+/// passes canonical paths.
+fn project_overlap(project: &Path, home: &Path, guarded: &[(String, PathBuf)]) -> Option<String> {
+    if home.starts_with(project) {
+        return Some(
+            "it is your home directory or contains it; pick a project inside it".to_owned(),
+        );
+    }
+    for (what, dir) in guarded {
+        if project.starts_with(dir) {
+            return Some(format!(
+                "it is inside {what}, which holds secrets or config"
+            ));
+        }
+        if dir.starts_with(project) {
+            return Some(format!(
+                "it contains {what}, which holds secrets or config; pick a directory that does not"
+            ));
+        }
+    }
+    None
 }
 
 pub(crate) fn find_by_id<'a>(
@@ -713,5 +759,40 @@ mod tests {
                 .to_string()
                 .contains("exit status unknown")
         );
+    }
+
+    fn guarded(home: &Path) -> Vec<(String, PathBuf)> {
+        let mut dirs: Vec<(String, PathBuf)> = SECRET_HOME_DIRS
+            .iter()
+            .map(|rel| (format!("~/{rel}"), home.join(rel)))
+            .collect();
+        dirs.push(("the state dir".into(), "/var/lib/deck-state".into()));
+        dirs
+    }
+
+    #[test]
+    fn home_its_ancestors_and_dirs_holding_secrets_are_refused_by_name() {
+        let home = Path::new("/home/dev");
+        let dirs = guarded(home);
+        let refused = |p: &str| project_overlap(Path::new(p), home, &dirs);
+        for p in ["/home/dev", "/home", "/"] {
+            let why = refused(p).unwrap_or_else(|| panic!("{p} accepted"));
+            assert!(why.contains("home directory"), "{p}: {why}");
+        }
+        for (p, named) in [
+            ("/home/dev/.config", "~/.config"),
+            ("/home/dev/.config/gh", "~/.config"),
+            ("/home/dev/.ssh", "~/.ssh"),
+            ("/home/dev/.local/share/x", "~/.local"),
+            ("/home/dev/.claude", "~/.claude"),
+            ("/var/lib/deck-state/projects", "the state dir"),
+            ("/var/lib", "the state dir"),
+        ] {
+            let why = refused(p).unwrap_or_else(|| panic!("{p} accepted"));
+            assert!(why.contains(named), "{p}: {why}");
+        }
+        assert_eq!(refused("/home/dev/code/api"), None);
+        assert_eq!(refused("/home/dev/.configs-are-not-config"), None);
+        assert_eq!(refused("/srv/work"), None);
     }
 }
