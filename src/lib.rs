@@ -18,4 +18,5 @@ pub mod registry;
 pub mod sandbox;
 pub mod spec;
 pub mod tui;
+pub mod untrusted;
 pub mod usage;

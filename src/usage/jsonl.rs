@@ -174,6 +174,123 @@ pub fn parse_chunk(bytes: &[u8], filter: &Filter, interner: &mut Interner) -> Ch
     chunk
 }
 
+/// A line longer than this is skipped (counted as malformed) without ever being held whole.
+/// What counting needs are assistant lines, bounded by the model's output (far below this);
+/// only tool results and planted files grow past it.
+pub const LINE_CAP: usize = 4 << 20;
+/// How much is read at a time.
+const BLOCK: usize = 256 << 10;
+
+/// Bounds for [`parse_stream`].
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub line_cap: usize,
+    pub block: usize,
+    /// Stop reading (between blocks) once this has passed; what was read counts.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            line_cap: LINE_CAP,
+            block: BLOCK,
+            deadline: None,
+        }
+    }
+}
+
+/// What [`parse_stream`] did.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    /// The lines, merged; `chunk.consumed` is unused here (see `consumed`).
+    pub chunk: Chunk,
+    /// Bytes handled for good: complete lines, and the part read of a line over the cap.
+    /// A last line without its newline is not consumed: it is read again next time.
+    pub consumed: u64,
+    pub bytes_read: u64,
+    /// The deadline passed before the end of the input.
+    pub stopped_early: bool,
+}
+
+/// Parses `reader` to its end with memory bounded by `line_cap + block`, whatever it holds:
+/// a line over the cap is counted as malformed and skipped up to its newline.
+pub fn parse_stream<R: std::io::Read>(
+    mut reader: R,
+    limits: &StreamLimits,
+    filter: &Filter,
+    interner: &mut Interner,
+) -> std::io::Result<Streamed> {
+    let mut out = Streamed::default();
+    let mut buf: Vec<u8> = Vec::new();
+    // Inside a line over the cap: everything up to the next newline is dropped unread.
+    let mut discarding = false;
+    loop {
+        if limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            out.stopped_early = true;
+            break;
+        }
+        let old = buf.len();
+        buf.reserve_exact(limits.block);
+        buf.resize(old + limits.block, 0);
+        let n = loop {
+            match reader.read(&mut buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        buf.truncate(old + n);
+        if n == 0 {
+            break;
+        }
+        out.bytes_read += n as u64;
+        let mut start = 0;
+        if discarding {
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => {
+                    start = i + 1;
+                    discarding = false;
+                }
+                None => {
+                    out.consumed += buf.len() as u64;
+                    buf.clear();
+                    continue;
+                }
+            }
+        }
+        let part = parse_chunk(&buf[start..], filter, interner);
+        let used = start + part.consumed;
+        out.chunk.merge(part);
+        out.consumed += used as u64;
+        buf.drain(..used);
+        if buf.len() > limits.line_cap {
+            out.chunk.lines += 1;
+            out.chunk.malformed += 1;
+            out.consumed += buf.len() as u64;
+            buf.clear();
+            discarding = true;
+        }
+    }
+    Ok(out)
+}
+
+impl Chunk {
+    /// Adds what `other` (the next part of the same file) found.
+    fn merge(&mut self, other: Chunk) {
+        self.entries.extend(other.entries);
+        self.malformed += other.malformed;
+        self.skipped += other.skipped;
+        self.synthetic += other.synthetic;
+        self.lines += other.lines;
+        if let Some(limit) = other.limit
+            && self.limit.is_none_or(|l| l.seen_ms <= limit.seen_ms)
+        {
+            self.limit = Some(limit);
+        }
+    }
+}
+
 fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut Chunk) {
     let line = line.trim_ascii();
     if line.is_empty() {
