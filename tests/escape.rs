@@ -2100,3 +2100,259 @@ fn enter_opens_a_shell_inside_the_running_instance() {
     r.expect("canary", "refused");
     assert_eq!(listed, 1, "entering registers nothing");
 }
+
+// ---------------------------------------------------------------------------------------
+// A quiet tmux (issue 9 point 3): nothing a pane writes reaches the attached terminal or
+// another pane through our server. The outer terminal is a pty whose every byte is kept.
+
+/// A terminal the test owns: `tmux attach` runs on its slave side, every byte tmux sends
+/// to the "user's terminal" is recorded from the master side.
+struct RecordedTerminal {
+    child: Child,
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl RecordedTerminal {
+    fn attach(mut command: Command) -> RecordedTerminal {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        // SAFETY: plain libc pty calls; every descriptor is owned right after.
+        let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+        assert!(master >= 0, "posix_openpt");
+        let master = unsafe { OwnedFd::from_raw_fd(master) };
+        assert_eq!(unsafe { libc::grantpt(master.as_raw_fd()) }, 0);
+        assert_eq!(unsafe { libc::unlockpt(master.as_raw_fd()) }, 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(
+            unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) },
+            0
+        );
+        let slave_path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        let size = libc::winsize {
+            ws_row: 30,
+            ws_col: 100,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave_path)
+            .unwrap();
+        command
+            .env("TERM", "xterm-256color")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("tmux attach on a pty");
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = bytes.clone();
+        let mut reader = std::fs::File::from(master);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        RecordedTerminal { child, bytes }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned()
+    }
+
+    fn end(mut self) -> String {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
+        self.text()
+    }
+}
+
+/// What the pane probes saw and what the user's terminal got.
+struct ClipboardProbe {
+    terminal: String,
+    buffers: String,
+    /// What the second sandbox read back after its OSC 52 query.
+    reply_b: Vec<u8>,
+    /// What the writing sandbox read back after querying its own write.
+    reply_a: Vec<u8>,
+}
+
+/// Two sandboxes (the second without network) on our tmux server, the user attached to the
+/// first. The first writes the clipboard (OSC 52), sets titles, renames its window, passes a
+/// DCS sequence through and queries the buffer back; the second queries the buffer. With
+/// `loud`, the server first gets the settings it had before issue 9 (plus titles on).
+fn clipboard_probe(loud: bool, secret: &str) -> ClipboardProbe {
+    let world = World::new();
+    let encoded = base64(secret.as_bytes());
+    let a = world.project("osc-a");
+    let b = world.project("osc-b");
+    write(
+        &a.join("probe.sh"),
+        &format!(
+            "while [ ! -e go ]; do sleep 0.05; done\n\
+             printf '\\033]52;c;{encoded}\\007'\n\
+             printf '\\033Ptmux;\\033\\033]2;PASSTHRU-TITLE\\007\\033\\\\'\n\
+             printf '\\033]2;PANE-TITLE\\007\\033]0;ICON-TITLE\\007'\n\
+             printf '\\033kRENAMED-WINDOW\\033\\\\'\n\
+             stty -icanon -echo min 0 time 15\n\
+             printf '\\033]52;c;?\\007'\n\
+             cat > reply.bin\n\
+             echo ok > done\n\
+             exec sleep 600\n"
+        ),
+    );
+    write(
+        &b.join("probe.sh"),
+        "while [ ! -e go ]; do sleep 0.05; done\n\
+         stty -icanon -echo min 0 time 15\n\
+         printf '\\033]52;c;?\\007'\n\
+         cat > reply.bin\n\
+         echo ok > done\n\
+         exec sleep 600\n",
+    );
+    for (dir, extra) in [(&a, None), (&b, Some("--no-network"))] {
+        let mut args = vec!["create", dir.to_str().unwrap()];
+        args.extend(extra);
+        let probe = dir.join("probe.sh");
+        args.extend(["--shell", "--", "sh", probe.to_str().unwrap()]);
+        world.json(&args);
+    }
+    if loud {
+        for option in [
+            "set-clipboard",
+            "allow-passthrough",
+            "set-titles",
+            "allow-rename",
+        ] {
+            let out = world.tmux(&["set", "-g", option, "on"]);
+            assert!(out.status.success(), "{out:?}");
+        }
+    }
+    let session_a = world.show("osc-a")["tmux_session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut attach = Command::new("tmux");
+    attach
+        .arg("-S")
+        .arg(world.tmux_socket())
+        .args(["attach-session", "-t", &format!("={session_a}")])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &world.home)
+        .env("LANG", "C.UTF-8");
+    let terminal = RecordedTerminal::attach(attach);
+    wait_for("the attached client draws", Duration::from_secs(10), || {
+        terminal.text().contains("C-q")
+    });
+    write(&a.join("go"), "");
+    wait_for("sandbox a's probe", Duration::from_secs(15), || {
+        a.join("done").exists()
+    });
+    write(&b.join("go"), "");
+    wait_for("sandbox b's probe", Duration::from_secs(15), || {
+        b.join("done").exists()
+    });
+    // Let the client draw whatever the server still has for it.
+    std::thread::sleep(Duration::from_millis(500));
+    let buffers = String::from_utf8_lossy(&world.tmux(&["list-buffers"]).stdout).into_owned();
+    let terminal = terminal.end();
+    ClipboardProbe {
+        terminal,
+        buffers,
+        reply_a: std::fs::read(a.join("reply.bin")).unwrap_or_default(),
+        reply_b: std::fs::read(b.join("reply.bin")).unwrap_or_default(),
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tmux_01_panes_reach_neither_the_attached_terminal_nor_each_other() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let secret = format!("clip-{}", unique());
+    let encoded = base64(secret.as_bytes());
+    let quiet = clipboard_probe(false, &secret);
+    let shown = |p: &ClipboardProbe| {
+        format!(
+            "terminal: {:?}\nbuffers: {:?}\nreply a: {:?}\nreply b: {:?}",
+            p.terminal,
+            p.buffers,
+            String::from_utf8_lossy(&p.reply_a),
+            String::from_utf8_lossy(&p.reply_b)
+        )
+    };
+    let q = shown(&quiet);
+    assert!(quiet.terminal.contains("C-q"), "the recording works: {q}");
+    for leak in [
+        "\x1b]52;",
+        &encoded,
+        "PASSTHRU-TITLE",
+        "PANE-TITLE",
+        "ICON-TITLE",
+        "RENAMED-WINDOW",
+        "\x1b]0;",
+        "\x1b]2;",
+        "\x1bP",
+    ] {
+        assert!(!quiet.terminal.contains(leak), "{leak:?} reached the terminal: {q}");
+    }
+    assert!(quiet.buffers.trim().is_empty(), "a pane made a buffer: {q}");
+    for reply in [&quiet.reply_a, &quiet.reply_b] {
+        let reply = String::from_utf8_lossy(reply);
+        assert!(!reply.contains("52;"), "an OSC 52 query was answered: {q}");
+        assert!(!reply.contains(&encoded), "the secret crossed: {q}");
+    }
+
+    // Negative control: the settings the server had before, and titles on.
+    let loud = clipboard_probe(true, &secret);
+    let l = shown(&loud);
+    assert!(loud.terminal.contains(&format!("\x1b]52;;{encoded}")), "{l}");
+    assert!(loud.terminal.contains("PASSTHRU-TITLE"), "{l}");
+    assert!(loud.terminal.contains("ICON-TITLE"), "{l}");
+    assert!(loud.terminal.contains("RENAMED-WINDOW"), "{l}");
+    assert!(loud.buffers.contains(&secret), "{l}");
+    assert!(
+        String::from_utf8_lossy(&loud.reply_b).contains(&encoded),
+        "the no-network sandbox read the other's buffer: {l}"
+    );
+}
