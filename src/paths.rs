@@ -69,6 +69,12 @@ impl Paths {
         self.runtime_dir.join("sandboxes").join(id.as_str())
     }
 
+    /// Per-sandbox files kept on disk rather than in the runtime tmpfs: the status dir its
+    /// hooks write to.
+    pub fn sandbox_state_dir(&self, id: &SandboxId) -> PathBuf {
+        self.state_dir.join("sandboxes").join(id.as_str())
+    }
+
     pub fn ensure_state_dir(&self) -> Result<()> {
         ensure_private_dir(&self.state_dir)
     }

@@ -70,6 +70,17 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata), OpenError> {
     checked_regular(file)
 }
 
+/// [`open_regular`] for reading and appending (the host trims a file the sandbox appends to).
+pub fn open_regular_rw(path: &Path) -> Result<(File, Metadata), OpenError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path)
+        .map_err(classify)?;
+    checked_regular(file)
+}
+
 /// Opens `rel` below the directory `root` with no symlink followed anywhere below `root`
 /// (openat2 with RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH); `root` itself is the user's choice
 /// and may be a symlink. On kernels without openat2 (before 5.6) only the last component is

@@ -372,6 +372,7 @@ impl Deck {
 
     pub(crate) fn remove_files(&self, id: &SandboxId) {
         let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir(id));
+        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(id));
     }
 }
 

@@ -7,13 +7,17 @@
 //!    `claude --settings <file>` (the user's own settings are never edited). Its hooks append
 //!    `{"event":…,"ts":…}` lines to `status/events.jsonl` in the sandbox's state dir, which is
 //!    bound read-write into the sandbox; the host reads the last line.
+//!
+//! Everything from inside (hook lines, pane text, the transcript) is advisory: the sandbox
+//! writes it and can write anything. It can make a running agent read starting, working,
+//! waiting or idle, never exited or dead: those come only from the host's own view of the
+//! process (the registry and tmux).
 //! 2. The pane text, with patterns from `assets/status-patterns.toml`, matched only above the
 //!    prompt box.
 //! 3. How recently the project's transcript was written.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -45,6 +49,9 @@ pub const HOOK_EVENTS: &[&str] = &[
 const STARTUP_MS: i64 = 10_000;
 /// How much of the end of the events file is read.
 const EVENTS_TAIL: u64 = 8192;
+/// Past this size the host trims the events file to its last line when it reads it, so
+/// the file stays small however much a sandbox appends between two reads.
+pub const EVENTS_CAP: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,7 +144,11 @@ impl HookEvent {
                 (AgentState::Working, format!("hook {}", self.event))
             }
             "SessionStart" | "Stop" => (AgentState::Idle, format!("hook {}", self.event)),
-            "SessionEnd" => (AgentState::Exited, "the agent ended its session".into()),
+            // Advisory like every hook line: only the host's view of the process says exited.
+            "SessionEnd" => (
+                AgentState::Idle,
+                "hook SessionEnd (the process still runs)".into(),
+            ),
             "Notification" => {
                 let message = self.message();
                 let lower = message.to_lowercase();
@@ -259,8 +270,25 @@ pub struct Signals<'a> {
     pub fresh_ms: i64,
 }
 
-/// The agent's state from one sample of its signals. Pure.
+/// The agent's state from one sample of its signals. Pure. While the sandbox runs, what
+/// its inside says can never make it read exited or dead (see the module doc).
 pub fn assess(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
+    let a = assess_signals(s, patterns);
+    let from_inside = matches!(a.source, Source::Hook | Source::Pane | Source::Transcript);
+    if s.sandbox == SandboxState::Running
+        && from_inside
+        && matches!(a.state, AgentState::Exited | AgentState::Dead)
+    {
+        return Assessment::new(
+            AgentState::Idle,
+            a.source,
+            format!("{} (its process still runs)", a.reason),
+        );
+    }
+    a
+}
+
+fn assess_signals(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
     use AgentState::*;
     match s.sandbox {
         SandboxState::Starting => return Assessment::new(Starting, Source::Registry, "starting"),
@@ -289,7 +317,6 @@ pub fn assess(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
     {
         let hook = Assessment::new(state, Source::Hook, reason);
         return match state {
-            Exited => hook,
             // A dialog on screen outranks an older hook (a question has no hook of its own).
             Working | Idle if pane_says(Waiting) => from_pane(pane.expect("matched")),
             Idle if pane_says(Working) => from_pane(pane.expect("matched")),
@@ -442,39 +469,54 @@ pub fn hook_settings(events_file: &Path) -> serde_json::Value {
     serde_json::json!({ "hooks": hooks })
 }
 
-/// The last complete event in the events file. Opened without following symlinks and only
-/// if it is a regular file: the sandbox can write to its status dir, and must not be able to
-/// make the host block on a FIFO or read something else.
+/// The last complete event in the events file. Opened through [`crate::untrusted`]: no
+/// symlink followed, no blocking on a FIFO, regular files only; only the last
+/// [`EVENTS_TAIL`] bytes are read, and a file over [`EVENTS_CAP`] is trimmed to its last
+/// line (the sandbox can write to its status dir, and must not be able to make the host
+/// block, read something else, or keep a file of any size).
 pub fn read_last_event(events_file: &Path) -> Option<HookEvent> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(events_file)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
+    let (mut file, meta) = crate::untrusted::open_regular_rw(events_file).ok()?;
     let len = meta.len();
     let from = len.saturating_sub(EVENTS_TAIL);
     file.seek(SeekFrom::Start(from)).ok()?;
     let mut tail = Vec::new();
-    file.take(EVENTS_TAIL).read_to_end(&mut tail).ok()?;
+    (&mut file).take(EVENTS_TAIL).read_to_end(&mut tail).ok()?;
     let seen_ms = meta
         .modified()
         .ok()
         .map(chrono::DateTime::<Utc>::from)
         .map_or(0, |t| t.timestamp_millis());
-    let text = String::from_utf8_lossy(&tail);
+    let (event, line) = last_event(&tail)?;
+    if len > EVENTS_CAP {
+        trim_to(&file, line);
+    }
+    Some(HookEvent { seen_ms, ..event })
+}
+
+/// The last complete line of `tail` that names an event, and that line's bytes.
+fn last_event(tail: &[u8]) -> Option<(HookEvent, &[u8])> {
     // Only complete lines: a hook may be writing the last one right now.
-    let complete = &text[..text.rfind('\n')? + 1];
-    complete.lines().rev().find_map(|line| {
-        let mut event = serde_json::from_str::<HookEvent>(line)
+    let end = tail.iter().rposition(|b| *b == b'\n')?;
+    tail[..end].split(|b| *b == b'\n').rev().find_map(|line| {
+        let text = String::from_utf8_lossy(line);
+        let event = serde_json::from_str::<HookEvent>(&text)
             .ok()
-            .or_else(|| salvage_event(line))?;
-        event.seen_ms = seen_ms;
-        Some(event)
+            .or_else(|| salvage_event(&text))?;
+        Some((event, line))
     })
+}
+
+/// Empties the events file and appends `last_line` (the file is open for appending): best
+/// effort, as a hook may append at the same moment (its line then comes first, which costs
+/// one reading at most).
+fn trim_to(file: &std::fs::File, last_line: &[u8]) {
+    use std::io::Write;
+    if file.set_len(0).is_ok() {
+        let mut line = last_line.to_vec();
+        line.push(b'\n');
+        let mut writer = file;
+        let _ = writer.write_all(&line);
+    }
 }
 
 /// A line whose hook input could not be captured still names its event.
@@ -520,9 +562,10 @@ impl StatusTracker {
 
 impl Deck {
     /// The directory a sandbox's hooks write to (bound read-write into the sandbox). It is
-    /// in the runtime dir: its events matter only while the sandbox runs.
+    /// on disk in the sandbox's state, not in the runtime dir: that is a small tmpfs the
+    /// user's login needs, which a sandbox must not be able to fill.
     pub fn status_dir(&self, id: &SandboxId) -> PathBuf {
-        self.paths.sandbox_runtime_dir(id).join("status")
+        self.paths.sandbox_state_dir(id).join("status")
     }
 
     pub fn status_events_file(&self, id: &SandboxId) -> PathBuf {
@@ -539,8 +582,11 @@ impl Deck {
     /// Creates the status dir and writes the hook settings for a sandbox.
     pub(crate) fn install_status_hooks(&self, id: &SandboxId) -> Result<(PathBuf, PathBuf)> {
         make_private_dir(&self.paths.sandbox_runtime_dir(id))?;
+        make_private_dir(&self.paths.sandbox_state_dir(id))?;
         let dir = self.status_dir(id);
         make_private_dir(&dir)?;
+        // Events of an earlier run say nothing about this one.
+        let _ = std::fs::remove_file(dir.join("events.jsonl"));
         let settings = self.hook_settings_file(id);
         // The hooks run inside, where the status dir is at a fixed path.
         let inside = Path::new(crate::backend::STATUS_DIR).join("events.jsonl");
@@ -685,12 +731,58 @@ mod tests {
             ..running()
         };
         assert_eq!(assess(&s, &p).state, AgentState::Idle);
+        // Advisory: a SessionEnd line cannot make a live process read exited.
         let end = event("SessionEnd", None);
         let s = Signals {
             hook: Some((&end, 10)),
             ..running()
         };
+        let a = assess(&s, &p);
+        assert_eq!((a.state, a.source), (AgentState::Idle, Source::Hook));
+        assert!(a.reason.contains("still runs"), "{a:?}");
+        // Only the host's view of the process says exited.
+        let s = Signals {
+            sandbox: SandboxState::Exited,
+            hook: Some((&end, 10)),
+            ..running()
+        };
         assert_eq!(assess(&s, &p).state, AgentState::Exited);
+    }
+
+    #[test]
+    fn no_signal_from_inside_makes_a_running_sandbox_read_exited_or_dead() {
+        // Even a pattern that would say so (the shipped ones never do) is overruled.
+        let p = Patterns::parse(
+            "[prompt]\ninput_prefixes = [\"> \"]\nbox_top_prefixes = [\"╭\"]\n\
+             within_last_lines = 3\n[[pattern]]\nstate = \"dead\"\ntext = \"segfault\"\n\
+             [[pattern]]\nstate = \"exited\"\ntext = \"bye\"\n",
+        )
+        .unwrap();
+        for pane in ["segfault", "bye"] {
+            let s = Signals {
+                pane: Some(pane),
+                ..running()
+            };
+            let a = assess(&s, &p);
+            assert_eq!(a.state, AgentState::Idle, "{pane}: {a:?}");
+        }
+    }
+
+    #[test]
+    fn a_huge_events_file_is_read_from_its_tail_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.jsonl");
+        let mut body = "{\"event\":\"PreToolUse\"}\n".repeat(10_000);
+        body.push_str("{\"event\":\"Stop\",\"ts\":1}\n");
+        std::fs::write(&file, &body).unwrap();
+        assert!(body.len() as u64 > EVENTS_CAP);
+        assert_eq!(read_last_event(&file).unwrap().event, "Stop");
+        let left = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(left, "{\"event\":\"Stop\",\"ts\":1}\n", "trimmed to its last line");
+        assert_eq!(read_last_event(&file).unwrap().event, "Stop");
+        // A last line without its newline is still being written: the one before counts.
+        std::fs::write(&file, "{\"event\":\"Stop\"}\n{\"event\":\"PreTo").unwrap();
+        assert_eq!(read_last_event(&file).unwrap().event, "Stop");
     }
 
     #[test]
