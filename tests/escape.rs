@@ -2356,3 +2356,65 @@ fn tmux_01_panes_reach_neither_the_attached_terminal_nor_each_other() {
         "the no-network sandbox read the other's buffer: {l}"
     );
 }
+
+/// The NUL-separated environment of `pid`, as `KEY=value` strings.
+fn environ_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+#[test]
+fn env_01_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let token = format!("ghp_canary{}", unique());
+    let project = world.project("envtest");
+    let out = succeed(
+        world
+            .command()
+            .env("GH_TOKEN", &token)
+            .env("SSH_AUTH_SOCK", "/tmp/agent-canary.sock")
+            .args(["--json", "create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"]),
+    );
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let xvfb = record["xvfb"]["pid"].as_u64().expect("an Xvfb pid") as u32;
+    let server = String::from_utf8_lossy(&world.tmux(&["display-message", "-p", "#{pid}"]).stdout)
+        .trim()
+        .parse::<u32>()
+        .expect("the tmux server's pid");
+    let allowed = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+    for (what, pid) in [("Xvfb", xvfb), ("the tmux server", server)] {
+        let env = environ_of(pid);
+        assert!(!env.is_empty(), "{what}'s environ was read");
+        for var in &env {
+            let key = var.split('=').next().unwrap_or_default();
+            // tmux adds its own variables after start.
+            let own = what.contains("tmux") && key.starts_with("TMUX");
+            assert!(allowed.contains(&key) || own, "{what} has {var:?}");
+        }
+        assert!(!env.iter().any(|v| v.contains(&token)), "{what}: {env:?}");
+    }
+    // Negative control: a process started from the same environment without the allowlist
+    // carries the token, and reading it this way finds it.
+    let mut plain = Command::new("sleep")
+        .arg("30")
+        .env("GH_TOKEN", &token)
+        .spawn()
+        .unwrap();
+    // comm changes before the new environ is in place: poll until exec is complete.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut leaked = false;
+    while !leaked && Instant::now() < deadline {
+        leaked = environ_of(plain.id()).iter().any(|v| v.contains(&token));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert!(leaked, "the probe finds a token a process inherited");
+}

@@ -395,6 +395,15 @@ pub fn should_notify(before: Option<AgentState>, after: AgentState) -> bool {
     ) && before != Some(after)
 }
 
+/// What a notify command gets on top of [`crate::host::HOST_ENV`]: where the desktop is.
+const NOTIFY_ENV: &[&str] = &[
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XDG_RUNTIME_DIR",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "TERM",
+];
+
 /// The configured notification command for a change, or None when none is configured.
 /// Sandbox data goes only into the environment, never into the argv or a shell string.
 pub fn notify_command(
@@ -404,6 +413,8 @@ pub fn notify_command(
 ) -> Option<Command> {
     let (program, args) = config.command.split_first()?;
     let mut command = Command::new(program);
+    // A desktop notifier needs to find the desktop; nothing else of the caller's.
+    crate::host::allowlisted_env(&mut command, NOTIFY_ENV);
     command
         .args(args)
         .env("SANDBOX_NAME", record.name.as_str())
@@ -925,14 +936,16 @@ mod tests {
         let project = dir.path().join("proj");
         std::fs::create_dir(&project).unwrap();
         let out = dir.path().join("env.txt");
+        let env_dump = dir.path().join("full-env.txt");
         let canary = dir.path().join("pwned");
         let script = dir.path().join("notify.sh");
         std::fs::write(
             &script,
             format!(
                 "#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' \"$SANDBOX_NAME\" \"$SANDBOX_STATE\" \
-                 \"$SANDBOX_REASON\" \"$SANDBOX_PROJECT\" \"$#\" > '{}'\n",
-                out.display()
+                 \"$SANDBOX_REASON\" \"$SANDBOX_PROJECT\" \"$#\" > '{}'\nenv > '{}'\n",
+                out.display(),
+                env_dump.display()
             ),
         )
         .unwrap();
@@ -966,5 +979,11 @@ mod tests {
             )
         );
         assert!(!canary.exists(), "the reason was run as a command");
+        // The helper's environment is an allowlist: cargo's variables, which this test
+        // process has, do not reach it.
+        let env = std::fs::read_to_string(&env_dump).unwrap();
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some(), "the control");
+        assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
+        assert!(env.contains("SANDBOX_NAME=api"), "{env}");
     }
 }
