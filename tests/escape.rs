@@ -2418,3 +2418,105 @@ fn env_01_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
     let _ = plain.wait();
     assert!(leaked, "the probe finds a token a process inherited");
 }
+
+/// Run inside a sandbox: a raw X11 client (no Xlib) that connects with the sandbox's own
+/// cookie, sends GrabServer and holds it until the file `release` appears.
+const GRAB_SERVER_PY: &str = r#"
+import os, socket, struct, time
+n = os.environ["DISPLAY"].split(":")[1].split(".")[0]
+auth = open(os.environ.get("XAUTHORITY") or os.path.expanduser("~/.Xauthority"), "rb").read()
+def field(b, i):
+    l = struct.unpack(">H", b[i:i + 2])[0]
+    return b[i + 2:i + 2 + l], i + 2 + l
+i = 2
+_, i = field(auth, i)
+_, i = field(auth, i)
+name, i = field(auth, i)
+cookie, i = field(auth, i)
+pad = lambda b: b + b"\0" * ((4 - len(b) % 4) % 4)
+s = socket.socket(socket.AF_UNIX)
+s.connect("/tmp/.X11-unix/X" + n)
+s.sendall(struct.pack("<BxHHHHxx", 0x6C, 11, 0, len(name), len(cookie)) + pad(name) + pad(cookie))
+head = s.recv(8)
+rest = struct.unpack("<H", head[6:8])[0] * 4
+got = b""
+while len(got) < rest:
+    got += s.recv(rest - len(got))
+s.sendall(struct.pack("<BxH", 36, 1))
+open("grabbed", "w").write("ok" if head[0] == 1 else "refused")
+while not os.path.exists("release"):
+    time.sleep(0.05)
+s.close()
+open("released", "w").write("ok")
+time.sleep(600)
+"#;
+
+#[test]
+fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("grab");
+    write(&project.join("grab.py"), GRAB_SERVER_PY);
+    let script = project.join("grab.py");
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "python3",
+        script.to_str().unwrap(),
+    ]);
+    wait_for("the grab inside", Duration::from_secs(10), || {
+        project.join("grabbed").exists()
+    });
+    assert_eq!(read(&project.join("grabbed")), "ok", "the X server took the cookie");
+    let shot = project.join("shot.png");
+    let started = Instant::now();
+    let out = world
+        .command()
+        .args(["--json", "screenshot", "grab", "--output", shot.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a grabbed display cannot be captured");
+    assert!(err.contains("screen busy"), "{err}");
+    eprintln!("screenshot of a grabbed display answered in {took:?}");
+    assert!(took < Duration::from_secs(4), "answered in {took:?}");
+
+    // Negative control: a client with no time limit (xdpyinfo) hangs on the grabbed display.
+    let record = world.show("grab");
+    let display = record["display"].as_u64().unwrap();
+    let cookie = world
+        .runtime
+        .join("sandbox-deck/sandboxes")
+        .join(record["id"].as_str().unwrap())
+        .join("Xauthority");
+    let mut plain = Command::new("xdpyinfo")
+        .env("DISPLAY", format!(":{display}"))
+        .env("XAUTHORITY", &cookie)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let hung = plain.try_wait().unwrap().is_none();
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert!(hung, "xdpyinfo finished on a grabbed display: the grab did not hold");
+
+    // Released, the same command captures again.
+    write(&project.join("release"), "");
+    wait_for("the release", Duration::from_secs(5), || {
+        project.join("released").exists()
+    });
+    let out = world
+        .command()
+        .args(["screenshot", "grab", "--output", shot.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(shot.exists());
+}
