@@ -636,8 +636,9 @@ fn unchanged(prev: &Previous, now: &Identity) -> bool {
     prev.id == *now && prev.read_at_ns - prev.id.mtime_ns > RACY_NS
 }
 
-/// The entries of `dir` that matter: subdirectories (not symlinks to one) and everything
-/// named `*.jsonl` that is not a directory, whatever its type: [`see`] sorts those out.
+/// The entries of `dir` that matter: subdirectories (not symlinks to one), everything named
+/// `*.jsonl` that is not a directory, and every symlink, whatever its type: [`see`] sorts
+/// those out.
 fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
     let mut listing = DirListing {
         generation: 0,
@@ -658,7 +659,9 @@ fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
         let is_log = path.extension().is_some_and(|e| e == "jsonl");
         if kind.is_dir() {
             listing.dirs.push(path);
-        } else if is_log {
+        } else if is_log || kind.is_symlink() {
+            // Claude Code makes no symlinks here: any symlink, to a file or a directory, is
+            // reported as skipped rather than passed over in silence.
             listing.files.push(path);
         }
     }
