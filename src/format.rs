@@ -168,4 +168,16 @@ mod tests {
         assert_eq!(human_duration(TimeDelta::seconds(42)), "42s");
         assert_eq!(human_duration(TimeDelta::seconds(3 * 3600 + 120)), "3h02m");
     }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn no_control_survives_the_sanitizer(text in "\\PC*|[\\x00-\\x{9f}\\x{202a}-\\x{202e}a-z]{0,80}") {
+            let out = printable(&text);
+            proptest::prop_assert!(out.chars().all(|c| c == '\n' || c == '\t' || !is_unsafe(c, false)));
+            let line = printable_line(&text);
+            proptest::prop_assert!(line.chars().all(|c| !is_unsafe(c, true)));
+        }
+    }
 }
+

@@ -986,4 +986,29 @@ mod tests {
         assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
         assert!(env.contains("SANDBOX_NAME=api"), "{env}");
     }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever a sandbox appends, the reader neither panics nor reads past the tail,
+        /// and a well-formed last line is always the one found.
+        #[test]
+        fn the_events_reader_takes_any_bytes(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            event in "[A-Za-z]{1,20}",
+        ) {
+            let _ = last_event(&junk);
+            let mut bytes = junk.clone();
+            bytes.extend_from_slice(format!("\n{{\"event\":\"{event}\",\"ts\":1}}\n").as_bytes());
+            let (found, line) = last_event(&bytes).expect("the last line");
+            proptest::prop_assert_eq!(found.event, event);
+            proptest::prop_assert!(!line.contains(&b'\n'));
+            // The same bytes through a real file, as the host reads them.
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("events.jsonl");
+            std::fs::write(&file, &bytes).unwrap();
+            let read = read_last_event(&file).expect("read back");
+            proptest::prop_assert!(read.state().is_none_or(|(s, _)| s != AgentState::Exited));
+        }
+    }
 }
+

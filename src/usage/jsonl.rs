@@ -495,4 +495,79 @@ mod tests {
         assert_eq!(c.synthetic, 1);
         assert_eq!(c.limit.unwrap().resets_at, 1_735_790_400);
     }
+    /// An assistant line with usage, or one of the shapes a log (or an attacker) has.
+    fn any_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u32..50, 0u64..1000).prop_map(|(id, out)| format!(
+                r#"{{"type":"assistant","timestamp":"2025-01-02T03:04:05Z","sessionId":"s","cwd":"/p","message":{{"id":"m{id}","model":"m","usage":{{"input_tokens":1,"output_tokens":{out}}}}}}}"#
+            )),
+            Just(r#"{"type":"user","message":{"content":"hi"}}"#.to_owned()),
+            Just(r#"{"type":"assistant","usage":"#.to_owned()),
+            "[^\n]{0,40}",
+            proptest::collection::vec(any::<u8>(), 0..60)
+                .prop_map(|b| String::from_utf8_lossy(&b).replace('\n', " ")),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Arbitrary bytes never panic, and only whole lines are consumed.
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let c = parse_chunk(&bytes, &Filter::default(), &mut Interner::default());
+            proptest::prop_assert!(c.consumed <= bytes.len());
+            proptest::prop_assert!(c.consumed == 0 || bytes[c.consumed - 1] == b'\n');
+            proptest::prop_assert!(!bytes[c.consumed..].contains(&b'\n'));
+        }
+
+        /// Read in blocks of any size, the stream finds what one parse of the whole finds,
+        /// and a line over the cap is dropped alone.
+        #[test]
+        fn streaming_matches_one_parse_and_caps_lines(
+            lines in proptest::collection::vec(any_line(), 0..30),
+            block in 1usize..64,
+            tail in "[^\n]{0,20}",
+        ) {
+            let mut text = lines.join("\n");
+            if !lines.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&tail);
+            let whole = parse_chunk(text.as_bytes(), &Filter::default(), &mut Interner::default());
+            // The unfinished last line is a line too: the cap is above every one.
+            let longest = lines.iter().map(String::len).max().unwrap_or(0).max(tail.len());
+            let limits = StreamLimits { line_cap: longest + 1, block, deadline: None };
+            let s = parse_stream(text.as_bytes(), &limits, &Filter::default(), &mut Interner::default()).unwrap();
+            proptest::prop_assert_eq!(s.chunk.entries.len(), whole.entries.len());
+            proptest::prop_assert_eq!(s.chunk.lines, whole.lines);
+            proptest::prop_assert_eq!(s.chunk.malformed, whole.malformed);
+            proptest::prop_assert_eq!(s.consumed as usize, whole.consumed);
+            proptest::prop_assert_eq!(s.bytes_read as usize, text.len());
+            // With a cap below a long line, that line is counted malformed and the rest
+            // of the lines still count.
+            let huge = format!("{}\n", "x".repeat(200));
+            let with_huge = format!("{huge}{text}");
+            let capped = StreamLimits { line_cap: 100.max(longest + 1), block, deadline: None };
+            let s = parse_stream(with_huge.as_bytes(), &capped, &Filter::default(), &mut Interner::default()).unwrap();
+            proptest::prop_assert_eq!(s.chunk.entries.len(), whole.entries.len());
+            proptest::prop_assert_eq!(s.chunk.malformed, whole.malformed + 1);
+            proptest::prop_assert_eq!(s.consumed as usize, huge.len() + whole.consumed);
+        }
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_stream_with_nothing_lost() {
+        let text = "{\"type\":\"user\"}\n".repeat(100);
+        let limits = StreamLimits {
+            deadline: Some(std::time::Instant::now()),
+            ..StreamLimits::default()
+        };
+        let s = parse_stream(text.as_bytes(), &limits, &Filter::default(), &mut Interner::default())
+            .unwrap();
+        assert!(s.stopped_early);
+        assert_eq!((s.consumed, s.bytes_read), (0, 0), "read again next time");
+    }
 }
+
