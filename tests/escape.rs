@@ -2520,3 +2520,72 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(shot.exists());
 }
+
+#[test]
+fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let mut world = World::new();
+    let claude = world.path("claude");
+    world.env.push((
+        "CLAUDE_CONFIG_DIR".into(),
+        claude.to_str().unwrap().to_owned(),
+    ));
+    // From inside: a hook line whose message sets the clipboard, clears the screen and
+    // starts a fake row, in JSON escapes as a real hook input would carry them.
+    let evil = r"\u001b]52;c;cHduZWQ=\u0007\u001b[2J\u009b31mfake\nrow\u001b]0;title\u001b\\";
+    let project = world.project("esc");
+    let line = format!(
+        r#"{{"event":"Notification","input":{{"message":"Claude needs you {evil}"}}}}"#
+    );
+    write(&project.join("hook.line"), &format!("{line}\n"));
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "cat hook.line >> /run/sandbox-deck/status/events.jsonl; exec sleep 600",
+    ]);
+    // And a transcript whose cwd, session and model carry the same.
+    let transcript = format!(
+        r#"{{"type":"assistant","timestamp":"2025-06-01T10:00:00.000Z","sessionId":"s{evil}","cwd":"/srv/{evil}","message":{{"id":"m1","model":"claude-x{evil}","usage":{{"input_tokens":1,"output_tokens":2}}}}}}"#
+    );
+    write(
+        &claude.join("projects/-srv-x/t.jsonl"),
+        &format!("{transcript}\n"),
+    );
+    wait_for("the hook line read", Duration::from_secs(10), || {
+        world.json(&["status", "esc"])["sandboxes"][0]["state"] == "waiting"
+    });
+    let raw = |c: char| c == '\x1b' || c == '\x07' || ('\u{80}'..='\u{9f}').contains(&c);
+    let mut human = String::new();
+    for args in [
+        &["status"][..],
+        &["status", "esc"],
+        &["usage"],
+        &["usage", "--by", "session"],
+        &["usage", "--by", "model"],
+    ] {
+        let out = succeed(world.command().args(args));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(!text.chars().any(raw), "{args:?} printed a control: {text:?}");
+        human.push_str(&text);
+    }
+    assert!(human.contains("Claude needs you"), "the message itself is shown: {human}");
+    assert!(!human.contains("fake\nrow"), "a value cannot start a line");
+    // --json: the same values, escaped (serde for C0, ours for DEL and C1).
+    for args in [&["--json", "status"][..], &["--json", "usage", "--by", "session"]] {
+        let out = succeed(world.command().args(args));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.chars().any(raw), "{args:?}: {text:?}");
+        // Negative control: decoded, the escape sequences are really there.
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(value.to_string().contains("\\u001b]52;"), "{value}");
+        let decoded = format!("{value:?}");
+        assert!(decoded.contains('\x1b') || decoded.contains("\\u{1b}"), "{decoded}");
+    }
+}
