@@ -2201,7 +2201,7 @@ struct ClipboardProbe {
 /// first. The first writes the clipboard (OSC 52), sets titles, renames its window, passes a
 /// DCS sequence through and queries the buffer back; the second queries the buffer. With
 /// `loud`, the server first gets the settings it had before issue 9 (plus titles on).
-fn clipboard_probe(loud: bool, secret: &str) -> ClipboardProbe {
+fn clipboard_probe(loud: bool, secret: &str, nobody: bool) -> ClipboardProbe {
     let world = World::new();
     let encoded = base64(secret.as_bytes());
     let a = world.project("osc-a");
@@ -2230,12 +2230,16 @@ fn clipboard_probe(loud: bool, secret: &str) -> ClipboardProbe {
          echo ok > done\n\
          exec sleep 600\n",
     );
+    let as_nobody = nobody.then(|| world.as_nobody());
     for (dir, extra) in [(&a, None), (&b, Some("--no-network"))] {
         let mut args = vec!["create", dir.to_str().unwrap()];
         args.extend(extra);
         let probe = dir.join("probe.sh");
         args.extend(["--shell", "--", "sh", probe.to_str().unwrap()]);
-        world.json(&args);
+        match &as_nobody {
+            Some(as_nobody) => drop(succeed(&mut as_nobody(&args))),
+            None => drop(world.json(&args)),
+        }
     }
     if loud {
         for option in [
@@ -2248,11 +2252,25 @@ fn clipboard_probe(loud: bool, secret: &str) -> ClipboardProbe {
             assert!(out.status.success(), "{out:?}");
         }
     }
-    let session_a = world.show("osc-a")["tmux_session"]
+    let shown = match &as_nobody {
+        Some(as_nobody) => {
+            serde_json::from_slice(&succeed(&mut as_nobody(&["--json", "show", "osc-a"])).stdout)
+                .unwrap()
+        }
+        None => world.show("osc-a"),
+    };
+    let session_a = shown["tmux_session"]
         .as_str()
         .unwrap()
         .to_owned();
-    let mut attach = Command::new("tmux");
+    // The user attaches as themselves: nobody in the unprivileged run.
+    let mut attach = if nobody {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "tmux"]);
+        c
+    } else {
+        Command::new("tmux")
+    };
     attach
         .arg("-S")
         .arg(world.tmux_socket())
@@ -2306,12 +2324,27 @@ fn base64(bytes: &[u8]) -> String {
 
 #[test]
 fn tmux_01_panes_reach_neither_the_attached_terminal_nor_each_other() {
+    if prerequisites(TOOLS) {
+        panes_reach_neither_the_terminal_nor_each_other(false);
+    }
+}
+
+#[test]
+fn tmux_01_as_nobody_panes_reach_neither_the_attached_terminal_nor_each_other() {
     if !prerequisites(TOOLS) {
         return;
     }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    panes_reach_neither_the_terminal_nor_each_other(true);
+}
+
+fn panes_reach_neither_the_terminal_nor_each_other(nobody: bool) {
     let secret = format!("clip-{}", unique());
     let encoded = base64(secret.as_bytes());
-    let quiet = clipboard_probe(false, &secret);
+    let quiet = clipboard_probe(false, &secret, nobody);
     let shown = |p: &ClipboardProbe| {
         format!(
             "terminal: {:?}\nbuffers: {:?}\nreply a: {:?}\nreply b: {:?}",
@@ -2344,7 +2377,7 @@ fn tmux_01_panes_reach_neither_the_attached_terminal_nor_each_other() {
     }
 
     // Negative control: the settings the server had before, and titles on.
-    let loud = clipboard_probe(true, &secret);
+    let loud = clipboard_probe(true, &secret, nobody);
     let l = shown(&loud);
     assert!(loud.terminal.contains(&format!("\x1b]52;;{encoded}")), "{l}");
     assert!(loud.terminal.contains("PASSTHRU-TITLE"), "{l}");
@@ -2369,18 +2402,39 @@ fn environ_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn env_01_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
+    if prerequisites(TOOLS) {
+        host_helpers_get_an_allowlisted_environment(false);
+    }
+}
+
+#[test]
+fn env_01_as_nobody_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
     if !prerequisites(TOOLS) {
         return;
     }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    host_helpers_get_an_allowlisted_environment(true);
+}
+
+fn host_helpers_get_an_allowlisted_environment(nobody: bool) {
     let world = World::new();
     let token = format!("ghp_canary{}", unique());
     let project = world.project("envtest");
+    let args = ["--json", "create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"];
+    let mut create = if nobody {
+        world.as_nobody()(&args)
+    } else {
+        let mut c = world.command();
+        c.args(args);
+        c
+    };
     let out = succeed(
-        world
-            .command()
+        create
             .env("GH_TOKEN", &token)
-            .env("SSH_AUTH_SOCK", "/tmp/agent-canary.sock")
-            .args(["--json", "create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"]),
+            .env("SSH_AUTH_SOCK", "/tmp/agent-canary.sock"),
     );
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let xvfb = record["xvfb"]["pid"].as_u64().expect("an Xvfb pid") as u32;

@@ -704,6 +704,20 @@ fn run_bounded(mut command: std::process::Command, limit: std::time::Duration) -
 
 #[test]
 fn planted_files_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
+    planted_files(false);
+}
+
+#[test]
+fn planted_files_as_nobody_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    planted_files(true);
+}
+
+/// The red team's files under a Claude root, read by `usage` as root or as nobody.
+fn planted_files(nobody: bool) {
     let world = common::World::new();
     let claude = world.path("claude");
     let root = claude.join("projects");
@@ -753,10 +767,20 @@ fn planted_files_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
     }
     drop(long);
 
-    let mut command = world.command();
-    command
-        .env("CLAUDE_CONFIG_DIR", &claude)
-        .args(["--json", "usage"]);
+    let as_nobody = nobody.then(|| world.as_nobody());
+    let deck = |args: &[&str]| {
+        let mut command = match &as_nobody {
+            Some(as_nobody) => as_nobody(args),
+            None => {
+                let mut c = world.command();
+                c.args(args);
+                c
+            }
+        };
+        command.env("CLAUDE_CONFIG_DIR", &claude);
+        command
+    };
+    let command = deck(&["--json", "usage"]);
     let started = std::time::Instant::now();
     let (out, _, peak_kib) = run_bounded(command, std::time::Duration::from_secs(60));
     eprintln!(
@@ -793,9 +817,7 @@ fn planted_files_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
     // Memory is bounded by the line cap, not by what the files claim or hold.
     assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
     // The human summary says so too.
-    let mut command = world.command();
-    command.env("CLAUDE_CONFIG_DIR", &claude).args(["usage"]);
-    let (text, _, _) = run_bounded(command, std::time::Duration::from_secs(60));
+    let (text, _, _) = run_bounded(deck(&["usage"]), std::time::Duration::from_secs(60));
     assert!(text.contains("skipped 6 file(s)"), "{text}");
     assert!(text.contains("sparse.jsonl: too_large"), "{text}");
 
