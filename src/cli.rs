@@ -570,7 +570,11 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
     let home = std::env::var("HOME").unwrap_or_default();
     say!(
         "{:20} {:11} {:10} {:8} {:8} PROJECT",
-        "NAME", "BACKEND", "STATE", "DISPLAY", "UPTIME"
+        "NAME",
+        "BACKEND",
+        "STATE",
+        "DISPLAY",
+        "UPTIME"
     );
     for r in records {
         let uptime = match (r.state, r.started_at) {
@@ -765,7 +769,8 @@ fn print_usage(report: &Report) {
     if report.totals.skipped_lines > 0 {
         say!(
             "skipped {} line(s) that could not be read ({} malformed)",
-            report.totals.skipped_lines, report.malformed_lines
+            report.totals.skipped_lines,
+            report.malformed_lines
         );
     }
     if !report.skipped_files.is_empty() {
@@ -788,7 +793,9 @@ fn print_usage(report: &Report) {
     for u in &report.unknown_models {
         say!(
             "no price for model {:?} ({} entries, {} tokens): counted as $0; add it under [usage.prices]",
-            u.model, u.entries, u.total_tokens
+            u.model,
+            u.entries,
+            u.total_tokens
         );
     }
     if let Some(block) = &report.active_block {
@@ -801,7 +808,9 @@ fn print_usage(report: &Report) {
         if let (Some(rate), Some(p)) = (&block.burn_rate, &block.projection) {
             say_more!(
                 ", {:.0} tokens/min, projected ${:.2} at its end ({})",
-                rate.tokens_per_minute, p.cost_usd, p.note
+                rate.tokens_per_minute,
+                p.cost_usd,
+                p.note
             );
         }
         say!();

@@ -58,7 +58,10 @@ fn sanitize(text: &str, one_line: bool) -> Cow<'_, str> {
 
 /// Parameters and intermediates, then the final byte (which ends it).
 fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    while chars.next_if(|c| ('0'..='?').contains(c) || (' '..='/').contains(c)).is_some() {}
+    while chars
+        .next_if(|c| ('0'..='?').contains(c) || (' '..='/').contains(c))
+        .is_some()
+    {}
     chars.next_if(|c| ('@'..='~').contains(c));
 }
 
@@ -180,4 +183,3 @@ mod tests {
         }
     }
 }
-

@@ -57,7 +57,8 @@ pub enum OpenError {
     Refused(SkipReason, String),
 }
 
-const OPEN_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
+const OPEN_FLAGS: libc::c_int =
+    libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC;
 
 /// Opens `path` for reading without following a symlink in its last component and without
 /// blocking, and returns it only if it is a regular file.
@@ -204,12 +205,19 @@ mod tests {
         let at = |rel: &str| reason(open_regular_beneath(&root, Path::new(rel)));
         assert_eq!(at("real/a.jsonl"), "ok");
         assert_eq!(at("real/link.jsonl"), "symlink");
-        assert_eq!(at("linked_dir/a.jsonl"), "symlink", "a symlinked dir on the way");
+        assert_eq!(
+            at("linked_dir/a.jsonl"),
+            "symlink",
+            "a symlinked dir on the way"
+        );
         assert_eq!(at("real/fifo.jsonl"), "not_regular", "and did not block");
         assert_eq!(at("real"), "not_regular");
         assert_eq!(at("real/none.jsonl"), "gone");
         assert_eq!(at("../secret"), "symlink", "no way out of the root");
         assert_eq!(reason(open_regular(Path::new("/dev/zero"))), "not_regular");
-        assert_eq!(reason(open_regular(&root.join("real/link.jsonl"))), "symlink");
+        assert_eq!(
+            reason(open_regular(&root.join("real/link.jsonl"))),
+            "symlink"
+        );
     }
 }

@@ -2259,14 +2259,17 @@ fn clipboard_probe(loud: bool, secret: &str, nobody: bool) -> ClipboardProbe {
         }
         None => world.show("osc-a"),
     };
-    let session_a = shown["tmux_session"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session_a = shown["tmux_session"].as_str().unwrap().to_owned();
     // The user attaches as themselves: nobody in the unprivileged run.
     let mut attach = if nobody {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--", "tmux"]);
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "tmux",
+        ]);
         c
     } else {
         Command::new("tmux")
@@ -2367,7 +2370,10 @@ fn panes_reach_neither_the_terminal_nor_each_other(nobody: bool) {
         "\x1b]2;",
         "\x1bP",
     ] {
-        assert!(!quiet.terminal.contains(leak), "{leak:?} reached the terminal: {q}");
+        assert!(
+            !quiet.terminal.contains(leak),
+            "{leak:?} reached the terminal: {q}"
+        );
     }
     assert!(quiet.buffers.trim().is_empty(), "a pane made a buffer: {q}");
     for reply in [&quiet.reply_a, &quiet.reply_b] {
@@ -2379,7 +2385,10 @@ fn panes_reach_neither_the_terminal_nor_each_other(nobody: bool) {
     // Negative control: the settings the server had before, and titles on.
     let loud = clipboard_probe(true, &secret, nobody);
     let l = shown(&loud);
-    assert!(loud.terminal.contains(&format!("\x1b]52;;{encoded}")), "{l}");
+    assert!(
+        loud.terminal.contains(&format!("\x1b]52;;{encoded}")),
+        "{l}"
+    );
     assert!(loud.terminal.contains("PASSTHRU-TITLE"), "{l}");
     assert!(loud.terminal.contains("ICON-TITLE"), "{l}");
     assert!(loud.terminal.contains("RENAMED-WINDOW"), "{l}");
@@ -2423,7 +2432,15 @@ fn host_helpers_get_an_allowlisted_environment(nobody: bool) {
     let world = World::new();
     let token = format!("ghp_canary{}", unique());
     let project = world.project("envtest");
-    let args = ["--json", "create", project.to_str().unwrap(), "--shell", "--", "sleep", "600"];
+    let args = [
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ];
     let mut create = if nobody {
         world.as_nobody()(&args)
     } else {
@@ -2442,7 +2459,9 @@ fn host_helpers_get_an_allowlisted_environment(nobody: bool) {
         .trim()
         .parse::<u32>()
         .expect("the tmux server's pid");
-    let allowed = ["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ"];
+    let allowed = [
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    ];
     for (what, pid) in [("Xvfb", xvfb), ("the tmux server", server)] {
         let env = environ_of(pid);
         assert!(!env.is_empty(), "{what}'s environ was read");
@@ -2525,17 +2544,30 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     wait_for("the grab inside", Duration::from_secs(10), || {
         project.join("grabbed").exists()
     });
-    assert_eq!(read(&project.join("grabbed")), "ok", "the X server took the cookie");
+    assert_eq!(
+        read(&project.join("grabbed")),
+        "ok",
+        "the X server took the cookie"
+    );
     let shot = project.join("shot.png");
     let started = Instant::now();
     let out = world
         .command()
-        .args(["--json", "screenshot", "grab", "--output", shot.to_str().unwrap()])
+        .args([
+            "--json",
+            "screenshot",
+            "grab",
+            "--output",
+            shot.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let took = started.elapsed();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a grabbed display cannot be captured");
+    assert!(
+        !out.status.success(),
+        "a grabbed display cannot be captured"
+    );
     assert!(err.contains("screen busy"), "{err}");
     eprintln!("screenshot of a grabbed display answered in {took:?}");
     assert!(took < Duration::from_secs(4), "answered in {took:?}");
@@ -2559,7 +2591,10 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     let hung = plain.try_wait().unwrap().is_none();
     let _ = plain.kill();
     let _ = plain.wait();
-    assert!(hung, "xdpyinfo finished on a grabbed display: the grab did not hold");
+    assert!(
+        hung,
+        "xdpyinfo finished on a grabbed display: the grab did not hold"
+    );
 
     // Released, the same command captures again.
     write(&project.join("release"), "");
@@ -2571,7 +2606,11 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
         .args(["screenshot", "grab", "--output", shot.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(shot.exists());
 }
 
@@ -2590,9 +2629,8 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
     // starts a fake row, in JSON escapes as a real hook input would carry them.
     let evil = r"\u001b]52;c;cHduZWQ=\u0007\u001b[2J\u009b31mfake\nrow\u001b]0;title\u001b\\";
     let project = world.project("esc");
-    let line = format!(
-        r#"{{"event":"Notification","input":{{"message":"Claude needs you {evil}"}}}}"#
-    );
+    let line =
+        format!(r#"{{"event":"Notification","input":{{"message":"Claude needs you {evil}"}}}}"#);
     write(&project.join("hook.line"), &format!("{line}\n"));
     world.json(&[
         "create",
@@ -2626,13 +2664,22 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
         let out = succeed(world.command().args(args));
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
-        assert!(!text.chars().any(raw), "{args:?} printed a control: {text:?}");
+        assert!(
+            !text.chars().any(raw),
+            "{args:?} printed a control: {text:?}"
+        );
         human.push_str(&text);
     }
-    assert!(human.contains("Claude needs you"), "the message itself is shown: {human}");
+    assert!(
+        human.contains("Claude needs you"),
+        "the message itself is shown: {human}"
+    );
     assert!(!human.contains("fake\nrow"), "a value cannot start a line");
     // --json: the same values, escaped (serde for C0, ours for DEL and C1).
-    for args in [&["--json", "status"][..], &["--json", "usage", "--by", "session"]] {
+    for args in [
+        &["--json", "status"][..],
+        &["--json", "usage", "--by", "session"],
+    ] {
         let out = succeed(world.command().args(args));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.chars().any(raw), "{args:?}: {text:?}");
@@ -2640,6 +2687,9 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert!(value.to_string().contains("\\u001b]52;"), "{value}");
         let decoded = format!("{value:?}");
-        assert!(decoded.contains('\x1b') || decoded.contains("\\u{1b}"), "{decoded}");
+        assert!(
+            decoded.contains('\x1b') || decoded.contains("\\u{1b}"),
+            "{decoded}"
+        );
     }
 }

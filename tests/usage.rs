@@ -656,7 +656,12 @@ fn the_active_block_burns_and_projects_as_a_labelled_estimate() {
 /// Runs `command` to its end or kills it after `limit`; returns its output and its peak
 /// RSS in KiB (from wait4, for this very process; it includes what the forked test process
 /// held before exec, so it is an upper bound).
-fn run_bounded(mut command: std::process::Command, limit: std::time::Duration) -> (String, String, i64) {
+// The child is reaped by wait4, which also gives its rusage: Child::wait would lose it.
+#[allow(clippy::zombie_processes)]
+fn run_bounded(
+    mut command: std::process::Command,
+    limit: std::time::Duration,
+) -> (String, String, i64) {
     use std::io::Read;
     use std::process::Stdio;
     let mut child = command
@@ -690,7 +695,10 @@ fn run_bounded(mut command: std::process::Command, limit: std::time::Duration) -
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("sandbox-deck {:?} still ran after {limit:?}", command.get_args());
+            panic!(
+                "sandbox-deck {:?} still ran after {limit:?}",
+                command.get_args()
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -743,7 +751,8 @@ fn planted_files(nobody: bool) {
     write(&secret, &(line("m2") + &line("m3")));
     let fifo = world.path("outside/fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
+    let link =
+        |target: &Path, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
     link(&fifo, "fifo-link.jsonl");
     link(Path::new("/dev/zero"), "zero.jsonl");
     link(&secret, "secret.jsonl");
@@ -789,8 +798,14 @@ fn planted_files(nobody: bool) {
         peak_kib / 1024
     );
     let report: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["totals"]["entries"], 2, "good.jsonl and the start of long.jsonl: {report}");
-    assert_eq!(report["totals"]["output_tokens"], 20, "nothing of the secret: {report}");
+    assert_eq!(
+        report["totals"]["entries"], 2,
+        "good.jsonl and the start of long.jsonl: {report}"
+    );
+    assert_eq!(
+        report["totals"]["output_tokens"], 20,
+        "nothing of the secret: {report}"
+    );
     let skipped: Vec<(String, String)> = report["skipped_files"]
         .as_array()
         .unwrap()
@@ -823,7 +838,11 @@ fn planted_files(nobody: bool) {
 
     // Negative control: the planted files are what they claim. Followed, the link reads the
     // secret; a plain open of the FIFO blocks; /dev/zero never ends.
-    assert!(std::fs::read_to_string(dir.join("secret.jsonl")).unwrap().contains("m2"));
+    assert!(
+        std::fs::read_to_string(dir.join("secret.jsonl"))
+            .unwrap()
+            .contains("m2")
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     let fifo_link = dir.join("fifo-link.jsonl");
     std::thread::spawn(move || {
@@ -840,5 +859,8 @@ fn planted_files(nobody: bool) {
     let mut buf = vec![1u8; 1 << 20];
     use std::io::Read;
     assert_eq!(zero.read(&mut buf).unwrap(), 1 << 20);
-    assert_eq!(std::fs::metadata(dir.join("sparse.jsonl")).unwrap().len(), 100 << 30);
+    assert_eq!(
+        std::fs::metadata(dir.join("sparse.jsonl")).unwrap().len(),
+        100 << 30
+    );
 }

@@ -54,10 +54,7 @@ impl Stream for PatientStream {
                 return Ok(());
             }
             if ready == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    TIMED_OUT,
-                ));
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, TIMED_OUT));
             }
             let err = std::io::Error::last_os_error();
             if err.kind() != std::io::ErrorKind::Interrupted {

@@ -789,7 +789,10 @@ mod tests {
         assert!(body.len() as u64 > EVENTS_CAP);
         assert_eq!(read_last_event(&file).unwrap().event, "Stop");
         let left = std::fs::read_to_string(&file).unwrap();
-        assert_eq!(left, "{\"event\":\"Stop\",\"ts\":1}\n", "trimmed to its last line");
+        assert_eq!(
+            left, "{\"event\":\"Stop\",\"ts\":1}\n",
+            "trimmed to its last line"
+        );
         assert_eq!(read_last_event(&file).unwrap().event, "Stop");
         // A last line without its newline is still being written: the one before counts.
         std::fs::write(&file, "{\"event\":\"Stop\"}\n{\"event\":\"PreTo").unwrap();
@@ -982,7 +985,10 @@ mod tests {
         // The helper's environment is an allowlist: cargo's variables, which this test
         // process has, do not reach it.
         let env = std::fs::read_to_string(&env_dump).unwrap();
-        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some(), "the control");
+        assert!(
+            std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
+            "the control"
+        );
         assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
         assert!(env.contains("SANDBOX_NAME=api"), "{env}");
     }
@@ -1011,4 +1017,3 @@ mod tests {
         }
     }
 }
-

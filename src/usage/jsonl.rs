@@ -226,7 +226,10 @@ pub fn parse_stream<R: std::io::Read>(
     // Inside a line over the cap: everything up to the next newline is dropped unread.
     let mut discarding = false;
     loop {
-        if limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if limits
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
             out.stopped_early = true;
             break;
         }
@@ -564,10 +567,14 @@ mod tests {
             deadline: Some(std::time::Instant::now()),
             ..StreamLimits::default()
         };
-        let s = parse_stream(text.as_bytes(), &limits, &Filter::default(), &mut Interner::default())
-            .unwrap();
+        let s = parse_stream(
+            text.as_bytes(),
+            &limits,
+            &Filter::default(),
+            &mut Interner::default(),
+        )
+        .unwrap();
         assert!(s.stopped_early);
         assert_eq!((s.consumed, s.bytes_read), (0, 0), "read again next time");
     }
 }
-

@@ -249,7 +249,12 @@ impl UsageIndex {
         let roots = &self.roots;
         let outcomes: Vec<(&Found, Outcome)> = jobs
             .into_par_iter()
-            .map(|(f, prev)| (f, read_file(&roots[f.root], &f.path, prev, filter, deadline)))
+            .map(|(f, prev)| {
+                (
+                    f,
+                    read_file(&roots[f.root], &f.path, prev, filter, deadline),
+                )
+            })
             .collect();
         for (found, outcome) in outcomes {
             match outcome {
@@ -687,7 +692,10 @@ fn see(path: PathBuf, root: usize) -> Option<Seen> {
     if meta.size() > MAX_LOG_BYTES {
         return skip(
             SkipReason::TooLarge,
-            format!("{} bytes, over the {MAX_LOG_BYTES} a log may have", meta.size()),
+            format!(
+                "{} bytes, over the {MAX_LOG_BYTES} a log may have",
+                meta.size()
+            ),
         );
     }
     Some(Seen::Log(Found {
