@@ -864,3 +864,49 @@ fn planted_files(nobody: bool) {
         100 << 30
     );
 }
+
+#[test]
+fn a_refresh_out_of_time_goes_on_next_time_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let line = |id: &str| {
+        Msg {
+            id,
+            req: "r",
+            session: "s",
+            cwd: "/srv/app",
+            ts: "2025-06-01T10:00:00.000Z",
+            model: SONNET,
+            input: 1,
+            output: 10,
+            cache_write: 0,
+            cache_read: 0,
+        }
+        .line(json!({}))
+    };
+    write(&root.join("-srv-app/a.jsonl"), &line("m1"));
+    write(&root.join("-srv-app/b.jsonl"), &line("m2"));
+    let mut index = UsageIndex::open(vec![root], None);
+    index.set_time_budget(std::time::Duration::ZERO);
+    let stats = index.refresh();
+    let reasons: Vec<&str> = stats
+        .skipped_files
+        .iter()
+        .map(|f| f.reason.as_str())
+        .collect();
+    assert_eq!(reasons, ["time_budget", "time_budget"], "{stats:?}");
+    let pricing = Pricing::builtin();
+    let report = index.report(&pricing, &Query::new(GroupBy::Project));
+    assert_eq!(report.totals.entries, 0);
+    assert_eq!(
+        report.skipped_files.len(),
+        2,
+        "the report says what is missing"
+    );
+    index.set_time_budget(std::time::Duration::from_secs(10));
+    let stats = index.refresh();
+    assert!(stats.skipped_files.is_empty(), "{stats:?}");
+    let report = index.report(&pricing, &Query::new(GroupBy::Project));
+    assert_eq!(report.totals.entries, 2, "nothing lost");
+    assert!(report.skipped_files.is_empty());
+}

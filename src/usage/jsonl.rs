@@ -286,10 +286,17 @@ impl Chunk {
         self.skipped += other.skipped;
         self.synthetic += other.synthetic;
         self.lines += other.lines;
-        if let Some(limit) = other.limit
-            && self.limit.is_none_or(|l| l.seen_ms <= limit.seen_ms)
-        {
-            self.limit = Some(limit);
+        self.limit = LimitNotice::latest(self.limit, other.limit);
+    }
+}
+
+impl LimitNotice {
+    /// The notice seen last of two (the later one wins a tie).
+    pub fn latest(a: Option<LimitNotice>, b: Option<LimitNotice>) -> Option<LimitNotice> {
+        match (a, b) {
+            (Some(a), Some(b)) if a.seen_ms > b.seen_ms => Some(a),
+            (a, None) => a,
+            (_, b) => b,
         }
     }
 }

@@ -318,11 +318,7 @@ impl UsageIndex {
                     state.skipped += chunk.skipped;
                     state.synthetic += chunk.synthetic;
                     state.lines += chunk.lines;
-                    if let Some(limit) = chunk.limit
-                        && state.limit.is_none_or(|l| l.seen_ms <= limit.seen_ms)
-                    {
-                        state.limit = Some(limit);
-                    }
+                    state.limit = LimitNotice::latest(state.limit, chunk.limit);
                     for entry in chunk.entries {
                         self.add_entry(file, entry);
                     }
