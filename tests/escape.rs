@@ -2526,21 +2526,50 @@ time.sleep(600)
 
 #[test]
 fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
+    if prerequisites(TOOLS) {
+        grabbed_display_reads_screen_busy(false);
+    }
+}
+
+#[test]
+fn x11_01_as_nobody_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     if !prerequisites(TOOLS) {
         return;
     }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    grabbed_display_reads_screen_busy(true);
+}
+
+/// sandbox-deck as root, or as nobody (the world handed over to it first).
+fn deck_runner(world: &World, nobody: bool) -> Box<dyn Fn(&[&str]) -> Command + '_> {
+    if nobody {
+        Box::new(world.as_nobody())
+    } else {
+        Box::new(move |args: &[&str]| {
+            let mut c = world.command();
+            c.args(args);
+            c
+        })
+    }
+}
+
+fn grabbed_display_reads_screen_busy(nobody: bool) {
     let world = World::new();
     let project = world.project("grab");
     write(&project.join("grab.py"), GRAB_SERVER_PY);
     let script = project.join("grab.py");
-    world.json(&[
+    let deck = deck_runner(&world, nobody);
+    succeed(&mut deck(&[
         "create",
         project.to_str().unwrap(),
         "--shell",
         "--",
         "python3",
         script.to_str().unwrap(),
-    ]);
+    ]));
     wait_for("the grab inside", Duration::from_secs(10), || {
         project.join("grabbed").exists()
     });
@@ -2551,17 +2580,15 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     );
     let shot = project.join("shot.png");
     let started = Instant::now();
-    let out = world
-        .command()
-        .args([
-            "--json",
-            "screenshot",
-            "grab",
-            "--output",
-            shot.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = deck(&[
+        "--json",
+        "screenshot",
+        "grab",
+        "--output",
+        shot.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
     let took = started.elapsed();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -2573,7 +2600,8 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     assert!(took < Duration::from_secs(4), "answered in {took:?}");
 
     // Negative control: a client with no time limit (xdpyinfo) hangs on the grabbed display.
-    let record = world.show("grab");
+    let record: serde_json::Value =
+        serde_json::from_slice(&succeed(&mut deck(&["--json", "show", "grab"])).stdout).unwrap();
     let display = record["display"].as_u64().unwrap();
     let cookie = world
         .runtime
@@ -2601,9 +2629,7 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
     wait_for("the release", Duration::from_secs(5), || {
         project.join("released").exists()
     });
-    let out = world
-        .command()
-        .args(["screenshot", "grab", "--output", shot.to_str().unwrap()])
+    let out = deck(&["screenshot", "grab", "--output", shot.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(
@@ -2616,9 +2642,24 @@ fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
 
 #[test]
 fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
+    if prerequisites(TOOLS) {
+        escape_sequences_never_reach_the_terminal(false);
+    }
+}
+
+#[test]
+fn out_01_as_nobody_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
     if !prerequisites(TOOLS) {
         return;
     }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    escape_sequences_never_reach_the_terminal(true);
+}
+
+fn escape_sequences_never_reach_the_terminal(nobody: bool) {
     let mut world = World::new();
     let claude = world.path("claude");
     world.env.push((
@@ -2632,7 +2673,12 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
     let line =
         format!(r#"{{"event":"Notification","input":{{"message":"Claude needs you {evil}"}}}}"#);
     write(&project.join("hook.line"), &format!("{line}\n"));
-    world.json(&[
+    // Both files in place before the world may be handed to nobody.
+    let transcript_at = claude.join("projects/-srv-x/t.jsonl");
+    std::fs::create_dir_all(transcript_at.parent().unwrap()).unwrap();
+    let deck = deck_runner(&world, nobody);
+    succeed(&mut deck(&[
+        "--json",
         "create",
         project.to_str().unwrap(),
         "--shell",
@@ -2640,17 +2686,16 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
         "sh",
         "-c",
         "cat hook.line >> /run/sandbox-deck/status/events.jsonl; exec sleep 600",
-    ]);
+    ]));
     // And a transcript whose cwd, session and model carry the same.
     let transcript = format!(
         r#"{{"type":"assistant","timestamp":"2025-06-01T10:00:00.000Z","sessionId":"s{evil}","cwd":"/srv/{evil}","message":{{"id":"m1","model":"claude-x{evil}","usage":{{"input_tokens":1,"output_tokens":2}}}}}}"#
     );
-    write(
-        &claude.join("projects/-srv-x/t.jsonl"),
-        &format!("{transcript}\n"),
-    );
+    write(&transcript_at, &format!("{transcript}\n"));
     wait_for("the hook line read", Duration::from_secs(10), || {
-        world.json(&["status", "esc"])["sandboxes"][0]["state"] == "waiting"
+        let out = deck(&["--json", "status", "esc"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v["sandboxes"][0]["state"] == "waiting")
     });
     let raw = |c: char| c == '\x1b' || c == '\x07' || ('\u{80}'..='\u{9f}').contains(&c);
     let mut human = String::new();
@@ -2661,7 +2706,7 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
         &["usage", "--by", "session"],
         &["usage", "--by", "model"],
     ] {
-        let out = succeed(world.command().args(args));
+        let out = succeed(&mut deck(args));
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -2680,7 +2725,7 @@ fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
         &["--json", "status"][..],
         &["--json", "usage", "--by", "session"],
     ] {
-        let out = succeed(world.command().args(args));
+        let out = succeed(&mut deck(args));
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.chars().any(raw), "{args:?}: {text:?}");
         // Negative control: decoded, the escape sequences are really there.
