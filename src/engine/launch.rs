@@ -283,7 +283,11 @@ impl Deck {
             caller_env: &caller,
         });
         for warning in &exposure.warnings {
-            eprintln!("sandbox-deck: warning: {warning}");
+            // Warnings can name files in the project, which the sandbox writes.
+            eprintln!(
+                "sandbox-deck: warning: {}",
+                crate::format::printable(warning)
+            );
         }
         if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
             eprintln!(

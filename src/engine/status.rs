@@ -639,7 +639,10 @@ fn newest_transcript_ms(project: &Path) -> Option<i64> {
     let encoded = crate::usage::encode_project_dir(project);
     crate::usage::roots_from_env()
         .iter()
-        .filter_map(|root| std::fs::read_dir(root.join(&encoded)).ok())
+        .map(|root| root.join(&encoded))
+        // The project's transcript dir is the sandbox's to write: never followed elsewhere.
+        .filter(|dir| std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()))
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
         .flat_map(|entries| entries.flatten())
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
         .filter_map(|e| e.metadata().ok()?.modified().ok())
