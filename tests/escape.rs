@@ -2543,8 +2543,11 @@ fn x11_01_as_nobody_a_grabbed_display_reads_screen_busy_within_a_second_or_two()
     grabbed_display_reads_screen_busy(true);
 }
 
+/// Builds a sandbox-deck command from its arguments.
+type DeckRunner<'a> = Box<dyn Fn(&[&str]) -> Command + 'a>;
+
 /// sandbox-deck as root, or as nobody (the world handed over to it first).
-fn deck_runner(world: &World, nobody: bool) -> Box<dyn Fn(&[&str]) -> Command + '_> {
+fn deck_runner(world: &World, nobody: bool) -> DeckRunner<'_> {
     if nobody {
         Box::new(world.as_nobody())
     } else {
