@@ -2602,6 +2602,29 @@ fn grabbed_display_reads_screen_busy(nobody: bool) {
     eprintln!("screenshot of a grabbed display answered in {took:?}");
     assert!(took < Duration::from_secs(4), "answered in {took:?}");
 
+    // The Screen tab's path: the capturer the TUI's feed keeps, then its capture.
+    if !nobody {
+        let paths = sandbox_deck::paths::Paths {
+            state_dir: world.path("state/sandbox-deck"),
+            config_dir: world.path("config/sandbox-deck"),
+            runtime_dir: world.runtime.join("sandbox-deck"),
+        };
+        let config = sandbox_deck::config::Config::load(&paths.config_file()).unwrap();
+        let deck = sandbox_deck::engine::Deck::with(paths, config).unwrap();
+        let started = Instant::now();
+        let error = match deck.screen_capturer("grab") {
+            Err(e) => e.to_string(),
+            Ok(mut capturer) => capturer
+                .capture_if_changed()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        };
+        let took = started.elapsed();
+        eprintln!("the Screen tab's capturer answered in {took:?}: {error}");
+        assert!(error.contains("screen busy"), "{error}");
+        assert!(took < Duration::from_secs(4), "answered in {took:?}");
+    }
     // Negative control: a client with no time limit (xdpyinfo) hangs on the grabbed display.
     let record: serde_json::Value =
         serde_json::from_slice(&succeed(&mut deck(&["--json", "show", "grab"])).stdout).unwrap();
