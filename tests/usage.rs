@@ -910,3 +910,29 @@ fn a_refresh_out_of_time_goes_on_next_time_and_says_so() {
     assert_eq!(report.totals.entries, 2, "nothing lost");
     assert!(report.skipped_files.is_empty());
 }
+
+#[test]
+fn a_directory_of_too_many_entries_is_listed_only_so_far_and_said() {
+    use sandbox_deck::usage::store::MAX_DIR_ENTRIES;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let crowded = root.join("-crowded");
+    std::fs::create_dir_all(&crowded).unwrap();
+    for i in 0..=MAX_DIR_ENTRIES {
+        std::fs::File::create(crowded.join(format!("{i}"))).unwrap();
+    }
+    let mut index = UsageIndex::open(vec![root], None);
+    let started = std::time::Instant::now();
+    let stats = index.refresh();
+    eprintln!(
+        "{} entries walked in {:?}",
+        MAX_DIR_ENTRIES + 1,
+        started.elapsed()
+    );
+    let said: Vec<_> = stats
+        .skipped_files
+        .iter()
+        .filter(|f| f.path == crowded && f.reason.as_str() == "too_large")
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", stats.skipped_files);
+}

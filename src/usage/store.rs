@@ -36,6 +36,12 @@ pub const MAX_LOG_BYTES: u64 = 2 << 30;
 /// How long one refresh may read. A file not finished by then is read on from where it
 /// stopped at the next refresh, and is listed as skipped (`time_budget`) meanwhile.
 pub const TIME_BUDGET: Duration = Duration::from_secs(10);
+/// A directory lists at most this many entries, and a scan walks at most [`MAX_DIRS`]
+/// directories and keeps at most [`MAX_LOGS`] logs: what a sandbox can make the walk cost
+/// is bounded too (Claude Code keeps one file per session, far below these).
+pub const MAX_DIR_ENTRIES: usize = 50_000;
+pub const MAX_DIRS: usize = 20_000;
+pub const MAX_LOGS: usize = 200_000;
 
 /// What one refresh did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,6 +105,8 @@ struct DirListing {
     read_at_ns: i64,
     dirs: Vec<PathBuf>,
     files: Vec<PathBuf>,
+    /// The directory had more than [`MAX_DIR_ENTRIES`] entries: the rest was not listed.
+    truncated: bool,
 }
 
 pub struct UsageIndex {
@@ -491,7 +499,10 @@ impl UsageIndex {
             .map(|(i, r)| (r.clone(), i, 0))
             .collect();
         let mut files: Vec<(PathBuf, usize)> = Vec::new();
+        let mut skipped = Vec::new();
+        let mut walked = 0;
         while !level.is_empty() {
+            walked += level.len();
             let dirs = &self.dirs;
             let looked: Vec<(PathBuf, usize, usize, Option<DirListing>)> = level
                 .into_par_iter()
@@ -520,12 +531,32 @@ impl UsageIndex {
                     continue;
                 };
                 listing.generation = generation;
+                if listing.truncated {
+                    skipped.push(SkippedFile {
+                        path: dir.clone(),
+                        reason: SkipReason::TooLarge,
+                        detail: format!("over {MAX_DIR_ENTRIES} entries: the rest is not listed"),
+                    });
+                }
                 files.extend(listing.files.iter().map(|f| (f.clone(), root)));
                 if depth < MAX_DEPTH {
                     next.extend(listing.dirs.iter().map(|d| (d.clone(), root, depth + 1)));
                 }
             }
+            if walked + next.len() > MAX_DIRS {
+                next.sort();
+                let left: Vec<PathBuf> = next
+                    .drain(MAX_DIRS.saturating_sub(walked)..)
+                    .map(|(dir, _, _)| dir)
+                    .collect();
+                skipped.extend(over_limit(&left, MAX_DIRS, "directories in all"));
+            }
             level = next;
+        }
+        if files.len() > MAX_LOGS {
+            files.sort();
+            let left: Vec<PathBuf> = files.drain(MAX_LOGS..).map(|(path, _)| path).collect();
+            skipped.extend(over_limit(&left, MAX_LOGS, "logs in all"));
         }
         self.dirs.retain(|_, l| l.generation == generation);
         let seen: Vec<Seen> = files
@@ -533,7 +564,6 @@ impl UsageIndex {
             .filter_map(|(path, root)| see(path, root))
             .collect();
         let mut found = Vec::new();
-        let mut skipped = Vec::new();
         for s in seen {
             match s {
                 Seen::Log(f) => found.push(f),
@@ -647,11 +677,16 @@ fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
         read_at_ns: now,
         dirs: Vec::new(),
         files: Vec::new(),
+        truncated: false,
     };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return listing;
     };
-    for entry in entries.flatten() {
+    for (i, entry) in entries.flatten().enumerate() {
+        if i == MAX_DIR_ENTRIES {
+            listing.truncated = true;
+            break;
+        }
         // The entry's own type: a symlink is reported as one, never followed.
         let Ok(kind) = entry.file_type() else {
             continue;
@@ -667,6 +702,20 @@ fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
         }
     }
     listing
+}
+
+/// One entry for what is left out when a walk limit is reached (not one per path: there
+/// may be millions).
+fn over_limit(left_out: &[PathBuf], limit: usize, what: &str) -> Option<SkippedFile> {
+    let first = left_out.first()?;
+    Some(SkippedFile {
+        path: first.clone(),
+        reason: SkipReason::TooLarge,
+        detail: format!(
+            "past the limit of {limit} {what}: this and {} more are not walked or read",
+            left_out.len() - 1
+        ),
+    })
 }
 
 /// A log to read when `path` is a regular file of a sane size; otherwise why not.
