@@ -486,7 +486,10 @@ pub fn hook_settings(events_file: &Path) -> serde_json::Value {
 /// line (the sandbox can write to its status dir, and must not be able to make the host
 /// block, read something else, or keep a file of any size).
 pub fn read_last_event(events_file: &Path) -> Option<HookEvent> {
-    let (mut file, meta) = crate::untrusted::open_regular_rw(events_file).ok()?;
+    // Read-only when the sandbox made it so (it can chmod its own file): read, not trimmed.
+    let (mut file, meta) = crate::untrusted::open_regular_rw(events_file)
+        .or_else(|_| crate::untrusted::open_regular(events_file))
+        .ok()?;
     let len = meta.len();
     let from = len.saturating_sub(EVENTS_TAIL);
     file.seek(SeekFrom::Start(from)).ok()?;
