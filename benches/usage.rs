@@ -184,7 +184,7 @@ fn main() {
     let started = Instant::now();
     let report = index.report(&pricing, &query);
     let report_time = started.elapsed();
-    assert_eq!(stats.unreadable.len(), 0);
+    assert_eq!(stats.skipped_files.len(), 0);
 
     let target = std::fs::read_dir(corpus_dir.join("projects"))
         .unwrap()

@@ -300,6 +300,24 @@ impl CommonArgs {
 }
 
 /// Runs the CLI and returns the process exit code.
+/// Human output. Names, reasons, paths and keys can come from a sandbox (hook messages,
+/// transcript fields, file names), so every line printed for people goes through the one
+/// sanitizer, [`crate::format::printable`]; `--json` output is escaped by [`print_json`].
+macro_rules! say {
+    () => { println!() };
+    ($($arg:tt)*) => { println!("{}", crate::format::printable(&format!($($arg)*))) };
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_more {
+    ($($arg:tt)*) => { print!("{}", crate::format::printable(&format!($($arg)*))) };
+}
+
+/// [`say!`] on stderr.
+macro_rules! tell {
+    ($($arg:tt)*) => { eprintln!("{}", crate::format::printable(&format!($($arg)*))) };
+}
+
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -326,7 +344,7 @@ fn usage_error(error: clap::Error) -> i32 {
     if wants_json && !is_info {
         let message = error.render().to_string();
         let body = serde_json::json!({ "error": { "kind": "usage", "message": message.trim() } });
-        eprintln!("{body}");
+        eprintln!("{}", escape_json_controls(&body.to_string()));
         return 2;
     }
     let _ = error.print();
@@ -341,9 +359,9 @@ fn report_error(error: &anyhow::Error, json: bool) {
     let message = format!("{error:#}");
     if json {
         let body = serde_json::json!({ "error": { "kind": kind, "message": message } });
-        eprintln!("{body}");
+        eprintln!("{}", escape_json_controls(&body.to_string()));
     } else {
-        eprintln!("sandbox-deck: {message}");
+        tell!("sandbox-deck: {message}");
     }
 }
 
@@ -395,9 +413,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     } else {
                         "missing"
                     };
-                    println!("{mark:8} {:15} {}", c.name, c.detail);
+                    say!("{mark:8} {:15} {}", c.name, c.detail);
                     if let Some(fix) = &c.fix {
-                        println!("{:8} {:15} fix: {fix}", "", "");
+                        say!("{:8} {:15} fix: {fix}", "", "");
                     }
                 }
             }
@@ -430,7 +448,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Ok(never) => match never {},
                 Err(e) => {
                     // This runs in the pane: the message stays on screen (remain-on-exit).
-                    eprintln!("sandbox-deck: {e}");
+                    tell!("sandbox-deck: {e}");
                     Ok(127)
                 }
             }
@@ -515,7 +533,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     "captured_at": captured_at,
                 }))?;
             } else if !to_stdout {
-                println!("{} ({}x{})", path.display(), frame.width, frame.height);
+                say!("{} ({}x{})", path.display(), frame.width, frame.height);
             }
             Ok(0)
         }
@@ -566,9 +584,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 value["purge"] = serde_json::to_value(&purged)?;
                 print_json(&value)?;
             } else {
-                println!("removed {}", record.name);
+                say!("removed {}", record.name);
                 if let Some(note) = purged.describe() {
-                    println!("{note}");
+                    say!("{note}");
                 }
             }
             Ok(0)
@@ -588,7 +606,7 @@ fn print_state(record: &SandboxRecord, json: bool) -> anyhow::Result<()> {
     if json {
         print_json(record)
     } else {
-        println!("{} is {}", record.name, record.state);
+        say!("{} is {}", record.name, record.state);
         Ok(())
     }
 }
@@ -601,7 +619,7 @@ fn gc(yes: bool, json: bool) -> anyhow::Result<i32> {
     let orphans = deck.orphaned_project_states()?;
     if !json {
         if orphans.is_empty() {
-            println!("no project state without a sandbox");
+            say!("no project state without a sandbox");
             return Ok(0);
         }
         for o in &orphans {
@@ -610,12 +628,12 @@ fn gc(yes: bool, json: bool) -> anyhow::Result<i32> {
                 .as_ref()
                 .map_or("(unknown project)".into(), |p| p.display().to_string());
             let mib = o.bytes as f64 / 1_048_576.0;
-            println!("{}  {mib:.1} MiB  {project}", o.dir.display());
+            say!("{}  {mib:.1} MiB  {project}", o.dir.display());
         }
     }
     let remove = yes
         || (!json && std::io::stdin().is_terminal() && {
-            print!("remove these {} dir(s)? [y/N] ", orphans.len());
+            say_more!("remove these {} dir(s)? [y/N] ", orphans.len());
             std::io::stdout().flush()?;
             let mut answer = String::new();
             std::io::stdin().lock().read_line(&mut answer)?;
@@ -629,18 +647,38 @@ fn gc(yes: bool, json: bool) -> anyhow::Result<i32> {
     if json {
         print_json(&serde_json::json!({ "orphans": orphans, "removed": removed }))?;
     } else if remove {
-        println!("removed {} dir(s)", removed.len());
+        say!("removed {} dir(s)", removed.len());
     } else {
-        println!("nothing removed (`sandbox-deck gc --yes` removes them)");
+        say!("nothing removed (`sandbox-deck gc --yes` removes them)");
     }
     Ok(0)
 }
 
+/// JSON for programs. serde escapes C0 controls in strings but leaves DEL and the C1
+/// controls (U+0080..U+009F) raw, and a terminal may act on C1 (CSI, OSC): those are
+/// escaped too. Outside strings JSON is ASCII, so a plain replacement keeps it valid.
 fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    writeln!(out, "{}", escape_json_controls(&text))?;
     Ok(())
+}
+
+fn escape_json_controls(json: &str) -> std::borrow::Cow<'_, str> {
+    let raw = |c: char| c == '\u{7f}' || ('\u{80}'..='\u{9f}').contains(&c);
+    if !json.chars().any(raw) {
+        return json.into();
+    }
+    json.chars()
+        .map(|c| {
+            if raw(c) {
+                format!("\\u{:04x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 fn print_record(record: &SandboxRecord, json: bool) -> anyhow::Result<()> {
@@ -675,7 +713,7 @@ fn print_record(record: &SandboxRecord, json: bool) -> anyhow::Result<()> {
         ("created", record.created_at.to_rfc3339()),
     ];
     for (key, value) in rows {
-        println!("{key:13} {value}");
+        say!("{key:13} {value}");
     }
     Ok(())
 }
@@ -696,13 +734,17 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
         return print_json(&records);
     }
     if records.is_empty() {
-        println!("no sandboxes yet: `sandbox-deck create DIR` makes one");
+        say!("no sandboxes yet: `sandbox-deck create DIR` makes one");
         return Ok(());
     }
     let home = std::env::var("HOME").unwrap_or_default();
-    println!(
+    say!(
         "{:20} {:11} {:10} {:8} {:8} PROJECT",
-        "NAME", "BACKEND", "STATE", "DISPLAY", "UPTIME"
+        "NAME",
+        "BACKEND",
+        "STATE",
+        "DISPLAY",
+        "UPTIME"
     );
     for r in records {
         let uptime = match (r.state, r.started_at) {
@@ -716,7 +758,7 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
             Some(&home),
             usize::MAX,
         );
-        println!(
+        say!(
             "{:20} {:11} {:10} {:8} {:8} {}",
             r.name.as_str(),
             r.backend.as_str(),
@@ -792,7 +834,7 @@ fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> Statu
 
 fn print_status(report: &StatusReport) {
     if report.sandboxes.is_empty() {
-        println!("no sandboxes yet: `sandbox-deck create DIR` makes one");
+        say!("no sandboxes yet: `sandbox-deck create DIR` makes one");
         return;
     }
     let with_metrics = report.host.is_some();
@@ -800,7 +842,7 @@ fn print_status(report: &StatusReport) {
     if with_metrics {
         head.push_str(&format!(" {:>10} {:>9}", "CPU(core)", "MEM"));
     }
-    println!("{head} REASON");
+    say!("{head} REASON");
     for row in &report.sandboxes {
         let state = row.state.map_or("-", AgentState::as_str);
         let mut line = format!("{:20} {:9}", row.name, state);
@@ -814,10 +856,13 @@ fn print_status(report: &StatusReport) {
                 None => line.push_str(&format!(" {:>10} {:>9}", "-", "-")),
             }
         }
-        println!("{line} {}", row.reason);
+        say!("{line} {}", crate::format::printable_line(&row.reason));
     }
-    println!("({})", report.note);
+    say!("({})", report.note);
 }
+
+/// How many skipped files the human summary names (`--json` has them all).
+const SKIPPED_SHOWN: usize = 10;
 
 fn print_usage(report: &Report) {
     if report.files == 0 {
@@ -826,7 +871,7 @@ fn print_usage(report: &Report) {
             .iter()
             .map(|r| r.display().to_string())
             .collect();
-        println!(
+        say!(
             "no matching Claude Code logs under {} (CLAUDE_CONFIG_DIR sets where to look)",
             roots.join(", ")
         );
@@ -870,7 +915,7 @@ fn print_usage(report: &Report) {
         ]
     };
     for row in &report.rows {
-        let mut key = shorten(&row.key);
+        let mut key = crate::format::printable_line(&shorten(&row.key)).into_owned();
         if let Some(sandbox) = &row.sandbox {
             key = format!("{sandbox} ({key})");
         }
@@ -894,37 +939,59 @@ fn print_usage(report: &Report) {
         for c in 1..8 {
             out.push_str(&format!("  {:>w$}", row[c], w = widths[c]));
         }
-        println!("{}", out.trim_end());
+        say!("{}", out.trim_end());
     }
     if report.totals.skipped_lines > 0 {
-        println!(
+        say!(
             "skipped {} line(s) that could not be read ({} malformed)",
-            report.totals.skipped_lines, report.malformed_lines
+            report.totals.skipped_lines,
+            report.malformed_lines
         );
     }
+    if !report.skipped_files.is_empty() {
+        say!(
+            "skipped {} file(s) that are not plain logs (never followed or read):",
+            report.skipped_files.len()
+        );
+        for f in report.skipped_files.iter().take(SKIPPED_SHOWN) {
+            say!(
+                "  {}: {} ({})",
+                crate::format::printable_line(&f.path.to_string_lossy()),
+                f.reason.as_str(),
+                crate::format::printable_line(&f.detail)
+            );
+        }
+        if report.skipped_files.len() > SKIPPED_SHOWN {
+            say!("  … and more: `sandbox-deck usage --json` lists them all");
+        }
+    }
     for u in &report.unknown_models {
-        println!(
+        say!(
             "no price for model {:?} ({} entries, {} tokens): counted as $0; add it under [usage.prices]",
-            u.model, u.entries, u.total_tokens
+            u.model,
+            u.entries,
+            u.total_tokens
         );
     }
     if let Some(block) = &report.active_block {
-        print!(
+        say_more!(
             "current 5-hour block: {} to {} UTC, ${:.2} so far",
             block.start.format("%H:%M"),
             block.end.format("%H:%M"),
             block.totals.cost_usd
         );
         if let (Some(rate), Some(p)) = (&block.burn_rate, &block.projection) {
-            print!(
+            say_more!(
                 ", {:.0} tokens/min, projected ${:.2} at its end ({})",
-                rate.tokens_per_minute, p.cost_usd, p.note
+                rate.tokens_per_minute,
+                p.cost_usd,
+                p.note
             );
         }
-        println!();
+        say!();
     }
     if let Some(reset) = report.limit_resets_at.filter(|r| *r > chrono::Utc::now()) {
-        println!("usage limit reached; resets at {}", reset.to_rfc3339());
+        say!("usage limit reached; resets at {}", reset.to_rfc3339());
     }
 }
 

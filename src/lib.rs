@@ -19,4 +19,5 @@ pub mod registry;
 pub mod sandbox;
 pub mod spec;
 pub mod tui;
+pub mod untrusted;
 pub mod usage;

@@ -78,14 +78,17 @@ impl Paths {
         self.runtime_dir.join("sandboxes").join(id.as_str())
     }
 
+    /// Per-sandbox files kept on disk rather than in the runtime tmpfs: the status dir its
+    /// hooks write to.
+    pub fn sandbox_state_dir(&self, id: &SandboxId) -> PathBuf {
+        self.state_dir.join("sandboxes").join(id.as_str())
+    }
+
     /// A sandbox's own browser profile: it outlives stop and start (unlike the runtime dir)
     /// and goes with `rm`. One per sandbox, not per project, so two sandboxes of a project
     /// never share a Chromium.
     pub fn sandbox_browser_profile(&self, id: &SandboxId) -> PathBuf {
-        self.state_dir
-            .join("sandboxes")
-            .join(id.as_str())
-            .join("chromium")
+        self.sandbox_state_dir(id).join("chromium")
     }
 
     pub fn ensure_state_dir(&self) -> Result<()> {

@@ -3121,3 +3121,667 @@ fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A quiet tmux (issue 9 point 3): nothing a pane writes reaches the attached terminal or
+// another pane through our server. The outer terminal is a pty whose every byte is kept.
+
+/// A terminal the test owns: `tmux attach` runs on its slave side, every byte tmux sends
+/// to the "user's terminal" is recorded from the master side.
+struct RecordedTerminal {
+    child: Child,
+    bytes: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl RecordedTerminal {
+    fn attach(mut command: Command) -> RecordedTerminal {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        use std::os::unix::process::CommandExt;
+        // SAFETY: plain libc pty calls; every descriptor is owned right after.
+        let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+        assert!(master >= 0, "posix_openpt");
+        let master = unsafe { OwnedFd::from_raw_fd(master) };
+        assert_eq!(unsafe { libc::grantpt(master.as_raw_fd()) }, 0);
+        assert_eq!(unsafe { libc::unlockpt(master.as_raw_fd()) }, 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(
+            unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) },
+            0
+        );
+        let slave_path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        let size = libc::winsize {
+            ws_row: 30,
+            ws_col: 100,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave_path)
+            .unwrap();
+        command
+            .env("TERM", "xterm-256color")
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("tmux attach on a pty");
+        let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = bytes.clone();
+        let mut reader = std::fs::File::from(master);
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        RecordedTerminal { child, bytes }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes.lock().unwrap()).into_owned()
+    }
+
+    fn end(mut self) -> String {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.child.wait();
+        self.text()
+    }
+}
+
+/// What the pane probes saw and what the user's terminal got.
+struct ClipboardProbe {
+    terminal: String,
+    buffers: String,
+    /// What the second sandbox read back after its OSC 52 query.
+    reply_b: Vec<u8>,
+    /// What the writing sandbox read back after querying its own write.
+    reply_a: Vec<u8>,
+}
+
+/// Two sandboxes (the second without network) on our tmux server, the user attached to the
+/// first. The first writes the clipboard (OSC 52), sets titles, renames its window, passes a
+/// DCS sequence through and queries the buffer back; the second queries the buffer. With
+/// `loud`, the server first gets the settings it had before issue 9 (plus titles on).
+fn clipboard_probe(loud: bool, secret: &str, nobody: bool) -> ClipboardProbe {
+    let world = World::new();
+    let encoded = base64(secret.as_bytes());
+    let a = world.project("osc-a");
+    let b = world.project("osc-b");
+    write(
+        &a.join("probe.sh"),
+        &format!(
+            "while [ ! -e go ]; do sleep 0.05; done\n\
+             printf '\\033]52;c;{encoded}\\007'\n\
+             printf '\\033Ptmux;\\033\\033]2;PASSTHRU-TITLE\\007\\033\\\\'\n\
+             printf '\\033]2;PANE-TITLE\\007\\033]0;ICON-TITLE\\007'\n\
+             printf '\\033kRENAMED-WINDOW\\033\\\\'\n\
+             stty -icanon -echo min 0 time 15\n\
+             printf '\\033]52;c;?\\007'\n\
+             cat > reply.bin\n\
+             echo ok > done\n\
+             exec sleep 600\n"
+        ),
+    );
+    write(
+        &b.join("probe.sh"),
+        "while [ ! -e go ]; do sleep 0.05; done\n\
+         stty -icanon -echo min 0 time 15\n\
+         printf '\\033]52;c;?\\007'\n\
+         cat > reply.bin\n\
+         echo ok > done\n\
+         exec sleep 600\n",
+    );
+    let as_nobody = nobody.then(|| world.as_nobody());
+    for (dir, extra) in [(&a, None), (&b, Some("--no-network"))] {
+        let mut args = vec!["create", dir.to_str().unwrap()];
+        args.extend(extra);
+        let probe = dir.join("probe.sh");
+        args.extend(["--shell", "--", "sh", probe.to_str().unwrap()]);
+        match &as_nobody {
+            Some(as_nobody) => drop(succeed(&mut as_nobody(&args))),
+            None => drop(world.json(&args)),
+        }
+    }
+    if loud {
+        for option in [
+            "set-clipboard",
+            "allow-passthrough",
+            "set-titles",
+            "allow-rename",
+        ] {
+            let out = world.tmux(&["set", "-g", option, "on"]);
+            assert!(out.status.success(), "{out:?}");
+        }
+    }
+    let shown = match &as_nobody {
+        Some(as_nobody) => {
+            serde_json::from_slice(&succeed(&mut as_nobody(&["--json", "show", "osc-a"])).stdout)
+                .unwrap()
+        }
+        None => world.show("osc-a"),
+    };
+    let session_a = shown["tmux_session"].as_str().unwrap().to_owned();
+    // The user attaches as themselves: nobody in the unprivileged run.
+    let mut attach = if nobody {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "tmux",
+        ]);
+        c
+    } else {
+        Command::new("tmux")
+    };
+    attach
+        .arg("-S")
+        .arg(world.tmux_socket())
+        .args(["attach-session", "-t", &format!("={session_a}")])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &world.home)
+        .env("LANG", "C.UTF-8");
+    let terminal = RecordedTerminal::attach(attach);
+    wait_for("the attached client draws", Duration::from_secs(10), || {
+        terminal.text().contains("C-q")
+    });
+    write(&a.join("go"), "");
+    wait_for("sandbox a's probe", Duration::from_secs(15), || {
+        a.join("done").exists()
+    });
+    write(&b.join("go"), "");
+    wait_for("sandbox b's probe", Duration::from_secs(15), || {
+        b.join("done").exists()
+    });
+    // Let the client draw whatever the server still has for it.
+    std::thread::sleep(Duration::from_millis(500));
+    let buffers = String::from_utf8_lossy(&world.tmux(&["list-buffers"]).stdout).into_owned();
+    let terminal = terminal.end();
+    ClipboardProbe {
+        terminal,
+        buffers,
+        reply_a: std::fs::read(a.join("reply.bin")).unwrap_or_default(),
+        reply_b: std::fs::read(b.join("reply.bin")).unwrap_or_default(),
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tmux_01_panes_reach_neither_the_attached_terminal_nor_each_other() {
+    if prerequisites(TOOLS) {
+        panes_reach_neither_the_terminal_nor_each_other(false);
+    }
+}
+
+#[test]
+fn tmux_01_as_nobody_panes_reach_neither_the_attached_terminal_nor_each_other() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    panes_reach_neither_the_terminal_nor_each_other(true);
+}
+
+fn panes_reach_neither_the_terminal_nor_each_other(nobody: bool) {
+    let secret = format!("clip-{}", unique());
+    let encoded = base64(secret.as_bytes());
+    let quiet = clipboard_probe(false, &secret, nobody);
+    let shown = |p: &ClipboardProbe| {
+        format!(
+            "terminal: {:?}\nbuffers: {:?}\nreply a: {:?}\nreply b: {:?}",
+            p.terminal,
+            p.buffers,
+            String::from_utf8_lossy(&p.reply_a),
+            String::from_utf8_lossy(&p.reply_b)
+        )
+    };
+    let q = shown(&quiet);
+    assert!(quiet.terminal.contains("C-q"), "the recording works: {q}");
+    for leak in [
+        "\x1b]52;",
+        &encoded,
+        "PASSTHRU-TITLE",
+        "PANE-TITLE",
+        "ICON-TITLE",
+        "RENAMED-WINDOW",
+        "\x1b]0;",
+        "\x1b]2;",
+        "\x1bP",
+    ] {
+        assert!(
+            !quiet.terminal.contains(leak),
+            "{leak:?} reached the terminal: {q}"
+        );
+    }
+    assert!(quiet.buffers.trim().is_empty(), "a pane made a buffer: {q}");
+    for reply in [&quiet.reply_a, &quiet.reply_b] {
+        let reply = String::from_utf8_lossy(reply);
+        assert!(!reply.contains("52;"), "an OSC 52 query was answered: {q}");
+        assert!(!reply.contains(&encoded), "the secret crossed: {q}");
+    }
+
+    // Negative control: the settings the server had before, and titles on.
+    let loud = clipboard_probe(true, &secret, nobody);
+    let l = shown(&loud);
+    assert!(
+        loud.terminal.contains(&format!("\x1b]52;;{encoded}")),
+        "{l}"
+    );
+    assert!(loud.terminal.contains("PASSTHRU-TITLE"), "{l}");
+    assert!(loud.terminal.contains("ICON-TITLE"), "{l}");
+    assert!(loud.terminal.contains("RENAMED-WINDOW"), "{l}");
+    assert!(loud.buffers.contains(&secret), "{l}");
+    assert!(
+        String::from_utf8_lossy(&loud.reply_b).contains(&encoded),
+        "the no-network sandbox read the other's buffer: {l}"
+    );
+}
+
+/// The NUL-separated environment of `pid`, as `KEY=value` strings.
+fn environ_of(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+#[test]
+fn env_01_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
+    if prerequisites(TOOLS) {
+        host_helpers_get_an_allowlisted_environment(false);
+    }
+}
+
+#[test]
+fn env_01_as_nobody_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    host_helpers_get_an_allowlisted_environment(true);
+}
+
+fn host_helpers_get_an_allowlisted_environment(nobody: bool) {
+    let world = World::new();
+    let token = format!("ghp_canary{}", unique());
+    let project = world.project("envtest");
+    let args = [
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ];
+    let mut create = if nobody {
+        world.as_nobody()(&args)
+    } else {
+        let mut c = world.command();
+        c.args(args);
+        c
+    };
+    let out = succeed(
+        create
+            .env("GH_TOKEN", &token)
+            .env("SSH_AUTH_SOCK", "/tmp/agent-canary.sock"),
+    );
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let xvfb = record["xvfb"]["pid"].as_u64().expect("an Xvfb pid") as u32;
+    let server = String::from_utf8_lossy(&world.tmux(&["display-message", "-p", "#{pid}"]).stdout)
+        .trim()
+        .parse::<u32>()
+        .expect("the tmux server's pid");
+    let allowed = [
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+    ];
+    for (what, pid) in [("Xvfb", xvfb), ("the tmux server", server)] {
+        let env = environ_of(pid);
+        assert!(!env.is_empty(), "{what}'s environ was read");
+        for var in &env {
+            let key = var.split('=').next().unwrap_or_default();
+            // tmux adds its own variables after start.
+            let own = what.contains("tmux") && key.starts_with("TMUX");
+            assert!(allowed.contains(&key) || own, "{what} has {var:?}");
+        }
+        assert!(!env.iter().any(|v| v.contains(&token)), "{what}: {env:?}");
+    }
+    // Negative control: a process started from the same environment without the allowlist
+    // carries the token, and reading it this way finds it.
+    let mut plain = Command::new("sleep")
+        .arg("30")
+        .env("GH_TOKEN", &token)
+        .spawn()
+        .unwrap();
+    // comm changes before the new environ is in place: poll until exec is complete.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut leaked = false;
+    while !leaked && Instant::now() < deadline {
+        leaked = environ_of(plain.id()).iter().any(|v| v.contains(&token));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert!(leaked, "the probe finds a token a process inherited");
+}
+
+/// Run inside a sandbox: a raw X11 client (no Xlib) that connects with the sandbox's own
+/// cookie, sends GrabServer and holds it until the file `release` appears.
+const GRAB_SERVER_PY: &str = r#"
+import os, socket, struct, time
+n = os.environ["DISPLAY"].split(":")[1].split(".")[0]
+auth = open(os.environ.get("XAUTHORITY") or os.path.expanduser("~/.Xauthority"), "rb").read()
+def field(b, i):
+    l = struct.unpack(">H", b[i:i + 2])[0]
+    return b[i + 2:i + 2 + l], i + 2 + l
+i = 2
+_, i = field(auth, i)
+_, i = field(auth, i)
+name, i = field(auth, i)
+cookie, i = field(auth, i)
+pad = lambda b: b + b"\0" * ((4 - len(b) % 4) % 4)
+s = socket.socket(socket.AF_UNIX)
+s.connect("/tmp/.X11-unix/X" + n)
+s.sendall(struct.pack("<BxHHHHxx", 0x6C, 11, 0, len(name), len(cookie)) + pad(name) + pad(cookie))
+head = s.recv(8)
+rest = struct.unpack("<H", head[6:8])[0] * 4
+got = b""
+while len(got) < rest:
+    got += s.recv(rest - len(got))
+s.sendall(struct.pack("<BxH", 36, 1))
+open("grabbed", "w").write("ok" if head[0] == 1 else "refused")
+while not os.path.exists("release"):
+    time.sleep(0.05)
+s.close()
+open("released", "w").write("ok")
+time.sleep(600)
+"#;
+
+#[test]
+fn x11_01_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
+    if prerequisites(TOOLS) {
+        grabbed_display_reads_screen_busy(false);
+    }
+}
+
+#[test]
+fn x11_01_as_nobody_a_grabbed_display_reads_screen_busy_within_a_second_or_two() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    grabbed_display_reads_screen_busy(true);
+}
+
+/// Builds a sandbox-deck command from its arguments.
+type DeckRunner<'a> = Box<dyn Fn(&[&str]) -> Command + 'a>;
+
+/// sandbox-deck as root, or as nobody (the world handed over to it first).
+fn deck_runner(world: &World, nobody: bool) -> DeckRunner<'_> {
+    if nobody {
+        Box::new(world.as_nobody())
+    } else {
+        Box::new(move |args: &[&str]| {
+            let mut c = world.command();
+            c.args(args);
+            c
+        })
+    }
+}
+
+fn grabbed_display_reads_screen_busy(nobody: bool) {
+    let world = World::new();
+    let project = world.project("grab");
+    write(&project.join("grab.py"), GRAB_SERVER_PY);
+    let script = project.join("grab.py");
+    let deck = deck_runner(&world, nobody);
+    succeed(&mut deck(&[
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "python3",
+        script.to_str().unwrap(),
+    ]));
+    wait_for("the grab inside", Duration::from_secs(10), || {
+        project.join("grabbed").exists()
+    });
+    assert_eq!(
+        read(&project.join("grabbed")),
+        "ok",
+        "the X server took the cookie"
+    );
+    let shot = project.join("shot.png");
+    let started = Instant::now();
+    let out = deck(&[
+        "--json",
+        "screenshot",
+        "grab",
+        "--output",
+        shot.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a grabbed display cannot be captured"
+    );
+    assert!(err.contains("screen busy"), "{err}");
+    eprintln!("screenshot of a grabbed display answered in {took:?}");
+    assert!(took < Duration::from_secs(4), "answered in {took:?}");
+
+    // The Screen tab's path: the capturer the TUI's feed keeps, then its capture.
+    if !nobody {
+        let paths = sandbox_deck::paths::Paths {
+            state_dir: world.path("state/sandbox-deck"),
+            config_dir: world.path("config/sandbox-deck"),
+            runtime_dir: world.runtime.join("sandbox-deck"),
+        };
+        let config = sandbox_deck::config::Config::load(&paths.config_file()).unwrap();
+        let deck = sandbox_deck::engine::Deck::with(paths, config).unwrap();
+        let started = Instant::now();
+        let error = match deck.screen_capturer("grab") {
+            Err(e) => e.to_string(),
+            Ok(mut capturer) => capturer
+                .capture_if_changed()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        };
+        let took = started.elapsed();
+        eprintln!("the Screen tab's capturer answered in {took:?}: {error}");
+        assert!(error.contains("screen busy"), "{error}");
+        assert!(took < Duration::from_secs(4), "answered in {took:?}");
+    }
+    // Negative control: a client with no time limit (xdpyinfo) hangs on the grabbed display.
+    let record: serde_json::Value =
+        serde_json::from_slice(&succeed(&mut deck(&["--json", "show", "grab"])).stdout).unwrap();
+    let display = record["display"].as_u64().unwrap();
+    let cookie = world
+        .runtime
+        .join("sandbox-deck/sandboxes")
+        .join(record["id"].as_str().unwrap())
+        .join("Xauthority");
+    let mut plain = Command::new("xdpyinfo")
+        .env("DISPLAY", format!(":{display}"))
+        .env("XAUTHORITY", &cookie)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let hung = plain.try_wait().unwrap().is_none();
+    let _ = plain.kill();
+    let _ = plain.wait();
+    assert!(
+        hung,
+        "xdpyinfo finished on a grabbed display: the grab did not hold"
+    );
+
+    // Released, the same command captures again.
+    write(&project.join("release"), "");
+    wait_for("the release", Duration::from_secs(5), || {
+        project.join("released").exists()
+    });
+    let out = deck(&["screenshot", "grab", "--output", shot.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.exists());
+}
+
+#[test]
+fn out_01_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
+    if prerequisites(TOOLS) {
+        escape_sequences_never_reach_the_terminal(false);
+    }
+}
+
+#[test]
+fn out_01_as_nobody_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_raw() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    escape_sequences_never_reach_the_terminal(true);
+}
+
+fn escape_sequences_never_reach_the_terminal(nobody: bool) {
+    let mut world = World::new();
+    let claude = world.path("claude");
+    world.env.push((
+        "CLAUDE_CONFIG_DIR".into(),
+        claude.to_str().unwrap().to_owned(),
+    ));
+    // From inside: a hook line whose message sets the clipboard, clears the screen and
+    // starts a fake row, in JSON escapes as a real hook input would carry them.
+    let evil = r"\u001b]52;c;cHduZWQ=\u0007\u001b[2J\u009b31mfake\nrow\u001b]0;title\u001b\\";
+    let project = world.project("esc");
+    let line =
+        format!(r#"{{"event":"Notification","input":{{"message":"Claude needs you {evil}"}}}}"#);
+    write(&project.join("hook.line"), &format!("{line}\n"));
+    // Both files in place before the world may be handed to nobody.
+    let transcript_at = claude.join("projects/-srv-x/t.jsonl");
+    std::fs::create_dir_all(transcript_at.parent().unwrap()).unwrap();
+    let deck = deck_runner(&world, nobody);
+    succeed(&mut deck(&[
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "cat hook.line >> /run/sandbox-deck/status/events.jsonl; exec sleep 600",
+    ]));
+    // And a transcript whose cwd, session and model carry the same.
+    let transcript = format!(
+        r#"{{"type":"assistant","timestamp":"2025-06-01T10:00:00.000Z","sessionId":"s{evil}","cwd":"/srv/{evil}","message":{{"id":"m1","model":"claude-x{evil}","usage":{{"input_tokens":1,"output_tokens":2}}}}}}"#
+    );
+    write(&transcript_at, &format!("{transcript}\n"));
+    wait_for("the hook line read", Duration::from_secs(10), || {
+        let out = deck(&["--json", "status", "esc"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .is_ok_and(|v| v["sandboxes"][0]["state"] == "waiting")
+    });
+    let raw = |c: char| c == '\x1b' || c == '\x07' || ('\u{80}'..='\u{9f}').contains(&c);
+    let mut human = String::new();
+    for args in [
+        &["status"][..],
+        &["status", "esc"],
+        &["usage"],
+        &["usage", "--by", "session"],
+        &["usage", "--by", "model"],
+    ] {
+        let out = succeed(&mut deck(args));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !text.chars().any(raw),
+            "{args:?} printed a control: {text:?}"
+        );
+        human.push_str(&text);
+    }
+    assert!(
+        human.contains("Claude needs you"),
+        "the message itself is shown: {human}"
+    );
+    assert!(!human.contains("fake\nrow"), "a value cannot start a line");
+    // --json: the same values, escaped (serde for C0, ours for DEL and C1).
+    for args in [
+        &["--json", "status"][..],
+        &["--json", "usage", "--by", "session"],
+    ] {
+        let out = succeed(&mut deck(args));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.chars().any(raw), "{args:?}: {text:?}");
+        // Negative control: decoded, the escape sequences are really there.
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(value.to_string().contains("\\u001b]52;"), "{value}");
+        let decoded = format!("{value:?}");
+        assert!(
+            decoded.contains('\x1b') || decoded.contains("\\u{1b}"),
+            "{decoded}"
+        );
+    }
+}

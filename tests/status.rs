@@ -206,9 +206,9 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
     type_line(&world, "agent", &hook("UserPromptSubmit"));
     let s = wait_for_state(&world, "agent", "working");
     assert_eq!(s["source"], "hook");
+    // On disk in the state dir, not in the runtime tmpfs a sandbox could fill.
     let events = world
-        .runtime
-        .join("sandbox-deck/sandboxes")
+        .path("state/sandbox-deck/sandboxes")
         .join(id)
         .join("status/events.jsonl");
     assert!(
@@ -254,6 +254,12 @@ fn hooks_run_inside_the_sandbox_drive_the_state_and_idle_is_debounced() {
         "at once"
     );
 
+    // A SessionEnd line is advisory: the agent's process still runs, so it is not exited.
     type_line(&world, "agent", &hook("SessionEnd"));
+    let s = wait_for_state(&world, "agent", "idle");
+    assert!(s["reason"].as_str().unwrap().contains("SessionEnd"), "{s}");
+    assert_eq!(s["sandbox_state"], "running", "{s}");
+    // Only the process ending makes it exited.
+    type_line(&world, "agent", "exit");
     wait_for_state(&world, "agent", "exited");
 }

@@ -652,3 +652,287 @@ fn the_active_block_burns_and_projects_as_a_labelled_estimate() {
         "estimate from local logs"
     );
 }
+
+/// Runs `command` to its end or kills it after `limit`; returns its output and its peak
+/// RSS in KiB (from wait4, for this very process; it includes what the forked test process
+/// held before exec, so it is an upper bound).
+// The child is reaped by wait4, which also gives its rusage: Child::wait would lose it.
+#[allow(clippy::zombie_processes)]
+fn run_bounded(
+    mut command: std::process::Command,
+    limit: std::time::Duration,
+) -> (String, String, i64) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: waits for our own child only.
+        let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if done == pid {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sandbox-deck {:?} still ran after {limit:?}",
+                command.get_args()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status}: {}",
+        err.join().unwrap()
+    );
+    (out.join().unwrap(), err.join().unwrap(), usage.ru_maxrss)
+}
+
+#[test]
+fn planted_files_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
+    planted_files(false);
+}
+
+#[test]
+fn planted_files_as_nobody_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return;
+    }
+    planted_files(true);
+}
+
+/// The red team's files under a Claude root, read by `usage` as root or as nobody.
+fn planted_files(nobody: bool) {
+    let world = common::World::new();
+    let claude = world.path("claude");
+    let root = claude.join("projects");
+    let dir = root.join("-srv-app");
+    let line = |id: &str| {
+        Msg {
+            id,
+            req: "r",
+            session: "s",
+            cwd: "/srv/app",
+            ts: "2025-06-01T10:00:00.000Z",
+            model: SONNET,
+            input: 1,
+            output: 10,
+            cache_write: 0,
+            cache_read: 0,
+        }
+        .line(json!({}))
+    };
+    write(&dir.join("good.jsonl"), &line("m1"));
+    // A host file the sandbox cannot see, with lines that would count if it were read.
+    let secret = world.path("outside/secret.jsonl");
+    write(&secret, &(line("m2") + &line("m3")));
+    let fifo = world.path("outside/fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let link =
+        |target: &Path, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).unwrap();
+    link(&fifo, "fifo-link.jsonl");
+    link(Path::new("/dev/zero"), "zero.jsonl");
+    link(&secret, "secret.jsonl");
+    link(&world.path("outside"), "linked-dir");
+    nix::unistd::mkfifo(
+        &dir.join("fifo.jsonl"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .unwrap();
+    // 100 GB that take no disk.
+    let sparse = std::fs::File::create(dir.join("sparse.jsonl")).unwrap();
+    sparse.set_len(100 << 30).unwrap();
+    // A counted line, then 50 MB without a newline.
+    let mut long = std::fs::File::create(dir.join("long.jsonl")).unwrap();
+    long.write_all(line("m4").as_bytes()).unwrap();
+    // In 1 MiB writes: the figure below includes this process's own peak (the child's
+    // memory before exec counts too), which must stay small.
+    let mib = vec![b'x'; 1 << 20];
+    for _ in 0..50 {
+        long.write_all(&mib).unwrap();
+    }
+    drop(long);
+
+    let as_nobody = nobody.then(|| world.as_nobody());
+    let deck = |args: &[&str]| {
+        let mut command = match &as_nobody {
+            Some(as_nobody) => as_nobody(args),
+            None => {
+                let mut c = world.command();
+                c.args(args);
+                c
+            }
+        };
+        command.env("CLAUDE_CONFIG_DIR", &claude);
+        command
+    };
+    let command = deck(&["--json", "usage"]);
+    let started = std::time::Instant::now();
+    let (out, _, peak_kib) = run_bounded(command, std::time::Duration::from_secs(60));
+    eprintln!(
+        "usage over the planted files: {:?}, peak RSS {} MiB",
+        started.elapsed(),
+        peak_kib / 1024
+    );
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["totals"]["entries"], 2,
+        "good.jsonl and the start of long.jsonl: {report}"
+    );
+    assert_eq!(
+        report["totals"]["output_tokens"], 20,
+        "nothing of the secret: {report}"
+    );
+    let skipped: Vec<(String, String)> = report["skipped_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let path = f["path"].as_str().unwrap();
+            let name = path.rsplit('/').next().unwrap().to_owned();
+            (name, f["reason"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    for (name, reason) in [
+        ("fifo-link.jsonl", "symlink"),
+        ("zero.jsonl", "symlink"),
+        ("secret.jsonl", "symlink"),
+        ("linked-dir", "symlink"),
+        ("fifo.jsonl", "not_regular"),
+        ("sparse.jsonl", "too_large"),
+    ] {
+        assert!(
+            skipped.contains(&(name.to_owned(), reason.to_owned())),
+            "{name} not skipped as {reason}: {skipped:?}"
+        );
+    }
+    // Memory is bounded by the line cap, not by what the files claim or hold.
+    assert!(peak_kib < 64 * 1024, "peak RSS {peak_kib} KiB");
+    // The human summary says so too.
+    let (text, _, _) = run_bounded(deck(&["usage"]), std::time::Duration::from_secs(60));
+    assert!(text.contains("skipped 6 file(s)"), "{text}");
+    assert!(text.contains("sparse.jsonl: too_large"), "{text}");
+
+    // Negative control: the planted files are what they claim. Followed, the link reads the
+    // secret; a plain open of the FIFO blocks; /dev/zero never ends.
+    assert!(
+        std::fs::read_to_string(dir.join("secret.jsonl"))
+            .unwrap()
+            .contains("m2")
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let fifo_link = dir.join("fifo-link.jsonl");
+    std::thread::spawn(move || {
+        let opened = std::fs::File::open(fifo_link).is_ok();
+        let _ = tx.send(opened);
+    });
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_secs(1)).is_err(),
+        "a plain open of the FIFO link returned"
+    );
+    // Unblock the thread above by opening the write side.
+    let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    let mut zero = std::fs::File::open(dir.join("zero.jsonl")).unwrap();
+    let mut buf = vec![1u8; 1 << 20];
+    use std::io::Read;
+    assert_eq!(zero.read(&mut buf).unwrap(), 1 << 20);
+    assert_eq!(
+        std::fs::metadata(dir.join("sparse.jsonl")).unwrap().len(),
+        100 << 30
+    );
+}
+
+#[test]
+fn a_refresh_out_of_time_goes_on_next_time_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let line = |id: &str| {
+        Msg {
+            id,
+            req: "r",
+            session: "s",
+            cwd: "/srv/app",
+            ts: "2025-06-01T10:00:00.000Z",
+            model: SONNET,
+            input: 1,
+            output: 10,
+            cache_write: 0,
+            cache_read: 0,
+        }
+        .line(json!({}))
+    };
+    write(&root.join("-srv-app/a.jsonl"), &line("m1"));
+    write(&root.join("-srv-app/b.jsonl"), &line("m2"));
+    let mut index = UsageIndex::open(vec![root], None);
+    index.set_time_budget(std::time::Duration::ZERO);
+    let stats = index.refresh();
+    let reasons: Vec<&str> = stats
+        .skipped_files
+        .iter()
+        .map(|f| f.reason.as_str())
+        .collect();
+    assert_eq!(reasons, ["time_budget", "time_budget"], "{stats:?}");
+    let pricing = Pricing::builtin();
+    let report = index.report(&pricing, &Query::new(GroupBy::Project));
+    assert_eq!(report.totals.entries, 0);
+    assert_eq!(
+        report.skipped_files.len(),
+        2,
+        "the report says what is missing"
+    );
+    index.set_time_budget(std::time::Duration::from_secs(10));
+    let stats = index.refresh();
+    assert!(stats.skipped_files.is_empty(), "{stats:?}");
+    let report = index.report(&pricing, &Query::new(GroupBy::Project));
+    assert_eq!(report.totals.entries, 2, "nothing lost");
+    assert!(report.skipped_files.is_empty());
+}
+
+#[test]
+fn a_directory_of_too_many_entries_is_listed_only_so_far_and_said() {
+    use sandbox_deck::usage::store::MAX_DIR_ENTRIES;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let crowded = root.join("-crowded");
+    std::fs::create_dir_all(&crowded).unwrap();
+    for i in 0..=MAX_DIR_ENTRIES {
+        std::fs::File::create(crowded.join(format!("{i}"))).unwrap();
+    }
+    let mut index = UsageIndex::open(vec![root], None);
+    let started = std::time::Instant::now();
+    let stats = index.refresh();
+    eprintln!(
+        "{} entries walked in {:?}",
+        MAX_DIR_ENTRIES + 1,
+        started.elapsed()
+    );
+    let said: Vec<_> = stats
+        .skipped_files
+        .iter()
+        .filter(|f| f.path == crowded && f.reason.as_str() == "too_large")
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", stats.skipped_files);
+}

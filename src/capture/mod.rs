@@ -13,6 +13,11 @@ use thiserror::Error;
 pub enum CaptureError {
     #[error("display :{display} is gone ({detail})")]
     DisplayGone { display: u32, detail: String },
+    /// The server did not answer in time: a client of the sandbox may hold a server grab.
+    #[error(
+        "screen busy: display :{display} did not answer within {waited_ms} ms (a program in the sandbox may be holding the X server)"
+    )]
+    Busy { display: u32, waited_ms: u64 },
     #[error("the X server refused us: {0}")]
     X11(String),
     #[error("depth {0} is not supported (24 and 32 are)")]

@@ -1,16 +1,89 @@
 //! Captures an Xvfb display with x11rb: GetImage of the root window, through MIT-SHM when
 //! the server offers it (the pixels land in shared memory instead of the socket).
 
+use std::io::IoSlice;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::time::Duration;
 
 use x11rb::connection::Connection;
 use x11rb::protocol::shm::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, ImageOrder, Window};
-use x11rb::rust_connection::{DefaultStream, RustConnection};
+use x11rb::rust_connection::{DefaultStream, PollMode, RustConnection, Stream};
+use x11rb::utils::RawFdContainer;
 
 use super::{CaptureError, CaptureResult, Frame, frame_hash};
 use crate::host::xvfb;
+
+/// The longest we wait for the X server at any one time. A sandbox owns its display, and a
+/// client inside that calls XGrabServer stops the server answering anyone else: without a
+/// limit `screenshot` and the Screen tab would wait for ever.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The connection's socket, with every wait bounded by a timeout (x11rb's own stream waits
+/// without one). A timeout is an error that breaks the connection: a later capture connects
+/// again.
+pub struct PatientStream {
+    inner: DefaultStream,
+    timeout: Duration,
+}
+
+/// The message of the I/O error a timeout raises, to tell it from others.
+const TIMED_OUT: &str = "the X server did not answer in time";
+
+impl Stream for PatientStream {
+    fn poll(&self, mode: PollMode) -> std::io::Result<()> {
+        let mut events = 0;
+        if mode.readable() {
+            events |= libc::POLLIN;
+        }
+        if mode.writable() {
+            events |= libc::POLLOUT;
+        }
+        let mut fd = libc::pollfd {
+            fd: self.inner.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        let timeout_ms = i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX);
+        loop {
+            // SAFETY: one valid pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
+            if ready > 0 {
+                return Ok(());
+            }
+            if ready == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, TIMED_OUT));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    fn read(&self, buf: &mut [u8], fds: &mut Vec<RawFdContainer>) -> std::io::Result<usize> {
+        self.inner.read(buf, fds)
+    }
+
+    fn write(&self, buf: &[u8], fds: &mut Vec<RawFdContainer>) -> std::io::Result<usize> {
+        self.inner.write(buf, fds)
+    }
+
+    fn write_vectored(
+        &self,
+        bufs: &[IoSlice<'_>],
+        fds: &mut Vec<RawFdContainer>,
+    ) -> std::io::Result<usize> {
+        self.inner.write_vectored(bufs, fds)
+    }
+}
+
+/// Whether an error's text comes from a [`PatientStream`] timeout.
+fn timed_out(e: &dyn std::fmt::Display) -> bool {
+    e.to_string().contains(TIMED_OUT)
+}
 
 /// How a server stores one pixel, read from its setup once.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +99,7 @@ struct SharedSegment {
 
 pub struct X11Capture {
     display: u32,
-    conn: RustConnection,
+    conn: RustConnection<PatientStream>,
     root: Window,
     width: u16,
     height: u16,
@@ -43,10 +116,18 @@ impl X11Capture {
             display: number,
             detail,
         };
+        let busy = |display| CaptureError::Busy {
+            display,
+            waited_ms: ANSWER_TIMEOUT.as_millis() as u64,
+        };
         let socket = xvfb::socket_path(number);
         let stream = UnixStream::connect(&socket).map_err(|e| gone(e.to_string()))?;
         let (stream, _) =
             DefaultStream::from_unix_stream(stream).map_err(|e| gone(e.to_string()))?;
+        let stream = PatientStream {
+            inner: stream,
+            timeout: ANSWER_TIMEOUT,
+        };
         let cookie = xvfb::read_cookie(xauthority).unwrap_or_default();
         let (name, data) = if cookie.is_empty() {
             (Vec::new(), Vec::new())
@@ -55,6 +136,7 @@ impl X11Capture {
         };
         let conn = RustConnection::connect_to_stream_with_auth_info(stream, 0, name, data)
             .map_err(|e| match e {
+                x11rb::errors::ConnectError::IoError(io) if timed_out(&io) => busy(number),
                 // The server went away between connect and setup.
                 x11rb::errors::ConnectError::IoError(io) => gone(io.to_string()),
                 other => CaptureError::X11(other.to_string()),
@@ -91,7 +173,13 @@ impl X11Capture {
             last_hash: None,
         };
         if use_shm {
-            capture.shm = capture.attach_shm().ok();
+            match capture.attach_shm() {
+                Ok(shm) => capture.shm = Some(shm),
+                // A busy server now is busy for the capture too: say so at once.
+                Err(busy @ CaptureError::Busy { .. }) => return Err(busy),
+                // Without MIT-SHM the pixels come through the socket.
+                Err(_) => {}
+            }
         }
         Ok(capture)
     }
@@ -105,7 +193,7 @@ impl X11Capture {
     }
 
     fn attach_shm(&self) -> CaptureResult<SharedSegment> {
-        let x11 = |e: &dyn std::fmt::Display| CaptureError::X11(e.to_string());
+        let x11 = |e: &dyn std::fmt::Display| self.gone(e);
         self.conn
             .shm_query_version()
             .map_err(|e| x11(&e))?
@@ -133,6 +221,12 @@ impl X11Capture {
     }
 
     fn gone(&self, e: impl std::fmt::Display) -> CaptureError {
+        if timed_out(&e) {
+            return CaptureError::Busy {
+                display: self.display,
+                waited_ms: ANSWER_TIMEOUT.as_millis() as u64,
+            };
+        }
         CaptureError::DisplayGone {
             display: self.display,
             detail: e.to_string(),

@@ -331,7 +331,11 @@ impl Deck {
         exposure.git = git_view::prepare(record.project_dir.as_path(), &state.dir)?.mounts;
         git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
         for warning in &exposure.warnings {
-            eprintln!("sandbox-deck: warning: {warning}");
+            // Warnings can name files in the project, which the sandbox writes.
+            eprintln!(
+                "sandbox-deck: warning: {}",
+                crate::format::printable(warning)
+            );
         }
         if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
             eprintln!(

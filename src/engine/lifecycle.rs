@@ -527,9 +527,8 @@ impl Deck {
 
     pub(crate) fn remove_files(&self, id: &SandboxId) {
         let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir(id));
-        if let Some(own) = self.paths.sandbox_browser_profile(id).parent() {
-            let _ = std::fs::remove_dir_all(own);
-        }
+        // The status dir and the browser profile.
+        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(id));
     }
 }
 

@@ -10,10 +10,14 @@
 //! 2. The pane text, with patterns from `assets/status-patterns.toml`, matched everywhere but
 //!    in the prompt box (what the user types there never counts).
 //! 3. How recently the project's transcript was written.
+//!
+//! Everything from inside (hook lines, pane text, the transcript) is advisory: the sandbox
+//! writes it and can write anything. It can make a running agent read starting, working,
+//! waiting or idle, never exited or dead: those come only from the host's own view of the
+//! process (the registry and tmux).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -45,6 +49,9 @@ pub const HOOK_EVENTS: &[&str] = &[
 const STARTUP_MS: i64 = 10_000;
 /// How much of the end of the events file is read.
 const EVENTS_TAIL: u64 = 8192;
+/// Past this size the host trims the events file to its last line when it reads it, so
+/// the file stays small however much a sandbox appends between two reads.
+pub const EVENTS_CAP: u64 = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -137,7 +144,11 @@ impl HookEvent {
                 (AgentState::Working, format!("hook {}", self.event))
             }
             "SessionStart" | "Stop" => (AgentState::Idle, format!("hook {}", self.event)),
-            "SessionEnd" => (AgentState::Exited, "the agent ended its session".into()),
+            // Advisory like every hook line: only the host's view of the process says exited.
+            "SessionEnd" => (
+                AgentState::Idle,
+                "hook SessionEnd (the process still runs)".into(),
+            ),
             "Notification" => {
                 let message = self.message();
                 let lower = message.to_lowercase();
@@ -311,8 +322,25 @@ pub struct Signals<'a> {
     pub fresh_ms: i64,
 }
 
-/// The agent's state from one sample of its signals. Pure.
+/// The agent's state from one sample of its signals. Pure. While the sandbox runs, what
+/// its inside says can never make it read exited or dead (see the module doc).
 pub fn assess(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
+    let a = assess_signals(s, patterns);
+    let from_inside = matches!(a.source, Source::Hook | Source::Pane | Source::Transcript);
+    if s.sandbox == SandboxState::Running
+        && from_inside
+        && matches!(a.state, AgentState::Exited | AgentState::Dead)
+    {
+        return Assessment::new(
+            AgentState::Idle,
+            a.source,
+            format!("{} (its process still runs)", a.reason),
+        );
+    }
+    a
+}
+
+fn assess_signals(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
     use AgentState::*;
     match s.sandbox {
         SandboxState::Starting => return Assessment::new(Starting, Source::Registry, "starting"),
@@ -341,7 +369,6 @@ pub fn assess(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
     {
         let hook = Assessment::new(state, Source::Hook, reason);
         return match state {
-            Exited => hook,
             // A dialog on screen outranks an older hook (a question has no hook of its own).
             Working | Idle if pane_says(Waiting) => from_pane(pane.expect("matched")),
             Idle if pane_says(Working) => from_pane(pane.expect("matched")),
@@ -420,6 +447,15 @@ pub fn should_notify(before: Option<AgentState>, after: AgentState) -> bool {
     ) && before != Some(after)
 }
 
+/// What a notify command gets on top of [`crate::host::HOST_ENV`]: where the desktop is.
+const NOTIFY_ENV: &[&str] = &[
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "XDG_RUNTIME_DIR",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "TERM",
+];
+
 /// The configured notification command for a change, or None when none is configured.
 /// Sandbox data goes only into the environment, never into the argv or a shell string.
 pub fn notify_command(
@@ -429,6 +465,8 @@ pub fn notify_command(
 ) -> Option<Command> {
     let (program, args) = config.command.split_first()?;
     let mut command = Command::new(program);
+    // A desktop notifier needs to find the desktop; nothing else of the caller's.
+    crate::host::allowlisted_env(&mut command, NOTIFY_ENV);
     command
         .args(args)
         .env("SANDBOX_NAME", record.name.as_str())
@@ -489,39 +527,57 @@ pub fn hook_settings(events_file: &Path) -> serde_json::Value {
     serde_json::json!({ "hooks": hooks })
 }
 
-/// The last complete event in the events file. Opened without following symlinks and only
-/// if it is a regular file: the sandbox can write to its status dir, and must not be able to
-/// make the host block on a FIFO or read something else.
+/// The last complete event in the events file. Opened through [`crate::untrusted`]: no
+/// symlink followed, no blocking on a FIFO, regular files only; only the last
+/// [`EVENTS_TAIL`] bytes are read, and a file over [`EVENTS_CAP`] is trimmed to its last
+/// line (the sandbox can write to its status dir, and must not be able to make the host
+/// block, read something else, or keep a file of any size).
 pub fn read_last_event(events_file: &Path) -> Option<HookEvent> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(events_file)
+    // Read-only when the sandbox made it so (it can chmod its own file): read, not trimmed.
+    let (mut file, meta) = crate::untrusted::open_regular_rw(events_file)
+        .or_else(|_| crate::untrusted::open_regular(events_file))
         .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
-    }
     let len = meta.len();
     let from = len.saturating_sub(EVENTS_TAIL);
     file.seek(SeekFrom::Start(from)).ok()?;
     let mut tail = Vec::new();
-    file.take(EVENTS_TAIL).read_to_end(&mut tail).ok()?;
+    (&mut file).take(EVENTS_TAIL).read_to_end(&mut tail).ok()?;
     let seen_ms = meta
         .modified()
         .ok()
         .map(chrono::DateTime::<Utc>::from)
         .map_or(0, |t| t.timestamp_millis());
-    let text = String::from_utf8_lossy(&tail);
+    let (event, line) = last_event(&tail)?;
+    if len > EVENTS_CAP {
+        trim_to(&file, line);
+    }
+    Some(HookEvent { seen_ms, ..event })
+}
+
+/// The last complete line of `tail` that names an event, and that line's bytes.
+fn last_event(tail: &[u8]) -> Option<(HookEvent, &[u8])> {
     // Only complete lines: a hook may be writing the last one right now.
-    let complete = &text[..text.rfind('\n')? + 1];
-    complete.lines().rev().find_map(|line| {
-        let mut event = serde_json::from_str::<HookEvent>(line)
+    let end = tail.iter().rposition(|b| *b == b'\n')?;
+    tail[..end].split(|b| *b == b'\n').rev().find_map(|line| {
+        let text = String::from_utf8_lossy(line);
+        let event = serde_json::from_str::<HookEvent>(&text)
             .ok()
-            .or_else(|| salvage_event(line))?;
-        event.seen_ms = seen_ms;
-        Some(event)
+            .or_else(|| salvage_event(&text))?;
+        Some((event, line))
     })
+}
+
+/// Empties the events file and appends `last_line` (the file is open for appending): best
+/// effort, as a hook may append at the same moment (its line then comes first, which costs
+/// one reading at most).
+fn trim_to(file: &std::fs::File, last_line: &[u8]) {
+    use std::io::Write;
+    if file.set_len(0).is_ok() {
+        let mut line = last_line.to_vec();
+        line.push(b'\n');
+        let mut writer = file;
+        let _ = writer.write_all(&line);
+    }
 }
 
 /// A line whose hook input could not be captured still names its event.
@@ -567,9 +623,10 @@ impl StatusTracker {
 
 impl Deck {
     /// The directory a sandbox's hooks write to (bound read-write into the sandbox). It is
-    /// in the runtime dir: its events matter only while the sandbox runs.
+    /// on disk in the sandbox's state, not in the runtime dir: that is a small tmpfs the
+    /// user's login needs, which a sandbox must not be able to fill.
     pub fn status_dir(&self, id: &SandboxId) -> PathBuf {
-        self.paths.sandbox_runtime_dir(id).join("status")
+        self.paths.sandbox_state_dir(id).join("status")
     }
 
     pub fn status_events_file(&self, id: &SandboxId) -> PathBuf {
@@ -586,8 +643,11 @@ impl Deck {
     /// Creates the status dir and writes the hook settings for a sandbox.
     pub(crate) fn install_status_hooks(&self, id: &SandboxId) -> Result<(PathBuf, PathBuf)> {
         make_private_dir(&self.paths.sandbox_runtime_dir(id))?;
+        make_private_dir(&self.paths.sandbox_state_dir(id))?;
         let dir = self.status_dir(id);
         make_private_dir(&dir)?;
+        // Events of an earlier run say nothing about this one.
+        let _ = std::fs::remove_file(dir.join("events.jsonl"));
         let settings = self.hook_settings_file(id);
         // The hooks run inside, where the status dir is at a fixed path.
         let inside = Path::new(crate::backend::STATUS_DIR).join("events.jsonl");
@@ -630,7 +690,10 @@ fn newest_transcript_ms(project: &Path) -> Option<i64> {
     let encoded = crate::usage::encode_project_dir(project);
     crate::usage::roots_from_env()
         .iter()
-        .filter_map(|root| std::fs::read_dir(root.join(&encoded)).ok())
+        .map(|root| root.join(&encoded))
+        // The project's transcript dir is the sandbox's to write: never followed elsewhere.
+        .filter(|dir| std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()))
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
         .flat_map(|entries| entries.flatten())
         .filter(|e| e.path().extension().is_some_and(|x| x == "jsonl"))
         .filter_map(|e| e.metadata().ok()?.modified().ok())
@@ -733,12 +796,61 @@ mod tests {
             ..running()
         };
         assert_eq!(assess(&s, &p).state, AgentState::Idle);
+        // Advisory: a SessionEnd line cannot make a live process read exited.
         let end = event("SessionEnd", None);
         let s = Signals {
             hook: Some((&end, 10)),
             ..running()
         };
+        let a = assess(&s, &p);
+        assert_eq!((a.state, a.source), (AgentState::Idle, Source::Hook));
+        assert!(a.reason.contains("still runs"), "{a:?}");
+        // Only the host's view of the process says exited.
+        let s = Signals {
+            sandbox: SandboxState::Exited,
+            hook: Some((&end, 10)),
+            ..running()
+        };
         assert_eq!(assess(&s, &p).state, AgentState::Exited);
+    }
+
+    #[test]
+    fn no_signal_from_inside_makes_a_running_sandbox_read_exited_or_dead() {
+        // Even a pattern that would say so (the shipped ones never do) is overruled.
+        let p = Patterns::parse(
+            "[prompt]\ninput_prefixes = [\"> \"]\nbox_top_prefixes = [\"╭\"]\n\
+             within_last_lines = 3\n[[pattern]]\nstate = \"dead\"\ntext = \"segfault\"\n\
+             [[pattern]]\nstate = \"exited\"\ntext = \"bye\"\n",
+        )
+        .unwrap();
+        for pane in ["segfault", "bye"] {
+            let s = Signals {
+                pane: Some(pane),
+                ..running()
+            };
+            let a = assess(&s, &p);
+            assert_eq!(a.state, AgentState::Idle, "{pane}: {a:?}");
+        }
+    }
+
+    #[test]
+    fn a_huge_events_file_is_read_from_its_tail_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events.jsonl");
+        let mut body = "{\"event\":\"PreToolUse\"}\n".repeat(10_000);
+        body.push_str("{\"event\":\"Stop\",\"ts\":1}\n");
+        std::fs::write(&file, &body).unwrap();
+        assert!(body.len() as u64 > EVENTS_CAP);
+        assert_eq!(read_last_event(&file).unwrap().event, "Stop");
+        let left = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            left, "{\"event\":\"Stop\",\"ts\":1}\n",
+            "trimmed to its last line"
+        );
+        assert_eq!(read_last_event(&file).unwrap().event, "Stop");
+        // A last line without its newline is still being written: the one before counts.
+        std::fs::write(&file, "{\"event\":\"Stop\"}\n{\"event\":\"PreTo").unwrap();
+        assert_eq!(read_last_event(&file).unwrap().event, "Stop");
     }
 
     #[test]
@@ -881,14 +993,16 @@ mod tests {
         let project = dir.path().join("proj");
         std::fs::create_dir(&project).unwrap();
         let out = dir.path().join("env.txt");
+        let env_dump = dir.path().join("full-env.txt");
         let canary = dir.path().join("pwned");
         let script = dir.path().join("notify.sh");
         std::fs::write(
             &script,
             format!(
                 "#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' \"$SANDBOX_NAME\" \"$SANDBOX_STATE\" \
-                 \"$SANDBOX_REASON\" \"$SANDBOX_PROJECT\" \"$#\" > '{}'\n",
-                out.display()
+                 \"$SANDBOX_REASON\" \"$SANDBOX_PROJECT\" \"$#\" > '{}'\nenv > '{}'\n",
+                out.display(),
+                env_dump.display()
             ),
         )
         .unwrap();
@@ -922,5 +1036,38 @@ mod tests {
             )
         );
         assert!(!canary.exists(), "the reason was run as a command");
+        // The helper's environment is an allowlist: cargo's variables, which this test
+        // process has, do not reach it.
+        let env = std::fs::read_to_string(&env_dump).unwrap();
+        assert!(
+            std::env::var_os("CARGO_MANIFEST_DIR").is_some(),
+            "the control"
+        );
+        assert!(!env.contains("CARGO_MANIFEST_DIR"), "{env}");
+        assert!(env.contains("SANDBOX_NAME=api"), "{env}");
+    }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever a sandbox appends, the reader neither panics nor reads past the tail,
+        /// and a well-formed last line is always the one found.
+        #[test]
+        fn the_events_reader_takes_any_bytes(
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            event in "[A-Za-z]{1,20}",
+        ) {
+            let _ = last_event(&junk);
+            let mut bytes = junk.clone();
+            bytes.extend_from_slice(format!("\n{{\"event\":\"{event}\",\"ts\":1}}\n").as_bytes());
+            let (found, line) = last_event(&bytes).expect("the last line");
+            proptest::prop_assert_eq!(found.event, event);
+            proptest::prop_assert!(!line.contains(&b'\n'));
+            // The same bytes through a real file, as the host reads them.
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("events.jsonl");
+            std::fs::write(&file, &bytes).unwrap();
+            let read = read_last_event(&file).expect("read back");
+            proptest::prop_assert!(read.state().is_none_or(|(s, _)| s != AgentState::Exited));
+        }
     }
 }

@@ -5,6 +5,24 @@ pub mod tmux;
 pub mod xvfb;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// What a long-lived host process we start (Xvfb, the tmux server, notify helpers) may
+/// inherit from whoever started sandbox-deck: by allowlist, so tokens and agent sockets in
+/// the caller's environment (GH_TOKEN, SSH_AUTH_SOCK...) never sit in its environ.
+pub const HOST_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
+];
+
+/// Clears `command`'s environment and passes on only [`HOST_ENV`] and `extra`.
+pub fn allowlisted_env(command: &mut Command, extra: &[&str]) {
+    command.env_clear();
+    for key in HOST_ENV.iter().chain(extra) {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+}
 
 /// Finds `binary` on `PATH` (or returns it when it already names a file).
 pub fn which(binary: &str) -> Option<PathBuf> {

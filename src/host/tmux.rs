@@ -9,12 +9,6 @@ use crate::error::{DeckError, IoContext, Result};
 
 pub const CONFIG: &str = include_str!("../../assets/tmux.conf");
 
-/// Variables the tmux server may inherit from whoever starts it; everything else (tokens,
-/// agent sockets) stays out of the long-lived server.
-const SERVER_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ",
-];
-
 #[derive(Debug, Clone)]
 pub struct Tmux {
     binary: PathBuf,
@@ -65,12 +59,8 @@ impl Tmux {
             .arg(&self.socket)
             .arg("-f")
             .arg(&self.conf);
-        command.env_clear();
-        for key in SERVER_ENV {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
-            }
-        }
+        // The server inherits this environment: tokens and agent sockets stay out of it.
+        super::allowlisted_env(&mut command, &[]);
         command.stdin(Stdio::null());
         command
     }

@@ -148,6 +148,7 @@ fn start_on(
         .try_clone()
         .context_io(|| "duplicating the Xvfb log handle".to_string())?;
     let mut command = Command::new(binary);
+    super::allowlisted_env(&mut command, &[]);
     command
         .args(args(spec, number))
         .stdin(Stdio::null())

@@ -57,6 +57,9 @@ pub struct UsageSummary {
     pub block: Option<Block>,
     /// When Claude said the usage limit resets, if a log line said so.
     pub limit_resets_at: Option<DateTime<Utc>>,
+    /// Files under the Claude roots the last refresh did not read (symlinks, FIFOs, too
+    /// large...); `sandbox-deck usage` names them.
+    pub skipped_files: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -225,6 +225,7 @@ pub fn summarize(index: &UsageIndex, pricing: &Pricing, cost_mode: CostMode) -> 
         today: today.totals,
         block: by_project.active_block,
         limit_resets_at: by_project.limit_resets_at,
+        skipped_files: by_project.skipped_files.len(),
     }
 }
 

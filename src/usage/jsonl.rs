@@ -174,6 +174,133 @@ pub fn parse_chunk(bytes: &[u8], filter: &Filter, interner: &mut Interner) -> Ch
     chunk
 }
 
+/// A line longer than this is skipped (counted as malformed) without ever being held whole.
+/// What counting needs are assistant lines, bounded by the model's output (far below this);
+/// only tool results and planted files grow past it.
+pub const LINE_CAP: usize = 4 << 20;
+/// How much is read at a time.
+const BLOCK: usize = 256 << 10;
+
+/// Bounds for [`parse_stream`].
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub line_cap: usize,
+    pub block: usize,
+    /// Stop reading (between blocks) once this has passed; what was read counts.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits {
+            line_cap: LINE_CAP,
+            block: BLOCK,
+            deadline: None,
+        }
+    }
+}
+
+/// What [`parse_stream`] did.
+#[derive(Debug, Default)]
+pub struct Streamed {
+    /// The lines, merged; `chunk.consumed` is unused here (see `consumed`).
+    pub chunk: Chunk,
+    /// Bytes handled for good: complete lines, and the part read of a line over the cap.
+    /// A last line without its newline is not consumed: it is read again next time.
+    pub consumed: u64,
+    pub bytes_read: u64,
+    /// The deadline passed before the end of the input.
+    pub stopped_early: bool,
+}
+
+/// Parses `reader` to its end with memory bounded by `line_cap + block`, whatever it holds:
+/// a line over the cap is counted as malformed and skipped up to its newline.
+pub fn parse_stream<R: std::io::Read>(
+    mut reader: R,
+    limits: &StreamLimits,
+    filter: &Filter,
+    interner: &mut Interner,
+) -> std::io::Result<Streamed> {
+    let mut out = Streamed::default();
+    let mut buf: Vec<u8> = Vec::new();
+    // Inside a line over the cap: everything up to the next newline is dropped unread.
+    let mut discarding = false;
+    loop {
+        if limits
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            out.stopped_early = true;
+            break;
+        }
+        let old = buf.len();
+        buf.reserve_exact(limits.block);
+        buf.resize(old + limits.block, 0);
+        let n = loop {
+            match reader.read(&mut buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        buf.truncate(old + n);
+        if n == 0 {
+            break;
+        }
+        out.bytes_read += n as u64;
+        let mut start = 0;
+        if discarding {
+            match memchr::memchr(b'\n', &buf) {
+                Some(i) => {
+                    start = i + 1;
+                    discarding = false;
+                }
+                None => {
+                    out.consumed += buf.len() as u64;
+                    buf.clear();
+                    continue;
+                }
+            }
+        }
+        let part = parse_chunk(&buf[start..], filter, interner);
+        let used = start + part.consumed;
+        out.chunk.merge(part);
+        out.consumed += used as u64;
+        buf.drain(..used);
+        if buf.len() > limits.line_cap {
+            out.chunk.lines += 1;
+            out.chunk.malformed += 1;
+            out.consumed += buf.len() as u64;
+            buf.clear();
+            discarding = true;
+        }
+    }
+    Ok(out)
+}
+
+impl Chunk {
+    /// Adds what `other` (the next part of the same file) found.
+    fn merge(&mut self, other: Chunk) {
+        self.entries.extend(other.entries);
+        self.malformed += other.malformed;
+        self.skipped += other.skipped;
+        self.synthetic += other.synthetic;
+        self.lines += other.lines;
+        self.limit = LimitNotice::latest(self.limit, other.limit);
+    }
+}
+
+impl LimitNotice {
+    /// The notice seen last of two (the later one wins a tie).
+    pub fn latest(a: Option<LimitNotice>, b: Option<LimitNotice>) -> Option<LimitNotice> {
+        match (a, b) {
+            (Some(a), Some(b)) if a.seen_ms > b.seen_ms => Some(a),
+            (a, None) => a,
+            (_, b) => b,
+        }
+    }
+}
+
 fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut Chunk) {
     let line = line.trim_ascii();
     if line.is_empty() {
@@ -377,5 +504,84 @@ mod tests {
         assert!(c.entries.is_empty());
         assert_eq!(c.synthetic, 1);
         assert_eq!(c.limit.unwrap().resets_at, 1_735_790_400);
+    }
+    /// An assistant line with usage, or one of the shapes a log (or an attacker) has.
+    fn any_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0u32..50, 0u64..1000).prop_map(|(id, out)| format!(
+                r#"{{"type":"assistant","timestamp":"2025-01-02T03:04:05Z","sessionId":"s","cwd":"/p","message":{{"id":"m{id}","model":"m","usage":{{"input_tokens":1,"output_tokens":{out}}}}}}}"#
+            )),
+            Just(r#"{"type":"user","message":{"content":"hi"}}"#.to_owned()),
+            Just(r#"{"type":"assistant","usage":"#.to_owned()),
+            "[^\n]{0,40}",
+            proptest::collection::vec(any::<u8>(), 0..60)
+                .prop_map(|b| String::from_utf8_lossy(&b).replace('\n', " ")),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Arbitrary bytes never panic, and only whole lines are consumed.
+        #[test]
+        fn any_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let c = parse_chunk(&bytes, &Filter::default(), &mut Interner::default());
+            proptest::prop_assert!(c.consumed <= bytes.len());
+            proptest::prop_assert!(c.consumed == 0 || bytes[c.consumed - 1] == b'\n');
+            proptest::prop_assert!(!bytes[c.consumed..].contains(&b'\n'));
+        }
+
+        /// Read in blocks of any size, the stream finds what one parse of the whole finds,
+        /// and a line over the cap is dropped alone.
+        #[test]
+        fn streaming_matches_one_parse_and_caps_lines(
+            lines in proptest::collection::vec(any_line(), 0..30),
+            block in 1usize..64,
+            tail in "[^\n]{0,20}",
+        ) {
+            let mut text = lines.join("\n");
+            if !lines.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&tail);
+            let whole = parse_chunk(text.as_bytes(), &Filter::default(), &mut Interner::default());
+            // The unfinished last line is a line too: the cap is above every one.
+            let longest = lines.iter().map(String::len).max().unwrap_or(0).max(tail.len());
+            let limits = StreamLimits { line_cap: longest + 1, block, deadline: None };
+            let s = parse_stream(text.as_bytes(), &limits, &Filter::default(), &mut Interner::default()).unwrap();
+            proptest::prop_assert_eq!(s.chunk.entries.len(), whole.entries.len());
+            proptest::prop_assert_eq!(s.chunk.lines, whole.lines);
+            proptest::prop_assert_eq!(s.chunk.malformed, whole.malformed);
+            proptest::prop_assert_eq!(s.consumed as usize, whole.consumed);
+            proptest::prop_assert_eq!(s.bytes_read as usize, text.len());
+            // With a cap below a long line, that line is counted malformed and the rest
+            // of the lines still count.
+            let huge = format!("{}\n", "x".repeat(200));
+            let with_huge = format!("{huge}{text}");
+            let capped = StreamLimits { line_cap: 100.max(longest + 1), block, deadline: None };
+            let s = parse_stream(with_huge.as_bytes(), &capped, &Filter::default(), &mut Interner::default()).unwrap();
+            proptest::prop_assert_eq!(s.chunk.entries.len(), whole.entries.len());
+            proptest::prop_assert_eq!(s.chunk.malformed, whole.malformed + 1);
+            proptest::prop_assert_eq!(s.consumed as usize, huge.len() + whole.consumed);
+        }
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_the_stream_with_nothing_lost() {
+        let text = "{\"type\":\"user\"}\n".repeat(100);
+        let limits = StreamLimits {
+            deadline: Some(std::time::Instant::now()),
+            ..StreamLimits::default()
+        };
+        let s = parse_stream(
+            text.as_bytes(),
+            &limits,
+            &Filter::default(),
+            &mut Interner::default(),
+        )
+        .unwrap();
+        assert!(s.stopped_early);
+        assert_eq!((s.consumed, s.bytes_read), (0, 0), "read again next time");
     }
 }

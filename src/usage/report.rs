@@ -131,6 +131,9 @@ pub struct Report {
     pub active_block: Option<Block>,
     /// When Claude said the usage limit resets (the latest notice in the logs).
     pub limit_resets_at: Option<DateTime<Utc>>,
+    /// Files under the roots that were not read (symlinks, FIFOs, devices, files too large,
+    /// the time budget), with why: never fatal, always said.
+    pub skipped_files: Vec<crate::untrusted::SkippedFile>,
 }
 
 /// A row's key. Model, session and cwd strings are interned by the index, so a text key is
@@ -353,6 +356,7 @@ impl UsageIndex {
             unknown_models: unknown.into_values().collect(),
             malformed_lines: malformed,
             files,
+            skipped_files: self.skipped_files().to_vec(),
             roots: self.roots().to_vec(),
             active_block,
             limit_resets_at: limit.and_then(|l| DateTime::from_timestamp(l.resets_at, 0)),

@@ -9,18 +9,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Tokens;
-use super::jsonl::{Filter, Interner, LimitNotice, RawEntry, parse_chunk};
+use super::jsonl::{Filter, Interner, LimitNotice, RawEntry, StreamLimits, parse_stream};
 use crate::error::{IoContext, Result};
+use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
 const CACHE_VERSION: u32 = 1;
 /// Bytes hashed at the start of a file and just before its offset.
@@ -30,6 +30,18 @@ const TAIL_LEN: u64 = 256;
 /// so an unchanged mtime is not trusted until it is older than this.
 const RACY_NS: i64 = 2_000_000_000;
 const MAX_DEPTH: usize = 8;
+/// A log file bigger than this is not read at all: no Claude Code session comes near it, and
+/// a sparse file a sandbox planted can claim any size.
+pub const MAX_LOG_BYTES: u64 = 2 << 30;
+/// How long one refresh may read. A file not finished by then is read on from where it
+/// stopped at the next refresh, and is listed as skipped (`time_budget`) meanwhile.
+pub const TIME_BUDGET: Duration = Duration::from_secs(10);
+/// A directory lists at most this many entries, and a scan walks at most [`MAX_DIRS`]
+/// directories and keeps at most [`MAX_LOGS`] logs: what a sandbox can make the walk cost
+/// is bounded too (Claude Code keeps one file per session, far below these).
+pub const MAX_DIR_ENTRIES: usize = 50_000;
+pub const MAX_DIRS: usize = 20_000;
+pub const MAX_LOGS: usize = 200_000;
 
 /// What one refresh did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -45,8 +57,8 @@ pub struct RefreshStats {
     /// Bytes read to check fingerprints.
     pub verify_bytes: u64,
     pub new_entries: usize,
-    /// Files that could not be read, with why.
-    pub unreadable: Vec<String>,
+    /// Files that were not read (or not to their end), with why.
+    pub skipped_files: Vec<SkippedFile>,
     pub elapsed_ms: f64,
 }
 
@@ -93,6 +105,8 @@ struct DirListing {
     read_at_ns: i64,
     dirs: Vec<PathBuf>,
     files: Vec<PathBuf>,
+    /// The directory had more than [`MAX_DIR_ENTRIES`] entries: the rest was not listed.
+    truncated: bool,
 }
 
 pub struct UsageIndex {
@@ -108,6 +122,9 @@ pub struct UsageIndex {
     generation: u64,
     /// Whether the cache file is behind what this index knows.
     dirty: bool,
+    /// What the last refresh did not read, with why.
+    skipped: Vec<SkippedFile>,
+    time_budget: Duration,
 }
 
 /// A file found by the scan, with its stat.
@@ -117,11 +134,19 @@ struct Found {
     id: Identity,
 }
 
+/// What the scan saw at a path: a log to read, or something it will not read.
+enum Seen {
+    Log(Found),
+    Skipped(SkippedFile),
+}
+
 enum Outcome {
     Unchanged,
     Gone,
-    Failed(String),
+    Failed(SkipReason, String),
     Read {
+        /// The time budget ran out before the end of the file.
+        incomplete: bool,
         reset: bool,
         id: Identity,
         offset: u64,
@@ -155,6 +180,8 @@ impl UsageIndex {
             filter: Filter::default(),
             generation: 0,
             dirty: false,
+            skipped: Vec::new(),
+            time_budget: TIME_BUDGET,
         };
         index.load_cache();
         index
@@ -164,11 +191,22 @@ impl UsageIndex {
         &self.roots
     }
 
+    /// How long one refresh may spend reading (default [`TIME_BUDGET`]).
+    pub fn set_time_budget(&mut self, budget: Duration) {
+        self.time_budget = budget;
+    }
+
+    /// The files the last refresh did not read, or not to their end, with why.
+    pub fn skipped_files(&self) -> &[SkippedFile] {
+        &self.skipped
+    }
+
     /// Brings the index up to date with the logs on disk.
     pub fn refresh(&mut self) -> RefreshStats {
         let started = Instant::now();
         let mut stats = RefreshStats::default();
-        let found = self.scan();
+        let deadline = started + self.time_budget;
+        let (found, mut skipped) = self.scan();
         let generation = self.generation;
         // Which files are still there, and which changed since they were read. New files
         // are taken in path order so that their ids (the dedupe tie-break) are stable.
@@ -216,9 +254,15 @@ impl UsageIndex {
             .chain(new.into_iter().map(|f| (f, None)))
             .collect();
         let filter = &self.filter;
+        let roots = &self.roots;
         let outcomes: Vec<(&Found, Outcome)> = jobs
             .into_par_iter()
-            .map(|(f, prev)| (f, read_file(&f.path, prev, filter)))
+            .map(|(f, prev)| {
+                (
+                    f,
+                    read_file(&roots[f.root], &f.path, prev, filter, deadline),
+                )
+            })
             .collect();
         for (found, outcome) in outcomes {
             match outcome {
@@ -229,12 +273,15 @@ impl UsageIndex {
                         stats.files_removed += 1;
                     }
                 }
-                Outcome::Failed(why) => {
-                    stats
-                        .unreadable
-                        .push(format!("{}: {why}", found.path.display()));
+                Outcome::Failed(reason, detail) => {
+                    skipped.push(SkippedFile {
+                        path: found.path.clone(),
+                        reason,
+                        detail,
+                    });
                 }
                 Outcome::Read {
+                    incomplete,
                     reset,
                     id,
                     offset,
@@ -245,8 +292,18 @@ impl UsageIndex {
                     verify_bytes,
                 } => {
                     stats.bytes_read += bytes_read;
-                    if reset || chunk.consumed > 0 {
+                    if reset || offset > 0 {
                         self.dirty = true;
+                    }
+                    if incomplete {
+                        skipped.push(SkippedFile {
+                            path: found.path.clone(),
+                            reason: SkipReason::TimeBudget,
+                            detail: format!(
+                                "read to byte {offset} of {} within {:?}; the rest next time",
+                                id.size, self.time_budget
+                            ),
+                        });
                     }
                     stats.verify_bytes += verify_bytes;
                     stats.new_entries += chunk.entries.len();
@@ -260,7 +317,8 @@ impl UsageIndex {
                         .as_mut()
                         .expect("file_id returns a live slot");
                     state.id = id;
-                    state.read_at_ns = now;
+                    // An unfinished file must not look unchanged next time.
+                    state.read_at_ns = if incomplete { 0 } else { now };
                     state.offset = offset;
                     state.head = head;
                     state.tail = tail;
@@ -268,11 +326,7 @@ impl UsageIndex {
                     state.skipped += chunk.skipped;
                     state.synthetic += chunk.synthetic;
                     state.lines += chunk.lines;
-                    if let Some(limit) = chunk.limit
-                        && state.limit.is_none_or(|l| l.seen_ms <= limit.seen_ms)
-                    {
-                        state.limit = Some(limit);
-                    }
+                    state.limit = LimitNotice::latest(state.limit, chunk.limit);
                     for entry in chunk.entries {
                         self.add_entry(file, entry);
                     }
@@ -282,6 +336,9 @@ impl UsageIndex {
         if stats.files_removed > 0 {
             self.dirty = true;
         }
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        stats.skipped_files = skipped.clone();
+        self.skipped = skipped;
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
     }
@@ -427,10 +484,11 @@ impl UsageIndex {
             .max()
     }
 
-    /// Every log file below the roots, with its stat. Directories whose mtime has not
-    /// changed are not listed again; directories and files are stat'ed in parallel, one
+    /// Every log file below the roots, with its stat, and what was seen but will not be
+    /// read. Nothing below a root is followed through a symlink. Directories whose mtime has
+    /// not changed are not listed again; directories and files are stat'ed in parallel, one
     /// level of the tree at a time.
-    fn scan(&mut self) -> Vec<Found> {
+    fn scan(&mut self) -> (Vec<Found>, Vec<SkippedFile>) {
         let now = now_ns();
         self.generation += 1;
         let generation = self.generation;
@@ -441,12 +499,21 @@ impl UsageIndex {
             .map(|(i, r)| (r.clone(), i, 0))
             .collect();
         let mut files: Vec<(PathBuf, usize)> = Vec::new();
+        let mut skipped = Vec::new();
+        let mut walked = 0;
         while !level.is_empty() {
+            walked += level.len();
             let dirs = &self.dirs;
             let looked: Vec<(PathBuf, usize, usize, Option<DirListing>)> = level
                 .into_par_iter()
                 .filter_map(|(dir, root, depth)| {
-                    let meta = std::fs::metadata(&dir).ok().filter(|m| m.is_dir())?;
+                    // A root is the user's choice and may be a symlink; nothing below it is.
+                    let meta = if depth == 0 {
+                        std::fs::metadata(&dir)
+                    } else {
+                        std::fs::symlink_metadata(&dir)
+                    };
+                    let meta = meta.ok().filter(|m| m.is_dir())?;
                     let mtime = mtime_ns(&meta);
                     let fresh = dirs.get(&dir).is_some_and(|l| {
                         l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS
@@ -464,25 +531,46 @@ impl UsageIndex {
                     continue;
                 };
                 listing.generation = generation;
+                if listing.truncated {
+                    skipped.push(SkippedFile {
+                        path: dir.clone(),
+                        reason: SkipReason::TooLarge,
+                        detail: format!("over {MAX_DIR_ENTRIES} entries: the rest is not listed"),
+                    });
+                }
                 files.extend(listing.files.iter().map(|f| (f.clone(), root)));
                 if depth < MAX_DEPTH {
                     next.extend(listing.dirs.iter().map(|d| (d.clone(), root, depth + 1)));
                 }
             }
+            if walked + next.len() > MAX_DIRS {
+                next.sort();
+                let left: Vec<PathBuf> = next
+                    .drain(MAX_DIRS.saturating_sub(walked)..)
+                    .map(|(dir, _, _)| dir)
+                    .collect();
+                skipped.extend(over_limit(&left, MAX_DIRS, "directories in all"));
+            }
             level = next;
         }
+        if files.len() > MAX_LOGS {
+            files.sort();
+            let left: Vec<PathBuf> = files.drain(MAX_LOGS..).map(|(path, _)| path).collect();
+            skipped.extend(over_limit(&left, MAX_LOGS, "logs in all"));
+        }
         self.dirs.retain(|_, l| l.generation == generation);
-        files
+        let seen: Vec<Seen> = files
             .into_par_iter()
-            .filter_map(|(path, root)| {
-                let meta = std::fs::metadata(&path).ok()?;
-                Some(Found {
-                    path,
-                    root,
-                    id: identity(&meta),
-                })
-            })
-            .collect()
+            .filter_map(|(path, root)| see(path, root))
+            .collect();
+        let mut found = Vec::new();
+        for s in seen {
+            match s {
+                Seen::Log(f) => found.push(f),
+                Seen::Skipped(s) => skipped.push(s),
+            }
+        }
+        (found, skipped)
     }
 
     /// Writes the index to its cache file (atomically: temp file, then rename), when
@@ -579,6 +667,9 @@ fn unchanged(prev: &Previous, now: &Identity) -> bool {
     prev.id == *now && prev.read_at_ns - prev.id.mtime_ns > RACY_NS
 }
 
+/// The entries of `dir` that matter: subdirectories (not symlinks to one), everything named
+/// `*.jsonl` that is not a directory, and every symlink, whatever its type: [`see`] sorts
+/// those out.
 fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
     let mut listing = DirListing {
         generation: 0,
@@ -586,11 +677,17 @@ fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
         read_at_ns: now,
         dirs: Vec::new(),
         files: Vec::new(),
+        truncated: false,
     };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return listing;
     };
-    for entry in entries.flatten() {
+    for (i, entry) in entries.flatten().enumerate() {
+        if i == MAX_DIR_ENTRIES {
+            listing.truncated = true;
+            break;
+        }
+        // The entry's own type: a symlink is reported as one, never followed.
         let Ok(kind) = entry.file_type() else {
             continue;
         };
@@ -598,11 +695,59 @@ fn list_dir(dir: &Path, mtime_ns: i64, now: i64) -> DirListing {
         let is_log = path.extension().is_some_and(|e| e == "jsonl");
         if kind.is_dir() {
             listing.dirs.push(path);
-        } else if is_log && (kind.is_file() || kind.is_symlink()) {
+        } else if is_log || kind.is_symlink() {
+            // Claude Code makes no symlinks here: any symlink, to a file or a directory, is
+            // reported as skipped rather than passed over in silence.
             listing.files.push(path);
         }
     }
     listing
+}
+
+/// One entry for what is left out when a walk limit is reached (not one per path: there
+/// may be millions).
+fn over_limit(left_out: &[PathBuf], limit: usize, what: &str) -> Option<SkippedFile> {
+    let first = left_out.first()?;
+    Some(SkippedFile {
+        path: first.clone(),
+        reason: SkipReason::TooLarge,
+        detail: format!(
+            "past the limit of {limit} {what}: this and {} more are not walked or read",
+            left_out.len() - 1
+        ),
+    })
+}
+
+/// A log to read when `path` is a regular file of a sane size; otherwise why not.
+fn see(path: PathBuf, root: usize) -> Option<Seen> {
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    let skip = |reason: SkipReason, detail: String| {
+        Some(Seen::Skipped(SkippedFile {
+            path: path.clone(),
+            reason,
+            detail,
+        }))
+    };
+    if meta.file_type().is_symlink() {
+        return skip(SkipReason::Symlink, "a symlink (not followed)".into());
+    }
+    if !meta.is_file() {
+        return skip(SkipReason::NotRegular, "not a regular file".into());
+    }
+    if meta.size() > MAX_LOG_BYTES {
+        return skip(
+            SkipReason::TooLarge,
+            format!(
+                "{} bytes, over the {MAX_LOG_BYTES} a log may have",
+                meta.size()
+            ),
+        );
+    }
+    Some(Seen::Log(Found {
+        path,
+        root,
+        id: identity(&meta),
+    }))
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
@@ -640,17 +785,29 @@ fn hash_at(file: &File, at: u64, len: u64) -> std::io::Result<u64> {
     Ok(fnv(&buf))
 }
 
-fn read_file(path: &Path, prev: Option<Previous>, filter: &Filter) -> Outcome {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Gone,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
-    let meta = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => return Outcome::Failed(e.to_string()),
+/// Reads a log from where it stopped last time (or from the start when it was replaced or
+/// rewritten), through [`open_regular_beneath`] and [`parse_stream`]: no symlink, no FIFO or
+/// device, memory bounded by the line cap, and no further than its size when opened.
+fn read_file(
+    root: &Path,
+    path: &Path,
+    prev: Option<Previous>,
+    filter: &Filter,
+    deadline: Instant,
+) -> Outcome {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let (file, meta) = match open_regular_beneath(root, rel) {
+        Ok(opened) => opened,
+        Err(OpenError::Gone) => return Outcome::Gone,
+        Err(OpenError::Refused(reason, detail)) => return Outcome::Failed(reason, detail),
     };
     let id = identity(&meta);
+    if id.size > MAX_LOG_BYTES {
+        return Outcome::Failed(
+            SkipReason::TooLarge,
+            format!("{} bytes, over the {MAX_LOG_BYTES} a log may have", id.size),
+        );
+    }
     let mut verify_bytes = 0;
     let mut from = 0;
     let mut reset = true;
@@ -677,45 +834,46 @@ fn read_file(path: &Path, prev: Option<Previous>, filter: &Filter) -> Outcome {
             head = prev.head;
         }
     }
-    let mut bytes = Vec::with_capacity(id.size.saturating_sub(from) as usize + 1);
     let mut reader = &file;
-    if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from))
-        .and_then(|_| reader.read_to_end(&mut bytes))
-    {
-        return Outcome::Failed(e.to_string());
+    if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from)) {
+        return Outcome::Failed(SkipReason::Unreadable, e.to_string());
     }
-    let chunk = parse_chunk(&bytes, filter, &mut Interner::default());
-    let offset = from + chunk.consumed as u64;
+    let limits = StreamLimits {
+        deadline: Some(deadline),
+        ..StreamLimits::default()
+    };
+    let streamed = match parse_stream(
+        std::io::Read::take(reader, id.size - from),
+        &limits,
+        filter,
+        &mut Interner::default(),
+    ) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Failed(SkipReason::Unreadable, e.to_string()),
+    };
+    let offset = from + streamed.consumed;
     // The fingerprint: the first bytes (once there are enough of them) and those before the
-    // new offset. Both come from what was just read whenever they can.
+    // new offset, read back with two small preads.
     if head.0 < HEAD_LEN.min(offset) {
         let len = HEAD_LEN.min(offset);
-        head = if from == 0 {
-            (len, fnv(&bytes[..len as usize]))
-        } else {
-            verify_bytes += len;
-            (len, hash_at(&file, 0, len).unwrap_or(0))
-        };
+        verify_bytes += len;
+        head = (len, hash_at(&file, 0, len).unwrap_or(0));
     }
     let tail_len = TAIL_LEN.min(offset);
-    let tail = if offset - from >= tail_len {
-        let end = chunk.consumed;
-        (tail_len, fnv(&bytes[end - tail_len as usize..end]))
-    } else {
-        verify_bytes += tail_len;
-        (
-            tail_len,
-            hash_at(&file, offset - tail_len, tail_len).unwrap_or(0),
-        )
-    };
+    verify_bytes += tail_len;
+    let tail = (
+        tail_len,
+        hash_at(&file, offset - tail_len, tail_len).unwrap_or(0),
+    );
     Outcome::Read {
+        incomplete: streamed.stopped_early,
         reset,
         id,
         offset,
         head,
         tail,
-        bytes_read: bytes.len() as u64,
-        chunk,
+        bytes_read: streamed.bytes_read,
+        chunk: streamed.chunk,
         verify_bytes,
     }
 }

@@ -292,6 +292,7 @@ fn fed_state(width: u16, height: u16) -> State {
             }),
         }),
         limit_resets_at: Some(at("15:00")),
+        skipped_files: 0,
     };
     update(&mut state, Action::UsageUpdated(Box::new(summary)));
     state

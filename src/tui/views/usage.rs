@@ -119,6 +119,15 @@ pub fn draw(
             usd(usage.today.cost_usd)
         ),
     ));
+    if usage.skipped_files > 0 {
+        lines.push(row(
+            "skipped",
+            format!(
+                "{} file(s) not read (`sandbox-deck usage` names them)",
+                usage.skipped_files
+            ),
+        ));
+    }
     // A narrow pane wraps what does not fit rather than cutting it.
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
 }

@@ -84,34 +84,10 @@ pub fn render(screen: &str, colour: bool) -> Text<'static> {
         .unwrap_or_else(|_| Text::from(strip_ansi(&visible)))
 }
 
-/// The text without escape sequences (CSI `ESC [ … letter` and OSC `ESC ] … BEL/ST`).
+/// The text without escape sequences or other controls: the CLI's sanitizer, so the TUI
+/// and the CLI strip the same things.
 pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\x1b' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+    crate::format::printable_line(text).into_owned()
 }
 
 #[cfg(test)]
