@@ -3723,17 +3723,23 @@ fn escape_sequences_never_reach_the_terminal(nobody: bool) {
     // Both files in place before the world may be handed to nobody.
     let transcript_at = claude.join("projects/-srv-x/t.jsonl");
     std::fs::create_dir_all(transcript_at.parent().unwrap()).unwrap();
+    // An agent sandbox (a shell one has no agent state to show): a stand-in for claude that
+    // appends the planted line to its events file, as a hook would.
+    let agent = world.path("agent-bin/claude");
+    std::fs::create_dir_all(agent.parent().unwrap()).unwrap();
+    write(
+        &agent,
+        "#!/bin/sh\ncat hook.line >> /run/sandbox-deck/status/events.jsonl\nexec sleep 600\n",
+    );
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = world.path("config/sandbox-deck");
+    std::fs::create_dir_all(&config).unwrap();
+    write(
+        &config.join("config.toml"),
+        &format!("[sandbox]\nagent = \"{}\"\n", agent.display()),
+    );
     let deck = deck_runner(&world, nobody);
-    succeed(&mut deck(&[
-        "--json",
-        "create",
-        project.to_str().unwrap(),
-        "--shell",
-        "--",
-        "sh",
-        "-c",
-        "cat hook.line >> /run/sandbox-deck/status/events.jsonl; exec sleep 600",
-    ]));
+    succeed(&mut deck(&["--json", "create", project.to_str().unwrap()]));
     // And a transcript whose cwd, session and model carry the same.
     let transcript = format!(
         r#"{{"type":"assistant","timestamp":"2025-06-01T10:00:00.000Z","sessionId":"s{evil}","cwd":"/srv/{evil}","message":{{"id":"m1","model":"claude-x{evil}","usage":{{"input_tokens":1,"output_tokens":2}}}}}}"#
