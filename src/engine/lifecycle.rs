@@ -394,10 +394,11 @@ impl Deck {
     }
 
     /// What a pane that has just died says: its exit status (tmux records it a moment after
-    /// the process ends) and its last lines. None when it ended successfully.
+    /// the process ends) and its last lines. None when it ended successfully. The wait is
+    /// only spent on a failure, and a busy host can take seconds to get there.
     fn how_it_ended(&self, session: &str) -> Option<EarlyEnd> {
         let mut status = None;
-        wait_until(Duration::from_secs(1), || {
+        wait_until(Duration::from_secs(5), || {
             status = self
                 .tmux
                 .pane(session)
