@@ -376,7 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             print_record(&record, json)?;
             if let Some(status) = record.exit_status.filter(|s| *s != 0) {
                 let screen = deck
-                    .tmux()
+                    .tmux_of(&record)
                     .capture(record.name.as_str(), 20, false)
                     .unwrap_or_default();
                 return Err(DeckError::host(

@@ -54,6 +54,15 @@ impl Tmux {
         }
     }
 
+    /// The same tmux, talking to the server at another socket.
+    pub fn at(&self, socket: PathBuf, conf: PathBuf) -> Tmux {
+        Tmux {
+            binary: self.binary.clone(),
+            socket,
+            conf,
+        }
+    }
+
     pub fn socket(&self) -> &Path {
         &self.socket
     }
