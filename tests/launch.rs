@@ -251,6 +251,109 @@ fn enter_opens_a_shell_inside_the_running_instance() {
     first.wait().unwrap();
 }
 
+/// `--enter -- CMD` runs CMD inside (it used to run a shell that read nothing and printed
+/// nothing), with or without `--shell`, and passes on its output and exit status.
+#[test]
+fn enter_with_a_command_runs_it_and_prints_its_output() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-cmd");
+    let mut first = start_instance(
+        &world,
+        &project,
+        "echo inside > /tmp/marker; touch up; exec sleep 600",
+    );
+    for shell in [&[][..], &["--shell"][..]] {
+        let out = world
+            .command()
+            .args(["launch", "bubblewrap", project.to_str().unwrap(), "--enter"])
+            .args(shell)
+            .args(["--", "sh", "-c", "cat /tmp/marker; pwd; exit 3"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            format!("inside\n{}\n", project.display()),
+            "{shell:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{shell:?}: the command's status"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+/// On a terminal, the entered shell is interactive with job control: it gets the terminal's
+/// foreground (else bash stops itself with SIGTTIN and the user waits forever), and the
+/// caller gets it back afterwards.
+#[test]
+fn enter_on_a_terminal_gives_an_interactive_shell() {
+    if !prerequisites(&["bwrap", "script", "timeout"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-tty");
+    let mut first = start_instance(&world, &project, "touch up; exec sleep 600");
+    let template = world.command();
+    let mut on_a_tty = std::process::Command::new("timeout");
+    on_a_tty.env_clear();
+    for (k, v) in template.get_envs() {
+        if let Some(v) = v {
+            on_a_tty.env(k, v);
+        }
+    }
+    // The enter runs in the pty's foreground; after it, the same shell reads the terminal.
+    let shell = format!(
+        "\"$SD_BIN\" launch bubblewrap \"$SD_PROJECT\" --enter; \
+         echo \"after=$(ps -o stat= -p $$)\"; read -r line; echo \"read=$line\""
+    );
+    let out = on_a_tty
+        .env("SD_BIN", BIN)
+        .env("SD_PROJECT", &project)
+        .args(["20", "script", "-qec", &shell, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut child = out;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"echo \"jobs=$(set -o | grep -c 'monitor.*on')\"; test -t 0 && echo tty=yes; exit\n",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    stdin.write_all(b"back\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "timed out or failed: {text}");
+    assert!(
+        text.contains("jobs=1"),
+        "an interactive shell with job control: {text}"
+    );
+    assert!(text.contains("tty=yes"), "{text}");
+    assert!(
+        text.contains("after=Ss+"),
+        "the caller's shell is in the foreground: {text}"
+    );
+    assert!(
+        text.contains("read=back"),
+        "the caller reads its terminal again: {text}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
 #[test]
 fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
     if !prerequisites(&["bwrap"]) {
