@@ -354,6 +354,76 @@ fn enter_on_a_terminal_gives_an_interactive_shell() {
     first.wait().unwrap();
 }
 
+/// Ctrl-Z in an entered command stops the whole job as the user's shell sees it (prompt
+/// back, `jobs` lists it), and `fg` resumes the command with the terminal. The joined
+/// process has a process group of its own, so this is relayed, not automatic.
+#[test]
+fn ctrl_z_and_fg_work_on_an_entered_command() {
+    if !prerequisites(&["bwrap", "python3", "bash"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-jobs");
+    let mut first = start_instance(&world, &project, "touch up; exec sleep 600");
+    // An interactive bash on a pty, driven key by key.
+    const DRIVER: &str = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+out = b""
+def read(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+def send(text):
+    os.write(fd, text.encode())
+read(0.5)
+send(f"'{sys.argv[1]}' launch bubblewrap '{sys.argv[2]}' --enter -- sh -c 'echo started; sleep 2; echo resumed'\n")
+read(1.5)
+send("\x1a")
+read(1)
+send("jobs; echo prompt=back\n")
+read(1)
+send("fg\n")
+read(3.5)
+send("echo status=$?; exit\n")
+read(1)
+sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
+"#;
+    let template = world.command();
+    let mut driver = std::process::Command::new("python3");
+    driver.env_clear();
+    for (k, v) in template.get_envs() {
+        if let Some(v) = v {
+            driver.env(k, v);
+        }
+    }
+    let out = driver
+        .env("PS1", "$ ")
+        .env("TERM", "xterm")
+        .args(["-c", DRIVER, BIN, project.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("started"), "{text}");
+    assert!(
+        text.contains("Stopped"),
+        "the shell saw the job stop: {text}"
+    );
+    assert!(text.contains("prompt=back"), "{text}");
+    let resumed = text.find("\nresumed\n").expect("resumed after fg");
+    assert!(resumed > text.find("prompt=back").unwrap(), "{text}");
+    assert!(text.contains("status=0"), "{text}");
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
 #[test]
 fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
     if !prerequisites(&["bwrap"]) {

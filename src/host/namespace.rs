@@ -149,7 +149,7 @@ pub fn join(
                     become_joined(foreground, &workdir)?;
                     confine()
                 }
-                child => wait_and_forward(child, &signals),
+                child => wait_and_forward(child, &signals, foreground),
             }
         });
     }
@@ -221,9 +221,10 @@ unsafe fn become_joined(foreground: bool, workdir: &CString) -> io::Result<()> {
 
 /// The waiter's whole life: it closes every descriptor beyond stdio (among them the pipe
 /// through which the caller learns that the exec happened: it must see it close when the
-/// joined process execs, not when we end), forwards SIGTERM/SIGHUP, and exits with the
-/// joined process's status. It never returns, so it never execs anything.
-fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t) -> io::Result<()> {
+/// joined process execs, not when we end), forwards SIGTERM/SIGHUP, relays job control when
+/// the joined process has the terminal, and exits with the joined process's status. It
+/// never returns, so it never execs anything.
+fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bool) -> ! {
     // SAFETY: see `join`.
     unsafe {
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
@@ -231,9 +232,18 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t) -> io::Result<
             tv_sec: 0,
             tv_nsec: 100_000_000,
         };
+        let flags = if foreground {
+            libc::WNOHANG | libc::WUNTRACED
+        } else {
+            libc::WNOHANG
+        };
         loop {
             let mut status = 0;
-            let reaped = libc::waitpid(child, &mut status, libc::WNOHANG);
+            let reaped = libc::waitpid(child, &mut status, flags);
+            if reaped == child && libc::WIFSTOPPED(status) {
+                suspend_with(child);
+                continue;
+            }
             if reaped == child {
                 let code = if libc::WIFEXITED(status) {
                     libc::WEXITSTATUS(status)
@@ -250,6 +260,27 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t) -> io::Result<
                 libc::kill(child, signal);
             }
         }
+    }
+}
+
+/// The joined process was stopped (Ctrl-Z): its process group is not the one the user's
+/// shell waits for, so the waiter stops ours the same way, with the terminal given back, and
+/// on `fg` hands the terminal to it again and lets it go on.
+unsafe fn suspend_with(child: libc::pid_t) {
+    // SAFETY: see `join`; SIGTTOU is blocked around tcsetpgrp, as a background group must.
+    unsafe {
+        let mut ttou: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut ttou);
+        libc::sigaddset(&mut ttou, libc::SIGTTOU);
+        libc::sigprocmask(libc::SIG_BLOCK, &ttou, std::ptr::null_mut());
+        libc::tcsetpgrp(0, libc::getpgrp());
+        libc::kill(0, libc::SIGSTOP);
+        // Continued: with the terminal (`fg`) it goes back to the joined process; without
+        // it (`bg`) the joined process goes on in the background.
+        if libc::tcgetpgrp(0) == libc::getpgrp() {
+            libc::tcsetpgrp(0, child);
+        }
+        libc::kill(-child, libc::SIGCONT);
     }
 }
 
