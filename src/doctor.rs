@@ -189,8 +189,12 @@ fn landlock() -> Check {
             ok: false,
             required: false,
             detail: format!(
-                "ABI {abi} (< 6): with --network host a sandbox can reach the host's abstract \
-                 sockets (X11, some D-Bus buses) and {reachable}"
+                "ABI {abi} (< 6), so weaker here: with --network host a sandbox can reach the \
+                 host's abstract sockets (X11, some D-Bus buses); a sandbox started with \
+                 `launch` (not `create`) can signal the other processes of the terminal job \
+                 it was started from (`kill 0`); and {reachable}. Not weaker: host processes \
+                 stay invisible and out of reach of the sandbox and of what `launch --enter` \
+                 or a join runs in it (own pid namespace, own process group)"
             ),
             fix: Some(
                 "a kernel ≥ 6.12 with Landlock enabled (lsm=…,landlock), or --network none".into(),
