@@ -311,14 +311,12 @@ fn enter_on_a_terminal_gives_an_interactive_shell() {
         }
     }
     // The enter runs in the pty's foreground; after it, the same shell reads the terminal.
-    let shell = format!(
-        "\"$SD_BIN\" launch bubblewrap \"$SD_PROJECT\" --enter; \
-         echo \"after=$(ps -o stat= -p $$)\"; read -r line; echo \"read=$line\""
-    );
+    let shell = "\"$SD_BIN\" launch bubblewrap \"$SD_PROJECT\" --enter; \
+         echo \"after=$(ps -o stat= -p $$)\"; read -r line; echo \"read=$line\"";
     let out = on_a_tty
         .env("SD_BIN", BIN)
         .env("SD_PROJECT", &project)
-        .args(["20", "script", "-qec", &shell, "/dev/null"])
+        .args(["20", "script", "-qec", shell, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

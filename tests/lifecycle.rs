@@ -663,10 +663,10 @@ fn an_unprivileged_user_runs_a_managed_sandbox() {
 /// one, resolves another runtime dir and would find another tmux server (or none) there:
 /// read-only commands from it must neither kill the sandbox nor mark it dead. `cmd` runs
 /// sandbox-deck as the user under test, `world` is theirs.
-fn sessions_without_the_runtime_dir_leave_sandboxes_alone(
-    world: &World,
-    cmd: &dyn Fn(&[&str]) -> std::process::Command,
-) {
+/// sandbox-deck as some user in some session.
+type Session<'a> = dyn Fn(&[&str]) -> std::process::Command + 'a;
+
+fn sessions_without_the_runtime_dir_leave_sandboxes_alone(world: &World, cmd: &Session<'_>) {
     let project = world.project("keep");
     let out = succeed(&mut cmd(&[
         "--json",
@@ -700,7 +700,7 @@ fn sessions_without_the_runtime_dir_leave_sandboxes_alone(
             .arg(&other_runtime)
             .arg(&tmp),
     );
-    let sessions: [(&str, Box<dyn Fn(&[&str]) -> std::process::Command>); 2] = [
+    let sessions: [(&str, Box<Session<'_>>); 2] = [
         (
             "no XDG_RUNTIME_DIR",
             Box::new(|args: &[&str]| {
