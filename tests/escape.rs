@@ -2416,11 +2416,7 @@ fn join_and_enter_ignore_an_environment_planted_in_the_payload() {
 
 #[test]
 fn join_and_enter_ignore_an_environment_planted_in_the_payload_unprivileged() {
-    if !prerequisites(TOOLS) || !prerequisites(&["cc", "setpriv"]) {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !prerequisites(TOOLS) || !prerequisites(&["cc"]) || !can_drop_to_nobody() {
         return;
     }
     let s = Scene::new("planted-nobody");
@@ -2563,11 +2559,7 @@ fn joined_processes_cannot_reach_host_processes_without_landlock() {
 
 #[test]
 fn joined_processes_cannot_reach_host_processes_without_landlock_unprivileged() {
-    if !prerequisites(TOOLS) || !prerequisites(&["nsenter", "setpriv"]) {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !prerequisites(TOOLS) || !prerequisites(&["nsenter"]) || !can_drop_to_nobody() {
         return;
     }
     let s = Scene::new("nolandlock-nobody");

@@ -808,11 +808,7 @@ fn a_session_without_xdg_runtime_dir_leaves_sandboxes_alone() {
 
 #[test]
 fn a_session_without_xdg_runtime_dir_leaves_sandboxes_alone_unprivileged() {
-    if !prerequisites(&["tmux", "Xvfb", "bwrap", "setpriv"]) {
-        return;
-    }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !prerequisites(&["tmux", "Xvfb", "bwrap"]) || !can_drop_to_nobody() {
         return;
     }
     let world = World::new();
