@@ -137,7 +137,8 @@ pub fn join(
     let foreground = owns_the_terminal();
     // SAFETY: between fork and exec only async-signal-safe calls are made: setns, sigprocmask,
     // fork, waitpid, sigtimedwait, kill, prctl, setpgid, tcsetpgrp, chdir, close_range, _exit,
-    // and the confinement syscalls (capset, landlock, seccomp). Nothing allocates.
+    // and the confinement syscalls (capset, landlock, seccomp), as the backend's own
+    // pre-exec hook does. Nothing of ours allocates there, except to report an error.
     unsafe {
         cmd.pre_exec(move || {
             enter_namespaces(&namespaces)?;
@@ -227,6 +228,9 @@ unsafe fn become_joined(foreground: bool, workdir: &CString) -> io::Result<()> {
 fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bool) -> ! {
     // SAFETY: see `join`.
     unsafe {
+        // Not dumpable: ptrace and /proc/<pid>/mem need CAP_SYS_PTRACE where our memory was
+        // made (the host), which nothing in the sandbox has, even if it could name us.
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         let tick = libc::timespec {
             tv_sec: 0,
