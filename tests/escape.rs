@@ -2566,3 +2566,56 @@ fn joined_processes_cannot_reach_host_processes_without_landlock_unprivileged() 
     let as_nobody = s.world.as_nobody();
     joined_processes_cannot_reach_the_host(&s, &as_nobody, true);
 }
+
+/// A join gets the secrets the launch passed (`--gh-token`) from the host's record of the
+/// launch: a 0600 file in the sandbox's runtime dir, which the sandbox cannot see.
+#[test]
+fn join_gets_the_launchs_secrets_from_a_record_the_sandbox_cannot_see() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let s = Scene::new("joinsecret");
+    let deck = as_root(&s.world);
+    let instance = {
+        let up = s.project.join("up");
+        let child = deck(&[
+            "launch",
+            "bubblewrap",
+            "--new",
+            s.p(),
+            "--gh-token",
+            "--shell",
+        ])
+        .args(["--", "sh", "-c", "touch up; exec sleep 600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        wait_for("the instance", Duration::from_secs(10), || up.exists());
+        Reaped(child)
+    };
+    let records: Vec<PathBuf> = std::fs::read_dir(s.world.runtime.join("sandbox-deck/sandboxes"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("join-env.json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let mode = std::fs::metadata(&records[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = deck(&["launch", "bubblewrap", s.p(), "--shell", "--", "sh", "-c"])
+        .arg(format!(
+            "echo \"tok=$GH_TOKEN\"; echo \"key=$ANTHROPIC_API_KEY\"; \
+             test -e '{}' && echo record=seen || echo record=absent",
+            records[0].display()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let r = Report::of(&out);
+    r.expect("tok", &format!("{}-GH_TOKEN", s.tag));
+    r.expect("key", "");
+    r.expect("record", "absent");
+    // Control: the record holds the token on the host.
+    assert!(read(&records[0]).contains(&format!("{}-GH_TOKEN", s.tag)));
+    drop(instance);
+}
