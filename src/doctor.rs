@@ -190,11 +190,10 @@ fn landlock() -> Check {
             required: false,
             detail: format!(
                 "ABI {abi} (< 6), so weaker here: with --network host a sandbox can reach the \
-                 host's abstract sockets (X11, some D-Bus buses); a sandbox started with \
-                 `launch` (not `create`) can signal the other processes of the terminal job \
-                 it was started from (`kill 0`); and {reachable}. Not weaker: host processes \
-                 stay invisible and out of reach of the sandbox and of what `launch --enter` \
-                 or a join runs in it (own pid namespace, own process group)"
+                 host's abstract sockets (X11, some D-Bus buses), and {reachable}. Not weaker: \
+                 host processes stay invisible and out of reach of a sandbox and of what \
+                 `launch --enter` or a join runs in it (own pid namespace and process group; \
+                 Landlock's signal scope is a second wall there, not the only one)"
             ),
             fix: Some(
                 "a kernel ≥ 6.12 with Landlock enabled (lsm=…,landlock), or --network none".into(),

@@ -2619,3 +2619,69 @@ fn join_gets_the_launchs_secrets_from_a_record_the_sandbox_cannot_see() {
     assert!(read(&records[0]).contains(&format!("{}-GH_TOKEN", s.tag)));
     drop(instance);
 }
+
+/// Without Landlock scoping, `kill(0, …)` inside a hand-launched sandbox signals its whole
+/// process group, across pid namespaces: the sandbox leads a group of its own, so that is
+/// itself, never its launcher or the rest of the caller's terminal job.
+#[test]
+fn a_launched_sandbox_cannot_kill_its_terminal_job_without_landlock() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let s = Scene::new("killzero");
+    let deck = as_root(&s.world);
+    // A member of the launcher's process group, as a pipeline's `tee` would be.
+    let mut job = Command::new("sh");
+    job.args([
+        "-c",
+        "sleep 600 >/dev/null 2>&1 & echo $!; exec \"$@\"",
+        "sh",
+    ])
+    .arg(BIN)
+    .args([
+        "launch",
+        "bubblewrap",
+        "--new",
+        s.p(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+    ])
+    .arg(format!(
+        "echo \"landlock=$(python3 '{}' x landlock | cut -d= -f2)\"; kill -KILL 0",
+        s.probe.display()
+    ))
+    .env_clear()
+    .envs(
+        s.world
+            .command()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+    )
+    .stdin(Stdio::null())
+    // Its own group here, so that a failure kills it and not the test runner.
+    .process_group(0);
+    let out = without_landlock(&mut job).output().unwrap();
+    let r = Report::of(&out);
+    let sibling: u32 = r.stdout().lines().next().unwrap().parse().unwrap();
+    let sibling_alive = is_running(sibling);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sibling as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    r.expect("landlock", "ENOSYS");
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "the launcher was killed:\n{}",
+        r.text
+    );
+    assert!(
+        sibling_alive,
+        "the job's other process was killed:\n{}",
+        r.text
+    );
+    drop(deck);
+}

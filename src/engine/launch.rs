@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -206,7 +206,11 @@ impl Deck {
                  (`--display host` on a desktop, or `sandbox-deck create` for its own)"
             );
         }
-        let status = run_forwarding_signals(&mut command);
+        // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
+        // from reaching the rest of the caller's terminal job.
+        let had_terminal = namespace::lead_own_group(&mut command);
+        let status = run_forwarding_signals(&mut command, true);
+        namespace::reclaim_terminal(had_terminal);
         let _ = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
@@ -269,7 +273,8 @@ impl Deck {
             },
         )?;
         let had_terminal = namespace::owns_the_terminal();
-        let status = run_forwarding_signals(&mut cmd);
+        // The joined process relays its own stops (through the waiter, which is our child).
+        let status = run_forwarding_signals(&mut cmd, false);
         namespace::reclaim_terminal(had_terminal);
         status
     }
@@ -470,12 +475,15 @@ fn home_dir() -> Result<PathBuf> {
 }
 
 /// Spawns `command` in this terminal and waits for it. SIGTERM/SIGHUP sent to us go on to
-/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it.
-fn run_forwarding_signals(command: &mut Command) -> Result<i32> {
+/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it. With
+/// `relay_stops` (the command leads its own process group), a Ctrl-Z that stops it stops us
+/// too, so the user's shell sees the job stopped, and `fg` resumes it.
+fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
         .map_err(|e| DeckError::io("installing signal handlers", e))?;
     let handle = signals.handle();
-    let mut child = command
+    let child = command
         .spawn()
         .context_io(|| "starting the sandbox".to_string())?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -488,13 +496,17 @@ fn run_forwarding_signals(command: &mut Command) -> Result<i32> {
             }
         }
     });
-    let status = child
-        .wait()
-        .context_io(|| "waiting for the sandbox".to_string());
+    let flags = relay_stops.then_some(WaitPidFlag::WUNTRACED);
+    let status = loop {
+        match waitpid(pid, flags) {
+            Ok(WaitStatus::Stopped(..)) => namespace::suspend_with(pid.as_raw()),
+            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => break Ok(128 + signal as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => break Err(DeckError::io("waiting for the sandbox", e.into())),
+        }
+    };
     handle.close();
     let _ = forwarder.join();
-    let status = status?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    status
 }

@@ -267,17 +267,22 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bo
     }
 }
 
-/// The joined process was stopped (Ctrl-Z): its process group is not the one the user's
-/// shell waits for, so the waiter stops ours the same way, with the terminal given back, and
-/// on `fg` hands the terminal to it again and lets it go on.
-unsafe fn suspend_with(child: libc::pid_t) {
+/// `child`, leader of its own process group, was stopped (Ctrl-Z): that group is not the one
+/// the user's shell waits for, so ours stops the same way, with the terminal given back, and
+/// on `fg` the terminal goes to the child's group again and it goes on. Only syscalls: also
+/// safe in the waiter between fork and exec.
+pub fn suspend_with(child: libc::pid_t) {
     // SAFETY: see `join`; SIGTTOU is blocked around tcsetpgrp, as a background group must.
     unsafe {
         let mut ttou: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut ttou);
         libc::sigaddset(&mut ttou, libc::SIGTTOU);
-        libc::sigprocmask(libc::SIG_BLOCK, &ttou, std::ptr::null_mut());
-        libc::tcsetpgrp(0, libc::getpgrp());
+        libc::sigprocmask(libc::SIG_BLOCK, &ttou, &mut old);
+        // Only a terminal the child had is taken back: never the shell's.
+        if libc::tcgetpgrp(0) == child {
+            libc::tcsetpgrp(0, libc::getpgrp());
+        }
         libc::kill(0, libc::SIGSTOP);
         // Continued: with the terminal (`fg`) it goes back to the joined process; without
         // it (`bg`) the joined process goes on in the background.
@@ -285,7 +290,35 @@ unsafe fn suspend_with(child: libc::pid_t) {
             libc::tcsetpgrp(0, child);
         }
         libc::kill(-child, libc::SIGCONT);
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
+}
+
+/// Makes `cmd` lead a process group of its own, so that `kill(0, …)` from it or anything it
+/// starts reaches no other process of the caller's terminal job; it takes the terminal's
+/// foreground when we had it (give it back with [`reclaim_terminal`], relay stops with
+/// [`suspend_with`]). Returns whether it takes the terminal.
+pub fn lead_own_group(cmd: &mut Command) -> bool {
+    let foreground = owns_the_terminal();
+    // SAFETY: setpgid, sigprocmask and tcsetpgrp only, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if foreground {
+                let mut ttou: libc::sigset_t = std::mem::zeroed();
+                let mut old: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut ttou);
+                libc::sigaddset(&mut ttou, libc::SIGTTOU);
+                libc::sigprocmask(libc::SIG_BLOCK, &ttou, &mut old);
+                libc::tcsetpgrp(0, libc::getpgrp());
+                libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            }
+            Ok(())
+        });
+    }
+    foreground
 }
 
 /// After the joined process ends: gives the terminal's foreground back to our process group
