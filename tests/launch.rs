@@ -352,11 +352,11 @@ fn enter_on_a_terminal_gives_an_interactive_shell() {
     first.wait().unwrap();
 }
 
-/// Ctrl-Z in an entered command stops the whole job as the user's shell sees it (prompt
-/// back, `jobs` lists it), and `fg` resumes the command with the terminal. The joined
-/// process has a process group of its own, so this is relayed, not automatic.
+/// Ctrl-Z in an entered command or a hand-launched sandbox stops the whole job as the user's
+/// shell sees it (prompt back, `jobs` lists it), and `fg` resumes it with the terminal. Both
+/// lead a process group of their own, so this is relayed, not automatic.
 #[test]
-fn ctrl_z_and_fg_work_on_an_entered_command() {
+fn ctrl_z_and_fg_work_on_entered_and_launched_commands() {
     if !prerequisites(&["bwrap", "python3", "bash"]) {
         return;
     }
@@ -382,7 +382,7 @@ def read(seconds):
 def send(text):
     os.write(fd, text.encode())
 read(0.5)
-send(f"'{sys.argv[1]}' launch bubblewrap '{sys.argv[2]}' --enter -- sh -c 'echo started; sleep 2; echo resumed'\n")
+send(f"'{sys.argv[1]}' launch bubblewrap '{sys.argv[2]}' {sys.argv[3]} --shell -- sh -c 'echo started; sleep 2; echo resumed'\n")
 read(1.5)
 send("\x1a")
 read(1)
@@ -402,22 +402,29 @@ sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
             driver.env(k, v);
         }
     }
-    let out = driver
-        .env("PS1", "$ ")
-        .env("TERM", "xterm")
-        .args(["-c", DRIVER, BIN, project.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("started"), "{text}");
-    assert!(
-        text.contains("Stopped"),
-        "the shell saw the job stop: {text}"
-    );
-    assert!(text.contains("prompt=back"), "{text}");
-    let resumed = text.find("\nresumed\n").expect("resumed after fg");
-    assert!(resumed > text.find("prompt=back").unwrap(), "{text}");
-    assert!(text.contains("status=0"), "{text}");
+    // An entered command, and a hand-launched sandbox: both lead a process group of their
+    // own, apart from the job the user's shell controls.
+    for mode in ["--enter", "--new"] {
+        let out = driver
+            .env("PS1", "$ ")
+            .env("TERM", "xterm")
+            .args(["-c", DRIVER, BIN, project.to_str().unwrap(), mode])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("started"), "{mode}: {text}");
+        assert!(
+            text.contains("Stopped"),
+            "{mode}: the shell saw the job stop: {text}"
+        );
+        assert!(text.contains("prompt=back"), "{mode}: {text}");
+        let resumed = text.find("\nresumed\n").expect("resumed after fg");
+        assert!(
+            resumed > text.find("prompt=back").unwrap(),
+            "{mode}: {text}"
+        );
+        assert!(text.contains("status=0"), "{mode}: {text}");
+    }
     first.kill().unwrap();
     first.wait().unwrap();
 }

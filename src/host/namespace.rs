@@ -197,19 +197,10 @@ pub fn owns_the_terminal() -> bool {
 unsafe fn become_joined(foreground: bool, workdir: &CString) -> io::Result<()> {
     // SAFETY: see `join`; every call is a plain syscall wrapper.
     unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
-            || libc::setpgid(0, 0) != 0
-        {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
-        if foreground {
-            // A background group calling tcsetpgrp gets SIGTTOU unless it blocks it.
-            let mut ttou: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut ttou);
-            libc::sigaddset(&mut ttou, libc::SIGTTOU);
-            libc::sigprocmask(libc::SIG_BLOCK, &ttou, std::ptr::null_mut());
-            libc::tcsetpgrp(0, libc::getpgrp());
-        }
+        lead_a_new_group(foreground)?;
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
@@ -272,25 +263,48 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bo
 /// on `fg` the terminal goes to the child's group again and it goes on. Only syscalls: also
 /// safe in the waiter between fork and exec.
 pub fn suspend_with(child: libc::pid_t) {
-    // SAFETY: see `join`; SIGTTOU is blocked around tcsetpgrp, as a background group must.
+    // SAFETY: see `join`.
     unsafe {
-        let mut ttou: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut ttou);
-        libc::sigaddset(&mut ttou, libc::SIGTTOU);
-        libc::sigprocmask(libc::SIG_BLOCK, &ttou, &mut old);
         // Only a terminal the child had is taken back: never the shell's.
         if libc::tcgetpgrp(0) == child {
-            libc::tcsetpgrp(0, libc::getpgrp());
+            hand_terminal_to(libc::getpgrp());
         }
         libc::kill(0, libc::SIGSTOP);
         // Continued: with the terminal (`fg`) it goes back to the joined process; without
         // it (`bg`) the joined process goes on in the background.
         if libc::tcgetpgrp(0) == libc::getpgrp() {
-            libc::tcsetpgrp(0, child);
+            hand_terminal_to(child);
         }
         libc::kill(-child, libc::SIGCONT);
-        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+/// Makes the calling process lead a new process group, and that group the terminal's
+/// foreground when `foreground`. Only syscalls: safe between fork and exec.
+fn lead_a_new_group(foreground: bool) -> io::Result<()> {
+    // SAFETY: plain syscall wrappers.
+    if unsafe { libc::setpgid(0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if foreground {
+        // SAFETY: as above.
+        hand_terminal_to(unsafe { libc::getpgrp() });
+    }
+    Ok(())
+}
+
+/// `tcsetpgrp` on fd 0, with SIGTTOU blocked on this thread meanwhile: a background group
+/// that calls it gets SIGTTOU (and stops) otherwise. Only syscalls.
+fn hand_terminal_to(group: libc::pid_t) {
+    // SAFETY: the sets are initialised by sigemptyset before use; plain syscall wrappers.
+    unsafe {
+        let mut ttou: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut ttou);
+        libc::sigaddset(&mut ttou, libc::SIGTTOU);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &ttou, &mut old);
+        libc::tcsetpgrp(0, group);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }
 
@@ -302,21 +316,7 @@ pub fn lead_own_group(cmd: &mut Command) -> bool {
     let foreground = owns_the_terminal();
     // SAFETY: setpgid, sigprocmask and tcsetpgrp only, between fork and exec.
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::setpgid(0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if foreground {
-                let mut ttou: libc::sigset_t = std::mem::zeroed();
-                let mut old: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut ttou);
-                libc::sigaddset(&mut ttou, libc::SIGTTOU);
-                libc::sigprocmask(libc::SIG_BLOCK, &ttou, &mut old);
-                libc::tcsetpgrp(0, libc::getpgrp());
-                libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            }
-            Ok(())
-        });
+        cmd.pre_exec(move || lead_a_new_group(foreground));
     }
     foreground
 }
@@ -324,18 +324,9 @@ pub fn lead_own_group(cmd: &mut Command) -> bool {
 /// After the joined process ends: gives the terminal's foreground back to our process group
 /// if the joined process had taken it.
 pub fn reclaim_terminal(had_it: bool) {
-    if !had_it {
-        return;
-    }
-    // SAFETY: SIGTTOU is blocked on this thread around tcsetpgrp, as a background group must.
-    unsafe {
-        let mut ttou: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut ttou);
-        libc::sigaddset(&mut ttou, libc::SIGTTOU);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &ttou, &mut old);
-        libc::tcsetpgrp(0, libc::getpgrp());
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    if had_it {
+        // SAFETY: a plain query.
+        hand_terminal_to(unsafe { libc::getpgrp() });
     }
 }
 
