@@ -2630,7 +2630,6 @@ fn a_launched_sandbox_cannot_kill_its_terminal_job_without_landlock() {
     }
     use std::os::unix::process::{CommandExt, ExitStatusExt};
     let s = Scene::new("killzero");
-    let deck = as_root(&s.world);
     // A member of the launcher's process group, as a pipeline's `tee` would be.
     let mut job = Command::new("sh");
     job.args([
@@ -2683,5 +2682,4 @@ fn a_launched_sandbox_cannot_kill_its_terminal_job_without_landlock() {
         "the job's other process was killed:\n{}",
         r.text
     );
-    drop(deck);
 }
