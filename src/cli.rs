@@ -726,6 +726,9 @@ fn state_text(record: &SandboxRecord) -> String {
     if let Some(reason) = &record.reason {
         text.push_str(&format!(": {reason}"));
     }
+    if let Some(why) = &record.unreachable {
+        text.push_str(&format!(" (unreachable: {why})"));
+    }
     text
 }
 
@@ -762,11 +765,23 @@ fn print_list(records: &[SandboxRecord], json: bool) -> anyhow::Result<()> {
             "{:20} {:11} {:10} {:8} {:8} {}",
             r.name.as_str(),
             r.backend.as_str(),
-            r.state.as_str(),
+            if r.unreachable.is_some() {
+                "unreachable"
+            } else {
+                r.state.as_str()
+            },
             r.display.map_or("-".into(), |d| format!(":{d}")),
             uptime,
             project
         );
+    }
+    for r in records {
+        if let Some(why) = &r.unreachable {
+            eprintln!(
+                "sandbox-deck: {} is {} but unreachable: {why}",
+                r.name, r.state
+            );
+        }
     }
     Ok(())
 }
@@ -812,10 +827,13 @@ fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> Statu
                 name: r.name.to_string(),
                 sandbox_state: r.state,
                 state: a.as_ref().map(|a| a.state),
-                reason: a.as_ref().map_or_else(
-                    || format!("a shell sandbox (no agent); it is {}", r.state),
-                    |a| a.reason.clone(),
-                ),
+                reason: match &r.unreachable {
+                    Some(why) => format!("unreachable: {why}"),
+                    None => a.as_ref().map_or_else(
+                        || format!("a shell sandbox (no agent); it is {}", r.state),
+                        |a| a.reason.clone(),
+                    ),
+                },
                 source: a.map(|a| a.source),
                 project: r.project_dir.as_path().to_owned(),
                 metrics: snapshot

@@ -318,8 +318,11 @@ fn landlock() -> Check {
             ok: false,
             required: false,
             detail: format!(
-                "ABI {abi} (< 6): with --network host a sandbox can reach the host's abstract \
-                 sockets (X11, some D-Bus buses) and {reachable}"
+                "ABI {abi} (< 6), so weaker here: with --network host a sandbox can reach the \
+                 host's abstract sockets (X11, some D-Bus buses), and {reachable}. Not weaker: \
+                 host processes stay invisible and out of reach of a sandbox and of what \
+                 `launch --enter` or a join runs in it (own pid namespace and process group; \
+                 Landlock's signal scope is a second wall there, not the only one)"
             ),
             fix: Some(
                 "a kernel ≥ 6.12 with Landlock enabled (lsm=…,landlock), or --network none".into(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use directories::ProjectDirs;
 
 use crate::error::{DeckError, IoContext, Result};
-use crate::sandbox::SandboxId;
+use crate::sandbox::{SandboxId, SandboxRecord};
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -32,10 +32,7 @@ impl Paths {
             .unwrap_or_else(|| dirs.data_local_dir().to_owned());
         let runtime_dir = match dirs.runtime_dir() {
             Some(dir) => dir.to_owned(),
-            // Without XDG_RUNTIME_DIR (su, cron, some SSH setups) use a per-user dir in /tmp;
-            // `ensure_private_dir` refuses it unless it is ours and 0700.
-            None => std::env::temp_dir()
-                .join(format!("sandbox-deck-{}", nix::unistd::getuid().as_raw())),
+            None => fallback_runtime_dir(nix::unistd::getuid().as_raw()),
         };
         Ok(Paths {
             state_dir,
@@ -66,16 +63,26 @@ impl Paths {
     }
 
     pub fn tmux_socket(&self) -> PathBuf {
-        self.runtime_dir.join("tmux.sock")
+        tmux_socket_in(&self.runtime_dir)
     }
 
     pub fn tmux_conf(&self) -> PathBuf {
-        self.runtime_dir.join("tmux.conf")
+        tmux_conf_in(&self.runtime_dir)
     }
 
     /// Per-sandbox runtime files: the X cookie, the Xvfb log, secrets handed to the launcher.
     pub fn sandbox_runtime_dir(&self, id: &SandboxId) -> PathBuf {
-        self.runtime_dir.join("sandboxes").join(id.as_str())
+        sandbox_runtime_dir_in(&self.runtime_dir, id)
+    }
+
+    /// The runtime dir a sandbox was made under: the recorded one, else (an older record) ours.
+    pub fn runtime_dir_of<'a>(&'a self, record: &'a SandboxRecord) -> &'a Path {
+        record.runtime_dir.as_deref().unwrap_or(&self.runtime_dir)
+    }
+
+    /// [`Paths::sandbox_runtime_dir`] under the runtime dir the sandbox was made under.
+    pub fn sandbox_runtime_dir_of(&self, record: &SandboxRecord) -> PathBuf {
+        sandbox_runtime_dir_in(self.runtime_dir_of(record), &record.id)
     }
 
     /// Per-sandbox files kept on disk rather than in the runtime tmpfs: the status dir its
@@ -97,6 +104,35 @@ impl Paths {
 
     pub fn ensure_runtime_dir(&self) -> Result<()> {
         ensure_private_dir(&self.runtime_dir)
+    }
+}
+
+/// Our tmux server's socket and config under a runtime dir.
+pub fn tmux_socket_in(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("tmux.sock")
+}
+
+pub fn tmux_conf_in(runtime_dir: &Path) -> PathBuf {
+    runtime_dir.join("tmux.conf")
+}
+
+fn sandbox_runtime_dir_in(runtime_dir: &Path, id: &SandboxId) -> PathBuf {
+    runtime_dir.join("sandboxes").join(id.as_str())
+}
+
+/// The runtime dir when `XDG_RUNTIME_DIR` is unset (`su - user`, `sudo -iu user`, cron):
+/// the one a login session of this user gets, `/run/user/<uid>/sandbox-deck`, when the login
+/// manager made `/run/user/<uid>` for us, so every session finds the same tmux server; else
+/// a per-user dir in the temp dir. `ensure_private_dir` refuses either unless it is ours and
+/// nobody else can write to it.
+fn fallback_runtime_dir(uid: u32) -> PathBuf {
+    let login = PathBuf::from(format!("/run/user/{uid}"));
+    let ours = fs::symlink_metadata(&login)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+    if ours {
+        login.join("sandbox-deck")
+    } else {
+        std::env::temp_dir().join(format!("sandbox-deck-{uid}"))
     }
 }
 

@@ -240,6 +240,14 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// The agent's arguments, or the shell command line.
+    pub fn arguments(&self) -> &[String] {
+        match self {
+            Payload::Agent { args } => args,
+            Payload::Shell { command } => command,
+        }
+    }
+
     pub fn new(shell: bool, args: Vec<String>) -> Self {
         if shell {
             Payload::Shell { command: args }
@@ -286,6 +294,16 @@ pub struct SandboxRecord {
     /// What it may see of the host beyond the defaults (opt-ins).
     #[serde(default)]
     pub options: crate::backend::Options,
+    /// The runtime dir it was made under (its tmux server's socket, its cookie and secrets):
+    /// another session of the same user may resolve another one (no `XDG_RUNTIME_DIR` under
+    /// `su` or cron), and must still find this sandbox where it lives. None: an older record,
+    /// which lives in the caller's runtime dir.
+    #[serde(default)]
+    pub runtime_dir: Option<PathBuf>,
+    /// Why the monitor could not see this sandbox just now (its tmux server did not answer);
+    /// never stored, and the state is left as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<String>,
 }
 
 impl SandboxRecord {
@@ -325,6 +343,8 @@ impl SandboxRecord {
             launcher: None,
             profile: None,
             options: Default::default(),
+            runtime_dir: None,
+            unreachable: None,
         }
     }
 }

@@ -164,6 +164,11 @@ elif cmd == "syscalls":
     syscalls(label, rest)
 elif cmd == "setuid":
     setuid(label, rest[0])
+elif cmd == "landlock":
+    libc.syscall.restype = ctypes.c_long
+    ctypes.set_errno(0)
+    abi = libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    print(f"{label}=" + (f"abi{abi}" if abi >= 0 else ename(ctypes.get_errno())))
 "#;
 
 /// Shell helpers every script starts with: `probe LABEL CMD ARGS` and `try LABEL CMD ARGS`.
@@ -3790,4 +3795,582 @@ fn escape_sequences_never_reach_the_terminal(nobody: bool) {
             "{decoded}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Join and enter, trusting nothing of the sandbox (issue: join takes the sandbox's word)
+// ---------------------------------------------------------------------------------------
+
+/// Makes Landlock unavailable to `command` and everything it starts, as on a kernel without
+/// it (Debian 12's 6.1 and Ubuntu 24.04's 6.8 have no scoping): a seccomp filter, installed
+/// before exec, answers ENOSYS to landlock_create_ruleset, landlock_add_rule and
+/// landlock_restrict_self.
+fn without_landlock(command: &mut Command) -> &mut Command {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter};
+    use std::os::unix::process::CommandExt;
+    let rules = [
+        libc::SYS_landlock_create_ruleset,
+        libc::SYS_landlock_add_rule,
+        libc::SYS_landlock_restrict_self,
+    ]
+    .into_iter()
+    .map(|nr| (nr, vec![]))
+    .collect();
+    let filter = SeccompFilter::new(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        std::env::consts::ARCH.try_into().unwrap(),
+    )
+    .unwrap();
+    let program: BpfProgram = filter.try_into().unwrap();
+    // SAFETY: prctl and seccomp only, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            seccompiler::apply_filter(&program).map_err(|e| std::io::Error::other(e.to_string()))
+        });
+    }
+    command
+}
+
+/// sandbox-deck as root, or (`nobody`) as an unprivileged user through setpriv.
+type Deck<'a> = dyn Fn(&[&str]) -> Command + 'a;
+
+fn as_root(world: &World) -> Box<Deck<'_>> {
+    Box::new(move |args: &[&str]| {
+        let mut c = world.command();
+        c.args(args);
+        c
+    })
+}
+
+/// The first process of the sandbox under `launcher`: the first in another pid namespace.
+fn sandbox_init_of(launcher: u32) -> u32 {
+    let ns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let ours = ns(launcher);
+    *descendants(launcher)
+        .iter()
+        .filter(|p| ns(**p).is_some() && ns(**p) != ours)
+        .min()
+        .expect("the sandbox's init")
+}
+
+/// Starts `launch --new DIR --shell -- sh -c SCRIPT` (without Landlock when asked) and waits
+/// for the file `up` the script touches.
+fn start_instance(deck: &Deck<'_>, project: &Path, script: &str, landlock: bool) -> Reaped {
+    let up = project.join("up");
+    let mut command = deck(&[
+        "launch",
+        "bubblewrap",
+        "--new",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    if !landlock {
+        without_landlock(&mut command);
+    }
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !up.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let out = child.wait_with_output_now();
+            panic!("the instance ended early ({status}):\n{}", out.text);
+        }
+        assert!(Instant::now() < deadline, "the instance never came up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Reaped(child)
+}
+
+/// A child killed by pid when it goes out of scope, a failed assertion included (a canary
+/// left behind would hold the test's output open).
+struct Reaped(Child);
+
+impl Reaped {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The files a hostile sandbox plants and names in its payload's environment: a preload
+/// library, a `bash` first on PATH, a BASH_ENV script. Each appends its name to `ran` when it
+/// runs. Returns the variables to plant.
+fn plant_environment(project: &Path) -> Vec<(String, String)> {
+    let evil = project.join(".evil");
+    let ran = evil.join("ran");
+    std::fs::create_dir_all(evil.join("bin")).unwrap();
+    let source = evil.join("preload.c");
+    write(
+        &source,
+        &format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void planted(void) {{\n\
+             FILE *f = fopen(\"{}\", \"a\"); if (f) {{ fputs(\"preload\\n\", f); fclose(f); }} }}\n",
+            ran.display()
+        ),
+    );
+    let library = evil.join("preload.so");
+    succeed(
+        Command::new("cc")
+            .args(["-shared", "-fPIC", "-o"])
+            .arg(&library)
+            .arg(&source),
+    );
+    let fake = |name: &str| {
+        let path = evil.join("bin").join(name);
+        write(
+            &path,
+            &format!(
+                "#!/bin/sh\necho path >> '{}'\nexec /bin/{name} \"$@\"\n",
+                ran.display()
+            ),
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    fake("bash");
+    fake("sh");
+    let bash_env = evil.join("bashenv");
+    write(&bash_env, &format!("echo bashenv >> '{}'\n", ran.display()));
+    let world_writable = |p: &Path| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    };
+    world_writable(&evil);
+    vec![
+        ("LD_PRELOAD".into(), library.display().to_string()),
+        (
+            "PATH".into(),
+            format!("{}:/usr/bin:/bin", evil.join("bin").display()),
+        ),
+        ("BASH_ENV".into(), bash_env.display().to_string()),
+    ]
+}
+
+fn planted_environment_is_ignored(s: &Scene, deck: &Deck<'_>) {
+    let planted = plant_environment(&s.project);
+    let ran = s.project.join(".evil/ran");
+    let assignments: Vec<String> = planted.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
+    // The payload itself runs with the planted environment (so /proc/<payload>/environ
+    // holds it) and proves the preload works: `ran` gets its first line from inside.
+    let instance = start_instance(
+        deck,
+        &s.project,
+        &format!("touch up; exec env {} sleep 600", assignments.join(" ")),
+        true,
+    );
+    wait_for(
+        "the preload inside the payload",
+        Duration::from_secs(10),
+        || read(&ran) == "preload\n",
+    );
+    let p = s.p();
+    let runs: [(&str, Vec<&str>, Option<&str>); 4] = [
+        (
+            "join",
+            vec![
+                "launch",
+                "bubblewrap",
+                p,
+                "--shell",
+                "--",
+                "bash",
+                "-c",
+                "env",
+            ],
+            None,
+        ),
+        (
+            "enter",
+            vec![
+                "launch",
+                "bubblewrap",
+                p,
+                "--enter",
+                "--",
+                "bash",
+                "-c",
+                "env",
+            ],
+            None,
+        ),
+        (
+            "enter-shell",
+            vec!["launch", "bubblewrap", p, "--enter"],
+            Some("env\n"),
+        ),
+        (
+            "join-sh",
+            vec![
+                "launch",
+                "bubblewrap",
+                p,
+                "--shell",
+                "--",
+                "sh",
+                "-c",
+                "env",
+            ],
+            None,
+        ),
+    ];
+    for (label, args, stdin) in runs {
+        let mut child = deck(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        let r = child.wait_with_output_now();
+        let env = r.stdout();
+        assert!(
+            env.contains("CLAUDE_SANDBOX=1"),
+            "{label}: it ran inside:\n{}",
+            r.text
+        );
+        for (key, value) in &planted {
+            assert!(
+                !env.contains(value.as_str()),
+                "{label}: {key} crossed:\n{}",
+                r.text
+            );
+        }
+        assert_eq!(
+            read(&ran),
+            "preload\n",
+            "{label}: planted code ran:\n{}",
+            r.text
+        );
+    }
+    // Control: the payload's /proc environ (what the join used to copy) does carry the
+    // planted variables, and a process started with it runs all three.
+    let payload = descendants(sandbox_init_of(instance.id()))
+        .into_iter()
+        .find(|pid| comm(*pid) == "sleep")
+        .expect("the payload");
+    let environ = std::fs::read(format!("/proc/{payload}/environ")).unwrap();
+    let environ: Vec<(String, String)> = String::from_utf8_lossy(&environ)
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    for (key, value) in &planted {
+        assert!(
+            environ.contains(&(key.clone(), value.clone())),
+            "{key} not planted"
+        );
+    }
+    let control = Command::new("bash")
+        .env_clear()
+        .envs(environ)
+        .args(["-c", "true"])
+        .output()
+        .unwrap();
+    assert!(control.status.success());
+    let lines = read(&ran);
+    for what in ["path", "bashenv"] {
+        assert!(lines.contains(what), "control: {what} did not run: {lines}");
+    }
+    assert!(
+        lines.matches("preload").count() > 1,
+        "control: the preload did not run: {lines}"
+    );
+    drop(instance);
+}
+
+#[test]
+fn join_and_enter_ignore_an_environment_planted_in_the_payload() {
+    if !prerequisites(TOOLS) || !prerequisites(&["cc"]) {
+        return;
+    }
+    let s = Scene::new("planted");
+    planted_environment_is_ignored(&s, &*as_root(&s.world));
+}
+
+#[test]
+fn join_and_enter_ignore_an_environment_planted_in_the_payload_unprivileged() {
+    if !prerequisites(TOOLS) || !prerequisites(&["cc"]) || !can_drop_to_nobody() {
+        return;
+    }
+    let s = Scene::new("planted-nobody");
+    let as_nobody = s.world.as_nobody();
+    planted_environment_is_ignored(&s, &as_nobody);
+}
+
+/// A host process owned by the user under test (root, or nobody), killed by pid at the end.
+fn canary_of(unprivileged: bool) -> Reaped {
+    let marker = format!("600.{}", unique());
+    let mut command = if unprivileged {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "sleep",
+        ]);
+        c
+    } else {
+        Command::new("sleep")
+    };
+    Reaped(command.arg(marker).stdout(Stdio::null()).spawn().unwrap())
+}
+
+fn joined_processes_cannot_reach_the_host(s: &Scene, deck: &Deck<'_>, unprivileged: bool) {
+    let canary = canary_of(unprivileged);
+    let instance = start_instance(deck, &s.project, "touch up; exec sleep 600", false);
+    let launcher = instance.id();
+    let probe = format!(
+        "echo \"pid1=$(head -1 /proc/1/status | cut -f2)\"; probe landlock landlock; \
+         echo \"count=$(ls /proc | grep -c '^[0-9]')\"; \
+         try see test -e /proc/{c}; try kill kill -9 {c}; try launcher kill -9 {launcher}; \
+         probe py kill0 {c}; try ptrace python3 -c 'import ctypes,sys; \
+         sys.exit(ctypes.CDLL(None).ptrace(16, {c}, 0, 0) != 0)'",
+        c = canary.id()
+    );
+    let script = s.script(&probe);
+    let p = s.p();
+    for mode in ["--shell", "--enter"] {
+        let mut command = deck(&["launch", "bubblewrap", p, mode, "--", "sh", "-c", &script]);
+        let out = without_landlock(&mut command)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let r = Report::of(&out);
+        assert!(out.status.success(), "{mode}:\n{}", r.text);
+        r.expect("pid1", "bwrap");
+        r.expect("landlock", "ENOSYS");
+        r.refused("see");
+        r.refused("kill");
+        r.refused("launcher");
+        r.refused("py");
+        r.refused("ptrace");
+        let count: u32 = r.get("count").parse().unwrap();
+        assert!(count <= 8, "{mode}: saw {count} processes:\n{}", r.text);
+        assert!(is_running(canary.id()), "{mode}: the canary was killed");
+        assert!(is_running(launcher), "{mode}: the launcher was killed");
+    }
+    // `kill(0, …)` signals the caller's whole process group, across pid namespaces: the
+    // joined process has a group of its own, so it ends itself and nothing on the host.
+    // (sandbox-deck gets a group of its own here, so that a failure kills it, not the tests.)
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let mut command = deck(&[
+        "launch",
+        "bubblewrap",
+        p,
+        "--enter",
+        "--",
+        "sh",
+        "-c",
+        "kill -KILL 0",
+    ]);
+    let out = without_landlock(&mut command)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), None, "the host-side joiner was killed");
+    assert_eq!(
+        out.status.code(),
+        Some(128 + 9),
+        "{}",
+        Report::of(&out).text
+    );
+    assert!(is_running(canary.id()) && is_running(launcher));
+    // Controls: the host can signal the canary; and a process in the sandbox's user
+    // namespace but left in the host's pid namespace (what the joiner was) could too.
+    let init = sandbox_init_of(launcher).to_string();
+    let canary_pid = canary.id().to_string();
+    let mut control = Command::new("nsenter");
+    control.args([
+        "-t",
+        &init,
+        "-U",
+        "--preserve-credentials",
+        "kill",
+        "-0",
+        &canary_pid,
+    ]);
+    if unprivileged {
+        control = Command::new("setpriv");
+        control.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "nsenter",
+        ]);
+        control.args([
+            "-t",
+            &init,
+            "-U",
+            "--preserve-credentials",
+            "kill",
+            "-0",
+            &canary_pid,
+        ]);
+    }
+    let control = without_landlock(&mut control).output().unwrap();
+    assert!(
+        control.status.success(),
+        "control: {}",
+        String::from_utf8_lossy(&control.stderr)
+    );
+    s.host_probe(&["host", "kill0", &canary_pid])
+        .expect("host", "ok");
+    drop(instance);
+}
+
+#[test]
+fn joined_processes_cannot_reach_host_processes_without_landlock() {
+    if !prerequisites(TOOLS) || !prerequisites(&["nsenter"]) {
+        return;
+    }
+    let s = Scene::new("nolandlock");
+    joined_processes_cannot_reach_the_host(&s, &*as_root(&s.world), false);
+}
+
+#[test]
+fn joined_processes_cannot_reach_host_processes_without_landlock_unprivileged() {
+    if !prerequisites(TOOLS) || !prerequisites(&["nsenter"]) || !can_drop_to_nobody() {
+        return;
+    }
+    let s = Scene::new("nolandlock-nobody");
+    let as_nobody = s.world.as_nobody();
+    joined_processes_cannot_reach_the_host(&s, &as_nobody, true);
+}
+
+/// A join gets the secrets the launch passed (`--gh-token`) from the host's record of the
+/// launch: a 0600 file in the sandbox's runtime dir, which the sandbox cannot see.
+#[test]
+fn join_gets_the_launchs_secrets_from_a_record_the_sandbox_cannot_see() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let s = Scene::new("joinsecret");
+    let deck = as_root(&s.world);
+    let instance = {
+        let up = s.project.join("up");
+        let child = deck(&[
+            "launch",
+            "bubblewrap",
+            "--new",
+            s.p(),
+            "--gh-token",
+            "--shell",
+        ])
+        .args(["--", "sh", "-c", "touch up; exec sleep 600"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        wait_for("the instance", Duration::from_secs(10), || up.exists());
+        Reaped(child)
+    };
+    let records: Vec<PathBuf> = std::fs::read_dir(s.world.runtime.join("sandbox-deck/sandboxes"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("join-env.json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let mode = std::fs::metadata(&records[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = deck(&["launch", "bubblewrap", s.p(), "--shell", "--", "sh", "-c"])
+        .arg(format!(
+            "echo \"tok=$GH_TOKEN\"; echo \"key=$ANTHROPIC_API_KEY\"; \
+             test -e '{}' && echo record=seen || echo record=absent",
+            records[0].display()
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let r = Report::of(&out);
+    r.expect("tok", &format!("{}-GH_TOKEN", s.tag));
+    r.expect("key", "");
+    r.expect("record", "absent");
+    // Control: the record holds the token on the host.
+    assert!(read(&records[0]).contains(&format!("{}-GH_TOKEN", s.tag)));
+    drop(instance);
+}
+
+/// Without Landlock scoping, `kill(0, …)` inside a hand-launched sandbox signals its whole
+/// process group, across pid namespaces: the sandbox leads a group of its own, so that is
+/// itself, never its launcher or the rest of the caller's terminal job.
+#[test]
+fn a_launched_sandbox_cannot_kill_its_terminal_job_without_landlock() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let s = Scene::new("killzero");
+    // A member of the launcher's process group, as a pipeline's `tee` would be.
+    let mut job = Command::new("sh");
+    job.args([
+        "-c",
+        "sleep 600 >/dev/null 2>&1 & echo $!; exec \"$@\"",
+        "sh",
+    ])
+    .arg(BIN)
+    .args([
+        "launch",
+        "bubblewrap",
+        "--new",
+        s.p(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+    ])
+    .arg(format!(
+        "echo \"landlock=$(python3 '{}' x landlock | cut -d= -f2)\"; kill -KILL 0",
+        s.probe.display()
+    ))
+    .env_clear()
+    .envs(
+        s.world
+            .command()
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+    )
+    .stdin(Stdio::null())
+    // Its own group here, so that a failure kills it and not the test runner.
+    .process_group(0);
+    let out = without_landlock(&mut job).output().unwrap();
+    let r = Report::of(&out);
+    let sibling: u32 = r.stdout().lines().next().unwrap().parse().unwrap();
+    let sibling_alive = is_running(sibling);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sibling as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    r.expect("landlock", "ENOSYS");
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "the launcher was killed:\n{}",
+        r.text
+    );
+    assert!(
+        sibling_alive,
+        "the job's other process was killed:\n{}",
+        r.text
+    );
 }

@@ -251,6 +251,184 @@ fn enter_opens_a_shell_inside_the_running_instance() {
     first.wait().unwrap();
 }
 
+/// `--enter -- CMD` runs CMD inside (it used to run a shell that read nothing and printed
+/// nothing), with or without `--shell`, and passes on its output and exit status.
+#[test]
+fn enter_with_a_command_runs_it_and_prints_its_output() {
+    if !prerequisites(&["bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-cmd");
+    let mut first = start_instance(
+        &world,
+        &project,
+        "echo inside > /tmp/marker; touch up; exec sleep 600",
+    );
+    for shell in [&[][..], &["--shell"][..]] {
+        let out = world
+            .command()
+            .args(["launch", "bubblewrap", project.to_str().unwrap(), "--enter"])
+            .args(shell)
+            .args(["--", "sh", "-c", "cat /tmp/marker; pwd; exit 3"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout,
+            format!("inside\n{}\n", project.display()),
+            "{shell:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{shell:?}: the command's status"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+/// On a terminal, the entered shell is interactive with job control: it gets the terminal's
+/// foreground (else bash stops itself with SIGTTIN and the user waits forever), and the
+/// caller gets it back afterwards.
+#[test]
+fn enter_on_a_terminal_gives_an_interactive_shell() {
+    if !prerequisites(&["bwrap", "script", "timeout"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-tty");
+    let mut first = start_instance(&world, &project, "touch up; exec sleep 600");
+    let template = world.command();
+    let mut on_a_tty = std::process::Command::new("timeout");
+    on_a_tty.env_clear();
+    for (k, v) in template.get_envs() {
+        if let Some(v) = v {
+            on_a_tty.env(k, v);
+        }
+    }
+    // The enter runs in the pty's foreground; after it, the same shell reads the terminal.
+    let shell = "\"$SD_BIN\" launch bubblewrap \"$SD_PROJECT\" --enter; \
+         echo \"after=$(ps -o stat= -p $$)\"; read -r line; echo \"read=$line\"";
+    let out = on_a_tty
+        .env("SD_BIN", BIN)
+        .env("SD_PROJECT", &project)
+        .args(["20", "script", "-qec", shell, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut child = out;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"echo \"jobs=$(set -o | grep -c 'monitor.*on')\"; test -t 0 && echo tty=yes; exit\n",
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    stdin.write_all(b"back\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(out.status.success(), "timed out or failed: {text}");
+    assert!(
+        text.contains("jobs=1"),
+        "an interactive shell with job control: {text}"
+    );
+    assert!(text.contains("tty=yes"), "{text}");
+    assert!(
+        text.contains("after=Ss+"),
+        "the caller's shell is in the foreground: {text}"
+    );
+    assert!(
+        text.contains("read=back"),
+        "the caller reads its terminal again: {text}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+/// Ctrl-Z in an entered command or a hand-launched sandbox stops the whole job as the user's
+/// shell sees it (prompt back, `jobs` lists it), and `fg` resumes it with the terminal. Both
+/// lead a process group of their own, so this is relayed, not automatic.
+#[test]
+fn ctrl_z_and_fg_work_on_entered_and_launched_commands() {
+    if !prerequisites(&["bwrap", "python3", "bash"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("enter-jobs");
+    let mut first = start_instance(&world, &project, "touch up; exec sleep 600");
+    // An interactive bash on a pty, driven key by key.
+    const DRIVER: &str = r#"
+import os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp("bash", ["bash", "--norc", "--noprofile", "-i"])
+out = b""
+def read(seconds):
+    global out
+    end = time.time() + seconds
+    while time.time() < end:
+        if select.select([fd], [], [], 0.1)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                return
+def send(text):
+    os.write(fd, text.encode())
+read(0.5)
+send(f"'{sys.argv[1]}' launch bubblewrap '{sys.argv[2]}' {sys.argv[3]} --shell -- sh -c 'echo started; sleep 2; echo resumed'\n")
+read(1.5)
+send("\x1a")
+read(1)
+send("jobs; echo prompt=back\n")
+read(1)
+send("fg\n")
+read(3.5)
+send("echo status=$?; exit\n")
+read(1)
+sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
+"#;
+    let template = world.command();
+    let mut driver = std::process::Command::new("python3");
+    driver.env_clear();
+    for (k, v) in template.get_envs() {
+        if let Some(v) = v {
+            driver.env(k, v);
+        }
+    }
+    // An entered command, and a hand-launched sandbox: both lead a process group of their
+    // own, apart from the job the user's shell controls.
+    for mode in ["--enter", "--new"] {
+        let out = driver
+            .env("PS1", "$ ")
+            .env("TERM", "xterm")
+            .args(["-c", DRIVER, BIN, project.to_str().unwrap(), mode])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("started"), "{mode}: {text}");
+        assert!(
+            text.contains("Stopped"),
+            "{mode}: the shell saw the job stop: {text}"
+        );
+        assert!(text.contains("prompt=back"), "{mode}: {text}");
+        let resumed = text.find("\nresumed\n").expect("resumed after fg");
+        assert!(
+            resumed > text.find("prompt=back").unwrap(),
+            "{mode}: {text}"
+        );
+        assert!(text.contains("status=0"), "{mode}: {text}");
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
 #[test]
 fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
     if !prerequisites(&["bwrap"]) {

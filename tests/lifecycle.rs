@@ -774,3 +774,160 @@ fn an_unprivileged_user_runs_a_managed_sandbox() {
     );
     assert!(!is_running(xvfb));
 }
+
+/// A session without `XDG_RUNTIME_DIR` (`su - user`, `sudo -iu user`, cron), or with another
+/// one, resolves another runtime dir and would find another tmux server (or none) there:
+/// read-only commands from it must neither kill the sandbox nor mark it dead. `cmd` runs
+/// sandbox-deck as the user under test, `world` is theirs.
+/// sandbox-deck as some user in some session.
+type Session<'a> = dyn Fn(&[&str]) -> std::process::Command + 'a;
+
+fn sessions_without_the_runtime_dir_leave_sandboxes_alone(world: &World, cmd: &Session<'_>) {
+    let project = world.project("keep");
+    let out = succeed(&mut cmd(&[
+        "--json",
+        "create",
+        project.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]));
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record["state"], "running", "{record}");
+    let processes = [pid_of(&record, "launcher"), pid_of(&record, "xvfb")];
+    let other_runtime = world.path("other-run");
+    std::fs::create_dir_all(&other_runtime).unwrap();
+    let tmp = world.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    succeed(
+        std::process::Command::new("chmod")
+            .arg("0700")
+            .arg(&other_runtime),
+    );
+    // Both belong to the user under test (the world may have been handed to nobody).
+    let owner = std::fs::metadata(&world.home).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", m.uid(), m.gid())
+    });
+    succeed(
+        std::process::Command::new("chown")
+            .arg(owner.unwrap())
+            .arg(&other_runtime)
+            .arg(&tmp),
+    );
+    let sessions: [(&str, Box<Session<'_>>); 2] = [
+        (
+            "no XDG_RUNTIME_DIR",
+            Box::new(|args: &[&str]| {
+                let mut c = cmd(args);
+                // Its fallback lands in this world, not in the machine's temp dir.
+                c.env_remove("XDG_RUNTIME_DIR").env("TMPDIR", &tmp);
+                c
+            }),
+        ),
+        (
+            "another XDG_RUNTIME_DIR",
+            Box::new(|args: &[&str]| {
+                let mut c = cmd(args);
+                c.env("XDG_RUNTIME_DIR", &other_runtime);
+                c
+            }),
+        ),
+    ];
+    for (label, session) in &sessions {
+        let list = succeed(&mut session(&["--json", "list"]));
+        let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+        assert_eq!(list[0]["state"], "running", "{label}: {list}");
+        assert!(list[0].get("unreachable").is_none(), "{label}: {list}");
+        let show = succeed(&mut session(&["--json", "show", "keep"]));
+        let show: Value = serde_json::from_slice(&show.stdout).unwrap();
+        assert_eq!(show["state"], "running", "{label}: {show}");
+        let status = succeed(&mut session(&["--json", "status"]));
+        let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(
+            status["sandboxes"][0]["sandbox_state"], "running",
+            "{label}: {status}"
+        );
+        for pid in processes {
+            assert!(is_running(pid), "{label}: process {pid} was killed");
+        }
+    }
+    // The control: those sessions' own runtime dirs hold no server with the sandbox, so a
+    // monitor that asked the caller's server (the old behaviour) would have found its
+    // session gone, called it dead and ended it.
+    let uid = std::fs::metadata(&world.home).map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid()
+    });
+    let theirs = [
+        other_runtime.join("sandbox-deck/tmux.sock"),
+        tmp.join(format!("sandbox-deck-{}/tmux.sock", uid.unwrap())),
+    ];
+    for socket in &theirs {
+        let seen = std::process::Command::new("tmux")
+            .arg("-S")
+            .arg(socket)
+            .args(["has-session", "-t", "=keep"])
+            .output()
+            .unwrap();
+        assert!(
+            !seen.status.success(),
+            "{} has the session",
+            socket.display()
+        );
+    }
+    assert!(world.tmux(&["has-session", "-t", "=keep"]).status.success());
+
+    // Its server truly out of reach (the socket moved away): still running, reported
+    // unreachable with the reason, nothing killed; back in reach, nothing to report.
+    let socket = world.tmux_socket();
+    let hidden = socket.with_extension("hidden");
+    std::fs::rename(&socket, &hidden).unwrap();
+    let list = succeed(&mut cmd(&["--json", "list"]));
+    let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+    std::fs::rename(&hidden, &socket).unwrap();
+    assert_eq!(list[0]["state"], "running", "{list}");
+    let why = list[0]["unreachable"].as_str().unwrap_or_default();
+    assert!(why.contains("tmux"), "the reason names tmux: {list}");
+    let text = succeed(&mut cmd(&["list"]));
+    assert!(
+        !String::from_utf8_lossy(&text.stdout).contains("unreachable"),
+        "reachable again"
+    );
+    for pid in processes {
+        assert!(
+            is_running(pid),
+            "process {pid} was killed while unreachable"
+        );
+    }
+    let registry: Value = serde_json::from_str(&read(&world.registry())).unwrap();
+    assert_eq!(registry["sandboxes"][0]["state"], "running", "{registry}");
+    succeed(&mut cmd(&["rm", "--force", "keep"]));
+    for pid in processes {
+        assert!(!is_running(pid), "rm ends {pid}");
+    }
+}
+
+#[test]
+fn a_session_without_xdg_runtime_dir_leaves_sandboxes_alone() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    sessions_without_the_runtime_dir_leave_sandboxes_alone(&world, &|args: &[&str]| {
+        let mut c = world.command();
+        c.args(args);
+        c
+    });
+}
+
+#[test]
+fn a_session_without_xdg_runtime_dir_leaves_sandboxes_alone_unprivileged() {
+    if !prerequisites(&["tmux", "Xvfb", "bwrap"]) || !can_drop_to_nobody() {
+        return;
+    }
+    let world = World::new();
+    let as_nobody = world.as_nobody();
+    sessions_without_the_runtime_dir_leave_sandboxes_alone(&world, &as_nobody);
+}

@@ -4,15 +4,14 @@
 
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
-use nix::sched::{CloneFlags, setns};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-use super::lifecycle::{checked_project_dir, find_by_id, process_name, read_gh_token};
+use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
 use crate::backend::{
@@ -20,6 +19,7 @@ use crate::backend::{
     git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
+use crate::host::namespace;
 use crate::host::process::ProcRef;
 use crate::paths::make_private_dir;
 use crate::sandbox::{
@@ -61,8 +61,9 @@ impl Deck {
     pub fn run_managed(&self, id: &SandboxId, resume: bool) -> Result<Infallible> {
         let mut records = self.registry.load()?;
         let record = find_by_id(&mut records, id)?.clone();
+        let runtime = self.paths.sandbox_runtime_dir_of(&record);
         let gh_token = if record.gh_token {
-            let path = self.paths.sandbox_runtime_dir(&record.id).join("gh-token");
+            let path = runtime.join("gh-token");
             let token = std::fs::read_to_string(&path)
                 .context_io(|| format!("reading the token {}", path.display()))?;
             Some(token)
@@ -71,13 +72,12 @@ impl Deck {
         };
         let display = record.display.map(|number| SandboxDisplay {
             number,
-            xauthority: self
-                .paths
-                .sandbox_runtime_dir(&record.id)
-                .join("Xauthority"),
+            xauthority: runtime.join("Xauthority"),
             size: Some((self.config.display.width, self.config.display.height)),
         });
-        let mut command = self.backend_command(&record, display, gh_token.as_deref(), resume)?;
+        let (mut command, payload_env) =
+            self.backend_command(&record, display, gh_token.as_deref(), resume)?;
+        write_join_env(&runtime, &payload_env)?;
         let err = command.exec();
         Err(DeckError::io("starting bwrap", err))
     }
@@ -110,7 +110,15 @@ impl Deck {
                     project_dir.as_path().display()
                 ),
             }),
-            (LaunchMode::Enter, Some(record)) => self.enter(&record, &[]),
+            (LaunchMode::Enter, Some(record)) => {
+                let command: Vec<OsString> = request
+                    .payload
+                    .arguments()
+                    .iter()
+                    .map(OsString::from)
+                    .collect();
+                self.enter(&record, &command)
+            }
             (LaunchMode::JoinOrStart, Some(record)) => {
                 eprintln!(
                     "sandbox-deck: joining {} (already running for {}); --new starts another",
@@ -163,9 +171,19 @@ impl Deck {
             launcher: Some(me),
             profile: profile_path,
             options: request.options,
+            runtime_dir: Some(self.paths.runtime_dir.clone()),
+            unreachable: None,
         };
         // Build the command first so a bad profile or a missing agent registers nothing.
-        let mut command = self.backend_command(&record, None, gh_token.as_deref(), false)?;
+        let (mut command, payload_env) =
+            self.backend_command(&record, None, gh_token.as_deref(), false)?;
+        let runtime = self.paths.sandbox_runtime_dir_of(&record);
+        if let Err(e) =
+            make_private_dir(&runtime).and_then(|()| write_join_env(&runtime, &payload_env))
+        {
+            self.remove_files(&record);
+            return Err(e);
+        }
         let registered = self.registry.update(|records| {
             let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
             if taken(&record.name) {
@@ -178,19 +196,30 @@ impl Deck {
             }
             records.push(record.clone());
             Ok(record.clone())
-        })?;
+        });
+        let registered = match registered {
+            Ok(registered) => registered,
+            Err(e) => {
+                self.remove_files(&record);
+                return Err(e);
+            }
+        };
         if matches!(registered.payload, Payload::Agent { .. }) && !registered.options.host_display {
             eprintln!(
                 "sandbox-deck: no display in a hand-launched sandbox; Chromium needs one \
                  (`--display host` on a desktop, or `sandbox-deck create` for its own)"
             );
         }
-        let status = run_forwarding_signals(&mut command);
+        // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
+        // from reaching the rest of the caller's terminal job.
+        let had_terminal = namespace::lead_own_group(&mut command);
+        let status = run_forwarding_signals(&mut command, true);
+        namespace::reclaim_terminal(had_terminal);
         let _ = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
         });
-        self.remove_files(&id);
+        self.remove_files(&registered);
         status
     }
 
@@ -204,8 +233,10 @@ impl Deck {
         }))
     }
 
-    /// Runs `command` (a shell when empty) inside a running sandbox: its namespaces, its
-    /// environment, its seccomp filter and Landlock scope, in the project directory.
+    /// Runs `command` (a shell when empty) inside a running sandbox: its namespaces (its pid
+    /// namespace included), the environment its payload was given (from our own record of
+    /// the launch, never from the sandbox's processes), its seccomp filter and Landlock scope,
+    /// in the project directory. See `host::namespace` for what keeps the host out of reach.
     pub fn enter(&self, record: &SandboxRecord, command: &[OsString]) -> Result<i32> {
         let not_running = || DeckError::WrongState {
             name: record.name.to_string(),
@@ -216,22 +247,40 @@ impl Deck {
             .launcher
             .filter(ProcRef::is_alive)
             .ok_or_else(not_running)?;
-        let init = sandbox_init(&launcher).ok_or_else(not_running)?;
-        let namespaces = open_namespaces(&init)?;
-        // The script stays constant; the project and argv follow as "$@". It does not `exec`:
-        // joining a pid namespace applies to children only, so the command runs as a child.
-        let mut cmd = Command::new("/bin/sh");
-        cmd.args(["-c", "cd -- \"$1\" || exit 1; shift; \"$@\"", "sh"]);
-        cmd.arg(record.project_dir.as_path());
-        if command.is_empty() {
-            cmd.arg("bash");
-        } else {
-            cmd.args(command);
-        }
+        let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
+        let namespaces = namespace::open_namespaces(&init)?;
+        let env = read_join_env(&self.paths.sandbox_runtime_dir_of(record))?;
+        let (program, args) = match command.split_first() {
+            Some((program, args)) => (program.clone(), args),
+            None => (OsString::from("bash"), &[][..]),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args);
         cmd.env_clear();
-        cmd.envs(sandbox_environment(&init));
-        join_and_confine(&mut cmd, namespaces)?;
-        run_forwarding_signals(&mut cmd)
+        cmd.envs(env);
+        let programs = backend::seccomp::programs()?;
+        let mut ruleset = backend::landlock::scoped_ruleset();
+        namespace::join(
+            &mut cmd,
+            namespaces,
+            record.project_dir.as_path(),
+            move || {
+                namespace::drop_capabilities()?;
+                if let Some(r) = ruleset.take() {
+                    backend::landlock::restrict(r)?;
+                }
+                for program in &programs {
+                    seccompiler::apply_filter(program)
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                }
+                Ok(())
+            },
+        )?;
+        let had_terminal = namespace::owns_the_terminal();
+        // The joined process relays its own stops (through the waiter, which is our child).
+        let status = run_forwarding_signals(&mut cmd, false);
+        namespace::reclaim_terminal(had_terminal);
+        status
     }
 
     /// What the payload runs inside the sandbox, exactly: the agent with our notice, the
@@ -282,14 +331,15 @@ impl Deck {
             .join(" "))
     }
 
-    /// The backend process for a record: profile, payload and environment resolved.
+    /// The backend process for a record: profile, payload and environment resolved. Also
+    /// returns the environment its payload will have (secrets included), which a join needs.
     fn backend_command(
         &self,
         record: &SandboxRecord,
         display: Option<SandboxDisplay>,
         gh_token: Option<&str>,
         resume: bool,
-    ) -> Result<Command> {
+    ) -> Result<(Command, Vec<(String, String)>)> {
         let bwrap = require("bwrap", "bubblewrap")?;
         let profile = match &record.profile {
             Some(path) => Profile::load(path)?,
@@ -381,7 +431,15 @@ impl Deck {
             status_dir: Some(status_dir),
             agent_settings: Some(agent_settings),
         };
-        backend::bubblewrap::command(&bwrap, &profile, &launch)
+        let mut payload_env = launch.env.clone();
+        for (key, value) in &launch.secrets {
+            payload_env.retain(|(k, _)| k != key);
+            payload_env.push((key.clone(), value.clone()));
+        }
+        Ok((
+            backend::bubblewrap::command(&bwrap, &profile, &launch)?,
+            payload_env,
+        ))
     }
 
     /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
@@ -466,188 +524,35 @@ impl Deck {
     }
 }
 
-/// The sandbox's init: with `--unshare-pid`, bwrap forks itself as pid 1 of the new
-/// namespace, so it is the `bwrap` whose parent is also `bwrap`.
-fn sandbox_init(launcher: &ProcRef) -> Option<ProcRef> {
-    let mut tree = vec![*launcher];
-    tree.extend(launcher.descendants());
-    let is_bwrap = |pid: u32| process_name(pid).as_deref() == Some("bwrap");
-    tree.iter()
-        .copied()
-        .find(|p| is_bwrap(p.pid) && parent_of(p.pid).is_some_and(is_bwrap))
-        .or_else(|| tree.iter().copied().rfind(|p| is_bwrap(p.pid)))
+/// The file in a sandbox's runtime dir (ours, never mounted inside) that keeps the
+/// environment its payload was started with, secrets included (mode 0600, like the token file
+/// beside it), so a join can give its process the same one without asking the sandbox.
+const JOIN_ENV: &str = "join-env.json";
+
+fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
+    let body = serde_json::to_vec(env)
+        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
+    crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
 }
 
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn namespace_of(pid: u32, ns: &str) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).ok()
-}
-
-/// The environment of the sandbox's payload (its first process under init), which already
-/// holds the allowlist and any secrets loaded inside.
-fn sandbox_environment(init: &ProcRef) -> Vec<(String, String)> {
-    let payload = init.descendants().into_iter().next().unwrap_or(*init);
-    let raw = std::fs::read(format!("/proc/{}/environ", payload.pid)).unwrap_or_default();
-    raw.split(|b| *b == 0)
-        .filter_map(|kv| {
-            let text = std::str::from_utf8(kv).ok()?;
-            let (k, v) = text.split_once('=')?;
-            Some((k.to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
-/// The namespaces to join, in the order that works: the user namespace that owns the
-/// others (for an unprivileged bwrap, the sandbox's; as root, ours, so nothing to join),
-/// then the others, then the sandbox's own user namespace when it is nested below that
-/// owner (`--disable-userns` runs the sandbox in a second, nested user namespace).
-struct Namespaces {
-    owner: Option<std::fs::File>,
-    others: Vec<(std::fs::File, CloneFlags)>,
-    inner: Option<std::fs::File>,
-}
-
-/// Opened now, from outside any Landlock domain: once confined, a process may not even
-/// look at another domain's /proc entries.
-fn open_namespaces(init: &ProcRef) -> Result<Namespaces> {
-    let open = |pid: u32, name: &str| {
-        let path = format!("/proc/{pid}/ns/{name}");
-        std::fs::File::open(&path).context_io(|| format!("opening {path}"))
-    };
-    let mut others = Vec::new();
-    for (name, flag) in [
-        ("mnt", CloneFlags::CLONE_NEWNS),
-        ("ipc", CloneFlags::CLONE_NEWIPC),
-        ("uts", CloneFlags::CLONE_NEWUTS),
-        ("net", CloneFlags::CLONE_NEWNET),
-        ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-        ("pid", CloneFlags::CLONE_NEWPID),
-    ] {
-        if namespace_of(init.pid, name) != namespace_of(std::process::id(), name) {
-            others.push((open(init.pid, name)?, flag));
-        }
-    }
-    let ours = identity(&open(std::process::id(), "user")?)?;
-    let inner = open(init.pid, "user")?;
-    let owner = match others.first() {
-        Some((mnt, _)) => owning_user_namespace(mnt)?,
-        None => open(init.pid, "user")?,
-    };
-    let owner_id = identity(&owner)?;
-    let inner_id = identity(&inner)?;
-    Ok(Namespaces {
-        owner: (owner_id != ours).then_some(owner),
-        others,
-        inner: (inner_id != owner_id && inner_id != ours).then_some(inner),
+fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
+    let path = runtime.join(JOIN_ENV);
+    let text = std::fs::read(&path).map_err(|e| {
+        DeckError::host(
+            "joining the sandbox",
+            format!(
+                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+                 older sandbox-deck must be restarted before it can be joined",
+                path.display()
+            ),
+        )
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        DeckError::host(
+            "joining the sandbox",
+            format!("{} is not a recorded environment: {e}", path.display()),
+        )
     })
-}
-
-/// NS_GET_USERNS: the user namespace that owns a namespace.
-fn owning_user_namespace(ns: &std::fs::File) -> Result<std::fs::File> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    const NS_GET_USERNS: libc::c_ulong = 0xb701;
-    // SAFETY: the ioctl takes no argument and returns a new file descriptor or -1.
-    let fd = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS as _) };
-    if fd < 0 {
-        return Err(DeckError::io(
-            "finding the owner of the sandbox's namespaces",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: the kernel just gave us this descriptor.
-    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
-}
-
-fn identity(ns: &std::fs::File) -> Result<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = ns
-        .metadata()
-        .map_err(|e| DeckError::io("reading a namespace", e))?;
-    Ok((meta.dev(), meta.ino()))
-}
-
-/// In the child: join the namespaces, drop every capability the user-namespace join gave,
-/// then take on the sandbox's Landlock scope and seccomp filter.
-fn join_and_confine(cmd: &mut Command, namespaces: Namespaces) -> Result<()> {
-    let programs = backend::seccomp::programs()?;
-    let mut ruleset = backend::landlock::scoped_ruleset();
-    // SAFETY: only syscalls (setns, prctl, capset, landlock, seccomp) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some(owner) = &namespaces.owner {
-                setns(owner, CloneFlags::CLONE_NEWUSER)?;
-            }
-            for (file, flag) in &namespaces.others {
-                setns(file, *flag)?;
-            }
-            if let Some(inner) = &namespaces.inner {
-                setns(inner, CloneFlags::CLONE_NEWUSER)?;
-            }
-            drop_capabilities()?;
-            if let Some(r) = ruleset.take() {
-                backend::landlock::restrict(r)?;
-            }
-            for program in &programs {
-                seccompiler::apply_filter(program)
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-            }
-            Ok(())
-        });
-    }
-    Ok(())
-}
-
-/// Empties the bounding, effective, permitted and inheritable sets, like bwrap's
-/// `--cap-drop ALL` does for the sandbox itself.
-fn drop_capabilities() -> std::io::Result<()> {
-    for cap in 0..=63 {
-        // SAFETY: PR_CAPBSET_DROP takes a capability number; unknown ones fail with EINVAL.
-        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
-        if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
-            break;
-        }
-    }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let header = Header {
-        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
-        pid: 0,
-    };
-    let data = [
-        Data {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        },
-        Data {
-            effective: 0,
-            permitted: 0,
-            inheritable: 0,
-        },
-    ];
-    // SAFETY: capset with a v3 header and two data words, as the ABI requires.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn home_dir() -> Result<PathBuf> {
@@ -659,12 +564,15 @@ fn home_dir() -> Result<PathBuf> {
 }
 
 /// Spawns `command` in this terminal and waits for it. SIGTERM/SIGHUP sent to us go on to
-/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it.
-fn run_forwarding_signals(command: &mut Command) -> Result<i32> {
+/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it. With
+/// `relay_stops` (the command leads its own process group), a Ctrl-Z that stops it stops us
+/// too, so the user's shell sees the job stopped, and `fg` resumes it.
+fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i32> {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
         .map_err(|e| DeckError::io("installing signal handlers", e))?;
     let handle = signals.handle();
-    let mut child = command
+    let child = command
         .spawn()
         .context_io(|| "starting the sandbox".to_string())?;
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -677,13 +585,17 @@ fn run_forwarding_signals(command: &mut Command) -> Result<i32> {
             }
         }
     });
-    let status = child
-        .wait()
-        .context_io(|| "waiting for the sandbox".to_string());
+    let flags = relay_stops.then_some(WaitPidFlag::WUNTRACED);
+    let status = loop {
+        match waitpid(pid, flags) {
+            Ok(WaitStatus::Stopped(..)) => namespace::suspend_with(pid.as_raw()),
+            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => break Ok(128 + signal as i32),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => break Err(DeckError::io("waiting for the sandbox", e.into())),
+        }
+    };
     handle.close();
     let _ = forwarder.join();
-    let status = status?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    status
 }

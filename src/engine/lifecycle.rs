@@ -116,6 +116,8 @@ impl Deck {
             launcher: None,
             profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
             options: request.options,
+            runtime_dir: Some(self.paths.runtime_dir.clone()),
+            unreachable: None,
         };
         self.registry.update(|records| {
             if records.iter().any(|r| r.name == name) {
@@ -146,7 +148,7 @@ impl Deck {
                         Ok(())
                     })
                     .ok();
-                self.remove_files(&record.id);
+                self.remove_files(&record);
                 Err(e)
             }
         }
@@ -177,6 +179,11 @@ impl Deck {
         self.check_prerequisites(&record.payload)?;
         let gh_token = record.gh_token.then(read_gh_token).transpose()?;
         self.teardown(&record, false);
+        // It comes back up under our runtime dir: the one it was made under may be gone.
+        let record = SandboxRecord {
+            runtime_dir: Some(self.paths.runtime_dir.clone()),
+            ..record
+        };
         let previous = record.state;
         self.registry.update(|records| {
             let r = find_by_id(records, &record.id)?;
@@ -184,6 +191,7 @@ impl Deck {
                 return Err(wrong_state(r, "it changed meanwhile; try again"));
             }
             r.state = SandboxState::Starting;
+            r.runtime_dir = record.runtime_dir.clone();
             r.reason = None;
             r.exit_status = None;
             r.display = None;
@@ -257,7 +265,7 @@ impl Deck {
             records.retain(|r| r.id != record.id);
             Ok(())
         })?;
-        self.remove_files(&record.id);
+        self.remove_files(&record);
         Ok(record)
     }
 
@@ -280,7 +288,7 @@ impl Deck {
         resume: bool,
     ) -> Result<Parts> {
         let xvfb_binary = require("Xvfb", "xvfb")?;
-        let runtime = self.paths.sandbox_runtime_dir(&record.id);
+        let runtime = self.paths.sandbox_runtime_dir_of(record);
         make_private_dir(&runtime)?;
         let spec = XvfbSpec {
             first_display: self.config.display.first_number,
@@ -313,7 +321,7 @@ impl Deck {
                 launcher,
             }),
             Err(e) => {
-                self.tmux.kill_session(record.name.as_str()).ok();
+                self.tmux_of(record).kill_session(record.name.as_str()).ok();
                 xvfb.terminate(Duration::from_secs(2));
                 Err(e)
             }
@@ -338,7 +346,8 @@ impl Deck {
             .filter_map(|key| Some((*key, std::env::var_os(key)?)))
             .collect();
         let env: Vec<(&str, &OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
-        self.tmux.new_session(&NewSession {
+        let tmux = self.tmux_of(record);
+        tmux.new_session(&NewSession {
             name: record.name.as_str(),
             width: self.config.tmux.width,
             height: self.config.tmux.height,
@@ -346,7 +355,7 @@ impl Deck {
             env: &env,
             argv: &argv,
         })?;
-        let pane = self.tmux.pane(record.name.as_str())?.ok_or_else(|| {
+        let pane = tmux.pane(record.name.as_str())?.ok_or_else(|| {
             DeckError::host("starting the tmux session", "the session vanished at once")
         })?;
         // None: already gone; the monitor reads its exit status from tmux.
@@ -465,6 +474,7 @@ impl Deck {
     /// display. Returns the backend's exit status when tmux recorded one.
     pub(crate) fn teardown(&self, record: &SandboxRecord, graceful: bool) -> Option<i32> {
         let session = record.name.as_str();
+        let tmux = self.tmux_of(record);
         if let Some(launcher) = record.launcher.filter(ProcRef::is_alive) {
             if graceful {
                 // Processes can still be starting: whatever appears is signalled too.
@@ -488,19 +498,19 @@ impl Deck {
             launcher.signal(Signal::SIGKILL);
             wait_until(Duration::from_secs(2), || !launcher.is_alive());
         }
-        let exit_status = self
-            .tmux
+        let exit_status = tmux
             .pane(session)
             .ok()
             .flatten()
             .and_then(|p| p.exit_status);
         if record.tmux_session.is_some() {
-            self.tmux.kill_session(session).ok();
+            tmux.kill_session(session).ok();
         }
         if let Some(xvfb) = record.xvfb {
             xvfb.terminate(Duration::from_secs(2));
         }
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir(&record.id));
+        // Its cookie and recorded environment go; the browser profile stays for `start`.
+        self.remove_runtime_files(record);
         exit_status
     }
 
@@ -526,10 +536,17 @@ impl Deck {
         });
     }
 
-    pub(crate) fn remove_files(&self, id: &SandboxId) {
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir(id));
+    /// What dies with the run: the runtime dir (X cookie, Xvfb log, hook settings, the
+    /// environment a join takes).
+    pub(crate) fn remove_runtime_files(&self, record: &SandboxRecord) {
+        let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir_of(record));
+    }
+
+    /// Everything of the sandbox's own, for `rm`.
+    pub(crate) fn remove_files(&self, record: &SandboxRecord) {
+        self.remove_runtime_files(record);
         // The status dir and the browser profile.
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(id));
+        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(&record.id));
     }
 }
 
@@ -704,7 +721,7 @@ impl Deck {
         let record = self.show(name)?;
         let has_session = record.managed
             && matches!(record.state, SandboxState::Running | SandboxState::Exited)
-            && self.tmux.pane(record.name.as_str())?.is_some();
+            && self.tmux_of(&record).pane(record.name.as_str())?.is_some();
         if !has_session {
             let hint = if record.managed {
                 format!("start it with `sandbox-deck start {}`", record.name)
@@ -713,7 +730,7 @@ impl Deck {
             };
             return Err(wrong_state(&record, &hint));
         }
-        Ok(self.tmux.attach_command(record.name.as_str()))
+        Ok(self.tmux_of(&record).attach_command(record.name.as_str()))
     }
 }
 

@@ -104,6 +104,16 @@ impl Deck {
         &self.tmux
     }
 
+    /// The tmux server a sandbox's session lives on: the one of the runtime dir it was made
+    /// under, which need not be ours (see [`SandboxRecord::runtime_dir`]).
+    pub fn tmux_of(&self, record: &SandboxRecord) -> Tmux {
+        let dir = self.paths.runtime_dir_of(record);
+        self.tmux.at(
+            crate::paths::tmux_socket_in(dir),
+            crate::paths::tmux_conf_in(dir),
+        )
+    }
+
     /// All sandboxes, reconciled with what really runs.
     pub fn list(&self) -> Result<Vec<SandboxRecord>> {
         self.reconcile()

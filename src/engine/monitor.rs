@@ -2,15 +2,23 @@
 //! state, and on a timer in long-running modes. A sandbox whose backend ended reads
 //! `exited` (with tmux's exit status); one whose session or display vanished reads `dead`
 //! (with a reason), and whatever is left of it is ended.
+//!
+//! Only positive evidence changes a state: a process gone (pid *and* start time), or a
+//! session missing on a tmux server that answered. A server we cannot reach (another
+//! session's runtime dir, a socket we may not open) proves nothing: the sandbox keeps its
+//! state and is reported `unreachable`, with the reason, and nothing of it is touched.
 
 use std::time::Duration;
 
 use chrono::Utc;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use super::Deck;
 use crate::error::Result;
 use crate::host::process::ProcRef;
-use crate::host::tmux::Pane;
+use crate::host::tmux::Survey;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
 /// A sandbox still `starting` after this long was abandoned by whoever started it.
@@ -27,12 +35,16 @@ pub enum Finding {
     },
     /// A hand-started sandbox whose launcher is gone: it unregisters.
     Gone,
+    /// Its tmux server did not answer and nothing else shows it ended: left as it is.
+    Unreachable {
+        reason: String,
+    },
 }
 
-/// Compares one record with the observed panes. Pure apart from the pid checks.
+/// Compares one record with what its tmux server said. Pure apart from the pid checks.
 pub fn observe(
     record: &SandboxRecord,
-    panes: &[Pane],
+    server: &Survey,
     now: chrono::DateTime<Utc>,
 ) -> Option<Finding> {
     if !record.managed {
@@ -41,6 +53,10 @@ pub fn observe(
     }
     match record.state {
         SandboxState::Running => {
+            let panes = match server {
+                Survey::Answered(panes) => panes,
+                Survey::Unreachable(reason) => return observe_unreachable(record, reason),
+            };
             let pane = panes
                 .iter()
                 .find(|p| Some(p.session.as_str()) == record.tmux_session.as_deref());
@@ -73,6 +89,21 @@ pub fn observe(
     }
 }
 
+/// A running sandbox whose server did not answer: only its processes can tell.
+fn observe_unreachable(record: &SandboxRecord, reason: &str) -> Option<Finding> {
+    if record.launcher.is_some_and(|l| !l.is_alive()) {
+        return Some(Finding::Exited { status: None });
+    }
+    if record.xvfb.is_some_and(|x| !x.is_alive()) {
+        return Some(Finding::Dead {
+            reason: "Xvfb died".into(),
+        });
+    }
+    Some(Finding::Unreachable {
+        reason: reason.to_owned(),
+    })
+}
+
 fn needs_watch(record: &SandboxRecord) -> bool {
     !record.managed || matches!(record.state, SandboxState::Running | SandboxState::Starting)
 }
@@ -87,22 +118,33 @@ impl Deck {
         let mut to_end: Vec<SandboxRecord> = Vec::new();
         // Displays of sandboxes that exited: nothing draws on them any more.
         let mut displays_to_end: Vec<ProcRef> = Vec::new();
-        let records = self.registry.update(|records| {
+        let mut unreachable = HashMap::new();
+        let mut records = self.registry.update(|records| {
             // Read tmux under the lock: a sandbox marked running after this point had its
             // session before it was marked, so it cannot be mistaken for a vanished one.
-            let panes = if records
+            // Each sandbox is looked for on the server it was made on, each server asked once.
+            let mut servers: HashMap<PathBuf, Survey> = HashMap::new();
+            for record in records
                 .iter()
-                .any(|r| r.managed && r.state == SandboxState::Running)
+                .filter(|r| r.managed && r.state == SandboxState::Running)
             {
-                self.tmux.panes()?
-            } else {
-                Vec::new()
-            };
+                let tmux = self.tmux_of(record);
+                servers
+                    .entry(tmux.socket().to_owned())
+                    .or_insert_with(|| tmux.survey());
+            }
+            let nothing = Survey::Answered(Vec::new());
             let now = Utc::now();
             let mut gone = Vec::new();
             for record in records.iter_mut() {
-                match observe(record, &panes, now) {
+                let server = servers
+                    .get(self.tmux_of(record).socket())
+                    .unwrap_or(&nothing);
+                match observe(record, server, now) {
                     None => {}
+                    Some(Finding::Unreachable { reason }) => {
+                        unreachable.insert(record.id.clone(), reason);
+                    }
                     Some(Finding::Gone) => gone.push(record.id.clone()),
                     Some(Finding::Exited { status }) => {
                         record.state = SandboxState::Exited;
@@ -135,6 +177,9 @@ impl Deck {
         for xvfb in displays_to_end {
             xvfb.terminate(Duration::from_secs(2));
         }
+        for record in &mut records {
+            record.unreachable = unreachable.remove(&record.id);
+        }
         Ok(records)
     }
 }
@@ -142,6 +187,7 @@ impl Deck {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::tmux::Pane;
     use crate::sandbox::Payload;
 
     fn running(launcher: ProcRef, xvfb: ProcRef) -> SandboxRecord {
@@ -155,13 +201,13 @@ mod tests {
         }
     }
 
-    fn pane(closed: bool, exit_status: Option<i32>) -> Pane {
-        Pane {
+    fn pane(closed: bool, exit_status: Option<i32>) -> Survey {
+        Survey::Answered(vec![Pane {
             session: "api".into(),
             pid: 1,
             closed,
             exit_status,
-        }
+        }])
     }
 
     #[test]
@@ -173,24 +219,56 @@ mod tests {
         };
         let now = Utc::now();
         let r = running(alive, alive);
-        assert_eq!(observe(&r, &[pane(false, None)], now), None);
+        assert_eq!(observe(&r, &pane(false, None), now), None);
         assert_eq!(
-            observe(&r, &[pane(true, Some(3))], now),
+            observe(&r, &pane(true, Some(3)), now),
             Some(Finding::Exited { status: Some(3) })
         );
         assert_eq!(
-            observe(&r, &[pane(true, None)], now),
+            observe(&r, &pane(true, None), now),
             None,
             "closed, not yet reaped, still alive"
         );
         assert_eq!(
-            observe(&running(gone, alive), &[pane(true, None)], now),
+            observe(&running(gone, alive), &pane(true, None), now),
             Some(Finding::Exited { status: None }),
             "closed and gone, never reaped by tmux"
         );
-        assert!(matches!(observe(&r, &[], now), Some(Finding::Dead { .. })));
+        assert!(matches!(
+            observe(&r, &Survey::Answered(vec![]), now),
+            Some(Finding::Dead { .. })
+        ));
         assert_eq!(
-            observe(&running(alive, gone), &[pane(false, None)], now),
+            observe(&running(alive, gone), &pane(false, None), now),
+            Some(Finding::Dead {
+                reason: "Xvfb died".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_server_that_does_not_answer_proves_nothing() {
+        let alive = ProcRef::of(std::process::id()).unwrap();
+        let gone = ProcRef {
+            start_time: alive.start_time + 1,
+            ..alive
+        };
+        let now = Utc::now();
+        let silent = Survey::Unreachable("no tmux server answers at /x/tmux.sock".into());
+        assert_eq!(
+            observe(&running(alive, alive), &silent, now),
+            Some(Finding::Unreachable {
+                reason: "no tmux server answers at /x/tmux.sock".into()
+            }),
+            "alive processes on an unreachable server stay as they are"
+        );
+        assert_eq!(
+            observe(&running(gone, alive), &silent, now),
+            Some(Finding::Exited { status: None }),
+            "a launcher gone is evidence enough"
+        );
+        assert_eq!(
+            observe(&running(alive, gone), &silent, now),
             Some(Finding::Dead {
                 reason: "Xvfb died".into()
             })

@@ -64,7 +64,7 @@ impl Deck {
                 },
             });
         }
-        let runtime = self.paths.sandbox_runtime_dir(&record.id);
+        let runtime = self.paths.sandbox_runtime_dir_of(&record);
         let capture_error = |e: crate::capture::CaptureError| {
             DeckError::host("connecting to the display", e.to_string())
         };

@@ -664,7 +664,7 @@ impl Deck {
         let event = read_last_event(&self.status_events_file(&record.id));
         let running = record.state == SandboxState::Running;
         let pane = match (&record.tmux_session, running) {
-            (Some(session), true) => self.tmux.capture(session, 0, false).ok(),
+            (Some(session), true) => self.tmux_of(record).capture(session, 0, false).ok(),
             _ => None,
         };
         let transcript_age_ms = running

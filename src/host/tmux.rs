@@ -28,6 +28,21 @@ pub struct Pane {
     pub exit_status: Option<i32>,
 }
 
+/// tmux's words for "nothing listens at that socket" (as opposed to any other failure).
+fn no_server(stderr: &str) -> bool {
+    stderr.contains("no server running") || stderr.contains("error connecting")
+}
+
+/// What one server said when asked for its panes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Survey {
+    /// It answered: these are all its panes (none when it has no sessions).
+    Answered(Vec<Pane>),
+    /// It did not answer (no server at the socket, or the socket cannot be reached): why.
+    /// This says nothing about whether its sessions still run.
+    Unreachable(String),
+}
+
 pub struct NewSession<'a> {
     pub name: &'a str,
     pub width: u16,
@@ -43,6 +58,15 @@ impl Tmux {
     pub fn new(binary: PathBuf, socket: PathBuf, conf: PathBuf) -> Tmux {
         Tmux {
             binary,
+            socket,
+            conf,
+        }
+    }
+
+    /// The same tmux, talking to the server at another socket.
+    pub fn at(&self, socket: PathBuf, conf: PathBuf) -> Tmux {
+        Tmux {
+            binary: self.binary.clone(),
             socket,
             conf,
         }
@@ -128,6 +152,15 @@ impl Tmux {
 
     /// Every pane on our server; no server running means no panes.
     pub fn panes(&self) -> Result<Vec<Pane>> {
+        match self.survey() {
+            Survey::Answered(panes) => Ok(panes),
+            Survey::Unreachable(why) if no_server(&why) => Ok(Vec::new()),
+            Survey::Unreachable(why) => Err(DeckError::host("tmux list-panes", why)),
+        }
+    }
+
+    /// Every pane on our server, or why the server did not answer.
+    pub fn survey(&self) -> Survey {
         let format =
             "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}";
         let out = self.run(
@@ -138,18 +171,25 @@ impl Tmux {
                 "-F".as_ref(),
                 format.as_ref(),
             ],
-        )?;
+        );
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => return Survey::Unreachable(e.to_string()),
+        };
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            if err.contains("no server running") || err.contains("error connecting") {
-                return Ok(Vec::new());
-            }
-            return Err(DeckError::host("tmux list-panes", err.trim().to_string()));
+            return Survey::Unreachable(format!(
+                "its tmux server ({}) did not answer: {}",
+                self.socket.display(),
+                err.trim()
+            ));
         }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(parse_pane)
-            .collect())
+        Survey::Answered(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter_map(parse_pane)
+                .collect(),
+        )
     }
 
     pub fn pane(&self, session: &str) -> Result<Option<Pane>> {
@@ -164,11 +204,7 @@ impl Tmux {
             &["kill-session".as_ref(), "-t".as_ref(), target.as_ref()],
         )?;
         let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success()
-            || err.contains("can't find session")
-            || err.contains("no server running")
-            || err.contains("error connecting")
-        {
+        if out.status.success() || err.contains("can't find session") || no_server(&err) {
             Ok(())
         } else {
             Err(DeckError::host("tmux kill-session", err.trim().to_string()))

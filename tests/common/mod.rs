@@ -28,6 +28,18 @@ pub fn prerequisites(tools: &[&str]) -> bool {
     false
 }
 
+/// Whether we can run a test as `nobody` (through setpriv, which needs root); says why not.
+pub fn can_drop_to_nobody() -> bool {
+    if !prerequisites(&["setpriv"]) {
+        return false;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return false;
+    }
+    true
+}
+
 pub fn which(tool: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(tool))
