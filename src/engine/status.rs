@@ -819,7 +819,9 @@ mod tests {
         // Even a pattern that would say so (the shipped ones never do) is overruled.
         let p = Patterns::parse(
             "[prompt]\ninput_prefixes = [\"> \"]\nbox_top_prefixes = [\"╭\"]\n\
-             within_last_lines = 3\n[[pattern]]\nstate = \"dead\"\ntext = \"segfault\"\n\
+             box_bottom_prefixes = [\"╰\"]\nwithin_last_lines = 3\n\
+             [spinner]\nglyphs = [\"*\"]\nverb_ends_with = \"…\"\n\
+             [[pattern]]\nstate = \"dead\"\ntext = \"segfault\"\n\
              [[pattern]]\nstate = \"exited\"\ntext = \"bye\"\n",
         )
         .unwrap();
