@@ -928,6 +928,8 @@ fn a_session_without_xdg_runtime_dir_leaves_sandboxes_alone_unprivileged() {
         return;
     }
     let world = World::new();
+    // The project is nobody's too (made before the world is handed over).
+    world.project("keep");
     let as_nobody = world.as_nobody();
     sessions_without_the_runtime_dir_leave_sandboxes_alone(&world, &as_nobody);
 }
