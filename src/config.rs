@@ -458,8 +458,13 @@ mod tests {
         let neither = Config::load_system_and_user(&missing, &missing).unwrap();
         assert!(neither.sandbox.network);
         std::fs::write(&system, "[ui]\nmouse = \"yes\"\n").unwrap();
-        let err = Config::load_system_and_user(&system, &user).unwrap_err().to_string();
-        assert!(err.contains("system.toml") && err.contains("ui.mouse"), "{err}");
+        let err = Config::load_system_and_user(&system, &user)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("system.toml") && err.contains("ui.mouse"),
+            "{err}"
+        );
     }
 
     #[test]

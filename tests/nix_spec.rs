@@ -41,7 +41,11 @@ fn the_profile_nix_renders_is_the_profile_the_deck_reads() {
     std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
     let profile = Profile::load(&file).expect("the deck reads the Nix profile");
     assert_eq!(profile.name, "nix");
-    assert!(profile.path[0].starts_with("/nix/store"), "{:?}", profile.path);
+    assert!(
+        profile.path[0].starts_with("/nix/store"),
+        "{:?}",
+        profile.path
+    );
     assert_eq!(profile.ro_paths, vec![Path::new("/nix/store").to_owned()]);
     assert_eq!(
         profile.chromium_extensions,
@@ -69,5 +73,8 @@ fn the_extension_ids_the_nix_spec_forces_are_the_host_profiles() {
     );
     let host: Vec<String> = Profile::host().chromium_extensions;
     let nix: Vec<String> = serde_json::from_value(ids).unwrap();
-    assert_eq!(nix, host, "one list of forced extensions, in the spec and the host profile");
+    assert_eq!(
+        nix, host,
+        "one list of forced extensions, in the spec and the host profile"
+    );
 }

@@ -75,7 +75,8 @@ impl Deck {
     /// The handle for this user's XDG dirs and config.
     pub fn open() -> Result<Deck> {
         let paths = Paths::from_env()?;
-        let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
+        let config =
+            Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
         Deck::with(paths, config)
     }
 
