@@ -145,6 +145,7 @@ pub fn denied() -> Vec<&'static str> {
             "openat2 (ENOSYS: its mode is in a struct a filter cannot read)",
             "unshare/clone with CLONE_NEWNS, NEWUTS, NEWIPC, NEWCGROUP or NEWTIME",
             "clone3 (ENOSYS: its flags are in a struct a filter cannot read)",
+            "every x32 syscall on x86_64 (they would match no rule)",
             "setsockopt/getsockopt of legacy netfilter (ip/ip6/arp/ebtables, IPVS)",
         ])
         .collect()
@@ -155,13 +156,60 @@ fn target_arch() -> Result<TargetArch> {
         .map_err(|e| DeckError::host("building the seccomp filter", format!("{e:?}")))
 }
 
-/// The filters a sandbox runs under, in order: the main one (EPERM), and one that answers
-/// openat2 and clone3 with ENOSYS. They take their mode or flags in a struct a filter cannot
+/// The filters a sandbox runs under, in order: the main one (EPERM), one that answers
+/// openat2 and clone3 with ENOSYS, and on x86_64 one that refuses x32 syscalls. They take their mode or flags in a struct a filter cannot
 /// read, so the setuid and namespace rules cannot look at them; ENOSYS makes callers (glibc
-/// among them) fall back to openat and clone, which the main filter inspects. Two filters
-/// because one filter has one action; the kernel applies both.
+/// among them) fall back to openat and clone, which the main filter inspects. Several filters
+/// because one filter has one action; the kernel applies them all.
 pub fn programs() -> Result<Vec<BpfProgram>> {
-    Ok(vec![main_program()?, openat2_program()?])
+    let mut programs = vec![main_program()?, openat2_program()?];
+    programs.extend(x32_program());
+    debug_assert_eq!(programs.len(), PROGRAM_COUNT);
+    Ok(programs)
+}
+
+/// How many programs [`programs`] returns (bwrap gets one descriptor for each).
+pub const PROGRAM_COUNT: usize = if cfg!(target_arch = "x86_64") { 3 } else { 2 };
+
+/// The bit that marks an x32 syscall on x86_64. x32 calls come with the x86_64 audit arch,
+/// so the arch check every program starts with lets them through, and their numbers
+/// (`0x40000000 | nr`) match none of the rules: on a kernel built with `CONFIG_X86_X32_ABI`
+/// (Debian's, switched on with `syscall.x32=y`) every rule above could be walked around.
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// A program that refuses every x32 syscall (EPERM), on x86_64 only.
+#[cfg(target_arch = "x86_64")]
+fn x32_program() -> Option<BpfProgram> {
+    use seccompiler::sock_filter;
+    let op = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    Some(vec![
+        // The syscall number is the first field of `struct seccomp_data`.
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        op(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ),
+        op(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+            0,
+            0,
+        ),
+        op(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ])
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x32_program() -> Option<BpfProgram> {
+    None
 }
 
 fn openat2_program() -> Result<BpfProgram> {
@@ -318,7 +366,7 @@ mod tests {
     #[test]
     fn the_filter_compiles_to_whole_instructions() {
         let programs = programs().unwrap();
-        assert_eq!(programs.len(), 2);
+        assert_eq!(programs.len(), PROGRAM_COUNT);
         for program in &programs {
             let bytes = program_bytes(program);
             assert!(!bytes.is_empty());
