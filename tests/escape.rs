@@ -183,6 +183,12 @@ elif cmd == "x32":
         ctypes.set_errno(0)
         r = libc.syscall(ctypes.c_long(0x40000000 | nr), ctypes.c_long(arg))
         print(f"{label}.{name}=" + ("ok" if r >= 0 else ename(ctypes.get_errno())))
+elif cmd == "fcap":
+    # A file capability (VFS_CAP_REVISION_2, effective, permitted CAP_DAC_READ_SEARCH): from a
+    # user namespace the kernel stores it tagged with that namespace's root.
+    import struct
+    value = struct.pack("<IIIII", 0x02000001, 1 << 2, 0, 0, 0)
+    report(label, lambda: os.setxattr(rest[0], "security.capability", value))
 elif cmd == "netfilter-info":
     report(label, lambda: netfilter_info(*map(int, rest)))
 elif cmd == "sockopt-tos":
@@ -1137,6 +1143,83 @@ fn fs_12_no_device_nodes_and_no_setuid_or_setgid_files() {
         .permissions()
         .mode();
     assert_ne!(mode & 0o4000, 0, "control: chmod 4755 works on the host");
+}
+
+/// FS-12, through a nested user namespace (a sandbox with the browser may create one). There
+/// a process holds CAP_SETFCAP and may write `security.capability`; for a root caller's
+/// sandbox the kernel tags it with host uid 0, so every host user who runs the file would get
+/// its capabilities (measured by hand: `nobody` read /etc/shadow through a planted
+/// `cap_dac_read_search` copy of `cat`). Every xattr write is refused (EOPNOTSUPP, so `cp -a`
+/// still works), as root and as `nobody`.
+#[test]
+fn fs_12_no_file_capability_can_be_planted_through_a_nested_user_namespace() {
+    if !prerequisites(TOOLS) || !prerequisites(&["unshare", "chromium", "setpriv"]) {
+        return;
+    }
+    let s = Scene::new("fs12cap");
+    let plant = |name: &str| {
+        let file = s.project.join(name);
+        std::fs::copy("/bin/true", &file).unwrap();
+        file
+    };
+    let has_caps = |file: &Path| xattr_present(file, "security.capability");
+    let body = |file: &Path| {
+        format!(
+            "unshare -Ur python3 \"$PROBE\" fcap fcap '{f}'; cp -a '{f}' '{f}.copy' && echo cp=ok",
+            f = file.display()
+        )
+    };
+    let inside = plant("planted-root");
+    let r = s.launch(&[], &body(&inside));
+    r.expect("fcap", "ENOTSUP");
+    r.expect("cp", "ok");
+    assert!(!has_caps(&inside), "a capability was written");
+    // Control: the same plant on the host (root, in a user namespace of its own) succeeds.
+    let control = plant("control-root");
+    let c = Report::of(
+        &Command::new("sh")
+            .args(["-c", &s.script(&body(&control))])
+            .output()
+            .unwrap(),
+    );
+    c.expect("fcap", "ok");
+    assert!(has_caps(&control), "control: no capability written");
+    let inside = plant("planted-nobody");
+    let control = plant("control-nobody");
+    let as_nobody = s.world.as_nobody();
+    let script = s.script(&body(&inside));
+    let args = [
+        "launch",
+        "bubblewrap",
+        "--new",
+        s.p(),
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let r = Report::of(&as_nobody(&args).output().unwrap());
+    r.expect("fcap", "ENOTSUP");
+    assert!(!has_caps(&inside), "a capability was written (nobody)");
+    let c = Report::of(
+        &Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["sh", "-c", &s.script(&body(&control))])
+            .output()
+            .unwrap(),
+    );
+    c.expect("fcap", "ok");
+    assert!(has_caps(&control), "control (nobody): none written");
+}
+
+/// Whether `file` carries the extended attribute `name` (getxattr through libc).
+fn xattr_present(file: &Path, name: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(file.as_os_str().as_bytes()).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    // SAFETY: two NUL-terminated strings; a null buffer of size 0 asks for the size only.
+    unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
 }
 
 #[test]

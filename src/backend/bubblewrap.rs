@@ -21,7 +21,7 @@ use crate::spec::Profile;
 /// Where bwrap reads its inputs from inside the child (fixed numbers, mapped with
 /// command-fds so nothing else leaks in).
 /// One per seccomp program (see `seccomp::programs`).
-const SECCOMP_FDS: [i32; 3] = [20, 23, 25];
+const SECCOMP_FDS: [i32; 4] = [20, 23, 25, 26];
 const SECRETS_FD: i32 = 21;
 const POLICY_FD: i32 = 22;
 const WRAPPER_FD: i32 = 24;

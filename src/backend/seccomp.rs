@@ -44,6 +44,24 @@ const DENIED_SYSCALLS: &[(&str, libc::c_long)] = &[
     ("setns", libc::SYS_setns),
 ];
 
+/// Extended attribute writes, answered EOPNOTSUPP ("this filesystem has no xattrs", which `cp
+/// -p`, `cp -a` and ACL code take in their stride, where EPERM would fail them). File
+/// capabilities are an xattr (security.capability): a process holding CAP_SETFCAP in a
+/// nested user namespace (see `NAMESPACE_FLAGS`) may write one, tagged with the kuid of that
+/// namespace's root. For a root caller's sandbox that is host uid 0, so the file would carry
+/// its capabilities for every host user who runs it: a setuid plant by another name. The
+/// name is behind a pointer a filter cannot read, so every xattr write is refused.
+const XATTR_WRITES: &[(&str, libc::c_long)] = &[
+    ("setxattr", libc::SYS_setxattr),
+    ("lsetxattr", libc::SYS_lsetxattr),
+    ("fsetxattr", libc::SYS_fsetxattr),
+    ("setxattrat", SYS_SETXATTRAT),
+];
+
+/// `setxattrat` (Linux 6.13), not in libc yet: the same number on every architecture, as
+/// all syscalls from 424 on are.
+const SYS_SETXATTRAT: libc::c_long = 463;
+
 /// Namespaces a sandboxed process may not create, even where a nested user namespace is
 /// allowed: Chromium's sandbox needs a user, a pid and a network namespace (the renderers'
 /// empty network namespace is what keeps them off the network), nothing else. Refusing a
@@ -139,6 +157,7 @@ pub fn denied() -> Vec<&'static str> {
         .chain(DENIED_IOCTLS.iter().map(|(n, _)| *n))
         .chain(DENIED_SOCKETS.iter().map(|(n, _, _)| *n))
         .chain(DENIED_SOCKET_TYPES.iter().map(|(n, _)| *n))
+        .chain(XATTR_WRITES.iter().map(|(n, _)| *n))
         .chain([
             "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
             "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
@@ -157,19 +176,20 @@ fn target_arch() -> Result<TargetArch> {
 }
 
 /// The filters a sandbox runs under, in order: the main one (EPERM), one that answers
-/// openat2 and clone3 with ENOSYS, and on x86_64 one that refuses x32 syscalls. They take their mode or flags in a struct a filter cannot
+/// openat2 and clone3 with ENOSYS, one that answers xattr writes with EOPNOTSUPP, and on
+/// x86_64 one that refuses x32 syscalls. They take their mode or flags in a struct a filter cannot
 /// read, so the setuid and namespace rules cannot look at them; ENOSYS makes callers (glibc
 /// among them) fall back to openat and clone, which the main filter inspects. Several filters
 /// because one filter has one action; the kernel applies them all.
 pub fn programs() -> Result<Vec<BpfProgram>> {
-    let mut programs = vec![main_program()?, openat2_program()?];
+    let mut programs = vec![main_program()?, openat2_program()?, xattr_program()?];
     programs.extend(x32_program());
     debug_assert_eq!(programs.len(), PROGRAM_COUNT);
     Ok(programs)
 }
 
 /// How many programs [`programs`] returns (bwrap gets one descriptor for each).
-pub const PROGRAM_COUNT: usize = if cfg!(target_arch = "x86_64") { 3 } else { 2 };
+pub const PROGRAM_COUNT: usize = if cfg!(target_arch = "x86_64") { 4 } else { 3 };
 
 /// The bit that marks an x32 syscall on x86_64. x32 calls come with the x86_64 audit arch,
 /// so the arch check every program starts with lets them through, and their numbers
@@ -222,6 +242,22 @@ fn openat2_program() -> Result<BpfProgram> {
         ]),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
+        target_arch()?,
+    )
+    .map_err(|e| error(&e))?;
+    BpfProgram::try_from(filter).map_err(|e| error(&e))
+}
+
+fn xattr_program() -> Result<BpfProgram> {
+    let error =
+        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
+    let filter = SeccompFilter::new(
+        XATTR_WRITES
+            .iter()
+            .map(|(_, nr)| (*nr, Vec::new()))
+            .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EOPNOTSUPP as u32),
         target_arch()?,
     )
     .map_err(|e| error(&e))?;
