@@ -418,6 +418,32 @@ impl Scene {
         record
     }
 
+    /// `launch` as `nobody` (the world is handed to it first).
+    fn launch_as_nobody(&self, body: &str) -> Report {
+        let script = self.script(body);
+        let as_nobody = self.world.as_nobody();
+        let args = ["launch", "bubblewrap", "--new", self.p(), "--shell", "--"];
+        let out = as_nobody(&args)
+            .args(["sh", "-c", &script])
+            .output()
+            .unwrap();
+        Report::of(&out)
+    }
+
+    /// A script run on the host, as the test's user or (`nobody`) through setpriv: the
+    /// negative control of a probe that needs a shell.
+    fn on_host(&self, body: &str, nobody: bool) -> Report {
+        let mut c = Command::new("setpriv");
+        if nobody {
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        }
+        let out = c
+            .args(["--", "sh", "-c", &self.script(body)])
+            .output()
+            .unwrap();
+        Report::of(&out)
+    }
+
     /// The probe run on the host: the negative control.
     fn host_probe(&self, args: &[&str]) -> Report {
         let out = Command::new("python3")
@@ -1169,48 +1195,24 @@ fn fs_12_no_file_capability_can_be_planted_through_a_nested_user_namespace() {
             f = file.display()
         )
     };
-    let inside = plant("planted-root");
-    let r = s.launch(&[], &body(&inside));
-    r.expect("fcap", "ENOTSUP");
-    r.expect("cp", "ok");
-    assert!(!has_caps(&inside), "a capability was written");
-    // Control: the same plant on the host (root, in a user namespace of its own) succeeds.
-    let control = plant("control-root");
-    let c = Report::of(
-        &Command::new("sh")
-            .args(["-c", &s.script(&body(&control))])
-            .output()
-            .unwrap(),
-    );
-    c.expect("fcap", "ok");
-    assert!(has_caps(&control), "control: no capability written");
-    let inside = plant("planted-nobody");
-    let control = plant("control-nobody");
-    let as_nobody = s.world.as_nobody();
-    let script = s.script(&body(&inside));
-    let args = [
-        "launch",
-        "bubblewrap",
-        "--new",
-        s.p(),
-        "--shell",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ];
-    let r = Report::of(&as_nobody(&args).output().unwrap());
-    r.expect("fcap", "ENOTSUP");
-    assert!(!has_caps(&inside), "a capability was written (nobody)");
-    let c = Report::of(
-        &Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .args(["sh", "-c", &s.script(&body(&control))])
-            .output()
-            .unwrap(),
-    );
-    c.expect("fcap", "ok");
-    assert!(has_caps(&control), "control (nobody): none written");
+    for nobody in [false, true] {
+        let who = if nobody { "nobody" } else { "root" };
+        // Both planted now: handing the world to nobody chowns them with it.
+        let inside = plant(&format!("planted-{who}"));
+        let control = plant(&format!("control-{who}"));
+        let r = if nobody {
+            s.launch_as_nobody(&body(&inside))
+        } else {
+            s.launch(&[], &body(&inside))
+        };
+        r.expect("fcap", "ENOTSUP");
+        r.expect("cp", "ok");
+        assert!(!has_caps(&inside), "a capability was written ({who})");
+        // Control: the same plant on the host, in a user namespace of its own, succeeds.
+        let c = s.on_host(&body(&control), nobody);
+        c.expect("fcap", "ok");
+        assert!(has_caps(&control), "control ({who}): no capability written");
+    }
 }
 
 /// Whether `file` carries the extended attribute `name` (getxattr through libc).
@@ -1476,50 +1478,25 @@ fn pr_07_legacy_netfilter_and_obsolete_packet_sockets_are_refused_in_a_nested_na
         return;
     }
     let s = Scene::new("pr07nf");
-    let script = s.script(NESTED_NETFILTER_PROBES);
-    let check = |r: &Report| {
+    for nobody in [false, true] {
+        let who = if nobody { "nobody" } else { "root" };
+        let r = if nobody {
+            s.launch_as_nobody(NESTED_NETFILTER_PROBES)
+        } else {
+            s.launch(&[], NESTED_NETFILTER_PROBES)
+        };
         for label in ["iptables", "ip6tables", "arptables", "spkt"] {
             r.expect(label, "EPERM");
         }
         r.expect("tos-still-works", "ok");
-    };
-    check(&s.launch(&[], NESTED_NETFILTER_PROBES));
-    // Control: on the host the same probes reach the tables and open the socket.
-    let host = |c: &mut Command| Report::of(&c.output().unwrap());
-    let c = host(Command::new("sh").args(["-c", &script]));
-    let reached = |c: &Report, who: &str| {
+        // Control: on the host the same probes reach the tables and open the socket.
+        let c = s.on_host(NESTED_NETFILTER_PROBES, nobody);
         for label in ["iptables", "ip6tables", "spkt"] {
             assert_eq!(c.get(label), "ok", "control ({who}): {label}\n{}", c.text);
         }
         // The 84-byte request is not arp_tables' size: EINVAL, past the permission check.
         assert_ne!(c.get("arptables"), "EPERM", "control ({who})\n{}", c.text);
-    };
-    reached(&c, "root");
-    let as_nobody = s.world.as_nobody();
-    let out = as_nobody(&[
-        "launch",
-        "bubblewrap",
-        "--new",
-        s.p(),
-        "--shell",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ])
-    .output()
-    .unwrap();
-    check(&Report::of(&out));
-    let c = host(Command::new("setpriv").args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "--",
-        "sh",
-        "-c",
-        &script,
-    ]));
-    reached(&c, "nobody");
+    }
 }
 
 #[test]
