@@ -151,6 +151,17 @@ def setuid(label, d):
     report(f"{label}.openat2", openat2)
     report(f"{label}.chardev", lambda: os.mknod(os.path.join(d, "dev"), stat.S_IFCHR | 0o666, os.makedev(1, 3)))
 
+def netfilter_info(family, level, optname):
+    # The GET_INFO request of ip_tables/ip6_tables/arp_tables: the table name goes in, its
+    # hooks come out. Only CAP_NET_ADMIN over the socket's network namespace gets an answer.
+    s = socket.socket(family, socket.SOCK_STREAM)
+    buf = ctypes.create_string_buffer(b"filter", 84)
+    size = ctypes.c_uint(84)
+    r = libc.getsockopt(s.fileno(), level, optname, buf, ctypes.byref(size))
+    s.close()
+    if r != 0:
+        raise OSError(ctypes.get_errno(), "getsockopt")
+
 label, cmd, *rest = sys.argv[1:]
 if cmd == "uconnect":
     report(label, lambda: uconnect(rest[0]))
@@ -169,6 +180,28 @@ elif cmd == "landlock":
     ctypes.set_errno(0)
     abi = libc.syscall(ctypes.c_long(444), None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     print(f"{label}=" + (f"abi{abi}" if abi >= 0 else ename(ctypes.get_errno())))
+elif cmd == "x32":
+    # x32 calls are x86_64 numbers with bit 30 set. A kernel without CONFIG_X86_X32_ABI answers
+    # ENOSYS, one with it runs them: a filter that looks only at numbers sees neither.
+    libc.syscall.restype = ctypes.c_long
+    for name, nr, arg in (("getpid", 39, 0), ("unshare", 272, 0x10000000 | 0x20000)):
+        ctypes.set_errno(0)
+        r = libc.syscall(ctypes.c_long(0x40000000 | nr), ctypes.c_long(arg))
+        print(f"{label}.{name}=" + ("ok" if r >= 0 else ename(ctypes.get_errno())))
+elif cmd == "fcap":
+    # A file capability (VFS_CAP_REVISION_2, effective, permitted CAP_DAC_READ_SEARCH): from a
+    # user namespace the kernel stores it tagged with that namespace's root.
+    import struct
+    value = struct.pack("<IIIII", 0x02000001, 1 << 2, 0, 0, 0)
+    report(label, lambda: os.setxattr(rest[0], "security.capability", value))
+elif cmd == "netfilter-info":
+    report(label, lambda: netfilter_info(*map(int, rest)))
+elif cmd == "sockopt-tos":
+    # An ordinary IP option (IP_TOS 1, IPV6_TCLASS 67) keeps working next to the refused ones.
+    report(label, lambda: (socket.socket().setsockopt(0, 1, 16),
+                           socket.socket(socket.AF_INET6).setsockopt(41, 67, 16)))
+elif cmd == "socket":
+    report(label, lambda: socket.socket(*map(int, rest)).close())
 "#;
 
 /// Shell helpers every script starts with: `probe LABEL CMD ARGS` and `try LABEL CMD ARGS`.
@@ -488,6 +521,32 @@ impl Scene {
             ready.exists()
         });
         record
+    }
+
+    /// `launch` as `nobody` (the world is handed to it first).
+    fn launch_as_nobody(&self, body: &str) -> Report {
+        let script = self.script(body);
+        let as_nobody = self.world.as_nobody();
+        let args = ["launch", "bubblewrap", "--new", self.p(), "--shell", "--"];
+        let out = as_nobody(&args)
+            .args(["sh", "-c", &script])
+            .output()
+            .unwrap();
+        Report::of(&out)
+    }
+
+    /// A script run on the host, as the test's user or (`nobody`) through setpriv: the
+    /// negative control of a probe that needs a shell.
+    fn on_host(&self, body: &str, nobody: bool) -> Report {
+        let mut c = Command::new("setpriv");
+        if nobody {
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        }
+        let out = c
+            .args(["--", "sh", "-c", &self.script(body)])
+            .output()
+            .unwrap();
+        Report::of(&out)
     }
 
     /// The probe run on the host: the negative control.
@@ -1217,6 +1276,59 @@ fn fs_12_no_device_nodes_and_no_setuid_or_setgid_files() {
     assert_ne!(mode & 0o4000, 0, "control: chmod 4755 works on the host");
 }
 
+/// FS-12, through a nested user namespace (a sandbox with the browser may create one). There
+/// a process holds CAP_SETFCAP and may write `security.capability`; for a root caller's
+/// sandbox the kernel tags it with host uid 0, so every host user who runs the file would get
+/// its capabilities (measured by hand: `nobody` read /etc/shadow through a planted
+/// `cap_dac_read_search` copy of `cat`). Every xattr write is refused (EOPNOTSUPP, so `cp -a`
+/// still works), as root and as `nobody`.
+#[test]
+fn fs_12_no_file_capability_can_be_planted_through_a_nested_user_namespace() {
+    if !prerequisites(TOOLS) || !prerequisites(&["unshare", "chromium", "setpriv"]) {
+        return;
+    }
+    let s = Scene::new("fs12cap");
+    let plant = |name: &str| {
+        let file = s.project.join(name);
+        std::fs::copy("/bin/true", &file).unwrap();
+        file
+    };
+    let has_caps = |file: &Path| xattr_present(file, "security.capability");
+    let body = |file: &Path| {
+        format!(
+            "unshare -Ur python3 \"$PROBE\" fcap fcap '{f}'; cp -a '{f}' '{f}.copy' && echo cp=ok",
+            f = file.display()
+        )
+    };
+    for nobody in [false, true] {
+        let who = if nobody { "nobody" } else { "root" };
+        // Both planted now: handing the world to nobody chowns them with it.
+        let inside = plant(&format!("planted-{who}"));
+        let control = plant(&format!("control-{who}"));
+        let r = if nobody {
+            s.launch_as_nobody(&body(&inside))
+        } else {
+            s.launch(&[], &body(&inside))
+        };
+        r.expect("fcap", "ENOTSUP");
+        r.expect("cp", "ok");
+        assert!(!has_caps(&inside), "a capability was written ({who})");
+        // Control: the same plant on the host, in a user namespace of its own, succeeds.
+        let c = s.on_host(&body(&control), nobody);
+        c.expect("fcap", "ok");
+        assert!(has_caps(&control), "control ({who}): no capability written");
+    }
+}
+
+/// Whether `file` carries the extended attribute `name` (getxattr through libc).
+fn xattr_present(file: &Path, name: &str) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(file.as_os_str().as_bytes()).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    // SAFETY: two NUL-terminated strings; a null buffer of size 0 asks for the size only.
+    unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) >= 0 }
+}
+
 #[test]
 fn fs_13_only_the_sandboxs_own_display_socket_and_no_runtime_dir() {
     if !prerequisites(TOOLS) {
@@ -1450,6 +1562,48 @@ fn pr_07_nested_user_namespaces_hold_only_what_chromium_needs() {
     }
 }
 
+/// What a process in a fresh user and network namespace could reach around the netlink and
+/// `AF_PACKET` rules: legacy netfilter through socket options on an IP socket, and a packet
+/// socket spelled `socket(AF_INET, SOCK_PACKET)`. Printed as `LABEL=ok` or an errno name.
+const NESTED_NETFILTER_PROBES: &str = "\
+    unshare -Urn python3 \"$PROBE\" iptables netfilter-info 2 0 64; \
+    unshare -Urn python3 \"$PROBE\" ip6tables netfilter-info 10 41 64; \
+    unshare -Urn python3 \"$PROBE\" arptables netfilter-info 2 0 96; \
+    unshare -Urn python3 \"$PROBE\" spkt socket 2 10 0; \
+    python3 \"$PROBE\" tos-still-works sockopt-tos";
+
+/// PR-07, the ways around it. In a nested user and network namespace a process holds
+/// CAP_NET_ADMIN and CAP_NET_RAW there: ip_tables (CVE-2016-3134, CVE-2021-22555), ip6_tables
+/// and arp_tables are configured through `getsockopt`/`setsockopt` on an ordinary socket, and
+/// `socket(AF_INET, SOCK_PACKET)` becomes a packet socket in the kernel, after the filter has
+/// seen `AF_INET`. Both are refused, as root (uid 1000 inside) and as `nobody`.
+#[test]
+fn pr_07_legacy_netfilter_and_obsolete_packet_sockets_are_refused_in_a_nested_namespace() {
+    if !prerequisites(TOOLS) || !prerequisites(&["unshare", "chromium", "setpriv"]) {
+        return;
+    }
+    let s = Scene::new("pr07nf");
+    for nobody in [false, true] {
+        let who = if nobody { "nobody" } else { "root" };
+        let r = if nobody {
+            s.launch_as_nobody(NESTED_NETFILTER_PROBES)
+        } else {
+            s.launch(&[], NESTED_NETFILTER_PROBES)
+        };
+        for label in ["iptables", "ip6tables", "arptables", "spkt"] {
+            r.expect(label, "EPERM");
+        }
+        r.expect("tos-still-works", "ok");
+        // Control: on the host the same probes reach the tables and open the socket.
+        let c = s.on_host(NESTED_NETFILTER_PROBES, nobody);
+        for label in ["iptables", "ip6tables", "spkt"] {
+            assert_eq!(c.get(label), "ok", "control ({who}): {label}\n{}", c.text);
+        }
+        // The 84-byte request is not arp_tables' size: EINVAL, past the permission check.
+        assert_ne!(c.get("arptables"), "EPERM", "control ({who})\n{}", c.text);
+    }
+}
+
 #[test]
 fn pr_08_pid1_environ_carries_no_secret() {
     if !prerequisites(TOOLS) {
@@ -1505,6 +1659,29 @@ fn pr_09_risky_syscalls_are_refused() {
     args.extend(specs.iter().map(String::as_str));
     let c = s.host_probe(&args);
     for name in ["keyctl", "add_key", "perf_event_open"] {
+        assert_ne!(c.get(&format!("host.{name}")), "EPERM", "control: {name}");
+    }
+}
+
+/// PR-09, the other ABI. On x86_64 an x32 syscall carries the x86_64 audit arch, so the
+/// filter's arch check lets it through, and its number matches none of the rules: on a kernel
+/// with x32 enabled, `unshare`, `mount` or `ioctl(TIOCSTI)` in x32 would walk around all of
+/// them. Every x32 call is refused. (i386 calls, `int 0x80`, have another audit arch and kill
+/// the process.)
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn pr_09_x32_syscalls_are_refused_whatever_the_kernel() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let s = Scene::new("pr09x32");
+    let r = s.launch(&[], "probe in x32");
+    r.expect("in.getpid", "EPERM");
+    r.expect("in.unshare", "EPERM");
+    // Control: on the host the kernel answers (ENOSYS here, where x32 is not built in; a
+    // result on a kernel with x32); the permission refusal is the filter's.
+    let c = s.host_probe(&["host", "x32"]);
+    for name in ["getpid", "unshare"] {
         assert_ne!(c.get(&format!("host.{name}")), "EPERM", "control: {name}");
     }
 }

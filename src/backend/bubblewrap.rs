@@ -21,7 +21,7 @@ use crate::spec::Profile;
 /// Where bwrap reads its inputs from inside the child (fixed numbers, mapped with
 /// command-fds so nothing else leaks in).
 /// One per seccomp program (see `seccomp::programs`).
-const SECCOMP_FDS: [i32; 2] = [20, 23];
+const SECCOMP_FDS: [i32; 4] = [20, 23, 25, 26];
 const SECRETS_FD: i32 = 21;
 const POLICY_FD: i32 = 22;
 const WRAPPER_FD: i32 = 24;
@@ -339,7 +339,8 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
         }
     }
     if plan.hardening {
-        for fd in SECCOMP_FDS {
+        // As many as there are programs: a fd without its program would make bwrap fail.
+        for fd in SECCOMP_FDS.iter().take(seccomp::PROGRAM_COUNT) {
             let fd = fd.to_string();
             push(&["--add-seccomp-fd".as_ref(), fd.as_ref()]);
         }
@@ -506,6 +507,8 @@ mod tests {
         assert!(position(&args, &["--cap-drop", "ALL"]).is_some());
         assert!(position(&args, &["--add-seccomp-fd", "20"]).is_some());
         assert!(position(&args, &["--add-seccomp-fd", "23"]).is_some());
+        let fds = args.iter().filter(|a| *a == "--add-seccomp-fd").count();
+        assert_eq!(fds, seccomp::PROGRAM_COUNT, "one descriptor per program");
         assert!(!args.contains(&"--unshare-net".to_string()));
         let mut offline = launch();
         offline.network = false;

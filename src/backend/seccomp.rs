@@ -44,6 +44,24 @@ const DENIED_SYSCALLS: &[(&str, libc::c_long)] = &[
     ("setns", libc::SYS_setns),
 ];
 
+/// Extended attribute writes, answered EOPNOTSUPP ("this filesystem has no xattrs", which `cp
+/// -p`, `cp -a` and ACL code take in their stride, where EPERM would fail them). File
+/// capabilities are an xattr (security.capability): a process holding CAP_SETFCAP in a
+/// nested user namespace (see `NAMESPACE_FLAGS`) may write one, tagged with the kuid of that
+/// namespace's root. For a root caller's sandbox that is host uid 0, so the file would carry
+/// its capabilities for every host user who runs it: a setuid plant by another name. The
+/// name is behind a pointer a filter cannot read, so every xattr write is refused.
+const XATTR_WRITES: &[(&str, libc::c_long)] = &[
+    ("setxattr", libc::SYS_setxattr),
+    ("lsetxattr", libc::SYS_lsetxattr),
+    ("fsetxattr", libc::SYS_fsetxattr),
+    ("setxattrat", SYS_SETXATTRAT),
+];
+
+/// `setxattrat` (Linux 6.13), not in libc yet: the same number on every architecture, as
+/// all syscalls from 424 on are.
+const SYS_SETXATTRAT: libc::c_long = 463;
+
 /// Namespaces a sandboxed process may not create, even where a nested user namespace is
 /// allowed: Chromium's sandbox needs a user, a pid and a network namespace (the renderers'
 /// empty network namespace is what keeps them off the network), nothing else. Refusing a
@@ -70,6 +88,31 @@ const DENIED_SOCKETS: &[(&str, libc::c_int, Option<libc::c_int>)] = &[
     ),
     ("netlink xfrm", libc::AF_NETLINK, Some(libc::NETLINK_XFRM)),
     ("packet", libc::AF_PACKET, None),
+];
+
+/// Socket types refused in any domain. `socket(AF_INET, SOCK_PACKET, ..)` is the obsolete
+/// spelling of a packet socket: the kernel turns it into `AF_PACKET` after the filter has seen
+/// `AF_INET`, so the domain rule above alone would let it through.
+/// (libc marks the constant deprecated, for that reason: 10 in every Linux ABI.)
+const DENIED_SOCKET_TYPES: &[(&str, libc::c_int)] = &[("SOCK_PACKET", 10)];
+
+/// The kernel masks a socket's type with this before looking at it (the rest are
+/// `SOCK_NONBLOCK` and `SOCK_CLOEXEC`).
+const SOCK_TYPE_MASK: u64 = 0xf;
+
+/// Legacy netfilter (ip_tables, ip6_tables, arp_tables, ebtables, IPVS) is configured through
+/// `setsockopt`/`getsockopt` on an ordinary IP socket, not through netlink: with
+/// `CAP_NET_ADMIN` over a network namespace of its own, a process reaches the x_tables code
+/// (CVE-2016-3134, CVE-2021-22555 went through it) even with netlink netfilter refused.
+/// Every IPv4 option from 64 up is netfilter's (`IPT_BASE_CTL` 64, `ARPT_BASE_CTL` 96,
+/// `EBT_BASE_CTL` 128, `IP_VS_BASE_CTL` 1152), except `SO_ORIGINAL_DST` (80, a conntrack
+/// lookup any program may make); IPv6 interleaves its own options (`IPV6_TCLASS` 67), so
+/// ip6_tables' numbers are listed one by one.
+const NETFILTER_SOCKOPTS: &[(libc::c_int, std::ops::RangeInclusive<u32>)] = &[
+    (libc::SOL_IP, 64..=79),
+    (libc::SOL_IP, 81..=u32::MAX),
+    (libc::SOL_IPV6, 64..=65),
+    (libc::SOL_IPV6, 68..=69),
 ];
 
 /// Syscalls whose first argument carries namespace flags.
@@ -113,12 +156,16 @@ pub fn denied() -> Vec<&'static str> {
         .map(|(n, _)| *n)
         .chain(DENIED_IOCTLS.iter().map(|(n, _)| *n))
         .chain(DENIED_SOCKETS.iter().map(|(n, _, _)| *n))
+        .chain(DENIED_SOCKET_TYPES.iter().map(|(n, _)| *n))
+        .chain(XATTR_WRITES.iter().map(|(n, _)| *n))
         .chain([
             "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
             "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
             "openat2 (ENOSYS: its mode is in a struct a filter cannot read)",
             "unshare/clone with CLONE_NEWNS, NEWUTS, NEWIPC, NEWCGROUP or NEWTIME",
             "clone3 (ENOSYS: its flags are in a struct a filter cannot read)",
+            "every x32 syscall on x86_64 (they would match no rule)",
+            "setsockopt/getsockopt of legacy netfilter (ip/ip6/arp/ebtables, IPVS)",
         ])
         .collect()
 }
@@ -128,13 +175,61 @@ fn target_arch() -> Result<TargetArch> {
         .map_err(|e| DeckError::host("building the seccomp filter", format!("{e:?}")))
 }
 
-/// The filters a sandbox runs under, in order: the main one (EPERM), and one that answers
-/// openat2 and clone3 with ENOSYS. They take their mode or flags in a struct a filter cannot
+/// The filters a sandbox runs under, in order: the main one (EPERM), one that answers
+/// openat2 and clone3 with ENOSYS, one that answers xattr writes with EOPNOTSUPP, and on
+/// x86_64 one that refuses x32 syscalls. They take their mode or flags in a struct a filter cannot
 /// read, so the setuid and namespace rules cannot look at them; ENOSYS makes callers (glibc
-/// among them) fall back to openat and clone, which the main filter inspects. Two filters
-/// because one filter has one action; the kernel applies both.
+/// among them) fall back to openat and clone, which the main filter inspects. Several filters
+/// because one filter has one action; the kernel applies them all.
 pub fn programs() -> Result<Vec<BpfProgram>> {
-    Ok(vec![main_program()?, openat2_program()?])
+    let mut programs = vec![main_program()?, openat2_program()?, xattr_program()?];
+    programs.extend(x32_program());
+    debug_assert_eq!(programs.len(), PROGRAM_COUNT);
+    Ok(programs)
+}
+
+/// How many programs [`programs`] returns (bwrap gets one descriptor for each).
+pub const PROGRAM_COUNT: usize = if cfg!(target_arch = "x86_64") { 4 } else { 3 };
+
+/// The bit that marks an x32 syscall on x86_64. x32 calls come with the x86_64 audit arch,
+/// so the arch check every program starts with lets them through, and their numbers
+/// (`0x40000000 | nr`) match none of the rules: on a kernel built with `CONFIG_X86_X32_ABI`
+/// (Debian's, switched on with `syscall.x32=y`) every rule above could be walked around.
+#[cfg(target_arch = "x86_64")]
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// A program that refuses every x32 syscall (EPERM), on x86_64 only.
+#[cfg(target_arch = "x86_64")]
+fn x32_program() -> Option<BpfProgram> {
+    use seccompiler::sock_filter;
+    let op = |code: u32, k: u32, jt: u8, jf: u8| sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    Some(vec![
+        // The syscall number is the first field of `struct seccomp_data`.
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        op(
+            libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K,
+            X32_SYSCALL_BIT,
+            0,
+            1,
+        ),
+        op(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+            0,
+            0,
+        ),
+        op(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ])
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn x32_program() -> Option<BpfProgram> {
+    None
 }
 
 fn openat2_program() -> Result<BpfProgram> {
@@ -147,6 +242,22 @@ fn openat2_program() -> Result<BpfProgram> {
         ]),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
+        target_arch()?,
+    )
+    .map_err(|e| error(&e))?;
+    BpfProgram::try_from(filter).map_err(|e| error(&e))
+}
+
+fn xattr_program() -> Result<BpfProgram> {
+    let error =
+        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
+    let filter = SeccompFilter::new(
+        XATTR_WRITES
+            .iter()
+            .map(|(_, nr)| (*nr, Vec::new()))
+            .collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EOPNOTSUPP as u32),
         target_arch()?,
     )
     .map_err(|e| error(&e))?;
@@ -223,7 +334,7 @@ fn main_program() -> Result<BpfProgram> {
         SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value as u64)
             .map_err(|e| error(&e))
     };
-    let socket_rules = DENIED_SOCKETS
+    let mut socket_rules = DENIED_SOCKETS
         .iter()
         .map(|(_, domain, protocol)| {
             let mut conditions = vec![equal(0, *domain)?];
@@ -233,7 +344,35 @@ fn main_program() -> Result<BpfProgram> {
             SeccompRule::new(conditions).map_err(|e| error(&e))
         })
         .collect::<Result<Vec<_>>>()?;
+    for (_, kind) in DENIED_SOCKET_TYPES {
+        let condition = SeccompCondition::new(
+            1,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
+            *kind as u64,
+        )
+        .map_err(|e| error(&e))?;
+        socket_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
+    }
     rules.insert(libc::SYS_socket, socket_rules);
+    let bound = |op: SeccompCmpOp, value: u32| {
+        SeccompCondition::new(2, SeccompCmpArgLen::Dword, op, u64::from(value))
+            .map_err(|e| error(&e))
+    };
+    for nr in [libc::SYS_setsockopt, libc::SYS_getsockopt] {
+        let sockopt_rules = NETFILTER_SOCKOPTS
+            .iter()
+            .map(|(level, names)| {
+                let conditions = vec![
+                    equal(1, *level)?,
+                    bound(SeccompCmpOp::Ge, *names.start())?,
+                    bound(SeccompCmpOp::Le, *names.end())?,
+                ];
+                SeccompRule::new(conditions).map_err(|e| error(&e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        rules.insert(nr, sockopt_rules);
+    }
     let filter = SeccompFilter::new(
         rules,
         SeccompAction::Allow,
@@ -263,7 +402,7 @@ mod tests {
     #[test]
     fn the_filter_compiles_to_whole_instructions() {
         let programs = programs().unwrap();
-        assert_eq!(programs.len(), 2);
+        assert_eq!(programs.len(), PROGRAM_COUNT);
         for program in &programs {
             let bytes = program_bytes(program);
             assert!(!bytes.is_empty());
