@@ -537,7 +537,7 @@ impl Scene {
 
     /// A script run on the host, as the test's user or (`nobody`) through setpriv: the
     /// negative control of a probe that needs a shell.
-    fn on_host(&self, body: &str, nobody: bool) -> Report {
+    fn on_host_as(&self, body: &str, nobody: bool) -> Report {
         let mut c = Command::new("setpriv");
         if nobody {
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]);
@@ -1314,7 +1314,7 @@ fn fs_12_no_file_capability_can_be_planted_through_a_nested_user_namespace() {
         r.expect("cp", "ok");
         assert!(!has_caps(&inside), "a capability was written ({who})");
         // Control: the same plant on the host, in a user namespace of its own, succeeds.
-        let c = s.on_host(&body(&control), nobody);
+        let c = s.on_host_as(&body(&control), nobody);
         c.expect("fcap", "ok");
         assert!(has_caps(&control), "control ({who}): no capability written");
     }
@@ -1595,7 +1595,7 @@ fn pr_07_legacy_netfilter_and_obsolete_packet_sockets_are_refused_in_a_nested_na
         }
         r.expect("tos-still-works", "ok");
         // Control: on the host the same probes reach the tables and open the socket.
-        let c = s.on_host(NESTED_NETFILTER_PROBES, nobody);
+        let c = s.on_host_as(NESTED_NETFILTER_PROBES, nobody);
         for label in ["iptables", "ip6tables", "spkt"] {
             assert_eq!(c.get(label), "ok", "control ({who}): {label}\n{}", c.text);
         }
