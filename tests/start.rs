@@ -204,8 +204,10 @@ fn a_backend_that_dies_at_once_fails_create_with_its_last_lines() {
     let error = error_of(&out);
     assert_eq!(error["error"]["kind"], "start_failed", "{error}");
     let message = error["error"]["message"].as_str().unwrap();
+    // tmux 3.3 sometimes never records a dead pane's status: then it reads "unknown".
     assert!(
-        message.contains("exit status 3") && message.contains("config file missing: /nowhere"),
+        (message.contains("exit status 3") || message.contains("exit status unknown"))
+            && message.contains("config file missing: /nowhere"),
         "{message}"
     );
     assert!(world.list().is_empty(), "nothing is left registered");
