@@ -266,8 +266,7 @@ fn chromium_runs_with_its_own_sandbox_for_an_unprivileged_user() {
     if !prerequisites(TOOLS) || !prerequisites(&["setpriv"]) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     let world = World::new();

@@ -3540,8 +3540,7 @@ fn tmux_01_as_nobody_panes_reach_neither_the_attached_terminal_nor_each_other() 
     if !prerequisites(TOOLS) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     panes_reach_neither_the_terminal_nor_each_other(true);
@@ -3624,8 +3623,7 @@ fn env_01_as_nobody_xvfb_and_the_tmux_server_get_an_allowlisted_environment() {
     if !prerequisites(TOOLS) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     host_helpers_get_an_allowlisted_environment(true);
@@ -3739,8 +3737,7 @@ fn x11_01_as_nobody_a_grabbed_display_reads_screen_busy_within_a_second_or_two()
     if !prerequisites(TOOLS) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     grabbed_display_reads_screen_busy(true);
@@ -3881,8 +3878,7 @@ fn out_01_as_nobody_escape_sequences_a_sandbox_wrote_never_reach_the_terminal_ra
     if !prerequisites(TOOLS) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     escape_sequences_never_reach_the_terminal(true);

@@ -200,8 +200,7 @@ fn an_unprivileged_start_that_dies_at_once_fails_with_its_last_lines() {
     if !prerequisites(&["tmux", "Xvfb", "bwrap", "setpriv"]) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     let world = World::new();

@@ -734,8 +734,7 @@ fn an_unprivileged_user_runs_a_managed_sandbox() {
     if !prerequisites(&["tmux", "Xvfb", "bwrap", "setpriv"]) {
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     let world = World::new();

@@ -717,8 +717,7 @@ fn planted_files_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
 
 #[test]
 fn planted_files_as_nobody_are_skipped_and_counted_and_never_hang_or_blow_up_usage() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+    if !common::can_drop_to_nobody() {
         return;
     }
     planted_files(true);
