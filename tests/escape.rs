@@ -4547,3 +4547,63 @@ fn a_launched_sandbox_cannot_kill_its_terminal_job_without_landlock() {
         r.text
     );
 }
+
+/// A process inside may ptrace the sandbox's pid 1 (same user, same namespace) and make it
+/// `unshare` into a user and a network namespace of its own making (the only kinds the
+/// seccomp filter lets anything create, for Chromium). A later join finds pid 1 by its
+/// namespaces and would land in those: the deck records where pid 1 started and refuses.
+#[test]
+fn join_refuses_an_instance_whose_init_was_moved() {
+    // Chromium on the host means nested user namespaces inside (`bubblewrap.browser`), the
+    // only setting in which pid 1 can be moved at all.
+    if !prerequisites(TOOLS) || !prerequisites(&["gdb", "chromium"]) {
+        return;
+    }
+    let s = Scene::new("moved");
+    let attack = s.project.join("attack");
+    let attacked = s.project.join("attacked");
+    // The attack waits until the test says go: a prompt-injected agent acts long after its
+    // sandbox started.
+    let body = format!(
+        "readlink /proc/1/ns/net > before\n\
+         ( while [ ! -e '{attack}' ]; do sleep 0.05; done\n\
+           gdb -p 1 -batch -ex 'call (int)unshare(0x10000000)' \
+             -ex 'call (int)unshare(0x40000000)' > gdb.log 2>&1\n\
+           readlink /proc/1/ns/net > after; touch '{attacked}' ) &",
+        attack = attack.display(),
+        attacked = attacked.display(),
+    );
+    let instance = s.spawn(&[], &body);
+    let pinned = || {
+        std::fs::read_dir(s.world.runtime.join("sandbox-deck/sandboxes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("init-namespaces.json").exists())
+    };
+    wait_for(
+        "the instance's namespaces recorded",
+        Duration::from_secs(10),
+        pinned,
+    );
+    std::fs::write(&attack, "").unwrap();
+    wait_for("the attack", Duration::from_secs(30), || attacked.exists());
+    // Control: the attack worked, pid 1 now lives in a network namespace the agent made.
+    let before = read(&s.project.join("before"));
+    let after = read(&s.project.join("after"));
+    assert!(
+        !before.trim().is_empty() && before != after,
+        "pid 1 was not moved (before {before:?}, after {after:?}):\n{}",
+        read(&s.project.join("gdb.log"))
+    );
+    let out = s
+        .world
+        .command()
+        .args(["launch", "bubblewrap", s.p(), "--enter", "--", "id"])
+        .output()
+        .unwrap();
+    instance.release();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the join went through: {text}");
+    assert!(text.contains("has left the"), "{text}");
+}

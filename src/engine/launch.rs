@@ -213,6 +213,10 @@ impl Deck {
         // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
         // from reaching the rest of the caller's terminal job.
         let had_terminal = namespace::lead_own_group(&mut command);
+        // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
+        // without the record a join is refused, never let through.
+        let pin_runtime = runtime.clone();
+        std::thread::spawn(move || pin_init_namespaces(&pin_runtime, me));
         let status = run_forwarding_signals(&mut command, true);
         namespace::reclaim_terminal(had_terminal);
         let _ = self.registry.update(|records| {
@@ -248,8 +252,10 @@ impl Deck {
             .filter(ProcRef::is_alive)
             .ok_or_else(not_running)?;
         let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
+        let runtime = self.paths.sandbox_runtime_dir_of(record);
+        check_pinned_namespaces(record, &runtime, &init)?;
         let namespaces = namespace::open_namespaces(&init)?;
-        let env = read_join_env(&self.paths.sandbox_runtime_dir_of(record))?;
+        let env = read_join_env(&runtime)?;
         let (program, args) = match command.split_first() {
             Some((program, args)) => (program.clone(), args),
             None => (OsString::from("bash"), &[][..]),
@@ -553,6 +559,67 @@ fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
             format!("{} is not a recorded environment: {e}", path.display()),
         )
     })
+}
+
+/// The file in a sandbox's runtime dir that keeps the identities of its init's namespaces as
+/// they were when it started (see [`namespace::identities`]).
+const INIT_NAMESPACES: &str = "init-namespaces.json";
+
+/// Records the namespaces of the sandbox under `launcher` once its init has started the
+/// payload (before that, bwrap is still setting up: with `--disable-userns` its init moves
+/// into a nested user namespace): a later join goes only where the sandbox started.
+pub(crate) fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let found = namespace::sandbox_init(&launcher)
+            .filter(|init| !init.descendants().is_empty())
+            .and_then(|init| namespace::identities(init.pid));
+        if let Some(ids) = found {
+            let body = serde_json::to_vec(&ids).map_err(|e| {
+                DeckError::host("recording the sandbox's namespaces", e.to_string())
+            })?;
+            return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
+        }
+        if !launcher.is_alive() || std::time::Instant::now() > deadline {
+            return Err(DeckError::host(
+                "recording the sandbox's namespaces",
+                "its init did not appear",
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
+/// something inside moved it, and would pick where the joined process lands.
+fn check_pinned_namespaces(record: &SandboxRecord, runtime: &Path, init: &ProcRef) -> Result<()> {
+    let refuse = |why: String| DeckError::WrongState {
+        name: record.name.to_string(),
+        state: record.state.to_string(),
+        hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
+    };
+    let path = runtime.join(INIT_NAMESPACES);
+    // A sandbox launched a moment ago may not have been pinned yet.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while !path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let recorded: Vec<(String, u64, u64)> = std::fs::read(&path)
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok())
+        .ok_or_else(|| {
+            refuse(format!(
+                "the namespaces it started in were not recorded ({})",
+                path.display()
+            ))
+        })?;
+    let now = namespace::identities(init.pid).ok_or_else(|| refuse("its init is gone".into()))?;
+    match recorded.iter().find(|r| !now.contains(r)) {
+        None => Ok(()),
+        Some((kind, _, _)) => Err(refuse(format!(
+            "its init has left the {kind} namespace it started in (a process inside moved it)"
+        ))),
+    }
 }
 
 fn home_dir() -> Result<PathBuf> {

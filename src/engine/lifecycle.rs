@@ -451,6 +451,14 @@ impl Deck {
     }
 
     fn mark_running(&self, record: &SandboxRecord, parts: Parts) -> Result<SandboxRecord> {
+        if let Some(launcher) = parts.launcher {
+            // Where its init lives now, for joins to check. Best effort: without the record a
+            // join is refused, never let through.
+            let _ = super::launch::pin_init_namespaces(
+                &self.paths.sandbox_runtime_dir_of(record),
+                launcher,
+            );
+        }
         self.registry.update(|records| {
             let r = find_by_id(records, &record.id)?;
             r.state = SandboxState::Running;

@@ -57,6 +57,24 @@ fn namespace_of(pid: u32, ns: &str) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).ok()
 }
 
+/// The namespaces a sandbox's init is pinned to: every kind a process inside could move it
+/// out of (its pid namespace cannot change, but is listed for completeness).
+const PINNED: [&str; 7] = ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"];
+
+/// The identity (device, inode) of each of `pid`'s namespaces, by kind; None when the
+/// process is gone. A join compares its target's identities with those recorded when the
+/// sandbox started: a process inside may ptrace the sandbox's init (same user, same
+/// namespace) and make it `unshare` into namespaces of its own choosing.
+pub fn identities(pid: u32) -> Option<Vec<(String, u64, u64)>> {
+    PINNED
+        .iter()
+        .map(|kind| {
+            let meta = std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).ok()?;
+            Some(((*kind).to_owned(), meta.dev(), meta.ino()))
+        })
+        .collect()
+}
+
 /// Opened now, from outside any Landlock domain: once confined, a process may not even
 /// look at another domain's /proc entries. Fails when `init` ended meanwhile (its pid could
 /// have been reused by then).
