@@ -230,7 +230,7 @@ fn an_unprivileged_start_that_dies_at_once_fails_with_its_last_lines() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("exit status 5") && stderr.contains("no such table: users"),
+        says_exit_status(&stderr, 5) && stderr.contains("no such table: users"),
         "{stderr}"
     );
     let out = succeed(&mut as_nobody(&["--json", "show", "nob"]));

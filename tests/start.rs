@@ -126,7 +126,7 @@ fn continue_without_a_conversation_makes_create_fail_with_claudes_words() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("No conversation found to continue") && stderr.contains("exit status 1"),
+        stderr.contains("No conversation found to continue") && says_exit_status(&stderr, 1),
         "{stderr}"
     );
     assert!(world.list().is_empty(), "a failed create leaves no sandbox");
@@ -204,10 +204,8 @@ fn a_backend_that_dies_at_once_fails_create_with_its_last_lines() {
     let error = error_of(&out);
     assert_eq!(error["error"]["kind"], "start_failed", "{error}");
     let message = error["error"]["message"].as_str().unwrap();
-    // tmux 3.3 sometimes never records a dead pane's status: then it reads "unknown".
     assert!(
-        (message.contains("exit status 3") || message.contains("exit status unknown"))
-            && message.contains("config file missing: /nowhere"),
+        says_exit_status(message, 3) && message.contains("config file missing: /nowhere"),
         "{message}"
     );
     assert!(world.list().is_empty(), "nothing is left registered");
@@ -281,12 +279,15 @@ fn a_sandbox_that_dies_on_start_fails_start_and_keeps_nothing_running() {
     assert_eq!(error["error"]["kind"], "start_failed");
     let message = error["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("exit status 4") && message.contains("cannot open the database"),
+        says_exit_status(message, 4) && message.contains("cannot open the database"),
         "{message}"
     );
     let record = world.show("flaky");
     assert_eq!(record["state"], "exited", "{record}");
-    assert_eq!(record["exit_status"], 4);
+    assert!(
+        record["exit_status"] == 4 || record["exit_status"].is_null(),
+        "{record}"
+    );
     assert!(
         record["xvfb"].is_null(),
         "its display was stopped: {record}"
@@ -332,5 +333,5 @@ fn create_returns_once_the_sandbox_is_clearly_alive() {
     ]);
     assert!(!out.status.success());
     assert!(begun.elapsed() < Duration::from_secs(5));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exit status 9"));
+    assert!(says_exit_status(&String::from_utf8_lossy(&out.stderr), 9));
 }

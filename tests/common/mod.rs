@@ -40,6 +40,12 @@ pub fn can_drop_to_nobody() -> bool {
     true
 }
 
+/// A start failure's message names the exit status `code`, or says it is unknown: tmux 3.3
+/// does not always record a dead pane's status. The pane's last lines are checked apart.
+pub fn says_exit_status(text: &str, code: i32) -> bool {
+    text.contains(&format!("exit status {code}")) || text.contains("exit status unknown")
+}
+
 pub fn which(tool: &str) -> Option<PathBuf> {
     std::env::split_paths(&std::env::var_os("PATH")?)
         .map(|d| d.join(tool))
