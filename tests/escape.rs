@@ -3304,6 +3304,27 @@ fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
     }
 }
 
+#[test]
+fn git_11_an_unpopulated_submodule_cannot_be_filled_with_a_repository_the_host_runs() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // A gitlink whose checkout is absent, as after `git clone` without `--recurse-submodules`
+    // (`sub` an empty dir) or after the user removed it: the host's `git status` runs
+    // `git status` in any `sub/.git` it finds there, with that repository's config.
+    let with_submodule = format!(
+        "git init -q -b main lib && (cd lib && echo l > l && git add l && git commit -qm lib) && \
+         {ONE_COMMIT} && git submodule add -q \"$P/../lib\" sub && git commit -qm sub && \
+         git submodule deinit -q -f sub && rm -rf .git/modules/sub"
+    );
+    let removed = format!("{with_submodule} && rmdir sub");
+    let plant = "mkdir -p sub && git init -q sub && \
+                 git -C sub config core.fsmonitor \"touch $M; false\"";
+    for (name, setup) in [("unpopulated", &with_submodule), ("removed", &removed)] {
+        git_lab_cases(name, setup, &[("sub/.git made", plant)], &["status"]);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // A quiet tmux (issue 9 point 3): nothing a pane writes reaches the attached terminal or
 // another pane through our server. The outer terminal is a pty whose every byte is kept.

@@ -309,11 +309,48 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
 
 /// A submodule checkout's own `.git` names the git dir that the host's `git status` runs in
 /// it: read-only, its directories pinned so the checkout cannot be moved aside and replaced.
+/// A gitlink with no checkout (cloned without `--recurse-submodules`, or removed) is as
+/// dangerous: the host's `git status` runs `git status` in whatever `<path>/.git` it finds
+/// there later, so the sandbox must not make one. Its directory is made empty when missing
+/// (what `git clone` leaves; git shows no change for it) and bound read-only.
 fn protect_submodule_checkouts(view: &mut GitView, project: &Path) {
     let gitlinks: Vec<String> = view.spec.gitlinks.iter().cloned().collect();
     for path in gitlinks {
-        protect_in_project(view, project, &project.join(path).join(".git"));
+        if !is_safe_worktree_path(&path) {
+            continue;
+        }
+        let checkout = project.join(&path);
+        let dot_git = checkout.join(".git");
+        if std::fs::symlink_metadata(&dot_git).is_ok() {
+            protect_in_project(view, project, &dot_git);
+        } else if make_plain_dirs(project, &checkout) {
+            protect_in_project(view, project, &checkout);
+        }
     }
+}
+
+/// Makes the directories from `project` down to `dir` that are missing, and says whether all
+/// of them are now plain directories. Never follows a symlink on the way (a sandbox may have
+/// left one, pointing anywhere on the host).
+fn make_plain_dirs(project: &Path, dir: &Path) -> bool {
+    let Ok(rest) = dir.strip_prefix(project) else {
+        return false;
+    };
+    let mut at = project.to_owned();
+    for part in rest.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if std::fs::create_dir(&at).is_err() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// `path` (in the project) read-only inside, and the directories between it and the project
