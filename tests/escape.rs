@@ -3323,6 +3323,24 @@ fn git_11_an_unpopulated_submodule_cannot_be_filled_with_a_repository_the_host_r
     for (name, setup) in [("unpopulated", &with_submodule), ("removed", &removed)] {
         git_lab_cases(name, setup, &[("sub/.git made", plant)], &["status"]);
     }
+    // One level down: `mid` is checked out (and dirty, so the host's git looks into it), its
+    // own submodule `mid/inner` is not.
+    let nested = format!(
+        "R=$PWD && git init -q -b main inner && \
+         (cd inner && echo i > i && git add i && git commit -qm i) && \
+         git init -q -b main mid && (cd mid && echo m > m && git add m && git commit -qm m && \
+         git submodule add -q \"$R/inner\" inner && git commit -qm inner) && \
+         {ONE_COMMIT} && git submodule add -q \"$R/mid\" mid && git commit -qm mid && \
+         echo dirty >> mid/m"
+    );
+    let plant_nested = "git init -q mid/inner && \
+                        git -C mid/inner config core.fsmonitor \"touch $M; false\"";
+    git_lab_cases(
+        "nested",
+        &nested,
+        &[("mid/inner/.git made", plant_nested)],
+        &["status"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------

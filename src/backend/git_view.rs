@@ -313,9 +313,12 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
 /// dangerous: the host's `git status` runs `git status` in whatever `<path>/.git` it finds
 /// there later, so the sandbox must not make one. Its directory is made empty when missing
 /// (what `git clone` leaves; git shows no change for it) and bound read-only.
+/// The same holds for the gitlinks of a populated submodule's own index (the host's
+/// `git status` in the submodule looks into them), down to [`MAX_SUBMODULE_DEPTH`].
 fn protect_submodule_checkouts(view: &mut GitView, project: &Path) {
-    let gitlinks: Vec<String> = view.spec.gitlinks.iter().cloned().collect();
-    for path in gitlinks {
+    let mut todo: Vec<(String, usize)> =
+        view.spec.gitlinks.iter().map(|p| (p.clone(), 1)).collect();
+    while let Some((path, depth)) = todo.pop() {
         if !is_safe_worktree_path(&path) {
             continue;
         }
@@ -323,10 +326,40 @@ fn protect_submodule_checkouts(view: &mut GitView, project: &Path) {
         let dot_git = checkout.join(".git");
         if std::fs::symlink_metadata(&dot_git).is_ok() {
             protect_in_project(view, project, &dot_git);
+            if depth < MAX_SUBMODULE_DEPTH {
+                let nested = submodule_gitlinks(&checkout).into_iter();
+                todo.extend(nested.map(|inner| (format!("{path}/{inner}"), depth + 1)));
+            }
         } else if make_plain_dirs(project, &checkout) {
             protect_in_project(view, project, &checkout);
         }
     }
+}
+
+/// How deep submodules inside submodules are followed.
+const MAX_SUBMODULE_DEPTH: usize = 8;
+
+/// The gitlink paths in the index of the submodule checked out at `checkout` (its `.git` a
+/// directory or a `gitdir:` file), read with the host's git that runs nothing.
+fn submodule_gitlinks(checkout: &Path) -> Vec<String> {
+    let dot_git = checkout.join(".git");
+    let git_dir = match std::fs::read_to_string(&dot_git) {
+        Ok(text) => match text.lines().next().and_then(|l| l.strip_prefix("gitdir: ")) {
+            Some(named) => checkout.join(named.trim_end()),
+            None => return Vec::new(),
+        },
+        Err(_) => dot_git,
+    };
+    let index = git_dir.join("index");
+    if !index.is_file() {
+        return Vec::new();
+    }
+    index_entries(&git_dir, &index)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.gitlink)
+        .map(|e| e.path)
+        .collect()
 }
 
 /// Makes the directories from `project` down to `dir` that are missing, and says whether all
