@@ -2728,13 +2728,22 @@ impl GitLab {
             "-c",
             &format!("{prelude}{script}"),
         ];
-        let out = match self.user {
-            User::Me => self.world.command().args(args).output().unwrap(),
-            User::Nobody => self.world.as_nobody()(&args).output().unwrap(),
-        };
+        let out = self.inside_command(&args).output().unwrap();
         // The helper's last round follows the sandbox's end.
         std::thread::sleep(Duration::from_millis(600));
         Report::of(&out)
+    }
+
+    /// The deck run as this lab's user with `args`.
+    fn inside_command(&self, args: &[&str]) -> Command {
+        match self.user {
+            User::Me => {
+                let mut c = self.world.command();
+                c.args(args);
+                c
+            }
+            User::Nobody => self.world.as_nobody()(args),
+        }
     }
 
     /// Whether running `git ARGS` on the host in `dir` touched the marker.
@@ -3302,6 +3311,71 @@ fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
             "control: nothing written through the links"
         );
     }
+}
+
+#[test]
+fn git_12_links_replanted_in_refs_while_the_sandbox_runs_carry_no_host_write() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // The helper's sweep removes links from `refs/` every round, but a sandbox that plants
+    // them again at once wins the race: the host's `git tag` while it runs writes through.
+    let replant = "end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do \
+                   [ -L .git/refs/tags ] || { rm -rf .git/refs/tags; ln -s \"$TD\" .git/refs/tags; }; \
+                   done 2>/dev/null; echo replanted=done";
+    for user in users() {
+        let lab = GitLab::new(user, "relinks", ONE_COMMIT);
+        let target_dir = lab.world.path("elsewhere");
+        std::fs::create_dir_all(&target_dir).unwrap();
+        let script = format!("TD='{}'; P='{}'\n{replant}", target_dir.display(), lab.p());
+        let args = [
+            "launch",
+            "bubblewrap",
+            "--new",
+            lab.p(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ];
+        let mut sandbox = lab
+            .inside_command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        for i in 0..10 {
+            lab.host_sh(&lab.project, &format!("git tag -f host-tag-{i}"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = sandbox.wait();
+        let written: Vec<_> = std::fs::read_dir(&target_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            written.is_empty(),
+            "{user:?}: the host's git wrote through a link the sandbox re-planted: {written:?}"
+        );
+    }
+    // Control: the same link on the host carries the host's tag out of the repository.
+    let control = GitLab::new(User::Me, "relinks", ONE_COMMIT);
+    let target_dir = control.world.path("elsewhere");
+    std::fs::create_dir_all(&target_dir).unwrap();
+    control.host_sh(
+        &control.project,
+        &format!(
+            "rm -rf .git/refs/tags && ln -s '{}' .git/refs/tags && git tag host-tag",
+            target_dir.display()
+        ),
+    );
+    assert!(
+        target_dir.join("host-tag").exists(),
+        "control: the tag did not go through the link"
+    );
 }
 
 #[test]

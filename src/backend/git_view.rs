@@ -490,6 +490,9 @@ fn add_dir_view(
         if writable && name == "objects" {
             protect_alternates(view, &host.join("objects/info"))?;
         }
+        if writable {
+            pin_host_subdirs(view, &host.join(&name));
+        }
     }
     view.spec.dirs.push(SyncedDir {
         host: host.to_owned(),
@@ -548,6 +551,44 @@ fn protect_alternates(view: &mut GitView, info: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The most directories below `refs/` and `objects/` pinned by [`pin_host_subdirs`].
+const MAX_PINNED_SUBDIRS: usize = 128;
+
+/// Binds the directories below a read-write host dir over themselves (parents first), so a
+/// running sandbox cannot replace one with a symlink: the host's git writes refs, tags,
+/// remote-tracking refs and packs through them while the sandbox runs, between two of the
+/// helper's sweeps (`git_12_…`). Loose-object fan-out dirs are left out (256 mounts, and git
+/// names what it writes there). A directory the sandbox creates later is only swept.
+fn pin_host_subdirs(view: &mut GitView, root: &Path) {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let is_fanout =
+                dir == root && root.ends_with("objects") && entry.file_name().len() == 2;
+            // `info` is pinned with its alternates by protect_alternates.
+            let is_info = dir == root && root.ends_with("objects") && entry.file_name() == "info";
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && !is_fanout && !is_info {
+                if found.len() >= MAX_PINNED_SUBDIRS {
+                    break;
+                }
+                found.push(entry.path());
+                stack.push(entry.path());
+            }
+        }
+    }
+    // Parents before children: a child's bind must not be covered by its parent's.
+    found.sort_by_key(|p| p.components().count());
+    view.mounts.extend(found.into_iter().map(|dir| GitMount {
+        host: dir.clone(),
+        inside: dir,
+        writable: true,
+    }));
 }
 
 /// A fresh empty file or dir at `path` in a private dir, whatever a sandbox left there.
