@@ -3379,6 +3379,57 @@ fn git_12_links_replanted_in_refs_while_the_sandbox_runs_carry_no_host_write() {
 }
 
 #[test]
+fn git_13_the_synced_index_cannot_stage_a_hook_the_host_then_writes_out() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // Hooks in the project (`core.hooksPath = .githooks`, one tracked hook). The hooks dir is
+    // read-only inside, but a hook staged in the index reaches the host's worktree on its
+    // `git restore .` (or `checkout -- .`), and its next commit runs it.
+    let setup = format!(
+        "{ONE_COMMIT} && git config core.hooksPath .githooks && mkdir .githooks && \
+         printf '#!/bin/sh\\ntrue\\n' > .githooks/post-commit && chmod +x .githooks/post-commit && \
+         git add .githooks && git commit -qm hooks"
+    );
+    let attack = "B=$(printf '#!/bin/sh\\ntouch %s\\n' \"$M\" | git hash-object -w --stdin) && \
+                  git update-index --add --cacheinfo 100755,$B,.githooks/pre-commit && echo staged=ok";
+    let host_work = "git restore . ; git commit -q --allow-empty -m host-commit";
+    for user in users() {
+        let lab = GitLab::new(user, "staged-hook", &setup);
+        let r = lab.inside(&format!(
+            "{attack}\necho more > a && git add a && echo add=ok"
+        ));
+        r.expect("staged", "ok");
+        let _ = std::fs::remove_file(&lab.marker);
+        let out = lab.host_sh(&lab.project, host_work);
+        assert!(
+            !lab.marker.exists(),
+            "{user:?}: the host ran a hook the sandbox staged:\n{}\n{}",
+            r.text,
+            Report::of(&out).text
+        );
+        // The whole index holding the hook is refused: the host keeps its own.
+        assert!(
+            lab.host_stdout("git ls-files .githooks") == ".githooks/post-commit",
+            "{user:?}: the host's index changed under .githooks"
+        );
+    }
+    // Everyday work in a project with tracked hooks still syncs the index.
+    let lab = GitLab::new(User::Me, "staged-hook-ok", &setup);
+    let r = lab.inside("echo b > b && git add b && echo add=ok");
+    r.expect("add", "ok");
+    assert_eq!(lab.host_stdout("git ls-files b"), "b", "the index crossed");
+    // Control: the same staging on the host runs the hook on the next commit.
+    let control = GitLab::new(User::Me, "staged-hook", &setup);
+    control.host_sh(&control.project, attack);
+    control.host_sh(&control.project, host_work);
+    assert!(
+        control.marker.exists(),
+        "control: the staged hook did not run"
+    );
+}
+
+#[test]
 fn git_11_an_unpopulated_submodule_cannot_be_filled_with_a_repository_the_host_runs() {
     if !prerequisites(GIT_TOOLS) {
         return;

@@ -117,6 +117,15 @@ pub struct SyncSpec {
     /// may hold (a new gitlink to a repository the sandbox made runs its config on the host's
     /// next `git status`).
     pub gitlinks: BTreeSet<String>,
+    /// Project paths the host's git runs code from (a `core.hooksPath` in the project),
+    /// relative to the project: a synced index may hold entries at, above or below them only
+    /// as the host's index had them at launch (`git restore .` on the host would write them).
+    #[serde(default)]
+    pub protected_paths: Vec<String>,
+    /// The host index's entries at or below [`SyncSpec::protected_paths`] at launch, as
+    /// `MODE OID STAGE\tPATH`.
+    #[serde(default)]
+    pub protected_entries: BTreeSet<String>,
     /// Where the helper writes what it refused.
     pub log: PathBuf,
 }
@@ -296,6 +305,11 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
                 .context_io(|| format!("creating {}", hooks.display()))?;
         }
         protect_in_project(&mut view, project, &hooks);
+        if let Ok(rel) = hooks.strip_prefix(project)
+            && let Some(rel) = rel.to_str()
+        {
+            protect_index_paths(&mut view.spec, rel);
+        }
     }
     finish_mounts(&mut view);
     sync_round(&view.spec, &mut SyncMemory::default());
@@ -305,6 +319,31 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
     )
     .context_io(|| format!("writing {}", root.join("sync.json").display()))?;
     Ok(view)
+}
+
+/// Records `rel` as a path the synced index may not change, with the host index's entries
+/// there now.
+fn protect_index_paths(spec: &mut SyncSpec, rel: &str) {
+    let rel = rel.trim_end_matches('/').to_owned();
+    if let Some(git_dir) = &spec.index_git_dir {
+        let host_index = git_dir.join("index");
+        if host_index.exists() {
+            let entries = index_entries(git_dir, &host_index).unwrap_or_default();
+            spec.protected_entries.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| touches(&e.path, &rel))
+                    .map(|e| e.record),
+            );
+        }
+    }
+    spec.protected_paths.push(rel);
+}
+
+/// Whether `path` is `protected`, inside it, or one of its parents.
+fn touches(path: &str, protected: &str) -> bool {
+    let below = |a: &str, b: &str| a.strip_prefix(b).is_some_and(|r| r.starts_with('/'));
+    path == protected || below(path, protected) || below(protected, path)
 }
 
 /// A submodule checkout's own `.git` names the git dir that the host's `git status` runs in
@@ -924,6 +963,13 @@ fn validate_index(spec: &SyncSpec, bytes: &[u8]) -> std::result::Result<(), Stri
         if !is_safe_worktree_path(&entry.path) {
             return Err(format!("an entry has the path {:?}", entry.path));
         }
+        let protected = spec.protected_paths.iter().any(|p| touches(&entry.path, p));
+        if protected && !spec.protected_entries.contains(&entry.record) {
+            return Err(format!(
+                "an entry at {:?}, where the host's git runs hooks from",
+                entry.path
+            ));
+        }
         if entry.gitlink && !spec.gitlinks.contains(&entry.path) {
             return Err(format!("a new gitlink (submodule) at {:?}", entry.path));
         }
@@ -940,6 +986,8 @@ fn is_safe_worktree_path(path: &str) -> bool {
 struct IndexEntry {
     path: String,
     gitlink: bool,
+    /// The whole `ls-files --stage` record, `MODE OID STAGE\tPATH`.
+    record: String,
 }
 
 /// The entries of an index file, read by the host's git with nothing that runs code
@@ -966,6 +1014,7 @@ fn index_entries(git_dir: &Path, index: &Path) -> Result<Vec<IndexEntry>> {
             Some(IndexEntry {
                 path: path.to_owned(),
                 gitlink: meta.starts_with("160000 "),
+                record: record.to_owned(),
             })
         })
         .collect())
@@ -1280,6 +1329,20 @@ mod tests {
             "",
         ] {
             assert!(!is_safe_worktree_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_protected_path_is_touched_at_above_and_below_it_only() {
+        for (path, hit) in [
+            (".husky/_", true),
+            (".husky/_/pre-commit", true),
+            (".husky", true),
+            (".husky/pre-commit", false),
+            (".husky/_x", false),
+            (".hus", false),
+        ] {
+            assert_eq!(touches(path, ".husky/_"), hit, "{path}");
         }
     }
 
