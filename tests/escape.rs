@@ -3427,6 +3427,32 @@ fn git_13_the_synced_index_cannot_stage_a_hook_the_host_then_writes_out() {
         control.marker.exists(),
         "control: the staged hook did not run"
     );
+
+    // The same for the `bubblewrap.protect` paths (read-only inside): a tracked
+    // `.vscode/tasks.json` (tasks VS Code runs) staged with new content.
+    let setup = format!(
+        "{ONE_COMMIT} && mkdir .vscode && echo '{{}}' > .vscode/tasks.json && \
+         git add .vscode && git commit -qm vscode"
+    );
+    let attack = "B=$(echo EVIL | git hash-object -w --stdin) && \
+                  git update-index --cacheinfo 100644,$B,.vscode/tasks.json && echo staged=ok";
+    for user in users() {
+        let lab = GitLab::new(user, "staged-tasks", &setup);
+        lab.inside(attack).expect("staged", "ok");
+        lab.host_sh(&lab.project, "git restore .");
+        assert_eq!(
+            read(&lab.project.join(".vscode/tasks.json")),
+            "{}\n",
+            "{user:?}: the host wrote out what the sandbox staged"
+        );
+    }
+    let control = GitLab::new(User::Me, "staged-tasks", &setup);
+    control.host_sh(&control.project, &format!("{attack} && git restore ."));
+    assert_eq!(
+        read(&control.project.join(".vscode/tasks.json")),
+        "EVIL\n",
+        "control: git restore did not write the staged content"
+    );
 }
 
 #[test]

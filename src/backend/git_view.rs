@@ -117,8 +117,8 @@ pub struct SyncSpec {
     /// may hold (a new gitlink to a repository the sandbox made runs its config on the host's
     /// next `git status`).
     pub gitlinks: BTreeSet<String>,
-    /// Project paths the host's git runs code from (a `core.hooksPath` in the project),
-    /// relative to the project: a synced index may hold entries at, above or below them only
+    /// Project paths the host runs code from (a `core.hooksPath` in the project, the
+    /// `bubblewrap.protect` paths), relative to the project: a synced index may hold entries at, above or below them only
     /// as the host's index had them at launch (`git restore .` on the host would write them).
     #[serde(default)]
     pub protected_paths: Vec<String>,
@@ -214,8 +214,10 @@ fn layout(project: &Path) -> Result<Layout> {
 }
 
 /// Builds the view for `project` in `state` (the project's state dir): private dirs made and
-/// brought in step with the host, mount list and sync spec returned.
-pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
+/// brought in step with the host, mount list and sync spec returned. `protected` are the
+/// project paths the host runs or loads (`bubblewrap.protect`): the synced index may not
+/// change them either.
+pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<GitView> {
     let root = state.join("git");
     crate::paths::make_private_dir(&root)?;
     let mut view = GitView {
@@ -306,6 +308,13 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
         }
         protect_in_project(&mut view, project, &hooks);
         if let Ok(rel) = hooks.strip_prefix(project)
+            && let Some(rel) = rel.to_str()
+        {
+            protect_index_paths(&mut view.spec, rel);
+        }
+    }
+    for path in protected {
+        if let Ok(rel) = path.strip_prefix(project)
             && let Some(rel) = rel.to_str()
         {
             protect_index_paths(&mut view.spec, rel);
