@@ -3456,6 +3456,61 @@ fn git_13_the_synced_index_cannot_stage_a_hook_the_host_then_writes_out() {
 }
 
 #[test]
+fn git_14_a_fifo_planted_as_a_ref_does_not_hang_the_hosts_git() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // `refs/` is shared: a FIFO as the current branch's loose ref blocks the host's
+    // `git status` in open() for good, and removing the name does not wake it. The sandbox
+    // plants it again and again for 8 s; the host's git must be done well before that.
+    let replant = "end=$(( $(date +%s) + 8 )); while [ $(date +%s) -lt $end ]; do \
+                   [ -p .git/refs/heads/main ] || { rm -f .git/refs/heads/main; \
+                   mkfifo .git/refs/heads/main; }; done 2>/dev/null";
+    for user in users() {
+        let lab = GitLab::new(user, "fifo-ref", ONE_COMMIT);
+        let script = format!("cd '{}'\n{replant}", lab.p());
+        let args = [
+            "launch",
+            "bubblewrap",
+            "--new",
+            lab.p(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ];
+        let mut sandbox = lab
+            .inside_command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2000));
+        let planted = lab.project.join(".git/refs/heads/main");
+        let was_fifo = std::fs::symlink_metadata(&planted)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+        let started = Instant::now();
+        let out = lab.host_sh(&lab.project, "timeout 20 git status; echo rc=$?");
+        let took = started.elapsed();
+        let _ = sandbox.wait();
+        assert!(was_fifo, "{user:?}: the sandbox planted no FIFO");
+        assert!(
+            took < Duration::from_secs(5),
+            "{user:?}: the host's git status hung {took:?} on a planted FIFO ref: {}",
+            Report::of(&out).text
+        );
+    }
+    // Control: the same FIFO on the host hangs `git status` until it is killed.
+    let control = GitLab::new(User::Me, "fifo-ref", ONE_COMMIT);
+    let out = control.host_sh(
+        &control.project,
+        "rm .git/refs/heads/main && mkfifo .git/refs/heads/main && timeout 3 git status; echo rc=$?",
+    );
+    Report::of(&out).expect("rc", "124");
+}
+
+#[test]
 fn git_11_an_unpopulated_submodule_cannot_be_filled_with_a_repository_the_host_runs() {
     if !prerequisites(GIT_TOOLS) {
         return;

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
@@ -786,7 +786,13 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
                 if !is_loose_fanout {
                     stack.push(entry.path());
                 }
-            } else if !kind.is_file() && std::fs::remove_file(entry.path()).is_ok() {
+            } else if !kind.is_file() {
+                if kind.is_fifo() {
+                    release_fifo_readers(&entry.path());
+                }
+                if std::fs::remove_file(entry.path()).is_err() {
+                    continue;
+                }
                 removed.push(format!(
                     "{}: removed a planted link",
                     entry.path().display()
@@ -795,6 +801,17 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
         }
     }
     removed
+}
+
+/// A host git that opened a FIFO planted as a loose ref (`refs/heads/main`) blocks in
+/// `open` until a writer comes, and removing the name does not wake it: open it for writing
+/// once (never blocking, never following a link) and close it, so the reader sees an empty
+/// ref (an error) instead of hanging forever.
+fn release_fifo_readers(path: &Path) {
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path);
 }
 
 /// A regular file's content (None when absent), never following a symlink, never blocking
