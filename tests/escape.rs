@@ -2728,13 +2728,22 @@ impl GitLab {
             "-c",
             &format!("{prelude}{script}"),
         ];
-        let out = match self.user {
-            User::Me => self.world.command().args(args).output().unwrap(),
-            User::Nobody => self.world.as_nobody()(&args).output().unwrap(),
-        };
+        let out = self.inside_command(&args).output().unwrap();
         // The helper's last round follows the sandbox's end.
         std::thread::sleep(Duration::from_millis(600));
         Report::of(&out)
+    }
+
+    /// The deck run as this lab's user with `args`.
+    fn inside_command(&self, args: &[&str]) -> Command {
+        match self.user {
+            User::Me => {
+                let mut c = self.world.command();
+                c.args(args);
+                c
+            }
+            User::Nobody => self.world.as_nobody()(args),
+        }
     }
 
     /// Whether running `git ARGS` on the host in `dir` touched the marker.
@@ -3302,6 +3311,242 @@ fn git_10_links_planted_in_refs_objects_or_logs_carry_no_host_write() {
             "control: nothing written through the links"
         );
     }
+}
+
+#[test]
+fn git_12_links_replanted_in_refs_while_the_sandbox_runs_carry_no_host_write() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // The helper's sweep removes links from `refs/` every round, but a sandbox that plants
+    // them again at once wins the race: the host's `git tag` while it runs writes through.
+    let replant = "end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do \
+                   [ -L .git/refs/tags ] || { rm -rf .git/refs/tags; ln -s \"$TD\" .git/refs/tags; }; \
+                   done 2>/dev/null; echo replanted=done";
+    for user in users() {
+        let lab = GitLab::new(user, "relinks", ONE_COMMIT);
+        let target_dir = lab.world.path("elsewhere");
+        std::fs::create_dir_all(&target_dir).unwrap();
+        let script = format!("TD='{}'; P='{}'\n{replant}", target_dir.display(), lab.p());
+        let args = [
+            "launch",
+            "bubblewrap",
+            "--new",
+            lab.p(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ];
+        let mut sandbox = lab
+            .inside_command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        for i in 0..10 {
+            lab.host_sh(&lab.project, &format!("git tag -f host-tag-{i}"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = sandbox.wait();
+        let written: Vec<_> = std::fs::read_dir(&target_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            written.is_empty(),
+            "{user:?}: the host's git wrote through a link the sandbox re-planted: {written:?}"
+        );
+    }
+    // Control: the same link on the host carries the host's tag out of the repository.
+    let control = GitLab::new(User::Me, "relinks", ONE_COMMIT);
+    let target_dir = control.world.path("elsewhere");
+    std::fs::create_dir_all(&target_dir).unwrap();
+    control.host_sh(
+        &control.project,
+        &format!(
+            "rm -rf .git/refs/tags && ln -s '{}' .git/refs/tags && git tag host-tag",
+            target_dir.display()
+        ),
+    );
+    assert!(
+        target_dir.join("host-tag").exists(),
+        "control: the tag did not go through the link"
+    );
+}
+
+#[test]
+fn git_13_the_synced_index_cannot_stage_a_hook_the_host_then_writes_out() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // Hooks in the project (`core.hooksPath = .githooks`, one tracked hook). The hooks dir is
+    // read-only inside, but a hook staged in the index reaches the host's worktree on its
+    // `git restore .` (or `checkout -- .`), and its next commit runs it.
+    let setup = format!(
+        "{ONE_COMMIT} && git config core.hooksPath .githooks && mkdir .githooks && \
+         printf '#!/bin/sh\\ntrue\\n' > .githooks/post-commit && chmod +x .githooks/post-commit && \
+         git add .githooks && git commit -qm hooks"
+    );
+    let attack = "B=$(printf '#!/bin/sh\\ntouch %s\\n' \"$M\" | git hash-object -w --stdin) && \
+                  git update-index --add --cacheinfo 100755,$B,.githooks/pre-commit && echo staged=ok";
+    let host_work = "git restore . ; git commit -q --allow-empty -m host-commit";
+    for user in users() {
+        let lab = GitLab::new(user, "staged-hook", &setup);
+        let r = lab.inside(&format!(
+            "{attack}\necho more > a && git add a && echo add=ok"
+        ));
+        r.expect("staged", "ok");
+        let _ = std::fs::remove_file(&lab.marker);
+        let out = lab.host_sh(&lab.project, host_work);
+        assert!(
+            !lab.marker.exists(),
+            "{user:?}: the host ran a hook the sandbox staged:\n{}\n{}",
+            r.text,
+            Report::of(&out).text
+        );
+        // The whole index holding the hook is refused: the host keeps its own.
+        assert!(
+            lab.host_stdout("git ls-files .githooks") == ".githooks/post-commit",
+            "{user:?}: the host's index changed under .githooks"
+        );
+    }
+    // Everyday work in a project with tracked hooks still syncs the index.
+    let lab = GitLab::new(User::Me, "staged-hook-ok", &setup);
+    let r = lab.inside("echo b > b && git add b && echo add=ok");
+    r.expect("add", "ok");
+    assert_eq!(lab.host_stdout("git ls-files b"), "b", "the index crossed");
+    // Control: the same staging on the host runs the hook on the next commit.
+    let control = GitLab::new(User::Me, "staged-hook", &setup);
+    control.host_sh(&control.project, attack);
+    control.host_sh(&control.project, host_work);
+    assert!(
+        control.marker.exists(),
+        "control: the staged hook did not run"
+    );
+
+    // The same for the `bubblewrap.protect` paths (read-only inside): a tracked
+    // `.vscode/tasks.json` (tasks VS Code runs) staged with new content.
+    let setup = format!(
+        "{ONE_COMMIT} && mkdir .vscode && echo '{{}}' > .vscode/tasks.json && \
+         git add .vscode && git commit -qm vscode"
+    );
+    let attack = "B=$(echo EVIL | git hash-object -w --stdin) && \
+                  git update-index --cacheinfo 100644,$B,.vscode/tasks.json && echo staged=ok";
+    for user in users() {
+        let lab = GitLab::new(user, "staged-tasks", &setup);
+        lab.inside(attack).expect("staged", "ok");
+        lab.host_sh(&lab.project, "git restore .");
+        assert_eq!(
+            read(&lab.project.join(".vscode/tasks.json")),
+            "{}\n",
+            "{user:?}: the host wrote out what the sandbox staged"
+        );
+    }
+    let control = GitLab::new(User::Me, "staged-tasks", &setup);
+    control.host_sh(&control.project, &format!("{attack} && git restore ."));
+    assert_eq!(
+        read(&control.project.join(".vscode/tasks.json")),
+        "EVIL\n",
+        "control: git restore did not write the staged content"
+    );
+}
+
+#[test]
+fn git_14_a_fifo_planted_as_a_ref_does_not_hang_the_hosts_git() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // `refs/` is shared: a FIFO as the current branch's loose ref blocks the host's
+    // `git status` in open() for good, and removing the name does not wake it. The sandbox
+    // plants it again and again for 8 s; the host's git must be done well before that.
+    let replant = "end=$(( $(date +%s) + 8 )); while [ $(date +%s) -lt $end ]; do \
+                   [ -p .git/refs/heads/main ] || { rm -f .git/refs/heads/main; \
+                   mkfifo .git/refs/heads/main; }; done 2>/dev/null";
+    for user in users() {
+        let lab = GitLab::new(user, "fifo-ref", ONE_COMMIT);
+        let script = format!("cd '{}'\n{replant}", lab.p());
+        let args = [
+            "launch",
+            "bubblewrap",
+            "--new",
+            lab.p(),
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ];
+        let mut sandbox = lab
+            .inside_command(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2000));
+        let planted = lab.project.join(".git/refs/heads/main");
+        let was_fifo = std::fs::symlink_metadata(&planted)
+            .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()));
+        let started = Instant::now();
+        let out = lab.host_sh(&lab.project, "timeout 20 git status; echo rc=$?");
+        let took = started.elapsed();
+        let _ = sandbox.wait();
+        assert!(was_fifo, "{user:?}: the sandbox planted no FIFO");
+        assert!(
+            took < Duration::from_secs(5),
+            "{user:?}: the host's git status hung {took:?} on a planted FIFO ref: {}",
+            Report::of(&out).text
+        );
+    }
+    // Control: the same FIFO on the host hangs `git status` until it is killed.
+    let control = GitLab::new(User::Me, "fifo-ref", ONE_COMMIT);
+    let out = control.host_sh(
+        &control.project,
+        "rm .git/refs/heads/main && mkfifo .git/refs/heads/main && timeout 3 git status; echo rc=$?",
+    );
+    Report::of(&out).expect("rc", "124");
+}
+
+#[test]
+fn git_11_an_unpopulated_submodule_cannot_be_filled_with_a_repository_the_host_runs() {
+    if !prerequisites(GIT_TOOLS) {
+        return;
+    }
+    // A gitlink whose checkout is absent, as after `git clone` without `--recurse-submodules`
+    // (`sub` an empty dir) or after the user removed it: the host's `git status` runs
+    // `git status` in any `sub/.git` it finds there, with that repository's config.
+    let with_submodule = format!(
+        "git init -q -b main lib && (cd lib && echo l > l && git add l && git commit -qm lib) && \
+         {ONE_COMMIT} && git submodule add -q \"$P/../lib\" sub && git commit -qm sub && \
+         git submodule deinit -q -f sub && rm -rf .git/modules/sub"
+    );
+    let removed = format!("{with_submodule} && rmdir sub");
+    let plant = "mkdir -p sub && git init -q sub && \
+                 git -C sub config core.fsmonitor \"touch $M; false\"";
+    for (name, setup) in [("unpopulated", &with_submodule), ("removed", &removed)] {
+        git_lab_cases(name, setup, &[("sub/.git made", plant)], &["status"]);
+    }
+    // One level down: `mid` is checked out (and dirty, so the host's git looks into it), its
+    // own submodule `mid/inner` is not.
+    let nested = format!(
+        "R=$PWD && git init -q -b main inner && \
+         (cd inner && echo i > i && git add i && git commit -qm i) && \
+         git init -q -b main mid && (cd mid && echo m > m && git add m && git commit -qm m && \
+         git submodule add -q \"$R/inner\" inner && git commit -qm inner) && \
+         {ONE_COMMIT} && git submodule add -q \"$R/mid\" mid && git commit -qm mid && \
+         echo dirty >> mid/m"
+    );
+    let plant_nested = "git init -q mid/inner && \
+                        git -C mid/inner config core.fsmonitor \"touch $M; false\"";
+    git_lab_cases(
+        "nested",
+        &nested,
+        &[("mid/inner/.git made", plant_nested)],
+        &["status"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------

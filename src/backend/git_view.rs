@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
@@ -117,6 +117,15 @@ pub struct SyncSpec {
     /// may hold (a new gitlink to a repository the sandbox made runs its config on the host's
     /// next `git status`).
     pub gitlinks: BTreeSet<String>,
+    /// Project paths the host runs code from (a `core.hooksPath` in the project, the
+    /// `bubblewrap.protect` paths), relative to the project: a synced index may hold entries at, above or below them only
+    /// as the host's index had them at launch (`git restore .` on the host would write them).
+    #[serde(default)]
+    pub protected_paths: Vec<String>,
+    /// The host index's entries at or below [`SyncSpec::protected_paths`] at launch, as
+    /// `MODE OID STAGE\tPATH`.
+    #[serde(default)]
+    pub protected_entries: BTreeSet<String>,
     /// Where the helper writes what it refused.
     pub log: PathBuf,
 }
@@ -205,8 +214,10 @@ fn layout(project: &Path) -> Result<Layout> {
 }
 
 /// Builds the view for `project` in `state` (the project's state dir): private dirs made and
-/// brought in step with the host, mount list and sync spec returned.
-pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
+/// brought in step with the host, mount list and sync spec returned. `protected` are the
+/// project paths the host runs or loads (`bubblewrap.protect`): the synced index may not
+/// change them either.
+pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<GitView> {
     let root = state.join("git");
     crate::paths::make_private_dir(&root)?;
     let mut view = GitView {
@@ -296,6 +307,18 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
                 .context_io(|| format!("creating {}", hooks.display()))?;
         }
         protect_in_project(&mut view, project, &hooks);
+        if let Ok(rel) = hooks.strip_prefix(project)
+            && let Some(rel) = rel.to_str()
+        {
+            protect_index_paths(&mut view.spec, rel);
+        }
+    }
+    for path in protected {
+        if let Ok(rel) = path.strip_prefix(project)
+            && let Some(rel) = rel.to_str()
+        {
+            protect_index_paths(&mut view.spec, rel);
+        }
     }
     finish_mounts(&mut view);
     sync_round(&view.spec, &mut SyncMemory::default());
@@ -307,13 +330,108 @@ pub fn prepare(project: &Path, state: &Path) -> Result<GitView> {
     Ok(view)
 }
 
+/// Records `rel` as a path the synced index may not change, with the host index's entries
+/// there now.
+fn protect_index_paths(spec: &mut SyncSpec, rel: &str) {
+    let rel = rel.trim_end_matches('/').to_owned();
+    if let Some(git_dir) = &spec.index_git_dir {
+        let host_index = git_dir.join("index");
+        if host_index.exists() {
+            let entries = index_entries(git_dir, &host_index).unwrap_or_default();
+            spec.protected_entries.extend(
+                entries
+                    .into_iter()
+                    .filter(|e| touches(&e.path, &rel))
+                    .map(|e| e.record),
+            );
+        }
+    }
+    spec.protected_paths.push(rel);
+}
+
+/// Whether `path` is `protected`, inside it, or one of its parents.
+fn touches(path: &str, protected: &str) -> bool {
+    let below = |a: &str, b: &str| a.strip_prefix(b).is_some_and(|r| r.starts_with('/'));
+    path == protected || below(path, protected) || below(protected, path)
+}
+
 /// A submodule checkout's own `.git` names the git dir that the host's `git status` runs in
 /// it: read-only, its directories pinned so the checkout cannot be moved aside and replaced.
+/// A gitlink with no checkout (cloned without `--recurse-submodules`, or removed) is as
+/// dangerous: the host's `git status` runs `git status` in whatever `<path>/.git` it finds
+/// there later, so the sandbox must not make one. Its directory is made empty when missing
+/// (what `git clone` leaves; git shows no change for it) and bound read-only.
+/// The same holds for the gitlinks of a populated submodule's own index (the host's
+/// `git status` in the submodule looks into them), down to [`MAX_SUBMODULE_DEPTH`].
 fn protect_submodule_checkouts(view: &mut GitView, project: &Path) {
-    let gitlinks: Vec<String> = view.spec.gitlinks.iter().cloned().collect();
-    for path in gitlinks {
-        protect_in_project(view, project, &project.join(path).join(".git"));
+    let mut todo: Vec<(String, usize)> =
+        view.spec.gitlinks.iter().map(|p| (p.clone(), 1)).collect();
+    while let Some((path, depth)) = todo.pop() {
+        if !is_safe_worktree_path(&path) {
+            continue;
+        }
+        let checkout = project.join(&path);
+        let dot_git = checkout.join(".git");
+        if std::fs::symlink_metadata(&dot_git).is_ok() {
+            protect_in_project(view, project, &dot_git);
+            if depth < MAX_SUBMODULE_DEPTH {
+                let nested = submodule_gitlinks(&checkout).into_iter();
+                todo.extend(nested.map(|inner| (format!("{path}/{inner}"), depth + 1)));
+            }
+        } else if make_plain_dirs(project, &checkout) {
+            protect_in_project(view, project, &checkout);
+        }
     }
+}
+
+/// How deep submodules inside submodules are followed.
+const MAX_SUBMODULE_DEPTH: usize = 8;
+
+/// The gitlink paths in the index of the submodule checked out at `checkout` (its `.git` a
+/// directory or a `gitdir:` file), read with the host's git that runs nothing.
+fn submodule_gitlinks(checkout: &Path) -> Vec<String> {
+    let dot_git = checkout.join(".git");
+    let git_dir = match std::fs::read_to_string(&dot_git) {
+        Ok(text) => match text.lines().next().and_then(|l| l.strip_prefix("gitdir: ")) {
+            Some(named) => checkout.join(named.trim_end()),
+            None => return Vec::new(),
+        },
+        Err(_) => dot_git,
+    };
+    let index = git_dir.join("index");
+    if !index.is_file() {
+        return Vec::new();
+    }
+    index_entries(&git_dir, &index)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.gitlink)
+        .map(|e| e.path)
+        .collect()
+}
+
+/// Makes the directories from `project` down to `dir` that are missing, and says whether all
+/// of them are now plain directories. Never follows a symlink on the way (a sandbox may have
+/// left one, pointing anywhere on the host).
+fn make_plain_dirs(project: &Path, dir: &Path) -> bool {
+    let Ok(rest) = dir.strip_prefix(project) else {
+        return false;
+    };
+    let mut at = project.to_owned();
+    for part in rest.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if std::fs::create_dir(&at).is_err() {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 /// `path` (in the project) read-only inside, and the directories between it and the project
@@ -420,6 +538,9 @@ fn add_dir_view(
         if writable && name == "objects" {
             protect_alternates(view, &host.join("objects/info"))?;
         }
+        if writable {
+            pin_host_subdirs(view, &host.join(&name));
+        }
     }
     view.spec.dirs.push(SyncedDir {
         host: host.to_owned(),
@@ -478,6 +599,44 @@ fn protect_alternates(view: &mut GitView, info: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The most directories below `refs/` and `objects/` pinned by [`pin_host_subdirs`].
+const MAX_PINNED_SUBDIRS: usize = 128;
+
+/// Binds the directories below a read-write host dir over themselves (parents first), so a
+/// running sandbox cannot replace one with a symlink: the host's git writes refs, tags,
+/// remote-tracking refs and packs through them while the sandbox runs, between two of the
+/// helper's sweeps (`git_12_…`). Loose-object fan-out dirs are left out (256 mounts, and git
+/// names what it writes there). A directory the sandbox creates later is only swept.
+fn pin_host_subdirs(view: &mut GitView, root: &Path) {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let is_fanout =
+                dir == root && root.ends_with("objects") && entry.file_name().len() == 2;
+            // `info` is pinned with its alternates by protect_alternates.
+            let is_info = dir == root && root.ends_with("objects") && entry.file_name() == "info";
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && !is_fanout && !is_info {
+                if found.len() >= MAX_PINNED_SUBDIRS {
+                    break;
+                }
+                found.push(entry.path());
+                stack.push(entry.path());
+            }
+        }
+    }
+    // Parents before children: a child's bind must not be covered by its parent's.
+    found.sort_by_key(|p| p.components().count());
+    view.mounts.extend(found.into_iter().map(|dir| GitMount {
+        host: dir.clone(),
+        inside: dir,
+        writable: true,
+    }));
 }
 
 /// A fresh empty file or dir at `path` in a private dir, whatever a sandbox left there.
@@ -627,7 +786,13 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
                 if !is_loose_fanout {
                     stack.push(entry.path());
                 }
-            } else if !kind.is_file() && std::fs::remove_file(entry.path()).is_ok() {
+            } else if !kind.is_file() {
+                if kind.is_fifo() {
+                    release_fifo_readers(&entry.path());
+                }
+                if std::fs::remove_file(entry.path()).is_err() {
+                    continue;
+                }
                 removed.push(format!(
                     "{}: removed a planted link",
                     entry.path().display()
@@ -636,6 +801,17 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
         }
     }
     removed
+}
+
+/// A host git that opened a FIFO planted as a loose ref (`refs/heads/main`) blocks in
+/// `open` until a writer comes, and removing the name does not wake it: open it for writing
+/// once (never blocking, never following a link) and close it, so the reader sees an empty
+/// ref (an error) instead of hanging forever.
+fn release_fifo_readers(path: &Path) {
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open(path);
 }
 
 /// A regular file's content (None when absent), never following a symlink, never blocking
@@ -813,6 +989,13 @@ fn validate_index(spec: &SyncSpec, bytes: &[u8]) -> std::result::Result<(), Stri
         if !is_safe_worktree_path(&entry.path) {
             return Err(format!("an entry has the path {:?}", entry.path));
         }
+        let protected = spec.protected_paths.iter().any(|p| touches(&entry.path, p));
+        if protected && !spec.protected_entries.contains(&entry.record) {
+            return Err(format!(
+                "an entry at {:?}, where the host's git runs hooks from",
+                entry.path
+            ));
+        }
         if entry.gitlink && !spec.gitlinks.contains(&entry.path) {
             return Err(format!("a new gitlink (submodule) at {:?}", entry.path));
         }
@@ -829,6 +1012,8 @@ fn is_safe_worktree_path(path: &str) -> bool {
 struct IndexEntry {
     path: String,
     gitlink: bool,
+    /// The whole `ls-files --stage` record, `MODE OID STAGE\tPATH`.
+    record: String,
 }
 
 /// The entries of an index file, read by the host's git with nothing that runs code
@@ -855,6 +1040,7 @@ fn index_entries(git_dir: &Path, index: &Path) -> Result<Vec<IndexEntry>> {
             Some(IndexEntry {
                 path: path.to_owned(),
                 gitlink: meta.starts_with("160000 "),
+                record: record.to_owned(),
             })
         })
         .collect())
@@ -1169,6 +1355,20 @@ mod tests {
             "",
         ] {
             assert!(!is_safe_worktree_path(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_protected_path_is_touched_at_above_and_below_it_only() {
+        for (path, hit) in [
+            (".husky/_", true),
+            (".husky/_/pre-commit", true),
+            (".husky", true),
+            (".husky/pre-commit", false),
+            (".husky/_x", false),
+            (".hus", false),
+        ] {
+            assert_eq!(touches(path, ".husky/_"), hit, "{path}");
         }
     }
 

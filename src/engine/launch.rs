@@ -384,7 +384,12 @@ impl Deck {
         });
         // The git dir by allowlist; its helper keeps the host's git dir in step while this
         // process (or the bwrap it becomes) runs.
-        exposure.git = git_view::prepare(record.project_dir.as_path(), &state.dir)?.mounts;
+        exposure.git = git_view::prepare(
+            record.project_dir.as_path(),
+            &state.dir,
+            &exposure.protected,
+        )?
+        .mounts;
         git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
         for warning in &exposure.warnings {
             // Warnings can name files in the project, which the sandbox writes.

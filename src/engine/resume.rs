@@ -52,11 +52,17 @@ pub fn has_conversation_in(config_dirs: &[PathBuf], project: &Path) -> bool {
         .iter()
         .map(|dir| dir.join("projects").join(&encoded))
         .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flat_map(|entries| entries.filter_map(Result::ok))
+        // The dir is the sandbox's to write: bounded, and a link is never followed (the
+        // entry's own type, not its target's).
+        .flat_map(|entries| entries.filter_map(Result::ok).take(MAX_TRANSCRIPTS))
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
         .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jsonl") && path.is_file())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
         .any(|path| transcript_has_message(&path))
 }
+
+/// How many entries of a transcript dir are looked at.
+const MAX_TRANSCRIPTS: usize = 10_000;
 
 /// The fields of a transcript line that tell a conversation message from bookkeeping
 /// (file-history snapshots, summaries).
@@ -69,7 +75,9 @@ struct Line {
 }
 
 fn transcript_has_message(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
+    // A sandbox may swap the file for a symlink or a FIFO after the listing: opened without
+    // following or blocking, a regular file checked on the descriptor.
+    let Ok((file, _)) = crate::untrusted::open_regular(path) else {
         return false;
     };
     let mut reader = BufReader::new(file.take(SCAN_LIMIT));
@@ -128,6 +136,29 @@ mod tests {
         );
         std::fs::write(dir.join("b.jsonl"), format!("{SNAPSHOT}\n{USER}\n")).unwrap();
         assert!(has_conversation_in(&roots, project));
+    }
+
+    #[test]
+    fn a_link_or_fifo_a_sandbox_planted_is_never_read() {
+        let root = tempfile::tempdir().unwrap();
+        let project = Path::new("/src/app");
+        let roots = [root.path().to_owned()];
+        let dir = project_dir(root.path(), project);
+        // A host file the sandbox cannot see, holding a message line.
+        let host_file = root.path().join("host-only");
+        std::fs::write(&host_file, format!("{USER}\n")).unwrap();
+        std::os::unix::fs::symlink(&host_file, dir.join("link.jsonl")).unwrap();
+        nix::unistd::mkfifo(&dir.join("fifo.jsonl"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert!(!has_conversation_in(&roots, project), "read through a link");
+        // The direct open refuses both too (the listing can be raced).
+        assert!(!transcript_has_message(&dir.join("link.jsonl")));
+        assert!(
+            !transcript_has_message(&dir.join("fifo.jsonl")),
+            "blocked or read a FIFO"
+        );
+        // Control: following the link reaches the host file's message.
+        let through = std::fs::read_to_string(dir.join("link.jsonl")).unwrap();
+        assert!(is_message(through.trim_end().as_bytes()));
     }
 
     #[test]
