@@ -2717,7 +2717,19 @@ impl GitLab {
             self.p(),
             self.marker.display()
         );
-        let args = [
+        let out = self
+            .launch_shell(&format!("{prelude}{script}"))
+            .output()
+            .unwrap();
+        // The helper's last round follows the sandbox's end.
+        std::thread::sleep(Duration::from_millis(600));
+        Report::of(&out)
+    }
+
+    /// The deck run as this lab's user with `args`.
+    /// A new bubblewrap sandbox of the lab's project, as the lab's user, running `script`.
+    fn launch_shell(&self, script: &str) -> Command {
+        self.inside_command(&[
             "launch",
             "bubblewrap",
             "--new",
@@ -2726,15 +2738,10 @@ impl GitLab {
             "--",
             "sh",
             "-c",
-            &format!("{prelude}{script}"),
-        ];
-        let out = self.inside_command(&args).output().unwrap();
-        // The helper's last round follows the sandbox's end.
-        std::thread::sleep(Duration::from_millis(600));
-        Report::of(&out)
+            script,
+        ])
     }
 
-    /// The deck run as this lab's user with `args`.
     fn inside_command(&self, args: &[&str]) -> Command {
         match self.user {
             User::Me => {
@@ -3328,19 +3335,8 @@ fn git_12_links_replanted_in_refs_while_the_sandbox_runs_carry_no_host_write() {
         let target_dir = lab.world.path("elsewhere");
         std::fs::create_dir_all(&target_dir).unwrap();
         let script = format!("TD='{}'; P='{}'\n{replant}", target_dir.display(), lab.p());
-        let args = [
-            "launch",
-            "bubblewrap",
-            "--new",
-            lab.p(),
-            "--shell",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ];
         let mut sandbox = lab
-            .inside_command(&args)
+            .launch_shell(&script)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -3469,19 +3465,8 @@ fn git_14_a_fifo_planted_as_a_ref_does_not_hang_the_hosts_git() {
     for user in users() {
         let lab = GitLab::new(user, "fifo-ref", ONE_COMMIT);
         let script = format!("cd '{}'\n{replant}", lab.p());
-        let args = [
-            "launch",
-            "bubblewrap",
-            "--new",
-            lab.p(),
-            "--shell",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ];
         let mut sandbox = lab
-            .inside_command(&args)
+            .launch_shell(&script)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

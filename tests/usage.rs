@@ -86,6 +86,23 @@ fn user_line(session: &str, cwd: &str) -> String {
         + "\n"
 }
 
+/// One small assistant line of session `s` in `/srv/app`, message `id`.
+fn app_line(id: &str) -> String {
+    Msg {
+        id,
+        req: "r",
+        session: "s",
+        cwd: "/srv/app",
+        ts: "2025-06-01T10:00:00.000Z",
+        model: SONNET,
+        input: 1,
+        output: 10,
+        cache_write: 0,
+        cache_read: 0,
+    }
+    .line(json!({}))
+}
+
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -729,25 +746,10 @@ fn planted_files(nobody: bool) {
     let claude = world.path("claude");
     let root = claude.join("projects");
     let dir = root.join("-srv-app");
-    let line = |id: &str| {
-        Msg {
-            id,
-            req: "r",
-            session: "s",
-            cwd: "/srv/app",
-            ts: "2025-06-01T10:00:00.000Z",
-            model: SONNET,
-            input: 1,
-            output: 10,
-            cache_write: 0,
-            cache_read: 0,
-        }
-        .line(json!({}))
-    };
-    write(&dir.join("good.jsonl"), &line("m1"));
+    write(&dir.join("good.jsonl"), &app_line("m1"));
     // A host file the sandbox cannot see, with lines that would count if it were read.
     let secret = world.path("outside/secret.jsonl");
-    write(&secret, &(line("m2") + &line("m3")));
+    write(&secret, &(app_line("m2") + &app_line("m3")));
     let fifo = world.path("outside/fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let link =
@@ -766,7 +768,7 @@ fn planted_files(nobody: bool) {
     sparse.set_len(100 << 30).unwrap();
     // A counted line, then 50 MB without a newline.
     let mut long = std::fs::File::create(dir.join("long.jsonl")).unwrap();
-    long.write_all(line("m4").as_bytes()).unwrap();
+    long.write_all(app_line("m4").as_bytes()).unwrap();
     // In 1 MiB writes: the figure below includes this process's own peak (the child's
     // memory before exec counts too), which must stay small.
     let mib = vec![b'x'; 1 << 20];
@@ -868,23 +870,8 @@ fn planted_files(nobody: bool) {
 fn a_refresh_out_of_time_goes_on_next_time_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("projects");
-    let line = |id: &str| {
-        Msg {
-            id,
-            req: "r",
-            session: "s",
-            cwd: "/srv/app",
-            ts: "2025-06-01T10:00:00.000Z",
-            model: SONNET,
-            input: 1,
-            output: 10,
-            cache_write: 0,
-            cache_read: 0,
-        }
-        .line(json!({}))
-    };
-    write(&root.join("-srv-app/a.jsonl"), &line("m1"));
-    write(&root.join("-srv-app/b.jsonl"), &line("m2"));
+    write(&root.join("-srv-app/a.jsonl"), &app_line("m1"));
+    write(&root.join("-srv-app/b.jsonl"), &app_line("m2"));
     let mut index = UsageIndex::open(vec![root], None);
     index.set_time_budget(std::time::Duration::ZERO);
     let stats = index.refresh();
