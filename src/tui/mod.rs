@@ -15,6 +15,7 @@ pub mod filter;
 pub mod form;
 pub mod graphics;
 pub mod keymap;
+pub mod layout;
 pub mod live;
 pub mod palette;
 pub mod sort;

@@ -5,13 +5,13 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use ratatui::layout::Rect;
-
 use super::action::Op;
 use super::filter::Filter;
 use super::form::Form;
 use super::graphics::{ImageSupport, ScreenImage};
 use super::keymap::{Context, Keymap};
+use super::layout::Shape;
+pub use super::layout::Tab;
 use super::live::Live;
 use super::palette::Palette;
 use super::sort::SortColumn;
@@ -21,53 +21,10 @@ use crate::engine::screen::has_screen;
 use crate::paths::Paths;
 use crate::sandbox::{SandboxRecord, SandboxState};
 
-/// Below this width the detail pane goes under the table.
-pub const WIDE_LAYOUT_COLUMNS: u16 = 100;
-/// Below this height there is no room for the detail pane at all.
-pub const MIN_DETAIL_ROWS: u16 = 16;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     Table,
     Detail,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tab {
-    Agent,
-    Screen,
-    Usage,
-    Info,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Agent, Tab::Screen, Tab::Usage, Tab::Info];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Agent => "Agent",
-            Tab::Screen => "Screen",
-            Tab::Usage => "Usage",
-            Tab::Info => "Info",
-        }
-    }
-
-    /// The name in the keymap's `tab:<name>` commands.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tab::Agent => "agent",
-            Tab::Screen => "screen",
-            Tab::Usage => "usage",
-            Tab::Info => "info",
-        }
-    }
-
-    /// The tab `step` places further, wrapping around.
-    pub fn step(self, step: isize) -> Tab {
-        let index = Tab::ALL.iter().position(|t| *t == self).unwrap_or(0) as isize;
-        let count = Tab::ALL.len() as isize;
-        Tab::ALL[(index + step).rem_euclid(count) as usize]
-    }
 }
 
 /// A yes/no question and what yes does.
@@ -274,12 +231,22 @@ impl State {
         }
     }
 
+    /// What the layout of the screen depends on.
+    pub fn shape(&self) -> Shape {
+        Shape {
+            size: self.size,
+            fullscreen: self.fullscreen,
+            tab: self.tab,
+            rows: self.rows().len(),
+        }
+    }
+
     pub fn wide(&self) -> bool {
-        self.size.0 >= WIDE_LAYOUT_COLUMNS
+        self.shape().wide()
     }
 
     pub fn detail_fits(&self) -> bool {
-        self.wide() || self.size.1 >= MIN_DETAIL_ROWS
+        self.shape().detail_fits()
     }
 
     /// The sandbox whose pane the Agent tab shows right now, if any: never while the tab,
@@ -316,7 +283,7 @@ impl State {
         if !has_screen(record) {
             return None;
         }
-        let area = super::views::screen_area(Rect::new(0, 0, self.size.0, self.size.1), self)?;
+        let area = self.shape().screen_area()?;
         let fps = if self.fullscreen {
             self.settings.screen_fullscreen_fps
         } else {

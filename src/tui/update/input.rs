@@ -1,7 +1,6 @@
 //! Keys, the mouse and pasted text, turned into commands or typing.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::layout::Rect;
 
 use super::table::{Scroll, Step};
 use super::{dialogs, table};
@@ -10,7 +9,6 @@ use crate::tui::command::Command;
 use crate::tui::keymap::{Context, Key};
 use crate::tui::palette::Palette;
 use crate::tui::state::{Overlay, State};
-use crate::tui::views;
 
 /// Lines the Agent preview moves per wheel notch.
 const WHEEL_LINES: usize = 3;
@@ -48,7 +46,9 @@ pub(super) fn on_mouse(state: &mut State, event: &MouseEvent) -> Vec<Effect> {
     }
     // The wheel over the Agent preview scrolls it; anywhere else it moves the selection.
     let over_preview = !state.fullscreen
-        && views::agent_area(Rect::new(0, 0, state.size.0, state.size.1), state)
+        && state
+            .shape()
+            .agent_area()
             .is_some_and(|area| area.contains((event.column, event.row).into()));
     match event.kind {
         MouseEventKind::ScrollUp if over_preview => {

@@ -1,15 +1,13 @@
 //! The sandbox table: moving, sorting, filtering, and the commands about a sandbox.
 
-use ratatui::layout::Rect;
-
 use super::flash;
 use crate::sandbox::{SandboxRecord, SandboxState};
 use crate::tui::action::{Effect, Op};
 use crate::tui::command::Command;
 use crate::tui::form::Form;
+use crate::tui::layout::Areas;
 use crate::tui::palette::Palette;
 use crate::tui::state::{Confirm, Focus, Overlay, Preview, State};
-use crate::tui::views::{self, Areas};
 use crate::tui::widgets::preview;
 
 pub(super) fn on_table_command(state: &mut State, command: Command) -> Vec<Effect> {
@@ -195,8 +193,7 @@ pub(super) enum Step {
 
 /// Scrolls the Agent preview, never past its first line nor below its bottom.
 pub(super) fn scroll_preview(state: &mut State, scroll: Scroll) {
-    let screen = Rect::new(0, 0, state.size.0, state.size.1);
-    let Some(area) = views::agent_area(screen, state) else {
+    let Some(area) = state.shape().agent_area() else {
         flash(state, "the Agent tab is not in sight".into());
         return;
     };
@@ -226,8 +223,9 @@ pub(super) fn scroll_preview(state: &mut State, scroll: Scroll) {
 
 /// A click on a table row selects it; a click in the detail pane focuses it.
 pub(super) fn click(state: &mut State, x: u16, y: u16) {
-    let areas = Areas::of(Rect::new(0, 0, state.size.0, state.size.1), state);
-    if let Some(index) = areas.table_row_at(x, y, state) {
+    let shape = state.shape();
+    let areas = Areas::of(shape.screen(), &shape);
+    if let Some(index) = areas.table_row_at(x, y, state.selected_index(), shape.rows) {
         state.selected = state.rows().get(index).map(|r| r.name.to_string());
         state.focus = Focus::Table;
         state.dirty = true;

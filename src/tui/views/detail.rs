@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     frame.render_widget(block, area);
     let [tabs_area, _] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    let body = body(area);
+    let body = crate::tui::layout::detail_body(area);
     let index = Tab::ALL.iter().position(|t| *t == state.tab).unwrap_or(0);
     let tabs = Tabs::new(Tab::ALL.iter().map(|t| t.title()))
         .select(index)
@@ -55,12 +55,6 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         Tab::Usage => super::usage::draw(frame, body, state, record, theme),
         Tab::Info => info(frame, body, state, record, theme),
     }
-}
-
-/// The part of the pane under the border and the tab titles.
-pub fn body(area: Rect) -> Rect {
-    let inner = Block::bordered().inner(area);
-    Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas::<2>(inner)[1]
 }
 
 fn agent(frame: &mut Frame<'_>, area: Rect, state: &State, record: &SandboxRecord, theme: &Theme) {
