@@ -563,8 +563,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Cmd::Stop { name } => act(Action::Stop { name }, json),
-        Cmd::Start { name, fresh } => act(Action::Start { name, fresh }, json),
+        Cmd::Stop { name } => act(&name, |name| Action::Stop { name }, json),
+        Cmd::Start { name, fresh } => act(&name, |name| Action::Start { name, fresh }, json),
         Cmd::Restart { name, fresh } => {
             let deck = Deck::open()?;
             let record = deck.restart(&name, fresh)?;
@@ -573,6 +573,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Cmd::Rm { name, force, purge } => {
             let deck = Deck::open()?;
+            let name = crate::sandbox::SandboxName::parse(&name)?;
             let record = deck.execute(Action::Remove { name, force })?;
             let purged = if purge {
                 deck.purge_project_state(&record.project_dir)?
@@ -595,9 +596,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn act(action: Action, json: bool) -> anyhow::Result<i32> {
+fn act(
+    name: &str,
+    action: impl FnOnce(crate::sandbox::SandboxName) -> Action,
+    json: bool,
+) -> anyhow::Result<i32> {
     let deck = Deck::open()?;
-    let record = deck.execute(action)?;
+    let name = crate::sandbox::SandboxName::parse(name)?;
+    let record = deck.execute(action(name))?;
     print_state(&record, json)?;
     Ok(0)
 }

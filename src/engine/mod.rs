@@ -2,6 +2,7 @@
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
 pub mod gc;
+pub mod handle;
 pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
@@ -22,7 +23,9 @@ use crate::host::tmux::Tmux;
 use crate::host::which;
 use crate::paths::Paths;
 use crate::registry::Registry;
-use crate::sandbox::{Payload, SandboxRecord};
+use crate::sandbox::{Payload, SandboxName, SandboxRecord};
+
+pub use handle::{AgentReading, AttachCommand, EngineHandle, EngineInfo};
 
 /// A request to make a managed sandbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,16 +50,16 @@ pub struct CreateRequest {
 pub enum Action {
     Create(CreateRequest),
     Start {
-        name: String,
+        name: SandboxName,
         /// Start the agent without resuming its conversation.
         #[serde(default)]
         fresh: bool,
     },
     Stop {
-        name: String,
+        name: SandboxName,
     },
     Remove {
-        name: String,
+        name: SandboxName,
         force: bool,
     },
 }
@@ -69,6 +72,8 @@ pub struct Deck {
     /// This binary, which tmux runs as the pane command (`run-managed`).
     exe: PathBuf,
     status_patterns: status::Patterns,
+    /// What the handle keeps between a front end's calls (see [`EngineHandle`]).
+    trackers: handle::Trackers,
 }
 
 impl Deck {
@@ -97,6 +102,7 @@ impl Deck {
             tmux,
             exe,
             status_patterns: status::Patterns::builtin(),
+            trackers: handle::Trackers::default(),
         })
     }
 
@@ -132,9 +138,9 @@ impl Deck {
     pub fn execute(&self, action: Action) -> Result<SandboxRecord> {
         match action {
             Action::Create(request) => self.create(request),
-            Action::Start { name, fresh } => self.start(&name, fresh),
-            Action::Stop { name } => self.stop(&name),
-            Action::Remove { name, force } => self.remove(&name, force),
+            Action::Start { name, fresh } => self.start(name.as_str(), fresh),
+            Action::Stop { name } => self.stop(name.as_str()),
+            Action::Remove { name, force } => self.remove(name.as_str(), force),
         }
     }
 }

@@ -1,11 +1,168 @@
 //! Usage through the Deck: the index over this user's Claude logs, with its cache in the
-//! state dir, and reports that name sandboxes.
+//! state dir, reports that name sandboxes, and the live summary a dashboard shows (kept
+//! current by [`UsageTracker`], which reads only what the logs grew by).
 
-use chrono::{Local, NaiveDate, TimeZone};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
+use serde::Serialize;
 
 use super::Deck;
 use crate::error::{DeckError, Result};
-use crate::usage::{GroupBy, Pricing, Query, Report, UsageIndex, roots_from_env};
+use crate::usage::{
+    Block, CostMode, GroupBy, Pricing, Query, Report, Totals, UsageIndex, cwd_in_project, roots_from_env,
+};
+
+/// Figures that move with the clock alone (the block's projection, today) are recomputed
+/// this often even when no log grew.
+const USAGE_RECOMPUTE: Duration = Duration::from_secs(60);
+
+/// Usage from the local Claude logs: all time per working directory, today, the block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct UsageSummary {
+    /// All time, per working directory the logs name.
+    pub projects: Vec<ProjectUsage>,
+    /// Since local midnight, every project.
+    pub today: Totals,
+    /// The active 5-hour block over every project (limits are per account, not per sandbox).
+    pub block: Option<Block>,
+    /// When Claude said the usage limit resets, if a log line said so.
+    pub limit_resets_at: Option<DateTime<Utc>>,
+    /// Files under the Claude roots the last refresh did not read (symlinks, FIFOs, too
+    /// large...); `sandbox-deck usage` names them.
+    pub skipped_files: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProjectUsage {
+    pub cwd: String,
+    pub totals: Totals,
+    /// Sessions that started in this directory.
+    pub sessions: u64,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl UsageSummary {
+    /// Everything logged in `project` or below it.
+    pub fn for_project(&self, project: &Path) -> ProjectUsage {
+        let mut sum = ProjectUsage {
+            cwd: project.display().to_string(),
+            ..ProjectUsage::default()
+        };
+        for p in self
+            .projects
+            .iter()
+            .filter(|p| cwd_in_project(&p.cwd, project))
+        {
+            add_totals(&mut sum.totals, &p.totals);
+            sum.sessions += p.sessions;
+            sum.last_seen = sum.last_seen.max(p.last_seen);
+        }
+        sum
+    }
+}
+
+fn add_totals(sum: &mut Totals, t: &Totals) {
+    sum.input_tokens += t.input_tokens;
+    sum.output_tokens += t.output_tokens;
+    sum.cache_creation_tokens += t.cache_creation_tokens;
+    sum.cache_read_tokens += t.cache_read_tokens;
+    sum.total_tokens += t.total_tokens;
+    sum.cost_usd += t.cost_usd;
+    sum.entries += t.entries;
+    sum.skipped_lines += t.skipped_lines;
+}
+
+/// The usage index a long-lived front end keeps open, and the summary it last computed.
+pub struct UsageTracker {
+    index: Option<UsageIndex>,
+    pricing: Pricing,
+    cost_mode: CostMode,
+    computed_at: Option<Instant>,
+    last: UsageSummary,
+}
+
+impl UsageTracker {
+    pub fn new(deck: &Deck) -> UsageTracker {
+        UsageTracker {
+            // Opened on the first refresh: loading the cache is not the caller's work.
+            index: None,
+            // The config was checked when it loaded; a bad override leaves the shipped prices.
+            pricing: deck.pricing().unwrap_or_else(|_| Pricing::builtin()),
+            cost_mode: deck.config.usage.cost_mode,
+            computed_at: None,
+            last: UsageSummary::default(),
+        }
+    }
+
+    /// Reads what the logs grew by and returns the summary, recomputed when they grew or
+    /// the last one is old.
+    pub fn refresh(&mut self, deck: &Deck) -> &UsageSummary {
+        let index = self.index.get_or_insert_with(|| deck.usage_index());
+        let stats = index.refresh();
+        // The cache only saves the next start some time.
+        let _ = index.save();
+        let grew = stats.new_entries > 0 || stats.files_reread > 0 || stats.files_removed > 0;
+        let stale = self
+            .computed_at
+            .is_none_or(|t| t.elapsed() >= USAGE_RECOMPUTE);
+        if grew || stale {
+            self.computed_at = Some(Instant::now());
+            self.last = summarize(index, &self.pricing, self.cost_mode);
+        }
+        &self.last
+    }
+}
+
+/// All-time totals per working directory (with their sessions), today's total and the
+/// active block, from three passes over the deduplicated entries.
+pub fn summarize(index: &UsageIndex, pricing: &Pricing, cost_mode: CostMode) -> UsageSummary {
+    let query = |by| {
+        let mut q = Query::new(by);
+        q.cost_mode = cost_mode;
+        q.now_ms = Utc::now().timestamp_millis();
+        q
+    };
+    let by_project = index.report(pricing, &query(GroupBy::Project));
+    let by_session = index.report(pricing, &query(GroupBy::Session));
+    let mut today = query(GroupBy::Day);
+    today.since_ms = parse_since(&Local::now().format("%Y-%m-%d").to_string()).ok();
+    let today = index.report(pricing, &today);
+    let mut projects: Vec<ProjectUsage> = by_project
+        .rows
+        .into_iter()
+        .map(|row| ProjectUsage {
+            cwd: row.key,
+            totals: row.totals,
+            sessions: 0,
+            last_seen: row.last_seen,
+        })
+        .collect();
+    let mut sessions: HashMap<String, u64> = HashMap::new();
+    for session in by_session.rows.into_iter().filter(|s| s.totals.entries > 0) {
+        if let Some(cwd) = session.project {
+            *sessions.entry(cwd).or_default() += 1;
+        }
+    }
+    for p in &mut projects {
+        p.sessions = sessions.remove(&p.cwd).unwrap_or(0);
+    }
+    // A session's first directory always has entries, so nothing should be left here.
+    projects.extend(sessions.into_iter().map(|(cwd, n)| ProjectUsage {
+        cwd,
+        sessions: n,
+        ..ProjectUsage::default()
+    }));
+    UsageSummary {
+        projects,
+        today: today.totals,
+        block: by_project.active_block,
+        limit_resets_at: by_project.limit_resets_at,
+        skipped_files: by_project.skipped_files.len(),
+    }
+}
 
 impl Deck {
     /// The usage index over every Claude root, loaded from the cache in the state dir.
@@ -85,6 +242,68 @@ pub fn parse_since(text: &str) -> Result<i64> {
 mod tests {
     use super::*;
 
+    fn line(session: &str, cwd: &str, id: &str, ts: &str, input: u64, output: u64) -> String {
+        let v = serde_json::json!({
+            "type": "assistant",
+            "cwd": cwd,
+            "sessionId": session,
+            "timestamp": ts,
+            "requestId": format!("req-{id}"),
+            "message": {
+                "id": id,
+                "model": "claude-sonnet-4-5-20250929",
+                "usage": {
+                    "input_tokens": input,
+                    "output_tokens": output,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0
+                }
+            }
+        });
+        serde_json::to_string(&v).unwrap() + "\n"
+    }
+
+    #[test]
+    fn the_summary_has_each_directorys_totals_and_sessions_and_todays_total() {
+        let root = tempfile::tempdir().unwrap();
+        let now = Utc::now().to_rfc3339();
+        let old = "2025-01-01T10:00:00Z";
+        let files = [
+            (
+                "-src-api/s1.jsonl",
+                line("s1", "/src/api", "m1", old, 100, 10)
+                    + &line("s1", "/src/api/sub", "m2", old, 200, 20),
+            ),
+            (
+                "-src-api/s2.jsonl",
+                line("s2", "/src/api", "m3", &now, 1000, 100),
+            ),
+            ("-src-web/s3.jsonl", line("s3", "/src/web", "m4", old, 5, 5)),
+        ];
+        for (path, text) in files {
+            let path = root.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let mut index = UsageIndex::open(vec![root.path().to_owned()], None);
+        index.refresh();
+        let summary = summarize(&index, &Pricing::builtin(), CostMode::Calculate);
+        let api = summary.for_project(Path::new("/src/api"));
+        assert_eq!(api.totals.input_tokens, 1300);
+        assert_eq!(api.totals.output_tokens, 130);
+        assert_eq!(api.totals.entries, 3);
+        // Both sessions started in /src/api itself; /src/api/sub started none.
+        assert_eq!(api.sessions, 2);
+        let web = summary.for_project(Path::new("/src/web"));
+        assert_eq!((web.totals.total_tokens, web.sessions), (10, 1));
+        // Today is the one line written now; so is the active block.
+        assert_eq!(summary.today.input_tokens, 1000);
+        assert_eq!(summary.today.output_tokens, 100);
+        let block = summary.block.expect("a block active now");
+        assert_eq!(block.totals.total_tokens, 1100);
+        assert!(summary.today.cost_usd > 0.0 && api.totals.cost_usd > summary.today.cost_usd);
+    }
+
     #[test]
     fn since_takes_both_date_forms_and_refuses_anything_else() {
         let a = parse_since("2025-06-01").unwrap();
@@ -101,5 +320,31 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_project_sums_its_subdirectories_and_not_its_siblings() {
+        let entry = |cwd: &str, cost: f64, sessions| ProjectUsage {
+            cwd: cwd.into(),
+            totals: Totals {
+                cost_usd: cost,
+                input_tokens: 10,
+                ..Totals::default()
+            },
+            sessions,
+            last_seen: None,
+        };
+        let summary = UsageSummary {
+            projects: vec![
+                entry("/src/api", 1.0, 2),
+                entry("/src/api/sub", 0.5, 1),
+                entry("/src/api-v2", 7.0, 1),
+            ],
+            ..UsageSummary::default()
+        };
+        let api = summary.for_project(Path::new("/src/api"));
+        assert_eq!(api.totals.cost_usd, 1.5);
+        assert_eq!(api.totals.input_tokens, 20);
+        assert_eq!(api.sessions, 3);
     }
 }

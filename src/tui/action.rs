@@ -6,21 +6,43 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
-use super::graphics::ScreenImage;
+use super::graphics::{ImageSupport, ScreenImage};
 use super::state::ScreenWatch;
 use crate::engine::CreateRequest;
 use crate::engine::host_stats::HostStats;
 use crate::engine::status::Assessment;
+use crate::engine::usage::UsageSummary;
 use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
-use crate::tui::live::UsageSummary;
+use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
+
+pub use crate::engine::AgentReading;
+
+/// A sandbox as the TUI asks the engine about it (by name) and keeps what comes back (by
+/// id: a name can be reused after `rm`, and a new sandbox must not inherit the old one's).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    pub id: SandboxId,
+    pub name: SandboxName,
+}
+
+impl From<&SandboxRecord> for Target {
+    fn from(record: &SandboxRecord) -> Target {
+        Target {
+            id: record.id.clone(),
+            name: record.name.clone(),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub enum Action {
     Key(KeyEvent),
     Mouse(MouseEvent),
     Paste(String),
+    /// The terminal's size now; its content was lost (a resize, or a child had it).
     Resize(u16, u16),
+    /// What the terminal said it can show, once it answered.
+    ImagesDetected(ImageSupport),
     /// The clock, about once a second (uptimes, flash expiry).
     Tick(DateTime<Utc>),
     /// SIGTERM or SIGHUP: leave as if the user had quit, so the terminal is restored.
@@ -30,16 +52,16 @@ pub enum Action {
     /// Time to refresh the Agent preview, if it is on screen (`ui.preview_interval_ms`).
     PreviewTick,
     Loaded(Result<Vec<SandboxRecord>, String>),
-    /// What `start` would run in each managed sandbox (by name), for the Info tab.
-    StartCommands(HashMap<String, String>),
+    /// What `start` would run in each managed sandbox (by id), for the Info tab.
+    StartCommands(HashMap<SandboxId, String>),
     HostSampled(HostStats),
     Captured {
-        name: String,
+        target: Target,
         result: Result<String, String>,
     },
     Done {
         op: Op,
-        name: String,
+        name: SandboxName,
         result: Result<SandboxRecord, String>,
     },
     Created(Result<SandboxRecord, String>),
@@ -50,17 +72,17 @@ pub enum Action {
         candidates: Vec<String>,
     },
     Attached {
-        name: String,
+        name: SandboxName,
         result: Result<(), String>,
     },
     /// A new frame of a watched screen, encoded and ready to draw.
     ScreenFrame {
-        name: String,
+        id: SandboxId,
         image: ScreenImage,
     },
     /// A watched screen's feed ended: its display went away or refused us.
     ScreenLost {
-        name: String,
+        id: SandboxId,
         message: String,
     },
     /// The status worker's debounced agent states (sent when one changed).
@@ -71,14 +93,6 @@ pub enum Action {
     UsageUpdated(Box<UsageSummary>),
     /// `notify.command` could not be run.
     NotifyFailed(String),
-}
-
-/// One sandbox's agent state, with the sandbox state it was read from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentReading {
-    pub name: String,
-    pub sandbox: SandboxState,
-    pub assessment: Assessment,
 }
 
 /// A change to one sandbox that runs as a task.
@@ -111,13 +125,13 @@ impl Op {
 pub enum Effect {
     Refresh,
     SampleHost,
-    Capture(String),
-    Run(Op, String),
+    Capture(Target),
+    Run(Op, SandboxName),
     /// Creates a sandbox; a missing project directory is reported, not made.
     Create(Box<CreateRequestEq>),
     /// Makes the project directory (the user said yes), then creates the sandbox.
     CreateWithDir(Box<CreateRequestEq>),
-    Attach(String),
+    Attach(SandboxName),
     CompletePath(String),
     CopyToClipboard(String),
     /// The terminal bell (`notify.bell`).
@@ -127,7 +141,7 @@ pub enum Effect {
     /// Capture this screen (or change its rate or size, if already captured).
     WatchScreen(ScreenWatch),
     /// Stop capturing this sandbox's screen and let go of its display.
-    StopScreen(String),
+    StopScreen(SandboxId),
     Quit,
 }
 

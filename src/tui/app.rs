@@ -1,12 +1,16 @@
 //! The main loop: wait for an action, feed it and everything queued behind it to the
-//! reducer, run the effects, and draw once if anything changed.
+//! reducer, run the effects, and draw once if anything changed. Generic over the ratatui
+//! backend, so a test runs this very loop on a `TestBackend`.
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use ratatui::backend::Backend;
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::action::{Action, Effect};
 use super::effects::Runner;
@@ -17,121 +21,190 @@ use super::state::{Settings, State};
 use super::terminal::{self, Tui};
 use super::theme::{ColorSupport, Theme};
 use super::update::update;
-use super::workers::Workers;
-use crate::config::ImageProtocol;
-use crate::engine::Deck;
+use super::workers;
+use crate::config::{ImageProtocol, NotifyConfig, UiConfig};
+use crate::engine::{EngineHandle, EngineInfo};
+use crate::sandbox::SandboxName;
 
-pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> anyhow::Result<()> {
-    let deck = Arc::new(deck);
-    let theme = Theme::new(&deck.config.ui.theme, ColorSupport::detect());
-    let mouse = deck.config.ui.mouse && !terminal::under_mosh();
-    let intervals = Intervals {
-        monitor: Duration::from_millis(deck.config.monitor.interval_ms),
-        preview: Duration::from_millis(deck.config.ui.preview_interval_ms),
-    };
+/// The front end's own settings (its user's config): how it looks, which keys do what,
+/// how it tells about an agent that waits. What it knows of the engine comes from the
+/// engine handle.
+pub struct Front {
+    pub ui: UiConfig,
+    pub notify: NotifyConfig,
+    pub keymap: Keymap,
+    pub image_protocol: ImageProtocol,
+}
+
+pub async fn run(engine: Arc<dyn EngineHandle>, front: Front) -> anyhow::Result<()> {
+    let info = engine.info();
+    let theme = Theme::new(&front.ui.theme, ColorSupport::detect());
+    let mouse = front.ui.mouse && !terminal::under_mosh();
     terminal::install_panic_hook();
     let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
-    let settings = Settings {
-        agent: deck.config.sandbox.agent.clone(),
-        default_network: deck.config.sandbox.network,
-        paths: deck.paths.clone(),
-        start_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
-        home: std::env::var("HOME").ok(),
-        default_options: deck.config.bubblewrap.options(),
-        bell: deck.config.notify.bell,
-        confirm: deck.config.ui.confirm,
-        screen_fps: deck.config.ui.screen_fps,
-        screen_fullscreen_fps: deck.config.ui.screen_fullscreen_fps,
-        // Until the terminal has said what it can show; nothing is drawn as an image before.
-        images: ImageSupport::halfblocks(),
-    };
-    let mut state = State::new(keymap, settings, chrono::Utc::now(), tui.size()?);
+    let image_protocol = front.image_protocol;
+    let state = initial_state(&info, &front, tui.size()?);
     // The first frame goes out before the terminal is asked anything: a terminal slow to
     // answer (or silent) must not leave the user looking at a blank screen.
     tui.draw(&state, &theme).context("drawing")?;
     // The answer comes in on stdin: ask now, before the input reader starts. Keys typed
     // meanwhile are handed back and go first.
     let (graphics, images, typed) = Graphics::detect(image_protocol);
-    state.settings.images = images;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let intervals = Intervals {
+        monitor: Duration::from_millis(info.monitor_interval_ms),
+        preview: Duration::from_millis(front.ui.preview_interval_ms),
+        read_terminal: true,
+    };
+    let main = Loop::start(engine, &info, front.notify, (state, theme), tui, graphics);
+    main.send(Action::ImagesDetected(images));
     for key in typed {
-        let _ = tx.send(Action::Key(key));
+        main.send(Action::Key(key));
     }
-    let runner = Runner::new(Arc::clone(&deck), graphics, tx.clone());
-    let workers = Workers::start(Arc::clone(&deck), runner.records(), tx.clone());
-    let result = Loop {
-        state,
-        theme,
-        runner,
-        deck,
-        tx,
-        intervals,
-    }
-    .run(&mut tui, rx)
-    .await;
-    workers.stop();
-    tui.leave().context("restoring the terminal")?;
-    result
+    main.run(intervals).await
 }
 
-struct Loop {
-    state: State,
+/// The state before anything is loaded: settings from the engine's info and the front
+/// end's config.
+pub fn initial_state(info: &EngineInfo, front: &Front, size: (u16, u16)) -> State {
+    let settings = Settings {
+        agent: info.agent.clone(),
+        default_network: info.default_network,
+        paths: info.paths(),
+        start_dir: std::env::current_dir().unwrap_or_else(|_| "/".into()),
+        home: std::env::var("HOME").ok(),
+        default_options: info.default_options.clone(),
+        bell: front.notify.bell,
+        confirm: front.ui.confirm,
+        screen_fps: front.ui.screen_fps,
+        screen_fullscreen_fps: front.ui.screen_fullscreen_fps,
+        // Until the terminal has said what it can show; nothing is drawn as an image before.
+        images: ImageSupport::halfblocks(),
+    };
+    State::new(
+        front.keymap.clone(),
+        settings,
+        chrono::Utc::now(),
+        size,
+    )
+}
+
+pub struct Loop<B: Backend> {
+    pub tui: Tui<B>,
+    pub state: State,
     theme: Theme,
     runner: Runner,
-    deck: Arc<Deck>,
+    engine: Arc<dyn EngineHandle>,
     tx: UnboundedSender<Action>,
-    intervals: Intervals,
+    rx: UnboundedReceiver<Action>,
+    /// Ends the refresh task and the workers.
+    cancel: CancellationToken,
 }
 
-impl Loop {
-    async fn run(mut self, tui: &mut Tui, mut rx: UnboundedReceiver<Action>) -> anyhow::Result<()> {
+/// What one batch of actions asked of the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Quit,
+}
+
+impl<B: Backend> Loop<B> {
+    /// Starts the refresh task and the workers (the terminal's inputs and timers start in
+    /// [`Loop::run`]).
+    pub fn start(
+        engine: Arc<dyn EngineHandle>,
+        info: &EngineInfo,
+        notify: NotifyConfig,
+        (state, theme): (State, Theme),
+        tui: Tui<B>,
+        graphics: Graphics,
+    ) -> Loop<B> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let (records, records_rx) = watch::channel(Vec::new());
+        let runner = Runner::start(
+            Arc::clone(&engine),
+            graphics,
+            notify,
+            tx.clone(),
+            records,
+            cancel.clone(),
+        );
+        workers::start(&engine, info, &records_rx, &tx, &cancel);
+        Loop {
+            tui,
+            state,
+            theme,
+            runner,
+            engine,
+            tx,
+            rx,
+            cancel,
+        }
+    }
+
+    pub fn send(&self, action: Action) {
+        // The receiver lives as long as the loop.
+        let _ = self.tx.send(action);
+    }
+
+    /// Runs until the user quits, then restores the terminal.
+    pub async fn run(mut self, intervals: Intervals) -> anyhow::Result<()> {
         event::watch_signals(&self.tx);
-        let mut inputs = Inputs::start(&self.tx, self.intervals);
-        loop {
-            if self.state.dirty {
-                tui.draw(&self.state, &self.theme).context("drawing")?;
-                self.state.dirty = false;
+        let mut inputs = Inputs::start(&self.tx, intervals);
+        let result = loop {
+            match self.step(&mut inputs, intervals).await {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => break Ok(()),
+                Err(e) => break Err(e),
             }
-            let Some(first) = rx.recv().await else {
-                break;
-            };
-            let mut effects = update(&mut self.state, first);
-            // Everything already queued goes in before the next frame: one draw per batch.
-            while let Ok(action) = rx.try_recv() {
-                effects.extend(update(&mut self.state, action));
-            }
-            for effect in effects {
-                match effect {
-                    Effect::Quit => {
-                        inputs.stop().await;
-                        return Ok(());
-                    }
-                    Effect::Attach(name) => {
-                        inputs.stop().await;
-                        let result = self.attach(tui, &name).await?;
-                        inputs = Inputs::start(&self.tx, self.intervals);
-                        let _ = self.tx.send(Action::Attached { name, result });
-                    }
-                    Effect::Bell => {
-                        // A terminal set to ignore the bell just ignores it.
-                        let _ = tui.bell();
-                    }
-                    Effect::CopyToClipboard(text) => {
-                        // A terminal without OSC 52 just ignores it.
-                        let _ = tui.copy(&text);
-                    }
-                    other => self.runner.run(other),
+        };
+        inputs.stop().await;
+        self.cancel.cancel();
+        self.tui.leave().context("restoring the terminal")?;
+        result
+    }
+
+    /// Draws if something changed, then waits for an action and takes it with everything
+    /// queued behind it: one draw per batch.
+    pub async fn step(&mut self, inputs: &mut Inputs, intervals: Intervals) -> anyhow::Result<Flow> {
+        if self.state.dirty {
+            self.tui.draw(&self.state, &self.theme).context("drawing")?;
+            self.state.dirty = false;
+        }
+        let Some(first) = self.rx.recv().await else {
+            return Ok(Flow::Quit);
+        };
+        let mut effects = update(&mut self.state, first);
+        while let Ok(action) = self.rx.try_recv() {
+            effects.extend(update(&mut self.state, action));
+        }
+        for effect in effects {
+            match effect {
+                Effect::Quit => return Ok(Flow::Quit),
+                Effect::Attach(name) => {
+                    std::mem::replace(inputs, Inputs::none()).stop().await;
+                    let result = self.attach(&name).await?;
+                    *inputs = Inputs::start(&self.tx, intervals);
+                    self.send(Action::Attached { name, result });
                 }
+                Effect::Bell => {
+                    // A terminal set to ignore the bell just ignores it.
+                    let _ = self.tui.bell();
+                }
+                Effect::CopyToClipboard(text) => {
+                    // A terminal without OSC 52 just ignores it.
+                    let _ = self.tui.copy(&text);
+                }
+                other => self.runner.run(other),
             }
         }
-        inputs.stop().await;
-        Ok(())
+        Ok(Flow::Continue)
     }
 
     /// Gives the terminal to `tmux attach` (or `switch-client`) and takes it back after.
     /// A terminal that cannot be taken back ends the TUI; a failed attach is only reported.
-    async fn attach(&mut self, tui: &mut Tui, name: &str) -> anyhow::Result<Result<(), String>> {
-        tui.suspend().context("handing the terminal over")?;
+    async fn attach(&mut self, name: &SandboxName) -> anyhow::Result<Result<(), String>> {
+        self.tui.suspend().context("handing the terminal over")?;
         {
             let mut out = std::io::stdout();
             let _ = writeln!(
@@ -140,11 +213,14 @@ impl Loop {
             );
             let _ = out.flush();
         }
-        let deck = Arc::clone(&self.deck);
-        let owned = name.to_owned();
+        let engine = Arc::clone(&self.engine);
+        let owned = name.clone();
         let outcome = tokio::task::spawn_blocking(move || -> Result<(), String> {
-            let mut command = deck.attach_command(&owned).map_err(|e| e.to_string())?;
-            let status = command.status().map_err(|e| format!("running tmux: {e}"))?;
+            let attach = engine.attach_command(&owned).map_err(|e| e.to_string())?;
+            let status = attach
+                .command()
+                .status()
+                .map_err(|e| format!("running tmux: {e}"))?;
             if status.success() {
                 Ok(())
             } else {
@@ -153,11 +229,17 @@ impl Loop {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        tui.resume().context("taking the terminal back")?;
-        if let Ok((width, height)) = tui.size() {
-            self.state.size = (width, height);
+        self.tui.resume().context("taking the terminal back")?;
+        // What the terminal showed is gone: the reducer learns its size again, and redraws.
+        if let Ok((width, height)) = self.tui.size() {
+            self.send(Action::Resize(width, height));
         }
-        self.state.dirty = true;
         Ok(outcome)
+    }
+}
+
+impl<B: Backend> Drop for Loop<B> {
+    fn drop(&mut self) {
+        self.cancel.cancel();
     }
 }

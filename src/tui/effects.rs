@@ -1,92 +1,95 @@
-//! Effects turned into work: blocking `Deck` calls on the blocking pool, each reporting back
-//! as an action. Only the terminal-bound effects (attach, clipboard, quit) stay in `app`.
+//! Effects turned into work: engine calls on the blocking pool, each reporting back as an
+//! action. Only the terminal-bound effects (attach, clipboard, bell, quit) stay in `app`.
+//! Everything goes through the engine handle; the records the workers read travel on a
+//! `watch` channel fed by the one refresh task.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, UnboundedSender};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::action::{Action, Effect, Op};
 use super::feed::Feeds;
 use super::graphics::Graphics;
-use super::workers::SharedRecords;
+use crate::config::NotifyConfig;
 use crate::engine::status::notify;
-use crate::engine::{Action as DeckAction, CreateRequest, Deck};
+use crate::engine::{Action as DeckAction, CreateRequest, EngineHandle};
+use crate::sandbox::{SandboxName, SandboxRecord};
 
 /// Directory completions offered at most.
 const MAX_COMPLETIONS: usize = 200;
 
 pub struct Runner {
-    deck: Arc<Deck>,
+    engine: Arc<dyn EngineHandle>,
     tx: UnboundedSender<Action>,
-    /// One refresh at a time: a slow registry must not pile up reconciles.
-    refreshing: Arc<AtomicBool>,
-    /// The latest records, for the workers.
-    records: SharedRecords,
+    /// Wakes the refresh task. It holds one request: asking while one waits changes nothing,
+    /// so a slow registry never piles up reconciles.
+    refresh: mpsc::Sender<()>,
+    notify: Arc<NotifyConfig>,
     feeds: Feeds,
 }
 
 impl Runner {
-    pub fn new(deck: Arc<Deck>, graphics: Graphics, tx: UnboundedSender<Action>) -> Runner {
+    /// Starts the refresh task, which ends with `cancel`; the records it loads go to the
+    /// reducer and then to `records`, for the workers.
+    pub fn start(
+        engine: Arc<dyn EngineHandle>,
+        graphics: Graphics,
+        notify: NotifyConfig,
+        tx: UnboundedSender<Action>,
+        records: watch::Sender<Vec<SandboxRecord>>,
+        cancel: CancellationToken,
+    ) -> Runner {
+        let (refresh, requests) = mpsc::channel(1);
+        tokio::spawn(refresh_task(
+            Arc::clone(&engine),
+            requests,
+            tx.clone(),
+            records,
+            cancel,
+        ));
         Runner {
-            feeds: Feeds::new(Arc::clone(&deck), graphics, tx.clone()),
-            deck,
+            feeds: Feeds::new(Arc::clone(&engine), graphics, tx.clone()),
+            engine,
             tx,
-            refreshing: Arc::new(AtomicBool::new(false)),
-            records: SharedRecords::default(),
+            refresh,
+            notify: Arc::new(notify),
         }
     }
 
-    pub fn records(&self) -> SharedRecords {
-        Arc::clone(&self.records)
-    }
-
     pub fn run(&mut self, effect: Effect) {
-        let deck = Arc::clone(&self.deck);
+        let engine = Arc::clone(&self.engine);
         let tx = self.tx.clone();
         match effect {
-            Effect::Refresh => {
-                if self.refreshing.swap(true, Ordering::AcqRel) {
-                    return;
-                }
-                let refreshing = Arc::clone(&self.refreshing);
-                let shared = Arc::clone(&self.records);
-                tokio::task::spawn_blocking(move || {
-                    let result = deck.list().map_err(|e| e.to_string());
-                    let records = result.as_ref().ok().cloned();
-                    refreshing.store(false, Ordering::Release);
-                    let _ = tx.send(Action::Loaded(result));
-                    if let Some(records) = &records {
-                        let _ = tx.send(Action::StartCommands(start_commands(&deck, records)));
-                    }
-                    // Only now do the workers see them: what they report about a sandbox
-                    // reaches the reducer after the sandbox itself.
-                    if let (Some(records), Ok(mut shared)) = (records, shared.lock()) {
-                        *shared = records;
-                    }
-                });
-            }
-            Effect::SampleHost => blocking(tx, move || Action::HostSampled(deck.host_stats())),
-            Effect::Capture(name) => blocking(tx, move || Action::Captured {
-                result: deck.capture_pane(&name).map_err(|e| e.to_string()),
-                name,
+            // Full means a refresh is asked for already; closed means the TUI is ending.
+            Effect::Refresh => drop(self.refresh.try_send(())),
+            Effect::SampleHost => blocking(tx, move || Action::HostSampled(engine.host_stats())),
+            Effect::Capture(target) => blocking(tx, move || Action::Captured {
+                result: engine.preview(&target.name).map_err(|e| e.to_string()),
+                target,
             }),
             Effect::Run(op, name) => blocking(tx, move || Action::Done {
                 op,
-                result: run_op(&deck, op, &name).map_err(|e| e.to_string()),
+                result: run_op(engine.as_ref(), op, &name).map_err(|e| e.to_string()),
                 name,
             }),
-            Effect::Create(request) => blocking(tx, move || create(&deck, request.0, false)),
-            Effect::CreateWithDir(request) => blocking(tx, move || create(&deck, request.0, true)),
+            Effect::Create(request) => {
+                blocking(tx, move || create(engine.as_ref(), request.0, false));
+            }
+            Effect::CreateWithDir(request) => {
+                blocking(tx, move || create(engine.as_ref(), request.0, true));
+            }
             Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
                 candidates: complete_dir(&input),
                 input,
             }),
             Effect::Notify(change) => {
+                let config = Arc::clone(&self.notify);
                 tokio::task::spawn_blocking(move || {
                     let (record, assessment) = *change;
-                    match notify(&deck.config.notify, &record, &assessment) {
+                    match notify(&config, &record, &assessment) {
                         // Reaped on a thread of its own: a slow command must not hold up
                         // the blocking pool (or quitting, which waits for it).
                         Ok(Some(mut child)) => {
@@ -100,10 +103,52 @@ impl Runner {
                 });
             }
             Effect::WatchScreen(watch) => self.feeds.watch(watch),
-            Effect::StopScreen(name) => self.feeds.stop(&name),
+            Effect::StopScreen(id) => self.feeds.stop(&id),
             // The app handles these: they need the terminal.
             Effect::Attach(_) | Effect::CopyToClipboard(_) | Effect::Bell | Effect::Quit => {}
         }
+    }
+}
+
+/// One refresh per request, never two at once: the records, then what `start` would run in
+/// each (slower: it reads the projects' conversations), then the records for the workers.
+async fn refresh_task(
+    engine: Arc<dyn EngineHandle>,
+    mut requests: mpsc::Receiver<()>,
+    tx: UnboundedSender<Action>,
+    records: watch::Sender<Vec<SandboxRecord>>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            request = requests.recv() => if request.is_none() { return },
+        }
+        let list = Arc::clone(&engine);
+        let Ok(result) = tokio::task::spawn_blocking(move || list.list()).await else {
+            return;
+        };
+        let result = result.map_err(|e| e.to_string());
+        let loaded = result.as_ref().ok().cloned();
+        if tx.send(Action::Loaded(result)).is_err() {
+            return;
+        }
+        let Some(loaded) = loaded else {
+            continue;
+        };
+        let commands = Arc::clone(&engine);
+        let Ok((loaded, commands)) = tokio::task::spawn_blocking(move || {
+            let found = commands.start_commands(&loaded);
+            (loaded, found)
+        })
+        .await
+        else {
+            return;
+        };
+        let _ = tx.send(Action::StartCommands(commands));
+        // Only now do the workers see them: what they report about a sandbox reaches the
+        // reducer after the sandbox itself.
+        records.send_replace(loaded);
     }
 }
 
@@ -116,7 +161,7 @@ fn blocking(tx: UnboundedSender<Action>, work: impl FnOnce() -> Action + Send + 
 
 /// Creates the sandbox; a missing project directory is made only when `make_dir` (the user
 /// said yes to it), else reported so the form can ask.
-fn create(deck: &Deck, mut request: CreateRequest, make_dir: bool) -> Action {
+fn create(engine: &dyn EngineHandle, mut request: CreateRequest, make_dir: bool) -> Action {
     let typed = request.project_dir.display().to_string();
     request.project_dir = expand_home(&request.project_dir);
     if !request.project_dir.exists() {
@@ -130,37 +175,24 @@ fn create(deck: &Deck, mut request: CreateRequest, make_dir: bool) -> Action {
         }
     }
     Action::Created(
-        deck.execute(DeckAction::Create(request))
+        engine
+            .execute(DeckAction::Create(request))
             .map_err(|e| e.to_string()),
     )
 }
 
-/// What `start` would run in each managed sandbox: resuming or not is decided now, from the
-/// project's conversations, exactly as `start` decides it.
-fn start_commands(
-    deck: &Deck,
-    records: &[crate::sandbox::SandboxRecord],
-) -> std::collections::HashMap<String, String> {
-    records
-        .iter()
-        .filter(|r| r.managed)
-        .map(|r| {
-            let command = deck
-                .start_command(r, false)
-                .unwrap_or_else(|e| format!("(cannot start: {e})"));
-            (r.name.to_string(), command)
-        })
-        .collect()
-}
-
-fn run_op(deck: &Deck, op: Op, name: &str) -> crate::error::Result<crate::sandbox::SandboxRecord> {
-    let name = name.to_owned();
+fn run_op(
+    engine: &dyn EngineHandle,
+    op: Op,
+    name: &SandboxName,
+) -> crate::error::Result<SandboxRecord> {
+    let name = name.clone();
     match op {
-        Op::Start => deck.execute(DeckAction::Start { name, fresh: false }),
-        Op::StartFresh => deck.execute(DeckAction::Start { name, fresh: true }),
-        Op::Stop => deck.execute(DeckAction::Stop { name }),
-        Op::Restart => deck.restart(&name, false),
-        Op::Remove { force } => deck.execute(DeckAction::Remove { name, force }),
+        Op::Start => engine.execute(DeckAction::Start { name, fresh: false }),
+        Op::StartFresh => engine.execute(DeckAction::Start { name, fresh: true }),
+        Op::Stop => engine.execute(DeckAction::Stop { name }),
+        Op::Restart => engine.restart(&name, false),
+        Op::Remove { force } => engine.execute(DeckAction::Remove { name, force }),
     }
 }
 

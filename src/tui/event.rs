@@ -16,6 +16,8 @@ use super::action::Action;
 pub struct Intervals {
     pub monitor: Duration,
     pub preview: Duration,
+    /// Read keys, mouse and resizes from the terminal (not when a test drives the loop).
+    pub read_terminal: bool,
 }
 
 pub struct Inputs {
@@ -24,15 +26,22 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn start(tx: &UnboundedSender<Action>, intervals: Intervals) -> Inputs {
-        let tasks = vec![
-            tokio::spawn(read_terminal(tx.clone())),
+        let mut tasks = vec![
             tokio::spawn(every(intervals.monitor, tx.clone(), || Action::MonitorTick)),
             tokio::spawn(every(intervals.preview, tx.clone(), || Action::PreviewTick)),
             tokio::spawn(every(Duration::from_secs(1), tx.clone(), || {
                 Action::Tick(chrono::Utc::now())
             })),
         ];
+        if intervals.read_terminal {
+            tasks.push(tokio::spawn(read_terminal(tx.clone())));
+        }
         Inputs { tasks }
+    }
+
+    /// No tasks (while a child owns the terminal).
+    pub fn none() -> Inputs {
+        Inputs { tasks: Vec::new() }
     }
 
     /// Ends the tasks and waits until they are gone, so the terminal reader has let go of

@@ -16,8 +16,9 @@ use super::action::Action;
 use super::graphics::{Graphics, ScreenImage};
 use super::state::ScreenWatch;
 use crate::capture::Frame;
-use crate::engine::Deck;
+use crate::engine::EngineHandle;
 use crate::engine::screen::ScreenCapturer;
+use crate::sandbox::SandboxId;
 
 struct Feed {
     settings: watch::Sender<ScreenWatch>,
@@ -25,16 +26,21 @@ struct Feed {
 }
 
 pub struct Feeds {
-    deck: Arc<Deck>,
+    engine: Arc<dyn EngineHandle>,
     graphics: Arc<Graphics>,
     tx: UnboundedSender<Action>,
-    feeds: HashMap<String, Feed>,
+    /// By sandbox id: a new sandbox of a reused name gets a feed of its own.
+    feeds: HashMap<SandboxId, Feed>,
 }
 
 impl Feeds {
-    pub fn new(deck: Arc<Deck>, graphics: Graphics, tx: UnboundedSender<Action>) -> Feeds {
+    pub fn new(
+        engine: Arc<dyn EngineHandle>,
+        graphics: Graphics,
+        tx: UnboundedSender<Action>,
+    ) -> Feeds {
         Feeds {
-            deck,
+            engine,
             graphics: Arc::new(graphics),
             tx,
             feeds: HashMap::new(),
@@ -43,26 +49,26 @@ impl Feeds {
 
     /// Starts the feed of `watch.name`, or hands a running one its new rate and size.
     pub fn watch(&mut self, watch: ScreenWatch) {
-        if let Some(feed) = self.feeds.get(&watch.name)
+        if let Some(feed) = self.feeds.get(&watch.id)
             && !feed.task.is_finished()
         {
             feed.settings.send_replace(watch);
             return;
         }
-        let name = watch.name.clone();
+        let id = watch.id.clone();
         let (settings, receiver) = watch::channel(watch);
         let task = tokio::spawn(run(
-            Arc::clone(&self.deck),
+            Arc::clone(&self.engine),
             Arc::clone(&self.graphics),
             receiver,
             self.tx.clone(),
         ));
-        self.feeds.insert(name, Feed { settings, task });
+        self.feeds.insert(id, Feed { settings, task });
     }
 
     /// Ends the feed; the display connection closes once a capture in progress returns.
-    pub fn stop(&mut self, name: &str) {
-        if let Some(feed) = self.feeds.remove(name) {
+    pub fn stop(&mut self, id: &SandboxId) {
+        if let Some(feed) = self.feeds.remove(id) {
             feed.task.abort();
         }
     }
@@ -77,19 +83,19 @@ impl Drop for Feeds {
 }
 
 async fn run(
-    deck: Arc<Deck>,
+    engine: Arc<dyn EngineHandle>,
     graphics: Arc<Graphics>,
     mut settings: watch::Receiver<ScreenWatch>,
     tx: UnboundedSender<Action>,
 ) {
     let mut current = settings.borrow_and_update().clone();
-    let name = current.name.clone();
+    let id = current.id.clone();
     let lost = |message: String| Action::ScreenLost {
-        name: name.clone(),
+        id: id.clone(),
         message,
     };
-    let connect_name = name.clone();
-    let connect = tokio::task::spawn_blocking(move || deck.screen_capturer(&connect_name)).await;
+    let name = current.name.clone();
+    let connect = tokio::task::spawn_blocking(move || engine.subscribe_screen(&name)).await;
     let mut capturer = match connect {
         Ok(Ok(capturer)) => capturer,
         Ok(Err(e)) => {
@@ -123,7 +129,7 @@ async fn run(
                     })
                     .await;
                     if let Ok(Ok(image)) = encoded {
-                        let _ = tx.send(Action::ScreenFrame { name: name.clone(), image });
+                        let _ = tx.send(Action::ScreenFrame { id: id.clone(), image });
                     }
                 }
             }
@@ -145,7 +151,7 @@ async fn run(
                         last = Some(frame);
                         // A frame that cannot be encoded (no room) is kept for the next size.
                         if let Some(image) = image
-                            && tx.send(Action::ScreenFrame { name: name.clone(), image }).is_err()
+                            && tx.send(Action::ScreenFrame { id: id.clone(), image }).is_err()
                         {
                             return;
                         }

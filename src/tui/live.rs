@@ -3,19 +3,17 @@
 //! current 5-hour block.
 
 use std::collections::HashMap;
-use std::path::Path;
-
-use chrono::{DateTime, Utc};
 
 use crate::engine::status::{AgentState, Assessment};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxRecord};
-use crate::usage::{Block, Totals, cwd_in_project};
+
+pub use crate::engine::usage::{ProjectUsage, UsageSummary};
 
 #[derive(Debug, Clone, Default)]
 pub struct Live {
-    /// The debounced agent state, by sandbox name.
-    pub agents: HashMap<String, Assessment>,
+    /// The debounced agent state, by sandbox id (a name can be reused after `rm`).
+    pub agents: HashMap<SandboxId, Assessment>,
     /// The last metrics sample; a sandbox is missing until two samples exist.
     pub metrics: HashMap<SandboxId, SandboxMetrics>,
     pub usage: Option<UsageSummary>,
@@ -28,7 +26,7 @@ impl Live {
         if !record.is_running() || !record.runs_agent() {
             return None;
         }
-        self.agents.get(record.name.as_str())
+        self.agents.get(&record.id)
     }
 
     /// CPU and memory to show for a sandbox: only while it runs, so a stopped one never
@@ -44,62 +42,6 @@ impl Live {
         self.agent(record)
             .is_some_and(|a| a.state == AgentState::Waiting)
     }
-}
-
-/// Usage from the local Claude logs, as the usage worker last computed it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UsageSummary {
-    /// All time, per working directory the logs name.
-    pub projects: Vec<ProjectUsage>,
-    /// Since local midnight, every project.
-    pub today: Totals,
-    /// The active 5-hour block over every project (limits are per account, not per sandbox).
-    pub block: Option<Block>,
-    /// When Claude said the usage limit resets, if a log line said so.
-    pub limit_resets_at: Option<DateTime<Utc>>,
-    /// Files under the Claude roots the last refresh did not read (symlinks, FIFOs, too
-    /// large...); `sandbox-deck usage` names them.
-    pub skipped_files: usize,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProjectUsage {
-    pub cwd: String,
-    pub totals: Totals,
-    /// Sessions that started in this directory.
-    pub sessions: u64,
-    pub last_seen: Option<DateTime<Utc>>,
-}
-
-impl UsageSummary {
-    /// Everything logged in `project` or below it.
-    pub fn for_project(&self, project: &Path) -> ProjectUsage {
-        let mut sum = ProjectUsage {
-            cwd: project.display().to_string(),
-            ..ProjectUsage::default()
-        };
-        for p in self
-            .projects
-            .iter()
-            .filter(|p| cwd_in_project(&p.cwd, project))
-        {
-            add_totals(&mut sum.totals, &p.totals);
-            sum.sessions += p.sessions;
-            sum.last_seen = sum.last_seen.max(p.last_seen);
-        }
-        sum
-    }
-}
-
-pub fn add_totals(sum: &mut Totals, t: &Totals) {
-    sum.input_tokens += t.input_tokens;
-    sum.output_tokens += t.output_tokens;
-    sum.cache_creation_tokens += t.cache_creation_tokens;
-    sum.cache_read_tokens += t.cache_read_tokens;
-    sum.total_tokens += t.total_tokens;
-    sum.cost_usd += t.cost_usd;
-    sum.entries += t.entries;
-    sum.skipped_lines += t.skipped_lines;
 }
 
 /// `$0.42`, `$12.34`, `$123`, `$1.2k`: at most 6 characters.
@@ -152,31 +94,5 @@ mod tests {
         assert_eq!(count(4_500_000), "4.5M");
         assert_eq!(bytes(34 * 1024 * 1024), "34M");
         assert_eq!(bytes(1288 * 1024 * 1024), "1.3G");
-    }
-
-    #[test]
-    fn a_project_sums_its_subdirectories_and_not_its_siblings() {
-        let entry = |cwd: &str, cost: f64, sessions| ProjectUsage {
-            cwd: cwd.into(),
-            totals: Totals {
-                cost_usd: cost,
-                input_tokens: 10,
-                ..Totals::default()
-            },
-            sessions,
-            last_seen: None,
-        };
-        let summary = UsageSummary {
-            projects: vec![
-                entry("/src/api", 1.0, 2),
-                entry("/src/api/sub", 0.5, 1),
-                entry("/src/api-v2", 7.0, 1),
-            ],
-            ..UsageSummary::default()
-        };
-        let api = summary.for_project(Path::new("/src/api"));
-        assert_eq!(api.totals.cost_usd, 1.5);
-        assert_eq!(api.totals.input_tokens, 20);
-        assert_eq!(api.sessions, 3);
     }
 }

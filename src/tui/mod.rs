@@ -33,22 +33,32 @@ mod tests;
 
 use anyhow::Context as _;
 
+use std::sync::Arc;
+
 use crate::config::ImageProtocol;
-use crate::engine::Deck;
+use crate::engine::{Deck, EngineHandle};
 use keymap::Keymap;
 
 /// Opens the TUI on this user's deck and returns when the user quits. `image_protocol`
 /// (`--image-protocol`) wins over `ui.image_protocol`.
+///
+/// The one place that knows the engine is local: from here on the TUI holds the handle.
 pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     let deck = Deck::open()?;
     // A broken keymap is reported before the screen is taken over.
     let keymap = Keymap::load(&deck.paths.config_dir.join("keymap.toml"))?;
+    let front = app::Front {
+        image_protocol: image_protocol.unwrap_or(deck.config.ui.image_protocol),
+        ui: deck.config.ui.clone(),
+        notify: deck.config.notify.clone(),
+        keymap,
+    };
+    let engine: Arc<dyn EngineHandle> = Arc::new(deck);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
     // engine calls still running (a stop, a create): they finish rather than stop halfway.
-    let image_protocol = image_protocol.unwrap_or(deck.config.ui.image_protocol);
-    runtime.block_on(app::run(deck, keymap, image_protocol))
+    runtime.block_on(app::run(engine, front))
 }

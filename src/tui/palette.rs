@@ -6,7 +6,7 @@ use nucleo_matcher::{Config, Matcher};
 
 use super::command::Command;
 use super::keymap::{Context, Keymap, join_keys};
-use crate::sandbox::SandboxRecord;
+use crate::sandbox::{SandboxName, SandboxRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Palette {
@@ -19,7 +19,7 @@ pub struct Palette {
 pub enum Target {
     Command(Command),
     /// Selects this sandbox.
-    Sandbox(String),
+    Sandbox(SandboxName),
 }
 
 /// One line of the palette: what it does, the text matched, and what is shown on its right
@@ -56,7 +56,7 @@ pub fn entries(keymap: &Keymap, sandboxes: &[&SandboxRecord], query: &str) -> Ve
         })
         .collect();
     all.extend(sandboxes.iter().map(|r| Entry {
-        target: Target::Sandbox(r.name.to_string()),
+        target: Target::Sandbox(r.name.clone()),
         desc: r.name.to_string(),
         keys: format!("sandbox, {}", r.state),
     }));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
-use super::action::Op;
+use super::action::{Op, Target};
 use super::filter::Filter;
 use super::form::Form;
 use super::graphics::{ImageSupport, ScreenImage};
@@ -19,7 +19,7 @@ use crate::backend::Options;
 use crate::engine::host_stats::HostStats;
 use crate::engine::screen::has_screen;
 use crate::paths::Paths;
-use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -37,14 +37,14 @@ pub struct Confirm {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnYes {
     /// Runs this change on the sandbox named.
-    Run(Op, String),
+    Run(Op, SandboxName),
     /// Makes the form's missing project directory, then creates the sandbox; no goes back
     /// to the form.
     CreateProjectDir(Box<Form>),
 }
 
 impl Confirm {
-    pub fn run(op: Op, name: String, question: String) -> Confirm {
+    pub fn run(op: Op, name: SandboxName, question: String) -> Confirm {
         Confirm {
             question,
             yes: OnYes::Run(op, name),
@@ -70,14 +70,15 @@ pub struct Flash {
 /// What the pane of a sandbox last looked like.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preview {
-    pub name: String,
+    pub id: SandboxId,
     pub screen: Result<String, String>,
 }
 
 /// The screen feed the TUI wants now: whose display, how often, into how many cells.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScreenWatch {
-    pub name: String,
+    pub id: SandboxId,
+    pub name: SandboxName,
     pub fps: f64,
     pub cells: (u16, u16),
 }
@@ -86,10 +87,10 @@ pub struct ScreenWatch {
 #[derive(Debug, Clone, Default)]
 pub struct ScreenView {
     pub watching: Option<ScreenWatch>,
-    /// The latest encoded frame, of the sandbox named.
-    pub image: Option<(String, ScreenImage)>,
-    /// Why the feed of the sandbox named ended (its display went away).
-    pub lost: Option<(String, String)>,
+    /// The latest encoded frame, of the sandbox with this id.
+    pub image: Option<(SandboxId, ScreenImage)>,
+    /// Why the feed of the sandbox with this id ended (its display went away).
+    pub lost: Option<(SandboxId, String)>,
 }
 
 /// What the TUI needs from the config, copied so the state stays plain data.
@@ -121,7 +122,7 @@ pub struct State {
     pub records: Vec<SandboxRecord>,
     pub loaded: bool,
     /// By name, so the selection survives re-sorting and refreshes.
-    pub selected: Option<String>,
+    pub selected: Option<SandboxName>,
     pub sort: SortColumn,
     pub sort_reversed: bool,
     pub filter_text: String,
@@ -138,16 +139,23 @@ pub struct State {
     pub preview_scroll: usize,
     pub capture_in_flight: bool,
     /// Names with a task running on them, shown as "stopping…" and so on.
-    pub busy: Vec<(String, Op)>,
-    /// The exact command `start` would run in each managed sandbox, by name (or why none).
-    pub start_commands: HashMap<String, String>,
+    pub busy: Vec<(SandboxName, Op)>,
+    /// The exact command `start` would run in each managed sandbox, by id (or why none).
+    pub start_commands: HashMap<SandboxId, String>,
     pub host: Option<HostStats>,
     pub cpu_percent: Option<f64>,
     /// Agent states, metrics and usage from the workers.
     pub live: Live,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
+    /// Bumped when the terminal lost what it showed (a resize, an attach): the next frame
+    /// is drawn whatever else changed.
+    pub repaints: u64,
+    /// Set by [`super::update::update`] alone, when what the screen shows changed (see
+    /// [`super::views::Shown`]); the main loop draws and clears it.
     pub dirty: bool,
+    /// What the last `update` saw on screen.
+    pub shown: Option<super::views::Shown>,
     pub quit: bool,
 }
 
@@ -179,7 +187,9 @@ impl State {
             live: Live::default(),
             now,
             size,
+            repaints: 0,
             dirty: true,
+            shown: None,
             quit: false,
         }
     }
@@ -208,13 +218,13 @@ impl State {
     }
 
     pub fn selected_index(&self) -> Option<usize> {
-        let name = self.selected.as_deref()?;
-        self.rows().iter().position(|r| r.name.as_str() == name)
+        let name = self.selected.as_ref()?;
+        self.rows().iter().position(|r| &r.name == name)
     }
 
     pub fn selected_record(&self) -> Option<&SandboxRecord> {
-        let name = self.selected.as_deref()?;
-        self.rows().into_iter().find(|r| r.name.as_str() == name)
+        let name = self.selected.as_ref()?;
+        self.rows().into_iter().find(|r| &r.name == name)
     }
 
     /// Where keys go now.
@@ -251,7 +261,7 @@ impl State {
 
     /// The sandbox whose pane the Agent tab shows right now, if any: never while the tab,
     /// the pane or the sandbox's session is out of sight.
-    pub fn preview_target(&self) -> Option<&str> {
+    pub fn preview_target(&self) -> Option<Target> {
         if self.tab != Tab::Agent
             || self.fullscreen
             || !self.detail_fits()
@@ -265,7 +275,7 @@ impl State {
         let record = self.selected_record()?;
         let has_session =
             record.managed && matches!(record.state, SandboxState::Running | SandboxState::Exited);
-        has_session.then_some(record.name.as_str())
+        has_session.then(|| Target::from(record))
     }
 
     /// The screen feed that should run now: the selected sandbox's, while its Screen tab or
@@ -290,14 +300,18 @@ impl State {
             self.settings.screen_fps
         };
         Some(ScreenWatch {
-            name: record.name.to_string(),
+            id: record.id.clone(),
+            name: record.name.clone(),
             fps,
             cells: (area.width, area.height),
         })
     }
 
     pub fn busy_with(&self, name: &str) -> Option<Op> {
-        self.busy.iter().find(|(n, _)| n == name).map(|(_, op)| *op)
+        self.busy
+            .iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, op)| *op)
     }
 
     /// Counts per state for the header, in a fixed order.

@@ -11,32 +11,59 @@ use crossterm::terminal::{
 };
 use crossterm::{cursor, execute, queue};
 use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
+use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::layout::Rect;
 
 use super::state::State;
 use super::theme::Theme;
 use super::views;
 
-pub struct Tui {
-    terminal: Terminal<CrosstermBackend<Stdout>>,
+/// The terminal the main loop draws on. Generic over the ratatui backend, so a test drives
+/// the real loop on a `TestBackend`; only a `Tui` that owns the real terminal (`tty`)
+/// switches its modes, suspends for `tmux attach`, rings the bell or sets the clipboard.
+pub struct Tui<B: Backend> {
+    terminal: Terminal<B>,
+    tty: Option<Tty>,
+}
+
+/// The real terminal's modes, as `Tui::enter` set them.
+struct Tty {
     mouse: bool,
     active: bool,
 }
 
-impl Tui {
-    pub fn enter(mouse: bool) -> io::Result<Tui> {
+impl Tui<CrosstermBackend<Stdout>> {
+    pub fn enter(mouse: bool) -> io::Result<Self> {
         let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
         let mut tui = Tui {
             terminal,
-            mouse,
-            active: false,
+            tty: Some(Tty {
+                mouse,
+                active: false,
+            }),
         };
         tui.start()?;
         Ok(tui)
     }
+}
+
+impl<B: Backend> Tui<B> {
+    /// A terminal that is only drawn on (tests).
+    pub fn headless(backend: B) -> io::Result<Self> {
+        Ok(Tui {
+            terminal: Terminal::new(backend).map_err(other)?,
+            tty: None,
+        })
+    }
+
+    pub fn backend(&self) -> &B {
+        self.terminal.backend()
+    }
 
     fn start(&mut self) -> io::Result<()> {
+        let Some(tty) = &mut self.tty else {
+            return Ok(());
+        };
         crossterm::terminal::enable_raw_mode()?;
         let mut out = io::stdout();
         execute!(
@@ -45,30 +72,42 @@ impl Tui {
             EnableBracketedPaste,
             cursor::Hide
         )?;
-        if self.mouse {
+        if tty.mouse {
             execute!(out, EnableMouseCapture)?;
         }
-        self.active = true;
+        tty.active = true;
         Ok(())
     }
 
     pub fn size(&self) -> io::Result<(u16, u16)> {
-        crossterm::terminal::size()
+        let size = self.terminal.size().map_err(other)?;
+        Ok((size.width, size.height))
     }
 
     /// One frame, sent as a single synchronized update so SSH never shows half of it.
     pub fn draw(&mut self, state: &State, theme: &Theme) -> io::Result<()> {
-        queue!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        // The backend writes to this same stdout, behind the same buffer: the order holds.
+        if self.tty.is_some() {
+            queue!(io::stdout(), BeginSynchronizedUpdate)?;
+        }
         self.terminal
-            .draw(|frame| views::draw(frame, state, theme))?;
-        execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)?;
+            .draw(|frame| views::draw(frame, state, theme))
+            .map_err(other)?;
+        if self.tty.is_some() {
+            execute!(io::stdout(), EndSynchronizedUpdate)?;
+        }
         Ok(())
     }
 
     /// Hands the terminal back as the shell had it, for a child (tmux attach) to use.
     pub fn suspend(&mut self) -> io::Result<()> {
-        self.active = false;
-        restore()
+        match &mut self.tty {
+            Some(tty) => {
+                tty.active = false;
+                restore()
+            }
+            None => Ok(()),
+        }
     }
 
     /// Takes the terminal again after a child used it. `resize` (not `clear`) throws away
@@ -77,37 +116,50 @@ impl Tui {
     pub fn resume(&mut self) -> io::Result<()> {
         self.start()?;
         let (width, height) = self.size()?;
-        self.terminal.resize(Rect::new(0, 0, width, height))?;
-        Ok(())
+        self.terminal
+            .resize(Rect::new(0, 0, width, height))
+            .map_err(other)
     }
 
     /// OSC 52: the terminal (even over SSH, even inside tmux) puts `text` on the clipboard.
     pub fn copy(&mut self, text: &str) -> io::Result<()> {
+        if self.tty.is_none() {
+            return Ok(());
+        }
         execute!(
-            self.terminal.backend_mut(),
+            io::stdout(),
             crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
         )
     }
 
     pub fn bell(&mut self) -> io::Result<()> {
-        let out = self.terminal.backend_mut();
+        if self.tty.is_none() {
+            return Ok(());
+        }
+        let mut out = io::stdout();
         out.write_all(b"\x07")?;
         out.flush()
     }
 
     pub fn leave(&mut self) -> io::Result<()> {
-        if self.active {
-            self.active = false;
+        if let Some(tty) = &mut self.tty
+            && tty.active
+        {
+            tty.active = false;
             restore()?;
         }
         Ok(())
     }
 }
 
-impl Drop for Tui {
+impl<B: Backend> Drop for Tui<B> {
     fn drop(&mut self) {
         let _ = self.leave();
     }
+}
+
+fn other(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 /// Undoes everything `start` did; safe to call twice and from a panic.

@@ -3,7 +3,7 @@
 use super::input::on_command;
 use super::table::run;
 use super::{flash, flash_error};
-use crate::sandbox::SandboxRecord;
+use crate::sandbox::{SandboxName, SandboxRecord};
 use crate::tui::action::{CreateRequestEq, Effect};
 use crate::tui::command::Command;
 use crate::tui::form::Field;
@@ -46,12 +46,11 @@ pub(super) fn on_form_command(state: &mut State, command: Command) -> Vec<Effect
 }
 
 pub(super) fn on_created(state: &mut State, result: Result<SandboxRecord, String>) -> Vec<Effect> {
-    state.dirty = true;
     match result {
         Ok(record) => {
             state.overlay = None;
             state.filter_text.clear();
-            state.selected = Some(record.name.to_string());
+            state.selected = Some(record.name.clone());
             flash(state, format!("created {}", record.name));
             if !state.records.iter().any(|r| r.name == record.name) {
                 state.records.push(record);
@@ -81,7 +80,6 @@ pub(super) fn on_project_dir_missing(state: &mut State, dir: String) -> Vec<Effe
         question: format!("{dir} does not exist. Create this folder and the sandbox?"),
         yes: OnYes::CreateProjectDir(form),
     }));
-    state.dirty = true;
     Vec::new()
 }
 
@@ -147,7 +145,7 @@ pub(super) fn on_palette_command(state: &mut State, command: Command) -> Vec<Eff
 }
 
 /// Selects a sandbox the palette found; a filter that hides it is dropped.
-fn jump_to(state: &mut State, name: String) {
+fn jump_to(state: &mut State, name: SandboxName) {
     state.selected = Some(name);
     if state.selected_index().is_none() {
         state.filter_text.clear();
@@ -171,7 +169,6 @@ pub(super) fn on_help_command(state: &mut State, command: Command) -> Vec<Effect
 pub(super) fn on_completed(state: &mut State, input: &str, candidates: Vec<String>) -> Vec<Effect> {
     if let Some(Overlay::Form(form)) = &mut state.overlay {
         form.complete(input, candidates);
-        state.dirty = true;
     }
     Vec::new()
 }

@@ -53,12 +53,10 @@ pub(super) fn on_mouse(state: &mut State, event: &MouseEvent) -> Vec<Effect> {
     match event.kind {
         MouseEventKind::ScrollUp if over_preview => {
             table::scroll_preview(state, Scroll::Back(Step::Lines(WHEEL_LINES)));
-            state.dirty = true;
             Vec::new()
         }
         MouseEventKind::ScrollDown if over_preview => {
             table::scroll_preview(state, Scroll::On(Step::Lines(WHEEL_LINES)));
-            state.dirty = true;
             Vec::new()
         }
         MouseEventKind::ScrollDown => on_command(state, Context::List, Command::Down),
@@ -92,7 +90,6 @@ fn type_char(state: &mut State, c: char) {
         }
         _ => return,
     }
-    state.dirty = true;
 }
 
 fn backspace(state: &mut State) {
@@ -108,11 +105,9 @@ fn backspace(state: &mut State) {
         }
         _ => return,
     }
-    state.dirty = true;
 }
 
 pub(super) fn on_command(state: &mut State, context: Context, command: Command) -> Vec<Effect> {
-    state.dirty = true;
     match command {
         Command::Noop => return Vec::new(),
         Command::Quit => {

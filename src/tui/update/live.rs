@@ -1,5 +1,5 @@
 //! What the workers report: agent states (with the notifications they call for), metrics
-//! and usage. Each redraws only when what the screen shows changed.
+//! and usage, all kept by sandbox id.
 
 use std::collections::HashMap;
 
@@ -8,40 +8,37 @@ use crate::engine::status::{AgentState, Assessment, should_notify};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxState};
 use crate::tui::action::{AgentReading, Effect};
-use crate::tui::live::{UsageSummary, bytes, cpu};
+use crate::tui::live::UsageSummary;
 use crate::tui::state::State;
 
 pub(super) fn on_agents(state: &mut State, readings: Vec<AgentReading>) -> Vec<Effect> {
     let mut effects = Vec::new();
     let mut alerts = Vec::new();
     for AgentReading {
+        id,
         name,
         sandbox,
         assessment: reading,
     } in &readings
     {
-        let before = state.live.agents.get(name).map(|a| a.state);
+        let before = state.live.agents.get(id).map(|a| a.state);
         if !deserves_notice(before, reading.state) {
             continue;
         }
         // A sandbox someone stopped has not ended by surprise.
-        if *sandbox == SandboxState::Stopped || state.busy_with(name).is_some() {
+        if *sandbox == SandboxState::Stopped || state.busy_with(name.as_str()).is_some() {
             continue;
         }
-        let Some(record) = state.records.iter().find(|r| r.name.as_str() == name) else {
+        let Some(record) = state.records.iter().find(|r| &r.id == id) else {
             continue;
         };
         alerts.push(format!("{name} is {}: {}", reading.state, reading.reason));
         effects.push(Effect::Notify(Box::new((record.clone(), reading.clone()))));
     }
-    let agents: HashMap<String, Assessment> = readings
+    state.live.agents = readings
         .into_iter()
-        .map(|r| (r.name, r.assessment))
-        .collect();
-    if agents != state.live.agents {
-        state.live.agents = agents;
-        state.dirty = true;
-    }
+        .map(|r| (r.id, r.assessment))
+        .collect::<HashMap<SandboxId, Assessment>>();
     if !alerts.is_empty() {
         flash(state, alerts.join(" · "));
         if state.settings.bell {
@@ -64,26 +61,11 @@ pub(super) fn on_metrics(
     state: &mut State,
     metrics: HashMap<SandboxId, SandboxMetrics>,
 ) -> Vec<Effect> {
-    // Redraw only when a figure as shown changes.
-    let shown = |m: &HashMap<SandboxId, SandboxMetrics>| {
-        let mut figures: Vec<(SandboxId, String, String)> = m
-            .iter()
-            .map(|(id, m)| (id.clone(), cpu(m), bytes(m.rss_bytes)))
-            .collect();
-        figures.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        figures
-    };
-    if shown(&metrics) != shown(&state.live.metrics) {
-        state.dirty = true;
-    }
     state.live.metrics = metrics;
     Vec::new()
 }
 
 pub(super) fn on_usage(state: &mut State, summary: UsageSummary) -> Vec<Effect> {
-    if state.live.usage.as_ref() != Some(&summary) {
-        state.live.usage = Some(summary);
-        state.dirty = true;
-    }
+    state.live.usage = Some(summary);
     Vec::new()
 }

@@ -11,8 +11,9 @@ mod world;
 
 use chrono::TimeDelta;
 
-use super::action::{Action, Effect};
+use super::action::{Action, Effect, Target};
 use super::state::{Flash, State};
+use super::views::Shown;
 
 /// How long a flash message stays in the bottom bar.
 const FLASH_SECONDS: i64 = 4;
@@ -32,6 +33,12 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         effects.push(capture);
     }
     effects.extend(sync_screen(state));
+    // The one place that decides a redraw: did what the screen shows change?
+    let shown = Shown::of(state);
+    if state.shown.as_ref() != Some(&shown) {
+        state.shown = Some(shown);
+        state.dirty = true;
+    }
     effects
 }
 
@@ -43,14 +50,13 @@ fn sync_screen(state: &mut State) -> Vec<Effect> {
     }
     let mut effects = Vec::new();
     let old = state.screen.watching.take();
-    let same_sandbox = old.as_ref().map(|w| &w.name) == wanted.as_ref().map(|w| &w.name);
+    let same_sandbox = old.as_ref().map(|w| &w.id) == wanted.as_ref().map(|w| &w.id);
     if !same_sandbox {
         if let Some(old) = old {
-            effects.push(Effect::StopScreen(old.name));
+            effects.push(Effect::StopScreen(old.id));
         }
         state.screen.image = None;
         state.screen.lost = None;
-        state.dirty = true;
     }
     if let Some(watch) = &wanted {
         effects.push(Effect::WatchScreen(watch.clone()));
@@ -61,13 +67,13 @@ fn sync_screen(state: &mut State) -> Vec<Effect> {
 
 /// A sandbox that just came into view gets its pane captured now, not at the next tick.
 fn capture_if_missing(state: &mut State) -> Option<Effect> {
-    let name = state.preview_target()?.to_owned();
-    let shown = state.preview.as_ref().is_some_and(|p| p.name == name);
+    let target: Target = state.preview_target()?;
+    let shown = state.preview.as_ref().is_some_and(|p| p.id == target.id);
     if shown || state.capture_in_flight {
         return None;
     }
     state.capture_in_flight = true;
-    Some(Effect::Capture(name))
+    Some(Effect::Capture(target))
 }
 
 fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
@@ -77,7 +83,11 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Paste(text) => input::on_paste(state, &text),
         Action::Resize(width, height) => {
             state.size = (width, height);
-            state.dirty = true;
+            state.repaints += 1;
+            Vec::new()
+        }
+        Action::ImagesDetected(images) => {
+            state.settings.images = images;
             Vec::new()
         }
         Action::Tick(now) => world::on_tick(state, now),
@@ -90,18 +100,17 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Loaded(result) => world::on_loaded(state, result),
         Action::StartCommands(commands) => {
             state.start_commands = commands;
-            state.dirty = true;
             Vec::new()
         }
         Action::HostSampled(stats) => world::on_host_sampled(state, stats),
-        Action::Captured { name, result } => world::on_captured(state, name, result),
+        Action::Captured { target, result } => world::on_captured(state, target, result),
         Action::Done { op, name, result } => world::on_done(state, op, &name, result),
         Action::Created(result) => dialogs::on_created(state, result),
         Action::ProjectDirMissing(dir) => dialogs::on_project_dir_missing(state, dir),
         Action::Completed { input, candidates } => dialogs::on_completed(state, &input, candidates),
         Action::Attached { name, result } => world::on_attached(state, &name, result),
-        Action::ScreenFrame { name, image } => world::on_screen_frame(state, name, image),
-        Action::ScreenLost { name, message } => world::on_screen_lost(state, name, message),
+        Action::ScreenFrame { id, image } => world::on_screen_frame(state, id, image),
+        Action::ScreenLost { id, message } => world::on_screen_lost(state, id, message),
         Action::AgentsSampled(readings) => live::on_agents(state, readings),
         Action::MetricsSampled(metrics) => live::on_metrics(state, metrics),
         Action::UsageUpdated(summary) => live::on_usage(state, *summary),
@@ -118,7 +127,6 @@ fn flash(state: &mut State, text: String) {
         error: false,
         until: state.now + TimeDelta::seconds(FLASH_SECONDS),
     });
-    state.dirty = true;
 }
 
 fn flash_error(state: &mut State, text: String) {
@@ -131,5 +139,4 @@ fn flash_error(state: &mut State, text: String) {
         // Errors stay longer: they usually say what to do next.
         until: state.now + TimeDelta::seconds(FLASH_SECONDS * 3),
     });
-    state.dirty = true;
 }

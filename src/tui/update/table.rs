@@ -1,7 +1,7 @@
 //! The sandbox table: moving, sorting, filtering, and the commands about a sandbox.
 
 use super::flash;
-use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::sandbox::{SandboxName, SandboxRecord, SandboxState};
 use crate::tui::action::{Effect, Op};
 use crate::tui::command::Command;
 use crate::tui::form::Form;
@@ -89,8 +89,8 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
         flash(state, "no sandbox selected: n makes one".into());
         return Vec::new();
     };
-    let name = record.name.to_string();
-    if let Some(op) = state.busy_with(&name) {
+    let name = record.name.clone();
+    if let Some(op) = state.busy_with(name.as_str()) {
         flash(state, format!("{name} is busy {}", op.words().0));
         return Vec::new();
     }
@@ -125,7 +125,7 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
         }
         Command::CopyName => {
             flash(state, format!("copied {name}"));
-            vec![Effect::CopyToClipboard(name)]
+            vec![Effect::CopyToClipboard(name.to_string())]
         }
         _ => Vec::new(),
     }
@@ -133,7 +133,7 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
 
 /// Attach where there is a session; offer start where there is none.
 fn attach(state: &mut State, record: &SandboxRecord) -> Vec<Effect> {
-    let name = record.name.to_string();
+    let name = record.name.clone();
     if !record.managed {
         flash(
             state,
@@ -163,7 +163,7 @@ fn attach(state: &mut State, record: &SandboxRecord) -> Vec<Effect> {
 }
 
 /// Stop and restart ask first, naming the sandbox, unless `ui.confirm` is off.
-fn ask_or_run(state: &mut State, op: Op, name: String, verb: &str) -> Vec<Effect> {
+fn ask_or_run(state: &mut State, op: Op, name: SandboxName, verb: &str) -> Vec<Effect> {
     if !state.settings.confirm {
         return run(state, op, name);
     }
@@ -172,7 +172,7 @@ fn ask_or_run(state: &mut State, op: Op, name: String, verb: &str) -> Vec<Effect
     Vec::new()
 }
 
-pub(super) fn run(state: &mut State, op: Op, name: String) -> Vec<Effect> {
+pub(super) fn run(state: &mut State, op: Op, name: SandboxName) -> Vec<Effect> {
     flash(state, format!("{} {name}…", op.words().0));
     state.busy.push((name.clone(), op));
     vec![Effect::Run(op, name)]
@@ -197,11 +197,11 @@ pub(super) fn scroll_preview(state: &mut State, scroll: Scroll) {
         flash(state, "the Agent tab is not in sight".into());
         return;
     };
-    let selected = state.selected.as_deref();
+    let selected = state.selected_record().map(|r| r.id.clone());
     let total = match state
         .preview
         .as_ref()
-        .filter(|p| Some(p.name.as_str()) == selected)
+        .filter(|p| Some(&p.id) == selected.as_ref())
     {
         Some(Preview {
             screen: Ok(text), ..
@@ -226,12 +226,10 @@ pub(super) fn click(state: &mut State, x: u16, y: u16) {
     let shape = state.shape();
     let areas = Areas::of(shape.screen(), &shape);
     if let Some(index) = areas.table_row_at(x, y, state.selected_index(), shape.rows) {
-        state.selected = state.rows().get(index).map(|r| r.name.to_string());
+        state.selected = state.rows().get(index).map(|r| r.name.clone());
         state.focus = Focus::Table;
-        state.dirty = true;
     } else if areas.detail.is_some_and(|d| d.contains((x, y).into())) {
         state.focus = Focus::Detail;
-        state.dirty = true;
     }
 }
 
@@ -242,7 +240,7 @@ fn move_selection(state: &mut State, step: isize) {
     }
     let current = state.selected_index().unwrap_or(0) as isize;
     let next = current.saturating_add(step).clamp(0, count as isize - 1) as usize;
-    state.selected = state.rows().get(next).map(|r| r.name.to_string());
+    state.selected = state.rows().get(next).map(|r| r.name.clone());
 }
 
 /// After the rows changed: keep the selection if it is still shown, else take the first row.
@@ -258,7 +256,7 @@ pub(super) fn keep_selection_near(state: &mut State, was_at: Option<usize>) {
     }
     let rows = state.rows();
     let index = was_at.unwrap_or(0).min(rows.len().saturating_sub(1));
-    state.selected = rows.get(index).map(|r| r.name.to_string());
+    state.selected = rows.get(index).map(|r| r.name.clone());
 }
 
 /// Keys while typing a filter: Enter keeps it, Esc drops it, C-u empties it.

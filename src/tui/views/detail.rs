@@ -77,7 +77,7 @@ fn agent(frame: &mut Frame<'_>, area: Rect, state: &State, record: &SandboxRecor
         );
         return;
     }
-    let text: Text<'_> = match state.preview.as_ref().filter(|p| p.name == name) {
+    let text: Text<'_> = match state.preview.as_ref().filter(|p| p.id == record.id) {
         Some(p) => match &p.screen {
             Ok(screen) => {
                 let colour = theme.support != ColorSupport::None;
@@ -225,7 +225,7 @@ fn start_command(r: &SandboxRecord, state: &State) -> String {
     }
     state
         .start_commands
-        .get(r.name.as_str())
+        .get(&r.id)
         .cloned()
         .unwrap_or_else(|| "…".into())
 }

@@ -15,26 +15,12 @@ use crate::tui::theme::{Theme, agent_glyph, state_glyph};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let mut spans = vec![Span::styled(" sandbox-deck ", theme.title())];
-    if let Some(host) = &state.host {
+    if let Some([hostname, figures]) = host(state) {
         spans.push(Span::styled(
-            host.hostname.clone(),
+            hostname,
             theme.fg(theme.text).add_modifier(Modifier::BOLD),
         ));
-        let cpu = state
-            .cpu_percent
-            .map_or("–".to_owned(), |p| format!("{p:.0}%"));
-        spans.push(Span::styled(format!("  cpu {cpu}"), theme.fg(theme.muted)));
-        if host.mem_total_kib > 0 {
-            let used = host.mem_total_kib.saturating_sub(host.mem_available_kib);
-            spans.push(Span::styled(
-                format!(
-                    "  mem {}/{} GiB",
-                    kib_as_gib(used),
-                    kib_as_gib(host.mem_total_kib)
-                ),
-                theme.fg(theme.muted),
-            ));
-        }
+        spans.push(Span::styled(figures, theme.fg(theme.muted)));
     }
     spans.push(Span::raw("   "));
     let counts = state.state_counts();
@@ -84,6 +70,24 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
 }
 
 /// Today's Claude usage over every project, on the right: `today $4.27 1.2M tok`.
+/// The host's name, and its CPU and memory as the header writes them.
+pub fn host(state: &State) -> Option<[String; 2]> {
+    let host = state.host.as_ref()?;
+    let cpu = state
+        .cpu_percent
+        .map_or("–".to_owned(), |p| format!("{p:.0}%"));
+    let mut figures = format!("  cpu {cpu}");
+    if host.mem_total_kib > 0 {
+        let used = host.mem_total_kib.saturating_sub(host.mem_available_kib);
+        figures += &format!(
+            "  mem {}/{} GiB",
+            kib_as_gib(used),
+            kib_as_gib(host.mem_total_kib)
+        );
+    }
+    Some([host.hostname.clone(), figures])
+}
+
 fn today(state: &State, theme: &Theme) -> Line<'static> {
     let Some(usage) = &state.live.usage else {
         return Line::default();

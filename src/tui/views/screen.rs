@@ -52,7 +52,7 @@ pub fn fullscreen(frame: &mut Frame<'_>, title: Rect, body: Rect, state: &State,
         .screen
         .image
         .as_ref()
-        .filter(|(n, _)| n == record.name.as_str())
+        .filter(|(id, _)| *id == record.id)
     {
         let (w, h) = image.frame_size;
         spans.push(Span::styled(
@@ -111,11 +111,11 @@ fn image_or_message(state: &State, record: &SandboxRecord) -> Result<(), String>
             other => format!("No display: {name} is {other}. Press {start} to start it."),
         });
     }
-    if let Some((_, why)) = state.screen.lost.as_ref().filter(|(n, _)| n == name) {
+    if let Some((_, why)) = state.screen.lost.as_ref().filter(|(id, _)| *id == record.id) {
         return Err(format!("The display of {name} went away: {why}"));
     }
     match &state.screen.image {
-        Some((n, _)) if n == name => Ok(()),
+        Some((id, _)) if *id == record.id => Ok(()),
         _ => Err(format!("Waiting for the first frame of {name}…")),
     }
 }

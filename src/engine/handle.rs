@@ -1,0 +1,225 @@
+//! The one door from a front end into the engine (D6). The TUI holds an
+//! `Arc<dyn EngineHandle>` and nothing else of the engine: every call takes and returns plain
+//! serde data (records, names, snapshots), so a remote handle speaking the websocket protocol
+//! can stand where the local [`Deck`] stands today. The front end's own settings (theme,
+//! mouse, keys, notifications) are its own; what it needs to know about the engine comes from
+//! [`EngineHandle::info`].
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::host_stats::HostStats;
+use super::screen::ScreenCapturer;
+use super::status::{Assessment, StatusTracker};
+use super::usage::{UsageSummary, UsageTracker};
+use super::{Action, Deck};
+use crate::backend::Options;
+use crate::error::Result;
+use crate::metrics::{MetricsSampler, SandboxMetrics};
+use crate::paths::Paths;
+use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
+
+/// What a front end needs to know about the engine it talks to, as a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub state_dir: PathBuf,
+    pub config_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    /// `sandbox.agent`: what a new sandbox runs.
+    pub agent: String,
+    /// `sandbox.network`: whether a new sandbox has the network.
+    pub default_network: bool,
+    /// The opt-ins `[bubblewrap]` turns on, which a new sandbox gets.
+    pub default_options: Options,
+    /// `monitor.interval_ms`: how often the records are worth asking for.
+    pub monitor_interval_ms: u64,
+    /// How often agent states are worth sampling: two readings at least
+    /// `status.idle_debounce_ms` apart make working → idle (or the monitor's pace, if faster).
+    pub status_interval_ms: u64,
+    /// `metrics.interval_ms`.
+    pub metrics_interval_ms: u64,
+}
+
+impl EngineInfo {
+    pub fn paths(&self) -> Paths {
+        Paths {
+            state_dir: self.state_dir.clone(),
+            config_dir: self.config_dir.clone(),
+            runtime_dir: self.runtime_dir.clone(),
+        }
+    }
+}
+
+/// One sandbox's debounced agent state, with the sandbox state it was read from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentReading {
+    pub id: SandboxId,
+    pub name: SandboxName,
+    pub sandbox: SandboxState,
+    pub assessment: Assessment,
+}
+
+/// The command that puts a terminal on a sandbox's session, as data: the front end runs it
+/// in the terminal it owns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachCommand {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+    /// Variables to unset first.
+    pub env_remove: Vec<OsString>,
+}
+
+impl AttachCommand {
+    fn of(command: &Command) -> AttachCommand {
+        AttachCommand {
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(ToOwned::to_owned).collect(),
+            env_remove: command
+                .get_envs()
+                .filter(|(_, value)| value.is_none())
+                .map(|(key, _)| key.to_owned())
+                .collect(),
+        }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        for key in &self.env_remove {
+            command.env_remove(key);
+        }
+        command
+    }
+}
+
+/// Everything a front end asks of the engine. Blocking calls: front ends run them off their
+/// UI task. Implemented by the local [`Deck`]; a remote handle comes with the API.
+pub trait EngineHandle: Send + Sync {
+    fn info(&self) -> EngineInfo;
+    /// All sandboxes, reconciled with what really runs.
+    fn list(&self) -> Result<Vec<SandboxRecord>>;
+    fn execute(&self, action: Action) -> Result<SandboxRecord>;
+    fn restart(&self, name: &SandboxName, fresh: bool) -> Result<SandboxRecord>;
+    /// What `start` would run in each managed sandbox (or why it cannot start), by id.
+    fn start_commands(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, String>;
+    /// The host's CPU counters and memory, for the header.
+    fn host_stats(&self) -> HostStats;
+    /// The visible screen of a sandbox's pane, with ANSI colours.
+    fn preview(&self, name: &SandboxName) -> Result<String>;
+    /// The debounced agent state of each of `records` that runs an agent.
+    fn agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading>;
+    /// CPU and memory per running sandbox; None until two samples exist.
+    fn metrics(&self, records: &[SandboxRecord]) -> Option<HashMap<SandboxId, SandboxMetrics>>;
+    /// Usage from the Claude logs, read up to now.
+    fn usage_summary(&self) -> UsageSummary;
+    fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand>;
+    /// A live connection to a sandbox's display, to capture while its screen is watched.
+    fn subscribe_screen(&self, name: &SandboxName) -> Result<ScreenCapturer>;
+}
+
+/// What the local handle keeps between calls of a long-lived front end: the status
+/// debouncer, the metrics sampler and the usage index. Each is made on first use, so a
+/// one-shot CLI command pays for none of them.
+#[derive(Default)]
+pub(super) struct Trackers {
+    status: Mutex<Option<StatusTracker>>,
+    metrics: Mutex<Option<MetricsSampler>>,
+    usage: Mutex<Option<UsageTracker>>,
+}
+
+impl EngineHandle for Deck {
+    fn info(&self) -> EngineInfo {
+        let monitor = self.config.monitor.interval_ms;
+        EngineInfo {
+            state_dir: self.paths.state_dir.clone(),
+            config_dir: self.paths.config_dir.clone(),
+            runtime_dir: self.paths.runtime_dir.clone(),
+            agent: self.config.sandbox.agent.clone(),
+            default_network: self.config.sandbox.network,
+            default_options: self.config.bubblewrap.options(),
+            monitor_interval_ms: monitor,
+            status_interval_ms: monitor.min(self.config.status.idle_debounce_ms).max(250),
+            metrics_interval_ms: self.config.metrics.interval_ms.max(250),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<SandboxRecord>> {
+        Deck::list(self)
+    }
+
+    fn execute(&self, action: Action) -> Result<SandboxRecord> {
+        Deck::execute(self, action)
+    }
+
+    fn restart(&self, name: &SandboxName, fresh: bool) -> Result<SandboxRecord> {
+        Deck::restart(self, name.as_str(), fresh)
+    }
+
+    fn start_commands(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, String> {
+        // Resuming or not is decided now, from the project's conversations, exactly as
+        // `start` decides it.
+        records
+            .iter()
+            .filter(|r| r.managed)
+            .map(|r| {
+                let command = self
+                    .start_command(r, false)
+                    .unwrap_or_else(|e| format!("(cannot start: {e})"));
+                (r.id.clone(), command)
+            })
+            .collect()
+    }
+
+    fn host_stats(&self) -> HostStats {
+        Deck::host_stats(self)
+    }
+
+    fn preview(&self, name: &SandboxName) -> Result<String> {
+        self.capture_pane(name.as_str())
+    }
+
+    fn agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading> {
+        let mut guard = lock(&self.trackers.status);
+        let tracker = guard.get_or_insert_with(StatusTracker::new);
+        records
+            .iter()
+            .filter(|r| r.runs_agent())
+            .map(|r| AgentReading {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                sandbox: r.state,
+                assessment: tracker.sample(self, r).1,
+            })
+            .collect()
+    }
+
+    fn metrics(&self, records: &[SandboxRecord]) -> Option<HashMap<SandboxId, SandboxMetrics>> {
+        let mut guard = lock(&self.trackers.metrics);
+        let sampler = guard.get_or_insert_with(|| self.metrics_sampler());
+        sampler.sample(records).map(|sample| sample.sandboxes)
+    }
+
+    fn usage_summary(&self) -> UsageSummary {
+        let mut guard = lock(&self.trackers.usage);
+        let tracker = guard.get_or_insert_with(|| UsageTracker::new(self));
+        tracker.refresh(self).clone()
+    }
+
+    fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand> {
+        Deck::attach_command(self, name.as_str()).map(|c| AttachCommand::of(&c))
+    }
+
+    fn subscribe_screen(&self, name: &SandboxName) -> Result<ScreenCapturer> {
+        self.screen_capturer(name.as_str())
+    }
+}
+
+/// A tracker whose last user panicked is still a tracker: at worst one reading is off.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
