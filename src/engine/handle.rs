@@ -221,5 +221,7 @@ impl EngineHandle for Deck {
 
 /// A tracker whose last user panicked is still a tracker: at worst one reading is off.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

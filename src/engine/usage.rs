@@ -12,7 +12,8 @@ use serde::Serialize;
 use super::Deck;
 use crate::error::{DeckError, Result};
 use crate::usage::{
-    Block, CostMode, GroupBy, Pricing, Query, Report, Totals, UsageIndex, cwd_in_project, roots_from_env,
+    Block, CostMode, GroupBy, Pricing, Query, Report, Totals, UsageIndex, cwd_in_project,
+    roots_from_env,
 };
 
 /// Figures that move with the clock alone (the block's projection, today) are recomputed

@@ -80,12 +80,7 @@ pub fn initial_state(info: &EngineInfo, front: &Front, size: (u16, u16)) -> Stat
         // Until the terminal has said what it can show; nothing is drawn as an image before.
         images: ImageSupport::halfblocks(),
     };
-    State::new(
-        front.keymap.clone(),
-        settings,
-        chrono::Utc::now(),
-        size,
-    )
+    State::new(front.keymap.clone(), settings, chrono::Utc::now(), size)
 }
 
 pub struct Loop<B: Backend> {
@@ -147,10 +142,15 @@ impl<B: Backend> Loop<B> {
         let _ = self.tx.send(action);
     }
 
+    /// The terminal's inputs and the timers, feeding this loop.
+    pub fn inputs(&self, intervals: Intervals) -> Inputs {
+        Inputs::start(&self.tx, intervals)
+    }
+
     /// Runs until the user quits, then restores the terminal.
     pub async fn run(mut self, intervals: Intervals) -> anyhow::Result<()> {
         event::watch_signals(&self.tx);
-        let mut inputs = Inputs::start(&self.tx, intervals);
+        let mut inputs = self.inputs(intervals);
         let result = loop {
             match self.step(&mut inputs, intervals).await {
                 Ok(Flow::Continue) => {}
@@ -166,7 +166,11 @@ impl<B: Backend> Loop<B> {
 
     /// Draws if something changed, then waits for an action and takes it with everything
     /// queued behind it: one draw per batch.
-    pub async fn step(&mut self, inputs: &mut Inputs, intervals: Intervals) -> anyhow::Result<Flow> {
+    pub async fn step(
+        &mut self,
+        inputs: &mut Inputs,
+        intervals: Intervals,
+    ) -> anyhow::Result<Flow> {
         if self.state.dirty {
             self.tui.draw(&self.state, &self.theme).context("drawing")?;
             self.state.dirty = false;

@@ -66,11 +66,11 @@ impl Shape {
     }
 
     pub fn wide(&self) -> bool {
-        self.size.0 >= WIDE_LAYOUT_COLUMNS
+        wide(self.size)
     }
 
     pub fn detail_fits(&self) -> bool {
-        self.wide() || self.size.1 >= MIN_DETAIL_ROWS
+        detail_fits(self.size)
     }
 
     /// The cells a sandbox's screen is drawn into now, if one is in sight. The reducer sizes
@@ -95,6 +95,16 @@ impl Shape {
         let area = detail_body(Areas::of(self.screen(), self).detail?);
         (area.width > 0 && area.height > 0).then_some(area)
     }
+}
+
+/// Whether the detail pane goes beside the table.
+pub fn wide((width, _): (u16, u16)) -> bool {
+    width >= WIDE_LAYOUT_COLUMNS
+}
+
+/// Whether there is room for the detail pane at all.
+pub fn detail_fits(size: (u16, u16)) -> bool {
+    wide(size) || size.1 >= MIN_DETAIL_ROWS
 }
 
 /// The fullscreen view: a title line, the screen, the key hints.

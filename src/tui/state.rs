@@ -252,11 +252,11 @@ impl State {
     }
 
     pub fn wide(&self) -> bool {
-        self.shape().wide()
+        super::layout::wide(self.size)
     }
 
     pub fn detail_fits(&self) -> bool {
-        self.shape().detail_fits()
+        super::layout::detail_fits(self.size)
     }
 
     /// The sandbox whose pane the Agent tab shows right now, if any: never while the tab,

@@ -44,9 +44,10 @@ pub fn start(
         last = Some(readings.clone());
         Some(Action::AgentsSampled(readings))
     }));
-    tokio::spawn(worker(metrics_every).run(|engine, records| {
-        engine.metrics(records).map(Action::MetricsSampled)
-    }));
+    tokio::spawn(
+        worker(metrics_every)
+            .run(|engine, records| engine.metrics(records).map(Action::MetricsSampled)),
+    );
     let mut last = None;
     tokio::spawn(worker(USAGE_REFRESH).run(move |engine, _| {
         let summary = engine.usage_summary();

@@ -24,7 +24,8 @@ fn agents(state: &mut State, readings: &[(&str, AgentState)]) -> Vec<Effect> {
     let readings = readings
         .iter()
         .map(|(name, s)| AgentReading {
-            name: (*name).to_owned(),
+            id: id(name),
+            name: named(name),
             sandbox: state
                 .records
                 .iter()
@@ -137,12 +138,13 @@ fn an_agent_that_ends_notifies_unless_it_was_already_over_or_stopped_by_the_user
     // The user's own stop is not a surprise: while it runs, nor once it is done (even when
     // the table has not caught up with it yet).
     agents(&mut state, &[("api", AgentState::Working)]);
-    state.busy.push(("api".into(), Op::Stop));
+    state.busy.push((named("api"), Op::Stop));
     assert!(agents(&mut state, &[("api", AgentState::Exited)]).is_empty());
     agents(&mut state, &[("api", AgentState::Working)]);
     state.busy.clear();
     let stopped = AgentReading {
-        name: "api".into(),
+        id: id("api"),
+        name: named("api"),
         sandbox: SandboxState::Stopped,
         assessment: reading(AgentState::Exited, "stopped"),
     };
@@ -170,7 +172,6 @@ fn waiting_agents_sort_first_then_the_rest_by_name() {
     );
     // The other sort keys still work, and A comes back to the default.
     press(&mut state, "N");
-    assert_eq!(names(&state)[0], "api");
     press(&mut state, "A");
     assert_eq!(names(&state)[0], "docs");
 }
@@ -322,7 +323,7 @@ fn the_usage_tab_before_the_logs_are_read_and_for_a_project_without_usage() {
     let before = render(&state);
     let mut state = fed_state(100, 20);
     state.tab = Tab::Usage;
-    state.selected = Some("ml".into());
+    state.selected = Some(named("ml"));
     insta::assert_snapshot!(format!("{before}\n{}", render(&state)));
 }
 
@@ -339,4 +340,30 @@ fn a_waiting_agent_is_drawn_bold_and_reversed_even_without_colour() {
             "{cell:?}"
         );
     }
+}
+
+#[test]
+fn a_new_sandbox_with_a_reused_name_does_not_inherit_the_old_ones_agent_state() {
+    let mut state = state();
+    agents(&mut state, &[("api", AgentState::Waiting)]);
+    let api = state.rows()[0].clone();
+    assert!(state.live.is_waiting(&api));
+    // api is deleted and a new api made before the status worker looks again: the same
+    // name, a new id.
+    let mut now = records();
+    now[0] = record("api", "running", Some(1));
+    now[0].id = serde_json::from_value(serde_json::json!("00000000deadbeef")).unwrap();
+    update(&mut state, Action::Loaded(Ok(now)));
+    let new_api = state
+        .records
+        .iter()
+        .find(|r| r.name.as_str() == "api")
+        .expect("the new api")
+        .clone();
+    assert_ne!(new_api.id, api.id);
+    assert!(
+        state.live.agent(&new_api).is_none(),
+        "no reading of its own yet"
+    );
+    assert!(!state.live.is_waiting(&new_api));
 }

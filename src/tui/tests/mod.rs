@@ -1,6 +1,7 @@
 //! Tests of the TUI without a terminal: the reducer (key → action → state and effects)
 //! and TestBackend snapshots of the screens.
 
+mod app;
 mod live;
 mod reducer;
 mod snapshots;
@@ -8,15 +9,38 @@ mod snapshots;
 pub use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use super::action::Target;
 use super::action::{Action, Effect};
 use super::keymap::{Key, Keymap};
 use super::state::{Settings, State};
 use super::update::update;
 use crate::paths::Paths;
-use crate::sandbox::SandboxRecord;
+use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 
 pub fn now() -> DateTime<Utc> {
     "2026-01-01T12:00:00Z".parse().expect("a fixed time")
+}
+
+/// A valid sandbox name.
+pub fn named(name: &str) -> SandboxName {
+    SandboxName::parse(name).expect("a valid test name")
+}
+
+/// The id [`record`] gives the sandbox of this name.
+pub fn id(name: &str) -> SandboxId {
+    serde_json::from_value(serde_json::json!(format!(
+        "{:016x}",
+        name.len() * 0x1111_1111 + name.as_bytes()[0] as usize
+    )))
+    .expect("a valid id")
+}
+
+/// The sandbox of this name as [`record`] makes it, as effects name it.
+pub fn target(name: &str) -> Target {
+    Target {
+        id: id(name),
+        name: named(name),
+    }
 }
 
 /// A record as the registry would hold it (built from JSON, so no directory must exist).
@@ -25,7 +49,7 @@ pub fn record(name: &str, state: &str, up_minutes: Option<i64>) -> SandboxRecord
     let running = state == "running";
     serde_json::from_value(serde_json::json!({
         "name": name,
-        "id": format!("{:016x}", name.len() * 0x1111_1111 + name.as_bytes()[0] as usize),
+        "id": id(name),
         "backend": "bubblewrap",
         "state": state,
         "project_dir": format!("/home/dev/src/{name}"),

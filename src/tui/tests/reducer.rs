@@ -8,7 +8,7 @@ use crate::tui::sort::SortColumn;
 use crate::tui::state::{Focus, OnYes, Overlay, Tab};
 
 fn selected(state: &State) -> &str {
-    state.selected.as_deref().unwrap_or("")
+    state.selected.as_ref().map_or("", |n| n.as_str())
 }
 
 fn names(state: &State) -> Vec<String> {
@@ -39,7 +39,7 @@ fn s_stops_the_selected_sandbox_through_an_effect() {
     let mut state = state();
     assert!(press(&mut state, "s").is_empty(), "s asks first");
     let effects = press(&mut state, "y");
-    assert_eq!(effects, [Effect::Run(Op::Stop, "api".into())]);
+    assert_eq!(effects, [Effect::Run(Op::Stop, named("api"))]);
     assert_eq!(state.busy_with("api"), Some(Op::Stop));
     assert_eq!(
         state.flash.as_ref().map(|f| f.text.as_str()),
@@ -53,7 +53,7 @@ fn s_stops_the_selected_sandbox_through_an_effect() {
         &mut state,
         Action::Done {
             op: Op::Stop,
-            name: "api".into(),
+            name: named("api"),
             result: Ok(stopped),
         },
     );
@@ -68,7 +68,7 @@ fn s_stops_the_selected_sandbox_through_an_effect() {
 #[test]
 fn stopping_a_stopped_sandbox_only_says_so() {
     let mut state = state();
-    state.selected = Some("web".into());
+    state.selected = Some(named("web"));
     assert!(press(&mut state, "s").is_empty());
     assert_eq!(
         state.flash.as_ref().map(|f| f.text.as_str()),
@@ -76,7 +76,7 @@ fn stopping_a_stopped_sandbox_only_says_so() {
     );
     assert_eq!(
         press(&mut state, "S"),
-        [Effect::Run(Op::Start, "web".into())]
+        [Effect::Run(Op::Start, named("web"))]
     );
 }
 
@@ -86,13 +86,13 @@ fn r_restarts_and_a_failure_is_flashed_as_an_error() {
     assert!(press(&mut state, "r").is_empty(), "r asks first");
     assert_eq!(
         press(&mut state, "<Enter>"),
-        [Effect::Run(Op::Restart, "api".into())]
+        [Effect::Run(Op::Restart, named("api"))]
     );
     update(
         &mut state,
         Action::Done {
             op: Op::Restart,
-            name: "api".into(),
+            name: named("api"),
             result: Err("tmux failed".into()),
         },
     );
@@ -111,12 +111,12 @@ fn d_asks_first_naming_the_sandbox_and_y_deletes() {
     assert!(confirm.question.contains("api"), "{}", confirm.question);
     assert_eq!(
         confirm.yes,
-        OnYes::Run(Op::Remove { force: true }, "api".into())
+        OnYes::Run(Op::Remove { force: true }, named("api"))
     );
     assert_eq!(state.context(), Context::Confirm);
     assert_eq!(
         press(&mut state, "y"),
-        [Effect::Run(Op::Remove { force: true }, "api".into())]
+        [Effect::Run(Op::Remove { force: true }, named("api"))]
     );
     assert!(state.overlay.is_none());
 }
@@ -135,24 +135,24 @@ fn n_or_esc_in_the_confirm_dialog_deletes_nothing() {
 #[test]
 fn enter_attaches_a_running_sandbox() {
     let mut state = state();
-    assert_eq!(press(&mut state, "<Enter>"), [Effect::Attach("api".into())]);
-    assert_eq!(press(&mut state, "a"), [Effect::Attach("api".into())]);
+    assert_eq!(press(&mut state, "<Enter>"), [Effect::Attach(named("api"))]);
+    assert_eq!(press(&mut state, "a"), [Effect::Attach(named("api"))]);
 }
 
 #[test]
 fn enter_on_a_stopped_dead_or_exited_sandbox_offers_start_instead() {
     for name in ["web", "legacy", "worker"] {
         let mut state = state();
-        state.selected = Some(name.into());
+        state.selected = Some(named(name));
         assert!(press(&mut state, "<Enter>").is_empty());
         let Some(Overlay::Confirm(confirm)) = &state.overlay else {
             panic!("no offer to start {name}");
         };
-        assert_eq!(confirm.yes, OnYes::Run(Op::Start, name.into()));
+        assert_eq!(confirm.yes, OnYes::Run(Op::Start, named(name)));
         assert!(confirm.question.contains(name) && confirm.question.contains("start"));
         assert_eq!(
             press(&mut state, "<Enter>"),
-            [Effect::Run(Op::Start, name.into())]
+            [Effect::Run(Op::Start, named(name))]
         );
     }
 }
@@ -230,7 +230,7 @@ fn the_palette_runs_a_fuzzily_matched_command() {
     assert!(press(&mut state, "<Enter>").is_empty(), "stop asks first");
     assert_eq!(
         press(&mut state, "y"),
-        [Effect::Run(Op::Stop, "api".into())]
+        [Effect::Run(Op::Stop, named("api"))]
     );
     assert!(state.overlay.is_none());
     press(&mut state, ":");
@@ -331,18 +331,18 @@ fn the_preview_is_captured_only_while_visible() {
     update(
         &mut state,
         Action::Captured {
-            name: "api".into(),
+            target: target("api"),
             result: Ok("$ ".into()),
         },
     );
     assert_eq!(
         update(&mut state, Action::PreviewTick),
-        [Effect::Capture("api".into())]
+        [Effect::Capture(target("api"))]
     );
     update(
         &mut state,
         Action::Captured {
-            name: "api".into(),
+            target: target("api"),
             result: Ok("$ ".into()),
         },
     );
@@ -358,7 +358,7 @@ fn the_preview_is_captured_only_while_visible() {
         "help covers it"
     );
     press(&mut state, "<Esc>");
-    state.selected = Some("web".into());
+    state.selected = Some(named("web"));
     assert!(
         update(&mut state, Action::PreviewTick).is_empty(),
         "a stopped sandbox has no pane"
@@ -377,16 +377,16 @@ fn a_sandbox_coming_into_view_is_captured_at_once() {
     update(
         &mut state,
         Action::Captured {
-            name: "api".into(),
+            target: target("api"),
             result: Ok("$ ".into()),
         },
     );
     // worker has exited but its last screen is kept: moving there captures it now.
-    assert_eq!(press(&mut state, "G"), [Effect::Capture("worker".into())]);
+    assert_eq!(press(&mut state, "G"), [Effect::Capture(target("worker"))]);
     update(
         &mut state,
         Action::Captured {
-            name: "worker".into(),
+            target: target("worker"),
             result: Ok("done".into()),
         },
     );
@@ -512,7 +512,7 @@ fn a_user_keymap_changes_dispatch() {
     state.settings.confirm = false;
     assert_eq!(
         press(&mut state, "x"),
-        [Effect::Run(Op::Stop, "api".into())]
+        [Effect::Run(Op::Stop, named("api"))]
     );
 }
 
@@ -625,7 +625,7 @@ fn the_detail_pane_keeps_the_tables_keys() {
     press(&mut state, "s");
     assert_eq!(
         press(&mut state, "y"),
-        [Effect::Run(Op::Stop, "api".into())]
+        [Effect::Run(Op::Stop, named("api"))]
     );
     press(&mut state, "j");
     assert_eq!(selected(&state), "ci");
@@ -638,17 +638,24 @@ fn watches(effects: &[Effect]) -> Vec<(String, f64)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::WatchScreen(w) => Some((w.name.clone(), w.fps)),
+            Effect::WatchScreen(w) => Some((w.name.to_string(), w.fps)),
             _ => None,
         })
         .collect()
 }
 
+/// The names of the sandboxes whose feeds stop (effects name them by id).
 fn stops(effects: &[Effect]) -> Vec<String> {
+    let name_of = |stopped: &crate::sandbox::SandboxId| {
+        ["api", "web", "worker", "legacy", "ci", "docs", "ml"]
+            .into_iter()
+            .find(|name| id(name) == *stopped)
+            .map(str::to_owned)
+    };
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::StopScreen(name) => Some(name.clone()),
+            Effect::StopScreen(id) => name_of(id),
             _ => None,
         })
         .collect()
@@ -728,7 +735,8 @@ fn a_resize_asks_the_running_feed_for_frames_of_the_new_size() {
     assert_eq!(
         effects,
         [Effect::WatchScreen(crate::tui::state::ScreenWatch {
-            name: "api".into(),
+            id: id("api"),
+            name: named("api"),
             fps: 4.0,
             cells: (80, 22),
         })]
@@ -742,7 +750,7 @@ fn a_display_that_went_away_is_shown_once_and_not_retried() {
     let effects = update(
         &mut state,
         Action::ScreenLost {
-            name: "api".into(),
+            id: id("api"),
             message: "display :13 is gone".into(),
         },
     );
@@ -774,7 +782,7 @@ fn frames_of_a_screen_no_longer_watched_are_dropped() {
     update(
         &mut state,
         Action::ScreenFrame {
-            name: "api".into(),
+            id: id("api"),
             image: image.clone(),
         },
     );
@@ -783,7 +791,7 @@ fn frames_of_a_screen_no_longer_watched_are_dropped() {
     update(
         &mut state,
         Action::ScreenFrame {
-            name: "api".into(),
+            id: id("api"),
             image,
         },
     );
@@ -808,7 +816,7 @@ fn back_from_attach_the_screen_feed_starts_afresh() {
     let effects = update(
         &mut state,
         Action::Attached {
-            name: "api".into(),
+            name: named("api"),
             result: Ok(()),
         },
     );
@@ -842,11 +850,11 @@ fn s_and_r_ask_naming_the_sandbox_and_ui_confirm_off_acts_at_once() {
     state.settings.confirm = false;
     assert_eq!(
         press(&mut state, "s"),
-        [Effect::Run(Op::Stop, "api".into())]
+        [Effect::Run(Op::Stop, named("api"))]
     );
     assert!(state.overlay.is_none());
     // Delete asks even then: it removes files.
-    state.selected = Some("web".into());
+    state.selected = Some(named("web"));
     assert!(press(&mut state, "d").is_empty());
     assert!(question(&state).contains("Delete sandbox web"));
 }
@@ -854,12 +862,12 @@ fn s_and_r_ask_naming_the_sandbox_and_ui_confirm_off_acts_at_once() {
 #[test]
 fn shift_s_in_fullscreen_on_an_exited_sandbox_starts_it() {
     let mut state = state();
-    state.selected = Some("worker".into());
+    state.selected = Some(named("worker"));
     press(&mut state, "z");
     assert_eq!(state.context(), Context::Screen);
     assert_eq!(
         press(&mut state, "S"),
-        [Effect::Run(Op::Start, "worker".into())]
+        [Effect::Run(Op::Start, named("worker"))]
     );
     assert!(state.fullscreen, "the view stays, to watch it come up");
 }
@@ -868,7 +876,7 @@ fn preview_of(state: &mut State, name: &str, screen: &str) {
     update(
         state,
         Action::Captured {
-            name: name.into(),
+            target: target(name),
             result: Ok(screen.into()),
         },
     );
@@ -1203,10 +1211,10 @@ fn a_stopped_sandbox_shows_no_cpu_or_memory() {
 #[test]
 fn shift_f_starts_without_resuming_and_a_start_failure_flashes_its_summary() {
     let mut state = state();
-    state.selected = Some("web".into());
+    state.selected = Some(named("web"));
     assert_eq!(
         press(&mut state, "F"),
-        [Effect::Run(Op::StartFresh, "web".into())]
+        [Effect::Run(Op::StartFresh, named("web"))]
     );
     let error = "sandbox \"web\" ended as soon as it started (exit status 1): bad flag\n\
                  its last lines:\nstarting\nbad flag";
@@ -1214,7 +1222,7 @@ fn shift_f_starts_without_resuming_and_a_start_failure_flashes_its_summary() {
         &mut state,
         Action::Done {
             op: Op::StartFresh,
-            name: "web".into(),
+            name: named("web"),
             result: Err(error.into()),
         },
     );
@@ -1224,6 +1232,6 @@ fn shift_f_starts_without_resuming_and_a_start_failure_flashes_its_summary() {
         flash.text,
         "sandbox \"web\" ended as soon as it started (exit status 1): bad flag"
     );
-    state.selected = Some("api".into());
+    state.selected = Some(named("api"));
     assert!(press(&mut state, "F").is_empty(), "api runs already");
 }

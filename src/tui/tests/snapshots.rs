@@ -44,7 +44,7 @@ pub(super) fn live_state(width: u16, height: u16) -> State {
     update(
         &mut state,
         Action::Captured {
-            name: "api".into(),
+            target: target("api"),
             result: Ok("\x1b[1m✻ Welcome to Claude Code!\x1b[0m\n\n> \x1b[32mfix the failing test\x1b[0m\n\n\x1b[2m  ? for shortcuts\x1b[0m\n\n\n".into()),
         },
     );
@@ -63,7 +63,10 @@ fn the_info_tab() {
     press(&mut state, "[");
     // What the engine computed on the last refresh.
     state.start_commands.insert(
-        state.selected.clone().unwrap_or_default(),
+        state
+            .selected_record()
+            .map(|r| r.id.clone())
+            .expect("a selection"),
         "claude --settings /run/sandbox-deck/hook-settings.json --continue".into(),
     );
     insta::assert_snapshot!(render(&state));
@@ -72,7 +75,7 @@ fn the_info_tab() {
 #[test]
 fn the_agent_tab_of_a_stopped_sandbox_offers_start() {
     let mut state = live_state(120, 30);
-    state.selected = Some("web".into());
+    state.selected = Some(named("web"));
     insta::assert_snapshot!(render(&state));
 }
 
@@ -241,7 +244,7 @@ fn feed_test_frame(state: &mut State) {
         update(
             state,
             Action::ScreenFrame {
-                name: watch.name,
+                id: watch.id,
                 image,
             },
         );
@@ -293,7 +296,7 @@ fn the_fullscreen_screen_view() {
 fn the_screen_tab_of_a_stopped_sandbox_says_it_has_no_display() {
     let mut state = live_state(120, 30);
     press(&mut state, "]");
-    state.selected = Some("web".into());
+    state.selected = Some(named("web"));
     insta::assert_snapshot!(render(&state));
 }
 
@@ -322,7 +325,7 @@ fn the_screen_tab_after_the_display_went_away() {
     update(
         &mut state,
         Action::ScreenLost {
-            name: "api".into(),
+            id: id("api"),
             message: "display :13 is gone (connection refused)".into(),
         },
     );
@@ -351,7 +354,7 @@ fn the_fullscreen_view_fills_a_large_terminal_keeping_the_aspect_ratio() {
     update(
         &mut state,
         Action::ScreenFrame {
-            name: watch.name,
+            id: watch.id,
             image,
         },
     );
@@ -383,7 +386,7 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
     update(
         &mut state,
         Action::Captured {
-            name: "api".into(),
+            target: target("api"),
             result: Ok(screen),
         },
     );

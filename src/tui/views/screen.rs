@@ -111,7 +111,12 @@ fn image_or_message(state: &State, record: &SandboxRecord) -> Result<(), String>
             other => format!("No display: {name} is {other}. Press {start} to start it."),
         });
     }
-    if let Some((_, why)) = state.screen.lost.as_ref().filter(|(id, _)| *id == record.id) {
+    if let Some((_, why)) = state
+        .screen
+        .lost
+        .as_ref()
+        .filter(|(id, _)| *id == record.id)
+    {
         return Err(format!("The display of {name} went away: {why}"));
     }
     match &state.screen.image {

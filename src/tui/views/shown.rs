@@ -23,7 +23,11 @@ pub struct Shown {
     figures: Vec<[String; 3]>,
     host: Option<[String; 2]>,
     view: View,
-    screen: (Option<ScreenWatch>, Option<(SandboxId, usize)>, Option<(SandboxId, String)>),
+    screen: (
+        Option<ScreenWatch>,
+        Option<(SandboxId, usize)>,
+        Option<(SandboxId, String)>,
+    ),
     overlay: Option<Overlay>,
     flash: Option<Flash>,
     preview: Option<Preview>,
