@@ -9,9 +9,10 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::format::human_duration;
 use crate::sandbox::SandboxRecord;
-use crate::tui::live::{count, usd};
+use crate::tui::live::{ProjectUsage, UsageSummary, count, usd};
 use crate::tui::state::State;
 use crate::tui::theme::Theme;
+use crate::usage::Block;
 use crate::usage::blocks::ESTIMATE_NOTE;
 
 const LABEL_WIDTH: usize = 12;
@@ -28,99 +29,103 @@ pub fn draw(
         frame.render_widget(Paragraph::new(text), area);
         return;
     };
-    let label = |text: &str| Span::styled(format!("{text:>LABEL_WIDTH$} "), theme.fg(theme.muted));
-    let row = |key: &str, value: String| {
-        Line::from(vec![label(key), Span::styled(value, theme.fg(theme.text))])
-    };
-    let heading = |text: String| Line::styled(text, theme.title());
-    let project = usage.for_project(record.project_dir.as_path());
+    let style = Style(theme);
+    let mut lines = project(
+        &style,
+        &usage.for_project(record.project_dir.as_path()),
+        state.now,
+    );
+    lines.push(Line::raw(""));
+    lines.extend(block(&style, usage.block.as_ref(), state.now));
+    lines.extend(account(&style, usage, state.now));
+    // A narrow pane wraps what does not fit rather than cutting it.
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+/// How the tab's lines look: headings, notes and labelled rows.
+struct Style<'a>(&'a Theme);
+
+impl Style<'_> {
+    fn heading(&self, text: &str) -> Line<'static> {
+        Line::styled(text.to_owned(), self.0.title())
+    }
+
+    fn note(&self, text: String) -> Line<'static> {
+        Line::styled(text, self.0.fg(self.0.muted))
+    }
+
+    fn row(&self, key: &str, value: String) -> Line<'static> {
+        Line::from(vec![
+            Span::styled(format!("{key:>LABEL_WIDTH$} "), self.0.fg(self.0.muted)),
+            Span::styled(value, self.0.fg(self.0.text)),
+        ])
+    }
+}
+
+/// The selected sandbox's project, all time.
+fn project(style: &Style<'_>, project: &ProjectUsage, now: DateTime<Utc>) -> Vec<Line<'static>> {
     let t = &project.totals;
-    let mut lines = vec![heading("This project, all time".into())];
+    let mut lines = vec![style.heading("This project, all time")];
     if t.entries == 0 {
-        lines.push(Line::styled(
-            "  none logged for this project yet",
-            theme.fg(theme.muted),
+        lines.push(style.note("  none logged for this project yet".into()));
+        return lines;
+    }
+    let sessions = match project.last_seen {
+        Some(last) => format!("{} (last {})", project.sessions, at(last, now)),
+        None => project.sessions.to_string(),
+    };
+    lines.extend([
+        style.row("input", tokens(t.input_tokens)),
+        style.row("output", tokens(t.output_tokens)),
+        style.row("cache write", tokens(t.cache_creation_tokens)),
+        style.row("cache read", tokens(t.cache_read_tokens)),
+        style.row("cost", usd(t.cost_usd)),
+        style.row("sessions", sessions),
+    ]);
+    lines
+}
+
+/// The active 5-hour block over every project.
+fn block(style: &Style<'_>, block: Option<&Block>, now: DateTime<Utc>) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        style.heading("5-hour block, all projects"),
+        style.note(format!("  {ESTIMATE_NOTE}")),
+    ];
+    let Some(b) = block else {
+        lines.push(style.note("  no active block".into()));
+        return lines;
+    };
+    let (start, end) = (b.start.format("%H:%M"), b.end.format("%H:%M"));
+    let left = human_duration(b.end - now);
+    lines.push(style.row("block", format!("{start}–{end} UTC, {left} left")));
+    let (tokens_so_far, cost) = (count(b.totals.total_tokens), usd(b.totals.cost_usd));
+    lines.push(style.row("so far", format!("{tokens_so_far} tokens, {cost}")));
+    if let Some(rate) = &b.burn_rate {
+        let per_minute = count(rate.tokens_per_minute.round() as u64);
+        let per_hour = usd(rate.cost_usd_per_minute * 60.0);
+        lines.push(style.row(
+            "burn rate",
+            format!("{per_minute} tokens/min, {per_hour}/h"),
         ));
-    } else {
-        lines.extend([
-            row("input", tokens(t.input_tokens)),
-            row("output", tokens(t.output_tokens)),
-            row("cache write", tokens(t.cache_creation_tokens)),
-            row("cache read", tokens(t.cache_read_tokens)),
-            row("cost", usd(t.cost_usd)),
-            row(
-                "sessions",
-                match project.last_seen {
-                    Some(last) => format!("{} (last {})", project.sessions, at(last, state.now)),
-                    None => project.sessions.to_string(),
-                },
-            ),
-        ]);
+    }
+    if let Some(p) = &b.projection {
+        let (total, cost) = (count(p.total_tokens), usd(p.cost_usd));
+        lines.push(style.row("projected", format!("{total} tokens, {cost} by {end}")));
+    }
+    lines
+}
+
+/// What is per account rather than per project: the limit's reset, today, skipped files.
+fn account(style: &Style<'_>, usage: &UsageSummary, now: DateTime<Utc>) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    if let Some(reset) = usage.limit_resets_at.filter(|r| *r > now) {
+        lines.push(style.row("limit resets", at(reset, now)));
     }
     lines.push(Line::raw(""));
-    lines.push(heading("5-hour block, all projects".into()));
-    lines.push(Line::styled(
-        format!("  {ESTIMATE_NOTE}"),
-        theme.fg(theme.muted),
-    ));
-    match &usage.block {
-        None => lines.push(Line::styled("  no active block", theme.fg(theme.muted))),
-        Some(b) => {
-            let left = b.end - state.now;
-            lines.push(row(
-                "block",
-                format!(
-                    "{}–{} UTC, {} left",
-                    b.start.format("%H:%M"),
-                    b.end.format("%H:%M"),
-                    human_duration(left)
-                ),
-            ));
-            lines.push(row(
-                "so far",
-                format!(
-                    "{} tokens, {}",
-                    count(b.totals.total_tokens),
-                    usd(b.totals.cost_usd)
-                ),
-            ));
-            if let Some(rate) = &b.burn_rate {
-                lines.push(row(
-                    "burn rate",
-                    format!(
-                        "{} tokens/min, {}/h",
-                        count(rate.tokens_per_minute.round() as u64),
-                        usd(rate.cost_usd_per_minute * 60.0)
-                    ),
-                ));
-            }
-            if let Some(p) = &b.projection {
-                lines.push(row(
-                    "projected",
-                    format!(
-                        "{} tokens, {} by {}",
-                        count(p.total_tokens),
-                        usd(p.cost_usd),
-                        b.end.format("%H:%M")
-                    ),
-                ));
-            }
-        }
-    }
-    if let Some(reset) = usage.limit_resets_at.filter(|r| *r > state.now) {
-        lines.push(row("limit resets", at(reset, state.now)));
-    }
-    lines.push(Line::raw(""));
-    lines.push(row(
-        "today",
-        format!(
-            "{} tokens, {} (all projects)",
-            count(usage.today.total_tokens),
-            usd(usage.today.cost_usd)
-        ),
-    ));
+    let (total, cost) = (count(usage.today.total_tokens), usd(usage.today.cost_usd));
+    lines.push(style.row("today", format!("{total} tokens, {cost} (all projects)")));
     if usage.skipped_files > 0 {
-        lines.push(row(
+        lines.push(style.row(
             "skipped",
             format!(
                 "{} file(s) not read (`sandbox-deck usage` names them)",
@@ -128,8 +133,7 @@ pub fn draw(
             ),
         ));
     }
-    // A narrow pane wraps what does not fit rather than cutting it.
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+    lines
 }
 
 /// `1,234,567`: exact, as the CLI's report has them.
