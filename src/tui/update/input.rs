@@ -88,7 +88,7 @@ fn type_char(state: &mut State, c: char) {
             state.filter_text.push(c);
             table::keep_selection_visible(state);
         }
-        _ => return,
+        _ => {}
     }
 }
 
@@ -103,7 +103,7 @@ fn backspace(state: &mut State) {
             state.filter_text.pop();
             table::keep_selection_visible(state);
         }
-        _ => return,
+        _ => {}
     }
 }
 

@@ -14,6 +14,13 @@ use crate::tui::action::Op;
 use crate::tui::sort::SortColumn;
 use crate::tui::state::{Flash, Focus, Overlay, Preview, ScreenWatch, State, Tab};
 
+/// The screen feed on view: what is watched, the frame's identity, why it ended.
+type ScreenShown = (
+    Option<ScreenWatch>,
+    Option<(SandboxId, usize)>,
+    Option<(SandboxId, String)>,
+);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shown {
     records: Vec<SandboxRecord>,
@@ -23,11 +30,7 @@ pub struct Shown {
     figures: Vec<[String; 3]>,
     host: Option<[String; 2]>,
     view: View,
-    screen: (
-        Option<ScreenWatch>,
-        Option<(SandboxId, usize)>,
-        Option<(SandboxId, String)>,
-    ),
+    screen: ScreenShown,
     overlay: Option<Overlay>,
     flash: Option<Flash>,
     preview: Option<Preview>,
