@@ -20,7 +20,7 @@ use crate::engine::EngineHandle;
 use crate::engine::screen::ScreenCapturer;
 use crate::sandbox::SandboxId;
 
-struct Feed {
+struct Running {
     settings: watch::Sender<ScreenWatch>,
     task: JoinHandle<()>,
 }
@@ -30,7 +30,7 @@ pub struct Feeds {
     graphics: Arc<Graphics>,
     tx: UnboundedSender<Action>,
     /// By sandbox id: a new sandbox of a reused name gets a feed of its own.
-    feeds: HashMap<SandboxId, Feed>,
+    feeds: HashMap<SandboxId, Running>,
 }
 
 impl Feeds {
@@ -63,7 +63,7 @@ impl Feeds {
             receiver,
             self.tx.clone(),
         ));
-        self.feeds.insert(id, Feed { settings, task });
+        self.feeds.insert(id, Running { settings, task });
     }
 
     /// Ends the feed; the display connection closes once a capture in progress returns.
@@ -88,26 +88,27 @@ async fn run(
     mut settings: watch::Receiver<ScreenWatch>,
     tx: UnboundedSender<Action>,
 ) {
-    let mut current = settings.borrow_and_update().clone();
-    let id = current.id.clone();
-    let lost = |message: String| Action::ScreenLost {
-        id: id.clone(),
-        message,
-    };
+    let current = settings.borrow_and_update().clone();
     let name = current.name.clone();
     let connect = tokio::task::spawn_blocking(move || engine.subscribe_screen(&name)).await;
+    let mut feed = Feed {
+        id: current.id.clone(),
+        current,
+        graphics,
+        tx,
+        // Kitty keeps images by id: one id for this pane, so each frame replaces the last.
+        image_id: getrandom::u32().unwrap_or(0x5d_0001) | 1,
+        last: None,
+    };
     let mut capturer = match connect {
         Ok(Ok(capturer)) => capturer,
         Ok(Err(e)) => {
-            let _ = tx.send(lost(e.to_string()));
+            feed.lost(e.to_string());
             return;
         }
         Err(_) => return,
     };
-    // Kitty keeps images by id: one id for this pane, so each frame replaces the last.
-    let image_id = getrandom::u32().unwrap_or(0x5d_0001) | 1;
-    let mut last: Option<Arc<Frame>> = None;
-    let mut ticks = interval(current.fps);
+    let mut ticks = interval(feed.current.fps);
     loop {
         tokio::select! {
             changed = settings.changed() => {
@@ -115,55 +116,81 @@ async fn run(
                     return;
                 }
                 let next = settings.borrow_and_update().clone();
-                if next.fps != current.fps {
+                if next.fps != feed.current.fps {
                     ticks = interval(next.fps);
                 }
-                let resized = next.cells != current.cells;
-                current = next;
-                // A new size redraws the frame we have rather than waiting for a change.
-                if resized && let Some(frame) = last.clone() {
-                    let graphics = Arc::clone(&graphics);
-                    let cells = size(current.cells);
-                    let encoded = tokio::task::spawn_blocking(move || {
-                        graphics.encode(&frame, cells, image_id)
-                    })
-                    .await;
-                    if let Ok(Ok(image)) = encoded {
-                        let _ = tx.send(Action::ScreenFrame { id: id.clone(), image });
-                    }
+                feed.set(next).await;
+            }
+            _ = ticks.tick() => match feed.capture(capturer).await {
+                Some(back) => capturer = back,
+                None => return,
+            },
+        }
+    }
+}
+
+/// One feed's task state: what it is asked for and the last frame it captured.
+struct Feed {
+    id: SandboxId,
+    current: ScreenWatch,
+    graphics: Arc<Graphics>,
+    tx: UnboundedSender<Action>,
+    image_id: u32,
+    last: Option<Arc<Frame>>,
+}
+
+impl Feed {
+    fn lost(&self, message: String) {
+        let _ = self.tx.send(Action::ScreenLost {
+            id: self.id.clone(),
+            message,
+        });
+    }
+
+    /// New settings; a new size redraws the frame we have rather than waiting for a change.
+    async fn set(&mut self, next: ScreenWatch) {
+        let resized = next.cells != self.current.cells;
+        self.current = next;
+        let Some(frame) = self.last.clone().filter(|_| resized) else {
+            return;
+        };
+        let graphics = Arc::clone(&self.graphics);
+        let (cells, image_id) = (size(self.current.cells), self.image_id);
+        let encoded =
+            tokio::task::spawn_blocking(move || graphics.encode(&frame, cells, image_id)).await;
+        if let Ok(Ok(image)) = encoded {
+            let id = self.id.clone();
+            let _ = self.tx.send(Action::ScreenFrame { id, image });
+        }
+    }
+
+    /// One capture on the blocking pool; the capturer back, or None when the feed ends.
+    async fn capture(&mut self, mut capturer: ScreenCapturer) -> Option<ScreenCapturer> {
+        let graphics = Arc::clone(&self.graphics);
+        let (cells, image_id) = (size(self.current.cells), self.image_id);
+        let (capturer, result) = tokio::task::spawn_blocking(move || {
+            let result = capture_and_encode(&mut capturer, &graphics, cells, image_id);
+            (capturer, result)
+        })
+        .await
+        .ok()?;
+        match result {
+            Ok(None) => {}
+            Ok(Some((frame, image))) => {
+                self.last = Some(frame);
+                // A frame that cannot be encoded (no room) is kept for the next size.
+                if let Some(image) = image {
+                    let id = self.id.clone();
+                    self.tx.send(Action::ScreenFrame { id, image }).ok()?;
                 }
             }
-            _ = ticks.tick() => {
-                let graphics = Arc::clone(&graphics);
-                let cells = size(current.cells);
-                let step = tokio::task::spawn_blocking(move || {
-                    let result = capture_and_encode(&mut capturer, &graphics, cells, image_id);
-                    (capturer, result)
-                })
-                .await;
-                let Ok((back, result)) = step else {
-                    return;
-                };
-                capturer = back;
-                match result {
-                    Ok(None) => {}
-                    Ok(Some((frame, image))) => {
-                        last = Some(frame);
-                        // A frame that cannot be encoded (no room) is kept for the next size.
-                        if let Some(image) = image
-                            && tx.send(Action::ScreenFrame { id: id.clone(), image }).is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(message) => {
-                        // No retry loop: the reducer shows it and asks the monitor to look.
-                        let _ = tx.send(lost(message));
-                        return;
-                    }
-                }
+            Err(message) => {
+                // No retry loop: the reducer shows it and asks the monitor to look.
+                self.lost(message);
+                return None;
             }
         }
+        Some(capturer)
     }
 }
 
