@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyEvent, MouseEvent};
 
 use super::graphics::{ImageSupport, ScreenImage};
-use super::state::ScreenWatch;
 use crate::engine::CreateRequest;
 use crate::engine::host_stats::HostStats;
 use crate::engine::status::Assessment;
@@ -93,6 +92,15 @@ pub enum Action {
     UsageUpdated(Box<UsageSummary>),
     /// `notify.command` could not be run.
     NotifyFailed(String),
+}
+
+/// The screen feed the TUI wants now: whose display, how often, into how many cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScreenWatch {
+    pub id: SandboxId,
+    pub name: SandboxName,
+    pub fps: f64,
+    pub cells: (u16, u16),
 }
 
 /// A change to one sandbox that runs as a task.

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::layout::Tab;
 use super::sort::SortColumn;
-use super::state::Tab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {

@@ -4,9 +4,13 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
+use crate::engine::host_stats::HostStats;
 use crate::engine::status::{AgentState, Assessment};
+use crate::format::{human_duration, kib_as_gib};
 use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxId, SandboxRecord};
+use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 
 pub use crate::engine::usage::{ProjectUsage, UsageSummary};
 
@@ -73,6 +77,40 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{:.1}G", mib / 1024.0)
     }
+}
+
+/// The table's UPTIME of a sandbox at `now`.
+pub fn uptime(r: &SandboxRecord, now: DateTime<Utc>) -> String {
+    match (r.state, r.started_at) {
+        (SandboxState::Running, Some(t)) => human_duration(now - t),
+        _ => "-".into(),
+    }
+}
+
+/// The table's CPU of a sandbox.
+pub fn cpu_text(metrics: Option<&SandboxMetrics>) -> String {
+    metrics.map_or("-".into(), cpu)
+}
+
+/// The table's MEM of a sandbox.
+pub fn mem_text(metrics: Option<&SandboxMetrics>) -> String {
+    metrics.map_or("-".into(), |m| bytes(m.rss_bytes))
+}
+
+/// The host's name, and its CPU and memory as the header writes them.
+pub fn host_figures(host: Option<&HostStats>, cpu_percent: Option<f64>) -> Option<[String; 2]> {
+    let host = host?;
+    let cpu = cpu_percent.map_or("–".to_owned(), |p| format!("{p:.0}%"));
+    let mut figures = format!("  cpu {cpu}");
+    if host.mem_total_kib > 0 {
+        let used = host.mem_total_kib.saturating_sub(host.mem_available_kib);
+        figures += &format!(
+            "  mem {}/{} GiB",
+            kib_as_gib(used),
+            kib_as_gib(host.mem_total_kib)
+        );
+    }
+    Some([host.hostname.clone(), figures])
 }
 
 /// CPU in percent of one core, as the table shows it.

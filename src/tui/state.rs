@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 
+mod shown;
+
+pub use super::action::ScreenWatch;
 use super::action::{Op, Target};
 use super::filter::Filter;
 use super::form::Form;
@@ -20,6 +23,7 @@ use crate::engine::host_stats::HostStats;
 use crate::engine::screen::has_screen;
 use crate::paths::Paths;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
+pub use shown::Shown;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -72,15 +76,6 @@ pub struct Flash {
 pub struct Preview {
     pub id: SandboxId,
     pub screen: Result<String, String>,
-}
-
-/// The screen feed the TUI wants now: whose display, how often, into how many cells.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScreenWatch {
-    pub id: SandboxId,
-    pub name: SandboxName,
-    pub fps: f64,
-    pub cells: (u16, u16),
 }
 
 /// The screen on view: what is being captured and the latest frame ready to draw.
@@ -151,11 +146,11 @@ pub struct State {
     /// Bumped when the terminal lost what it showed (a resize, an attach): the next frame
     /// is drawn whatever else changed.
     pub repaints: u64,
-    /// Set by [`super::update::update`] alone, when what the screen shows changed (see
-    /// [`super::views::Shown`]); the main loop draws and clears it.
+    /// Set by the reducer's `update` alone, when what the screen shows changed (see
+    /// [`Shown`]); the main loop draws and clears it.
     pub dirty: bool,
     /// What the last `update` saw on screen.
-    pub shown: Option<super::views::Shown>,
+    pub shown: Option<Shown>,
     pub quit: bool,
 }
 

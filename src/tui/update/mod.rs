@@ -12,8 +12,7 @@ mod world;
 use chrono::TimeDelta;
 
 use super::action::{Action, Effect, Target};
-use super::state::{Flash, State};
-use super::views::Shown;
+use super::state::{Flash, Shown, State};
 
 /// How long a flash message stays in the bottom bar.
 const FLASH_SECONDS: i64 = 4;

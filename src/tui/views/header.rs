@@ -8,14 +8,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::engine::status::AgentState;
-use crate::format::kib_as_gib;
-use crate::tui::live::{count, usd};
+use crate::tui::live::{count, host_figures, usd};
 use crate::tui::state::State;
 use crate::tui::theme::{Theme, agent_glyph, state_glyph};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let mut spans = vec![Span::styled(" sandbox-deck ", theme.title())];
-    if let Some([hostname, figures]) = host(state) {
+    if let Some([hostname, figures]) = host_figures(state.host.as_ref(), state.cpu_percent) {
         spans.push(Span::styled(
             hostname,
             theme.fg(theme.text).add_modifier(Modifier::BOLD),
@@ -71,23 +70,6 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
 
 /// Today's Claude usage over every project, on the right: `today $4.27 1.2M tok`.
 /// The host's name, and its CPU and memory as the header writes them.
-pub fn host(state: &State) -> Option<[String; 2]> {
-    let host = state.host.as_ref()?;
-    let cpu = state
-        .cpu_percent
-        .map_or("–".to_owned(), |p| format!("{p:.0}%"));
-    let mut figures = format!("  cpu {cpu}");
-    if host.mem_total_kib > 0 {
-        let used = host.mem_total_kib.saturating_sub(host.mem_available_kib);
-        figures += &format!(
-            "  mem {}/{} GiB",
-            kib_as_gib(used),
-            kib_as_gib(host.mem_total_kib)
-        );
-    }
-    Some([host.hostname.clone(), figures])
-}
-
 fn today(state: &State, theme: &Theme) -> Line<'static> {
     let Some(usage) = &state.live.usage else {
         return Line::default();

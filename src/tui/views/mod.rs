@@ -8,13 +8,10 @@ mod header;
 pub mod help;
 mod palette;
 mod screen;
-mod shown;
 mod table;
 mod usage;
 
 use ratatui::Frame;
-
-pub use shown::Shown;
 
 use super::layout::{self, Areas};
 use super::state::{Overlay, State};

@@ -6,10 +6,9 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
-use crate::format::{human_duration, shorten_left};
-use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxRecord, SandboxState};
-use crate::tui::live::{bytes, cpu, usd};
+use crate::format::shorten_left;
+use crate::sandbox::SandboxRecord;
+use crate::tui::live::{cpu_text, mem_text, uptime, usd};
 use crate::tui::sort::SortColumn;
 use crate::tui::state::{Focus, State};
 use crate::tui::theme::{Theme, agent_glyph, state_glyph};
@@ -184,7 +183,7 @@ fn cell<'a>(
             Some(verb) => Cell::from(Span::styled(format!("{verb}…"), theme.fg(theme.starting))),
             None => Cell::from(Span::styled(r.state.as_str(), theme.state(r.state))),
         },
-        Kind::Uptime => Cell::from(uptime(state, r)),
+        Kind::Uptime => Cell::from(uptime(r, state.now)),
         // Right-aligned, so the figures line up.
         Kind::Cpu => right(cpu_text(metrics), 4),
         Kind::Mem => right(mem_text(metrics), 5),
@@ -228,22 +227,4 @@ fn border(state: &State, theme: &Theme) -> ratatui::style::Style {
     } else {
         theme.fg(theme.muted)
     }
-}
-
-/// The UPTIME column of a row.
-pub fn uptime(state: &State, r: &SandboxRecord) -> String {
-    match (r.state, r.started_at) {
-        (SandboxState::Running, Some(t)) => human_duration(state.now - t),
-        _ => "-".into(),
-    }
-}
-
-/// The CPU column of a row.
-pub fn cpu_text(metrics: Option<&SandboxMetrics>) -> String {
-    metrics.map_or("-".into(), cpu)
-}
-
-/// The MEM column of a row.
-pub fn mem_text(metrics: Option<&SandboxMetrics>) -> String {
-    metrics.map_or("-".into(), |m| bytes(m.rss_bytes))
 }

@@ -1,18 +1,18 @@
 //! What the screen shows, as a value: the reducer compares it before and after each action
 //! and redraws when it changed, so no rule decides "redraw" case by case. Figures that move
-//! all the time (uptimes, CPU, memory) enter as the text the views print, through the
-//! views' own functions: a sample that reads the same draws nothing.
+//! all the time (uptimes, CPU, memory) enter as the text the views print, through the same
+//! formatting functions (`tui::live`): a sample that reads the same draws nothing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{header, table};
+use super::{Flash, Focus, Overlay, Preview, ScreenWatch, State, Tab};
 use crate::engine::status::Assessment;
 use crate::engine::usage::UsageSummary;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 use crate::tui::action::Op;
+use crate::tui::live::{cpu_text, host_figures, mem_text, uptime};
 use crate::tui::sort::SortColumn;
-use crate::tui::state::{Flash, Focus, Overlay, Preview, ScreenWatch, State, Tab};
 
 /// The screen feed on view: what is watched, the frame's identity, why it ended.
 type ScreenShown = (
@@ -62,11 +62,7 @@ impl Shown {
             .iter()
             .map(|r| {
                 let metrics = state.live.metrics_of(r);
-                [
-                    table::uptime(state, r),
-                    table::cpu_text(metrics),
-                    table::mem_text(metrics),
-                ]
+                [uptime(r, state.now), cpu_text(metrics), mem_text(metrics)]
             })
             .collect();
         let image = state.screen.image.as_ref().map(|(id, image)| {
@@ -77,7 +73,7 @@ impl Shown {
             rows: rows.iter().map(|r| r.id.clone()).collect(),
             figures,
             records: state.records.clone(),
-            host: header::host(state),
+            host: host_figures(state.host.as_ref(), state.cpu_percent),
             view: View {
                 loaded: state.loaded,
                 selected: state.selected.clone(),
