@@ -19,6 +19,7 @@ use super::status::{Assessment, StatusTracker};
 use super::usage::{UsageSummary, UsageTracker};
 use super::{Action, Deck};
 use crate::backend::Options;
+use crate::capture::Frame;
 use crate::error::Result;
 use crate::metrics::{MetricsSampler, SandboxMetrics};
 use crate::paths::Paths;
@@ -118,8 +119,21 @@ pub trait EngineHandle: Send + Sync {
     /// Usage from the Claude logs, read up to now.
     fn usage_summary(&self) -> UsageSummary;
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand>;
-    /// A live connection to a sandbox's display, to capture while its screen is watched.
-    fn subscribe_screen(&self, name: &SandboxName) -> Result<ScreenCapturer>;
+    /// A sandbox's screen, to take frames from while it is watched.
+    fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>>;
+}
+
+/// A watched screen, frame by frame. Locally a display connection kept open (x11rb, QMP);
+/// a remote handle would hand out the frames the engine sends. Blocking, like the handle.
+pub trait ScreenSource: Send {
+    /// The current screen if it changed since the last call, else None.
+    fn next_if_changed(&mut self) -> std::result::Result<Option<Frame>, String>;
+}
+
+impl ScreenSource for ScreenCapturer {
+    fn next_if_changed(&mut self) -> std::result::Result<Option<Frame>, String> {
+        self.capture_if_changed().map_err(|e| e.to_string())
+    }
 }
 
 /// What the local handle keeps between calls of a long-lived front end: the status
@@ -214,8 +228,9 @@ impl EngineHandle for Deck {
         Deck::attach_command(self, name.as_str()).map(|c| AttachCommand::of(&c))
     }
 
-    fn subscribe_screen(&self, name: &SandboxName) -> Result<ScreenCapturer> {
-        self.screen_capturer(name.as_str())
+    fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>> {
+        let capturer = self.screen_capturer(name.as_str())?;
+        Ok(Box::new(capturer))
     }
 }
 

@@ -25,7 +25,7 @@ use crate::paths::Paths;
 use crate::registry::Registry;
 use crate::sandbox::{Payload, SandboxName, SandboxRecord};
 
-pub use handle::{AgentReading, AttachCommand, EngineHandle, EngineInfo};
+pub use handle::{AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
 
 /// A request to make a managed sandbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]

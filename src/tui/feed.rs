@@ -16,8 +16,7 @@ use super::action::Action;
 use super::graphics::{Graphics, ScreenImage};
 use super::state::ScreenWatch;
 use crate::capture::Frame;
-use crate::engine::EngineHandle;
-use crate::engine::screen::ScreenCapturer;
+use crate::engine::{EngineHandle, ScreenSource};
 use crate::sandbox::SandboxId;
 
 struct Running {
@@ -165,11 +164,14 @@ impl Feed {
     }
 
     /// One capture on the blocking pool; the capturer back, or None when the feed ends.
-    async fn capture(&mut self, mut capturer: ScreenCapturer) -> Option<ScreenCapturer> {
+    async fn capture(
+        &mut self,
+        mut capturer: Box<dyn ScreenSource>,
+    ) -> Option<Box<dyn ScreenSource>> {
         let graphics = Arc::clone(&self.graphics);
         let (cells, image_id) = (size(self.current.cells), self.image_id);
         let (capturer, result) = tokio::task::spawn_blocking(move || {
-            let result = capture_and_encode(&mut capturer, &graphics, cells, image_id);
+            let result = capture_and_encode(capturer.as_mut(), &graphics, cells, image_id);
             (capturer, result)
         })
         .await
@@ -199,12 +201,12 @@ type Captured = (Arc<Frame>, Option<ScreenImage>);
 
 /// One capture; a frame equal to the last one stops here, before any conversion.
 fn capture_and_encode(
-    capturer: &mut ScreenCapturer,
+    capturer: &mut dyn ScreenSource,
     graphics: &Graphics,
     cells: Size,
     image_id: u32,
 ) -> Result<Option<Captured>, String> {
-    let Some(frame) = capturer.capture_if_changed().map_err(|e| e.to_string())? else {
+    let Some(frame) = capturer.next_if_changed()? else {
         return Ok(None);
     };
     let image = graphics.encode(&frame, cells, image_id).ok();

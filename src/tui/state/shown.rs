@@ -11,6 +11,7 @@ use crate::engine::status::Assessment;
 use crate::engine::usage::UsageSummary;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 use crate::tui::action::Op;
+use crate::tui::graphics::ImageSupport;
 use crate::tui::live::{cpu_text, host_figures, mem_text, uptime};
 use crate::tui::sort::SortColumn;
 
@@ -53,6 +54,8 @@ struct View {
     preview_scroll: usize,
     size: (u16, u16),
     repaints: u64,
+    /// What the terminal can show (the Screen tab says when it cannot).
+    images: ImageSupport,
 }
 
 impl Shown {
@@ -85,6 +88,7 @@ impl Shown {
                 preview_scroll: state.preview_scroll,
                 size: state.size,
                 repaints: state.repaints,
+                images: state.settings.images.clone(),
             },
             screen: (
                 state.screen.watching.clone(),
