@@ -1,0 +1,26 @@
+//! `run-managed` (internal): what tmux runs in a managed sandbox's pane. It becomes the
+//! backend process, so the pane's exit status is the sandbox's.
+
+use crate::engine::Deck;
+use crate::sandbox::SandboxId;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub id: String,
+    #[arg(long = "continue")]
+    pub resume: bool,
+}
+
+pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
+    let deck = Deck::open()?;
+    let id = SandboxId::try_from(args.id)?;
+    match deck.run_managed(&id, args.resume) {
+        Ok(never) => match never {},
+        Err(e) => {
+            // This runs in the pane: the message stays on screen (remain-on-exit).
+            tell!("sandbox-deck: {e}");
+            Ok(127)
+        }
+    }
+}
