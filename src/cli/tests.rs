@@ -50,3 +50,19 @@ fn every_positional_argument_has_help() {
         }
     }
 }
+
+/// Hidden subcommands are typed by the deck itself, not by people, but their flags are
+/// explained all the same (their `--help` is a snapshot too).
+#[test]
+fn every_option_has_help() {
+    for command in Cli::command().get_subcommands() {
+        for arg in command.get_opts() {
+            assert!(
+                arg.get_help().is_some(),
+                "`{} --{}` has no help",
+                command.get_name(),
+                arg.get_id()
+            );
+        }
+    }
+}

@@ -8,12 +8,16 @@ use crate::host::process::ProcRef;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The sync spec the launch wrote (`git/sync.json` in the project's state dir).
     #[arg(long)]
     pub spec: PathBuf,
+    /// The process the sandbox runs under: the helper syncs while it lives, and once after.
     #[arg(long)]
     pub pid: u32,
+    /// That process's start time (as /proc gives it), so a reused pid is not taken for it.
     #[arg(long)]
     pub start_time: u64,
+    /// Start the helper in a new session of its own and return at once.
     #[arg(long)]
     pub detach: bool,
 }

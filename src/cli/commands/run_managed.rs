@@ -6,8 +6,10 @@ use crate::sandbox::SandboxId;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The sandbox's id (the registry's, not its name, which can be reused).
     #[arg(long)]
     pub id: String,
+    /// Resume the agent's last conversation (`claude --continue`).
     #[arg(long = "continue")]
     pub resume: bool,
 }
