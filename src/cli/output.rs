@@ -5,6 +5,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::engine::launch::LaunchNotice;
 use crate::sandbox::SandboxRecord;
 
 /// JSON for programs. serde escapes C0 controls in strings but leaves DEL and the C1
@@ -93,5 +94,12 @@ pub(super) fn print_state(record: &SandboxRecord, json: bool) -> anyhow::Result<
     } else {
         say!("{} is {}", record.name, record.state);
         Ok(())
+    }
+}
+
+/// What a launch had to say, on stderr, before what it runs takes the terminal.
+pub(super) fn show_notices(notices: &[LaunchNotice]) {
+    for notice in notices {
+        tell!("sandbox-deck: {notice}");
     }
 }

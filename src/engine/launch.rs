@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
+use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
@@ -55,10 +56,118 @@ pub struct LaunchRequest {
     pub mode: LaunchMode,
 }
 
+/// Something a launch tells the person who started it. The engine never prints: it returns
+/// these and the front end shows them, before the sandbox runs (see [`Prepared`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum LaunchNotice {
+    /// `--stop` ended the project's running sandbox.
+    Stopped { name: SandboxName },
+    /// The project's running sandbox is joined rather than a second one started.
+    Joining { name: SandboxName, project: PathBuf },
+    /// A caveat of what the sandbox is given. It can name files in the project, which the
+    /// sandbox writes: a front end shows it sanitized.
+    Exposure { warning: String },
+    /// With the host network shared, this kernel cannot keep the sandbox from the host's
+    /// abstract sockets (no Landlock scoping).
+    NoLandlockScoping,
+    /// An agent in a hand-launched sandbox without a display, which Chromium needs.
+    NoDisplay,
+}
+
+impl std::fmt::Display for LaunchNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LaunchNotice::Stopped { name } => write!(f, "stopped {name}"),
+            LaunchNotice::Joining { name, project } => write!(
+                f,
+                "joining {name} (already running for {}); --new starts another",
+                project.display()
+            ),
+            LaunchNotice::Exposure { warning } => write!(f, "warning: {warning}"),
+            LaunchNotice::NoLandlockScoping => f.write_str(
+                "warning: this kernel has no Landlock scoping (ABI < 6): with the host network \
+                 shared, the sandbox can reach the host's abstract sockets (X11, some D-Bus \
+                 buses); use --network none where you can",
+            ),
+            LaunchNotice::NoDisplay => f.write_str(
+                "no display in a hand-launched sandbox; Chromium needs one (`--display host` \
+                 on a desktop, or `sandbox-deck create` for its own)",
+            ),
+        }
+    }
+}
+
+/// What getting a launch ready found to say, and what it got ready (or why it could not).
+/// The notices come with an error too: they were found before it, and say more about it.
+#[derive(Debug)]
+pub struct Prepared<T> {
+    pub notices: Vec<LaunchNotice>,
+    pub outcome: Result<T>,
+}
+
+impl<T> Prepared<T> {
+    fn of(prepare: impl FnOnce(&mut Vec<LaunchNotice>) -> Result<T>) -> Prepared<T> {
+        let mut notices = Vec::new();
+        let outcome = prepare(&mut notices);
+        Prepared { notices, outcome }
+    }
+}
+
+/// A launch in the caller's terminal, ready for [`Deck::run_foreground`].
+#[derive(Debug)]
+pub struct Foreground(Step);
+
+#[derive(Debug)]
+enum Step {
+    /// All done already (`--stop`): the exit status.
+    Done(i32),
+    /// Run `command` inside the project's running sandbox.
+    Enter {
+        record: SandboxRecord,
+        command: Vec<OsString>,
+    },
+    New(NewLaunch),
+}
+
+/// A new hand-started sandbox: its command built, its runtime dir written, and registered
+/// with this process as its launcher (so were it never run, the next reconcile after this
+/// process ends unregisters it).
+#[derive(Debug)]
+struct NewLaunch {
+    command: Command,
+    registered: SandboxRecord,
+    runtime: PathBuf,
+    launcher: ProcRef,
+}
+
+/// A managed sandbox's backend command, ready for [`Deck::exec_managed`].
+#[derive(Debug)]
+pub struct ManagedLaunch {
+    command: Command,
+}
+
 impl Deck {
-    /// Runs in a managed sandbox's tmux pane: replaces this process with the backend, so the
-    /// pane's exit status is the backend's and bwrap's parent is the tmux server.
-    pub fn run_managed(&self, id: &SandboxId, resume: bool) -> Result<Infallible> {
+    /// Gets a managed sandbox's backend ready to run in its tmux pane (`run-managed`); then
+    /// [`Deck::exec_managed`] runs it.
+    pub fn prepare_managed(&self, id: &SandboxId, resume: bool) -> Prepared<ManagedLaunch> {
+        Prepared::of(|notices| self.managed_launch(id, resume, notices))
+    }
+
+    /// Replaces this process with the backend, so the pane's exit status is the backend's
+    /// and bwrap's parent is the tmux server. Returns only on failure.
+    pub fn exec_managed(&self, launch: ManagedLaunch) -> Result<Infallible> {
+        let mut command = launch.command;
+        let err = command.exec();
+        Err(DeckError::io("starting bwrap", err))
+    }
+
+    fn managed_launch(
+        &self,
+        id: &SandboxId,
+        resume: bool,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<ManagedLaunch> {
         let mut records = self.registry.load()?;
         let record = find_by_id(&mut records, id)?.clone();
         let runtime = self.paths.sandbox_runtime_dir_of(&record);
@@ -75,17 +184,34 @@ impl Deck {
             xauthority: runtime.join("Xauthority"),
             size: Some((self.config.display.width, self.config.display.height)),
         });
-        let (mut command, payload_env) =
-            self.backend_command(&record, display, gh_token.as_deref(), resume)?;
+        let (command, payload_env) =
+            self.backend_command(&record, display, gh_token.as_deref(), resume, notices)?;
         write_join_env(&runtime, &payload_env)?;
-        let err = command.exec();
-        Err(DeckError::io("starting bwrap", err))
+        Ok(ManagedLaunch { command })
     }
 
-    /// Runs a sandbox in the caller's terminal, registered (`managed: false`) while it runs,
-    /// or joins, enters or stops the project's running instance. Returns the exit status of
-    /// what ran (128 + signal when it was killed).
-    pub fn launch_foreground(&self, request: LaunchRequest) -> Result<i32> {
+    /// A sandbox in the caller's terminal, registered (`managed: false`) while it runs, or
+    /// joining, entering or stopping the project's running instance: everything before the
+    /// terminal is handed over (all of it for `--stop`). Then [`Deck::run_foreground`].
+    pub fn launch_foreground(&self, request: LaunchRequest) -> Prepared<Foreground> {
+        Prepared::of(|notices| self.foreground_launch(request, notices).map(Foreground))
+    }
+
+    /// Runs what [`Deck::launch_foreground`] got ready in this terminal, and cleans up after
+    /// a new sandbox. Returns the exit status of what ran (128 + signal when it was killed).
+    pub fn run_foreground(&self, launch: Foreground) -> Result<i32> {
+        match launch.0 {
+            Step::Done(code) => Ok(code),
+            Step::Enter { record, command } => self.enter(&record, &command),
+            Step::New(new) => self.run_new(new),
+        }
+    }
+
+    fn foreground_launch(
+        &self,
+        request: LaunchRequest,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<Step> {
         if request.backend != BackendKind::Bubblewrap {
             return Err(DeckError::host(
                 format!("launch {}", request.backend),
@@ -101,8 +227,8 @@ impl Deck {
                 } else {
                     self.stop_launcher(&record);
                 }
-                eprintln!("sandbox-deck: stopped {}", record.name);
-                Ok(0)
+                notices.push(LaunchNotice::Stopped { name: record.name });
+                Ok(Step::Done(0))
             }
             (LaunchMode::Stop | LaunchMode::Enter, None) => Err(DeckError::NotFound {
                 name: format!(
@@ -117,27 +243,36 @@ impl Deck {
                     .iter()
                     .map(OsString::from)
                     .collect();
-                self.enter(&record, &command)
+                Ok(Step::Enter { record, command })
             }
             (LaunchMode::JoinOrStart, Some(record)) => {
-                eprintln!(
-                    "sandbox-deck: joining {} (already running for {}); --new starts another",
-                    record.name,
-                    project_dir.as_path().display()
-                );
+                notices.push(LaunchNotice::Joining {
+                    name: record.name.clone(),
+                    project: project_dir.as_path().to_owned(),
+                });
                 let payload = backend::resolve_payload(
                     &request.payload,
                     &self.config.sandbox.agent,
                     false,
                     "",
                 )?;
-                self.enter(&record, &payload.command)
+                Ok(Step::Enter {
+                    record,
+                    command: payload.command,
+                })
             }
-            (LaunchMode::JoinOrStart | LaunchMode::New, _) => self.launch_new(request, project_dir),
+            (LaunchMode::JoinOrStart | LaunchMode::New, _) => self
+                .prepare_new(request, project_dir, notices)
+                .map(Step::New),
         }
     }
 
-    fn launch_new(&self, request: LaunchRequest, project_dir: ProjectDir) -> Result<i32> {
+    fn prepare_new(
+        &self,
+        request: LaunchRequest,
+        project_dir: ProjectDir,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<NewLaunch> {
         let profile_path = request.profile.map(|p| p.canonicalize().unwrap_or(p));
         let gh_token = request.gh_token.then(read_gh_token).transpose()?;
         let id = SandboxId::random();
@@ -175,8 +310,8 @@ impl Deck {
             unreachable: None,
         };
         // Build the command first so a bad profile or a missing agent registers nothing.
-        let (mut command, payload_env) =
-            self.backend_command(&record, None, gh_token.as_deref(), false)?;
+        let (command, payload_env) =
+            self.backend_command(&record, None, gh_token.as_deref(), false, notices)?;
         let runtime = self.paths.sandbox_runtime_dir_of(&record);
         if let Err(e) =
             make_private_dir(&runtime).and_then(|()| write_join_env(&runtime, &payload_env))
@@ -205,11 +340,24 @@ impl Deck {
             }
         };
         if matches!(registered.payload, Payload::Agent { .. }) && !registered.options.host_display {
-            eprintln!(
-                "sandbox-deck: no display in a hand-launched sandbox; Chromium needs one \
-                 (`--display host` on a desktop, or `sandbox-deck create` for its own)"
-            );
+            notices.push(LaunchNotice::NoDisplay);
         }
+        Ok(NewLaunch {
+            command,
+            registered,
+            runtime,
+            launcher: me,
+        })
+    }
+
+    fn run_new(&self, new: NewLaunch) -> Result<i32> {
+        let NewLaunch {
+            mut command,
+            registered,
+            runtime,
+            launcher: me,
+        } = new;
+        let id = registered.id.clone();
         // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
         // from reaching the rest of the caller's terminal job.
         let had_terminal = namespace::lead_own_group(&mut command);
@@ -345,6 +493,7 @@ impl Deck {
         display: Option<SandboxDisplay>,
         gh_token: Option<&str>,
         resume: bool,
+        notices: &mut Vec<LaunchNotice>,
     ) -> Result<(Command, Vec<(String, String)>)> {
         let bwrap = require("bwrap", "bubblewrap")?;
         let profile = match &record.profile {
@@ -391,19 +540,16 @@ impl Deck {
         )?
         .mounts;
         git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
-        for warning in &exposure.warnings {
-            // Warnings can name files in the project, which the sandbox writes.
-            eprintln!(
-                "sandbox-deck: warning: {}",
-                crate::format::printable(warning)
-            );
-        }
+        notices.extend(
+            exposure
+                .warnings
+                .iter()
+                .map(|warning| LaunchNotice::Exposure {
+                    warning: warning.clone(),
+                }),
+        );
         if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
-            eprintln!(
-                "sandbox-deck: warning: this kernel has no Landlock scoping (ABI < 6): with the \
-                 host network shared, the sandbox can reach the host's abstract sockets (X11, \
-                 some D-Bus buses); use --network none where you can"
-            );
+            notices.push(LaunchNotice::NoLandlockScoping);
         }
         let browser = self.sandbox_browser(record, &profile)?;
         let env = backend::sandbox_env(&EnvInput {

@@ -100,10 +100,6 @@ impl Deck {
         })
     }
 
-    pub fn tmux(&self) -> &Tmux {
-        &self.tmux
-    }
-
     /// The tmux server a sandbox's session lives on: the one of the runtime dir it was made
     /// under, which need not be ours (see [`SandboxRecord::runtime_dir`]).
     pub fn tmux_of(&self, record: &SandboxRecord) -> Tmux {

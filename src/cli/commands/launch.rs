@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::cli::output::show_notices;
 use crate::cli::sandbox_args::CommonArgs;
 use crate::engine::Deck;
 use crate::engine::launch::{LaunchMode, LaunchRequest};
@@ -82,7 +83,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
     let options = args
         .common
         .options(&deck.config.bubblewrap.options(), host_display);
-    let code = deck.launch_foreground(LaunchRequest {
+    let prepared = deck.launch_foreground(LaunchRequest {
         backend: args.backend,
         project_dir,
         name: args.name,
@@ -92,6 +93,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
         profile: args.common.profile,
         options,
         mode,
-    })?;
-    Ok(code)
+    });
+    show_notices(&prepared.notices);
+    Ok(deck.run_foreground(prepared.outcome?)?)
 }

@@ -1,6 +1,7 @@
 //! `run-managed` (internal): what tmux runs in a managed sandbox's pane. It becomes the
 //! backend process, so the pane's exit status is the sandbox's.
 
+use crate::cli::output::show_notices;
 use crate::engine::Deck;
 use crate::sandbox::SandboxId;
 
@@ -17,7 +18,12 @@ pub struct Args {
 pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
     let deck = Deck::open()?;
     let id = SandboxId::try_from(args.id)?;
-    match deck.run_managed(&id, args.resume) {
+    let prepared = deck.prepare_managed(&id, args.resume);
+    show_notices(&prepared.notices);
+    match prepared
+        .outcome
+        .and_then(|launch| deck.exec_managed(launch))
+    {
         Ok(never) => match never {},
         Err(e) => {
             // This runs in the pane: the message stays on screen (remain-on-exit).
