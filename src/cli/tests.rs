@@ -66,3 +66,45 @@ fn every_option_has_help() {
         }
     }
 }
+
+/// The engine returns what a launch has to say; the CLI prints it (`sandbox-deck: ` first)
+/// in the words it always used.
+#[test]
+fn launch_notices_read_as_before() {
+    use crate::engine::launch::LaunchNotice;
+    use crate::sandbox::SandboxName;
+    let name = SandboxName::parse("api").unwrap();
+    let texts = [
+        (
+            LaunchNotice::Stopped { name: name.clone() },
+            "stopped api",
+        ),
+        (
+            LaunchNotice::Joining {
+                name,
+                project: "/src/api".into(),
+            },
+            "joining api (already running for /src/api); --new starts another",
+        ),
+        (
+            LaunchNotice::Exposure {
+                warning: "x is a symlink".into(),
+            },
+            "warning: x is a symlink",
+        ),
+        (
+            LaunchNotice::NoLandlockScoping,
+            "warning: this kernel has no Landlock scoping (ABI < 6): with the host network \
+             shared, the sandbox can reach the host's abstract sockets (X11, some D-Bus buses); \
+             use --network none where you can",
+        ),
+        (
+            LaunchNotice::NoDisplay,
+            "no display in a hand-launched sandbox; Chromium needs one (`--display host` on a \
+             desktop, or `sandbox-deck create` for its own)",
+        ),
+    ];
+    for (notice, text) in texts {
+        assert_eq!(notice.to_string(), text);
+    }
+}
