@@ -75,10 +75,7 @@ fn launch_notices_read_as_before() {
     use crate::sandbox::SandboxName;
     let name = SandboxName::parse("api").unwrap();
     let texts = [
-        (
-            LaunchNotice::Stopped { name: name.clone() },
-            "stopped api",
-        ),
+        (LaunchNotice::Stopped { name: name.clone() }, "stopped api"),
         (
             LaunchNotice::Joining {
                 name,

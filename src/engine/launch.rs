@@ -283,7 +283,7 @@ impl Deck {
             .transpose()?;
         let me = ProcRef::of(std::process::id())
             .ok_or_else(|| DeckError::host("reading /proc/self", "no such process"))?;
-        let mut record = SandboxRecord {
+        let record = SandboxRecord {
             name: wanted
                 .clone()
                 .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path())),
@@ -319,20 +319,7 @@ impl Deck {
             self.remove_files(&record);
             return Err(e);
         }
-        let registered = self.registry.update(|records| {
-            let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
-            if taken(&record.name) {
-                if wanted.is_some() {
-                    return Err(DeckError::AlreadyExists {
-                        name: record.name.to_string(),
-                    });
-                }
-                record.name = record.name.with_suffix(&id.as_str()[..4]);
-            }
-            records.push(record.clone());
-            Ok(record.clone())
-        });
-        let registered = match registered {
+        let registered = match self.register_launched(&record, wanted.is_some()) {
             Ok(registered) => registered,
             Err(e) => {
                 self.remove_files(&record);
@@ -347,6 +334,25 @@ impl Deck {
             registered,
             runtime,
             launcher: me,
+        })
+    }
+
+    /// Registers a hand-started sandbox under its name; when that is taken, under the name
+    /// with a suffix from its id, unless the name was asked for.
+    fn register_launched(&self, record: &SandboxRecord, name_asked: bool) -> Result<SandboxRecord> {
+        let mut record = record.clone();
+        self.registry.update(|records| {
+            let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
+            if taken(&record.name) {
+                if name_asked {
+                    return Err(DeckError::AlreadyExists {
+                        name: record.name.to_string(),
+                    });
+                }
+                record.name = record.name.with_suffix(&record.id.as_str()[..4]);
+            }
+            records.push(record.clone());
+            Ok(record.clone())
         })
     }
 
@@ -515,42 +521,9 @@ impl Deck {
         if let (Some(agent), Some(first)) = (&agent, command.first_mut()) {
             *first = agent.command.clone().into_os_string();
         }
-        let mut caller: Vec<(String, String)> = std::env::vars().collect();
-        if !caller.iter().any(|(k, _)| k == "USER") {
-            // tmux hands the pane a minimal environment; the account name is still ours.
-            if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
-                caller.push(("USER".into(), user.name));
-            }
-        }
+        let caller = caller_env();
         let bw = &self.config.bubblewrap;
-        let mut exposure = exposure::resolve(&ExposureInput {
-            options: &record.options,
-            home: &home,
-            project: record.project_dir.as_path(),
-            uid: nix::unistd::getuid().as_raw(),
-            protect: &bw.protect,
-            caller_env: &caller,
-        });
-        // The git dir by allowlist; its helper keeps the host's git dir in step while this
-        // process (or the bwrap it becomes) runs.
-        exposure.git = git_view::prepare(
-            record.project_dir.as_path(),
-            &state.dir,
-            &exposure.protected,
-        )?
-        .mounts;
-        git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
-        notices.extend(
-            exposure
-                .warnings
-                .iter()
-                .map(|warning| LaunchNotice::Exposure {
-                    warning: warning.clone(),
-                }),
-        );
-        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
-            notices.push(LaunchNotice::NoLandlockScoping);
-        }
+        let exposure = self.exposure(record, &home, &state.dir, &caller, notices)?;
         let browser = self.sandbox_browser(record, &profile)?;
         let env = backend::sandbox_env(&EnvInput {
             backend: record.backend,
@@ -597,6 +570,45 @@ impl Deck {
             backend::bubblewrap::command(&bwrap, &profile, &launch)?,
             payload_env,
         ))
+    }
+
+    /// What the sandbox is given of the host beyond the profile: the options' exposures,
+    /// the project's git dir by allowlist (its sync helper started), and what to tell the
+    /// person about them.
+    fn exposure(
+        &self,
+        record: &SandboxRecord,
+        home: &Path,
+        state_dir: &Path,
+        caller: &[(String, String)],
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<exposure::Exposure> {
+        let bw = &self.config.bubblewrap;
+        let mut exposure = exposure::resolve(&ExposureInput {
+            options: &record.options,
+            home,
+            project: record.project_dir.as_path(),
+            uid: nix::unistd::getuid().as_raw(),
+            protect: &bw.protect,
+            caller_env: caller,
+        });
+        // The git dir by allowlist; its helper keeps the host's git dir in step while this
+        // process (or the bwrap it becomes) runs.
+        exposure.git =
+            git_view::prepare(record.project_dir.as_path(), state_dir, &exposure.protected)?.mounts;
+        git_view::spawn_sync_helper(&git_view::spec_path(state_dir))?;
+        notices.extend(
+            exposure
+                .warnings
+                .iter()
+                .map(|warning| LaunchNotice::Exposure {
+                    warning: warning.clone(),
+                }),
+        );
+        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
+            notices.push(LaunchNotice::NoLandlockScoping);
+        }
+        Ok(exposure)
     }
 
     /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
@@ -771,6 +783,18 @@ fn check_pinned_namespaces(record: &SandboxRecord, runtime: &Path, init: &ProcRe
             "its init has left the {kind} namespace it started in (a process inside moved it)"
         ))),
     }
+}
+
+/// This process's environment, for the sandbox's to be built from (never passed whole).
+fn caller_env() -> Vec<(String, String)> {
+    let mut caller: Vec<(String, String)> = std::env::vars().collect();
+    if !caller.iter().any(|(k, _)| k == "USER") {
+        // tmux hands the pane a minimal environment; the account name is still ours.
+        if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+            caller.push(("USER".into(), user.name));
+        }
+    }
+    caller
 }
 
 fn home_dir() -> Result<PathBuf> {
