@@ -119,6 +119,10 @@ impl<T> Prepared<T> {
 pub struct Foreground(Step);
 
 #[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per launch and moved, never stored"
+)]
 enum Step {
     /// All done already (`--stop`): the exit status.
     Done(i32),
