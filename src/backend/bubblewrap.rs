@@ -82,6 +82,26 @@ pub struct Plan {
 }
 
 /// Looks at the host to turn a profile and a launch into a [`Plan`].
+///
+/// One function on purpose: bwrap applies the mounts in list order and a later mount covers
+/// an earlier one, so the order is the policy, and it reads top to bottom here:
+/// 1. `/tmp`: the project state's own, else a tmpfs.
+/// 2. The profile's system paths, read-only (symlinks recreated), then the nix-ld loader at
+///    the ELF interpreter path.
+/// 3. `/etc`: an empty dir, the profile's entries read-only (the one that holds the
+///    Chromium policy rebuilt around it), then the policy file.
+/// 4. The home: a tmpfs, then what lives in it: the project state (`~/.claude.json`,
+///    `~/.local/*`), the browser's profile and wrapper, the `~/.claude` view.
+/// 5. The host files the exposure shows read-only.
+/// 6. The agent install and its command link: after the home and all in it, so nothing
+///    hides them.
+/// 7. The project read-write, its pinned dirs, then the git view (after the pins: a pin
+///    bound later would cover it), then the protected paths read-only over all of those.
+/// 8. Sockets, devices, the status dir, the hook settings, the X socket and cookie.
+/// 9. The secrets file (the command is wrapped to load it).
+/// 10. Last, with hardening, `/` remounted read-only: after every mount, which all need
+///     their mount points created.
+#[allow(clippy::too_many_lines)]
 pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
     let mut mounts = Vec::new();
     match &launch.state {
