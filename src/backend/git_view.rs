@@ -1025,7 +1025,7 @@ fn index_entries(git_dir: &Path, index: &Path) -> Result<Vec<IndexEntry>> {
         .output()
         .map_err(|e| DeckError::io("running git ls-files", e))?;
     if !out.status.success() {
-        return Err(DeckError::host(
+        return Err(DeckError::git_view(
             "reading a git index",
             String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         ));
@@ -1144,7 +1144,7 @@ pub fn run_sync_helper(spec_path: &Path, watched: crate::host::process::ProcRef)
     let text =
         std::fs::read(spec_path).context_io(|| format!("reading {}", spec_path.display()))?;
     let spec: SyncSpec = serde_json::from_slice(&text)
-        .map_err(|e| DeckError::host("reading the git sync spec", e.to_string()))?;
+        .map_err(|e| DeckError::json("reading the git sync spec", e))?;
     let mut memory = SyncMemory::default();
     while watched.is_alive() {
         sync_round(&spec, &mut memory);
@@ -1185,7 +1185,7 @@ pub fn spawn_sync_helper(spec_path: &Path) -> Result<()> {
         .status()
         .context_io(|| "starting the git sync helper".to_string())?;
     if !status.success() {
-        return Err(DeckError::host(
+        return Err(DeckError::git_view(
             "starting the git sync helper",
             status.to_string(),
         ));

@@ -171,8 +171,7 @@ pub fn denied() -> Vec<&'static str> {
 }
 
 fn target_arch() -> Result<TargetArch> {
-    TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| DeckError::host("building the seccomp filter", format!("{e:?}")))
+    TargetArch::try_from(std::env::consts::ARCH).map_err(DeckError::from)
 }
 
 /// The filters a sandbox runs under, in order: the main one (EPERM), one that answers
@@ -233,8 +232,6 @@ fn x32_program() -> Option<BpfProgram> {
 }
 
 fn openat2_program() -> Result<BpfProgram> {
-    let error =
-        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
     let filter = SeccompFilter::new(
         BTreeMap::from([
             (libc::SYS_openat2, Vec::new()),
@@ -244,13 +241,11 @@ fn openat2_program() -> Result<BpfProgram> {
         SeccompAction::Errno(libc::ENOSYS as u32),
         target_arch()?,
     )
-    .map_err(|e| error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| error(&e))
+    .map_err(DeckError::from)?;
+    BpfProgram::try_from(filter).map_err(DeckError::from)
 }
 
 fn xattr_program() -> Result<BpfProgram> {
-    let error =
-        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
     let filter = SeccompFilter::new(
         XATTR_WRITES
             .iter()
@@ -260,13 +255,11 @@ fn xattr_program() -> Result<BpfProgram> {
         SeccompAction::Errno(libc::EOPNOTSUPP as u32),
         target_arch()?,
     )
-    .map_err(|e| error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| error(&e))
+    .map_err(DeckError::from)?;
+    BpfProgram::try_from(filter).map_err(DeckError::from)
 }
 
 fn main_program() -> Result<BpfProgram> {
-    let error =
-        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS
         .iter()
         .map(|(_, nr)| (*nr, Vec::new()))
@@ -276,8 +269,8 @@ fn main_program() -> Result<BpfProgram> {
         .map(|(_, request)| {
             let condition =
                 SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, *request)
-                    .map_err(|e| error(&e))?;
-            SeccompRule::new(vec![condition]).map_err(|e| error(&e))
+                    .map_err(DeckError::from)?;
+            SeccompRule::new(vec![condition]).map_err(DeckError::from)
         })
         .collect::<Result<Vec<_>>>()?;
     rules.insert(libc::SYS_ioctl, ioctl_rules);
@@ -291,8 +284,8 @@ fn main_program() -> Result<BpfProgram> {
                 SeccompCmpOp::MaskedEq(bit),
                 bit,
             )
-            .map_err(|e| error(&e))?;
-            mode_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
+            .map_err(DeckError::from)?;
+            mode_rules.push(SeccompRule::new(vec![condition]).map_err(DeckError::from)?);
         }
         rules.insert(*nr, mode_rules);
     }
@@ -303,7 +296,7 @@ fn main_program() -> Result<BpfProgram> {
             SeccompCmpOp::MaskedEq(bits),
             bits,
         )
-        .map_err(|e| error(&e))
+        .map_err(DeckError::from)
     };
     for (nr, flags_arg, mode_arg) in CREATE_SYSCALLS {
         let mut create_rules = Vec::new();
@@ -314,11 +307,12 @@ fn main_program() -> Result<BpfProgram> {
                     for flag in [libc::O_CREAT, libc::O_TMPFILE] {
                         let conditions =
                             vec![masked(*flags_arg, flag as u64)?, masked(*mode_arg, bit)?];
-                        create_rules.push(SeccompRule::new(conditions).map_err(|e| error(&e))?);
+                        create_rules.push(SeccompRule::new(conditions).map_err(DeckError::from)?);
                     }
                 }
-                None => create_rules
-                    .push(SeccompRule::new(vec![masked(*mode_arg, bit)?]).map_err(|e| error(&e))?),
+                None => create_rules.push(
+                    SeccompRule::new(vec![masked(*mode_arg, bit)?]).map_err(DeckError::from)?,
+                ),
             }
         }
         rules.insert(*nr, create_rules);
@@ -326,13 +320,13 @@ fn main_program() -> Result<BpfProgram> {
     for nr in NAMESPACE_SYSCALLS {
         let namespace_rules = NAMESPACE_FLAGS
             .iter()
-            .map(|flag| SeccompRule::new(vec![masked(0, *flag as u64)?]).map_err(|e| error(&e)))
+            .map(|flag| SeccompRule::new(vec![masked(0, *flag as u64)?]).map_err(DeckError::from))
             .collect::<Result<Vec<_>>>()?;
         rules.insert(*nr, namespace_rules);
     }
     let equal = |arg: u8, value: libc::c_int| {
         SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value as u64)
-            .map_err(|e| error(&e))
+            .map_err(DeckError::from)
     };
     let mut socket_rules = DENIED_SOCKETS
         .iter()
@@ -341,7 +335,7 @@ fn main_program() -> Result<BpfProgram> {
             if let Some(protocol) = protocol {
                 conditions.push(equal(2, *protocol)?);
             }
-            SeccompRule::new(conditions).map_err(|e| error(&e))
+            SeccompRule::new(conditions).map_err(DeckError::from)
         })
         .collect::<Result<Vec<_>>>()?;
     for (_, kind) in DENIED_SOCKET_TYPES {
@@ -351,13 +345,13 @@ fn main_program() -> Result<BpfProgram> {
             SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
             *kind as u64,
         )
-        .map_err(|e| error(&e))?;
-        socket_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
+        .map_err(DeckError::from)?;
+        socket_rules.push(SeccompRule::new(vec![condition]).map_err(DeckError::from)?);
     }
     rules.insert(libc::SYS_socket, socket_rules);
     let bound = |op: SeccompCmpOp, value: u32| {
         SeccompCondition::new(2, SeccompCmpArgLen::Dword, op, u64::from(value))
-            .map_err(|e| error(&e))
+            .map_err(DeckError::from)
     };
     for nr in [libc::SYS_setsockopt, libc::SYS_getsockopt] {
         let sockopt_rules = NETFILTER_SOCKOPTS
@@ -368,7 +362,7 @@ fn main_program() -> Result<BpfProgram> {
                     bound(SeccompCmpOp::Ge, *names.start())?,
                     bound(SeccompCmpOp::Le, *names.end())?,
                 ];
-                SeccompRule::new(conditions).map_err(|e| error(&e))
+                SeccompRule::new(conditions).map_err(DeckError::from)
             })
             .collect::<Result<Vec<_>>>()?;
         rules.insert(nr, sockopt_rules);
@@ -379,8 +373,8 @@ fn main_program() -> Result<BpfProgram> {
         SeccompAction::Errno(libc::EPERM as u32),
         target_arch()?,
     )
-    .map_err(|e| error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| error(&e))
+    .map_err(DeckError::from)?;
+    BpfProgram::try_from(filter).map_err(DeckError::from)
 }
 
 /// A program as the raw `struct sock_filter` array bwrap's `--add-seccomp-fd FD` reads.

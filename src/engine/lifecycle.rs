@@ -356,7 +356,7 @@ impl Deck {
             argv: &argv,
         })?;
         let pane = tmux.pane(record.name.as_str())?.ok_or_else(|| {
-            DeckError::host("starting the tmux session", "the session vanished at once")
+            DeckError::tmux("starting the tmux session", "the session vanished at once")
         })?;
         // None: already gone; the monitor reads its exit status from tmux.
         let launcher = ProcRef::of(pane.pid).filter(|_| pane.exit_status.is_none());

@@ -652,7 +652,7 @@ impl Deck {
         // The hooks run inside, where the status dir is at a fixed path.
         let inside = Path::new(crate::backend::STATUS_DIR).join("events.jsonl");
         let body = serde_json::to_vec_pretty(&hook_settings(&inside))
-            .map_err(|e| DeckError::host("writing the hook settings", e.to_string()))?;
+            .map_err(|e| DeckError::json("writing the hook settings", e))?;
         std::fs::write(&settings, body).context_io(|| format!("writing {}", settings.display()))?;
         Ok((dir, settings))
     }
