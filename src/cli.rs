@@ -347,6 +347,7 @@ fn usage_error(error: clap::Error) -> i32 {
         eprintln!("{}", escape_json_controls(&body.to_string()));
         return 2;
     }
+    // Printing help or a usage error to a closed stdout/stderr: the exit code still says it.
     let _ = error.print();
     error.exit_code()
 }

@@ -122,6 +122,7 @@ impl Registry {
             File::open(dir)?.sync_all()
         };
         write().map_err(|e| {
+            // The write's error is the one to report; this only tidies up after it.
             let _ = fs::remove_file(&tmp);
             DeckError::io(format!("writing {}", self.file.display()), e)
         })

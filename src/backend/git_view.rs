@@ -714,7 +714,10 @@ pub fn sync_round(spec: &SyncSpec, memory: &mut SyncMemory) -> Vec<String> {
             .open(&spec.log)
     {
         for line in &refused {
-            let _ = writeln!(log, "{line}");
+            if let Err(e) = writeln!(log, "{line}") {
+                tracing::debug!("writing the git view's refusals failed: {e}");
+                break;
+            }
         }
     }
     refused
@@ -808,6 +811,7 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
 /// once (never blocking, never following a link) and close it, so the reader sees an empty
 /// ref (an error) instead of hanging forever.
 fn release_fifo_readers(path: &Path) {
+    // Failing is the common case (no FIFO there, or no reader waiting): nothing to release.
     let _ = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
@@ -858,6 +862,7 @@ fn replace_at(dir: &Path, name: &str, temp: &str, content: Option<&[u8]>) -> std
                 .open(&temp)?;
             let written = file.write_all(bytes).and_then(|_| file.sync_all());
             if let Err(e) = written.and_then(|_| std::fs::rename(&temp, &target)) {
+                // `e` is the error to report; a temp left here is cleared the next round.
                 let _ = std::fs::remove_file(&temp);
                 return Err(e);
             }
@@ -875,6 +880,7 @@ fn replace_private(private: &Path, content: Option<&[u8]>) -> std::result::Resul
     };
     // The private dir is the sandbox's: clear whatever it put at the temporary name.
     let temp = format!(".{name}.host-sync");
+    // Usually absent; if it stays, creating the temp fails and says so.
     let _ = std::fs::remove_file(dir.join(&temp));
     replace_at(dir, name, &temp, content).map_err(|e| e.to_string())
 }
@@ -884,6 +890,7 @@ fn write_baseline(path: &Path, content: Option<&[u8]>) -> std::result::Result<()
         return Err("bad path".into());
     };
     let temp = format!(".{name}.tmp");
+    // Usually absent; if it stays, creating the temp fails and says so.
     let _ = std::fs::remove_file(dir.join(&temp));
     replace_at(dir, name, &temp, content).map_err(|e| e.to_string())
 }
@@ -909,7 +916,15 @@ fn write_host(dir: &Path, name: &str, content: Option<&[u8]>) -> std::result::Re
             _ => Ok(()),
         },
     };
-    let _ = std::fs::remove_file(&lock);
+    // After a rename there is no lock left (NotFound); otherwise it goes now.
+    if let Err(e) = std::fs::remove_file(&lock)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(
+            "removing {} failed, the host's git will wait: {e}",
+            lock.display()
+        );
+    }
     result.map_err(|e| e.to_string())
 }
 
@@ -984,7 +999,9 @@ fn validate_index(spec: &SyncSpec, bytes: &[u8]) -> std::result::Result<(), Stri
     let check = spec.log.with_file_name("index-check");
     std::fs::write(&check, bytes).map_err(|e| e.to_string())?;
     let entries = index_entries(git_dir, &check).map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&check);
+    if let Err(e) = std::fs::remove_file(&check) {
+        tracing::debug!("removing {} failed: {e}", check.display());
+    }
     for entry in entries? {
         if !is_safe_worktree_path(&entry.path) {
             return Err(format!("an entry has the path {:?}", entry.path));

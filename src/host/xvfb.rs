@@ -194,6 +194,7 @@ fn start_on(
             }));
         }
         if Instant::now() > deadline {
+            // It may have ended already; either way it is reaped and the error below says why.
             let _ = child.kill();
             let _ = child.wait();
             return Err(DeckError::xvfb(format!(
