@@ -1,12 +1,10 @@
 //! The log file: in the state dir, at the level `SANDBOX_DECK_LOG` asks for, never on the
 //! terminal.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 
 fn log_file(world: &World) -> PathBuf {
     world.path("state/sandbox-deck/log/sandbox-deck.log")
