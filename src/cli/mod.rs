@@ -134,6 +134,7 @@ fn usage_error(error: clap::Error) -> i32 {
         eprintln!("{}", output::escape_json_controls(&body.to_string()));
         return 2;
     }
+    // Printing help or a usage error to a closed stdout/stderr: the exit code still says it.
     let _ = error.print();
     error.exit_code()
 }
@@ -143,7 +144,7 @@ fn report_error(error: &anyhow::Error, json: bool) {
         .chain()
         .find_map(|e| e.downcast_ref::<DeckError>())
         .map_or("internal", DeckError::kind);
-    let message = format!("{error:#}");
+    let message = crate::error::report(error.as_ref());
     if json {
         let body = serde_json::json!({ "error": { "kind": kind, "message": message } });
         eprintln!("{}", output::escape_json_controls(&body.to_string()));

@@ -377,10 +377,14 @@ impl Deck {
         std::thread::spawn(move || pin_init_namespaces(&pin_runtime, me));
         let status = run_forwarding_signals(&mut command, true);
         namespace::reclaim_terminal(had_terminal);
-        let _ = self.registry.update(|records| {
+        let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
         });
+        if let Err(e) = unregistered {
+            // The monitor drops the record later: its launcher (we) will be gone.
+            tracing::warn!(%id, "unregistering failed: {}", crate::error::report(&e));
+        }
         self.remove_files(&registered);
         status
     }
@@ -697,27 +701,23 @@ const JOIN_ENV: &str = "join-env.json";
 
 fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
     let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
+        .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
     crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
 }
 
 fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
     let path = runtime.join(JOIN_ENV);
     let text = std::fs::read(&path).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!(
-                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-                 older sandbox-deck must be restarted before it can be joined",
-                path.display()
-            ),
-        )
+        let detail = format!(
+            "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+             older sandbox-deck must be restarted before it can be joined",
+            path.display()
+        );
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })?;
     serde_json::from_slice(&text).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!("{} is not a recorded environment: {e}", path.display()),
-        )
+        let detail = format!("{} is not a recorded environment: {e}", path.display());
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })
 }
 
@@ -735,13 +735,12 @@ pub(crate) fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<(
             .filter(|init| !init.descendants().is_empty())
             .and_then(|init| namespace::identities(init.pid));
         if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids).map_err(|e| {
-                DeckError::host("recording the sandbox's namespaces", e.to_string())
-            })?;
+            let body = serde_json::to_vec(&ids)
+                .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
             return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
         }
         if !launcher.is_alive() || std::time::Instant::now() > deadline {
-            return Err(DeckError::host(
+            return Err(DeckError::namespace(
                 "recording the sandbox's namespaces",
                 "its init did not appear",
             ));
@@ -820,6 +819,7 @@ fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i3
             if (signal == SIGTERM || signal == SIGHUP)
                 && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
             {
+                // ESRCH: it ended meanwhile, and the wait below sees that.
                 let _ = nix::sys::signal::kill(pid, sig);
             }
         }
@@ -835,6 +835,7 @@ fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i3
         }
     };
     handle.close();
+    // Its only work is `kill`, which cannot panic: the join just waits for it to end.
     let _ = forwarder.join();
     status
 }

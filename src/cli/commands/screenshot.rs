@@ -28,7 +28,7 @@ pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
         ))
     });
     crate::capture::write_png(&frame, &path)
-        .map_err(|e| DeckError::host("writing the screenshot", e.to_string()))?;
+        .map_err(|e| DeckError::capture("writing the screenshot", e))?;
     let to_stdout = path == Path::new("-");
     if json && !to_stdout {
         let absolute = std::path::absolute(&path).unwrap_or(path);
