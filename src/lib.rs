@@ -6,13 +6,13 @@
 pub mod backend;
 pub mod capture;
 pub mod cli;
-pub mod cli_docs;
 pub mod config;
 pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod format;
 pub mod host;
+pub mod log;
 pub mod metrics;
 pub mod paths;
 pub mod registry;

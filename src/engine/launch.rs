@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
+use serde::Serialize;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
@@ -55,10 +56,122 @@ pub struct LaunchRequest {
     pub mode: LaunchMode,
 }
 
+/// Something a launch tells the person who started it. The engine never prints: it returns
+/// these and the front end shows them, before the sandbox runs (see [`Prepared`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum LaunchNotice {
+    /// `--stop` ended the project's running sandbox.
+    Stopped { name: SandboxName },
+    /// The project's running sandbox is joined rather than a second one started.
+    Joining { name: SandboxName, project: PathBuf },
+    /// A caveat of what the sandbox is given. It can name files in the project, which the
+    /// sandbox writes: a front end shows it sanitized.
+    Exposure { warning: String },
+    /// With the host network shared, this kernel cannot keep the sandbox from the host's
+    /// abstract sockets (no Landlock scoping).
+    NoLandlockScoping,
+    /// An agent in a hand-launched sandbox without a display, which Chromium needs.
+    NoDisplay,
+}
+
+impl std::fmt::Display for LaunchNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LaunchNotice::Stopped { name } => write!(f, "stopped {name}"),
+            LaunchNotice::Joining { name, project } => write!(
+                f,
+                "joining {name} (already running for {}); --new starts another",
+                project.display()
+            ),
+            LaunchNotice::Exposure { warning } => write!(f, "warning: {warning}"),
+            LaunchNotice::NoLandlockScoping => f.write_str(
+                "warning: this kernel has no Landlock scoping (ABI < 6): with the host network \
+                 shared, the sandbox can reach the host's abstract sockets (X11, some D-Bus \
+                 buses); use --network none where you can",
+            ),
+            LaunchNotice::NoDisplay => f.write_str(
+                "no display in a hand-launched sandbox; Chromium needs one (`--display host` \
+                 on a desktop, or `sandbox-deck create` for its own)",
+            ),
+        }
+    }
+}
+
+/// What getting a launch ready found to say, and what it got ready (or why it could not).
+/// The notices come with an error too: they were found before it, and say more about it.
+#[derive(Debug)]
+pub struct Prepared<T> {
+    pub notices: Vec<LaunchNotice>,
+    pub outcome: Result<T>,
+}
+
+impl<T> Prepared<T> {
+    fn of(prepare: impl FnOnce(&mut Vec<LaunchNotice>) -> Result<T>) -> Prepared<T> {
+        let mut notices = Vec::new();
+        let outcome = prepare(&mut notices);
+        Prepared { notices, outcome }
+    }
+}
+
+/// A launch in the caller's terminal, ready for [`Deck::run_foreground`].
+#[derive(Debug)]
+pub struct Foreground(Step);
+
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per launch and moved, never stored"
+)]
+enum Step {
+    /// All done already (`--stop`): the exit status.
+    Done(i32),
+    /// Run `command` inside the project's running sandbox.
+    Enter {
+        record: SandboxRecord,
+        command: Vec<OsString>,
+    },
+    New(NewLaunch),
+}
+
+/// A new hand-started sandbox: its command built, its runtime dir written, and registered
+/// with this process as its launcher (so were it never run, the next reconcile after this
+/// process ends unregisters it).
+#[derive(Debug)]
+struct NewLaunch {
+    command: Command,
+    registered: SandboxRecord,
+    runtime: PathBuf,
+    launcher: ProcRef,
+}
+
+/// A managed sandbox's backend command, ready for [`Deck::exec_managed`].
+#[derive(Debug)]
+pub struct ManagedLaunch {
+    command: Command,
+}
+
 impl Deck {
-    /// Runs in a managed sandbox's tmux pane: replaces this process with the backend, so the
-    /// pane's exit status is the backend's and bwrap's parent is the tmux server.
-    pub fn run_managed(&self, id: &SandboxId, resume: bool) -> Result<Infallible> {
+    /// Gets a managed sandbox's backend ready to run in its tmux pane (`run-managed`); then
+    /// [`Deck::exec_managed`] runs it.
+    pub fn prepare_managed(&self, id: &SandboxId, resume: bool) -> Prepared<ManagedLaunch> {
+        Prepared::of(|notices| self.managed_launch(id, resume, notices))
+    }
+
+    /// Replaces this process with the backend, so the pane's exit status is the backend's
+    /// and bwrap's parent is the tmux server. Returns only on failure.
+    pub fn exec_managed(&self, launch: ManagedLaunch) -> Result<Infallible> {
+        let mut command = launch.command;
+        let err = command.exec();
+        Err(DeckError::io("starting bwrap", err))
+    }
+
+    fn managed_launch(
+        &self,
+        id: &SandboxId,
+        resume: bool,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<ManagedLaunch> {
         let mut records = self.registry.load()?;
         let record = find_by_id(&mut records, id)?.clone();
         let runtime = self.paths.sandbox_runtime_dir_of(&record);
@@ -75,17 +188,34 @@ impl Deck {
             xauthority: runtime.join("Xauthority"),
             size: Some((self.config.display.width, self.config.display.height)),
         });
-        let (mut command, payload_env) =
-            self.backend_command(&record, display, gh_token.as_deref(), resume)?;
+        let (command, payload_env) =
+            self.backend_command(&record, display, gh_token.as_deref(), resume, notices)?;
         write_join_env(&runtime, &payload_env)?;
-        let err = command.exec();
-        Err(DeckError::io("starting bwrap", err))
+        Ok(ManagedLaunch { command })
     }
 
-    /// Runs a sandbox in the caller's terminal, registered (`managed: false`) while it runs,
-    /// or joins, enters or stops the project's running instance. Returns the exit status of
-    /// what ran (128 + signal when it was killed).
-    pub fn launch_foreground(&self, request: LaunchRequest) -> Result<i32> {
+    /// A sandbox in the caller's terminal, registered (`managed: false`) while it runs, or
+    /// joining, entering or stopping the project's running instance: everything before the
+    /// terminal is handed over (all of it for `--stop`). Then [`Deck::run_foreground`].
+    pub fn launch_foreground(&self, request: LaunchRequest) -> Prepared<Foreground> {
+        Prepared::of(|notices| self.foreground_launch(request, notices).map(Foreground))
+    }
+
+    /// Runs what [`Deck::launch_foreground`] got ready in this terminal, and cleans up after
+    /// a new sandbox. Returns the exit status of what ran (128 + signal when it was killed).
+    pub fn run_foreground(&self, launch: Foreground) -> Result<i32> {
+        match launch.0 {
+            Step::Done(code) => Ok(code),
+            Step::Enter { record, command } => self.enter(&record, &command),
+            Step::New(new) => self.run_new(new),
+        }
+    }
+
+    fn foreground_launch(
+        &self,
+        request: LaunchRequest,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<Step> {
         if request.backend != BackendKind::Bubblewrap {
             return Err(DeckError::host(
                 format!("launch {}", request.backend),
@@ -101,8 +231,8 @@ impl Deck {
                 } else {
                     self.stop_launcher(&record);
                 }
-                eprintln!("sandbox-deck: stopped {}", record.name);
-                Ok(0)
+                notices.push(LaunchNotice::Stopped { name: record.name });
+                Ok(Step::Done(0))
             }
             (LaunchMode::Stop | LaunchMode::Enter, None) => Err(DeckError::NotFound {
                 name: format!(
@@ -117,27 +247,36 @@ impl Deck {
                     .iter()
                     .map(OsString::from)
                     .collect();
-                self.enter(&record, &command)
+                Ok(Step::Enter { record, command })
             }
             (LaunchMode::JoinOrStart, Some(record)) => {
-                eprintln!(
-                    "sandbox-deck: joining {} (already running for {}); --new starts another",
-                    record.name,
-                    project_dir.as_path().display()
-                );
+                notices.push(LaunchNotice::Joining {
+                    name: record.name.clone(),
+                    project: project_dir.as_path().to_owned(),
+                });
                 let payload = backend::resolve_payload(
                     &request.payload,
                     &self.config.sandbox.agent,
                     false,
                     "",
                 )?;
-                self.enter(&record, &payload.command)
+                Ok(Step::Enter {
+                    record,
+                    command: payload.command,
+                })
             }
-            (LaunchMode::JoinOrStart | LaunchMode::New, _) => self.launch_new(request, project_dir),
+            (LaunchMode::JoinOrStart | LaunchMode::New, _) => self
+                .prepare_new(request, project_dir, notices)
+                .map(Step::New),
         }
     }
 
-    fn launch_new(&self, request: LaunchRequest, project_dir: ProjectDir) -> Result<i32> {
+    fn prepare_new(
+        &self,
+        request: LaunchRequest,
+        project_dir: ProjectDir,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<NewLaunch> {
         let profile_path = request.profile.map(|p| p.canonicalize().unwrap_or(p));
         let gh_token = request.gh_token.then(read_gh_token).transpose()?;
         let id = SandboxId::random();
@@ -148,7 +287,7 @@ impl Deck {
             .transpose()?;
         let me = ProcRef::of(std::process::id())
             .ok_or_else(|| DeckError::host("reading /proc/self", "no such process"))?;
-        let mut record = SandboxRecord {
+        let record = SandboxRecord {
             name: wanted
                 .clone()
                 .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path())),
@@ -175,8 +314,8 @@ impl Deck {
             unreachable: None,
         };
         // Build the command first so a bad profile or a missing agent registers nothing.
-        let (mut command, payload_env) =
-            self.backend_command(&record, None, gh_token.as_deref(), false)?;
+        let (command, payload_env) =
+            self.backend_command(&record, None, gh_token.as_deref(), false, notices)?;
         let runtime = self.paths.sandbox_runtime_dir_of(&record);
         if let Err(e) =
             make_private_dir(&runtime).and_then(|()| write_join_env(&runtime, &payload_env))
@@ -184,20 +323,7 @@ impl Deck {
             self.remove_files(&record);
             return Err(e);
         }
-        let registered = self.registry.update(|records| {
-            let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
-            if taken(&record.name) {
-                if wanted.is_some() {
-                    return Err(DeckError::AlreadyExists {
-                        name: record.name.to_string(),
-                    });
-                }
-                record.name = record.name.with_suffix(&id.as_str()[..4]);
-            }
-            records.push(record.clone());
-            Ok(record.clone())
-        });
-        let registered = match registered {
+        let registered = match self.register_launched(&record, wanted.is_some()) {
             Ok(registered) => registered,
             Err(e) => {
                 self.remove_files(&record);
@@ -205,11 +331,43 @@ impl Deck {
             }
         };
         if matches!(registered.payload, Payload::Agent { .. }) && !registered.options.host_display {
-            eprintln!(
-                "sandbox-deck: no display in a hand-launched sandbox; Chromium needs one \
-                 (`--display host` on a desktop, or `sandbox-deck create` for its own)"
-            );
+            notices.push(LaunchNotice::NoDisplay);
         }
+        Ok(NewLaunch {
+            command,
+            registered,
+            runtime,
+            launcher: me,
+        })
+    }
+
+    /// Registers a hand-started sandbox under its name; when that is taken, under the name
+    /// with a suffix from its id, unless the name was asked for.
+    fn register_launched(&self, record: &SandboxRecord, name_asked: bool) -> Result<SandboxRecord> {
+        let mut record = record.clone();
+        self.registry.update(|records| {
+            let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
+            if taken(&record.name) {
+                if name_asked {
+                    return Err(DeckError::AlreadyExists {
+                        name: record.name.to_string(),
+                    });
+                }
+                record.name = record.name.with_suffix(&record.id.as_str()[..4]);
+            }
+            records.push(record.clone());
+            Ok(record.clone())
+        })
+    }
+
+    fn run_new(&self, new: NewLaunch) -> Result<i32> {
+        let NewLaunch {
+            mut command,
+            registered,
+            runtime,
+            launcher: me,
+        } = new;
+        let id = registered.id.clone();
         // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
         // from reaching the rest of the caller's terminal job.
         let had_terminal = namespace::lead_own_group(&mut command);
@@ -219,10 +377,14 @@ impl Deck {
         std::thread::spawn(move || pin_init_namespaces(&pin_runtime, me));
         let status = run_forwarding_signals(&mut command, true);
         namespace::reclaim_terminal(had_terminal);
-        let _ = self.registry.update(|records| {
+        let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
         });
+        if let Err(e) = unregistered {
+            // The monitor drops the record later: its launcher (we) will be gone.
+            tracing::warn!(%id, "unregistering failed: {}", crate::error::report(&e));
+        }
         self.remove_files(&registered);
         status
     }
@@ -345,6 +507,7 @@ impl Deck {
         display: Option<SandboxDisplay>,
         gh_token: Option<&str>,
         resume: bool,
+        notices: &mut Vec<LaunchNotice>,
     ) -> Result<(Command, Vec<(String, String)>)> {
         let bwrap = require("bwrap", "bubblewrap")?;
         let profile = match &record.profile {
@@ -366,45 +529,9 @@ impl Deck {
         if let (Some(agent), Some(first)) = (&agent, command.first_mut()) {
             *first = agent.command.clone().into_os_string();
         }
-        let mut caller: Vec<(String, String)> = std::env::vars().collect();
-        if !caller.iter().any(|(k, _)| k == "USER") {
-            // tmux hands the pane a minimal environment; the account name is still ours.
-            if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
-                caller.push(("USER".into(), user.name));
-            }
-        }
+        let caller = caller_env();
         let bw = &self.config.bubblewrap;
-        let mut exposure = exposure::resolve(&ExposureInput {
-            options: &record.options,
-            home: &home,
-            project: record.project_dir.as_path(),
-            uid: nix::unistd::getuid().as_raw(),
-            protect: &bw.protect,
-            caller_env: &caller,
-        });
-        // The git dir by allowlist; its helper keeps the host's git dir in step while this
-        // process (or the bwrap it becomes) runs.
-        exposure.git = git_view::prepare(
-            record.project_dir.as_path(),
-            &state.dir,
-            &exposure.protected,
-        )?
-        .mounts;
-        git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
-        for warning in &exposure.warnings {
-            // Warnings can name files in the project, which the sandbox writes.
-            eprintln!(
-                "sandbox-deck: warning: {}",
-                crate::format::printable(warning)
-            );
-        }
-        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
-            eprintln!(
-                "sandbox-deck: warning: this kernel has no Landlock scoping (ABI < 6): with the \
-                 host network shared, the sandbox can reach the host's abstract sockets (X11, \
-                 some D-Bus buses); use --network none where you can"
-            );
-        }
+        let exposure = self.exposure(record, &home, &state.dir, &caller, notices)?;
         let browser = self.sandbox_browser(record, &profile)?;
         let env = backend::sandbox_env(&EnvInput {
             backend: record.backend,
@@ -453,6 +580,45 @@ impl Deck {
         ))
     }
 
+    /// What the sandbox is given of the host beyond the profile: the options' exposures,
+    /// the project's git dir by allowlist (its sync helper started), and what to tell the
+    /// person about them.
+    fn exposure(
+        &self,
+        record: &SandboxRecord,
+        home: &Path,
+        state_dir: &Path,
+        caller: &[(String, String)],
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<exposure::Exposure> {
+        let bw = &self.config.bubblewrap;
+        let mut exposure = exposure::resolve(&ExposureInput {
+            options: &record.options,
+            home,
+            project: record.project_dir.as_path(),
+            uid: nix::unistd::getuid().as_raw(),
+            protect: &bw.protect,
+            caller_env: caller,
+        });
+        // The git dir by allowlist; its helper keeps the host's git dir in step while this
+        // process (or the bwrap it becomes) runs.
+        exposure.git =
+            git_view::prepare(record.project_dir.as_path(), state_dir, &exposure.protected)?.mounts;
+        git_view::spawn_sync_helper(&git_view::spec_path(state_dir))?;
+        notices.extend(
+            exposure
+                .warnings
+                .iter()
+                .map(|warning| LaunchNotice::Exposure {
+                    warning: warning.clone(),
+                }),
+        );
+        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
+            notices.push(LaunchNotice::NoLandlockScoping);
+        }
+        Ok(exposure)
+    }
+
     /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
     /// and the profile's extension policy.
     fn sandbox_browser(
@@ -481,28 +647,21 @@ impl Deck {
     }
 
     /// Where the project's persistent state lives (`projects/<name>-<hash>/` under the state
-    /// dir), whether or not it exists yet.
-    pub fn project_state_dir(&self, project: &ProjectDir) -> PathBuf {
-        use sha2::Digest;
-        let path_text = project.as_path().display().to_string();
-        let hash = sha2::Sha256::digest(path_text.as_bytes());
-        let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let name = SandboxName::from_dir(project.as_path());
-        self.paths
-            .state_dir
-            .join("projects")
-            .join(format!("{name}-{short}"))
+    /// dir), whether or not it exists yet; a dir of the earlier naming is renamed to it (see
+    /// `project_state`).
+    pub fn project_state_dir(&self, project: &ProjectDir) -> Result<PathBuf> {
+        super::project_state::state_dir(&self.paths.state_dir.join("projects"), project.as_path())
     }
 
     /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
     /// Its `path` file records the project, so two projects can never share one.
     pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
-        let path_text = project.as_path().display().to_string();
+        let path_text = super::project_state::path_text(project.as_path());
         let state = ProjectState {
-            dir: self.project_state_dir(project),
+            dir: self.project_state_dir(project)?,
         };
         make_private_dir(&state.dir)?;
-        let marker = state.dir.join("path");
+        let marker = state.dir.join(super::project_state::PATH_FILE);
         match std::fs::read_to_string(&marker) {
             Ok(recorded) if recorded.trim_end_matches('\n') != path_text => {
                 return Err(DeckError::host(
@@ -542,27 +701,23 @@ const JOIN_ENV: &str = "join-env.json";
 
 fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
     let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
+        .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
     crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
 }
 
 fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
     let path = runtime.join(JOIN_ENV);
     let text = std::fs::read(&path).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!(
-                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-                 older sandbox-deck must be restarted before it can be joined",
-                path.display()
-            ),
-        )
+        let detail = format!(
+            "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+             older sandbox-deck must be restarted before it can be joined",
+            path.display()
+        );
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })?;
     serde_json::from_slice(&text).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!("{} is not a recorded environment: {e}", path.display()),
-        )
+        let detail = format!("{} is not a recorded environment: {e}", path.display());
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })
 }
 
@@ -580,13 +735,12 @@ pub(crate) fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<(
             .filter(|init| !init.descendants().is_empty())
             .and_then(|init| namespace::identities(init.pid));
         if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids).map_err(|e| {
-                DeckError::host("recording the sandbox's namespaces", e.to_string())
-            })?;
+            let body = serde_json::to_vec(&ids)
+                .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
             return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
         }
         if !launcher.is_alive() || std::time::Instant::now() > deadline {
-            return Err(DeckError::host(
+            return Err(DeckError::namespace(
                 "recording the sandbox's namespaces",
                 "its init did not appear",
             ));
@@ -627,6 +781,18 @@ fn check_pinned_namespaces(record: &SandboxRecord, runtime: &Path, init: &ProcRe
     }
 }
 
+/// This process's environment, for the sandbox's to be built from (never passed whole).
+fn caller_env() -> Vec<(String, String)> {
+    let mut caller: Vec<(String, String)> = std::env::vars().collect();
+    if !caller.iter().any(|(k, _)| k == "USER") {
+        // tmux hands the pane a minimal environment; the account name is still ours.
+        if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+            caller.push(("USER".into(), user.name));
+        }
+    }
+    caller
+}
+
 fn home_dir() -> Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -653,6 +819,7 @@ fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i3
             if (signal == SIGTERM || signal == SIGHUP)
                 && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
             {
+                // ESRCH: it ended meanwhile, and the wait below sees that.
                 let _ = nix::sys::signal::kill(pid, sig);
             }
         }
@@ -668,6 +835,7 @@ fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i3
         }
     };
     handle.close();
+    // Its only work is `kill`, which cannot panic: the join just waits for it to end.
     let _ = forwarder.join();
     status
 }

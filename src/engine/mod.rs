@@ -8,6 +8,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
 pub mod preview;
+mod project_state;
 pub mod resume;
 pub mod screen;
 pub mod status;
@@ -104,10 +105,6 @@ impl Deck {
             status_patterns: status::Patterns::builtin(),
             trackers: handle::Trackers::default(),
         })
-    }
-
-    pub fn tmux(&self) -> &Tmux {
-        &self.tmux
     }
 
     /// The tmux server a sandbox's session lives on: the one of the runtime dir it was made

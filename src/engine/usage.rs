@@ -104,7 +104,12 @@ impl UsageTracker {
         let index = self.index.get_or_insert_with(|| deck.usage_index());
         let stats = index.refresh();
         // The cache only saves the next start some time.
-        let _ = index.save();
+        if let Err(e) = index.save() {
+            tracing::debug!(
+                "saving the usage cache failed: {}",
+                crate::error::report(&e)
+            );
+        }
         let grew = stats.new_entries > 0 || stats.files_reread > 0 || stats.files_removed > 0;
         let stale = self
             .computed_at
@@ -201,7 +206,12 @@ impl Deck {
         index.refresh();
         // The cache only saves time: a state dir that cannot be written costs a full read
         // next time, not this report.
-        let _ = index.save();
+        if let Err(e) = index.save() {
+            tracing::debug!(
+                "saving the usage cache failed: {}",
+                crate::error::report(&e)
+            );
+        }
         let mut report = index.report(&pricing, query);
         if query.by == GroupBy::Project {
             let records = self.registry.load()?;

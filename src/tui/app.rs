@@ -210,6 +210,8 @@ impl<B: Backend> Loop<B> {
     async fn attach(&mut self, name: &SandboxName) -> anyhow::Result<Result<(), String>> {
         self.tui.suspend().context("handing the terminal over")?;
         {
+            // A courtesy line: a terminal that cannot take it cannot take tmux either, and
+            // attaching says so.
             let mut out = std::io::stdout();
             let _ = writeln!(
                 out,

@@ -72,7 +72,8 @@ impl Runner {
             }),
             Effect::Run(op, name) => blocking(tx, move || Action::Done {
                 op,
-                result: run_op(engine.as_ref(), op, &name).map_err(|e| e.to_string()),
+                result: run_op(engine.as_ref(), op, &name)
+                    .map_err(|e| logged(&format!("{op:?} {name}"), e)),
                 name,
             }),
             Effect::Create(request) => {
@@ -97,6 +98,8 @@ impl Runner {
                         }
                         Ok(None) => {}
                         Err(e) => {
+                            tracing::warn!("the notify command failed: {e}");
+                            // The receiver is gone only when the TUI is quitting.
                             let _ = tx.send(Action::NotifyFailed(e.to_string()));
                         }
                     }
@@ -126,9 +129,10 @@ async fn refresh_task(
         }
         let list = Arc::clone(&engine);
         let Ok(result) = tokio::task::spawn_blocking(move || list.list()).await else {
+            tracing::warn!("the refresh task ended: a records load panicked");
             return;
         };
-        let result = result.map_err(|e| e.to_string());
+        let result = result.map_err(|e| logged("loading the sandboxes", e));
         let loaded = result.as_ref().ok().cloned();
         if tx.send(Action::Loaded(result)).is_err() {
             return;
@@ -143,8 +147,10 @@ async fn refresh_task(
         })
         .await
         else {
+            tracing::warn!("the refresh task ended: computing the start commands panicked");
             return;
         };
+        // Here and below: the receiver is gone only when the TUI is quitting.
         let _ = tx.send(Action::StartCommands(commands));
         // Only now do the workers see them: what they report about a sandbox reaches the
         // reducer after the sandbox itself.
@@ -157,6 +163,12 @@ fn blocking(tx: UnboundedSender<Action>, work: impl FnOnce() -> Action + Send + 
         // The receiver is gone only when the TUI is quitting.
         let _ = tx.send(work());
     });
+}
+
+/// The message the reducer shows, after a line in the log (the flash is gone in seconds).
+fn logged(what: &str, e: crate::error::DeckError) -> String {
+    tracing::warn!("{what} failed: {}", crate::error::report(&e));
+    e.to_string()
 }
 
 /// Creates the sandbox; a missing project directory is made only when `make_dir` (the user
@@ -177,7 +189,7 @@ fn create(engine: &dyn EngineHandle, mut request: CreateRequest, make_dir: bool)
     Action::Created(
         engine
             .execute(DeckAction::Create(request))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| logged("creating a sandbox", e)),
     )
 }
 

@@ -102,6 +102,7 @@ async fn run(
     let mut capturer = match connect {
         Ok(Ok(capturer)) => capturer,
         Ok(Err(e)) => {
+            tracing::warn!("watching the screen failed: {}", crate::error::report(&e));
             feed.lost(e.to_string());
             return;
         }
@@ -140,6 +141,7 @@ struct Feed {
 
 impl Feed {
     fn lost(&self, message: String) {
+        // Here and below: the receiver is gone only when the TUI is quitting.
         let _ = self.tx.send(Action::ScreenLost {
             id: self.id.clone(),
             message,
@@ -188,6 +190,7 @@ impl Feed {
             }
             Err(message) => {
                 // No retry loop: the reducer shows it and asks the monitor to look.
+                tracing::warn!("the screen feed stopped: {message}");
                 self.lost(message);
                 return None;
             }

@@ -154,6 +154,7 @@ impl<B: Backend> Tui<B> {
 
 impl<B: Backend> Drop for Tui<B> {
     fn drop(&mut self) {
+        // Best effort on the way out; a terminal that is gone needs no restoring.
         let _ = self.leave();
     }
 }
@@ -165,6 +166,7 @@ fn other(e: impl std::fmt::Display) -> io::Error {
 /// Undoes everything `start` did; safe to call twice and from a panic.
 pub fn restore() -> io::Result<()> {
     let mut out = io::stdout();
+    // Each step on its own: one the terminal refuses must not keep the others from running.
     let _ = execute!(
         out,
         DisableMouseCapture,
@@ -180,6 +182,7 @@ pub fn restore() -> io::Result<()> {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // Nothing to do about a failure here: the panic message still follows.
         let _ = restore();
         previous(info);
     }));

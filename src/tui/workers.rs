@@ -90,6 +90,7 @@ impl Worker {
             })
             .await;
             let Ok((back, action)) = round else {
+                tracing::warn!("a worker ended: its round panicked");
                 return;
             };
             step = back;

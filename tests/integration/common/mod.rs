@@ -1,0 +1,485 @@
+//! A private world for each integration test: its own HOME and XDG dirs (so its own registry
+//! and tmux server), the real sandbox-deck binary, and cleanup of everything it started.
+#![allow(dead_code)]
+
+pub mod tui;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
+
+/// Returns false (and says why) when a host tool is missing; under CI=true it panics instead,
+/// so CI can never pass by skipping.
+pub fn prerequisites(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI=true and these prerequisites are missing: {missing:?}");
+    }
+    eprintln!("SKIPPED: missing {missing:?} (install them to run this test)");
+    false
+}
+
+/// Whether we can run a test as `nobody` (through setpriv, which needs root); says why not.
+pub fn can_drop_to_nobody() -> bool {
+    if !prerequisites(&["setpriv"]) {
+        return false;
+    }
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("runs as root only (it drops to nobody itself); we are already unprivileged");
+        return false;
+    }
+    true
+}
+
+/// A start failure's message names the exit status `code`, or says it is unknown: tmux 3.3
+/// does not always record a dead pane's status. The pane's last lines are checked apart.
+pub fn says_exit_status(text: &str, code: i32) -> bool {
+    text.contains(&format!("exit status {code}")) || text.contains("exit status unknown")
+}
+
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+pub struct World {
+    pub root: tempfile::TempDir,
+    pub home: PathBuf,
+    pub runtime: PathBuf,
+    /// Extra environment for every command (e.g. a PATH override).
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    pub fn new() -> World {
+        // Short paths: the tmux socket lives under the runtime dir and sun_path holds 108 bytes.
+        let root = tempfile::Builder::new()
+            .prefix("sd-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
+        let home = root.path().join("home");
+        let runtime = root.path().join("run");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&runtime).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        World {
+            home,
+            runtime,
+            root,
+            env: Vec::new(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// A fresh project directory.
+    pub fn project(&self, name: &str) -> PathBuf {
+        let dir = self.root.path().join("projects").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    pub fn tmux_socket(&self) -> PathBuf {
+        self.runtime.join("sandbox-deck").join("tmux.sock")
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.root.path().join("state/sandbox-deck/registry.json")
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env_clear();
+        c.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        c.env("HOME", &self.home);
+        c.env("XDG_STATE_HOME", self.root.path().join("state"));
+        c.env("XDG_CONFIG_HOME", self.root.path().join("config"));
+        c.env("XDG_RUNTIME_DIR", &self.runtime);
+        c.env("LANG", "C.UTF-8");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Hands this world to `nobody` and returns a builder for sandbox-deck commands run as
+    /// that user (through setpriv): the unprivileged path real users take, while CI is root.
+    pub fn as_nobody(&self) -> impl Fn(&[&str]) -> Command + '_ {
+        const NOBODY: u32 = 65534;
+        let chown = Command::new("chown")
+            .args(["-R", &format!("{NOBODY}:{NOBODY}")])
+            .arg(self.root.path())
+            .status()
+            .expect("chown");
+        assert!(chown.success());
+        move |args: &[&str]| {
+            let own = self.command();
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+                "--",
+            ])
+            .arg(own.get_program())
+            .args(args)
+            .env_clear()
+            .envs(
+                own.get_envs()
+                    .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+            );
+            c
+        }
+    }
+
+    /// Installs the real Claude Code CLI (prepared by `scripts/test-fixtures`) the way a user
+    /// without root does: an npm user prefix under this world's home, `~/.npm-global/bin` put
+    /// first on PATH. Returns the `claude` path, or None (having said why) when the prepared
+    /// copy is missing; under CI=true that panics instead.
+    pub fn install_real_claude(&mut self) -> Option<PathBuf> {
+        let cache = std::env::var_os("SANDBOX_DECK_TEST_CLAUDE_PREFIX")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/sandbox-deck-tests/npm-global"));
+        if !cache.join("bin/claude").exists() {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true and the real claude is missing: run scripts/test-fixtures");
+            }
+            eprintln!("SKIPPED: the real claude is missing (run scripts/test-fixtures)");
+            return None;
+        }
+        let prefix = self.home.join(".npm-global");
+        // Hard links: a 240 MB binary copied in a blink; a plain copy where they can't be made.
+        let linked = Command::new("cp")
+            .arg("-al")
+            .arg(&cache)
+            .arg(&prefix)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !linked {
+            let _ = std::fs::remove_dir_all(&prefix);
+            succeed(Command::new("cp").arg("-a").arg(&cache).arg(&prefix));
+        }
+        let bin = prefix.join("bin");
+        let path = std::env::var("PATH").unwrap_or_default();
+        self.env.retain(|(k, _)| k != "PATH");
+        self.env
+            .push(("PATH".into(), format!("{}:{path}", bin.display())));
+        Some(bin.join("claude"))
+    }
+
+    /// A conversation Claude Code can resume in `project`: a transcript with one exchange,
+    /// in the format and place Claude writes it (`~/.claude/projects/<encoded dir>/<id>.jsonl`).
+    /// The assistant's answer contains `word`, to recognise it on screen.
+    pub fn lay_down_conversation(&self, project: &Path, word: &str) -> PathBuf {
+        let encoded = sandbox_deck::usage::encode_project_dir(project);
+        let dir = self.home.join(".claude/projects").join(encoded);
+        std::fs::create_dir_all(&dir).unwrap();
+        let session = "3f0c8a2e-1b7d-4c55-9a61-2d4e8f7b9c10";
+        let cwd = project.display().to_string();
+        let user = serde_json::json!({
+            "parentUuid": null, "isSidechain": false, "userType": "external", "cwd": cwd,
+            "sessionId": session, "version": "2.1.197", "gitBranch": "", "type": "user",
+            "message": {"role": "user", "content": format!("remember the word {word}")},
+            "uuid": "a1b2c3d4-0000-4000-8000-000000000001",
+            "timestamp": "2026-01-05T10:00:00.000Z"
+        });
+        let assistant = serde_json::json!({
+            "parentUuid": "a1b2c3d4-0000-4000-8000-000000000001", "isSidechain": false,
+            "userType": "external", "cwd": cwd, "sessionId": session, "version": "2.1.197",
+            "gitBranch": "", "type": "assistant", "requestId": "req_01",
+            "message": {"id": "msg_01", "type": "message", "role": "assistant",
+                "model": "claude-sonnet-4-5",
+                "content": [{"type": "text", "text": format!("Noted: {word}.")}],
+                "stop_reason": "end_turn", "stop_sequence": null,
+                "usage": {"input_tokens": 10, "output_tokens": 5}},
+            "uuid": "a1b2c3d4-0000-4000-8000-000000000002",
+            "timestamp": "2026-01-05T10:00:01.000Z"
+        });
+        let path = dir.join(format!("{session}.jsonl"));
+        std::fs::write(&path, format!("{user}\n{assistant}\n")).unwrap();
+        path
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(args)
+            .output()
+            .expect("running sandbox-deck")
+    }
+
+    /// Runs with `--json`, expects success, and parses stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        assert!(
+            out.status.success(),
+            "sandbox-deck {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "bad JSON from {args:?}: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs with `--json`, expects failure, and returns the error kind from stderr.
+    pub fn error_kind(&self, args: &[&str]) -> (String, String) {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        assert!(
+            !out.status.success(),
+            "sandbox-deck {args:?} should have failed"
+        );
+        let err: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| {
+            panic!(
+                "stderr is not a JSON error ({e}): {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (
+            err["error"]["kind"].as_str().expect("kind").to_owned(),
+            err["error"]["message"]
+                .as_str()
+                .expect("message")
+                .to_owned(),
+        )
+    }
+
+    /// A managed shell sandbox for a fresh project named `name`, idling in `sleep 600`.
+    pub fn create_idle(&self, name: &str) -> Value {
+        self.create_idle_at(&self.project(name))
+    }
+
+    /// A managed shell sandbox for `project`, idling in `sleep 600`.
+    pub fn create_idle_at(&self, project: &Path) -> Value {
+        self.json(&[
+            "create",
+            project.to_str().unwrap(),
+            "--shell",
+            "--",
+            "sleep",
+            "600",
+        ])
+    }
+
+    pub fn list(&self) -> Vec<Value> {
+        self.json(&["list"])
+            .as_array()
+            .expect("list is an array")
+            .clone()
+    }
+
+    pub fn show(&self, name: &str) -> Value {
+        self.json(&["show", name])
+    }
+
+    pub fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(self.tmux_socket())
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    /// Every process that belongs to this world: anything whose command line or environment
+    /// names our temp dir (Xvfb's -auth, the tmux server's socket, bwrap's binds).
+    pub fn processes(&self) -> Vec<u32> {
+        let marker = self.root.path().to_string_lossy().into_owned();
+        let me = std::process::id();
+        all_pids()
+            .into_iter()
+            .filter(|pid| *pid != me && is_running(*pid))
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).contains(&marker))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+}
+
+impl Drop for World {
+    /// Ends everything this world started, by pid: sandboxes through the CLI, then our tmux
+    /// server, then any process still naming our temp dir.
+    fn drop(&mut self) {
+        if let Ok(text) = std::fs::read(self.registry())
+            && let Ok(v) = serde_json::from_slice::<Value>(&text)
+        {
+            for r in v["sandboxes"].as_array().cloned().unwrap_or_default() {
+                if let Some(name) = r["name"].as_str() {
+                    let _ = self.run(&["rm", "--force", name]);
+                }
+            }
+        }
+        let _ = self.tmux(&["kill-server"]);
+        for pid in self.processes() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Runs `command`, expects success (showing its stderr otherwise) and returns its output.
+pub fn succeed(command: &mut Command) -> Output {
+    let out = command.output().expect("running a command");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Alive and not a zombie (a zombie has finished; only its parent's bookkeeping remains).
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = &s[s.rfind(')')? + 1..];
+            after
+                .split_whitespace()
+                .next()
+                .map(|st| st != "Z" && st != "X")
+        })
+        .unwrap_or(false)
+}
+
+/// Every running descendant of `pid`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let parent_of = |p: u32| -> Option<u32> {
+        let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+        s[s.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let pids = all_pids();
+    let mut found = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &p in &pids {
+            if parent_of(p) == Some(parent) && is_running(p) {
+                found.push(p);
+                frontier.push(p);
+            }
+        }
+    }
+    found
+}
+
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A stand-in agent that only shows a screen: it prints `screen.txt` from its project dir
+/// (a real capture from `tests/fixtures/claude-screens` fits) and waits. Its path goes into
+/// `sandbox.agent` in the test's config.
+pub fn screen_agent(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("creating the agent's dir");
+    let agent = dir.join("show-screen");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh
+cat \"$PWD/screen.txt\"
+exec sleep 600
+",
+    )
+    .expect("writing the agent");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755))
+        .expect("making the agent executable");
+    agent
+}
+
+/// A real screen of Claude Code (`tests/fixtures/claude-screens/<version>/<name>.txt`).
+pub fn claude_screen(version: &str, name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/claude-screens")
+        .join(version)
+        .join(format!("{name}.txt"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A child process that is killed and reaped when dropped, so a failed assertion never
+/// leaks it (the test's own `kill` at the end is then unnecessary).
+pub struct Guarded(Option<std::process::Child>);
+
+impl Guarded {
+    /// Waits for the child and collects its output (it is no longer guarded then).
+    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
+        self.0.take().expect("a guarded child").wait_with_output()
+    }
+}
+
+impl std::ops::Deref for Guarded {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.0.as_ref().expect("a guarded child")
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("a guarded child")
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut()
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `Command::spawn` that hands back a [`Guarded`] child.
+pub trait SpawnGuarded {
+    fn spawn_guarded(&mut self) -> Guarded;
+}
+
+impl SpawnGuarded for Command {
+    fn spawn_guarded(&mut self) -> Guarded {
+        Guarded(Some(self.spawn().expect("spawning a test process")))
+    }
+}
