@@ -248,3 +248,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attach_command_survives_the_wire() {
+        let mut command = Command::new("tmux");
+        command
+            .env_remove("TMUX")
+            .args(["-S", "/run/x", "attach-session", "-t", "=api"]);
+        let attach = AttachCommand::of(&command);
+        let wire = serde_json::to_string(&attach).expect("serializable");
+        let back: AttachCommand = serde_json::from_str(&wire).expect("deserializable");
+        assert_eq!(back, attach);
+        let rebuilt = back.command();
+        assert_eq!(rebuilt.get_program(), "tmux");
+        assert_eq!(rebuilt.get_args().count(), 5);
+        assert!(rebuilt.get_envs().any(|(k, v)| k == "TMUX" && v.is_none()));
+    }
+}

@@ -149,3 +149,36 @@ pub(crate) fn require(binary: &str, package: &str) -> Result<PathBuf> {
         install: format!("install it with `sudo apt-get install {package}` (Debian/Ubuntu)"),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_keep_their_json_shape_and_refuse_a_bad_name() {
+        let name = SandboxName::parse("api").expect("a valid name");
+        let json = |action: &Action| serde_json::to_value(action).expect("serializable");
+        assert_eq!(
+            json(&Action::Start {
+                name: name.clone(),
+                fresh: false
+            }),
+            serde_json::json!({"action": "start", "name": "api", "fresh": false})
+        );
+        assert_eq!(
+            json(&Action::Stop { name: name.clone() }),
+            serde_json::json!({"action": "stop", "name": "api"})
+        );
+        assert_eq!(
+            json(&Action::Remove { name, force: true }),
+            serde_json::json!({"action": "remove", "name": "api", "force": true})
+        );
+        let parsed: Action =
+            serde_json::from_value(serde_json::json!({"action": "start", "name": "api"}))
+                .expect("fresh defaults to false");
+        assert!(matches!(parsed, Action::Start { fresh: false, .. }));
+        let bad =
+            serde_json::from_value::<Action>(serde_json::json!({"action": "stop", "name": "a:b"}));
+        assert!(bad.is_err(), "a tmux target is not a name");
+    }
+}
