@@ -1,13 +1,13 @@
 //! The workers (D10): agent status, metrics and usage, each a task that asks the engine
-//! handle on the blocking pool at its own pace, never on the UI task. They read the records
-//! the refresh task last published, report back as actions only when they have news, and
-//! end with the TUI's cancellation token.
+//! handle at its own pace, off the UI task (each round on a thread of its own). They read
+//! the records the refresh task last published, report back as actions only when they have
+//! news, and end with the TUI's cancellation token.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -84,13 +84,13 @@ impl Worker {
             }
             let records = self.records.borrow().clone();
             let engine = Arc::clone(&self.engine);
-            let round = tokio::task::spawn_blocking(move || {
+            let round = detached(move || {
                 let action = step(engine.as_ref(), &records);
                 (step, action)
             })
             .await;
-            let Ok((back, action)) = round else {
-                tracing::warn!("a worker ended: its round panicked");
+            let Some((back, action)) = round else {
+                tracing::warn!("a worker ended: its round could not run or panicked");
                 return;
             };
             step = back;
@@ -103,4 +103,22 @@ impl Worker {
             }
         }
     }
+}
+
+/// Runs `work` on a thread of its own and waits for it without holding up the runtime.
+/// Not the blocking pool: quitting waits for the pool, and a worker's round (the first read
+/// of the usage logs can take seconds) is not worth waiting for. None if it panicked.
+async fn detached<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, result) = oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("deck-worker".into())
+        .spawn(move || {
+            // Nobody waits any more only when the TUI is quitting.
+            let _ = done.send(work());
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("starting a worker round failed: {e}");
+        return None;
+    }
+    result.await.ok()
 }
