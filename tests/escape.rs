@@ -765,27 +765,11 @@ fn status_field(text: &str, field: &str) -> String {
 }
 
 fn parent(pid: u32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    common::process::parent(pid)
 }
 
 fn state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..]
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-fn comm(pid: u32) -> String {
-    read(Path::new(&format!("/proc/{pid}/comm")))
-        .trim_end()
-        .to_owned()
+    common::process::stat(pid).map(|s| s.state)
 }
 
 /// Direct children of `pid` from `/proc/PID/task/*/children`, zombies included.
