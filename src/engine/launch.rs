@@ -19,8 +19,8 @@ use crate::backend::{
     git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
-use crate::host::namespace;
 use crate::host::process::ProcRef;
+use crate::host::{capabilities, namespace};
 use crate::paths::make_private_dir;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
@@ -77,7 +77,7 @@ impl Deck {
         });
         let (mut command, payload_env) =
             self.backend_command(&record, display, gh_token.as_deref(), resume)?;
-        write_join_env(&runtime, &payload_env)?;
+        namespace::write_join_env(&runtime, &payload_env)?;
         let err = command.exec();
         Err(DeckError::io("starting bwrap", err))
     }
@@ -178,8 +178,8 @@ impl Deck {
         let (mut command, payload_env) =
             self.backend_command(&record, None, gh_token.as_deref(), false)?;
         let runtime = self.paths.sandbox_runtime_dir_of(&record);
-        if let Err(e) =
-            make_private_dir(&runtime).and_then(|()| write_join_env(&runtime, &payload_env))
+        if let Err(e) = make_private_dir(&runtime)
+            .and_then(|()| namespace::write_join_env(&runtime, &payload_env))
         {
             self.remove_files(&record);
             return Err(e);
@@ -216,7 +216,7 @@ impl Deck {
         // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
         // without the record a join is refused, never let through.
         let pin_runtime = runtime.clone();
-        std::thread::spawn(move || pin_init_namespaces(&pin_runtime, me));
+        std::thread::spawn(move || namespace::pin_init_namespaces(&pin_runtime, me));
         let status = run_forwarding_signals(&mut command, true);
         namespace::reclaim_terminal(had_terminal);
         let _ = self.registry.update(|records| {
@@ -253,9 +253,15 @@ impl Deck {
             .ok_or_else(not_running)?;
         let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
         let runtime = self.paths.sandbox_runtime_dir_of(record);
-        check_pinned_namespaces(record, &runtime, &init)?;
+        namespace::check_pinned_namespaces(&runtime, &init).map_err(|why| {
+            DeckError::WrongState {
+                name: record.name.to_string(),
+                state: record.state.to_string(),
+                hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
+            }
+        })?;
         let namespaces = namespace::open_namespaces(&init)?;
-        let env = read_join_env(&runtime)?;
+        let env = namespace::read_join_env(&runtime)?;
         let (program, args) = match command.split_first() {
             Some((program, args)) => (program.clone(), args),
             None => (OsString::from("bash"), &[][..]),
@@ -265,13 +271,15 @@ impl Deck {
         cmd.env_clear();
         cmd.envs(env);
         let programs = backend::seccomp::programs()?;
+        let last_cap = capabilities::last_cap()
+            .map_err(|e| DeckError::io("reading the kernel's last capability", e))?;
         let mut ruleset = backend::landlock::scoped_ruleset();
         namespace::join(
             &mut cmd,
             namespaces,
             record.project_dir.as_path(),
             move || {
-                namespace::drop_capabilities()?;
+                capabilities::drop_all(last_cap)?;
                 if let Some(r) = ruleset.take() {
                     backend::landlock::restrict(r)?;
                 }
@@ -532,98 +540,6 @@ impl Deck {
             claude_home::seed_claude_json(&home_dir()?, project.as_path(), &copy)?;
         }
         Ok(state)
-    }
-}
-
-/// The file in a sandbox's runtime dir (ours, never mounted inside) that keeps the
-/// environment its payload was started with, secrets included (mode 0600, like the token file
-/// beside it), so a join can give its process the same one without asking the sandbox.
-const JOIN_ENV: &str = "join-env.json";
-
-fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
-    let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
-    crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
-}
-
-fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
-    let path = runtime.join(JOIN_ENV);
-    let text = std::fs::read(&path).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!(
-                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-                 older sandbox-deck must be restarted before it can be joined",
-                path.display()
-            ),
-        )
-    })?;
-    serde_json::from_slice(&text).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!("{} is not a recorded environment: {e}", path.display()),
-        )
-    })
-}
-
-/// The file in a sandbox's runtime dir that keeps the identities of its init's namespaces as
-/// they were when it started (see [`namespace::identities`]).
-const INIT_NAMESPACES: &str = "init-namespaces.json";
-
-/// Records the namespaces of the sandbox under `launcher` once its init has started the
-/// payload (before that, bwrap is still setting up: with `--disable-userns` its init moves
-/// into a nested user namespace): a later join goes only where the sandbox started.
-pub(crate) fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let found = namespace::sandbox_init(&launcher)
-            .filter(|init| !init.descendants().is_empty())
-            .and_then(|init| namespace::identities(init.pid));
-        if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids).map_err(|e| {
-                DeckError::host("recording the sandbox's namespaces", e.to_string())
-            })?;
-            return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
-        }
-        if !launcher.is_alive() || std::time::Instant::now() > deadline {
-            return Err(DeckError::host(
-                "recording the sandbox's namespaces",
-                "its init did not appear",
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-/// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
-/// something inside moved it, and would pick where the joined process lands.
-fn check_pinned_namespaces(record: &SandboxRecord, runtime: &Path, init: &ProcRef) -> Result<()> {
-    let refuse = |why: String| DeckError::WrongState {
-        name: record.name.to_string(),
-        state: record.state.to_string(),
-        hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
-    };
-    let path = runtime.join(INIT_NAMESPACES);
-    // A sandbox launched a moment ago may not have been pinned yet.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !path.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let recorded: Vec<(String, u64, u64)> = std::fs::read(&path)
-        .ok()
-        .and_then(|text| serde_json::from_slice(&text).ok())
-        .ok_or_else(|| {
-            refuse(format!(
-                "the namespaces it started in were not recorded ({})",
-                path.display()
-            ))
-        })?;
-    let now = namespace::identities(init.pid).ok_or_else(|| refuse("its init is gone".into()))?;
-    match recorded.iter().find(|r| !now.contains(r)) {
-        None => Ok(()),
-        Some((kind, _, _)) => Err(refuse(format!(
-            "its init has left the {kind} namespace it started in (a process inside moved it)"
-        ))),
     }
 }
 

@@ -454,7 +454,7 @@ impl Deck {
         if let Some(launcher) = parts.launcher {
             // Where its init lives now, for joins to check. Best effort: without the record a
             // join is refused, never let through.
-            let _ = super::launch::pin_init_namespaces(
+            let _ = crate::host::namespace::pin_init_namespaces(
                 &self.paths.sandbox_runtime_dir_of(record),
                 launcher,
             );

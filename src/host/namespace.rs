@@ -10,6 +10,10 @@
 //! - its child, the *joined* process, is born in the sandbox's pid namespace, in a process
 //!   group of its own (so `kill(0, …)` reaches nothing on the host), confined (capabilities
 //!   dropped, Landlock, seccomp) and then execs the command with the environment we give it.
+//!
+//! What a join trusts is recorded on our side when the sandbox starts: the environment its
+//! payload was given ([`write_join_env`]) and the namespaces its init started in
+//! ([`pin_init_namespaces`]).
 
 use std::ffi::CString;
 use std::io;
@@ -19,6 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 
@@ -73,6 +78,96 @@ pub fn identities(pid: u32) -> Option<Vec<(String, u64, u64)>> {
             Some(((*kind).to_owned(), meta.dev(), meta.ino()))
         })
         .collect()
+}
+
+/// The file in a sandbox's runtime dir (ours, never mounted inside) that keeps the
+/// environment its payload was started with, secrets included (mode 0600, like the token file
+/// beside it), so a join can give its process the same one without asking the sandbox.
+const JOIN_ENV: &str = "join-env.json";
+
+/// Records the environment a sandbox's payload was started with, for later joins.
+pub fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
+    let body = serde_json::to_vec(env)
+        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
+    crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
+}
+
+/// The environment [`write_join_env`] recorded for the sandbox whose runtime dir this is.
+pub fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
+    let path = runtime.join(JOIN_ENV);
+    let text = std::fs::read(&path).map_err(|e| {
+        DeckError::host(
+            "joining the sandbox",
+            format!(
+                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+                 older sandbox-deck must be restarted before it can be joined",
+                path.display()
+            ),
+        )
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        DeckError::host(
+            "joining the sandbox",
+            format!("{} is not a recorded environment: {e}", path.display()),
+        )
+    })
+}
+
+/// The file in a sandbox's runtime dir that keeps the identities of its init's namespaces as
+/// they were when it started (see [`identities`]).
+const INIT_NAMESPACES: &str = "init-namespaces.json";
+
+/// Records the namespaces of the sandbox under `launcher` once its init has started the
+/// payload (before that, bwrap is still setting up: with `--disable-userns` its init moves
+/// into a nested user namespace): a later join goes only where the sandbox started.
+pub fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = sandbox_init(&launcher)
+            .filter(|init| !init.descendants().is_empty())
+            .and_then(|init| identities(init.pid));
+        if let Some(ids) = found {
+            let body = serde_json::to_vec(&ids).map_err(|e| {
+                DeckError::host("recording the sandbox's namespaces", e.to_string())
+            })?;
+            return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
+        }
+        if !launcher.is_alive() || Instant::now() > deadline {
+            return Err(DeckError::host(
+                "recording the sandbox's namespaces",
+                "its init did not appear",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
+/// something inside moved it, and would pick where the joined process lands. The error says
+/// why, for a message that goes on to tell the user to restart the sandbox.
+pub fn check_pinned_namespaces(runtime: &Path, init: &ProcRef) -> std::result::Result<(), String> {
+    let path = runtime.join(INIT_NAMESPACES);
+    // A sandbox launched a moment ago may not have been pinned yet.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let recorded: Vec<(String, u64, u64)> = std::fs::read(&path)
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok())
+        .ok_or_else(|| {
+            format!(
+                "the namespaces it started in were not recorded ({})",
+                path.display()
+            )
+        })?;
+    let now = identities(init.pid).ok_or_else(|| "its init is gone".to_owned())?;
+    match recorded.iter().find(|r| !now.contains(r)) {
+        None => Ok(()),
+        Some((kind, _, _)) => Err(format!(
+            "its init has left the {kind} namespace it started in (a process inside moved it)"
+        )),
+    }
 }
 
 /// Opened now, from outside any Landlock domain: once confined, a process may not even
@@ -346,44 +441,4 @@ pub fn reclaim_terminal(had_it: bool) {
         // SAFETY: a plain query.
         hand_terminal_to(unsafe { libc::getpgrp() });
     }
-}
-
-/// Empties the bounding, effective, permitted and inheritable sets, like bwrap's
-/// `--cap-drop ALL` does for the sandbox itself: joining a user namespace grants them all.
-/// Only syscalls: safe between fork and exec.
-pub fn drop_capabilities() -> io::Result<()> {
-    for cap in 0..=63 {
-        // SAFETY: PR_CAPBSET_DROP takes a capability number; unknown ones fail with EINVAL.
-        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
-        if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
-            break;
-        }
-    }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let header = Header {
-        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
-        pid: 0,
-    };
-    let empty = || Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    };
-    let data = [empty(), empty()];
-    // SAFETY: capset with a v3 header and two data words, as the ABI requires.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
