@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
@@ -20,7 +19,7 @@ use crate::backend::{
 };
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::process::ProcRef;
-use crate::host::{capabilities, namespace};
+use crate::host::{capabilities, job, namespace};
 use crate::paths::make_private_dir;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
@@ -212,13 +211,13 @@ impl Deck {
         }
         // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
         // from reaching the rest of the caller's terminal job.
-        let had_terminal = namespace::lead_own_group(&mut command);
+        let had_terminal = job::lead_own_group(&mut command);
         // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
         // without the record a join is refused, never let through.
         let pin_runtime = runtime.clone();
         std::thread::spawn(move || namespace::pin_init_namespaces(&pin_runtime, me));
-        let status = run_forwarding_signals(&mut command, true);
-        namespace::reclaim_terminal(had_terminal);
+        let status = job::run_forwarding_signals(&mut command, true);
+        job::reclaim_terminal(had_terminal);
         let _ = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
@@ -290,10 +289,10 @@ impl Deck {
                 Ok(())
             },
         )?;
-        let had_terminal = namespace::owns_the_terminal();
+        let had_terminal = job::owns_the_terminal();
         // The joined process relays its own stops (through the waiter, which is our child).
-        let status = run_forwarding_signals(&mut cmd, false);
-        namespace::reclaim_terminal(had_terminal);
+        let status = job::run_forwarding_signals(&mut cmd, false);
+        job::reclaim_terminal(had_terminal);
         status
     }
 
@@ -549,41 +548,4 @@ fn home_dir() -> Result<PathBuf> {
         .filter(|h| h.is_absolute() && h != Path::new("/"))
         .ok_or_else(|| DeckError::host("finding the home directory", "HOME is unset or `/`"))?;
     Ok(home.canonicalize().unwrap_or(home))
-}
-
-/// Spawns `command` in this terminal and waits for it. SIGTERM/SIGHUP sent to us go on to
-/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it. With
-/// `relay_stops` (the command leads its own process group), a Ctrl-Z that stops it stops us
-/// too, so the user's shell sees the job stopped, and `fg` resumes it.
-fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i32> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
-        .map_err(|e| DeckError::io("installing signal handlers", e))?;
-    let handle = signals.handle();
-    let child = command
-        .spawn()
-        .context_io(|| "starting the sandbox".to_string())?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let forwarder = std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if (signal == SIGTERM || signal == SIGHUP)
-                && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
-            {
-                let _ = nix::sys::signal::kill(pid, sig);
-            }
-        }
-    });
-    let flags = relay_stops.then_some(WaitPidFlag::WUNTRACED);
-    let status = loop {
-        match waitpid(pid, flags) {
-            Ok(WaitStatus::Stopped(..)) => namespace::suspend_with(pid.as_raw()),
-            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
-            Ok(WaitStatus::Signaled(_, signal, _)) => break Ok(128 + signal as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => break Err(DeckError::io("waiting for the sandbox", e.into())),
-        }
-    };
-    handle.close();
-    let _ = forwarder.join();
-    status
 }

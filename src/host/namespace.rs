@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use nix::sched::{CloneFlags, setns};
 
 use crate::error::{DeckError, IoContext, Result};
+use crate::host::job;
 use crate::host::process::ProcRef;
 
 /// The namespaces to join, in the order that works: the user namespace that owns the
@@ -247,11 +248,12 @@ pub fn join(
     let workdir = CString::new(workdir.as_os_str().as_bytes())
         .map_err(|_| DeckError::host("joining the sandbox", "the project path holds a NUL"))?;
     // Decided here, where the foreground process group is visible: inside, ours has no id.
-    let foreground = owns_the_terminal();
+    let foreground = job::owns_the_terminal();
     // SAFETY: between fork and exec only async-signal-safe calls are made: setns, sigprocmask,
     // fork, waitpid, sigtimedwait, kill, prctl, setpgid, tcsetpgrp, chdir, close_range, _exit,
-    // and the confinement syscalls (capset, landlock, seccomp), as the backend's own
-    // pre-exec hook does. Nothing of ours allocates there, except to report an error.
+    // and the confinement syscalls (the capability prctls, capget and capset of
+    // `host::capabilities`, landlock, seccomp), as the backend's own pre-exec hook does.
+    // Nothing of ours allocates there, except to report an error.
     unsafe {
         cmd.pre_exec(move || {
             enter_namespaces(&namespaces)?;
@@ -296,14 +298,6 @@ fn forwarded_signals() -> libc::sigset_t {
     }
 }
 
-/// True when our process group is the terminal's foreground one: the joined process then
-/// takes it over (an interactive shell needs it for job control and Ctrl-C), and
-/// [`reclaim_terminal`] gives it back.
-pub fn owns_the_terminal() -> bool {
-    // SAFETY: plain queries on fd 0.
-    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
-}
-
 /// In the grandchild, before confinement: dies with the waiter, leaves the caller's process
 /// group (whose other members are host processes: `kill(0, …)` would reach them), takes the
 /// terminal's foreground when the caller had it, and moves to the project.
@@ -313,7 +307,7 @@ unsafe fn become_joined(foreground: bool, workdir: &CString) -> io::Result<()> {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
-        lead_a_new_group(foreground)?;
+        job::lead_a_new_group(foreground)?;
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
@@ -349,7 +343,7 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bo
             let mut status = 0;
             let reaped = libc::waitpid(child, &mut status, flags);
             if reaped == child && libc::WIFSTOPPED(status) {
-                suspend_with(child);
+                job::suspend_with(child);
                 continue;
             }
             if reaped == child {
@@ -368,77 +362,5 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bo
                 libc::kill(child, signal);
             }
         }
-    }
-}
-
-/// `child`, leader of its own process group, was stopped (Ctrl-Z): that group is not the one
-/// the user's shell waits for, so ours stops the same way, with the terminal given back, and
-/// on `fg` the terminal goes to the child's group again and it goes on. Only syscalls: also
-/// safe in the waiter between fork and exec.
-pub fn suspend_with(child: libc::pid_t) {
-    // SAFETY: see `join`.
-    unsafe {
-        // Only a terminal the child had is taken back: never the shell's.
-        if libc::tcgetpgrp(0) == child {
-            hand_terminal_to(libc::getpgrp());
-        }
-        libc::kill(0, libc::SIGSTOP);
-        // Continued: with the terminal (`fg`) it goes back to the joined process; without
-        // it (`bg`) the joined process goes on in the background.
-        if libc::tcgetpgrp(0) == libc::getpgrp() {
-            hand_terminal_to(child);
-        }
-        libc::kill(-child, libc::SIGCONT);
-    }
-}
-
-/// Makes the calling process lead a new process group, and that group the terminal's
-/// foreground when `foreground`. Only syscalls: safe between fork and exec.
-fn lead_a_new_group(foreground: bool) -> io::Result<()> {
-    // SAFETY: plain syscall wrappers.
-    if unsafe { libc::setpgid(0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if foreground {
-        // SAFETY: as above.
-        hand_terminal_to(unsafe { libc::getpgrp() });
-    }
-    Ok(())
-}
-
-/// `tcsetpgrp` on fd 0, with SIGTTOU blocked on this thread meanwhile: a background group
-/// that calls it gets SIGTTOU (and stops) otherwise. Only syscalls.
-fn hand_terminal_to(group: libc::pid_t) {
-    // SAFETY: the sets are initialised by sigemptyset before use; plain syscall wrappers.
-    unsafe {
-        let mut ttou: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut ttou);
-        libc::sigaddset(&mut ttou, libc::SIGTTOU);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &ttou, &mut old);
-        libc::tcsetpgrp(0, group);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
-}
-
-/// Makes `cmd` lead a process group of its own, so that `kill(0, …)` from it or anything it
-/// starts reaches no other process of the caller's terminal job; it takes the terminal's
-/// foreground when we had it (give it back with [`reclaim_terminal`], relay stops with
-/// [`suspend_with`]). Returns whether it takes the terminal.
-pub fn lead_own_group(cmd: &mut Command) -> bool {
-    let foreground = owns_the_terminal();
-    // SAFETY: setpgid, sigprocmask and tcsetpgrp only, between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || lead_a_new_group(foreground));
-    }
-    foreground
-}
-
-/// After the joined process ends: gives the terminal's foreground back to our process group
-/// if the joined process had taken it.
-pub fn reclaim_terminal(had_it: bool) {
-    if had_it {
-        // SAFETY: a plain query.
-        hand_terminal_to(unsafe { libc::getpgrp() });
     }
 }
