@@ -227,7 +227,43 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
         },
         ..GitView::default()
     };
-    match layout(project)? {
+    add_layout_views(&mut view, project, &root, layout(project)?)?;
+    if let Some(git_dir) = &view.spec.index_git_dir {
+        let host_index = git_dir.join("index");
+        // Without a working host git (none installed, an index it cannot read) no gitlink
+        // is known: then no synced index may hold one, and the host runs no submodule either.
+        if host_index.exists() {
+            view.spec.gitlinks = index_entries(git_dir, &host_index)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.gitlink)
+                .map(|e| e.path)
+                .collect();
+        }
+        protect_submodule_checkouts(&mut view, project);
+    }
+    protect_hooks_in_project(&mut view, project)?;
+    for path in protected {
+        if let Ok(rel) = path.strip_prefix(project)
+            && let Some(rel) = rel.to_str()
+        {
+            protect_index_paths(&mut view.spec, rel);
+        }
+    }
+    finish_mounts(&mut view);
+    sync_round(&view.spec, &mut SyncMemory::default());
+    std::fs::write(
+        root.join("sync.json"),
+        serde_json::to_vec_pretty(&view.spec).unwrap_or_default(),
+    )
+    .context_io(|| format!("writing {}", root.join("sync.json").display()))?;
+    Ok(view)
+}
+
+/// The views (private dirs under `root`) the project's git layout needs, and the host git
+/// dir its index is checked against.
+fn add_layout_views(view: &mut GitView, project: &Path, root: &Path, layout: Layout) -> Result<()> {
+    match layout {
         Layout::Absent => {
             let private = root.join("absent");
             crate::paths::make_private_dir(&private)?;
@@ -252,7 +288,7 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
         }
         Layout::Dir(git_dir) => {
             let names = [WORKTREE_STATE, COMMON_STATE].concat();
-            add_dir_view(&mut view, project, &root.join("main"), &git_dir, &names)?;
+            add_dir_view(view, project, &root.join("main"), &git_dir, &names)?;
             view.spec.index_git_dir = Some(git_dir);
         }
         Layout::File {
@@ -262,14 +298,14 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
         } => {
             if common_dir != git_dir {
                 add_dir_view(
-                    &mut view,
+                    view,
                     project,
                     &root.join("common"),
                     &common_dir,
                     COMMON_STATE,
                 )?;
                 add_dir_view(
-                    &mut view,
+                    view,
                     project,
                     &root.join("worktree"),
                     &git_dir,
@@ -277,7 +313,7 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
                 )?;
             } else {
                 let names = [WORKTREE_STATE, COMMON_STATE].concat();
-                add_dir_view(&mut view, project, &root.join("main"), &git_dir, &names)?;
+                add_dir_view(view, project, &root.join("main"), &git_dir, &names)?;
             }
             view.mounts.push(GitMount {
                 host: dot_git.clone(),
@@ -287,47 +323,25 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
             view.spec.index_git_dir = Some(git_dir);
         }
     }
-    if let Some(git_dir) = &view.spec.index_git_dir {
-        let host_index = git_dir.join("index");
-        // Without a working host git (none installed, an index it cannot read) no gitlink
-        // is known: then no synced index may hold one, and the host runs no submodule either.
-        if host_index.exists() {
-            view.spec.gitlinks = index_entries(git_dir, &host_index)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.gitlink)
-                .map(|e| e.path)
-                .collect();
-        }
-        protect_submodule_checkouts(&mut view, project);
+    Ok(())
+}
+
+/// A hooks dir in the project (see [`hooks_path_in_project`]): created when missing,
+/// read-only inside, and out of reach of the synced index.
+fn protect_hooks_in_project(view: &mut GitView, project: &Path) -> Result<()> {
+    let Some(hooks) = hooks_path_in_project(project)? else {
+        return Ok(());
+    };
+    if std::fs::symlink_metadata(&hooks).is_err() {
+        std::fs::create_dir_all(&hooks).context_io(|| format!("creating {}", hooks.display()))?;
     }
-    if let Some(hooks) = hooks_path_in_project(project)? {
-        if std::fs::symlink_metadata(&hooks).is_err() {
-            std::fs::create_dir_all(&hooks)
-                .context_io(|| format!("creating {}", hooks.display()))?;
-        }
-        protect_in_project(&mut view, project, &hooks);
-        if let Ok(rel) = hooks.strip_prefix(project)
-            && let Some(rel) = rel.to_str()
-        {
-            protect_index_paths(&mut view.spec, rel);
-        }
+    protect_in_project(view, project, &hooks);
+    if let Ok(rel) = hooks.strip_prefix(project)
+        && let Some(rel) = rel.to_str()
+    {
+        protect_index_paths(&mut view.spec, rel);
     }
-    for path in protected {
-        if let Ok(rel) = path.strip_prefix(project)
-            && let Some(rel) = rel.to_str()
-        {
-            protect_index_paths(&mut view.spec, rel);
-        }
-    }
-    finish_mounts(&mut view);
-    sync_round(&view.spec, &mut SyncMemory::default());
-    std::fs::write(
-        root.join("sync.json"),
-        serde_json::to_vec_pretty(&view.spec).unwrap_or_default(),
-    )
-    .context_io(|| format!("writing {}", root.join("sync.json").display()))?;
-    Ok(view)
+    Ok(())
 }
 
 /// Records `rel` as a path the synced index may not change, with the host index's entries
@@ -714,7 +728,10 @@ pub fn sync_round(spec: &SyncSpec, memory: &mut SyncMemory) -> Vec<String> {
             .open(&spec.log)
     {
         for line in &refused {
-            let _ = writeln!(log, "{line}");
+            if let Err(e) = writeln!(log, "{line}") {
+                tracing::debug!("writing the git view's refusals failed: {e}");
+                break;
+            }
         }
     }
     refused
@@ -808,6 +825,7 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
 /// once (never blocking, never following a link) and close it, so the reader sees an empty
 /// ref (an error) instead of hanging forever.
 fn release_fifo_readers(path: &Path) {
+    // Failing is the common case (no FIFO there, or no reader waiting): nothing to release.
     let _ = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
@@ -858,6 +876,7 @@ fn replace_at(dir: &Path, name: &str, temp: &str, content: Option<&[u8]>) -> std
                 .open(&temp)?;
             let written = file.write_all(bytes).and_then(|_| file.sync_all());
             if let Err(e) = written.and_then(|_| std::fs::rename(&temp, &target)) {
+                // `e` is the error to report; a temp left here is cleared the next round.
                 let _ = std::fs::remove_file(&temp);
                 return Err(e);
             }
@@ -875,6 +894,7 @@ fn replace_private(private: &Path, content: Option<&[u8]>) -> std::result::Resul
     };
     // The private dir is the sandbox's: clear whatever it put at the temporary name.
     let temp = format!(".{name}.host-sync");
+    // Usually absent; if it stays, creating the temp fails and says so.
     let _ = std::fs::remove_file(dir.join(&temp));
     replace_at(dir, name, &temp, content).map_err(|e| e.to_string())
 }
@@ -884,6 +904,7 @@ fn write_baseline(path: &Path, content: Option<&[u8]>) -> std::result::Result<()
         return Err("bad path".into());
     };
     let temp = format!(".{name}.tmp");
+    // Usually absent; if it stays, creating the temp fails and says so.
     let _ = std::fs::remove_file(dir.join(&temp));
     replace_at(dir, name, &temp, content).map_err(|e| e.to_string())
 }
@@ -909,7 +930,15 @@ fn write_host(dir: &Path, name: &str, content: Option<&[u8]>) -> std::result::Re
             _ => Ok(()),
         },
     };
-    let _ = std::fs::remove_file(&lock);
+    // After a rename there is no lock left (NotFound); otherwise it goes now.
+    if let Err(e) = std::fs::remove_file(&lock)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(
+            "removing {} failed, the host's git will wait: {e}",
+            lock.display()
+        );
+    }
     result.map_err(|e| e.to_string())
 }
 
@@ -984,7 +1013,9 @@ fn validate_index(spec: &SyncSpec, bytes: &[u8]) -> std::result::Result<(), Stri
     let check = spec.log.with_file_name("index-check");
     std::fs::write(&check, bytes).map_err(|e| e.to_string())?;
     let entries = index_entries(git_dir, &check).map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&check);
+    if let Err(e) = std::fs::remove_file(&check) {
+        tracing::debug!("removing {} failed: {e}", check.display());
+    }
     for entry in entries? {
         if !is_safe_worktree_path(&entry.path) {
             return Err(format!("an entry has the path {:?}", entry.path));
@@ -1025,7 +1056,7 @@ fn index_entries(git_dir: &Path, index: &Path) -> Result<Vec<IndexEntry>> {
         .output()
         .map_err(|e| DeckError::io("running git ls-files", e))?;
     if !out.status.success() {
-        return Err(DeckError::host(
+        return Err(DeckError::git_view(
             "reading a git index",
             String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         ));
@@ -1144,7 +1175,7 @@ pub fn run_sync_helper(spec_path: &Path, watched: crate::host::process::ProcRef)
     let text =
         std::fs::read(spec_path).context_io(|| format!("reading {}", spec_path.display()))?;
     let spec: SyncSpec = serde_json::from_slice(&text)
-        .map_err(|e| DeckError::host("reading the git sync spec", e.to_string()))?;
+        .map_err(|e| DeckError::json("reading the git sync spec", e))?;
     let mut memory = SyncMemory::default();
     while watched.is_alive() {
         sync_round(&spec, &mut memory);
@@ -1185,7 +1216,7 @@ pub fn spawn_sync_helper(spec_path: &Path) -> Result<()> {
         .status()
         .context_io(|| "starting the git sync helper".to_string())?;
     if !status.success() {
-        return Err(DeckError::host(
+        return Err(DeckError::git_view(
             "starting the git sync helper",
             status.to_string(),
         ));

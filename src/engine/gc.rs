@@ -59,7 +59,7 @@ impl Deck {
     /// Removes the project's state dir unless another sandbox uses the project. Decided
     /// under the registry lock, so a sandbox created meanwhile cannot lose its state.
     pub fn purge_project_state(&self, project: &ProjectDir) -> Result<Purge> {
-        let dir = self.project_state_dir(project);
+        let dir = self.project_state_dir(project)?;
         self.registry.update(|records| {
             let by: Vec<String> = users_of(records, project.as_path())
                 .map(|r| r.name.to_string())
@@ -141,7 +141,7 @@ fn users_of<'a>(
 
 /// The project a state dir belongs to, from the `path` file written when it was made.
 fn recorded_project(dir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(dir.join("path")).ok()?;
+    let text = std::fs::read_to_string(dir.join(super::project_state::PATH_FILE)).ok()?;
     let path = text.trim_end_matches('\n');
     (!path.is_empty()).then(|| PathBuf::from(path))
 }

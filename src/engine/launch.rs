@@ -218,10 +218,14 @@ impl Deck {
         std::thread::spawn(move || namespace::pin_init_namespaces(&pin_runtime, me));
         let status = job::run_forwarding_signals(&mut command, true);
         job::reclaim_terminal(had_terminal);
-        let _ = self.registry.update(|records| {
+        let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
         });
+        if let Err(e) = unregistered {
+            // The monitor drops the record later: its launcher (we) will be gone.
+            tracing::warn!(%id, "unregistering failed: {}", crate::error::report(&e));
+        }
         self.remove_files(&registered);
         status
     }
@@ -488,28 +492,21 @@ impl Deck {
     }
 
     /// Where the project's persistent state lives (`projects/<name>-<hash>/` under the state
-    /// dir), whether or not it exists yet.
-    pub fn project_state_dir(&self, project: &ProjectDir) -> PathBuf {
-        use sha2::Digest;
-        let path_text = project.as_path().display().to_string();
-        let hash = sha2::Sha256::digest(path_text.as_bytes());
-        let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let name = SandboxName::from_dir(project.as_path());
-        self.paths
-            .state_dir
-            .join("projects")
-            .join(format!("{name}-{short}"))
+    /// dir), whether or not it exists yet; a dir of the earlier naming is renamed to it (see
+    /// `project_state`).
+    pub fn project_state_dir(&self, project: &ProjectDir) -> Result<PathBuf> {
+        super::project_state::state_dir(&self.paths.state_dir.join("projects"), project.as_path())
     }
 
     /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
     /// Its `path` file records the project, so two projects can never share one.
     pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
-        let path_text = project.as_path().display().to_string();
+        let path_text = super::project_state::path_text(project.as_path());
         let state = ProjectState {
-            dir: self.project_state_dir(project),
+            dir: self.project_state_dir(project)?,
         };
         make_private_dir(&state.dir)?;
-        let marker = state.dir.join("path");
+        let marker = state.dir.join(super::project_state::PATH_FILE);
         match std::fs::read_to_string(&marker) {
             Ok(recorded) if recorded.trim_end_matches('\n') != path_text => {
                 return Err(DeckError::host(

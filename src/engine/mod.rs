@@ -7,6 +7,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
 pub mod preview;
+mod project_state;
 pub mod resume;
 pub mod screen;
 pub mod status;

@@ -113,6 +113,7 @@ pub fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Resul
             if (signal == SIGTERM || signal == SIGHUP)
                 && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
             {
+                // ESRCH: it ended meanwhile, and the wait below sees that.
                 let _ = nix::sys::signal::kill(pid, sig);
             }
         }
@@ -128,6 +129,7 @@ pub fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Resul
         }
     };
     handle.close();
+    // Its only work is `kill`, which cannot panic: the join just waits for it to end.
     let _ = forwarder.join();
     status
 }

@@ -89,7 +89,7 @@ const JOIN_ENV: &str = "join-env.json";
 /// Records the environment a sandbox's payload was started with, for later joins.
 pub fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
     let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
+        .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
     crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
 }
 
@@ -97,20 +97,16 @@ pub fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
 pub fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
     let path = runtime.join(JOIN_ENV);
     let text = std::fs::read(&path).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!(
-                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-                 older sandbox-deck must be restarted before it can be joined",
-                path.display()
-            ),
-        )
+        let detail = format!(
+            "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+             older sandbox-deck must be restarted before it can be joined",
+            path.display()
+        );
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })?;
     serde_json::from_slice(&text).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!("{} is not a recorded environment: {e}", path.display()),
-        )
+        let detail = format!("{} is not a recorded environment: {e}", path.display());
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })
 }
 
@@ -128,13 +124,12 @@ pub fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
             .filter(|init| !init.descendants().is_empty())
             .and_then(|init| identities(init.pid));
         if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids).map_err(|e| {
-                DeckError::host("recording the sandbox's namespaces", e.to_string())
-            })?;
+            let body = serde_json::to_vec(&ids)
+                .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
             return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
         }
         if !launcher.is_alive() || Instant::now() > deadline {
-            return Err(DeckError::host(
+            return Err(DeckError::namespace(
                 "recording the sandbox's namespaces",
                 "its init did not appear",
             ));
@@ -195,7 +190,7 @@ pub fn open_namespaces(init: &ProcRef) -> Result<Namespaces> {
     let ours = identity(&open(std::process::id(), "user")?)?;
     let inner = open(init.pid, "user")?;
     if !init.is_alive() {
-        return Err(DeckError::host(
+        return Err(DeckError::namespace(
             "joining the sandbox",
             "its first process ended meanwhile",
         ));
@@ -246,7 +241,7 @@ pub fn join(
     mut confine: impl FnMut() -> io::Result<()> + Send + Sync + 'static,
 ) -> Result<()> {
     let workdir = CString::new(workdir.as_os_str().as_bytes())
-        .map_err(|_| DeckError::host("joining the sandbox", "the project path holds a NUL"))?;
+        .map_err(|_| DeckError::namespace("joining the sandbox", "the project path holds a NUL"))?;
     // Decided here, where the foreground process group is visible: inside, ours has no id.
     let foreground = job::owns_the_terminal();
     // SAFETY: between fork and exec only async-signal-safe calls are made: setns, sigprocmask,

@@ -623,6 +623,50 @@ fn per_project_state_persists_outside_the_project_and_home() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to"));
 }
 
+/// A state dir named by the earlier suffix (12 hex digits of SHA-256 of the project's path,
+/// computed here with coreutils) keeps its content: the next launch uses it as it is,
+/// the sandbox sees what was in it, and the dir stays where it is.
+#[test]
+fn a_project_state_dir_of_the_earlier_naming_is_kept() {
+    if !prerequisites(&["bwrap", "sha256sum"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("legacy");
+    let path_text = project.to_str().unwrap();
+    let mut hash = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut hash.stdin.take().unwrap(), path_text.as_bytes()).unwrap();
+    let digest = String::from_utf8(hash.wait_with_output().unwrap().stdout).unwrap();
+    let projects = world.path("state/sandbox-deck/projects");
+    let old = projects.join(format!("legacy-{}", &digest[..12]));
+    std::fs::create_dir_all(old.join("local/bin")).unwrap();
+    std::fs::write(old.join("path"), format!("{path_text}\n")).unwrap();
+    std::fs::write(old.join("local/bin/t"), "from before\n").unwrap();
+    let out = succeed(world.command().args([
+        "launch",
+        "bubblewrap",
+        "--new",
+        path_text,
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "cat ~/.local/bin/t",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from before\n");
+    let dirs: Vec<_> = std::fs::read_dir(&projects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert_eq!(dirs[0], old, "used where it is");
+    assert_eq!(read(&dirs[0].join("path")).trim(), path_text);
+}
+
 #[test]
 fn a_profile_forces_its_chromium_extensions_by_policy() {
     if !prerequisites(&["bwrap"]) {

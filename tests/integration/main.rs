@@ -12,6 +12,7 @@ mod escape;
 mod launch;
 mod leftovers;
 mod lifecycle;
+mod log;
 mod metrics;
 mod nix_spec;
 mod start;
