@@ -70,6 +70,8 @@ pub struct Deck {
     /// This binary, which tmux runs as the pane command (`run-managed`).
     exe: PathBuf,
     status_patterns: status::Patterns,
+    /// Measures the host's CPU use between two [`Deck::host_stats`] calls; made on first use.
+    host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
 }
 
 impl Deck {
@@ -98,6 +100,7 @@ impl Deck {
             tmux,
             exe,
             status_patterns: status::Patterns::builtin(),
+            host_sampler: std::sync::Mutex::new(None),
         })
     }
 
