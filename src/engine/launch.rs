@@ -10,7 +10,6 @@ use std::process::Command;
 
 use chrono::Utc;
 use serde::Serialize;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
@@ -20,8 +19,8 @@ use crate::backend::{
     git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
-use crate::host::namespace;
 use crate::host::process::ProcRef;
+use crate::host::{capabilities, job, namespace};
 use crate::paths::make_private_dir;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
@@ -190,7 +189,7 @@ impl Deck {
         });
         let (command, payload_env) =
             self.backend_command(&record, display, gh_token.as_deref(), resume, notices)?;
-        write_join_env(&runtime, &payload_env)?;
+        namespace::write_join_env(&runtime, &payload_env)?;
         Ok(ManagedLaunch { command })
     }
 
@@ -317,8 +316,8 @@ impl Deck {
         let (command, payload_env) =
             self.backend_command(&record, None, gh_token.as_deref(), false, notices)?;
         let runtime = self.paths.sandbox_runtime_dir_of(&record);
-        if let Err(e) =
-            make_private_dir(&runtime).and_then(|()| write_join_env(&runtime, &payload_env))
+        if let Err(e) = make_private_dir(&runtime)
+            .and_then(|()| namespace::write_join_env(&runtime, &payload_env))
         {
             self.remove_files(&record);
             return Err(e);
@@ -370,13 +369,13 @@ impl Deck {
         let id = registered.id.clone();
         // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
         // from reaching the rest of the caller's terminal job.
-        let had_terminal = namespace::lead_own_group(&mut command);
+        let had_terminal = job::lead_own_group(&mut command);
         // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
         // without the record a join is refused, never let through.
         let pin_runtime = runtime.clone();
-        std::thread::spawn(move || pin_init_namespaces(&pin_runtime, me));
-        let status = run_forwarding_signals(&mut command, true);
-        namespace::reclaim_terminal(had_terminal);
+        std::thread::spawn(move || namespace::pin_init_namespaces(&pin_runtime, me));
+        let status = job::run_forwarding_signals(&mut command, true);
+        job::reclaim_terminal(had_terminal);
         let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
@@ -415,9 +414,15 @@ impl Deck {
             .ok_or_else(not_running)?;
         let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
         let runtime = self.paths.sandbox_runtime_dir_of(record);
-        check_pinned_namespaces(record, &runtime, &init)?;
+        namespace::check_pinned_namespaces(&runtime, &init).map_err(|why| {
+            DeckError::WrongState {
+                name: record.name.to_string(),
+                state: record.state.to_string(),
+                hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
+            }
+        })?;
         let namespaces = namespace::open_namespaces(&init)?;
-        let env = read_join_env(&runtime)?;
+        let env = namespace::read_join_env(&runtime)?;
         let (program, args) = match command.split_first() {
             Some((program, args)) => (program.clone(), args),
             None => (OsString::from("bash"), &[][..]),
@@ -427,13 +432,15 @@ impl Deck {
         cmd.env_clear();
         cmd.envs(env);
         let programs = backend::seccomp::programs()?;
+        let last_cap = capabilities::last_cap()
+            .map_err(|e| DeckError::io("reading the kernel's last capability", e))?;
         let mut ruleset = backend::landlock::scoped_ruleset();
         namespace::join(
             &mut cmd,
             namespaces,
             record.project_dir.as_path(),
             move || {
-                namespace::drop_capabilities()?;
+                capabilities::drop_all(last_cap)?;
                 if let Some(r) = ruleset.take() {
                     backend::landlock::restrict(r)?;
                 }
@@ -444,10 +451,10 @@ impl Deck {
                 Ok(())
             },
         )?;
-        let had_terminal = namespace::owns_the_terminal();
+        let had_terminal = job::owns_the_terminal();
         // The joined process relays its own stops (through the waiter, which is our child).
-        let status = run_forwarding_signals(&mut cmd, false);
-        namespace::reclaim_terminal(had_terminal);
+        let status = job::run_forwarding_signals(&mut cmd, false);
+        job::reclaim_terminal(had_terminal);
         status
     }
 
@@ -694,93 +701,6 @@ impl Deck {
     }
 }
 
-/// The file in a sandbox's runtime dir (ours, never mounted inside) that keeps the
-/// environment its payload was started with, secrets included (mode 0600, like the token file
-/// beside it), so a join can give its process the same one without asking the sandbox.
-const JOIN_ENV: &str = "join-env.json";
-
-fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
-    let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
-    crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
-}
-
-fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
-    let path = runtime.join(JOIN_ENV);
-    let text = std::fs::read(&path).map_err(|e| {
-        let detail = format!(
-            "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-             older sandbox-deck must be restarted before it can be joined",
-            path.display()
-        );
-        DeckError::namespace_because("joining the sandbox", detail, e)
-    })?;
-    serde_json::from_slice(&text).map_err(|e| {
-        let detail = format!("{} is not a recorded environment: {e}", path.display());
-        DeckError::namespace_because("joining the sandbox", detail, e)
-    })
-}
-
-/// The file in a sandbox's runtime dir that keeps the identities of its init's namespaces as
-/// they were when it started (see [`namespace::identities`]).
-const INIT_NAMESPACES: &str = "init-namespaces.json";
-
-/// Records the namespaces of the sandbox under `launcher` once its init has started the
-/// payload (before that, bwrap is still setting up: with `--disable-userns` its init moves
-/// into a nested user namespace): a later join goes only where the sandbox started.
-pub(crate) fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let found = namespace::sandbox_init(&launcher)
-            .filter(|init| !init.descendants().is_empty())
-            .and_then(|init| namespace::identities(init.pid));
-        if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids)
-                .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
-            return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
-        }
-        if !launcher.is_alive() || std::time::Instant::now() > deadline {
-            return Err(DeckError::namespace(
-                "recording the sandbox's namespaces",
-                "its init did not appear",
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-/// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
-/// something inside moved it, and would pick where the joined process lands.
-fn check_pinned_namespaces(record: &SandboxRecord, runtime: &Path, init: &ProcRef) -> Result<()> {
-    let refuse = |why: String| DeckError::WrongState {
-        name: record.name.to_string(),
-        state: record.state.to_string(),
-        hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
-    };
-    let path = runtime.join(INIT_NAMESPACES);
-    // A sandbox launched a moment ago may not have been pinned yet.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !path.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let recorded: Vec<(String, u64, u64)> = std::fs::read(&path)
-        .ok()
-        .and_then(|text| serde_json::from_slice(&text).ok())
-        .ok_or_else(|| {
-            refuse(format!(
-                "the namespaces it started in were not recorded ({})",
-                path.display()
-            ))
-        })?;
-    let now = namespace::identities(init.pid).ok_or_else(|| refuse("its init is gone".into()))?;
-    match recorded.iter().find(|r| !now.contains(r)) {
-        None => Ok(()),
-        Some((kind, _, _)) => Err(refuse(format!(
-            "its init has left the {kind} namespace it started in (a process inside moved it)"
-        ))),
-    }
-}
-
 /// This process's environment, for the sandbox's to be built from (never passed whole).
 fn caller_env() -> Vec<(String, String)> {
     let mut caller: Vec<(String, String)> = std::env::vars().collect();
@@ -799,43 +719,4 @@ fn home_dir() -> Result<PathBuf> {
         .filter(|h| h.is_absolute() && h != Path::new("/"))
         .ok_or_else(|| DeckError::host("finding the home directory", "HOME is unset or `/`"))?;
     Ok(home.canonicalize().unwrap_or(home))
-}
-
-/// Spawns `command` in this terminal and waits for it. SIGTERM/SIGHUP sent to us go on to
-/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it. With
-/// `relay_stops` (the command leads its own process group), a Ctrl-Z that stops it stops us
-/// too, so the user's shell sees the job stopped, and `fg` resumes it.
-fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i32> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
-        .map_err(|e| DeckError::io("installing signal handlers", e))?;
-    let handle = signals.handle();
-    let child = command
-        .spawn()
-        .context_io(|| "starting the sandbox".to_string())?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let forwarder = std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if (signal == SIGTERM || signal == SIGHUP)
-                && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
-            {
-                // ESRCH: it ended meanwhile, and the wait below sees that.
-                let _ = nix::sys::signal::kill(pid, sig);
-            }
-        }
-    });
-    let flags = relay_stops.then_some(WaitPidFlag::WUNTRACED);
-    let status = loop {
-        match waitpid(pid, flags) {
-            Ok(WaitStatus::Stopped(..)) => namespace::suspend_with(pid.as_raw()),
-            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
-            Ok(WaitStatus::Signaled(_, signal, _)) => break Ok(128 + signal as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => break Err(DeckError::io("waiting for the sandbox", e.into())),
-        }
-    };
-    handle.close();
-    // Its only work is `kill`, which cannot panic: the join just waits for it to end.
-    let _ = forwarder.join();
-    status
 }

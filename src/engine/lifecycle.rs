@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 
 use super::{CreateRequest, Deck, require};
 use crate::error::{DeckError, Result};
-use crate::host::process::{ProcRef, wait_until};
+use crate::host::process::{self, ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
 use crate::paths::make_private_dir;
@@ -362,7 +362,7 @@ impl Deck {
         let launcher = ProcRef::of(pane.pid).filter(|_| pane.exit_status.is_none());
         if let Some(launcher) = launcher {
             wait_until(BACKEND_START_TIMEOUT, || {
-                !launcher.is_alive() || process_name(launcher.pid).as_deref() == Some("bwrap")
+                !launcher.is_alive() || process::name(launcher.pid).as_deref() == Some("bwrap")
             });
         }
         Ok(launcher)
@@ -459,7 +459,7 @@ impl Deck {
         if let Some(launcher) = parts.launcher {
             // Where its init lives now, for joins to check. Best effort: without the record a
             // join is refused, never let through.
-            if let Err(e) = super::launch::pin_init_namespaces(
+            if let Err(e) = crate::host::namespace::pin_init_namespaces(
                 &self.paths.sandbox_runtime_dir_of(record),
                 launcher,
             ) {
@@ -498,7 +498,7 @@ impl Deck {
                 let mut signalled: Vec<ProcRef> = Vec::new();
                 wait_until(timeout, || {
                     for p in launcher.descendants() {
-                        let is_bwrap = process_name(p.pid).as_deref() == Some("bwrap");
+                        let is_bwrap = process::name(p.pid).as_deref() == Some("bwrap");
                         if !is_bwrap && !signalled.contains(&p) {
                             p.signal(Signal::SIGHUP);
                             p.signal(Signal::SIGTERM);
@@ -694,7 +694,7 @@ fn payload_waiting(launcher: ProcRef) -> bool {
     let payload: Vec<ProcRef> = launcher
         .descendants()
         .into_iter()
-        .filter(|p| process_name(p.pid).as_deref() != Some("bwrap"))
+        .filter(|p| process::name(p.pid).as_deref() != Some("bwrap"))
         .collect();
     !payload.is_empty() && payload.iter().all(ProcRef::is_waiting)
 }
@@ -710,12 +710,6 @@ fn last_lines(screen: &str, count: usize) -> String {
         lines.pop();
     }
     lines[lines.len().saturating_sub(count)..].join("\n")
-}
-
-pub(crate) fn process_name(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_owned())
 }
 
 /// The GitHub token the user asked to pass: `GH_TOKEN`, `GITHUB_TOKEN`, or `gh auth token`.

@@ -75,6 +75,8 @@ pub struct Deck {
     status_patterns: status::Patterns,
     /// What the handle keeps between a front end's calls (see [`EngineHandle`]).
     trackers: handle::Trackers,
+    /// Measures the host's CPU use between two [`Deck::host_stats`] calls; made on first use.
+    host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
 }
 
 impl Deck {
@@ -104,6 +106,7 @@ impl Deck {
             exe,
             status_patterns: status::Patterns::builtin(),
             trackers: handle::Trackers::default(),
+            host_sampler: std::sync::Mutex::new(None),
         })
     }
 
