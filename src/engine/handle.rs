@@ -108,7 +108,7 @@ pub trait EngineHandle: Send + Sync {
     fn restart(&self, name: &SandboxName, fresh: bool) -> Result<SandboxRecord>;
     /// What `start` would run in each managed sandbox (or why it cannot start), by id.
     fn start_commands(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, String>;
-    /// The host's CPU counters and memory, for the header.
+    /// The host's CPU use (since the previous call) and memory, for the header.
     fn host_stats(&self) -> HostStats;
     /// The visible screen of a sandbox's pane, with ANSI colours.
     fn preview(&self, name: &SandboxName) -> Result<String>;
