@@ -257,6 +257,22 @@ impl Payload {
     }
 }
 
+/// Opt-ins that widen a sandbox, each off by default (flag and config key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Options {
+    /// The host's X11 or Wayland display (standalone use on a desktop).
+    pub host_display: bool,
+    /// The D-Bus session bus (which can run commands on the host through systemd --user).
+    pub dbus: bool,
+    /// The SSH agent socket.
+    pub ssh_agent: bool,
+    /// PipeWire / PulseAudio sockets.
+    pub audio: bool,
+    /// `/dev/dri`.
+    pub gpu: bool,
+}
+
 /// One sandbox, as the registry stores it and `--json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxRecord {
@@ -293,7 +309,7 @@ pub struct SandboxRecord {
     pub profile: Option<PathBuf>,
     /// What it may see of the host beyond the defaults (opt-ins).
     #[serde(default)]
-    pub options: crate::backend::Options,
+    pub options: Options,
     /// The runtime dir it was made under (its tmux server's socket, its cookie and secrets):
     /// another session of the same user may resolve another one (no `XDG_RUNTIME_DIR` under
     /// `su` or cron), and must still find this sandbox where it lives. None: an older record,

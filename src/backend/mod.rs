@@ -19,7 +19,8 @@ use crate::spec::Profile;
 
 pub use agent::AgentInstall;
 pub use claude_home::ClaudeView;
-pub use exposure::{Exposure, Options};
+pub use crate::sandbox::Options;
+pub use exposure::Exposure;
 
 /// The sandbox's own X display, as the backend exposes it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,7 +38,7 @@ pub struct CreateRequest {
     pub profile: Option<PathBuf>,
     /// Opt-ins beyond the defaults (D-Bus, SSH agent, audio, GPU).
     #[serde(default)]
-    pub options: crate::backend::Options,
+    pub options: crate::sandbox::Options,
 }
 
 /// Everything that changes a sandbox, as one type shared by the CLI, the TUI and the API.

@@ -83,23 +83,12 @@ impl UsageSummary {
             .iter()
             .filter(|p| cwd_in_project(&p.cwd, project))
         {
-            add_totals(&mut sum.totals, &p.totals);
+            sum.totals += &p.totals;
             sum.sessions += p.sessions;
             sum.last_seen = sum.last_seen.max(p.last_seen);
         }
         sum
     }
-}
-
-pub fn add_totals(sum: &mut Totals, t: &Totals) {
-    sum.input_tokens += t.input_tokens;
-    sum.output_tokens += t.output_tokens;
-    sum.cache_creation_tokens += t.cache_creation_tokens;
-    sum.cache_read_tokens += t.cache_read_tokens;
-    sum.total_tokens += t.total_tokens;
-    sum.cost_usd += t.cost_usd;
-    sum.entries += t.entries;
-    sum.skipped_lines += t.skipped_lines;
 }
 
 /// `$0.42`, `$12.34`, `$123`, `$1.2k`: at most 6 characters.

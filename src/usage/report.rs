@@ -12,7 +12,7 @@ use super::blocks::{self, Block};
 use super::jsonl::RawEntry;
 use super::pricing::{ModelPrice, Pricing};
 use super::store::UsageIndex;
-use super::{Tokens, cwd_in_project, encode_project_dir};
+use super::{Tokens, Totals, cwd_in_project, encode_project_dir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -60,32 +60,6 @@ impl Query {
             now_ms: Utc::now().timestamp_millis(),
             local_days: true,
         }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Totals {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_creation_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub total_tokens: u64,
-    pub cost_usd: f64,
-    /// Deduplicated responses.
-    pub entries: u64,
-    /// Lines that could not be used: malformed, or without what counting needs.
-    pub skipped_lines: u64,
-}
-
-impl Totals {
-    pub fn add(&mut self, t: &Tokens, cost: f64) {
-        self.input_tokens += t.input;
-        self.output_tokens += t.output;
-        self.cache_creation_tokens += t.cache_creation();
-        self.cache_read_tokens += t.cache_read;
-        self.total_tokens += t.total();
-        self.cost_usd += cost;
-        self.entries += 1;
     }
 }
 
