@@ -2,13 +2,14 @@
 //! processes with different XDG dirs never see each other's sandboxes.
 
 use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use directories::ProjectDirs;
 
-use crate::error::{DeckError, IoContext, Result};
-use crate::sandbox::{SandboxId, SandboxRecord};
+use crate::error::{DeckError, Result};
+use crate::host::fs::ensure_private_dir;
+use crate::sandbox::{ProjectDir, SandboxId, SandboxName, SandboxRecord};
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -49,8 +50,18 @@ impl Paths {
         self.state_dir.join("registry.lock")
     }
 
+    /// The usage index's cache (offsets and sums per log file), rebuilt when missing.
+    pub fn usage_cache(&self) -> PathBuf {
+        self.state_dir.join("usage-cache.json")
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")
+    }
+
+    /// The user's keymap, merged over the shipped one.
+    pub fn keymap_file(&self) -> PathBuf {
+        self.config_dir.join("keymap.toml")
     }
 
     /// The system-wide config under every user's own (the NixOS module writes it);
@@ -70,32 +81,36 @@ impl Paths {
         tmux_conf_in(&self.runtime_dir)
     }
 
-    /// Per-sandbox runtime files: the X cookie, the Xvfb log, secrets handed to the launcher.
-    pub fn sandbox_runtime_dir(&self, id: &SandboxId) -> PathBuf {
-        sandbox_runtime_dir_in(&self.runtime_dir, id)
-    }
-
     /// The runtime dir a sandbox was made under: the recorded one, else (an older record) ours.
     pub fn runtime_dir_of<'a>(&'a self, record: &'a SandboxRecord) -> &'a Path {
         record.runtime_dir.as_deref().unwrap_or(&self.runtime_dir)
     }
 
-    /// [`Paths::sandbox_runtime_dir`] under the runtime dir the sandbox was made under.
-    pub fn sandbox_runtime_dir_of(&self, record: &SandboxRecord) -> PathBuf {
-        sandbox_runtime_dir_in(self.runtime_dir_of(record), &record.id)
+    /// A sandbox's files, its runtime part under our runtime dir.
+    pub fn sandbox(&self, id: &SandboxId) -> SandboxFiles {
+        SandboxFiles::new(&self.runtime_dir, &self.state_dir, id)
     }
 
-    /// Per-sandbox files kept on disk rather than in the runtime tmpfs: the status dir its
-    /// hooks write to.
-    pub fn sandbox_state_dir(&self, id: &SandboxId) -> PathBuf {
-        self.state_dir.join("sandboxes").join(id.as_str())
+    /// A sandbox's files, its runtime part under the runtime dir it was made under.
+    pub fn sandbox_of(&self, record: &SandboxRecord) -> SandboxFiles {
+        SandboxFiles::new(self.runtime_dir_of(record), &self.state_dir, &record.id)
     }
 
-    /// A sandbox's own browser profile: it outlives stop and start (unlike the runtime dir)
-    /// and goes with `rm`. One per sandbox, not per project, so two sandboxes of a project
-    /// never share a Chromium.
-    pub fn sandbox_browser_profile(&self, id: &SandboxId) -> PathBuf {
-        self.sandbox_state_dir(id).join("chromium")
+    /// Where every project's persistent state lives (see [`ProjectState`]).
+    pub fn projects_dir(&self) -> PathBuf {
+        self.state_dir.join("projects")
+    }
+
+    /// A project's persistent state (`projects/<name>-<hash>/`), whether or not it exists yet.
+    pub fn project_state(&self, project: &ProjectDir) -> ProjectState {
+        use sha2::Digest;
+        let path_text = project.as_path().display().to_string();
+        let hash = sha2::Sha256::digest(path_text.as_bytes());
+        let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let name = SandboxName::from_dir(project.as_path());
+        ProjectState {
+            dir: self.projects_dir().join(format!("{name}-{short}")),
+        }
     }
 
     pub fn ensure_state_dir(&self) -> Result<()> {
@@ -116,8 +131,129 @@ pub fn tmux_conf_in(runtime_dir: &Path) -> PathBuf {
     runtime_dir.join("tmux.conf")
 }
 
-fn sandbox_runtime_dir_in(runtime_dir: &Path, id: &SandboxId) -> PathBuf {
-    runtime_dir.join("sandboxes").join(id.as_str())
+/// One sandbox's own files. Secrets, sockets and what dies with a run are in its runtime dir
+/// (`<runtime>/sandboxes/<id>/`, never mounted inside: a tmpfs that goes at logout); what
+/// outlives a run or may grow is on disk in its state dir (`<state>/sandboxes/<id>/`). Both
+/// go with `rm`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxFiles {
+    runtime: PathBuf,
+    state: PathBuf,
+}
+
+impl SandboxFiles {
+    fn new(runtime_dir: &Path, state_dir: &Path, id: &SandboxId) -> SandboxFiles {
+        SandboxFiles {
+            runtime: runtime_dir.join("sandboxes").join(id.as_str()),
+            state: state_dir.join("sandboxes").join(id.as_str()),
+        }
+    }
+
+    /// The runtime dir: the X cookie, the Xvfb log, secrets handed to the launcher.
+    pub fn runtime_dir(&self) -> &Path {
+        &self.runtime
+    }
+
+    /// The state dir: the status dir and the browser profile.
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// The cookie of its Xvfb display.
+    pub fn xauthority(&self) -> PathBuf {
+        self.runtime.join("Xauthority")
+    }
+
+    pub fn xvfb_log(&self) -> PathBuf {
+        self.runtime.join("xvfb.log")
+    }
+
+    /// The GitHub token of a `--gh-token` sandbox, for its pane to hand over.
+    pub fn gh_token(&self) -> PathBuf {
+        self.runtime.join("gh-token")
+    }
+
+    /// The environment its payload got, which a join (`enter`) takes again.
+    pub fn join_env(&self) -> PathBuf {
+        self.runtime.join("join-env.json")
+    }
+
+    /// The identities of its init's namespaces, which a join checks.
+    pub fn init_namespaces(&self) -> PathBuf {
+        self.runtime.join("init-namespaces.json")
+    }
+
+    /// The generated `claude --settings` file with the status hooks (bound read-only).
+    pub fn hook_settings(&self) -> PathBuf {
+        self.runtime.join("hook-settings.json")
+    }
+
+    /// A VM's QMP socket, and where its screen dumps go.
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.runtime.join("qmp.sock")
+    }
+
+    pub fn screendump(&self) -> PathBuf {
+        self.runtime.join("screendump")
+    }
+
+    /// The directory its hooks write to (bound read-write). On disk, not in the runtime dir:
+    /// that is a small tmpfs the user's login needs, which a sandbox must not be able to fill.
+    pub fn status_dir(&self) -> PathBuf {
+        self.state.join("status")
+    }
+
+    /// The events its hooks append, in [`SandboxFiles::status_dir`].
+    pub fn status_events(&self) -> PathBuf {
+        self.status_dir().join(STATUS_EVENTS)
+    }
+
+    /// Its own browser profile: it outlives stop and start (unlike the runtime dir) and goes
+    /// with `rm`. One per sandbox, not per project, so two sandboxes of a project never share
+    /// a Chromium.
+    pub fn browser_profile(&self) -> PathBuf {
+        self.state.join("chromium")
+    }
+}
+
+/// The name of the hooks' events file in the status dir, also as the sandbox sees it.
+pub const STATUS_EVENTS: &str = "events.jsonl";
+
+/// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
+/// state dir. It survives the sandbox, so installed tools persist (the browser profile is
+/// per sandbox: see [`SandboxFiles::browser_profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectState {
+    pub dir: PathBuf,
+}
+
+impl ProjectState {
+    /// Records which project the dir belongs to, so two projects can never share one.
+    pub fn marker(&self) -> PathBuf {
+        self.dir.join("path")
+    }
+    /// The project's `~/.claude.json`: a filtered copy of the host's (a bind of the host
+    /// file would race with Claude's atomic renames, and it holds every other project).
+    pub fn claude_json(&self) -> PathBuf {
+        self.dir.join("claude-view.json")
+    }
+    /// Before the allowlist, a whole copy of the host's `~/.claude.json` (other projects'
+    /// MCP secrets included) was kept here: removed when found.
+    pub fn legacy_claude_json(&self) -> PathBuf {
+        self.dir.join("claude.json")
+    }
+    /// The project's own `~/.claude`, where everything not bound from the host is kept.
+    pub fn claude_dir(&self) -> PathBuf {
+        self.dir.join("claude")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    /// `~/.local/{bin,lib,share}`.
+    pub fn local(&self, part: &str) -> PathBuf {
+        self.dir.join("local").join(part)
+    }
+    pub const LOCAL_PARTS: [&'static str; 3] = ["bin", "lib", "share"];
 }
 
 /// The runtime dir when `XDG_RUNTIME_DIR` is unset (`su - user`, `sudo -iu user`, cron):
@@ -133,77 +269,5 @@ fn fallback_runtime_dir(uid: u32) -> PathBuf {
         login.join("sandbox-deck")
     } else {
         std::env::temp_dir().join(format!("sandbox-deck-{uid}"))
-    }
-}
-
-/// Creates `dir` (and parents) with mode 0700, or checks that an existing one is a directory
-/// owned by us that nobody else can write to.
-pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .context_io(|| format!("creating {}", dir.display()))?;
-    }
-    let meta = fs::symlink_metadata(dir).context_io(|| format!("checking {}", dir.display()))?;
-    let uid = nix::unistd::getuid().as_raw();
-    let unsafe_dir = |why: &str| {
-        DeckError::host(
-            format!("using {}", dir.display()),
-            format!("{why}; refusing to keep private files there"),
-        )
-    };
-    if !meta.is_dir() {
-        return Err(unsafe_dir("it is not a directory"));
-    }
-    if meta.uid() != uid {
-        return Err(unsafe_dir("it belongs to another user"));
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return Err(unsafe_dir("others can write to it"));
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to `path`, created (or truncated) with mode 0600: cookies, tokens.
-pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .context_io(|| format!("creating {}", path.display()))?;
-    file.write_all(bytes)
-        .context_io(|| format!("writing {}", path.display()))
-}
-
-/// Creates `dir` with mode 0700, tightening the mode if it already exists.
-pub fn make_private_dir(dir: &Path) -> Result<()> {
-    ensure_private_dir(dir)?;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .context_io(|| format!("setting the mode of {}", dir.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shared_writable_dir_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = dir.path().join("open");
-        fs::create_dir(&open).unwrap();
-        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(ensure_private_dir(&open).is_err());
-        let fresh = dir.path().join("a/b");
-        ensure_private_dir(&fresh).unwrap();
-        assert_eq!(
-            fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
     }
 }

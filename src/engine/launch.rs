@@ -11,6 +11,7 @@ use std::process::Command;
 use chrono::Utc;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
+use super::join;
 use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
@@ -19,9 +20,9 @@ use crate::backend::{
     git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
+use crate::host::fs::make_private_dir;
 use crate::host::namespace;
 use crate::host::process::ProcRef;
-use crate::paths::make_private_dir;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
 };
@@ -61,9 +62,9 @@ impl Deck {
     pub fn run_managed(&self, id: &SandboxId, resume: bool) -> Result<Infallible> {
         let mut records = self.registry.load()?;
         let record = find_by_id(&mut records, id)?.clone();
-        let runtime = self.paths.sandbox_runtime_dir_of(&record);
+        let files = self.paths.sandbox_of(&record);
         let gh_token = if record.gh_token {
-            let path = runtime.join("gh-token");
+            let path = files.gh_token();
             let token = std::fs::read_to_string(&path)
                 .context_io(|| format!("reading the token {}", path.display()))?;
             Some(token)
@@ -72,12 +73,12 @@ impl Deck {
         };
         let display = record.display.map(|number| SandboxDisplay {
             number,
-            xauthority: runtime.join("Xauthority"),
+            xauthority: files.xauthority(),
             size: Some((self.config.display.width, self.config.display.height)),
         });
         let (mut command, payload_env) =
             self.backend_command(&record, display, gh_token.as_deref(), resume)?;
-        write_join_env(&runtime, &payload_env)?;
+        join::write_env(&files, &payload_env)?;
         let err = command.exec();
         Err(DeckError::io("starting bwrap", err))
     }
@@ -177,9 +178,9 @@ impl Deck {
         // Build the command first so a bad profile or a missing agent registers nothing.
         let (mut command, payload_env) =
             self.backend_command(&record, None, gh_token.as_deref(), false)?;
-        let runtime = self.paths.sandbox_runtime_dir_of(&record);
-        if let Err(e) =
-            make_private_dir(&runtime).and_then(|()| write_join_env(&runtime, &payload_env))
+        let files = self.paths.sandbox_of(&record);
+        if let Err(e) = make_private_dir(files.runtime_dir())
+            .and_then(|()| join::write_env(&files, &payload_env))
         {
             self.remove_files(&record);
             return Err(e);
@@ -215,8 +216,7 @@ impl Deck {
         let had_terminal = namespace::lead_own_group(&mut command);
         // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
         // without the record a join is refused, never let through.
-        let pin_runtime = runtime.clone();
-        std::thread::spawn(move || pin_init_namespaces(&pin_runtime, me));
+        std::thread::spawn(move || join::pin_namespaces(&files, me));
         let status = run_forwarding_signals(&mut command, true);
         namespace::reclaim_terminal(had_terminal);
         let _ = self.registry.update(|records| {
@@ -252,10 +252,10 @@ impl Deck {
             .filter(ProcRef::is_alive)
             .ok_or_else(not_running)?;
         let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
-        let runtime = self.paths.sandbox_runtime_dir_of(record);
-        check_pinned_namespaces(record, &runtime, &init)?;
+        let files = self.paths.sandbox_of(record);
+        join::check_namespaces(record, &files, &init)?;
         let namespaces = namespace::open_namespaces(&init)?;
-        let env = read_join_env(&runtime)?;
+        let env = join::read_env(&files)?;
         let (program, args) = match command.split_first() {
             Some((program, args)) => (program.clone(), args),
             None => (OsString::from("bash"), &[][..]),
@@ -468,7 +468,7 @@ impl Deck {
         let Some(binary) = found.flatten() else {
             return Ok(None);
         };
-        let dir = self.paths.sandbox_browser_profile(&record.id);
+        let dir = self.paths.sandbox(&record.id).browser_profile();
         if let Some(own) = dir.parent() {
             make_private_dir(own)?;
         }
@@ -480,29 +480,13 @@ impl Deck {
         }))
     }
 
-    /// Where the project's persistent state lives (`projects/<name>-<hash>/` under the state
-    /// dir), whether or not it exists yet.
-    pub fn project_state_dir(&self, project: &ProjectDir) -> PathBuf {
-        use sha2::Digest;
-        let path_text = project.as_path().display().to_string();
-        let hash = sha2::Sha256::digest(path_text.as_bytes());
-        let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let name = SandboxName::from_dir(project.as_path());
-        self.paths
-            .state_dir
-            .join("projects")
-            .join(format!("{name}-{short}"))
-    }
-
     /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
     /// Its `path` file records the project, so two projects can never share one.
     pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
         let path_text = project.as_path().display().to_string();
-        let state = ProjectState {
-            dir: self.project_state_dir(project),
-        };
+        let state = self.paths.project_state(project);
         make_private_dir(&state.dir)?;
-        let marker = state.dir.join("path");
+        let marker = state.marker();
         match std::fs::read_to_string(&marker) {
             Ok(recorded) if recorded.trim_end_matches('\n') != path_text => {
                 return Err(DeckError::host(
@@ -532,98 +516,6 @@ impl Deck {
             claude_home::seed_claude_json(&home_dir()?, project.as_path(), &copy)?;
         }
         Ok(state)
-    }
-}
-
-/// The file in a sandbox's runtime dir (ours, never mounted inside) that keeps the
-/// environment its payload was started with, secrets included (mode 0600, like the token file
-/// beside it), so a join can give its process the same one without asking the sandbox.
-const JOIN_ENV: &str = "join-env.json";
-
-fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
-    let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
-    crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
-}
-
-fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
-    let path = runtime.join(JOIN_ENV);
-    let text = std::fs::read(&path).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!(
-                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-                 older sandbox-deck must be restarted before it can be joined",
-                path.display()
-            ),
-        )
-    })?;
-    serde_json::from_slice(&text).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!("{} is not a recorded environment: {e}", path.display()),
-        )
-    })
-}
-
-/// The file in a sandbox's runtime dir that keeps the identities of its init's namespaces as
-/// they were when it started (see [`namespace::identities`]).
-const INIT_NAMESPACES: &str = "init-namespaces.json";
-
-/// Records the namespaces of the sandbox under `launcher` once its init has started the
-/// payload (before that, bwrap is still setting up: with `--disable-userns` its init moves
-/// into a nested user namespace): a later join goes only where the sandbox started.
-pub(crate) fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let found = namespace::sandbox_init(&launcher)
-            .filter(|init| !init.descendants().is_empty())
-            .and_then(|init| namespace::identities(init.pid));
-        if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids).map_err(|e| {
-                DeckError::host("recording the sandbox's namespaces", e.to_string())
-            })?;
-            return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
-        }
-        if !launcher.is_alive() || std::time::Instant::now() > deadline {
-            return Err(DeckError::host(
-                "recording the sandbox's namespaces",
-                "its init did not appear",
-            ));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-/// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
-/// something inside moved it, and would pick where the joined process lands.
-fn check_pinned_namespaces(record: &SandboxRecord, runtime: &Path, init: &ProcRef) -> Result<()> {
-    let refuse = |why: String| DeckError::WrongState {
-        name: record.name.to_string(),
-        state: record.state.to_string(),
-        hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
-    };
-    let path = runtime.join(INIT_NAMESPACES);
-    // A sandbox launched a moment ago may not have been pinned yet.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !path.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let recorded: Vec<(String, u64, u64)> = std::fs::read(&path)
-        .ok()
-        .and_then(|text| serde_json::from_slice(&text).ok())
-        .ok_or_else(|| {
-            refuse(format!(
-                "the namespaces it started in were not recorded ({})",
-                path.display()
-            ))
-        })?;
-    let now = namespace::identities(init.pid).ok_or_else(|| refuse("its init is gone".into()))?;
-    match recorded.iter().find(|r| !now.contains(r)) {
-        None => Ok(()),
-        Some((kind, _, _)) => Err(refuse(format!(
-            "its init has left the {kind} namespace it started in (a process inside moved it)"
-        ))),
     }
 }
 

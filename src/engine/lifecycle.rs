@@ -9,10 +9,10 @@ use nix::sys::signal::Signal;
 
 use super::{CreateRequest, Deck, require};
 use crate::error::{DeckError, Result};
+use crate::host::fs::make_private_dir;
 use crate::host::process::{ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
-use crate::paths::make_private_dir;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
 };
@@ -288,19 +288,19 @@ impl Deck {
         resume: bool,
     ) -> Result<Parts> {
         let xvfb_binary = require("Xvfb", "xvfb")?;
-        let runtime = self.paths.sandbox_runtime_dir_of(record);
-        make_private_dir(&runtime)?;
+        let files = self.paths.sandbox_of(record);
+        make_private_dir(files.runtime_dir())?;
         let spec = XvfbSpec {
             first_display: self.config.display.first_number,
             width: self.config.display.width,
             height: self.config.display.height,
             depth: self.config.display.depth,
-            auth_file: runtime.join("Xauthority"),
-            log_file: runtime.join("xvfb.log"),
+            auth_file: files.xauthority(),
+            log_file: files.xvfb_log(),
         };
         xvfb::write_cookie(&spec.auth_file)?;
         if let Some(token) = gh_token {
-            crate::paths::write_private(&runtime.join("gh-token"), token.as_bytes())?;
+            crate::host::fs::write_private(&files.gh_token(), token.as_bytes())?;
         }
         let display = xvfb::start(&xvfb_binary, &spec)?;
         let xvfb = display.process;
@@ -454,10 +454,7 @@ impl Deck {
         if let Some(launcher) = parts.launcher {
             // Where its init lives now, for joins to check. Best effort: without the record a
             // join is refused, never let through.
-            let _ = super::launch::pin_init_namespaces(
-                &self.paths.sandbox_runtime_dir_of(record),
-                launcher,
-            );
+            let _ = super::join::pin_namespaces(&self.paths.sandbox_of(record), launcher);
         }
         self.registry.update(|records| {
             let r = find_by_id(records, &record.id)?;
@@ -547,14 +544,14 @@ impl Deck {
     /// What dies with the run: the runtime dir (X cookie, Xvfb log, hook settings, the
     /// environment a join takes).
     pub(crate) fn remove_runtime_files(&self, record: &SandboxRecord) {
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_runtime_dir_of(record));
+        let _ = std::fs::remove_dir_all(self.paths.sandbox_of(record).runtime_dir());
     }
 
     /// Everything of the sandbox's own, for `rm`.
     pub(crate) fn remove_files(&self, record: &SandboxRecord) {
         self.remove_runtime_files(record);
         // The status dir and the browser profile.
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_state_dir(&record.id));
+        let _ = std::fs::remove_dir_all(self.paths.sandbox_of(record).state_dir());
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod gc;
 pub mod host_stats;
+pub mod join;
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;

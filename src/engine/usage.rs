@@ -10,10 +10,7 @@ use crate::usage::{GroupBy, Pricing, Query, Report, UsageIndex, roots_from_env};
 impl Deck {
     /// The usage index over every Claude root, loaded from the cache in the state dir.
     pub fn usage_index(&self) -> UsageIndex {
-        UsageIndex::open(
-            roots_from_env(),
-            Some(self.paths.state_dir.join("usage-cache.json")),
-        )
+        UsageIndex::open(roots_from_env(), Some(self.paths.usage_cache()))
     }
 
     /// The shipped prices with the user's `[usage.prices]` over them.

@@ -1,5 +1,6 @@
 //! What runs on the host for a sandbox: its X display, our private tmux server, processes.
 
+pub mod fs;
 pub mod namespace;
 pub mod process;
 pub mod tmux;

@@ -41,7 +41,7 @@ use keymap::Keymap;
 pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     let deck = Deck::open()?;
     // A broken keymap is reported before the screen is taken over.
-    let keymap = Keymap::load(&deck.paths.config_dir.join("keymap.toml"))?;
+    let keymap = Keymap::load(&deck.paths.keymap_file())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

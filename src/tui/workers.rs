@@ -145,7 +145,7 @@ impl UsageWorker {
             // Opened on the worker's first round: loading the cache is not the UI's work.
             index: None,
             roots: crate::usage::roots_from_env(),
-            cache: deck.paths.state_dir.join("usage-cache.json"),
+            cache: deck.paths.usage_cache(),
             // The config was checked when it loaded; a bad override leaves the shipped prices.
             pricing: deck.pricing().unwrap_or_else(|_| Pricing::builtin()),
             cost_mode: deck.config.usage.cost_mode,
