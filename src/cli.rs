@@ -466,13 +466,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 .options(&deck.config.bubblewrap.options(), host_display);
             let code = deck.launch_foreground(LaunchRequest {
                 backend,
-                project_dir,
-                name: args.name,
-                payload: Payload::new(args.common.shell, args.args),
-                network: args.common.network(),
-                gh_token: args.common.gh_token,
-                profile: args.common.profile,
-                options,
+                sandbox: CreateRequest {
+                    project_dir,
+                    name: args.name,
+                    payload: Payload::new(args.common.shell, args.args),
+                    network: args.common.network(),
+                    gh_token: args.common.gh_token,
+                    profile: args.common.profile,
+                    options,
+                },
                 mode,
             })?;
             Ok(code)

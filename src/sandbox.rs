@@ -323,6 +323,35 @@ pub struct SandboxRecord {
 }
 
 impl SandboxRecord {
+    /// A new record, made now: a hand-launched (unmanaged) bubblewrap sandbox that is
+    /// starting, without network, display or opt-ins. Callers set what differs with `..`.
+    pub fn new(name: SandboxName, project_dir: ProjectDir, payload: Payload) -> SandboxRecord {
+        SandboxRecord {
+            name,
+            id: SandboxId::random(),
+            backend: BackendKind::Bubblewrap,
+            state: SandboxState::Starting,
+            project_dir,
+            display: None,
+            tmux_session: None,
+            network: false,
+            managed: false,
+            created_at: Utc::now(),
+            exit_status: None,
+            reason: None,
+            payload,
+            gh_token: false,
+            started_at: None,
+            agent_ran: false,
+            xvfb: None,
+            launcher: None,
+            profile: None,
+            options: Options::default(),
+            runtime_dir: None,
+            unreachable: None,
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.state == SandboxState::Running || self.state == SandboxState::Starting
     }
@@ -338,29 +367,17 @@ impl SandboxRecord {
 impl SandboxRecord {
     /// A running managed agent sandbox for unit tests; override fields with `..`.
     pub fn example(name: &str, project: &Path) -> SandboxRecord {
+        let record = SandboxRecord::new(
+            SandboxName::parse(name).expect("a valid test name"),
+            ProjectDir(project.to_owned()),
+            Payload::Agent { args: vec![] },
+        );
         SandboxRecord {
-            name: SandboxName::parse(name).expect("a valid test name"),
-            id: SandboxId::random(),
-            backend: BackendKind::Bubblewrap,
             state: SandboxState::Running,
-            project_dir: ProjectDir(project.to_owned()),
-            display: None,
             tmux_session: Some(name.into()),
             network: true,
             managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: Payload::Agent { args: vec![] },
-            gh_token: false,
-            started_at: None,
-            agent_ran: false,
-            xvfb: None,
-            launcher: None,
-            profile: None,
-            options: Default::default(),
-            runtime_dir: None,
-            unreachable: None,
+            ..record
         }
     }
 }

@@ -16,8 +16,7 @@ use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
 use crate::backend::{
-    self, ClaudeView, EnvInput, Launch, Options, ProjectState, SandboxDisplay, claude_home,
-    git_view,
+    self, ClaudeView, EnvInput, Launch, ProjectState, SandboxDisplay, claude_home, git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::fs::make_private_dir;
@@ -42,17 +41,12 @@ pub enum LaunchMode {
     Stop,
 }
 
-/// A hand-started sandbox in the current terminal.
-#[derive(Debug, Clone)]
+/// A hand-started sandbox in the current terminal: what `create` asks for, on a backend, and
+/// what to do when the project already has one running.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LaunchRequest {
     pub backend: BackendKind,
-    pub project_dir: PathBuf,
-    pub name: Option<String>,
-    pub payload: Payload,
-    pub network: Option<bool>,
-    pub gh_token: bool,
-    pub profile: Option<PathBuf>,
-    pub options: Options,
+    pub sandbox: super::CreateRequest,
     pub mode: LaunchMode,
 }
 
@@ -93,7 +87,7 @@ impl Deck {
                 "this backend is not available in this version; use bubblewrap",
             ));
         }
-        let project_dir = checked_project_dir(&request.project_dir, &self.paths)?;
+        let project_dir = checked_project_dir(&request.sandbox.project_dir, &self.paths)?;
         let running = self.live_instance(&project_dir)?;
         match (request.mode, running) {
             (LaunchMode::Stop, Some(record)) => {
@@ -113,6 +107,7 @@ impl Deck {
             }),
             (LaunchMode::Enter, Some(record)) => {
                 let command: Vec<OsString> = request
+                    .sandbox
                     .payload
                     .arguments()
                     .iter()
@@ -127,7 +122,7 @@ impl Deck {
                     project_dir.as_path().display()
                 );
                 let payload = backend::resolve_payload(
-                    &request.payload,
+                    &request.sandbox.payload,
                     &self.config.sandbox.agent,
                     false,
                     "",
@@ -139,42 +134,26 @@ impl Deck {
     }
 
     fn launch_new(&self, request: LaunchRequest, project_dir: ProjectDir) -> Result<i32> {
-        let profile_path = request.profile.map(|p| p.canonicalize().unwrap_or(p));
-        let gh_token = request.gh_token.then(read_gh_token).transpose()?;
-        let id = SandboxId::random();
+        let gh_token = request.sandbox.gh_token.then(read_gh_token).transpose()?;
         let wanted = request
+            .sandbox
             .name
             .as_deref()
             .map(SandboxName::parse)
             .transpose()?;
         let me = ProcRef::of(std::process::id())
             .ok_or_else(|| DeckError::host("reading /proc/self", "no such process"))?;
+        let name = wanted
+            .clone()
+            .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path()));
         let mut record = SandboxRecord {
-            name: wanted
-                .clone()
-                .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path())),
-            id: id.clone(),
             backend: request.backend,
             state: SandboxState::Running,
-            project_dir,
-            display: None,
-            tmux_session: None,
-            network: request.network.unwrap_or(self.config.sandbox.network),
-            managed: false,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: request.payload,
-            gh_token: request.gh_token,
             started_at: Some(Utc::now()),
-            agent_ran: false,
-            xvfb: None,
             launcher: Some(me),
-            profile: profile_path,
-            options: request.options,
-            runtime_dir: Some(self.paths.runtime_dir.clone()),
-            unreachable: None,
+            ..self.new_record(name, project_dir, request.sandbox)
         };
+        let id = record.id.clone();
         // Build the command first so a bad profile or a missing agent registers nothing.
         let (mut command, payload_env) =
             self.backend_command(&record, None, gh_token.as_deref(), false)?;

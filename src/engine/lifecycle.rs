@@ -13,9 +13,7 @@ use crate::host::fs::make_private_dir;
 use crate::host::process::{ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
-use crate::sandbox::{
-    BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
-};
+use crate::sandbox::{Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState};
 use crate::spec::Profile;
 
 /// What the pane's `run-managed` needs to resolve the same paths as the caller.
@@ -96,28 +94,9 @@ impl Deck {
         self.check_prerequisites(&request.payload)?;
         let gh_token = request.gh_token.then(read_gh_token).transpose()?;
         let record = SandboxRecord {
-            name: name.clone(),
-            id: SandboxId::random(),
-            backend: BackendKind::Bubblewrap,
-            state: SandboxState::Starting,
-            project_dir,
-            display: None,
             tmux_session: Some(name.to_string()),
-            network: request.network.unwrap_or(self.config.sandbox.network),
             managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: request.payload,
-            gh_token: request.gh_token,
-            started_at: None,
-            agent_ran: false,
-            xvfb: None,
-            launcher: None,
-            profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
-            options: request.options,
-            runtime_dir: Some(self.paths.runtime_dir.clone()),
-            unreachable: None,
+            ..self.new_record(name.clone(), project_dir, request)
         };
         self.registry.update(|records| {
             if records.iter().any(|r| r.name == name) {

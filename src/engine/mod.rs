@@ -23,10 +23,11 @@ use crate::host::tmux::Tmux;
 use crate::host::which;
 use crate::paths::Paths;
 use crate::registry::Registry;
-use crate::sandbox::{Payload, SandboxRecord};
+use crate::sandbox::{Payload, ProjectDir, SandboxName, SandboxRecord};
 
-/// A request to make a managed sandbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A request to make a managed sandbox; a hand-started one ([`launch::LaunchRequest`]) asks
+/// for the same and more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateRequest {
     pub project_dir: PathBuf,
     /// Defaults to a name derived from the project directory.
@@ -128,6 +129,24 @@ impl Deck {
             .ok_or_else(|| DeckError::NotFound {
                 name: name.to_string(),
             })
+    }
+
+    /// The record of a sandbox made from `request` (registered by the caller): under our
+    /// runtime dir, with the network asked for or configured, the profile by its real path.
+    fn new_record(
+        &self,
+        name: SandboxName,
+        project_dir: ProjectDir,
+        request: CreateRequest,
+    ) -> SandboxRecord {
+        SandboxRecord {
+            network: request.network.unwrap_or(self.config.sandbox.network),
+            gh_token: request.gh_token,
+            profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
+            options: request.options,
+            runtime_dir: Some(self.paths.runtime_dir.clone()),
+            ..SandboxRecord::new(name, project_dir, request.payload)
+        }
     }
 
     pub fn execute(&self, action: Action) -> Result<SandboxRecord> {

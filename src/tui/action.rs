@@ -114,9 +114,9 @@ pub enum Effect {
     Capture(String),
     Run(Op, String),
     /// Creates a sandbox; a missing project directory is reported, not made.
-    Create(Box<CreateRequestEq>),
+    Create(Box<CreateRequest>),
     /// Makes the project directory (the user said yes), then creates the sandbox.
-    CreateWithDir(Box<CreateRequestEq>),
+    CreateWithDir(Box<CreateRequest>),
     Attach(String),
     CompletePath(String),
     CopyToClipboard(String),
@@ -129,20 +129,4 @@ pub enum Effect {
     /// Stop capturing this sandbox's screen and let go of its display.
     StopScreen(String),
     Quit,
-}
-
-/// `CreateRequest` with equality, so tests can compare effects.
-#[derive(Debug, Clone)]
-pub struct CreateRequestEq(pub CreateRequest);
-
-impl PartialEq for CreateRequestEq {
-    fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (&self.0, &other.0);
-        a.project_dir == b.project_dir
-            && a.name == b.name
-            && a.payload == b.payload
-            && a.network == b.network
-            && a.gh_token == b.gh_token
-            && a.profile == b.profile
-    }
 }

@@ -77,8 +77,8 @@ impl Runner {
                 result: run_op(&deck, op, &name).map_err(|e| e.to_string()),
                 name,
             }),
-            Effect::Create(request) => blocking(tx, move || create(&deck, request.0, false)),
-            Effect::CreateWithDir(request) => blocking(tx, move || create(&deck, request.0, true)),
+            Effect::Create(request) => blocking(tx, move || create(&deck, *request, false)),
+            Effect::CreateWithDir(request) => blocking(tx, move || create(&deck, *request, true)),
             Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
                 candidates: complete_dir(&input),
                 input,
