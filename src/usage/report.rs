@@ -239,7 +239,7 @@ impl UsageIndex {
             let file_cwd = f.entries.last().map(|e| e.cwd.clone());
             let file_in_scope = match (&query.project, &encoded) {
                 (Some(p), Some(enc)) => {
-                    f.project_dir_name == *enc
+                    f.place.project_dir_name == *enc
                         || f.entries.iter().any(|e| cwd_in_project(&e.cwd, p))
                 }
                 _ => true,
@@ -248,10 +248,10 @@ impl UsageIndex {
                 continue;
             }
             files += 1;
-            malformed += f.malformed;
-            let skipped = f.malformed + f.skipped;
+            malformed += f.counts.malformed;
+            let skipped = f.counts.malformed + f.counts.skipped;
             totals.skipped_lines += skipped;
-            if let Some(l) = f.limit
+            if let Some(l) = f.counts.limit
                 && limit.is_none_or(|x| x.seen_ms <= l.seen_ms)
             {
                 limit = Some(l);
@@ -261,8 +261,8 @@ impl UsageIndex {
             }
             let row_name = match query.by {
                 GroupBy::Session => Some(
-                    self.interned(&f.session_hint)
-                        .unwrap_or_else(|| Arc::from(f.session_hint.as_str())),
+                    self.interned(&f.place.session_hint)
+                        .unwrap_or_else(|| Arc::from(f.place.session_hint.as_str())),
                 ),
                 GroupBy::Project => file_cwd,
                 _ => None,
