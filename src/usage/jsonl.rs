@@ -366,24 +366,7 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
         chunk.counts.skipped += 1;
         return;
     };
-    let cache_total = usage.cache_creation_input_tokens.unwrap_or(0);
-    let one_hour = usage
-        .cache_creation
-        .as_ref()
-        .and_then(|c| c.ephemeral_1h_input_tokens)
-        .unwrap_or(0);
-    let five_min_split = usage
-        .cache_creation
-        .as_ref()
-        .and_then(|c| c.ephemeral_5m_input_tokens);
-    // Without a split every cache write is a 5-minute one.
-    let (cache_write_5m, cache_write_1h) = match five_min_split {
-        Some(five) if five + one_hour == cache_total => (five, one_hour),
-        _ => (
-            cache_total.saturating_sub(one_hour),
-            one_hour.min(cache_total),
-        ),
-    };
+    let (cache_write_5m, cache_write_1h) = cache_writes(&usage);
     let key = message
         .id
         .as_ref()
@@ -405,6 +388,28 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
         },
         cost_usd: parsed.cost_usd,
     });
+}
+
+/// The cache writes of a response, (5-minute, 1-hour): the split when it adds up, else
+/// every write a 5-minute one.
+fn cache_writes(usage: &Usage) -> (u64, u64) {
+    let cache_total = usage.cache_creation_input_tokens.unwrap_or(0);
+    let one_hour = usage
+        .cache_creation
+        .as_ref()
+        .and_then(|c| c.ephemeral_1h_input_tokens)
+        .unwrap_or(0);
+    let five_min_split = usage
+        .cache_creation
+        .as_ref()
+        .and_then(|c| c.ephemeral_5m_input_tokens);
+    match five_min_split {
+        Some(five) if five + one_hour == cache_total => (five, one_hour),
+        _ => (
+            cache_total.saturating_sub(one_hour),
+            one_hour.min(cache_total),
+        ),
+    }
 }
 
 /// The unix time after `limit reached|` in the line, if any.

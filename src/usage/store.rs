@@ -153,6 +153,9 @@ pub struct UsageIndex {
     time_budget: Duration,
 }
 
+/// A directory the scan walks: its path, its root's index, its depth below the root.
+type DirToWalk = (PathBuf, usize, usize);
+
 /// A file found by the scan, with its stat.
 struct Found {
     path: PathBuf,
@@ -496,45 +499,48 @@ impl UsageIndex {
     }
 
     /// Every log file below the roots, with its stat, and what was seen but will not be
-    /// read. Nothing below a root is followed through a symlink. Directories whose mtime has
-    /// not changed are not listed again; directories and files are stat'ed in parallel, one
-    /// level of the tree at a time.
+    /// read. Nothing below a root is followed through a symlink.
     fn scan(&mut self) -> (Vec<Found>, Vec<SkippedFile>) {
-        let now = now_ns();
         self.generation += 1;
+        let mut skipped = Vec::new();
+        let mut files = self.walk(&mut skipped);
+        if files.len() > MAX_LOGS {
+            files.sort();
+            let left: Vec<PathBuf> = files.drain(MAX_LOGS..).map(|(path, _)| path).collect();
+            skipped.extend(over_limit(&left, MAX_LOGS, "logs in all"));
+        }
+        let seen: Vec<Seen> = files
+            .into_par_iter()
+            .filter_map(|(path, root)| see(path, root))
+            .collect();
+        let mut found = Vec::new();
+        for s in seen {
+            match s {
+                Seen::Log(f) => found.push(f),
+                Seen::Skipped(s) => skipped.push(s),
+            }
+        }
+        (found, skipped)
+    }
+
+    /// The paths below the roots that may be logs, each with its root's index, one level of
+    /// the tree at a time, at most [`MAX_DIRS`] directories. Directories whose mtime has not
+    /// changed are not listed again.
+    fn walk(&mut self, skipped: &mut Vec<SkippedFile>) -> Vec<(PathBuf, usize)> {
+        let now = now_ns();
         let generation = self.generation;
-        let mut level: Vec<(PathBuf, usize, usize)> = self
+        let mut level: Vec<DirToWalk> = self
             .roots
             .iter()
             .enumerate()
             .map(|(i, r)| (r.clone(), i, 0))
             .collect();
         let mut files: Vec<(PathBuf, usize)> = Vec::new();
-        let mut skipped = Vec::new();
         let mut walked = 0;
         while !level.is_empty() {
             walked += level.len();
-            let dirs = &self.dirs;
-            let looked: Vec<(PathBuf, usize, usize, Option<DirListing>)> = level
-                .into_par_iter()
-                .filter_map(|(dir, root, depth)| {
-                    // A root is the user's choice and may be a symlink; nothing below it is.
-                    let meta = if depth == 0 {
-                        std::fs::metadata(&dir)
-                    } else {
-                        std::fs::symlink_metadata(&dir)
-                    };
-                    let meta = meta.ok().filter(|m| m.is_dir())?;
-                    let mtime = mtime_ns(&meta);
-                    let fresh = dirs.get(&dir).is_some_and(|l| {
-                        l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS
-                    });
-                    let listing = (!fresh).then(|| list_dir(&dir, mtime, now));
-                    Some((dir, root, depth, listing))
-                })
-                .collect();
             let mut next = Vec::new();
-            for (dir, root, depth, listing) in looked {
+            for ((dir, root, depth), listing) in self.look(level, now) {
                 if let Some(listing) = listing {
                     self.dirs.insert(dir.clone(), listing);
                 }
@@ -564,24 +570,32 @@ impl UsageIndex {
             }
             level = next;
         }
-        if files.len() > MAX_LOGS {
-            files.sort();
-            let left: Vec<PathBuf> = files.drain(MAX_LOGS..).map(|(path, _)| path).collect();
-            skipped.extend(over_limit(&left, MAX_LOGS, "logs in all"));
-        }
         self.dirs.retain(|_, l| l.generation == generation);
-        let seen: Vec<Seen> = files
+        files
+    }
+
+    /// Stats one level of directories in parallel and lists those that changed since they
+    /// were listed (None: the listing kept is still good). What is not a directory is left out.
+    fn look(&self, level: Vec<DirToWalk>, now: i64) -> Vec<(DirToWalk, Option<DirListing>)> {
+        let dirs = &self.dirs;
+        level
             .into_par_iter()
-            .filter_map(|(path, root)| see(path, root))
-            .collect();
-        let mut found = Vec::new();
-        for s in seen {
-            match s {
-                Seen::Log(f) => found.push(f),
-                Seen::Skipped(s) => skipped.push(s),
-            }
-        }
-        (found, skipped)
+            .filter_map(|(dir, root, depth)| {
+                // A root is the user's choice and may be a symlink; nothing below it is.
+                let meta = if depth == 0 {
+                    std::fs::metadata(&dir)
+                } else {
+                    std::fs::symlink_metadata(&dir)
+                };
+                let meta = meta.ok().filter(|m| m.is_dir())?;
+                let mtime = mtime_ns(&meta);
+                let fresh = dirs
+                    .get(&dir)
+                    .is_some_and(|l| l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS);
+                let listing = (!fresh).then(|| list_dir(&dir, mtime, now));
+                Some(((dir, root, depth), listing))
+            })
+            .collect()
     }
 
     /// Writes the index to its cache file (atomically: temp file, then rename), when
@@ -819,32 +833,15 @@ fn read_file(
             format!("{} bytes, over the {MAX_LOG_BYTES} a log may have", id.size),
         );
     }
-    let mut verify_bytes = 0;
-    let mut from = 0;
-    let mut reset = true;
-    let mut head = (0, 0);
-    if let Some(prev) = &prev
-        && prev.id.dev == id.dev
-        && prev.id.ino == id.ino
-        && id.size >= prev.offset
-    {
-        if unchanged(prev, &id) {
-            return Outcome::Unchanged;
-        }
-        let (head_len, head_hash) = prev.head;
-        let (tail_len, tail_hash) = prev.tail;
-        let matches = |at: u64, len: u64, hash: u64| {
-            len == 0 || hash_at(&file, at, len).is_ok_and(|h| h == hash)
-        };
-        let same =
-            matches(0, head_len, head_hash) && matches(prev.offset - tail_len, tail_len, tail_hash);
-        verify_bytes += head_len + tail_len;
-        if same {
-            from = prev.offset;
-            reset = false;
-            head = prev.head;
-        }
-    }
+    let Some(Resume {
+        from,
+        reset,
+        mut head,
+        mut verify_bytes,
+    }) = resume(&file, prev.as_ref(), &id)
+    else {
+        return Outcome::Unchanged;
+    };
     let mut reader = &file;
     if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from)) {
         return Outcome::Failed(SkipReason::Unreadable, e.to_string());
@@ -890,6 +887,50 @@ fn read_file(
         chunk: streamed.chunk,
         verify_bytes,
     }
+}
+
+/// Where a read starts.
+struct Resume {
+    from: u64,
+    /// From the start: what was read of the file before is dropped.
+    reset: bool,
+    /// The head fingerprint kept, when reading on.
+    head: (u64, u64),
+    /// Bytes read to check the fingerprints.
+    verify_bytes: u64,
+}
+
+/// Reads on from the last offset when the file is the same one (inode), not shorter, and its
+/// fingerprints still match; else from the start. None: it has not changed since.
+fn resume(file: &File, prev: Option<&ReadMark>, id: &Identity) -> Option<Resume> {
+    let mut start = Resume {
+        from: 0,
+        reset: true,
+        head: (0, 0),
+        verify_bytes: 0,
+    };
+    let Some(prev) = prev.filter(|p| p.id.dev == id.dev && p.id.ino == id.ino) else {
+        return Some(start);
+    };
+    if id.size < prev.offset {
+        return Some(start);
+    }
+    if unchanged(prev, id) {
+        return None;
+    }
+    let (head_len, head_hash) = prev.head;
+    let (tail_len, tail_hash) = prev.tail;
+    let matches =
+        |at: u64, len: u64, hash: u64| len == 0 || hash_at(file, at, len).is_ok_and(|h| h == hash);
+    let same =
+        matches(0, head_len, head_hash) && matches(prev.offset - tail_len, tail_len, tail_hash);
+    start.verify_bytes = head_len + tail_len;
+    if same {
+        start.from = prev.offset;
+        start.reset = false;
+        start.head = prev.head;
+    }
+    Some(start)
 }
 
 #[derive(Serialize, Deserialize)]
