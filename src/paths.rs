@@ -1,5 +1,9 @@
 //! Where sandbox-deck keeps its files. Everything honours the XDG variables, so two
 //! processes with different XDG dirs never see each other's sandboxes.
+//!
+//! The one owner of the layout: every file name under the config, state and runtime dirs,
+//! a sandbox's own ([`SandboxFiles`]) and a project's ([`ProjectState`]), is spelled here and
+//! nowhere else (`backend::git_view` lays out its own subdir of a project's state).
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -132,7 +136,7 @@ pub fn tmux_conf_in(runtime_dir: &Path) -> PathBuf {
 }
 
 /// One sandbox's own files. Secrets, sockets and what dies with a run are in its runtime dir
-/// (`<runtime>/sandboxes/<id>/`, never mounted inside: a tmpfs that goes at logout); what
+/// (`<runtime>/sandboxes/<id>/`, never mounted inside, usually a tmpfs gone at logout); what
 /// outlives a run or may grow is on disk in its state dir (`<state>/sandboxes/<id>/`). Both
 /// go with `rm`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,9 +147,11 @@ pub struct SandboxFiles {
 
 impl SandboxFiles {
     fn new(runtime_dir: &Path, state_dir: &Path, id: &SandboxId) -> SandboxFiles {
+        // The same layout under both: `sandboxes/<id>/`.
+        let own = Path::new("sandboxes").join(id.as_str());
         SandboxFiles {
-            runtime: runtime_dir.join("sandboxes").join(id.as_str()),
-            state: state_dir.join("sandboxes").join(id.as_str()),
+            runtime: runtime_dir.join(&own),
+            state: state_dir.join(own),
         }
     }
 
@@ -269,5 +275,57 @@ fn fallback_runtime_dir(uid: u32) -> PathBuf {
         login.join("sandbox-deck")
     } else {
         std::env::temp_dir().join(format!("sandbox-deck-{uid}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sandbox_keeps_its_runtime_files_where_it_was_made_and_its_state_in_ours() {
+        let paths = Paths {
+            state_dir: "/state".into(),
+            config_dir: "/config".into(),
+            runtime_dir: "/run/ours".into(),
+        };
+        let record = SandboxRecord {
+            runtime_dir: Some("/run/theirs".into()),
+            ..SandboxRecord::example("api", Path::new("/src/api"))
+        };
+        let id = record.id.as_str();
+        let files = paths.sandbox_of(&record);
+        assert_eq!(
+            files.xauthority(),
+            Path::new("/run/theirs/sandboxes")
+                .join(id)
+                .join("Xauthority")
+        );
+        assert_eq!(
+            files.status_events(),
+            Path::new("/state/sandboxes")
+                .join(id)
+                .join("status/events.jsonl")
+        );
+        let ours = paths.sandbox(&record.id);
+        assert_eq!(
+            ours.runtime_dir(),
+            Path::new("/run/ours/sandboxes").join(id)
+        );
+        assert_eq!(ours.state_dir(), files.state_dir());
+        let runtime = [
+            files.xauthority(),
+            files.xvfb_log(),
+            files.gh_token(),
+            files.join_env(),
+            files.init_namespaces(),
+            files.hook_settings(),
+            files.qmp_socket(),
+            files.screendump(),
+        ];
+        for (i, a) in runtime.iter().enumerate() {
+            assert_eq!(a.parent(), Some(files.runtime_dir()), "{}", a.display());
+            assert!(runtime[i + 1..].iter().all(|b| a != b), "{}", a.display());
+        }
     }
 }
