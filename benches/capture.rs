@@ -37,54 +37,20 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(30usize);
-    for tool in ["Xvfb", "import", "xsetroot", "xclock"] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .map(|s| !s.success())
-            .unwrap_or(true)
-        {
-            eprintln!(
-                "{tool} is missing (apt-get install xvfb imagemagick x11-xserver-utils x11-apps): nothing measured"
-            );
-            return;
-        }
+    if let Some(tool) = missing_tool() {
+        eprintln!(
+            "{tool} is missing (apt-get install xvfb imagemagick x11-xserver-utils x11-apps): nothing measured"
+        );
+        return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let spec = XvfbSpec {
-        first_display: 200,
-        width: 1280,
-        height: 800,
-        depth: 24,
-        auth_file: dir.path().join("auth"),
-        log_file: dir.path().join("log"),
-    };
-    xvfb::write_cookie(&spec.auth_file).expect("cookie");
-    let mut server = xvfb::start(Path::new("Xvfb"), &spec).expect("Xvfb");
-    let display = format!(":{}", server.number);
-    let x_env = |c: &mut Command| {
-        c.env("DISPLAY", &display)
-            .env("XAUTHORITY", &spec.auth_file);
-    };
-    let mut root = Command::new("xsetroot");
-    x_env(&mut root);
-    root.args(["-solid", "#336699"]).status().expect("xsetroot");
-    let mut clock = Command::new("xclock");
-    x_env(&mut clock);
-    let mut clock = clock
-        .args(["-geometry", "600x600+100+100", "-update", "1"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("xclock");
-    std::thread::sleep(std::time::Duration::from_millis(500));
-
-    let mut plain = X11Capture::connect(server.number, &spec.auth_file, false).expect("x11 plain");
-    let mut shm = X11Capture::connect(server.number, &spec.auth_file, true).expect("x11 shm");
+    let desktop = Desktop::start(dir.path());
+    let (number, auth) = (desktop.server.number, desktop.spec.auth_file.clone());
+    let mut plain = X11Capture::connect(number, &auth, false).expect("x11 plain");
+    let mut shm = X11Capture::connect(number, &auth, true).expect("x11 shm");
     assert!(shm.uses_shm(), "Xvfb offers MIT-SHM");
     let import = || {
-        let mut c = Command::new("import");
-        x_env(&mut c);
+        let mut c = desktop.command("import");
         let status = c
             .args(["-window", "root", "png:-"])
             .stdout(Stdio::null())
@@ -107,33 +73,141 @@ fn main() {
         time(runs, || shm.capture_if_changed().unwrap())
     };
     let t_import = time(runs.min(15), import);
+    print_capture_times(
+        runs,
+        &CaptureTimes {
+            plain: t_plain,
+            shm: t_shm,
+            plain_png: t_plain_png,
+            shm_png: t_shm_png,
+            unchanged: t_unchanged,
+            import: t_import,
+        },
+    );
 
+    terminal_bytes(&mut shm);
+
+    drop(plain);
+    drop(shm);
+    desktop.stop();
+}
+
+/// The first of the tools the bench needs that the host lacks.
+fn missing_tool() -> Option<&'static str> {
+    ["Xvfb", "import", "xsetroot", "xclock"]
+        .into_iter()
+        .find(|tool| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .stdout(Stdio::null())
+                .status()
+                .map(|s| !s.success())
+                .unwrap_or(true)
+        })
+}
+
+/// An Xvfb with real content: a solid root and a ticking xclock.
+struct Desktop {
+    spec: XvfbSpec,
+    server: xvfb::Display,
+    clock: std::process::Child,
+}
+
+impl Desktop {
+    fn start(dir: &Path) -> Desktop {
+        let spec = XvfbSpec {
+            first_display: 200,
+            width: 1280,
+            height: 800,
+            depth: 24,
+            auth_file: dir.join("auth"),
+            log_file: dir.join("log"),
+        };
+        xvfb::write_cookie(&spec.auth_file).expect("cookie");
+        let server = xvfb::start(Path::new("Xvfb"), &spec).expect("Xvfb");
+        let x = |program: &str| x_client(server.number, &spec.auth_file, program);
+        x("xsetroot")
+            .args(["-solid", "#336699"])
+            .status()
+            .expect("xsetroot");
+        let clock = x("xclock")
+            .args(["-geometry", "600x600+100+100", "-update", "1"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xclock");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Desktop {
+            spec,
+            server,
+            clock,
+        }
+    }
+
+    /// `program` as an X client of this display.
+    fn command(&self, program: &str) -> Command {
+        x_client(self.server.number, &self.spec.auth_file, program)
+    }
+
+    fn stop(mut self) {
+        let _ = self.clock.kill();
+        let _ = self.clock.wait();
+        self.server
+            .process
+            .terminate(std::time::Duration::from_secs(2));
+        let _ = self.server.child.wait();
+    }
+}
+
+fn x_client(number: u32, auth: &Path, program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.env("DISPLAY", format!(":{number}"))
+        .env("XAUTHORITY", auth);
+    c
+}
+
+/// Medians in milliseconds.
+struct CaptureTimes {
+    plain: f64,
+    shm: f64,
+    plain_png: f64,
+    shm_png: f64,
+    unchanged: f64,
+    import: f64,
+}
+
+fn print_capture_times(runs: usize, t: &CaptureTimes) {
+    let t_import = t.import;
     println!(
         "capture of one 1280x800 frame, median of {runs} runs (import: {}):",
         runs.min(15)
     );
     println!(
-        "  x11rb GetImage -> RGB        {t_plain:8.2} ms   {:6.1}x faster than import",
-        t_import / t_plain
+        "  x11rb GetImage -> RGB        {:8.2} ms   {:6.1}x faster than import",
+        t.plain,
+        t_import / t.plain
     );
     println!(
-        "  x11rb MIT-SHM  -> RGB        {t_shm:8.2} ms   {:6.1}x",
-        t_import / t_shm
+        "  x11rb MIT-SHM  -> RGB        {:8.2} ms   {:6.1}x",
+        t.shm,
+        t_import / t.shm
     );
     println!(
-        "  x11rb GetImage -> PNG        {t_plain_png:8.2} ms   {:6.1}x",
-        t_import / t_plain_png
+        "  x11rb GetImage -> PNG        {:8.2} ms   {:6.1}x",
+        t.plain_png,
+        t_import / t.plain_png
     );
     println!(
-        "  x11rb MIT-SHM  -> PNG        {t_shm_png:8.2} ms   {:6.1}x",
-        t_import / t_shm_png
+        "  x11rb MIT-SHM  -> PNG        {:8.2} ms   {:6.1}x",
+        t.shm_png,
+        t_import / t.shm_png
     );
     println!(
-        "  MIT-SHM, unchanged (skipped) {t_unchanged:8.2} ms   {:6.1}x",
-        t_import / t_unchanged
+        "  MIT-SHM, unchanged (skipped) {:8.2} ms   {:6.1}x",
+        t.unchanged,
+        t_import / t.unchanged
     );
     println!("  import -window root png:-    {t_import:8.2} ms   (baseline)");
-    let best_raw = t_shm.min(t_plain);
+    let best_raw = t.shm.min(t.plain);
     let verdict = if t_import / best_raw >= TARGET_RATIO {
         "ok"
     } else {
@@ -143,15 +217,6 @@ fn main() {
         "x11rb capture {:.1}x faster than import (target >= {TARGET_RATIO}x): {verdict}",
         t_import / best_raw
     );
-
-    terminal_bytes(&mut shm);
-
-    let _ = clock.kill();
-    let _ = clock.wait();
-    drop(plain);
-    drop(shm);
-    server.process.terminate(std::time::Duration::from_secs(2));
-    let _ = server.child.wait();
 }
 
 /// Counts what would go to the terminal.

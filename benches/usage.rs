@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sandbox_deck::usage::{GroupBy, Pricing, Query, UsageIndex};
+use sandbox_deck::usage::{GroupBy, Pricing, Query, RefreshStats, UsageIndex};
 use serde_json::Value;
 
 const CCUSAGE: &[&str] = &["ccusage@20.0.24", "@ccusage/ccusage-linux-x64@20.0.24"];
@@ -94,8 +94,39 @@ fn main() {
     let scratch = base.join("scratch");
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let corpus = corpus(&corpus_dir, mb);
+    let (cold, warm, our_report) = cli_runs(&corpus_dir, &scratch);
+    let (cc_runs, cc_report) = ccusage_runs(&corpus_dir, &scratch);
+    let in_process = in_process(&corpus_dir);
+    let ours = Totals::of(&our_report["totals"]);
+    assert_eq!(
+        ours.tokens,
+        corpus.truth_tokens(),
+        "our totals differ from the generator's"
+    );
+    assert_eq!(ours.entries, corpus.truth.responses);
+    assert!((in_process.report_cost - ours.cost).abs() < 1e-6);
+    print_totals(&corpus, &ours, (!cc_runs.is_empty()).then_some(&cc_report));
+    print_runs(&cold, &warm, &cc_runs);
+    print_in_process(&in_process);
+}
 
-    // The corpus, generated once per size (the generator is deterministic).
+/// The generated corpus and what the generator says it holds.
+struct Corpus {
+    truth: corpus_gen::Truth,
+    files: u64,
+    bytes: u64,
+}
+
+impl Corpus {
+    fn truth_tokens(&self) -> [u64; 4] {
+        let t = &self.truth;
+        [t.input, t.output, t.cache_creation, t.cache_read]
+    }
+}
+
+/// The corpus in `corpus_dir`, generated once per size (the generator is deterministic).
+fn corpus(corpus_dir: &Path, mb: u64) -> Corpus {
     let marker = corpus_dir.join("truth.json");
     let truth: corpus_gen::Truth = match std::fs::read(&marker)
         .ok()
@@ -109,9 +140,9 @@ fn main() {
             cache_read: v[4],
         },
         _ => {
-            let _ = std::fs::remove_dir_all(&corpus_dir);
+            let _ = std::fs::remove_dir_all(corpus_dir);
             eprintln!("generating a {mb} MB corpus in {}", corpus_dir.display());
-            let c = corpus_gen::generate(&corpus_dir, mb, 0x5eed).expect("corpus");
+            let c = corpus_gen::generate(corpus_dir, mb, 0x5eed).expect("corpus");
             let t = c.truth;
             let v = vec![
                 t.responses,
@@ -127,16 +158,23 @@ fn main() {
         }
     };
     let facts: Vec<u64> = serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
-    let (files, bytes) = (facts[5], facts[6]);
+    Corpus {
+        truth,
+        files: facts[5],
+        bytes: facts[6],
+    }
+}
 
-    // Ours through the CLI: cold (empty state dir) and warm (its cache present).
+/// Ours through the CLI, three times: cold (empty state dir) and warm (its cache present).
+/// Returns the cold runs, the warm runs and the last report.
+fn cli_runs(corpus_dir: &Path, scratch: &Path) -> (Vec<Run>, Vec<Run>, Value) {
     let ours = |state: &Path| {
         let mut c = Command::new(BIN);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &scratch)
+            .env("HOME", scratch)
             .env("TZ", "UTC")
-            .env("CLAUDE_CONFIG_DIR", &corpus_dir)
+            .env("CLAUDE_CONFIG_DIR", corpus_dir)
             .env("XDG_STATE_HOME", state)
             .env("XDG_CONFIG_HOME", scratch.join("config"))
             .env("XDG_RUNTIME_DIR", scratch.join("run"))
@@ -153,15 +191,19 @@ fn main() {
         cold.push(run);
         warm.push(measure(ours(&state), &scratch.join("ours-warm.json")));
     }
+    (cold, warm, our_report)
+}
 
-    // ccusage on the same corpus.
+/// ccusage on the same corpus, three times (none when it cannot be installed). Returns the
+/// runs and the last report.
+fn ccusage_runs(corpus_dir: &Path, scratch: &Path) -> (Vec<Run>, Value) {
     let cc_dir = std::env::temp_dir().join("sandbox-deck-usage-bench-ccusage");
     let mut cc_runs = Vec::new();
     let mut cc_report = Value::Null;
     if let Some(cc) = ccusage_bin(&cc_dir) {
         for _ in 0..3 {
             let mut c = Command::new(&cc);
-            c.env("CLAUDE_CONFIG_DIR", &corpus_dir)
+            c.env("CLAUDE_CONFIG_DIR", corpus_dir)
                 .env("TZ", "UTC")
                 .args(["claude", "daily", "--offline", "--json"]);
             let run = measure(c, &scratch.join("ccusage.json"));
@@ -171,14 +213,29 @@ fn main() {
     } else {
         eprintln!("ccusage could not be installed: comparing with the generator only");
     }
+    (cc_runs, cc_report)
+}
 
-    // In process: a cold refresh, then one appended line.
+/// The index in process: a cold refresh and report, then 30 refreshes after one appended
+/// line each.
+struct InProcess {
+    cold: Duration,
+    stats: RefreshStats,
+    report_time: Duration,
+    report_cost: f64,
+    refreshes: Vec<Duration>,
+    refresh_and_report: Vec<Duration>,
+    appended_bytes: u64,
+    read_bytes: u64,
+}
+
+fn in_process(corpus_dir: &Path) -> InProcess {
     let pricing = Pricing::builtin();
     let roots = vec![corpus_dir.join("projects")];
     let started = Instant::now();
     let mut index = UsageIndex::open(roots, None);
     let stats = index.refresh();
-    let in_process_cold = started.elapsed();
+    let cold = started.elapsed();
     let mut query = Query::new(GroupBy::Day);
     query.local_days = false;
     let started = Instant::now();
@@ -194,10 +251,16 @@ fn main() {
         .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .expect("a log file");
     let original_len = std::fs::metadata(&target).unwrap().len();
-    let mut refreshes = Vec::new();
-    let mut refresh_and_report = Vec::new();
-    let mut appended_bytes = 0;
-    let mut read_bytes = 0;
+    let mut run = InProcess {
+        cold,
+        stats,
+        report_time,
+        report_cost: report.totals.cost_usd,
+        refreshes: Vec::new(),
+        refresh_and_report: Vec::new(),
+        appended_bytes: 0,
+        read_bytes: 0,
+    };
     for i in 0..30 {
         let line = format!(
             "{{\"type\":\"assistant\",\"timestamp\":\"2025-10-31T12:00:00.000Z\",\"requestId\":\"req_bench{i}\",\"sessionId\":\"bench\",\"cwd\":\"/bench\",\"isSidechain\":false,\"message\":{{\"id\":\"msg_bench{i}\",\"model\":\"claude-sonnet-4-5-20250929\",\"content\":[],\"usage\":{{\"input_tokens\":1,\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"output_tokens\":1}}}}}}\n"
@@ -210,11 +273,11 @@ fn main() {
         drop(f);
         let started = Instant::now();
         let s = index.refresh();
-        refreshes.push(started.elapsed());
+        run.refreshes.push(started.elapsed());
         let _ = index.report(&pricing, &query);
-        refresh_and_report.push(started.elapsed());
-        appended_bytes = line.len() as u64;
-        read_bytes = s.bytes_read;
+        run.refresh_and_report.push(started.elapsed());
+        run.appended_bytes = line.len() as u64;
+        run.read_bytes = s.bytes_read;
         std::thread::sleep(Duration::from_millis(20));
     }
     // Leave the corpus as it was for the next run.
@@ -224,35 +287,59 @@ fn main() {
         .unwrap()
         .set_len(original_len)
         .unwrap();
+    run
+}
 
-    // Agreement.
-    let ours_t = &our_report["totals"];
-    let tok = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
-    let ours_tokens = [
-        tok(ours_t, "input_tokens"),
-        tok(ours_t, "output_tokens"),
-        tok(ours_t, "cache_creation_tokens"),
-        tok(ours_t, "cache_read_tokens"),
-    ];
-    let truth_tokens = [
-        truth.input,
-        truth.output,
-        truth.cache_creation,
-        truth.cache_read,
-    ];
-    let ours_cost = ours_t["cost_usd"].as_f64().unwrap_or(0.0);
-    assert_eq!(
-        ours_tokens, truth_tokens,
-        "our totals differ from the generator's"
-    );
-    assert_eq!(tok(ours_t, "entries"), truth.responses);
-    assert!((report.totals.cost_usd - ours_cost).abs() < 1e-6);
+/// A report's totals: input, output, cache write and cache read tokens, cost, entries.
+struct Totals {
+    tokens: [u64; 4],
+    cost: f64,
+    entries: u64,
+}
 
+impl Totals {
+    /// Ours (`usage --json`'s `totals`).
+    fn of(t: &Value) -> Totals {
+        Totals {
+            tokens: [
+                tok(t, "input_tokens"),
+                tok(t, "output_tokens"),
+                tok(t, "cache_creation_tokens"),
+                tok(t, "cache_read_tokens"),
+            ],
+            cost: t["cost_usd"].as_f64().unwrap_or(0.0),
+            entries: tok(t, "entries"),
+        }
+    }
+
+    /// ccusage's (`daily --json`'s `totals`).
+    fn of_ccusage(t: &Value) -> Totals {
+        Totals {
+            tokens: [
+                tok(t, "inputTokens"),
+                tok(t, "outputTokens"),
+                tok(t, "cacheCreationTokens"),
+                tok(t, "cacheReadTokens"),
+            ],
+            cost: t["totalCost"].as_f64().unwrap_or(0.0),
+            entries: 0,
+        }
+    }
+}
+
+fn tok(v: &Value, k: &str) -> u64 {
+    v[k].as_u64().unwrap_or(0)
+}
+
+/// The corpus and the totals table: the generator's, ours and ccusage's when it ran.
+fn print_totals(corpus: &Corpus, ours: &Totals, cc_report: Option<&Value>) {
+    let truth = &corpus.truth;
     println!("## Usage\n");
     println!(
-        "Corpus: {:.0} MB, {files} files, {} unique responses (generated by `examples/gen-usage-corpus.rs`, \
+        "Corpus: {:.0} MB, {} files, {} unique responses (generated by `examples/gen-usage-corpus.rs`, \
          compact JSON, content-block duplicates, sub-agents, resumed sessions). Machine: {} cores.\n",
-        bytes as f64 / 1e6,
+        corpus.bytes as f64 / 1e6,
+        corpus.files,
         truth.responses,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
@@ -262,27 +349,22 @@ fn main() {
         "| generator (truth) | {} | {} | {} | {} | |",
         truth.input, truth.output, truth.cache_creation, truth.cache_read
     );
+    let t = &ours.tokens;
     println!(
         "| sandbox-deck | {} | {} | {} | {} | {:.4} |",
-        ours_tokens[0], ours_tokens[1], ours_tokens[2], ours_tokens[3], ours_cost
+        t[0], t[1], t[2], t[3], ours.cost
     );
-    if !cc_runs.is_empty() {
-        let t = &cc_report["totals"];
-        let cc_tokens = [
-            tok(t, "inputTokens"),
-            tok(t, "outputTokens"),
-            tok(t, "cacheCreationTokens"),
-            tok(t, "cacheReadTokens"),
-        ];
-        let cc_cost = t["totalCost"].as_f64().unwrap_or(0.0);
+    if let Some(cc_report) = cc_report {
+        let cc = Totals::of_ccusage(&cc_report["totals"]);
+        let t = &cc.tokens;
         println!(
             "| ccusage 20.0.24 | {} | {} | {} | {} | {:.4} |",
-            cc_tokens[0], cc_tokens[1], cc_tokens[2], cc_tokens[3], cc_cost
+            t[0], t[1], t[2], t[3], cc.cost
         );
-        let diff = (ours_cost - cc_cost).abs() / cc_cost.max(1e-9) * 100.0;
+        let diff = (ours.cost - cc.cost).abs() / cc.cost.max(1e-9) * 100.0;
         println!(
             "\nTokens {}; cost differs by {:.6} %.\n",
-            if cc_tokens == ours_tokens {
+            if cc.tokens == ours.tokens {
                 "agree exactly"
             } else {
                 "DIFFER"
@@ -290,6 +372,10 @@ fn main() {
             diff
         );
     }
+}
+
+/// The CLI runs' table: wall, CPU and peak RSS.
+fn print_runs(cold: &[Run], warm: &[Run], cc_runs: &[Run]) {
     println!("| run (median of 3) | wall | CPU | peak RSS |");
     println!("|---|---|---|---|");
     let row = |name: &str, runs: &[Run]| {
@@ -303,28 +389,33 @@ fn main() {
     };
     row(
         "sandbox-deck `usage --by day --json`, cold (no cache)",
-        &cold,
+        cold,
     );
     row(
         "sandbox-deck `usage --by day --json`, warm (cache, nothing new)",
-        &warm,
+        warm,
     );
     if !cc_runs.is_empty() {
-        row("ccusage `claude daily --offline --json`", &cc_runs);
+        row("ccusage `claude daily --offline --json`", cc_runs);
     }
+}
+
+fn print_in_process(run: &InProcess) {
     println!(
         "\nIn process: cold refresh {} ({} files, {:.0} MB read), report by day {}.",
-        ms(in_process_cold),
-        stats.files,
-        stats.bytes_read as f64 / 1e6,
-        ms(report_time)
+        ms(run.cold),
+        run.stats.files,
+        run.stats.bytes_read as f64 / 1e6,
+        ms(run.report_time)
     );
     let max = |v: &[Duration]| v.iter().max().copied().unwrap_or_default();
     println!(
-        "Refresh after appending one line ({appended_bytes} bytes; {read_bytes} bytes read): \
+        "Refresh after appending one line ({} bytes; {} bytes read): \
          median {}, max {} over 30; with the report by day: median {}.",
-        ms(median(refreshes.clone())),
-        ms(max(&refreshes)),
-        ms(median(refresh_and_report))
+        run.appended_bytes,
+        run.read_bytes,
+        ms(median(run.refreshes.clone())),
+        ms(max(&run.refreshes)),
+        ms(median(run.refresh_and_report.clone()))
     );
 }

@@ -333,56 +333,78 @@ pub fn generate(root: &Path, megabytes: u64, seed: u64) -> std::io::Result<Corpu
             );
         }
         let turns = rng.range(5, 40);
+        let session_dir = projects_dir.join(encode(cwd));
         for _ in 0..turns {
-            let len = rng.range(50, 600) as usize;
-            lines.push(user_line(&mut rng, &mut s, len, false));
-            if rng.chance(20) {
-                lines.push(json!({"type":"file-history-snapshot","messageId":rng.uuid(),"snapshot":{"trackedFileBackups":{},"timestamp":timestamp(s.now_ms)},"isSnapshotUpdate":false}).to_string());
-            }
-            for _ in 0..rng.range(1, 6) {
-                let mut blocks = Vec::new();
-                response(&mut rng, &mut s, &mut corpus.truth, &mut blocks);
-                lines.extend(blocks);
-                let len = rng.range(100, 1_500) as usize;
-                lines.push(user_line(&mut rng, &mut s, len, true));
-            }
-            if rng.chance(12) {
-                let mut agent = Session {
-                    id: s.id.clone(),
-                    cwd,
-                    now_ms: s.now_ms,
-                    sidechain: true,
-                    last: None,
-                };
-                let mut agent_lines = Vec::new();
-                if rng.chance(30)
-                    && let Some(parent) = &s.last
-                {
-                    agent_lines.push(replay(&mut rng, parent));
-                }
-                for _ in 0..rng.range(3, 15) {
-                    let len = rng.range(100, 1_000) as usize;
-                    agent_lines.push(user_line(&mut rng, &mut agent, len, true));
-                    response(&mut rng, &mut agent, &mut corpus.truth, &mut agent_lines);
-                }
-                let path = projects_dir
-                    .join(encode(cwd))
-                    .join(&s.id)
-                    .join("subagents")
-                    .join(format!("agent-{}.jsonl", &rng.uuid()[..8]));
-                write_lines(&path, &agent_lines, &mut corpus)?;
-            }
-            if rng.chance(5) {
-                lines.push(json!({"type":"system","subtype":"compact_boundary","content":"Conversation compacted","timestamp":timestamp(s.now_ms),"sessionId":s.id,"cwd":cwd}).to_string());
-            }
+            turn(&mut rng, &mut s, &mut lines, &session_dir, &mut corpus)?;
         }
-        let path = projects_dir
-            .join(encode(cwd))
-            .join(format!("{}.jsonl", s.id));
+        let path = session_dir.join(format!("{}.jsonl", s.id));
         write_lines(&path, &lines, &mut corpus)?;
         previous[p] = Some(lines);
     }
     Ok(corpus)
+}
+
+/// One turn of session `s`: a prompt, a few responses with their tool results, now and then
+/// a sub-agent (its own file under `session_dir`) and a compaction.
+fn turn(
+    rng: &mut Rng,
+    s: &mut Session,
+    lines: &mut Vec<String>,
+    session_dir: &Path,
+    corpus: &mut Corpus,
+) -> std::io::Result<()> {
+    let len = rng.range(50, 600) as usize;
+    lines.push(user_line(rng, s, len, false));
+    if rng.chance(20) {
+        lines.push(json!({"type":"file-history-snapshot","messageId":rng.uuid(),"snapshot":{"trackedFileBackups":{},"timestamp":timestamp(s.now_ms)},"isSnapshotUpdate":false}).to_string());
+    }
+    for _ in 0..rng.range(1, 6) {
+        let mut blocks = Vec::new();
+        response(rng, s, &mut corpus.truth, &mut blocks);
+        lines.extend(blocks);
+        let len = rng.range(100, 1_500) as usize;
+        lines.push(user_line(rng, s, len, true));
+    }
+    if rng.chance(12) {
+        sub_agent(rng, s, session_dir, corpus)?;
+    }
+    if rng.chance(5) {
+        lines.push(json!({"type":"system","subtype":"compact_boundary","content":"Conversation compacted","timestamp":timestamp(s.now_ms),"sessionId":s.id,"cwd":s.cwd}).to_string());
+    }
+    Ok(())
+}
+
+/// A sub-agent of session `s`, in its own file: sometimes a replay of the parent's last
+/// response first, then a few tool results and responses.
+fn sub_agent(
+    rng: &mut Rng,
+    s: &Session,
+    session_dir: &Path,
+    corpus: &mut Corpus,
+) -> std::io::Result<()> {
+    let mut agent = Session {
+        id: s.id.clone(),
+        cwd: s.cwd,
+        now_ms: s.now_ms,
+        sidechain: true,
+        last: None,
+    };
+    let mut agent_lines = Vec::new();
+    if rng.chance(30)
+        && let Some(parent) = &s.last
+    {
+        agent_lines.push(replay(rng, parent));
+    }
+    for _ in 0..rng.range(3, 15) {
+        let len = rng.range(100, 1_000) as usize;
+        agent_lines.push(user_line(rng, &mut agent, len, true));
+        response(rng, &mut agent, &mut corpus.truth, &mut agent_lines);
+    }
+    let path = session_dir
+        .join(&s.id)
+        .join("subagents")
+        .join(format!("agent-{}.jsonl", &rng.uuid()[..8]));
+    write_lines(&path, &agent_lines, corpus)
 }
 
 fn main() -> std::io::Result<()> {

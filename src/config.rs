@@ -258,14 +258,18 @@ impl Config {
         Ok(config)
     }
 
+    /// Checks every value the types cannot, section by section (the first bad key is
+    /// reported).
     fn validate(&self) -> std::result::Result<(), String> {
-        let check = |ok: bool, key: &str, why: &str| {
-            if ok {
-                Ok(())
-            } else {
-                Err(format!("key `{key}`: {why}"))
-            }
-        };
+        self.validate_sizes()?;
+        self.validate_sandbox()?;
+        self.validate_bubblewrap()?;
+        self.validate_timing()?;
+        self.validate_prices()
+    }
+
+    /// `display` and `tmux`.
+    fn validate_sizes(&self) -> std::result::Result<(), String> {
         check(
             (64..=8192).contains(&self.display.width),
             "display.width",
@@ -295,7 +299,10 @@ impl Config {
             (5..=1000).contains(&self.tmux.height),
             "tmux.height",
             "must be between 5 and 1000",
-        )?;
+        )
+    }
+
+    fn validate_sandbox(&self) -> std::result::Result<(), String> {
         check(
             !self.sandbox.agent.is_empty() && !self.sandbox.agent.contains(char::is_whitespace),
             "sandbox.agent",
@@ -310,7 +317,10 @@ impl Config {
             self.sandbox.start_settle_ms <= 60_000,
             "sandbox.start_settle_ms",
             "must be at most 60000",
-        )?;
+        )
+    }
+
+    fn validate_bubblewrap(&self) -> std::result::Result<(), String> {
         let bw = &self.bubblewrap;
         for (key, names) in [
             ("bubblewrap.pass_env", &bw.pass_env),
@@ -331,6 +341,12 @@ impl Config {
                 &format!("{rel:?} must be a path inside the project (relative, no `..`)"),
             )?;
         }
+        Ok(())
+    }
+
+    /// The intervals and rates of `monitor`, `ui`, `metrics` and `status`, the theme and
+    /// `notify`.
+    fn validate_timing(&self) -> std::result::Result<(), String> {
         check(
             (100..=3_600_000).contains(&self.monitor.interval_ms),
             "monitor.interval_ms",
@@ -372,7 +388,10 @@ impl Config {
             self.notify.command.first().is_none_or(|c| !c.is_empty()),
             "notify.command",
             "must be empty or start with a program name",
-        )?;
+        )
+    }
+
+    fn validate_prices(&self) -> std::result::Result<(), String> {
         for (model, price) in &self.usage.prices {
             let values = [
                 price.input,
@@ -393,6 +412,15 @@ impl Config {
                 DeckError::Config { message, .. } => message,
                 other => other.to_string(),
             })
+    }
+}
+
+/// `Err("key `KEY`: WHY")` unless `ok`.
+fn check(ok: bool, key: &str, why: &str) -> std::result::Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("key `{key}`: {why}"))
     }
 }
 

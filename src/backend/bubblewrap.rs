@@ -82,6 +82,26 @@ pub struct Plan {
 }
 
 /// Looks at the host to turn a profile and a launch into a [`Plan`].
+///
+/// One function on purpose: bwrap applies the mounts in list order and a later mount covers
+/// an earlier one, so the order is the policy, and it reads top to bottom here:
+/// 1. `/tmp`: the project state's own, else a tmpfs.
+/// 2. The profile's system paths, read-only (symlinks recreated), then the nix-ld loader at
+///    the ELF interpreter path.
+/// 3. `/etc`: an empty dir, the profile's entries read-only (the one that holds the
+///    Chromium policy rebuilt around it), then the policy file.
+/// 4. The home: a tmpfs, then what lives in it: the project state (`~/.claude.json`,
+///    `~/.local/*`), the browser's profile and wrapper, the `~/.claude` view.
+/// 5. The host files the exposure shows read-only.
+/// 6. The agent install and its command link: after the home and all in it, so nothing
+///    hides them.
+/// 7. The project read-write, its pinned dirs, then the git view (after the pins: a pin
+///    bound later would cover it), then the protected paths read-only over all of those.
+/// 8. Sockets, devices, the status dir, the hook settings, the X socket and cookie.
+/// 9. The secrets file (the command is wrapped to load it).
+/// 10. Last, with hardening, `/` remounted read-only: after every mount, which all need
+///     their mount points created.
+#[allow(clippy::too_many_lines)]
 pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
     let mut mounts = Vec::new();
     match &launch.state {
@@ -970,5 +990,74 @@ mod tests {
                 .unwrap()
                 .starts_with(&"a".repeat(32))
         );
+    }
+
+    /// The whole argv for a few launches, reviewed like code: any change to the mount plan or
+    /// the flags shows in the snapshot's diff. Host-independent: the profile's system paths
+    /// are a temp dir's (its path shown as `<host>`), no `/etc` entry, and the uid inside
+    /// (it depends on who runs the test) is left to `root_is_another_uid_inside_...`.
+    #[test]
+    #[cfg(target_arch = "x86_64")] // The ELF interpreter path and the seccomp fds differ.
+    fn the_argv_of_a_few_launches_is_unchanged() {
+        let host = tempfile::tempdir().unwrap();
+        std::fs::create_dir(host.path().join("usr")).unwrap();
+        std::os::unix::fs::symlink("usr/bin", host.path().join("bin")).unwrap();
+        let profile = Profile {
+            name: "snapshot".into(),
+            path: vec!["/usr/bin".into()],
+            ro_paths: ["usr", "bin", "missing"]
+                .iter()
+                .map(|p| host.path().join(p))
+                .collect(),
+            etc: Vec::new(),
+            env: Default::default(),
+            chromium_extensions: Vec::new(),
+            notice: String::new(),
+            nix_ld: Some("/nix/store/ld/lib/ld.so".into()),
+        };
+        let full = launch();
+        let mut everything = with_browser(chromium_policy(&["a".repeat(32)]));
+        everything.network = false;
+        everything.secrets = vec![("TOKEN".into(), "secret".into())];
+        everything.status_dir = Some("/run/user/1000/sandbox-deck/sandboxes/ab/status".into());
+        everything.agent_settings =
+            Some("/run/user/1000/sandbox-deck/sandboxes/ab/hooks.json".into());
+        everything.exposure.read_only = vec!["/home/dev/.gitconfig".into()];
+        everything.exposure.git = vec![
+            crate::backend::git_view::GitMount {
+                host: "/state/projects/api-0123/git/main".into(),
+                inside: "/home/dev/code/api/.git".into(),
+                writable: true,
+            },
+            crate::backend::git_view::GitMount {
+                host: "/home/dev/code/api/.git/config".into(),
+                inside: "/home/dev/code/api/.git/config".into(),
+                writable: false,
+            },
+        ];
+        everything.exposure.sockets =
+            vec![("/run/user/1000/bus".into(), "/run/user/1000/bus".into())];
+        everything.exposure.devices = vec!["/dev/dri".into()];
+        let mut bare = launch();
+        bare.hardening = false;
+        bare.state = None;
+        bare.claude = None;
+        bare.agent = None;
+        bare.display = None;
+        bare.exposure = Exposure::default();
+        let mut text = String::new();
+        for (name, launch) in [("full", full), ("everything", everything), ("bare", bare)] {
+            let mut plan = plan(&profile, &launch);
+            plan.id_inside = None;
+            text.push_str(&format!("# {name}\n"));
+            for arg in argv(&plan) {
+                let arg = arg
+                    .to_string_lossy()
+                    .replace(&*host.path().to_string_lossy(), "<host>");
+                text.push_str(&arg);
+                text.push('\n');
+            }
+        }
+        insta::assert_snapshot!(text);
     }
 }

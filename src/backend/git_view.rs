@@ -227,7 +227,44 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
         },
         ..GitView::default()
     };
-    match layout(project)? {
+    add_layout_views(&mut view, project, &root, layout(project)?)?;
+    if let Some(git_dir) = &view.spec.index_git_dir {
+        let host_index = git_dir.join("index");
+        // Without a working host git (none installed, an index it cannot read) no gitlink
+        // is known: then no synced index may hold one, and the host runs no submodule either.
+        if host_index.exists() {
+            view.spec.gitlinks = index_entries(git_dir, &host_index)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.gitlink)
+                .map(|e| e.path)
+                .collect();
+        }
+        protect_submodule_checkouts(&mut view, project);
+    }
+    protect_hooks_in_project(&mut view, project)?;
+    for path in protected {
+        if let Ok(rel) = path.strip_prefix(project)
+            && let Some(rel) = rel.to_str()
+        {
+            protect_index_paths(&mut view.spec, rel);
+        }
+    }
+    finish_mounts(&mut view);
+    sync_round(&view.spec, &mut SyncMemory::default());
+    let spec = spec_path(state);
+    std::fs::write(
+        &spec,
+        serde_json::to_vec_pretty(&view.spec).unwrap_or_default(),
+    )
+    .context_io(|| format!("writing {}", spec.display()))?;
+    Ok(view)
+}
+
+/// The views (private dirs under `root`) the project's git layout needs, and the host git
+/// dir its index is checked against.
+fn add_layout_views(view: &mut GitView, project: &Path, root: &Path, layout: Layout) -> Result<()> {
+    match layout {
         Layout::Absent => {
             let private = root.join("absent");
             crate::host::fs::make_private_dir(&private)?;
@@ -252,7 +289,7 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
         }
         Layout::Dir(git_dir) => {
             let names = [WORKTREE_STATE, COMMON_STATE].concat();
-            add_dir_view(&mut view, project, &root.join("main"), &git_dir, &names)?;
+            add_dir_view(view, project, &root.join("main"), &git_dir, &names)?;
             view.spec.index_git_dir = Some(git_dir);
         }
         Layout::File {
@@ -262,14 +299,14 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
         } => {
             if common_dir != git_dir {
                 add_dir_view(
-                    &mut view,
+                    view,
                     project,
                     &root.join("common"),
                     &common_dir,
                     COMMON_STATE,
                 )?;
                 add_dir_view(
-                    &mut view,
+                    view,
                     project,
                     &root.join("worktree"),
                     &git_dir,
@@ -277,7 +314,7 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
                 )?;
             } else {
                 let names = [WORKTREE_STATE, COMMON_STATE].concat();
-                add_dir_view(&mut view, project, &root.join("main"), &git_dir, &names)?;
+                add_dir_view(view, project, &root.join("main"), &git_dir, &names)?;
             }
             view.mounts.push(GitMount {
                 host: dot_git.clone(),
@@ -287,48 +324,25 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
             view.spec.index_git_dir = Some(git_dir);
         }
     }
-    if let Some(git_dir) = &view.spec.index_git_dir {
-        let host_index = git_dir.join("index");
-        // Without a working host git (none installed, an index it cannot read) no gitlink
-        // is known: then no synced index may hold one, and the host runs no submodule either.
-        if host_index.exists() {
-            view.spec.gitlinks = index_entries(git_dir, &host_index)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|e| e.gitlink)
-                .map(|e| e.path)
-                .collect();
-        }
-        protect_submodule_checkouts(&mut view, project);
+    Ok(())
+}
+
+/// A hooks dir in the project (see [`hooks_path_in_project`]): created when missing,
+/// read-only inside, and out of reach of the synced index.
+fn protect_hooks_in_project(view: &mut GitView, project: &Path) -> Result<()> {
+    let Some(hooks) = hooks_path_in_project(project)? else {
+        return Ok(());
+    };
+    if std::fs::symlink_metadata(&hooks).is_err() {
+        std::fs::create_dir_all(&hooks).context_io(|| format!("creating {}", hooks.display()))?;
     }
-    if let Some(hooks) = hooks_path_in_project(project)? {
-        if std::fs::symlink_metadata(&hooks).is_err() {
-            std::fs::create_dir_all(&hooks)
-                .context_io(|| format!("creating {}", hooks.display()))?;
-        }
-        protect_in_project(&mut view, project, &hooks);
-        if let Ok(rel) = hooks.strip_prefix(project)
-            && let Some(rel) = rel.to_str()
-        {
-            protect_index_paths(&mut view.spec, rel);
-        }
+    protect_in_project(view, project, &hooks);
+    if let Ok(rel) = hooks.strip_prefix(project)
+        && let Some(rel) = rel.to_str()
+    {
+        protect_index_paths(&mut view.spec, rel);
     }
-    for path in protected {
-        if let Ok(rel) = path.strip_prefix(project)
-            && let Some(rel) = rel.to_str()
-        {
-            protect_index_paths(&mut view.spec, rel);
-        }
-    }
-    finish_mounts(&mut view);
-    sync_round(&view.spec, &mut SyncMemory::default());
-    let spec = spec_path(state);
-    std::fs::write(
-        &spec,
-        serde_json::to_vec_pretty(&view.spec).unwrap_or_default(),
-    )
-    .context_io(|| format!("writing {}", spec.display()))?;
-    Ok(view)
+    Ok(())
 }
 
 /// Records `rel` as a path the synced index may not change, with the host index's entries

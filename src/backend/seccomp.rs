@@ -171,8 +171,7 @@ pub fn denied() -> Vec<&'static str> {
 }
 
 fn target_arch() -> Result<TargetArch> {
-    TargetArch::try_from(std::env::consts::ARCH)
-        .map_err(|e| DeckError::host("building the seccomp filter", format!("{e:?}")))
+    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| filter_error(&e))
 }
 
 /// The filters a sandbox runs under, in order: the main one (EPERM), one that answers
@@ -232,108 +231,137 @@ fn x32_program() -> Option<BpfProgram> {
     None
 }
 
+/// How every step of building a filter fails: seccompiler's errors carry no more than their
+/// debug text.
+fn filter_error(e: &dyn std::fmt::Debug) -> DeckError {
+    DeckError::host("building the seccomp filter", format!("{e:?}"))
+}
+
+/// A filter over `rules` for this architecture, compiled: `mismatch` for the calls no rule
+/// matches, `matched` (the filter's one refusal) for the others.
+fn compile(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: SeccompAction,
+    matched: SeccompAction,
+) -> Result<BpfProgram> {
+    let filter = SeccompFilter::new(rules, mismatch, matched, target_arch()?)
+        .map_err(|e| filter_error(&e))?;
+    BpfProgram::try_from(filter).map_err(|e| filter_error(&e))
+}
+
 fn openat2_program() -> Result<BpfProgram> {
-    let error =
-        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
-    let filter = SeccompFilter::new(
+    compile(
         BTreeMap::from([
             (libc::SYS_openat2, Vec::new()),
             (libc::SYS_clone3, Vec::new()),
         ]),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::ENOSYS as u32),
-        target_arch()?,
     )
-    .map_err(|e| error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| error(&e))
 }
 
 fn xattr_program() -> Result<BpfProgram> {
-    let error =
-        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
-    let filter = SeccompFilter::new(
+    compile(
         XATTR_WRITES
             .iter()
             .map(|(_, nr)| (*nr, Vec::new()))
             .collect(),
         SeccompAction::Allow,
         SeccompAction::Errno(libc::EOPNOTSUPP as u32),
-        target_arch()?,
     )
-    .map_err(|e| error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| error(&e))
 }
 
+/// The main filter (EPERM). Its rules are built by kind, in this order (a later kind would
+/// replace an earlier one's rules for the same syscall; none shares one today): refused
+/// syscalls, ioctls, setuid modes, setuid creates, namespaces, sockets, netfilter sockopts.
 fn main_program() -> Result<BpfProgram> {
-    let error =
-        |e: &dyn std::fmt::Debug| DeckError::host("building the seccomp filter", format!("{e:?}"));
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = DENIED_SYSCALLS
         .iter()
         .map(|(_, nr)| (*nr, Vec::new()))
         .collect();
-    let ioctl_rules = DENIED_IOCTLS
-        .iter()
-        .map(|(_, request)| {
-            let condition =
-                SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, *request)
-                    .map_err(|e| error(&e))?;
-            SeccompRule::new(vec![condition]).map_err(|e| error(&e))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    rules.insert(libc::SYS_ioctl, ioctl_rules);
+    rules.insert(libc::SYS_ioctl, ioctl_rules()?);
     for (nr, arg) in MODE_SYSCALLS {
-        let mut mode_rules = Vec::new();
-        for bit in [libc::S_ISUID, libc::S_ISGID] {
-            let bit = u64::from(bit);
-            let condition = SeccompCondition::new(
-                *arg,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::MaskedEq(bit),
-                bit,
-            )
-            .map_err(|e| error(&e))?;
-            mode_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
-        }
-        rules.insert(*nr, mode_rules);
+        rules.insert(*nr, mode_rules(*arg)?);
     }
-    let masked = |arg: u8, bits: u64| {
-        SeccompCondition::new(
-            arg,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::MaskedEq(bits),
-            bits,
-        )
-        .map_err(|e| error(&e))
-    };
     for (nr, flags_arg, mode_arg) in CREATE_SYSCALLS {
-        let mut create_rules = Vec::new();
-        for bit in [libc::S_ISUID, libc::S_ISGID] {
-            let bit = u64::from(bit);
-            match flags_arg {
-                Some(flags_arg) => {
-                    for flag in [libc::O_CREAT, libc::O_TMPFILE] {
-                        let conditions =
-                            vec![masked(*flags_arg, flag as u64)?, masked(*mode_arg, bit)?];
-                        create_rules.push(SeccompRule::new(conditions).map_err(|e| error(&e))?);
-                    }
-                }
-                None => create_rules
-                    .push(SeccompRule::new(vec![masked(*mode_arg, bit)?]).map_err(|e| error(&e))?),
-            }
-        }
-        rules.insert(*nr, create_rules);
+        rules.insert(*nr, create_rules(*flags_arg, *mode_arg)?);
     }
     for nr in NAMESPACE_SYSCALLS {
         let namespace_rules = NAMESPACE_FLAGS
             .iter()
-            .map(|flag| SeccompRule::new(vec![masked(0, *flag as u64)?]).map_err(|e| error(&e)))
+            .map(|flag| rule(vec![masked(0, *flag as u64)?]))
             .collect::<Result<Vec<_>>>()?;
         rules.insert(*nr, namespace_rules);
     }
-    let equal = |arg: u8, value: libc::c_int| {
-        SeccompCondition::new(arg, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value as u64)
-            .map_err(|e| error(&e))
-    };
+    rules.insert(libc::SYS_socket, socket_rules()?);
+    for nr in [libc::SYS_setsockopt, libc::SYS_getsockopt] {
+        rules.insert(nr, sockopt_rules()?);
+    }
+    compile(
+        rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+    )
+}
+
+fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule> {
+    SeccompRule::new(conditions).map_err(|e| filter_error(&e))
+}
+
+/// Argument `arg` (its low 32 bits) compared with `op` against `value`.
+fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition> {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| filter_error(&e))
+}
+
+/// Argument `arg` has every one of `bits` set.
+fn masked(arg: u8, bits: u64) -> Result<SeccompCondition> {
+    condition(arg, SeccompCmpOp::MaskedEq(bits), bits)
+}
+
+/// Argument `arg` is `value`.
+fn equal(arg: u8, value: libc::c_int) -> Result<SeccompCondition> {
+    condition(arg, SeccompCmpOp::Eq, value as u64)
+}
+
+fn ioctl_rules() -> Result<Vec<SeccompRule>> {
+    DENIED_IOCTLS
+        .iter()
+        .map(|(_, request)| rule(vec![condition(1, SeccompCmpOp::Eq, *request)?]))
+        .collect()
+}
+
+/// A chmod-family call whose mode (argument `arg`) sets the setuid or the setgid bit.
+fn mode_rules(arg: u8) -> Result<Vec<SeccompRule>> {
+    [libc::S_ISUID, libc::S_ISGID]
+        .into_iter()
+        .map(|bit| {
+            let bit = u64::from(bit);
+            rule(vec![condition(arg, SeccompCmpOp::MaskedEq(bit), bit)?])
+        })
+        .collect()
+}
+
+/// A create call whose mode sets the setuid or the setgid bit, when its flags (if it has
+/// them) create a file: O_CREAT or O_TMPFILE.
+fn create_rules(flags_arg: Option<u8>, mode_arg: u8) -> Result<Vec<SeccompRule>> {
+    let mut create_rules = Vec::new();
+    for bit in [libc::S_ISUID, libc::S_ISGID] {
+        let bit = u64::from(bit);
+        match flags_arg {
+            Some(flags_arg) => {
+                for flag in [libc::O_CREAT, libc::O_TMPFILE] {
+                    let conditions = vec![masked(flags_arg, flag as u64)?, masked(mode_arg, bit)?];
+                    create_rules.push(rule(conditions)?);
+                }
+            }
+            None => create_rules.push(rule(vec![masked(mode_arg, bit)?])?),
+        }
+    }
+    Ok(create_rules)
+}
+
+/// The refused socket domains (and protocols), then the refused types in any domain.
+fn socket_rules() -> Result<Vec<SeccompRule>> {
     let mut socket_rules = DENIED_SOCKETS
         .iter()
         .map(|(_, domain, protocol)| {
@@ -341,46 +369,28 @@ fn main_program() -> Result<BpfProgram> {
             if let Some(protocol) = protocol {
                 conditions.push(equal(2, *protocol)?);
             }
-            SeccompRule::new(conditions).map_err(|e| error(&e))
+            rule(conditions)
         })
         .collect::<Result<Vec<_>>>()?;
     for (_, kind) in DENIED_SOCKET_TYPES {
-        let condition = SeccompCondition::new(
-            1,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK),
-            *kind as u64,
-        )
-        .map_err(|e| error(&e))?;
-        socket_rules.push(SeccompRule::new(vec![condition]).map_err(|e| error(&e))?);
+        let kind = condition(1, SeccompCmpOp::MaskedEq(SOCK_TYPE_MASK), *kind as u64)?;
+        socket_rules.push(rule(vec![kind])?);
     }
-    rules.insert(libc::SYS_socket, socket_rules);
-    let bound = |op: SeccompCmpOp, value: u32| {
-        SeccompCondition::new(2, SeccompCmpArgLen::Dword, op, u64::from(value))
-            .map_err(|e| error(&e))
-    };
-    for nr in [libc::SYS_setsockopt, libc::SYS_getsockopt] {
-        let sockopt_rules = NETFILTER_SOCKOPTS
-            .iter()
-            .map(|(level, names)| {
-                let conditions = vec![
-                    equal(1, *level)?,
-                    bound(SeccompCmpOp::Ge, *names.start())?,
-                    bound(SeccompCmpOp::Le, *names.end())?,
-                ];
-                SeccompRule::new(conditions).map_err(|e| error(&e))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        rules.insert(nr, sockopt_rules);
-    }
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        target_arch()?,
-    )
-    .map_err(|e| error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| error(&e))
+    Ok(socket_rules)
+}
+
+/// A netfilter option (by level and name range) for setsockopt or getsockopt.
+fn sockopt_rules() -> Result<Vec<SeccompRule>> {
+    NETFILTER_SOCKOPTS
+        .iter()
+        .map(|(level, names)| {
+            rule(vec![
+                equal(1, *level)?,
+                condition(2, SeccompCmpOp::Ge, u64::from(*names.start()))?,
+                condition(2, SeccompCmpOp::Le, u64::from(*names.end()))?,
+            ])
+        })
+        .collect()
 }
 
 /// A program as the raw `struct sock_filter` array bwrap's `--add-seccomp-fd FD` reads.
@@ -410,5 +420,24 @@ mod tests {
         }
         assert!(denied().contains(&"TIOCSTI"));
         assert!(denied().contains(&"keyctl"));
+    }
+
+    /// Every instruction of every program, one per line (`code jt jf k` in hex), reviewed
+    /// like code: a change to the rules (or to seccompiler's code generation) shows in the
+    /// snapshot's diff. Syscall numbers are the architecture's, so x86_64 only.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_programs_are_unchanged() {
+        let mut text = String::new();
+        for (i, program) in programs().unwrap().iter().enumerate() {
+            text.push_str(&format!("# program {i}: {} instructions\n", program.len()));
+            for op in program {
+                text.push_str(&format!(
+                    "{:04x} {:02x} {:02x} {:08x}\n",
+                    op.code, op.jt, op.jf, op.k
+                ));
+            }
+        }
+        insta::assert_snapshot!(text);
     }
 }

@@ -60,7 +60,7 @@ impl Deck {
     /// Removes the project's state dir unless another sandbox uses the project. Decided
     /// under the registry lock, so a sandbox created meanwhile cannot lose its state.
     pub fn purge_project_state(&self, project: &ProjectDir) -> Result<Purge> {
-        let dir = self.paths.project_state(project).dir;
+        let dir = self.paths.project_state(project)?.dir;
         self.registry.update(|records| {
             let by: Vec<String> = users_of(records, project.as_path())
                 .map(|r| r.name.to_string())

@@ -459,11 +459,13 @@ impl Deck {
         }))
     }
 
-    /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
-    /// Its `path` file records the project, so two projects can never share one.
+    /// The project's persistent state dir (see [`Paths::project_state`]), created on first
+    /// use. Its `path` file records the project, so two projects can never share one.
+    ///
+    /// [`Paths::project_state`]: crate::paths::Paths::project_state
     pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
-        let path_text = project.as_path().display().to_string();
-        let state = self.paths.project_state(project);
+        let path_text = ProjectState::recorded_text(project.as_path());
+        let state = self.paths.project_state(project)?;
         make_private_dir(&state.dir)?;
         let marker = state.marker();
         match std::fs::read_to_string(&marker) {

@@ -3,12 +3,12 @@
 //! conversation ("No conversation found to continue", exit 1), so `start` must resume only
 //! a conversation that exists.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const TOOLS: &[&str] = &["tmux", "Xvfb", "bwrap"];

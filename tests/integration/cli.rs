@@ -1,9 +1,7 @@
 //! The command line's own surface: help that explains every argument, `launch`'s
 //! launchers, `doctor`'s versions.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn help(world: &World, args: &[&str]) -> String {
     let mut full = args.to_vec();

@@ -4,13 +4,13 @@
 //! policy that forces Claude in Chrome, and two sandboxes of one project get two browsers.
 //! Everything started is ended by pid (World's drop, through `rm --force`).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sandbox_deck::capture::Frame;
 use serde_json::Value;
 

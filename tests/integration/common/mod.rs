@@ -2,6 +2,8 @@
 //! and tmux server), the real sandbox-deck binary, and cleanup of everything it started.
 #![allow(dead_code)]
 
+pub mod tui;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -434,4 +436,50 @@ pub fn claude_screen(version: &str, name: &str) -> String {
 
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A child process that is killed and reaped when dropped, so a failed assertion never
+/// leaks it (the test's own `kill` at the end is then unnecessary).
+pub struct Guarded(Option<std::process::Child>);
+
+impl Guarded {
+    /// Waits for the child and collects its output (it is no longer guarded then).
+    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
+        self.0.take().expect("a guarded child").wait_with_output()
+    }
+}
+
+impl std::ops::Deref for Guarded {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        self.0.as_ref().expect("a guarded child")
+    }
+}
+
+impl std::ops::DerefMut for Guarded {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        self.0.as_mut().expect("a guarded child")
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut()
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `Command::spawn` that hands back a [`Guarded`] child.
+pub trait SpawnGuarded {
+    fn spawn_guarded(&mut self) -> Guarded;
+}
+
+impl SpawnGuarded for Command {
+    fn spawn_guarded(&mut self) -> Guarded {
+        Guarded(Some(self.spawn().expect("spawning a test process")))
+    }
 }

@@ -3,7 +3,7 @@
 //! Every dialog that waits for the user must read waiting, the prompt idle, the spinner
 //! working; a new capture that is not classified here fails the test.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,10 @@
 //! `sandbox-deck launch`: a sandbox in the caller's terminal, registered while it runs.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn launch_returns_the_payload_exit_status() {
@@ -61,8 +61,7 @@ fn a_launched_sandbox_is_listed_while_it_runs() {
             "-c",
             &script,
         ])
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     wait_for("the launched payload", Duration::from_secs(10), || {
         project.join("up").exists()
     });
@@ -98,8 +97,7 @@ fn a_killed_launcher_is_unregistered_and_takes_its_sandbox_along() {
             "touch up; exec sleep 600",
         ])
         .current_dir(&project)
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     wait_for("the payload", Duration::from_secs(10), || {
         project.join("up").exists()
     });
@@ -172,7 +170,7 @@ fn doctor_reports_every_prerequisite() {
 
 /// Starts `launch bubblewrap DIR --shell -- sh -c SCRIPT` in the background and waits for
 /// the file `up` the script writes into the project.
-fn start_instance(world: &World, project: &std::path::Path, script: &str) -> std::process::Child {
+fn start_instance(world: &World, project: &std::path::Path, script: &str) -> Guarded {
     let child = world
         .command()
         .args([
@@ -185,8 +183,7 @@ fn start_instance(world: &World, project: &std::path::Path, script: &str) -> std
             "-c",
             script,
         ])
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     wait_for("the instance", Duration::from_secs(10), || {
         project.join("up").exists()
     });
@@ -200,7 +197,7 @@ fn enter_opens_a_shell_inside_the_running_instance() {
     }
     let world = World::new();
     let project = world.project("enter-me");
-    let mut first = start_instance(
+    let _first = start_instance(
         &world,
         &project,
         "echo inside > /tmp/marker; touch up; exec sleep 600",
@@ -211,8 +208,7 @@ fn enter_opens_a_shell_inside_the_running_instance() {
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     use std::io::Write;
     enter
         .stdin
@@ -247,8 +243,6 @@ fn enter_opens_a_shell_inside_the_running_instance() {
         "the instance's environment: {stdout}"
     );
     assert_eq!(world.list().len(), 1, "entering registers nothing");
-    first.kill().unwrap();
-    first.wait().unwrap();
 }
 
 /// `--enter -- CMD` runs CMD inside (it used to run a shell that read nothing and printed
@@ -260,7 +254,7 @@ fn enter_with_a_command_runs_it_and_prints_its_output() {
     }
     let world = World::new();
     let project = world.project("enter-cmd");
-    let mut first = start_instance(
+    let _first = start_instance(
         &world,
         &project,
         "echo inside > /tmp/marker; touch up; exec sleep 600",
@@ -287,8 +281,6 @@ fn enter_with_a_command_runs_it_and_prints_its_output() {
             "{shell:?}: the command's status"
         );
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
 }
 
 /// On a terminal, the entered shell is interactive with job control: it gets the terminal's
@@ -301,7 +293,7 @@ fn enter_on_a_terminal_gives_an_interactive_shell() {
     }
     let world = World::new();
     let project = world.project("enter-tty");
-    let mut first = start_instance(&world, &project, "touch up; exec sleep 600");
+    let _first = start_instance(&world, &project, "touch up; exec sleep 600");
     let template = world.command();
     let mut on_a_tty = std::process::Command::new("timeout");
     on_a_tty.env_clear();
@@ -319,8 +311,7 @@ fn enter_on_a_terminal_gives_an_interactive_shell() {
         .args(["20", "script", "-qec", shell, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     use std::io::Write;
     let mut child = out;
     let mut stdin = child.stdin.take().unwrap();
@@ -348,8 +339,6 @@ fn enter_on_a_terminal_gives_an_interactive_shell() {
         text.contains("read=back"),
         "the caller reads its terminal again: {text}"
     );
-    first.kill().unwrap();
-    first.wait().unwrap();
 }
 
 /// Ctrl-Z in an entered command or a hand-launched sandbox stops the whole job as the user's
@@ -362,7 +351,7 @@ fn ctrl_z_and_fg_work_on_entered_and_launched_commands() {
     }
     let world = World::new();
     let project = world.project("enter-jobs");
-    let mut first = start_instance(&world, &project, "touch up; exec sleep 600");
+    let _first = start_instance(&world, &project, "touch up; exec sleep 600");
     // An interactive bash on a pty, driven key by key.
     const DRIVER: &str = r#"
 import os, pty, select, sys, time
@@ -425,8 +414,6 @@ sys.stdout.write(out.decode(errors="replace").replace("\r", ""))
         );
         assert!(text.contains("status=0"), "{mode}: {text}");
     }
-    first.kill().unwrap();
-    first.wait().unwrap();
 }
 
 #[test]
@@ -436,7 +423,7 @@ fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
     }
     let world = World::new();
     let project = world.project("joinable");
-    let mut first = start_instance(
+    let _first = start_instance(
         &world,
         &project,
         "echo first > /tmp/who; touch up; exec sleep 600",
@@ -481,8 +468,6 @@ fn a_second_launch_joins_and_new_starts_a_fresh_instance() {
         1,
         "the fresh one has unregistered, the first remains"
     );
-    first.kill().unwrap();
-    first.wait().unwrap();
 }
 
 #[test]
@@ -526,7 +511,7 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
     let world = World::new();
     let project = world.project("unpriv");
     let as_nobody = world.as_nobody();
-    let mut first = as_nobody(&[
+    let _first = as_nobody(&[
         "launch",
         "bubblewrap",
         project.to_str().unwrap(),
@@ -536,8 +521,7 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
         "-c",
         "echo hi > /tmp/m; touch up; exec sleep 600",
     ])
-    .spawn()
-    .unwrap();
+    .spawn_guarded();
     wait_for("the unprivileged instance", Duration::from_secs(10), || {
         project.join("up").exists()
     });
@@ -564,8 +548,6 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
         out.contains("CapEff:\t0000000000000000"),
         "no capabilities after joining: {out}"
     );
-    first.kill().unwrap();
-    first.wait().unwrap();
 }
 
 #[test]
@@ -637,6 +619,50 @@ fn per_project_state_persists_outside_the_project_and_home() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to"));
+}
+
+/// A state dir named by the earlier suffix (12 hex digits of SHA-256 of the project's path,
+/// computed here with coreutils) keeps its content: the next launch renames it to the
+/// current name and the sandbox sees what was in it.
+#[test]
+fn a_project_state_dir_of_the_earlier_naming_is_kept() {
+    if !prerequisites(&["bwrap", "sha256sum"]) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("legacy");
+    let path_text = project.to_str().unwrap();
+    let mut hash = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut hash.stdin.take().unwrap(), path_text.as_bytes()).unwrap();
+    let digest = String::from_utf8(hash.wait_with_output().unwrap().stdout).unwrap();
+    let projects = world.path("state/sandbox-deck/projects");
+    let old = projects.join(format!("legacy-{}", &digest[..12]));
+    std::fs::create_dir_all(old.join("local/bin")).unwrap();
+    std::fs::write(old.join("path"), format!("{path_text}\n")).unwrap();
+    std::fs::write(old.join("local/bin/t"), "from before\n").unwrap();
+    let out = succeed(world.command().args([
+        "launch",
+        "bubblewrap",
+        "--new",
+        path_text,
+        "--shell",
+        "--",
+        "sh",
+        "-c",
+        "cat ~/.local/bin/t",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from before\n");
+    let dirs: Vec<_> = std::fs::read_dir(&projects)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert_ne!(dirs[0], old, "renamed to the current name");
+    assert_eq!(read(&dirs[0].join("path")).trim(), path_text);
 }
 
 #[test]

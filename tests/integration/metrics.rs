@@ -1,8 +1,6 @@
 //! Per-sandbox CPU and memory of real sandboxes.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]

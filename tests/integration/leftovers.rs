@@ -1,12 +1,12 @@
 //! What a sandbox leaves behind: no display once it no longer runs, and per-project state
 //! that `rm --purge` and `gc` remove when no sandbox uses the project any more.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const TOOLS: &[&str] = &["tmux", "Xvfb", "bwrap"];

@@ -1,10 +1,8 @@
 //! Agent state from real tmux panes and from hooks run inside a real sandbox.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use sandbox_deck::config::Config;
 use sandbox_deck::engine::Deck;
 use sandbox_deck::engine::status::{AgentState, StatusTracker};

@@ -2,314 +2,18 @@
 //! with its own XDG dirs, driven with send-keys and read with capture-pane.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
-const WAIT: Duration = Duration::from_secs(20);
-
-/// False (with the reason printed) when a host tool is missing; under CI=true a missing
-/// tool fails the test instead, so CI cannot pass by skipping.
-fn prerequisites() -> bool {
-    let missing: Vec<&str> = ["tmux", "Xvfb", "bwrap"]
-        .into_iter()
-        .filter(|tool| which(tool).is_none())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true and these prerequisites are missing: {missing:?}"
-    );
-    eprintln!("SKIPPED: install {missing:?} to run the TUI end-to-end test");
-    false
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(tool))
-        .find(|path| path.is_file())
-}
-
-/// A private world: XDG dirs and HOME in a temp dir, a tmux server of its own for the TUI,
-/// and on drop everything it started is ended by pid or through its own socket.
-struct World {
-    root: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> World {
-        // Short paths: tmux sockets live here and sun_path holds 108 bytes.
-        let root = tempfile::Builder::new()
-            .prefix("sdt-")
-            .tempdir_in("/tmp")
-            .expect("a temp dir");
-        for dir in ["home", "state", "config", "run", "projects"] {
-            std::fs::create_dir_all(root.path().join(dir)).expect("creating a dir");
-        }
-        std::fs::set_permissions(
-            root.path().join("run"),
-            std::fs::Permissions::from_mode(0o700),
-        )
-        .expect("chmod run");
-        // The test server keeps a dead pane so the TUI's exit status can be read.
-        std::fs::write(
-            root.path().join("test-tmux.conf"),
-            "set -g remain-on-exit on\n",
-        )
-        .expect("writing the test tmux config");
-        World { root }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
-    }
-
-    fn env(&self) -> Vec<(&'static str, PathBuf)> {
-        vec![
-            ("PATH", std::env::var_os("PATH").unwrap_or_default().into()),
-            ("HOME", self.path("home")),
-            ("XDG_STATE_HOME", self.path("state")),
-            ("XDG_CONFIG_HOME", self.path("config")),
-            ("XDG_RUNTIME_DIR", self.path("run")),
-            ("LANG", "C.UTF-8".into()),
-            ("TERM", "xterm-256color".into()),
-        ]
-    }
-
-    fn deck(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .env_clear()
-            .envs(self.env())
-            .args(args)
-            .output()
-            .expect("running sandbox-deck")
-    }
-
-    fn project(&self, name: &str) -> PathBuf {
-        let dir = self.path("projects").join(name);
-        std::fs::create_dir_all(&dir).expect("creating a project");
-        dir
-    }
-
-    /// tmux on the test server (the one the TUI runs in), never the deck's own.
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .env_clear()
-            .envs(self.env())
-            .arg("-S")
-            .arg(self.path("test.sock"))
-            .arg("-f")
-            .arg(self.path("test-tmux.conf"))
-            .args(args)
-            .output()
-            .expect("running tmux")
-    }
-
-    fn deck_tmux_socket(&self) -> PathBuf {
-        self.path("run/sandbox-deck/tmux.sock")
-    }
-
-    /// Starts the TUI in a 90x30 window (narrow: the detail pane goes under the table).
-    /// A shell around it writes its exit status to a file: tmux 3.3 sometimes marks a pane
-    /// dead without ever reaping its process, so `pane_dead_status` cannot be relied on.
-    fn start_tui(&self) {
-        self.start_tui_with(&[]);
-    }
-
-    /// Starts the TUI with extra arguments.
-    fn start_tui_with(&self, args: &[&str]) {
-        self.start_tui_in((90, 30), &[], args);
-    }
-
-    /// Starts the TUI in a window of `size`, through `env` with `env_args` (`-u TMUX`,
-    /// `TERM=…`) in front of it.
-    fn start_tui_in(&self, size: (u16, u16), env_args: &[&str], args: &[&str]) {
-        let cwd = self.path("projects");
-        let status = self.path("tui-status");
-        let _ = std::fs::remove_file(&status);
-        let (width, height) = (size.0.to_string(), size.1.to_string());
-        let mut command = vec![
-            "new-session",
-            "-d",
-            "-s",
-            "tui",
-            "-x",
-            &width,
-            "-y",
-            &height,
-            "-c",
-        ];
-        let cwd = cwd.to_string_lossy();
-        let status = status.to_string_lossy();
-        command.push(&cwd);
-        command.extend([
-            "sh",
-            "-c",
-            "status=$1; shift; \"$@\"; echo $? > \"$status\"",
-            "sh",
-            &status,
-            "env",
-        ]);
-        command.extend_from_slice(env_args);
-        command.push(BIN);
-        command.extend_from_slice(args);
-        let out = self.tmux(&command);
-        assert!(out.status.success(), "tmux new-session: {}", stderr(&out));
-    }
-
-    /// q ends the TUI, with status 0.
-    fn quit(&self) {
-        self.keys(&["q"]);
-        assert_eq!(self.wait_for_exit(), 0, "the TUI's exit status");
-    }
-
-    /// Writes the deck's config.toml.
-    fn write_config(&self, text: &str) {
-        let dir = self.path("config/sandbox-deck");
-        std::fs::create_dir_all(&dir).expect("creating the config dir");
-        std::fs::write(dir.join("config.toml"), text).expect("writing the config");
-    }
-
-    /// The TUI's exit status, once it has ended.
-    fn wait_for_exit(&self) -> i32 {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let text = std::fs::read_to_string(self.path("tui-status")).unwrap_or_default();
-            if let Ok(code) = text.trim().parse() {
-                return code;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the TUI did not end; the screen:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The TUI process: the child of the pane's shell.
-    fn tui_pid(&self) -> Option<i32> {
-        let shell = self.pane("#{pane_pid}");
-        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
-            .ok()?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    }
-
-    fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-t", "=tui:"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "=tui:"];
-        args.extend_from_slice(keys);
-        let out = self.tmux(&args);
-        assert!(out.status.success(), "send-keys {keys:?}: {}", stderr(&out));
-    }
-
-    /// Raw bytes into the TUI's terminal, as a terminal would send them (mouse reports).
-    fn send_bytes(&self, bytes: &[u8]) {
-        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let mut args = vec!["send-keys", "-t", "=tui:", "-H"];
-        args.extend(hex.iter().map(String::as_str));
-        let out = self.tmux(&args);
-        assert!(out.status.success(), "send-keys -H: {}", stderr(&out));
-    }
-
-    fn type_text(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-t", "=tui:", "-l", text]);
-        assert!(
-            out.status.success(),
-            "send-keys -l {text}: {}",
-            stderr(&out)
-        );
-    }
-
-    /// Waits until `done` holds for the screen; fails showing the last screen otherwise.
-    fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let screen = self.screen();
-            if done(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; the screen was:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn pane(&self, format: &str) -> String {
-        let out = self.tmux(&["display-message", "-p", "-t", "=tui:", format]);
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn registered(&self) -> Vec<String> {
-        let out = self.deck(&["--json", "list"]);
-        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        list.as_array()
-            .map(|records| {
-                records
-                    .iter()
-                    .filter_map(|r| r["name"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for World {
-    /// Ends what the test started: the TUI by its pid, the test tmux server and the deck's
-    /// tmux server through their own sockets, the sandboxes through the CLI.
-    fn drop(&mut self) {
-        if let Some(pid) = self.tui_pid() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let _ = self.tmux(&["kill-server"]);
-        for name in self.registered() {
-            let _ = self.deck(&["rm", "--force", &name]);
-        }
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(self.deck_tmux_socket())
-            .arg("kill-server")
-            .output();
-    }
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The table line of sandbox `name` (the name column follows the one-character state glyph).
-fn row<'a>(screen: &'a str, name: &str) -> Option<&'a str> {
-    screen.lines().find(|line| {
-        let mut words = line.trim_start_matches('│').split_whitespace();
-        words.next().is_some_and(|glyph| glyph.chars().count() == 1) && words.next() == Some(name)
-    })
-}
-
-fn row_says(screen: &str, name: &str, state: &str) -> bool {
-    row(screen, name).is_some_and(|line| line.contains(state))
-}
+use crate::common::tui::*;
+use crate::common::which;
 
 #[test]
 fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     let x = world.project("x");
     let out = world.deck(&["create", &x.to_string_lossy(), "--name", "x", "--shell"]);
     assert!(out.status.success(), "create x: {}", stderr(&out));
@@ -388,10 +92,10 @@ fn the_control_center_creates_stops_attaches_and_deletes_sandboxes() {
 
 #[test]
 fn the_screen_tab_shows_a_running_sandboxs_display_in_half_blocks() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     let x = world.project("x");
     let out = world.deck(&["create", &x.to_string_lossy(), "--name", "x", "--shell"]);
     assert!(out.status.success(), "create x: {}", stderr(&out));
@@ -435,10 +139,10 @@ fn the_screen_tab_shows_a_running_sandboxs_display_in_half_blocks() {
 
 #[test]
 fn an_agent_asking_a_question_shows_waiting_and_runs_the_notify_command() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     let notified = world.path("notified");
     // The command gets the sandbox's data in its environment only.
     let command = format!(
@@ -503,10 +207,10 @@ fn toml_string(text: &str) -> String {
 
 #[test]
 fn a_broken_keymap_is_reported_before_the_screen_is_taken() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     let config = world.path("config/sandbox-deck");
     std::fs::create_dir_all(&config).expect("creating the config dir");
     std::fs::write(
@@ -528,10 +232,10 @@ fn a_broken_keymap_is_reported_before_the_screen_is_taken() {
 
 #[test]
 fn sigterm_ends_the_tui_cleanly() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     world.start_tui();
     world.wait_for("the empty table", |s| s.contains("No sandboxes yet"));
     let pid = world.tui_pid().expect("the TUI's pid");
@@ -569,12 +273,12 @@ fn cpu_percent_over(pid: i32, seconds: u64) -> f64 {
 
 /// The benchmark of the issue (not a test): idle CPU with the Agent preview visible and
 /// hidden, and the time from a key press to its frame. Run it with
-/// `cargo test --test tui_e2e -- --ignored --nocapture`; `BENCH_SANDBOXES` (10) and
+/// `cargo test --test integration tui_e2e::benchmark -- --ignored --nocapture`; `BENCH_SANDBOXES` (10) and
 /// `BENCH_SECONDS` (60) change its size.
 #[test]
 #[ignore = "a benchmark: minutes long, prints numbers"]
 fn benchmark_idle_cpu_and_key_to_frame_latency() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
     let env_number = |key: &str, default: u64| {
@@ -585,7 +289,7 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
     };
     let sandboxes = env_number("BENCH_SANDBOXES", 10);
     let seconds = env_number("BENCH_SECONDS", 60);
-    let world = World::new();
+    let world = TuiWorld::new();
     for i in 0..sandboxes {
         let dir = world.project(&format!("p{i}"));
         let out = world.deck(&["create", &dir.to_string_lossy(), "--shell"]);
@@ -658,7 +362,7 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
 }
 
 /// Makes a shell sandbox `name` running `command` (bash when empty), or fails the test.
-fn create_shell(world: &World, name: &str, command: &[&str]) {
+fn create_shell(world: &TuiWorld, name: &str, command: &[&str]) {
     let dir = world.project(name);
     let dir = dir.to_string_lossy();
     let mut args = vec!["create", &dir, "--name", name, "--shell"];
@@ -671,7 +375,7 @@ fn create_shell(world: &World, name: &str, command: &[&str]) {
 }
 
 /// The state the CLI reports for `name`.
-fn state_of(world: &World, name: &str) -> String {
+fn state_of(world: &TuiWorld, name: &str) -> String {
     let out = world.deck(&["--json", "show", name]);
     let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     record["state"].as_str().unwrap_or("").to_owned()
@@ -693,10 +397,10 @@ fn detail_names(screen: &str, name: &str) -> bool {
 
 #[test]
 fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     create_shell(&world, "s10", &["sleep", "600"]);
     create_shell(&world, "s2", &["sleep", "600"]);
     // done1 runs until told to exit (an exit at once would fail create itself).
@@ -790,10 +494,10 @@ fn the_table_asks_before_stop_and_restart_jumps_by_name_and_keeps_its_place() {
 
 #[test]
 fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     // A screen far smaller than the terminal: 32x10 cells at half blocks' nominal cell.
     world.write_config("[display]\nwidth = 320\nheight = 200\n");
     create_shell(&world, "x", &["sleep", "600"]);
@@ -862,10 +566,10 @@ fn fullscreen_fills_a_large_terminal_and_shift_s_starts_an_exited_sandbox() {
 
 #[test]
 fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     // 40 numbered rows (the pane, 50 rows high, keeps them all), then one row of 150
     // characters that ends in a marker.
     world.write_config("[ui]\nmouse = true\n");
@@ -917,10 +621,10 @@ fn the_agent_preview_wraps_long_lines_and_scrolls_back() {
 
 #[test]
 fn the_forms_tab_moves_on_and_a_missing_folder_is_made_after_asking() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     world.project("yproj");
     world.start_tui();
     world.wait_for("the empty table", |s| s.contains("Sandboxes 0/0"));
@@ -966,10 +670,10 @@ fn the_forms_tab_moves_on_and_a_missing_folder_is_made_after_asking() {
 /// tmux answers it itself).
 #[test]
 fn a_key_typed_at_launch_in_tmux_without_its_environment_is_not_lost() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     for term in ["TERM=tmux-256color", "TERM=xterm-256color"] {
         world.start_tui_in((100, 30), &["-u", "TMUX", term], &[]);
         world.keys(&["?"]);
@@ -986,7 +690,7 @@ fn a_key_typed_at_launch_in_tmux_without_its_environment_is_not_lost() {
 }
 
 /// A stand-in for `claude` (config `sandbox.agent`) that says it is up and stays up.
-fn fake_agent(world: &World) {
+fn fake_agent(world: &TuiWorld) {
     // In a dir of its own: the sandbox binds the agent's dir read-only.
     std::fs::create_dir_all(world.path("agent-bin")).expect("agent dir");
     let agent = world.path("agent-bin/claude");
@@ -1022,10 +726,10 @@ fn start_runs(screen: &str) -> String {
 
 #[test]
 fn the_info_tab_shows_what_start_runs_and_shift_f_starts_fresh() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     fake_agent(&world);
     let project = world.project("ag").canonicalize().expect("project");
     let out = world.deck(&["create", &project.to_string_lossy(), "--name", "ag"]);
@@ -1080,10 +784,10 @@ fn the_info_tab_shows_what_start_runs_and_shift_f_starts_fresh() {
 
 #[test]
 fn a_start_that_fails_at_once_is_flashed_with_the_panes_last_line() {
-    if !prerequisites() {
+    if !tui_prerequisites() {
         return;
     }
-    let world = World::new();
+    let world = TuiWorld::new();
     let project = world.project("db");
     let gate = project.join("broken");
     let script = format!(

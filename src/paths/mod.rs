@@ -13,7 +13,11 @@ use directories::ProjectDirs;
 
 use crate::error::{DeckError, Result};
 use crate::host::fs::ensure_private_dir;
-use crate::sandbox::{ProjectDir, SandboxId, SandboxName, SandboxRecord};
+use crate::sandbox::{ProjectDir, SandboxId, SandboxRecord};
+
+pub mod project_state;
+
+pub use project_state::ProjectState;
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -105,16 +109,11 @@ impl Paths {
         self.state_dir.join("projects")
     }
 
-    /// A project's persistent state (`projects/<name>-<hash>/`), whether or not it exists yet.
-    pub fn project_state(&self, project: &ProjectDir) -> ProjectState {
-        use sha2::Digest;
-        let path_text = project.as_path().display().to_string();
-        let hash = sha2::Sha256::digest(path_text.as_bytes());
-        let short: String = hash.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        let name = SandboxName::from_dir(project.as_path());
-        ProjectState {
-            dir: self.projects_dir().join(format!("{name}-{short}")),
-        }
+    /// A project's persistent state (`projects/<name>-<suffix>/`), whether or not it exists
+    /// yet; a dir of an earlier naming is renamed to it (see [`project_state`]).
+    pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
+        let dir = project_state::state_dir(&self.projects_dir(), project.as_path())?;
+        Ok(ProjectState { dir })
     }
 
     pub fn ensure_state_dir(&self) -> Result<()> {
@@ -224,43 +223,6 @@ impl SandboxFiles {
 
 /// The name of the hooks' events file in the status dir, also as the sandbox sees it.
 pub const STATUS_EVENTS: &str = "events.jsonl";
-
-/// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
-/// state dir. It survives the sandbox, so installed tools persist (the browser profile is
-/// per sandbox: see [`SandboxFiles::browser_profile`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectState {
-    pub dir: PathBuf,
-}
-
-impl ProjectState {
-    /// Records which project the dir belongs to, so two projects can never share one.
-    pub fn marker(&self) -> PathBuf {
-        self.dir.join("path")
-    }
-    /// The project's `~/.claude.json`: a filtered copy of the host's (a bind of the host
-    /// file would race with Claude's atomic renames, and it holds every other project).
-    pub fn claude_json(&self) -> PathBuf {
-        self.dir.join("claude-view.json")
-    }
-    /// Before the allowlist, a whole copy of the host's `~/.claude.json` (other projects'
-    /// MCP secrets included) was kept here: removed when found.
-    pub fn legacy_claude_json(&self) -> PathBuf {
-        self.dir.join("claude.json")
-    }
-    /// The project's own `~/.claude`, where everything not bound from the host is kept.
-    pub fn claude_dir(&self) -> PathBuf {
-        self.dir.join("claude")
-    }
-    pub fn tmp(&self) -> PathBuf {
-        self.dir.join("tmp")
-    }
-    /// `~/.local/{bin,lib,share}`.
-    pub fn local(&self, part: &str) -> PathBuf {
-        self.dir.join("local").join(part)
-    }
-    pub const LOCAL_PARTS: [&'static str; 3] = ["bin", "lib", "share"];
-}
 
 /// The runtime dir when `XDG_RUNTIME_DIR` is unset (`su - user`, `sudo -iu user`, cron):
 /// the one a login session of this user gets, `/run/user/<uid>/sandbox-deck`, when the login

@@ -1,11 +1,11 @@
 //! The life of a managed sandbox, against real Xvfb, tmux and bubblewrap.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const TOOLS: &[&str] = &["tmux", "Xvfb", "bwrap"];

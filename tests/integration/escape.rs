@@ -7,7 +7,7 @@
 //! for the SSH agent and the D-Bus session bus, and a second Xvfb with an abstract socket
 //! standing for the host desktop's X server. Everything a test starts is killed by pid.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -18,7 +18,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 
 const TOOLS: &[&str] = &["bwrap", "tmux", "Xvfb", "python3", "xdpyinfo"];
 
@@ -2099,13 +2099,11 @@ fn sec_05_secrets_never_appear_in_host_argv() {
     assert!(!cmdlines.contains(&s.tag));
     // Control: a host process with the secret in argv is seen by the same check.
     let marker = format!("{}-control", s.tag);
-    let mut visible = Command::new("sh")
+    let visible = Command::new("sh")
         .args(["-c", "sleep 30", &marker])
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     let seen = host_ps_args().contains(&marker);
-    visible.kill().unwrap();
-    visible.wait().unwrap();
+    drop(visible);
     assert!(seen, "control: ps shows argv");
     drop(dir);
 }
@@ -2489,18 +2487,15 @@ fn cln_06_the_launcher_leaves_no_zombie_while_it_runs() {
     );
     instance.release();
     // Control: the same search finds the zombie of a parent that never reaps.
-    let mut careless = Command::new("sh")
+    let careless = Command::new("sh")
         .args(["-c", "sleep 0 & exec sleep 30"])
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     let pid = careless.id();
     let mut found = Vec::new();
     wait_for("a zombie", Duration::from_secs(5), || {
         found = zombies_under(pid);
         !found.is_empty()
     });
-    careless.kill().unwrap();
-    careless.wait().unwrap();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,12 +1,10 @@
 //! Shell completions and man pages, generated from the CLI's clap definitions: each script
 //! names every subcommand, bash's parses and really completes, the man pages render.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
+use crate::common::*;
 use clap::CommandFactory;
-use common::*;
 use sandbox_deck::cli::Cli;
 
 fn deck(args: &[&str]) -> Output {

@@ -1,12 +1,10 @@
 //! Screenshots against a real Xvfb (x11rb, plain and MIT-SHM) and a real QEMU (QMP).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use sandbox_deck::capture::Frame;
 use sandbox_deck::capture::qmp::QmpCapture;
 use sandbox_deck::capture::x11::X11Capture;

@@ -3,12 +3,10 @@
 //! tests/nix-stub) is read by the same `Profile` type that `launch --profile` uses, with its
 //! unknown-field and validity checks. A field added on one side only fails here.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::prerequisites;
+use crate::common::prerequisites;
 use sandbox_deck::spec::Profile;
 
 fn evaluate(expr: &str) -> serde_json::Value {

@@ -1,0 +1,21 @@
+//! Every integration test in one binary, so `common` and the crate are built and linked once.
+//! Each module is the old `tests/<name>.rs`; run one with `cargo test --test integration <name>::`.
+
+mod common;
+
+mod capture;
+mod chromium;
+mod claude_screens;
+mod cli;
+mod cli_docs;
+mod escape;
+mod import_cycles;
+mod launch;
+mod leftovers;
+mod lifecycle;
+mod metrics;
+mod nix_spec;
+mod start;
+mod status;
+mod tui_e2e;
+mod usage;
