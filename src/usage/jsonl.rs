@@ -26,7 +26,7 @@ pub struct RawEntry {
     pub cost_usd: Option<f64>,
 }
 
-/// "Claude AI usage limit reached|<unix seconds>", seen on a line written at `seen_ms`.
+/// `Claude AI usage limit reached|<unix seconds>`, seen on a line written at `seen_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitNotice {
     pub seen_ms: i64,

@@ -59,6 +59,14 @@ fn no_module_in_src_needs_one_that_needs_it_back() {
     for cycle in &known {
         eprintln!("known import circle (to remove): {cycle}");
     }
+    for (scope, members, _) in KNOWN_CYCLES {
+        let gone = !known
+            .iter()
+            .any(|c| c.scope == *scope && c.members.iter().any(|m| members.contains(&m.as_str())));
+        if gone {
+            eprintln!("no longer found, remove it from KNOWN_CYCLES: {scope}: {members:?}");
+        }
+    }
     assert!(
         new.is_empty(),
         "import circles in src/:\n{}",
