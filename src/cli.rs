@@ -347,6 +347,7 @@ fn usage_error(error: clap::Error) -> i32 {
         eprintln!("{}", escape_json_controls(&body.to_string()));
         return 2;
     }
+    // Printing help or a usage error to a closed stdout/stderr: the exit code still says it.
     let _ = error.print();
     error.exit_code()
 }
@@ -356,7 +357,7 @@ fn report_error(error: &anyhow::Error, json: bool) {
         .chain()
         .find_map(|e| e.downcast_ref::<DeckError>())
         .map_or("internal", DeckError::kind);
-    let message = format!("{error:#}");
+    let message = crate::error::report(error.as_ref());
     if json {
         let body = serde_json::json!({ "error": { "kind": kind, "message": message } });
         eprintln!("{}", escape_json_controls(&body.to_string()));
@@ -523,7 +524,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 ))
             });
             crate::capture::write_png(&frame, &path)
-                .map_err(|e| DeckError::host("writing the screenshot", e.to_string()))?;
+                .map_err(|e| DeckError::capture("writing the screenshot", e))?;
             let to_stdout = path == std::path::Path::new("-");
             if json && !to_stdout {
                 let absolute = std::path::absolute(&path).unwrap_or(path);

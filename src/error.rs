@@ -65,8 +65,62 @@ pub enum DeckError {
         last_lines: String,
     },
 
+    /// A host step failed for a reason that is only a message (no foreign error behind it).
     #[error("{what} failed: {detail}")]
     Host { what: String, detail: String },
+
+    /// A sandbox's screen could not be reached, captured or saved.
+    #[error("{what} failed: {source}")]
+    Capture {
+        what: String,
+        #[source]
+        source: crate::capture::CaptureError,
+    },
+
+    /// seccompiler refused to build one of our filters (a bug in our rule tables).
+    #[error("building the seccomp filter failed: {source}")]
+    Seccomp {
+        #[source]
+        source: seccompiler::BackendError,
+    },
+
+    /// tmux refused a command or its server did not answer; `detail` is what it said.
+    #[error("{what} failed: {detail}")]
+    Tmux { what: String, detail: String },
+
+    /// Xvfb did not come up; `detail` says how far it got (with its log's tail).
+    #[error("starting Xvfb failed: {detail}")]
+    Xvfb { detail: String },
+
+    /// Finding, recording or entering a running sandbox's namespaces. `detail` already names
+    /// the cause, if any, for a one-line display; `source` keeps it for the chain.
+    #[error("{what} failed: {detail}")]
+    Namespace {
+        what: String,
+        detail: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
+    /// The read-only git view or its sync helper; `detail` is what git said.
+    #[error("{what} failed: {detail}")]
+    GitView { what: String, detail: String },
+
+    /// One of our own JSON files could not be encoded or decoded.
+    #[error("{what} failed: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A system facility (a pipe, descriptors, randomness) refused us.
+    #[error("{what} failed: {source}")]
+    Os {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("{what}: {why}")]
     InvalidArgument { what: String, why: String },
@@ -94,7 +148,16 @@ impl DeckError {
             DeckError::Profile { .. } => "profile",
             DeckError::MissingBinary { .. } => "missing_binary",
             DeckError::StartFailed { .. } => "start_failed",
-            DeckError::Host { .. } => "host",
+            // The causes split out of `Host` keep its kind: `--json` users parse it.
+            DeckError::Host { .. }
+            | DeckError::Capture { .. }
+            | DeckError::Seccomp { .. }
+            | DeckError::Tmux { .. }
+            | DeckError::Xvfb { .. }
+            | DeckError::Namespace { .. }
+            | DeckError::GitView { .. }
+            | DeckError::Json { .. }
+            | DeckError::Os { .. } => "host",
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
         }
@@ -113,6 +176,92 @@ impl DeckError {
             detail: detail.into(),
         }
     }
+
+    pub fn tmux(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        DeckError::Tmux {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn xvfb(detail: impl Into<String>) -> Self {
+        DeckError::Xvfb {
+            detail: detail.into(),
+        }
+    }
+
+    /// A namespace step that failed with no foreign error behind it.
+    pub fn namespace(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        DeckError::Namespace {
+            what: what.into(),
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    /// A namespace step that failed because of `source`, which `detail` already mentions.
+    pub fn namespace_because(
+        what: impl Into<String>,
+        detail: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        DeckError::Namespace {
+            what: what.into(),
+            detail: detail.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    pub fn git_view(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        DeckError::GitView {
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn capture(what: impl Into<String>, source: crate::capture::CaptureError) -> Self {
+        DeckError::Capture {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
+        DeckError::Json {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn os(what: impl Into<String>, source: impl Into<std::io::Error>) -> Self {
+        DeckError::Os {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl From<seccompiler::BackendError> for DeckError {
+    fn from(source: seccompiler::BackendError) -> Self {
+        DeckError::Seccomp { source }
+    }
+}
+
+/// One line for an error and its causes, like anyhow's `{:#}`, but a cause whose text the
+/// line already holds is not repeated: our variants show their cause in their own message
+/// (so a bare `to_string()`, as the TUI's flash uses, says it all) and keep it as `source`.
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = e.source();
+    }
+    line
 }
 
 /// Adds a context line to an `io::Result`, turning it into a `DeckError`.
@@ -123,5 +272,198 @@ pub trait IoContext<T> {
 impl<T> IoContext<T> for std::io::Result<T> {
     fn context_io(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| DeckError::io(context(), source))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    fn io_error() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::ENOENT)
+    }
+
+    fn json_error() -> serde_json::Error {
+        serde_json::from_str::<u32>("not json").unwrap_err()
+    }
+
+    /// Every variant with the `kind` users parse; one sample each, so a new variant without
+    /// a row here is a visible gap.
+    fn samples() -> Vec<(DeckError, &'static str)> {
+        let path = PathBuf::from("/x");
+        let s = String::from;
+        vec![
+            (DeckError::InvalidName { name: s("A") }, "invalid_name"),
+            (
+                DeckError::InvalidProjectDir {
+                    path: path.clone(),
+                    why: s("gone"),
+                },
+                "invalid_project_dir",
+            ),
+            (DeckError::NotFound { name: s("a") }, "not_found"),
+            (DeckError::AlreadyExists { name: s("a") }, "already_exists"),
+            (
+                DeckError::WrongState {
+                    name: s("a"),
+                    state: s("dead"),
+                    hint: s("restart it"),
+                },
+                "wrong_state",
+            ),
+            (
+                DeckError::CorruptRegistry {
+                    path: path.clone(),
+                    detail: s("eof"),
+                },
+                "corrupt_registry",
+            ),
+            (
+                DeckError::NewerSchema {
+                    path: path.clone(),
+                    found: 9,
+                    supported: 1,
+                },
+                "newer_schema",
+            ),
+            (
+                DeckError::Config {
+                    path: s("c.toml"),
+                    message: s("bad"),
+                },
+                "config",
+            ),
+            (
+                DeckError::Profile {
+                    path,
+                    message: s("bad"),
+                },
+                "profile",
+            ),
+            (
+                DeckError::MissingBinary {
+                    binary: s("bwrap"),
+                    install: s("install it"),
+                },
+                "missing_binary",
+            ),
+            (
+                DeckError::StartFailed {
+                    name: s("a"),
+                    status: s("exit 1"),
+                    last_line: s("boom"),
+                    last_lines: s("boom"),
+                },
+                "start_failed",
+            ),
+            (DeckError::host("x", "y"), "host"),
+            (
+                DeckError::capture(
+                    "taking a screenshot",
+                    crate::capture::CaptureError::X11(s("no")),
+                ),
+                "host",
+            ),
+            (
+                seccompiler::BackendError::InvalidArgumentNumber.into(),
+                "host",
+            ),
+            (DeckError::tmux("tmux new-session", "no server"), "host"),
+            (DeckError::xvfb("it vanished"), "host"),
+            (DeckError::namespace("joining the sandbox", "gone"), "host"),
+            (DeckError::git_view("reading a git index", "bad"), "host"),
+            (
+                DeckError::json("encoding the registry", json_error()),
+                "host",
+            ),
+            (DeckError::os("creating a pipe", io_error()), "host"),
+            (
+                DeckError::InvalidArgument {
+                    what: s("--since"),
+                    why: s("bad"),
+                },
+                "invalid_argument",
+            ),
+            (DeckError::io("reading /x", io_error()), "io"),
+        ]
+    }
+
+    #[test]
+    fn every_variant_keeps_its_stable_kind() {
+        for (error, kind) in samples() {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn the_causes_split_out_of_host_keep_its_message_shape() {
+        let e = DeckError::capture(
+            "taking a screenshot",
+            crate::capture::CaptureError::X11("no".into()),
+        );
+        assert_eq!(
+            e.to_string(),
+            "taking a screenshot failed: the X server refused us: no"
+        );
+        assert_eq!(
+            DeckError::xvfb("it vanished").to_string(),
+            "starting Xvfb failed: it vanished"
+        );
+        assert_eq!(
+            DeckError::tmux("tmux kill-session", "denied").to_string(),
+            "tmux kill-session failed: denied"
+        );
+    }
+
+    #[test]
+    fn a_foreign_cause_survives_as_the_source() {
+        let e = DeckError::os("creating a pipe", io_error());
+        let io = e.source().and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.and_then(std::io::Error::raw_os_error),
+            Some(libc::ENOENT)
+        );
+
+        let e = DeckError::json("encoding the registry", json_error());
+        assert!(e.source().unwrap().is::<serde_json::Error>());
+
+        let e: DeckError = seccompiler::BackendError::InvalidArgumentNumber.into();
+        assert!(e.source().unwrap().is::<seccompiler::BackendError>());
+
+        let e = DeckError::namespace_because("joining the sandbox", "unreadable", io_error());
+        assert!(e.source().unwrap().is::<std::io::Error>());
+        assert!(
+            DeckError::namespace("joining the sandbox", "gone")
+                .source()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_chain_two_deep_survives_through_the_capture_error() {
+        let inner = crate::capture::CaptureError::Io {
+            context: "writing shot.png".into(),
+            source: io_error(),
+        };
+        let e = DeckError::capture("writing the screenshot", inner);
+        let capture = e.source().expect("the capture error");
+        assert!(capture.is::<crate::capture::CaptureError>());
+        assert!(capture.source().unwrap().is::<std::io::Error>());
+    }
+
+    #[test]
+    fn a_report_names_each_cause_once() {
+        let e = DeckError::io("reading /x", io_error());
+        let shown = io_error().to_string();
+        assert_eq!(report(&e), format!("reading /x: {shown}"));
+        let wrapped = anyhow::Error::new(e).context("loading the registry");
+        assert_eq!(
+            report(wrapped.as_ref()),
+            format!("loading the registry: reading /x: {shown}")
+        );
+        // A cause the message does not mention yet is appended, as anyhow's `{:#}` does.
+        let bare = anyhow::Error::new(io_error()).context("outer");
+        assert_eq!(report(bare.as_ref()), format!("outer: {shown}"));
     }
 }

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod format;
 pub mod host;
+pub mod log;
 pub mod metrics;
 pub mod paths;
 pub mod registry;

@@ -110,7 +110,7 @@ impl Registry {
             sandboxes,
         };
         let mut text = serde_json::to_vec_pretty(&body)
-            .map_err(|e| DeckError::host("encoding the registry", e.to_string()))?;
+            .map_err(|e| DeckError::json("encoding the registry", e))?;
         text.push(b'\n');
         let tmp = dir.join(format!(".registry.json.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
@@ -122,6 +122,7 @@ impl Registry {
             File::open(dir)?.sync_all()
         };
         write().map_err(|e| {
+            // The write's error is the one to report; this only tidies up after it.
             let _ = fs::remove_file(&tmp);
             DeckError::io(format!("writing {}", self.file.display()), e)
         })

@@ -423,14 +423,14 @@ pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Result<Comma
     }
     command
         .fd_mappings(fds)
-        .map_err(|e| DeckError::host("passing descriptors to bwrap", e.to_string()))?;
+        .map_err(|e| DeckError::os("passing descriptors to bwrap", std::io::Error::other(e)))?;
     Ok(command)
 }
 
 /// A pipe already holding `data`, read end returned (bwrap reads it to EOF).
 fn data_fd(data: &[u8]) -> Result<OwnedFd> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| DeckError::host("creating a pipe", e.to_string()))?;
+        .map_err(|e| DeckError::os("creating a pipe", e))?;
     // Our payloads are a few KiB; a pipe holds 64 KiB, so this never blocks.
     std::fs::File::from(write)
         .write_all(data)

@@ -734,7 +734,10 @@ pub fn sync_round(spec: &SyncSpec, memory: &mut SyncMemory) -> Vec<String> {
             .open(&spec.log)
     {
         for line in &refused {
-            let _ = writeln!(log, "{line}");
+            if let Err(e) = writeln!(log, "{line}") {
+                tracing::debug!("writing the git view's refusals failed: {e}");
+                break;
+            }
         }
     }
     refused
@@ -828,6 +831,7 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
 /// once (never blocking, never following a link) and close it, so the reader sees an empty
 /// ref (an error) instead of hanging forever.
 fn release_fifo_readers(path: &Path) {
+    // Failing is the common case (no FIFO there, or no reader waiting): nothing to release.
     let _ = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
@@ -878,6 +882,7 @@ fn replace_at(dir: &Path, name: &str, temp: &str, content: Option<&[u8]>) -> std
                 .open(&temp)?;
             let written = file.write_all(bytes).and_then(|_| file.sync_all());
             if let Err(e) = written.and_then(|_| std::fs::rename(&temp, &target)) {
+                // `e` is the error to report; a temp left here is cleared the next round.
                 let _ = std::fs::remove_file(&temp);
                 return Err(e);
             }
@@ -895,6 +900,7 @@ fn replace_private(private: &Path, content: Option<&[u8]>) -> std::result::Resul
     };
     // The private dir is the sandbox's: clear whatever it put at the temporary name.
     let temp = format!(".{name}.host-sync");
+    // Usually absent; if it stays, creating the temp fails and says so.
     let _ = std::fs::remove_file(dir.join(&temp));
     replace_at(dir, name, &temp, content).map_err(|e| e.to_string())
 }
@@ -904,6 +910,7 @@ fn write_baseline(path: &Path, content: Option<&[u8]>) -> std::result::Result<()
         return Err("bad path".into());
     };
     let temp = format!(".{name}.tmp");
+    // Usually absent; if it stays, creating the temp fails and says so.
     let _ = std::fs::remove_file(dir.join(&temp));
     replace_at(dir, name, &temp, content).map_err(|e| e.to_string())
 }
@@ -929,7 +936,15 @@ fn write_host(dir: &Path, name: &str, content: Option<&[u8]>) -> std::result::Re
             _ => Ok(()),
         },
     };
-    let _ = std::fs::remove_file(&lock);
+    // After a rename there is no lock left (NotFound); otherwise it goes now.
+    if let Err(e) = std::fs::remove_file(&lock)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(
+            "removing {} failed, the host's git will wait: {e}",
+            lock.display()
+        );
+    }
     result.map_err(|e| e.to_string())
 }
 
@@ -1004,7 +1019,9 @@ fn validate_index(spec: &SyncSpec, bytes: &[u8]) -> std::result::Result<(), Stri
     let check = spec.log.with_file_name("index-check");
     std::fs::write(&check, bytes).map_err(|e| e.to_string())?;
     let entries = index_entries(git_dir, &check).map_err(|e| e.to_string());
-    let _ = std::fs::remove_file(&check);
+    if let Err(e) = std::fs::remove_file(&check) {
+        tracing::debug!("removing {} failed: {e}", check.display());
+    }
     for entry in entries? {
         if !is_safe_worktree_path(&entry.path) {
             return Err(format!("an entry has the path {:?}", entry.path));
@@ -1045,7 +1062,7 @@ fn index_entries(git_dir: &Path, index: &Path) -> Result<Vec<IndexEntry>> {
         .output()
         .map_err(|e| DeckError::io("running git ls-files", e))?;
     if !out.status.success() {
-        return Err(DeckError::host(
+        return Err(DeckError::git_view(
             "reading a git index",
             String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         ));
@@ -1164,7 +1181,7 @@ pub fn run_sync_helper(spec_path: &Path, watched: crate::host::process::ProcRef)
     let text =
         std::fs::read(spec_path).context_io(|| format!("reading {}", spec_path.display()))?;
     let spec: SyncSpec = serde_json::from_slice(&text)
-        .map_err(|e| DeckError::host("reading the git sync spec", e.to_string()))?;
+        .map_err(|e| DeckError::json("reading the git sync spec", e))?;
     let mut memory = SyncMemory::default();
     while watched.is_alive() {
         sync_round(&spec, &mut memory);
@@ -1205,7 +1222,7 @@ pub fn spawn_sync_helper(spec_path: &Path) -> Result<()> {
         .status()
         .context_io(|| "starting the git sync helper".to_string())?;
     if !status.success() {
-        return Err(DeckError::host(
+        return Err(DeckError::git_view(
             "starting the git sync helper",
             status.to_string(),
         ));

@@ -171,7 +171,7 @@ pub fn denied() -> Vec<&'static str> {
 }
 
 fn target_arch() -> Result<TargetArch> {
-    TargetArch::try_from(std::env::consts::ARCH).map_err(|e| filter_error(&e))
+    TargetArch::try_from(std::env::consts::ARCH).map_err(DeckError::from)
 }
 
 /// The filters a sandbox runs under, in order: the main one (EPERM), one that answers
@@ -231,12 +231,6 @@ fn x32_program() -> Option<BpfProgram> {
     None
 }
 
-/// How every step of building a filter fails: seccompiler's errors carry no more than their
-/// debug text.
-fn filter_error(e: &dyn std::fmt::Debug) -> DeckError {
-    DeckError::host("building the seccomp filter", format!("{e:?}"))
-}
-
 /// A filter over `rules` for this architecture, compiled: `mismatch` for the calls no rule
 /// matches, `matched` (the filter's one refusal) for the others.
 fn compile(
@@ -244,9 +238,9 @@ fn compile(
     mismatch: SeccompAction,
     matched: SeccompAction,
 ) -> Result<BpfProgram> {
-    let filter = SeccompFilter::new(rules, mismatch, matched, target_arch()?)
-        .map_err(|e| filter_error(&e))?;
-    BpfProgram::try_from(filter).map_err(|e| filter_error(&e))
+    let filter =
+        SeccompFilter::new(rules, mismatch, matched, target_arch()?).map_err(DeckError::from)?;
+    BpfProgram::try_from(filter).map_err(DeckError::from)
 }
 
 fn openat2_program() -> Result<BpfProgram> {
@@ -305,12 +299,12 @@ fn main_program() -> Result<BpfProgram> {
 }
 
 fn rule(conditions: Vec<SeccompCondition>) -> Result<SeccompRule> {
-    SeccompRule::new(conditions).map_err(|e| filter_error(&e))
+    SeccompRule::new(conditions).map_err(DeckError::from)
 }
 
 /// Argument `arg` (its low 32 bits) compared with `op` against `value`.
 fn condition(arg: u8, op: SeccompCmpOp, value: u64) -> Result<SeccompCondition> {
-    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| filter_error(&e))
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(DeckError::from)
 }
 
 /// Argument `arg` has every one of `bits` set.

@@ -94,7 +94,9 @@ impl QmpCapture {
             context: format!("reading {}", file.display()),
             source: e,
         });
-        let _ = std::fs::remove_file(&file);
+        if let Err(e) = std::fs::remove_file(&file) {
+            tracing::debug!("removing the screendump {} failed: {e}", file.display());
+        }
         Ok((bytes?, png))
     }
 }

@@ -307,6 +307,7 @@ impl X11Capture {
 impl Drop for X11Capture {
     fn drop(&mut self) {
         if let Some(shm) = &self.shm {
+            // A server that is gone freed the segment with the connection already.
             let _ = self.conn.shm_detach(shm.seg);
             let _ = self.conn.flush();
         }

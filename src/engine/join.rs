@@ -14,27 +14,23 @@ use crate::sandbox::SandboxRecord;
 /// its process the same one without asking the sandbox.
 pub(crate) fn write_env(files: &SandboxFiles, env: &[(String, String)]) -> Result<()> {
     let body = serde_json::to_vec(env)
-        .map_err(|e| DeckError::host("recording the sandbox's environment", e.to_string()))?;
+        .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
     crate::host::fs::write_private(&files.join_env(), &body)
 }
 
 pub(crate) fn read_env(files: &SandboxFiles) -> Result<Vec<(String, String)>> {
     let path = files.join_env();
     let text = std::fs::read(&path).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!(
-                "its recorded environment {} is unreadable ({e}); a sandbox started by an \
-                 older sandbox-deck must be restarted before it can be joined",
-                path.display()
-            ),
-        )
+        let detail = format!(
+            "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+             older sandbox-deck must be restarted before it can be joined",
+            path.display()
+        );
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })?;
     serde_json::from_slice(&text).map_err(|e| {
-        DeckError::host(
-            "joining the sandbox",
-            format!("{} is not a recorded environment: {e}", path.display()),
-        )
+        let detail = format!("{} is not a recorded environment: {e}", path.display());
+        DeckError::namespace_because("joining the sandbox", detail, e)
     })
 }
 
@@ -49,13 +45,12 @@ pub(crate) fn pin_namespaces(files: &SandboxFiles, launcher: ProcRef) -> Result<
             .filter(|init| !init.descendants().is_empty())
             .and_then(|init| namespace::identities(init.pid));
         if let Some(ids) = found {
-            let body = serde_json::to_vec(&ids).map_err(|e| {
-                DeckError::host("recording the sandbox's namespaces", e.to_string())
-            })?;
+            let body = serde_json::to_vec(&ids)
+                .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
             return crate::host::fs::write_private(&files.init_namespaces(), &body);
         }
         if !launcher.is_alive() || std::time::Instant::now() > deadline {
-            return Err(DeckError::host(
+            return Err(DeckError::namespace(
                 "recording the sandbox's namespaces",
                 "its init did not appear",
             ));

@@ -198,10 +198,14 @@ impl Deck {
         std::thread::spawn(move || join::pin_namespaces(&files, me));
         let status = run_forwarding_signals(&mut command, true);
         namespace::reclaim_terminal(had_terminal);
-        let _ = self.registry.update(|records| {
+        let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
         });
+        if let Err(e) = unregistered {
+            // The monitor drops the record later: its launcher (we) will be gone.
+            tracing::warn!(%id, "unregistering failed: {}", crate::error::report(&e));
+        }
         self.remove_files(&registered);
         status
     }
@@ -526,6 +530,7 @@ fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i3
             if (signal == SIGTERM || signal == SIGHUP)
                 && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
             {
+                // ESRCH: it ended meanwhile, and the wait below sees that.
                 let _ = nix::sys::signal::kill(pid, sig);
             }
         }
@@ -541,6 +546,7 @@ fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i3
         }
     };
     handle.close();
+    // Its only work is `kill`, which cannot panic: the join just waits for it to end.
     let _ = forwarder.join();
     status
 }

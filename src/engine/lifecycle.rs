@@ -335,7 +335,7 @@ impl Deck {
             argv: &argv,
         })?;
         let pane = tmux.pane(record.name.as_str())?.ok_or_else(|| {
-            DeckError::host("starting the tmux session", "the session vanished at once")
+            DeckError::tmux("starting the tmux session", "the session vanished at once")
         })?;
         // None: already gone; the monitor reads its exit status from tmux.
         let launcher = ProcRef::of(pane.pid).filter(|_| pane.exit_status.is_none());
@@ -415,7 +415,7 @@ impl Deck {
     /// A restarted sandbox whose backend ended at once reads exited, its last screen kept
     /// (for `attach`) and its display stopped.
     fn mark_ended_at_once(&self, record: &SandboxRecord, parts: Parts, end: &EarlyEnd) {
-        let _ = self.registry.update(|records| {
+        let marked = self.registry.update(|records| {
             let r = find_by_id(records, &record.id)?;
             r.state = SandboxState::Exited;
             r.exit_status = end.status;
@@ -426,6 +426,11 @@ impl Deck {
             r.launcher = None;
             Ok(())
         });
+        if let Err(e) = marked {
+            // The caller reports the early end anyway; the monitor marks it at its next look.
+            let why = crate::error::report(&e);
+            tracing::warn!(sandbox = %record.name, "marking it exited failed: {why}");
+        }
         parts.xvfb.terminate(Duration::from_secs(2));
     }
 
@@ -433,7 +438,10 @@ impl Deck {
         if let Some(launcher) = parts.launcher {
             // Where its init lives now, for joins to check. Best effort: without the record a
             // join is refused, never let through.
-            let _ = super::join::pin_namespaces(&self.paths.sandbox_of(record), launcher);
+            if let Err(e) = super::join::pin_namespaces(&self.paths.sandbox_of(record), launcher) {
+                let why = crate::error::report(&e);
+                tracing::warn!(sandbox = %record.name, "joins will be refused: {why}");
+            }
         }
         self.registry.update(|records| {
             let r = find_by_id(records, &record.id)?;
@@ -514,23 +522,37 @@ impl Deck {
                 }
             }
         }
-        let _ = self.registry.update(|records| {
+        let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != record.id || r.launcher.is_some_and(|l| l.is_alive()));
             Ok(())
         });
+        if let Err(e) = unregistered {
+            let why = crate::error::report(&e);
+            tracing::warn!(sandbox = %record.name, "unregistering failed: {why}");
+        }
     }
 
     /// What dies with the run: the runtime dir (X cookie, Xvfb log, hook settings, the
     /// environment a join takes).
     pub(crate) fn remove_runtime_files(&self, record: &SandboxRecord) {
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_of(record).runtime_dir());
+        remove_dir_logged(self.paths.sandbox_of(record).runtime_dir());
     }
 
     /// Everything of the sandbox's own, for `rm`.
     pub(crate) fn remove_files(&self, record: &SandboxRecord) {
         self.remove_runtime_files(record);
         // The status dir and the browser profile.
-        let _ = std::fs::remove_dir_all(self.paths.sandbox_of(record).state_dir());
+        remove_dir_logged(self.paths.sandbox_of(record).state_dir());
+    }
+}
+
+/// Best effort (the sandbox is gone either way), but a dir left behind is worth a line.
+fn remove_dir_logged(dir: &Path) {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!("removing {} failed: {e}", dir.display());
+        }
+        _ => {}
     }
 }
 

@@ -19,7 +19,7 @@ use super::Deck;
 use crate::error::Result;
 use crate::host::process::ProcRef;
 use crate::host::tmux::Survey;
-use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 
 /// A sandbox still `starting` after this long was abandoned by whoever started it.
 const START_DEADLINE: Duration = Duration::from_secs(120);
@@ -108,6 +108,18 @@ fn needs_watch(record: &SandboxRecord) -> bool {
     !record.managed || matches!(record.state, SandboxState::Running | SandboxState::Starting)
 }
 
+/// What a reconciliation does once the registry is written back.
+#[derive(Default)]
+struct Outcome {
+    /// Dead sandboxes: whatever is left of them is ended.
+    to_end: Vec<SandboxRecord>,
+    /// Displays of sandboxes that exited: nothing draws on them any more.
+    displays_to_end: Vec<ProcRef>,
+    unreachable: HashMap<SandboxId, String>,
+    /// Hand-started sandboxes whose launcher ended: they unregister.
+    gone: Vec<SandboxId>,
+}
+
 impl Deck {
     /// Brings the registry in line with reality and returns the up-to-date records.
     pub fn reconcile(&self) -> Result<Vec<SandboxRecord>> {
@@ -115,10 +127,7 @@ impl Deck {
         if !snapshot.iter().any(needs_watch) {
             return Ok(snapshot);
         }
-        let mut to_end: Vec<SandboxRecord> = Vec::new();
-        // Displays of sandboxes that exited: nothing draws on them any more.
-        let mut displays_to_end: Vec<ProcRef> = Vec::new();
-        let mut unreachable = HashMap::new();
+        let mut outcome = Outcome::default();
         let mut records = self.registry.update(|records| {
             // Read tmux under the lock: a sandbox marked running after this point had its
             // session before it was marked, so it cannot be mistaken for a vanished one.
@@ -135,52 +144,74 @@ impl Deck {
             }
             let nothing = Survey::Answered(Vec::new());
             let now = Utc::now();
-            let mut gone = Vec::new();
             for record in records.iter_mut() {
                 let server = servers
                     .get(self.tmux_of(record).socket())
                     .unwrap_or(&nothing);
-                match observe(record, server, now) {
-                    None => {}
-                    Some(Finding::Unreachable { reason }) => {
-                        unreachable.insert(record.id.clone(), reason);
-                    }
-                    Some(Finding::Gone) => gone.push(record.id.clone()),
-                    Some(Finding::Exited { status }) => {
-                        record.state = SandboxState::Exited;
-                        record.exit_status = status;
-                        // The pane (its last screen) stays for `attach`; the display goes.
-                        displays_to_end.extend(record.xvfb.take());
-                        record.display = None;
-                        record.reason = match status {
-                            Some(s) if s > 128 => Some(format!("killed by signal {}", s - 128)),
-                            Some(_) => None,
-                            None => Some("its exit status was not recorded".into()),
-                        };
-                    }
-                    Some(Finding::Dead { reason }) => {
-                        to_end.push(record.clone());
-                        record.state = SandboxState::Dead;
-                        record.reason = Some(reason);
-                        record.display = None;
-                        record.xvfb = None;
-                        record.launcher = None;
-                    }
+                if let Some(finding) = observe(record, server, now) {
+                    apply(record, finding, &mut outcome);
                 }
             }
-            records.retain(|r| !gone.contains(&r.id));
+            records.retain(|r| !outcome.gone.contains(&r.id));
             Ok(records.clone())
         })?;
-        for record in &to_end {
+        for record in &outcome.to_end {
             self.teardown(record, false);
         }
-        for xvfb in displays_to_end {
+        for xvfb in outcome.displays_to_end {
             xvfb.terminate(Duration::from_secs(2));
         }
         for record in &mut records {
-            record.unreachable = unreachable.remove(&record.id);
+            record.unreachable = outcome.unreachable.remove(&record.id);
         }
         Ok(records)
+    }
+}
+
+/// Writes what the monitor found into the record (and the log: the only trace of why a
+/// sandbox changed state behind the user's back), and notes what is to be ended.
+fn apply(record: &mut SandboxRecord, finding: Finding, outcome: &mut Outcome) {
+    let (name, id) = (&record.name, &record.id);
+    match finding {
+        Finding::Unreachable { reason } => {
+            tracing::debug!(sandbox = %name, %id, %reason, "tmux server unreachable: state kept");
+            outcome.unreachable.insert(record.id.clone(), reason);
+        }
+        Finding::Gone => {
+            tracing::info!(sandbox = %name, %id, "hand-started sandbox's launcher ended: unregistered");
+            outcome.gone.push(record.id.clone());
+        }
+        Finding::Exited { status } => {
+            tracing::info!(
+                sandbox = %name,
+                %id,
+                ?status,
+                "marked exited: {}",
+                match status {
+                    Some(_) => "its pane's process ended",
+                    None => "its process is gone and tmux recorded no status",
+                }
+            );
+            record.state = SandboxState::Exited;
+            record.exit_status = status;
+            // The pane (its last screen) stays for `attach`; the display goes.
+            outcome.displays_to_end.extend(record.xvfb.take());
+            record.display = None;
+            record.reason = match status {
+                Some(s) if s > 128 => Some(format!("killed by signal {}", s - 128)),
+                Some(_) => None,
+                None => Some("its exit status was not recorded".into()),
+            };
+        }
+        Finding::Dead { reason } => {
+            tracing::warn!(sandbox = %name, %id, %reason, "marked dead; ending what is left of it");
+            outcome.to_end.push(record.clone());
+            record.state = SandboxState::Dead;
+            record.reason = Some(reason);
+            record.display = None;
+            record.xvfb = None;
+            record.launcher = None;
+        }
     }
 }
 

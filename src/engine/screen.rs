@@ -44,7 +44,7 @@ impl Deck {
         let mut capturer = self.screen_capturer(name)?;
         capturer
             .capture()
-            .map_err(|e| DeckError::host("taking a screenshot", e.to_string()))
+            .map_err(|e| DeckError::capture("taking a screenshot", e))
     }
 
     /// A capturer for a running sandbox's display, to keep while its screen is watched.
@@ -65,9 +65,8 @@ impl Deck {
             });
         }
         let files = self.paths.sandbox_of(&record);
-        let capture_error = |e: crate::capture::CaptureError| {
-            DeckError::host("connecting to the display", e.to_string())
-        };
+        let capture_error =
+            |e: crate::capture::CaptureError| DeckError::capture("connecting to the display", e);
         match record.display {
             Some(display) => {
                 let cookie = files.xauthority();

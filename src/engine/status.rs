@@ -577,7 +577,9 @@ fn trim_to(file: &std::fs::File, last_line: &[u8]) {
         let mut line = last_line.to_vec();
         line.push(b'\n');
         let mut writer = file;
-        let _ = writer.write_all(&line);
+        if let Err(e) = writer.write_all(&line) {
+            tracing::debug!("trimming an events file failed: {e}");
+        }
     }
 }
 
@@ -631,13 +633,13 @@ impl Deck {
         make_private_dir(files.state_dir())?;
         let dir = files.status_dir();
         make_private_dir(&dir)?;
-        // Events of an earlier run say nothing about this one.
+        // Events of an earlier run say nothing about this one (usually there are none).
         let _ = std::fs::remove_file(files.status_events());
         let settings = files.hook_settings();
         // The hooks run inside, where the status dir is at a fixed path.
         let inside = Path::new(crate::backend::STATUS_DIR).join(STATUS_EVENTS);
         let body = serde_json::to_vec_pretty(&hook_settings(&inside))
-            .map_err(|e| DeckError::host("writing the hook settings", e.to_string()))?;
+            .map_err(|e| DeckError::json("writing the hook settings", e))?;
         std::fs::write(&settings, body).context_io(|| format!("writing {}", settings.display()))?;
         Ok((dir, settings))
     }
@@ -1043,6 +1045,7 @@ mod tests {
             junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
             event in "[A-Za-z]{1,20}",
         ) {
+            // Whatever it answers, it must not panic.
             let _ = last_event(&junk);
             let mut bytes = junk.clone();
             bytes.extend_from_slice(format!("\n{{\"event\":\"{event}\",\"ts\":1}}\n").as_bytes());

@@ -40,7 +40,12 @@ impl Deck {
         index.refresh();
         // The cache only saves time: a state dir that cannot be written costs a full read
         // next time, not this report.
-        let _ = index.save();
+        if let Err(e) = index.save() {
+            tracing::debug!(
+                "saving the usage cache failed: {}",
+                crate::error::report(&e)
+            );
+        }
         let mut report = index.report(&pricing, query);
         if query.by == GroupBy::Project {
             let records = self.registry.load()?;

@@ -99,7 +99,7 @@ pub fn open_namespaces(init: &ProcRef) -> Result<Namespaces> {
     let ours = identity(&open(std::process::id(), "user")?)?;
     let inner = open(init.pid, "user")?;
     if !init.is_alive() {
-        return Err(DeckError::host(
+        return Err(DeckError::namespace(
             "joining the sandbox",
             "its first process ended meanwhile",
         ));
@@ -150,7 +150,7 @@ pub fn join(
     mut confine: impl FnMut() -> io::Result<()> + Send + Sync + 'static,
 ) -> Result<()> {
     let workdir = CString::new(workdir.as_os_str().as_bytes())
-        .map_err(|_| DeckError::host("joining the sandbox", "the project path holds a NUL"))?;
+        .map_err(|_| DeckError::namespace("joining the sandbox", "the project path holds a NUL"))?;
     // Decided here, where the foreground process group is visible: inside, ours has no id.
     let foreground = owns_the_terminal();
     // SAFETY: between fork and exec only async-signal-safe calls are made: setns, sigprocmask,

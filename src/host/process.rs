@@ -185,7 +185,7 @@ mod tests {
         for p in &tree {
             p.terminate(Duration::from_secs(2));
         }
-        let _ = child.wait();
+        let _ = child.wait(); // reaps it; its status is not the point
         assert!(tree.iter().all(|p| !p.is_alive()));
     }
 }

@@ -101,7 +101,7 @@ impl Tmux {
         if out.status.success() {
             Ok(out)
         } else {
-            Err(DeckError::host(
+            Err(DeckError::tmux(
                 format!("tmux {what}"),
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ))
@@ -155,7 +155,7 @@ impl Tmux {
         match self.survey() {
             Survey::Answered(panes) => Ok(panes),
             Survey::Unreachable(why) if no_server(&why) => Ok(Vec::new()),
-            Survey::Unreachable(why) => Err(DeckError::host("tmux list-panes", why)),
+            Survey::Unreachable(why) => Err(DeckError::tmux("tmux list-panes", why)),
         }
     }
 
@@ -207,7 +207,7 @@ impl Tmux {
         if out.status.success() || err.contains("can't find session") || no_server(&err) {
             Ok(())
         } else {
-            Err(DeckError::host("tmux kill-session", err.trim().to_string()))
+            Err(DeckError::tmux("tmux kill-session", err.trim().to_string()))
         }
     }
 

@@ -73,8 +73,14 @@ pub fn args(spec: &XvfbSpec, number: u32) -> Vec<String> {
 /// the server loads every entry of its `-auth` file regardless of number.
 pub fn write_cookie(path: &Path) -> Result<()> {
     let mut cookie = [0u8; 16];
-    getrandom::fill(&mut cookie)
-        .map_err(|e| DeckError::host("generating an X cookie", e.to_string()))?;
+    getrandom::fill(&mut cookie).map_err(|e| {
+        // Without getrandom's `std` feature its error is no `std::error::Error`: keep the errno.
+        let source = e.raw_os_error().map_or_else(
+            || std::io::Error::other(e.to_string()),
+            std::io::Error::from_raw_os_error,
+        );
+        DeckError::os("generating an X cookie", source)
+    })?;
     let mut entry = 0xFFFFu16.to_be_bytes().to_vec(); // FamilyWild
     for field in [&b""[..], b"", b"MIT-MAGIC-COOKIE-1", &cookie] {
         entry.extend_from_slice(&(field.len() as u16).to_be_bytes());
@@ -133,7 +139,7 @@ pub fn start(binary: &Path, spec: &XvfbSpec) -> Result<Display> {
         }
         number += 1;
     }
-    Err(DeckError::host("starting Xvfb", last_error))
+    Err(DeckError::xvfb(last_error))
 }
 
 /// One attempt on `number`: Ok(Err(why)) when the server exited (e.g. it lost the lock).
@@ -179,9 +185,8 @@ fn start_on(
         let owns_lock = std::fs::read_to_string(lock_path(number))
             .is_ok_and(|text| text.trim().parse::<u32>().ok() == Some(pid));
         if owns_lock && socket_path(number).exists() {
-            let process = ProcRef::of(pid).ok_or_else(|| {
-                DeckError::host("starting Xvfb", "it vanished right after start".to_string())
-            })?;
+            let process =
+                ProcRef::of(pid).ok_or_else(|| DeckError::xvfb("it vanished right after start"))?;
             return Ok(Ok(Display {
                 number,
                 process,
@@ -189,15 +194,13 @@ fn start_on(
             }));
         }
         if Instant::now() > deadline {
+            // It may have ended already; either way it is reaped and the error below says why.
             let _ = child.kill();
             let _ = child.wait();
-            return Err(DeckError::host(
-                "starting Xvfb",
-                format!(
-                    "display :{number} not ready after {START_TIMEOUT:?}: {}",
-                    log_tail(&spec.log_file)
-                ),
-            ));
+            return Err(DeckError::xvfb(format!(
+                "display :{number} not ready after {START_TIMEOUT:?}: {}",
+                log_tail(&spec.log_file)
+            )));
         }
         std::thread::sleep(Duration::from_millis(2));
     }

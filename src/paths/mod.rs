@@ -109,8 +109,8 @@ impl Paths {
         self.state_dir.join("projects")
     }
 
-    /// A project's persistent state (`projects/<name>-<suffix>/`), whether or not it exists
-    /// yet; a dir of an earlier naming is renamed to it (see [`project_state`]).
+    /// A project's persistent state (`projects/<name>-<suffix>/`, or the dir an earlier
+    /// naming gave it: see [`project_state`]), whether or not it exists yet.
     pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
         let dir = project_state::state_dir(&self.projects_dir(), project.as_path())?;
         Ok(ProjectState { dir })

@@ -2,12 +2,12 @@
 //! `projects/<name>-<suffix>/` under the state dir, `<name>` the project's sandbox name and
 //! `<suffix>` 12 hex digits of the xxh3 hash of its path. Earlier versions took the suffix
 //! from SHA-256; such a dir is found by the project its `path` file records (every state dir
-//! has one from its first use) and renamed to the current name the first time the project's
-//! state is looked up.
+//! has one from its first use) and used where it is: renaming it could pull it from under a
+//! sandbox an older version started, whose git sync helper holds its absolute paths.
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
+use crate::error::Result;
 use crate::sandbox::SandboxName;
 
 /// A project's persistent state, outside the project: `projects/<name>-<suffix>/` under the
@@ -70,31 +70,14 @@ fn dir_name(project: &Path) -> String {
     format!("{name}-{}", &suffix[..SUFFIX_LEN])
 }
 
-/// The project's state dir under `root` (the `projects` dir), whether or not it exists yet.
-/// A dir an earlier version made for the project is renamed to it first (one `rename`, so
-/// atomic: a concurrent lookup sees the old name or the new one, never neither); if that
-/// fails, the old dir stays where it is, untouched.
+/// The project's state dir under `root` (the `projects` dir), whether or not it exists yet:
+/// the current name, or the dir an earlier version made for the project, left in place.
 pub(crate) fn state_dir(root: &Path, project: &Path) -> Result<PathBuf> {
     let dir = root.join(dir_name(project));
     if std::fs::symlink_metadata(&dir).is_ok() {
         return Ok(dir);
     }
-    if let Some(old) = older_dir(root, project) {
-        // A concurrent lookup may have moved it already: then `dir` exists and all is well.
-        // rename(2) never replaces a directory that has entries.
-        if let Err(e) = std::fs::rename(&old, &dir)
-            && std::fs::symlink_metadata(&dir).is_err()
-        {
-            return Err(e).context_io(|| {
-                format!(
-                    "renaming the project state {} to {}",
-                    old.display(),
-                    dir.display()
-                )
-            });
-        }
-    }
-    Ok(dir)
+    Ok(older_dir(root, project).unwrap_or(dir))
 }
 
 /// A state dir of the same project under another suffix: a real dir named `<name>-<12 hex
@@ -147,19 +130,18 @@ mod tests {
     }
 
     #[test]
-    fn a_state_dir_of_the_old_scheme_is_renamed_with_everything_in_it() {
+    fn a_state_dir_of_the_old_scheme_is_used_where_it_is_with_everything_in_it() {
         let root = tempfile::tempdir().unwrap();
         let old = old_scheme_dir(root.path());
         let project = Path::new("/srv/code/api");
         let dir = state_dir(root.path(), project).unwrap();
-        assert_eq!(dir, root.path().join(dir_name(project)));
-        assert_ne!(dir, old);
-        assert!(!old.exists());
+        assert_eq!(dir, old);
+        assert_ne!(dir, root.path().join(dir_name(project)));
         assert_eq!(
             std::fs::read_to_string(dir.join("local/bin/tool")).unwrap(),
             "kept"
         );
-        // Once moved, the lookup is the same and moves nothing.
+        // The lookup is stable and moves nothing.
         assert_eq!(state_dir(root.path(), project).unwrap(), dir);
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
     }
@@ -181,8 +163,7 @@ mod tests {
         assert_eq!(state_dir(root.path(), project).unwrap(), current);
         assert!(old.exists(), "a current dir is used as it is");
         std::fs::remove_dir(&current).unwrap();
-        assert_eq!(state_dir(root.path(), project).unwrap(), current);
-        assert!(!old.exists());
+        assert_eq!(state_dir(root.path(), project).unwrap(), old);
         assert!(other.exists() && odd.exists());
         // A project with no state dir yet gets its name, and nothing is created.
         let fresh = state_dir(root.path(), Path::new("/srv/code/new")).unwrap();

@@ -55,6 +55,7 @@ pub async fn run(deck: Deck, keymap: Keymap, image_protocol: ImageProtocol) -> a
     state.settings.images = images;
     let (tx, rx) = mpsc::unbounded_channel();
     for key in typed {
+        // Cannot fail: `rx` is right here.
         let _ = tx.send(Action::Key(key));
     }
     let runner = Runner::new(Arc::clone(&deck), graphics, tx.clone());
@@ -110,6 +111,7 @@ impl Loop {
                         inputs.stop().await;
                         let result = self.attach(tui, &name).await?;
                         inputs = Inputs::start(&self.tx, self.intervals);
+                        // Our own loop holds the receiver: it cannot be gone.
                         let _ = self.tx.send(Action::Attached { name, result });
                     }
                     Effect::Bell => {
@@ -133,6 +135,8 @@ impl Loop {
     async fn attach(&mut self, tui: &mut Tui, name: &str) -> anyhow::Result<Result<(), String>> {
         tui.suspend().context("handing the terminal over")?;
         {
+            // A courtesy line: a terminal that cannot take it cannot take tmux either, and
+            // attaching says so.
             let mut out = std::io::stdout();
             let _ = writeln!(
                 out,

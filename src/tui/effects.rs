@@ -53,9 +53,16 @@ impl Runner {
                 let refreshing = Arc::clone(&self.refreshing);
                 let shared = Arc::clone(&self.records);
                 tokio::task::spawn_blocking(move || {
-                    let result = deck.list().map_err(|e| e.to_string());
+                    let result = deck.list().map_err(|e| {
+                        tracing::warn!(
+                            "loading the sandboxes failed: {}",
+                            crate::error::report(&e)
+                        );
+                        e.to_string()
+                    });
                     let records = result.as_ref().ok().cloned();
                     refreshing.store(false, Ordering::Release);
+                    // Here and below: the receiver is gone only when the TUI is quitting.
                     let _ = tx.send(Action::Loaded(result));
                     if let Some(records) = &records {
                         let _ = tx.send(Action::StartCommands(start_commands(&deck, records)));
@@ -74,7 +81,7 @@ impl Runner {
             }),
             Effect::Run(op, name) => blocking(tx, move || Action::Done {
                 op,
-                result: run_op(&deck, op, &name).map_err(|e| e.to_string()),
+                result: run_op(&deck, op, &name).map_err(|e| logged(&format!("{op:?} {name}"), e)),
                 name,
             }),
             Effect::Create(request) => blocking(tx, move || create(&deck, *request, false)),
@@ -94,6 +101,7 @@ impl Runner {
                         }
                         Ok(None) => {}
                         Err(e) => {
+                            tracing::warn!("the notify command failed: {e}");
                             let _ = tx.send(Action::NotifyFailed(e.to_string()));
                         }
                     }
@@ -114,6 +122,12 @@ fn blocking(tx: UnboundedSender<Action>, work: impl FnOnce() -> Action + Send + 
     });
 }
 
+/// The message the reducer shows, after a line in the log (the flash is gone in seconds).
+fn logged(what: &str, e: crate::error::DeckError) -> String {
+    tracing::warn!("{what} failed: {}", crate::error::report(&e));
+    e.to_string()
+}
+
 /// Creates the sandbox; a missing project directory is made only when `make_dir` (the user
 /// said yes to it), else reported so the form can ask.
 fn create(deck: &Deck, mut request: CreateRequest, make_dir: bool) -> Action {
@@ -131,7 +145,7 @@ fn create(deck: &Deck, mut request: CreateRequest, make_dir: bool) -> Action {
     }
     Action::Created(
         deck.execute(DeckAction::Create(request))
-            .map_err(|e| e.to_string()),
+            .map_err(|e| logged("creating a sandbox", e)),
     )
 }
 

@@ -42,6 +42,7 @@ impl Inputs {
             task.abort();
         }
         for task in self.tasks {
+            // An aborted task ends with a "cancelled" error: that is what was asked.
             let _ = task.await;
         }
     }
@@ -88,6 +89,7 @@ async fn on_signal(kind: SignalKind, tx: UnboundedSender<Action>) {
         return;
     };
     if signals.recv().await.is_some() {
+        // No receiver: the TUI is already on its way out.
         let _ = tx.send(Action::Terminate);
     }
 }

@@ -93,6 +93,8 @@ async fn run(
     let mut capturer = match connect {
         Ok(Ok(capturer)) => capturer,
         Ok(Err(e)) => {
+            tracing::warn!("watching the screen failed: {}", crate::error::report(&e));
+            // Here and below: the receiver is gone only when the TUI is quitting.
             let _ = tx.send(lost(e.to_string()));
             return;
         }
@@ -152,6 +154,7 @@ async fn run(
                     }
                     Err(message) => {
                         // No retry loop: the reducer shows it and asks the monitor to look.
+                        tracing::warn!("the screen feed stopped: {message}");
                         let _ = tx.send(lost(message));
                         return;
                     }

@@ -314,7 +314,7 @@ fn tmux_passes_images() -> bool {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
-    // Our own pane only; ratatui-image asks for the same.
+    // Our own pane only; ratatui-image asks for the same. Whether it took is read back next.
     let _ = tmux(&["set", "-p", "allow-passthrough", "on"]);
     let passthrough = tmux(&["show", "-pv", "allow-passthrough"])
         .is_some_and(|v| matches!(v.as_str(), "on" | "all"));

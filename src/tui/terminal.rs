@@ -106,6 +106,7 @@ impl Tui {
 
 impl Drop for Tui {
     fn drop(&mut self) {
+        // Best effort on the way out; a terminal that is gone needs no restoring.
         let _ = self.leave();
     }
 }
@@ -113,6 +114,7 @@ impl Drop for Tui {
 /// Undoes everything `start` did; safe to call twice and from a panic.
 pub fn restore() -> io::Result<()> {
     let mut out = io::stdout();
+    // Each step on its own: one the terminal refuses must not keep the others from running.
     let _ = execute!(
         out,
         DisableMouseCapture,
@@ -128,6 +130,7 @@ pub fn restore() -> io::Result<()> {
 pub fn install_panic_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
+        // Nothing to do about a failure here: the panic message still follows.
         let _ = restore();
         previous(info);
     }));

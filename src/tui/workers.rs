@@ -123,9 +123,12 @@ fn spawn(
         }
     };
     // Without a thread there are no live figures, but the deck still works.
-    let _ = std::thread::Builder::new()
+    if let Err(e) = std::thread::Builder::new()
         .name(format!("deck-{name}"))
-        .spawn(run);
+        .spawn(run)
+    {
+        tracing::warn!("starting the {name} worker failed: {e}");
+    }
 }
 
 /// The usage index and what it last reported.
@@ -162,7 +165,12 @@ impl UsageWorker {
             .get_or_insert_with(|| UsageIndex::open(roots.clone(), Some(cache.clone())));
         let stats = index.refresh();
         // The cache only saves the next start some time.
-        let _ = index.save();
+        if let Err(e) = index.save() {
+            tracing::debug!(
+                "saving the usage cache failed: {}",
+                crate::error::report(&e)
+            );
+        }
         let grew = stats.new_entries > 0 || stats.files_reread > 0 || stats.files_removed > 0;
         let stale = self
             .computed_at

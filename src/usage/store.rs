@@ -626,6 +626,7 @@ impl UsageIndex {
         };
         let result = write().context_io(|| format!("writing the usage cache {}", path.display()));
         if result.is_err() {
+            // The write's error is the one to report; this only tidies up after it.
             let _ = std::fs::remove_file(&tmp);
         } else {
             self.dirty = false;

@@ -3547,14 +3547,19 @@ impl RecordedTerminal {
         // SAFETY: plain libc pty calls; every descriptor is owned right after.
         let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
         assert!(master >= 0, "posix_openpt");
+        // SAFETY: `master` is a descriptor just opened and owned by nobody else.
         let master = unsafe { OwnedFd::from_raw_fd(master) };
+        // SAFETY: grantpt and unlockpt only read the descriptor, which `master` keeps open.
         assert_eq!(unsafe { libc::grantpt(master.as_raw_fd()) }, 0);
+        // SAFETY: as above.
         assert_eq!(unsafe { libc::unlockpt(master.as_raw_fd()) }, 0);
         let mut name = [0 as libc::c_char; 128];
         assert_eq!(
+            // SAFETY: ptsname_r writes at most `name.len()` bytes, NUL included, into `name`.
             unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) },
             0
         );
+        // SAFETY: ptsname_r succeeded, so `name` holds a NUL-terminated string.
         let slave_path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
             .to_string_lossy()
             .into_owned();
@@ -3564,6 +3569,7 @@ impl RecordedTerminal {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        // SAFETY: TIOCSWINSZ reads one `winsize`, which `size` is, on an open pty.
         unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
         let slave = std::fs::OpenOptions::new()
             .read(true)

@@ -13,6 +13,7 @@ mod import_cycles;
 mod launch;
 mod leftovers;
 mod lifecycle;
+mod log;
 mod metrics;
 mod nix_spec;
 mod start;
