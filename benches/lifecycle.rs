@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use sandbox_deck::host::process;
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
@@ -197,15 +198,10 @@ struct Proc {
     start_time: u64,
 }
 
-/// (state, ppid, start time) from `/proc/<pid>/stat`; fields counted after the last `)`.
+/// (state, ppid, start time) from `/proc/<pid>/stat`, read by the crate's one reader.
 fn stat(pid: u32) -> Option<(char, u32, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
-    Some((
-        fields.first()?.chars().next()?,
-        fields.get(1)?.parse().ok()?,
-        fields.get(19)?.parse().ok()?,
-    ))
+    let s = process::stat(pid)?;
+    Some((s.state, s.ppid, s.start_time))
 }
 
 impl Proc {
@@ -235,13 +231,7 @@ impl Proc {
 }
 
 fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    process::pids()
 }
 
 /// Live processes whose command line or environment names `marker` (every process we start
@@ -340,9 +330,7 @@ fn descendants(pid: u32) -> Vec<Proc> {
 }
 
 fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim().to_owned())
-        .unwrap_or_default()
+    process::name(pid).unwrap_or_default()
 }
 
 fn wait_until(timeout: Duration, pause: Duration, mut done: impl FnMut() -> bool) -> bool {

@@ -6,7 +6,6 @@
 pub mod backend;
 pub mod capture;
 pub mod cli;
-pub mod cli_docs;
 pub mod config;
 pub mod doctor;
 pub mod engine;

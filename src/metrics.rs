@@ -1,4 +1,6 @@
 //! CPU and memory per sandbox (its launcher's process tree) and for the host, from sysinfo.
+//! [`HostSampler`] is the one source of the host's CPU and memory figures: `status --metrics`
+//! and the TUI header (through [`crate::engine::host_stats`]) both read it.
 //!
 //! Only the pids of the sandboxes asked about are refreshed, never the whole process table.
 //! CPU is CPU time over wall time between two samples, so nothing is reported before two
@@ -58,9 +60,85 @@ pub struct MetricsSnapshot {
     pub sandboxes: HashMap<SandboxId, SandboxMetrics>,
 }
 
+/// The host's CPU use and memory, from sysinfo. CPU use is measured between two calls (the
+/// kernel's counters of busy and idle time, iowait counting as idle), so the first call has
+/// none. Keep one per consumer: each measures since its own previous call.
+pub struct HostSampler {
+    /// None where sysinfo cannot read this system: every figure then stays zero.
+    system: Option<System>,
+    cores: usize,
+    primed: bool,
+}
+
+/// One reading of [`HostSampler`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostSample {
+    /// All cores together since the previous reading, in percent of the whole host; None on
+    /// the first reading.
+    pub cpu_percent: Option<f64>,
+    pub memory_total_bytes: u64,
+    pub memory_used_bytes: u64,
+    pub memory_available_bytes: u64,
+}
+
+impl Default for HostSampler {
+    fn default() -> Self {
+        HostSampler::new()
+    }
+}
+
+impl HostSampler {
+    pub fn new() -> HostSampler {
+        let mut system = System::new().ok();
+        if let Some(system) = &mut system {
+            system.refresh_cpu_usage();
+        }
+        let cores = system.as_ref().map_or(0, |s| s.cpus().len()).max(1);
+        HostSampler {
+            system,
+            cores,
+            primed: false,
+        }
+    }
+
+    pub fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// CPU since the previous call (or since [`HostSampler::new`]), memory now.
+    pub fn sample(&mut self) -> HostSample {
+        let Some(system) = &mut self.system else {
+            return HostSample {
+                cpu_percent: None,
+                memory_total_bytes: 0,
+                memory_used_bytes: 0,
+                memory_available_bytes: 0,
+            };
+        };
+        system.refresh_cpu_usage();
+        system.refresh_memory();
+        let cpu_percent = self.primed.then(|| f64::from(system.global_cpu_usage()));
+        self.primed = true;
+        HostSample {
+            cpu_percent,
+            memory_total_bytes: system.total_memory(),
+            memory_used_bytes: system.used_memory(),
+            memory_available_bytes: system.available_memory(),
+        }
+    }
+
+    /// The host's name, as the kernel has it (empty when it cannot say).
+    pub fn hostname() -> String {
+        System::host_name().unwrap_or_default()
+    }
+}
+
 /// Keeps what the previous sample saw. Create one per consumer (e.g. the TUI's worker).
 pub struct MetricsSampler {
-    system: System,
+    /// Only the sandboxes' processes (the host's figures come from `host`); None where
+    /// sysinfo cannot read this system.
+    processes: Option<System>,
+    host: HostSampler,
     state_dir: PathBuf,
     previous: Option<Instant>,
     /// Accumulated CPU milliseconds of each process at the previous sample.
@@ -70,11 +148,11 @@ pub struct MetricsSampler {
 
 impl MetricsSampler {
     pub fn new(state_dir: PathBuf) -> MetricsSampler {
-        let mut system = System::new();
-        system.refresh_cpu_usage();
-        let cores = system.cpus().len().max(1);
+        let host = HostSampler::new();
+        let cores = host.cores();
         MetricsSampler {
-            system,
+            processes: System::new().ok(),
+            host,
             state_dir,
             previous: None,
             cpu_ms: HashMap::new(),
@@ -104,13 +182,14 @@ impl MetricsSampler {
             .iter()
             .flat_map(|(_, t)| t.iter().map(|p| Pid::from_u32(p.pid)))
             .collect();
-        self.system.refresh_processes_specifics(
-            ProcessesToUpdate::Some(&pids),
-            true,
-            ProcessRefreshKind::nothing().with_cpu().with_memory(),
-        );
-        self.system.refresh_cpu_usage();
-        self.system.refresh_memory();
+        if let Some(system) = &mut self.processes {
+            system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&pids),
+                true,
+                ProcessRefreshKind::nothing().with_cpu().with_memory(),
+            );
+        }
+        let host = self.host.sample();
 
         let elapsed_ms = self
             .previous
@@ -122,7 +201,8 @@ impl MetricsSampler {
             let mut rss = 0u64;
             let mut processes = 0;
             for p in tree {
-                let Some(process) = self.system.process(Pid::from_u32(p.pid)) else {
+                let found = self.processes.as_ref();
+                let Some(process) = found.and_then(|s| s.process(Pid::from_u32(p.pid))) else {
                     continue;
                 };
                 processes += 1;
@@ -153,16 +233,18 @@ impl MetricsSampler {
         self.cpu_ms = cpu_ms;
         self.previous = Some(now);
         let elapsed = elapsed_ms?;
-        let load = System::load_average();
+        let load = System::load_average()
+            .map(|l| [l.one, l.five, l.fifteen])
+            .unwrap_or_default();
         Some(MetricsSnapshot {
             interval_ms: elapsed.round() as u64,
             host: HostMetrics {
                 cores: self.cores,
-                cpu_percent: f64::from(self.system.global_cpu_usage()),
-                memory_total_bytes: self.system.total_memory(),
-                memory_used_bytes: self.system.used_memory(),
-                memory_available_bytes: self.system.available_memory(),
-                load_average: [load.one, load.five, load.fifteen],
+                cpu_percent: host.cpu_percent.unwrap_or_default(),
+                memory_total_bytes: host.memory_total_bytes,
+                memory_used_bytes: host.memory_used_bytes,
+                memory_available_bytes: host.memory_available_bytes,
+                load_average: load,
                 disk: disk_of(&self.state_dir),
             },
             sandboxes,

@@ -1,72 +1,43 @@
-//! What the dashboard header says about the host: its name, CPU and memory. Counters are
-//! cumulative (as the kernel gives them) so a front end computes CPU use from two samples.
+//! What the dashboard header says about the host: its name, CPU and memory. The figures come
+//! from [`HostSampler`], the same source as `status --metrics`, so both say the same.
 
 use serde::{Deserialize, Serialize};
 
 use super::Deck;
+use crate::metrics::{HostSample, HostSampler};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostStats {
     pub hostname: String,
-    /// Jiffies spent not idle, since boot (all CPUs).
-    pub cpu_busy: u64,
-    /// All jiffies since boot (all CPUs).
-    pub cpu_total: u64,
+    /// CPU use since this deck's previous sample, in percent of all CPUs; None on the first.
+    pub cpu_percent: Option<f64>,
     pub mem_total_kib: u64,
     pub mem_available_kib: u64,
 }
 
 impl HostStats {
-    /// CPU use between two samples, in percent of all CPUs.
-    pub fn cpu_percent_since(&self, earlier: &HostStats) -> Option<f64> {
-        let total = self.cpu_total.checked_sub(earlier.cpu_total)?;
-        let busy = self.cpu_busy.checked_sub(earlier.cpu_busy)?;
-        (total > 0).then(|| busy as f64 * 100.0 / total as f64)
+    fn of(hostname: String, sample: &HostSample) -> HostStats {
+        HostStats {
+            hostname,
+            cpu_percent: sample.cpu_percent,
+            mem_total_kib: sample.memory_total_bytes / 1024,
+            mem_available_kib: sample.memory_available_bytes / 1024,
+        }
     }
 }
 
 impl Deck {
-    /// A fresh sample; fields the host does not expose stay zero.
+    /// A fresh sample; CPU use is measured since the previous call on this deck, so the
+    /// first call has none. Fields the host does not expose stay zero.
     pub fn host_stats(&self) -> HostStats {
-        let mut stats = HostStats {
-            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_default(),
-            ..HostStats::default()
-        };
-        if let Ok(text) = std::fs::read_to_string("/proc/stat") {
-            (stats.cpu_busy, stats.cpu_total) = parse_cpu_line(&text).unwrap_or_default();
-        }
-        if let Ok(text) = std::fs::read_to_string("/proc/meminfo") {
-            stats.mem_total_kib = meminfo_field(&text, "MemTotal:").unwrap_or_default();
-            stats.mem_available_kib = meminfo_field(&text, "MemAvailable:").unwrap_or_default();
-        }
-        stats
+        // A poisoned lock only means a sample panicked midway: the sampler is still usable.
+        let mut sampler = self
+            .host_sampler
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let sample = sampler.get_or_insert_with(HostSampler::new).sample();
+        HostStats::of(HostSampler::hostname(), &sample)
     }
-}
-
-/// (busy, total) from the aggregate `cpu` line; idle and iowait count as not busy.
-fn parse_cpu_line(stat: &str) -> Option<(u64, u64)> {
-    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
-    let values: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // guest and guest_nice (fields 9, 10) are already counted in user and nice.
-    let total: u64 = values.iter().take(8).sum();
-    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
-    Some((total.saturating_sub(idle), total))
-}
-
-fn meminfo_field(meminfo: &str, key: &str) -> Option<u64> {
-    meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix(key))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]
@@ -74,28 +45,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cpu_use_comes_from_two_samples() {
-        let (busy, total) = parse_cpu_line("cpu  100 0 100 700 100 0 0 0 0 0\ncpu0 1 2").unwrap();
-        assert_eq!((busy, total), (200, 1000));
-        let a = HostStats {
-            cpu_busy: 200,
-            cpu_total: 1000,
-            ..HostStats::default()
+    fn the_header_figures_are_the_samplers_in_kib() {
+        let sample = HostSample {
+            cpu_percent: Some(25.0),
+            memory_total_bytes: 16 << 30,
+            memory_used_bytes: 4 << 30,
+            memory_available_bytes: 12 << 30,
         };
-        let b = HostStats {
-            cpu_busy: 250,
-            cpu_total: 1100,
-            ..HostStats::default()
-        };
-        assert_eq!(b.cpu_percent_since(&a), Some(50.0));
-        assert_eq!(a.cpu_percent_since(&b), None);
+        let stats = HostStats::of("devbox".into(), &sample);
+        assert_eq!(stats.cpu_percent, Some(25.0));
+        assert_eq!(stats.mem_total_kib, 16 << 20);
+        assert_eq!(stats.mem_available_kib, 12 << 20);
     }
 
     #[test]
-    fn meminfo_fields_parse() {
-        let text = "MemTotal:       16000 kB\nMemAvailable:    4000 kB\n";
-        assert_eq!(meminfo_field(text, "MemTotal:"), Some(16000));
-        assert_eq!(meminfo_field(text, "MemAvailable:"), Some(4000));
-        assert_eq!(meminfo_field(text, "Swap:"), None);
+    fn cpu_use_needs_two_samples_and_memory_is_seen_at_once() {
+        let mut sampler = HostSampler::new();
+        let first = sampler.sample();
+        assert_eq!(first.cpu_percent, None);
+        assert!(first.memory_total_bytes >= first.memory_available_bytes);
+        assert!(first.memory_total_bytes > 0);
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let cpu = sampler.sample().cpu_percent.unwrap();
+        assert!((0.0..=100.0).contains(&cpu), "{cpu}");
     }
 }

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use serde::Serialize;
 
-use super::join;
 use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
@@ -20,8 +19,9 @@ use crate::backend::{
 };
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::fs::make_private_dir;
-use crate::host::namespace;
 use crate::host::process::ProcRef;
+use crate::host::{capabilities, job, namespace};
+use crate::paths::SandboxFiles;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
 };
@@ -50,10 +50,122 @@ pub struct LaunchRequest {
     pub mode: LaunchMode,
 }
 
+/// Something a launch tells the person who started it. The engine never prints: it returns
+/// these and the front end shows them, before the sandbox runs (see [`Prepared`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+pub enum LaunchNotice {
+    /// `--stop` ended the project's running sandbox.
+    Stopped { name: SandboxName },
+    /// The project's running sandbox is joined rather than a second one started.
+    Joining { name: SandboxName, project: PathBuf },
+    /// A caveat of what the sandbox is given. It can name files in the project, which the
+    /// sandbox writes: a front end shows it sanitized.
+    Exposure { warning: String },
+    /// With the host network shared, this kernel cannot keep the sandbox from the host's
+    /// abstract sockets (no Landlock scoping).
+    NoLandlockScoping,
+    /// An agent in a hand-launched sandbox without a display, which Chromium needs.
+    NoDisplay,
+}
+
+impl std::fmt::Display for LaunchNotice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LaunchNotice::Stopped { name } => write!(f, "stopped {name}"),
+            LaunchNotice::Joining { name, project } => write!(
+                f,
+                "joining {name} (already running for {}); --new starts another",
+                project.display()
+            ),
+            LaunchNotice::Exposure { warning } => write!(f, "warning: {warning}"),
+            LaunchNotice::NoLandlockScoping => f.write_str(
+                "warning: this kernel has no Landlock scoping (ABI < 6): with the host network \
+                 shared, the sandbox can reach the host's abstract sockets (X11, some D-Bus \
+                 buses); use --network none where you can",
+            ),
+            LaunchNotice::NoDisplay => f.write_str(
+                "no display in a hand-launched sandbox; Chromium needs one (`--display host` \
+                 on a desktop, or `sandbox-deck create` for its own)",
+            ),
+        }
+    }
+}
+
+/// What getting a launch ready found to say, and what it got ready (or why it could not).
+/// The notices come with an error too: they were found before it, and say more about it.
+#[derive(Debug)]
+pub struct Prepared<T> {
+    pub notices: Vec<LaunchNotice>,
+    pub outcome: Result<T>,
+}
+
+impl<T> Prepared<T> {
+    fn of(prepare: impl FnOnce(&mut Vec<LaunchNotice>) -> Result<T>) -> Prepared<T> {
+        let mut notices = Vec::new();
+        let outcome = prepare(&mut notices);
+        Prepared { notices, outcome }
+    }
+}
+
+/// A launch in the caller's terminal, ready for [`Deck::run_foreground`].
+#[derive(Debug)]
+pub struct Foreground(Step);
+
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "made once per launch and moved, never stored"
+)]
+enum Step {
+    /// All done already (`--stop`): the exit status.
+    Done(i32),
+    /// Run `command` inside the project's running sandbox.
+    Enter {
+        record: SandboxRecord,
+        command: Vec<OsString>,
+    },
+    New(NewLaunch),
+}
+
+/// A new hand-started sandbox: its command built, its runtime dir written, and registered
+/// with this process as its launcher (so were it never run, the next reconcile after this
+/// process ends unregisters it).
+#[derive(Debug)]
+struct NewLaunch {
+    command: Command,
+    registered: SandboxRecord,
+    files: SandboxFiles,
+    launcher: ProcRef,
+}
+
+/// A managed sandbox's backend command, ready for [`Deck::exec_managed`].
+#[derive(Debug)]
+pub struct ManagedLaunch {
+    command: Command,
+}
+
 impl Deck {
-    /// Runs in a managed sandbox's tmux pane: replaces this process with the backend, so the
-    /// pane's exit status is the backend's and bwrap's parent is the tmux server.
-    pub fn run_managed(&self, id: &SandboxId, resume: bool) -> Result<Infallible> {
+    /// Gets a managed sandbox's backend ready to run in its tmux pane (`run-managed`); then
+    /// [`Deck::exec_managed`] runs it.
+    pub fn prepare_managed(&self, id: &SandboxId, resume: bool) -> Prepared<ManagedLaunch> {
+        Prepared::of(|notices| self.managed_launch(id, resume, notices))
+    }
+
+    /// Replaces this process with the backend, so the pane's exit status is the backend's
+    /// and bwrap's parent is the tmux server. Returns only on failure.
+    pub fn exec_managed(&self, launch: ManagedLaunch) -> Result<Infallible> {
+        let mut command = launch.command;
+        let err = command.exec();
+        Err(DeckError::io("starting bwrap", err))
+    }
+
+    fn managed_launch(
+        &self,
+        id: &SandboxId,
+        resume: bool,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<ManagedLaunch> {
         let mut records = self.registry.load()?;
         let record = find_by_id(&mut records, id)?.clone();
         let files = self.paths.sandbox_of(&record);
@@ -70,17 +182,34 @@ impl Deck {
             xauthority: files.xauthority(),
             size: Some((self.config.display.width, self.config.display.height)),
         });
-        let (mut command, payload_env) =
-            self.backend_command(&record, display, gh_token.as_deref(), resume)?;
-        join::write_env(&files, &payload_env)?;
-        let err = command.exec();
-        Err(DeckError::io("starting bwrap", err))
+        let (command, payload_env) =
+            self.backend_command(&record, display, gh_token.as_deref(), resume, notices)?;
+        namespace::write_join_env(&files.join_env(), &payload_env)?;
+        Ok(ManagedLaunch { command })
     }
 
-    /// Runs a sandbox in the caller's terminal, registered (`managed: false`) while it runs,
-    /// or joins, enters or stops the project's running instance. Returns the exit status of
-    /// what ran (128 + signal when it was killed).
-    pub fn launch_foreground(&self, request: LaunchRequest) -> Result<i32> {
+    /// A sandbox in the caller's terminal, registered (`managed: false`) while it runs, or
+    /// joining, entering or stopping the project's running instance: everything before the
+    /// terminal is handed over (all of it for `--stop`). Then [`Deck::run_foreground`].
+    pub fn launch_foreground(&self, request: LaunchRequest) -> Prepared<Foreground> {
+        Prepared::of(|notices| self.foreground_launch(request, notices).map(Foreground))
+    }
+
+    /// Runs what [`Deck::launch_foreground`] got ready in this terminal, and cleans up after
+    /// a new sandbox. Returns the exit status of what ran (128 + signal when it was killed).
+    pub fn run_foreground(&self, launch: Foreground) -> Result<i32> {
+        match launch.0 {
+            Step::Done(code) => Ok(code),
+            Step::Enter { record, command } => self.enter(&record, &command),
+            Step::New(new) => self.run_new(new),
+        }
+    }
+
+    fn foreground_launch(
+        &self,
+        request: LaunchRequest,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<Step> {
         if request.backend != BackendKind::Bubblewrap {
             return Err(DeckError::host(
                 format!("launch {}", request.backend),
@@ -96,8 +225,8 @@ impl Deck {
                 } else {
                     self.stop_launcher(&record);
                 }
-                eprintln!("sandbox-deck: stopped {}", record.name);
-                Ok(0)
+                notices.push(LaunchNotice::Stopped { name: record.name });
+                Ok(Step::Done(0))
             }
             (LaunchMode::Stop | LaunchMode::Enter, None) => Err(DeckError::NotFound {
                 name: format!(
@@ -113,27 +242,36 @@ impl Deck {
                     .iter()
                     .map(OsString::from)
                     .collect();
-                self.enter(&record, &command)
+                Ok(Step::Enter { record, command })
             }
             (LaunchMode::JoinOrStart, Some(record)) => {
-                eprintln!(
-                    "sandbox-deck: joining {} (already running for {}); --new starts another",
-                    record.name,
-                    project_dir.as_path().display()
-                );
+                notices.push(LaunchNotice::Joining {
+                    name: record.name.clone(),
+                    project: project_dir.as_path().to_owned(),
+                });
                 let payload = backend::resolve_payload(
                     &request.sandbox.payload,
                     &self.config.sandbox.agent,
                     false,
                     "",
                 )?;
-                self.enter(&record, &payload.command)
+                Ok(Step::Enter {
+                    record,
+                    command: payload.command,
+                })
             }
-            (LaunchMode::JoinOrStart | LaunchMode::New, _) => self.launch_new(request, project_dir),
+            (LaunchMode::JoinOrStart | LaunchMode::New, _) => self
+                .prepare_new(request, project_dir, notices)
+                .map(Step::New),
         }
     }
 
-    fn launch_new(&self, request: LaunchRequest, project_dir: ProjectDir) -> Result<i32> {
+    fn prepare_new(
+        &self,
+        request: LaunchRequest,
+        project_dir: ProjectDir,
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<NewLaunch> {
         let gh_token = request.sandbox.gh_token.then(read_gh_token).transpose()?;
         let wanted = request
             .sandbox
@@ -146,38 +284,24 @@ impl Deck {
         let name = wanted
             .clone()
             .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path()));
-        let mut record = SandboxRecord {
+        let record = SandboxRecord {
             backend: request.backend,
             state: SandboxState::Running,
             started_at: Some(Utc::now()),
             launcher: Some(me),
             ..self.new_record(name, project_dir, request.sandbox)
         };
-        let id = record.id.clone();
         // Build the command first so a bad profile or a missing agent registers nothing.
-        let (mut command, payload_env) =
-            self.backend_command(&record, None, gh_token.as_deref(), false)?;
+        let (command, payload_env) =
+            self.backend_command(&record, None, gh_token.as_deref(), false, notices)?;
         let files = self.paths.sandbox_of(&record);
         if let Err(e) = make_private_dir(files.runtime_dir())
-            .and_then(|()| join::write_env(&files, &payload_env))
+            .and_then(|()| namespace::write_join_env(&files.join_env(), &payload_env))
         {
             self.remove_files(&record);
             return Err(e);
         }
-        let registered = self.registry.update(|records| {
-            let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
-            if taken(&record.name) {
-                if wanted.is_some() {
-                    return Err(DeckError::AlreadyExists {
-                        name: record.name.to_string(),
-                    });
-                }
-                record.name = record.name.with_suffix(&id.as_str()[..4]);
-            }
-            records.push(record.clone());
-            Ok(record.clone())
-        });
-        let registered = match registered {
+        let registered = match self.register_launched(&record, wanted.is_some()) {
             Ok(registered) => registered,
             Err(e) => {
                 self.remove_files(&record);
@@ -185,19 +309,52 @@ impl Deck {
             }
         };
         if matches!(registered.payload, Payload::Agent { .. }) && !registered.options.host_display {
-            eprintln!(
-                "sandbox-deck: no display in a hand-launched sandbox; Chromium needs one \
-                 (`--display host` on a desktop, or `sandbox-deck create` for its own)"
-            );
+            notices.push(LaunchNotice::NoDisplay);
         }
+        Ok(NewLaunch {
+            command,
+            registered,
+            files,
+            launcher: me,
+        })
+    }
+
+    /// Registers a hand-started sandbox under its name; when that is taken, under the name
+    /// with a suffix from its id, unless the name was asked for.
+    fn register_launched(&self, record: &SandboxRecord, name_asked: bool) -> Result<SandboxRecord> {
+        let mut record = record.clone();
+        self.registry.update(|records| {
+            let taken = |n: &SandboxName| records.iter().any(|r| &r.name == n);
+            if taken(&record.name) {
+                if name_asked {
+                    return Err(DeckError::AlreadyExists {
+                        name: record.name.to_string(),
+                    });
+                }
+                record.name = record.name.with_suffix(&record.id.as_str()[..4]);
+            }
+            records.push(record.clone());
+            Ok(record.clone())
+        })
+    }
+
+    fn run_new(&self, new: NewLaunch) -> Result<i32> {
+        let NewLaunch {
+            mut command,
+            registered,
+            files,
+            launcher: me,
+        } = new;
+        let id = registered.id.clone();
         // Its own process group: without Landlock scoping nothing else keeps `kill 0` inside
         // from reaching the rest of the caller's terminal job.
-        let had_terminal = namespace::lead_own_group(&mut command);
+        let had_terminal = job::lead_own_group(&mut command);
         // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
         // without the record a join is refused, never let through.
-        std::thread::spawn(move || join::pin_namespaces(&files, me));
-        let status = run_forwarding_signals(&mut command, true);
-        namespace::reclaim_terminal(had_terminal);
+        let pinned = files.init_namespaces();
+        std::thread::spawn(move || namespace::pin_init_namespaces(&pinned, me));
+        let status = job::run_forwarding_signals(&mut command, true);
+        job::reclaim_terminal(had_terminal);
         let unregistered = self.registry.update(|records| {
             records.retain(|r| r.id != id);
             Ok(())
@@ -236,9 +393,15 @@ impl Deck {
             .ok_or_else(not_running)?;
         let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
         let files = self.paths.sandbox_of(record);
-        join::check_namespaces(record, &files, &init)?;
+        namespace::check_pinned_namespaces(&files.init_namespaces(), &init).map_err(|why| {
+            DeckError::WrongState {
+                name: record.name.to_string(),
+                state: record.state.to_string(),
+                hint: format!("{why}; restart it (`sandbox-deck restart {}`)", record.name),
+            }
+        })?;
         let namespaces = namespace::open_namespaces(&init)?;
-        let env = join::read_env(&files)?;
+        let env = namespace::read_join_env(&files.join_env())?;
         let (program, args) = match command.split_first() {
             Some((program, args)) => (program.clone(), args),
             None => (OsString::from("bash"), &[][..]),
@@ -248,13 +411,15 @@ impl Deck {
         cmd.env_clear();
         cmd.envs(env);
         let programs = backend::seccomp::programs()?;
+        let last_cap = capabilities::last_cap()
+            .map_err(|e| DeckError::io("reading the kernel's last capability", e))?;
         let mut ruleset = backend::landlock::scoped_ruleset();
         namespace::join(
             &mut cmd,
             namespaces,
             record.project_dir.as_path(),
             move || {
-                namespace::drop_capabilities()?;
+                capabilities::drop_all(last_cap)?;
                 if let Some(r) = ruleset.take() {
                     backend::landlock::restrict(r)?;
                 }
@@ -265,10 +430,10 @@ impl Deck {
                 Ok(())
             },
         )?;
-        let had_terminal = namespace::owns_the_terminal();
+        let had_terminal = job::owns_the_terminal();
         // The joined process relays its own stops (through the waiter, which is our child).
-        let status = run_forwarding_signals(&mut cmd, false);
-        namespace::reclaim_terminal(had_terminal);
+        let status = job::run_forwarding_signals(&mut cmd, false);
+        job::reclaim_terminal(had_terminal);
         status
     }
 
@@ -328,6 +493,7 @@ impl Deck {
         display: Option<SandboxDisplay>,
         gh_token: Option<&str>,
         resume: bool,
+        notices: &mut Vec<LaunchNotice>,
     ) -> Result<(Command, Vec<(String, String)>)> {
         let bwrap = require("bwrap", "bubblewrap")?;
         let profile = match &record.profile {
@@ -349,45 +515,9 @@ impl Deck {
         if let (Some(agent), Some(first)) = (&agent, command.first_mut()) {
             *first = agent.command.clone().into_os_string();
         }
-        let mut caller: Vec<(String, String)> = std::env::vars().collect();
-        if !caller.iter().any(|(k, _)| k == "USER") {
-            // tmux hands the pane a minimal environment; the account name is still ours.
-            if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
-                caller.push(("USER".into(), user.name));
-            }
-        }
+        let caller = caller_env();
         let bw = &self.config.bubblewrap;
-        let mut exposure = exposure::resolve(&ExposureInput {
-            options: &record.options,
-            home: &home,
-            project: record.project_dir.as_path(),
-            uid: nix::unistd::getuid().as_raw(),
-            protect: &bw.protect,
-            caller_env: &caller,
-        });
-        // The git dir by allowlist; its helper keeps the host's git dir in step while this
-        // process (or the bwrap it becomes) runs.
-        exposure.git = git_view::prepare(
-            record.project_dir.as_path(),
-            &state.dir,
-            &exposure.protected,
-        )?
-        .mounts;
-        git_view::spawn_sync_helper(&git_view::spec_path(&state.dir))?;
-        for warning in &exposure.warnings {
-            // Warnings can name files in the project, which the sandbox writes.
-            eprintln!(
-                "sandbox-deck: warning: {}",
-                crate::format::printable(warning)
-            );
-        }
-        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
-            eprintln!(
-                "sandbox-deck: warning: this kernel has no Landlock scoping (ABI < 6): with the \
-                 host network shared, the sandbox can reach the host's abstract sockets (X11, \
-                 some D-Bus buses); use --network none where you can"
-            );
-        }
+        let exposure = self.exposure(record, &home, &state.dir, &caller, notices)?;
         let browser = self.sandbox_browser(record, &profile)?;
         let env = backend::sandbox_env(&EnvInput {
             backend: record.backend,
@@ -434,6 +564,45 @@ impl Deck {
             backend::bubblewrap::command(&bwrap, &profile, &launch)?,
             payload_env,
         ))
+    }
+
+    /// What the sandbox is given of the host beyond the profile: the options' exposures,
+    /// the project's git dir by allowlist (its sync helper started), and what to tell the
+    /// person about them.
+    fn exposure(
+        &self,
+        record: &SandboxRecord,
+        home: &Path,
+        state_dir: &Path,
+        caller: &[(String, String)],
+        notices: &mut Vec<LaunchNotice>,
+    ) -> Result<exposure::Exposure> {
+        let bw = &self.config.bubblewrap;
+        let mut exposure = exposure::resolve(&ExposureInput {
+            options: &record.options,
+            home,
+            project: record.project_dir.as_path(),
+            uid: nix::unistd::getuid().as_raw(),
+            protect: &bw.protect,
+            caller_env: caller,
+        });
+        // The git dir by allowlist; its helper keeps the host's git dir in step while this
+        // process (or the bwrap it becomes) runs.
+        exposure.git =
+            git_view::prepare(record.project_dir.as_path(), state_dir, &exposure.protected)?.mounts;
+        git_view::spawn_sync_helper(&git_view::spec_path(state_dir))?;
+        notices.extend(
+            exposure
+                .warnings
+                .iter()
+                .map(|warning| LaunchNotice::Exposure {
+                    warning: warning.clone(),
+                }),
+        );
+        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
+            notices.push(LaunchNotice::NoLandlockScoping);
+        }
+        Ok(exposure)
     }
 
     /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
@@ -504,49 +673,22 @@ impl Deck {
     }
 }
 
+/// This process's environment, for the sandbox's to be built from (never passed whole).
+fn caller_env() -> Vec<(String, String)> {
+    let mut caller: Vec<(String, String)> = std::env::vars().collect();
+    if !caller.iter().any(|(k, _)| k == "USER") {
+        // tmux hands the pane a minimal environment; the account name is still ours.
+        if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+            caller.push(("USER".into(), user.name));
+        }
+    }
+    caller
+}
+
 fn home_dir() -> Result<PathBuf> {
     let home = std::env::var_os("HOME")
         .map(PathBuf::from)
         .filter(|h| h.is_absolute() && h != Path::new("/"))
         .ok_or_else(|| DeckError::host("finding the home directory", "HOME is unset or `/`"))?;
     Ok(home.canonicalize().unwrap_or(home))
-}
-
-/// Spawns `command` in this terminal and waits for it. SIGTERM/SIGHUP sent to us go on to
-/// the sandbox; Ctrl-C reaches it through the terminal, so we only survive it. With
-/// `relay_stops` (the command leads its own process group), a Ctrl-Z that stops it stops us
-/// too, so the user's shell sees the job stopped, and `fg` resumes it.
-fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Result<i32> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])
-        .map_err(|e| DeckError::io("installing signal handlers", e))?;
-    let handle = signals.handle();
-    let child = command
-        .spawn()
-        .context_io(|| "starting the sandbox".to_string())?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let forwarder = std::thread::spawn(move || {
-        for signal in signals.forever() {
-            if (signal == SIGTERM || signal == SIGHUP)
-                && let Ok(sig) = nix::sys::signal::Signal::try_from(signal)
-            {
-                // ESRCH: it ended meanwhile, and the wait below sees that.
-                let _ = nix::sys::signal::kill(pid, sig);
-            }
-        }
-    });
-    let flags = relay_stops.then_some(WaitPidFlag::WUNTRACED);
-    let status = loop {
-        match waitpid(pid, flags) {
-            Ok(WaitStatus::Stopped(..)) => namespace::suspend_with(pid.as_raw()),
-            Ok(WaitStatus::Exited(_, code)) => break Ok(code),
-            Ok(WaitStatus::Signaled(_, signal, _)) => break Ok(128 + signal as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => break Err(DeckError::io("waiting for the sandbox", e.into())),
-        }
-    };
-    handle.close();
-    // Its only work is `kill`, which cannot panic: the join just waits for it to end.
-    let _ = forwarder.join();
-    status
 }

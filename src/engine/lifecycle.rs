@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use super::{CreateRequest, Deck, require};
 use crate::error::{DeckError, Result};
 use crate::host::fs::make_private_dir;
-use crate::host::process::{ProcRef, wait_until};
+use crate::host::process::{self, ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
 use crate::sandbox::{Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState};
@@ -341,7 +341,7 @@ impl Deck {
         let launcher = ProcRef::of(pane.pid).filter(|_| pane.exit_status.is_none());
         if let Some(launcher) = launcher {
             wait_until(BACKEND_START_TIMEOUT, || {
-                !launcher.is_alive() || process_name(launcher.pid).as_deref() == Some("bwrap")
+                !launcher.is_alive() || process::name(launcher.pid).as_deref() == Some("bwrap")
             });
         }
         Ok(launcher)
@@ -438,7 +438,8 @@ impl Deck {
         if let Some(launcher) = parts.launcher {
             // Where its init lives now, for joins to check. Best effort: without the record a
             // join is refused, never let through.
-            if let Err(e) = super::join::pin_namespaces(&self.paths.sandbox_of(record), launcher) {
+            let pinned = self.paths.sandbox_of(record).init_namespaces();
+            if let Err(e) = crate::host::namespace::pin_init_namespaces(&pinned, launcher) {
                 let why = crate::error::report(&e);
                 tracing::warn!(sandbox = %record.name, "joins will be refused: {why}");
             }
@@ -474,7 +475,7 @@ impl Deck {
                 let mut signalled: Vec<ProcRef> = Vec::new();
                 wait_until(timeout, || {
                     for p in launcher.descendants() {
-                        let is_bwrap = process_name(p.pid).as_deref() == Some("bwrap");
+                        let is_bwrap = process::name(p.pid).as_deref() == Some("bwrap");
                         if !is_bwrap && !signalled.contains(&p) {
                             p.signal(Signal::SIGHUP);
                             p.signal(Signal::SIGTERM);
@@ -670,7 +671,7 @@ fn payload_waiting(launcher: ProcRef) -> bool {
     let payload: Vec<ProcRef> = launcher
         .descendants()
         .into_iter()
-        .filter(|p| process_name(p.pid).as_deref() != Some("bwrap"))
+        .filter(|p| process::name(p.pid).as_deref() != Some("bwrap"))
         .collect();
     !payload.is_empty() && payload.iter().all(ProcRef::is_waiting)
 }
@@ -686,12 +687,6 @@ fn last_lines(screen: &str, count: usize) -> String {
         lines.pop();
     }
     lines[lines.len().saturating_sub(count)..].join("\n")
-}
-
-pub(crate) fn process_name(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_owned())
 }
 
 /// The GitHub token the user asked to pass: `GH_TOKEN`, `GITHUB_TOKEN`, or `gh auth token`.

@@ -3,7 +3,6 @@
 
 pub mod gc;
 pub mod host_stats;
-pub mod join;
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
@@ -71,6 +70,8 @@ pub struct Deck {
     /// This binary, which tmux runs as the pane command (`run-managed`).
     exe: PathBuf,
     status_patterns: status::Patterns,
+    /// Measures the host's CPU use between two [`Deck::host_stats`] calls; made on first use.
+    host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
 }
 
 impl Deck {
@@ -99,11 +100,8 @@ impl Deck {
             tmux,
             exe,
             status_patterns: status::Patterns::builtin(),
+            host_sampler: std::sync::Mutex::new(None),
         })
-    }
-
-    pub fn tmux(&self) -> &Tmux {
-        &self.tmux
     }
 
     /// The tmux server a sandbox's session lives on: the one of the runtime dir it was made

@@ -10,6 +10,10 @@
 //! - its child, the *joined* process, is born in the sandbox's pid namespace, in a process
 //!   group of its own (so `kill(0, …)` reaches nothing on the host), confined (capabilities
 //!   dropped, Landlock, seccomp) and then execs the command with the environment we give it.
+//!
+//! What a join trusts is recorded on our side when the sandbox starts: the environment its
+//! payload was given ([`write_join_env`]) and the namespaces its init started in
+//! ([`pin_init_namespaces`]).
 
 use std::ffi::CString;
 use std::io;
@@ -19,10 +23,12 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 
 use crate::error::{DeckError, IoContext, Result};
+use crate::host::job;
 use crate::host::process::ProcRef;
 
 /// The namespaces to join, in the order that works: the user namespace that owns the
@@ -73,6 +79,85 @@ pub fn identities(pid: u32) -> Option<Vec<(String, u64, u64)>> {
             Some(((*kind).to_owned(), meta.dev(), meta.ino()))
         })
         .collect()
+}
+
+/// Records the environment a sandbox's payload was started with, for later joins, in `file`
+/// (`paths::SandboxFiles::join_env`: in its runtime dir, ours and never mounted inside), secrets
+/// included (mode 0600, like the token file beside it), so a join can give its process the
+/// same one without asking the sandbox.
+pub fn write_join_env(file: &Path, env: &[(String, String)]) -> Result<()> {
+    let body = serde_json::to_vec(env)
+        .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
+    crate::host::fs::write_private(file, &body)
+}
+
+/// The environment [`write_join_env`] recorded in `path`.
+pub fn read_join_env(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read(path).map_err(|e| {
+        let detail = format!(
+            "its recorded environment {} is unreadable ({e}); a sandbox started by an \
+             older sandbox-deck must be restarted before it can be joined",
+            path.display()
+        );
+        DeckError::namespace_because("joining the sandbox", detail, e)
+    })?;
+    serde_json::from_slice(&text).map_err(|e| {
+        let detail = format!("{} is not a recorded environment: {e}", path.display());
+        DeckError::namespace_because("joining the sandbox", detail, e)
+    })
+}
+
+/// Records in `file` (`paths::SandboxFiles::init_namespaces`) the namespaces of the sandbox
+/// under `launcher` (their [`identities`]) once its init has started the payload (before
+/// that, bwrap is still setting up: with `--disable-userns` its init moves into a nested user
+/// namespace): a later join goes only where the sandbox started.
+pub fn pin_init_namespaces(file: &Path, launcher: ProcRef) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = sandbox_init(&launcher)
+            .filter(|init| !init.descendants().is_empty())
+            .and_then(|init| identities(init.pid));
+        if let Some(ids) = found {
+            let body = serde_json::to_vec(&ids)
+                .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
+            return crate::host::fs::write_private(file, &body);
+        }
+        if !launcher.is_alive() || Instant::now() > deadline {
+            return Err(DeckError::namespace(
+                "recording the sandbox's namespaces",
+                "its init did not appear",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
+/// something inside moved it, and would pick where the joined process lands. The error says
+/// why, for a message that goes on to tell the user to restart the sandbox. `path` is where
+/// [`pin_init_namespaces`] recorded them.
+pub fn check_pinned_namespaces(path: &Path, init: &ProcRef) -> std::result::Result<(), String> {
+    // A sandbox launched a moment ago may not have been pinned yet.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let recorded: Vec<(String, u64, u64)> = std::fs::read(path)
+        .ok()
+        .and_then(|text| serde_json::from_slice(&text).ok())
+        .ok_or_else(|| {
+            format!(
+                "the namespaces it started in were not recorded ({})",
+                path.display()
+            )
+        })?;
+    let now = identities(init.pid).ok_or_else(|| "its init is gone".to_owned())?;
+    match recorded.iter().find(|r| !now.contains(r)) {
+        None => Ok(()),
+        Some((kind, _, _)) => Err(format!(
+            "its init has left the {kind} namespace it started in (a process inside moved it)"
+        )),
+    }
 }
 
 /// Opened now, from outside any Landlock domain: once confined, a process may not even
@@ -152,11 +237,12 @@ pub fn join(
     let workdir = CString::new(workdir.as_os_str().as_bytes())
         .map_err(|_| DeckError::namespace("joining the sandbox", "the project path holds a NUL"))?;
     // Decided here, where the foreground process group is visible: inside, ours has no id.
-    let foreground = owns_the_terminal();
+    let foreground = job::owns_the_terminal();
     // SAFETY: between fork and exec only async-signal-safe calls are made: setns, sigprocmask,
     // fork, waitpid, sigtimedwait, kill, prctl, setpgid, tcsetpgrp, chdir, close_range, _exit,
-    // and the confinement syscalls (capset, landlock, seccomp), as the backend's own
-    // pre-exec hook does. Nothing of ours allocates there, except to report an error.
+    // and the confinement syscalls (the capability prctls, capget and capset of
+    // `host::capabilities`, landlock, seccomp), as the backend's own pre-exec hook does.
+    // Nothing of ours allocates there, except to report an error.
     unsafe {
         cmd.pre_exec(move || {
             enter_namespaces(&namespaces)?;
@@ -201,14 +287,6 @@ fn forwarded_signals() -> libc::sigset_t {
     }
 }
 
-/// True when our process group is the terminal's foreground one: the joined process then
-/// takes it over (an interactive shell needs it for job control and Ctrl-C), and
-/// [`reclaim_terminal`] gives it back.
-pub fn owns_the_terminal() -> bool {
-    // SAFETY: plain queries on fd 0.
-    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
-}
-
 /// In the grandchild, before confinement: dies with the waiter, leaves the caller's process
 /// group (whose other members are host processes: `kill(0, …)` would reach them), takes the
 /// terminal's foreground when the caller had it, and moves to the project.
@@ -218,7 +296,7 @@ unsafe fn become_joined(foreground: bool, workdir: &CString) -> io::Result<()> {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
-        lead_a_new_group(foreground)?;
+        job::lead_a_new_group(foreground)?;
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
@@ -254,7 +332,7 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bo
             let mut status = 0;
             let reaped = libc::waitpid(child, &mut status, flags);
             if reaped == child && libc::WIFSTOPPED(status) {
-                suspend_with(child);
+                job::suspend_with(child);
                 continue;
             }
             if reaped == child {
@@ -274,116 +352,4 @@ fn wait_and_forward(child: libc::pid_t, signals: &libc::sigset_t, foreground: bo
             }
         }
     }
-}
-
-/// `child`, leader of its own process group, was stopped (Ctrl-Z): that group is not the one
-/// the user's shell waits for, so ours stops the same way, with the terminal given back, and
-/// on `fg` the terminal goes to the child's group again and it goes on. Only syscalls: also
-/// safe in the waiter between fork and exec.
-pub fn suspend_with(child: libc::pid_t) {
-    // SAFETY: see `join`.
-    unsafe {
-        // Only a terminal the child had is taken back: never the shell's.
-        if libc::tcgetpgrp(0) == child {
-            hand_terminal_to(libc::getpgrp());
-        }
-        libc::kill(0, libc::SIGSTOP);
-        // Continued: with the terminal (`fg`) it goes back to the joined process; without
-        // it (`bg`) the joined process goes on in the background.
-        if libc::tcgetpgrp(0) == libc::getpgrp() {
-            hand_terminal_to(child);
-        }
-        libc::kill(-child, libc::SIGCONT);
-    }
-}
-
-/// Makes the calling process lead a new process group, and that group the terminal's
-/// foreground when `foreground`. Only syscalls: safe between fork and exec.
-fn lead_a_new_group(foreground: bool) -> io::Result<()> {
-    // SAFETY: plain syscall wrappers.
-    if unsafe { libc::setpgid(0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if foreground {
-        // SAFETY: as above.
-        hand_terminal_to(unsafe { libc::getpgrp() });
-    }
-    Ok(())
-}
-
-/// `tcsetpgrp` on fd 0, with SIGTTOU blocked on this thread meanwhile: a background group
-/// that calls it gets SIGTTOU (and stops) otherwise. Only syscalls.
-fn hand_terminal_to(group: libc::pid_t) {
-    // SAFETY: the sets are initialised by sigemptyset before use; plain syscall wrappers.
-    unsafe {
-        let mut ttou: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut ttou);
-        libc::sigaddset(&mut ttou, libc::SIGTTOU);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &ttou, &mut old);
-        libc::tcsetpgrp(0, group);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
-}
-
-/// Makes `cmd` lead a process group of its own, so that `kill(0, …)` from it or anything it
-/// starts reaches no other process of the caller's terminal job; it takes the terminal's
-/// foreground when we had it (give it back with [`reclaim_terminal`], relay stops with
-/// [`suspend_with`]). Returns whether it takes the terminal.
-pub fn lead_own_group(cmd: &mut Command) -> bool {
-    let foreground = owns_the_terminal();
-    // SAFETY: setpgid, sigprocmask and tcsetpgrp only, between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || lead_a_new_group(foreground));
-    }
-    foreground
-}
-
-/// After the joined process ends: gives the terminal's foreground back to our process group
-/// if the joined process had taken it.
-pub fn reclaim_terminal(had_it: bool) {
-    if had_it {
-        // SAFETY: a plain query.
-        hand_terminal_to(unsafe { libc::getpgrp() });
-    }
-}
-
-/// Empties the bounding, effective, permitted and inheritable sets, like bwrap's
-/// `--cap-drop ALL` does for the sandbox itself: joining a user namespace grants them all.
-/// Only syscalls: safe between fork and exec.
-pub fn drop_capabilities() -> io::Result<()> {
-    for cap in 0..=63 {
-        // SAFETY: PR_CAPBSET_DROP takes a capability number; unknown ones fail with EINVAL.
-        let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) };
-        if rc != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
-            break;
-        }
-    }
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let header = Header {
-        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
-        pid: 0,
-    };
-    let empty = || Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    };
-    let data = [empty(), empty()];
-    // SAFETY: capset with a v3 header and two data words, as the ABI requires.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -14,34 +14,85 @@ pub struct ProcRef {
     pub start_time: u64,
 }
 
-/// The parts of `/proc/<pid>/stat` we use.
-#[derive(Debug, Clone, Copy)]
-struct Stat {
-    state: char,
-    ppid: u32,
-    start_time: u64,
+/// The parts of `/proc/<pid>/stat` we use. This module is the one reader of `/proc/<pid>/stat`
+/// and `/proc/<pid>/comm` (tests and benches come here too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// Field 2, the kernel's name for the process (at most 15 bytes; the process picks it).
+    pub name: String,
+    /// `R`, `S`, `D`, `Z` (zombie), `X` (dead), `T` (stopped)...
+    pub state: char,
+    pub ppid: u32,
+    /// User plus system time so far (fields 14 and 15), in clock ticks.
+    pub cpu_ticks: u64,
+    /// Field 22: clock ticks after boot.
+    pub start_time: u64,
 }
 
-fn read_stat(pid: u32) -> Option<Stat> {
+/// `/proc/<pid>/stat` now; None when there is no such process.
+pub fn stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&text)
 }
 
 /// `comm` (field 2) may contain spaces and parentheses, so fields are counted after the last `)`.
-fn parse_stat(text: &str) -> Option<Stat> {
-    let after = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let fields: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
+    let number = |i: usize| fields.get(i)?.parse::<u64>().ok();
     Some(Stat {
+        name: text.get(open + 1..close)?.to_owned(),
         state: fields.first()?.chars().next()?,
         ppid: fields.get(1)?.parse().ok()?,
-        start_time: fields.get(19)?.parse().ok()?,
+        cpu_ticks: number(11)? + number(12)?,
+        start_time: number(19)?,
     })
+}
+
+/// `/proc/<pid>/comm` without its newline: the same name as [`Stat::name`].
+pub fn name(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end_matches('\n').to_owned())
+}
+
+/// The parent of `pid`, if `pid` exists.
+pub fn parent(pid: u32) -> Option<u32> {
+    stat(pid).map(|s| s.ppid)
+}
+
+/// Exists and has not finished (a zombie has finished; only its parent's bookkeeping remains).
+pub fn is_running(pid: u32) -> bool {
+    stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+/// `pid` and its ancestors, nearest first, up to (not including) pid 1, at most `limit`.
+pub fn ancestry(pid: u32, limit: usize) -> Vec<Stat> {
+    let mut found = Vec::new();
+    let mut next = Some(pid);
+    while let Some(pid) = next.filter(|p| *p > 1 && found.len() < limit) {
+        let Some(stat) = stat(pid) else { break };
+        next = Some(stat.ppid);
+        found.push(stat);
+    }
+    found
+}
+
+/// Every pid in `/proc` now.
+pub fn pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect()
 }
 
 impl ProcRef {
     /// The process with this pid as it is now, if it exists.
     pub fn of(pid: u32) -> Option<ProcRef> {
-        read_stat(pid).map(|s| ProcRef {
+        stat(pid).map(|s| ProcRef {
             pid,
             start_time: s.start_time,
         })
@@ -49,14 +100,14 @@ impl ProcRef {
 
     /// True while this very process runs (a zombie has finished running).
     pub fn is_alive(&self) -> bool {
-        read_stat(self.pid)
+        stat(self.pid)
             .is_some_and(|s| s.start_time == self.start_time && s.state != 'Z' && s.state != 'X')
     }
 
     /// Alive and asleep in the kernel (state `S`): blocked on a timer, a terminal or a
     /// socket, as a settled program is.
     pub fn is_waiting(&self) -> bool {
-        read_stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state == 'S')
+        stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state == 'S')
     }
 
     pub fn signal(&self, signal: Signal) -> bool {
@@ -120,12 +171,9 @@ impl ProcessTree {
 }
 
 fn all_processes() -> Vec<(u32, Stat)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| Some((pid, read_stat(pid)?)))
+    pids()
+        .into_iter()
+        .filter_map(|pid| Some((pid, stat(pid)?)))
         .collect()
 }
 
@@ -154,9 +202,28 @@ mod tests {
         let line =
             "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 100";
         let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.name, "a) b (c)");
         assert_eq!(stat.state, 'S');
+        assert_eq!(stat.cpu_ticks, 0);
         assert_eq!(stat.ppid, 1);
         assert_eq!(stat.start_time, 98765);
+    }
+
+    #[test]
+    fn stat_and_comm_agree_and_ancestry_starts_with_the_process_itself() {
+        let me = std::process::id();
+        let own = stat(me).unwrap();
+        assert_eq!(Some(own.name.clone()), name(me));
+        assert_eq!(parent(me), Some(own.ppid));
+        assert!(is_running(me));
+        assert!(pids().contains(&me));
+        let line = ancestry(me, 32);
+        assert_eq!(line[0].start_time, own.start_time);
+        assert!(
+            line.windows(2).all(|w| w[0].ppid > 1),
+            "pid 1 is never listed"
+        );
+        assert_eq!(ancestry(me, 1).len(), 1);
     }
 
     #[test]

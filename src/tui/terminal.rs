@@ -139,25 +139,7 @@ pub fn install_panic_hook() {
 /// Mosh passes mouse reports poorly, so the mouse stays off under it. Mosh sets no
 /// variable of its own: look for `mosh-server` among our ancestors.
 pub fn under_mosh() -> bool {
-    let mut pid = std::process::id();
-    for _ in 0..32 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            return false;
-        };
-        if stat[open + 1..close].starts_with("mosh-server") {
-            return true;
-        }
-        match stat[close + 1..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse().ok())
-        {
-            Some(parent) if parent > 1 => pid = parent,
-            _ => return false,
-        }
-    }
-    false
+    crate::host::process::ancestry(std::process::id(), 32)
+        .iter()
+        .any(|p| p.name.starts_with("mosh-server"))
 }

@@ -765,27 +765,11 @@ fn status_field(text: &str, field: &str) -> String {
 }
 
 fn parent(pid: u32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    common::process::parent(pid)
 }
 
 fn state(pid: u32) -> Option<char> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..]
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-fn comm(pid: u32) -> String {
-    read(Path::new(&format!("/proc/{pid}/comm")))
-        .trim_end()
-        .to_owned()
+    common::process::stat(pid).map(|s| s.state)
 }
 
 /// Direct children of `pid` from `/proc/PID/task/*/children`, zombies included.
@@ -2545,7 +2529,8 @@ fn join_is_confined_like_the_instance() {
     let script = s.script(&format!(
         "echo \"seccomp=$(grep Seccomp: /proc/self/status | cut -f2)\"; \
          echo \"nnp=$(grep NoNewPrivs /proc/self/status | cut -f2)\"; \
-         echo \"capeff=$(grep CapEff /proc/self/status | cut -f2)\"; \
+         for f in CapInh CapPrm CapEff CapBnd CapAmb; do \
+           echo \"$f=$(grep \"^$f:\" /proc/self/status | cut -f2)\"; done; \
          try canary cat '{}'; try pid test -e /proc/{pid}; try kill kill -0 {pid}; \
          echo \"leak=$(env | grep -c '{tag}')\"",
         s.canary.display(),
@@ -2563,7 +2548,11 @@ fn join_is_confined_like_the_instance() {
     let r = Report::of(&out);
     r.expect("seccomp", "2");
     r.expect("nnp", "1");
-    r.expect("capeff", "0000000000000000");
+    // Joining the sandbox's user namespace grants every capability in it: all are dropped,
+    // the bounding set and the ambient one too, so nothing can come back on exec.
+    for f in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        r.expect(f, "0000000000000000");
+    }
     r.refused("canary");
     r.refused("pid");
     r.refused("kill");

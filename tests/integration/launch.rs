@@ -533,7 +533,7 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
         "--",
         "sh",
         "-c",
-        "cat /tmp/m; id -u; grep CapEff /proc/self/status",
+        "cat /tmp/m; id -u; grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status",
     ])
     .output()
     .unwrap();
@@ -544,10 +544,12 @@ fn an_unprivileged_user_can_launch_join_and_enter() {
         String::from_utf8_lossy(&joined.stderr)
     );
     assert!(out.starts_with("hi\n65534\n"), "{out}");
-    assert!(
-        out.contains("CapEff:\t0000000000000000"),
-        "no capabilities after joining: {out}"
-    );
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            out.contains(&format!("{set}:\t0000000000000000")),
+            "no capabilities after joining ({set}): {out}"
+        );
+    }
 }
 
 #[test]

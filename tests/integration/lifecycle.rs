@@ -474,7 +474,7 @@ fn create_rolls_back_the_display_when_tmux_fails() {
     let xvfbs: Vec<u32> = world
         .processes()
         .into_iter()
-        .filter(|p| read(std::path::Path::new(&format!("/proc/{p}/comm"))).trim() == "Xvfb")
+        .filter(|p| common::comm(*p) == "Xvfb")
         .collect();
     assert!(xvfbs.is_empty(), "Xvfb left running: {xvfbs:?}");
 }

@@ -250,18 +250,10 @@ fn sigterm_ends_the_tui_cleanly() {
 
 /// Jiffies (user + system) the process `pid` has used so far.
 fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // After the name: state is field 0, utime is 11, stime is 12.
-    fields
-        .get(11)
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0)
-        + fields
-            .get(12)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
+    u32::try_from(pid)
+        .ok()
+        .and_then(crate::common::process::stat)
+        .map_or(0, |s| s.cpu_ticks)
 }
 
 fn cpu_percent_over(pid: i32, seconds: u64) -> f64 {

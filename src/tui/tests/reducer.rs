@@ -579,21 +579,20 @@ fn the_clock_redraws_only_when_a_shown_uptime_changes() {
 #[test]
 fn a_host_sample_redraws_only_when_the_header_changes() {
     use crate::engine::host_stats::HostStats;
-    let sample = |busy: u64, total: u64| HostStats {
+    let sample = |cpu: Option<f64>| HostStats {
         hostname: "devbox".into(),
-        cpu_busy: busy,
-        cpu_total: total,
+        cpu_percent: cpu,
         mem_total_kib: 1 << 24,
         mem_available_kib: 1 << 23,
     };
     let mut state = state();
-    update(&mut state, Action::HostSampled(sample(100, 1000)));
-    update(&mut state, Action::HostSampled(sample(110, 1100)));
+    update(&mut state, Action::HostSampled(sample(None)));
+    update(&mut state, Action::HostSampled(sample(Some(10.0))));
     assert_eq!(state.cpu_percent, Some(10.0));
     state.dirty = false;
-    update(&mut state, Action::HostSampled(sample(120, 1200)));
+    update(&mut state, Action::HostSampled(sample(Some(10.2))));
     assert!(!state.dirty, "still 10 %");
-    update(&mut state, Action::HostSampled(sample(170, 1300)));
+    update(&mut state, Action::HostSampled(sample(Some(50.0))));
     assert!(state.dirty, "now 50 %");
 }
 

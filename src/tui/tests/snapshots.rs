@@ -25,8 +25,7 @@ pub(super) fn live_state(width: u16, height: u16) -> State {
         &mut state,
         Action::HostSampled(crate::engine::host_stats::HostStats {
             hostname: "devbox".into(),
-            cpu_busy: 100,
-            cpu_total: 1000,
+            cpu_percent: None,
             mem_total_kib: 16 * 1024 * 1024,
             mem_available_kib: 12 * 1024 * 1024,
         }),
@@ -35,8 +34,8 @@ pub(super) fn live_state(width: u16, height: u16) -> State {
         &mut state,
         Action::HostSampled(crate::engine::host_stats::HostStats {
             hostname: "devbox".into(),
-            cpu_busy: 150,
-            cpu_total: 1200,
+            // (150 - 100) busy of (1200 - 1000) jiffies.
+            cpu_percent: Some(25.0),
             mem_total_kib: 16 * 1024 * 1024,
             mem_available_kib: 12 * 1024 * 1024,
         }),

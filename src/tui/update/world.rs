@@ -66,10 +66,7 @@ pub(super) fn on_loaded(
 }
 
 pub(super) fn on_host_sampled(state: &mut State, stats: HostStats) -> Vec<Effect> {
-    let cpu = state
-        .host
-        .as_ref()
-        .and_then(|previous| stats.cpu_percent_since(previous));
+    let cpu = stats.cpu_percent;
     // Redraw only when the header would read differently.
     let shown = |cpu: Option<f64>, host: Option<&HostStats>| {
         (

@@ -352,49 +352,35 @@ pub fn succeed(command: &mut Command) -> Output {
     out
 }
 
+/// What tests know of processes comes from the crate's one reader of `/proc/<pid>/stat` and
+/// `/proc/<pid>/comm`.
+pub use sandbox_deck::host::process;
+
 pub fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
+    process::pids()
 }
 
 /// Alive and not a zombie (a zombie has finished; only its parent's bookkeeping remains).
 pub fn is_running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let after = &s[s.rfind(')')? + 1..];
-            after
-                .split_whitespace()
-                .next()
-                .map(|st| st != "Z" && st != "X")
-        })
-        .unwrap_or(false)
+    process::is_running(pid)
+}
+
+/// The kernel's name for `pid` (`/proc/<pid>/comm`), empty when it is gone.
+pub fn comm(pid: u32) -> String {
+    process::name(pid).unwrap_or_default()
 }
 
 /// Every running descendant of `pid`.
 pub fn descendants(pid: u32) -> Vec<u32> {
-    let parent_of = |p: u32| -> Option<u32> {
-        let s = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
-        s[s.rfind(')')? + 1..]
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
+    let Some(root) = process::ProcRef::of(pid) else {
+        return Vec::new();
     };
-    let pids = all_pids();
-    let mut found = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(parent) = frontier.pop() {
-        for &p in &pids {
-            if parent_of(p) == Some(parent) && is_running(p) {
-                found.push(p);
-                frontier.push(p);
-            }
-        }
-    }
-    found
+    process::ProcessTree::read()
+        .descendants(&root)
+        .into_iter()
+        .filter(process::ProcRef::is_alive)
+        .map(|p| p.pid)
+        .collect()
 }
 
 pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
