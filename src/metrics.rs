@@ -266,14 +266,6 @@ fn disk_of(dir: &std::path::Path) -> Option<DiskMetrics> {
     })
 }
 
-impl crate::engine::Deck {
-    /// A sampler for this deck's sandboxes; call [`MetricsSampler::sample`] every
-    /// `metrics.interval_ms`.
-    pub fn metrics_sampler(&self) -> MetricsSampler {
-        MetricsSampler::new(self.paths.state_dir.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
