@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::error::{DeckError, Result};
 use crate::sandbox::BackendKind;
 use crate::usage::CostMode;
-use crate::usage::pricing::Rates;
+use crate::usage::pricing::PriceOverride;
 
 pub const DEFAULT_CONFIG: &str = include_str!("../assets/default-config.toml");
 
@@ -45,8 +45,8 @@ pub struct BubblewrapConfig {
 
 impl BubblewrapConfig {
     /// The opt-ins the config turns on (flags can add more).
-    pub fn options(&self) -> crate::backend::Options {
-        crate::backend::Options {
+    pub fn options(&self) -> crate::sandbox::Options {
+        crate::sandbox::Options {
             host_display: self.host_display,
             dbus: self.dbus,
             ssh_agent: self.ssh_agent,
@@ -166,18 +166,6 @@ pub struct UsageConfig {
     /// Price overrides per model (USD per million tokens), merged over assets/pricing.toml.
     #[serde(default)]
     pub prices: BTreeMap<String, PriceOverride>,
-}
-
-/// Any subset of a model's prices; a model not in the shipped table needs all five.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PriceOverride {
-    pub input: Option<f64>,
-    pub output: Option<f64>,
-    pub cache_write_5m: Option<f64>,
-    pub cache_write_1h: Option<f64>,
-    pub cache_read: Option<f64>,
-    pub above_200k: Option<Rates>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

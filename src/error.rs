@@ -74,7 +74,7 @@ pub enum DeckError {
     Capture {
         what: String,
         #[source]
-        source: crate::capture::CaptureError,
+        source: CaptureError,
     },
 
     /// seccompiler refused to build one of our filters (a bug in our rule tables).
@@ -219,7 +219,7 @@ impl DeckError {
         }
     }
 
-    pub fn capture(what: impl Into<String>, source: crate::capture::CaptureError) -> Self {
+    pub fn capture(what: impl Into<String>, source: CaptureError) -> Self {
         DeckError::Capture {
             what: what.into(),
             source,
@@ -273,6 +273,32 @@ impl<T> IoContext<T> for std::io::Result<T> {
     fn context_io(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| DeckError::io(context(), source))
     }
+}
+
+/// Why a screen could not be captured (see `capture`).
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    #[error("display :{display} is gone ({detail})")]
+    DisplayGone { display: u32, detail: String },
+    /// The server did not answer in time: a client of the sandbox may hold a server grab.
+    #[error(
+        "screen busy: display :{display} did not answer within {waited_ms} ms (a program in the sandbox may be holding the X server)"
+    )]
+    Busy { display: u32, waited_ms: u64 },
+    #[error("the X server refused us: {0}")]
+    X11(String),
+    #[error("depth {0} is not supported (24 and 32 are)")]
+    UnsupportedDepth(u8),
+    #[error("QMP: {0}")]
+    Qmp(String),
+    #[error("the image could not be decoded: {0}")]
+    Decode(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[cfg(test)]

@@ -128,7 +128,7 @@ impl RotatingFile {
     }
 
     fn open(&mut self) -> io::Result<()> {
-        crate::paths::ensure_private_dir(&self.dir).map_err(io::Error::other)?;
+        crate::host::fs::ensure_private_dir(&self.dir).map_err(io::Error::other)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)

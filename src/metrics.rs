@@ -164,20 +164,35 @@ impl MetricsSampler {
     /// a CPU figure needs two samples.
     pub fn sample(&mut self, records: &[SandboxRecord]) -> Option<MetricsSnapshot> {
         let now = Instant::now();
-        let launchers: Vec<(&SandboxId, ProcRef)> = records
-            .iter()
-            .filter_map(|r| Some((&r.id, r.launcher.filter(ProcRef::is_alive)?)))
-            .collect();
-        // One scan of /proc for every tree.
-        let table = (!launchers.is_empty()).then(ProcessTree::read);
-        let trees: Vec<(&SandboxId, Vec<ProcRef>)> = launchers
-            .into_iter()
-            .map(|(id, launcher)| {
-                let mut tree = vec![launcher];
-                tree.extend(table.iter().flat_map(|t| t.descendants(&launcher)));
-                (id, tree)
-            })
-            .collect();
+        let trees = process_trees(records);
+        self.refresh(&trees);
+        let host = self.host.sample();
+        let elapsed_ms = self
+            .previous
+            .map(|p| now.duration_since(p).as_secs_f64() * 1e3);
+        let sandboxes = self.sandbox_metrics(&trees, elapsed_ms);
+        self.previous = Some(now);
+        let elapsed = elapsed_ms?;
+        let load = System::load_average()
+            .map(|l| [l.one, l.five, l.fifteen])
+            .unwrap_or_default();
+        Some(MetricsSnapshot {
+            interval_ms: elapsed.round() as u64,
+            host: HostMetrics {
+                cores: self.cores,
+                cpu_percent: host.cpu_percent.unwrap_or_default(),
+                memory_total_bytes: host.memory_total_bytes,
+                memory_used_bytes: host.memory_used_bytes,
+                memory_available_bytes: host.memory_available_bytes,
+                load_average: load,
+                disk: disk_of(&self.state_dir),
+            },
+            sandboxes,
+        })
+    }
+
+    /// Refreshes CPU and memory of exactly the processes of `trees`.
+    fn refresh(&mut self, trees: &[(&SandboxId, Vec<ProcRef>)]) {
         let pids: Vec<Pid> = trees
             .iter()
             .flat_map(|(_, t)| t.iter().map(|p| Pid::from_u32(p.pid)))
@@ -189,14 +204,18 @@ impl MetricsSampler {
                 ProcessRefreshKind::nothing().with_cpu().with_memory(),
             );
         }
-        let host = self.host.sample();
+    }
 
-        let elapsed_ms = self
-            .previous
-            .map(|p| now.duration_since(p).as_secs_f64() * 1e3);
+    /// Each tree's figures since the last sample (none on the first: no interval yet), and
+    /// the CPU time of every process seen, for the next one.
+    fn sandbox_metrics(
+        &mut self,
+        trees: &[(&SandboxId, Vec<ProcRef>)],
+        elapsed_ms: Option<f64>,
+    ) -> HashMap<SandboxId, SandboxMetrics> {
         let mut cpu_ms = HashMap::new();
         let mut sandboxes = HashMap::new();
-        for (id, tree) in &trees {
+        for (id, tree) in trees {
             let mut used_ms = 0u64;
             let mut rss = 0u64;
             let mut processes = 0;
@@ -231,25 +250,25 @@ impl MetricsSampler {
             }
         }
         self.cpu_ms = cpu_ms;
-        self.previous = Some(now);
-        let elapsed = elapsed_ms?;
-        let load = System::load_average()
-            .map(|l| [l.one, l.five, l.fifteen])
-            .unwrap_or_default();
-        Some(MetricsSnapshot {
-            interval_ms: elapsed.round() as u64,
-            host: HostMetrics {
-                cores: self.cores,
-                cpu_percent: host.cpu_percent.unwrap_or_default(),
-                memory_total_bytes: host.memory_total_bytes,
-                memory_used_bytes: host.memory_used_bytes,
-                memory_available_bytes: host.memory_available_bytes,
-                load_average: load,
-                disk: disk_of(&self.state_dir),
-            },
-            sandboxes,
-        })
+        sandboxes
     }
+}
+
+/// The process tree of each record whose launcher is alive, from one scan of /proc.
+fn process_trees(records: &[SandboxRecord]) -> Vec<(&SandboxId, Vec<ProcRef>)> {
+    let launchers: Vec<(&SandboxId, ProcRef)> = records
+        .iter()
+        .filter_map(|r| Some((&r.id, r.launcher.filter(ProcRef::is_alive)?)))
+        .collect();
+    let table = (!launchers.is_empty()).then(ProcessTree::read);
+    launchers
+        .into_iter()
+        .map(|(id, launcher)| {
+            let mut tree = vec![launcher];
+            tree.extend(table.iter().flat_map(|t| t.descendants(&launcher)));
+            (id, tree)
+        })
+        .collect()
 }
 
 fn disk_of(dir: &std::path::Path) -> Option<DiskMetrics> {

@@ -89,7 +89,7 @@ impl Registry {
 
     fn lock(&self) -> Result<File> {
         if let Some(dir) = self.lock.parent() {
-            crate::paths::ensure_private_dir(dir)?;
+            crate::host::fs::ensure_private_dir(dir)?;
         }
         let file = OpenOptions::new()
             .create(true)

@@ -257,6 +257,22 @@ impl Payload {
     }
 }
 
+/// Opt-ins that widen a sandbox, each off by default (flag and config key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Options {
+    /// The host's X11 or Wayland display (standalone use on a desktop).
+    pub host_display: bool,
+    /// The D-Bus session bus (which can run commands on the host through systemd --user).
+    pub dbus: bool,
+    /// The SSH agent socket.
+    pub ssh_agent: bool,
+    /// PipeWire / PulseAudio sockets.
+    pub audio: bool,
+    /// `/dev/dri`.
+    pub gpu: bool,
+}
+
 /// One sandbox, as the registry stores it and `--json` prints it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxRecord {
@@ -293,7 +309,7 @@ pub struct SandboxRecord {
     pub profile: Option<PathBuf>,
     /// What it may see of the host beyond the defaults (opt-ins).
     #[serde(default)]
-    pub options: crate::backend::Options,
+    pub options: Options,
     /// The runtime dir it was made under (its tmux server's socket, its cookie and secrets):
     /// another session of the same user may resolve another one (no `XDG_RUNTIME_DIR` under
     /// `su` or cron), and must still find this sandbox where it lives. None: an older record,
@@ -307,6 +323,35 @@ pub struct SandboxRecord {
 }
 
 impl SandboxRecord {
+    /// A new record, made now: a hand-launched (unmanaged) bubblewrap sandbox that is
+    /// starting, without network, display or opt-ins. Callers set what differs with `..`.
+    pub fn new(name: SandboxName, project_dir: ProjectDir, payload: Payload) -> SandboxRecord {
+        SandboxRecord {
+            name,
+            id: SandboxId::random(),
+            backend: BackendKind::Bubblewrap,
+            state: SandboxState::Starting,
+            project_dir,
+            display: None,
+            tmux_session: None,
+            network: false,
+            managed: false,
+            created_at: Utc::now(),
+            exit_status: None,
+            reason: None,
+            payload,
+            gh_token: false,
+            started_at: None,
+            agent_ran: false,
+            xvfb: None,
+            launcher: None,
+            profile: None,
+            options: Options::default(),
+            runtime_dir: None,
+            unreachable: None,
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.state == SandboxState::Running || self.state == SandboxState::Starting
     }
@@ -322,29 +367,17 @@ impl SandboxRecord {
 impl SandboxRecord {
     /// A running managed agent sandbox for unit tests; override fields with `..`.
     pub fn example(name: &str, project: &Path) -> SandboxRecord {
+        let record = SandboxRecord::new(
+            SandboxName::parse(name).expect("a valid test name"),
+            ProjectDir(project.to_owned()),
+            Payload::Agent { args: vec![] },
+        );
         SandboxRecord {
-            name: SandboxName::parse(name).expect("a valid test name"),
-            id: SandboxId::random(),
-            backend: BackendKind::Bubblewrap,
             state: SandboxState::Running,
-            project_dir: ProjectDir(project.to_owned()),
-            display: None,
             tmux_session: Some(name.into()),
             network: true,
             managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: Payload::Agent { args: vec![] },
-            gh_token: false,
-            started_at: None,
-            agent_ran: false,
-            xvfb: None,
-            launcher: None,
-            profile: None,
-            options: Default::default(),
-            runtime_dir: None,
-            unreachable: None,
+            ..record
         }
     }
 }

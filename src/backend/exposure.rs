@@ -6,23 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-/// Opt-ins that widen a sandbox, each off by default (flag and config key).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Options {
-    /// The host's X11 or Wayland display (standalone use on a desktop).
-    pub host_display: bool,
-    /// The D-Bus session bus (which can run commands on the host through systemd --user).
-    pub dbus: bool,
-    /// The SSH agent socket.
-    pub ssh_agent: bool,
-    /// PipeWire / PulseAudio sockets.
-    pub audio: bool,
-    /// `/dev/dri`.
-    pub gpu: bool,
-}
+use crate::sandbox::Options;
 
 /// Host config that tools inside need to read but must never change.
 const READ_ONLY_HOME_FILES: &[&str] = &[

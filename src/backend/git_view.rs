@@ -218,8 +218,8 @@ fn layout(project: &Path) -> Result<Layout> {
 /// project paths the host runs or loads (`bubblewrap.protect`): the synced index may not
 /// change them either.
 pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<GitView> {
-    let root = state.join("git");
-    crate::paths::make_private_dir(&root)?;
+    let root = view_root(state);
+    crate::host::fs::make_private_dir(&root)?;
     let mut view = GitView {
         spec: SyncSpec {
             log: root.join("refused.log"),
@@ -252,11 +252,12 @@ pub fn prepare(project: &Path, state: &Path, protected: &[PathBuf]) -> Result<Gi
     }
     finish_mounts(&mut view);
     sync_round(&view.spec, &mut SyncMemory::default());
+    let spec = spec_path(state);
     std::fs::write(
-        root.join("sync.json"),
+        &spec,
         serde_json::to_vec_pretty(&view.spec).unwrap_or_default(),
     )
-    .context_io(|| format!("writing {}", root.join("sync.json").display()))?;
+    .context_io(|| format!("writing {}", spec.display()))?;
     Ok(view)
 }
 
@@ -266,7 +267,7 @@ fn add_layout_views(view: &mut GitView, project: &Path, root: &Path, layout: Lay
     match layout {
         Layout::Absent => {
             let private = root.join("absent");
-            crate::paths::make_private_dir(&private)?;
+            crate::host::fs::make_private_dir(&private)?;
             let dot_git = project.join(".git");
             // bwrap needs a mount point. It stays after the sandbox (removing it while another
             // sandbox of the project runs would drop that one's mount): an empty `.git` is
@@ -488,7 +489,12 @@ fn finish_mounts(view: &mut GitView) {
 
 /// Where the helper finds the spec `prepare` wrote.
 pub fn spec_path(state: &Path) -> PathBuf {
-    state.join("git").join("sync.json")
+    view_root(state).join("sync.json")
+}
+
+/// This module's part of a project's state dir: the views, the spec, the refusal log.
+fn view_root(state: &Path) -> PathBuf {
+    state.join("git")
 }
 
 /// The view of one host git dir: a private dir mounted over it, each host entry bound back
@@ -503,7 +509,7 @@ fn add_dir_view(
     let private = root.join("view");
     let baseline = root.join("synced");
     for dir in [root, &private, &baseline] {
-        crate::paths::make_private_dir(dir)?;
+        crate::host::fs::make_private_dir(dir)?;
     }
     view.mounts.push(GitMount {
         host: private.clone(),

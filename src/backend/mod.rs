@@ -17,9 +17,11 @@ use crate::host::which;
 use crate::sandbox::{BackendKind, Payload};
 use crate::spec::Profile;
 
+pub use crate::paths::ProjectState;
+pub use crate::sandbox::Options;
 pub use agent::AgentInstall;
 pub use claude_home::ClaudeView;
-pub use exposure::{Exposure, Options};
+pub use exposure::Exposure;
 
 /// The sandbox's own X display, as the backend exposes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,39 +66,6 @@ pub fn find_browser(profile: &Profile) -> Option<PathBuf> {
 
 pub fn browser_install_hint() -> &'static str {
     "sudo apt-get install chromium (then every sandbox gets `chromium` on PATH)"
-}
-
-/// A project's persistent state, outside the project: `projects/<name>-<hash>/` under the
-/// state dir. It survives the sandbox, so installed tools persist (the browser profile is
-/// per sandbox: see [`Browser::profile`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectState {
-    pub dir: PathBuf,
-}
-
-impl ProjectState {
-    /// The project's `~/.claude.json`: a filtered copy of the host's (a bind of the host
-    /// file would race with Claude's atomic renames, and it holds every other project).
-    pub fn claude_json(&self) -> PathBuf {
-        self.dir.join("claude-view.json")
-    }
-    /// Before the allowlist, a whole copy of the host's `~/.claude.json` (other projects'
-    /// MCP secrets included) was kept here: removed when found.
-    pub fn legacy_claude_json(&self) -> PathBuf {
-        self.dir.join("claude.json")
-    }
-    /// The project's own `~/.claude`, where everything not bound from the host is kept.
-    pub fn claude_dir(&self) -> PathBuf {
-        self.dir.join("claude")
-    }
-    pub fn tmp(&self) -> PathBuf {
-        self.dir.join("tmp")
-    }
-    /// `~/.local/{bin,lib,share}`.
-    pub fn local(&self, part: &str) -> PathBuf {
-        self.dir.join("local").join(part)
-    }
-    pub const LOCAL_PARTS: [&'static str; 3] = ["bin", "lib", "share"];
 }
 
 /// Everything a backend needs to start one sandbox; built by the engine, read by the backend.

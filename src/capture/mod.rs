@@ -7,32 +7,9 @@ pub mod x11;
 
 use std::io::Write;
 
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum CaptureError {
-    #[error("display :{display} is gone ({detail})")]
-    DisplayGone { display: u32, detail: String },
-    /// The server did not answer in time: a client of the sandbox may hold a server grab.
-    #[error(
-        "screen busy: display :{display} did not answer within {waited_ms} ms (a program in the sandbox may be holding the X server)"
-    )]
-    Busy { display: u32, waited_ms: u64 },
-    #[error("the X server refused us: {0}")]
-    X11(String),
-    #[error("depth {0} is not supported (24 and 32 are)")]
-    UnsupportedDepth(u8),
-    #[error("QMP: {0}")]
-    Qmp(String),
-    #[error("the image could not be decoded: {0}")]
-    Decode(String),
-    #[error("{context}: {source}")]
-    Io {
-        context: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
+// Defined with the engine's other errors, which carry it as a cause: `error` needs nothing
+// of `capture`, so no import circle.
+pub use crate::error::CaptureError;
 
 pub type CaptureResult<T> = Result<T, CaptureError>;
 

@@ -22,7 +22,7 @@ pub struct QmpCapture {
 
 impl QmpCapture {
     pub fn new(socket: &Path, scratch: &Path) -> CaptureResult<QmpCapture> {
-        crate::paths::make_private_dir(scratch).map_err(|e| CaptureError::Io {
+        crate::host::fs::make_private_dir(scratch).map_err(|e| CaptureError::Io {
             context: format!("preparing {}", scratch.display()),
             source: std::io::Error::other(e.to_string()),
         })?;

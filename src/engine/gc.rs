@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Deck;
 use crate::error::{IoContext, Result};
+use crate::paths::ProjectState;
 use crate::sandbox::{ProjectDir, SandboxRecord};
 
 /// What `rm --purge` did with the project's state.
@@ -59,7 +60,7 @@ impl Deck {
     /// Removes the project's state dir unless another sandbox uses the project. Decided
     /// under the registry lock, so a sandbox created meanwhile cannot lose its state.
     pub fn purge_project_state(&self, project: &ProjectDir) -> Result<Purge> {
-        let dir = self.project_state_dir(project)?;
+        let dir = self.paths.project_state(project)?.dir;
         self.registry.update(|records| {
             let by: Vec<String> = users_of(records, project.as_path())
                 .map(|r| r.name.to_string())
@@ -81,7 +82,7 @@ impl Deck {
     /// Every project state dir whose project has no sandbox.
     pub fn orphaned_project_states(&self) -> Result<Vec<OrphanState>> {
         let records = self.registry.load()?;
-        let root = self.paths.state_dir.join("projects");
+        let root = self.paths.projects_dir();
         let Ok(entries) = std::fs::read_dir(&root) else {
             return Ok(Vec::new());
         };
@@ -108,7 +109,7 @@ impl Deck {
     /// Removes the given orphans that are still orphans (checked again under the registry
     /// lock). Returns the dirs removed.
     pub fn remove_project_states(&self, orphans: &[OrphanState]) -> Result<Vec<PathBuf>> {
-        let root = self.paths.state_dir.join("projects");
+        let root = self.paths.projects_dir();
         self.registry.update(|records| {
             let mut removed = Vec::new();
             for orphan in orphans {
@@ -141,7 +142,11 @@ fn users_of<'a>(
 
 /// The project a state dir belongs to, from the `path` file written when it was made.
 fn recorded_project(dir: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(dir.join(super::project_state::PATH_FILE)).ok()?;
+    let marker = ProjectState {
+        dir: dir.to_owned(),
+    }
+    .marker();
+    let text = std::fs::read_to_string(marker).ok()?;
     let path = text.trim_end_matches('\n');
     (!path.is_empty()).then(|| PathBuf::from(path))
 }

@@ -234,14 +234,6 @@ impl EngineHandle for Deck {
     }
 }
 
-impl Deck {
-    /// A sampler for this deck's sandboxes; call [`MetricsSampler::sample`] every
-    /// `metrics.interval_ms`. (Here, not in `metrics`, which knows nothing of the engine.)
-    pub fn metrics_sampler(&self) -> MetricsSampler {
-        MetricsSampler::new(self.paths.state_dir.clone())
-    }
-}
-
 /// A tracker whose last user panicked is still a tracker: at worst one reading is off.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Deck;
-use crate::metrics::{HostSample, HostSampler};
+use crate::metrics::{HostSample, HostSampler, MetricsSampler};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostStats {
@@ -27,6 +27,12 @@ impl HostStats {
 }
 
 impl Deck {
+    /// A sampler for this deck's sandboxes; call [`MetricsSampler::sample`] every
+    /// `metrics.interval_ms`.
+    pub fn metrics_sampler(&self) -> MetricsSampler {
+        MetricsSampler::new(self.paths.state_dir.clone())
+    }
+
     /// A fresh sample; CPU use is measured since the previous call on this deck, so the
     /// first call has none. Fields the host does not expose stay zero.
     pub fn host_stats(&self) -> HostStats {

@@ -15,13 +15,13 @@ use super::lifecycle::{checked_project_dir, find_by_id, read_gh_token};
 use super::{Deck, require};
 use crate::backend::exposure::{self, ExposureInput};
 use crate::backend::{
-    self, ClaudeView, EnvInput, Launch, Options, ProjectState, SandboxDisplay, claude_home,
-    git_view,
+    self, ClaudeView, EnvInput, Launch, ProjectState, SandboxDisplay, claude_home, git_view,
 };
 use crate::error::{DeckError, IoContext, Result};
+use crate::host::fs::make_private_dir;
 use crate::host::process::ProcRef;
 use crate::host::{capabilities, job, namespace};
-use crate::paths::make_private_dir;
+use crate::paths::SandboxFiles;
 use crate::sandbox::{
     BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
 };
@@ -41,17 +41,12 @@ pub enum LaunchMode {
     Stop,
 }
 
-/// A hand-started sandbox in the current terminal.
-#[derive(Debug, Clone)]
+/// A hand-started sandbox in the current terminal: what `create` asks for, on a backend, and
+/// what to do when the project already has one running.
+#[derive(Debug, Clone, PartialEq)]
 pub struct LaunchRequest {
     pub backend: BackendKind,
-    pub project_dir: PathBuf,
-    pub name: Option<String>,
-    pub payload: Payload,
-    pub network: Option<bool>,
-    pub gh_token: bool,
-    pub profile: Option<PathBuf>,
-    pub options: Options,
+    pub sandbox: super::CreateRequest,
     pub mode: LaunchMode,
 }
 
@@ -140,7 +135,7 @@ enum Step {
 struct NewLaunch {
     command: Command,
     registered: SandboxRecord,
-    runtime: PathBuf,
+    files: SandboxFiles,
     launcher: ProcRef,
 }
 
@@ -173,9 +168,9 @@ impl Deck {
     ) -> Result<ManagedLaunch> {
         let mut records = self.registry.load()?;
         let record = find_by_id(&mut records, id)?.clone();
-        let runtime = self.paths.sandbox_runtime_dir_of(&record);
+        let files = self.paths.sandbox_of(&record);
         let gh_token = if record.gh_token {
-            let path = runtime.join("gh-token");
+            let path = files.gh_token();
             let token = std::fs::read_to_string(&path)
                 .context_io(|| format!("reading the token {}", path.display()))?;
             Some(token)
@@ -184,12 +179,12 @@ impl Deck {
         };
         let display = record.display.map(|number| SandboxDisplay {
             number,
-            xauthority: runtime.join("Xauthority"),
+            xauthority: files.xauthority(),
             size: Some((self.config.display.width, self.config.display.height)),
         });
         let (command, payload_env) =
             self.backend_command(&record, display, gh_token.as_deref(), resume, notices)?;
-        namespace::write_join_env(&runtime, &payload_env)?;
+        namespace::write_join_env(&files.join_env(), &payload_env)?;
         Ok(ManagedLaunch { command })
     }
 
@@ -221,7 +216,7 @@ impl Deck {
                 "this backend is not available in this version; use bubblewrap",
             ));
         }
-        let project_dir = checked_project_dir(&request.project_dir, &self.paths)?;
+        let project_dir = checked_project_dir(&request.sandbox.project_dir, &self.paths)?;
         let running = self.live_instance(&project_dir)?;
         match (request.mode, running) {
             (LaunchMode::Stop, Some(record)) => {
@@ -241,6 +236,7 @@ impl Deck {
             }),
             (LaunchMode::Enter, Some(record)) => {
                 let command: Vec<OsString> = request
+                    .sandbox
                     .payload
                     .arguments()
                     .iter()
@@ -254,7 +250,7 @@ impl Deck {
                     project: project_dir.as_path().to_owned(),
                 });
                 let payload = backend::resolve_payload(
-                    &request.payload,
+                    &request.sandbox.payload,
                     &self.config.sandbox.agent,
                     false,
                     "",
@@ -276,48 +272,31 @@ impl Deck {
         project_dir: ProjectDir,
         notices: &mut Vec<LaunchNotice>,
     ) -> Result<NewLaunch> {
-        let profile_path = request.profile.map(|p| p.canonicalize().unwrap_or(p));
-        let gh_token = request.gh_token.then(read_gh_token).transpose()?;
-        let id = SandboxId::random();
+        let gh_token = request.sandbox.gh_token.then(read_gh_token).transpose()?;
         let wanted = request
+            .sandbox
             .name
             .as_deref()
             .map(SandboxName::parse)
             .transpose()?;
         let me = ProcRef::of(std::process::id())
             .ok_or_else(|| DeckError::host("reading /proc/self", "no such process"))?;
+        let name = wanted
+            .clone()
+            .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path()));
         let record = SandboxRecord {
-            name: wanted
-                .clone()
-                .unwrap_or_else(|| SandboxName::from_dir(project_dir.as_path())),
-            id: id.clone(),
             backend: request.backend,
             state: SandboxState::Running,
-            project_dir,
-            display: None,
-            tmux_session: None,
-            network: request.network.unwrap_or(self.config.sandbox.network),
-            managed: false,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: request.payload,
-            gh_token: request.gh_token,
             started_at: Some(Utc::now()),
-            agent_ran: false,
-            xvfb: None,
             launcher: Some(me),
-            profile: profile_path,
-            options: request.options,
-            runtime_dir: Some(self.paths.runtime_dir.clone()),
-            unreachable: None,
+            ..self.new_record(name, project_dir, request.sandbox)
         };
         // Build the command first so a bad profile or a missing agent registers nothing.
         let (command, payload_env) =
             self.backend_command(&record, None, gh_token.as_deref(), false, notices)?;
-        let runtime = self.paths.sandbox_runtime_dir_of(&record);
-        if let Err(e) = make_private_dir(&runtime)
-            .and_then(|()| namespace::write_join_env(&runtime, &payload_env))
+        let files = self.paths.sandbox_of(&record);
+        if let Err(e) = make_private_dir(files.runtime_dir())
+            .and_then(|()| namespace::write_join_env(&files.join_env(), &payload_env))
         {
             self.remove_files(&record);
             return Err(e);
@@ -335,7 +314,7 @@ impl Deck {
         Ok(NewLaunch {
             command,
             registered,
-            runtime,
+            files,
             launcher: me,
         })
     }
@@ -363,7 +342,7 @@ impl Deck {
         let NewLaunch {
             mut command,
             registered,
-            runtime,
+            files,
             launcher: me,
         } = new;
         let id = registered.id.clone();
@@ -372,8 +351,8 @@ impl Deck {
         let had_terminal = job::lead_own_group(&mut command);
         // Once bwrap has made its init, record where it lives: a join checks it. Best effort:
         // without the record a join is refused, never let through.
-        let pin_runtime = runtime.clone();
-        std::thread::spawn(move || namespace::pin_init_namespaces(&pin_runtime, me));
+        let pinned = files.init_namespaces();
+        std::thread::spawn(move || namespace::pin_init_namespaces(&pinned, me));
         let status = job::run_forwarding_signals(&mut command, true);
         job::reclaim_terminal(had_terminal);
         let unregistered = self.registry.update(|records| {
@@ -413,8 +392,8 @@ impl Deck {
             .filter(ProcRef::is_alive)
             .ok_or_else(not_running)?;
         let init = namespace::sandbox_init(&launcher).ok_or_else(not_running)?;
-        let runtime = self.paths.sandbox_runtime_dir_of(record);
-        namespace::check_pinned_namespaces(&runtime, &init).map_err(|why| {
+        let files = self.paths.sandbox_of(record);
+        namespace::check_pinned_namespaces(&files.init_namespaces(), &init).map_err(|why| {
             DeckError::WrongState {
                 name: record.name.to_string(),
                 state: record.state.to_string(),
@@ -422,7 +401,7 @@ impl Deck {
             }
         })?;
         let namespaces = namespace::open_namespaces(&init)?;
-        let env = namespace::read_join_env(&runtime)?;
+        let env = namespace::read_join_env(&files.join_env())?;
         let (program, args) = match command.split_first() {
             Some((program, args)) => (program.clone(), args),
             None => (OsString::from("bash"), &[][..]),
@@ -641,7 +620,7 @@ impl Deck {
         let Some(binary) = found.flatten() else {
             return Ok(None);
         };
-        let dir = self.paths.sandbox_browser_profile(&record.id);
+        let dir = self.paths.sandbox(&record.id).browser_profile();
         if let Some(own) = dir.parent() {
             make_private_dir(own)?;
         }
@@ -653,22 +632,15 @@ impl Deck {
         }))
     }
 
-    /// Where the project's persistent state lives (`projects/<name>-<hash>/` under the state
-    /// dir), whether or not it exists yet; a dir of the earlier naming is renamed to it (see
-    /// `project_state`).
-    pub fn project_state_dir(&self, project: &ProjectDir) -> Result<PathBuf> {
-        super::project_state::state_dir(&self.paths.state_dir.join("projects"), project.as_path())
-    }
-
-    /// The project's persistent state dir (`projects/<name>-<hash>/`), created on first use.
-    /// Its `path` file records the project, so two projects can never share one.
+    /// The project's persistent state dir (see [`Paths::project_state`]), created on first
+    /// use. Its `path` file records the project, so two projects can never share one.
+    ///
+    /// [`Paths::project_state`]: crate::paths::Paths::project_state
     pub fn project_state(&self, project: &ProjectDir) -> Result<ProjectState> {
-        let path_text = super::project_state::path_text(project.as_path());
-        let state = ProjectState {
-            dir: self.project_state_dir(project)?,
-        };
+        let path_text = ProjectState::recorded_text(project.as_path());
+        let state = self.paths.project_state(project)?;
         make_private_dir(&state.dir)?;
-        let marker = state.dir.join(super::project_state::PATH_FILE);
+        let marker = state.marker();
         match std::fs::read_to_string(&marker) {
             Ok(recorded) if recorded.trim_end_matches('\n') != path_text => {
                 return Err(DeckError::host(

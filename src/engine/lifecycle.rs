@@ -9,13 +9,11 @@ use nix::sys::signal::Signal;
 
 use super::{CreateRequest, Deck, require};
 use crate::error::{DeckError, Result};
+use crate::host::fs::make_private_dir;
 use crate::host::process::{self, ProcRef, wait_until};
 use crate::host::tmux::NewSession;
 use crate::host::xvfb::{self, XvfbSpec};
-use crate::paths::make_private_dir;
-use crate::sandbox::{
-    BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
-};
+use crate::sandbox::{Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState};
 use crate::spec::Profile;
 
 /// What the pane's `run-managed` needs to resolve the same paths as the caller.
@@ -96,28 +94,9 @@ impl Deck {
         self.check_prerequisites(&request.payload)?;
         let gh_token = request.gh_token.then(read_gh_token).transpose()?;
         let record = SandboxRecord {
-            name: name.clone(),
-            id: SandboxId::random(),
-            backend: BackendKind::Bubblewrap,
-            state: SandboxState::Starting,
-            project_dir,
-            display: None,
             tmux_session: Some(name.to_string()),
-            network: request.network.unwrap_or(self.config.sandbox.network),
             managed: true,
-            created_at: Utc::now(),
-            exit_status: None,
-            reason: None,
-            payload: request.payload,
-            gh_token: request.gh_token,
-            started_at: None,
-            agent_ran: false,
-            xvfb: None,
-            launcher: None,
-            profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
-            options: request.options,
-            runtime_dir: Some(self.paths.runtime_dir.clone()),
-            unreachable: None,
+            ..self.new_record(name.clone(), project_dir, request)
         };
         self.registry.update(|records| {
             if records.iter().any(|r| r.name == name) {
@@ -288,19 +267,19 @@ impl Deck {
         resume: bool,
     ) -> Result<Parts> {
         let xvfb_binary = require("Xvfb", "xvfb")?;
-        let runtime = self.paths.sandbox_runtime_dir_of(record);
-        make_private_dir(&runtime)?;
+        let files = self.paths.sandbox_of(record);
+        make_private_dir(files.runtime_dir())?;
         let spec = XvfbSpec {
             first_display: self.config.display.first_number,
             width: self.config.display.width,
             height: self.config.display.height,
             depth: self.config.display.depth,
-            auth_file: runtime.join("Xauthority"),
-            log_file: runtime.join("xvfb.log"),
+            auth_file: files.xauthority(),
+            log_file: files.xvfb_log(),
         };
         xvfb::write_cookie(&spec.auth_file)?;
         if let Some(token) = gh_token {
-            crate::paths::write_private(&runtime.join("gh-token"), token.as_bytes())?;
+            crate::host::fs::write_private(&files.gh_token(), token.as_bytes())?;
         }
         let display = xvfb::start(&xvfb_binary, &spec)?;
         let xvfb = display.process;
@@ -459,10 +438,8 @@ impl Deck {
         if let Some(launcher) = parts.launcher {
             // Where its init lives now, for joins to check. Best effort: without the record a
             // join is refused, never let through.
-            if let Err(e) = crate::host::namespace::pin_init_namespaces(
-                &self.paths.sandbox_runtime_dir_of(record),
-                launcher,
-            ) {
+            let pinned = self.paths.sandbox_of(record).init_namespaces();
+            if let Err(e) = crate::host::namespace::pin_init_namespaces(&pinned, launcher) {
                 let why = crate::error::report(&e);
                 tracing::warn!(sandbox = %record.name, "joins will be refused: {why}");
             }
@@ -559,14 +536,14 @@ impl Deck {
     /// What dies with the run: the runtime dir (X cookie, Xvfb log, hook settings, the
     /// environment a join takes).
     pub(crate) fn remove_runtime_files(&self, record: &SandboxRecord) {
-        remove_dir_logged(&self.paths.sandbox_runtime_dir_of(record));
+        remove_dir_logged(self.paths.sandbox_of(record).runtime_dir());
     }
 
     /// Everything of the sandbox's own, for `rm`.
     pub(crate) fn remove_files(&self, record: &SandboxRecord) {
         self.remove_runtime_files(record);
         // The status dir and the browser profile.
-        remove_dir_logged(&self.paths.sandbox_state_dir(&record.id));
+        remove_dir_logged(self.paths.sandbox_of(record).state_dir());
     }
 }
 

@@ -8,7 +8,6 @@ pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
 pub mod preview;
-mod project_state;
 pub mod resume;
 pub mod screen;
 pub mod status;
@@ -24,12 +23,13 @@ use crate::host::tmux::Tmux;
 use crate::host::which;
 use crate::paths::Paths;
 use crate::registry::Registry;
-use crate::sandbox::{Payload, SandboxName, SandboxRecord};
+use crate::sandbox::{Payload, ProjectDir, SandboxName, SandboxRecord};
 
 pub use handle::{AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
 
-/// A request to make a managed sandbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A request to make a managed sandbox; a hand-started one ([`launch::LaunchRequest`]) asks
+/// for the same and more.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CreateRequest {
     pub project_dir: PathBuf,
     /// Defaults to a name derived from the project directory.
@@ -42,7 +42,7 @@ pub struct CreateRequest {
     pub profile: Option<PathBuf>,
     /// Opt-ins beyond the defaults (D-Bus, SSH agent, audio, GPU).
     #[serde(default)]
-    pub options: crate::backend::Options,
+    pub options: crate::sandbox::Options,
 }
 
 /// Everything that changes a sandbox, as one type shared by the CLI, the TUI and the API.
@@ -133,6 +133,24 @@ impl Deck {
             .ok_or_else(|| DeckError::NotFound {
                 name: name.to_string(),
             })
+    }
+
+    /// The record of a sandbox made from `request` (registered by the caller): under our
+    /// runtime dir, with the network asked for or configured, the profile by its real path.
+    fn new_record(
+        &self,
+        name: SandboxName,
+        project_dir: ProjectDir,
+        request: CreateRequest,
+    ) -> SandboxRecord {
+        SandboxRecord {
+            network: request.network.unwrap_or(self.config.sandbox.network),
+            gh_token: request.gh_token,
+            profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
+            options: request.options,
+            runtime_dir: Some(self.paths.runtime_dir.clone()),
+            ..SandboxRecord::new(name, project_dir, request.payload)
+        }
     }
 
     pub fn execute(&self, action: Action) -> Result<SandboxRecord> {

@@ -64,18 +64,18 @@ impl Deck {
                 },
             });
         }
-        let runtime = self.paths.sandbox_runtime_dir_of(&record);
+        let files = self.paths.sandbox_of(&record);
         let capture_error =
             |e: crate::capture::CaptureError| DeckError::capture("connecting to the display", e);
         match record.display {
             Some(display) => {
-                let cookie = runtime.join("Xauthority");
+                let cookie = files.xauthority();
                 X11Capture::connect(display, &cookie, true)
                     .map(|c| ScreenCapturer::X11(Box::new(c)))
                     .map_err(capture_error)
             }
             // A VM has no X display: its QMP socket sits in its runtime dir.
-            None => QmpCapture::new(&runtime.join("qmp.sock"), &runtime.join("screendump"))
+            None => QmpCapture::new(&files.qmp_socket(), &files.screendump())
                 .map(ScreenCapturer::Qmp)
                 .map_err(capture_error),
         }

@@ -27,7 +27,8 @@ use serde::{Deserialize, Serialize};
 use super::Deck;
 use crate::config::NotifyConfig;
 use crate::error::{DeckError, IoContext, Result};
-use crate::paths::make_private_dir;
+use crate::host::fs::make_private_dir;
+use crate::paths::STATUS_EVENTS;
 use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 
 pub const PATTERNS: &str = include_str!("../../assets/status-patterns.toml");
@@ -624,35 +625,19 @@ impl StatusTracker {
 }
 
 impl Deck {
-    /// The directory a sandbox's hooks write to (bound read-write into the sandbox). It is
-    /// on disk in the sandbox's state, not in the runtime dir: that is a small tmpfs the
-    /// user's login needs, which a sandbox must not be able to fill.
-    pub fn status_dir(&self, id: &SandboxId) -> PathBuf {
-        self.paths.sandbox_state_dir(id).join("status")
-    }
-
-    pub fn status_events_file(&self, id: &SandboxId) -> PathBuf {
-        self.status_dir(id).join("events.jsonl")
-    }
-
-    /// The generated `claude --settings` file (bound read-only into the sandbox).
-    pub fn hook_settings_file(&self, id: &SandboxId) -> PathBuf {
-        self.paths
-            .sandbox_runtime_dir(id)
-            .join("hook-settings.json")
-    }
-
-    /// Creates the status dir and writes the hook settings for a sandbox.
+    /// Creates the status dir (see [`crate::paths::SandboxFiles::status_dir`]) and writes the hook
+    /// settings for a sandbox; returns both.
     pub(crate) fn install_status_hooks(&self, id: &SandboxId) -> Result<(PathBuf, PathBuf)> {
-        make_private_dir(&self.paths.sandbox_runtime_dir(id))?;
-        make_private_dir(&self.paths.sandbox_state_dir(id))?;
-        let dir = self.status_dir(id);
+        let files = self.paths.sandbox(id);
+        make_private_dir(files.runtime_dir())?;
+        make_private_dir(files.state_dir())?;
+        let dir = files.status_dir();
         make_private_dir(&dir)?;
         // Events of an earlier run say nothing about this one (usually there are none).
-        let _ = std::fs::remove_file(dir.join("events.jsonl"));
-        let settings = self.hook_settings_file(id);
+        let _ = std::fs::remove_file(files.status_events());
+        let settings = files.hook_settings();
         // The hooks run inside, where the status dir is at a fixed path.
-        let inside = Path::new(crate::backend::STATUS_DIR).join("events.jsonl");
+        let inside = Path::new(crate::backend::STATUS_DIR).join(STATUS_EVENTS);
         let body = serde_json::to_vec_pretty(&hook_settings(&inside))
             .map_err(|e| DeckError::json("writing the hook settings", e))?;
         std::fs::write(&settings, body).context_io(|| format!("writing {}", settings.display()))?;
@@ -663,7 +648,7 @@ impl Deck {
     /// [runs an agent](SandboxRecord::runs_agent): callers show none for a shell.
     pub fn agent_status(&self, record: &SandboxRecord) -> Assessment {
         let now = Utc::now().timestamp_millis();
-        let event = read_last_event(&self.status_events_file(&record.id));
+        let event = read_last_event(&self.paths.sandbox(&record.id).status_events());
         let running = record.state == SandboxState::Running;
         let pane = match (&record.tmux_session, running) {
             (Some(session), true) => self.tmux_of(record).capture(session, 0, false).ok(),

@@ -57,23 +57,12 @@ impl UsageSummary {
             .iter()
             .filter(|p| cwd_in_project(&p.cwd, project))
         {
-            add_totals(&mut sum.totals, &p.totals);
+            sum.totals += &p.totals;
             sum.sessions += p.sessions;
             sum.last_seen = sum.last_seen.max(p.last_seen);
         }
         sum
     }
-}
-
-fn add_totals(sum: &mut Totals, t: &Totals) {
-    sum.input_tokens += t.input_tokens;
-    sum.output_tokens += t.output_tokens;
-    sum.cache_creation_tokens += t.cache_creation_tokens;
-    sum.cache_read_tokens += t.cache_read_tokens;
-    sum.total_tokens += t.total_tokens;
-    sum.cost_usd += t.cost_usd;
-    sum.entries += t.entries;
-    sum.skipped_lines += t.skipped_lines;
 }
 
 /// The usage index a long-lived front end keeps open, and the summary it last computed.
@@ -173,10 +162,7 @@ pub fn summarize(index: &UsageIndex, pricing: &Pricing, cost_mode: CostMode) -> 
 impl Deck {
     /// The usage index over every Claude root, loaded from the cache in the state dir.
     pub fn usage_index(&self) -> UsageIndex {
-        UsageIndex::open(
-            roots_from_env(),
-            Some(self.paths.state_dir.join("usage-cache.json")),
-        )
+        UsageIndex::open(roots_from_env(), Some(self.paths.usage_cache()))
     }
 
     /// The shipped prices with the user's `[usage.prices]` over them.

@@ -1,9 +1,11 @@
 //! What runs on the host for a sandbox, and the host's facts: its X display (`xvfb`), our
 //! private tmux server (`tmux`), processes as the kernel lists them (`process`, the one reader
 //! of `/proc/<pid>/stat`), the caller's terminal job (`job`), and joining a running sandbox
-//! (`namespace`, with `capabilities` for what the joined process gives up).
+//! (`namespace`, with `capabilities` for what the joined process gives up); files only this
+//! user may read (`fs`).
 
 pub mod capabilities;
+pub mod fs;
 pub mod job;
 pub mod namespace;
 pub mod process;

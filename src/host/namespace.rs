@@ -81,22 +81,19 @@ pub fn identities(pid: u32) -> Option<Vec<(String, u64, u64)>> {
         .collect()
 }
 
-/// The file in a sandbox's runtime dir (ours, never mounted inside) that keeps the
-/// environment its payload was started with, secrets included (mode 0600, like the token file
-/// beside it), so a join can give its process the same one without asking the sandbox.
-const JOIN_ENV: &str = "join-env.json";
-
-/// Records the environment a sandbox's payload was started with, for later joins.
-pub fn write_join_env(runtime: &Path, env: &[(String, String)]) -> Result<()> {
+/// Records the environment a sandbox's payload was started with, for later joins, in `file`
+/// (`paths::SandboxFiles::join_env`: in its runtime dir, ours and never mounted inside), secrets
+/// included (mode 0600, like the token file beside it), so a join can give its process the
+/// same one without asking the sandbox.
+pub fn write_join_env(file: &Path, env: &[(String, String)]) -> Result<()> {
     let body = serde_json::to_vec(env)
         .map_err(|e| DeckError::json("recording the sandbox's environment", e))?;
-    crate::paths::write_private(&runtime.join(JOIN_ENV), &body)
+    crate::host::fs::write_private(file, &body)
 }
 
-/// The environment [`write_join_env`] recorded for the sandbox whose runtime dir this is.
-pub fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
-    let path = runtime.join(JOIN_ENV);
-    let text = std::fs::read(&path).map_err(|e| {
+/// The environment [`write_join_env`] recorded in `path`.
+pub fn read_join_env(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read(path).map_err(|e| {
         let detail = format!(
             "its recorded environment {} is unreadable ({e}); a sandbox started by an \
              older sandbox-deck must be restarted before it can be joined",
@@ -110,14 +107,11 @@ pub fn read_join_env(runtime: &Path) -> Result<Vec<(String, String)>> {
     })
 }
 
-/// The file in a sandbox's runtime dir that keeps the identities of its init's namespaces as
-/// they were when it started (see [`identities`]).
-const INIT_NAMESPACES: &str = "init-namespaces.json";
-
-/// Records the namespaces of the sandbox under `launcher` once its init has started the
-/// payload (before that, bwrap is still setting up: with `--disable-userns` its init moves
-/// into a nested user namespace): a later join goes only where the sandbox started.
-pub fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
+/// Records in `file` (`paths::SandboxFiles::init_namespaces`) the namespaces of the sandbox
+/// under `launcher` (their [`identities`]) once its init has started the payload (before
+/// that, bwrap is still setting up: with `--disable-userns` its init moves into a nested user
+/// namespace): a later join goes only where the sandbox started.
+pub fn pin_init_namespaces(file: &Path, launcher: ProcRef) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let found = sandbox_init(&launcher)
@@ -126,7 +120,7 @@ pub fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
         if let Some(ids) = found {
             let body = serde_json::to_vec(&ids)
                 .map_err(|e| DeckError::json("recording the sandbox's namespaces", e))?;
-            return crate::paths::write_private(&runtime.join(INIT_NAMESPACES), &body);
+            return crate::host::fs::write_private(file, &body);
         }
         if !launcher.is_alive() || Instant::now() > deadline {
             return Err(DeckError::namespace(
@@ -140,15 +134,15 @@ pub fn pin_init_namespaces(runtime: &Path, launcher: ProcRef) -> Result<()> {
 
 /// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
 /// something inside moved it, and would pick where the joined process lands. The error says
-/// why, for a message that goes on to tell the user to restart the sandbox.
-pub fn check_pinned_namespaces(runtime: &Path, init: &ProcRef) -> std::result::Result<(), String> {
-    let path = runtime.join(INIT_NAMESPACES);
+/// why, for a message that goes on to tell the user to restart the sandbox. `path` is where
+/// [`pin_init_namespaces`] recorded them.
+pub fn check_pinned_namespaces(path: &Path, init: &ProcRef) -> std::result::Result<(), String> {
     // A sandbox launched a moment ago may not have been pinned yet.
     let deadline = Instant::now() + Duration::from_secs(3);
     while !path.exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let recorded: Vec<(String, u64, u64)> = std::fs::read(&path)
+    let recorded: Vec<(String, u64, u64)> = std::fs::read(path)
         .ok()
         .and_then(|text| serde_json::from_slice(&text).ok())
         .ok_or_else(|| {

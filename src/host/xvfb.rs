@@ -86,7 +86,7 @@ pub fn write_cookie(path: &Path) -> Result<()> {
         entry.extend_from_slice(&(field.len() as u16).to_be_bytes());
         entry.extend_from_slice(field);
     }
-    crate::paths::write_private(path, &entry)
+    crate::host::fs::write_private(path, &entry)
 }
 
 /// The first MIT-MAGIC-COOKIE-1 in an Xauthority file.

@@ -136,9 +136,9 @@ pub enum Effect {
     Capture(Target),
     Run(Op, SandboxName),
     /// Creates a sandbox; a missing project directory is reported, not made.
-    Create(Box<CreateRequestEq>),
+    Create(Box<CreateRequest>),
     /// Makes the project directory (the user said yes), then creates the sandbox.
-    CreateWithDir(Box<CreateRequestEq>),
+    CreateWithDir(Box<CreateRequest>),
     Attach(SandboxName),
     CompletePath(String),
     CopyToClipboard(String),
@@ -151,20 +151,4 @@ pub enum Effect {
     /// Stop capturing this sandbox's screen and let go of its display.
     StopScreen(SandboxId),
     Quit,
-}
-
-/// `CreateRequest` with equality, so tests can compare effects.
-#[derive(Debug, Clone)]
-pub struct CreateRequestEq(pub CreateRequest);
-
-impl PartialEq for CreateRequestEq {
-    fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (&self.0, &other.0);
-        a.project_dir == b.project_dir
-            && a.name == b.name
-            && a.payload == b.payload
-            && a.network == b.network
-            && a.gh_token == b.gh_token
-            && a.profile == b.profile
-    }
 }

@@ -77,10 +77,10 @@ impl Runner {
                 name,
             }),
             Effect::Create(request) => {
-                blocking(tx, move || create(engine.as_ref(), request.0, false));
+                blocking(tx, move || create(engine.as_ref(), *request, false));
             }
             Effect::CreateWithDir(request) => {
-                blocking(tx, move || create(engine.as_ref(), request.0, true));
+                blocking(tx, move || create(engine.as_ref(), *request, true));
             }
             Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
                 candidates: complete_dir(&input),

@@ -46,7 +46,7 @@ use keymap::Keymap;
 pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     let deck = Deck::open()?;
     // A broken keymap is reported before the screen is taken over.
-    let keymap = Keymap::load(&deck.paths.config_dir.join("keymap.toml"))?;
+    let keymap = Keymap::load(&deck.paths.keymap_file())?;
     let front = app::Front {
         image_protocol: image_protocol.unwrap_or(deck.config.ui.image_protocol),
         ui: deck.config.ui.clone(),

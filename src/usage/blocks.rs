@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Tokens;
-use super::report::Totals;
+use super::Totals;
 
 pub const BLOCK_MS: i64 = 5 * 3_600_000;
 const HOUR_MS: i64 = 3_600_000;

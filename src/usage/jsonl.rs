@@ -26,7 +26,7 @@ pub struct RawEntry {
     pub cost_usd: Option<f64>,
 }
 
-/// "Claude AI usage limit reached|<unix seconds>", seen on a line written at `seen_ms`.
+/// `Claude AI usage limit reached|<unix seconds>`, seen on a line written at `seen_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitNotice {
     pub seen_ms: i64,
@@ -36,14 +36,7 @@ pub struct LimitNotice {
 #[derive(Debug, Default)]
 pub struct Chunk {
     pub entries: Vec<RawEntry>,
-    /// Lines that are not JSON objects, or relevant lines that failed to parse.
-    pub malformed: u64,
-    /// Assistant lines with usage that lack what counting needs (a timestamp).
-    pub skipped: u64,
-    /// `<synthetic>` messages (Claude Code's own notices): never counted.
-    pub synthetic: u64,
-    pub lines: u64,
-    pub limit: Option<LimitNotice>,
+    pub counts: LineCounts,
     /// Bytes up to and including the last newline: a last line without its newline is still
     /// being written and is read again next time.
     pub consumed: usize,
@@ -268,8 +261,8 @@ pub fn parse_stream<R: std::io::Read>(
         out.consumed += used as u64;
         buf.drain(..used);
         if buf.len() > limits.line_cap {
-            out.chunk.lines += 1;
-            out.chunk.malformed += 1;
+            out.chunk.counts.lines += 1;
+            out.chunk.counts.malformed += 1;
             out.consumed += buf.len() as u64;
             buf.clear();
             discarding = true;
@@ -282,6 +275,27 @@ impl Chunk {
     /// Adds what `other` (the next part of the same file) found.
     fn merge(&mut self, other: Chunk) {
         self.entries.extend(other.entries);
+        self.counts += other.counts;
+    }
+}
+
+/// What a file's lines came to besides its entries; kept per file by the index and its cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCounts {
+    /// Lines that are not JSON objects, or relevant lines that failed to parse.
+    pub malformed: u64,
+    /// Assistant lines with usage that lack what counting needs (a timestamp).
+    pub skipped: u64,
+    /// `<synthetic>` messages (Claude Code's own notices): never counted.
+    pub synthetic: u64,
+    pub lines: u64,
+    /// The last usage-limit notice.
+    pub limit: Option<LimitNotice>,
+}
+
+/// The counts of a file's next part added to those of the parts before.
+impl std::ops::AddAssign for LineCounts {
+    fn add_assign(&mut self, other: LineCounts) {
         self.malformed += other.malformed;
         self.skipped += other.skipped;
         self.synthetic += other.synthetic;
@@ -306,20 +320,20 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
     if line.is_empty() {
         return;
     }
-    chunk.lines += 1;
+    chunk.counts.lines += 1;
     let relevant = filter.assistant.find(line).is_some()
         && (filter.usage.find(line).is_some() || filter.limit.find(line).is_some());
     if !relevant {
         // Lines that cannot matter are only checked for their shape.
         if line.first() != Some(&b'{') || line.last() != Some(&b'}') {
-            chunk.malformed += 1;
+            chunk.counts.malformed += 1;
         }
         return;
     }
     let parsed: Line<'_> = match serde_json::from_slice(line) {
         Ok(parsed) => parsed,
         Err(_) => {
-            chunk.malformed += 1;
+            chunk.counts.malformed += 1;
             return;
         }
     };
@@ -335,13 +349,13 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
         .and_then(|t| parse_timestamp(&t.0));
     let model = message.model.as_ref().map_or("", |m| m.0.as_ref());
     if model == "<synthetic>" {
-        chunk.synthetic += 1;
+        chunk.counts.synthetic += 1;
         if parsed.is_api_error == Some(true)
             && let Some(resets_at) = limit_reset(line, filter)
             && let Some(seen_ms) = timestamp_ms
-            && chunk.limit.is_none_or(|l| l.seen_ms <= seen_ms)
+            && chunk.counts.limit.is_none_or(|l| l.seen_ms <= seen_ms)
         {
-            chunk.limit = Some(LimitNotice { seen_ms, resets_at });
+            chunk.counts.limit = Some(LimitNotice { seen_ms, resets_at });
         }
         return;
     }
@@ -349,27 +363,10 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
         return;
     };
     let Some(timestamp_ms) = timestamp_ms else {
-        chunk.skipped += 1;
+        chunk.counts.skipped += 1;
         return;
     };
-    let cache_total = usage.cache_creation_input_tokens.unwrap_or(0);
-    let one_hour = usage
-        .cache_creation
-        .as_ref()
-        .and_then(|c| c.ephemeral_1h_input_tokens)
-        .unwrap_or(0);
-    let five_min_split = usage
-        .cache_creation
-        .as_ref()
-        .and_then(|c| c.ephemeral_5m_input_tokens);
-    // Without a split every cache write is a 5-minute one.
-    let (cache_write_5m, cache_write_1h) = match five_min_split {
-        Some(five) if five + one_hour == cache_total => (five, one_hour),
-        _ => (
-            cache_total.saturating_sub(one_hour),
-            one_hour.min(cache_total),
-        ),
-    };
+    let (cache_write_5m, cache_write_1h) = cache_writes(&usage);
     let key = message
         .id
         .as_ref()
@@ -391,6 +388,28 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
         },
         cost_usd: parsed.cost_usd,
     });
+}
+
+/// The cache writes of a response, (5-minute, 1-hour): the split when it adds up, else
+/// every write a 5-minute one.
+fn cache_writes(usage: &Usage) -> (u64, u64) {
+    let cache_total = usage.cache_creation_input_tokens.unwrap_or(0);
+    let one_hour = usage
+        .cache_creation
+        .as_ref()
+        .and_then(|c| c.ephemeral_1h_input_tokens)
+        .unwrap_or(0);
+    let five_min_split = usage
+        .cache_creation
+        .as_ref()
+        .and_then(|c| c.ephemeral_5m_input_tokens);
+    match five_min_split {
+        Some(five) if five + one_hour == cache_total => (five, one_hour),
+        _ => (
+            cache_total.saturating_sub(one_hour),
+            one_hour.min(cache_total),
+        ),
+    }
 }
 
 /// The unix time after `limit reached|` in the line, if any.
@@ -467,8 +486,8 @@ mod tests {
     fn a_partial_last_line_is_not_consumed() {
         let c = parse("{\"type\":\"user\"}\n{\"type\":\"assis");
         assert_eq!(c.consumed, "{\"type\":\"user\"}\n".len());
-        assert_eq!(c.lines, 1);
-        assert_eq!(c.malformed, 0);
+        assert_eq!(c.counts.lines, 1);
+        assert_eq!(c.counts.malformed, 0);
     }
 
     #[test]
@@ -502,8 +521,8 @@ mod tests {
         let line = r#"{"type":"assistant","timestamp":"2025-01-02T03:04:05Z","isApiErrorMessage":true,"message":{"id":"x","model":"<synthetic>","content":[{"type":"text","text":"Claude AI usage limit reached|1735790400"}],"usage":{"input_tokens":0,"output_tokens":0}}}"#;
         let c = parse(&format!("{line}\n"));
         assert!(c.entries.is_empty());
-        assert_eq!(c.synthetic, 1);
-        assert_eq!(c.limit.unwrap().resets_at, 1_735_790_400);
+        assert_eq!(c.counts.synthetic, 1);
+        assert_eq!(c.counts.limit.unwrap().resets_at, 1_735_790_400);
     }
     /// An assistant line with usage, or one of the shapes a log (or an attacker) has.
     fn any_line() -> impl proptest::strategy::Strategy<Value = String> {
@@ -551,8 +570,8 @@ mod tests {
             let limits = StreamLimits { line_cap: longest + 1, block, deadline: None };
             let s = parse_stream(text.as_bytes(), &limits, &Filter::default(), &mut Interner::default()).unwrap();
             proptest::prop_assert_eq!(s.chunk.entries.len(), whole.entries.len());
-            proptest::prop_assert_eq!(s.chunk.lines, whole.lines);
-            proptest::prop_assert_eq!(s.chunk.malformed, whole.malformed);
+            proptest::prop_assert_eq!(s.chunk.counts.lines, whole.counts.lines);
+            proptest::prop_assert_eq!(s.chunk.counts.malformed, whole.counts.malformed);
             proptest::prop_assert_eq!(s.consumed as usize, whole.consumed);
             proptest::prop_assert_eq!(s.bytes_read as usize, text.len());
             // With a cap below a long line, that line is counted malformed and the rest
@@ -562,7 +581,7 @@ mod tests {
             let capped = StreamLimits { line_cap: 100.max(longest + 1), block, deadline: None };
             let s = parse_stream(with_huge.as_bytes(), &capped, &Filter::default(), &mut Interner::default()).unwrap();
             proptest::prop_assert_eq!(s.chunk.entries.len(), whole.entries.len());
-            proptest::prop_assert_eq!(s.chunk.malformed, whole.malformed + 1);
+            proptest::prop_assert_eq!(s.chunk.counts.malformed, whole.counts.malformed + 1);
             proptest::prop_assert_eq!(s.consumed as usize, huge.len() + whole.consumed);
         }
     }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use blocks::Block;
 pub use pricing::Pricing;
-pub use report::{CostMode, GroupBy, Query, Report, Row, Totals};
+pub use report::{CostMode, GroupBy, Query, Report, Row};
 pub use store::{RefreshStats, UsageIndex};
 
 /// The tokens of one response, cache writes split by lifetime.
@@ -42,6 +42,46 @@ impl Tokens {
 
     pub fn total(&self) -> u64 {
         self.prompt() + self.output
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub total_tokens: u64,
+    pub cost_usd: f64,
+    /// Deduplicated responses.
+    pub entries: u64,
+    /// Lines that could not be used: malformed, or without what counting needs.
+    pub skipped_lines: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, t: &Tokens, cost: f64) {
+        self.input_tokens += t.input;
+        self.output_tokens += t.output;
+        self.cache_creation_tokens += t.cache_creation();
+        self.cache_read_tokens += t.cache_read;
+        self.total_tokens += t.total();
+        self.cost_usd += cost;
+        self.entries += 1;
+    }
+}
+
+/// Sums of sums: a project's totals over its sessions, the deck's over its projects.
+impl std::ops::AddAssign<&Totals> for Totals {
+    fn add_assign(&mut self, t: &Totals) {
+        self.input_tokens += t.input_tokens;
+        self.output_tokens += t.output_tokens;
+        self.cache_creation_tokens += t.cache_creation_tokens;
+        self.cache_read_tokens += t.cache_read_tokens;
+        self.total_tokens += t.total_tokens;
+        self.cost_usd += t.cost_usd;
+        self.entries += t.entries;
+        self.skipped_lines += t.skipped_lines;
     }
 }
 

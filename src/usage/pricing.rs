@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Tokens;
-use crate::config::PriceOverride;
 use crate::error::{DeckError, Result};
 
 pub const BUILTIN: &str = include_str!("../../assets/pricing.toml");
@@ -24,6 +23,18 @@ pub struct Rates {
     pub cache_write_5m: f64,
     pub cache_write_1h: f64,
     pub cache_read: f64,
+}
+
+/// Any subset of a model's prices; a model not in the shipped table needs all five.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_write_5m: Option<f64>,
+    pub cache_write_1h: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub above_200k: Option<Rates>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,10 +9,10 @@ use chrono::{DateTime, Local, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::blocks::{self, Block};
-use super::jsonl::RawEntry;
+use super::jsonl::{LimitNotice, RawEntry};
 use super::pricing::{ModelPrice, Pricing};
 use super::store::UsageIndex;
-use super::{Tokens, cwd_in_project, encode_project_dir};
+use super::{Tokens, Totals, cwd_in_project, encode_project_dir};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -60,32 +60,6 @@ impl Query {
             now_ms: Utc::now().timestamp_millis(),
             local_days: true,
         }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Totals {
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cache_creation_tokens: u64,
-    pub cache_read_tokens: u64,
-    pub total_tokens: u64,
-    pub cost_usd: f64,
-    /// Deduplicated responses.
-    pub entries: u64,
-    /// Lines that could not be used: malformed, or without what counting needs.
-    pub skipped_lines: u64,
-}
-
-impl Totals {
-    pub fn add(&mut self, t: &Tokens, cost: f64) {
-        self.input_tokens += t.input;
-        self.output_tokens += t.output;
-        self.cache_creation_tokens += t.cache_creation();
-        self.cache_read_tokens += t.cache_read;
-        self.total_tokens += t.total();
-        self.cost_usd += cost;
-        self.entries += 1;
     }
 }
 
@@ -198,9 +172,55 @@ impl Acc {
     }
 }
 
+/// What the entries in scope add up to, before rows are made of it.
+#[derive(Default)]
+struct Tally {
+    totals: Totals,
+    groups: FastMap<Key, Acc>,
+    unknown: BTreeMap<Arc<str>, UnknownModel>,
+    /// (time, tokens, cost) of every entry, for the 5-hour blocks.
+    timeline: Vec<(i64, Tokens, f64)>,
+}
+
+/// What the files in scope say besides their entries.
+struct FileTally {
+    malformed: u64,
+    files: usize,
+    limit: Option<LimitNotice>,
+}
+
 impl UsageIndex {
     /// Answers `query` from the deduplicated entries.
     pub fn report(&self, pricing: &Pricing, query: &Query) -> Report {
+        let mut tally = self.tally(pricing, query);
+        let files = self.tally_files(query, &mut tally);
+        let all_blocks = blocks::build(&mut tally.timeline, query.now_ms);
+        let active_block = all_blocks.last().filter(|b| b.active).cloned();
+        let mut rows: Vec<Row> = if query.by == GroupBy::Block {
+            all_blocks.into_iter().map(block_row).collect()
+        } else {
+            tally.groups.into_iter().map(group_row).collect()
+        };
+        sort_rows(query.by, &mut rows);
+        Report {
+            by: query.by,
+            cost_mode: query.cost_mode,
+            totals: tally.totals,
+            rows,
+            unknown_models: tally.unknown.into_values().collect(),
+            malformed_lines: files.malformed,
+            files: files.files,
+            skipped_files: self.skipped_files().to_vec(),
+            roots: self.roots().to_vec(),
+            active_block,
+            limit_resets_at: files
+                .limit
+                .and_then(|l| DateTime::from_timestamp(l.resets_at, 0)),
+        }
+    }
+
+    /// Prices and sums every deduplicated entry in scope, into the totals and its row.
+    fn tally(&self, pricing: &Pricing, query: &Query) -> Tally {
         let in_scope = |e: &RawEntry| {
             query.since_ms.is_none_or(|s| e.timestamp_ms >= s)
                 && query
@@ -209,22 +229,22 @@ impl UsageIndex {
                     .is_none_or(|p| cwd_in_project(&e.cwd, p))
         };
         let mut prices: FastMap<Key, Option<&ModelPrice>> = FastMap::default();
-        let mut unknown: BTreeMap<Arc<str>, UnknownModel> = BTreeMap::new();
-        let mut totals = Totals::default();
-        let mut groups: FastMap<Key, Acc> = FastMap::default();
         let mut days = DayCache::new(query.local_days);
-        let mut timeline: Vec<(i64, Tokens, f64)> = Vec::new();
+        let mut tally = Tally::default();
         for e in self.winners().filter(|e| in_scope(e)) {
             let price = *prices
                 .entry(text_key(&e.model))
                 .or_insert_with(|| pricing.lookup(&e.model));
             let calculated = price.map(|p| p.cost(&e.tokens));
             if calculated.is_none() {
-                let u = unknown.entry(e.model.clone()).or_insert(UnknownModel {
-                    model: e.model.to_string(),
-                    entries: 0,
-                    total_tokens: 0,
-                });
+                let u = tally
+                    .unknown
+                    .entry(e.model.clone())
+                    .or_insert(UnknownModel {
+                        model: e.model.to_string(),
+                        entries: 0,
+                        total_tokens: 0,
+                    });
                 u.entries += 1;
                 u.total_tokens += e.tokens.total();
             }
@@ -233,8 +253,8 @@ impl UsageIndex {
                 CostMode::Display => e.cost_usd.unwrap_or(0.0),
                 CostMode::Auto => e.cost_usd.or(calculated).unwrap_or(0.0),
             };
-            totals.add(&e.tokens, cost);
-            timeline.push((e.timestamp_ms, e.tokens, cost));
+            tally.totals.add(&e.tokens, cost);
+            tally.timeline.push((e.timestamp_ms, e.tokens, cost));
             let name = match query.by {
                 GroupBy::Project => Some(&e.cwd),
                 GroupBy::Session => Some(&e.session),
@@ -246,7 +266,10 @@ impl UsageIndex {
                 Some(name) => text_key(name),
                 None => Key::Day(days.day_of(e.timestamp_ms)),
             };
-            let acc = groups.entry(key).or_insert_with(|| Acc::new(name.cloned()));
+            let acc = tally
+                .groups
+                .entry(key)
+                .or_insert_with(|| Acc::new(name.cloned()));
             acc.totals.add(&e.tokens, cost);
             acc.first = acc.first.min(e.timestamp_ms);
             acc.last = acc.last.max(e.timestamp_ms);
@@ -254,18 +277,24 @@ impl UsageIndex {
                 acc.project = Some(e.cwd.clone());
             }
         }
+        tally
+    }
 
-        // Skipped lines belong to files, so they are attributed to files in scope, and to
-        // rows only where a file maps to one (its session, its project).
+    /// Counts the files in scope and their skipped lines. Skipped lines belong to files, so
+    /// they are attributed to files in scope, and to rows only where a file maps to one (its
+    /// session, its project).
+    fn tally_files(&self, query: &Query, tally: &mut Tally) -> FileTally {
         let encoded = query.project.as_deref().map(encode_project_dir);
-        let mut malformed = 0;
-        let mut files = 0;
-        let mut limit: Option<super::jsonl::LimitNotice> = None;
+        let mut out = FileTally {
+            malformed: 0,
+            files: 0,
+            limit: None,
+        };
         for f in self.live_files() {
             let file_cwd = f.entries.last().map(|e| e.cwd.clone());
             let file_in_scope = match (&query.project, &encoded) {
                 (Some(p), Some(enc)) => {
-                    f.project_dir_name == *enc
+                    f.place.project_dir_name == *enc
                         || f.entries.iter().any(|e| cwd_in_project(&e.cwd, p))
                 }
                 _ => true,
@@ -273,94 +302,81 @@ impl UsageIndex {
             if !file_in_scope {
                 continue;
             }
-            files += 1;
-            malformed += f.malformed;
-            let skipped = f.malformed + f.skipped;
-            totals.skipped_lines += skipped;
-            if let Some(l) = f.limit
-                && limit.is_none_or(|x| x.seen_ms <= l.seen_ms)
+            out.files += 1;
+            out.malformed += f.counts.malformed;
+            let skipped = f.counts.malformed + f.counts.skipped;
+            tally.totals.skipped_lines += skipped;
+            if let Some(l) = f.counts.limit
+                && out.limit.is_none_or(|x| x.seen_ms <= l.seen_ms)
             {
-                limit = Some(l);
+                out.limit = Some(l);
             }
             if skipped == 0 {
                 continue;
             }
             let row_name = match query.by {
                 GroupBy::Session => Some(
-                    self.interned(&f.session_hint)
-                        .unwrap_or_else(|| Arc::from(f.session_hint.as_str())),
+                    self.interned(&f.place.session_hint)
+                        .unwrap_or_else(|| Arc::from(f.place.session_hint.as_str())),
                 ),
                 GroupBy::Project => file_cwd,
                 _ => None,
             };
             if let Some(name) = row_name {
-                groups
+                tally
+                    .groups
                     .entry(text_key(&name))
                     .or_insert_with(|| Acc::new(Some(name)))
                     .totals
                     .skipped_lines += skipped;
             }
         }
+        out
+    }
+}
 
-        let all_blocks = blocks::build(&mut timeline, query.now_ms);
-        let active_block = all_blocks.last().filter(|b| b.active).cloned();
-        let mut rows: Vec<Row> = if query.by == GroupBy::Block {
-            all_blocks
-                .into_iter()
-                .map(|b| Row {
-                    key: b.start.to_rfc3339(),
-                    totals: b.totals.clone(),
-                    first_seen: Some(b.first_entry),
-                    last_seen: Some(b.last_entry),
-                    project: None,
-                    sandbox: None,
-                    block: Some(b),
-                })
-                .collect()
-        } else {
-            groups
-                .into_iter()
-                .map(|(key, acc)| Row {
-                    key: match (key, &acc.name) {
-                        (Key::Day(d), _) => d.format("%Y-%m-%d").to_string(),
-                        (Key::Text(_), name) => name.as_deref().unwrap_or_default().to_owned(),
-                    },
-                    first_seen: (acc.first != i64::MAX)
-                        .then(|| DateTime::from_timestamp_millis(acc.first))
-                        .flatten(),
-                    last_seen: (acc.last != i64::MIN)
-                        .then(|| DateTime::from_timestamp_millis(acc.last))
-                        .flatten(),
-                    project: acc.project.map(|p| p.to_string()),
-                    sandbox: None,
-                    totals: acc.totals,
-                    block: None,
-                })
-                .collect()
-        };
-        match query.by {
-            GroupBy::Day | GroupBy::Block => rows.sort_by(|a, b| a.key.cmp(&b.key)),
-            GroupBy::Session => rows.sort_by_key(|r| r.last_seen),
-            GroupBy::Project | GroupBy::Model => rows.sort_by(|a, b| {
-                b.totals
-                    .cost_usd
-                    .total_cmp(&a.totals.cost_usd)
-                    .then_with(|| a.key.cmp(&b.key))
-            }),
-        }
-        Report {
-            by: query.by,
-            cost_mode: query.cost_mode,
-            totals,
-            rows,
-            unknown_models: unknown.into_values().collect(),
-            malformed_lines: malformed,
-            files,
-            skipped_files: self.skipped_files().to_vec(),
-            roots: self.roots().to_vec(),
-            active_block,
-            limit_resets_at: limit.and_then(|l| DateTime::from_timestamp(l.resets_at, 0)),
-        }
+fn block_row(b: Block) -> Row {
+    Row {
+        key: b.start.to_rfc3339(),
+        totals: b.totals.clone(),
+        first_seen: Some(b.first_entry),
+        last_seen: Some(b.last_entry),
+        project: None,
+        sandbox: None,
+        block: Some(b),
+    }
+}
+
+fn group_row((key, acc): (Key, Acc)) -> Row {
+    Row {
+        key: match (key, &acc.name) {
+            (Key::Day(d), _) => d.format("%Y-%m-%d").to_string(),
+            (Key::Text(_), name) => name.as_deref().unwrap_or_default().to_owned(),
+        },
+        first_seen: (acc.first != i64::MAX)
+            .then(|| DateTime::from_timestamp_millis(acc.first))
+            .flatten(),
+        last_seen: (acc.last != i64::MIN)
+            .then(|| DateTime::from_timestamp_millis(acc.last))
+            .flatten(),
+        project: acc.project.map(|p| p.to_string()),
+        sandbox: None,
+        totals: acc.totals,
+        block: None,
+    }
+}
+
+/// Days and blocks in time order, sessions by their last entry, the rest by cost.
+fn sort_rows(by: GroupBy, rows: &mut [Row]) {
+    match by {
+        GroupBy::Day | GroupBy::Block => rows.sort_by(|a, b| a.key.cmp(&b.key)),
+        GroupBy::Session => rows.sort_by_key(|r| r.last_seen),
+        GroupBy::Project | GroupBy::Model => rows.sort_by(|a, b| {
+            b.totals
+                .cost_usd
+                .total_cmp(&a.totals.cost_usd)
+                .then_with(|| a.key.cmp(&b.key))
+        }),
     }
 }
 

@@ -18,11 +18,13 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Tokens;
-use super::jsonl::{Filter, Interner, LimitNotice, RawEntry, StreamLimits, parse_stream};
+use super::jsonl::{Filter, Interner, LineCounts, RawEntry, StreamLimits, parse_stream};
 use crate::error::{IoContext, Result};
 use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
-const CACHE_VERSION: u32 = 1;
+/// The cache's shape: a cache of another version is not read but rebuilt from the logs.
+/// 2: a file's place, read mark and line counts each an object of their own.
+const CACHE_VERSION: u32 = 2;
 /// Bytes hashed at the start of a file and just before its offset.
 const HEAD_LEN: u64 = 1024;
 const TAIL_LEN: u64 = 256;
@@ -70,26 +72,50 @@ struct Identity {
     mtime_ns: i64,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct FileState {
+/// Where a log lies, and what its path says about it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LogPlace {
     pub path: PathBuf,
     /// The session the file belongs to (its name, or the parent's for `subagents/`).
     pub session_hint: String,
     /// The encoded project directory the file lies in.
     pub project_dir_name: String,
-    /// The last scan that saw this file.
-    generation: u64,
+}
+
+/// How far a file was read, and what it looked like then: next time a file that only grew
+/// is read on from `offset`, one that was replaced or rewritten is read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct ReadMark {
     id: Identity,
+    /// When it was read (0: not to its end, so it never looks unchanged).
     read_at_ns: i64,
     offset: u64,
+    /// (length, hash) of its first bytes and of those just before `offset`.
     head: (u64, u64),
     tail: (u64, u64),
+}
+
+impl ReadMark {
+    /// A file not read yet.
+    fn unread(id: Identity) -> ReadMark {
+        ReadMark {
+            id,
+            read_at_ns: 0,
+            offset: 0,
+            head: (0, 0),
+            tail: (0, 0),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FileState {
+    pub place: LogPlace,
+    /// The last scan that saw this file.
+    generation: u64,
+    mark: ReadMark,
+    pub counts: LineCounts,
     pub entries: Vec<RawEntry>,
-    pub malformed: u64,
-    pub skipped: u64,
-    pub synthetic: u64,
-    pub lines: u64,
-    pub limit: Option<LimitNotice>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -127,6 +153,9 @@ pub struct UsageIndex {
     time_budget: Duration,
 }
 
+/// A directory the scan walks: its path, its root's index, its depth below the root.
+type DirToWalk = (PathBuf, usize, usize);
+
 /// A file found by the scan, with its stat.
 struct Found {
     path: PathBuf,
@@ -148,22 +177,12 @@ enum Outcome {
         /// The time budget ran out before the end of the file.
         incomplete: bool,
         reset: bool,
-        id: Identity,
-        offset: u64,
-        head: (u64, u64),
-        tail: (u64, u64),
+        /// Where this read stopped (`read_at_ns` is set by the caller).
+        mark: ReadMark,
         chunk: super::jsonl::Chunk,
         bytes_read: u64,
         verify_bytes: u64,
     },
-}
-
-struct Previous {
-    id: Identity,
-    read_at_ns: i64,
-    offset: u64,
-    head: (u64, u64),
-    tail: (u64, u64),
 }
 
 impl UsageIndex {
@@ -207,52 +226,8 @@ impl UsageIndex {
         let mut stats = RefreshStats::default();
         let deadline = started + self.time_budget;
         let (found, mut skipped) = self.scan();
-        let generation = self.generation;
-        // Which files are still there, and which changed since they were read. New files
-        // are taken in path order so that their ids (the dedupe tie-break) are stable.
-        let mut changed: Vec<(&Found, Option<Previous>)> = Vec::new();
-        let mut new: Vec<&Found> = Vec::new();
-        for f in &found {
-            let Some(id) = self.by_path.get(&f.path).copied() else {
-                new.push(f);
-                continue;
-            };
-            let Some(state) = self.files[id as usize].as_mut() else {
-                continue;
-            };
-            if state.generation == generation {
-                continue; // the same file under two overlapping roots
-            }
-            state.generation = generation;
-            stats.files += 1;
-            let prev = Previous {
-                id: state.id,
-                read_at_ns: state.read_at_ns,
-                offset: state.offset,
-                head: state.head,
-                tail: state.tail,
-            };
-            if !unchanged(&prev, &f.id) {
-                changed.push((f, Some(prev)));
-            }
-        }
-        new.sort_by(|a, b| a.path.cmp(&b.path));
-        new.dedup_by(|a, b| a.path == b.path);
-        stats.files += new.len();
-        let gone: Vec<u32> = self
-            .live_files()
-            .filter(|f| f.generation != generation)
-            .filter_map(|f| self.by_path.get(&f.path).copied())
-            .collect();
-        for id in gone {
-            self.remove_file(id);
-            stats.files_removed += 1;
-        }
+        let jobs = self.jobs(&found, &mut stats);
         let now = now_ns();
-        let jobs: Vec<(&Found, Option<Previous>)> = changed
-            .into_iter()
-            .chain(new.into_iter().map(|f| (f, None)))
-            .collect();
         let filter = &self.filter;
         let roots = &self.roots;
         let outcomes: Vec<(&Found, Outcome)> = jobs
@@ -265,73 +240,7 @@ impl UsageIndex {
             })
             .collect();
         for (found, outcome) in outcomes {
-            match outcome {
-                Outcome::Unchanged => {}
-                Outcome::Gone => {
-                    if let Some(id) = self.by_path.get(&found.path).copied() {
-                        self.remove_file(id);
-                        stats.files_removed += 1;
-                    }
-                }
-                Outcome::Failed(reason, detail) => {
-                    skipped.push(SkippedFile {
-                        path: found.path.clone(),
-                        reason,
-                        detail,
-                    });
-                }
-                Outcome::Read {
-                    incomplete,
-                    reset,
-                    id,
-                    offset,
-                    head,
-                    tail,
-                    chunk,
-                    bytes_read,
-                    verify_bytes,
-                } => {
-                    stats.bytes_read += bytes_read;
-                    if reset || offset > 0 {
-                        self.dirty = true;
-                    }
-                    if incomplete {
-                        skipped.push(SkippedFile {
-                            path: found.path.clone(),
-                            reason: SkipReason::TimeBudget,
-                            detail: format!(
-                                "read to byte {offset} of {} within {:?}; the rest next time",
-                                id.size, self.time_budget
-                            ),
-                        });
-                    }
-                    stats.verify_bytes += verify_bytes;
-                    stats.new_entries += chunk.entries.len();
-                    if reset {
-                        stats.files_reread += 1;
-                    } else {
-                        stats.files_appended += 1;
-                    }
-                    let file = self.file_id(found, reset);
-                    let state = self.files[file as usize]
-                        .as_mut()
-                        .expect("file_id returns a live slot");
-                    state.id = id;
-                    // An unfinished file must not look unchanged next time.
-                    state.read_at_ns = if incomplete { 0 } else { now };
-                    state.offset = offset;
-                    state.head = head;
-                    state.tail = tail;
-                    state.malformed += chunk.malformed;
-                    state.skipped += chunk.skipped;
-                    state.synthetic += chunk.synthetic;
-                    state.lines += chunk.lines;
-                    state.limit = LimitNotice::latest(state.limit, chunk.limit);
-                    for entry in chunk.entries {
-                        self.add_entry(file, entry);
-                    }
-                }
-            }
+            self.apply(found, outcome, now, &mut stats, &mut skipped);
         }
         if stats.files_removed > 0 {
             self.dirty = true;
@@ -341,6 +250,121 @@ impl UsageIndex {
         self.skipped = skipped;
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
+    }
+
+    /// What to read of what the scan found: the files that changed since they were read (with
+    /// their marks), then the new ones in path order, so that their ids (the dedupe
+    /// tie-break) are stable. Files the scan no longer found are dropped.
+    fn jobs<'f>(
+        &mut self,
+        found: &'f [Found],
+        stats: &mut RefreshStats,
+    ) -> Vec<(&'f Found, Option<ReadMark>)> {
+        let generation = self.generation;
+        let mut changed: Vec<(&Found, Option<ReadMark>)> = Vec::new();
+        let mut new: Vec<&Found> = Vec::new();
+        for f in found {
+            let Some(id) = self.by_path.get(&f.path).copied() else {
+                new.push(f);
+                continue;
+            };
+            let Some(state) = self.files[id as usize].as_mut() else {
+                continue;
+            };
+            if state.generation == generation {
+                continue; // the same file under two overlapping roots
+            }
+            state.generation = generation;
+            stats.files += 1;
+            if !unchanged(&state.mark, &f.id) {
+                changed.push((f, Some(state.mark)));
+            }
+        }
+        new.sort_by(|a, b| a.path.cmp(&b.path));
+        new.dedup_by(|a, b| a.path == b.path);
+        stats.files += new.len();
+        let gone: Vec<u32> = self
+            .live_files()
+            .filter(|f| f.generation != generation)
+            .filter_map(|f| self.by_path.get(&f.place.path).copied())
+            .collect();
+        for id in gone {
+            self.remove_file(id);
+            stats.files_removed += 1;
+        }
+        changed.extend(new.into_iter().map(|f| (f, None)));
+        changed
+    }
+
+    /// Takes in what reading one file gave (`now`: when the reads began).
+    fn apply(
+        &mut self,
+        found: &Found,
+        outcome: Outcome,
+        now: i64,
+        stats: &mut RefreshStats,
+        skipped: &mut Vec<SkippedFile>,
+    ) {
+        let (incomplete, reset, mark, chunk) = match outcome {
+            Outcome::Unchanged => return,
+            Outcome::Gone => {
+                if let Some(id) = self.by_path.get(&found.path).copied() {
+                    self.remove_file(id);
+                    stats.files_removed += 1;
+                }
+                return;
+            }
+            Outcome::Failed(reason, detail) => {
+                skipped.push(SkippedFile {
+                    path: found.path.clone(),
+                    reason,
+                    detail,
+                });
+                return;
+            }
+            Outcome::Read {
+                incomplete,
+                reset,
+                mark,
+                chunk,
+                bytes_read,
+                verify_bytes,
+            } => {
+                stats.bytes_read += bytes_read;
+                stats.verify_bytes += verify_bytes;
+                stats.new_entries += chunk.entries.len();
+                (incomplete, reset, mark, chunk)
+            }
+        };
+        if reset || mark.offset > 0 {
+            self.dirty = true;
+        }
+        if incomplete {
+            skipped.push(SkippedFile {
+                path: found.path.clone(),
+                reason: SkipReason::TimeBudget,
+                detail: format!(
+                    "read to byte {} of {} within {:?}; the rest next time",
+                    mark.offset, mark.id.size, self.time_budget
+                ),
+            });
+        }
+        if reset {
+            stats.files_reread += 1;
+        } else {
+            stats.files_appended += 1;
+        }
+        let file = self.file_id(found, reset);
+        let state = self.files[file as usize]
+            .as_mut()
+            .expect("file_id returns a live slot");
+        // An unfinished file must not look unchanged next time.
+        let read_at_ns = if incomplete { 0 } else { now };
+        state.mark = ReadMark { read_at_ns, ..mark };
+        state.counts += chunk.counts;
+        for entry in chunk.entries {
+            self.add_entry(file, entry);
+        }
     }
 
     /// The slot for a file that was just read; `reset` drops what it had.
@@ -361,21 +385,15 @@ impl UsageIndex {
         let session_hint = session_hint(&found.path);
         let id = self.files.len() as u32;
         self.files.push(Some(FileState {
-            path: found.path.clone(),
-            session_hint,
-            project_dir_name,
+            place: LogPlace {
+                path: found.path.clone(),
+                session_hint,
+                project_dir_name,
+            },
             generation: self.generation,
-            id: found.id,
-            read_at_ns: 0,
-            offset: 0,
-            head: (0, 0),
-            tail: (0, 0),
+            mark: ReadMark::unread(found.id),
+            counts: LineCounts::default(),
             entries: Vec::new(),
-            malformed: 0,
-            skipped: 0,
-            synthetic: 0,
-            lines: 0,
-            limit: None,
         }));
         self.by_path.insert(found.path.clone(), id);
         id
@@ -435,18 +453,14 @@ impl UsageIndex {
                 }
             }
         }
-        state.malformed = 0;
-        state.skipped = 0;
-        state.synthetic = 0;
-        state.lines = 0;
-        state.limit = None;
-        state.offset = 0;
+        state.counts = LineCounts::default();
+        state.mark.offset = 0;
     }
 
     fn remove_file(&mut self, file: u32) {
         self.clear_entries(file);
         if let Some(state) = self.files[file as usize].take() {
-            self.by_path.remove(&state.path);
+            self.by_path.remove(&state.place.path);
         }
     }
 
@@ -479,51 +493,54 @@ impl UsageIndex {
     /// The newest modification time among files of the project dir named `encoded`.
     pub fn newest_write_ns(&self, encoded: &str) -> Option<i64> {
         self.live_files()
-            .filter(|f| f.project_dir_name == encoded)
-            .map(|f| f.id.mtime_ns)
+            .filter(|f| f.place.project_dir_name == encoded)
+            .map(|f| f.mark.id.mtime_ns)
             .max()
     }
 
     /// Every log file below the roots, with its stat, and what was seen but will not be
-    /// read. Nothing below a root is followed through a symlink. Directories whose mtime has
-    /// not changed are not listed again; directories and files are stat'ed in parallel, one
-    /// level of the tree at a time.
+    /// read. Nothing below a root is followed through a symlink.
     fn scan(&mut self) -> (Vec<Found>, Vec<SkippedFile>) {
-        let now = now_ns();
         self.generation += 1;
+        let mut skipped = Vec::new();
+        let mut files = self.walk(&mut skipped);
+        if files.len() > MAX_LOGS {
+            files.sort();
+            let left: Vec<PathBuf> = files.drain(MAX_LOGS..).map(|(path, _)| path).collect();
+            skipped.extend(over_limit(&left, MAX_LOGS, "logs in all"));
+        }
+        let seen: Vec<Seen> = files
+            .into_par_iter()
+            .filter_map(|(path, root)| see(path, root))
+            .collect();
+        let mut found = Vec::new();
+        for s in seen {
+            match s {
+                Seen::Log(f) => found.push(f),
+                Seen::Skipped(s) => skipped.push(s),
+            }
+        }
+        (found, skipped)
+    }
+
+    /// The paths below the roots that may be logs, each with its root's index, one level of
+    /// the tree at a time, at most [`MAX_DIRS`] directories. Directories whose mtime has not
+    /// changed are not listed again.
+    fn walk(&mut self, skipped: &mut Vec<SkippedFile>) -> Vec<(PathBuf, usize)> {
+        let now = now_ns();
         let generation = self.generation;
-        let mut level: Vec<(PathBuf, usize, usize)> = self
+        let mut level: Vec<DirToWalk> = self
             .roots
             .iter()
             .enumerate()
             .map(|(i, r)| (r.clone(), i, 0))
             .collect();
         let mut files: Vec<(PathBuf, usize)> = Vec::new();
-        let mut skipped = Vec::new();
         let mut walked = 0;
         while !level.is_empty() {
             walked += level.len();
-            let dirs = &self.dirs;
-            let looked: Vec<(PathBuf, usize, usize, Option<DirListing>)> = level
-                .into_par_iter()
-                .filter_map(|(dir, root, depth)| {
-                    // A root is the user's choice and may be a symlink; nothing below it is.
-                    let meta = if depth == 0 {
-                        std::fs::metadata(&dir)
-                    } else {
-                        std::fs::symlink_metadata(&dir)
-                    };
-                    let meta = meta.ok().filter(|m| m.is_dir())?;
-                    let mtime = mtime_ns(&meta);
-                    let fresh = dirs.get(&dir).is_some_and(|l| {
-                        l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS
-                    });
-                    let listing = (!fresh).then(|| list_dir(&dir, mtime, now));
-                    Some((dir, root, depth, listing))
-                })
-                .collect();
             let mut next = Vec::new();
-            for (dir, root, depth, listing) in looked {
+            for ((dir, root, depth), listing) in self.look(level, now) {
                 if let Some(listing) = listing {
                     self.dirs.insert(dir.clone(), listing);
                 }
@@ -553,24 +570,32 @@ impl UsageIndex {
             }
             level = next;
         }
-        if files.len() > MAX_LOGS {
-            files.sort();
-            let left: Vec<PathBuf> = files.drain(MAX_LOGS..).map(|(path, _)| path).collect();
-            skipped.extend(over_limit(&left, MAX_LOGS, "logs in all"));
-        }
         self.dirs.retain(|_, l| l.generation == generation);
-        let seen: Vec<Seen> = files
+        files
+    }
+
+    /// Stats one level of directories in parallel and lists those that changed since they
+    /// were listed (None: the listing kept is still good). What is not a directory is left out.
+    fn look(&self, level: Vec<DirToWalk>, now: i64) -> Vec<(DirToWalk, Option<DirListing>)> {
+        let dirs = &self.dirs;
+        level
             .into_par_iter()
-            .filter_map(|(path, root)| see(path, root))
-            .collect();
-        let mut found = Vec::new();
-        for s in seen {
-            match s {
-                Seen::Log(f) => found.push(f),
-                Seen::Skipped(s) => skipped.push(s),
-            }
-        }
-        (found, skipped)
+            .filter_map(|(dir, root, depth)| {
+                // A root is the user's choice and may be a symlink; nothing below it is.
+                let meta = if depth == 0 {
+                    std::fs::metadata(&dir)
+                } else {
+                    std::fs::symlink_metadata(&dir)
+                };
+                let meta = meta.ok().filter(|m| m.is_dir())?;
+                let mtime = mtime_ns(&meta);
+                let fresh = dirs
+                    .get(&dir)
+                    .is_some_and(|l| l.mtime_ns == mtime && l.read_at_ns - l.mtime_ns > RACY_NS);
+                let listing = (!fresh).then(|| list_dir(&dir, mtime, now));
+                Some(((dir, root, depth), listing))
+            })
+            .collect()
     }
 
     /// Writes the index to its cache file (atomically: temp file, then rename), when
@@ -628,7 +653,7 @@ impl UsageIndex {
                 continue;
             };
             let id = self.files.len() as u32;
-            self.by_path.insert(state.path.clone(), id);
+            self.by_path.insert(state.place.path.clone(), id);
             self.files.push(Some(state));
             for entry in entries {
                 self.add_entry(id, entry);
@@ -664,7 +689,7 @@ fn session_hint(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn unchanged(prev: &Previous, now: &Identity) -> bool {
+fn unchanged(prev: &ReadMark, now: &Identity) -> bool {
     prev.id == *now && prev.read_at_ns - prev.id.mtime_ns > RACY_NS
 }
 
@@ -792,7 +817,7 @@ fn hash_at(file: &File, at: u64, len: u64) -> std::io::Result<u64> {
 fn read_file(
     root: &Path,
     path: &Path,
-    prev: Option<Previous>,
+    prev: Option<ReadMark>,
     filter: &Filter,
     deadline: Instant,
 ) -> Outcome {
@@ -809,32 +834,15 @@ fn read_file(
             format!("{} bytes, over the {MAX_LOG_BYTES} a log may have", id.size),
         );
     }
-    let mut verify_bytes = 0;
-    let mut from = 0;
-    let mut reset = true;
-    let mut head = (0, 0);
-    if let Some(prev) = &prev
-        && prev.id.dev == id.dev
-        && prev.id.ino == id.ino
-        && id.size >= prev.offset
-    {
-        if unchanged(prev, &id) {
-            return Outcome::Unchanged;
-        }
-        let (head_len, head_hash) = prev.head;
-        let (tail_len, tail_hash) = prev.tail;
-        let matches = |at: u64, len: u64, hash: u64| {
-            len == 0 || hash_at(&file, at, len).is_ok_and(|h| h == hash)
-        };
-        let same =
-            matches(0, head_len, head_hash) && matches(prev.offset - tail_len, tail_len, tail_hash);
-        verify_bytes += head_len + tail_len;
-        if same {
-            from = prev.offset;
-            reset = false;
-            head = prev.head;
-        }
-    }
+    let Some(Resume {
+        from,
+        reset,
+        mut head,
+        mut verify_bytes,
+    }) = resume(&file, prev.as_ref(), &id)
+    else {
+        return Outcome::Unchanged;
+    };
     let mut reader = &file;
     if let Err(e) = std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(from)) {
         return Outcome::Failed(SkipReason::Unreadable, e.to_string());
@@ -869,14 +877,61 @@ fn read_file(
     Outcome::Read {
         incomplete: streamed.stopped_early,
         reset,
-        id,
-        offset,
-        head,
-        tail,
+        mark: ReadMark {
+            id,
+            read_at_ns: 0,
+            offset,
+            head,
+            tail,
+        },
         bytes_read: streamed.bytes_read,
         chunk: streamed.chunk,
         verify_bytes,
     }
+}
+
+/// Where a read starts.
+struct Resume {
+    from: u64,
+    /// From the start: what was read of the file before is dropped.
+    reset: bool,
+    /// The head fingerprint kept, when reading on.
+    head: (u64, u64),
+    /// Bytes read to check the fingerprints.
+    verify_bytes: u64,
+}
+
+/// Reads on from the last offset when the file is the same one (inode), not shorter, and its
+/// fingerprints still match; else from the start. None: it has not changed since.
+fn resume(file: &File, prev: Option<&ReadMark>, id: &Identity) -> Option<Resume> {
+    let mut start = Resume {
+        from: 0,
+        reset: true,
+        head: (0, 0),
+        verify_bytes: 0,
+    };
+    let Some(prev) = prev.filter(|p| p.id.dev == id.dev && p.id.ino == id.ino) else {
+        return Some(start);
+    };
+    if id.size < prev.offset {
+        return Some(start);
+    }
+    if unchanged(prev, id) {
+        return None;
+    }
+    let (head_len, head_hash) = prev.head;
+    let (tail_len, tail_hash) = prev.tail;
+    let matches =
+        |at: u64, len: u64, hash: u64| len == 0 || hash_at(file, at, len).is_ok_and(|h| h == hash);
+    let same =
+        matches(0, head_len, head_hash) && matches(prev.offset - tail_len, tail_len, tail_hash);
+    start.verify_bytes = head_len + tail_len;
+    if same {
+        start.from = prev.offset;
+        start.reset = false;
+        start.head = prev.head;
+    }
+    Some(start)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -888,19 +943,9 @@ struct CacheFile {
 
 #[derive(Serialize, Deserialize)]
 struct CachedFile {
-    path: String,
-    session_hint: String,
-    project_dir_name: String,
-    id: Identity,
-    read_at_ns: i64,
-    offset: u64,
-    head: (u64, u64),
-    tail: (u64, u64),
-    malformed: u64,
-    skipped: u64,
-    synthetic: u64,
-    lines: u64,
-    limit: Option<LimitNotice>,
+    place: LogPlace,
+    mark: ReadMark,
+    counts: LineCounts,
     strings: Vec<String>,
     entries: Vec<CachedEntry>,
 }
@@ -953,20 +998,12 @@ impl CachedFile {
                 )
             })
             .collect();
+        // A path that is not UTF-8 cannot be written as JSON: that file is read again.
+        state.place.path.to_str()?;
         Some(CachedFile {
-            path: state.path.to_str()?.to_owned(),
-            session_hint: state.session_hint.clone(),
-            project_dir_name: state.project_dir_name.clone(),
-            id: state.id,
-            read_at_ns: state.read_at_ns,
-            offset: state.offset,
-            head: state.head,
-            tail: state.tail,
-            malformed: state.malformed,
-            skipped: state.skipped,
-            synthetic: state.synthetic,
-            lines: state.lines,
-            limit: state.limit,
+            place: state.place.clone(),
+            mark: state.mark,
+            counts: state.counts,
             strings,
             entries,
         })
@@ -996,21 +1033,11 @@ impl CachedFile {
             });
         }
         let state = FileState {
-            path: PathBuf::from(self.path),
-            session_hint: self.session_hint,
-            project_dir_name: self.project_dir_name,
+            place: self.place,
             generation: 0,
-            id: self.id,
-            read_at_ns: self.read_at_ns,
-            offset: self.offset,
-            head: self.head,
-            tail: self.tail,
+            mark: self.mark,
+            counts: self.counts,
             entries: Vec::new(),
-            malformed: self.malformed,
-            skipped: self.skipped,
-            synthetic: self.synthetic,
-            lines: self.lines,
-            limit: self.limit,
         };
         Some((state, entries))
     }

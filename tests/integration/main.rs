@@ -9,6 +9,7 @@ mod claude_screens;
 mod cli;
 mod cli_docs;
 mod escape;
+mod import_cycles;
 mod launch;
 mod leftovers;
 mod lifecycle;

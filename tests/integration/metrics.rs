@@ -18,8 +18,7 @@ fn a_cpu_burner_shows_busy_and_a_sleeper_shows_idle() {
         args.extend_from_slice(argv);
         world.json(&args);
     }
-    let report = world.json(&["status", "--metrics"]);
-    let metrics = |name: &str| -> Value {
+    let metrics = |report: &Value, name: &str| -> Value {
         report["sandboxes"]
             .as_array()
             .unwrap()
@@ -28,9 +27,18 @@ fn a_cpu_burner_shows_busy_and_a_sleeper_shows_idle() {
             .unwrap_or_else(|| panic!("{name} missing from {report}"))["metrics"]
             .clone()
     };
-    let burn = metrics("burn");
-    let rest = metrics("rest");
     let cpu = |m: &Value| m["cpu_percent_of_core"].as_f64().unwrap();
+    // The other tests of the binary run alongside on a small machine and may take the
+    // burner's core for a whole sample: up to three samples for it to show busy.
+    let mut report = world.json(&["status", "--metrics"]);
+    for _ in 0..2 {
+        if cpu(&metrics(&report, "burn")) > 50.0 {
+            break;
+        }
+        report = world.json(&["status", "--metrics"]);
+    }
+    let burn = metrics(&report, "burn");
+    let rest = metrics(&report, "rest");
     assert!(cpu(&burn) > 50.0, "the burner used {burn}");
     assert!(cpu(&rest) < 5.0, "the sleeper used {rest}");
     // Normalised to the host: one core of `cores`.

@@ -478,6 +478,55 @@ fn a_refresh_reads_only_appended_bytes_and_a_rewritten_file_is_read_again() {
 }
 
 #[test]
+fn a_cache_of_another_shape_or_version_is_rebuilt_from_the_logs_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("projects");
+    let log = root.join("-p/s.jsonl");
+    let text = Msg {
+        id: "m1",
+        req: "r1",
+        session: "s",
+        cwd: "/p",
+        ts: "2025-06-01T10:00:00.000Z",
+        model: SONNET,
+        input: 1,
+        output: 10,
+        cache_write: 0,
+        cache_read: 0,
+    }
+    .line(json!({}));
+    write(&log, &text);
+    let cache = dir.path().join("cache.json");
+    let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+    index.refresh();
+    index.save().unwrap();
+    let saved: Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+    // Version 1 kept a file's fields flat, with an offset past the whole file.
+    let file = &saved["files"][0];
+    let version_1 = json!({
+        "version": 1,
+        "roots": saved["roots"],
+        "files": [{
+            "path": file["place"]["path"], "session_hint": "s", "project_dir_name": "-p",
+            "id": file["mark"]["id"], "read_at_ns": file["mark"]["read_at_ns"],
+            "offset": text.len(), "head": [0, 0], "tail": [0, 0],
+            "malformed": 0, "skipped": 0, "synthetic": 0, "lines": 1, "limit": null,
+            "strings": [], "entries": [],
+        }],
+    });
+    let mut relabelled = saved.clone();
+    relabelled["version"] = json!(1);
+    for old in [version_1, relabelled] {
+        std::fs::write(&cache, serde_json::to_vec(&old).unwrap()).unwrap();
+        let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let stats = reopened.refresh();
+        assert_eq!(stats.bytes_read, text.len() as u64, "{old}");
+        let totals = report(&reopened, &query(GroupBy::Day)).totals;
+        assert_eq!((totals.entries, totals.output_tokens), (1, 10), "{old}");
+    }
+}
+
+#[test]
 fn a_copy_in_another_file_survives_when_the_first_is_rewritten() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("projects");

@@ -7,6 +7,7 @@ use anyhow::Context;
 
 use crate::cli::output::show_notices;
 use crate::cli::sandbox_args::CommonArgs;
+use crate::engine::CreateRequest;
 use crate::engine::Deck;
 use crate::engine::launch::{LaunchMode, LaunchRequest};
 use crate::sandbox::{BackendKind, Payload};
@@ -85,13 +86,15 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
         .options(&deck.config.bubblewrap.options(), host_display);
     let prepared = deck.launch_foreground(LaunchRequest {
         backend: args.backend,
-        project_dir,
-        name: args.name,
-        payload: Payload::new(args.common.shell, args.args),
-        network: args.common.network(),
-        gh_token: args.common.gh_token,
-        profile: args.common.profile,
-        options,
+        sandbox: CreateRequest {
+            project_dir,
+            name: args.name,
+            payload: Payload::new(args.common.shell, args.args),
+            network: args.common.network(),
+            gh_token: args.common.gh_token,
+            profile: args.common.profile,
+            options,
+        },
         mode,
     });
     show_notices(&prepared.notices);

@@ -411,16 +411,16 @@ fn the_form_defaults_the_name_and_submits_a_create_request() {
     let [Effect::Create(request)] = effects.as_slice() else {
         panic!("no create: {effects:?}");
     };
-    assert_eq!(request.0.name.as_deref(), Some("my-app"));
+    assert_eq!(request.name.as_deref(), Some("my-app"));
     assert_eq!(
-        request.0.project_dir,
+        request.project_dir,
         std::path::Path::new("/home/dev/src/My_App")
     );
     assert!(matches!(
-        request.0.payload,
+        request.payload,
         crate::sandbox::Payload::Shell { .. }
     ));
-    assert_eq!(request.0.network, Some(true));
+    assert_eq!(request.network, Some(true));
     // The engine made it: the form closes and the new sandbox is selected.
     let effects = update(
         &mut state,

@@ -4,7 +4,7 @@ use super::input::on_command;
 use super::table::run;
 use super::{flash, flash_error};
 use crate::sandbox::{SandboxName, SandboxRecord};
-use crate::tui::action::{CreateRequestEq, Effect};
+use crate::tui::action::Effect;
 use crate::tui::command::Command;
 use crate::tui::form::Field;
 use crate::tui::keymap::Context;
@@ -24,7 +24,7 @@ pub(super) fn on_form_command(state: &mut State, command: Command) -> Vec<Effect
             Ok(request) => {
                 form.submitting = true;
                 form.error = None;
-                return vec![Effect::Create(Box::new(CreateRequestEq(request)))];
+                return vec![Effect::Create(Box::new(request))];
             }
             Err((field, message)) => {
                 form.field = field;
@@ -95,7 +95,7 @@ pub(super) fn on_confirm_command(state: &mut State, command: Command) -> Vec<Eff
                 Ok(request) => {
                     form.submitting = true;
                     state.overlay = Some(Overlay::Form(*form));
-                    vec![Effect::CreateWithDir(Box::new(CreateRequestEq(request)))]
+                    vec![Effect::CreateWithDir(Box::new(request))]
                 }
                 Err((field, message)) => {
                     form.error = Some((field, message));

@@ -159,7 +159,7 @@ fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, the
         ("opt-ins", opt_ins(&r.options)),
         (
             "runtime",
-            paths.sandbox_runtime_dir_of(r).display().to_string(),
+            paths.sandbox_of(r).runtime_dir().display().to_string(),
         ),
     ];
     // Long values (paths) wrap under themselves, not under the labels.

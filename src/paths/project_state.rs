@@ -1,23 +1,64 @@
-//! The name of a project's persistent state dir: `projects/<name>-<suffix>/` under the state
-//! dir, `<name>` the project's sandbox name and `<suffix>` 12 hex digits of the xxh3 hash
-//! of its path. Earlier versions took the suffix from SHA-256; such a dir is found by
-//! the project its `path` file records (every state dir has one from its first use) and
-//! used where it is: renaming it could pull it from under a sandbox an older version
-//! started, whose git sync helper holds its absolute paths.
+//! A project's persistent state dir: its files ([`ProjectState`]) and its name,
+//! `projects/<name>-<suffix>/` under the state dir, `<name>` the project's sandbox name and
+//! `<suffix>` 12 hex digits of the xxh3 hash of its path. Earlier versions took the suffix
+//! from SHA-256; such a dir is found by the project its `path` file records (every state dir
+//! has one from its first use) and used where it is: renaming it could pull it from under a
+//! sandbox an older version started, whose git sync helper holds its absolute paths.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::sandbox::SandboxName;
 
+/// A project's persistent state, outside the project: `projects/<name>-<suffix>/` under the
+/// state dir. It survives the sandbox, so installed tools persist (the browser profile is
+/// per sandbox: see [`super::SandboxFiles::browser_profile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectState {
+    pub dir: PathBuf,
+}
+
+impl ProjectState {
+    /// Records which project the dir belongs to, so two projects can never share one.
+    pub fn marker(&self) -> PathBuf {
+        self.dir.join(PATH_FILE)
+    }
+    /// What [`ProjectState::marker`] holds for `project` (a newline after it).
+    pub fn recorded_text(project: &Path) -> String {
+        path_text(project)
+    }
+    /// The project's `~/.claude.json`: a filtered copy of the host's (a bind of the host
+    /// file would race with Claude's atomic renames, and it holds every other project).
+    pub fn claude_json(&self) -> PathBuf {
+        self.dir.join("claude-view.json")
+    }
+    /// Before the allowlist, a whole copy of the host's `~/.claude.json` (other projects'
+    /// MCP secrets included) was kept here: removed when found.
+    pub fn legacy_claude_json(&self) -> PathBuf {
+        self.dir.join("claude.json")
+    }
+    /// The project's own `~/.claude`, where everything not bound from the host is kept.
+    pub fn claude_dir(&self) -> PathBuf {
+        self.dir.join("claude")
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    /// `~/.local/{bin,lib,share}`.
+    pub fn local(&self, part: &str) -> PathBuf {
+        self.dir.join("local").join(part)
+    }
+    pub const LOCAL_PARTS: [&'static str; 3] = ["bin", "lib", "share"];
+}
+
 /// The hex digits of the suffix.
 const SUFFIX_LEN: usize = 12;
 
 /// The file in a state dir that records its project's path.
-pub(crate) const PATH_FILE: &str = "path";
+const PATH_FILE: &str = "path";
 
 /// The project's path as its `path` file records it.
-pub(crate) fn path_text(project: &Path) -> String {
+fn path_text(project: &Path) -> String {
     project.display().to_string()
 }
 
