@@ -57,7 +57,7 @@ impl EngineInfo {
 }
 
 /// One sandbox's debounced agent state, with the sandbox state it was read from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentReading {
     pub id: SandboxId,
     pub name: SandboxName,
@@ -244,6 +244,25 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agent_reading_survives_the_wire() {
+        let reading = AgentReading {
+            id: serde_json::from_str("\"00000000deadbeef\"").unwrap(),
+            name: SandboxName::parse("api").unwrap(),
+            sandbox: SandboxState::Running,
+            assessment: Assessment::new(
+                super::super::status::AgentState::Waiting,
+                super::super::status::Source::Hook,
+                "asks for permission",
+            ),
+        };
+        let wire = serde_json::to_string(&reading).unwrap();
+        assert_eq!(
+            serde_json::from_str::<AgentReading>(&wire).unwrap(),
+            reading
+        );
+    }
 
     #[test]
     fn an_attach_command_survives_the_wire() {

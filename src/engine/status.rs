@@ -97,7 +97,7 @@ pub enum Source {
     None,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Assessment {
     pub state: AgentState,
     pub reason: String,

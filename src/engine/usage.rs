@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Deck;
 use crate::error::{DeckError, Result};
@@ -21,7 +21,7 @@ use crate::usage::{
 const USAGE_RECOMPUTE: Duration = Duration::from_secs(60);
 
 /// Usage from the local Claude logs: all time per working directory, today, the block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageSummary {
     /// All time, per working directory the logs name.
     pub projects: Vec<ProjectUsage>,
@@ -36,7 +36,7 @@ pub struct UsageSummary {
     pub skipped_files: usize,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProjectUsage {
     pub cwd: String,
     pub totals: Totals,
@@ -296,9 +296,16 @@ mod tests {
         // Today is the one line written now; so is the active block.
         assert_eq!(summary.today.input_tokens, 1000);
         assert_eq!(summary.today.output_tokens, 100);
-        let block = summary.block.expect("a block active now");
+        let block = summary.block.clone().expect("a block active now");
         assert_eq!(block.totals.total_tokens, 1100);
         assert!(summary.today.cost_usd > 0.0 && api.totals.cost_usd > summary.today.cost_usd);
+        // What a remote engine would send reads back as the same figures.
+        let wire = serde_json::to_string(&summary).unwrap();
+        let back: UsageSummary = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back.projects.len(), summary.projects.len());
+        assert_eq!(back.today.input_tokens, 1000);
+        let block = back.block.expect("the block");
+        assert_eq!(block.totals.total_tokens, 1100);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! more than 5 hours after the block's start, or after the previous entry, starts a new one.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Tokens;
 use super::Totals;
@@ -15,7 +15,7 @@ const HOUR_MS: i64 = 3_600_000;
 /// The label every projection carries: it is computed from this machine's logs only.
 pub const ESTIMATE_NOTE: &str = "estimate from local logs";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Block {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -31,19 +31,27 @@ pub struct Block {
     pub projection: Option<Projection>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BurnRate {
     pub tokens_per_minute: f64,
     pub cost_usd_per_minute: f64,
+    /// Always [`ESTIMATE_NOTE`]: written out for readers of `--json`, not read back.
+    #[serde(skip_deserializing, default = "estimate_note")]
     pub note: &'static str,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Projection {
     pub total_tokens: u64,
     pub cost_usd: f64,
     pub minutes_left: f64,
+    /// Always [`ESTIMATE_NOTE`], as in [`BurnRate`].
+    #[serde(skip_deserializing, default = "estimate_note")]
     pub note: &'static str,
+}
+
+fn estimate_note() -> &'static str {
+    ESTIMATE_NOTE
 }
 
 fn time(ms: i64) -> DateTime<Utc> {

@@ -45,7 +45,7 @@ impl Tokens {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub input_tokens: u64,
     pub output_tokens: u64,
