@@ -205,6 +205,8 @@ fn metrics_redraw_only_when_a_shown_figure_changes() {
 
 /// Fixed worker reports: agents in every state, metrics for the running ones, usage with
 /// an active block and a limit notice.
+// One fixture read top to bottom: splitting it would scatter what the snapshots show.
+#[allow(clippy::too_many_lines)]
 fn fed_state(width: u16, height: u16) -> State {
     let mut state = with_more_agents(live_state(width, height));
     agents(
