@@ -15,8 +15,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -208,19 +208,6 @@ elif cmd == "socket":
 const PRELUDE: &str = r#"probe() { python3 "$PROBE" "$@"; }
 try() { label=$1; shift; if "$@" >/dev/null 2>&1; then echo "$label=ok"; else echo "$label=refused"; fi; }
 "#;
-
-fn unique() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{}{nanos}{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
-}
 
 /// The host's Claude state as a real user has it: preferences, code the host's Claude runs,
 /// another project's transcripts and MCP secrets, and the host's own sessions.
@@ -610,114 +597,11 @@ impl Drop for Instance {
     }
 }
 
-/// A host process of the same user (PR-01, PR-02), killed by pid at the end.
-struct CanaryProcess {
-    child: Child,
-    /// Its unique argument, to find it by command line.
-    marker: String,
-}
-
-impl CanaryProcess {
-    fn start() -> CanaryProcess {
-        let marker = format!("600.{}", unique());
-        let child = Command::new("sleep").arg(&marker).spawn().unwrap();
-        CanaryProcess { child, marker }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for CanaryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A second X server standing for the host desktop's: started WITHOUT `-nolisten local`, so
-/// it has an abstract socket, on a free display number ≥ 100. Killed by pid at the end.
-struct HostX {
-    number: u32,
-    child: Child,
-}
-
-impl HostX {
-    fn start() -> HostX {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let base = 100 + (std::process::id() % 200) * 4;
-        for _ in 0..60 {
-            let n = base + NEXT.fetch_add(1, Ordering::SeqCst);
-            let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            if lock.exists() || socket.exists() {
-                continue;
-            }
-            let mut child = Command::new("Xvfb")
-                .args([
-                    &format!(":{n}"),
-                    "-nolisten",
-                    "tcp",
-                    "-screen",
-                    "0",
-                    "64x64x8",
-                ])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if abstract_x_socket_listed(n) && socket.exists() {
-                    return HostX { number: n, child };
-                }
-                if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("no free display number for the host X canary");
-    }
-
-    fn abstract_name(&self) -> String {
-        format!("@/tmp/.X11-unix/X{}", self.number)
-    }
-}
-
-impl Drop for HostX {
-    /// SIGTERM first: Xvfb then removes its lock file and socket (SIGKILL would leave both).
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A listener on an abstract unix socket (no file: reachable by name from the netns).
 fn abstract_listener(name: &str) -> UnixListener {
     use std::os::linux::net::SocketAddrExt;
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
     UnixListener::bind_addr(&addr).unwrap()
-}
-
-fn abstract_x_socket_listed(n: u32) -> bool {
-    let wanted = format!(" @/tmp/.X11-unix/X{n}");
-    read(Path::new("/proc/net/unix"))
-        .lines()
-        .any(|l| l.ends_with(&wanted))
 }
 
 /// `xdpyinfo` on the host: Ok when it could open the display.
@@ -755,64 +639,6 @@ fn landlock_scoping_or_skip() -> bool {
     }
     eprintln!("SKIPPED: Landlock ABI {abi} < 6: host-network sandboxes reach abstract sockets");
     false
-}
-
-fn status_field(text: &str, field: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_default()
-}
-
-fn parent(pid: u32) -> Option<u32> {
-    common::process::parent(pid)
-}
-
-fn state(pid: u32) -> Option<char> {
-    common::process::stat(pid).map(|s| s.state)
-}
-
-/// Direct children of `pid` from `/proc/PID/task/*/children`, zombies included.
-fn children(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
-        for task in tasks.flatten() {
-            for c in read(&task.path().join("children")).split_whitespace() {
-                if let Ok(c) = c.parse() {
-                    found.push(c);
-                }
-            }
-        }
-    }
-    found
-}
-
-/// Every zombie in the tree under `pid`.
-fn zombies_under(pid: u32) -> Vec<u32> {
-    let mut zombies = Vec::new();
-    let mut frontier = vec![pid];
-    while let Some(p) = frontier.pop() {
-        for c in children(p) {
-            if state(c) == Some('Z') {
-                zombies.push(c);
-            }
-            frontier.push(c);
-        }
-    }
-    zombies
-}
-
-/// Pids of running processes whose command line contains `marker`.
-fn with_marker(marker: &str) -> Vec<u32> {
-    all_pids()
-        .into_iter()
-        .filter(|p| is_running(*p))
-        .filter(|p| {
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains(marker))
-                .unwrap_or(false)
-        })
-        .collect()
 }
 
 fn host_ps_args() -> String {

@@ -2,11 +2,14 @@
 //! and tmux server), the real sandbox-deck binary, and cleanup of everything it started.
 #![allow(dead_code)]
 
+pub mod guards;
+pub use guards::{CanaryProcess, Guarded, HostX, SpawnGuarded};
 pub mod tui;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -304,16 +307,10 @@ impl World {
     /// Every process that belongs to this world: anything whose command line or environment
     /// names our temp dir (Xvfb's -auth, the tmux server's socket, bwrap's binds).
     pub fn processes(&self) -> Vec<u32> {
-        let marker = self.root.path().to_string_lossy().into_owned();
         let me = std::process::id();
-        all_pids()
+        with_marker(&self.root.path().to_string_lossy())
             .into_iter()
-            .filter(|pid| *pid != me && is_running(*pid))
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|c| String::from_utf8_lossy(&c).contains(&marker))
-                    .unwrap_or(false)
-            })
+            .filter(|pid| *pid != me)
             .collect()
     }
 }
@@ -424,48 +421,83 @@ pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A child process that is killed and reaped when dropped, so a failed assertion never
-/// leaks it (the test's own `kill` at the end is then unnecessary).
-pub struct Guarded(Option<std::process::Child>);
-
-impl Guarded {
-    /// Waits for the child and collects its output (it is no longer guarded then).
-    pub fn wait_with_output(mut self) -> std::io::Result<Output> {
-        self.0.take().expect("a guarded child").wait_with_output()
-    }
+/// A string no other call in this run returns (pid, time, counter).
+pub fn unique() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}{nanos}{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
-impl std::ops::Deref for Guarded {
-    type Target = std::process::Child;
-    fn deref(&self) -> &std::process::Child {
-        self.0.as_ref().expect("a guarded child")
-    }
+/// The value of `field` in a `/proc/<pid>/status` text.
+pub fn status_field(text: &str, field: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
 }
 
-impl std::ops::DerefMut for Guarded {
-    fn deref_mut(&mut self) -> &mut std::process::Child {
-        self.0.as_mut().expect("a guarded child")
-    }
+pub fn parent(pid: u32) -> Option<u32> {
+    process::parent(pid)
 }
 
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut()
-            && let Ok(None) = child.try_wait()
-        {
-            let _ = child.kill();
-            let _ = child.wait();
+pub fn state(pid: u32) -> Option<char> {
+    process::stat(pid).map(|s| s.state)
+}
+
+/// Direct children of `pid` from `/proc/PID/task/*/children`, zombies included.
+pub fn children(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            for c in read(&task.path().join("children")).split_whitespace() {
+                if let Ok(c) = c.parse() {
+                    found.push(c);
+                }
+            }
         }
     }
+    found
 }
 
-/// `Command::spawn` that hands back a [`Guarded`] child.
-pub trait SpawnGuarded {
-    fn spawn_guarded(&mut self) -> Guarded;
-}
-
-impl SpawnGuarded for Command {
-    fn spawn_guarded(&mut self) -> Guarded {
-        Guarded(Some(self.spawn().expect("spawning a test process")))
+/// Every zombie in the tree under `pid`.
+pub fn zombies_under(pid: u32) -> Vec<u32> {
+    let mut zombies = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for c in children(p) {
+            if state(c) == Some('Z') {
+                zombies.push(c);
+            }
+            frontier.push(c);
+        }
     }
+    zombies
+}
+
+/// Pids of running processes whose command line contains `marker`.
+pub fn with_marker(marker: &str) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|p| is_running(*p))
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(marker))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+/// Whether X display `n` listens on its abstract socket.
+pub fn abstract_x_socket_listed(n: u32) -> bool {
+    let wanted = format!(" @/tmp/.X11-unix/X{n}");
+    read(Path::new("/proc/net/unix"))
+        .lines()
+        .any(|l| l.ends_with(&wanted))
 }
