@@ -94,9 +94,10 @@ impl HostX {
         let base = 100 + (std::process::id() % 200) * 4;
         for _ in 0..60 {
             let n = base + NEXT.fetch_add(1, Ordering::SeqCst);
-            let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-            if lock.exists() || socket.exists() {
+            // A lock left by a killed server names a dead pid: Xvfb takes such a number over
+            // itself; only a live one's is skipped.
+            if display_in_use(n) {
                 continue;
             }
             let mut child = Command::new("Xvfb")
@@ -149,4 +150,12 @@ impl Drop for HostX {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a live X server holds display `n` (its lock file names a running pid).
+fn display_in_use(n: u32) -> bool {
+    std::fs::read_to_string(format!("/tmp/.X{n}-lock"))
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok())
+        .is_some_and(super::is_running)
 }

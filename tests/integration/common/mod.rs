@@ -329,12 +329,19 @@ impl Drop for World {
             }
         }
         let _ = self.tmux(&["kill-server"]);
-        for pid in self.processes() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        // SIGTERM first, so an Xvfb removes its lock file and socket; SIGKILL what remains.
+        let signal = |pids: &[u32], signal| {
+            for pid in pids {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid as i32), signal);
+            }
+        };
+        let left = self.processes();
+        signal(&left, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while left.iter().any(|p| is_running(*p)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
+        signal(&self.processes(), nix::sys::signal::Signal::SIGKILL);
     }
 }
 
