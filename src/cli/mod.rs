@@ -88,6 +88,9 @@ pub enum Cmd {
     Status(status::Args),
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage(usage::Args),
+    /// Run the engine headless with its websocket API on a unix socket in the runtime dir
+    /// (docs/protocol.md); sandboxes keep running when it stops.
+    Serve(serve::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),
     /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
@@ -173,6 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Doctor(args) => doctor::exec(args, json),
         Cmd::Status(args) => status::exec(args, json),
         Cmd::Usage(args) => usage::exec(args, json),
+        Cmd::Serve(args) => serve::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),
