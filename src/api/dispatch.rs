@@ -163,7 +163,9 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             fresh,
         })?),
         Command::Stop { name: n } => json(&deck.execute(Action::Stop { name: name(&n)? })?),
-        Command::Restart { name: n, fresh } => json(&EngineHandle::restart(deck, &name(&n)?, fresh)?),
+        Command::Restart { name: n, fresh } => {
+            json(&EngineHandle::restart(deck, &name(&n)?, fresh)?)
+        }
         Command::Rm { name: n, force } => json(&deck.execute(Action::Remove {
             name: name(&n)?,
             force,

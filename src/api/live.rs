@@ -51,7 +51,12 @@ impl Live {
         }
         self.snapshot.sandboxes = records;
         // A removed sandbox's agent and metrics go with it.
-        let ids: Vec<SandboxId> = self.snapshot.sandboxes.iter().map(|r| r.id.clone()).collect();
+        let ids: Vec<SandboxId> = self
+            .snapshot
+            .sandboxes
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
         self.snapshot.agents.retain(|a| ids.contains(&a.id));
         self.snapshot.metrics.retain(|id, _| ids.contains(id));
         events

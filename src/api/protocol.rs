@@ -188,10 +188,7 @@ pub enum ServerMessage {
     /// A change, pushed when it happens.
     Event { event: Event },
     /// A command's result.
-    Ok {
-        id: u64,
-        result: serde_json::Value,
-    },
+    Ok { id: u64, result: serde_json::Value },
     /// A command's failure, or a message that was no command (`id` null then).
     Error {
         id: Option<u64>,
@@ -216,13 +213,28 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    SandboxAdded { sandbox: SandboxRecord },
-    SandboxChanged { sandbox: SandboxRecord },
-    SandboxRemoved { id: SandboxId, name: SandboxName },
-    AgentState { reading: AgentReading },
-    Metrics { metrics: HashMap<SandboxId, SandboxMetrics> },
-    Usage { usage: UsageSummary },
-    HostStats { host: HostStats },
+    SandboxAdded {
+        sandbox: SandboxRecord,
+    },
+    SandboxChanged {
+        sandbox: SandboxRecord,
+    },
+    SandboxRemoved {
+        id: SandboxId,
+        name: SandboxName,
+    },
+    AgentState {
+        reading: AgentReading,
+    },
+    Metrics {
+        metrics: HashMap<SandboxId, SandboxMetrics>,
+    },
+    Usage {
+        usage: UsageSummary,
+    },
+    HostStats {
+        host: HostStats,
+    },
 }
 
 impl ServerMessage {
@@ -263,15 +275,10 @@ mod tests {
 
     #[test]
     fn a_well_formed_command_parses() {
-        let request = parse_request(r#"{"id":7,"command":{"cmd":"stop","name":"api"}}"#)
-            .expect("a stop");
+        let request =
+            parse_request(r#"{"id":7,"command":{"cmd":"stop","name":"api"}}"#).expect("a stop");
         assert_eq!(request.id, 7);
-        assert_eq!(
-            request.command,
-            Command::Stop {
-                name: "api".into()
-            }
-        );
+        assert_eq!(request.command, Command::Stop { name: "api".into() });
         let list = parse_request(r#"{"id":1,"command":{"cmd":"list"}}"#).expect("a list");
         assert_eq!(list.command, Command::List {});
     }
@@ -292,7 +299,10 @@ mod tests {
     fn malformed_requests_are_bad_requests_and_unknown_commands_are_named() {
         assert_eq!(kind("{"), "bad_request");
         assert_eq!(kind("[]"), "bad_request");
-        assert_eq!(kind(r#"{"id":"1","command":{"cmd":"list"}}"#), "bad_request");
+        assert_eq!(
+            kind(r#"{"id":"1","command":{"cmd":"list"}}"#),
+            "bad_request"
+        );
         assert_eq!(kind(r#"{"command":{"cmd":"list"}}"#), "bad_request");
         assert_eq!(
             kind(r#"{"id":1,"id":2,"command":{"cmd":"list"}}"#),
@@ -314,7 +324,10 @@ mod tests {
             kind(r#"{"id":1,"command":{"cmd":"stop","name":"a","force":1}}"#),
             "bad_request"
         );
-        assert_eq!(kind(r#"{"id":3,"command":{"cmd":"rm_rf"}}"#), "unknown_command");
+        assert_eq!(
+            kind(r#"{"id":3,"command":{"cmd":"rm_rf"}}"#),
+            "unknown_command"
+        );
         assert_eq!(
             parse_request(r#"{"id":3,"command":{"cmd":"rm_rf"}}"#)
                 .expect_err("unknown")
@@ -331,8 +344,8 @@ mod tests {
         assert_eq!(hello["type"], "hello");
         assert_eq!(hello["protocol"], PROTOCOL_VERSION);
         assert_eq!(hello["connection"], 4);
-        let snapshot = serde_json::to_value(ServerMessage::Snapshot(Snapshot::default()))
-            .expect("json");
+        let snapshot =
+            serde_json::to_value(ServerMessage::Snapshot(Snapshot::default())).expect("json");
         assert_eq!(snapshot["type"], "snapshot");
         assert!(snapshot["sandboxes"].is_array());
         let error = ServerMessage::error(Some(2), "busy", "later").to_text();

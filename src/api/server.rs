@@ -163,7 +163,10 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, stop: CancellationT
 }
 
 /// Refuses any browser: a web page has no business on this socket.
-fn check_headers(request: &Request, response: Response) -> std::result::Result<Response, ErrorResponse> {
+fn check_headers(
+    request: &Request,
+    response: Response,
+) -> std::result::Result<Response, ErrorResponse> {
     if request.headers().contains_key("origin") {
         let mut refusal = ErrorResponse::new(Some("browser origins are refused".into()));
         *refusal.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::FORBIDDEN;

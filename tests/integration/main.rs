@@ -3,6 +3,7 @@
 
 mod common;
 
+mod api;
 mod capture;
 mod chromium;
 mod claude_screens;
