@@ -6,6 +6,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use chrono::{DateTime, SecondsFormat, Utc};
+
 use super::protocol::Command;
 
 pub struct AuditLog {
@@ -24,9 +26,18 @@ impl AuditLog {
 
     /// Records one command. A log that cannot be written is said in the log file; the
     /// command has already happened either way.
-    pub fn record(&self, uid: u32, connection: u64, command: &Command, result: &str) {
+    /// `who` is the peer's uid and connection; `started` when the command began to run (the
+    /// line is written when it ended), so overlapping commands would show.
+    pub fn record(
+        &self,
+        (uid, connection): (u32, u64),
+        command: &Command,
+        started: DateTime<Utc>,
+        result: &str,
+    ) {
         let line = serde_json::json!({
-            "at": chrono::Utc::now().to_rfc3339(),
+            "started": started.to_rfc3339_opts(SecondsFormat::Micros, true),
+            "at": Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true),
             "uid": uid,
             "connection": connection,
             "command": command,
@@ -59,8 +70,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = AuditLog::new(dir.path().join("audit.log"));
         let stop = Command::Stop { name: "api".into() };
-        log.record(1000, 3, &stop, "ok");
-        log.record(1000, 4, &stop, "not_found");
+        log.record((1000, 3), &stop, Utc::now(), "ok");
+        log.record((1000, 4), &stop, Utc::now(), "not_found");
         let text = std::fs::read_to_string(dir.path().join("audit.log")).expect("the log");
         let lines: Vec<serde_json::Value> = text
             .lines()

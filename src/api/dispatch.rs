@@ -62,11 +62,12 @@ impl Dispatcher {
 
     /// Runs one command and returns its reply.
     pub async fn run(&self, peer: Peer, id: u64, command: Command) -> ServerMessage {
-        let result = self.run_locked(&command).await;
+        let mut started = chrono::Utc::now();
+        let result = self.run_locked(&command, &mut started).await;
         if command.mutates() {
             let outcome = result.as_ref().map_or_else(|f| f.kind, |_| "ok");
-            self.audit
-                .record(peer.uid, peer.connection, &command, outcome);
+            let who = (peer.uid, peer.connection);
+            self.audit.record(who, &command, started, outcome);
             self.changed.notify_one();
         }
         match result {
@@ -75,7 +76,12 @@ impl Dispatcher {
         }
     }
 
-    async fn run_locked(&self, command: &Command) -> Result<Value, Failure> {
+    /// `started` is set to when the command got its sandbox's turn.
+    async fn run_locked(
+        &self,
+        command: &Command,
+        started: &mut chrono::DateTime<chrono::Utc>,
+    ) -> Result<Value, Failure> {
         let Some(name) = sandbox_of(command)? else {
             return self.run_free(command).await;
         };
@@ -84,6 +90,7 @@ impl Dispatcher {
             Arc::clone(locks.entry(name).or_default())
         };
         let _turn = lock.lock().await;
+        *started = chrono::Utc::now();
         let deck = Arc::clone(&self.deck);
         let command = command.clone();
         tokio::task::spawn_blocking(move || execute(&deck, command))

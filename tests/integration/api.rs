@@ -604,18 +604,36 @@ fn two_stops_of_one_sandbox_are_serialized_and_both_succeed() {
         assert_eq!(line["uid"], nix::unistd::geteuid().as_raw());
     }
     assert_ne!(lines[0]["connection"], lines[1]["connection"]);
+    // One ran after the other: the second started when the first had ended.
+    let time = |line: &Value, key: &str| {
+        chrono::DateTime::parse_from_rfc3339(line[key].as_str().expect("a time")).expect("rfc3339")
+    };
+    assert!(
+        time(&lines[1], "started") >= time(&lines[0], "at"),
+        "the stops overlapped: {audit}"
+    );
 }
 
 /// What a raw client of uid `as_user` gets for its handshake: the response head, or "" when
 /// the engine closed first. Python does the socket part, so setpriv can run it as nobody.
 fn handshake_as(socket: &Path, setpriv: Option<u32>) -> String {
-    let script = "import socket,sys\n\
-s=socket.socket(socket.AF_UNIX)\ns.settimeout(10)\ns.connect(sys.argv[1])\n\
-d=b''\n\
-try:\n  s.sendall(sys.argv[2].encode())\n\
-  while b'\\r\\n\\r\\n' not in d:\n    c=s.recv(1)\n    if not c: break\n    d+=c\n\
-except ConnectionResetError:\n  pass\n\
-sys.stdout.write(d.decode())\n";
+    let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+d = b''
+try:
+    s.sendall(sys.argv[2].encode())
+    while b'\r\n\r\n' not in d:
+        c = s.recv(1)
+        if not c:
+            break
+        d += c
+except ConnectionResetError:
+    pass
+sys.stdout.write(d.decode())
+"#;
     let mut command = match setpriv {
         Some(uid) => {
             let mut c = Command::new("setpriv");
