@@ -129,7 +129,7 @@ mod tests {
             id: record.id.clone(),
             name: record.name.clone(),
             sandbox: record.state,
-            assessment: Assessment::new(state, Source::Screen, "test"),
+            assessment: Assessment::new(state, Source::Pane, "test"),
         }
     }
 

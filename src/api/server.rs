@@ -163,6 +163,8 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, stop: CancellationT
 }
 
 /// Refuses any browser: a web page has no business on this socket.
+// The signature is tungstenite's callback's; the large error is its HTTP response.
+#[allow(clippy::result_large_err)]
 fn check_headers(
     request: &Request,
     response: Response,

@@ -593,11 +593,12 @@ fn two_stops_of_one_sandbox_are_serialized_and_both_succeed() {
     assert_eq!(world.show("s")["state"], "stopped");
     let audit = std::fs::read_to_string(world.path("state/sandbox-deck/api-audit.log"))
         .expect("the audit log");
-    let lines: Vec<Value> = audit
+    let mut lines: Vec<Value> = audit
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
         .collect();
     assert_eq!(lines.len(), 2, "{audit}");
+    lines.sort_by_key(|l| l["started"].as_str().unwrap_or_default().to_owned());
     for line in &lines {
         assert_eq!(line["command"], json!({"cmd": "stop", "name": "s"}));
         assert_eq!(line["result"], "ok");
@@ -696,7 +697,7 @@ fn sigkill_of_the_engine_loses_nothing_and_a_new_engine_reports_the_sandboxes() 
     shell_sandbox(&world, "two");
     let pids: Vec<Value> = world.list().iter().map(|r| r["launcher"].clone()).collect();
     let mut engine = Engine::start(&world);
-    let mut raw = engine.client();
+    let raw = engine.client();
     let names: Vec<&str> = raw.snapshot["sandboxes"]
         .as_array()
         .expect("sandboxes")
