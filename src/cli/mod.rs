@@ -88,8 +88,13 @@ pub enum Cmd {
     Status(status::Args),
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage(usage::Args),
-    /// Run the engine headless with its websocket API on a unix socket in the runtime dir
-    /// (docs/protocol.md); sandboxes keep running when it stops.
+    /// Run the engine headless, with its websocket API on a unix socket (docs/protocol.md).
+    ///
+    /// One monitor loop for every client: sandboxes, agent states, metrics, usage and host
+    /// stats are read once and pushed to the clients when they change; notify.command runs
+    /// here, once per event. The socket is <runtime dir>/sandbox-deck/api.sock (0600, other
+    /// users refused). Sandboxes never depend on the engine: they keep running when it
+    /// stops or is killed, and a new engine finds them.
     Serve(serve::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),
