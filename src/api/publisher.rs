@@ -27,8 +27,16 @@ struct Reading {
     usage: Option<UsageSummary>,
 }
 
-/// Runs until `stop`; `changed` wakes it early (after a command).
-pub async fn run(deck: Arc<Deck>, hub: Arc<Hub>, changed: Arc<Notify>, stop: CancellationToken) {
+/// Runs until `stop`; `changed` wakes it early (after a command). `ready` is told after the
+/// first reading, so no client is greeted with an empty snapshot.
+pub async fn run(
+    deck: Arc<Deck>,
+    hub: Arc<Hub>,
+    changed: Arc<Notify>,
+    stop: CancellationToken,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut ready = Some(ready);
     let info = deck.info();
     let interval = Duration::from_millis(info.status_interval_ms.max(250));
     let mut usage_due = Instant::now();
@@ -42,6 +50,9 @@ pub async fn run(deck: Arc<Deck>, hub: Arc<Hub>, changed: Arc<Notify>, stop: Can
             Ok(Ok(reading)) => publish(&deck, &hub, reading),
             Ok(Err(e)) => tracing::warn!("the engine could not read the sandboxes: {e}"),
             Err(e) => tracing::warn!("the engine's reading task failed: {e}"),
+        }
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}

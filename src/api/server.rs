@@ -86,12 +86,16 @@ pub async fn serve(
 ) {
     let hub = Arc::new(Hub::default());
     let changed = Arc::new(Notify::new());
+    let (ready, first_reading) = tokio::sync::oneshot::channel();
     let publisher = tokio::spawn(super::publisher::run(
         Arc::clone(&deck),
         Arc::clone(&hub),
         Arc::clone(&changed),
         stop.clone(),
+        ready,
     ));
+    // Connections wait in the backlog until the snapshot is whole.
+    let _ = first_reading.await;
     let shared = Arc::new(Shared {
         owner: nix::unistd::geteuid().as_raw(),
         dispatcher: Dispatcher::new(deck, Arc::clone(&hub), changed),
@@ -99,17 +103,22 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         settings,
     });
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, Arc::clone(&shared), stop.clone()));
+                    connections.spawn(connection(stream, Arc::clone(&shared), stop.clone()));
                 }
                 Err(e) => tracing::warn!("accepting an API connection: {e}"),
             },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = stop.cancelled() => break,
         }
     }
+    // Every client is told why (1001) before the engine goes.
+    let closing = async { while connections.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(3), closing).await;
     let _ = publisher.await;
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!("removing {}: {e}", path.display());

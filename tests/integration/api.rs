@@ -631,7 +631,7 @@ try:
         if not c:
             break
         d += c
-except ConnectionResetError:
+except ConnectionError:
     pass
 sys.stdout.write(d.decode())
 "#;
@@ -738,7 +738,13 @@ fn a_second_engine_is_refused_and_sigterm_ends_the_first_cleanly() {
         "{stderr}"
     );
     engine.still_answers();
+    let mut client = engine.client();
     engine.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(
+        client.close_code(),
+        Some(1001),
+        "a connected client is told"
+    );
     assert_eq!(engine.wait(), Some(0));
     assert!(!engine.socket.exists(), "the socket is removed");
     assert_eq!(world.show("keep")["state"], "running");
