@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::audit::AuditLog;
 use super::hub::Hub;
 use super::protocol::{Command, ServerMessage};
+use super::screens::Screens;
 use crate::engine::{Action, CreateRequest, Deck, EngineHandle};
 use crate::error::DeckError;
 use crate::sandbox::{Payload, SandboxName};
@@ -31,6 +32,7 @@ pub struct Dispatcher {
     sandboxes: Mutex<HashMap<SandboxName, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the publisher after a change, so clients see it at once.
     changed: Arc<Notify>,
+    pub screens: Screens,
 }
 
 /// A command's failure: the `--json` error kind and its message.
@@ -52,6 +54,7 @@ impl Dispatcher {
     pub fn new(deck: Arc<Deck>, hub: Arc<Hub>, changed: Arc<Notify>) -> Dispatcher {
         let audit = AuditLog::new(deck.paths.api_audit_log());
         Dispatcher {
+            screens: Screens::new(Arc::clone(&deck), Arc::clone(&hub)),
             deck,
             hub,
             audit,
@@ -63,7 +66,10 @@ impl Dispatcher {
     /// Runs one command and returns its reply.
     pub async fn run(&self, peer: Peer, id: u64, command: Command) -> ServerMessage {
         let mut started = chrono::Utc::now();
-        let result = self.run_locked(&command, &mut started).await;
+        let result = match self.run_screens(peer, &command).await {
+            Some(result) => result,
+            None => self.run_locked(&command, &mut started).await,
+        };
         if command.mutates() {
             let outcome = result.as_ref().map_or_else(|f| f.kind, |_| "ok");
             let who = (peer.uid, peer.connection);
@@ -74,6 +80,30 @@ impl Dispatcher {
             Ok(result) => ServerMessage::Ok { id, result },
             Err(f) => ServerMessage::error(Some(id), f.kind, f.message),
         }
+    }
+
+    /// Screen subscriptions, which belong to the connection; None for other commands.
+    async fn run_screens(&self, peer: Peer, command: &Command) -> Option<Result<Value, Failure>> {
+        let result = match command {
+            Command::SubscribeScreen { name, fps } => match SandboxName::parse(name) {
+                Ok(name) => self
+                    .screens
+                    .subscribe(peer.connection, name.clone(), fps.unwrap_or(1.0))
+                    .await
+                    .map_err(Failure::from)
+                    .and_then(|fps| json(&serde_json::json!({"name": name, "fps": fps}))),
+                Err(e) => Err(e.into()),
+            },
+            Command::UnsubscribeScreen { name } => match SandboxName::parse(name) {
+                Ok(name) => {
+                    self.screens.unsubscribe(peer.connection, &name);
+                    Ok(Value::Null)
+                }
+                Err(e) => Err(e.into()),
+            },
+            _ => return None,
+        };
+        Some(result)
     }
 
     /// `started` is set to when the command got its sandbox's turn.

@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Bytes;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::live::Live;
@@ -16,7 +18,7 @@ use super::protocol::{Event, ServerMessage, Snapshot};
 pub const SEND_QUEUE: usize = 256;
 
 struct Client {
-    queue: mpsc::Sender<String>,
+    queue: mpsc::Sender<Message>,
     /// Cancelled when the client is dropped for being slow.
     dropped: CancellationToken,
 }
@@ -24,7 +26,7 @@ struct Client {
 /// One client's end: its number, its queue and the token that says it was dropped.
 pub struct Membership {
     pub connection: u64,
-    pub queue: mpsc::Receiver<String>,
+    pub queue: mpsc::Receiver<Message>,
     pub dropped: CancellationToken,
 }
 
@@ -44,8 +46,9 @@ impl Hub {
         let dropped = CancellationToken::new();
         let live = lock(&self.live);
         // A fresh queue has room for these two.
-        let _ = tx.try_send(ServerMessage::hello(connection).to_text());
-        let _ = tx.try_send(ServerMessage::Snapshot(live.snapshot().clone()).to_text());
+        let _ = tx.try_send(Message::text(ServerMessage::hello(connection).to_text()));
+        let snapshot = ServerMessage::Snapshot(live.snapshot().clone());
+        let _ = tx.try_send(Message::text(snapshot.to_text()));
         lock(&self.clients).insert(
             connection,
             Client {
@@ -78,21 +81,30 @@ impl Hub {
         let mut live = lock(&self.live);
         let (events, rest) = change(&mut live);
         for event in events {
-            self.broadcast(&ServerMessage::Event { event }.to_text());
+            self.broadcast(&Message::text(ServerMessage::Event { event }.to_text()));
         }
         rest
     }
 
-    fn broadcast(&self, text: &str) {
+    fn broadcast(&self, message: &Message) {
         let mut clients = lock(&self.clients);
-        clients.retain(|connection, client| keep(*connection, client, text.to_owned()));
+        clients.retain(|connection, client| keep(*connection, client, message.clone()));
     }
 
     /// Sends to one client (a reply).
     pub fn send(&self, connection: u64, message: &ServerMessage) {
+        self.send_message(connection, Message::text(message.to_text()));
+    }
+
+    /// Sends a binary frame (a screen) to one client; the bytes are shared, not copied.
+    pub fn send_binary(&self, connection: u64, frame: Bytes) {
+        self.send_message(connection, Message::Binary(frame));
+    }
+
+    fn send_message(&self, connection: u64, message: Message) {
         let mut clients = lock(&self.clients);
         if let Some(client) = clients.get(&connection)
-            && !keep(connection, client, message.to_text())
+            && !keep(connection, client, message)
         {
             clients.remove(&connection);
         }
@@ -100,8 +112,8 @@ impl Hub {
 }
 
 /// Queues `text` for a client; false (and the client told to go) when its queue is full.
-fn keep(connection: u64, client: &Client, text: String) -> bool {
-    match client.queue.try_send(text) {
+fn keep(connection: u64, client: &Client, message: Message) -> bool {
+    match client.queue.try_send(message) {
         Ok(()) => true,
         Err(mpsc::error::TrySendError::Full(_)) => {
             tracing::warn!("API connection {connection} does not keep up: dropped");
@@ -127,13 +139,21 @@ mod tests {
     fn a_client_gets_hello_and_snapshot_then_events() {
         let hub = Hub::default();
         let mut member = hub.join();
-        let hello = member.queue.try_recv().expect("hello");
+        let mut next = || {
+            member
+                .queue
+                .try_recv()
+                .expect("a message")
+                .into_text()
+                .expect("text")
+        };
+        let hello = next();
         assert!(hello.contains(r#""type":"hello""#), "{hello}");
-        let snapshot = member.queue.try_recv().expect("snapshot");
+        let snapshot = next();
         assert!(snapshot.contains(r#""type":"snapshot""#), "{snapshot}");
         let a = SandboxRecord::example("a", Path::new("/tmp/a"));
         hub.update(|live| (live.records(vec![a]), ()));
-        let event = member.queue.try_recv().expect("event");
+        let event = next();
         assert!(event.contains("sandbox_added"), "{event}");
     }
 

@@ -18,7 +18,7 @@ use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What this engine offers, announced in the hello.
-pub const CAPABILITIES: &[&str] = &["commands", "events"];
+pub const CAPABILITIES: &[&str] = &["commands", "events", "screens"];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
 pub const COMMANDS: &[&str] = &[
@@ -34,6 +34,8 @@ pub const COMMANDS: &[&str] = &[
     "host_stats",
     "preview",
     "snapshot",
+    "subscribe_screen",
+    "unsubscribe_screen",
 ];
 
 /// The one message a client sends: a command with the id its reply will carry.
@@ -96,6 +98,15 @@ pub enum Command {
     },
     /// The full snapshot again (after a client lost track).
     Snapshot {},
+    /// Binary frames of the sandbox's screen, when it changed, at most `fps` a second.
+    SubscribeScreen {
+        name: String,
+        #[serde(default)]
+        fps: Option<f64>,
+    },
+    UnsubscribeScreen {
+        name: String,
+    },
 }
 
 impl Command {
@@ -113,6 +124,8 @@ impl Command {
             Command::HostStats {} => "host_stats",
             Command::Preview { .. } => "preview",
             Command::Snapshot {} => "snapshot",
+            Command::SubscribeScreen { .. } => "subscribe_screen",
+            Command::UnsubscribeScreen { .. } => "unsubscribe_screen",
         }
     }
 

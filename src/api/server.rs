@@ -165,6 +165,7 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, stop: CancellationT
     tracing::info!("API connection {connection} (uid {uid}) opened");
     let why = session(&mut ws, &shared, member, Peer { uid, connection }, stop).await;
     shared.hub.leave(connection);
+    shared.dispatcher.screens.leave(connection);
     if let Some((code, reason)) = why {
         close(&mut ws, code, reason).await;
     }
@@ -205,8 +206,8 @@ async fn session(
     loop {
         tokio::select! {
             out = member.queue.recv() => {
-                let text = out?;
-                match tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::text(text))).await {
+                let message = out?;
+                match tokio::time::timeout(SEND_TIMEOUT, ws.send(message)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return None,
                     Err(_) => return Some((CloseCode::Policy, "too slow")),

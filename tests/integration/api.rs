@@ -84,6 +84,8 @@ struct Raw {
     stream: UnixStream,
     snapshot: Value,
     next_id: u64,
+    /// Binary (screen) frames read while waiting for text.
+    binaries: std::collections::VecDeque<Vec<u8>>,
 }
 
 /// One frame as read: opcode and payload.
@@ -113,6 +115,7 @@ impl Raw {
             stream,
             snapshot: Value::Null,
             next_id: 0,
+            binaries: Default::default(),
         }
     }
 
@@ -154,7 +157,11 @@ impl Raw {
             match frame.opcode {
                 0x1 => return serde_json::from_slice(&frame.payload).expect("JSON text"),
                 0x9 | 0xA => continue,
-                other => panic!("expected text, got opcode {other:#x}: {:?}", frame.payload),
+                0x2 => self.binaries.push_back(frame.payload),
+                other => panic!(
+                    "expected text, got opcode {other:#x}: {:.200?}",
+                    frame.payload
+                ),
             }
         }
     }
@@ -824,6 +831,8 @@ fn an_independent_python_client_lists_creates_and_stops() {
         return;
     }
     let world = World::new();
+    let screen = shell_sandbox(&world, "scr");
+    set_root(&world, &screen, "#ff8000");
     let engine = Engine::start(&world);
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_client.py");
     let project = world.project("py");
@@ -831,6 +840,7 @@ fn an_independent_python_client_lists_creates_and_stops() {
         .arg(&client)
         .arg(&engine.socket)
         .arg(&project)
+        .arg("scr")
         .output()
         .expect("python");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -839,9 +849,97 @@ fn an_independent_python_client_lists_creates_and_stops() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("listed 0"), "{stdout}");
+    assert!(
+        stdout.contains("screen scr 1280x800 pixel 255,128,0"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("listed 1"), "{stdout}");
     assert!(stdout.contains("created py running"), "{stdout}");
     assert!(stdout.contains("stopped py stopped"), "{stdout}");
     assert!(stdout.contains("event py stopped"), "{stdout}");
     assert_eq!(world.show("py")["state"], "stopped");
+}
+
+/// Paints a sandbox's root window (its own Xvfb, through its cookie).
+fn set_root(world: &World, record: &Value, colour: &str) {
+    let display = record["display"].as_u64().expect("a display");
+    let id = record["id"].as_str().expect("an id");
+    let cookie = world
+        .runtime
+        .join("sandbox-deck/sandboxes")
+        .join(id)
+        .join("Xauthority");
+    let status = Command::new("xsetroot")
+        .args(["-display", &format!(":{display}"), "-solid", colour])
+        .env("XAUTHORITY", cookie)
+        .status()
+        .expect("xsetroot");
+    assert!(status.success());
+}
+
+impl Raw {
+    /// The next screen frame: name, width, height and the pixels, decompressed.
+    fn screen(&mut self) -> (String, u32, u32, Vec<u8>) {
+        loop {
+            let data = match self.binaries.pop_front() {
+                Some(data) => data,
+                None => {
+                    let frame = self.frame().expect("a frame from the engine");
+                    if frame.opcode != 0x2 {
+                        continue;
+                    }
+                    frame.payload
+                }
+            };
+            assert_eq!(&data[..4], b"SDF1");
+            let n = usize::from(data[4]);
+            let name = String::from_utf8(data[5..5 + n].to_vec()).expect("name");
+            let size = |at: usize| u32::from_be_bytes(data[at..at + 4].try_into().expect("4"));
+            let (width, height) = (size(5 + n), size(9 + n));
+            let rgb = miniz_oxide::inflate::decompress_to_vec_zlib(&data[13 + n..]).expect("zlib");
+            assert_eq!(rgb.len(), (width * height * 3) as usize);
+            return (name, width, height, rgb);
+        }
+    }
+}
+
+fn pixel(rgb: &[u8], width: u32, x: u32, y: u32) -> [u8; 3] {
+    let i = ((y * width + x) * 3) as usize;
+    [rgb[i], rgb[i + 1], rgb[i + 2]]
+}
+
+#[test]
+fn two_subscribers_get_the_same_screen_and_its_changes() {
+    if !engine_prerequisites() || !prerequisites(&["xsetroot"]) {
+        return;
+    }
+    let world = World::new();
+    let record = shell_sandbox(&world, "scr");
+    set_root(&world, &record, "#ff8000");
+    let engine = Engine::start(&world);
+    let mut a = engine.client();
+    let mut b = engine.client();
+    let reply = a.call(json!({"cmd": "subscribe_screen", "name": "scr", "fps": 5}));
+    assert_eq!(
+        reply["result"],
+        json!({"name": "scr", "fps": 5.0}),
+        "{reply}"
+    );
+    let (name, width, height, first) = a.screen();
+    assert_eq!((name.as_str(), width, height), ("scr", 1280, 800));
+    assert_eq!(pixel(&first, width, 5, 5), [255, 128, 0]);
+    // A second subscriber gets the last frame at once, from the same capture.
+    let reply = b.call(json!({"cmd": "subscribe_screen", "name": "scr"}));
+    assert_eq!(reply["type"], "ok", "{reply}");
+    assert_eq!(b.screen().3, first);
+    set_root(&world, &record, "#00ff00");
+    for client in [&mut a, &mut b] {
+        let (_, width, _, rgb) = client.screen();
+        assert_eq!(pixel(&rgb, width, 5, 5), [0, 255, 0]);
+    }
+    // A sandbox without a screen, and a bad name, are errors, not subscriptions.
+    let reply = a.call(json!({"cmd": "subscribe_screen", "name": "nope"}));
+    assert_eq!(reply["kind"], "not_found", "{reply}");
+    let reply = a.call(json!({"cmd": "subscribe_screen", "name": "../x"}));
+    assert_eq!(reply["kind"], "invalid_name", "{reply}");
 }
