@@ -837,6 +837,7 @@ fn an_independent_python_client_lists_creates_and_stops() {
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_client.py");
     let project = world.project("py");
     let out = Command::new(PYTHON)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(&client)
         .arg(&engine.socket)
         .arg(&project)
