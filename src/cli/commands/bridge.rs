@@ -21,7 +21,8 @@ use crate::paths::Paths;
 pub const LONG_ABOUT: &str = "Copy stdin to the engine's API socket and the socket to stdout, \
 byte for byte, starting the engine first when none answers. `ssh HOST sandbox-deck bridge` is \
 how a mirror reaches another host: SSH is the authentication and no port is opened. The end of \
-stdin closes our half of the connection; the engine closing ends the bridge with status 0.";
+stdin closes our half of the connection; the engine closing ends the bridge with status 0 \
+(status 1: the connection or stdout failed).";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
@@ -68,10 +69,17 @@ fn relay(mut input: File, mut output: File, stream: UnixStream) -> anyhow::Resul
         }
     });
     let mut from_engine = stream;
-    pump(&mut from_engine, &mut output).map_err(|e| match e {
-        Pumped::Read(e) => anyhow::Error::new(e).context("reading from the engine"),
-        Pumped::Write(e) => anyhow::Error::new(e).context("writing to stdout"),
-    })
+    match pump(&mut from_engine, &mut output) {
+        Ok(()) => Ok(()),
+        // An engine that closes with our bytes still unread resets the connection instead
+        // of ending it; what it sent before has been delivered all the same.
+        Err(Pumped::Read(e)) if e.kind() == ErrorKind::ConnectionReset => {
+            tracing::debug!("bridge: the engine closed with input unread: {e}");
+            Ok(())
+        }
+        Err(Pumped::Read(e)) => Err(anyhow::Error::new(e).context("reading from the engine")),
+        Err(Pumped::Write(e)) => Err(anyhow::Error::new(e).context("writing to stdout")),
+    }
 }
 
 /// Which side of a copy failed.
