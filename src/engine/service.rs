@@ -159,7 +159,8 @@ pub struct Starter {
     pub command: EngineCommand,
     /// Variable names kept from our environment (see [`engine_env`]).
     pub env: Vec<String>,
-    pub placement: Placement,
+    /// None: this host's ([`Placement::current`]), observed only when an engine must start.
+    pub placement: Option<Placement>,
     pub timeout: Duration,
 }
 
@@ -173,7 +174,7 @@ impl Starter {
             lock: paths.runtime_dir.join(START_LOCK_NAME),
             command: EngineCommand::serve_auto()?,
             env: engine_env(config),
-            placement: Placement::current().clone(),
+            placement: None,
             timeout: START_TIMEOUT,
         })
     }
@@ -233,9 +234,9 @@ fn lock(path: &Path) -> Result<std::fs::File> {
     Ok(file)
 }
 
-/// Starts the engine detached: its own session (no SIGHUP from our terminal, no Ctrl-C),
-/// stdio on /dev/null (it logs to its file), its environment by allowlist, placed.
-pub fn spawn(starter: &Starter) -> Result<Child> {
+/// The engine's command as it is spawned, placed (`id` names its scope) and with stdio on
+/// /dev/null and its environment by allowlist; [`spawn`] adds the new session.
+pub fn command(starter: &Starter, placement: &Placement, id: &str) -> std::process::Command {
     let args: Vec<&OsStr> = starter
         .command
         .args
@@ -243,17 +244,23 @@ pub fn spawn(starter: &Starter) -> Result<Child> {
         .map(OsString::as_os_str)
         .collect();
     let env: Vec<&str> = starter.env.iter().map(String::as_str).collect();
-    let mut command = starter.placement.command_with_env(
-        "serve",
-        &placement::unique_id(),
-        &starter.command.program,
-        &args,
-        &env,
-    );
+    let mut command =
+        placement.command_with_env("serve", id, &starter.command.program, &args, &env);
     command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
+    command
+}
+
+/// Starts the engine detached: its own session (no SIGHUP from our terminal, no Ctrl-C),
+/// stdio on /dev/null (it logs to its file), its environment by allowlist, placed.
+pub fn spawn(starter: &Starter) -> Result<Child> {
+    let placement = starter
+        .placement
+        .as_ref()
+        .unwrap_or_else(|| Placement::current());
+    let mut command = command(starter, placement, &placement::unique_id());
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {
         command.pre_exec(|| {
@@ -367,35 +374,25 @@ mod tests {
             lock: "/run/sd/lock".into(),
             command,
             env: vec!["XDG_RUNTIME_DIR".into()],
-            placement: Placement::Direct,
+            placement: Some(Placement::Direct),
             timeout: START_TIMEOUT,
         };
-        // The spawn's argv, as `spawn` builds it (no shell, nothing added without a manager).
-        let args: Vec<&OsStr> = starter
-            .command
-            .args
-            .iter()
-            .map(OsString::as_os_str)
-            .collect();
-        let built = starter
-            .placement
-            .command("serve", "1", &starter.command.program, &args);
-        assert_eq!(built.get_program(), "/opt/bin/sandbox-deck");
-        assert_eq!(built.get_args().collect::<Vec<_>>(), ["serve", "--auto"]);
+        let argv = |command: &std::process::Command| -> Vec<OsString> {
+            std::iter::once(command.get_program())
+                .chain(command.get_args())
+                .map(OsStr::to_os_string)
+                .collect()
+        };
+        // Nothing added without a user manager; no shell either way.
+        assert_eq!(
+            argv(&super::command(&starter, &Placement::Direct, "7-0")),
+            ["/opt/bin/sandbox-deck", "serve", "--auto"].map(OsString::from)
+        );
         let scope = Placement::UserScope {
             systemd_run: "/usr/bin/systemd-run".into(),
         };
-        let placed = scope.wrap(
-            "serve",
-            "7-0",
-            &[
-                starter.command.program.as_os_str(),
-                "serve".as_ref(),
-                "--auto".as_ref(),
-            ],
-        );
         assert_eq!(
-            placed,
+            argv(&super::command(&starter, &scope, "7-0")),
             [
                 "/usr/bin/systemd-run",
                 "--user",

@@ -237,7 +237,7 @@ impl Engine {
             lock: dir.join("serve-start.lock"),
             command,
             env: vec!["XDG_RUNTIME_DIR".into()],
-            placement: Placement::Direct,
+            placement: Some(Placement::Direct),
             timeout: Duration::from_secs(5),
         };
         Some(Engine { starter, pids })
