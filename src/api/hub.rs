@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::live::Live;
 use super::protocol::{Event, ServerMessage, Snapshot};
+use crate::sandbox::SandboxState;
 
 /// How many messages may wait for one client before it counts as too slow.
 pub const SEND_QUEUE: usize = 256;
@@ -70,6 +71,16 @@ impl Hub {
 
     pub fn clients(&self) -> usize {
         lock(&self.clients).len()
+    }
+
+    /// How many sandboxes run (or start) now.
+    pub fn running(&self) -> usize {
+        lock(&self.live)
+            .snapshot()
+            .sandboxes
+            .iter()
+            .filter(|r| matches!(r.state, SandboxState::Running | SandboxState::Starting))
+            .count()
     }
 
     pub fn snapshot(&self) -> Snapshot {

@@ -21,6 +21,7 @@ use super::hub::{Hub, Membership};
 use super::protocol::{ServerMessage, parse_request};
 use super::rate::TokenBucket;
 use crate::engine::Deck;
+use crate::engine::service::{IdleClock, IdlePolicy};
 use crate::error::{DeckError, Result};
 
 /// Client → engine limits (SECURITY.md 4.2).
@@ -42,6 +43,8 @@ pub struct Settings {
     /// A connection with no frame (not even a pong) for this long is closed; a ping goes
     /// out at half of it.
     pub idle_timeout: Duration,
+    /// When the engine ends by itself (`serve --auto`: no client, no running sandbox).
+    pub idle_exit: IdlePolicy,
 }
 
 /// What every connection shares.
@@ -103,6 +106,13 @@ pub async fn serve(
         slots: Arc::new(Semaphore::new(MAX_CONNECTIONS)),
         settings,
     });
+    if shared.settings.idle_exit.exit_after.is_some() {
+        tokio::spawn(exit_when_idle(
+            Arc::clone(&shared.hub),
+            shared.settings.idle_exit,
+            stop.clone(),
+        ));
+    }
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -122,6 +132,27 @@ pub async fn serve(
     let _ = publisher.await;
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!("removing {}: {e}", path.display());
+    }
+}
+
+/// Ends an auto-started engine nobody needs: no client and no running sandbox for the
+/// configured time, as observed once a second.
+async fn exit_when_idle(hub: Arc<Hub>, policy: IdlePolicy, stop: CancellationToken) {
+    let mut clock = IdleClock::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let clients = hub.clients();
+        let running = hub.running();
+        let idle_for = clock.observe(Instant::now(), clients, running);
+        if policy.should_exit(idle_for, clients, running) {
+            tracing::info!("the engine ends: idle for {idle_for:?} with nobody connected");
+            stop.cancel();
+            return;
+        }
     }
 }
 

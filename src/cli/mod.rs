@@ -96,6 +96,10 @@ pub enum Cmd {
     /// users refused). Sandboxes never depend on the engine: they keep running when it
     /// stops or is killed, and a new engine finds them.
     Serve(serve::Args),
+    /// Connect stdin and stdout to this host's engine (started if need be): `ssh HOST
+    /// sandbox-deck bridge` is how a mirror reaches it.
+    #[command(long_about = bridge::LONG_ABOUT)]
+    Bridge(bridge::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),
     /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
@@ -182,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Status(args) => status::exec(args, json),
         Cmd::Usage(args) => usage::exec(args, json),
         Cmd::Serve(args) => serve::exec(args, json),
+        Cmd::Bridge(args) => bridge::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),

@@ -89,11 +89,6 @@ impl Paths {
         tmux_conf_in(&self.runtime_dir)
     }
 
-    /// The engine's websocket API (`serve`): in the runtime dir, which is 0700.
-    pub fn api_socket(&self) -> PathBuf {
-        self.runtime_dir.join("api.sock")
-    }
-
     /// One JSON line per mutating API command: who (uid, connection), what, and the result.
     pub fn api_audit_log(&self) -> PathBuf {
         self.state_dir.join("api-audit.log")

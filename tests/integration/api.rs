@@ -944,3 +944,41 @@ fn two_subscribers_get_the_same_screen_and_its_changes() {
     let reply = a.call(json!({"cmd": "subscribe_screen", "name": "../x"}));
     assert_eq!(reply["kind"], "invalid_name", "{reply}");
 }
+
+#[test]
+fn an_auto_started_engine_ends_when_idle_and_not_while_a_client_is_connected() {
+    if !engine_prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let config = world.path("config/sandbox-deck/config.toml");
+    std::fs::create_dir_all(config.parent().expect("dir")).expect("config dir");
+    std::fs::write(&config, "[serve]\nidle_exit_secs = 2\n").expect("config");
+    let socket = world.runtime.join("sandbox-deck/api.sock");
+    let mut engine = Engine {
+        process: world
+            .command()
+            .args(["serve", "--auto"])
+            .stderr(std::process::Stdio::null())
+            .spawn_guarded(),
+        socket: socket.clone(),
+    };
+    wait_for("the engine's socket", WAIT, || {
+        UnixStream::connect(&socket).is_ok()
+    });
+    let client = engine.client();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        engine.process.try_wait().expect("try_wait").is_none(),
+        "the engine ended with a client connected"
+    );
+    drop(client);
+    let started = Instant::now();
+    assert_eq!(engine.wait(), Some(0));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!socket.exists(), "the socket is removed");
+}

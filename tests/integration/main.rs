@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod bridge;
 mod capture;
 mod chromium;
 mod claude_screens;

@@ -9,17 +9,21 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::server::{self, Settings};
 use crate::engine::Deck;
+use crate::engine::service::{self, ServeOptions};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Close a connection that sent nothing (not even a pong) for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub idle_timeout: u64,
+    #[command(flatten)]
+    pub service: ServeOptions,
 }
 
 pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
     let deck = Arc::new(Deck::open()?);
-    let path = deck.paths.api_socket();
+    let path = service::api_socket(&deck.paths);
+    let idle_exit = args.service.idle_policy(&deck.config.serve);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -33,6 +37,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
         tokio::spawn(stop_on_signals(stop.clone()));
         let settings = Settings {
             idle_timeout: Duration::from_secs(args.idle_timeout),
+            idle_exit,
         };
         server::serve(listener, path.clone(), deck, settings, stop).await;
         anyhow::Ok(())
