@@ -982,3 +982,54 @@ fn an_auto_started_engine_ends_when_idle_and_not_while_a_client_is_connected() {
     );
     assert!(!socket.exists(), "the socket is removed");
 }
+
+#[test]
+fn bridge_carries_a_client_to_a_real_engine() {
+    if !engine_prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let engine = Engine::start(&world);
+    let mut bridge = world
+        .command()
+        .arg("bridge")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn_guarded();
+    let mut input = bridge.stdin.take().expect("stdin");
+    let mut output = bridge.stdout.take().expect("stdout");
+    // A client waits for the upgrade before its first frame (the engine refuses bytes
+    // after the request: tungstenite's "junk after request").
+    input.write_all(UPGRADE.as_bytes()).expect("upgrade");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            output.read(&mut byte).expect("the bridge"),
+            1,
+            "the bridge ended"
+        );
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{head:?}");
+    let list = br#"{"id":5,"command":{"cmd":"list"}}"#;
+    input
+        .write_all(&frame(0x1, list, FrameOpts::default()))
+        .expect("a command");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let needle = br#"{"type":"ok","id":5,"result":[]}"#;
+    while !seen.windows(needle.len()).any(|w| w == needle) {
+        let n = output.read(&mut buf).expect("reading the bridge");
+        assert!(
+            n > 0,
+            "the bridge ended: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(input);
+    assert_eq!(bridge.wait().expect("the bridge").code(), Some(0));
+    drop(engine);
+}
