@@ -3,7 +3,8 @@
 //! and the limits; `hub` the clients and the engine's current truth, `live` how a reading
 //! becomes events, `publisher` the one monitor loop; `dispatch` runs commands through the
 //! engine handle, `audit` logs the mutating ones, `rate` is the per-connection limit;
-//! `screens` captures a watched sandbox's screen once for all its subscribers.
+//! `screens` captures a watched sandbox's screen once for all its subscribers; `tcp` is
+//! the optional loopback listener of `serve --listen` (Host, Origin, token).
 
 pub mod audit;
 pub mod dispatch;
@@ -14,3 +15,4 @@ pub mod publisher;
 pub mod rate;
 pub mod screens;
 pub mod server;
+pub mod tcp;

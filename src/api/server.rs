@@ -1,5 +1,7 @@
 //! The websocket server on the unix socket: the peer's uid checked (SO_PEERCRED) before the
 //! handshake, then hello, snapshot, events and command replies, within the limits below.
+//! With `serve --listen`, TCP connections take the same path after their own handshake
+//! (`tcp`: Host, Origin and the token instead of the uid).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -7,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Notify, Semaphore};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -20,6 +23,7 @@ use super::dispatch::{Dispatcher, Peer};
 use super::hub::{Hub, Membership};
 use super::protocol::{ServerMessage, parse_request};
 use super::rate::TokenBucket;
+use super::tcp;
 use crate::engine::Deck;
 use crate::engine::service::{IdleClock, IdlePolicy};
 use crate::error::{DeckError, Result};
@@ -79,9 +83,10 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves until `stop`, then removes the socket file.
+/// Serves until `stop`, then removes the socket file. `tcp`: the `--listen` port too.
 pub async fn serve(
     listener: UnixListener,
+    tcp: Option<tcp::Listener>,
     path: PathBuf,
     deck: Arc<Deck>,
     settings: Settings,
@@ -122,6 +127,20 @@ pub async fn serve(
                 }
                 Err(e) => tracing::warn!("accepting an API connection: {e}"),
             },
+            accepted = accept_tcp(tcp.as_ref()) => match accepted {
+                Ok((stream, from)) => {
+                    let Some(tcp) = tcp.as_ref() else { continue };
+                    // Unjudged handshakes are capped; one over is closed unanswered.
+                    let Ok(pending) = Arc::clone(&tcp.pending).try_acquire_owned() else {
+                        tracing::debug!("dropped a TCP connection from {from}: too many handshakes");
+                        continue;
+                    };
+                    let gate = Arc::clone(&tcp.gate);
+                    let shared = Arc::clone(&shared);
+                    connections.spawn(tcp_connection(stream, from, gate, pending, shared, stop.clone()));
+                }
+                Err(e) => tracing::warn!("accepting a TCP API connection: {e}"),
+            },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = stop.cancelled() => break,
         }
@@ -132,6 +151,16 @@ pub async fn serve(
     let _ = publisher.await;
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!("removing {}: {e}", path.display());
+    }
+}
+
+/// The next TCP connection, or never when there is no `--listen`.
+async fn accept_tcp(
+    tcp: Option<&tcp::Listener>,
+) -> std::io::Result<(TcpStream, std::net::SocketAddr)> {
+    match tcp {
+        Some(tcp) => tcp.listener.accept().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -171,12 +200,9 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, stop: CancellationT
         return;
     }
     let slot = Arc::clone(&shared.slots).try_acquire_owned();
-    let config = WebSocketConfig::default()
-        .max_frame_size(Some(MAX_FRAME))
-        .max_message_size(Some(MAX_MESSAGE));
     let handshake =
-        tokio_tungstenite::accept_hdr_async_with_config(stream, check_headers, Some(config));
-    let mut ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        tokio_tungstenite::accept_hdr_async_with_config(stream, check_headers, Some(ws_config()));
+    let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             tracing::debug!("an API handshake failed: {e}");
@@ -187,14 +213,60 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, stop: CancellationT
             return;
         }
     };
+    run(ws, slot, &shared, uid, &format!("uid {uid}"), stop).await;
+}
+
+/// One TCP connection (`serve --listen`): its handshake judged by `tcp`, then the same
+/// session as on the unix socket. The token is the owner's, so its commands are audited
+/// under the engine's own uid.
+async fn tcp_connection(
+    stream: TcpStream,
+    from: std::net::SocketAddr,
+    gate: Arc<tcp::Gate>,
+    pending: OwnedSemaphorePermit,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let handshake = tcp::handshake(stream, from, &gate, ws_config());
+    let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Some(ws)) => ws,
+        Ok(None) => return,
+        Err(_) => {
+            tracing::debug!("a TCP API handshake from {from} timed out");
+            return;
+        }
+    };
+    drop(pending);
+    // Taken only now, so nobody without the token can hold a connection slot.
+    let slot = Arc::clone(&shared.slots).try_acquire_owned();
+    let owner = shared.owner;
+    run(ws, slot, &shared, owner, &format!("TCP {from}"), stop).await;
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_frame_size(Some(MAX_FRAME))
+        .max_message_size(Some(MAX_MESSAGE))
+}
+
+/// A connection after its handshake: refused when all slots are taken (1008), else served
+/// until either side ends it.
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    mut ws: WebSocketStream<S>,
+    slot: std::result::Result<OwnedSemaphorePermit, TryAcquireError>,
+    shared: &Arc<Shared>,
+    uid: u32,
+    who: &str,
+    stop: CancellationToken,
+) {
     let Ok(_slot) = slot else {
         close(&mut ws, CloseCode::Policy, "too many connections").await;
         return;
     };
     let member = shared.hub.join();
     let connection = member.connection;
-    tracing::info!("API connection {connection} (uid {uid}) opened");
-    let why = session(&mut ws, &shared, member, Peer { uid, connection }, stop).await;
+    tracing::info!("API connection {connection} ({who}) opened");
+    let why = session(&mut ws, shared, member, Peer { uid, connection }, stop).await;
     shared.hub.leave(connection);
     shared.dispatcher.screens.leave(connection);
     if let Some((code, reason)) = why {
@@ -218,11 +290,9 @@ fn check_headers(
     Ok(response)
 }
 
-type Ws = WebSocketStream<UnixStream>;
-
 /// The message loop. Returns the close code and reason when the engine ends it.
-async fn session(
-    ws: &mut Ws,
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
     shared: &Arc<Shared>,
     mut member: Membership,
     peer: Peer,
@@ -320,7 +390,11 @@ fn close_code_of(error: &WsError) -> Option<(CloseCode, &'static str)> {
 }
 
 /// Says why, then closes; a peer that does not read gets no more than the timeout.
-async fn close(ws: &mut Ws, code: CloseCode, reason: &'static str) {
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    code: CloseCode,
+    reason: &'static str,
+) {
     let frame = CloseFrame {
         code,
         reason: reason.into(),

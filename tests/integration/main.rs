@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod api_listen;
 mod bridge;
 mod capture;
 mod chromium;
