@@ -25,6 +25,7 @@ pub struct Config {
     pub status: StatusConfig,
     pub notify: NotifyConfig,
     pub metrics: MetricsConfig,
+    pub logs: LogsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +193,14 @@ pub struct NotifyConfig {
 pub struct MetricsConfig {
     /// How often per-sandbox CPU and memory are sampled (milliseconds).
     pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// The size a sandbox's pane log may reach before it is rotated (one old file kept);
+    /// 0 turns pane logs off.
+    pub max_bytes: u64,
 }
 
 impl Config {

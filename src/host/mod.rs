@@ -10,6 +10,7 @@ pub mod job;
 pub mod namespace;
 pub mod process;
 pub mod tmux;
+pub mod tmux_control;
 pub mod xvfb;
 
 use std::path::{Path, PathBuf};

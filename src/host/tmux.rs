@@ -4,10 +4,20 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{DeckError, IoContext, Result};
 
 pub const CONFIG: &str = include_str!("../../assets/tmux.conf");
+
+/// How many tmux processes this process has started (commands and control clients), for
+/// tests and benchmarks that check an idle path starts none.
+static SPAWNED: AtomicU64 = AtomicU64::new(0);
+
+/// How many tmux processes this process has started so far.
+pub fn spawned_processes() -> u64 {
+    SPAWNED.load(Ordering::SeqCst)
+}
 
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -77,6 +87,7 @@ impl Tmux {
     }
 
     fn command(&self) -> Command {
+        SPAWNED.fetch_add(1, Ordering::SeqCst);
         let mut command = Command::new(&self.binary);
         command
             .arg("-S")
@@ -235,6 +246,15 @@ impl Tmux {
         } else {
             text.trim_end().to_owned()
         })
+    }
+
+    /// A control-mode client (`tmux -C`) attached to `session`, for
+    /// [`super::tmux_control::Control`]: it never sizes the session's windows.
+    pub(super) fn control_command(&self, session: &str) -> Command {
+        let target = format!("={session}");
+        let mut command = self.command();
+        command.args(["-C", "attach-session", "-f", "ignore-size", "-t", &target]);
+        command
     }
 
     /// The command that puts the user's terminal on the session: `switch-client` when we run

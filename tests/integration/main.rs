@@ -18,5 +18,6 @@ mod metrics;
 mod nix_spec;
 mod start;
 mod status;
+mod tmux_control;
 mod tui_e2e;
 mod usage;
