@@ -86,6 +86,8 @@ pub enum Cmd {
     Doctor(doctor::Args),
     /// The agent state of every sandbox (or NAME): starting, working, waiting, idle, exited, dead.
     Status(status::Args),
+    /// What a sandbox's pane printed while the control center watched (its pane log).
+    Logs(logs::Args),
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage(usage::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
@@ -172,6 +174,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Screenshot(args) => screenshot::exec(args, json),
         Cmd::Doctor(args) => doctor::exec(args, json),
         Cmd::Status(args) => status::exec(args, json),
+        Cmd::Logs(args) => logs::exec(args, json),
         Cmd::Usage(args) => usage::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),

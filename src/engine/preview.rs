@@ -32,6 +32,14 @@ impl Deck {
         }
     }
 
+    /// `name`'s record and its pane log: the current file (the old one is
+    /// [`PaneLog::rotated`] of it), which may not exist yet.
+    pub fn pane_log_of(&self, name: &str) -> Result<(SandboxRecord, PathBuf)> {
+        let record = self.show(name)?;
+        let path = self.paths.sandbox(&record.id).pane_log();
+        Ok((record, path))
+    }
+
     /// The record of `name` as stored (no reconcile), for the preview.
     pub(super) fn stored_record(&self, name: &SandboxName) -> Result<Option<SandboxRecord>> {
         Ok(self.registry.load()?.into_iter().find(|r| &r.name == name))

@@ -14,9 +14,19 @@ pub const CONFIG: &str = include_str!("../../assets/tmux.conf");
 /// tests and benchmarks that check an idle path starts none.
 static SPAWNED: AtomicU64 = AtomicU64::new(0);
 
+thread_local! {
+    static SPAWNED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// How many tmux processes this process has started so far.
 pub fn spawned_processes() -> u64 {
     SPAWNED.load(Ordering::SeqCst)
+}
+
+/// How many tmux processes the calling thread has started so far (a test's own count,
+/// whatever other tests in the same process do meanwhile).
+pub fn spawned_by_this_thread() -> u64 {
+    SPAWNED_HERE.with(std::cell::Cell::get)
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +98,7 @@ impl Tmux {
 
     fn command(&self) -> Command {
         SPAWNED.fetch_add(1, Ordering::SeqCst);
+        SPAWNED_HERE.with(|n| n.set(n.get() + 1));
         let mut command = Command::new(&self.binary);
         command
             .arg("-S")

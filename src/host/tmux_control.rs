@@ -232,12 +232,22 @@ impl Control {
             waiting: Mutex::new(VecDeque::new()),
         });
         let reader = Arc::clone(&shared);
+        let (attached, ready) = channel();
         let spawned = std::thread::Builder::new()
             .name("deck-tmux-control".into())
-            .spawn(move || read_messages(BufReader::new(stdout), &reader, &mut sink));
+            .spawn(move || read_messages(BufReader::new(stdout), &reader, &mut sink, attached));
         if let Err(e) = spawned {
             end(&mut child);
             return Err(DeckError::io("starting the tmux control reader", e));
+        }
+        // Attached once tmux answers the command line that attached it: from then on no
+        // output of the session is missed. A client that ends first found no session.
+        if !matches!(ready.recv_timeout(REPLY_TIMEOUT), Ok(true)) {
+            end(&mut child);
+            return Err(DeckError::tmux(
+                format!("attaching a tmux control client to {session}"),
+                "it ended or did not answer",
+            ));
         }
         Ok(Control {
             child,
@@ -343,7 +353,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// The reader thread: every line of the client's stdout until it closes.
-fn read_messages(mut out: impl BufRead, shared: &Shared, sink: &mut OutputSink) {
+fn read_messages(
+    mut out: impl BufRead,
+    shared: &Shared,
+    sink: &mut OutputSink,
+    attached: Sender<bool>,
+) {
+    let mut attached = Some(attached);
     let mut parser = Parser::new();
     let mut line = Vec::new();
     loop {
@@ -364,7 +380,13 @@ fn read_messages(mut out: impl BufRead, shared: &Shared, sink: &mut OutputSink) 
                     let _ = waiter.send(reply);
                 }
             }
-            Some(Message::Reply(_)) | None => {}
+            Some(Message::Reply(reply)) => {
+                if let Some(attached) = attached.take() {
+                    // The caller may have given up waiting (and ended the client).
+                    let _ = attached.send(reply.ok);
+                }
+            }
+            None => {}
             Some(Message::Event(event)) => {
                 shared.changes.fetch_add(1, Ordering::SeqCst);
                 match event {

@@ -14,6 +14,7 @@ mod launch;
 mod leftovers;
 mod lifecycle;
 mod log;
+mod logs;
 mod metrics;
 mod nix_spec;
 mod start;

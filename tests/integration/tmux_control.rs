@@ -8,7 +8,7 @@ use crate::common::*;
 use sandbox_deck::config::Config;
 use sandbox_deck::engine::status::AgentState;
 use sandbox_deck::engine::{Deck, EngineHandle};
-use sandbox_deck::host::tmux::spawned_processes;
+use sandbox_deck::host::tmux::spawned_by_this_thread;
 use sandbox_deck::paths::Paths;
 use sandbox_deck::sandbox::{SandboxName, SandboxRecord};
 
@@ -90,13 +90,13 @@ fn a_pane_that_asks_reads_waiting_within_100_ms_with_no_process_spawned() {
             .is_ok_and(|p| p.contains('#') || p.contains('$'))
     });
     assert_ne!(state_of(&deck, &records), AgentState::Waiting);
-    let before = spawned_processes();
+    let before = spawned_by_this_thread();
     for _ in 0..20 {
         assert_ne!(state_of(&deck, &records), AgentState::Waiting);
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
-        spawned_processes(),
+        spawned_by_this_thread(),
         before,
         "a silent pane costs no process"
     );
@@ -117,7 +117,7 @@ fn a_pane_that_asks_reads_waiting_within_100_ms_with_no_process_spawned() {
         "read waiting {waited:?} after the question was typed"
     );
     assert_eq!(
-        spawned_processes(),
+        spawned_by_this_thread(),
         before,
         "no capture process was spawned to read it"
     );
@@ -165,11 +165,11 @@ fn a_killed_control_client_comes_back_and_the_preview_resumes() {
         "nothing marked dead"
     );
     // A silent pane is read without a process over the new client.
-    let before = spawned_processes();
+    let before = spawned_by_this_thread();
     for _ in 0..10 {
         assert!(deck.preview(&name).unwrap().contains("after-43"));
     }
-    assert_eq!(spawned_processes(), before);
+    assert_eq!(spawned_by_this_thread(), before);
 }
 
 #[test]
