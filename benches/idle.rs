@@ -202,10 +202,12 @@ fn snapshot(server: u32) -> Snapshot {
         secs(u.ru_utime) + secs(u.ru_stime)
     };
     let me = std::process::id();
-    // The control clients are alive (not reaped) while measured: read from /proc.
+    // The control clients are alive (not reaped) while measured: read from /proc. (As a
+    // subreaper we also parent the server and the sandboxes' Xvfbs: not these.)
     let live_children: f64 = process::pids()
         .into_iter()
-        .filter(|pid| process::parent(*pid) == Some(me))
+        .filter(|pid| *pid != server && process::parent(*pid) == Some(me))
+        .filter(|pid| process::name(*pid).is_some_and(|n| n.starts_with("tmux")))
         .map(cpu_secs)
         .sum();
     Snapshot {
