@@ -25,6 +25,7 @@ pub struct Config {
     pub status: StatusConfig,
     pub notify: NotifyConfig,
     pub metrics: MetricsConfig,
+    pub serve: ServeConfig,
     pub logs: LogsConfig,
 }
 
@@ -201,6 +202,15 @@ pub struct LogsConfig {
     /// The size a sandbox's pane log may reach before it is rotated (one old file kept);
     /// 0 turns pane logs off.
     pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// An engine started by a client (`serve --auto`) ends after this many seconds with no
+    /// client connected and no sandbox running; 0: it never does. `serve` typed by hand
+    /// (or run by a unit) always stays.
+    pub idle_exit_secs: u64,
 }
 
 impl Config {
@@ -513,6 +523,17 @@ mod tests {
         assert!(err.to_string().contains("widht"), "{err}");
         let err = Config::from_layers(Some("colour = 1\n"), "test").unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn the_serve_section_sets_the_idle_exit_and_names_a_typo() {
+        assert_eq!(Config::defaults().serve.idle_exit_secs, 600);
+        let config = Config::from_layers(Some("[serve]\nidle_exit_secs = 0\n"), "test").unwrap();
+        assert_eq!(config.serve.idle_exit_secs, 0);
+        let err = Config::from_layers(Some("[serve]\nidle_exit = 5\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("idle_exit"), "{err}");
+        let err = Config::from_layers(Some("[serve]\nidle_exit_secs = -1\n"), "test").unwrap_err();
+        assert!(err.to_string().contains("idle_exit_secs"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
+use crate::host::placement::{Facts, has_user_manager};
 use crate::host::which;
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,7 +42,117 @@ pub fn run() -> Vec<Check> {
         landlock(),
         agent(),
         chromium(),
+        linger(),
     ]
+}
+
+/// The name of the check of what survives a logout.
+const LINGER: &str = "linger";
+
+/// Whether logging out (of SSH) ends the sandboxes: with a systemd user manager, our
+/// long-lived processes live in its scopes, which outlive a logout only with lingering on.
+fn linger() -> Check {
+    let facts = Facts::observe();
+    if !has_user_manager(&facts) {
+        return without_user_manager();
+    }
+    if facts.systemd_run.is_none() {
+        return without_systemd_run();
+    }
+    let uid = nix::unistd::getuid().as_raw().to_string();
+    let reading = match which("loginctl") {
+        None => Err("`loginctl` is not on PATH".to_owned()),
+        Some(loginctl) => Command::new(loginctl)
+            .args(["show-user", &uid, "--property=Linger"])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running loginctl: {e}"))
+            .and_then(|out| {
+                parse_linger(&String::from_utf8_lossy(&out.stdout)).ok_or_else(|| {
+                    let err = String::from_utf8_lossy(&out.stderr);
+                    format!("`loginctl show-user {uid}` did not say: {}", err.trim())
+                })
+            }),
+    };
+    with_user_manager(reading)
+}
+
+/// `Linger=yes` or `Linger=no` in `loginctl show-user … --property=Linger` output.
+pub fn parse_linger(text: &str) -> Option<bool> {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("Linger="))
+        .and_then(|value| match value.trim() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        })
+}
+
+const ENABLE_LINGER: &str = "`loginctl enable-linger $USER`: your user manager, and the \
+     sandboxes in its scopes, then keep running after your last logout (agent-deck lost 33 \
+     sessions to one SSH logout after 25 days of uptime)";
+
+/// The check on a host with a user manager, from what `loginctl` said (or why it did not).
+fn with_user_manager(linger: std::result::Result<bool, String>) -> Check {
+    let placed = "the tmux server, the Xvfbs and the engine run in scopes of your systemd \
+                  user manager (sandbox-deck-*.scope)";
+    match linger {
+        Ok(true) => Check {
+            name: LINGER,
+            ok: true,
+            required: false,
+            detail: format!("lingering is on: {placed} and outlive every logout"),
+            fix: None,
+        },
+        Ok(false) => Check {
+            name: LINGER,
+            ok: false,
+            required: false,
+            detail: format!(
+                "lingering is off: {placed}, which systemd stops when your last session \
+                 ends (an SSH logout), and every sandbox with them"
+            ),
+            fix: Some(ENABLE_LINGER.into()),
+        },
+        Err(why) => Check {
+            name: LINGER,
+            ok: false,
+            required: false,
+            detail: format!(
+                "{placed}, which outlive your last logout only with lingering on; \
+                 whether it is is unknown: {why}"
+            ),
+            fix: Some(ENABLE_LINGER.into()),
+        },
+    }
+}
+
+fn without_systemd_run() -> Check {
+    Check {
+        name: LINGER,
+        ok: false,
+        required: false,
+        detail: "a systemd user manager runs but `systemd-run` is not on PATH: the tmux \
+                 server, the Xvfbs and the engine stay in your login's session, which \
+                 systemd may end at logout (KillUserProcesses)"
+            .into(),
+        fix: Some("put systemd's `systemd-run` on PATH (package systemd)".into()),
+    }
+}
+
+fn without_user_manager() -> Check {
+    Check {
+        name: LINGER,
+        ok: true,
+        required: false,
+        detail: "no systemd user manager here, so no lingering to check: the tmux server, \
+                 the Xvfbs and the engine run as ordinary processes, each in a session of \
+                 its own (setsid), so a logout's hangup does not reach them; they end with a \
+                 reboot, or when logind kills a session's processes at logout \
+                 (KillUserProcesses=yes)"
+            .into(),
+        fix: None,
+    }
 }
 
 /// The browser every sandbox gets (`chromium` inside) when the host has one.
@@ -348,5 +459,57 @@ fn kvm() -> Check {
             "enable virtualization in firmware, load kvm_intel/kvm_amd, and add yourself to the `kvm` group (VM backend)"
                 .into()
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_linger_property_parses() {
+        assert_eq!(parse_linger("Linger=yes\n"), Some(true));
+        assert_eq!(parse_linger("Linger=no"), Some(false));
+        assert_eq!(parse_linger("Name=me\nLinger=yes\n"), Some(true));
+        assert_eq!(parse_linger("Linger=maybe\n"), None);
+        assert_eq!(parse_linger(""), None);
+        assert_eq!(parse_linger("Failed to get user: No such user"), None);
+    }
+
+    #[test]
+    fn lingering_off_says_what_a_logout_ends_and_how_to_keep_it() {
+        let off = with_user_manager(Ok(false));
+        assert!(!off.ok && !off.required);
+        assert!(off.detail.contains("lingering is off"), "{}", off.detail);
+        assert!(off.detail.contains("every sandbox"), "{}", off.detail);
+        let fix = off.fix.unwrap();
+        assert!(fix.contains("loginctl enable-linger $USER"), "{fix}");
+        assert!(fix.contains("33 sessions"), "{fix}");
+    }
+
+    #[test]
+    fn lingering_on_is_fine_and_an_unknown_answer_says_why() {
+        let on = with_user_manager(Ok(true));
+        assert!(on.ok && on.fix.is_none());
+        assert!(on.detail.contains("sandbox-deck-*.scope"), "{}", on.detail);
+        let unknown = with_user_manager(Err("`loginctl` is not on PATH".into()));
+        assert!(!unknown.ok);
+        assert!(unknown.detail.contains("loginctl"), "{}", unknown.detail);
+        assert!(unknown.fix.unwrap().contains("enable-linger"));
+    }
+
+    #[test]
+    fn without_systemd_it_says_what_runs_where_instead() {
+        let check = without_user_manager();
+        assert!(check.ok && check.fix.is_none());
+        assert!(
+            check.detail.contains("no systemd user manager"),
+            "{}",
+            check.detail
+        );
+        assert!(check.detail.contains("setsid"), "{}", check.detail);
+        let check = without_systemd_run();
+        assert!(!check.ok);
+        assert!(check.fix.unwrap().contains("systemd-run"));
     }
 }

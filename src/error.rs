@@ -65,6 +65,14 @@ pub enum DeckError {
         last_lines: String,
     },
 
+    /// No engine answers on the API socket, and starting one failed or timed out.
+    #[error("no engine answers on {}: {detail}; its log: {}", socket.display(), log.display())]
+    EngineUnavailable {
+        socket: PathBuf,
+        detail: String,
+        log: PathBuf,
+    },
+
     /// A host step failed for a reason that is only a message (no foreign error behind it).
     #[error("{what} failed: {detail}")]
     Host { what: String, detail: String },
@@ -148,6 +156,7 @@ impl DeckError {
             DeckError::Profile { .. } => "profile",
             DeckError::MissingBinary { .. } => "missing_binary",
             DeckError::StartFailed { .. } => "start_failed",
+            DeckError::EngineUnavailable { .. } => "engine_unavailable",
             // The causes split out of `Host` keep its kind: `--json` users parse it.
             DeckError::Host { .. }
             | DeckError::Capture { .. }
@@ -364,10 +373,18 @@ mod tests {
             ),
             (
                 DeckError::Profile {
-                    path,
+                    path: path.clone(),
                     message: s("bad"),
                 },
                 "profile",
+            ),
+            (
+                DeckError::EngineUnavailable {
+                    socket: path.clone(),
+                    detail: s("it exited"),
+                    log: path,
+                },
+                "engine_unavailable",
             ),
             (
                 DeckError::MissingBinary {

@@ -163,15 +163,8 @@ impl MetricsSampler {
     /// Samples the host and the process trees of `records`. Returns None on the first call:
     /// a CPU figure needs two samples.
     pub fn sample(&mut self, records: &[SandboxRecord]) -> Option<MetricsSnapshot> {
-        let now = Instant::now();
-        let trees = process_trees(records);
-        self.refresh(&trees);
         let host = self.host.sample();
-        let elapsed_ms = self
-            .previous
-            .map(|p| now.duration_since(p).as_secs_f64() * 1e3);
-        let sandboxes = self.sandbox_metrics(&trees, elapsed_ms);
-        self.previous = Some(now);
+        let (elapsed_ms, sandboxes) = self.sample_trees(records);
         let elapsed = elapsed_ms?;
         let load = System::load_average()
             .map(|l| [l.one, l.five, l.fifteen])
@@ -189,6 +182,33 @@ impl MetricsSampler {
             },
             sandboxes,
         })
+    }
+
+    /// Only the sandboxes' figures, for a front end whose host figures come from
+    /// `Deck::host_stats` (the same sampler type): nothing is computed to be thrown away.
+    /// None on the first call.
+    pub fn sample_sandboxes(
+        &mut self,
+        records: &[SandboxRecord],
+    ) -> Option<HashMap<SandboxId, SandboxMetrics>> {
+        let (elapsed_ms, sandboxes) = self.sample_trees(records);
+        elapsed_ms.map(|_| sandboxes)
+    }
+
+    /// The process trees' figures since the last sample, and that interval (None at first).
+    fn sample_trees(
+        &mut self,
+        records: &[SandboxRecord],
+    ) -> (Option<f64>, HashMap<SandboxId, SandboxMetrics>) {
+        let now = Instant::now();
+        let trees = process_trees(records);
+        self.refresh(&trees);
+        let elapsed_ms = self
+            .previous
+            .map(|p| now.duration_since(p).as_secs_f64() * 1e3);
+        let sandboxes = self.sandbox_metrics(&trees, elapsed_ms);
+        self.previous = Some(now);
+        (elapsed_ms, sandboxes)
     }
 
     /// Refreshes CPU and memory of exactly the processes of `trees`.

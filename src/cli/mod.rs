@@ -90,6 +90,10 @@ pub enum Cmd {
     Logs(logs::Args),
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage(usage::Args),
+    /// Connect stdin and stdout to this host's engine (started if need be): `ssh HOST
+    /// sandbox-deck bridge` is how a mirror reaches it.
+    #[command(long_about = bridge::LONG_ABOUT)]
+    Bridge(bridge::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),
     /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Status(args) => status::exec(args, json),
         Cmd::Logs(args) => logs::exec(args, json),
         Cmd::Usage(args) => usage::exec(args, json),
+        Cmd::Bridge(args) => bridge::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),

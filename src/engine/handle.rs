@@ -229,7 +229,7 @@ impl EngineHandle for Deck {
     fn metrics(&self, records: &[SandboxRecord]) -> Option<HashMap<SandboxId, SandboxMetrics>> {
         let mut guard = lock(&self.trackers.metrics);
         let sampler = guard.get_or_insert_with(|| self.metrics_sampler());
-        sampler.sample(records).map(|sample| sample.sandboxes)
+        sampler.sample_sandboxes(records)
     }
 
     fn usage_summary(&self) -> UsageSummary {

@@ -281,7 +281,8 @@ impl Deck {
         if let Some(token) = gh_token {
             crate::host::fs::write_private(&files.gh_token(), token.as_bytes())?;
         }
-        let display = xvfb::start(&xvfb_binary, &spec)?;
+        let placement = crate::host::placement::Placement::current();
+        let display = xvfb::start_placed(&xvfb_binary, &spec, placement, record.id.as_str())?;
         let xvfb = display.process;
         let number = display.number;
         let result = self

@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod preview;
 pub mod resume;
 pub mod screen;
+pub mod service;
 pub mod status;
 pub mod usage;
 

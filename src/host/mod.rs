@@ -8,6 +8,7 @@ pub mod capabilities;
 pub mod fs;
 pub mod job;
 pub mod namespace;
+pub mod placement;
 pub mod process;
 pub mod tmux;
 pub mod tmux_control;

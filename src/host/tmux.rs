@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::placement::Placement;
 use crate::error::{DeckError, IoContext, Result};
 
 pub const CONFIG: &str = include_str!("../../assets/tmux.conf");
@@ -96,30 +97,41 @@ impl Tmux {
         &self.socket
     }
 
-    fn command(&self) -> Command {
+    /// A tmux command, run where `placement` says: a command that may start the server
+    /// runs placed, since the server it forks stays in the same scope (see
+    /// [`super::placement`]); every other command runs directly.
+    fn command(&self, placement: &Placement, args: &[&OsStr]) -> Command {
         SPAWNED.fetch_add(1, Ordering::SeqCst);
         SPAWNED_HERE.with(|n| n.set(n.get() + 1));
-        let mut command = Command::new(&self.binary);
-        command
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("-f")
-            .arg(&self.conf);
+        let mut argv: Vec<&OsStr> = vec![
+            "-S".as_ref(),
+            self.socket.as_os_str(),
+            "-f".as_ref(),
+            self.conf.as_os_str(),
+        ];
+        argv.extend_from_slice(args);
         // The server inherits this environment: tokens and agent sockets stay out of it.
-        super::allowlisted_env(&mut command, &[]);
+        let mut command =
+            placement.command("tmux", &super::placement::unique_id(), &self.binary, &argv);
         command.stdin(Stdio::null());
         command
     }
 
     fn run(&self, what: &str, args: &[&OsStr]) -> Result<Output> {
-        self.command()
-            .args(args)
+        self.run_placed(&Placement::Direct, what, args)
+    }
+
+    fn run_placed(&self, placement: &Placement, what: &str, args: &[&OsStr]) -> Result<Output> {
+        self.command(placement, args)
             .output()
             .context_io(|| format!("running tmux {what}"))
     }
 
     fn run_checked(&self, what: &str, args: &[&OsStr]) -> Result<Output> {
-        let out = self.run(what, args)?;
+        self.check(what, self.run(what, args)?)
+    }
+
+    fn check(&self, what: &str, out: Output) -> Result<Output> {
         if out.status.success() {
             Ok(out)
         } else {
@@ -169,7 +181,14 @@ impl Tmux {
         args.extend_from_slice(spec.argv);
         let args: Vec<std::ffi::OsString> = args.iter().map(|a| literal(a)).collect();
         let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        self.run_checked("new-session", &args).map(drop)
+        // Only the command that starts the server needs placing; with a server up, the new
+        // pane is its child and in its scope anyway.
+        let placement = match self.survey() {
+            Survey::Answered(_) => &Placement::Direct,
+            Survey::Unreachable(_) => Placement::current(),
+        };
+        let out = self.run_placed(placement, "new-session", &args)?;
+        self.check("new-session", out).map(drop)
     }
 
     /// Every pane on our server; no server running means no panes.
@@ -263,9 +282,10 @@ impl Tmux {
     /// [`super::tmux_control::Control`]: it never sizes the session's windows.
     pub(super) fn control_command(&self, session: &str) -> Command {
         let target = format!("={session}");
-        let mut command = self.command();
-        command.args(["-C", "attach-session", "-f", "ignore-size", "-t", &target]);
-        command
+        let args = ["-C", "attach-session", "-f", "ignore-size", "-t", &target];
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        // Attaching never starts a server: no placement needed.
+        self.command(&Placement::Direct, &args)
     }
 
     /// The command that puts the user's terminal on the session: `switch-client` when we run
@@ -339,6 +359,45 @@ mod tests {
         assert_eq!(literal(OsStr::new("/p/x\\;")), "/p/x\\\\;");
         assert_eq!(literal(OsStr::new("a;b")), "a;b");
         assert_eq!(literal(OsStr::new("")), "");
+    }
+
+    #[test]
+    fn a_command_that_may_start_the_server_runs_placed_and_others_directly() {
+        let tmux = Tmux::new(
+            "/bin/tmux".into(),
+            "/run/t.sock".into(),
+            "/run/t.conf".into(),
+        );
+        let argv = |command: &Command| -> Vec<String> {
+            std::iter::once(command.get_program())
+                .chain(command.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let ours = [
+            "/bin/tmux",
+            "-S",
+            "/run/t.sock",
+            "-f",
+            "/run/t.conf",
+            "new-session",
+        ];
+        let direct = tmux.command(&Placement::Direct, &["new-session".as_ref()]);
+        assert_eq!(argv(&direct), ours);
+        let scope = Placement::UserScope {
+            systemd_run: "/usr/bin/systemd-run".into(),
+        };
+        let placed = argv(&tmux.command(&scope, &["new-session".as_ref()]));
+        assert_eq!(
+            &placed[..4],
+            ["/usr/bin/systemd-run", "--user", "--scope", "--quiet"]
+        );
+        assert!(
+            placed[4].starts_with("--unit=sandbox-deck-tmux-"),
+            "{placed:?}"
+        );
+        assert_eq!(&placed[5..7], ["--collect", "--"]);
+        assert_eq!(&placed[7..], ours);
     }
 
     #[test]

@@ -7,12 +7,14 @@
 //! (seen: three servers all on :0). Instead we name a number and let the X server claim it
 //! through its own atomic lock file; a server that loses the race exits and we try the next.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::placement::Placement;
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::process::ProcRef;
 
@@ -125,15 +127,33 @@ fn looks_free(number: u32) -> bool {
 }
 
 /// Starts Xvfb detached (own session, so a Ctrl-C in the caller's terminal doesn't reach it)
-/// and returns once it owns its display and its socket accepts clients.
+/// and returns once it owns its display and its socket accepts clients; placed as this host
+/// places long-lived processes (see [`super::placement`]).
 pub fn start(binary: &Path, spec: &XvfbSpec) -> Result<Display> {
+    start_placed(
+        binary,
+        spec,
+        Placement::current(),
+        &super::placement::unique_id(),
+    )
+}
+
+/// [`start`] with the placement given; `label` (letters, digits, `-`: e.g. the sandbox id)
+/// names the scope, with the display number.
+pub fn start_placed(
+    binary: &Path,
+    spec: &XvfbSpec,
+    placement: &Placement,
+    label: &str,
+) -> Result<Display> {
     let mut number = spec.first_display;
     let mut last_error = String::from("no free display number");
     for _ in 0..ATTEMPTS {
         while !looks_free(number) {
             number += 1;
         }
-        match start_on(binary, spec, number)? {
+        let command = command(binary, spec, number, placement, label);
+        match start_on(command, spec, number)? {
             Ok(display) => return Ok(display),
             Err(why) => last_error = why,
         }
@@ -142,9 +162,23 @@ pub fn start(binary: &Path, spec: &XvfbSpec) -> Result<Display> {
     Err(DeckError::xvfb(last_error))
 }
 
+/// The command that runs the server for display `number`, placed, with its environment by
+/// allowlist (stdio and session are set by [`start_on`]).
+pub fn command(
+    binary: &Path,
+    spec: &XvfbSpec,
+    number: u32,
+    placement: &Placement,
+    label: &str,
+) -> Command {
+    let args = args(spec, number);
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    placement.command("xvfb", &format!("{label}-{number}"), binary, &args)
+}
+
 /// One attempt on `number`: Ok(Err(why)) when the server exited (e.g. it lost the lock).
 fn start_on(
-    binary: &Path,
+    mut command: Command,
     spec: &XvfbSpec,
     number: u32,
 ) -> Result<std::result::Result<Display, String>> {
@@ -153,13 +187,7 @@ fn start_on(
     let log_err = log
         .try_clone()
         .context_io(|| "duplicating the Xvfb log handle".to_string())?;
-    let mut command = Command::new(binary);
-    super::allowlisted_env(&mut command, &[]);
-    command
-        .args(args(spec, number))
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
+    command.stdin(Stdio::null()).stdout(log).stderr(log_err);
     // SAFETY: setsid is async-signal-safe.
     unsafe {
         command.pre_exec(|| {
@@ -171,7 +199,7 @@ fn start_on(
     }
     let mut child = command
         .spawn()
-        .context_io(|| format!("starting {}", binary.display()))?;
+        .context_io(|| format!("starting {}", Path::new(command.get_program()).display()))?;
     let pid = child.id();
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
@@ -233,6 +261,46 @@ mod tests {
         assert!(args.contains("-auth /run/x/auth"));
         assert!(args.contains("-screen 0 1280x800x24"));
         assert!(!args.contains("-ac"));
+    }
+
+    #[test]
+    fn the_server_runs_in_its_own_scope_under_a_user_manager_and_directly_otherwise() {
+        let spec = XvfbSpec {
+            first_display: 10,
+            width: 640,
+            height: 480,
+            depth: 24,
+            auth_file: "/run/x/auth".into(),
+            log_file: "/run/x/log".into(),
+        };
+        let argv = |command: &Command| -> Vec<String> {
+            std::iter::once(command.get_program())
+                .chain(command.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        let direct = command(Path::new("/bin/Xvfb"), &spec, 12, &Placement::Direct, "sb1");
+        let mut expected = vec!["/bin/Xvfb".to_owned()];
+        expected.extend(args(&spec, 12));
+        assert_eq!(argv(&direct), expected);
+
+        let scope = Placement::UserScope {
+            systemd_run: "/usr/bin/systemd-run".into(),
+        };
+        let placed = command(Path::new("/bin/Xvfb"), &spec, 12, &scope, "sb1");
+        let mut wrapped: Vec<String> = [
+            "/usr/bin/systemd-run",
+            "--user",
+            "--scope",
+            "--quiet",
+            "--unit=sandbox-deck-xvfb-sb1-12",
+            "--collect",
+            "--",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        wrapped.extend(expected);
+        assert_eq!(argv(&placed), wrapped);
     }
 
     #[test]

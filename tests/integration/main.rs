@@ -3,6 +3,7 @@
 
 mod common;
 
+mod bridge;
 mod capture;
 mod chromium;
 mod claude_screens;
