@@ -514,6 +514,17 @@ mod tests {
             }))
         );
         assert_eq!(
+            p.line(b"%window-close @3"),
+            Some(Message::Event(Event::WindowClose { window: 3 }))
+        );
+        assert_eq!(
+            p.line(b"%session-changed $4 my session"),
+            Some(Message::Event(Event::SessionChanged {
+                id: 4,
+                name: "my session".into()
+            }))
+        );
+        assert_eq!(
             p.line(b"%layout-change @0 abc"),
             Some(Message::Event(Event::Other("%layout-change @0 abc".into())))
         );
