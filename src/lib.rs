@@ -8,6 +8,7 @@
 // whole (issue 11). Production code only: integration tests are scenarios read top to bottom.
 #![warn(clippy::too_many_lines)]
 
+pub mod api;
 pub mod backend;
 pub mod capture;
 pub mod cli;

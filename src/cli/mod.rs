@@ -90,6 +90,14 @@ pub enum Cmd {
     Logs(logs::Args),
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage(usage::Args),
+    /// Run the engine headless, with its websocket API on a unix socket (docs/protocol.md).
+    ///
+    /// One monitor loop for every client: sandboxes, agent states, metrics, usage and host
+    /// stats are read once and pushed to the clients when they change; notify.command runs
+    /// here, once per event. The socket is <runtime dir>/sandbox-deck/api.sock (0600, other
+    /// users refused). Sandboxes never depend on the engine: they keep running when it
+    /// stops or is killed, and a new engine finds them.
+    Serve(serve::Args),
     /// Connect stdin and stdout to this host's engine (started if need be): `ssh HOST
     /// sandbox-deck bridge` is how a mirror reaches it.
     #[command(long_about = bridge::LONG_ABOUT)]
@@ -180,6 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Status(args) => status::exec(args, json),
         Cmd::Logs(args) => logs::exec(args, json),
         Cmd::Usage(args) => usage::exec(args, json),
+        Cmd::Serve(args) => serve::exec(args, json),
         Cmd::Bridge(args) => bridge::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),

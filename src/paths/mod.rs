@@ -89,6 +89,11 @@ impl Paths {
         tmux_conf_in(&self.runtime_dir)
     }
 
+    /// One JSON line per mutating API command: who (uid, connection), what, and the result.
+    pub fn api_audit_log(&self) -> PathBuf {
+        self.state_dir.join("api-audit.log")
+    }
+
     /// The runtime dir a sandbox was made under: the recorded one, else (an older record) ours.
     pub fn runtime_dir_of<'a>(&'a self, record: &'a SandboxRecord) -> &'a Path {
         record.runtime_dir.as_deref().unwrap_or(&self.runtime_dir)

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod api;
 mod bridge;
 mod capture;
 mod chromium;

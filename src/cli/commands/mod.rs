@@ -16,6 +16,7 @@ pub mod restart;
 pub mod rm;
 pub mod run_managed;
 pub mod screenshot;
+pub mod serve;
 pub mod show;
 pub mod start;
 pub mod status;

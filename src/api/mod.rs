@@ -1,0 +1,16 @@
+//! The engine as a service (D6, D7): a websocket API on a unix socket in the runtime dir.
+//! `protocol` is the wire format (`docs/protocol.md`); `server` the socket, the peer check
+//! and the limits; `hub` the clients and the engine's current truth, `live` how a reading
+//! becomes events, `publisher` the one monitor loop; `dispatch` runs commands through the
+//! engine handle, `audit` logs the mutating ones, `rate` is the per-connection limit;
+//! `screens` captures a watched sandbox's screen once for all its subscribers.
+
+pub mod audit;
+pub mod dispatch;
+pub mod hub;
+pub mod live;
+pub mod protocol;
+pub mod publisher;
+pub mod rate;
+pub mod screens;
+pub mod server;

@@ -1,0 +1,214 @@
+//! Screen subscriptions: one capture per sandbox however many clients watch it, at the
+//! fastest rate a subscriber asked for, sent only when the frame changed, as a binary frame
+//! (`docs/protocol.md`: magic, name, size, zlib-compressed RGB). A subscriber that joins an
+//! existing watch gets the last frame at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::Hub;
+use crate::capture::Frame;
+use crate::engine::{Deck, EngineHandle, ScreenSource};
+use crate::error::{DeckError, Result};
+use crate::sandbox::SandboxName;
+
+/// The first bytes of every screen frame (and its format's version).
+pub const MAGIC: &[u8; 4] = b"SDF1";
+pub const MIN_FPS: f64 = 0.2;
+pub const MAX_FPS: f64 = 10.0;
+
+struct Watch {
+    /// Each subscriber's rate.
+    subscribers: HashMap<u64, f64>,
+    last: Option<Bytes>,
+    stop: CancellationToken,
+}
+
+pub struct Screens {
+    deck: Arc<Deck>,
+    hub: Arc<Hub>,
+    watches: Arc<Mutex<HashMap<SandboxName, Watch>>>,
+}
+
+impl Screens {
+    pub fn new(deck: Arc<Deck>, hub: Arc<Hub>) -> Screens {
+        Screens {
+            deck,
+            hub,
+            watches: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Adds `connection` to `name`'s watch, starting the capture if it is the first.
+    pub async fn subscribe(&self, connection: u64, name: SandboxName, fps: f64) -> Result<f64> {
+        let fps = fps.clamp(MIN_FPS, MAX_FPS);
+        {
+            let mut watches = lock(&self.watches);
+            if let Some(watch) = watches.get_mut(&name) {
+                watch.subscribers.insert(connection, fps);
+                if let Some(last) = &watch.last {
+                    self.hub.send_binary(connection, last.clone());
+                }
+                return Ok(fps);
+            }
+        }
+        let deck = Arc::clone(&self.deck);
+        let of = name.clone();
+        let source = tokio::task::spawn_blocking(move || deck.subscribe_screen(&of))
+            .await
+            .map_err(|e| DeckError::host("connecting to the screen", e.to_string()))??;
+        let stop = CancellationToken::new();
+        let mut watches = lock(&self.watches);
+        if let Some(watch) = watches.get_mut(&name) {
+            // Another subscriber started it meanwhile: this capturer is not needed.
+            watch.subscribers.insert(connection, fps);
+            return Ok(fps);
+        }
+        watches.insert(
+            name.clone(),
+            Watch {
+                subscribers: HashMap::from([(connection, fps)]),
+                last: None,
+                stop: stop.clone(),
+            },
+        );
+        let capture = Capture {
+            name,
+            hub: Arc::clone(&self.hub),
+            watches: Arc::clone(&self.watches),
+        };
+        tokio::spawn(capture.run(source, stop));
+        Ok(fps)
+    }
+
+    pub fn unsubscribe(&self, connection: u64, name: &SandboxName) {
+        let mut watches = lock(&self.watches);
+        if let Some(watch) = watches.get_mut(name) {
+            watch.subscribers.remove(&connection);
+            if watch.subscribers.is_empty() {
+                watch.stop.cancel();
+                watches.remove(name);
+            }
+        }
+    }
+
+    /// A connection ended: out of every watch.
+    pub fn leave(&self, connection: u64) {
+        let names: Vec<SandboxName> = lock(&self.watches).keys().cloned().collect();
+        for name in names {
+            self.unsubscribe(connection, &name);
+        }
+    }
+}
+
+/// One sandbox's capture loop.
+struct Capture {
+    name: SandboxName,
+    hub: Arc<Hub>,
+    watches: Arc<Mutex<HashMap<SandboxName, Watch>>>,
+}
+
+impl Capture {
+    async fn run(self, source: Box<dyn ScreenSource>, stop: CancellationToken) {
+        let source = Arc::new(Mutex::new(source));
+        loop {
+            let Some(period) = self.period() else { return };
+            let capturer = Arc::clone(&source);
+            let name = self.name.clone();
+            let taken = tokio::task::spawn_blocking(move || {
+                let frame = lock(&capturer).next_if_changed()?;
+                Ok::<_, String>(frame.map(|f| encode(&name, &f)))
+            })
+            .await;
+            match taken {
+                Ok(Ok(Some(frame))) => self.send(Bytes::from(frame)),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!("capturing {}'s screen: {e}", self.name);
+                    self.end();
+                    return;
+                }
+                Err(e) => tracing::warn!("the capture task failed: {e}"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// The fastest subscriber's period, or None when nobody watches any more.
+    fn period(&self) -> Option<Duration> {
+        let watches = lock(&self.watches);
+        let fps = watches
+            .get(&self.name)?
+            .subscribers
+            .values()
+            .copied()
+            .fold(MIN_FPS, f64::max);
+        Some(Duration::from_secs_f64(1.0 / fps))
+    }
+
+    fn send(&self, frame: Bytes) {
+        let mut watches = lock(&self.watches);
+        if let Some(watch) = watches.get_mut(&self.name) {
+            for connection in watch.subscribers.keys() {
+                self.hub.send_binary(*connection, frame.clone());
+            }
+            watch.last = Some(frame);
+        }
+    }
+
+    /// The screen went away (the sandbox stopped): the watch ends; clients see the
+    /// sandbox's state change in the events.
+    fn end(&self) {
+        lock(&self.watches).remove(&self.name);
+    }
+}
+
+/// The binary frame: `SDF1`, the name's length (1 byte) and bytes, width and height (u32
+/// big-endian), then the RGB pixels (3 bytes each, row by row) compressed with zlib.
+pub fn encode(name: &SandboxName, frame: &Frame) -> Vec<u8> {
+    let name = name.as_str().as_bytes();
+    let pixels = miniz_oxide::deflate::compress_to_vec_zlib(&frame.rgb, 3);
+    let mut out = Vec::with_capacity(4 + 1 + name.len() + 8 + pixels.len());
+    out.extend_from_slice(MAGIC);
+    // A name is at most 32 bytes.
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&frame.width.to_be_bytes());
+    out.extend_from_slice(&frame.height.to_be_bytes());
+    out.extend_from_slice(&pixels);
+    out
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_encodes_to_magic_name_size_and_zlib_pixels() {
+        let name = SandboxName::parse("api").expect("name");
+        let frame = Frame {
+            width: 2,
+            height: 1,
+            rgb: vec![255, 0, 0, 0, 0, 255],
+        };
+        let bytes = encode(&name, &frame);
+        assert_eq!(&bytes[..4], MAGIC);
+        assert_eq!(bytes[4], 3);
+        assert_eq!(&bytes[5..8], b"api");
+        assert_eq!(&bytes[8..12], &2u32.to_be_bytes());
+        assert_eq!(&bytes[12..16], &1u32.to_be_bytes());
+        let pixels = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes[16..]).expect("zlib");
+        assert_eq!(pixels, frame.rgb);
+    }
+}

@@ -1,0 +1,72 @@
+//! `serve`: the engine headless, with its websocket API on the unix socket in the runtime
+//! dir (`docs/protocol.md`). Sandboxes never depend on it: it can be killed and started again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::server::{self, Settings};
+use crate::engine::Deck;
+use crate::engine::service::{self, ServeOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Close a connection that sent nothing (not even a pong) for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub idle_timeout: u64,
+    #[command(flatten)]
+    pub service: ServeOptions,
+}
+
+pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
+    let deck = Arc::new(Deck::open()?);
+    let path = service::api_socket(&deck.paths);
+    // Two clients may each start one: the one that finds another answering ends quietly
+    // (the starter reads a clean exit as "another engine won" and connects to it).
+    if args.service.auto && std::os::unix::net::UnixStream::connect(&path).is_ok() {
+        tracing::info!("another engine answers on {}; this one ends", path.display());
+        return Ok(0);
+    }
+    let idle_exit = args.service.idle_policy(&deck.config.serve);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the engine's runtime")?;
+    runtime.block_on(async {
+        // Bound inside the runtime: tokio's listener needs its reactor.
+        let listener = server::bind(&path)?;
+        tell!("sandbox-deck: the engine listens on {}", path.display());
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signals(stop.clone()));
+        let settings = Settings {
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            idle_exit,
+        };
+        server::serve(listener, path.clone(), deck, settings, stop).await;
+        anyhow::Ok(())
+    })?;
+    // Blocking reads still running (a slow `list`) are not waited for.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(0)
+}
+
+/// SIGTERM and SIGINT end the engine cleanly (the socket removed); sandboxes keep running.
+async fn stop_on_signals(stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("cannot watch SIGTERM/SIGINT; the engine ends only when killed");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("the engine stops on a signal");
+    stop.cancel();
+}
