@@ -66,10 +66,15 @@ struct Watched {
 
 impl PaneWatch {
     /// Keeps a control client on every running session of `records` (so their output is
-    /// logged while someone watches) and lets go of every other.
+    /// logged while someone watches), and lets go of those of `records` that no longer run
+    /// and of any whose client has ended (its session is gone). A caller that asks about
+    /// one sandbox leaves the others' clients as they are.
     pub fn keep(&mut self, deck: &Deck, records: &[SandboxRecord]) {
         self.panes
-            .retain(|id, _| records.iter().any(|r| &r.id == id && watchable(r)));
+            .retain(|id, watched| match records.iter().find(|r| &r.id == id) {
+                Some(record) => watchable(record),
+                None => watched.control.as_ref().is_some_and(Control::alive),
+            });
         for record in records.iter().filter(|r| watchable(r)) {
             self.connected(deck, record);
         }
@@ -183,7 +188,8 @@ fn pane_log_sink(deck: &Deck, record: &SandboxRecord) -> OutputSink {
 }
 
 /// A sandbox's pane log: appended to, mode 0600, and rotated to `<name>.1` (one old file
-/// kept) before it would grow past `max_bytes`.
+/// kept) before it would grow past `max_bytes`. Its writer holds an exclusive `flock` on it:
+/// of two engines watching one pane (a TUI and `serve`), one logs.
 pub struct PaneLog {
     path: PathBuf,
     max_bytes: u64,
@@ -217,12 +223,18 @@ impl PaneLog {
     fn try_append(&mut self, data: &[u8]) -> std::io::Result<()> {
         let size = match &self.file {
             Some((_, size)) => *size,
-            None => self.open()?,
+            None => match self.open()? {
+                Some(size) => size,
+                // Another watcher (a TUI beside `serve`) logs the same output.
+                None => return Ok(()),
+            },
         };
         if size > 0 && size + data.len() as u64 > self.max_bytes {
             self.file = None;
             std::fs::rename(&self.path, Self::rotated(&self.path))?;
-            self.open()?;
+            if self.open()?.is_none() {
+                return Ok(());
+            }
         }
         // A single write bigger than the cap keeps only its end.
         let keep = data.len().min(self.max_bytes as usize);
@@ -234,7 +246,10 @@ impl PaneLog {
         Ok(())
     }
 
-    fn open(&mut self) -> std::io::Result<u64> {
+    /// Opens the log and takes its lock; None (and nothing kept open) when another watcher
+    /// holds it, so two watchers of one pane never write its output twice.
+    fn open(&mut self) -> std::io::Result<Option<u64>> {
+        use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -245,9 +260,18 @@ impl PaneLog {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&self.path)?;
+        // SAFETY: flock on a descriptor we own and keep open; the lock goes with the file.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if locked != 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock => Ok(None),
+                _ => Err(e),
+            };
+        }
         let size = file.metadata()?.len();
         self.file = Some((file, size));
-        Ok(size)
+        Ok(Some(size))
     }
 }
 
@@ -275,5 +299,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn two_watchers_of_one_pane_log_its_output_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pane.log");
+        let mut first = PaneLog::new(path.clone(), 1000);
+        let mut second = PaneLog::new(path.clone(), 1000);
+        first.append(b"a");
+        second.append(b"a");
+        assert_eq!(std::fs::read(&path).unwrap(), b"a");
+        // The first one gone, the second takes over.
+        drop(first);
+        second.append(b"b");
+        assert_eq!(std::fs::read(&path).unwrap(), b"ab");
     }
 }

@@ -26,7 +26,10 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
     // Two clients may each start one: the one that finds another answering ends quietly
     // (the starter reads a clean exit as "another engine won" and connects to it).
     if args.service.auto && std::os::unix::net::UnixStream::connect(&path).is_ok() {
-        tracing::info!("another engine answers on {}; this one ends", path.display());
+        tracing::info!(
+            "another engine answers on {}; this one ends",
+            path.display()
+        );
         return Ok(0);
     }
     let idle_exit = args.service.idle_policy(&deck.config.serve);
