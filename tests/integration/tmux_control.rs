@@ -202,3 +202,29 @@ fn pane_output_goes_to_a_private_log_only_while_watched() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[test]
+fn asking_about_one_sandbox_keeps_the_other_sandboxes_clients() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    for name in ["one", "two"] {
+        let project = world.project(name);
+        world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh"]);
+    }
+    let deck = deck_of(&world);
+    let records = deck.list().unwrap();
+    deck.agent_states(&records);
+    let mut clients = control_clients(&world);
+    clients.sort_unstable();
+    assert_eq!(clients.len(), 2, "one client a running session");
+    let before = spawned_by_this_thread();
+    // What `serve` does for `status NAME`: one record.
+    deck.agent_states(&records[..1]);
+    deck.agent_states(&records);
+    let mut after = control_clients(&world);
+    after.sort_unstable();
+    assert_eq!(after, clients, "the same clients");
+    assert_eq!(spawned_by_this_thread(), before, "none started again");
+}
