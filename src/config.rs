@@ -26,6 +26,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
+    pub logs: LogsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +194,14 @@ pub struct NotifyConfig {
 pub struct MetricsConfig {
     /// How often per-sandbox CPU and memory are sampled (milliseconds).
     pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogsConfig {
+    /// The size a sandbox's pane log may reach before it is rotated (one old file kept);
+    /// 0 turns pane logs off.
+    pub max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -86,6 +86,8 @@ pub enum Cmd {
     Doctor(doctor::Args),
     /// The agent state of every sandbox (or NAME): starting, working, waiting, idle, exited, dead.
     Status(status::Args),
+    /// What a sandbox's pane printed while the control center watched (its pane log).
+    Logs(logs::Args),
     /// Claude tokens and cost from the agents' logs, deduplicated (all logs, or NAME's project).
     Usage(usage::Args),
     /// Run the engine headless, with its websocket API on a unix socket (docs/protocol.md).
@@ -184,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Screenshot(args) => screenshot::exec(args, json),
         Cmd::Doctor(args) => doctor::exec(args, json),
         Cmd::Status(args) => status::exec(args, json),
+        Cmd::Logs(args) => logs::exec(args, json),
         Cmd::Usage(args) => usage::exec(args, json),
         Cmd::Serve(args) => serve::exec(args, json),
         Cmd::Bridge(args) => bridge::exec(args, json),

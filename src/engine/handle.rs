@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::host_stats::HostStats;
+use super::preview::PaneWatch;
 use super::screen::ScreenCapturer;
 use super::status::{Assessment, StatusTracker};
 use super::usage::{UsageSummary, UsageTracker};
@@ -137,13 +138,14 @@ impl ScreenSource for ScreenCapturer {
 }
 
 /// What the local handle keeps between calls of a long-lived front end: the status
-/// debouncer, the metrics sampler and the usage index. Each is made on first use, so a
-/// one-shot CLI command pays for none of them.
+/// debouncer, the metrics sampler, the usage index and the watched panes (their tmux
+/// control clients). Each is made on first use, so a one-shot CLI command pays for none.
 #[derive(Default)]
 pub(super) struct Trackers {
     status: Mutex<Option<StatusTracker>>,
     metrics: Mutex<Option<MetricsSampler>>,
     usage: Mutex<Option<UsageTracker>>,
+    panes: Mutex<PaneWatch>,
 }
 
 impl EngineHandle for Deck {
@@ -194,20 +196,32 @@ impl EngineHandle for Deck {
     }
 
     fn preview(&self, name: &SandboxName) -> Result<String> {
-        self.capture_pane(name.as_str())
+        match self.stored_record(name)? {
+            Some(record) => lock(&self.trackers.panes).text(self, &record, true),
+            None => self.capture_pane(name.as_str()),
+        }
     }
 
     fn agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading> {
         let mut guard = lock(&self.trackers.status);
         let tracker = guard.get_or_insert_with(StatusTracker::new);
+        let mut panes = lock(&self.trackers.panes);
+        // Every running pane is watched (and logged), not only the agents'.
+        panes.keep(self, records);
         records
             .iter()
             .filter(|r| r.runs_agent())
-            .map(|r| AgentReading {
-                id: r.id.clone(),
-                name: r.name.clone(),
-                sandbox: r.state,
-                assessment: tracker.sample(self, r).1,
+            .map(|r| {
+                let pane = (r.state == SandboxState::Running && r.tmux_session.is_some())
+                    .then(|| panes.text(self, r, false).ok())
+                    .flatten();
+                let reading = self.agent_status_with(r, pane.as_deref());
+                AgentReading {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    sandbox: r.state,
+                    assessment: tracker.debounce(self, r, reading).1,
+                }
             })
             .collect()
     }

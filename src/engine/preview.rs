@@ -1,9 +1,24 @@
 //! The live read-only view of a sandbox's pane for the dashboard (D4): the visible screen
 //! with its colours (`capture-pane -e`), never the scrollback.
+//!
+//! A long-lived front end reads panes through a [`PaneWatch`]: one tmux control client per
+//! running session (see [`crate::host::tmux_control`]), kept open. A capture goes over it
+//! without a process, and only a pane that tmux reported output (or a layout change) for
+//! since the last look is captured again: a silent pane costs nothing. The same output is
+//! appended to the sandbox's pane log ([`crate::paths::SandboxFiles::pane_log`]).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::Deck;
 use crate::error::Result;
-use crate::sandbox::SandboxName;
+use crate::host::tmux_control::{Control, OutputSink};
+use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
+
+/// A session whose control client could not be started is tried again after this long.
+const RETRY: Duration = Duration::from_secs(1);
 
 impl Deck {
     /// The visible screen of `name`'s pane as text with ANSI colour escapes.
@@ -15,5 +30,289 @@ impl Deck {
             Some(record) => self.tmux_of(&record).capture(name.as_str(), 0, true),
             None => self.tmux.capture(name.as_str(), 0, true),
         }
+    }
+
+    /// `name`'s record and its pane log: the current file (the old one is
+    /// [`PaneLog::rotated`] of it), which may not exist yet.
+    pub fn pane_log_of(&self, name: &str) -> Result<(SandboxRecord, PathBuf)> {
+        let record = self.show(name)?;
+        let path = self.paths.sandbox(&record.id).pane_log();
+        Ok((record, path))
+    }
+
+    /// The record of `name` as stored (no reconcile), for the preview.
+    pub(super) fn stored_record(&self, name: &SandboxName) -> Result<Option<SandboxRecord>> {
+        Ok(self.registry.load()?.into_iter().find(|r| &r.name == name))
+    }
+}
+
+/// The panes a long-lived front end watches, by sandbox: their control clients and what was
+/// captured last.
+#[derive(Default)]
+pub struct PaneWatch {
+    panes: HashMap<SandboxId, Watched>,
+}
+
+struct Watched {
+    session: String,
+    socket: PathBuf,
+    control: Option<Control>,
+    tried: Option<Instant>,
+    /// The plain text (for the status patterns) and the coloured one (for the preview), each
+    /// with the connection's change count when it was captured.
+    plain: Option<(u64, String)>,
+    coloured: Option<(u64, String)>,
+}
+
+impl PaneWatch {
+    /// Keeps a control client on every running session of `records` (so their output is
+    /// logged while someone watches), and lets go of those of `records` that no longer run
+    /// and of any whose client has ended (its session is gone). A caller that asks about
+    /// one sandbox leaves the others' clients as they are.
+    pub fn keep(&mut self, deck: &Deck, records: &[SandboxRecord]) {
+        self.panes
+            .retain(|id, watched| match records.iter().find(|r| &r.id == id) {
+                Some(record) => watchable(record),
+                None => watched.control.as_ref().is_some_and(Control::alive),
+            });
+        for record in records.iter().filter(|r| watchable(r)) {
+            self.connected(deck, record);
+        }
+    }
+
+    /// The visible screen of `record`'s pane (plain, or with colours), captured again only
+    /// if tmux said it changed. Without a control client, a `capture-pane` process.
+    pub fn text(&mut self, deck: &Deck, record: &SandboxRecord, colours: bool) -> Result<String> {
+        let Some(session) = record.tmux_session.as_deref() else {
+            return deck
+                .tmux_of(record)
+                .capture(record.name.as_str(), 0, colours);
+        };
+        let fallback = || deck.tmux_of(record).capture(session, 0, colours);
+        if !watchable(record) {
+            self.panes.remove(&record.id);
+            return fallback();
+        }
+        let watched = self.connected(deck, record);
+        let Some(control) = watched.control.as_ref() else {
+            return fallback();
+        };
+        // Read before capturing: output that comes during the capture marks it stale.
+        let changes = control.changes();
+        let cache = if colours {
+            &mut watched.coloured
+        } else {
+            &mut watched.plain
+        };
+        if let Some((seen, text)) = cache.as_ref()
+            && *seen == changes
+        {
+            return Ok(text.clone());
+        }
+        match control.capture(0, colours) {
+            Ok(text) => {
+                *cache = Some((changes, text.clone()));
+                Ok(text)
+            }
+            Err(e) => {
+                tracing::debug!("capturing {session} over its control client: {e}");
+                fallback()
+            }
+        }
+    }
+
+    /// The watched pane of `record`, its control client attached (again) if it had none or
+    /// it ended, at most once every [`RETRY`].
+    fn connected(&mut self, deck: &Deck, record: &SandboxRecord) -> &mut Watched {
+        let session = record.tmux_session.clone().unwrap_or_default();
+        let socket = deck.tmux_of(record).socket().to_path_buf();
+        let watched = self
+            .panes
+            .entry(record.id.clone())
+            .or_insert_with(|| Watched {
+                session: session.clone(),
+                socket: socket.clone(),
+                control: None,
+                tried: None,
+                plain: None,
+                coloured: None,
+            });
+        if watched.session != session || watched.socket != socket {
+            *watched = Watched {
+                session: session.clone(),
+                socket,
+                control: None,
+                tried: None,
+                plain: None,
+                coloured: None,
+            };
+        }
+        if watched.control.as_ref().is_some_and(Control::alive) {
+            return watched;
+        }
+        // An ended client's captures say nothing about what came after it.
+        watched.control = None;
+        watched.plain = None;
+        watched.coloured = None;
+        if watched.tried.is_some_and(|t| t.elapsed() < RETRY) {
+            return watched;
+        }
+        let sink = pane_log_sink(deck, record);
+        match Control::attach(&deck.tmux_of(record), &session, sink) {
+            Ok(control) => {
+                watched.control = Some(control);
+                watched.tried = None;
+            }
+            Err(e) => {
+                tracing::debug!("no control client for {session}: {e}");
+                watched.tried = Some(Instant::now());
+            }
+        }
+        watched
+    }
+}
+
+/// A sandbox whose pane is worth watching: running, in a tmux session.
+fn watchable(record: &SandboxRecord) -> bool {
+    record.state == SandboxState::Running && record.tmux_session.is_some()
+}
+
+/// Where a sandbox's pane output goes: its pane log, if logs are on.
+fn pane_log_sink(deck: &Deck, record: &SandboxRecord) -> OutputSink {
+    let max_bytes = deck.config.logs.max_bytes;
+    if max_bytes == 0 {
+        return Box::new(|_, _| {});
+    }
+    let mut log = PaneLog::new(deck.paths.sandbox(&record.id).pane_log(), max_bytes);
+    Box::new(move |_pane, data| log.append(data))
+}
+
+/// A sandbox's pane log: appended to, mode 0600, and rotated to `<name>.1` (one old file
+/// kept) before it would grow past `max_bytes`. Its writer holds an exclusive `flock` on it:
+/// of two engines watching one pane (a TUI and `serve`), one logs.
+pub struct PaneLog {
+    path: PathBuf,
+    max_bytes: u64,
+    file: Option<(std::fs::File, u64)>,
+}
+
+impl PaneLog {
+    pub fn new(path: PathBuf, max_bytes: u64) -> PaneLog {
+        PaneLog {
+            path,
+            max_bytes,
+            file: None,
+        }
+    }
+
+    /// The old file rotation keeps.
+    pub fn rotated(path: &std::path::Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".1");
+        PathBuf::from(name)
+    }
+
+    /// Appends `data`; a failure is logged and the data dropped (the log is best effort).
+    pub fn append(&mut self, data: &[u8]) {
+        if let Err(e) = self.try_append(data) {
+            tracing::debug!("writing the pane log {}: {e}", self.path.display());
+            self.file = None;
+        }
+    }
+
+    fn try_append(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let size = match &self.file {
+            Some((_, size)) => *size,
+            None => match self.open()? {
+                Some(size) => size,
+                // Another watcher (a TUI beside `serve`) logs the same output.
+                None => return Ok(()),
+            },
+        };
+        if size > 0 && size + data.len() as u64 > self.max_bytes {
+            self.file = None;
+            std::fs::rename(&self.path, Self::rotated(&self.path))?;
+            if self.open()?.is_none() {
+                return Ok(());
+            }
+        }
+        // A single write bigger than the cap keeps only its end.
+        let keep = data.len().min(self.max_bytes as usize);
+        let data = &data[data.len() - keep..];
+        if let Some((file, size)) = &mut self.file {
+            file.write_all(data)?;
+            *size += data.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Opens the log and takes its lock; None (and nothing kept open) when another watcher
+    /// holds it, so two watchers of one pane never write its output twice.
+    fn open(&mut self) -> std::io::Result<Option<u64>> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&self.path)?;
+        // SAFETY: flock on a descriptor we own and keep open; the lock goes with the file.
+        let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if locked != 0 {
+            let e = std::io::Error::last_os_error();
+            return match e.kind() {
+                std::io::ErrorKind::WouldBlock => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let size = file.metadata()?.len();
+        self.file = Some((file, size));
+        Ok(Some(size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pane_log_rotates_at_its_cap_and_keeps_one_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pane.log");
+        let mut log = PaneLog::new(path.clone(), 10);
+        log.append(b"0123456");
+        log.append(b"\xff\xc3(");
+        assert_eq!(std::fs::read(&path).unwrap(), b"0123456\xff\xc3(");
+        log.append(b"abc");
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+        assert_eq!(
+            std::fs::read(PaneLog::rotated(&path)).unwrap(),
+            b"0123456\xff\xc3("
+        );
+        log.append(b"0123456789XY");
+        assert_eq!(std::fs::read(&path).unwrap(), b"23456789XY");
+        assert_eq!(std::fs::read(PaneLog::rotated(&path)).unwrap(), b"abc");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn two_watchers_of_one_pane_log_its_output_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pane.log");
+        let mut first = PaneLog::new(path.clone(), 1000);
+        let mut second = PaneLog::new(path.clone(), 1000);
+        first.append(b"a");
+        second.append(b"a");
+        assert_eq!(std::fs::read(&path).unwrap(), b"a");
+        // The first one gone, the second takes over.
+        drop(first);
+        second.append(b"b");
+        assert_eq!(std::fs::read(&path).unwrap(), b"ab");
     }
 }

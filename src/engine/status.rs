@@ -612,7 +612,16 @@ impl StatusTracker {
         deck: &Deck,
         record: &SandboxRecord,
     ) -> (Option<AgentState>, Assessment) {
-        let reading = deck.agent_status(record);
+        self.debounce(deck, record, deck.agent_status(record))
+    }
+
+    /// Debounces `reading`, one reading of `record` (from [`Deck::agent_status_with`]).
+    pub fn debounce(
+        &mut self,
+        deck: &Deck,
+        record: &SandboxRecord,
+        reading: Assessment,
+    ) -> (Option<AgentState>, Assessment) {
         let min_ms = deck.config.status.idle_debounce_ms;
         let debouncer = self
             .debouncers
@@ -647,13 +656,20 @@ impl Deck {
     /// One reading of a sandbox's agent state (not debounced). Only for a sandbox that
     /// [runs an agent](SandboxRecord::runs_agent): callers show none for a shell.
     pub fn agent_status(&self, record: &SandboxRecord) -> Assessment {
-        let now = Utc::now().timestamp_millis();
-        let event = read_last_event(&self.paths.sandbox(&record.id).status_events());
         let running = record.state == SandboxState::Running;
         let pane = match (&record.tmux_session, running) {
             (Some(session), true) => self.tmux_of(record).capture(session, 0, false).ok(),
             _ => None,
         };
+        self.agent_status_with(record, pane.as_deref())
+    }
+
+    /// One reading of a sandbox's agent state from `pane`, its pane's plain text as the
+    /// caller captured it (None when it does not run or could not be read).
+    pub fn agent_status_with(&self, record: &SandboxRecord, pane: Option<&str>) -> Assessment {
+        let now = Utc::now().timestamp_millis();
+        let event = read_last_event(&self.paths.sandbox(&record.id).status_events());
+        let running = record.state == SandboxState::Running;
         let transcript_age_ms = running
             .then(|| newest_transcript_ms(record.project_dir.as_path()))
             .flatten()
@@ -664,7 +680,7 @@ impl Deck {
             exit_status: record.exit_status,
             running_for_ms: record.started_at.map(|t| now - t.timestamp_millis()),
             hook: event.as_ref().map(|e| (e, now - e.seen_ms)),
-            pane: pane.as_deref(),
+            pane,
             transcript_age_ms,
             fresh_ms: self.config.status.transcript_fresh_ms as i64,
         };

@@ -11,6 +11,7 @@ pub mod namespace;
 pub mod placement;
 pub mod process;
 pub mod tmux;
+pub mod tmux_control;
 pub mod xvfb;
 
 use std::path::{Path, PathBuf};

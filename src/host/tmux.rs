@@ -4,11 +4,31 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::placement::Placement;
 use crate::error::{DeckError, IoContext, Result};
 
 pub const CONFIG: &str = include_str!("../../assets/tmux.conf");
+
+/// How many tmux processes this process has started (commands and control clients), for
+/// tests and benchmarks that check an idle path starts none.
+static SPAWNED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static SPAWNED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many tmux processes this process has started so far.
+pub fn spawned_processes() -> u64 {
+    SPAWNED.load(Ordering::SeqCst)
+}
+
+/// How many tmux processes the calling thread has started so far (a test's own count,
+/// whatever other tests in the same process do meanwhile).
+pub fn spawned_by_this_thread() -> u64 {
+    SPAWNED_HERE.with(std::cell::Cell::get)
+}
 
 #[derive(Debug, Clone)]
 pub struct Tmux {
@@ -81,6 +101,8 @@ impl Tmux {
     /// runs placed, since the server it forks stays in the same scope (see
     /// [`super::placement`]); every other command runs directly.
     fn command(&self, placement: &Placement, args: &[&OsStr]) -> Command {
+        SPAWNED.fetch_add(1, Ordering::SeqCst);
+        SPAWNED_HERE.with(|n| n.set(n.get() + 1));
         let mut argv: Vec<&OsStr> = vec![
             "-S".as_ref(),
             self.socket.as_os_str(),
@@ -254,6 +276,16 @@ impl Tmux {
         } else {
             text.trim_end().to_owned()
         })
+    }
+
+    /// A control-mode client (`tmux -C`) attached to `session`, for
+    /// [`super::tmux_control::Control`]: it never sizes the session's windows.
+    pub(super) fn control_command(&self, session: &str) -> Command {
+        let target = format!("={session}");
+        let args = ["-C", "attach-session", "-f", "ignore-size", "-t", &target];
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        // Attaching never starts a server: no placement needed.
+        self.command(&Placement::Direct, &args)
     }
 
     /// The command that puts the user's terminal on the session: `switch-client` when we run

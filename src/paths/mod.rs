@@ -218,6 +218,13 @@ impl SandboxFiles {
         self.status_dir().join(STATUS_EVENTS)
     }
 
+    /// Its pane's output as tmux reported it to a watching control client (raw bytes, may
+    /// hold secrets the agent printed), and `pane.log.1` after rotation. In the state dir
+    /// itself, which no sandbox sees (only its subdirs are bound in).
+    pub fn pane_log(&self) -> PathBuf {
+        self.state.join("pane.log")
+    }
+
     /// Its own browser profile: it outlives stop and start (unlike the runtime dir) and goes
     /// with `rm`. One per sandbox, not per project, so two sandboxes of a project never share
     /// a Chromium.

@@ -537,6 +537,79 @@ fn bad_names_are_refused_before_any_side_effect() {
     assert_eq!(reply["result"], json!([]));
 }
 
+/// W15: project dirs that hold the user's secrets or everything, or that reach them through a
+/// symlink or `..`, are refused by the API as by the CLI, before anything starts. W14: an
+/// argv shaped like bwrap options is only the payload's program name.
+#[test]
+fn bad_project_dirs_are_refused_and_option_shaped_args_stay_the_payloads() {
+    if !engine_prerequisites() {
+        return;
+    }
+    let world = World::new();
+    let ssh = world.home.join(".ssh");
+    std::fs::create_dir_all(&ssh).expect("~/.ssh");
+    let projects = world
+        .project("ok")
+        .parent()
+        .expect("projects")
+        .to_path_buf();
+    std::os::unix::fs::symlink(&ssh, projects.join("keys")).expect("a symlink to ~/.ssh");
+    let engine = Engine::start(&world);
+    let mut raw = engine.client();
+    let before = files_under(world.root.path());
+    for dir in [
+        PathBuf::from("/"),
+        world.home.clone(),
+        ssh.clone(),
+        projects.join("keys"),
+        projects.join("../home/.ssh"),
+        PathBuf::from("relative/dir"),
+    ] {
+        let reply = raw.call(json!({"cmd": "create", "project_dir": dir, "shell": true,
+                                    "args": ["sleep", "600"]}));
+        assert_eq!(
+            reply["kind"],
+            "invalid_project_dir",
+            "{}: {reply}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(55));
+    }
+    assert_eq!(files_under(world.root.path()), before, "no new files");
+    assert!(world.processes().is_empty(), "no new processes");
+
+    // W14: `--dev-bind / /` after the payload's `--` is a program that does not exist.
+    let project = world.project("argv");
+    let reply = raw.call(
+        json!({"cmd": "create", "project_dir": project, "name": "argv",
+                                "shell": true, "args": ["--dev-bind", "/", "/"]}),
+    );
+    let bwraps: Vec<String> = world
+        .processes()
+        .into_iter()
+        .map(|pid| {
+            crate::common::read(Path::new(&format!("/proc/{pid}/cmdline"))).replace('\0', " ")
+        })
+        .filter(|cmdline| cmdline.contains("bwrap"))
+        .collect();
+    assert!(
+        bwraps.iter().all(|c| !c.contains("--dev-bind / / ")),
+        "a bwrap mounts the host root: {bwraps:?}"
+    );
+    // It failed to start: bwrap could not exec a program named `--dev-bind`.
+    if reply["type"] == "error" {
+        assert_eq!(reply["kind"], "start_failed", "{reply}");
+        let message = reply["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("execvp --dev-bind"),
+            "bwrap ran it as the program: {reply}"
+        );
+    }
+    // Control: the same words as the CLI's payload are refused the same way by `create`.
+    let (kind, _) = world.error_kind(&["create", "/", "--shell"]);
+    assert_eq!(kind, "invalid_project_dir");
+}
+
 #[test]
 fn a_flood_is_closed_and_connections_are_capped() {
     if !engine_prerequisites() {

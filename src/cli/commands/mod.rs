@@ -10,6 +10,7 @@ pub mod gc;
 pub mod git_sync;
 pub mod launch;
 pub mod list;
+pub mod logs;
 pub mod man;
 pub mod restart;
 pub mod rm;

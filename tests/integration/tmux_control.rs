@@ -1,0 +1,230 @@
+//! The engine watching panes over tmux control clients (`tmux -C`), against a real server:
+//! agent state and preview without a capture process, a killed client coming back, and
+//! the pane log.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use sandbox_deck::config::Config;
+use sandbox_deck::engine::status::AgentState;
+use sandbox_deck::engine::{Deck, EngineHandle};
+use sandbox_deck::host::tmux::spawned_by_this_thread;
+use sandbox_deck::paths::Paths;
+use sandbox_deck::sandbox::{SandboxName, SandboxRecord};
+
+const TOOLS: &[&str] = &["tmux", "Xvfb", "bwrap"];
+
+/// A world whose agent is a shell (`claude` on PATH that execs `sh`), with `config` appended
+/// to its config file.
+fn agent_world(config: &str) -> World {
+    let world = World::new();
+    let bin = world.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let agent = bin.join("claude");
+    std::fs::write(&agent, "#!/bin/sh\nexec sh\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = world.path("config/sandbox-deck");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("[sandbox]\nagent = \"{}\"\n{config}", agent.display()),
+    )
+    .unwrap();
+    world
+}
+
+fn deck_of(world: &World) -> Deck {
+    let paths = Paths {
+        state_dir: world.path("state/sandbox-deck"),
+        config_dir: world.path("config/sandbox-deck"),
+        runtime_dir: world.runtime.join("sandbox-deck"),
+    };
+    let config = Config::load(&paths.config_file()).unwrap();
+    Deck::with(paths, config).unwrap()
+}
+
+fn type_line(world: &World, name: &str, line: &str) {
+    let target = format!("={name}:");
+    let typed = world.tmux(&["send-keys", "-t", &target, "-l", line]);
+    assert!(typed.status.success());
+    assert!(
+        world
+            .tmux(&["send-keys", "-t", &target, "Enter"])
+            .status
+            .success()
+    );
+}
+
+fn state_of(deck: &Deck, records: &[SandboxRecord]) -> AgentState {
+    deck.agent_states(records)[0].assessment.state
+}
+
+/// The tmux control clients this test process started for `world` (its children named
+/// tmux that talk to the world's server).
+fn control_clients(world: &World) -> Vec<u32> {
+    let socket = world.tmux_socket().to_string_lossy().into_owned();
+    children(std::process::id())
+        .into_iter()
+        .filter(|pid| comm(*pid).starts_with("tmux") && state(*pid) != Some('Z'))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&socket))
+        })
+        .collect()
+}
+
+#[test]
+fn a_pane_that_asks_reads_waiting_within_100_ms_with_no_process_spawned() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    let project = world.project("agent");
+    world.json(&["create", project.to_str().unwrap()]);
+    let deck = deck_of(&world);
+    let records = deck.list().unwrap();
+    // The first look attaches the control client and captures once; then the pane is quiet.
+    wait_for("the shell's prompt", Duration::from_secs(10), || {
+        deck.preview(&SandboxName::parse("agent").unwrap())
+            .is_ok_and(|p| p.contains('#') || p.contains('$'))
+    });
+    assert_ne!(state_of(&deck, &records), AgentState::Waiting);
+    let before = spawned_by_this_thread();
+    for _ in 0..20 {
+        assert_ne!(state_of(&deck, &records), AgentState::Waiting);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        spawned_by_this_thread(),
+        before,
+        "a silent pane costs no process"
+    );
+    // The typed command does not show the question; its output does.
+    type_line(&world, "agent", "printf 'Do you want to pro%sceed?\\n' ''");
+    let typed = Instant::now();
+    let mut waited = None;
+    while typed.elapsed() < Duration::from_secs(5) {
+        if state_of(&deck, &records) == AgentState::Waiting {
+            waited = Some(typed.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let waited = waited.expect("the pane read waiting");
+    assert!(
+        waited < Duration::from_millis(100),
+        "read waiting {waited:?} after the question was typed"
+    );
+    assert_eq!(
+        spawned_by_this_thread(),
+        before,
+        "no capture process was spawned to read it"
+    );
+}
+
+#[test]
+fn a_killed_control_client_comes_back_and_the_preview_resumes() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    let project = world.project("term");
+    world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh"]);
+    let deck = deck_of(&world);
+    let name = SandboxName::parse("term").unwrap();
+    let records = deck.list().unwrap();
+    deck.agent_states(&records);
+    let clients = control_clients(&world);
+    assert_eq!(
+        clients.len(),
+        1,
+        "one control client for the running session"
+    );
+    type_line(&world, "term", "echo before-$((40+2))");
+    wait_for("the preview", Duration::from_secs(5), || {
+        deck.preview(&name).is_ok_and(|p| p.contains("before-42"))
+    });
+    // Negative control: ending the client by its pid ends the connection.
+    let _ = std::process::Command::new("kill")
+        .arg(clients[0].to_string())
+        .status();
+    wait_for("the client to end", Duration::from_secs(5), || {
+        !is_running(clients[0]) || state(clients[0]) == Some('Z')
+    });
+    type_line(&world, "term", "echo after-$((40+3))");
+    wait_for("the preview to resume", Duration::from_secs(5), || {
+        deck.preview(&name).is_ok_and(|p| p.contains("after-43"))
+    });
+    let again = control_clients(&world);
+    assert_eq!(again.len(), 1, "a new client: {again:?}");
+    assert_ne!(again[0], clients[0]);
+    assert_eq!(
+        world.show("term")["state"],
+        "running",
+        "nothing marked dead"
+    );
+    // A silent pane is read without a process over the new client.
+    let before = spawned_by_this_thread();
+    for _ in 0..10 {
+        assert!(deck.preview(&name).unwrap().contains("after-43"));
+    }
+    assert_eq!(spawned_by_this_thread(), before);
+}
+
+#[test]
+fn pane_output_goes_to_a_private_log_only_while_watched() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    let project = world.project("logged");
+    let created = world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh"]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let log = world.path(&format!("state/sandbox-deck/sandboxes/{id}/pane.log"));
+    type_line(&world, "logged", "echo unwatched-$((1+1))");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!log.exists(), "nobody watches: nothing is logged");
+    let deck = deck_of(&world);
+    deck.agent_states(&deck.list().unwrap());
+    // Binary output, invalid UTF-8 and a control byte, through printf's octal escapes.
+    type_line(&world, "logged", "printf 'bin:\\377\\303(\\001:end\\n'");
+    wait_for("the log", Duration::from_secs(5), || {
+        std::fs::read(&log).is_ok_and(|b| contains(&b, b"bin:\xff\xc3(\x01:end"))
+    });
+    let bytes = std::fs::read(&log).unwrap();
+    assert!(!contains(&bytes, b"unwatched-2"), "before the watch");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn asking_about_one_sandbox_keeps_the_other_sandboxes_clients() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    for name in ["one", "two"] {
+        let project = world.project(name);
+        world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh"]);
+    }
+    let deck = deck_of(&world);
+    let records = deck.list().unwrap();
+    deck.agent_states(&records);
+    let mut clients = control_clients(&world);
+    clients.sort_unstable();
+    assert_eq!(clients.len(), 2, "one client a running session");
+    let before = spawned_by_this_thread();
+    // What `serve` does for `status NAME`: one record.
+    deck.agent_states(&records[..1]);
+    deck.agent_states(&records);
+    let mut after = control_clients(&world);
+    after.sort_unstable();
+    assert_eq!(after, clients, "the same clients");
+    assert_eq!(spawned_by_this_thread(), before, "none started again");
+}
