@@ -435,6 +435,8 @@ pub async fn handshake(
     gate: &Gate,
     config: WebSocketConfig,
 ) -> Option<WebSocketStream<TcpStream>> {
+    // Small messages go out at once (a command's reply, an event), not after Nagle's wait.
+    let _ = stream.set_nodelay(true);
     let verdict = match read_head(&mut stream).await {
         Ok(head) => judge(&head, gate),
         Err(Some(refusal)) => Verdict::Refuse(refusal),

@@ -2,7 +2,7 @@
 //! sockets against a real engine: SECURITY.md's W1–W4 (token, Origin, Host, malformed
 //! upgrades) and W18 (the token file), the refusal of non-loopback addresses, and the
 //! positive control: the right token connects and `list` works, beside the unix socket, under
-//! the same limits.
+//! the same limits, and an ordinary client library (Python's `websockets`) connects too.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -638,4 +638,75 @@ fn a_non_loopback_listen_address_is_refused_before_anything_is_bound() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// An ordinary client library, not ours: Python's `websockets` with the token as an extra
+/// header connects and lists; without it, it reports the 401.
+const PYTHON_CLIENT: &str = r#"
+import asyncio, json, sys
+import websockets
+
+async def main(url, token):
+    headers = {"Authorization": "Bearer " + token}
+    # The header argument was renamed in websockets 14 (Debian 12 has 10.4).
+    if int(websockets.__version__.split(".")[0]) >= 14:
+        connect = websockets.connect(url, additional_headers=headers)
+    else:
+        connect = websockets.connect(url, extra_headers=headers)
+    async with connect as ws:
+        hello = json.loads(await ws.recv())
+        snapshot = json.loads(await ws.recv())
+        await ws.send(json.dumps({"id": 1, "command": {"cmd": "list"}}))
+        while True:
+            reply = json.loads(await ws.recv())
+            if reply.get("id") == 1:
+                break
+        print("connected", hello["type"], snapshot["type"], reply["type"], reply["result"])
+    try:
+        async with websockets.connect(url) as ws:
+            print("upgraded without the token")
+    except Exception as e:
+        print("without the token:", "401" if "401" in str(e) else repr(e))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"#;
+
+#[test]
+fn an_ordinary_websocket_client_connects_with_the_token_header() {
+    const PYTHON: &str = "/usr/bin/python3";
+    if !engine_prerequisites() || !prerequisites(&[PYTHON]) {
+        return;
+    }
+    let has_websockets = std::process::Command::new(PYTHON)
+        .args(["-c", "import websockets"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_websockets {
+        assert!(
+            std::env::var("CI").ok().as_deref() != Some("true"),
+            "CI=true and python3-websockets is missing"
+        );
+        eprintln!("SKIPPED: python3-websockets is missing (scripts/deps installs it)");
+        return;
+    }
+    let world = World::new();
+    let engine = Engine::start(&world, "127.0.0.1:0");
+    let out = std::process::Command::new(PYTHON)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args(["-c", PYTHON_CLIENT])
+        .arg(format!("ws://{}/", engine.address))
+        .arg(TOKEN)
+        .output()
+        .expect("python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("connected hello snapshot ok []"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("without the token: 401"), "{stdout}");
 }
