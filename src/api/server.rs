@@ -132,12 +132,13 @@ pub async fn serve(
                     let Some(tcp) = tcp.as_ref() else { continue };
                     // Unjudged handshakes are capped; one over is closed unanswered.
                     let Ok(pending) = Arc::clone(&tcp.pending).try_acquire_owned() else {
-                        tracing::debug!("dropped a TCP connection from {from}: too many handshakes");
+                        tracing::debug!("closed a TCP connection from {from}: too many handshakes");
                         continue;
                     };
                     let gate = Arc::clone(&tcp.gate);
                     let shared = Arc::clone(&shared);
-                    connections.spawn(tcp_connection(stream, from, gate, pending, shared, stop.clone()));
+                    let stop = stop.clone();
+                    connections.spawn(tcp_connection(stream, from, gate, pending, shared, stop));
                 }
                 Err(e) => tracing::warn!("accepting a TCP API connection: {e}"),
             },
