@@ -95,8 +95,9 @@ pub enum Cmd {
     /// One monitor loop for every client: sandboxes, agent states, metrics, usage and host
     /// stats are read once and pushed to the clients when they change; notify.command runs
     /// here, once per event. The socket is <runtime dir>/sandbox-deck/api.sock (0600, other
-    /// users refused). Sandboxes never depend on the engine: they keep running when it
-    /// stops or is killed, and a new engine finds them.
+    /// users refused); --listen adds a loopback TCP port that takes a bearer token. Sandboxes
+    /// never depend on the engine: they keep running when it stops or is killed, and a new
+    /// engine finds them.
     Serve(serve::Args),
     /// Connect stdin and stdout to this host's engine (started if need be): `ssh HOST
     /// sandbox-deck bridge` is how a mirror reaches it.
