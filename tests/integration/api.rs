@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Guarded, SpawnGuarded, World, can_drop_to_nobody, prerequisites, wait_for};
+use crate::common::{
+    Guarded, PYTHON, SpawnGuarded, World, can_drop_to_nobody, prerequisites, python_websockets,
+    run_python, wait_for,
+};
 
 /// The idle timeout the tests' engines run with (seconds).
 const IDLE: u64 = 3;
 const WAIT: Duration = Duration::from_secs(20);
-const PYTHON: &str = "/usr/bin/python3";
 
 /// A `serve` process of a world, killed when dropped.
 struct Engine {
@@ -888,19 +890,7 @@ fn notify_command_runs_once_per_event_with_two_clients_connected() {
 
 #[test]
 fn an_independent_python_client_lists_creates_and_stops() {
-    if !engine_prerequisites() || !prerequisites(&[PYTHON]) {
-        return;
-    }
-    let has_websockets = Command::new(PYTHON)
-        .args(["-c", "import websockets"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_websockets {
-        assert!(
-            std::env::var("CI").ok().as_deref() != Some("true"),
-            "CI=true and python3-websockets is missing"
-        );
-        eprintln!("SKIPPED: python3-websockets is missing (scripts/deps installs it)");
+    if !engine_prerequisites() || !python_websockets() {
         return;
     }
     let world = World::new();
@@ -909,20 +899,12 @@ fn an_independent_python_client_lists_creates_and_stops() {
     let engine = Engine::start(&world);
     let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api_client.py");
     let project = world.project("py");
-    let out = Command::new(PYTHON)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg(&client)
-        .arg(&engine.socket)
-        .arg(&project)
-        .arg("scr")
-        .output()
-        .expect("python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_python([
+        client.as_os_str(),
+        engine.socket.as_os_str(),
+        project.as_os_str(),
+        "scr".as_ref(),
+    ]);
     assert!(
         stdout.contains("screen scr 1280x800 pixel 255,128,0"),
         "{stdout}"

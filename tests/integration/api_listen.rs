@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{Guarded, SpawnGuarded, World, prerequisites, wait_for};
+use crate::common::{
+    Guarded, SpawnGuarded, World, prerequisites, python_websockets, run_python, wait_for,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "6f1c0e2a9b8d7c4e5f3a2b1c0d9e8f7a";
@@ -673,37 +675,17 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 #[test]
 fn an_ordinary_websocket_client_connects_with_the_token_header() {
-    const PYTHON: &str = "/usr/bin/python3";
-    if !engine_prerequisites() || !prerequisites(&[PYTHON]) {
-        return;
-    }
-    let has_websockets = std::process::Command::new(PYTHON)
-        .args(["-c", "import websockets"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_websockets {
-        assert!(
-            std::env::var("CI").ok().as_deref() != Some("true"),
-            "CI=true and python3-websockets is missing"
-        );
-        eprintln!("SKIPPED: python3-websockets is missing (scripts/deps installs it)");
+    if !engine_prerequisites() || !python_websockets() {
         return;
     }
     let world = World::new();
     let engine = Engine::start(&world, "127.0.0.1:0");
-    let out = std::process::Command::new(PYTHON)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .args(["-c", PYTHON_CLIENT])
-        .arg(format!("ws://{}/", engine.address))
-        .arg(TOKEN)
-        .output()
-        .expect("python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_python([
+        "-c".to_owned(),
+        PYTHON_CLIENT.to_owned(),
+        format!("ws://{}/", engine.address),
+        TOKEN.to_owned(),
+    ]);
     assert!(
         stdout.contains("connected hello snapshot ok []"),
         "{stdout}"

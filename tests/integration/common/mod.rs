@@ -508,3 +508,47 @@ pub fn abstract_x_socket_listed(n: u32) -> bool {
         .lines()
         .any(|l| l.ends_with(&wanted))
 }
+
+/// The Python the independent API clients run under.
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Whether Python with `websockets` is there (`scripts/deps` installs it); says why not, and
+/// under CI=true a missing one fails instead.
+pub fn python_websockets() -> bool {
+    if !prerequisites(&[PYTHON]) {
+        return false;
+    }
+    let has_websockets = Command::new(PYTHON)
+        .args(["-c", "import websockets"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_websockets {
+        assert!(
+            std::env::var("CI").ok().as_deref() != Some("true"),
+            "CI=true and python3-websockets is missing"
+        );
+        eprintln!("SKIPPED: python3-websockets is missing (scripts/deps installs it)");
+    }
+    has_websockets
+}
+
+/// Runs a Python client with `args`; expects success (showing both streams otherwise) and
+/// returns its stdout.
+pub fn run_python<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(PYTHON)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .args(args)
+        .output()
+        .expect("running python");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
