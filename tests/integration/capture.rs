@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 use sandbox_deck::capture::Frame;
@@ -281,12 +281,21 @@ fn qmp_screendump_of_a_real_qemu_decodes_to_the_firmware_screen() {
         std::fs::metadata(&dumps).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    // SeaBIOS switches to its 720x400 text mode early; wait for it.
-    let mut frame = capture.capture().unwrap();
-    wait_for("the firmware screen", Duration::from_secs(20), || {
-        frame = capture.capture().unwrap();
-        (frame.width, frame.height) == (720, 400)
-    });
+    // SeaBIOS switches to its 720x400 text mode early; wait for it. A VM still starting on a
+    // busy machine may not answer a screendump yet: what counts is a good one in time.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let frame = loop {
+        let last = match capture.capture() {
+            Ok(f) if (f.width, f.height) == (720, 400) => break f,
+            Ok(f) => format!("{}x{}", f.width, f.height),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "no firmware screen in 20 s; the last capture: {last}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(frame.rgb.len(), 720 * 400 * 3);
     assert!(
         std::fs::read_dir(&dumps).unwrap().next().is_none(),

@@ -81,9 +81,17 @@ fn the_log_rotates_at_its_cap_and_logs_prints_its_last_lines() {
         "i=0; while [ $i -lt 300 ]; do printf 'line %04d ..............................\\n' $i; \
          i=$((i+1)); done; echo all-$((150+150))-done",
     );
-    wait_for("the last line logged", Duration::from_secs(10), || {
-        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("all-300-done"))
-    });
+    // Until the shell's next prompt is logged too (the last of the three lines below).
+    wait_for(
+        "the last line and the prompt logged",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&log).is_ok_and(|t| {
+                t.split_once("all-300-done")
+                    .is_some_and(|(_, rest)| !rest.trim().is_empty())
+            })
+        },
+    );
     let current = std::fs::metadata(&log).unwrap().len();
     let old = world.path(&format!("state/sandbox-deck/sandboxes/{id}/pane.log.1"));
     let rotated = std::fs::metadata(&old).expect("a rotated file").len();
