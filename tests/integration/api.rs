@@ -152,13 +152,15 @@ impl Raw {
         Some(Frame { opcode, payload })
     }
 
-    /// The next text message (events included), skipping pings.
+    /// The next text message (events included), answering pings as every client must (a
+    /// command may take longer than the idle timeout).
     fn text(&mut self) -> Value {
         loop {
             let frame = self.frame().expect("a frame from the engine");
             match frame.opcode {
                 0x1 => return serde_json::from_slice(&frame.payload).expect("JSON text"),
-                0x9 | 0xA => continue,
+                0x9 => self.send(&frame_of(0xA, &frame.payload)),
+                0xA => continue,
                 0x2 => self.binaries.push_back(frame.payload),
                 other => panic!(
                     "expected text, got opcode {other:#x}: {:.200?}",
@@ -229,6 +231,11 @@ impl Default for FrameOpts {
             rsv: 0,
         }
     }
+}
+
+/// A well-formed (final, masked) client frame.
+fn frame_of(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame(opcode, payload, FrameOpts::default())
 }
 
 /// A client frame as RFC 6455 lays it out, with whatever flags the test wants.

@@ -312,14 +312,15 @@ fn create_returns_once_the_sandbox_is_clearly_alive() {
     std::fs::create_dir_all(&config).unwrap();
     std::fs::write(
         config.join("config.toml"),
-        "[sandbox]\nstart_settle_ms = 20000\n",
+        "[sandbox]\nstart_settle_ms = 60000\n",
     )
     .unwrap();
     let begun = std::time::Instant::now();
     let created = world.create_idle("quick");
     let took = begun.elapsed();
     assert_eq!(created["state"], "running");
-    assert!(took < Duration::from_secs(5), "create took {took:?}");
+    // Far below the 60 s window, with room for a machine busy with the other tests.
+    assert!(took < Duration::from_secs(20), "create took {took:?}");
     // And a failure is still caught under that long window, at once.
     let project = world.project("slow-fail");
     let begun = std::time::Instant::now();
@@ -333,6 +334,7 @@ fn create_returns_once_the_sandbox_is_clearly_alive() {
         "echo nope; exit 9",
     ]);
     assert!(!out.status.success());
-    assert!(begun.elapsed() < Duration::from_secs(5));
+    let took = begun.elapsed();
+    assert!(took < Duration::from_secs(20), "the failure took {took:?}");
     assert!(says_exit_status(&String::from_utf8_lossy(&out.stderr), 9));
 }
