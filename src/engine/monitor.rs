@@ -21,6 +21,9 @@ use crate::host::process::ProcRef;
 use crate::host::tmux::Survey;
 use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 
+/// How long to wait before asking tmux again for the status of a pane it has marked dead.
+const UNKNOWN_STATUS_RECHECK: Duration = Duration::from_millis(200);
+
 /// A sandbox still `starting` after this long was abandoned by whoever started it.
 const START_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -148,7 +151,18 @@ impl Deck {
                 let server = servers
                     .get(self.tmux_of(record).socket())
                     .unwrap_or(&nothing);
-                if let Some(finding) = observe(record, server, now) {
+                let mut finding = observe(record, server, now);
+                if matches!(finding, Some(Finding::Exited { status: None }))
+                    && matches!(server, Survey::Answered(_))
+                {
+                    // tmux marks a pane dead when its pty closes and learns the status when it
+                    // reaps the process, a moment later on a busy machine: ask once more
+                    // before recording the status as unknown.
+                    std::thread::sleep(UNKNOWN_STATUS_RECHECK);
+                    let again = self.tmux_of(record).survey();
+                    finding = observe(record, &again, now).or(finding);
+                }
+                if let Some(finding) = finding {
                     apply(record, finding, &mut outcome);
                 }
             }
