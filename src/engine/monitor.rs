@@ -21,8 +21,10 @@ use crate::host::process::ProcRef;
 use crate::host::tmux::Survey;
 use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 
-/// How long to wait before asking tmux again for the status of a pane it has marked dead.
-const UNKNOWN_STATUS_RECHECK: Duration = Duration::from_millis(200);
+/// How often, and how long apart, tmux is asked again for the status of a pane it has marked
+/// dead before the status is recorded as unknown.
+const UNKNOWN_STATUS_RECHECKS: usize = 10;
+const UNKNOWN_STATUS_RECHECK: Duration = Duration::from_millis(100);
 
 /// A sandbox still `starting` after this long was abandoned by whoever started it.
 const START_DEADLINE: Duration = Duration::from_secs(120);
@@ -156,11 +158,16 @@ impl Deck {
                     && matches!(server, Survey::Answered(_))
                 {
                     // tmux marks a pane dead when its pty closes and learns the status when it
-                    // reaps the process, a moment later on a busy machine: ask once more
-                    // before recording the status as unknown.
-                    std::thread::sleep(UNKNOWN_STATUS_RECHECK);
-                    let again = self.tmux_of(record).survey();
-                    finding = observe(record, &again, now).or(finding);
+                    // reaps the process, a moment later on a busy machine: ask again, for up
+                    // to a second, before recording the status as unknown.
+                    for _ in 0..UNKNOWN_STATUS_RECHECKS {
+                        std::thread::sleep(UNKNOWN_STATUS_RECHECK);
+                        let again = self.tmux_of(record).survey();
+                        finding = observe(record, &again, now).or(finding);
+                        if !matches!(finding, Some(Finding::Exited { status: None })) {
+                            break;
+                        }
+                    }
                 }
                 if let Some(finding) = finding {
                     apply(record, finding, &mut outcome);
