@@ -810,9 +810,9 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
                     stack.push(entry.path());
                 }
             } else if !kind.is_file() {
-                if kind.is_fifo() {
-                    release_fifo_readers(&entry.path());
-                }
+                // Held open as a writer until the name is gone: a reader that opens it in
+                // between does not block, and sees the end of the file once it is closed.
+                let _writer = kind.is_fifo().then(|| hold_fifo_open(&entry.path()));
                 if std::fs::remove_file(entry.path()).is_err() {
                     continue;
                 }
@@ -827,15 +827,18 @@ fn remove_planted_links(root: &Path) -> Vec<String> {
 }
 
 /// A host git that opened a FIFO planted as a loose ref (`refs/heads/main`) blocks in
-/// `open` until a writer comes, and removing the name does not wake it: open it for writing
-/// once (never blocking, never following a link) and close it, so the reader sees an empty
-/// ref (an error) instead of hanging forever.
-fn release_fifo_readers(path: &Path) {
-    // Failing is the common case (no FIFO there, or no reader waiting): nothing to release.
-    let _ = std::fs::OpenOptions::new()
+/// `open` until a writer comes, and removing the name does not wake it. Opening it read-write
+/// never blocks (Linux), wakes every waiting reader and keeps new ones from waiting; closing
+/// it then gives them an empty ref (an error) instead of a hang. The sandbox's seccomp filter
+/// refuses `mkfifo`: this is for a FIFO made some other way (before the filter, by the host).
+fn hold_fifo_open(path: &Path) -> Option<std::fs::File> {
+    // Failing is harmless: the name is removed either way.
+    std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NOCTTY)
-        .open(path);
+        .open(path)
+        .ok()
 }
 
 /// A regular file's content (None when absent), never following a symlink, never blocking
@@ -1272,6 +1275,32 @@ mod tests {
             log: root.join("refused.log"),
             ..SyncSpec::default()
         }
+    }
+
+    #[test]
+    fn a_reader_blocked_on_a_planted_fifo_is_released_when_it_is_swept() {
+        let root = tempfile::tempdir().unwrap();
+        let heads = root.path().join("refs/heads");
+        std::fs::create_dir_all(&heads).unwrap();
+        let fifo = heads.join("main");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let reader_path = fifo.clone();
+        std::thread::spawn(move || {
+            // What the host's git does: a plain blocking open, then a read.
+            let content = std::fs::read(&reader_path).map(|c| c.len());
+            let _ = done_tx.send(content);
+        });
+        // Control: the reader is stuck while the FIFO stands.
+        let waiting = done_rx.recv_timeout(std::time::Duration::from_millis(300));
+        assert!(waiting.is_err(), "the reader did not block: {waiting:?}");
+        let removed = remove_planted_links(&root.path().join("refs"));
+        assert_eq!(removed.len(), 1, "{removed:?}");
+        assert!(!fifo.exists(), "the FIFO is still there");
+        let read = done_rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the reader is still blocked after the sweep");
+        assert_eq!(read.unwrap(), 0, "the released reader reads an empty ref");
     }
 
     #[test]

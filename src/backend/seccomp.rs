@@ -149,6 +149,14 @@ const CREATE_SYSCALLS: &[(libc::c_long, Option<u8>, u8)] = &[
     (libc::SYS_mknodat, None, 2),
 ];
 
+/// Syscalls that make a filesystem node and the index of their mode argument: a FIFO is
+/// refused. A FIFO planted where a host program opens a file by name (a loose ref under the
+/// shared `refs/`, a file in the project an editor or a hook reads) blocks that program in
+/// `open` until a writer comes, for good once the sandbox removes the name. No path is
+/// visible to a filter, so FIFOs are refused everywhere: pipes and sockets do the same work
+/// (GNU make falls back to a pipe for its jobserver).
+const NODE_SYSCALLS: &[(libc::c_long, u8)] = &[(libc::SYS_mknod, 1), (libc::SYS_mknodat, 2)];
+
 /// Names of what the filter refuses, for docs and `doctor`.
 pub fn denied() -> Vec<&'static str> {
     DENIED_SYSCALLS
@@ -161,6 +169,7 @@ pub fn denied() -> Vec<&'static str> {
         .chain([
             "chmod/fchmod/fchmodat with S_ISUID or S_ISGID",
             "open/openat (O_CREAT or O_TMPFILE)/creat/mknod/mknodat with S_ISUID or S_ISGID",
+            "mknod/mknodat of a FIFO (mkfifo)",
             "openat2 (ENOSYS: its mode is in a struct a filter cannot read)",
             "unshare/clone with CLONE_NEWNS, NEWUTS, NEWIPC, NEWCGROUP or NEWTIME",
             "clone3 (ENOSYS: its flags are in a struct a filter cannot read)",
@@ -279,6 +288,13 @@ fn main_program() -> Result<BpfProgram> {
     }
     for (nr, flags_arg, mode_arg) in CREATE_SYSCALLS {
         rules.insert(*nr, create_rules(*flags_arg, *mode_arg)?);
+    }
+    for (nr, mode_arg) in NODE_SYSCALLS {
+        rules.entry(*nr).or_default().push(rule(vec![condition(
+            *mode_arg,
+            SeccompCmpOp::MaskedEq(u64::from(libc::S_IFMT)),
+            u64::from(libc::S_IFIFO),
+        )?])?);
     }
     for nr in NAMESPACE_SYSCALLS {
         let namespace_rules = NAMESPACE_FLAGS

@@ -3268,12 +3268,21 @@ fn git_14_a_fifo_planted_as_a_ref_does_not_hang_the_hosts_git() {
     }
     // `refs/` is shared: a FIFO as the current branch's loose ref blocks the host's
     // `git status` in open() for good, and removing the name does not wake it. The sandbox
-    // plants it again and again for 8 s; the host's git must be done well before that.
+    // tries to plant it again and again for 8 s; the seccomp filter refuses every FIFO, so
+    // none appears and the host's git is done at once.
     let replant = "end=$(( $(date +%s) + 8 )); while [ $(date +%s) -lt $end ]; do \
                    [ -p .git/refs/heads/main ] || { rm -f .git/refs/heads/main; \
                    mkfifo .git/refs/heads/main; }; done 2>/dev/null";
     for user in users() {
         let lab = GitLab::new(user, "fifo-ref", ONE_COMMIT);
+        // Not in the shared dirs, not in the sandbox's own /tmp either: a filter sees no path.
+        let r = lab.inside(
+            "mkfifo .git/refs/heads/x 2>/dev/null; echo ref=$?; \
+             mkfifo /tmp/f 2>/dev/null; echo tmp=$?; mkfifo -m 0600 p 2>/dev/null; echo project=$?",
+        );
+        r.expect("ref", "1");
+        r.expect("tmp", "1");
+        r.expect("project", "1");
         let script = format!("cd '{}'\n{replant}", lab.p());
         let mut sandbox = lab
             .launch_shell(&script)
@@ -3289,7 +3298,7 @@ fn git_14_a_fifo_planted_as_a_ref_does_not_hang_the_hosts_git() {
         let out = lab.host_sh(&lab.project, "timeout 20 git status; echo rc=$?");
         let took = started.elapsed();
         let _ = sandbox.wait();
-        assert!(was_fifo, "{user:?}: the sandbox planted no FIFO");
+        assert!(!was_fifo, "{user:?}: the sandbox planted a FIFO as a ref");
         assert!(
             took < Duration::from_secs(5),
             "{user:?}: the host's git status hung {took:?} on a planted FIFO ref: {}",
