@@ -27,6 +27,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
     pub logs: LogsConfig,
+    pub mirror: MirrorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +212,15 @@ pub struct ServeConfig {
     /// client connected and no sandbox running; 0: it never does. `serve` typed by hand
     /// (or run by a unit) always stays.
     pub idle_exit_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The ssh command `mirror` and `--host` start, split like shell words.
+    pub ssh_command: String,
+    /// How long connecting may take, ssh and the engine's greeting included.
+    pub connect_timeout_secs: u64,
 }
 
 impl Config {
@@ -407,6 +417,17 @@ impl Config {
             self.notify.command.first().is_none_or(|c| !c.is_empty()),
             "notify.command",
             "must be empty or start with a program name",
+        )?;
+        check(
+            (1..=600).contains(&self.mirror.connect_timeout_secs),
+            "mirror.connect_timeout_secs",
+            "must be between 1 and 600",
+        )?;
+        check(
+            crate::remote::SshCommand::parse(&self.mirror.ssh_command, "mirror.ssh_command")
+                .is_ok(),
+            "mirror.ssh_command",
+            "must split into words (like a shell, without unclosed quotes) and not be empty",
         )
     }
 

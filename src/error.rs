@@ -133,6 +133,25 @@ pub enum DeckError {
     #[error("{what}: {why}")]
     InvalidArgument { what: String, why: String },
 
+    /// Reaching another host's engine (over ssh) failed; `detail` says how, with what ssh
+    /// said when it said anything.
+    #[error("{host}: {detail}")]
+    Remote { host: String, detail: String },
+
+    /// Another host's engine speaks another protocol version (`docs/protocol.md`, Versions).
+    #[error(
+        "{host}: its engine speaks protocol version {theirs} and this sandbox-deck speaks {ours}; install the same sandbox-deck on both ends (and restart the engine there: `sandbox-deck serve`)"
+    )]
+    ProtocolMismatch { host: String, theirs: u32, ours: u32 },
+
+    /// Another host's engine refused a command: its error kind (one of ours) and message.
+    #[error("{host}: {message}")]
+    Refused {
+        host: String,
+        kind: &'static str,
+        message: String,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -169,7 +188,38 @@ impl DeckError {
             | DeckError::Os { .. } => "host",
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
+            DeckError::Remote { .. } => "remote",
+            DeckError::ProtocolMismatch { .. } => "protocol_mismatch",
+            DeckError::Refused { kind, .. } => kind,
         }
+    }
+
+    /// A remote engine's error kind as one of ours (the API sends them as strings); a kind
+    /// this version does not know is `remote`.
+    pub fn known_kind(kind: &str) -> &'static str {
+        const KINDS: &[&str] = &[
+            "invalid_name",
+            "invalid_project_dir",
+            "not_found",
+            "already_exists",
+            "wrong_state",
+            "corrupt_registry",
+            "newer_schema",
+            "config",
+            "profile",
+            "missing_binary",
+            "start_failed",
+            "engine_unavailable",
+            "host",
+            "invalid_argument",
+            "io",
+            "internal",
+            "bad_request",
+            "unknown_command",
+            "forbidden",
+            "busy",
+        ];
+        KINDS.iter().find(|k| **k == kind).copied().unwrap_or("remote")
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
