@@ -17,8 +17,9 @@ use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 /// Bumped on any change a client of the previous version would misread.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// What this engine offers, announced in the hello.
-pub const CAPABILITIES: &[&str] = &["commands", "events", "screens"];
+/// What this engine offers, announced in the hello. `reports`: the CLI's own reports
+/// (`status_report`, `usage_report`, `purge_project`), which `--host` asks for.
+pub const CAPABILITIES: &[&str] = &["commands", "events", "screens", "reports"];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
 pub const COMMANDS: &[&str] = &[
@@ -36,6 +37,9 @@ pub const COMMANDS: &[&str] = &[
     "snapshot",
     "subscribe_screen",
     "unsubscribe_screen",
+    "status_report",
+    "usage_report",
+    "purge_project",
 ];
 
 /// The one message a client sends: a command with the id its reply will carry.
@@ -107,6 +111,28 @@ pub enum Command {
     UnsubscribeScreen {
         name: String,
     },
+    /// What `status --json` prints: one reading per sandbox (or NAME), not debounced.
+    StatusReport {
+        #[serde(default)]
+        name: Option<String>,
+        /// Also CPU and memory, sampled twice a second apart.
+        #[serde(default)]
+        metrics: bool,
+    },
+    /// What `usage --json` prints, for NAME's project or all, from a day on, grouped.
+    UsageReport {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        since: Option<String>,
+        #[serde(default)]
+        by: Option<crate::usage::GroupBy>,
+    },
+    /// What `rm --purge` does after the `rm`: the project's state removed when no sandbox
+    /// uses the project any more.
+    PurgeProject {
+        project_dir: PathBuf,
+    },
 }
 
 impl Command {
@@ -126,6 +152,9 @@ impl Command {
             Command::Snapshot {} => "snapshot",
             Command::SubscribeScreen { .. } => "subscribe_screen",
             Command::UnsubscribeScreen { .. } => "unsubscribe_screen",
+            Command::StatusReport { .. } => "status_report",
+            Command::UsageReport { .. } => "usage_report",
+            Command::PurgeProject { .. } => "purge_project",
         }
     }
 
@@ -138,6 +167,7 @@ impl Command {
                 | Command::Stop { .. }
                 | Command::Restart { .. }
                 | Command::Rm { .. }
+                | Command::PurgeProject { .. }
         )
     }
 }

@@ -12,6 +12,7 @@ pub mod resume;
 pub mod screen;
 pub mod service;
 pub mod status;
+pub mod status_report;
 pub mod usage;
 
 use std::path::PathBuf;
