@@ -189,7 +189,7 @@ impl DeckError {
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
             DeckError::Remote { .. } => "remote",
-            DeckError::ProtocolMismatch { .. } => "protocol_mismatch",
+            DeckError::ProtocolMismatch { .. } => "protocol_version",
             DeckError::Refused { kind, .. } => kind,
         }
     }

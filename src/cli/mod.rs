@@ -31,6 +31,7 @@ macro_rules! tell {
 mod commands;
 pub mod docs;
 mod output;
+mod remote;
 mod sandbox_args;
 mod table;
 

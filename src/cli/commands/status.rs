@@ -1,7 +1,9 @@
 //! `status [NAME]`: the agent state of every sandbox (or one), with `--metrics` its CPU and
 //! memory too.
 
+use crate::api::protocol::Command;
 use crate::cli::output::print_json;
+use crate::cli::remote::{self, HostArgs};
 use crate::cli::table::{Align, Table, Width};
 use crate::engine::Deck;
 use crate::engine::status::AgentState;
@@ -14,9 +16,20 @@ pub struct Args {
     /// Also measure CPU and memory (two samples a second apart).
     #[arg(long)]
     pub metrics: bool,
+    #[command(flatten)]
+    pub remote: HostArgs,
 }
 
 pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
+    if let Some(host) = &args.remote.host {
+        let command = Command::StatusReport {
+            name: args.name,
+            metrics: args.metrics,
+        };
+        let report: StatusReport = remote::call(host, &args.remote.ssh, command)?;
+        print_report(&report, json)?;
+        return Ok(0);
+    }
     let deck = Deck::open()?;
     let records = match args.name {
         Some(name) => vec![deck.show(&name)?],
