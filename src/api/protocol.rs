@@ -213,8 +213,9 @@ pub fn parse_request(text: &str) -> Result<Request, Rejection> {
     }
 }
 
-/// Everything the engine sends, as text frames.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything the engine sends, as text frames. Deserialize is the client's (`client`),
+/// which reads messages leniently: a newer engine may add fields and event kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First, on every connection.
@@ -241,7 +242,7 @@ pub enum ServerMessage {
 }
 
 /// What the engine knows, whole.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub sandboxes: Vec<SandboxRecord>,
     /// The debounced agent state of each sandbox that runs an agent.
@@ -253,7 +254,7 @@ pub struct Snapshot {
 }
 
 /// One change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     SandboxAdded {

@@ -10,14 +10,12 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::frame::encode;
 use super::hub::Hub;
-use crate::capture::Frame;
 use crate::engine::{Deck, EngineHandle, ScreenSource};
 use crate::error::{DeckError, Result};
 use crate::sandbox::SandboxName;
 
-/// The first bytes of every screen frame (and its format's version).
-pub const MAGIC: &[u8; 4] = b"SDF1";
 pub const MIN_FPS: f64 = 0.2;
 pub const MAX_FPS: f64 = 10.0;
 
@@ -170,45 +168,6 @@ impl Capture {
     }
 }
 
-/// The binary frame: `SDF1`, the name's length (1 byte) and bytes, width and height (u32
-/// big-endian), then the RGB pixels (3 bytes each, row by row) compressed with zlib.
-pub fn encode(name: &SandboxName, frame: &Frame) -> Vec<u8> {
-    let name = name.as_str().as_bytes();
-    let pixels = miniz_oxide::deflate::compress_to_vec_zlib(&frame.rgb, 3);
-    let mut out = Vec::with_capacity(4 + 1 + name.len() + 8 + pixels.len());
-    out.extend_from_slice(MAGIC);
-    // A name is at most 32 bytes.
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&frame.width.to_be_bytes());
-    out.extend_from_slice(&frame.height.to_be_bytes());
-    out.extend_from_slice(&pixels);
-    out
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_frame_encodes_to_magic_name_size_and_zlib_pixels() {
-        let name = SandboxName::parse("api").expect("name");
-        let frame = Frame {
-            width: 2,
-            height: 1,
-            rgb: vec![255, 0, 0, 0, 0, 255],
-        };
-        let bytes = encode(&name, &frame);
-        assert_eq!(&bytes[..4], MAGIC);
-        assert_eq!(bytes[4], 3);
-        assert_eq!(&bytes[5..8], b"api");
-        assert_eq!(&bytes[8..12], &2u32.to_be_bytes());
-        assert_eq!(&bytes[12..16], &1u32.to_be_bytes());
-        let pixels = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes[16..]).expect("zlib");
-        assert_eq!(pixels, frame.rgb);
-    }
 }

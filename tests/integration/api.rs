@@ -22,13 +22,13 @@ const IDLE: u64 = 3;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A `serve` process of a world, killed when dropped.
-struct Engine {
-    process: Guarded,
-    socket: PathBuf,
+pub(crate) struct Engine {
+    pub(crate) process: Guarded,
+    pub(crate) socket: PathBuf,
 }
 
 impl Engine {
-    fn start(world: &World) -> Engine {
+    pub(crate) fn start(world: &World) -> Engine {
         let socket = world.runtime.join("sandbox-deck/api.sock");
         let process = world
             .command()
@@ -46,11 +46,11 @@ impl Engine {
         self.process.id() as i32
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("kill");
     }
 
-    fn wait(&mut self) -> Option<i32> {
+    pub(crate) fn wait(&mut self) -> Option<i32> {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.process.try_wait().expect("try_wait") {
@@ -265,7 +265,7 @@ fn header_len(out: &mut Vec<u8>, mask_bit: u8, len: u64) {
     }
 }
 
-fn engine_prerequisites() -> bool {
+pub(crate) fn engine_prerequisites() -> bool {
     prerequisites(&["tmux", "bwrap", "Xvfb"])
 }
 
@@ -648,7 +648,7 @@ fn a_flood_is_closed_and_connections_are_capped() {
 }
 
 /// A shell sandbox made through the CLI (no engine involved).
-fn shell_sandbox(world: &World, name: &str) -> Value {
+pub(crate) fn shell_sandbox(world: &World, name: &str) -> Value {
     world.json(&[
         "create",
         world.project(name).to_str().expect("utf-8"),
@@ -924,7 +924,7 @@ fn an_independent_python_client_lists_creates_and_stops() {
 }
 
 /// Paints a sandbox's root window (its own Xvfb, through its cookie).
-fn set_root(world: &World, record: &Value, colour: &str) {
+pub(crate) fn set_root(world: &World, record: &Value, colour: &str) {
     let display = record["display"].as_u64().expect("a display");
     let id = record["id"].as_str().expect("an id");
     let cookie = world

@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod api_client;
 mod api_listen;
 mod bridge;
 mod capture;

@@ -1,0 +1,640 @@
+//! A client of the engine's API (`docs/protocol.md`) over any byte stream: the unix socket
+//! here, `ssh -T host sandbox-deck bridge` elsewhere (its stdout and stdin joined with
+//! [`tokio::io::join`]). It does the handshake, checks the protocol version, keeps the
+//! engine's truth (the snapshot with every pushed event applied) and matches replies to
+//! requests by id; screen frames go to their watchers. Reconnecting is the caller's: when
+//! the connection ends, every waiting request fails with [`ClientError::Closed`] and
+//! [`Client::closed`] says why.
+//!
+//! One task (spawned on the current tokio runtime) owns the connection; a [`Client`] is a
+//! cheap handle to it and may be cloned and used from async code and from plain threads
+//! alike ([`Reply`] is a future and has a blocking [`Reply::wait`]).
+//!
+//! ```ignore
+//! let client = Client::connect(stream).await?;
+//! let stopped = client.send(Command::Stop { name: "api".into() }).await?;
+//! let running = client.model().borrow().sandboxes.len();
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+
+use super::frame;
+use super::protocol::{Command, Event, PROTOCOL_VERSION, Request, Snapshot};
+use crate::capture::Frame;
+use crate::sandbox::SandboxName;
+
+/// How long the handshake, the hello and the snapshot may take together.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Events a slow [`Client::events`] receiver may fall behind before it misses some (the
+/// model never misses any).
+const EVENT_BACKLOG: usize = 1024;
+
+/// Why a request or the connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// The stream or the websocket failed (connecting, reading or writing).
+    #[error("talking to the engine failed: {0}")]
+    Transport(String),
+    /// The engine speaks another protocol version; nothing else was read.
+    #[error(
+        "the engine speaks protocol version {engine} (sandbox-deck {engine_version}) and this client speaks version {client} (sandbox-deck {client_version}): stop that engine and start `sandbox-deck serve` from the same sandbox-deck as this client"
+    )]
+    VersionMismatch {
+        engine: u32,
+        engine_version: String,
+        client: u32,
+        client_version: String,
+    },
+    /// The connection is gone; every request waiting on it fails with this.
+    #[error("the connection to the engine ended: {reason}")]
+    Closed { reason: String },
+    /// The engine answered the command with an error: `kind` is the `--json` error kind
+    /// (`not_found`, `wrong_state`, …) or the API's own (`bad_request`, `forbidden`, `busy`).
+    #[error("{message}")]
+    Engine { kind: String, message: String },
+    /// The engine sent something this client cannot read.
+    #[error("the engine sent a message this client cannot read: {0}")]
+    Malformed(String),
+}
+
+impl ClientError {
+    /// The machine-readable kind: the engine's for [`ClientError::Engine`], else
+    /// `engine_unavailable` (transport, closed), `protocol_version` or `internal`.
+    pub fn kind(&self) -> &str {
+        match self {
+            ClientError::Engine { kind, .. } => kind,
+            ClientError::Transport(_) | ClientError::Closed { .. } => "engine_unavailable",
+            ClientError::VersionMismatch { .. } => "protocol_version",
+            ClientError::Malformed(_) => "internal",
+        }
+    }
+}
+
+/// What the engine said first: its protocol version, what it offers, its version and this
+/// connection's number (as its audit log names it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Hello {
+    pub protocol: u32,
+    pub capabilities: Vec<String>,
+    pub engine: String,
+    pub connection: u64,
+}
+
+impl Hello {
+    pub fn offers(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c == capability)
+    }
+}
+
+/// A connection to the engine. Dropping the last clone (and every [`ScreenFrames`]) closes
+/// it.
+#[derive(Clone)]
+pub struct Client {
+    hello: Arc<Hello>,
+    outgoing: mpsc::UnboundedSender<Message>,
+    shared: Arc<Shared>,
+}
+
+/// What the connection's task and its handles share.
+struct Shared {
+    next_id: AtomicU64,
+    pending: Mutex<Pending>,
+    model: watch::Sender<Snapshot>,
+    events: broadcast::Sender<Event>,
+    screens: Mutex<Watchers>,
+}
+
+#[derive(Default)]
+struct Pending {
+    waiting: HashMap<u64, oneshot::Sender<Result<Value, ClientError>>>,
+    /// Set once, when the connection ended.
+    closed: Option<ClientError>,
+}
+
+/// Screen watchers by sandbox name, each with its own key.
+#[derive(Default)]
+struct Watchers {
+    next_key: u64,
+    by_name: HashMap<String, Vec<Watcher>>,
+}
+
+/// One [`ScreenFrames`]' key and where its frames go (the latest only).
+type Watcher = (u64, watch::Sender<Option<Bytes>>);
+
+impl Client {
+    /// Handshakes on `stream`, reads the hello (refusing another protocol version, see
+    /// [`ClientError::VersionMismatch`]) and the snapshot, and starts the connection's task
+    /// on the current tokio runtime. At most [`CONNECT_TIMEOUT`].
+    pub async fn connect<S>(stream: S) -> Result<Client, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (ws, hello, snapshot) = tokio::time::timeout(CONNECT_TIMEOUT, open(stream))
+            .await
+            .map_err(|_| {
+                ClientError::Transport(format!(
+                    "the engine did not greet within {CONNECT_TIMEOUT:?}"
+                ))
+            })??;
+        let (outgoing, queue) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            next_id: AtomicU64::new(1),
+            pending: Mutex::new(Pending::default()),
+            model: watch::Sender::new(snapshot),
+            events: broadcast::Sender::new(EVENT_BACKLOG),
+            screens: Mutex::new(Watchers::default()),
+        });
+        tokio::spawn(pump(ws, queue, Arc::clone(&shared)));
+        Ok(Client {
+            hello: Arc::new(hello),
+            outgoing,
+            shared,
+        })
+    }
+
+    pub fn hello(&self) -> &Hello {
+        &self.hello
+    }
+
+    /// Sends `command`; the [`Reply`] resolves to the `ok` result or the error.
+    pub fn send(&self, command: Command) -> Reply {
+        let (tx, rx) = oneshot::channel();
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut pending = lock(&self.shared.pending);
+            if let Some(why) = &pending.closed {
+                let _ = tx.send(Err(why.clone()));
+                return Reply { rx };
+            }
+            pending.waiting.insert(id, tx);
+        }
+        let text = serde_json::to_string(&Request { id, command })
+            .map_err(|e| ClientError::Malformed(format!("encoding a command: {e}")));
+        match text {
+            Ok(text) => {
+                // A send fails only when the task is gone, which fails the waiters itself.
+                let _ = self.outgoing.send(Message::text(text));
+            }
+            Err(e) => {
+                if let Some(tx) = lock(&self.shared.pending).waiting.remove(&id) {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        }
+        Reply { rx }
+    }
+
+    /// The engine's truth as last pushed. `borrow()` it to read, `changed().await` to wait
+    /// for the next change.
+    pub fn model(&self) -> watch::Receiver<Snapshot> {
+        self.shared.model.subscribe()
+    }
+
+    /// Every event from now on, in order, after it was applied to the model. A receiver
+    /// that falls more than 1024 behind is told it lagged (read the model then).
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Watches `name`'s screen at up to `fps` frames a second (the engine clamps it). The
+    /// reply says whether the engine accepted (a sandbox that is not running is
+    /// `wrong_state`); frames arrive in the returned [`ScreenFrames`] until it is dropped.
+    pub fn subscribe_screen(&self, name: &SandboxName, fps: f64) -> (ScreenFrames, Reply) {
+        let (tx, rx) = watch::channel(None);
+        let key = {
+            let mut screens = lock(&self.shared.screens);
+            screens.next_key += 1;
+            let key = screens.next_key;
+            let watchers = screens.by_name.entry(name.to_string()).or_default();
+            watchers.push((key, tx));
+            key
+        };
+        let reply = self.send(Command::SubscribeScreen {
+            name: name.to_string(),
+            fps: Some(fps),
+        });
+        let frames = ScreenFrames {
+            name: name.clone(),
+            key,
+            frames: rx,
+            client: self.clone(),
+        };
+        (frames, reply)
+    }
+
+    /// None while connected; why it ended otherwise.
+    pub fn closed(&self) -> Option<ClientError> {
+        lock(&self.shared.pending).closed.clone()
+    }
+
+    /// Ends a screen watch; the engine is told when it was the last one of that name.
+    fn unwatch(&self, name: &SandboxName, key: u64) {
+        let last = {
+            let mut screens = lock(&self.shared.screens);
+            let Some(watchers) = screens.by_name.get_mut(name.as_str()) else {
+                return;
+            };
+            watchers.retain(|(k, _)| *k != key);
+            let last = watchers.is_empty();
+            if last {
+                screens.by_name.remove(name.as_str());
+            }
+            last
+        };
+        if last && self.closed().is_none() {
+            // Nobody waits for the reply: the watch is gone either way.
+            drop(self.send(Command::UnsubscribeScreen {
+                name: name.to_string(),
+            }));
+        }
+    }
+}
+
+/// The engine's answer to one command: a future, or [`Reply::wait`] from a plain thread.
+#[must_use = "a reply says whether the command succeeded"]
+pub struct Reply {
+    rx: oneshot::Receiver<Result<Value, ClientError>>,
+}
+
+impl Reply {
+    /// Blocks this thread until the reply arrives. Not from async code (use `.await`).
+    pub fn wait(self) -> Result<Value, ClientError> {
+        self.rx.blocking_recv().unwrap_or_else(|_| Err(gone()))
+    }
+
+    /// [`Reply::wait`], the result read as `T`.
+    pub fn wait_for<T: DeserializeOwned>(self) -> Result<T, ClientError> {
+        self.wait().and_then(decode)
+    }
+}
+
+impl Future for Reply {
+    type Output = Result<Value, ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(gone())))
+    }
+}
+
+/// A command's result as the type it has (records, readings, …).
+pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ClientError> {
+    serde_json::from_value(value).map_err(|e| ClientError::Malformed(e.to_string()))
+}
+
+fn gone() -> ClientError {
+    ClientError::Closed {
+        reason: "the connection's task ended".into(),
+    }
+}
+
+/// A watched screen: the latest frame the engine sent (older ones are skipped, never
+/// queued). Dropping it ends the watch.
+pub struct ScreenFrames {
+    name: SandboxName,
+    key: u64,
+    frames: watch::Receiver<Option<Bytes>>,
+    client: Client,
+}
+
+impl ScreenFrames {
+    pub fn name(&self) -> &SandboxName {
+        &self.name
+    }
+
+    /// The newest frame if one arrived since the last call, else None. An error when the
+    /// connection ended or a frame could not be decoded.
+    pub fn latest_if_changed(&mut self) -> Result<Option<Frame>, ClientError> {
+        match self.frames.has_changed() {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(_) => return Err(self.ended()),
+        }
+        let bytes = self.frames.borrow_and_update().clone();
+        bytes.map(|b| decode_frame(&b)).transpose()
+    }
+
+    /// Waits for the next frame.
+    pub async fn next(&mut self) -> Result<Frame, ClientError> {
+        loop {
+            if self.frames.changed().await.is_err() {
+                return Err(self.ended());
+            }
+            let bytes = self.frames.borrow_and_update().clone();
+            if let Some(bytes) = bytes {
+                return decode_frame(&bytes);
+            }
+        }
+    }
+
+    fn ended(&self) -> ClientError {
+        self.client.closed().unwrap_or_else(|| ClientError::Closed {
+            reason: format!("the watch of {}'s screen ended", self.name),
+        })
+    }
+}
+
+impl Drop for ScreenFrames {
+    fn drop(&mut self) {
+        self.client.unwatch(&self.name, self.key);
+    }
+}
+
+fn decode_frame(bytes: &[u8]) -> Result<Frame, ClientError> {
+    frame::decode(bytes)
+        .map(|(_, frame)| frame)
+        .map_err(ClientError::Malformed)
+}
+
+type Ws<S> = WebSocketStream<S>;
+
+/// The handshake, the hello (version checked first) and the snapshot.
+async fn open<S>(stream: S) -> Result<(Ws<S>, Hello, Snapshot), ClientError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config("ws://localhost/", stream, None)
+        .await
+        .map_err(|e| ClientError::Transport(format!("the websocket handshake: {e}")))?;
+    let hello = first_text(&mut ws).await?;
+    let hello = match check_hello(&hello) {
+        Ok(hello) => hello,
+        Err(e) => {
+            let frame = CloseFrame {
+                code: CloseCode::Protocol,
+                reason: "protocol version".into(),
+            };
+            let _ = ws.close(Some(frame)).await;
+            return Err(e);
+        }
+    };
+    let snapshot = first_text(&mut ws).await?;
+    let snapshot = match serde_json::from_str::<Value>(&snapshot) {
+        Ok(Value::Object(mut fields)) if fields.get("type") == Some(&"snapshot".into()) => {
+            fields.remove("type");
+            decode::<Snapshot>(Value::Object(fields))?
+        }
+        _ => {
+            return Err(ClientError::Malformed(
+                "the second message is no snapshot".into(),
+            ));
+        }
+    };
+    Ok((ws, hello, snapshot))
+}
+
+/// The version is read before anything else of the hello, whose shape may differ in
+/// another version.
+fn check_hello(text: &str) -> Result<Hello, ClientError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ClientError::Malformed(format!("the hello: {e}")))?;
+    if value.get("type").and_then(Value::as_str) != Some("hello") {
+        return Err(ClientError::Malformed(
+            "the first message is no hello".into(),
+        ));
+    }
+    let protocol = value.get("protocol").and_then(Value::as_u64);
+    if protocol != Some(u64::from(PROTOCOL_VERSION)) {
+        return Err(ClientError::VersionMismatch {
+            engine: protocol.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+            engine_version: value
+                .get("engine")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_owned(),
+            client: PROTOCOL_VERSION,
+            client_version: env!("CARGO_PKG_VERSION").to_owned(),
+        });
+    }
+    let mut fields = value;
+    if let Some(map) = fields.as_object_mut() {
+        map.remove("type");
+    }
+    // A newer engine of the same protocol may add fields: read only ours.
+    decode(fields)
+}
+
+/// The next text message during the greeting; pings are answered by tungstenite.
+async fn first_text<S>(ws: &mut Ws<S>) -> Result<String, ClientError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(ClientError::Closed {
+                    reason: close_reason(frame.as_ref()),
+                });
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(ClientError::Transport(e.to_string())),
+            None => {
+                return Err(ClientError::Closed {
+                    reason: "the engine closed the stream before greeting".into(),
+                });
+            }
+        }
+    }
+}
+
+fn close_reason(frame: Option<&CloseFrame>) -> String {
+    match frame {
+        Some(f) if !f.reason.is_empty() => format!("{} ({})", f.reason, u16::from(f.code)),
+        Some(f) => format!("close code {}", u16::from(f.code)),
+        None => "the engine closed the connection".into(),
+    }
+}
+
+/// The connection's task: writes what the handles queue, reads what the engine sends, and
+/// fails every waiter when it ends.
+async fn pump<S>(mut ws: Ws<S>, mut queue: mpsc::UnboundedReceiver<Message>, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let why = loop {
+        tokio::select! {
+            out = queue.recv() => match out {
+                Some(message) => {
+                    if let Err(e) = ws.send(message).await {
+                        break ClientError::Transport(e.to_string());
+                    }
+                }
+                None => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    break ClientError::Closed { reason: "this client closed it".into() };
+                }
+            },
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    if let Err(e) = shared.receive(text.as_str()) {
+                        break e;
+                    }
+                }
+                Some(Ok(Message::Binary(bytes))) => shared.screen(bytes),
+                Some(Ok(Message::Close(frame))) => {
+                    break ClientError::Closed { reason: close_reason(frame.as_ref()) };
+                }
+                // tungstenite queued the pong; it goes out with the next write or flush.
+                Some(Ok(Message::Ping(_))) => {
+                    let _ = ws.flush().await;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break ClientError::Transport(e.to_string()),
+                None => break ClientError::Closed { reason: "the stream ended".into() },
+            },
+        }
+    };
+    tracing::debug!("the API connection ended: {why}");
+    shared.close(why);
+}
+
+impl Shared {
+    /// One text message from the engine. An error ends the connection: the model could
+    /// no longer be trusted.
+    fn receive(&self, text: &str) -> Result<(), ClientError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ClientError::Malformed(format!("not JSON: {e}")))?;
+        match value.get("type").and_then(Value::as_str) {
+            Some("ok") => self.reply(&value, Ok(value.get("result").cloned().unwrap_or_default())),
+            Some("error") => {
+                let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("");
+                let error = ClientError::Engine {
+                    kind: text("kind").to_owned(),
+                    message: text("message").to_owned(),
+                };
+                self.reply(&value, Err(error));
+            }
+            Some("event") => self.event(value.get("event").cloned().unwrap_or_default())?,
+            Some("snapshot") => {
+                let mut fields = value;
+                if let Some(map) = fields.as_object_mut() {
+                    map.remove("type");
+                }
+                let snapshot = decode::<Snapshot>(fields)?;
+                self.model.send_replace(snapshot);
+            }
+            // A newer engine's message of a kind this client does not know.
+            other => tracing::debug!("ignored an API message of type {other:?}"),
+        }
+        Ok(())
+    }
+
+    fn reply(&self, message: &Value, result: Result<Value, ClientError>) {
+        let Some(id) = message.get("id").and_then(Value::as_u64) else {
+            // Only a message we sent that was not even a request: nobody waits for it.
+            tracing::warn!("the engine could not read a message of ours: {result:?}");
+            return;
+        };
+        if let Some(waiter) = lock(&self.pending).waiting.remove(&id) {
+            let _ = waiter.send(result);
+        }
+    }
+
+    /// Applies a known event to the model and passes it on; unknown kinds are skipped
+    /// (`docs/protocol.md`, "Versions").
+    fn event(&self, event: Value) -> Result<(), ClientError> {
+        let kind = event.get("kind").and_then(Value::as_str).unwrap_or("");
+        let event = match serde_json::from_value::<Event>(event.clone()) {
+            Ok(event) => event,
+            Err(_) if !KNOWN_EVENTS.contains(&kind) => {
+                tracing::debug!("ignored an API event of kind {kind:?}");
+                return Ok(());
+            }
+            Err(e) => return Err(ClientError::Malformed(format!("a {kind} event: {e}"))),
+        };
+        self.model.send_modify(|model| model.apply(event.clone()));
+        let _ = self.events.send(event);
+        Ok(())
+    }
+
+    /// Hands a screen frame to the watchers of its sandbox (undecoded: a watcher decodes
+    /// only the frame it shows).
+    fn screen(&self, bytes: Bytes) {
+        let Some(name) = frame::name_of(&bytes) else {
+            tracing::debug!("ignored a binary message that is no screen frame");
+            return;
+        };
+        if let Some(watchers) = lock(&self.screens).by_name.get(name) {
+            for (_, watcher) in watchers {
+                watcher.send_replace(Some(bytes.clone()));
+            }
+        }
+    }
+
+    /// The end: every waiting request fails with `why`, every screen watch ends.
+    fn close(&self, why: ClientError) {
+        let waiting = {
+            let mut pending = lock(&self.pending);
+            pending.closed = Some(why.clone());
+            std::mem::take(&mut pending.waiting)
+        };
+        for (_, waiter) in waiting {
+            let _ = waiter.send(Err(why.clone()));
+        }
+        lock(&self.screens).by_name.clear();
+    }
+}
+
+/// The event kinds of this protocol version; any other is a newer engine's and skipped.
+const KNOWN_EVENTS: &[&str] = &[
+    "sandbox_added",
+    "sandbox_changed",
+    "sandbox_removed",
+    "agent_state",
+    "metrics",
+    "usage",
+    "host_stats",
+];
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_protocol_version_is_refused_naming_both() {
+        let hello = r#"{"type":"hello","protocol":2,"capabilities":[],"engine":"9.0.0","connection":1,"new":true}"#;
+        let error = check_hello(hello).expect_err("refused");
+        let text = error.to_string();
+        assert!(
+            text.contains("version 2") && text.contains("9.0.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("version {PROTOCOL_VERSION}")),
+            "{text}"
+        );
+        assert_eq!(error.kind(), "protocol_version");
+    }
+
+    #[test]
+    fn a_hello_of_this_version_may_carry_more_fields() {
+        let hello = format!(
+            r#"{{"type":"hello","protocol":{PROTOCOL_VERSION},"capabilities":["screens"],"engine":"0.1.0","connection":3,"later":1}}"#
+        );
+        let hello = check_hello(&hello).expect("accepted");
+        assert_eq!(hello.connection, 3);
+        assert!(hello.offers("screens") && !hello.offers("mirror"));
+    }
+}
