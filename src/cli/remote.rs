@@ -74,34 +74,16 @@ impl Remote {
         })
     }
 
-    fn connection(&mut self) -> &mut HostConnection {
-        self.connection
-            .as_mut()
-            .expect("the connection lives as long as the Remote")
-    }
-
     /// Runs `command` on the host and reads its result as `T`.
     pub fn call<T: DeserializeOwned>(&mut self, command: Command) -> Result<T> {
-        let Remote {
-            runtime,
-            connection,
-        } = self;
-        let connection = connection.as_mut().expect("connected");
-        runtime.block_on(connection.call(command))
+        let connection = self.connection.as_mut().expect("connected until dropped");
+        self.runtime.block_on(connection.call(command))
     }
 
     /// The current picture of `name`'s screen.
     pub fn screenshot(&mut self, name: &SandboxName) -> Result<Frame> {
-        let Remote {
-            runtime,
-            connection,
-        } = self;
-        let connection = connection.as_mut().expect("connected");
-        runtime.block_on(connection.screenshot(name))
-    }
-
-    pub fn destination(&mut self) -> Destination {
-        self.connection().destination().clone()
+        let connection = self.connection.as_mut().expect("connected until dropped");
+        self.runtime.block_on(connection.screenshot(name))
     }
 }
 

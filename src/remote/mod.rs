@@ -5,6 +5,7 @@
 
 pub mod destination;
 pub mod ssh_command;
+pub mod connection;
 pub mod tunnel;
 
 pub use destination::Destination;
