@@ -142,7 +142,11 @@ pub enum DeckError {
     #[error(
         "{host}: its engine speaks protocol version {theirs} and this sandbox-deck speaks {ours}; install the same sandbox-deck on both ends (and restart the engine there: `sandbox-deck serve`)"
     )]
-    ProtocolMismatch { host: String, theirs: u32, ours: u32 },
+    ProtocolMismatch {
+        host: String,
+        theirs: u32,
+        ours: u32,
+    },
 
     /// Another host's engine refused a command: its error kind (one of ours) and message.
     #[error("{host}: {message}")]
@@ -219,7 +223,11 @@ impl DeckError {
             "forbidden",
             "busy",
         ];
-        KINDS.iter().find(|k| **k == kind).copied().unwrap_or("remote")
+        KINDS
+            .iter()
+            .find(|k| **k == kind)
+            .copied()
+            .unwrap_or("remote")
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {

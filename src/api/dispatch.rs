@@ -165,7 +165,8 @@ fn report(deck: &Deck, command: Command) -> Result<Value, Failure> {
             json(&deck.status_report(&records, metrics))
         }
         Command::UsageReport { name, since, by } => {
-            let query = deck.usage_query(name.as_deref(), since.as_deref(), by.unwrap_or_default())?;
+            let query =
+                deck.usage_query(name.as_deref(), since.as_deref(), by.unwrap_or_default())?;
             json(&deck.usage_report(&mut deck.usage_index(), &query)?)
         }
         Command::PurgeProject { project_dir } => {

@@ -62,7 +62,14 @@ mod tests {
 
     #[test]
     fn hosts_and_users_pass_and_option_shaped_or_spaced_text_does_not() {
-        for ok in ["box", "me@box", "box.example.org", "10.0.0.2", "me@[::1]", "deck-a"] {
+        for ok in [
+            "box",
+            "me@box",
+            "box.example.org",
+            "10.0.0.2",
+            "me@[::1]",
+            "deck-a",
+        ] {
             assert_eq!(Destination::parse(ok).expect(ok).as_str(), ok);
         }
         assert_eq!(Destination::parse("me@box").unwrap().host(), "box");

@@ -3,9 +3,9 @@
 //! `ssh_command` the argv (the user's command, then ours); `tunnel` the ssh process whose
 //! stdio is the API's byte stream and whose exit says what went wrong.
 
+pub mod connection;
 pub mod destination;
 pub mod ssh_command;
-pub mod connection;
 pub mod tunnel;
 
 pub use destination::Destination;

@@ -54,7 +54,11 @@ impl SshCommand {
 
     /// `ssh … -t -- DEST sandbox-deck attach NAME`: this terminal on the sandbox's session.
     pub fn attach(&self, destination: &Destination, name: &SandboxName) -> Vec<OsString> {
-        self.with(&["-t"], destination, &["sandbox-deck", "attach", name.as_str()])
+        self.with(
+            &["-t"],
+            destination,
+            &["sandbox-deck", "attach", name.as_str()],
+        )
     }
 
     fn with(&self, options: &[&str], destination: &Destination, remote: &[&str]) -> Vec<OsString> {
@@ -72,21 +76,32 @@ mod tests {
     use super::*;
 
     fn words(argv: Vec<OsString>) -> Vec<String> {
-        argv.into_iter()
-            .map(|w| w.into_string().unwrap())
-            .collect()
+        argv.into_iter().map(|w| w.into_string().unwrap()).collect()
     }
 
     #[test]
     fn the_command_splits_like_shell_words_and_our_arguments_follow_it() {
-        let ssh = SshCommand::parse(r#"ssh -p 2222 -o "ProxyJump me@jump host" -i ~/k\ ey"#, "--ssh")
-            .expect("splits");
+        let ssh = SshCommand::parse(
+            r#"ssh -p 2222 -o "ProxyJump me@jump host" -i ~/k\ ey"#,
+            "--ssh",
+        )
+        .expect("splits");
         let dest = Destination::parse("me@box").unwrap();
         assert_eq!(
             words(ssh.bridge(&dest)),
             [
-                "ssh", "-p", "2222", "-o", "ProxyJump me@jump host", "-i", "~/k ey", "-T", "--",
-                "me@box", "sandbox-deck", "bridge"
+                "ssh",
+                "-p",
+                "2222",
+                "-o",
+                "ProxyJump me@jump host",
+                "-i",
+                "~/k ey",
+                "-T",
+                "--",
+                "me@box",
+                "sandbox-deck",
+                "bridge"
             ]
         );
         let name = SandboxName::parse("api").unwrap();

@@ -40,6 +40,8 @@ pub struct Tunnel {
     destination: Destination,
     child: Child,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Reads ssh's stderr until ssh closes it.
+    stderr_reader: tokio::task::JoinHandle<()>,
     first_bytes: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -79,7 +81,7 @@ impl Tunnel {
             });
         };
         let kept = Arc::new(Mutex::new(Vec::new()));
-        tokio::spawn(keep_tail(stderr, Arc::clone(&kept)));
+        let stderr_reader = tokio::spawn(keep_tail(stderr, Arc::clone(&kept)));
         let first_bytes = Arc::new(Mutex::new(Vec::new()));
         let reader = Recorded {
             inner: stdout,
@@ -89,6 +91,7 @@ impl Tunnel {
             destination: destination.clone(),
             child,
             stderr: kept,
+            stderr_reader,
             first_bytes,
         };
         Ok((tunnel, tokio::io::join(reader, stdin)))
@@ -105,6 +108,10 @@ impl Tunnel {
             .await
             .ok()
             .and_then(std::result::Result::ok);
+        if status.is_some() {
+            // Exited: what it said last may still be in the pipe.
+            let _ = tokio::time::timeout(EXIT_GRACE, &mut self.stderr_reader).await;
+        }
         let said = last_lines(&lock(&self.stderr));
         let first = lock(&self.first_bytes).clone();
         let detail = explanation(status.and_then(|s| s.code()), &said, &first, what);
@@ -213,7 +220,10 @@ mod tests {
             b"",
             "the connection ended",
         );
-        assert!(unreachable.starts_with("ssh could not connect"), "{unreachable}");
+        assert!(
+            unreachable.starts_with("ssh could not connect"),
+            "{unreachable}"
+        );
         assert!(unreachable.contains("Connection refused"), "{unreachable}");
         let missing = explanation(Some(127), "bash: sandbox-deck: command not found", b"", "x");
         assert!(missing.contains("not installed there"), "{missing}");
@@ -223,7 +233,10 @@ mod tests {
         let slow = explanation(None, "", b"", "no answer within 20s");
         assert_eq!(slow, "no answer within 20s");
         let ended = explanation(Some(1), "boom", b"", "the connection ended");
-        assert!(ended.contains("status 1") && ended.contains("boom"), "{ended}");
+        assert!(
+            ended.contains("status 1") && ended.contains("boom"),
+            "{ended}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod log;
 mod logs;
 mod metrics;
 mod nix_spec;
+mod remote;
 mod start;
 mod status;
 mod tmux_control;

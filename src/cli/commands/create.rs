@@ -54,10 +54,7 @@ fn create_here(args: Args) -> anyhow::Result<SandboxRecord> {
 
 /// The API's create takes the project, name, payload and network; the host's config
 /// decides the rest.
-fn create_there(
-    host: &crate::remote::Destination,
-    args: Args,
-) -> anyhow::Result<SandboxRecord> {
+fn create_there(host: &crate::remote::Destination, args: Args) -> anyhow::Result<SandboxRecord> {
     if !args.dir.is_absolute() {
         return Err(DeckError::InvalidProjectDir {
             path: args.dir,

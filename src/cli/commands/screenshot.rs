@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use crate::cli::NAME_HELP;
 use crate::cli::output::print_json;
 use crate::cli::remote::{HostArgs, Remote};
-use crate::sandbox::SandboxName;
 use crate::engine::Deck;
 use crate::error::DeckError;
+use crate::sandbox::SandboxName;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +29,9 @@ pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
     // With --host the picture comes as the engine sends it to a watcher; the PNG is
     // written here.
     let frame = match &remote.host {
-        Some(host) => Remote::connect(host, &remote.ssh)?.screenshot(&SandboxName::parse(&name)?)?,
+        Some(host) => {
+            Remote::connect(host, &remote.ssh)?.screenshot(&SandboxName::parse(&name)?)?
+        }
         None => Deck::open()?.screenshot(&name)?,
     };
     let captured_at = chrono::Utc::now();

@@ -54,7 +54,16 @@ fn sshd_program() -> Option<PathBuf> {
 fn keygen(path: &Path) {
     succeed(
         Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "sandbox-deck-test", "-f"])
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "sandbox-deck-test",
+                "-f",
+            ])
             .arg(path),
     );
 }
@@ -66,7 +75,7 @@ impl Sshd {
         if !ssh_prerequisites() {
             return None;
         }
-        let sshd = sshd_program()?;
+        let program = sshd_program()?;
         let dir = host.path(&format!("sshd-{alias}"));
         std::fs::create_dir_all(&dir).unwrap();
         keygen(&dir.join("host_key"));
@@ -90,7 +99,7 @@ impl Sshd {
         for _ in 0..5 {
             sshd.port = free_port();
             std::fs::write(sshd.config_path(), sshd.config(host, &path)).unwrap();
-            let process = Command::new(&sshd)
+            let process = Command::new(&program)
                 .args(["-D", "-e", "-f"])
                 .arg(sshd.config_path())
                 .stdin(Stdio::null())
@@ -129,6 +138,7 @@ impl Sshd {
             );
             env.push(format!("{key}={value}"));
         }
+        env.push(self.marker());
         let dir = self.dir.display();
         format!(
             "Port {port}
@@ -204,24 +214,30 @@ SetEnv {env}
         drop(process);
     }
 
-    /// An engine started through a session (`bridge` found none) outlives the session and
-    /// the server: it is found by the runtime dir in its environment.
+    /// What a session started can outlive it and the server: a command (found by the
+    /// marker every session carries) and an engine (`bridge` found none; its environment
+    /// is rebuilt without the marker, so found by its runtime dir).
     fn end_engines(&self) {
-        let marker = format!("XDG_RUNTIME_DIR={}", self.runtime.display());
+        let marker = self.marker();
+        let runtime = format!("XDG_RUNTIME_DIR={}", self.runtime.display());
         for pid in super::all_pids() {
             let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-            let named = environ
-                .split(|b| *b == 0)
-                .any(|kv| kv == marker.as_bytes());
+            let has = |wanted: &str| environ.split(|b| *b == 0).any(|kv| kv == wanted.as_bytes());
             let is_engine = std::fs::read(format!("/proc/{pid}/cmdline"))
                 .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"serve"));
-            if named && is_engine && is_running(pid) {
+            let ours = has(&marker) || (has(&runtime) && is_engine);
+            if ours && pid != std::process::id() && is_running(pid) {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
+                    nix::sys::signal::Signal::SIGKILL,
                 );
             }
         }
+    }
+
+    /// The variable every session of this server has.
+    fn marker(&self) -> String {
+        format!("SANDBOX_DECK_TEST_SSHD={}", self.dir.display())
     }
 }
 
