@@ -4,6 +4,7 @@
 //! output, `--json` and exit status are compared with the same command run on the host;
 //! hosts that cannot answer are explained, never waited on forever.
 
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -213,6 +214,30 @@ fn every_subcommand_with_host_answers_as_it_does_on_the_host() {
     assert!(shot["width"].as_u64().unwrap() >= 64, "{shot}");
     let bytes = std::fs::read(&png).expect("the PNG on the laptop");
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+
+    let metrics = laptop.json(&["status", "--host", "deck-a", "--metrics", "api"]);
+    assert!(metrics["host"]["cores"].as_u64().unwrap() >= 1, "{metrics}");
+    assert!(metrics["sandboxes"][0]["metrics"].is_object(), "{metrics}");
+
+    let web = host.world.project("web");
+    laptop.json(&[
+        "create",
+        "--host",
+        "deck-a",
+        web.to_str().unwrap(),
+        "--shell",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let purged = laptop.json(&["rm", "--host", "deck-a", "--force", "--purge", "web"]);
+    assert_eq!(purged["purge"]["result"], "removed", "{purged}");
+    let state = Path::new(purged["purge"]["dir"].as_str().unwrap());
+    assert!(
+        state.starts_with(host.world.path("state")),
+        "the host's state: {purged}"
+    );
+    assert!(!state.exists(), "{purged}");
 
     let removed = laptop.json(&["rm", "--host", "deck-a", "--force", "api"]);
     assert_eq!(removed["id"], created["id"]);
