@@ -15,6 +15,8 @@ pub mod frame;
 pub mod hub;
 pub mod live;
 pub mod model;
+pub mod outputs;
+pub mod previews;
 pub mod protocol;
 pub mod publisher;
 pub mod rate;
