@@ -23,3 +23,4 @@ pub mod rate;
 pub mod screens;
 pub mod server;
 pub mod tcp;
+pub mod watches;
