@@ -36,7 +36,8 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use super::frame;
 use super::protocol::{Command, Event, PROTOCOL_VERSION, Request, Snapshot};
-use crate::capture::Frame;
+use super::watches::{Kind, OUTPUT_BACKLOG, Watch, Watches};
+pub use super::watches::{OutputStream, PreviewText, PreviewUpdate, ScreenFrames};
 use crate::sandbox::SandboxName;
 
 /// How long the handshake, the hello and the snapshot may take together.
@@ -117,7 +118,7 @@ struct Shared {
     pending: Mutex<Pending>,
     model: watch::Sender<Snapshot>,
     events: broadcast::Sender<Event>,
-    screens: Mutex<Watchers>,
+    watches: Mutex<Watches>,
 }
 
 #[derive(Default)]
@@ -126,16 +127,6 @@ struct Pending {
     /// Set once, when the connection ended.
     closed: Option<ClientError>,
 }
-
-/// Screen watchers by sandbox name, each with its own key.
-#[derive(Default)]
-struct Watchers {
-    next_key: u64,
-    by_name: HashMap<String, Vec<Watcher>>,
-}
-
-/// One [`ScreenFrames`]' key and where its frames go (the latest only).
-type Watcher = (u64, watch::Sender<Option<Bytes>>);
 
 impl Client {
     /// Handshakes on `stream`, reads the hello (refusing another protocol version, see
@@ -158,7 +149,7 @@ impl Client {
             pending: Mutex::new(Pending::default()),
             model: watch::Sender::new(snapshot),
             events: broadcast::Sender::new(EVENT_BACKLOG),
-            screens: Mutex::new(Watchers::default()),
+            watches: Mutex::new(Watches::default()),
         });
         tokio::spawn(pump(ws, queue, Arc::clone(&shared)));
         Ok(Client {
@@ -217,25 +208,37 @@ impl Client {
     /// `wrong_state`); frames arrive in the returned [`ScreenFrames`] until it is dropped.
     pub fn subscribe_screen(&self, name: &SandboxName, fps: f64) -> (ScreenFrames, Reply) {
         let (tx, rx) = watch::channel(None);
-        let key = {
-            let mut screens = lock(&self.shared.screens);
-            screens.next_key += 1;
-            let key = screens.next_key;
-            let watchers = screens.by_name.entry(name.to_string()).or_default();
-            watchers.push((key, tx));
-            key
-        };
+        let key = lock(&self.shared.watches).screens.add(name, tx);
         let reply = self.send(Command::SubscribeScreen {
             name: name.to_string(),
             fps: Some(fps),
         });
-        let frames = ScreenFrames {
-            name: name.clone(),
-            key,
-            frames: rx,
-            client: self.clone(),
-        };
-        (frames, reply)
+        let watch = Watch::new(self.clone(), Kind::Screen, name.clone(), key);
+        (ScreenFrames::new(watch, rx), reply)
+    }
+
+    /// Watches `name`'s pane text (with ANSI colours): the engine sends it when it changed,
+    /// and the returned [`PreviewText`] keeps the latest until it is dropped.
+    pub fn subscribe_preview(&self, name: &SandboxName) -> (PreviewText, Reply) {
+        let (tx, rx) = watch::channel(None);
+        let key = lock(&self.shared.watches).previews.add(name, tx);
+        let reply = self.send(Command::SubscribePreview {
+            name: name.to_string(),
+        });
+        let watch = Watch::new(self.clone(), Kind::Preview, name.clone(), key);
+        (PreviewText::new(watch, rx), reply)
+    }
+
+    /// Streams `name`'s pane output (a running sandbox's) from now on, into the returned
+    /// [`OutputStream`] until it is dropped.
+    pub fn subscribe_output(&self, name: &SandboxName) -> (OutputStream, Reply) {
+        let (tx, rx) = mpsc::channel(OUTPUT_BACKLOG);
+        let key = lock(&self.shared.watches).outputs.add(name, tx);
+        let reply = self.send(Command::SubscribeOutput {
+            name: name.to_string(),
+        });
+        let watch = Watch::new(self.clone(), Kind::Output, name.clone(), key);
+        (OutputStream::new(watch, rx), reply)
     }
 
     /// None while connected; why it ended otherwise.
@@ -243,25 +246,12 @@ impl Client {
         lock(&self.shared.pending).closed.clone()
     }
 
-    /// Ends a screen watch; the engine is told when it was the last one of that name.
-    fn unwatch(&self, name: &SandboxName, key: u64) {
-        let last = {
-            let mut screens = lock(&self.shared.screens);
-            let Some(watchers) = screens.by_name.get_mut(name.as_str()) else {
-                return;
-            };
-            watchers.retain(|(k, _)| *k != key);
-            let last = watchers.is_empty();
-            if last {
-                screens.by_name.remove(name.as_str());
-            }
-            last
-        };
+    /// Ends a watch; the engine is told when it was the last one of its kind and name.
+    pub(super) fn unwatch(&self, kind: Kind, name: &SandboxName, key: u64) {
+        let last = lock(&self.shared.watches).remove(kind, name, key);
         if last && self.closed().is_none() {
             // Nobody waits for the reply: the watch is gone either way.
-            drop(self.send(Command::UnsubscribeScreen {
-                name: name.to_string(),
-            }));
+            drop(self.send(kind.unsubscribe(name)));
         }
     }
 }
@@ -299,68 +289,10 @@ pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ClientError> {
     serde_json::from_value(value).map_err(|e| ClientError::Malformed(e.to_string()))
 }
 
-fn gone() -> ClientError {
+pub(super) fn gone() -> ClientError {
     ClientError::Closed {
         reason: "the connection's task ended".into(),
     }
-}
-
-/// A watched screen: the latest frame the engine sent (older ones are skipped, never
-/// queued). Dropping it ends the watch.
-pub struct ScreenFrames {
-    name: SandboxName,
-    key: u64,
-    frames: watch::Receiver<Option<Bytes>>,
-    client: Client,
-}
-
-impl ScreenFrames {
-    pub fn name(&self) -> &SandboxName {
-        &self.name
-    }
-
-    /// The newest frame if one arrived since the last call, else None. An error when the
-    /// connection ended or a frame could not be decoded.
-    pub fn latest_if_changed(&mut self) -> Result<Option<Frame>, ClientError> {
-        match self.frames.has_changed() {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(_) => return Err(self.ended()),
-        }
-        let bytes = self.frames.borrow_and_update().clone();
-        bytes.map(|b| decode_frame(&b)).transpose()
-    }
-
-    /// Waits for the next frame.
-    pub async fn next(&mut self) -> Result<Frame, ClientError> {
-        loop {
-            if self.frames.changed().await.is_err() {
-                return Err(self.ended());
-            }
-            let bytes = self.frames.borrow_and_update().clone();
-            if let Some(bytes) = bytes {
-                return decode_frame(&bytes);
-            }
-        }
-    }
-
-    fn ended(&self) -> ClientError {
-        self.client.closed().unwrap_or_else(|| ClientError::Closed {
-            reason: format!("the watch of {}'s screen ended", self.name),
-        })
-    }
-}
-
-impl Drop for ScreenFrames {
-    fn drop(&mut self) {
-        self.client.unwatch(&self.name, self.key);
-    }
-}
-
-fn decode_frame(bytes: &[u8]) -> Result<Frame, ClientError> {
-    frame::decode(bytes)
-        .map(|(_, frame)| frame)
-        .map_err(ClientError::Malformed)
 }
 
 type Ws<S> = WebSocketStream<S>;
@@ -488,7 +420,7 @@ where
                         break e;
                     }
                 }
-                Some(Ok(Message::Binary(bytes))) => shared.screen(bytes),
+                Some(Ok(Message::Binary(bytes))) => shared.binary(bytes),
                 Some(Ok(Message::Close(frame))) => {
                     break ClientError::Closed { reason: close_reason(frame.as_ref()) };
                 }
@@ -523,6 +455,7 @@ impl Shared {
                 self.reply(&value, Err(error));
             }
             Some("event") => self.event(value.get("event").cloned().unwrap_or_default())?,
+            Some("preview") => self.preview(value)?,
             Some("snapshot") => {
                 let mut fields = value;
                 if let Some(map) = fields.as_object_mut() {
@@ -565,18 +498,40 @@ impl Shared {
         Ok(())
     }
 
-    /// Hands a screen frame to the watchers of its sandbox (undecoded: a watcher decodes
-    /// only the frame it shows).
-    fn screen(&self, bytes: Bytes) {
-        let Some(name) = frame::name_of(&bytes) else {
-            tracing::debug!("ignored a binary message that is no screen frame");
-            return;
-        };
-        if let Some(watchers) = lock(&self.screens).by_name.get(name) {
-            for (_, watcher) in watchers {
-                watcher.send_replace(Some(bytes.clone()));
-            }
+    /// Hands a binary frame to the watchers of its sandbox: a screen undecoded (a watcher
+    /// decodes only the frame it shows), output as its bytes.
+    fn binary(&self, bytes: Bytes) {
+        let watches = lock(&self.watches);
+        if let Some(name) = frame::name_of(&bytes) {
+            watches.screens.each(name, |w| {
+                w.send_replace(Some(bytes.clone()));
+            });
+        } else if let Some((name, data)) = frame::decode_output(&bytes) {
+            let chunk = bytes.slice_ref(data);
+            // A stream whose reader does not keep up misses chunks: the engine never waits.
+            watches
+                .outputs
+                .each(name, |w| drop(w.try_send(chunk.clone())));
+        } else {
+            tracing::debug!("ignored a binary message of an unknown kind");
         }
+    }
+
+    /// A `preview` message to the watchers of its pane.
+    fn preview(&self, message: Value) -> Result<(), ClientError> {
+        let preview: PreviewMessage = decode(message)?;
+        let update = match (preview.text, preview.error) {
+            (Some(text), _) => Ok(text),
+            (None, Some(e)) => Err(ClientError::Engine {
+                kind: e.kind,
+                message: e.message,
+            }),
+            (None, None) => Ok(String::new()),
+        };
+        lock(&self.watches).previews.each(&preview.name, |w| {
+            w.send_replace(Some(update.clone()));
+        });
+        Ok(())
     }
 
     /// The end: every waiting request fails with `why`, every screen watch ends.
@@ -589,8 +544,18 @@ impl Shared {
         for (_, waiter) in waiting {
             let _ = waiter.send(Err(why.clone()));
         }
-        lock(&self.screens).by_name.clear();
+        *lock(&self.watches) = Watches::default();
     }
+}
+
+/// A `preview` message (`docs/protocol.md`).
+#[derive(serde::Deserialize)]
+struct PreviewMessage {
+    name: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    error: Option<super::protocol::PreviewError>,
 }
 
 /// The event kinds of this protocol version; any other is a newer engine's and skipped.
@@ -604,7 +569,7 @@ const KNOWN_EVENTS: &[&str] = &[
     "host_stats",
 ];
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -1,12 +1,16 @@
-//! The binary screen frame of the protocol (`docs/protocol.md`, "Screens"): `SDF1`, the
-//! name's length (1 byte) and bytes, width and height (u32 big-endian), then the RGB pixels
-//! (3 bytes each, row by row) compressed with zlib. The engine encodes, a client decodes.
+//! The binary frames of the protocol (`docs/protocol.md`): a screen (`SDF1`, the name's
+//! length (1 byte) and bytes, width and height (u32 big-endian), then the RGB pixels (3
+//! bytes each, row by row) compressed with zlib) and a chunk of pane output (`SDO1`, the
+//! name's length and bytes, then the bytes as the pane wrote them). The engine encodes, a
+//! client decodes.
 
 use crate::capture::Frame;
 use crate::sandbox::SandboxName;
 
 /// The first bytes of every screen frame (and its format's version).
 pub const MAGIC: &[u8; 4] = b"SDF1";
+/// The first bytes of every pane output frame.
+pub const OUTPUT_MAGIC: &[u8; 4] = b"SDO1";
 /// The largest screen a client accepts (per side): a frame announcing more is refused
 /// before anything is inflated.
 pub const MAX_SIDE: u32 = 8192;
@@ -25,11 +29,36 @@ pub fn encode(name: &SandboxName, frame: &Frame) -> Vec<u8> {
     out
 }
 
-/// The sandbox name a frame is for, without inflating it (to route it to its watchers).
+/// A chunk of `name`'s pane output.
+pub fn encode_output(name: &SandboxName, data: &[u8]) -> Vec<u8> {
+    let name = name.as_str().as_bytes();
+    let mut out = Vec::with_capacity(4 + 1 + name.len() + data.len());
+    out.extend_from_slice(OUTPUT_MAGIC);
+    // A name is at most 32 bytes.
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(data);
+    out
+}
+
+/// The sandbox name a screen frame is for, without inflating it (to route it to its
+/// watchers).
 pub fn name_of(bytes: &[u8]) -> Option<&str> {
-    let rest = bytes.strip_prefix(MAGIC)?;
+    named(bytes, MAGIC).map(|(name, _)| name)
+}
+
+/// An output frame's sandbox name and bytes.
+pub fn decode_output(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    named(bytes, OUTPUT_MAGIC)
+}
+
+/// The name after `magic`, and what follows it.
+fn named<'a>(bytes: &'a [u8], magic: &[u8; 4]) -> Option<(&'a str, &'a [u8])> {
+    let rest = bytes.strip_prefix(magic)?;
     let (&n, rest) = rest.split_first()?;
-    std::str::from_utf8(rest.get(..usize::from(n))?).ok()
+    let n = usize::from(n);
+    let name = std::str::from_utf8(rest.get(..n)?).ok()?;
+    Some((name, &rest[n..]))
 }
 
 /// A frame back into its name and pixels; every length is checked against what it
@@ -105,5 +134,18 @@ mod tests {
         let mut huge = bytes;
         huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(decode(&huge).is_err(), "too large");
+    }
+
+    #[test]
+    fn an_output_frame_carries_its_bytes_as_they_were() {
+        let (name, _) = example();
+        let bytes = encode_output(&name, b"\x1b[31mred\xff");
+        assert_eq!(&bytes[..4], OUTPUT_MAGIC);
+        assert_eq!(
+            decode_output(&bytes),
+            Some(("api", &b"\x1b[31mred\xff"[..]))
+        );
+        assert_eq!(name_of(&bytes), None, "not a screen");
+        assert_eq!(decode_output(&bytes[..6]), None, "cut in the name");
     }
 }

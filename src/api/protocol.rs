@@ -12,14 +12,16 @@ use crate::engine::AgentReading;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
+use crate::sandbox::{Options, SandboxId, SandboxName, SandboxRecord};
 
 /// Bumped on any change a client of the previous version would misread.
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What this engine offers, announced in the hello. `reports`: the CLI's own reports
 /// (`status_report`, `usage_report`, `purge_project`), which `--host` asks for.
-pub const CAPABILITIES: &[&str] = &["commands", "events", "screens", "reports"];
+pub const CAPABILITIES: &[&str] = &[
+    "commands", "events", "screens", "previews", "output", "reports",
+];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
 pub const COMMANDS: &[&str] = &[
@@ -37,6 +39,13 @@ pub const COMMANDS: &[&str] = &[
     "snapshot",
     "subscribe_screen",
     "unsubscribe_screen",
+    "info",
+    "start_commands",
+    "attach_command",
+    "subscribe_preview",
+    "unsubscribe_preview",
+    "subscribe_output",
+    "unsubscribe_output",
     "status_report",
     "usage_report",
     "purge_project",
@@ -70,6 +79,12 @@ pub enum Command {
         args: Vec<String>,
         #[serde(default)]
         network: Option<bool>,
+        /// Pass a GitHub token (`gh auth token` as the engine's user) to the sandbox.
+        #[serde(default)]
+        gh_token: bool,
+        /// Opt-ins beyond the defaults (`[bubblewrap]` keys of the same names).
+        #[serde(default)]
+        options: Options,
     },
     Start {
         name: String,
@@ -109,6 +124,28 @@ pub enum Command {
         fps: Option<f64>,
     },
     UnsubscribeScreen {
+        name: String,
+    },
+    /// What a front end needs to know of the engine (dirs, defaults, intervals).
+    Info {},
+    /// What `start` would run in each managed sandbox, by id.
+    StartCommands {},
+    /// The command that puts a terminal on the sandbox's session (run on the engine's host).
+    AttachCommand {
+        name: String,
+    },
+    /// `preview` messages with the pane's visible text, when it changed.
+    SubscribePreview {
+        name: String,
+    },
+    UnsubscribePreview {
+        name: String,
+    },
+    /// Binary `SDO1` frames with the pane's output as it is written.
+    SubscribeOutput {
+        name: String,
+    },
+    UnsubscribeOutput {
         name: String,
     },
     /// What `status --json` prints: one reading per sandbox (or NAME), not debounced.
@@ -152,6 +189,13 @@ impl Command {
             Command::Snapshot {} => "snapshot",
             Command::SubscribeScreen { .. } => "subscribe_screen",
             Command::UnsubscribeScreen { .. } => "unsubscribe_screen",
+            Command::Info {} => "info",
+            Command::StartCommands {} => "start_commands",
+            Command::AttachCommand { .. } => "attach_command",
+            Command::SubscribePreview { .. } => "subscribe_preview",
+            Command::UnsubscribePreview { .. } => "unsubscribe_preview",
+            Command::SubscribeOutput { .. } => "subscribe_output",
+            Command::UnsubscribeOutput { .. } => "unsubscribe_output",
             Command::StatusReport { .. } => "status_report",
             Command::UsageReport { .. } => "usage_report",
             Command::PurgeProject { .. } => "purge_project",
@@ -239,6 +283,22 @@ pub enum ServerMessage {
         kind: String,
         message: String,
     },
+    /// A watched pane's visible text (with ANSI colours), sent when it changed; or why it
+    /// cannot be read now (`error`, e.g. the sandbox stopped).
+    Preview {
+        name: String,
+        #[serde(default)]
+        text: Option<String>,
+        #[serde(default)]
+        error: Option<PreviewError>,
+    },
+}
+
+/// Why a watched pane has no text now: an error kind and its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewError {
+    pub kind: String,
+    pub message: String,
 }
 
 /// What the engine knows, whole.

@@ -267,9 +267,22 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let member = shared.hub.join();
     let connection = member.connection;
     tracing::info!("API connection {connection} ({who}) opened");
-    let why = session(&mut ws, shared, member, Peer { uid, connection }, stop).await;
+    let why = session(
+        &mut ws,
+        shared,
+        member,
+        Peer {
+            uid,
+            connection,
+            read_only: false,
+        },
+        stop,
+    )
+    .await;
     shared.hub.leave(connection);
     shared.dispatcher.screens.leave(connection);
+    shared.dispatcher.previews.leave(connection);
+    shared.dispatcher.outputs.leave(connection);
     if let Some((code, reason)) = why {
         close(&mut ws, code, reason).await;
     }

@@ -55,21 +55,6 @@ impl CommonArgs {
         }
     }
 
-    /// The first flag given that `create --host` cannot pass on (the API's create takes
-    /// the payload and the network only).
-    pub(super) fn local_only_flag(&self) -> Option<&'static str> {
-        [
-            (self.gh_token, "--gh-token"),
-            (self.profile.is_some(), "--profile"),
-            (self.dbus, "--dbus"),
-            (self.ssh_agent, "--ssh-agent"),
-            (self.audio, "--audio"),
-            (self.gpu, "--gpu"),
-        ]
-        .into_iter()
-        .find_map(|(given, flag)| given.then_some(flag))
-    }
-
     /// The config's opt-ins, widened by the flags.
     pub(super) fn options(&self, config: &Options, host_display: bool) -> Options {
         Options {

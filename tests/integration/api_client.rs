@@ -128,6 +128,8 @@ fn the_client_works_over_the_bridges_stdio_and_sees_the_engine_go() {
                 shell: true,
                 args: vec!["sleep".into(), "600".into()],
                 network: None,
+                gh_token: false,
+                options: Default::default(),
             })
             .await
             .expect("created");
@@ -186,6 +188,68 @@ fn a_screen_watch_gets_decoded_frames_and_their_changes() {
         assert_eq!(changed.pixel(5, 5), [0, 255, 0]);
         let none = SandboxName::parse("nope").expect("a name");
         let (_gone, reply) = client.subscribe_screen(&none, 1.0);
+        assert_eq!(reply.await.expect_err("no sandbox").kind(), "not_found");
+    });
+}
+
+#[test]
+fn previews_and_output_streams_follow_the_pane() {
+    if !engine_prerequisites() {
+        return;
+    }
+    let world = World::new();
+    world.json(&[
+        "create",
+        world.project("pv").to_str().expect("utf-8"),
+        "--name",
+        "pv",
+        "--shell",
+    ]);
+    let engine = Engine::start(&world);
+    let session = world.show("pv")["tmux_session"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    let type_line = |line: &str| {
+        world.tmux(&["send-keys", "-t", &session, "-l", line]);
+        world.tmux(&["send-keys", "-t", &session, "Enter"]);
+    };
+    runtime().block_on(async {
+        let stream = tokio::net::UnixStream::connect(&engine.socket)
+            .await
+            .expect("the socket");
+        let client = Client::connect(stream).await.expect("connected");
+        let name = SandboxName::parse("pv").expect("a name");
+        let (mut preview, reply) = client.subscribe_preview(&name);
+        reply.await.expect("subscribed to the preview");
+        let (mut output, reply) = client.subscribe_output(&name);
+        reply.await.expect("subscribed to the output");
+        tokio::time::timeout(WAIT, preview.next())
+            .await
+            .expect("a first text")
+            .expect("the pane's text");
+        type_line("echo preview-$((6*7))");
+        let shown = tokio::time::timeout(WAIT, async {
+            loop {
+                let text = preview.next().await.expect("a text");
+                if text.contains("preview-42") {
+                    return text;
+                }
+            }
+        })
+        .await
+        .expect("the preview shows what the pane printed");
+        assert!(shown.contains("preview-42"), "{shown}");
+        let mut seen = Vec::new();
+        tokio::time::timeout(WAIT, async {
+            while !String::from_utf8_lossy(&seen).contains("preview-42") {
+                seen.extend_from_slice(&output.next().await.expect("a chunk"));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no output: {}", String::from_utf8_lossy(&seen)));
+        let stopped = SandboxName::parse("nope").expect("a name");
+        let (_none, reply) = client.subscribe_output(&stopped);
         assert_eq!(reply.await.expect_err("no sandbox").kind(), "not_found");
     });
 }

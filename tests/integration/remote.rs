@@ -220,16 +220,18 @@ fn every_subcommand_with_host_answers_as_it_does_on_the_host() {
     assert!(metrics["sandboxes"][0]["metrics"].is_object(), "{metrics}");
 
     let web = host.world.project("web");
-    laptop.json(&[
+    let offline = laptop.json(&[
         "create",
         "--host",
         "deck-a",
         web.to_str().unwrap(),
         "--shell",
+        "--no-network",
         "--",
         "sleep",
         "600",
     ]);
+    assert_eq!(offline["network"], false, "the flags reach the host: {offline}");
     let purged = laptop.json(&["rm", "--host", "deck-a", "--force", "--purge", "web"]);
     assert_eq!(purged["purge"]["result"], "removed", "{purged}");
     let state = Path::new(purged["purge"]["dir"].as_str().unwrap());
@@ -426,9 +428,10 @@ fn hosts_that_cannot_answer_are_explained_and_never_waited_on_forever() {
     assert!(stderr(&out).contains("starts with '-'"), "{}", stderr(&out));
     let (kind, message) = laptop.error_kind(&["create", "--host", "old", "relative/dir"]);
     assert_eq!(kind, "invalid_project_dir", "{message}");
-    let (kind, message) = laptop.error_kind(&["create", "--host", "old", "/srv/api", "--gpu"]);
+    let (kind, message) =
+        laptop.error_kind(&["create", "--host", "old", "/srv/api", "--profile", "p.json"]);
     assert_eq!(kind, "invalid_argument", "{message}");
-    assert!(message.contains("--gpu"), "{message}");
+    assert!(message.contains("--profile"), "{message}");
 }
 
 #[test]

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use crate::api::protocol::Command;
 use crate::cli::output::print_record;
-use crate::cli::remote::{self, HostArgs};
+use crate::cli::remote::{HostArgs, Remote};
 use crate::cli::sandbox_args::CommonArgs;
-use crate::engine::{Action, CreateRequest, Deck};
+use crate::engine::{Action, CreateRequest, Deck, EngineInfo};
 use crate::error::DeckError;
 use crate::sandbox::{Payload, SandboxRecord};
 
@@ -52,8 +52,8 @@ fn create_here(args: Args) -> anyhow::Result<SandboxRecord> {
     }))?)
 }
 
-/// The API's create takes the project, name, payload and network; the host's config
-/// decides the rest.
+/// The host's config opt-ins widened by the flags, as there; a profile is a local file and
+/// stays local.
 fn create_there(host: &crate::remote::Destination, args: Args) -> anyhow::Result<SandboxRecord> {
     if !args.dir.is_absolute() {
         return Err(DeckError::InvalidProjectDir {
@@ -62,24 +62,25 @@ fn create_there(host: &crate::remote::Destination, args: Args) -> anyhow::Result
         }
         .into());
     }
-    if let Some(flag) = args.common.local_only_flag() {
+    if args.common.profile.is_some() {
         return Err(DeckError::InvalidArgument {
-            what: flag.into(),
+            what: "--profile".into(),
             why: format!(
-                "is not available with --host (the sandbox on {host} takes that host's config)"
+                "is not available with --host (a profile is a file here; the sandbox on {host} takes that host's)"
             ),
         }
         .into());
     }
-    Ok(remote::call(
-        host,
-        &args.remote.ssh,
-        Command::Create {
-            project_dir: args.dir,
-            name: args.name,
-            shell: args.common.shell,
-            args: args.args,
-            network: args.common.network(),
-        },
-    )?)
+    let mut remote = Remote::connect(host, &args.remote.ssh)?;
+    let info: EngineInfo = remote.call(Command::Info {})?;
+    let options = args.common.options(&info.default_options, false);
+    Ok(remote.call(Command::Create {
+        project_dir: args.dir,
+        name: args.name,
+        shell: args.common.shell,
+        args: args.args,
+        network: args.common.network(),
+        gh_token: args.common.gh_token,
+        options,
+    })?)
 }
