@@ -20,6 +20,7 @@ pub mod previews;
 pub mod protocol;
 pub mod publisher;
 pub mod rate;
+pub mod remote;
 pub mod screens;
 pub mod server;
 pub mod tcp;
