@@ -122,6 +122,11 @@ pub trait EngineHandle: Send + Sync {
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand>;
     /// A sandbox's screen, to take frames from while it is watched.
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>>;
+    /// Whether the engine's files are this host's: the front end may then complete project
+    /// dirs and make a missing one itself. A mirror's are on another host.
+    fn files_are_here(&self) -> bool {
+        true
+    }
 }
 
 /// A watched screen, frame by frame. Locally a display connection kept open (x11rb, QMP);

@@ -119,6 +119,14 @@ impl HostConnection {
         }
     }
 
+    /// The client alone, for as long as the connection lasts: ssh is kept by a task of
+    /// its own until it exits (the client's end closes its stdin), or the runtime ends.
+    pub fn into_client(self) -> Client {
+        let HostConnection { tunnel, client } = self;
+        tokio::spawn(tunnel.wait());
+        client
+    }
+
     /// Ends the connection and ssh.
     pub async fn close(self) {
         drop(self.client);

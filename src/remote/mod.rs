@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod destination;
+pub mod mirror;
 pub mod ssh_command;
 pub mod tunnel;
 

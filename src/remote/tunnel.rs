@@ -121,6 +121,14 @@ impl Tunnel {
         }
     }
 
+    /// Waits for ssh to exit (the connection ended on either side).
+    pub async fn wait(mut self) {
+        match self.child.wait().await {
+            Ok(status) => tracing::debug!("ssh to {} ended: {status}", self.destination),
+            Err(e) => tracing::debug!("waiting for ssh to {}: {e}", self.destination),
+        }
+    }
+
     /// Ends ssh now (the connection with it).
     pub async fn close(mut self) {
         let _ = self.child.start_kill();

@@ -83,7 +83,12 @@ impl Runner {
                 blocking(tx, move || create(engine.as_ref(), *request, true));
             }
             Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
-                candidates: complete_dir(&input),
+                // Another host's dirs are not ours to list.
+                candidates: if engine.files_are_here() {
+                    complete_dir(&input)
+                } else {
+                    Vec::new()
+                },
                 input,
             }),
             Effect::Notify(change) => {
@@ -175,6 +180,14 @@ fn logged(what: &str, e: crate::error::DeckError) -> String {
 /// said yes to it), else reported so the form can ask.
 fn create(engine: &dyn EngineHandle, mut request: CreateRequest, make_dir: bool) -> Action {
     let typed = request.project_dir.display().to_string();
+    // Another host's engine judges its own paths (it refuses a missing dir).
+    if !engine.files_are_here() {
+        return Action::Created(
+            engine
+                .execute(DeckAction::Create(request))
+                .map_err(|e| logged("creating a sandbox", e)),
+        );
+    }
     request.project_dir = expand_home(&request.project_dir);
     if !request.project_dir.exists() {
         if !make_dir {

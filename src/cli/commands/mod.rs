@@ -12,6 +12,7 @@ pub mod launch;
 pub mod list;
 pub mod logs;
 pub mod man;
+pub mod mirror;
 pub mod restart;
 pub mod rm;
 pub mod run_managed;
