@@ -5,14 +5,14 @@
 
 use std::collections::HashMap;
 
-use super::connection::{ConnectOptions, HostConnection};
 use super::Destination;
+use super::connection::{ConnectOptions, HostConnection};
 use crate::api::client::Client;
 use crate::api::remote::{Reconnect, RemoteEngine};
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::{Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
-use crate::error::Result;
+use crate::error::{DeckError, Result};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 
@@ -45,6 +45,21 @@ impl MirrorEngine {
     }
 }
 
+impl MirrorEngine {
+    /// An error of the API client, naming the host it came from (a reconnection's own
+    /// errors name it already).
+    fn named(&self, error: DeckError) -> DeckError {
+        match error {
+            DeckError::Api { kind, message } => DeckError::Refused {
+                host: self.destination.to_string(),
+                kind,
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
 async fn client_of(destination: &Destination, options: &ConnectOptions) -> Result<Client> {
     Ok(HostConnection::open(destination, options)
         .await?
@@ -57,15 +72,15 @@ impl EngineHandle for MirrorEngine {
     }
 
     fn list(&self) -> Result<Vec<SandboxRecord>> {
-        self.remote.list()
+        self.remote.list().map_err(|e| self.named(e))
     }
 
     fn execute(&self, action: Action) -> Result<SandboxRecord> {
-        self.remote.execute(action)
+        self.remote.execute(action).map_err(|e| self.named(e))
     }
 
     fn restart(&self, name: &SandboxName, fresh: bool) -> Result<SandboxRecord> {
-        self.remote.restart(name, fresh)
+        self.remote.restart(name, fresh).map_err(|e| self.named(e))
     }
 
     fn start_commands(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, String> {
@@ -77,7 +92,7 @@ impl EngineHandle for MirrorEngine {
     }
 
     fn preview(&self, name: &SandboxName) -> Result<String> {
-        self.remote.preview(name)
+        self.remote.preview(name).map_err(|e| self.named(e))
     }
 
     fn agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading> {
@@ -105,7 +120,9 @@ impl EngineHandle for MirrorEngine {
     }
 
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>> {
-        self.remote.subscribe_screen(name)
+        self.remote
+            .subscribe_screen(name)
+            .map_err(|e| self.named(e))
     }
 
     fn files_are_here(&self) -> bool {

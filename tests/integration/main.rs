@@ -20,6 +20,7 @@ mod lifecycle;
 mod log;
 mod logs;
 mod metrics;
+mod mirror;
 mod nix_spec;
 mod remote;
 mod start;

@@ -231,7 +231,10 @@ fn every_subcommand_with_host_answers_as_it_does_on_the_host() {
         "sleep",
         "600",
     ]);
-    assert_eq!(offline["network"], false, "the flags reach the host: {offline}");
+    assert_eq!(
+        offline["network"], false,
+        "the flags reach the host: {offline}"
+    );
     let purged = laptop.json(&["rm", "--host", "deck-a", "--force", "--purge", "web"]);
     assert_eq!(purged["purge"]["result"], "removed", "{purged}");
     let state = Path::new(purged["purge"]["dir"].as_str().unwrap());

@@ -19,14 +19,13 @@ pub struct Args {
 }
 
 pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
-    let [host] = <[Destination; 1]>::try_from(args.hosts).map_err(|hosts| {
-        DeckError::InvalidArgument {
+    let [host] =
+        <[Destination; 1]>::try_from(args.hosts).map_err(|hosts| DeckError::InvalidArgument {
             what: format!("{} hosts", hosts.len()),
             why: "one mirror shows one host in this version: start one per host \
                   (`list --host a --host b` lists several)"
                 .into(),
-        }
-    })?;
+        })?;
     // ssh away from the terminal the TUI takes over: it must never prompt there.
     let options = args.ssh.options(true)?;
     crate::tui::mirror(host, options, args.image_protocol)?;

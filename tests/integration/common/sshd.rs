@@ -27,6 +27,7 @@ pub struct Sshd {
     /// The name the laptop's ssh config knows this host by.
     pub alias: String,
     pub port: u16,
+    program: PathBuf,
     dir: PathBuf,
     /// The host world's runtime dir: an engine started through a session names it.
     runtime: PathBuf,
@@ -91,6 +92,7 @@ impl Sshd {
         let mut sshd = Sshd {
             alias: alias.to_owned(),
             port: 0,
+            program,
             runtime: host.runtime.clone(),
             dir,
             process: None,
@@ -99,15 +101,7 @@ impl Sshd {
         for _ in 0..5 {
             sshd.port = free_port();
             std::fs::write(sshd.config_path(), sshd.config(host, &path)).unwrap();
-            let process = Command::new(&program)
-                .args(["-D", "-e", "-f"])
-                .arg(sshd.config_path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(sshd.dir.join("sshd.log")).unwrap())
-                .spawn_guarded();
-            if let Some(process) = wait_listening(process, sshd.port) {
-                sshd.process = Some(process);
+            if sshd.launch() {
                 std::fs::write(sshd.dir.join("known_hosts"), sshd.known_hosts_line()).unwrap();
                 return Some(sshd);
             }
@@ -115,6 +109,29 @@ impl Sshd {
         panic!(
             "sshd did not start: {}",
             super::read(&sshd.dir.join("sshd.log"))
+        );
+    }
+
+    /// Starts the server on its port; false when it ended first (the port was taken).
+    fn launch(&mut self) -> bool {
+        let process = Command::new(&self.program)
+            .args(["-D", "-e", "-f"])
+            .arg(self.config_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("sshd.log")).unwrap())
+            .spawn_guarded();
+        self.process = wait_listening(process, self.port);
+        self.process.is_some()
+    }
+
+    /// The host back after [`Sshd::stop`]: the same port, keys and world.
+    pub fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "sshd did not come back on {}: {}",
+            self.port,
+            super::read(&self.dir.join("sshd.log"))
         );
     }
 
