@@ -30,8 +30,8 @@ pub struct HostArgs {
 /// `--ssh`, for `--host` and `mirror`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SshArg {
-    /// The ssh command for --host (default: mirror.ssh_command, "ssh"), split like shell
-    /// words and never run by a shell, e.g. 'ssh -p 2222'.
+    /// The ssh command (default: mirror.ssh_command, "ssh"), split like shell words and
+    /// never run by a shell, e.g. 'ssh -p 2222'.
     #[arg(long = "ssh", value_name = "COMMAND")]
     pub command: Option<String>,
 }
