@@ -421,6 +421,7 @@ async fn pump<S>(mut ws: Ws<S>, mut queue: mpsc::UnboundedReceiver<Message>, sha
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let _dropped = FailWaitersOnDrop(Arc::clone(&shared));
     let why = loop {
         tokio::select! {
             out = queue.recv() => match out {
@@ -456,6 +457,21 @@ where
     };
     tracing::debug!("the API connection ended: {why}");
     shared.close(why);
+}
+
+/// Fails every waiting request when the connection's task is dropped before it ended by
+/// itself (its runtime shut down: the front end quits). A [`Reply::wait`] on a blocking
+/// thread would otherwise wait forever, and the runtime's shutdown with it.
+struct FailWaitersOnDrop(Arc<Shared>);
+
+impl Drop for FailWaitersOnDrop {
+    fn drop(&mut self) {
+        if lock(&self.0.pending).closed.is_none() {
+            self.0.close(ClientError::Closed {
+                reason: "the client's runtime ended".into(),
+            });
+        }
+    }
 }
 
 impl Shared {
