@@ -1,14 +1,19 @@
 //! The engine handle of `sandbox-deck mirror HOST`: the API's [`RemoteEngine`] over an ssh
-//! tunnel, reconnecting through a new tunnel when the old one ends (the host rebooted, the
-//! laptop slept), and attaching with `ssh -t HOST sandbox-deck attach NAME` in this
-//! terminal: the engine's own attach command is a tmux client on its host.
+//! tunnel (or the TCP end of a tunnel the user made to `serve --listen`), reconnecting
+//! through a new one when the old one ends (the host rebooted, the laptop slept), and
+//! attaching with `ssh -t HOST sandbox-deck attach NAME` in this terminal: the engine's own
+//! attach command is a tmux client on its host.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
-use super::Destination;
 use super::connection::{ConnectOptions, HostConnection};
-use crate::api::client::Client;
+use super::target::Target;
+use crate::api::client::{Client, ClientError, IntoClientRequest};
+use crate::api::protocol::PROTOCOL_VERSION;
 use crate::api::remote::{Reconnect, RemoteEngine};
+use crate::api::tcp::Token;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::{Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
@@ -17,41 +22,61 @@ use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 
 pub struct MirrorEngine {
-    destination: Destination,
-    options: ConnectOptions,
+    link: Arc<Link>,
     remote: RemoteEngine,
 }
 
+/// How the engine is reached, again after every lost connection.
+enum Link {
+    Ssh {
+        destination: super::Destination,
+        options: ConnectOptions,
+    },
+    Tunnel {
+        address: SocketAddr,
+        token: Token,
+        options: ConnectOptions,
+    },
+}
+
 impl MirrorEngine {
-    /// Connects to `destination`'s engine. `runtime` runs the connections (the first and
-    /// every reconnection, made from the front end's blocking threads).
+    /// Connects to `target`'s engine. `runtime` runs the connections (the first and every
+    /// reconnection, made from the front end's blocking threads).
     pub async fn connect(
-        destination: Destination,
+        target: Target,
         options: ConnectOptions,
         runtime: tokio::runtime::Handle,
         screen_fps: f64,
     ) -> Result<MirrorEngine> {
-        let client = client_of(&destination, &options).await?;
+        let link = Arc::new(match target {
+            Target::Ssh(destination) => Link::Ssh {
+                destination,
+                options,
+            },
+            Target::Tunnel {
+                address,
+                token_file,
+            } => Link::Tunnel {
+                address,
+                token: Token::read(&token_file)?,
+                options,
+            },
+        });
+        let client = link.client().await?;
         let reconnect: Reconnect = {
-            let (destination, options) = (destination.clone(), options.clone());
-            Box::new(move || runtime.block_on(client_of(&destination, &options)))
+            let link = Arc::clone(&link);
+            Box::new(move || runtime.block_on(link.client()))
         };
         let remote = RemoteEngine::new(client, Some(reconnect), screen_fps).await?;
-        Ok(MirrorEngine {
-            destination,
-            options,
-            remote,
-        })
+        Ok(MirrorEngine { link, remote })
     }
-}
 
-impl MirrorEngine {
-    /// An error of the API client, naming the host it came from (a reconnection's own
-    /// errors name it already).
+    /// An error of the API client, naming where it came from (a reconnection's own errors
+    /// name it already).
     fn named(&self, error: DeckError) -> DeckError {
         match error {
             DeckError::Api { kind, message } => DeckError::Refused {
-                host: self.destination.to_string(),
+                host: self.link.to_string(),
                 kind,
                 message,
             },
@@ -60,10 +85,71 @@ impl MirrorEngine {
     }
 }
 
-async fn client_of(destination: &Destination, options: &ConnectOptions) -> Result<Client> {
-    Ok(HostConnection::open(destination, options)
-        .await?
-        .into_client())
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Ssh { destination, .. } => write!(f, "{destination}"),
+            Link::Tunnel { address, .. } => write!(f, "ws://{address}"),
+        }
+    }
+}
+
+impl Link {
+    /// A new connection, within the configured timeout.
+    async fn client(&self) -> Result<Client> {
+        match self {
+            Link::Ssh {
+                destination,
+                options,
+            } => Ok(HostConnection::open(destination, options)
+                .await?
+                .into_client()),
+            Link::Tunnel {
+                address,
+                token,
+                options,
+            } => {
+                let connecting = self.tunnel_client(*address, token);
+                match tokio::time::timeout(options.timeout, connecting).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        Err(self.failed(format!("no answer within {}s", options.timeout.as_secs())))
+                    }
+                }
+            }
+        }
+    }
+
+    /// TCP, then the handshake with the listener's `Host` and the bearer token.
+    async fn tunnel_client(&self, address: SocketAddr, token: &Token) -> Result<Client> {
+        let stream = tokio::net::TcpStream::connect(address)
+            .await
+            .map_err(|e| self.failed(format!("connecting: {e}")))?;
+        let mut request = format!("ws://{address}/")
+            .into_client_request()
+            .map_err(|e| self.failed(e.to_string()))?;
+        let bearer = token
+            .bearer()
+            .parse()
+            .map_err(|_| self.failed("the token is no header value".into()))?;
+        request.headers_mut().insert("authorization", bearer);
+        match Client::connect_with(stream, request).await {
+            Ok(client) => Ok(client),
+            Err(ClientError::VersionMismatch { engine, .. }) => Err(DeckError::ProtocolMismatch {
+                host: self.to_string(),
+                theirs: engine,
+                ours: PROTOCOL_VERSION,
+            }),
+            Err(e) => Err(self.failed(e.to_string())),
+        }
+    }
+
+    fn failed(&self, detail: String) -> DeckError {
+        DeckError::Remote {
+            host: self.to_string(),
+            detail,
+        }
+    }
 }
 
 impl EngineHandle for MirrorEngine {
@@ -111,7 +197,20 @@ impl EngineHandle for MirrorEngine {
     /// C-q) in this terminal. Ours is detached from no terminal: ssh may ask for a
     /// passphrase here, in the foreground.
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand> {
-        let argv = self.options.ssh.attach(&self.destination, name);
+        let Link::Ssh {
+            destination,
+            options,
+        } = self.link.as_ref()
+        else {
+            return Err(DeckError::InvalidArgument {
+                what: "attach".into(),
+                why: format!(
+                    "a ws:// mirror reaches the engine, not the sandbox's terminal: mirror the \
+                     host over ssh to attach to {name}"
+                ),
+            });
+        };
+        let argv = options.ssh.attach(destination, name);
         Ok(AttachCommand {
             program: argv[0].clone(),
             args: argv[1..].to_vec(),

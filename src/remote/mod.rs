@@ -7,6 +7,7 @@ pub mod connection;
 pub mod destination;
 pub mod mirror;
 pub mod ssh_command;
+pub mod target;
 pub mod tunnel;
 
 pub use destination::Destination;

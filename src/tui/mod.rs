@@ -94,10 +94,11 @@ fn front(
     })
 }
 
-/// The same TUI on another host's engine (`sandbox-deck mirror HOST`), through ssh: this
+/// The same TUI on another host's engine (`sandbox-deck mirror HOST`, through ssh, or a
+/// tunnel's `ws://` end): this
 /// laptop's config, keys and terminal, that host's sandboxes.
 pub fn mirror(
-    destination: crate::remote::Destination,
+    target: crate::remote::target::Target,
     options: crate::remote::connection::ConnectOptions,
     image_protocol: Option<ImageProtocol>,
 ) -> anyhow::Result<()> {
@@ -111,13 +112,14 @@ pub fn mirror(
         .context("starting the async runtime")?;
     let handle = runtime.handle().clone();
     let engine = runtime.block_on(crate::remote::mirror::MirrorEngine::connect(
-        destination,
-        options,
-        handle,
-        screen_fps,
+        target, options, handle, screen_fps,
     ))?;
     let engine: Arc<dyn EngineHandle> = Arc::new(engine);
-    runtime.block_on(app::run(engine, front))
+    let ran = runtime.block_on(app::run(engine, front));
+    // What is still running is a wait on the other host, whose engine finishes its
+    // commands by itself: quitting does not wait long for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    ran
 }
 
 /// A client on a connected socket.

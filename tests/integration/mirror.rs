@@ -3,6 +3,7 @@
 
 use crate::common::sshd::{RemoteDeck, SshClient, Sshd, ssh_prerequisites};
 use crate::common::tui::*;
+use crate::common::{Guarded, SpawnGuarded};
 
 /// The row of `name` without what moves between two looks (the uptime column).
 fn steady_row(screen: &str, name: &str) -> Option<String> {
@@ -107,4 +108,91 @@ fn the_mirror_shows_the_hosts_table_runs_every_action_there_and_survives_the_hos
         "running",
         "quitting leaves it running"
     );
+}
+
+const TOKEN: &str = "6f1c0e2a9b8d7c4e5f3a2b1c0d9e8f7a";
+
+/// A token file of `world`'s, mode 0600.
+fn token_file(world: &TuiWorld, name: &str, token: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = world.path(name);
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+/// `serve --listen 127.0.0.1:0` in `world`, and the address it printed.
+fn serve_listening(world: &TuiWorld) -> (Guarded, String) {
+    use std::io::BufRead;
+    let file = token_file(world, "api.token", TOKEN);
+    let mut process = world
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--token-file", &file])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn_guarded();
+    let stderr = process.stderr.take().unwrap();
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    loop {
+        let line = said.recv_timeout(WAIT).expect("the engine's TCP address");
+        if let Some(rest) = line.strip_prefix("sandbox-deck: and on ") {
+            return (process, rest.split(' ').next().unwrap().to_owned());
+        }
+    }
+}
+
+#[test]
+fn a_mirror_through_a_tunnels_ws_end_takes_the_token_and_refuses_a_wrong_one() {
+    if !tui_prerequisites() {
+        return;
+    }
+    let host = TuiWorld::new();
+    let x = host.project("x");
+    let out = host.deck(&["create", &x.to_string_lossy(), "--name", "x", "--shell"]);
+    assert!(out.status.success(), "create x: {}", stderr(&out));
+    let (_engine, address) = serve_listening(&host);
+    let url = format!("ws://{address}");
+    let laptop = TuiWorld::new();
+
+    // Refused before the screen is taken: a wrong token (the listener's 401), no token, and
+    // an address that is no tunnel's loopback end.
+    let wrong = token_file(&laptop, "wrong.token", &TOKEN.replace('6', "7"));
+    let out = laptop.deck(&["mirror", &url, "--token-file", &wrong]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    let out = laptop.deck(&["mirror", &url]);
+    assert!(
+        stderr(&out).contains("needs --token-file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = laptop.deck(&["mirror", "ws://10.1.2.3:7420", "--token-file", &wrong]);
+    assert!(
+        stderr(&out).contains("not a loopback address"),
+        "{}",
+        stderr(&out)
+    );
+
+    let right = token_file(&laptop, "api.token", TOKEN);
+    laptop.start_tui_with(&["mirror", &url, "--token-file", &right]);
+    laptop.wait_for("x in the mirror", |s| row_says(s, "x", "running"));
+    // Attaching needs the host's terminal, which a TCP tunnel does not reach: said, not done.
+    laptop.keys(&["Enter"]);
+    laptop.wait_for("why attach is not possible", |s| {
+        s.contains("not the sandbox's terminal")
+    });
+    laptop.keys(&["s"]);
+    laptop.wait_for("the stop question", |s| s.contains("Stop sandbox x?"));
+    laptop.keys(&["y"]);
+    laptop.wait_for("x stopped", |s| row_says(s, "x", "stopped"));
+    laptop.quit();
+    assert_eq!(host.show("x")["state"], "stopped");
 }
