@@ -399,6 +399,17 @@ fn hosts_that_cannot_answer_are_explained_and_never_waited_on_forever() {
         "ssh's own words: {message}"
     );
 
+    // The mirror says the same before it takes the screen.
+    let started = Instant::now();
+    let out = laptop.run(&["mirror", "gone"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("gone: ssh could not connect"), "{}", stderr(&out));
+    assert!(started.elapsed() < bound);
+    let out = laptop.run(&["mirror", "old"]);
+    assert!(stderr(&out).contains("protocol version 0"), "{}", stderr(&out));
+    let (kind, message) = laptop.error_kind(&["mirror", "old", "gone"]);
+    assert_eq!(kind, "invalid_argument", "{message}");
+
     let (kind, message) = fails_quickly(&laptop, &["show", "--host", "bare", "api"], bound);
     assert_eq!(kind, "remote");
     assert!(
