@@ -24,5 +24,6 @@ mod nix_spec;
 mod start;
 mod status;
 mod tmux_control;
+mod tui_clients;
 mod tui_e2e;
 mod usage;
