@@ -43,7 +43,9 @@ pub async fn run(
     let interval = Duration::from_millis(info.status_interval_ms.max(250));
     let mut usage_due = Instant::now();
     loop {
-        let with_usage = Instant::now() >= usage_due;
+        // Not in the first round: clients wait for it (a TUI that just started the engine
+        // among them), and the first read of the Claude logs can take seconds.
+        let with_usage = ready.is_none() && Instant::now() >= usage_due;
         if with_usage {
             usage_due = Instant::now() + USAGE_EVERY;
         }

@@ -918,6 +918,7 @@ fn an_independent_python_client_lists_creates_and_stops() {
     );
     assert!(stdout.contains("listed 1"), "{stdout}");
     assert!(stdout.contains("created py running"), "{stdout}");
+    assert!(stdout.contains("preview py text"), "{stdout}");
     assert!(stdout.contains("stopped py stopped"), "{stdout}");
     assert!(stdout.contains("event py stopped"), "{stdout}");
     assert_eq!(world.show("py")["state"], "stopped");
