@@ -158,3 +158,37 @@ fn select(world: &TuiWorld, session: &str, name: &str) {
         detail_names(s, name)
     });
 }
+
+#[test]
+fn a_tui_whose_engine_cannot_start_says_so_and_runs_no_engine_of_its_own() {
+    if !tui_prerequisites() {
+        return;
+    }
+    let world = TuiWorld::new();
+    // A directory where the socket goes: the engine cannot listen there and exits at once.
+    let blocked = world.path("run/sandbox-deck/api.sock");
+    std::fs::create_dir_all(&blocked).expect("a directory in the socket's place");
+    std::fs::set_permissions(
+        world.path("run/sandbox-deck"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("a private runtime dir");
+    world.start_tui();
+    assert_eq!(world.wait_for_exit(), 1, "the TUI fails");
+    let out = world.tmux(&["capture-pane", "-p", "-J", "-S", "-", "-t", "=tui:"]);
+    let screen = String::from_utf8_lossy(&out.stdout).replace('\n', "");
+    assert!(
+        screen.contains("no engine answers on") && screen.contains("api.sock"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("sandbox-deck.log"),
+        "the engine's log is named: {screen}"
+    );
+    assert!(engines_of(&world).is_empty(), "no engine left running");
+    assert!(
+        world.registered().is_empty(),
+        "nothing was made: {:?}",
+        world.registered()
+    );
+}
