@@ -489,7 +489,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             if path.is_dir() && !path.is_symlink() {
                 stack.push(path.clone());
             }
-            if !path.ends_with("api-audit.log") {
+            // The engine's own bookkeeping, written whatever the commands: the audit log, and
+            // the usage index it saves once it has read the logs (after its first reading).
+            if !path.ends_with("api-audit.log") && !path.ends_with("usage-cache.json") {
                 out.push(path);
             }
         }
