@@ -15,6 +15,7 @@ pub mod frame;
 pub mod hub;
 pub mod live;
 pub mod model;
+pub mod notified;
 pub mod outputs;
 pub mod previews;
 pub mod protocol;

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
+use super::notified::Ledger;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::{AgentReading, Deck, EngineHandle};
@@ -37,17 +38,20 @@ pub async fn run(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
+    let mut ledger = Ledger::open(deck.paths.runtime_dir.join(super::notified::FILE_NAME));
     let info = deck.info();
     let interval = Duration::from_millis(info.status_interval_ms.max(250));
     let mut usage_due = Instant::now();
     loop {
-        let with_usage = Instant::now() >= usage_due;
+        // Not in the first round: clients wait for it (a TUI that just started the engine
+        // among them), and the first read of the Claude logs can take seconds.
+        let with_usage = ready.is_none() && Instant::now() >= usage_due;
         if with_usage {
             usage_due = Instant::now() + USAGE_EVERY;
         }
         let engine = Arc::clone(&deck);
         match tokio::task::spawn_blocking(move || read(&engine, with_usage)).await {
-            Ok(Ok(reading)) => publish(&deck, &hub, reading),
+            Ok(Ok(reading)) => publish(&deck, &hub, &mut ledger, reading),
             Ok(Err(e)) => tracing::warn!("the engine could not read the sandboxes: {e}"),
             Err(e) => tracing::warn!("the engine's reading task failed: {e}"),
         }
@@ -77,7 +81,9 @@ fn read(deck: &Deck, with_usage: bool) -> crate::error::Result<Reading> {
     })
 }
 
-fn publish(deck: &Deck, hub: &Hub, reading: Reading) {
+/// Pushes what changed; runs `notify.command` for the notices that are news (see
+/// [`Ledger`]: not already told by an engine before this one).
+fn publish(deck: &Deck, hub: &Hub, ledger: &mut Ledger, reading: Reading) {
     let Reading {
         records,
         agents,
@@ -85,9 +91,11 @@ fn publish(deck: &Deck, hub: &Hub, reading: Reading) {
         host,
         usage,
     } = reading;
+    let current = agents.clone();
     let notices = hub.update(|live| {
         let mut events = live.records(records);
         let (agent_events, notices) = live.agents(agents);
+        let notices = ledger.news(&current, notices);
         events.extend(agent_events);
         if let Some(metrics) = metrics {
             events.extend(live.metrics(metrics));

@@ -309,7 +309,7 @@ fn command_of(action: Action) -> Result<Command> {
             }
             let shell = matches!(request.payload, Payload::Shell { .. });
             Command::Create {
-                project_dir: request.project_dir,
+                project_dir: absolute(request.project_dir)?,
                 name: request.name,
                 shell,
                 args: request.payload.arguments().to_vec(),
@@ -330,6 +330,17 @@ fn command_of(action: Action) -> Result<Command> {
             force,
         },
     })
+}
+
+/// A project dir as the engine needs it: absolute, a relative one taken from this process's
+/// working dir (the engine's is another).
+fn absolute(dir: std::path::PathBuf) -> Result<std::path::PathBuf> {
+    if dir.is_absolute() {
+        return Ok(dir);
+    }
+    let here =
+        std::env::current_dir().map_err(|e| DeckError::io("finding the working directory", e))?;
+    Ok(here.join(dir))
 }
 
 /// A client error as the engine's own error kinds: the engine's kind kept, a lost

@@ -26,5 +26,6 @@ mod remote;
 mod start;
 mod status;
 mod tmux_control;
+mod tui_clients;
 mod tui_e2e;
 mod usage;
