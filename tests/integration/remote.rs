@@ -403,10 +403,18 @@ fn hosts_that_cannot_answer_are_explained_and_never_waited_on_forever() {
     let started = Instant::now();
     let out = laptop.run(&["mirror", "gone"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("gone: ssh could not connect"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("gone: ssh could not connect"),
+        "{}",
+        stderr(&out)
+    );
     assert!(started.elapsed() < bound);
     let out = laptop.run(&["mirror", "old"]);
-    assert!(stderr(&out).contains("protocol version 0"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("protocol version 0"),
+        "{}",
+        stderr(&out)
+    );
     let (kind, message) = laptop.error_kind(&["mirror", "old", "gone"]);
     assert_eq!(kind, "invalid_argument", "{message}");
 
