@@ -171,6 +171,19 @@ impl Command {
         }
     }
 
+    /// Whether it makes or ends a subscription of the connection (run in order).
+    pub fn is_subscription(&self) -> bool {
+        matches!(
+            self,
+            Command::SubscribeScreen { .. }
+                | Command::UnsubscribeScreen { .. }
+                | Command::SubscribePreview { .. }
+                | Command::UnsubscribePreview { .. }
+                | Command::SubscribeOutput { .. }
+                | Command::UnsubscribeOutput { .. }
+        )
+    }
+
     /// Whether it changes something (and so goes to the audit log).
     pub fn mutates(&self) -> bool {
         matches!(
