@@ -151,7 +151,7 @@ impl Client {
             events: broadcast::Sender::new(EVENT_BACKLOG),
             watches: Mutex::new(Watches::default()),
         });
-        tokio::spawn(pump(ws, queue, Arc::clone(&shared)));
+        tokio::spawn(pump(ws, queue, CloseOnDrop(Arc::clone(&shared))));
         Ok(Client {
             hello: Arc::new(hello),
             outgoing,
@@ -396,11 +396,14 @@ fn close_reason(frame: Option<&CloseFrame>) -> String {
 }
 
 /// The connection's task: writes what the handles queue, reads what the engine sends, and
-/// fails every waiter when it ends.
-async fn pump<S>(mut ws: Ws<S>, mut queue: mpsc::UnboundedReceiver<Message>, shared: Arc<Shared>)
+/// fails every waiter when it ends. It may also be dropped unfinished, even never polled
+/// (its runtime shuts down): `ending`, an argument so it lives in the future from the start,
+/// tells the waiters then, or a thread blocked on a reply would wait for ever.
+async fn pump<S>(mut ws: Ws<S>, mut queue: mpsc::UnboundedReceiver<Message>, ending: CloseOnDrop)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let shared = &ending.0;
     let why = loop {
         tokio::select! {
             out = queue.recv() => match out {
@@ -536,15 +539,27 @@ impl Shared {
 
     /// The end: every waiting request fails with `why`, every screen watch ends.
     fn close(&self, why: ClientError) {
-        let waiting = {
+        let (why, waiting) = {
             let mut pending = lock(&self.pending);
-            pending.closed = Some(why.clone());
-            std::mem::take(&mut pending.waiting)
+            // The first reason stays.
+            let why = pending.closed.get_or_insert(why).clone();
+            (why, std::mem::take(&mut pending.waiting))
         };
         for (_, waiter) in waiting {
             let _ = waiter.send(Err(why.clone()));
         }
         *lock(&self.watches) = Watches::default();
+    }
+}
+
+/// Ends the connection's state when the task ends, however it ends.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close(ClientError::Closed {
+            reason: "the client's runtime ended".into(),
+        });
     }
 }
 
@@ -576,6 +591,44 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An engine that greets and then never answers, on one end of an in-memory stream.
+    async fn silent_engine(stream: tokio::io::DuplexStream) {
+        let mut ws = tokio_tungstenite::accept_async(stream)
+            .await
+            .expect("handshake");
+        let hello = super::super::protocol::ServerMessage::hello(1).to_text();
+        let snapshot =
+            super::super::protocol::ServerMessage::Snapshot(Snapshot::default()).to_text();
+        ws.send(Message::text(hello)).await.expect("hello");
+        ws.send(Message::text(snapshot)).await.expect("snapshot");
+        while ws.next().await.is_some() {}
+    }
+
+    #[test]
+    fn a_thread_waiting_for_a_reply_is_released_when_the_runtime_ends() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let client = runtime.block_on(async {
+            tokio::spawn(silent_engine(theirs));
+            Client::connect(ours).await.expect("connected")
+        });
+        let reply = client.send(Command::List {});
+        let (done, ended) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = done.send(reply.wait());
+        });
+        drop(runtime);
+        let result = ended
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the waiting thread was released");
+        assert_eq!(result.expect_err("no reply").kind(), "engine_unavailable");
+        waiter.join().expect("the waiter");
+        assert!(client.closed().is_some());
+    }
 
     #[test]
     fn another_protocol_version_is_refused_naming_both() {
