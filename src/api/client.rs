@@ -34,9 +34,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
+pub use super::client_error::ClientError;
 use super::frame;
 use super::protocol::{Command, Event, PROTOCOL_VERSION, Request, Snapshot};
-use super::watches::{Kind, OUTPUT_BACKLOG, Watch, Watches};
+use super::watches::{Kind, OUTPUT_BACKLOG, Subscriptions, Watch, Watches};
 pub use super::watches::{OutputStream, PreviewText, PreviewUpdate, ScreenFrames};
 use crate::sandbox::SandboxName;
 
@@ -45,47 +46,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Events a slow [`Client::events`] receiver may fall behind before it misses some (the
 /// model never misses any).
 const EVENT_BACKLOG: usize = 1024;
-
-/// Why a request or the connection failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientError {
-    /// The stream or the websocket failed (connecting, reading or writing).
-    #[error("talking to the engine failed: {0}")]
-    Transport(String),
-    /// The engine speaks another protocol version; nothing else was read.
-    #[error(
-        "the engine speaks protocol version {engine} (sandbox-deck {engine_version}) and this client speaks version {client} (sandbox-deck {client_version}): stop that engine and start `sandbox-deck serve` from the same sandbox-deck as this client"
-    )]
-    VersionMismatch {
-        engine: u32,
-        engine_version: String,
-        client: u32,
-        client_version: String,
-    },
-    /// The connection is gone; every request waiting on it fails with this.
-    #[error("the connection to the engine ended: {reason}")]
-    Closed { reason: String },
-    /// The engine answered the command with an error: `kind` is the `--json` error kind
-    /// (`not_found`, `wrong_state`, …) or the API's own (`bad_request`, `forbidden`, `busy`).
-    #[error("{message}")]
-    Engine { kind: String, message: String },
-    /// The engine sent something this client cannot read.
-    #[error("the engine sent a message this client cannot read: {0}")]
-    Malformed(String),
-}
-
-impl ClientError {
-    /// The machine-readable kind: the engine's for [`ClientError::Engine`], else
-    /// `engine_unavailable` (transport, closed), `protocol_version` or `internal`.
-    pub fn kind(&self) -> &str {
-        match self {
-            ClientError::Engine { kind, .. } => kind,
-            ClientError::Transport(_) | ClientError::Closed { .. } => "engine_unavailable",
-            ClientError::VersionMismatch { .. } => "protocol_version",
-            ClientError::Malformed(_) => "internal",
-        }
-    }
-}
 
 /// What the engine said first: its protocol version, what it offers, its version and this
 /// connection's number (as its audit log names it).
@@ -213,7 +173,7 @@ impl Client {
             name: name.to_string(),
             fps: Some(fps),
         });
-        let watch = Watch::new(self.clone(), Kind::Screen, name.clone(), key);
+        let watch = Watch::new(Arc::new(self.clone()), Kind::Screen, name.clone(), key);
         (ScreenFrames::new(watch, rx), reply)
     }
 
@@ -225,7 +185,7 @@ impl Client {
         let reply = self.send(Command::SubscribePreview {
             name: name.to_string(),
         });
-        let watch = Watch::new(self.clone(), Kind::Preview, name.clone(), key);
+        let watch = Watch::new(Arc::new(self.clone()), Kind::Preview, name.clone(), key);
         (PreviewText::new(watch, rx), reply)
     }
 
@@ -237,7 +197,7 @@ impl Client {
         let reply = self.send(Command::SubscribeOutput {
             name: name.to_string(),
         });
-        let watch = Watch::new(self.clone(), Kind::Output, name.clone(), key);
+        let watch = Watch::new(Arc::new(self.clone()), Kind::Output, name.clone(), key);
         (OutputStream::new(watch, rx), reply)
     }
 
@@ -245,14 +205,20 @@ impl Client {
     pub fn closed(&self) -> Option<ClientError> {
         lock(&self.shared.pending).closed.clone()
     }
+}
 
+impl Subscriptions for Client {
     /// Ends a watch; the engine is told when it was the last one of its kind and name.
-    pub(super) fn unwatch(&self, kind: Kind, name: &SandboxName, key: u64) {
+    fn unwatch(&self, kind: Kind, name: &SandboxName, key: u64) {
         let last = lock(&self.shared.watches).remove(kind, name, key);
         if last && self.closed().is_none() {
             // Nobody waits for the reply: the watch is gone either way.
             drop(self.send(kind.unsubscribe(name)));
         }
+    }
+
+    fn closed(&self) -> Option<ClientError> {
+        Client::closed(self)
     }
 }
 
