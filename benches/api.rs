@@ -619,7 +619,6 @@ async fn round_trips(world: &World, runs: usize) -> Res<()> {
         "\n1. command round trip over the unix socket ({runs} runs each), against the CLI \
          process ({CLI_RUNS} runs each), interleaved:"
     );
-    let mut best_median = f64::INFINITY;
     for (label, command, cli) in cases {
         // Warm-up: the first look attaches tmux control clients.
         client.call(command.clone()).await?;
@@ -638,7 +637,6 @@ async fn round_trips(world: &World, runs: usize) -> Res<()> {
         }
         let (median, p99) = stats(api);
         let (cli_median, cli_p99) = stats(process);
-        best_median = best_median.min(median);
         println!(
             "  {label:<10} API median {median:7.3} ms  p99 {p99:7.3} ms | CLI `{}` median \
              {cli_median:7.1} ms  p99 {cli_p99:7.1} ms | {:5.1}x faster  (target median <= \
