@@ -18,7 +18,14 @@ use crate::sandbox::{Options, SandboxId, SandboxName, SandboxRecord};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What this engine offers, announced in the hello.
-pub const CAPABILITIES: &[&str] = &["commands", "events", "screens", "previews", "output"];
+pub const CAPABILITIES: &[&str] = &[
+    "commands",
+    "events",
+    "screens",
+    "screen_stats",
+    "previews",
+    "output",
+];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
 pub const COMMANDS: &[&str] = &[
@@ -34,6 +41,7 @@ pub const COMMANDS: &[&str] = &[
     "host_stats",
     "preview",
     "snapshot",
+    "screen_stats",
     "subscribe_screen",
     "unsubscribe_screen",
     "info",
@@ -111,6 +119,8 @@ pub enum Command {
     },
     /// The full snapshot again (after a client lost track).
     Snapshot {},
+    /// Every watched screen: subscribers, rate, captures taken and frames sent.
+    ScreenStats {},
     /// Binary frames of the sandbox's screen, when it changed, at most `fps` a second.
     SubscribeScreen {
         name: String,
@@ -159,6 +169,7 @@ impl Command {
             Command::HostStats {} => "host_stats",
             Command::Preview { .. } => "preview",
             Command::Snapshot {} => "snapshot",
+            Command::ScreenStats {} => "screen_stats",
             Command::SubscribeScreen { .. } => "subscribe_screen",
             Command::UnsubscribeScreen { .. } => "unsubscribe_screen",
             Command::Info {} => "info",
