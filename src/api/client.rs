@@ -36,9 +36,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
+pub use super::client_error::ClientError;
 use super::frame;
 use super::protocol::{Command, Event, PROTOCOL_VERSION, Request, Snapshot};
-use super::watches::{Kind, OUTPUT_BACKLOG, Watch, Watches};
+use super::watches::{Kind, OUTPUT_BACKLOG, Subscriptions, Watch, Watches};
 pub use super::watches::{OutputStream, PreviewText, PreviewUpdate, ScreenFrames};
 use crate::sandbox::SandboxName;
 
@@ -47,47 +48,6 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Events a slow [`Client::events`] receiver may fall behind before it misses some (the
 /// model never misses any).
 const EVENT_BACKLOG: usize = 1024;
-
-/// Why a request or the connection failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ClientError {
-    /// The stream or the websocket failed (connecting, reading or writing).
-    #[error("talking to the engine failed: {0}")]
-    Transport(String),
-    /// The engine speaks another protocol version; nothing else was read.
-    #[error(
-        "the engine speaks protocol version {engine} (sandbox-deck {engine_version}) and this client speaks version {client} (sandbox-deck {client_version}): stop that engine and start `sandbox-deck serve` from the same sandbox-deck as this client"
-    )]
-    VersionMismatch {
-        engine: u32,
-        engine_version: String,
-        client: u32,
-        client_version: String,
-    },
-    /// The connection is gone; every request waiting on it fails with this.
-    #[error("the connection to the engine ended: {reason}")]
-    Closed { reason: String },
-    /// The engine answered the command with an error: `kind` is the `--json` error kind
-    /// (`not_found`, `wrong_state`, …) or the API's own (`bad_request`, `forbidden`, `busy`).
-    #[error("{message}")]
-    Engine { kind: String, message: String },
-    /// The engine sent something this client cannot read.
-    #[error("the engine sent a message this client cannot read: {0}")]
-    Malformed(String),
-}
-
-impl ClientError {
-    /// The machine-readable kind: the engine's for [`ClientError::Engine`], else
-    /// `engine_unavailable` (transport, closed), `protocol_version` or `internal`.
-    pub fn kind(&self) -> &str {
-        match self {
-            ClientError::Engine { kind, .. } => kind,
-            ClientError::Transport(_) | ClientError::Closed { .. } => "engine_unavailable",
-            ClientError::VersionMismatch { .. } => "protocol_version",
-            ClientError::Malformed(_) => "internal",
-        }
-    }
-}
 
 /// What the engine said first: its protocol version, what it offers, its version and this
 /// connection's number (as its audit log names it).
@@ -168,7 +128,7 @@ impl Client {
             events: broadcast::Sender::new(EVENT_BACKLOG),
             watches: Mutex::new(Watches::default()),
         });
-        tokio::spawn(pump(ws, queue, Arc::clone(&shared)));
+        tokio::spawn(pump(ws, queue, CloseOnDrop(Arc::clone(&shared))));
         Ok(Client {
             hello: Arc::new(hello),
             outgoing,
@@ -230,7 +190,7 @@ impl Client {
             name: name.to_string(),
             fps: Some(fps),
         });
-        let watch = Watch::new(self.clone(), Kind::Screen, name.clone(), key);
+        let watch = Watch::new(Arc::new(self.clone()), Kind::Screen, name.clone(), key);
         (ScreenFrames::new(watch, rx), reply)
     }
 
@@ -242,7 +202,7 @@ impl Client {
         let reply = self.send(Command::SubscribePreview {
             name: name.to_string(),
         });
-        let watch = Watch::new(self.clone(), Kind::Preview, name.clone(), key);
+        let watch = Watch::new(Arc::new(self.clone()), Kind::Preview, name.clone(), key);
         (PreviewText::new(watch, rx), reply)
     }
 
@@ -254,7 +214,7 @@ impl Client {
         let reply = self.send(Command::SubscribeOutput {
             name: name.to_string(),
         });
-        let watch = Watch::new(self.clone(), Kind::Output, name.clone(), key);
+        let watch = Watch::new(Arc::new(self.clone()), Kind::Output, name.clone(), key);
         (OutputStream::new(watch, rx), reply)
     }
 
@@ -262,14 +222,20 @@ impl Client {
     pub fn closed(&self) -> Option<ClientError> {
         lock(&self.shared.pending).closed.clone()
     }
+}
 
+impl Subscriptions for Client {
     /// Ends a watch; the engine is told when it was the last one of its kind and name.
-    pub(super) fn unwatch(&self, kind: Kind, name: &SandboxName, key: u64) {
+    fn unwatch(&self, kind: Kind, name: &SandboxName, key: u64) {
         let last = lock(&self.shared.watches).remove(kind, name, key);
         if last && self.closed().is_none() {
             // Nobody waits for the reply: the watch is gone either way.
             drop(self.send(kind.unsubscribe(name)));
         }
+    }
+
+    fn closed(&self) -> Option<ClientError> {
+        Client::closed(self)
     }
 }
 
@@ -416,12 +382,14 @@ fn close_reason(frame: Option<&CloseFrame>) -> String {
 }
 
 /// The connection's task: writes what the handles queue, reads what the engine sends, and
-/// fails every waiter when it ends.
-async fn pump<S>(mut ws: Ws<S>, mut queue: mpsc::UnboundedReceiver<Message>, shared: Arc<Shared>)
+/// fails every waiter when it ends. It may also be dropped unfinished, even never polled
+/// (its runtime shuts down): `ending`, an argument so it lives in the future from the start,
+/// tells the waiters then, or a thread blocked on a reply would wait for ever.
+async fn pump<S>(mut ws: Ws<S>, mut queue: mpsc::UnboundedReceiver<Message>, ending: CloseOnDrop)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let _dropped = FailWaitersOnDrop(Arc::clone(&shared));
+    let shared = &ending.0;
     let why = loop {
         tokio::select! {
             out = queue.recv() => match out {
@@ -457,21 +425,6 @@ where
     };
     tracing::debug!("the API connection ended: {why}");
     shared.close(why);
-}
-
-/// Fails every waiting request when the connection's task is dropped before it ended by
-/// itself (its runtime shut down: the front end quits). A [`Reply::wait`] on a blocking
-/// thread would otherwise wait forever, and the runtime's shutdown with it.
-struct FailWaitersOnDrop(Arc<Shared>);
-
-impl Drop for FailWaitersOnDrop {
-    fn drop(&mut self) {
-        if lock(&self.0.pending).closed.is_none() {
-            self.0.close(ClientError::Closed {
-                reason: "the client's runtime ended".into(),
-            });
-        }
-    }
 }
 
 impl Shared {
@@ -572,15 +525,27 @@ impl Shared {
 
     /// The end: every waiting request fails with `why`, every screen watch ends.
     fn close(&self, why: ClientError) {
-        let waiting = {
+        let (why, waiting) = {
             let mut pending = lock(&self.pending);
-            pending.closed = Some(why.clone());
-            std::mem::take(&mut pending.waiting)
+            // The first reason stays.
+            let why = pending.closed.get_or_insert(why).clone();
+            (why, std::mem::take(&mut pending.waiting))
         };
         for (_, waiter) in waiting {
             let _ = waiter.send(Err(why.clone()));
         }
         *lock(&self.watches) = Watches::default();
+    }
+}
+
+/// Ends the connection's state when the task ends, however it ends.
+struct CloseOnDrop(Arc<Shared>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close(ClientError::Closed {
+            reason: "the client's runtime ended".into(),
+        });
     }
 }
 
@@ -612,6 +577,44 @@ pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An engine that greets and then never answers, on one end of an in-memory stream.
+    async fn silent_engine(stream: tokio::io::DuplexStream) {
+        let mut ws = tokio_tungstenite::accept_async(stream)
+            .await
+            .expect("handshake");
+        let hello = super::super::protocol::ServerMessage::hello(1).to_text();
+        let snapshot =
+            super::super::protocol::ServerMessage::Snapshot(Snapshot::default()).to_text();
+        ws.send(Message::text(hello)).await.expect("hello");
+        ws.send(Message::text(snapshot)).await.expect("snapshot");
+        while ws.next().await.is_some() {}
+    }
+
+    #[test]
+    fn a_thread_waiting_for_a_reply_is_released_when_the_runtime_ends() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let client = runtime.block_on(async {
+            tokio::spawn(silent_engine(theirs));
+            Client::connect(ours).await.expect("connected")
+        });
+        let reply = client.send(Command::List {});
+        let (done, ended) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = done.send(reply.wait());
+        });
+        drop(runtime);
+        let result = ended
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the waiting thread was released");
+        assert_eq!(result.expect_err("no reply").kind(), "engine_unavailable");
+        waiter.join().expect("the waiter");
+        assert!(client.closed().is_some());
+    }
 
     #[test]
     fn another_protocol_version_is_refused_naming_both() {

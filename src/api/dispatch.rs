@@ -168,6 +168,7 @@ impl Dispatcher {
                 }
                 Err(e) => Err(e.into()),
             },
+            Command::ScreenStats {} => json(&self.screens.stats()),
             _ => return None,
         };
         Some(result)

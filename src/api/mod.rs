@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod client;
+pub mod client_error;
 pub mod dispatch;
 pub mod frame;
 pub mod hub;

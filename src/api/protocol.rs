@@ -20,7 +20,13 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// What this engine offers, announced in the hello. `reports`: the CLI's own reports
 /// (`status_report`, `usage_report`, `purge_project`), which `--host` asks for.
 pub const CAPABILITIES: &[&str] = &[
-    "commands", "events", "screens", "previews", "output", "reports",
+    "commands",
+    "events",
+    "screens",
+    "screen_stats",
+    "previews",
+    "output",
+    "reports",
 ];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
@@ -37,6 +43,7 @@ pub const COMMANDS: &[&str] = &[
     "host_stats",
     "preview",
     "snapshot",
+    "screen_stats",
     "subscribe_screen",
     "unsubscribe_screen",
     "info",
@@ -117,6 +124,8 @@ pub enum Command {
     },
     /// The full snapshot again (after a client lost track).
     Snapshot {},
+    /// Every watched screen: subscribers, rate, captures taken and frames sent.
+    ScreenStats {},
     /// Binary frames of the sandbox's screen, when it changed, at most `fps` a second.
     SubscribeScreen {
         name: String,
@@ -187,6 +196,7 @@ impl Command {
             Command::HostStats {} => "host_stats",
             Command::Preview { .. } => "preview",
             Command::Snapshot {} => "snapshot",
+            Command::ScreenStats {} => "screen_stats",
             Command::SubscribeScreen { .. } => "subscribe_screen",
             Command::UnsubscribeScreen { .. } => "unsubscribe_screen",
             Command::Info {} => "info",
@@ -200,6 +210,19 @@ impl Command {
             Command::UsageReport { .. } => "usage_report",
             Command::PurgeProject { .. } => "purge_project",
         }
+    }
+
+    /// Whether it makes or ends a subscription of the connection (run in order).
+    pub fn is_subscription(&self) -> bool {
+        matches!(
+            self,
+            Command::SubscribeScreen { .. }
+                | Command::UnsubscribeScreen { .. }
+                | Command::SubscribePreview { .. }
+                | Command::UnsubscribePreview { .. }
+                | Command::SubscribeOutput { .. }
+                | Command::UnsubscribeOutput { .. }
+        )
     }
 
     /// Whether it changes something (and so goes to the audit log).

@@ -80,7 +80,7 @@ impl RemoteEngine {
         screen_fps: f64,
     ) -> Result<Self> {
         let info = client.send(Command::Info {}).await.and_then(decode);
-        let info: EngineInfo = info.map_err(deck_error)?;
+        let info: EngineInfo = info.map_err(|e| older_engine(&client, e))?;
         Ok(RemoteEngine {
             connection: Mutex::new(Connection {
                 client,
@@ -341,6 +341,22 @@ fn absolute(dir: std::path::PathBuf) -> Result<std::path::PathBuf> {
     let here =
         std::env::current_dir().map_err(|e| DeckError::io("finding the working directory", e))?;
     Ok(here.join(dir))
+}
+
+/// An engine of this protocol version that lacks a command this client needs is an older
+/// build: say so, with both versions, rather than "unknown command".
+fn older_engine(client: &Client, error: ClientError) -> DeckError {
+    if error.kind() != "unknown_command" {
+        return deck_error(error);
+    }
+    DeckError::api(
+        "protocol_version",
+        format!(
+            "the engine (sandbox-deck {}) is older than this client (sandbox-deck {}) and lacks what it needs ({error}): stop that engine (its pid is in the runtime dir's sandbox-deck/serve.pid) and open this one again",
+            client.hello().engine,
+            env!("CARGO_PKG_VERSION"),
+        ),
+    )
 }
 
 /// A client error as the engine's own error kinds: the engine's kind kept, a lost

@@ -24,6 +24,29 @@ struct Watch {
     subscribers: HashMap<u64, f64>,
     last: Option<Bytes>,
     stop: CancellationToken,
+    /// Captures taken and changed frames sent since the watch began (`screen_stats`).
+    captures: u64,
+    frames: u64,
+}
+
+impl Watch {
+    /// The fastest rate any subscriber asked for.
+    fn fps(&self) -> f64 {
+        self.subscribers.values().copied().fold(MIN_FPS, f64::max)
+    }
+}
+
+/// One watched screen as `screen_stats` reports it: shows that a screen is captured once
+/// per period however many clients watch it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScreenStats {
+    pub name: SandboxName,
+    pub subscribers: usize,
+    /// The rate captures run at: the fastest subscriber's.
+    pub fps: f64,
+    pub captures: u64,
+    /// Captures that found a changed picture, each sent once to every subscriber.
+    pub frames: u64,
 }
 
 pub struct Screens {
@@ -72,6 +95,8 @@ impl Screens {
                 subscribers: HashMap::from([(connection, fps)]),
                 last: None,
                 stop: stop.clone(),
+                captures: 0,
+                frames: 0,
             },
         );
         let capture = Capture {
@@ -92,6 +117,23 @@ impl Screens {
                 watches.remove(name);
             }
         }
+    }
+
+    /// Every watched screen, by name.
+    pub fn stats(&self) -> Vec<ScreenStats> {
+        let watches = lock(&self.watches);
+        let mut stats: Vec<ScreenStats> = watches
+            .iter()
+            .map(|(name, watch)| ScreenStats {
+                name: name.clone(),
+                subscribers: watch.subscribers.len(),
+                fps: watch.fps(),
+                captures: watch.captures,
+                frames: watch.frames,
+            })
+            .collect();
+        stats.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        stats
     }
 
     /// A connection ended: out of every watch.
@@ -123,8 +165,11 @@ impl Capture {
             })
             .await;
             match taken {
-                Ok(Ok(Some(frame))) => self.send(Bytes::from(frame)),
-                Ok(Ok(None)) => {}
+                Ok(Ok(Some(frame))) => {
+                    self.count_capture();
+                    self.send(Bytes::from(frame));
+                }
+                Ok(Ok(None)) => self.count_capture(),
                 Ok(Err(e)) => {
                     tracing::warn!("capturing {}'s screen: {e}", self.name);
                     self.end();
@@ -142,13 +187,14 @@ impl Capture {
     /// The fastest subscriber's period, or None when nobody watches any more.
     fn period(&self) -> Option<Duration> {
         let watches = lock(&self.watches);
-        let fps = watches
-            .get(&self.name)?
-            .subscribers
-            .values()
-            .copied()
-            .fold(MIN_FPS, f64::max);
+        let fps = watches.get(&self.name)?.fps();
         Some(Duration::from_secs_f64(1.0 / fps))
+    }
+
+    fn count_capture(&self) {
+        if let Some(watch) = lock(&self.watches).get_mut(&self.name) {
+            watch.captures += 1;
+        }
     }
 
     fn send(&self, frame: Bytes) {
@@ -157,6 +203,7 @@ impl Capture {
             for connection in watch.subscribers.keys() {
                 self.hub.send_binary(*connection, frame.clone());
             }
+            watch.frames += 1;
             watch.last = Some(frame);
         }
     }

@@ -3,11 +3,12 @@
 //! the engine is told when it was the last of its kind for that sandbox.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Bytes;
 
-use super::client::{Client, ClientError};
+use super::client_error::ClientError;
 use super::frame;
 use super::protocol::Command;
 use crate::capture::Frame;
@@ -102,16 +103,29 @@ impl<T> Registry<T> {
     }
 }
 
-/// What every handle holds: its client, kind, name and key; dropping it ends the watch.
+/// What a watch needs of its connection (the client, which owns the registries).
+pub(super) trait Subscriptions: Send + Sync {
+    /// Ends one watch.
+    fn unwatch(&self, kind: Kind, name: &SandboxName, key: u64);
+    /// None while connected; why it ended otherwise.
+    fn closed(&self) -> Option<ClientError>;
+}
+
+/// What every handle holds: its connection, kind, name and key; dropping it ends the watch.
 pub(super) struct Watch {
-    client: Client,
+    client: Arc<dyn Subscriptions>,
     kind: Kind,
     name: SandboxName,
     key: u64,
 }
 
 impl Watch {
-    pub(super) fn new(client: Client, kind: Kind, name: SandboxName, key: u64) -> Watch {
+    pub(super) fn new(
+        client: Arc<dyn Subscriptions>,
+        kind: Kind,
+        name: SandboxName,
+        key: u64,
+    ) -> Watch {
         Watch {
             client,
             kind,

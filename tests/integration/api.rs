@@ -1003,6 +1003,18 @@ fn two_subscribers_get_the_same_screen_and_its_changes() {
         let (_, width, _, rgb) = client.screen();
         assert_eq!(pixel(&rgb, width, 5, 5), [0, 255, 0]);
     }
+    // Both are served by one capture loop: one watch, two subscribers, each changed frame
+    // (orange, green) encoded once.
+    let stats = a.call(json!({"cmd": "screen_stats"}));
+    assert_eq!(stats["result"].as_array().map(Vec::len), Some(1), "{stats}");
+    let watch = &stats["result"][0];
+    assert_eq!(watch["subscribers"], 2, "{stats}");
+    assert_eq!(watch["fps"], 5.0, "{stats}");
+    assert!(watch["frames"].as_u64() >= Some(2), "{stats}");
+    assert!(
+        watch["captures"].as_u64() >= watch["frames"].as_u64(),
+        "{stats}"
+    );
     // A sandbox without a screen, and a bad name, are errors, not subscriptions.
     let reply = a.call(json!({"cmd": "subscribe_screen", "name": "nope"}));
     assert_eq!(reply["kind"], "not_found", "{reply}");

@@ -186,6 +186,18 @@ fn a_screen_watch_gets_decoded_frames_and_their_changes() {
             .expect("a change in time")
             .expect("a frame");
         assert_eq!(changed.pixel(5, 5), [0, 255, 0]);
+        // Dropped and watched again at once: the engine runs the unsubscribe and the
+        // subscribe in the order they were sent, so frames come again.
+        drop(frames);
+        for _ in 0..3 {
+            let (mut again, reply) = client.subscribe_screen(&name, 5.0);
+            reply.await.expect("subscribed again");
+            let frame = tokio::time::timeout(WAIT, again.next())
+                .await
+                .expect("a frame after watching again")
+                .expect("a frame");
+            assert_eq!(frame.pixel(5, 5), [0, 255, 0]);
+        }
         let none = SandboxName::parse("nope").expect("a name");
         let (_gone, reply) = client.subscribe_screen(&none, 1.0);
         assert_eq!(reply.await.expect_err("no sandbox").kind(), "not_found");

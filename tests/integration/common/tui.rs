@@ -35,9 +35,14 @@ impl TuiWorld {
         for dir in ["state", "config", "projects"] {
             std::fs::create_dir_all(world.path(dir)).expect("creating a dir");
         }
-        // The test server keeps a dead pane so the TUI's exit status can be read.
-        std::fs::write(world.path("test-tmux.conf"), "set -g remain-on-exit on\n")
-            .expect("writing the test tmux config");
+        // The test server keeps a dead pane so the TUI's exit status can be read, and stays
+        // up with no session (a test that kills its only session and starts another must
+        // not race the server's exit; drop ends it by kill-server).
+        std::fs::write(
+            world.path("test-tmux.conf"),
+            "set -g remain-on-exit on\nset -s exit-empty off\n",
+        )
+        .expect("writing the test tmux config");
         TuiWorld { world }
     }
 
