@@ -15,8 +15,9 @@
 //! Everything it started is ended by pid when the fixture drops; the last line says whether
 //! any process of ours was left.
 
+// The tests' fixture, whole: what the bench does not use of it is not an error here.
 #[path = "../tests/integration/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::pin::Pin;
