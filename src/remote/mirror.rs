@@ -1,13 +1,16 @@
 //! The engine handle of `sandbox-deck mirror HOST`: the API's [`RemoteEngine`] over an ssh
 //! tunnel (or the TCP end of a tunnel the user made to `serve --listen`), reconnecting
-//! through a new one when the old one ends (the host rebooted, the laptop slept), and
+//! through a new one when the old one ends (the host rebooted, the laptop slept; tries
+//! spaced out while it stays down, see [`Backoff`]), and
 //! attaching with `ssh -t HOST sandbox-deck attach NAME` in this terminal: the engine's own
 //! attach command is a tmux client on its host.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
+use super::backoff::Backoff;
 use super::connection::{ConnectOptions, HostConnection};
 use super::target::Target;
 use crate::api::client::{Client, ClientError, IntoClientRequest};
@@ -65,7 +68,8 @@ impl MirrorEngine {
         let client = link.client().await?;
         let reconnect: Reconnect = {
             let link = Arc::clone(&link);
-            Box::new(move || runtime.block_on(link.client()))
+            let backoff = Mutex::new(Backoff::default());
+            Box::new(move || link.reconnect(&runtime, &backoff))
         };
         let remote = RemoteEngine::new(client, Some(reconnect), screen_fps).await?;
         Ok(MirrorEngine { link, remote })
@@ -95,6 +99,34 @@ impl std::fmt::Display for Link {
 }
 
 impl Link {
+    /// A new connection unless the last tries failed too recently (see [`Backoff`]): then
+    /// why they failed and when the next one is.
+    fn reconnect(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        backoff: &Mutex<Backoff>,
+    ) -> Result<Client> {
+        let waiting = {
+            let backoff = backoff.lock().unwrap_or_else(|p| p.into_inner());
+            backoff
+                .wait(Instant::now())
+                .map(|(wait, why)| (wait, why.to_owned()))
+        };
+        if let Some((wait, why)) = waiting {
+            let prefix = format!("{self}: ");
+            let why = why.strip_prefix(&prefix).unwrap_or(&why);
+            let secs = wait.as_secs().max(1);
+            return Err(self.failed(format!("trying again in {secs}s: {why}")));
+        }
+        let result = runtime.block_on(self.client());
+        let mut backoff = backoff.lock().unwrap_or_else(|p| p.into_inner());
+        match &result {
+            Ok(_) => backoff.succeeded(),
+            Err(e) => backoff.failed(Instant::now(), e.to_string()),
+        }
+        result
+    }
+
     /// A new connection, within the configured timeout.
     async fn client(&self) -> Result<Client> {
         match self {

@@ -3,6 +3,7 @@
 //! `ssh_command` the argv (the user's command, then ours); `tunnel` the ssh process whose
 //! stdio is the API's byte stream and whose exit says what went wrong.
 
+pub mod backoff;
 pub mod connection;
 pub mod destination;
 pub mod mirror;

@@ -92,7 +92,7 @@ fn the_mirror_shows_the_hosts_table_runs_every_action_there_and_survives_the_hos
     // The host goes away (sshd, its sessions and the engine): the mirror says so and stays
     // usable; a change made there meanwhile shows once it is back, with no key pressed.
     sshd.stop();
-    laptop.wait_for("the lost host reported", |s| s.contains("deck-a"));
+    laptop.wait_for("the lost host reported", |s| s.contains("deck-a: "));
     laptop.keys(&["?"]);
     laptop.wait_for("the help still opens", |s| s.contains("Keys (Esc closes)"));
     laptop.keys(&["Escape"]);
