@@ -246,6 +246,9 @@ fn report(deck: &Deck, command: Command) -> Result<Value, Failure> {
                 deck.usage_query(name.as_deref(), since.as_deref(), by.unwrap_or_default())?;
             json(&deck.usage_report(&mut deck.usage_index(), &query)?)
         }
+        Command::CompleteDir { input } => {
+            json(&crate::engine::dir_completion::complete_dir(&input))
+        }
         Command::PurgeProject { project_dir } => {
             json(&deck.purge_project_state(&removed_project(&project_dir)?)?)
         }

@@ -27,6 +27,7 @@ pub const CAPABILITIES: &[&str] = &[
     "previews",
     "output",
     "reports",
+    "paths",
 ];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
@@ -56,6 +57,7 @@ pub const COMMANDS: &[&str] = &[
     "status_report",
     "usage_report",
     "purge_project",
+    "complete_dir",
 ];
 
 /// The one message a client sends: a command with the id its reply will carry.
@@ -179,6 +181,10 @@ pub enum Command {
     PurgeProject {
         project_dir: PathBuf,
     },
+    /// The dirs on the engine's host that complete `input` (a project dir being typed).
+    CompleteDir {
+        input: String,
+    },
 }
 
 impl Command {
@@ -209,6 +215,7 @@ impl Command {
             Command::StatusReport { .. } => "status_report",
             Command::UsageReport { .. } => "usage_report",
             Command::PurgeProject { .. } => "purge_project",
+            Command::CompleteDir { .. } => "complete_dir",
         }
     }
 

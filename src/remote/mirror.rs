@@ -256,6 +256,14 @@ impl EngineHandle for MirrorEngine {
             .map_err(|e| self.named(e))
     }
 
+    /// Listed by the engine, on its host (nothing from an engine without `paths`).
+    fn complete_dir(&self, input: &str) -> Vec<String> {
+        let command = crate::api::protocol::Command::CompleteDir {
+            input: input.to_owned(),
+        };
+        self.remote.call(command).unwrap_or_default()
+    }
+
     fn files_are_here(&self) -> bool {
         false
     }

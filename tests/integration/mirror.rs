@@ -53,12 +53,17 @@ fn the_mirror_shows_the_hosts_table_runs_every_action_there_and_survives_the_hos
     laptop.wait_for("x stopped", |s| row_says(s, "x", "stopped"));
     assert_eq!(host.registered(), ["x"]);
 
-    // Create: the path is the host's (typed; the laptop lists none of its dirs).
+    // Create: the path is the host's, completed by the host's engine.
     let y = host.project("yproj");
     laptop.keys(&["n"]);
     laptop.wait_for("the form", |s| s.contains("New sandbox"));
     // It starts at the host's root, not at the laptop's working dir.
-    laptop.type_text(y.to_string_lossy().trim_start_matches('/'));
+    let typed = y.to_string_lossy();
+    laptop.type_text(typed.trim_start_matches('/').trim_end_matches("oj"));
+    laptop.keys(&["Tab"]);
+    laptop.wait_for("the dir completed by the host", |s| {
+        s.contains("projects/yproj/")
+    });
     laptop.keys(&["Up", "Space"]);
     laptop.wait_for("shell chosen", |s| s.contains("(•) shell"));
     laptop.keys(&["Enter"]);
