@@ -4,6 +4,7 @@
 pub mod dir_completion;
 pub mod gc;
 pub mod handle;
+pub mod host_link;
 pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
@@ -30,6 +31,7 @@ use crate::registry::Registry;
 use crate::sandbox::{Payload, ProjectDir, SandboxName, SandboxRecord};
 
 pub use handle::{AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
+pub use host_link::{HostLink, LinkState};
 
 /// A request to make a managed sandbox; a hand-started one ([`launch::LaunchRequest`]) asks
 /// for the same and more.

@@ -51,20 +51,7 @@ impl MirrorEngine {
         runtime: tokio::runtime::Handle,
         screen_fps: f64,
     ) -> Result<MirrorEngine> {
-        let link = Arc::new(match target {
-            Target::Ssh(destination) => Link::Ssh {
-                destination,
-                options,
-            },
-            Target::Tunnel {
-                address,
-                token_file,
-            } => Link::Tunnel {
-                address,
-                token: Token::read(&token_file)?,
-                options,
-            },
-        });
+        let link = Arc::new(Link::new(target, options)?);
         let client = link.client().await?;
         let reconnect: Reconnect = {
             let link = Arc::clone(&link);
@@ -73,6 +60,24 @@ impl MirrorEngine {
         };
         let remote = RemoteEngine::new(client, Some(reconnect), screen_fps).await?;
         Ok(MirrorEngine { link, remote })
+    }
+
+    /// Connects once, never again by itself: a fleet's host is kept up by a task of its
+    /// own (see [`super::fleet`]), so no call of the front end ever waits on a reconnection.
+    pub async fn connect_once(
+        target: Target,
+        options: ConnectOptions,
+        screen_fps: f64,
+    ) -> Result<MirrorEngine> {
+        let link = Arc::new(Link::new(target, options)?);
+        let client = link.client().await?;
+        let remote = RemoteEngine::new(client, None, screen_fps).await?;
+        Ok(MirrorEngine { link, remote })
+    }
+
+    /// Why the connection ended, once it did.
+    pub fn closed(&self) -> Option<String> {
+        self.remote.closed()
     }
 
     /// An error of the API client, naming where it came from (a reconnection's own errors
@@ -99,6 +104,23 @@ impl std::fmt::Display for Link {
 }
 
 impl Link {
+    fn new(target: Target, options: ConnectOptions) -> Result<Link> {
+        Ok(match target {
+            Target::Ssh(destination) => Link::Ssh {
+                destination,
+                options,
+            },
+            Target::Tunnel {
+                address,
+                token_file,
+            } => Link::Tunnel {
+                address,
+                token: Token::read(&token_file)?,
+                options,
+            },
+        })
+    }
+
     /// A new connection unless the last tries failed too recently (see [`Backoff`]): then
     /// why they failed and when the next one is.
     fn reconnect(

@@ -13,6 +13,7 @@ mod claude_screens;
 mod cli;
 mod cli_docs;
 mod escape;
+mod fleet;
 mod import_cycles;
 mod launch;
 mod leftovers;
