@@ -407,6 +407,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_name_on_a_host_splits_back_into_name_and_host() {
+        let api = SandboxName::parse("api").unwrap();
+        let there = SandboxName::on_host(&api, "me@box");
+        assert_eq!(there.as_str(), "api@me@box");
+        assert_eq!(there.bare(), "api");
+        assert_eq!(there.split_host(), (api.clone(), Some("me@box")));
+        assert_eq!(api.split_host(), (api.clone(), None));
+        assert!(
+            SandboxName::parse(there.as_str()).is_err(),
+            "never a name by itself"
+        );
+    }
+
+    #[test]
     fn names_follow_the_documented_pattern() {
         for good in ["a", "api", "0", "a-b-c", "x1-2", &"a".repeat(32)] {
             assert!(SandboxName::parse(good).is_ok(), "{good} should be valid");
