@@ -47,14 +47,20 @@ fn two_hosts_share_one_table_each_action_reaches_its_host_and_a_lost_host_comes_
     let Some(sshd_b) = Sshd::start(&b, "deck-b", RemoteDeck::Real) else {
         return;
     };
+    // A third host that is down from the start: nothing answers on its port.
+    let c = TuiWorld::new();
+    let Some(mut sshd_c) = Sshd::start(&c, "deck-c", RemoteDeck::Real) else {
+        return;
+    };
+    sshd_c.stop();
     let laptop = TuiWorld::new();
-    SshClient::new(&laptop, &[&sshd_a, &sshd_b]).configure(&laptop);
+    SshClient::new(&laptop, &[&sshd_a, &sshd_b, &sshd_c]).configure(&laptop);
     // The same name on both hosts, and one of b's own.
     create(&a, "x");
     create(&b, "x");
     create(&b, "y");
 
-    laptop.start_tui_with(&["mirror", "deck-a", "deck-b"]);
+    laptop.start_tui_in((120, 30), &[], &["mirror", "deck-a", "deck-b", "deck-c"]);
     let both = laptop.wait_for("both hosts' rows", |s| {
         host_row_says(s, "x", "deck-a", "running")
             && host_row_says(s, "x", "deck-b", "running")
@@ -66,6 +72,9 @@ fn two_hosts_share_one_table_each_action_reaches_its_host_and_a_lost_host_comes_
         both.contains("deck-a ● 1") && both.contains("deck-b ● 2"),
         "the header counts per host: {both}"
     );
+    laptop.wait_for("the host that is down, with why", |s| {
+        s.contains("deck-c ✕ 0 down (")
+    });
 
     // Stop x on b: b's x stops, a's x of the same name runs on.
     filter_host(&laptop, "deck-b");
