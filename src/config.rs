@@ -27,6 +27,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
     pub logs: LogsConfig,
+    pub egress: EgressConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,7 +63,7 @@ impl BubblewrapConfig {
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     pub backend: BackendKind,
-    pub network: bool,
+    pub network: crate::sandbox::Network,
     pub agent: String,
     pub stop_timeout_ms: u64,
     /// How long `create`/`start` watch a new sandbox for an early death (0: not at all).
@@ -202,6 +203,23 @@ pub struct LogsConfig {
     /// The size a sandbox's pane log may reach before it is rotated (one old file kept);
     /// 0 turns pane logs off.
     pub max_bytes: u64,
+}
+
+/// What a `--network proxy` sandbox may reach (see `egress`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Whether the shipped allowlist (`assets/egress-allowlist.txt`) applies.
+    pub defaults: bool,
+    /// The user's own rules, added to the defaults.
+    pub allow: Vec<String>,
+    /// A DNS server (`IP:PORT`) the proxies ask instead of the host's resolver; "" for the
+    /// host's.
+    pub resolver: String,
+    /// Internal addresses an allowed name may still resolve to (a mirror on the LAN).
+    pub internal_allowed: Vec<std::net::IpAddr>,
+    /// The size a sandbox's decision log may reach before it is rotated; 0 turns it off.
+    pub log_max_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -486,12 +504,16 @@ mod tests {
         std::fs::write(&system, "[sandbox]\nnetwork = false\n[ui]\nmouse = true\n").unwrap();
         std::fs::write(&user, "[ui]\nmouse = false\n").unwrap();
         let both = Config::load_system_and_user(&system, &user).unwrap();
-        assert!(!both.sandbox.network, "the system file applies");
+        assert_eq!(
+            both.sandbox.network,
+            crate::sandbox::Network::None,
+            "the system file applies, its old bool read"
+        );
         assert!(!both.ui.mouse, "the user's file wins");
         let system_only = Config::load_system_and_user(&system, &missing).unwrap();
         assert!(system_only.ui.mouse);
         let neither = Config::load_system_and_user(&missing, &missing).unwrap();
-        assert!(neither.sandbox.network);
+        assert_eq!(neither.sandbox.network, crate::sandbox::Network::Proxy);
         std::fs::write(&system, "[ui]\nmouse = \"yes\"\n").unwrap();
         let err = Config::load_system_and_user(&system, &user)
             .unwrap_err()
@@ -514,7 +536,7 @@ mod tests {
         let config = Config::from_layers(Some("[display]\nwidth = 800\n"), "test").unwrap();
         assert_eq!(config.display.width, 800);
         assert_eq!(config.display.height, 800);
-        assert!(config.sandbox.network);
+        assert_eq!(config.sandbox.network, crate::sandbox::Network::Proxy);
     }
 
     #[test]

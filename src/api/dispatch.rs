@@ -186,11 +186,13 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             shell,
             args,
             network,
+            allow,
         } => json(&deck.execute(Action::Create(CreateRequest {
             project_dir,
             name,
             payload: Payload::new(shell, args),
             network,
+            allow,
             gh_token: false,
             profile: None,
             options: Default::default(),

@@ -65,7 +65,9 @@ pub enum Command {
         #[serde(default)]
         args: Vec<String>,
         #[serde(default)]
-        network: Option<bool>,
+        network: Option<crate::sandbox::Network>,
+        #[serde(default)]
+        allow: Vec<String>,
     },
     Start {
         name: String,

@@ -111,6 +111,9 @@ pub enum Cmd {
     /// Internal: keeps a sandbox's view of the project's git dir and the host's in step.
     #[command(hide = true)]
     GitSync(git_sync::Args),
+    /// Internal: a `--network proxy` sandbox's egress proxy.
+    #[command(hide = true)]
+    EgressProxy(egress_proxy::Args),
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged(run_managed::Args),
@@ -194,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),
+        Cmd::EgressProxy(args) => egress_proxy::exec(args, json),
         Cmd::RunManaged(args) => run_managed::exec(args, json),
     }
 }

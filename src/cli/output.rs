@@ -55,7 +55,7 @@ pub(super) fn print_record(record: &SandboxRecord, json: bool) -> anyhow::Result
             "tmux session",
             record.tmux_session.clone().unwrap_or("-".into()),
         ),
-        ("network", if record.network { "on" } else { "off" }.into()),
+        ("network", record.network.to_string()),
         (
             "managed",
             if record.managed {

@@ -17,13 +17,14 @@ use crate::backend::exposure::{self, ExposureInput};
 use crate::backend::{
     self, ClaudeView, EnvInput, Launch, ProjectState, SandboxDisplay, claude_home, git_view,
 };
+use crate::egress;
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::fs::make_private_dir;
 use crate::host::process::ProcRef;
 use crate::host::{capabilities, job, namespace};
 use crate::paths::SandboxFiles;
 use crate::sandbox::{
-    BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
+    BackendKind, Network, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
 };
 use crate::spec::Profile;
 
@@ -519,7 +520,7 @@ impl Deck {
         let bw = &self.config.bubblewrap;
         let exposure = self.exposure(record, &home, &state.dir, &caller, notices)?;
         let browser = self.sandbox_browser(record, &profile)?;
-        let env = backend::sandbox_env(&EnvInput {
+        let mut env = backend::sandbox_env(&EnvInput {
             backend: record.backend,
             profile: &profile,
             caller: &caller,
@@ -530,6 +531,9 @@ impl Deck {
             exposure_env: &exposure.env,
             browser: browser.as_ref().map(|b| b.binary.as_path()),
         });
+        if record.network == Network::Proxy {
+            env.extend(egress::proxy_env());
+        }
         let secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
         if let Some((key, _)) = secrets.iter().find(|(_, v)| v.contains('\n')) {
             return Err(DeckError::host(
@@ -560,10 +564,31 @@ impl Deck {
             payload_env.retain(|(k, _)| k != key);
             payload_env.push((key.clone(), value.clone()));
         }
+        // Last: once the proxy runs, nothing here may fail (it would wait for a bwrap that
+        // never comes, until the pipes close with this process's Command).
+        let pipes = match record.network {
+            Network::Proxy => Some(self.start_egress_proxy(record)?),
+            Network::Host | Network::None => None,
+        };
         Ok((
-            backend::bubblewrap::command(&bwrap, &profile, &launch)?,
+            backend::bubblewrap::command(&bwrap, &profile, &launch, pipes)?,
             payload_env,
         ))
+    }
+
+    /// Writes the sandbox's egress spec and starts its proxy (see `egress`).
+    fn start_egress_proxy(&self, record: &SandboxRecord) -> Result<egress::BwrapFds> {
+        let files = self.paths.sandbox_of(record);
+        make_private_dir(files.runtime_dir())?;
+        make_private_dir(files.state_dir())?;
+        let spec = egress::Spec::build(
+            record.name.as_str(),
+            &self.config.egress,
+            &record.allow,
+            files.egress_log(),
+        )?;
+        spec.write(&files.egress_spec())?;
+        egress::start_proxy(&files.egress_spec())
     }
 
     /// What the sandbox is given of the host beyond the profile: the options' exposures,
@@ -599,7 +624,7 @@ impl Deck {
                     warning: warning.clone(),
                 }),
         );
-        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
+        if bw.hardening && record.network.shares_host() && backend::landlock::abi_version() < 6 {
             notices.push(LaunchNotice::NoLandlockScoping);
         }
         Ok(exposure)

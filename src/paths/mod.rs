@@ -225,6 +225,17 @@ impl SandboxFiles {
         self.state.join("pane.log")
     }
 
+    /// What its egress proxy enforces (the allowlist and how to resolve), written at launch.
+    pub fn egress_spec(&self) -> PathBuf {
+        self.runtime.join("egress.json")
+    }
+
+    /// Its egress proxy's decisions, one JSON object a line, and `egress.log.1` after
+    /// rotation. In the state dir itself, which no sandbox sees.
+    pub fn egress_log(&self) -> PathBuf {
+        self.state.join("egress.log")
+    }
+
     /// Its own browser profile: it outlives stop and start (unlike the runtime dir) and goes
     /// with `rm`. One per sandbox, not per project, so two sandboxes of a project never share
     /// a Chromium.

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod completions;
 pub mod create;
 pub mod doctor;
+pub mod egress_proxy;
 pub mod gc;
 pub mod git_sync;
 pub mod launch;
