@@ -11,6 +11,7 @@ mod chromium;
 mod claude_screens;
 mod cli;
 mod cli_docs;
+mod egress;
 mod escape;
 mod import_cycles;
 mod launch;
