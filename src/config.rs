@@ -220,6 +220,11 @@ pub struct EgressConfig {
     pub internal_allowed: Vec<std::net::IpAddr>,
     /// The size a sandbox's decision log may reach before it is rotated; 0 turns it off.
     pub log_max_bytes: u64,
+    /// Where the agent's API requests go, with the real credential, over TLS (`HOST:PORT`,
+    /// verified for HOST).
+    pub api_upstream: String,
+    /// A PEM file of extra certificate authorities trusted for that ("" for none).
+    pub extra_ca: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

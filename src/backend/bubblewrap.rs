@@ -601,8 +601,16 @@ mod tests {
         assert!(info < separator);
         let helper = position(&args, &["--ro-bind-data", "29", egress::CONNECT_SCRIPT]).unwrap();
         let remount = position(&args, &["--remount-ro", "/"]).unwrap();
-        assert!(helper < remount, "the helper is mounted before / goes read-only");
-        let err = command(Path::new("/usr/bin/bwrap"), &Profile::host(), &proxied, None);
+        assert!(
+            helper < remount,
+            "the helper is mounted before / goes read-only"
+        );
+        let err = command(
+            Path::new("/usr/bin/bwrap"),
+            &Profile::host(),
+            &proxied,
+            None,
+        );
         assert!(err.is_err(), "never without its proxy's pipes");
     }
 

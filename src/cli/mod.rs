@@ -111,6 +111,10 @@ pub enum Cmd {
     /// Internal: keeps a sandbox's view of the project's git dir and the host's in step.
     #[command(hide = true)]
     GitSync(git_sync::Args),
+    /// The credential proxy-mode agents use without ever holding it: hand it over on stdin
+    /// (`claude setup-token` makes one), see whether one is set, or remove it.
+    #[command(long_about = auth::LONG_ABOUT)]
+    Auth(auth::Args),
     /// Internal: a `--network proxy` sandbox's egress proxy.
     #[command(hide = true)]
     EgressProxy(egress_proxy::Args),
@@ -198,6 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),
         Cmd::EgressProxy(args) => egress_proxy::exec(args, json),
+        Cmd::Auth(args) => auth::exec(args, json),
         Cmd::RunManaged(args) => run_managed::exec(args, json),
     }
 }

@@ -28,6 +28,23 @@ pub struct Decision {
     pub bytes_down: u64,
 }
 
+impl Decision {
+    /// A decision about `target`, denied until said otherwise.
+    pub fn new(kind: &str, target: &super::rules::Target) -> Decision {
+        Decision {
+            time: chrono::Utc::now(),
+            kind: kind.into(),
+            host: target.host.to_string(),
+            port: target.port,
+            allowed: false,
+            reason: None,
+            address: None,
+            bytes_up: 0,
+            bytes_down: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct DecisionLog {
     path: PathBuf,

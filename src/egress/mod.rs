@@ -8,7 +8,9 @@
 //! password, and one sandbox can never use another's policy.
 
 pub mod address;
+pub mod credential;
 pub mod decisions;
+pub mod inject;
 pub mod plant;
 pub mod proxy;
 pub mod resolve;
@@ -39,6 +41,21 @@ pub struct Spec {
     pub internal_allowed: Vec<IpAddr>,
     pub log: PathBuf,
     pub log_max_bytes: u64,
+    /// The credential injection, when the user handed a credential over.
+    #[serde(default)]
+    pub api: Option<ApiSpec>,
+}
+
+/// Where the proxy finds the real credential, the placeholder it stands for, and where the
+/// agent's API requests go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiSpec {
+    pub credential_file: PathBuf,
+    pub placeholder: String,
+    /// `host:port`, reached over TLS and verified for `host`.
+    pub upstream: String,
+    /// A PEM file of extra trusted authorities.
+    pub extra_ca: Option<PathBuf>,
 }
 
 impl Spec {
@@ -77,6 +94,7 @@ impl Spec {
             internal_allowed: config.internal_allowed.clone(),
             log,
             log_max_bytes: config.log_max_bytes,
+            api: None,
         })
     }
 
@@ -97,13 +115,44 @@ impl Spec {
         allowlist
             .extend_from(self.rules.iter().map(String::as_str))
             .map_err(|e| DeckError::host("reading the egress spec", e))?;
+        let injection = match &self.api {
+            Some(api) => Some(api.injection()?),
+            None => None,
+        };
         Ok(proxy::Policy {
+            injection,
             allowlist,
             resolver: self
                 .resolver
                 .map_or(resolve::Resolver::System, resolve::Resolver::Server),
             internal_allowed: self.internal_allowed.clone(),
             log: decisions::DecisionLog::new(self.log.clone(), self.log_max_bytes),
+        })
+    }
+}
+
+impl ApiSpec {
+    /// The injector, the real credential read from its file.
+    fn injection(&self) -> Result<inject::Injection> {
+        let credential = credential::Credential::load(&self.credential_file)?.ok_or_else(|| {
+            DeckError::host(
+                "starting the credential injection",
+                format!("{} is gone", self.credential_file.display()),
+            )
+        })?;
+        let (host, port) = self
+            .upstream
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
+            .ok_or_else(|| DeckError::host("egress.api_upstream", "expected HOST:PORT"))?;
+        let tls = inject::tls_config(self.extra_ca.as_deref())
+            .map_err(|e| DeckError::host("setting up TLS for the API", e))?;
+        Ok(inject::Injection {
+            placeholder: self.placeholder.clone(),
+            credential,
+            host,
+            port,
+            tls: std::sync::Arc::new(tls),
         })
     }
 }
@@ -124,6 +173,11 @@ pub fn proxy_env() -> Vec<(String, String)> {
         env.push((key.to_ascii_lowercase(), url.clone()));
     }
     let direct = "localhost,127.0.0.1,::1".to_string();
+    // Claude Code's telemetry and update checks would only meet the allowlist's 403s.
+    env.push((
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
+        "1".into(),
+    ));
     env.push(("NO_PROXY".into(), direct.clone()));
     env.push(("no_proxy".into(), direct));
     // git over ssh: the CONNECT goes through the proxy (bash's /dev/tcp, no tool needed).

@@ -15,7 +15,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use super::address::internal_reason;
+use super::credential::API_HOST;
 use super::decisions::{Decision, DecisionLog};
+use super::inject::Injection;
 use super::resolve::Resolver;
 use super::rules::{Allowlist, Host, Target, parse_target};
 
@@ -35,6 +37,8 @@ pub struct Policy {
     /// a registry mirror on the LAN, a test's local upstream.
     pub internal_allowed: Vec<IpAddr>,
     pub log: DecisionLog,
+    /// The credential to put in the agent's API requests, when the user handed one over.
+    pub injection: Option<Injection>,
 }
 
 /// Serves every listener until the process ends.
@@ -74,11 +78,19 @@ pub async fn serve(
 #[derive(Debug, PartialEq, Eq)]
 enum Request {
     Connect(Target),
-    Http {
-        target: Target,
-        /// The rebuilt head to send upstream.
-        head: Vec<u8>,
-    },
+    Http(HttpRequest),
+}
+
+/// A plain-HTTP request, parsed: what its rebuilt head is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HttpRequest {
+    target: Target,
+    method: String,
+    path: String,
+    /// The URL's authority, as the `Host` the upstream gets.
+    authority: String,
+    /// The client's headers, hop-by-hop ones already dropped.
+    headers: Vec<(String, Vec<u8>)>,
 }
 
 /// A refusal: the status and the one line that says why.
@@ -95,6 +107,8 @@ fn refuse(status: u16, why: impl Into<String>) -> Refusal {
     }
 }
 
+mod api;
+
 async fn handle(mut client: TcpStream, policy: &Policy) {
     let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await {
         Ok(Ok(read)) => read,
@@ -105,21 +119,17 @@ async fn handle(mut client: TcpStream, policy: &Policy) {
         Ok(request) => request,
         Err(refusal) => return answer(&mut client, &refusal).await,
     };
+    if let (Request::Http(http), Some(injection)) = (&request, &policy.injection)
+        && http.target.port == 80
+        && http.target.host == Host::Name(API_HOST.into())
+    {
+        return api::forward(client, http, rest, injection, policy).await;
+    }
     let (kind, target) = match &request {
         Request::Connect(target) => ("connect", target.clone()),
-        Request::Http { target, .. } => ("http", target.clone()),
+        Request::Http(http) => ("http", http.target.clone()),
     };
-    let mut decision = Decision {
-        time: chrono::Utc::now(),
-        kind: kind.into(),
-        host: target.host.to_string(),
-        port: target.port,
-        allowed: false,
-        reason: None,
-        address: None,
-        bytes_up: 0,
-        bytes_down: 0,
-    };
+    let mut decision = Decision::new(kind, &target);
     let upstream = match open_upstream(&target, policy).await {
         Ok((upstream, address)) => {
             decision.allowed = true;
@@ -144,7 +154,7 @@ async fn handle(mut client: TcpStream, policy: &Policy) {
             }
             rest
         }
-        Request::Http { head, .. } => [head, rest].concat(),
+        Request::Http(http) => [rebuilt_head(&http, &[], &[]), rest].concat(),
     };
     let (up, down) = relay(client, upstream, &first).await;
     decision.bytes_up = up;
@@ -164,24 +174,8 @@ async fn open_upstream(
             format!("{target} is not on this sandbox's allowlist"),
         ));
     }
-    let addresses = match &target.host {
-        Host::Ip(ip) => vec![*ip],
-        Host::Name(name) => policy
-            .resolver
-            .lookup(name)
-            .await
-            .map_err(|e| refuse(502, format!("resolving {name}: {e}")))?,
-    };
-    // Every address is checked, not just the one we would use: a name that resolves to an
-    // internal address at all is not a public service.
-    for ip in &addresses {
-        if let Some(why) = internal_reason(*ip).filter(|_| !policy.internal_allowed.contains(ip)) {
-            return Err(refuse(403, format!("{target} resolves to {ip}: {why}")));
-        }
-    }
     let mut last = String::from("no address");
-    for ip in addresses {
-        let address = SocketAddr::new(ip, target.port);
+    for address in checked_addresses(target, policy).await? {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => return Ok((stream, address)),
             Ok(Err(e)) => last = format!("{address}: {e}"),
@@ -191,8 +185,35 @@ async fn open_upstream(
     Err(refuse(502, format!("connecting to {target}: {last}")))
 }
 
+/// The addresses of a target, resolved on the host, every one checked: a name that resolves
+/// to an internal address at all is not a public service (403, unless `internal_allowed`
+/// lets that address through).
+async fn checked_addresses(target: &Target, policy: &Policy) -> Result<Vec<SocketAddr>, Refusal> {
+    let addresses = match &target.host {
+        Host::Ip(ip) => vec![*ip],
+        Host::Name(name) => policy
+            .resolver
+            .lookup(name)
+            .await
+            .map_err(|e| refuse(502, format!("resolving {name}: {e}")))?,
+    };
+    for ip in &addresses {
+        if let Some(why) = internal_reason(*ip).filter(|_| !policy.internal_allowed.contains(ip)) {
+            return Err(refuse(403, format!("{target} resolves to {ip}: {why}")));
+        }
+    }
+    Ok(addresses
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, target.port))
+        .collect())
+}
+
 /// Copies both ways until both sides are done; the bytes sent up and down.
-async fn relay(mut client: TcpStream, mut upstream: TcpStream, first: &[u8]) -> (u64, u64) {
+async fn relay<U: AsyncRead + AsyncWrite + Unpin>(
+    mut client: TcpStream,
+    mut upstream: U,
+    first: &[u8],
+) -> (u64, u64) {
     if upstream.write_all(first).await.is_err() {
         return (0, 0);
     }
@@ -288,10 +309,13 @@ fn parse_request(head: &[u8]) -> Result<Request, Refusal> {
     if lengths.len() > 1 || (chunked && !lengths.is_empty()) {
         return Err(refuse(400, "an ambiguous body length"));
     }
-    Ok(Request::Http {
-        head: rebuilt_head(method, path, authority, parsed.headers),
+    Ok(Request::Http(HttpRequest {
         target,
-    })
+        method: method.to_string(),
+        path: path.to_string(),
+        authority: authority.to_string(),
+        headers: end_to_end_headers(parsed.headers),
+    }))
 }
 
 /// `http://authority/path` split; anything else (origin-form, `https://`, userinfo) refused.
@@ -335,29 +359,40 @@ fn header_values<'h>(headers: &'h [httparse::Header<'_>], name: &str) -> Vec<&'h
         .collect()
 }
 
-/// The request as the upstream server gets it: origin-form, our `Host`, one hop's headers
-/// (and those the client's `Connection` named) dropped, and `Connection: close`.
-fn rebuilt_head(
-    method: &str,
-    path: &str,
-    authority: &str,
-    headers: &[httparse::Header<'_>],
-) -> Vec<u8> {
+/// The client's headers without those of one hop (and those its `Connection` named).
+fn end_to_end_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, Vec<u8>)> {
     let named_by_connection: Vec<String> = header_values(headers, "connection")
         .iter()
         .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(','))
         .map(|n| n.trim().to_ascii_lowercase())
         .collect();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
-    for header in headers {
-        let name = header.name.to_ascii_lowercase();
-        if HOP_BY_HOP.contains(&name.as_str()) || named_by_connection.contains(&name) {
-            continue;
-        }
-        head.extend_from_slice(header.name.as_bytes());
+    headers
+        .iter()
+        .filter(|h| {
+            let name = h.name.to_ascii_lowercase();
+            !HOP_BY_HOP.contains(&name.as_str()) && !named_by_connection.contains(&name)
+        })
+        .map(|h| (h.name.to_string(), h.value.to_vec()))
+        .collect()
+}
+
+/// The request as the upstream server gets it: origin-form, `Host` from the URL, the
+/// client's end-to-end headers less `drop`, then `add`, and `Connection: close`.
+fn rebuilt_head(http: &HttpRequest, drop: &[&str], add: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nHost: {}\r\n",
+        http.method, http.path, http.authority
+    )
+    .into_bytes();
+    let kept = http
+        .headers
+        .iter()
+        .filter(|(name, _)| !drop.iter().any(|d| name.eq_ignore_ascii_case(d)));
+    for (name, value) in kept.chain(add) {
+        head.extend_from_slice(name.as_bytes());
         head.extend_from_slice(b": ");
-        head.extend_from_slice(header.value);
+        head.extend_from_slice(value);
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"Connection: close\r\n\r\n");
@@ -367,6 +402,7 @@ fn rebuilt_head(
 async fn answer<S: AsyncWrite + Unpin>(stream: &mut S, refusal: &Refusal) {
     let reason = match refusal.status {
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         408 => "Request Timeout",
         431 => "Request Header Fields Too Large",
@@ -416,11 +452,11 @@ mod tests {
             "GET http://example.com/a?b HTTP/1.1\r\nHost: example.com\r\nProxy-Authorization: x\r\nConnection: keep-alive, X-Secret\r\nX-Secret: 1\r\nAccept: */*\r\n\r\n",
         )
         .unwrap();
-        let Request::Http { head, target } = request else {
+        let Request::Http(http) = request else {
             panic!("not http");
         };
-        assert_eq!(target.to_string(), "example.com:80");
-        let head = String::from_utf8(head).unwrap();
+        assert_eq!(http.target.to_string(), "example.com:80");
+        let head = String::from_utf8(rebuilt_head(&http, &[], &[])).unwrap();
         assert_eq!(
             head,
             "GET /a?b HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\nConnection: close\r\n\r\n"

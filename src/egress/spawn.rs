@@ -115,6 +115,12 @@ pub fn run_proxy(spec_path: &Path) -> Result<()> {
     let watched = plant::pidfd(pid).map_err(|e| DeckError::io("watching the sandbox", e))?;
     let listeners =
         plant::listeners_in(pid).map_err(|e| DeckError::io("planting the proxy's listeners", e))?;
+    // The real credential lives in this process: no core dumps, no ptrace or /proc/PID/mem
+    // from processes of the same user.
+    // SAFETY: prctl with an int argument; the result is not needed.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
     let mut block = block;
     // One byte lets bwrap's child go on; closing would too.
     let _ = block.write_all(b"1");

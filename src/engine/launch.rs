@@ -504,7 +504,14 @@ impl Deck {
         let payload = self.payload_command(record, &profile, resume)?;
         let home = home_dir()?;
         let state = self.project_state(&record.project_dir)?;
-        let claude = ClaudeView::resolve(&home, record.project_dir.as_path(), &state.claude_dir())?;
+        let mut claude =
+            ClaudeView::resolve(&home, record.project_dir.as_path(), &state.claude_dir())?;
+        // The credential never inside: a proxy-mode sandbox gets a placeholder instead, and
+        // no credentials file of the host's.
+        let api = self.api_placeholder(record)?;
+        if api.is_some() {
+            claude.credentials = None;
+        }
         let agent = payload
             .agent
             .as_deref()
@@ -531,10 +538,8 @@ impl Deck {
             exposure_env: &exposure.env,
             browser: browser.as_ref().map(|b| b.binary.as_path()),
         });
-        if record.network == Network::Proxy {
-            env.extend(egress::proxy_env());
-        }
-        let secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
+        let mut secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
+        network_env(record.network, api.as_ref(), &mut env, &mut secrets);
         if let Some((key, _)) = secrets.iter().find(|(_, v)| v.contains('\n')) {
             return Err(DeckError::host(
                 "passing secrets",
@@ -567,7 +572,7 @@ impl Deck {
         // Last: once the proxy runs, nothing here may fail (it would wait for a bwrap that
         // never comes, until the pipes close with this process's Command).
         let pipes = match record.network {
-            Network::Proxy => Some(self.start_egress_proxy(record)?),
+            Network::Proxy => Some(self.start_egress_proxy(record, api)?),
             Network::Host | Network::None => None,
         };
         Ok((
@@ -576,17 +581,44 @@ impl Deck {
         ))
     }
 
+    /// A new placeholder for a proxy-mode agent, when the user handed a credential over.
+    fn api_placeholder(
+        &self,
+        record: &SandboxRecord,
+    ) -> Result<Option<(egress::credential::Kind, String)>> {
+        if record.network != Network::Proxy {
+            return Ok(None);
+        }
+        let Some(credential) = egress::credential::Credential::load(&self.paths.credential_file())?
+        else {
+            return Ok(None);
+        };
+        let placeholder = egress::credential::placeholder(credential.kind)?;
+        Ok(Some((credential.kind, placeholder)))
+    }
+
     /// Writes the sandbox's egress spec and starts its proxy (see `egress`).
-    fn start_egress_proxy(&self, record: &SandboxRecord) -> Result<egress::BwrapFds> {
+    fn start_egress_proxy(
+        &self,
+        record: &SandboxRecord,
+        api: Option<(egress::credential::Kind, String)>,
+    ) -> Result<egress::BwrapFds> {
         let files = self.paths.sandbox_of(record);
         make_private_dir(files.runtime_dir())?;
         make_private_dir(files.state_dir())?;
-        let spec = egress::Spec::build(
+        let config = &self.config.egress;
+        let mut spec = egress::Spec::build(
             record.name.as_str(),
-            &self.config.egress,
+            config,
             &record.allow,
             files.egress_log(),
         )?;
+        spec.api = api.map(|(_, placeholder)| egress::ApiSpec {
+            credential_file: self.paths.credential_file(),
+            placeholder,
+            upstream: config.api_upstream.clone(),
+            extra_ca: Some(PathBuf::from(&config.extra_ca)).filter(|p| !p.as_os_str().is_empty()),
+        });
         spec.write(&files.egress_spec())?;
         egress::start_proxy(&files.egress_spec())
     }
@@ -695,6 +727,25 @@ impl Deck {
             claude_home::seed_claude_json(&home_dir()?, project.as_path(), &copy)?;
         }
         Ok(state)
+    }
+}
+
+/// What the network mode adds inside: the proxy's variables, and with a credential handed
+/// over its placeholder in place of any credential variable the config would pass.
+fn network_env(
+    network: Network,
+    api: Option<&(egress::credential::Kind, String)>,
+    env: &mut Vec<(String, String)>,
+    secrets: &mut Vec<(String, String)>,
+) {
+    if network == Network::Proxy {
+        env.extend(egress::proxy_env());
+    }
+    if let Some((kind, placeholder)) = api {
+        let credential_var = |k: &str| k == "ANTHROPIC_API_KEY" || k == "CLAUDE_CODE_OAUTH_TOKEN";
+        env.retain(|(k, _)| !credential_var(k));
+        secrets.retain(|(k, _)| !credential_var(k));
+        env.extend(egress::credential::inside_env(*kind, placeholder));
     }
 }
 

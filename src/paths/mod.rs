@@ -63,6 +63,12 @@ impl Paths {
         self.state_dir.join("usage-cache.json")
     }
 
+    /// The credential the user handed over for proxy-mode agents (0600; see
+    /// `egress::credential`).
+    pub fn credential_file(&self) -> PathBuf {
+        self.state_dir.join("credential").join("anthropic.json")
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")
     }

@@ -368,10 +368,10 @@ fn allowed_traffic_passes_and_a_denied_name_is_refused_before_any_dns_query() {
     r.expect("denied_tls", "CONNECT tunnel failed, response 403");
     let heads = e.upstream.heads();
     assert!(
-        heads
-            .iter()
-            .any(|h| h.starts_with("GET /plain HTTP/1.1\r\nHost: upstream.test:")
-                && h.contains("Connection: close")),
+        heads.iter().any(
+            |h| h.starts_with("GET /plain HTTP/1.1\r\nHost: upstream.test:")
+                && h.contains("Connection: close")
+        ),
         "the plain request arrived rebuilt: {heads:?}"
     );
     let asked = e.dns.asked();
@@ -381,8 +381,14 @@ fn allowed_traffic_passes_and_a_denied_name_is_refused_before_any_dns_query() {
         !asked.iter().any(|n| n.starts_with("denied")),
         "a denied name reached the resolver: {asked:?}"
     );
-    assert!(log.contains("\"host\":\"denied.test\"") && log.contains("\"allowed\":false"), "{log}");
-    assert!(log.contains("\"host\":\"upstream.test\"") && log.contains("\"allowed\":true"), "{log}");
+    assert!(
+        log.contains("\"host\":\"denied.test\"") && log.contains("\"allowed\":false"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"host\":\"upstream.test\"") && log.contains("\"allowed\":true"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -423,7 +429,10 @@ fn the_sandbox_has_no_dns_and_no_route_only_its_proxy() {
     // Control: the proxy is there, on both loopback addresses.
     r.expect("proxy_v4", "ok");
     r.expect("proxy_v6", "ok");
-    let getent = e.launch(&[], "getent hosts example.com && echo resolved=yes || echo resolved=no");
+    let getent = e.launch(
+        &[],
+        "getent hosts example.com && echo resolved=yes || echo resolved=no",
+    );
     Report { text: getent }.expect("resolved", "no");
     assert!(e.dns.asked().is_empty(), "{:?}", e.dns.asked());
     // Control: from the host the stub answers and the upstream accepts.
@@ -457,11 +466,20 @@ fn internal_targets_in_every_spelling_are_refused_through_the_proxy() {
     for (label, target) in &cases {
         json.push(serde_json::json!(["raw", label, connect(target), "x"]));
     }
-    json.push(serde_json::json!(["raw", "control", connect(&format!("upstream.test:{p}")), "upstream.test"]));
+    json.push(serde_json::json!([
+        "raw",
+        "control",
+        connect(&format!("upstream.test:{p}")),
+        "upstream.test"
+    ]));
     let (r, log) = e.probe(serde_json::Value::Array(json));
     for (label, _) in &cases {
         let got = r.get(label);
-        assert!(got == "403" || got == "400", "{label} got {got}:\n{}", r.text);
+        assert!(
+            got == "403" || got == "400",
+            "{label} got {got}:\n{}",
+            r.text
+        );
     }
     // An allowed name that points inward is refused for its address, after resolving.
     assert!(e.dns.asked().iter().any(|n| n == "rebind.test"));
@@ -482,18 +500,47 @@ fn parser_differentials_and_suffix_confusion_are_refused() {
     let i = e.inward_port();
     let up = format!("upstream.test:{p}");
     let cases = vec![
-        ("host_mismatch", format!("GET http://{up}/ HTTP/1.1\r\nHost: denied.test\r\n\r\n")),
-        ("dup_host", format!("GET http://{up}/ HTTP/1.1\r\nHost: {up}\r\nHost: denied.test\r\n\r\n")),
-        ("userinfo", format!("GET http://{up}@denied.test/ HTTP/1.1\r\n\r\n")),
-        ("trailing_dot", format!("GET http://upstream.test.:{p}/ HTTP/1.1\r\n\r\n")),
-        ("origin_form", format!("GET / HTTP/1.1\r\nHost: {up}\r\n\r\n")),
-        ("connect_host_mismatch", format!("CONNECT {up} HTTP/1.1\r\nHost: denied.test:443\r\n\r\n")),
-        ("cl_te", format!("POST http://{up}/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n")),
+        (
+            "host_mismatch",
+            format!("GET http://{up}/ HTTP/1.1\r\nHost: denied.test\r\n\r\n"),
+        ),
+        (
+            "dup_host",
+            format!("GET http://{up}/ HTTP/1.1\r\nHost: {up}\r\nHost: denied.test\r\n\r\n"),
+        ),
+        (
+            "userinfo",
+            format!("GET http://{up}@denied.test/ HTTP/1.1\r\n\r\n"),
+        ),
+        (
+            "trailing_dot",
+            format!("GET http://upstream.test.:{p}/ HTTP/1.1\r\n\r\n"),
+        ),
+        (
+            "origin_form",
+            format!("GET / HTTP/1.1\r\nHost: {up}\r\n\r\n"),
+        ),
+        (
+            "connect_host_mismatch",
+            format!("CONNECT {up} HTTP/1.1\r\nHost: denied.test:443\r\n\r\n"),
+        ),
+        (
+            "cl_te",
+            format!(
+                "POST http://{up}/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
+        ),
         ("bare_suffix", connect(&format!("wild.test:{i}"))),
         ("lookalike", connect(&format!("xwild.test:{i}"))),
-        ("suffix_then_evil", connect(&format!("a.wild.test.evil.net:{i}"))),
+        (
+            "suffix_then_evil",
+            connect(&format!("a.wild.test.evil.net:{i}")),
+        ),
         ("other_port", connect("upstream.test:443")),
-        ("control", format!("GET http://{up}/ok HTTP/1.1\r\nHost: {up}\r\n\r\n")),
+        (
+            "control",
+            format!("GET http://{up}/ok HTTP/1.1\r\nHost: {up}\r\n\r\n"),
+        ),
     ];
     let json: Vec<serde_json::Value> = cases
         .iter()
@@ -502,12 +549,25 @@ fn parser_differentials_and_suffix_confusion_are_refused() {
     let (r, _) = e.probe(serde_json::Value::Array(json));
     for (label, _) in &cases[..cases.len() - 1] {
         let got = r.get(label);
-        assert!(got == "403" || got == "400", "{label} got {got}:\n{}", r.text);
+        assert!(
+            got == "403" || got == "400",
+            "{label} got {got}:\n{}",
+            r.text
+        );
     }
     r.expect("control", "200");
     let heads = e.upstream.heads();
-    assert_eq!(heads.len(), 1, "only the control reached the upstream: {heads:?}");
-    assert!(!e.dns.asked().iter().any(|n| n.contains("evil") || n.contains("denied")));
+    assert_eq!(
+        heads.len(),
+        1,
+        "only the control reached the upstream: {heads:?}"
+    );
+    assert!(
+        !e.dns
+            .asked()
+            .iter()
+            .any(|n| n.contains("evil") || n.contains("denied"))
+    );
 }
 
 #[test]
@@ -526,7 +586,16 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
         .command()
         .args(["launch", "bubblewrap", "--new"])
         .arg(&e.project)
-        .args(["--shell", "--network", "proxy", "--allow", &extra, "--", "sh", "-c"])
+        .args([
+            "--shell",
+            "--network",
+            "proxy",
+            "--allow",
+            &extra,
+            "--",
+            "sh",
+            "-c",
+        ])
         .arg(format!(
             "touch '{}'; while [ ! -e '{}' ]; do sleep 0.1; done",
             ready.display(),
@@ -541,7 +610,11 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
         std::fs::write(&script, PROBE).unwrap();
         let cases = project.join(".cases.json");
         let request = connect(&extra);
-        std::fs::write(&cases, serde_json::json!([["raw", "extra", request, "upstream.test"]]).to_string()).unwrap();
+        std::fs::write(
+            &cases,
+            serde_json::json!([["raw", "extra", request, "upstream.test"]]).to_string(),
+        )
+        .unwrap();
         let mut command = e.world.command();
         command.args(["launch", "bubblewrap"]);
         if new {
@@ -569,4 +642,270 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
     joined_a.expect("extra", "200");
     joined_a.expect("extra.tunnel", "upstream-ok");
     assert_eq!(second.heads().len(), 1, "only A's request arrived");
+}
+
+// ---------------------------------------------------------------------------------------
+// The credential never inside
+// ---------------------------------------------------------------------------------------
+
+/// A stand-in for the Messages API over TLS (a test CA's certificate for
+/// api.anthropic.com): it logs each request's method, path and credential headers to a
+/// file, and answers a streamed message with a fixed text.
+const STAND_IN: &str = r#"
+import json, ssl, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+cert, key, host, log = sys.argv[1:5]
+
+def sse(event, data):
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+class Api(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def record(self):
+        with open(log, "a") as f:
+            f.write(json.dumps({"method": self.command, "path": self.path,
+                "authorization": self.headers.get("authorization"),
+                "x-api-key": self.headers.get("x-api-key"),
+                "host": self.headers.get("host")}) + "\n")
+    def reply(self, kind, body):
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.record()
+        self.reply("application/json", b"{}")
+    def do_POST(self):
+        self.record()
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        message = {"id": "msg_standin", "type": "message", "role": "assistant", "model": body.get("model"),
+            "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1}}
+        if not body.get("stream"):
+            message["content"] = [{"type": "text", "text": "STANDIN-ANSWER"}]
+            message["stop_reason"] = "end_turn"
+            return self.reply("application/json", json.dumps(message).encode())
+        self.reply("text/event-stream", b"".join([
+            sse("message_start", {"type": "message_start", "message": message}),
+            sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "STANDIN-ANSWER"}}),
+            sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 2}}),
+            sse("message_stop", {"type": "message_stop"}),
+        ]))
+
+server = ThreadingHTTPServer((host, 0), Api)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+server.socket = context.wrap_socket(server.socket, server_side=True)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A test CA and a certificate it signed for api.anthropic.com (openssl, as on any host).
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        succeed(
+            std::process::Command::new("openssl")
+                .current_dir(dir)
+                .args(args),
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sandbox-deck test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "api.key",
+            "-out",
+            "api.csr",
+            "-subj",
+            "/CN=api.anthropic.com",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:api.anthropic.com\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "api.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "api.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (dir.join("ca.pem"), dir.join("api.pem"), dir.join("api.key"))
+}
+
+#[test]
+fn the_real_claude_talks_through_the_proxy_and_the_sandbox_never_holds_the_token() {
+    if !prerequisites(&["bwrap", "python3", "curl", "openssl"]) {
+        return;
+    }
+    let mut e = Egress::new("egress-claude");
+    if e.world.install_real_claude().is_none() {
+        return;
+    }
+    let dir = e.world.root.path().join("api");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = test_ca(&dir);
+    let log = dir.join("requests.jsonl");
+    let script = dir.join("stand-in.py");
+    std::fs::write(&script, STAND_IN).unwrap();
+    let mut stand_in = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&cert, &key])
+        .arg("127.0.0.2")
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn_guarded();
+    let mut port = String::new();
+    {
+        use std::io::BufRead;
+        let out = stand_in.stdout.take().unwrap();
+        std::io::BufReader::new(out).read_line(&mut port).unwrap();
+    }
+    let port = port.trim().to_string();
+    // The stub resolves api.anthropic.com to the stand-in's address.
+    let dns = DnsStub::start(&[("api.anthropic.com", [127, 0, 0, 2])]);
+    let config = e.world.root.path().join("config/sandbox-deck/config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[egress]\ndefaults = false\nallow = []\nresolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\napi_upstream = \"api.anthropic.com:{port}\"\nextra_ca = \"{}\"\n",
+            dns.port,
+            ca.display()
+        ),
+    )
+    .unwrap();
+    let token = format!("sk-ant-oat01-REALTEST-{}", unique());
+    let mut set = e.world.command();
+    set.args(["auth", "--set"])
+        .stdin(std::process::Stdio::piped());
+    let mut child = set.spawn_guarded();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(token.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The real claude, print mode, in a proxy-mode sandbox.
+    let out = e
+        .world
+        .command()
+        .args(["launch", "bubblewrap", "--new"])
+        .arg(&e.project)
+        .args(["--network", "proxy", "--", "-p", "say hello"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    let requests = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        printed.contains("STANDIN-ANSWER"),
+        "claude's answer:\n{printed}\n{}\nthe stand-in saw:\n{requests}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let messages: Vec<serde_json::Value> = requests
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| {
+            r["path"].as_str().unwrap_or("").starts_with("/v1/messages")
+        })
+        .collect();
+    assert!(!messages.is_empty(), "{requests}");
+    for request in &messages {
+        assert_eq!(
+            request["authorization"],
+            format!("Bearer {token}"),
+            "{requests}"
+        );
+        assert_eq!(request["host"], format!("api.anthropic.com:{port}"));
+    }
+    assert!(
+        !requests.contains("placeholder"),
+        "a placeholder went upstream: {requests}"
+    );
+
+    // Inside, with the same setup: the token is nowhere, the placeholder is (control), a
+    // wrong placeholder and the OAuth endpoints are refused.
+    let body = format!(
+        // `REAL[T]EST`: the scanning commands' own argv must not match.
+        "echo env_token=$(env | grep -c 'REAL[T]EST'); \
+         echo env_placeholder=$(env | grep -c sandbox-deck-placeholder); \
+         echo proc_token=$(cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' '\\n' | grep -c 'REAL[T]EST'); \
+         echo proc_placeholder=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c 'sandbox-deck-place[h]older'); \
+         echo files_token=$(grep -rls 'REAL[T]EST'  \"$HOME\" /tmp /run /etc {p} 2>/dev/null | wc -l); \
+         echo own=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' -H \"Authorization: Bearer $CLAUDE_CODE_OAUTH_TOKEN\" http://api.anthropic.com/v1/models); \
+         echo other=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' -H 'Authorization: Bearer sk-ant-oat01-sandbox-deck-placeholder-00' http://api.anthropic.com/v1/models); \
+         echo none=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' http://api.anthropic.com/v1/models); \
+         echo refresh=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' -X POST -H \"Authorization: Bearer $CLAUDE_CODE_OAUTH_TOKEN\" http://api.anthropic.com/v1/oauth/token); \
+         echo tls_direct=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' https://api.anthropic.com:{port}/v1/models 2>&1 | grep -c 'response 403')",
+        p = e.project.display()
+    );
+    let r = Report {
+        text: e.launch(&[], &body),
+    };
+    r.expect("env_token", "0");
+    r.expect("proc_token", "0");
+    r.expect("files_token", "0");
+    r.expect("env_placeholder", "1");
+    // Control: the same scan of /proc finds what is there (the placeholder).
+    assert_ne!(r.get("proc_placeholder"), "0", "{}", r.text);
+    r.expect("own", "200");
+    r.expect("other", "401");
+    r.expect("none", "401");
+    r.expect("refresh", "403");
+    r.expect("tls_direct", "1");
+    // Control: the token is on the host, in the file it was handed over to.
+    let stored = e
+        .world
+        .root
+        .path()
+        .join("state/sandbox-deck/credential/anthropic.json");
+    assert!(std::fs::read_to_string(stored).unwrap().contains(&token));
+    drop(stand_in);
 }

@@ -2,6 +2,7 @@
 //! named as the subcommand is typed.
 
 pub mod attach;
+pub mod auth;
 pub mod bridge;
 pub mod completions;
 pub mod create;
