@@ -357,6 +357,9 @@ fn allowed_traffic_passes_and_a_denied_name_is_refused_before_any_dns_query() {
             "echo plain=$(curl -sS -m 20 http://upstream.test:{p}/plain); \
              echo tunnel=$(curl -sS -m 20 -p http://upstream.test:{p}/tunnel); \
              echo denied=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' http://denied.test:{p}/); \
+             echo ssh_helper=$( (printf 'GET /via-helper HTTP/1.0\r\nHost: upstream.test\r\n\r\n'; sleep 2) | /run/sandbox-deck/proxy-connect upstream.test {p} | grep -c upstream-ok); \
+             echo ssh_helper_denied=$(/run/sandbox-deck/proxy-connect denied.test 22 </dev/null 2>&1 | grep -c '403'); \
+             echo git_ssh=$(echo \"$GIT_SSH_COMMAND\" | grep -c proxy-connect); \
              echo denied_tls=$(curl -sS -m 20 -o /dev/null -w '%{{http_code}}' https://denied-tls.test/ 2>&1 | grep -o 'CONNECT tunnel failed, response 403' | head -1)"
         ),
         || log = e.decisions(),
@@ -365,6 +368,10 @@ fn allowed_traffic_passes_and_a_denied_name_is_refused_before_any_dns_query() {
     r.expect("plain", "upstream-ok");
     r.expect("tunnel", "upstream-ok");
     r.expect("denied", "403");
+    // git over ssh goes through the proxy: its ProxyCommand helper tunnels and is refused alike.
+    r.expect("ssh_helper", "1");
+    r.expect("ssh_helper_denied", "1");
+    r.expect("git_ssh", "1");
     r.expect("denied_tls", "CONNECT tunnel failed, response 403");
     let heads = e.upstream.heads();
     assert!(
