@@ -115,6 +115,8 @@ pub enum Cmd {
     /// (`claude setup-token` makes one), see whether one is set, or remove it.
     #[command(long_about = auth::LONG_ABOUT)]
     Auth(auth::Args),
+    /// A proxy-mode sandbox's egress: its proxy's last decisions, or allow/deny a host.
+    Net(net::Args),
     /// Internal: a `--network proxy` sandbox's egress proxy.
     #[command(hide = true)]
     EgressProxy(egress_proxy::Args),
@@ -203,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::GitSync(args) => git_sync::exec(args, json),
         Cmd::EgressProxy(args) => egress_proxy::exec(args, json),
         Cmd::Auth(args) => auth::exec(args, json),
+        Cmd::Net(args) => net::exec(args, json),
         Cmd::RunManaged(args) => run_managed::exec(args, json),
     }
 }

@@ -110,7 +110,7 @@ impl Spec {
             .map_err(|e| DeckError::host(format!("reading {}", path.display()), e.to_string()))
     }
 
-    fn policy(&self) -> Result<proxy::Policy> {
+    fn policy(&self, path: &Path) -> Result<proxy::Policy> {
         let mut allowlist = Allowlist::default();
         allowlist
             .extend_from(self.rules.iter().map(String::as_str))
@@ -119,9 +119,14 @@ impl Spec {
             Some(api) => Some(api.injection()?),
             None => None,
         };
+        let seen = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         Ok(proxy::Policy {
             injection,
-            allowlist,
+            allowlist: std::sync::RwLock::new(allowlist),
+            reload: Some(proxy::Reload {
+                spec: path.to_owned(),
+                seen: std::sync::Mutex::new(seen),
+            }),
             resolver: self
                 .resolver
                 .map_or(resolve::Resolver::System, resolve::Resolver::Server),

@@ -31,7 +31,9 @@ const MAX_CONNECTIONS: usize = 256;
 /// What one sandbox's proxy enforces.
 #[derive(Debug)]
 pub struct Policy {
-    pub allowlist: Allowlist,
+    pub allowlist: std::sync::RwLock<Allowlist>,
+    /// The spec file to take new rules from when it changes (`sandbox-deck net NAME allow`).
+    pub reload: Option<Reload>,
     pub resolver: Resolver,
     /// Addresses that may be connected to although internal (`egress.internal_allowed`):
     /// a registry mirror on the LAN, a test's local upstream.
@@ -39,6 +41,42 @@ pub struct Policy {
     pub log: DecisionLog,
     /// The credential to put in the agent's API requests, when the user handed one over.
     pub injection: Option<Injection>,
+}
+
+/// Where a running proxy's rules come from, and when it last read them.
+#[derive(Debug)]
+pub struct Reload {
+    pub spec: std::path::PathBuf,
+    pub seen: std::sync::Mutex<Option<std::time::SystemTime>>,
+}
+
+impl Policy {
+    /// Whether the allowlist lets `target` through, its rules re-read first when the spec
+    /// file changed. A spec that no longer reads keeps the rules in force.
+    fn allows(&self, target: &Target) -> bool {
+        if let Some(reload) = &self.reload {
+            let modified = std::fs::metadata(&reload.spec)
+                .and_then(|m| m.modified())
+                .ok();
+            let mut seen = reload.seen.lock().unwrap_or_else(|p| p.into_inner());
+            if modified.is_some() && modified != *seen {
+                *seen = modified;
+                if let Ok(spec) = super::Spec::read(&reload.spec) {
+                    let mut fresh = Allowlist::default();
+                    if fresh
+                        .extend_from(spec.rules.iter().map(String::as_str))
+                        .is_ok()
+                    {
+                        *self.allowlist.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                    }
+                }
+            }
+        }
+        self.allowlist
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .allows(target)
+    }
 }
 
 /// Serves every listener until the process ends.
@@ -168,7 +206,7 @@ async fn open_upstream(
     target: &Target,
     policy: &Policy,
 ) -> Result<(TcpStream, SocketAddr), Refusal> {
-    if !policy.allowlist.allows(target) {
+    if !policy.allows(target) {
         return Err(refuse(
             403,
             format!("{target} is not on this sandbox's allowlist"),

@@ -101,7 +101,7 @@ pub fn detach(args: &[std::ffi::OsString]) -> Result<()> {
 pub fn run_proxy(spec_path: &Path) -> Result<()> {
     use std::os::fd::FromRawFd;
     let spec = Spec::read(spec_path)?;
-    let policy = Arc::new(spec.policy()?);
+    let policy = Arc::new(spec.policy(spec_path)?);
     // SAFETY: the launch mapped these two fds for us and nothing else in this process uses them.
     let (mut info, block) = unsafe {
         (

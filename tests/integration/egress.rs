@@ -916,3 +916,79 @@ fn the_real_claude_talks_through_the_proxy_and_the_sandbox_never_holds_the_token
     assert!(std::fs::read_to_string(stored).unwrap().contains(&token));
     drop(stand_in);
 }
+
+#[test]
+fn net_allows_a_host_for_a_running_sandbox_and_lists_the_decisions() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let e = Egress::new("egress-net");
+    let second = Upstream::start("127.0.0.2");
+    let rule = format!("upstream.test:{}", second.port);
+    let url = format!("http://{rule}/after");
+    let (one, two, three) = (
+        e.project.join(".step-1"),
+        e.project.join(".step-2"),
+        e.project.join(".step-3"),
+    );
+    let curl = format!("curl -sS -m 20 -o /dev/null -w '%{{http_code}}' {url}");
+    let body = format!(
+        "echo before=$({curl}); touch '{one}'; while [ ! -e '{two}' ]; do sleep 0.05; done; \
+         echo after=$({curl}); touch '{three}'; sleep 600",
+        one = one.display(),
+        two = two.display(),
+        three = three.display()
+    );
+    let child = e
+        .world
+        .command()
+        .args(["launch", "bubblewrap", "--new"])
+        .arg(&e.project)
+        .args(["--shell", "--network", "proxy", "--", "sh", "-c", &body])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn_guarded();
+    wait_for("the first request", Duration::from_secs(30), || {
+        one.exists()
+    });
+    let allowed = e.world.run(&["net", "egress-net", "allow", &rule]);
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    std::fs::write(&two, "").unwrap();
+    wait_for("the second request", Duration::from_secs(30), || {
+        three.exists()
+    });
+    let listed = String::from_utf8_lossy(&e.world.run(&["net", "egress-net"]).stdout).to_string();
+    let json = e.world.run(&["--json", "net", "egress-net"]);
+    let bad = e.world.run(&["net", "egress-net", "allow", "127.1"]);
+    let stop = e.world.run(&["stop", "egress-net"]);
+    let out = child.wait_with_output().unwrap();
+    let r = Report {
+        text: String::from_utf8_lossy(&out.stdout).to_string(),
+    };
+    // Control: before the rule the same request was refused.
+    r.expect("before", "403");
+    r.expect("after", "200");
+    assert!(
+        listed.contains(&format!("{rule} denied")) && listed.contains(&format!("{rule} allowed")),
+        "{listed}"
+    );
+    let lines = String::from_utf8_lossy(&json.stdout).to_string();
+    assert!(
+        lines
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "{lines}"
+    );
+    assert!(stop.status.success());
+    // A bad rule is refused with the reason.
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("non-canonical"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
