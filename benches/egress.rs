@@ -112,10 +112,9 @@ fn answer(mut stream: TcpStream) {
     } else {
         5
     };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
-    );
+    let _ = stream.set_nodelay(true);
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n");
+    let _ = stream.write_all(head.as_bytes());
     let chunk = vec![b'x'; 64 * 1024];
     let mut left = size;
     while left > 0 {
@@ -167,7 +166,8 @@ fn request(via: Via, upstream: u16, proxy: u16, path: &str, size: usize) {
         ),
         Via::Connect => {
             let mut s = TcpStream::connect(("127.0.0.1", proxy)).unwrap();
-            write!(s, "CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").unwrap();
+            let connect = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+            s.write_all(connect.as_bytes()).unwrap();
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
             while !head.ends_with(b"\r\n\r\n") {
@@ -182,11 +182,10 @@ fn request(via: Via, upstream: u16, proxy: u16, path: &str, size: usize) {
             (s, format!("GET {path} HTTP/1.1"))
         }
     };
-    write!(
-        stream,
-        "{line}\r\nHost: {target}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    // One write, no Nagle: as curl and the agent's HTTP clients do.
+    stream.set_nodelay(true).unwrap();
+    let head = format!("{line}\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0;
     loop {

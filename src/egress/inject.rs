@@ -115,6 +115,7 @@ pub async fn connect(
     let tcp = tokio::net::TcpStream::connect(address)
         .await
         .map_err(|e| format!("{address}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
     tokio_rustls::TlsConnector::from(injection.tls.clone())
         .connect(name, tcp)
         .await
