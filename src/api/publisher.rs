@@ -1,29 +1,32 @@
 //! The engine's one monitor loop: records, agent states, metrics, usage and host stats read
-//! once per interval however many clients listen, compared with the last reading, and only
-//! the changes pushed. `notify.command` runs here, once per event.
+//! once per interval however many clients listen, each at its own configured interval
+//! (`schedule`), compared with the last reading, and only the changes pushed.
+//! `notify.command` runs here, once per event.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
+use super::notified::Ledger;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::{AgentReading, Deck, EngineHandle};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxRecord};
 
-/// How often the Claude logs are read again (they can be large; a new line is no hurry).
-const USAGE_EVERY: Duration = Duration::from_secs(10);
+mod schedule;
 
-/// One reading of everything.
+use schedule::{Due, Periods, Schedule};
+
+/// One reading of what was due (None: not read this time).
 struct Reading {
-    records: Vec<SandboxRecord>,
-    agents: Vec<AgentReading>,
+    records: Option<Vec<SandboxRecord>>,
+    agents: Option<Vec<AgentReading>>,
     metrics: Option<std::collections::HashMap<SandboxId, SandboxMetrics>>,
-    host: HostStats,
+    host: Option<HostStats>,
     usage: Option<UsageSummary>,
 }
 
@@ -37,39 +40,65 @@ pub async fn run(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
-    let info = deck.info();
-    let interval = Duration::from_millis(info.status_interval_ms.max(250));
-    let mut usage_due = Instant::now();
+    let mut ledger = Ledger::open(deck.paths.runtime_dir.join(super::notified::FILE_NAME));
+    let mut schedule = Schedule::new(Periods::of(&deck.info()), Instant::now());
+    // The records of the last reconcile, for the readings between two of them.
+    let mut known: Vec<SandboxRecord> = Vec::new();
+    // The usage index is not read in the first round: clients wait for that one (a TUI that
+    // just started the engine among them), and a first read of the Claude logs can take
+    // seconds. It is read in the next round instead.
+    let mut usage_next_round = false;
     loop {
-        let with_usage = Instant::now() >= usage_due;
-        if with_usage {
-            usage_due = Instant::now() + USAGE_EVERY;
+        let mut due = schedule.due(Instant::now());
+        due.usage |= std::mem::take(&mut usage_next_round);
+        if ready.is_some() && due.usage {
+            due.usage = false;
+            usage_next_round = true;
         }
-        let engine = Arc::clone(&deck);
-        match tokio::task::spawn_blocking(move || read(&engine, with_usage)).await {
-            Ok(Ok(reading)) => publish(&deck, &hub, reading),
-            Ok(Err(e)) => tracing::warn!("the engine could not read the sandboxes: {e}"),
-            Err(e) => tracing::warn!("the engine's reading task failed: {e}"),
+        if due.any() {
+            let engine = Arc::clone(&deck);
+            let last = known.clone();
+            match tokio::task::spawn_blocking(move || read(&engine, due, last)).await {
+                Ok(Ok(reading)) => {
+                    if let Some(records) = &reading.records {
+                        known.clone_from(records);
+                    }
+                    publish(&deck, &hub, &mut ledger, reading);
+                }
+                Ok(Err(e)) => tracing::warn!("the engine could not read the sandboxes: {e}"),
+                Err(e) => tracing::warn!("the engine's reading task failed: {e}"),
+            }
         }
         if let Some(ready) = ready.take() {
             let _ = ready.send(());
         }
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
-            () = changed.notified() => {}
+            () = tokio::time::sleep_until(schedule.next().into()) => {}
+            () = changed.notified() => schedule.hurry(Instant::now()),
             () = stop.cancelled() => return,
         }
     }
 }
 
-fn read(deck: &Deck, with_usage: bool) -> crate::error::Result<Reading> {
-    let records = deck.list()?;
-    let agents = deck.agent_states(&records);
-    let metrics = EngineHandle::metrics(deck, &records);
-    let host = EngineHandle::host_stats(deck);
-    let usage = with_usage.then(|| deck.usage_summary());
+/// What `due` asks for; between two reconciles the others read the `known` records.
+fn read(deck: &Deck, due: Due, known: Vec<SandboxRecord>) -> crate::error::Result<Reading> {
+    let fresh = if due.records {
+        Some(deck.list()?)
+    } else {
+        None
+    };
+    let records = fresh.as_deref().unwrap_or(&known);
+    let agents = due.agents.then(|| deck.agent_states(records));
+    let metrics = if due.metrics {
+        EngineHandle::metrics(deck, records)
+    } else {
+        None
+    };
+    // The host's figures on the records' beat, as the TUI's monitor tick had them.
+    let host = due.records.then(|| EngineHandle::host_stats(deck));
+    let usage = due.usage.then(|| deck.usage_summary());
     Ok(Reading {
-        records,
+        records: fresh,
         agents,
         metrics,
         host,
@@ -77,7 +106,9 @@ fn read(deck: &Deck, with_usage: bool) -> crate::error::Result<Reading> {
     })
 }
 
-fn publish(deck: &Deck, hub: &Hub, reading: Reading) {
+/// Pushes what changed; runs `notify.command` for the notices that are news (see
+/// [`Ledger`]: not already told by an engine before this one).
+fn publish(deck: &Deck, hub: &Hub, ledger: &mut Ledger, reading: Reading) {
     let Reading {
         records,
         agents,
@@ -85,14 +116,22 @@ fn publish(deck: &Deck, hub: &Hub, reading: Reading) {
         host,
         usage,
     } = reading;
+    let current = agents.clone();
     let notices = hub.update(|live| {
-        let mut events = live.records(records);
-        let (agent_events, notices) = live.agents(agents);
+        let mut events = records.map(|r| live.records(r)).unwrap_or_default();
+        let (agent_events, notices) = agents.map(|a| live.agents(a)).unwrap_or_default();
+        // Notices come only with agent readings.
+        let notices = match &current {
+            Some(current) => ledger.news(current, notices),
+            None => notices,
+        };
         events.extend(agent_events);
         if let Some(metrics) = metrics {
             events.extend(live.metrics(metrics));
         }
-        events.extend(live.host(host));
+        if let Some(host) = host {
+            events.extend(live.host(host));
+        }
         if let Some(usage) = usage {
             events.extend(live.usage(usage));
         }

@@ -146,6 +146,8 @@ pub(super) struct Trackers {
     metrics: Mutex<Option<MetricsSampler>>,
     usage: Mutex<Option<UsageTracker>>,
     panes: Mutex<PaneWatch>,
+    /// The output of watched panes, for subscribers.
+    pub(super) output: super::pane_output::SharedPaneOutput,
 }
 
 impl EngineHandle for Deck {
