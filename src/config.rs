@@ -27,7 +27,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
     pub logs: LogsConfig,
-    pub egress: EgressConfig,
+    pub egress: crate::egress::EgressConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,28 +203,6 @@ pub struct LogsConfig {
     /// The size a sandbox's pane log may reach before it is rotated (one old file kept);
     /// 0 turns pane logs off.
     pub max_bytes: u64,
-}
-
-/// What a `--network proxy` sandbox may reach (see `egress`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EgressConfig {
-    /// Whether the shipped allowlist (`assets/egress-allowlist.txt`) applies.
-    pub defaults: bool,
-    /// The user's own rules, added to the defaults.
-    pub allow: Vec<String>,
-    /// A DNS server (`IP:PORT`) the proxies ask instead of the host's resolver; "" for the
-    /// host's.
-    pub resolver: String,
-    /// Internal addresses an allowed name may still resolve to (a mirror on the LAN).
-    pub internal_allowed: Vec<std::net::IpAddr>,
-    /// The size a sandbox's decision log may reach before it is rotated; 0 turns it off.
-    pub log_max_bytes: u64,
-    /// Where the agent's API requests go, with the real credential, over TLS (`HOST:PORT`,
-    /// verified for HOST).
-    pub api_upstream: String,
-    /// A PEM file of extra certificate authorities trusted for that ("" for none).
-    pub extra_ca: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,9 +24,31 @@ use serde::{Deserialize, Serialize};
 
 pub use spawn::{BwrapFds, detach as spawn_detached, run_proxy, start_proxy};
 
-use crate::config::EgressConfig;
 use crate::error::{DeckError, IoContext, Result};
 use rules::Allowlist;
+
+/// `[egress]` in the config: what a `--network proxy` sandbox may reach. Defined here, read
+/// by `config`: the settings of a module belong to it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressConfig {
+    /// Whether the shipped allowlist (`assets/egress-allowlist.txt`) applies.
+    pub defaults: bool,
+    /// The user's own rules, added to the defaults.
+    pub allow: Vec<String>,
+    /// A DNS server (`IP:PORT`) the proxies ask instead of the host's resolver; "" for the
+    /// host's.
+    pub resolver: String,
+    /// Internal addresses an allowed name may still resolve to (a mirror on the LAN).
+    pub internal_allowed: Vec<std::net::IpAddr>,
+    /// The size a sandbox's decision log may reach before it is rotated; 0 turns it off.
+    pub log_max_bytes: u64,
+    /// Where the agent's API requests go, with the real credential, over TLS (`HOST:PORT`,
+    /// verified for HOST).
+    pub api_upstream: String,
+    /// A PEM file of extra certificate authorities trusted for that ("" for none).
+    pub extra_ca: String,
+}
 
 /// The shipped allowlist: every rule with a comment saying why.
 pub const DEFAULT_ALLOWLIST: &str = include_str!("../../assets/egress-allowlist.txt");
