@@ -44,6 +44,21 @@ pub fn read_child_pid(info: &mut impl Read) -> std::io::Result<i32> {
     }
 }
 
+/// Ends the sandbox's first process (and with it the sandbox): what a proxy that could not
+/// plant its listeners does, so the sandbox never runs without the egress it was promised.
+pub fn kill(pidfd: &OwnedFd) {
+    // SAFETY: pidfd_send_signal with a pidfd we own, a signal number and no info.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
+
 /// A pidfd for the sandbox's first process: readable once it has exited.
 pub fn pidfd(pid: i32) -> std::io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
@@ -76,7 +91,7 @@ pub fn listeners_in(pid: i32) -> std::io::Result<Vec<std::net::TcpListener>> {
             let received = receive_fds(&ours);
             let status = nix::sys::wait::waitpid(child, None).map_err(std::io::Error::from)?;
             let fds = received?;
-            if !matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)) || fds.len() != 2 {
+            if !matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)) || fds.is_empty() {
                 return Err(std::io::Error::other(format!(
                     "planting the listeners failed ({status:?})"
                 )));
@@ -99,8 +114,16 @@ fn plant_and_send(pid: i32, back: &UnixStream) -> std::io::Result<()> {
     nix::sched::setns(&owner, CloneFlags::CLONE_NEWUSER).map_err(std::io::Error::from)?;
     nix::sched::setns(&net, CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)?;
     let v4 = listen(libc::AF_INET)?;
-    let v6 = listen(libc::AF_INET6)?;
-    let fds = [v4.as_raw_fd(), v6.as_raw_fd()];
+    // A kernel without IPv6 (ipv6.disable=1) has no [::1]: IPv4 alone then.
+    let v6 = match listen(libc::AF_INET6) {
+        Ok(v6) => Some(v6),
+        Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => None,
+        Err(e) => return Err(e),
+    };
+    let fds: Vec<RawFd> = std::iter::once(&v4)
+        .chain(v6.as_ref())
+        .map(AsRawFd::as_raw_fd)
+        .collect();
     sendmsg::<()>(
         back.as_raw_fd(),
         &[IoSlice::new(b"L")],

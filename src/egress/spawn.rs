@@ -113,8 +113,13 @@ pub fn run_proxy(spec_path: &Path) -> Result<()> {
         plant::read_child_pid(&mut info).map_err(|e| DeckError::io("reading bwrap's child", e))?;
     drop(info);
     let watched = plant::pidfd(pid).map_err(|e| DeckError::io("watching the sandbox", e))?;
-    let listeners =
-        plant::listeners_in(pid).map_err(|e| DeckError::io("planting the proxy's listeners", e))?;
+    let listeners = match plant::listeners_in(pid) {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            plant::kill(&watched);
+            return Err(DeckError::io("planting the proxy's listeners", e));
+        }
+    };
     // The real credential lives in this process: no core dumps, no ptrace or /proc/PID/mem
     // from processes of the same user.
     // SAFETY: prctl with an int argument; the result is not needed.
