@@ -23,6 +23,7 @@ pub mod log;
 pub mod metrics;
 pub mod paths;
 pub mod registry;
+pub mod remote;
 pub mod sandbox;
 pub mod spec;
 pub mod tui;

@@ -130,7 +130,7 @@ impl RemoteEngine {
     }
 
     /// Sends `command` and waits for its result as `T`.
-    fn call<T: DeserializeOwned>(&self, command: Command) -> Result<T> {
+    pub fn call<T: DeserializeOwned>(&self, command: Command) -> Result<T> {
         self.client()?
             .send(command)
             .wait()

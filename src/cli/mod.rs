@@ -31,6 +31,7 @@ macro_rules! tell {
 mod commands;
 pub mod docs;
 mod output;
+mod remote;
 mod sandbox_args;
 mod table;
 
@@ -103,6 +104,9 @@ pub enum Cmd {
     /// sandbox-deck bridge` is how a mirror reaches it.
     #[command(long_about = bridge::LONG_ABOUT)]
     Bridge(bridge::Args),
+    /// The control center on this terminal for another host's sandboxes, through `ssh -T
+    /// HOST sandbox-deck bridge` (your ssh config and keys apply).
+    Mirror(mirror::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),
     /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
@@ -200,6 +204,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Usage(args) => usage::exec(args, json),
         Cmd::Serve(args) => serve::exec(args, json),
         Cmd::Bridge(args) => bridge::exec(args, json),
+        Cmd::Mirror(args) => mirror::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),

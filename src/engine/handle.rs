@@ -122,6 +122,16 @@ pub trait EngineHandle: Send + Sync {
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand>;
     /// A sandbox's screen, to take frames from while it is watched.
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>>;
+    /// The dirs that complete `input` (a project dir being typed), listed where the engine's
+    /// files are.
+    fn complete_dir(&self, input: &str) -> Vec<String> {
+        super::dir_completion::complete_dir(input)
+    }
+    /// Whether the engine's files are this host's: the front end may then make a missing
+    /// project dir itself. A mirror's are on another host.
+    fn files_are_here(&self) -> bool {
+        true
+    }
 }
 
 /// A watched screen, frame by frame. Locally a display connection kept open (x11rb, QMP);

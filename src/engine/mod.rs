@@ -1,6 +1,7 @@
 //! The engine and its local `Deck` handle (D6): every front end (CLI, TUI, API) reads
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
+pub mod dir_completion;
 pub mod egress;
 pub mod gc;
 pub mod handle;
@@ -14,6 +15,7 @@ pub mod resume;
 pub mod screen;
 pub mod service;
 pub mod status;
+pub mod status_report;
 pub mod usage;
 
 use std::path::PathBuf;

@@ -14,6 +14,7 @@ pub mod launch;
 pub mod list;
 pub mod logs;
 pub mod man;
+pub mod mirror;
 pub mod net;
 pub mod restart;
 pub mod rm;
