@@ -27,6 +27,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
     pub logs: LogsConfig,
+    pub egress: crate::egress::EgressConfig,
     pub mirror: MirrorConfig,
 }
 
@@ -63,7 +64,7 @@ impl BubblewrapConfig {
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     pub backend: BackendKind,
-    pub network: bool,
+    pub network: crate::sandbox::Network,
     pub agent: String,
     pub stop_timeout_ms: u64,
     /// How long `create`/`start` watch a new sandbox for an early death (0: not at all).
@@ -508,12 +509,16 @@ mod tests {
         std::fs::write(&system, "[sandbox]\nnetwork = false\n[ui]\nmouse = true\n").unwrap();
         std::fs::write(&user, "[ui]\nmouse = false\n").unwrap();
         let both = Config::load_system_and_user(&system, &user).unwrap();
-        assert!(!both.sandbox.network, "the system file applies");
+        assert_eq!(
+            both.sandbox.network,
+            crate::sandbox::Network::None,
+            "the system file applies, its old bool read"
+        );
         assert!(!both.ui.mouse, "the user's file wins");
         let system_only = Config::load_system_and_user(&system, &missing).unwrap();
         assert!(system_only.ui.mouse);
         let neither = Config::load_system_and_user(&missing, &missing).unwrap();
-        assert!(neither.sandbox.network);
+        assert_eq!(neither.sandbox.network, crate::sandbox::Network::Proxy);
         std::fs::write(&system, "[ui]\nmouse = \"yes\"\n").unwrap();
         let err = Config::load_system_and_user(&system, &user)
             .unwrap_err()
@@ -536,7 +541,7 @@ mod tests {
         let config = Config::from_layers(Some("[display]\nwidth = 800\n"), "test").unwrap();
         assert_eq!(config.display.width, 800);
         assert_eq!(config.display.height, 800);
-        assert!(config.sandbox.network);
+        assert_eq!(config.sandbox.network, crate::sandbox::Network::Proxy);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod doctor;
+pub mod egress;
 pub mod engine;
 pub mod error;
 pub mod format;

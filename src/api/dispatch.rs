@@ -312,6 +312,7 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             shell,
             args,
             network,
+            allow,
             gh_token,
             options,
         } => json(&deck.execute(Action::Create(CreateRequest {
@@ -319,6 +320,7 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             name,
             payload: Payload::new(shell, args),
             network,
+            allow,
             gh_token,
             profile: None,
             options,

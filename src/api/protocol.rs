@@ -87,7 +87,10 @@ pub enum Command {
         #[serde(default)]
         args: Vec<String>,
         #[serde(default)]
-        network: Option<bool>,
+        network: Option<crate::sandbox::Network>,
+        /// Rules its proxy lets through beyond the shared allowlist (`HOST[:PORT]`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allow: Vec<String>,
         /// Pass a GitHub token (`gh auth token` as the engine's user) to the sandbox.
         #[serde(default)]
         gh_token: bool,

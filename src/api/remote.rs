@@ -323,6 +323,7 @@ fn command_of(action: Action) -> Result<Command> {
                 shell,
                 args: request.payload.arguments().to_vec(),
                 network: request.network,
+                allow: request.allow,
                 gh_token: request.gh_token,
                 options: request.options,
             }
@@ -392,7 +393,8 @@ mod tests {
             project_dir: PathBuf::from("/src/api"),
             name: Some("api".into()),
             payload: Payload::new(true, vec!["sleep".into(), "9".into()]),
-            network: Some(false),
+            network: Some(crate::sandbox::Network::None),
+            allow: Vec::new(),
             gh_token: true,
             profile: None,
             options: Default::default(),

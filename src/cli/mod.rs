@@ -116,6 +116,15 @@ pub enum Cmd {
     /// Internal: keeps a sandbox's view of the project's git dir and the host's in step.
     #[command(hide = true)]
     GitSync(git_sync::Args),
+    /// The credential proxy-mode agents use without ever holding it: hand it over on stdin
+    /// (`claude setup-token` makes one), see whether one is set, or remove it.
+    #[command(long_about = auth::LONG_ABOUT)]
+    Auth(auth::Args),
+    /// A proxy-mode sandbox's egress: its proxy's last decisions, or allow/deny a host.
+    Net(net::Args),
+    /// Internal: a `--network proxy` sandbox's egress proxy.
+    #[command(hide = true)]
+    EgressProxy(egress_proxy::Args),
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged(run_managed::Args),
@@ -200,6 +209,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),
+        Cmd::EgressProxy(args) => egress_proxy::exec(args, json),
+        Cmd::Auth(args) => auth::exec(args, json),
+        Cmd::Net(args) => net::exec(args, json),
         Cmd::RunManaged(args) => run_managed::exec(args, json),
     }
 }

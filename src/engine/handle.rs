@@ -35,8 +35,8 @@ pub struct EngineInfo {
     pub runtime_dir: PathBuf,
     /// `sandbox.agent`: what a new sandbox runs.
     pub agent: String,
-    /// `sandbox.network`: whether a new sandbox has the network.
-    pub default_network: bool,
+    /// `sandbox.network`: the network mode of a new sandbox.
+    pub default_network: crate::sandbox::Network,
     /// The opt-ins `[bubblewrap]` turns on, which a new sandbox gets.
     pub default_options: Options,
     /// `monitor.interval_ms`: how often the records are worth asking for.

@@ -2,6 +2,7 @@
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
 pub mod dir_completion;
+pub mod egress;
 pub mod gc;
 pub mod handle;
 pub mod host_link;
@@ -42,7 +43,10 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub payload: Payload,
     /// Defaults to `sandbox.network` from the config.
-    pub network: Option<bool>,
+    pub network: Option<crate::sandbox::Network>,
+    /// Hosts its proxy lets through beyond the shared allowlist (`HOST[:PORT]`).
+    #[serde(default)]
+    pub allow: Vec<String>,
     pub gh_token: bool,
     /// A profile JSON file; the built-in host profile when absent.
     pub profile: Option<PathBuf>,
@@ -151,6 +155,7 @@ impl Deck {
     ) -> SandboxRecord {
         SandboxRecord {
             network: request.network.unwrap_or(self.config.sandbox.network),
+            allow: request.allow,
             gh_token: request.gh_token,
             profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
             options: request.options,

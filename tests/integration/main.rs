@@ -12,6 +12,7 @@ mod chromium;
 mod claude_screens;
 mod cli;
 mod cli_docs;
+mod egress;
 mod escape;
 mod fleet;
 mod import_cycles;

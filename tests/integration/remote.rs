@@ -232,7 +232,7 @@ fn every_subcommand_with_host_answers_as_it_does_on_the_host() {
         "600",
     ]);
     assert_eq!(
-        offline["network"], false,
+        offline["network"], "none",
         "the flags reach the host: {offline}"
     );
     let purged = laptop.json(&["rm", "--host", "deck-a", "--force", "--purge", "web"]);

@@ -46,6 +46,7 @@ fn create_here(args: Args) -> anyhow::Result<SandboxRecord> {
         name: args.name,
         payload: Payload::new(args.common.shell, args.args),
         network: args.common.network(),
+        allow: args.common.allow.clone(),
         gh_token: args.common.gh_token,
         profile: args.common.profile,
         options,
@@ -80,6 +81,7 @@ fn create_there(host: &crate::remote::Destination, args: Args) -> anyhow::Result
         shell: args.common.shell,
         args: args.args,
         network: args.common.network(),
+        allow: args.common.allow,
         gh_token: args.common.gh_token,
         options,
     })?)

@@ -144,6 +144,7 @@ fn table(rows: &[(Option<&Destination>, &SandboxRecord)]) -> Table {
         .column("BACKEND", Align::Left, Width::AtLeast(11))
         .column("STATE", Align::Left, Width::AtLeast(10))
         .column("DISPLAY", Align::Left, Width::AtLeast(8))
+        .column("NET", Align::Left, Width::AtLeast(6))
         .column("UPTIME", Align::Left, Width::AtLeast(8))
         .column("PROJECT", Align::Left, Width::AtLeast(0));
     for (host, r) in rows {
@@ -166,6 +167,7 @@ fn table(rows: &[(Option<&Destination>, &SandboxRecord)]) -> Table {
             r.backend.as_str().to_owned(),
             state.to_owned(),
             r.display.map_or("-".into(), |d| format!(":{d}")),
+            r.network.to_string(),
             uptime,
             shorten_left(&project, Some(&home), usize::MAX),
         ]);

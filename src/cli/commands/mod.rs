@@ -2,10 +2,12 @@
 //! named as the subcommand is typed.
 
 pub mod attach;
+pub mod auth;
 pub mod bridge;
 pub mod completions;
 pub mod create;
 pub mod doctor;
+pub mod egress_proxy;
 pub mod gc;
 pub mod git_sync;
 pub mod launch;
@@ -13,6 +15,7 @@ pub mod list;
 pub mod logs;
 pub mod man;
 pub mod mirror;
+pub mod net;
 pub mod restart;
 pub mod rm;
 pub mod run_managed;
