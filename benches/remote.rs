@@ -32,8 +32,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use common::sshd::{RemoteDeck, SshClient, Sshd, ssh_prerequisites};
-use common::{World, prerequisites};
 use common::tui::TuiWorld;
+use common::{World, prerequisites};
 use sandbox_deck::api::client::Client;
 use sandbox_deck::api::protocol::Command;
 use sandbox_deck::remote::{Destination, SshCommand, Tunnel};
