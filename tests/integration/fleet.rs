@@ -112,6 +112,21 @@ fn two_hosts_share_one_table_each_action_reaches_its_host_and_a_lost_host_comes_
     assert_eq!(on_b, ["x", "y", "zproj"]);
     assert_eq!(a.registered(), ["x"], "nothing made on a");
 
+    // Enter on b's zproj attaches through `ssh -t deck-b` (a has no zproj); C-q comes back.
+    filter_host(&laptop, "deck-b");
+    laptop.keys(&["G"]);
+    laptop.wait_for("zproj selected", |s| s.contains("┌ zproj@deck-b"));
+    laptop.keys(&["Enter"]);
+    laptop.wait_for("b's session", |s| {
+        s.contains("C-q: back to sandbox-deck") && !s.contains("Sandboxes ")
+    });
+    laptop.type_text("echo attached-$((6*7))");
+    laptop.keys(&["Enter"]);
+    laptop.wait_for("the command's output", |s| s.contains("attached-42"));
+    laptop.keys(&["C-q"]);
+    laptop.wait_for("the table again", |s| s.contains("Sandboxes "));
+    laptop.keys(&["/", "C-u", "Enter"]);
+
     // a goes away (its sshd, sessions and engine ended by pid): its row greys, b stays
     // usable.
     sshd_a.stop();
