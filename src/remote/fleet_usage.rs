@@ -3,7 +3,24 @@
 //! per Claude account, not per host: the busiest host's block stands for it (hosts that
 //! share an account each saw part of it).
 
+use std::path::{Path, PathBuf};
+
 use crate::engine::usage::UsageSummary;
+use crate::sandbox::SandboxRecord;
+
+/// A project dir as a fleet's usage names it, `host:/dir` (one engine's: the dir itself):
+/// what the table's COST and the Usage tab look a sandbox's usage up by.
+pub fn project_key(host: Option<&str>, dir: &Path) -> PathBuf {
+    match host {
+        Some(host) => format!("{host}:{}", dir.display()).into(),
+        None => dir.to_owned(),
+    }
+}
+
+/// [`project_key`] of a record, its host read from its name (`name@host`).
+pub fn record_project_key(record: &SandboxRecord) -> PathBuf {
+    project_key(record.name.split_host().1, record.project_dir.as_path())
+}
 
 pub fn merged_usage(summaries: Vec<(String, UsageSummary)>) -> UsageSummary {
     let mut merged = UsageSummary::default();
@@ -13,7 +30,8 @@ pub fn merged_usage(summaries: Vec<(String, UsageSummary)>) -> UsageSummary {
         merged
             .projects
             .extend(summary.projects.into_iter().map(|mut p| {
-                p.cwd = format!("{host}:{}", p.cwd);
+                let key = project_key(Some(&host), Path::new(&p.cwd));
+                p.cwd = key.display().to_string();
                 p
             }));
         let busier = match (&merged.block, &summary.block) {
@@ -42,10 +60,12 @@ mod tests {
         let summary = |cwd: &str, tokens| {
             let mut s = UsageSummary::default();
             s.today.total_tokens = tokens;
-            s.projects.push(ProjectUsage {
+            let mut project = ProjectUsage {
                 cwd: cwd.into(),
                 ..Default::default()
-            });
+            };
+            project.totals.total_tokens = tokens;
+            s.projects.push(project);
             s
         };
         let merged = merged_usage(vec![
@@ -55,5 +75,15 @@ mod tests {
         assert_eq!(merged.today.total_tokens, 15);
         let cwds: Vec<&str> = merged.projects.iter().map(|p| p.cwd.as_str()).collect();
         assert_eq!(cwds, ["a:/src/x", "b:/src/x"]);
+        let b_x = merged.for_project(&project_key(Some("b"), Path::new("/src/x")));
+        assert_eq!(
+            b_x.totals.total_tokens, 5,
+            "b's project found by its key alone"
+        );
+        let bare = merged.for_project(Path::new("/src/x"));
+        assert_eq!(
+            bare.totals.total_tokens, 0,
+            "no host's project by the bare dir"
+        );
     }
 }

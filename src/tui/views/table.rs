@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use crate::format::shorten_left;
+use crate::remote::fleet_usage::record_project_key;
 use crate::sandbox::SandboxRecord;
 use crate::tui::live::{cpu_text, mem_text, uptime, usd};
 use crate::tui::sort::SortColumn;
@@ -221,7 +222,7 @@ fn cell<'a>(
                 .live
                 .usage
                 .as_ref()
-                .map(|u| u.for_project(r.project_dir.as_path()).totals.cost_usd)
+                .map(|u| u.for_project(&record_project_key(r)).totals.cost_usd)
                 .filter(|c| *c > 0.0)
                 .map_or("-".into(), usd),
             6,
