@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use crate::engine::LinkState;
 use crate::engine::status::AgentState;
+use crate::format::printable_line;
 use crate::sandbox::SandboxState;
 use crate::tui::live::{count, host_figures, usd};
 use crate::tui::state::State;
@@ -90,11 +91,38 @@ fn host_links(state: &State, theme: &Theme) -> Vec<Span<'static>> {
         };
         spans.push(Span::styled(format!(" {glyph} {count}"), style));
         if !link.state.is_up() {
-            spans.push(Span::styled(format!(" {}", link.state), style));
+            spans.push(Span::styled(format!(" {}", link_text(&link.state)), style));
         }
         spans.push(Span::raw("  "));
     }
     spans
+}
+
+/// The longest reason a down host gets in the header: the other hosts follow on its line.
+const REASON_WIDTH: usize = 48;
+
+/// How a host is reached, its reason (ssh's words, the other host's) made printable and
+/// cut short.
+fn link_text(state: &LinkState) -> String {
+    let LinkState::Down {
+        reason,
+        retry_in_secs,
+    } = state
+    else {
+        return state.to_string();
+    };
+    let reason = printable_line(reason);
+    let short: String = if reason.chars().count() > REASON_WIDTH {
+        let kept: String = reason.chars().take(REASON_WIDTH - 1).collect();
+        format!("{kept}…")
+    } else {
+        reason.into_owned()
+    };
+    LinkState::Down {
+        reason: short,
+        retry_in_secs: *retry_in_secs,
+    }
+    .to_string()
 }
 
 /// Today's Claude usage over every project, on the right: `today $4.27 1.2M tok`.
