@@ -99,7 +99,7 @@ fn host_links(state: &State, theme: &Theme) -> Vec<Span<'static>> {
 }
 
 /// The longest reason a down host gets in the header: the other hosts follow on its line.
-const REASON_WIDTH: usize = 48;
+const REASON_WIDTH: usize = 32;
 
 /// How a host is reached, its reason (ssh's words, the other host's) made printable and
 /// cut short.
