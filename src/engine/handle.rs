@@ -13,11 +13,13 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::hook_watch::HookWatch;
 use super::host_stats::HostStats;
 use super::preview::PaneWatch;
 use super::screen::ScreenCapturer;
 use super::status::{Assessment, StatusTracker};
 use super::usage::{UsageSummary, UsageTracker};
+use super::wake::Wakeups;
 use super::{Action, Deck};
 use crate::backend::Options;
 use crate::capture::Frame;
@@ -122,6 +124,11 @@ pub trait EngineHandle: Send + Sync {
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand>;
     /// A sandbox's screen, to take frames from while it is watched.
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>>;
+    /// What wakes the workers before their timer, when the engine is in this process (a
+    /// remote engine pushes its changes instead).
+    fn wakeups(&self) -> Option<Wakeups> {
+        None
+    }
 }
 
 /// A watched screen, frame by frame. Locally a display connection kept open (x11rb, QMP);
@@ -146,6 +153,7 @@ pub(super) struct Trackers {
     metrics: Mutex<Option<MetricsSampler>>,
     usage: Mutex<Option<UsageTracker>>,
     panes: Mutex<PaneWatch>,
+    hooks: Mutex<HookWatch>,
 }
 
 impl EngineHandle for Deck {
@@ -208,6 +216,7 @@ impl EngineHandle for Deck {
         let mut panes = lock(&self.trackers.panes);
         // Every running pane is watched (and logged), not only the agents'.
         panes.keep(self, records);
+        lock(&self.trackers.hooks).keep(self, records);
         records
             .iter()
             .filter(|r| r.runs_agent())
@@ -245,6 +254,10 @@ impl EngineHandle for Deck {
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>> {
         let capturer = self.screen_capturer(name.as_str())?;
         Ok(Box::new(capturer))
+    }
+
+    fn wakeups(&self) -> Option<Wakeups> {
+        Some(self.wakeups.clone())
     }
 }
 

@@ -2,6 +2,10 @@
 //! handle at its own pace, off the UI task (each round on a thread of its own). They read
 //! the records the refresh task last published, report back as actions only when they have
 //! news, and end with the TUI's cancellation token.
+//!
+//! With the engine in this process, its wake-ups ([`crate::engine::wake`]) start a round
+//! before the timer: a hook event the status round, a transcript that grew the usage round
+//! (at most once per [`USAGE_WAKE_GAP`]), a session that came or went a records refresh.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +16,16 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::action::Action;
+use crate::engine::wake::Topic;
 use crate::engine::{EngineHandle, EngineInfo};
 use crate::sandbox::SandboxRecord;
 
 /// How often the usage index reads what was appended to the logs.
 const USAGE_REFRESH: Duration = Duration::from_secs(5);
+/// Woken usage rounds are at least this far apart (transcripts grow all the time a turn runs).
+const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
+/// Woken status rounds are at least this far apart: a burst of hook events is one round.
+const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
 
 /// Starts the three workers.
 pub fn start(
@@ -28,39 +37,72 @@ pub fn start(
 ) {
     let status_every = Duration::from_millis(info.status_interval_ms);
     let metrics_every = Duration::from_millis(info.metrics_interval_ms);
-    let worker = |period| Worker {
+    let wakeups = engine.wakeups();
+    let woken = |topic| wakeups.as_ref().map(|w| w.subscribe(topic));
+    let worker = |period, wake, gap| Worker {
         period,
+        wake,
+        gap,
         engine: Arc::clone(engine),
         records: records.clone(),
         tx: tx.clone(),
         cancel: cancel.clone(),
     };
     let mut last = None;
-    tokio::spawn(worker(status_every).run(move |engine, records| {
-        let readings = engine.agent_states(records);
-        if last.as_ref() == Some(&readings) {
-            return None;
-        }
-        last = Some(readings.clone());
-        Some(Action::AgentsSampled(readings))
-    }));
     tokio::spawn(
-        worker(metrics_every)
+        worker(status_every, woken(Topic::Agents), STATUS_WAKE_GAP).run(move |engine, records| {
+            let readings = engine.agent_states(records);
+            if last.as_ref() == Some(&readings) {
+                return None;
+            }
+            last = Some(readings.clone());
+            Some(Action::AgentsSampled(readings))
+        }),
+    );
+    tokio::spawn(
+        worker(metrics_every, None, Duration::ZERO)
             .run(|engine, records| engine.metrics(records).map(Action::MetricsSampled)),
     );
     let mut last = None;
-    tokio::spawn(worker(USAGE_REFRESH).run(move |engine, _| {
-        let summary = engine.usage_summary();
-        if last.as_ref() == Some(&summary) {
-            return None;
+    tokio::spawn(
+        worker(USAGE_REFRESH, woken(Topic::Usage), USAGE_WAKE_GAP).run(move |engine, _| {
+            let summary = engine.usage_summary();
+            if last.as_ref() == Some(&summary) {
+                return None;
+            }
+            last = Some(summary.clone());
+            Some(Action::UsageUpdated(Box::new(summary)))
+        }),
+    );
+    if let Some(records) = woken(Topic::Records) {
+        tokio::spawn(refresh_on_change(records, tx.clone(), cancel.clone()));
+    }
+}
+
+/// A session that came or went refreshes the records at once, as the monitor's timer would.
+async fn refresh_on_change(
+    mut woken: watch::Receiver<u64>,
+    tx: UnboundedSender<Action>,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = woken.changed() => if changed.is_err() { return },
         }
-        last = Some(summary.clone());
-        Some(Action::UsageUpdated(Box::new(summary)))
-    }));
+        if tx.send(Action::MonitorTick).is_err() {
+            return;
+        }
+        // A burst (a hundred sessions ending) is one refresh per gap.
+        tokio::time::sleep(STATUS_WAKE_GAP).await;
+    }
 }
 
 struct Worker {
     period: Duration,
+    /// Starts a round before the timer; rounds stay `gap` apart.
+    wake: Option<watch::Receiver<u64>>,
+    gap: Duration,
     engine: Arc<dyn EngineHandle>,
     records: watch::Receiver<Vec<SandboxRecord>>,
     tx: UnboundedSender<Action>,
@@ -70,18 +112,37 @@ struct Worker {
 impl Worker {
     /// Runs `step` on the blocking pool now and then every `period`, sending what it
     /// returns, until the token is cancelled or nobody listens any more.
-    async fn run<F>(self, mut step: F)
+    async fn run<F>(mut self, mut step: F)
     where
         F: FnMut(&dyn EngineHandle, &[SandboxRecord]) -> Option<Action> + Send + 'static,
     {
         let mut ticks = tokio::time::interval(self.period);
         // A slow round is followed by one round, not a burst.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_round: Option<tokio::time::Instant> = None;
+        let mut wake = self.wake.take();
         loop {
+            let woken = async {
+                let Some(wake) = wake.as_mut() else {
+                    return std::future::pending().await;
+                };
+                if wake.changed().await.is_err() {
+                    // The engine is gone: the timer alone, as without wake-ups.
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 () = self.cancel.cancelled() => return,
                 _ = ticks.tick() => {}
+                () = woken => {
+                    if let Some(at) = last_round {
+                        tokio::time::sleep_until(at + self.gap).await;
+                    }
+                    // The timer's next round counts from this one.
+                    ticks.reset();
+                }
             }
+            last_round = Some(tokio::time::Instant::now());
             let records = self.records.borrow().clone();
             let engine = Arc::clone(&self.engine);
             let round = detached(move || {
