@@ -39,8 +39,11 @@ pub fn start(
     let metrics_every = Duration::from_millis(info.metrics_interval_ms);
     let wakeups = engine.wakeups();
     let woken = |topic| wakeups.as_ref().map(|w| w.subscribe(topic));
-    let worker = |period, wake, gap| Worker {
+    let worker = |period, wake: Option<watch::Receiver<u64>>, gap| Worker {
         period,
+        // A worker woken by the engine also looks as soon as the records change: its timer
+        // may be long, and a new sandbox's first state is no reason to wait for it.
+        follow_records: wake.is_some(),
         wake,
         gap,
         engine: Arc::clone(engine),
@@ -102,6 +105,7 @@ struct Worker {
     period: Duration,
     /// Starts a round before the timer; rounds stay `gap` apart.
     wake: Option<watch::Receiver<u64>>,
+    follow_records: bool,
     gap: Duration,
     engine: Arc<dyn EngineHandle>,
     records: watch::Receiver<Vec<SandboxRecord>>,
@@ -121,6 +125,7 @@ impl Worker {
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut last_round: Option<tokio::time::Instant> = None;
         let mut wake = self.wake.take();
+        let mut seen: Vec<SandboxRecord> = Vec::new();
         loop {
             let woken = async {
                 let Some(wake) = wake.as_mut() else {
@@ -131,9 +136,25 @@ impl Worker {
                     std::future::pending::<()>().await;
                 }
             };
+            let follow = self.follow_records;
+            let records_changed = async {
+                if !follow {
+                    std::future::pending::<()>().await;
+                }
+                // The refresh republishes the records every time: only a change counts.
+                loop {
+                    if self.records.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    if *self.records.borrow_and_update() != seen {
+                        return;
+                    }
+                }
+            };
             tokio::select! {
                 () = self.cancel.cancelled() => return,
                 _ = ticks.tick() => {}
+                () = records_changed => {}
                 () = woken => {
                     if let Some(at) = last_round {
                         tokio::time::sleep_until(at + self.gap).await;
@@ -143,7 +164,10 @@ impl Worker {
                 }
             }
             last_round = Some(tokio::time::Instant::now());
-            let records = self.records.borrow().clone();
+            let records = self.records.borrow_and_update().clone();
+            if self.follow_records {
+                seen.clone_from(&records);
+            }
             let engine = Arc::clone(&self.engine);
             let round = detached(move || {
                 let action = step(engine.as_ref(), &records);

@@ -25,3 +25,4 @@ mod status;
 mod tmux_control;
 mod tui_e2e;
 mod usage;
+mod wakeups;
