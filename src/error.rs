@@ -133,6 +133,11 @@ pub enum DeckError {
     #[error("{what}: {why}")]
     InvalidArgument { what: String, why: String },
 
+    /// The engine, reached over its API, refused or failed a command (or could not be
+    /// reached): `kind` as the engine named it, `message` as it said it.
+    #[error("{message}")]
+    Api { kind: &'static str, message: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -140,6 +145,31 @@ pub enum DeckError {
         source: std::io::Error,
     },
 }
+
+/// Every error kind a client of the API may be answered with (`docs/protocol.md`).
+pub const API_KINDS: &[&str] = &[
+    "invalid_name",
+    "invalid_project_dir",
+    "not_found",
+    "already_exists",
+    "wrong_state",
+    "corrupt_registry",
+    "newer_schema",
+    "config",
+    "profile",
+    "missing_binary",
+    "start_failed",
+    "engine_unavailable",
+    "host",
+    "invalid_argument",
+    "io",
+    "internal",
+    "bad_request",
+    "unknown_command",
+    "forbidden",
+    "busy",
+    "protocol_version",
+];
 
 impl DeckError {
     /// The stable machine-readable name of this error, used in `{"error":{"kind":…}}`.
@@ -169,6 +199,20 @@ impl DeckError {
             | DeckError::Os { .. } => "host",
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
+            DeckError::Api { kind, .. } => kind,
+        }
+    }
+
+    /// An error the engine reported over the API, its kind kept when it is one we know
+    /// (`internal` otherwise: a newer engine's kind has no meaning here).
+    pub fn api(kind: &str, message: impl Into<String>) -> Self {
+        DeckError::Api {
+            kind: API_KINDS
+                .iter()
+                .find(|k| **k == kind)
+                .copied()
+                .unwrap_or("internal"),
+            message: message.into(),
         }
     }
 

@@ -2,8 +2,8 @@
 """An independent client of the sandbox-deck API, written from docs/protocol.md alone.
 
 Usage: api_client.py SOCKET PROJECT_DIR [SCREEN]
-Lists the sandboxes, creates a shell sandbox "py" for PROJECT_DIR, stops it, and prints
-one line per step; with SCREEN, first subscribes to that sandbox's screen and prints the
+Lists the sandboxes, creates a shell sandbox "py" for PROJECT_DIR, watches its pane's
+preview until it shows text, stops it, and prints one line per step; with SCREEN, first subscribes to that sandbox's screen and prints the
 size and a pixel of the first frame. Exits non-zero on any surprise.
 """
 
@@ -25,6 +25,7 @@ class Client:
         self.snapshot = None
         self.events = []
         self.frames = []
+        self.previews = []
 
     async def start(self):
         hello = json.loads(await self.ws.recv())
@@ -40,15 +41,22 @@ class Client:
         if snapshot["type"] != "snapshot":
             raise SystemExit(f"expected snapshot, got {snapshot}")
         self.snapshot = snapshot
+        self.hello = hello
 
     async def recv(self):
-        """The next text message; binary (screen) frames are kept apart."""
+        """The next text message; binary screen frames and previews are kept apart, binary
+        frames of other kinds ignored."""
         while True:
             data = await asyncio.wait_for(self.ws.recv(), 60)
             if isinstance(data, bytes):
-                self.frames.append(decode_frame(data))
+                if data[:4] == b"SDF1":
+                    self.frames.append(decode_frame(data))
                 continue
-            return json.loads(data)
+            message = json.loads(data)
+            if message["type"] == "preview":
+                self.previews.append(message)
+                continue
+            return message
 
     async def call(self, cmd, **args):
         self.next_id += 1
@@ -91,6 +99,21 @@ async def watch(client, name):
     await client.call("unsubscribe_screen", name=name)
 
 
+async def preview(client, name):
+    """Subscribes to the pane's preview and waits for a text of it."""
+    await client.call("subscribe_preview", name=name)
+    while not any(p["name"] == name and isinstance(p.get("text"), str) for p in client.previews):
+        data = await asyncio.wait_for(client.ws.recv(), 30)
+        if isinstance(data, str):
+            message = json.loads(data)
+            if message["type"] == "preview":
+                client.previews.append(message)
+            elif message["type"] == "event":
+                client.events.append(message["event"])
+    print(f"preview {name} text", flush=True)
+    await client.call("unsubscribe_preview", name=name)
+
+
 async def main(socket_path, project_dir, screen=None):
     async with websockets.unix_connect(socket_path) as ws:
         client = Client(ws)
@@ -103,6 +126,8 @@ async def main(socket_path, project_dir, screen=None):
             "create", project_dir=project_dir, name="py", shell=True, args=["sleep", "600"]
         )
         print(f"created {created['name']} {created['state']}", flush=True)
+        if "previews" in client.hello["capabilities"]:
+            await preview(client, "py")
         stopped = await client.call("stop", name="py")
         print(f"stopped {stopped['name']} {stopped['state']}", flush=True)
         # The engine pushes the change too; wait for the record to say stopped.

@@ -190,6 +190,17 @@ pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1e3)
 }
 
+/// The engine (`serve --auto`) a TUI started in `base`, from its pid file, if it runs.
+pub fn engine_pid(base: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(base.join("run/sandbox-deck/serve.pid")).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    // Ours only if its environment names our temp dir (a pid file can outlive its process).
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    String::from_utf8_lossy(&environ)
+        .contains(&*base.to_string_lossy())
+        .then_some(pid)
+}
+
 pub fn cleanup(base: &Path) {
     if let Ok(out) = deck_cli(base, &["list", "--json"]).output()
         && let Ok(records) = serde_json::from_slice::<serde_json::Value>(&out.stdout)
@@ -199,6 +210,10 @@ pub fn cleanup(base: &Path) {
                 let _ = deck_cli(base, &["rm", "--force", name]).output();
             }
         }
+    }
+    if let Some(engine) = engine_pid(base) {
+        // SAFETY: kill with the pid of the engine started in our temp dir (checked above).
+        unsafe { libc::kill(engine as i32, libc::SIGTERM) };
     }
     if socket(base).exists() {
         let _ = Command::new("tmux")

@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 
 use super::audit::AuditLog;
 use super::hub::Hub;
+use super::outputs::Outputs;
+use super::previews::Previews;
 use super::protocol::{Command, ServerMessage};
 use super::screens::Screens;
 use crate::engine::{Action, CreateRequest, Deck, EngineHandle};
@@ -22,6 +24,10 @@ use crate::sandbox::{Payload, SandboxName};
 pub struct Peer {
     pub uid: u32,
     pub connection: u64,
+    /// A read-only connection: every mutating command is answered `forbidden`. No
+    /// connection is read-only in protocol version 1; the check is here so the capability
+    /// (`docs/protocol.md`) means what it says the day one is.
+    pub read_only: bool,
 }
 
 pub struct Dispatcher {
@@ -33,6 +39,8 @@ pub struct Dispatcher {
     /// Wakes the publisher after a change, so clients see it at once.
     changed: Arc<Notify>,
     pub screens: Screens,
+    pub previews: Previews,
+    pub outputs: Outputs,
 }
 
 /// A command's failure: the `--json` error kind and its message.
@@ -55,6 +63,8 @@ impl Dispatcher {
         let audit = AuditLog::new(deck.paths.api_audit_log());
         Dispatcher {
             screens: Screens::new(Arc::clone(&deck), Arc::clone(&hub)),
+            previews: Previews::new(Arc::clone(&deck), Arc::clone(&hub)),
+            outputs: Outputs::new(Arc::clone(&deck), Arc::clone(&hub)),
             deck,
             hub,
             audit,
@@ -66,10 +76,21 @@ impl Dispatcher {
     /// Runs one command and returns its reply.
     pub async fn run(&self, peer: Peer, id: u64, command: Command) -> ServerMessage {
         let mut started = chrono::Utc::now();
-        let result = match self.run_screens(peer, &command).await {
-            Some(result) => result,
-            None => self.run_locked(&command, &mut started).await,
+        let result = if peer.read_only && command.mutates() {
+            Err(Failure {
+                kind: "forbidden",
+                message: format!(
+                    "this connection is read-only: {} is refused",
+                    command.name()
+                ),
+            })
+        } else {
+            match self.run_subscription(peer, &command).await {
+                Some(result) => result,
+                None => self.run_locked(&command, &mut started).await,
+            }
         };
+        self.leave_if_gone(peer);
         if command.mutates() {
             let outcome = result.as_ref().map_or_else(|f| f.kind, |_| "ok");
             let who = (peer.uid, peer.connection);
@@ -82,9 +103,54 @@ impl Dispatcher {
         }
     }
 
-    /// Screen subscriptions, which belong to the connection; None for other commands.
-    async fn run_screens(&self, peer: Peer, command: &Command) -> Option<Result<Value, Failure>> {
+    /// A subscription that outlived its connection (the connection ended while it was being
+    /// made) is ended here.
+    fn leave_if_gone(&self, peer: Peer) {
+        if !self.hub.is_member(peer.connection) {
+            self.screens.leave(peer.connection);
+            self.previews.leave(peer.connection);
+            self.outputs.leave(peer.connection);
+        }
+    }
+
+    /// Subscriptions, which belong to the connection; None for other commands.
+    async fn run_subscription(
+        &self,
+        peer: Peer,
+        command: &Command,
+    ) -> Option<Result<Value, Failure>> {
+        let connection = peer.connection;
         let result = match command {
+            Command::SubscribePreview { name } => match SandboxName::parse(name) {
+                Ok(name) => self
+                    .previews
+                    .subscribe(connection, name)
+                    .await
+                    .map(|()| Value::Null)
+                    .map_err(Failure::from),
+                Err(e) => Err(e.into()),
+            },
+            Command::UnsubscribePreview { name } => SandboxName::parse(name)
+                .map(|name| {
+                    self.previews.unsubscribe(connection, &name);
+                    Value::Null
+                })
+                .map_err(Failure::from),
+            Command::SubscribeOutput { name } => match SandboxName::parse(name) {
+                Ok(name) => self
+                    .outputs
+                    .subscribe(connection, name)
+                    .await
+                    .map(|()| Value::Null)
+                    .map_err(Failure::from),
+                Err(e) => Err(e.into()),
+            },
+            Command::UnsubscribeOutput { name } => SandboxName::parse(name)
+                .map(|name| {
+                    self.outputs.unsubscribe(connection, &name);
+                    Value::Null
+                })
+                .map_err(Failure::from),
             Command::SubscribeScreen { name, fps } => match SandboxName::parse(name) {
                 Ok(name) => self
                     .screens
@@ -101,6 +167,7 @@ impl Dispatcher {
                 }
                 Err(e) => Err(e.into()),
             },
+            Command::ScreenStats {} => json(&self.screens.stats()),
             _ => return None,
         };
         Some(result)
@@ -139,6 +206,16 @@ impl Dispatcher {
             Command::Usage {} => json(&snapshot.usage),
             Command::HostStats {} => json(&snapshot.host),
             Command::Snapshot {} => json(&snapshot),
+            Command::Info {} => json(&self.deck.info()),
+            Command::StartCommands {} => {
+                let deck = Arc::clone(&self.deck);
+                blocking(move || json(&deck.start_commands(&deck.list()?))).await
+            }
+            Command::AttachCommand { name } => {
+                let name = SandboxName::parse(name)?;
+                let deck = Arc::clone(&self.deck);
+                blocking(move || json(&EngineHandle::attach_command(deck.as_ref(), &name)?)).await
+            }
             _ => {
                 let deck = Arc::clone(&self.deck);
                 tokio::task::spawn_blocking(move || json(&deck.list()?))
@@ -186,14 +263,16 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             shell,
             args,
             network,
+            gh_token,
+            options,
         } => json(&deck.execute(Action::Create(CreateRequest {
             project_dir,
             name,
             payload: Payload::new(shell, args),
             network,
-            gh_token: false,
+            gh_token,
             profile: None,
-            options: Default::default(),
+            options,
         }))?),
         Command::Start { name: n, fresh } => json(&deck.execute(Action::Start {
             name: name(&n)?,
@@ -218,6 +297,18 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             message: format!("{} is not a sandbox command", other.name()),
         }),
     }
+}
+
+/// `work` on the blocking pool.
+async fn blocking(
+    work: impl FnOnce() -> Result<Value, Failure> + Send + 'static,
+) -> Result<Value, Failure> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Failure {
+            kind: "internal",
+            message: format!("the command's task failed: {e}"),
+        })?
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> Result<Value, Failure> {

@@ -69,6 +69,11 @@ impl Hub {
         lock(&self.clients).remove(&connection);
     }
 
+    /// Whether `connection` is still connected.
+    pub fn is_member(&self, connection: u64) -> bool {
+        lock(&self.clients).contains_key(&connection)
+    }
+
     pub fn clients(&self) -> usize {
         lock(&self.clients).len()
     }

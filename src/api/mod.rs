@@ -5,14 +5,25 @@
 //! engine handle, `audit` logs the mutating ones, `rate` is the per-connection limit;
 //! `screens` captures a watched sandbox's screen once for all its subscribers; `tcp` is
 //! the optional loopback listener of `serve --listen` (Host, Origin, token).
+//! The other side: `client` speaks the protocol over any stream and keeps the engine's truth
+//! (`model`); `frame` is the binary screen frame both sides share.
 
 pub mod audit;
+pub mod client;
+pub mod client_error;
 pub mod dispatch;
+pub mod frame;
 pub mod hub;
 pub mod live;
+pub mod model;
+pub mod notified;
+pub mod outputs;
+pub mod previews;
 pub mod protocol;
 pub mod publisher;
 pub mod rate;
+pub mod remote;
 pub mod screens;
 pub mod server;
 pub mod tcp;
+pub mod watches;

@@ -12,13 +12,20 @@ use crate::engine::AgentReading;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::metrics::SandboxMetrics;
-use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
+use crate::sandbox::{Options, SandboxId, SandboxName, SandboxRecord};
 
 /// Bumped on any change a client of the previous version would misread.
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What this engine offers, announced in the hello.
-pub const CAPABILITIES: &[&str] = &["commands", "events", "screens"];
+pub const CAPABILITIES: &[&str] = &[
+    "commands",
+    "events",
+    "screens",
+    "screen_stats",
+    "previews",
+    "output",
+];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
 pub const COMMANDS: &[&str] = &[
@@ -34,8 +41,16 @@ pub const COMMANDS: &[&str] = &[
     "host_stats",
     "preview",
     "snapshot",
+    "screen_stats",
     "subscribe_screen",
     "unsubscribe_screen",
+    "info",
+    "start_commands",
+    "attach_command",
+    "subscribe_preview",
+    "unsubscribe_preview",
+    "subscribe_output",
+    "unsubscribe_output",
 ];
 
 /// The one message a client sends: a command with the id its reply will carry.
@@ -66,6 +81,12 @@ pub enum Command {
         args: Vec<String>,
         #[serde(default)]
         network: Option<bool>,
+        /// Pass a GitHub token (`gh auth token` as the engine's user) to the sandbox.
+        #[serde(default)]
+        gh_token: bool,
+        /// Opt-ins beyond the defaults (`[bubblewrap]` keys of the same names).
+        #[serde(default)]
+        options: Options,
     },
     Start {
         name: String,
@@ -98,6 +119,8 @@ pub enum Command {
     },
     /// The full snapshot again (after a client lost track).
     Snapshot {},
+    /// Every watched screen: subscribers, rate, captures taken and frames sent.
+    ScreenStats {},
     /// Binary frames of the sandbox's screen, when it changed, at most `fps` a second.
     SubscribeScreen {
         name: String,
@@ -105,6 +128,28 @@ pub enum Command {
         fps: Option<f64>,
     },
     UnsubscribeScreen {
+        name: String,
+    },
+    /// What a front end needs to know of the engine (dirs, defaults, intervals).
+    Info {},
+    /// What `start` would run in each managed sandbox, by id.
+    StartCommands {},
+    /// The command that puts a terminal on the sandbox's session (run on the engine's host).
+    AttachCommand {
+        name: String,
+    },
+    /// `preview` messages with the pane's visible text, when it changed.
+    SubscribePreview {
+        name: String,
+    },
+    UnsubscribePreview {
+        name: String,
+    },
+    /// Binary `SDO1` frames with the pane's output as it is written.
+    SubscribeOutput {
+        name: String,
+    },
+    UnsubscribeOutput {
         name: String,
     },
 }
@@ -124,9 +169,30 @@ impl Command {
             Command::HostStats {} => "host_stats",
             Command::Preview { .. } => "preview",
             Command::Snapshot {} => "snapshot",
+            Command::ScreenStats {} => "screen_stats",
             Command::SubscribeScreen { .. } => "subscribe_screen",
             Command::UnsubscribeScreen { .. } => "unsubscribe_screen",
+            Command::Info {} => "info",
+            Command::StartCommands {} => "start_commands",
+            Command::AttachCommand { .. } => "attach_command",
+            Command::SubscribePreview { .. } => "subscribe_preview",
+            Command::UnsubscribePreview { .. } => "unsubscribe_preview",
+            Command::SubscribeOutput { .. } => "subscribe_output",
+            Command::UnsubscribeOutput { .. } => "unsubscribe_output",
         }
+    }
+
+    /// Whether it makes or ends a subscription of the connection (run in order).
+    pub fn is_subscription(&self) -> bool {
+        matches!(
+            self,
+            Command::SubscribeScreen { .. }
+                | Command::UnsubscribeScreen { .. }
+                | Command::SubscribePreview { .. }
+                | Command::UnsubscribePreview { .. }
+                | Command::SubscribeOutput { .. }
+                | Command::UnsubscribeOutput { .. }
+        )
     }
 
     /// Whether it changes something (and so goes to the audit log).
@@ -183,8 +249,9 @@ pub fn parse_request(text: &str) -> Result<Request, Rejection> {
     }
 }
 
-/// Everything the engine sends, as text frames.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything the engine sends, as text frames. Deserialize is the client's (`client`),
+/// which reads messages leniently: a newer engine may add fields and event kinds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// First, on every connection.
@@ -208,10 +275,26 @@ pub enum ServerMessage {
         kind: String,
         message: String,
     },
+    /// A watched pane's visible text (with ANSI colours), sent when it changed; or why it
+    /// cannot be read now (`error`, e.g. the sandbox stopped).
+    Preview {
+        name: String,
+        #[serde(default)]
+        text: Option<String>,
+        #[serde(default)]
+        error: Option<PreviewError>,
+    },
+}
+
+/// Why a watched pane has no text now: an error kind and its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewError {
+    pub kind: String,
+    pub message: String,
 }
 
 /// What the engine knows, whole.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub sandboxes: Vec<SandboxRecord>,
     /// The debounced agent state of each sandbox that runs an agent.
@@ -223,7 +306,7 @@ pub struct Snapshot {
 }
 
 /// One change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     SandboxAdded {

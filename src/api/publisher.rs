@@ -1,14 +1,20 @@
 //! The engine's one monitor loop: records, agent states, metrics, usage and host stats read
-//! once per interval however many clients listen, compared with the last reading, and only
-//! the changes pushed. `notify.command` runs here, once per event.
+//! once per interval however many clients listen, each at its own configured interval
+//! (`schedule`), compared with the last reading, and only the changes pushed.
+//! `notify.command` runs here, once per event.
+//!
+//! The engine's wake-ups (issue 15, [`crate::engine::wake`]) bring a reading forward: a hook
+//! event the agent states, a session made or killed the records and agent states, a
+//! transcript that grew the usage (see [`Schedule::wake`] for how far apart they stay).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
+use super::notified::Ledger;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::wake::Topic;
@@ -16,28 +22,17 @@ use crate::engine::{AgentReading, Deck, EngineHandle};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxRecord};
 
-/// How often the Claude logs are read again (they can be large; a new line is no hurry).
-const USAGE_EVERY: Duration = Duration::from_secs(10);
-/// The usage is read at most this often when transcripts growing wake it.
-const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
-/// Woken rounds are at least this far apart: a burst of events is one round.
-const WAKE_GAP: Duration = Duration::from_millis(20);
+mod schedule;
 
-/// One reading of everything (of the agents only, after a hook event).
+use schedule::{Due, Periods, Schedule};
+
+/// One reading of what was due (None: not read this time).
 struct Reading {
-    records: Vec<SandboxRecord>,
-    agents: Vec<AgentReading>,
+    records: Option<Vec<SandboxRecord>>,
+    agents: Option<Vec<AgentReading>>,
     metrics: Option<std::collections::HashMap<SandboxId, SandboxMetrics>>,
     host: Option<HostStats>,
     usage: Option<UsageSummary>,
-}
-
-/// What a round reads.
-#[derive(Clone, Copy)]
-struct Round {
-    /// The records again (reconciled), metrics and host stats; else the agents only.
-    full: bool,
-    usage: bool,
 }
 
 /// Runs until `stop`; `changed` wakes it early (after a command). `ready` is told after the
@@ -50,79 +45,72 @@ pub async fn run(
     ready: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut ready = Some(ready);
-    let info = deck.info();
-    let interval = Duration::from_millis(info.status_interval_ms.max(250));
-    let mut usage_due = Instant::now();
-    let mut usage_read = Instant::now();
+    let mut ledger = Ledger::open(deck.paths.runtime_dir.join(super::notified::FILE_NAME));
+    let mut schedule = Schedule::new(Periods::of(&deck.info()), Instant::now());
+    // The records of the last reconcile, for the readings between two of them.
+    let mut known: Vec<SandboxRecord> = Vec::new();
+    // The usage index is not read in the first round: clients wait for that one (a TUI that
+    // just started the engine among them), and a first read of the Claude logs can take
+    // seconds. It is read in the next round instead.
+    let mut usage_next_round = false;
     let wakeups = deck.wakeups().clone();
     let mut agents_woken = wakeups.subscribe(Topic::Agents);
     let mut records_woken = wakeups.subscribe(Topic::Records);
     let mut usage_woken = wakeups.subscribe(Topic::Usage);
-    let mut full = true;
-    let mut full_due = Instant::now();
-    let mut records = Vec::new();
     loop {
-        let started = Instant::now();
-        if full {
-            // Agents-only rounds in between do not put the next whole one off.
-            full_due = started + interval;
+        let mut due = schedule.due(Instant::now());
+        due.usage |= std::mem::take(&mut usage_next_round);
+        if ready.is_some() && due.usage {
+            due.usage = false;
+            usage_next_round = true;
         }
-        let usage = started >= usage_due;
-        if usage {
-            usage_due = started + USAGE_EVERY;
-            usage_read = started;
-        }
-        let engine = Arc::clone(&deck);
-        let last = std::mem::take(&mut records);
-        let round = Round { full, usage };
-        match tokio::task::spawn_blocking(move || read(&engine, round, last)).await {
-            Ok(Ok(reading)) => {
-                records.clone_from(&reading.records);
-                publish(&deck, &hub, reading);
+        if due.any() {
+            let engine = Arc::clone(&deck);
+            let last = known.clone();
+            match tokio::task::spawn_blocking(move || read(&engine, due, last)).await {
+                Ok(Ok(reading)) => {
+                    if let Some(records) = &reading.records {
+                        known.clone_from(records);
+                    }
+                    publish(&deck, &hub, &mut ledger, reading);
+                }
+                Ok(Err(e)) => tracing::warn!("the engine could not read the sandboxes: {e}"),
+                Err(e) => tracing::warn!("the engine's reading task failed: {e}"),
             }
-            Ok(Err(e)) => tracing::warn!("the engine could not read the sandboxes: {e}"),
-            Err(e) => tracing::warn!("the engine's reading task failed: {e}"),
         }
         if let Some(ready) = ready.take() {
             let _ = ready.send(());
         }
-        loop {
-            // A transcript that grew brings the usage's turn forward, not a round now.
-            let wake_at = full_due.min(usage_due);
-            tokio::select! {
-                () = tokio::time::sleep_until(wake_at.into()) => {
-                    full = wake_at == full_due || records.is_empty();
-                    break;
-                }
-                () = changed.notified() => full = true,
-                Ok(()) = records_woken.changed() => full = true,
-                Ok(()) = agents_woken.changed() => full = records.is_empty(),
-                Ok(()) = usage_woken.changed() => {
-                    usage_due = usage_due.min(usage_read + USAGE_WAKE_GAP);
-                    continue;
-                }
-                () = stop.cancelled() => return,
-            }
-            break;
-        }
         tokio::select! {
-            () = tokio::time::sleep_until((started + WAKE_GAP).into()) => {}
+            () = tokio::time::sleep_until(schedule.next().into()) => {}
+            () = changed.notified() => schedule.hurry(Instant::now()),
+            Ok(()) = agents_woken.changed() => schedule.wake(Topic::Agents, Instant::now()),
+            Ok(()) = records_woken.changed() => schedule.wake(Topic::Records, Instant::now()),
+            Ok(()) = usage_woken.changed() => schedule.wake(Topic::Usage, Instant::now()),
             () = stop.cancelled() => return,
         }
     }
 }
 
-fn read(deck: &Deck, round: Round, last: Vec<SandboxRecord>) -> crate::error::Result<Reading> {
-    let records = if round.full { deck.list()? } else { last };
-    let agents = deck.agent_states(&records);
-    let metrics = round
-        .full
-        .then(|| EngineHandle::metrics(deck, &records))
-        .flatten();
-    let host = round.full.then(|| EngineHandle::host_stats(deck));
-    let usage = round.usage.then(|| deck.usage_summary());
+/// What `due` asks for; between two reconciles the others read the `known` records.
+fn read(deck: &Deck, due: Due, known: Vec<SandboxRecord>) -> crate::error::Result<Reading> {
+    let fresh = if due.records {
+        Some(deck.list()?)
+    } else {
+        None
+    };
+    let records = fresh.as_deref().unwrap_or(&known);
+    let agents = due.agents.then(|| deck.agent_states(records));
+    let metrics = if due.metrics {
+        EngineHandle::metrics(deck, records)
+    } else {
+        None
+    };
+    // The host's figures on the records' beat, as the TUI's monitor tick had them.
+    let host = due.records.then(|| EngineHandle::host_stats(deck));
+    let usage = due.usage.then(|| deck.usage_summary());
     Ok(Reading {
-        records,
+        records: fresh,
         agents,
         metrics,
         host,
@@ -130,7 +118,9 @@ fn read(deck: &Deck, round: Round, last: Vec<SandboxRecord>) -> crate::error::Re
     })
 }
 
-fn publish(deck: &Deck, hub: &Hub, reading: Reading) {
+/// Pushes what changed; runs `notify.command` for the notices that are news (see
+/// [`Ledger`]: not already told by an engine before this one).
+fn publish(deck: &Deck, hub: &Hub, ledger: &mut Ledger, reading: Reading) {
     let Reading {
         records,
         agents,
@@ -138,9 +128,15 @@ fn publish(deck: &Deck, hub: &Hub, reading: Reading) {
         host,
         usage,
     } = reading;
+    let current = agents.clone();
     let notices = hub.update(|live| {
-        let mut events = live.records(records);
-        let (agent_events, notices) = live.agents(agents);
+        let mut events = records.map(|r| live.records(r)).unwrap_or_default();
+        let (agent_events, notices) = agents.map(|a| live.agents(a)).unwrap_or_default();
+        // Notices come only with agent readings.
+        let notices = match &current {
+            Some(current) => ledger.news(current, notices),
+            None => notices,
+        };
         events.extend(agent_events);
         if let Some(metrics) = metrics {
             events.extend(live.metrics(metrics));

@@ -10,14 +10,12 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::frame::encode;
 use super::hub::Hub;
-use crate::capture::Frame;
 use crate::engine::{Deck, EngineHandle, ScreenSource};
 use crate::error::{DeckError, Result};
 use crate::sandbox::SandboxName;
 
-/// The first bytes of every screen frame (and its format's version).
-pub const MAGIC: &[u8; 4] = b"SDF1";
 pub const MIN_FPS: f64 = 0.2;
 pub const MAX_FPS: f64 = 10.0;
 
@@ -26,6 +24,29 @@ struct Watch {
     subscribers: HashMap<u64, f64>,
     last: Option<Bytes>,
     stop: CancellationToken,
+    /// Captures taken and changed frames sent since the watch began (`screen_stats`).
+    captures: u64,
+    frames: u64,
+}
+
+impl Watch {
+    /// The fastest rate any subscriber asked for.
+    fn fps(&self) -> f64 {
+        self.subscribers.values().copied().fold(MIN_FPS, f64::max)
+    }
+}
+
+/// One watched screen as `screen_stats` reports it: shows that a screen is captured once
+/// per period however many clients watch it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScreenStats {
+    pub name: SandboxName,
+    pub subscribers: usize,
+    /// The rate captures run at: the fastest subscriber's.
+    pub fps: f64,
+    pub captures: u64,
+    /// Captures that found a changed picture, each sent once to every subscriber.
+    pub frames: u64,
 }
 
 pub struct Screens {
@@ -74,6 +95,8 @@ impl Screens {
                 subscribers: HashMap::from([(connection, fps)]),
                 last: None,
                 stop: stop.clone(),
+                captures: 0,
+                frames: 0,
             },
         );
         let capture = Capture {
@@ -94,6 +117,23 @@ impl Screens {
                 watches.remove(name);
             }
         }
+    }
+
+    /// Every watched screen, by name.
+    pub fn stats(&self) -> Vec<ScreenStats> {
+        let watches = lock(&self.watches);
+        let mut stats: Vec<ScreenStats> = watches
+            .iter()
+            .map(|(name, watch)| ScreenStats {
+                name: name.clone(),
+                subscribers: watch.subscribers.len(),
+                fps: watch.fps(),
+                captures: watch.captures,
+                frames: watch.frames,
+            })
+            .collect();
+        stats.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+        stats
     }
 
     /// A connection ended: out of every watch.
@@ -125,8 +165,11 @@ impl Capture {
             })
             .await;
             match taken {
-                Ok(Ok(Some(frame))) => self.send(Bytes::from(frame)),
-                Ok(Ok(None)) => {}
+                Ok(Ok(Some(frame))) => {
+                    self.count_capture();
+                    self.send(Bytes::from(frame));
+                }
+                Ok(Ok(None)) => self.count_capture(),
                 Ok(Err(e)) => {
                     tracing::warn!("capturing {}'s screen: {e}", self.name);
                     self.end();
@@ -144,13 +187,14 @@ impl Capture {
     /// The fastest subscriber's period, or None when nobody watches any more.
     fn period(&self) -> Option<Duration> {
         let watches = lock(&self.watches);
-        let fps = watches
-            .get(&self.name)?
-            .subscribers
-            .values()
-            .copied()
-            .fold(MIN_FPS, f64::max);
+        let fps = watches.get(&self.name)?.fps();
         Some(Duration::from_secs_f64(1.0 / fps))
+    }
+
+    fn count_capture(&self) {
+        if let Some(watch) = lock(&self.watches).get_mut(&self.name) {
+            watch.captures += 1;
+        }
     }
 
     fn send(&self, frame: Bytes) {
@@ -159,6 +203,7 @@ impl Capture {
             for connection in watch.subscribers.keys() {
                 self.hub.send_binary(*connection, frame.clone());
             }
+            watch.frames += 1;
             watch.last = Some(frame);
         }
     }
@@ -170,45 +215,6 @@ impl Capture {
     }
 }
 
-/// The binary frame: `SDF1`, the name's length (1 byte) and bytes, width and height (u32
-/// big-endian), then the RGB pixels (3 bytes each, row by row) compressed with zlib.
-pub fn encode(name: &SandboxName, frame: &Frame) -> Vec<u8> {
-    let name = name.as_str().as_bytes();
-    let pixels = miniz_oxide::deflate::compress_to_vec_zlib(&frame.rgb, 3);
-    let mut out = Vec::with_capacity(4 + 1 + name.len() + 8 + pixels.len());
-    out.extend_from_slice(MAGIC);
-    // A name is at most 32 bytes.
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&frame.width.to_be_bytes());
-    out.extend_from_slice(&frame.height.to_be_bytes());
-    out.extend_from_slice(&pixels);
-    out
-}
-
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_frame_encodes_to_magic_name_size_and_zlib_pixels() {
-        let name = SandboxName::parse("api").expect("name");
-        let frame = Frame {
-            width: 2,
-            height: 1,
-            rgb: vec![255, 0, 0, 0, 0, 255],
-        };
-        let bytes = encode(&name, &frame);
-        assert_eq!(&bytes[..4], MAGIC);
-        assert_eq!(bytes[4], 3);
-        assert_eq!(&bytes[5..8], b"api");
-        assert_eq!(&bytes[8..12], &2u32.to_be_bytes());
-        assert_eq!(&bytes[12..16], &1u32.to_be_bytes());
-        let pixels = miniz_oxide::inflate::decompress_to_vec_zlib(&bytes[16..]).expect("zlib");
-        assert_eq!(pixels, frame.rgb);
-    }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::dispatch::{Dispatcher, Peer};
 use super::hub::{Hub, Membership};
-use super::protocol::{ServerMessage, parse_request};
+use super::protocol::{Request as ApiRequest, ServerMessage, parse_request};
 use super::rate::TokenBucket;
 use super::tcp;
 use crate::engine::Deck;
@@ -267,9 +267,22 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let member = shared.hub.join();
     let connection = member.connection;
     tracing::info!("API connection {connection} ({who}) opened");
-    let why = session(&mut ws, shared, member, Peer { uid, connection }, stop).await;
+    let why = session(
+        &mut ws,
+        shared,
+        member,
+        Peer {
+            uid,
+            connection,
+            read_only: false,
+        },
+        stop,
+    )
+    .await;
     shared.hub.leave(connection);
     shared.dispatcher.screens.leave(connection);
+    shared.dispatcher.previews.leave(connection);
+    shared.dispatcher.outputs.leave(connection);
     if let Some((code, reason)) = why {
         close(&mut ws, code, reason).await;
     }
@@ -305,6 +318,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     let mut last_seen = Instant::now();
     let mut bucket = TokenBucket::new(RATE_PER_SECOND, RATE_BURST);
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let ordered = subscriptions_in_order(Arc::clone(shared), peer);
     loop {
         tokio::select! {
             out = member.queue.recv() => {
@@ -327,7 +341,7 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
                         if !bucket.take() {
                             return Some((CloseCode::Policy, "rate limit"));
                         }
-                        command(shared, peer, &in_flight, text.as_str());
+                        command(shared, peer, (&in_flight, &ordered), text.as_str());
                     }
                     Message::Binary(_) => {
                         return Some((CloseCode::Unsupported, "commands are JSON text frames"));
@@ -350,8 +364,35 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Parses one text message and runs it as a task; the reply goes through the client's queue.
-fn command(shared: &Arc<Shared>, peer: Peer, in_flight: &Arc<Semaphore>, text: &str) {
+/// A connection's subscription commands, waiting to run one after the other.
+type Ordered = mpsc::UnboundedSender<(ApiRequest, OwnedSemaphorePermit)>;
+
+/// Runs a connection's subscription commands in the order they came, each after the last
+/// ended: a client that drops a watch and makes it again must not find the two swapped. Ends
+/// with the connection (the sender is dropped).
+fn subscriptions_in_order(shared: Arc<Shared>, peer: Peer) -> Ordered {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(ApiRequest, OwnedSemaphorePermit)>();
+    tokio::spawn(async move {
+        while let Some((request, permit)) = rx.recv().await {
+            let reply = shared
+                .dispatcher
+                .run(peer, request.id, request.command)
+                .await;
+            shared.hub.send(peer.connection, &reply);
+            drop(permit);
+        }
+    });
+    tx
+}
+
+/// Parses one text message and runs it as a task (subscriptions in order, see
+/// [`subscriptions_in_order`]); the reply goes through the client's queue.
+fn command(
+    shared: &Arc<Shared>,
+    peer: Peer,
+    (in_flight, ordered): (&Arc<Semaphore>, &Ordered),
+    text: &str,
+) {
     let request = match parse_request(text) {
         Ok(request) => request,
         Err(r) => {
@@ -369,6 +410,11 @@ fn command(shared: &Arc<Shared>, peer: Peer, in_flight: &Arc<Semaphore>, text: &
         shared.hub.send(peer.connection, &reply);
         return;
     };
+    if request.command.is_subscription() {
+        // Fails only when the connection is ending.
+        let _ = ordered.send((request, permit));
+        return;
+    }
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
         let reply = shared

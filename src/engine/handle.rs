@@ -154,6 +154,8 @@ pub(super) struct Trackers {
     usage: Mutex<Option<UsageTracker>>,
     panes: Mutex<PaneWatch>,
     hooks: Mutex<HookWatch>,
+    /// The output of watched panes, for subscribers.
+    pub(super) output: super::pane_output::SharedPaneOutput,
 }
 
 impl EngineHandle for Deck {

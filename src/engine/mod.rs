@@ -8,6 +8,7 @@ pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
 pub mod monitor;
+pub mod pane_output;
 pub mod preview;
 pub mod resume;
 pub mod screen;

@@ -41,6 +41,15 @@ impl Deck {
         Ok((record, path))
     }
 
+    /// The output of `record`'s pane from now on, while the pane is watched (the engine
+    /// watches every running pane).
+    pub fn pane_output(
+        &self,
+        record: &SandboxRecord,
+    ) -> tokio::sync::broadcast::Receiver<super::pane_output::Chunk> {
+        self.trackers.output.subscribe(&record.id)
+    }
+
     /// The record of `name` as stored (no reconcile), for the preview.
     pub(super) fn stored_record(&self, name: &SandboxName) -> Result<Option<SandboxRecord>> {
         Ok(self.registry.load()?.into_iter().find(|r| &r.name == name))
@@ -181,14 +190,19 @@ fn watchable(record: &SandboxRecord) -> bool {
     record.state == SandboxState::Running && record.tmux_session.is_some()
 }
 
-/// Where a sandbox's pane output goes: its pane log, if logs are on.
+/// Where a sandbox's pane output goes: its pane log, if logs are on, and its subscribers.
 fn pane_log_sink(deck: &Deck, record: &SandboxRecord) -> OutputSink {
     let max_bytes = deck.config.logs.max_bytes;
-    if max_bytes == 0 {
-        return Box::new(|_, _| {});
-    }
-    let mut log = PaneLog::new(deck.paths.sandbox(&record.id).pane_log(), max_bytes);
-    Box::new(move |_pane, data| log.append(data))
+    let mut log =
+        (max_bytes > 0).then(|| PaneLog::new(deck.paths.sandbox(&record.id).pane_log(), max_bytes));
+    let output = std::sync::Arc::clone(&deck.trackers.output);
+    let id = record.id.clone();
+    Box::new(move |_pane, data| {
+        if let Some(log) = &mut log {
+            log.append(data);
+        }
+        output.publish(&id, data);
+    })
 }
 
 /// A sandbox's pane log: appended to, mode 0600, and rotated to `<name>.1` (one old file

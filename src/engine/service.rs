@@ -9,6 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,10 @@ use crate::paths::Paths;
 
 /// The API socket's name in the runtime dir (`<runtime dir>/sandbox-deck/api.sock`).
 pub const SOCKET_NAME: &str = "api.sock";
+/// The engine's pid, written once it listens, for whoever must end it by pid (a test, a
+/// script); removed when it ends cleanly. The socket, not this file, says whether an engine
+/// answers.
+pub const PID_FILE_NAME: &str = "serve.pid";
 /// Held while a client starts an engine, so two clients starting at once start one.
 const START_LOCK_NAME: &str = "serve-start.lock";
 /// How long a client waits for the engine it started to answer.
@@ -49,6 +54,35 @@ pub const ENGINE_ENV: &[&str] = &[
 /// Where this user's engine listens.
 pub fn api_socket(paths: &Paths) -> PathBuf {
     paths.runtime_dir.join(SOCKET_NAME)
+}
+
+/// Where the engine answering on [`api_socket`] wrote its pid.
+pub fn pid_file(paths: &Paths) -> PathBuf {
+    paths.runtime_dir.join(PID_FILE_NAME)
+}
+
+/// Records this process as the engine (0600, replaced atomically).
+pub fn write_pid_file(path: &Path) -> Result<()> {
+    let temporary = path.with_extension("pid.new");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&temporary)
+        .context_io(|| format!("writing {}", temporary.display()))?;
+    std::io::Write::write_all(&mut file, format!("{}\n", std::process::id()).as_bytes())
+        .context_io(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).context_io(|| format!("writing {}", path.display()))
+}
+
+/// Removes the pid file if it still names this process (a newer engine may have replaced it).
+pub fn remove_pid_file(path: &Path) {
+    let ours = std::fs::read_to_string(path)
+        .is_ok_and(|text| text.trim() == std::process::id().to_string());
+    if ours && let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!("removing {}: {e}", path.display());
+    }
 }
 
 /// How `serve` was started: `--auto` is what a client adds when it starts the engine for

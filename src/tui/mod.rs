@@ -35,30 +35,72 @@ use anyhow::Context as _;
 
 use std::sync::Arc;
 
-use crate::config::ImageProtocol;
-use crate::engine::{Deck, EngineHandle};
+use crate::api::client::Client;
+use crate::api::remote::{Reconnect, RemoteEngine, deck_error};
+use crate::config::{Config, ImageProtocol, NotifyConfig};
+use crate::engine::EngineHandle;
+use crate::engine::service::{self, Starter};
+use crate::error::{DeckError, Result};
+use crate::paths::Paths;
 use keymap::Keymap;
 
-/// Opens the TUI on this user's deck and returns when the user quits. `image_protocol`
-/// (`--image-protocol`) wins over `ui.image_protocol`.
+/// Opens the TUI as a client of this user's engine (`sandbox-deck serve`, started detached
+/// if none answers) and returns when the user quits. `image_protocol` (`--image-protocol`)
+/// wins over `ui.image_protocol`.
 ///
-/// The one place that knows the engine is local: from here on the TUI holds the handle.
+/// The one place that knows where the engine is: from here on the TUI holds the handle.
+/// An engine that cannot be started is an error naming its socket and log, never an engine
+/// of our own in this process: two engines on one registry would each run the monitor and
+/// `notify.command`, and disagree (docs/service.md).
 pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
-    let deck = Deck::open()?;
+    let paths = Paths::from_env()?;
+    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
     // A broken keymap is reported before the screen is taken over.
-    let keymap = Keymap::load(&deck.paths.keymap_file())?;
+    let keymap = Keymap::load(&paths.keymap_file())?;
     let front = app::Front {
-        image_protocol: image_protocol.unwrap_or(deck.config.ui.image_protocol),
-        ui: deck.config.ui.clone(),
-        notify: deck.config.notify.clone(),
+        image_protocol: image_protocol.unwrap_or(config.ui.image_protocol),
+        ui: config.ui.clone(),
+        // The engine runs `notify.command`, once per event however many TUIs are open;
+        // the bell is this terminal's.
+        notify: NotifyConfig {
+            bell: config.notify.bell,
+            command: Vec::new(),
+        },
         keymap,
     };
-    let engine: Arc<dyn EngineHandle> = Arc::new(deck);
+    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
+    let starter = Starter::new(&paths, &config)?;
+    let first = service::connect_or_start(&starter)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let reconnect = reconnect(starter, runtime.handle().clone());
+    let engine = runtime.block_on(async {
+        let client = client_on(first).await?;
+        RemoteEngine::new(client, Some(reconnect), screen_fps).await
+    })?;
+    let engine: Arc<dyn EngineHandle> = Arc::new(engine);
     // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
     // engine calls still running (a stop, a create): they finish rather than stop halfway.
     runtime.block_on(app::run(engine, front))
+}
+
+/// A client on a connected socket.
+async fn client_on(stream: std::os::unix::net::UnixStream) -> Result<Client> {
+    stream
+        .set_nonblocking(true)
+        .map_err(|e| DeckError::io("connecting to the engine", e))?;
+    let stream = tokio::net::UnixStream::from_std(stream)
+        .map_err(|e| DeckError::io("connecting to the engine", e))?;
+    Client::connect(stream).await.map_err(deck_error)
+}
+
+/// Connecting again after the engine went away (killed, restarted): the same socket, an
+/// engine started if none answers. Called from a blocking thread, never the runtime's.
+fn reconnect(starter: Starter, runtime: tokio::runtime::Handle) -> Reconnect {
+    Box::new(move || {
+        let stream = service::connect_or_start(&starter)?;
+        runtime.block_on(client_on(stream))
+    })
 }

@@ -22,13 +22,13 @@ const IDLE: u64 = 3;
 const WAIT: Duration = Duration::from_secs(20);
 
 /// A `serve` process of a world, killed when dropped.
-struct Engine {
-    process: Guarded,
-    socket: PathBuf,
+pub(crate) struct Engine {
+    pub(crate) process: Guarded,
+    pub(crate) socket: PathBuf,
 }
 
 impl Engine {
-    fn start(world: &World) -> Engine {
+    pub(crate) fn start(world: &World) -> Engine {
         let socket = world.runtime.join("sandbox-deck/api.sock");
         let process = world
             .command()
@@ -46,11 +46,11 @@ impl Engine {
         self.process.id() as i32
     }
 
-    fn signal(&self, signal: nix::sys::signal::Signal) {
+    pub(crate) fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), signal).expect("kill");
     }
 
-    fn wait(&mut self) -> Option<i32> {
+    pub(crate) fn wait(&mut self) -> Option<i32> {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.process.try_wait().expect("try_wait") {
@@ -265,7 +265,7 @@ fn header_len(out: &mut Vec<u8>, mask_bit: u8, len: u64) {
     }
 }
 
-fn engine_prerequisites() -> bool {
+pub(crate) fn engine_prerequisites() -> bool {
     prerequisites(&["tmux", "bwrap", "Xvfb"])
 }
 
@@ -489,7 +489,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             if path.is_dir() && !path.is_symlink() {
                 stack.push(path.clone());
             }
-            if !path.ends_with("api-audit.log") {
+            // The engine's own bookkeeping, written whatever the commands: the audit log, and
+            // the usage index it saves once it has read the logs (after its first reading).
+            if !path.ends_with("api-audit.log") && !path.ends_with("usage-cache.json") {
                 out.push(path);
             }
         }
@@ -648,7 +650,7 @@ fn a_flood_is_closed_and_connections_are_capped() {
 }
 
 /// A shell sandbox made through the CLI (no engine involved).
-fn shell_sandbox(world: &World, name: &str) -> Value {
+pub(crate) fn shell_sandbox(world: &World, name: &str) -> Value {
     world.json(&[
         "create",
         world.project(name).to_str().expect("utf-8"),
@@ -918,13 +920,14 @@ fn an_independent_python_client_lists_creates_and_stops() {
     );
     assert!(stdout.contains("listed 1"), "{stdout}");
     assert!(stdout.contains("created py running"), "{stdout}");
+    assert!(stdout.contains("preview py text"), "{stdout}");
     assert!(stdout.contains("stopped py stopped"), "{stdout}");
     assert!(stdout.contains("event py stopped"), "{stdout}");
     assert_eq!(world.show("py")["state"], "stopped");
 }
 
 /// Paints a sandbox's root window (its own Xvfb, through its cookie).
-fn set_root(world: &World, record: &Value, colour: &str) {
+pub(crate) fn set_root(world: &World, record: &Value, colour: &str) {
     let display = record["display"].as_u64().expect("a display");
     let id = record["id"].as_str().expect("an id");
     let cookie = world
@@ -1000,6 +1003,18 @@ fn two_subscribers_get_the_same_screen_and_its_changes() {
         let (_, width, _, rgb) = client.screen();
         assert_eq!(pixel(&rgb, width, 5, 5), [0, 255, 0]);
     }
+    // Both are served by one capture loop: one watch, two subscribers, each changed frame
+    // (orange, green) encoded once.
+    let stats = a.call(json!({"cmd": "screen_stats"}));
+    assert_eq!(stats["result"].as_array().map(Vec::len), Some(1), "{stats}");
+    let watch = &stats["result"][0];
+    assert_eq!(watch["subscribers"], 2, "{stats}");
+    assert_eq!(watch["fps"], 5.0, "{stats}");
+    assert!(watch["frames"].as_u64() >= Some(2), "{stats}");
+    assert!(
+        watch["captures"].as_u64() >= watch["frames"].as_u64(),
+        "{stats}"
+    );
     // A sandbox without a screen, and a bad name, are errors, not subscriptions.
     let reply = a.call(json!({"cmd": "subscribe_screen", "name": "nope"}));
     assert_eq!(reply["kind"], "not_found", "{reply}");

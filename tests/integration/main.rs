@@ -4,6 +4,7 @@
 mod common;
 
 mod api;
+mod api_client;
 mod api_listen;
 mod bridge;
 mod capture;
@@ -23,6 +24,7 @@ mod nix_spec;
 mod start;
 mod status;
 mod tmux_control;
+mod tui_clients;
 mod tui_e2e;
 mod usage;
 mod wakeups;

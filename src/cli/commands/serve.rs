@@ -53,6 +53,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let idle_exit = args.service.idle_policy(&deck.config.serve);
+    let pid_file = service::pid_file(&deck.paths);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,6 +67,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
             _ => None,
         };
         let listener = server::bind(&path)?;
+        service::write_pid_file(&pid_file)?;
         tell!("sandbox-deck: the engine listens on {}", path.display());
         if let (Some(local), Some(file)) = (
             tcp.as_ref().and_then(tcp::Listener::local),
@@ -83,6 +85,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
             idle_exit,
         };
         server::serve(listener, tcp, path.clone(), deck, settings, stop).await;
+        service::remove_pid_file(&pid_file);
         anyhow::Ok(())
     })?;
     // Blocking reads still running (a slow `list`) are not waited for.

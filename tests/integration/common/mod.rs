@@ -315,10 +315,38 @@ impl World {
     }
 }
 
+impl World {
+    /// The pid of the engine (`serve`) of this world, from the pid file it writes once it
+    /// listens; None when none runs (or the pid is another program's by now).
+    pub fn engine_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.runtime.join("sandbox-deck/serve.pid")).ok()?;
+        let pid: i32 = text.trim().parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let serves = cmdline.split(|b| *b == 0).any(|arg| arg == b"serve");
+        (serves && is_running(pid as u32)).then_some(pid)
+    }
+
+    /// Ends this world's engine by its pid: SIGTERM, then SIGKILL after 3 s.
+    pub fn end_engine(&self) {
+        let Some(pid) = self.engine_pid() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while is_running(pid.as_raw() as u32) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 impl Drop for World {
-    /// Ends everything this world started, by pid: sandboxes through the CLI, then our tmux
-    /// server, then any process still naming our temp dir.
+    /// Ends everything this world started, by pid: the engine a TUI started (its pid file),
+    /// sandboxes through the CLI, then our tmux server, then any process still naming our
+    /// temp dir.
     fn drop(&mut self) {
+        self.end_engine();
         if let Ok(text) = std::fs::read(self.registry())
             && let Ok(v) = serde_json::from_slice::<Value>(&text)
         {

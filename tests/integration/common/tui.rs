@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use super::{BIN, World, prerequisites};
 
 pub const WAIT: Duration = Duration::from_secs(20);
+/// The tmux session the (first) TUI runs in.
+const TUI: &str = "tui";
 
 /// The host tools the control center's tests need (see [`prerequisites`]).
 pub fn tui_prerequisites() -> bool {
@@ -33,9 +35,14 @@ impl TuiWorld {
         for dir in ["state", "config", "projects"] {
             std::fs::create_dir_all(world.path(dir)).expect("creating a dir");
         }
-        // The test server keeps a dead pane so the TUI's exit status can be read.
-        std::fs::write(world.path("test-tmux.conf"), "set -g remain-on-exit on\n")
-            .expect("writing the test tmux config");
+        // The test server keeps a dead pane so the TUI's exit status can be read, and stays
+        // up with no session (a test that kills its only session and starts another must
+        // not race the server's exit; drop ends it by kill-server).
+        std::fs::write(
+            world.path("test-tmux.conf"),
+            "set -g remain-on-exit on\nset -s exit-empty off\n",
+        )
+        .expect("writing the test tmux config");
         TuiWorld { world }
     }
 
@@ -98,15 +105,25 @@ impl TuiWorld {
     /// Starts the TUI in a window of `size`, through `env` with `env_args` (`-u TMUX`,
     /// `TERM=…`) in front of it.
     pub fn start_tui_in(&self, size: (u16, u16), env_args: &[&str], args: &[&str]) {
+        self.start_tui_session(TUI, size, env_args, args);
+    }
+
+    /// Another TUI, in tmux session `session` of the test server (its exit status in
+    /// `<session>-status`); drive it with the `*_on` methods.
+    pub fn start_another_tui(&self, session: &str) {
+        self.start_tui_session(session, (90, 30), &[], &[]);
+    }
+
+    fn start_tui_session(&self, session: &str, size: (u16, u16), env_args: &[&str], args: &[&str]) {
         let cwd = self.path("projects");
-        let status = self.path("tui-status");
+        let status = self.path(&format!("{session}-status"));
         let _ = std::fs::remove_file(&status);
         let (width, height) = (size.0.to_string(), size.1.to_string());
         let mut command = vec![
             "new-session",
             "-d",
             "-s",
-            "tui",
+            session,
             "-x",
             &width,
             "-y",
@@ -146,16 +163,22 @@ impl TuiWorld {
 
     /// The TUI's exit status, once it has ended.
     pub fn wait_for_exit(&self) -> i32 {
+        self.wait_for_exit_on(TUI)
+    }
+
+    /// The exit status of the TUI of `session`, once it has ended.
+    pub fn wait_for_exit_on(&self, session: &str) -> i32 {
         let deadline = Instant::now() + WAIT;
         loop {
-            let text = std::fs::read_to_string(self.path("tui-status")).unwrap_or_default();
+            let status = self.path(&format!("{session}-status"));
+            let text = std::fs::read_to_string(status).unwrap_or_default();
             if let Ok(code) = text.trim().parse() {
                 return code;
             }
             assert!(
                 Instant::now() < deadline,
                 "the TUI did not end; the screen:\n{}",
-                self.screen()
+                self.screen_on(session)
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -173,12 +196,22 @@ impl TuiWorld {
     }
 
     pub fn screen(&self) -> String {
-        let out = self.tmux(&["capture-pane", "-p", "-t", "=tui:"]);
+        self.screen_on(TUI)
+    }
+
+    pub fn screen_on(&self, session: &str) -> String {
+        let target = format!("={session}:");
+        let out = self.tmux(&["capture-pane", "-p", "-t", &target]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "=tui:"];
+        self.keys_on(TUI, keys);
+    }
+
+    pub fn keys_on(&self, session: &str, keys: &[&str]) {
+        let target = format!("={session}:");
+        let mut args = vec!["send-keys", "-t", &target];
         args.extend_from_slice(keys);
         let out = self.tmux(&args);
         assert!(out.status.success(), "send-keys {keys:?}: {}", stderr(&out));
@@ -204,9 +237,14 @@ impl TuiWorld {
 
     /// Waits until `done` holds for the screen; fails showing the last screen otherwise.
     pub fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        self.wait_for_on(TUI, what, done)
+    }
+
+    /// [`TuiWorld::wait_for`] on the TUI of `session`.
+    pub fn wait_for_on(&self, session: &str, what: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
-            let screen = self.screen();
+            let screen = self.screen_on(session);
             if done(&screen) {
                 return screen;
             }

@@ -1,0 +1,435 @@
+//! The engine handle of a front end that is a client of the engine (`serve`): the same
+//! [`EngineHandle`] the TUI held on the local `Deck`, answered over the API.
+//!
+//! What the engine pushes is read from the client's model, with no round trip: the records,
+//! agent states, metrics, usage and host stats. Actions are commands; a command that changed
+//! a sandbox returns once the model shows the change too, so the list the front end loads
+//! next agrees with the reply. Previews and screens are subscriptions the engine feeds when
+//! they change; a preview nobody asked for in a while is let go. Attaching runs the command
+//! the engine names, on this host.
+//!
+//! When the connection ends (the engine was killed or restarted) the next call reconnects
+//! through the `reconnect` the front end gave, at most once a second; until then calls fail
+//! with `engine_unavailable`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::client::{Client, ClientError, PreviewText, ScreenFrames, decode};
+use super::protocol::{Command, Snapshot};
+use crate::capture::Frame;
+use crate::engine::host_stats::HostStats;
+use crate::engine::usage::UsageSummary;
+use crate::engine::{Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
+use crate::error::{DeckError, Result};
+use crate::metrics::SandboxMetrics;
+use crate::sandbox::{Payload, SandboxId, SandboxName, SandboxRecord, SandboxState};
+
+/// How long a command that changed a sandbox waits for the model to show it.
+const SETTLE: Duration = Duration::from_secs(3);
+/// How long the first text of a new preview watch is waited for.
+const FIRST_PREVIEW: Duration = Duration::from_secs(2);
+/// A preview not asked for in this long is let go (the front end moved on).
+const PREVIEW_IDLE: Duration = Duration::from_secs(10);
+/// What `start` would run is asked again after this long even if no sandbox changed.
+const START_COMMANDS_FOR: Duration = Duration::from_secs(5);
+/// Reconnecting is tried at most this often.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+
+/// Makes a new connection to the engine (starting it if need be); blocking.
+pub type Reconnect = Box<dyn Fn() -> Result<Client> + Send + Sync>;
+
+pub struct RemoteEngine {
+    connection: Mutex<Connection>,
+    reconnect: Option<Reconnect>,
+    info: EngineInfo,
+    /// The rate screens are asked for at (the front end's fastest).
+    screen_fps: f64,
+    previews: Mutex<HashMap<SandboxName, Watched>>,
+    /// What `start` would run, with the managed sandboxes and states it was asked for.
+    start_commands: Mutex<Option<StartCommands>>,
+}
+
+/// What `start` would run in each managed sandbox, with the sandboxes and states it was
+/// asked for and when: it changes with them, and (resuming or not) with the conversations
+/// the agent wrote, which nothing pushes.
+struct StartCommands {
+    asked_for: Vec<(SandboxId, SandboxState)>,
+    at: Instant,
+    commands: HashMap<SandboxId, String>,
+}
+
+struct Connection {
+    client: Client,
+    tried: Option<Instant>,
+}
+
+struct Watched {
+    text: PreviewText,
+    asked: Instant,
+}
+
+impl RemoteEngine {
+    /// A handle on the engine `client` is connected to, once it said what it is.
+    pub async fn new(
+        client: Client,
+        reconnect: Option<Reconnect>,
+        screen_fps: f64,
+    ) -> Result<Self> {
+        let info = client.send(Command::Info {}).await.and_then(decode);
+        let info: EngineInfo = info.map_err(|e| older_engine(&client, e))?;
+        Ok(RemoteEngine {
+            connection: Mutex::new(Connection {
+                client,
+                tried: None,
+            }),
+            reconnect,
+            info,
+            screen_fps,
+            previews: Mutex::new(HashMap::new()),
+            start_commands: Mutex::new(None),
+        })
+    }
+
+    /// The client of a live connection, reconnecting first when the last one ended.
+    fn client(&self) -> Result<Client> {
+        let mut connection = lock(&self.connection);
+        let Some(why) = connection.client.closed() else {
+            return Ok(connection.client.clone());
+        };
+        let Some(reconnect) = &self.reconnect else {
+            return Err(deck_error(why));
+        };
+        if connection
+            .tried
+            .is_some_and(|t| t.elapsed() < RECONNECT_EVERY)
+        {
+            return Err(deck_error(why));
+        }
+        connection.tried = Some(Instant::now());
+        tracing::info!("the connection to the engine ended ({why}): connecting again");
+        let client = reconnect()?;
+        connection.client = client.clone();
+        connection.tried = None;
+        // Watches belonged to the old connection.
+        lock(&self.previews).clear();
+        Ok(client)
+    }
+
+    fn model(&self) -> Result<Snapshot> {
+        Ok(self.client()?.model().borrow().clone())
+    }
+
+    /// The model as it is, or an empty one while the engine cannot be reached (a reading
+    /// is not worth an error in the front end: `list` reports it).
+    fn model_or_empty(&self) -> Snapshot {
+        self.model().unwrap_or_default()
+    }
+
+    /// Sends `command` and waits for its result as `T`.
+    fn call<T: DeserializeOwned>(&self, command: Command) -> Result<T> {
+        self.client()?
+            .send(command)
+            .wait()
+            .and_then(decode)
+            .map_err(deck_error)
+    }
+
+    /// A command that changes one sandbox: its record, once the model shows it as well.
+    fn change(&self, command: Command) -> Result<SandboxRecord> {
+        let removes = matches!(command, Command::Rm { .. });
+        let record: SandboxRecord = self.call(command)?;
+        let client = self.client()?;
+        let model = client.model();
+        let deadline = Instant::now() + SETTLE;
+        while Instant::now() < deadline {
+            let shown = model
+                .borrow()
+                .sandboxes
+                .iter()
+                .find(|r| r.id == record.id)
+                .map(|r| r.state);
+            let settled = if removes {
+                shown.is_none()
+            } else {
+                shown == Some(record.state)
+            };
+            if settled || client.closed().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(record)
+    }
+
+    /// The latest text of `name`'s pane, watching it first if nobody did.
+    fn preview_text(&self, name: &SandboxName) -> Result<String> {
+        let client = self.client()?;
+        let mut previews = lock(&self.previews);
+        previews.retain(|_, w| w.asked.elapsed() < PREVIEW_IDLE);
+        if let Some(watched) = previews.get_mut(name) {
+            watched.asked = Instant::now();
+            if let Some(update) = watched.text.latest() {
+                return update.map_err(deck_error);
+            }
+        }
+        let (text, reply) = client.subscribe_preview(name);
+        // Not under the lock: the reply takes a round trip.
+        drop(previews);
+        reply.wait().map_err(deck_error)?;
+        let deadline = Instant::now() + FIRST_PREVIEW;
+        let first = loop {
+            if let Some(update) = text.latest() {
+                break update;
+            }
+            if Instant::now() >= deadline {
+                break Ok(String::new());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let watched = Watched {
+            text,
+            asked: Instant::now(),
+        };
+        lock(&self.previews).insert(name.clone(), watched);
+        first.map_err(deck_error)
+    }
+}
+
+impl EngineHandle for RemoteEngine {
+    fn info(&self) -> EngineInfo {
+        self.info.clone()
+    }
+
+    fn list(&self) -> Result<Vec<SandboxRecord>> {
+        Ok(self.model()?.sandboxes)
+    }
+
+    fn execute(&self, action: Action) -> Result<SandboxRecord> {
+        self.change(command_of(action)?)
+    }
+
+    fn restart(&self, name: &SandboxName, fresh: bool) -> Result<SandboxRecord> {
+        self.change(Command::Restart {
+            name: name.to_string(),
+            fresh,
+        })
+    }
+
+    fn start_commands(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, String> {
+        let key: Vec<(SandboxId, SandboxState)> = records
+            .iter()
+            .filter(|r| r.managed)
+            .map(|r| (r.id.clone(), r.state))
+            .collect();
+        let mut cached = lock(&self.start_commands);
+        if let Some(known) = cached.as_ref()
+            && known.asked_for == key
+            && known.at.elapsed() < START_COMMANDS_FOR
+        {
+            return known.commands.clone();
+        }
+        match self.call::<HashMap<SandboxId, String>>(Command::StartCommands {}) {
+            Ok(commands) => {
+                *cached = Some(StartCommands {
+                    asked_for: key,
+                    at: Instant::now(),
+                    commands: commands.clone(),
+                });
+                commands
+            }
+            Err(e) => {
+                tracing::debug!("asking the engine what start would run: {e}");
+                HashMap::new()
+            }
+        }
+    }
+
+    fn host_stats(&self) -> HostStats {
+        self.model_or_empty().host.unwrap_or_default()
+    }
+
+    fn preview(&self, name: &SandboxName) -> Result<String> {
+        self.preview_text(name)
+    }
+
+    fn agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading> {
+        let mut agents = self.model_or_empty().agents;
+        agents.retain(|a| records.iter().any(|r| r.id == a.id));
+        agents
+    }
+
+    fn metrics(&self, records: &[SandboxRecord]) -> Option<HashMap<SandboxId, SandboxMetrics>> {
+        let mut metrics = self.model_or_empty().metrics;
+        if metrics.is_empty() {
+            return None;
+        }
+        metrics.retain(|id, _| records.iter().any(|r| &r.id == id));
+        Some(metrics)
+    }
+
+    fn usage_summary(&self) -> UsageSummary {
+        self.model_or_empty().usage.unwrap_or_default()
+    }
+
+    fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand> {
+        self.call(Command::AttachCommand {
+            name: name.to_string(),
+        })
+    }
+
+    fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>> {
+        let (frames, reply) = self.client()?.subscribe_screen(name, self.screen_fps);
+        reply.wait().map_err(deck_error)?;
+        Ok(Box::new(RemoteScreen(frames)))
+    }
+}
+
+/// A screen the engine sends: the latest frame, if a new one came.
+struct RemoteScreen(ScreenFrames);
+
+impl ScreenSource for RemoteScreen {
+    fn next_if_changed(&mut self) -> std::result::Result<Option<Frame>, String> {
+        self.0.latest_if_changed().map_err(|e| e.to_string())
+    }
+}
+
+/// An action as the API command that does it.
+fn command_of(action: Action) -> Result<Command> {
+    Ok(match action {
+        Action::Create(request) => {
+            if request.profile.is_some() {
+                return Err(DeckError::InvalidArgument {
+                    what: "a profile".into(),
+                    why: "is not passed to the engine over the API; create it with the CLI".into(),
+                });
+            }
+            let shell = matches!(request.payload, Payload::Shell { .. });
+            Command::Create {
+                project_dir: absolute(request.project_dir)?,
+                name: request.name,
+                shell,
+                args: request.payload.arguments().to_vec(),
+                network: request.network,
+                gh_token: request.gh_token,
+                options: request.options,
+            }
+        }
+        Action::Start { name, fresh } => Command::Start {
+            name: name.to_string(),
+            fresh,
+        },
+        Action::Stop { name } => Command::Stop {
+            name: name.to_string(),
+        },
+        Action::Remove { name, force } => Command::Rm {
+            name: name.to_string(),
+            force,
+        },
+    })
+}
+
+/// A project dir as the engine needs it: absolute, a relative one taken from this process's
+/// working dir (the engine's is another).
+fn absolute(dir: std::path::PathBuf) -> Result<std::path::PathBuf> {
+    if dir.is_absolute() {
+        return Ok(dir);
+    }
+    let here =
+        std::env::current_dir().map_err(|e| DeckError::io("finding the working directory", e))?;
+    Ok(here.join(dir))
+}
+
+/// An engine of this protocol version that lacks a command this client needs is an older
+/// build: say so, with both versions, rather than "unknown command".
+fn older_engine(client: &Client, error: ClientError) -> DeckError {
+    if error.kind() != "unknown_command" {
+        return deck_error(error);
+    }
+    DeckError::api(
+        "protocol_version",
+        format!(
+            "the engine (sandbox-deck {}) is older than this client (sandbox-deck {}) and lacks what it needs ({error}): stop that engine (its pid is in the runtime dir's sandbox-deck/serve.pid) and open this one again",
+            client.hello().engine,
+            env!("CARGO_PKG_VERSION"),
+        ),
+    )
+}
+
+/// A client error as the engine's own error kinds: the engine's kind kept, a lost
+/// connection `engine_unavailable`.
+pub fn deck_error(error: ClientError) -> DeckError {
+    DeckError::api(error.kind(), error.to_string())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::engine::CreateRequest;
+
+    #[test]
+    fn actions_become_the_commands_that_do_them() {
+        let name = SandboxName::parse("api").unwrap();
+        let create = Action::Create(CreateRequest {
+            project_dir: PathBuf::from("/src/api"),
+            name: Some("api".into()),
+            payload: Payload::new(true, vec!["sleep".into(), "9".into()]),
+            network: Some(false),
+            gh_token: true,
+            profile: None,
+            options: Default::default(),
+        });
+        let Command::Create {
+            shell,
+            args,
+            gh_token,
+            ..
+        } = command_of(create).unwrap()
+        else {
+            panic!("not a create");
+        };
+        assert!(shell && gh_token);
+        assert_eq!(args, ["sleep", "9"]);
+        let rm = command_of(Action::Remove {
+            name: name.clone(),
+            force: true,
+        })
+        .unwrap();
+        assert_eq!(
+            rm,
+            Command::Rm {
+                name: "api".into(),
+                force: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_engines_error_kinds_survive_and_a_lost_connection_is_unavailable() {
+        let refused = ClientError::Engine {
+            kind: "wrong_state".into(),
+            message: "sandbox \"api\" is stopped".into(),
+        };
+        let error = deck_error(refused);
+        assert_eq!(error.kind(), "wrong_state");
+        assert_eq!(error.to_string(), "sandbox \"api\" is stopped");
+        let lost = deck_error(ClientError::Closed {
+            reason: "the stream ended".into(),
+        });
+        assert_eq!(lost.kind(), "engine_unavailable");
+        let newer = deck_error(ClientError::Engine {
+            kind: "quota".into(),
+            message: "later".into(),
+        });
+        assert_eq!(newer.kind(), "internal");
+    }
+}
