@@ -369,11 +369,13 @@ fn tui(
 /// children (the engine's control clients), and the sandboxes' tmux server.
 fn tui_idle(ours: &[u32], server: u32, period: Duration) -> Figure {
     let own = || -> f64 { ours.iter().map(|p| cpu_secs_with_reaped(*p)).sum() };
+    // The engine may be the TUI's child: each process once, and none of `ours` again.
     let children = || -> f64 {
-        ours.iter()
-            .flat_map(|p| descendants(*p))
-            .map(cpu_secs)
-            .sum()
+        let mut pids: Vec<u32> = ours.iter().flat_map(|p| descendants(*p)).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids.retain(|p| !ours.contains(p));
+        pids.into_iter().map(cpu_secs).sum()
     };
     let (own0, kids0, server0) = (own(), children(), cpu_secs(server));
     std::thread::sleep(period);

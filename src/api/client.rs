@@ -524,6 +524,9 @@ impl Shared {
         lock(&self.watches).previews.each(&preview.name, |w| {
             w.send_replace(Some(update.clone()));
         });
+        if let Some(wakeups) = self.wakeups.get() {
+            wakeups.wake(crate::engine::wake::Topic::Preview);
+        }
         Ok(())
     }
 

@@ -9,6 +9,8 @@
 //!   `%exit`, a pane marked dead), over a control connection ([`super::preview::PaneWatch`]).
 //! - [`Topic::Usage`]: a Claude transcript grew (inotify on the usage roots, see
 //!   [`super::usage::UsageTracker`]).
+//! - [`Topic::Preview`]: a client of the engine got a new preview text (the engine reads a
+//!   watched pane on its output and pushes it); the TUI draws it without waiting for its tick.
 
 use tokio::sync::watch;
 
@@ -17,6 +19,7 @@ pub enum Topic {
     Agents,
     Records,
     Usage,
+    Preview,
 }
 
 /// The engine's wake-up counters; clones share them.
@@ -25,6 +28,7 @@ pub struct Wakeups {
     agents: watch::Sender<u64>,
     records: watch::Sender<u64>,
     usage: watch::Sender<u64>,
+    preview: watch::Sender<u64>,
 }
 
 impl Default for Wakeups {
@@ -33,6 +37,7 @@ impl Default for Wakeups {
             agents: watch::channel(0).0,
             records: watch::channel(0).0,
             usage: watch::channel(0).0,
+            preview: watch::channel(0).0,
         }
     }
 }
@@ -43,6 +48,7 @@ impl Wakeups {
             Topic::Agents => &self.agents,
             Topic::Records => &self.records,
             Topic::Usage => &self.usage,
+            Topic::Preview => &self.preview,
         }
     }
 

@@ -3,9 +3,10 @@
 //! the records the refresh task last published, report back as actions only when they have
 //! news, and end with the TUI's cancellation token.
 //!
-//! With the engine in this process, its wake-ups ([`crate::engine::wake`]) start a round
-//! before the timer: a hook event the status round, a transcript that grew the usage round
-//! (at most once per [`USAGE_WAKE_GAP`]), a session that came or went a records refresh.
+//! The handle's wake-ups ([`crate::engine::wake`]; for a client of `serve`, bumped by what
+//! the engine pushes) start a round before the timer: new agent states the status round, a transcript that grew the usage round
+//! (at most once per [`USAGE_WAKE_GAP`]), a session that came or went a records refresh, a
+//! new preview text a preview tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,25 +79,34 @@ pub fn start(
         }),
     );
     if let Some(records) = woken(Topic::Records) {
-        tokio::spawn(refresh_on_change(records, tx.clone(), cancel.clone()));
+        // A sandbox that came, changed or went: the records at once, as the monitor's
+        // timer would load them.
+        let act = || Action::MonitorTick;
+        tokio::spawn(act_on_change(records, tx.clone(), cancel.clone(), act));
+    }
+    if let Some(preview) = woken(Topic::Preview) {
+        // A new preview text: drawn now, not at the preview's next tick.
+        let act = || Action::PreviewTick;
+        tokio::spawn(act_on_change(preview, tx.clone(), cancel.clone(), act));
     }
 }
 
-/// A session that came or went refreshes the records at once, as the monitor's timer would.
-async fn refresh_on_change(
+/// Sends `act()` each time `woken` changes, at most once per [`STATUS_WAKE_GAP`].
+async fn act_on_change(
     mut woken: watch::Receiver<u64>,
     tx: UnboundedSender<Action>,
     cancel: CancellationToken,
+    act: impl Fn() -> Action,
 ) {
     loop {
         tokio::select! {
             () = cancel.cancelled() => return,
             changed = woken.changed() => if changed.is_err() { return },
         }
-        if tx.send(Action::MonitorTick).is_err() {
+        if tx.send(act()).is_err() {
             return;
         }
-        // A burst (a hundred sessions ending) is one refresh per gap.
+        // A burst (a hundred sandboxes ending) is one action per gap.
         tokio::time::sleep(STATUS_WAKE_GAP).await;
     }
 }

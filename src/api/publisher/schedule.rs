@@ -127,6 +127,8 @@ impl Schedule {
                 soon(&mut self.agents, self.agents_read, WAKE_GAP);
             }
             Topic::Usage => soon(&mut self.usage, self.usage_read, USAGE_WAKE_GAP),
+            // The previews have their own readers (`api::previews`).
+            Topic::Preview => {}
         }
     }
 
