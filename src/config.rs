@@ -27,6 +27,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
     pub logs: LogsConfig,
+    pub egress: crate::egress::EgressConfig,
+    pub mirror: MirrorConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,7 +64,7 @@ impl BubblewrapConfig {
 #[serde(deny_unknown_fields)]
 pub struct SandboxConfig {
     pub backend: BackendKind,
-    pub network: bool,
+    pub network: crate::sandbox::Network,
     pub agent: String,
     pub stop_timeout_ms: u64,
     /// How long `create`/`start` watch a new sandbox for an early death (0: not at all).
@@ -211,6 +213,15 @@ pub struct ServeConfig {
     /// client connected and no sandbox running; 0: it never does. `serve` typed by hand
     /// (or run by a unit) always stays.
     pub idle_exit_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorConfig {
+    /// The ssh command `mirror` and `--host` start, split like shell words.
+    pub ssh_command: String,
+    /// How long connecting may take, ssh and the engine's greeting included.
+    pub connect_timeout_secs: u64,
 }
 
 impl Config {
@@ -407,6 +418,18 @@ impl Config {
             self.notify.command.first().is_none_or(|c| !c.is_empty()),
             "notify.command",
             "must be empty or start with a program name",
+        )?;
+        check(
+            (1..=600).contains(&self.mirror.connect_timeout_secs),
+            "mirror.connect_timeout_secs",
+            "must be between 1 and 600",
+        )?;
+        // The rule `remote::SshCommand::parse` splits by; named here so the config stays
+        // below `remote` (which uses the API, which uses the config).
+        check(
+            shlex::split(&self.mirror.ssh_command).is_some_and(|words| !words.is_empty()),
+            "mirror.ssh_command",
+            "must split into words (like a shell, without unclosed quotes) and not be empty",
         )
     }
 
@@ -486,12 +509,16 @@ mod tests {
         std::fs::write(&system, "[sandbox]\nnetwork = false\n[ui]\nmouse = true\n").unwrap();
         std::fs::write(&user, "[ui]\nmouse = false\n").unwrap();
         let both = Config::load_system_and_user(&system, &user).unwrap();
-        assert!(!both.sandbox.network, "the system file applies");
+        assert_eq!(
+            both.sandbox.network,
+            crate::sandbox::Network::None,
+            "the system file applies, its old bool read"
+        );
         assert!(!both.ui.mouse, "the user's file wins");
         let system_only = Config::load_system_and_user(&system, &missing).unwrap();
         assert!(system_only.ui.mouse);
         let neither = Config::load_system_and_user(&missing, &missing).unwrap();
-        assert!(neither.sandbox.network);
+        assert_eq!(neither.sandbox.network, crate::sandbox::Network::Proxy);
         std::fs::write(&system, "[ui]\nmouse = \"yes\"\n").unwrap();
         let err = Config::load_system_and_user(&system, &user)
             .unwrap_err()
@@ -514,7 +541,7 @@ mod tests {
         let config = Config::from_layers(Some("[display]\nwidth = 800\n"), "test").unwrap();
         assert_eq!(config.display.width, 800);
         assert_eq!(config.display.height, 800);
-        assert!(config.sandbox.network);
+        assert_eq!(config.sandbox.network, crate::sandbox::Network::Proxy);
     }
 
     #[test]
@@ -534,6 +561,27 @@ mod tests {
         assert!(err.to_string().contains("idle_exit"), "{err}");
         let err = Config::from_layers(Some("[serve]\nidle_exit_secs = -1\n"), "test").unwrap_err();
         assert!(err.to_string().contains("idle_exit_secs"), "{err}");
+    }
+
+    #[test]
+    fn the_mirror_section_takes_an_ssh_command_that_splits_and_a_bounded_timeout() {
+        let defaults = Config::defaults();
+        assert_eq!(defaults.mirror.ssh_command, "ssh");
+        assert_eq!(defaults.mirror.connect_timeout_secs, 20);
+        let config = Config::from_layers(
+            Some("[mirror]\nssh_command = \"ssh -p 2222 -o 'ProxyJump a b'\"\n"),
+            "test",
+        )
+        .unwrap();
+        assert_eq!(config.mirror.ssh_command, "ssh -p 2222 -o 'ProxyJump a b'");
+        for bad in [
+            "[mirror]\nssh_command = \"ssh 'open\"\n",
+            "[mirror]\nssh_command = \"  \"\n",
+            "[mirror]\nconnect_timeout_secs = 0\n",
+        ] {
+            let err = Config::from_layers(Some(bad), "test").unwrap_err();
+            assert!(err.to_string().contains("mirror."), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -133,6 +133,29 @@ pub enum DeckError {
     #[error("{what}: {why}")]
     InvalidArgument { what: String, why: String },
 
+    /// Reaching another host's engine (over ssh) failed; `detail` says how, with what ssh
+    /// said when it said anything.
+    #[error("{host}: {detail}")]
+    Remote { host: String, detail: String },
+
+    /// Another host's engine speaks another protocol version (`docs/protocol.md`, Versions).
+    #[error(
+        "{host}: its engine speaks protocol version {theirs} and this sandbox-deck speaks {ours}; install the same sandbox-deck on both ends (and restart the engine there: `sandbox-deck serve`)"
+    )]
+    ProtocolMismatch {
+        host: String,
+        theirs: u32,
+        ours: u32,
+    },
+
+    /// Another host's engine refused a command: its error kind (one of ours) and message.
+    #[error("{host}: {message}")]
+    Refused {
+        host: String,
+        kind: &'static str,
+        message: String,
+    },
+
     /// The engine, reached over its API, refused or failed a command (or could not be
     /// reached): `kind` as the engine named it, `message` as it said it.
     #[error("{message}")]
@@ -199,6 +222,9 @@ impl DeckError {
             | DeckError::Os { .. } => "host",
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
+            DeckError::Remote { .. } => "remote",
+            DeckError::ProtocolMismatch { .. } => "protocol_version",
+            DeckError::Refused { kind, .. } => kind,
             DeckError::Api { kind, .. } => kind,
         }
     }
@@ -214,6 +240,16 @@ impl DeckError {
                 .unwrap_or("internal"),
             message: message.into(),
         }
+    }
+
+    /// A remote engine's error kind as one of ours (the API sends them as strings); a kind
+    /// this version does not know is `remote`.
+    pub fn known_kind(kind: &str) -> &'static str {
+        API_KINDS
+            .iter()
+            .find(|k| **k == kind)
+            .copied()
+            .unwrap_or("remote")
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {

@@ -29,7 +29,7 @@ pub struct SandboxMetrics {
     pub rss_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DiskMetrics {
     /// The directory whose filesystem this is (the state dir).
     pub path: PathBuf,
@@ -38,7 +38,7 @@ pub struct DiskMetrics {
     pub used_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostMetrics {
     pub cores: usize,
     /// All cores together, in percent of the whole host.

@@ -174,6 +174,77 @@ impl ProjectDir {
     }
 }
 
+/// How a sandbox reaches the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Its own network namespace with only `lo`, and a proxy the host owns at
+    /// 127.0.0.1:3128 that lets through only what the allowlist names.
+    #[default]
+    Proxy,
+    /// The host's network namespace, shared as it is.
+    Host,
+    /// Its own network namespace with only `lo`, and nothing else.
+    None,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::Proxy => "proxy",
+            Network::Host => "host",
+            Network::None => "none",
+        }
+    }
+
+    /// Whether the sandbox shares the host's network namespace.
+    pub fn shares_host(self) -> bool {
+        self == Network::Host
+    }
+
+    /// The next mode, for a switch that cycles through them.
+    pub fn next(self) -> Network {
+        match self {
+            Network::Proxy => Network::Host,
+            Network::Host => Network::None,
+            Network::None => Network::Proxy,
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Records (and configs) from before the modes stored a bool: `true` was the host's
+/// network, `false` none. Both spellings are read; the name is written.
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Old(bool),
+            Named(String),
+        }
+        match Stored::deserialize(deserializer)? {
+            Stored::Old(true) => Ok(Network::Host),
+            Stored::Old(false) => Ok(Network::None),
+            Stored::Named(name) => match name.as_str() {
+                "proxy" => Ok(Network::Proxy),
+                "host" => Ok(Network::Host),
+                "none" => Ok(Network::None),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown network {other:?}: expected \"proxy\", \"host\" or \"none\""
+                ))),
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
@@ -283,7 +354,11 @@ pub struct SandboxRecord {
     pub project_dir: ProjectDir,
     pub display: Option<u32>,
     pub tmux_session: Option<String>,
-    pub network: bool,
+    pub network: Network,
+    /// Hosts this sandbox may reach through its proxy beyond the shared allowlist
+    /// (`HOST[:PORT]` or `*.SUFFIX[:PORT]`), asked for at create time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
     pub managed: bool,
     pub created_at: DateTime<Utc>,
     pub exit_status: Option<i32>,
@@ -334,7 +409,8 @@ impl SandboxRecord {
             project_dir,
             display: None,
             tmux_session: None,
-            network: false,
+            network: Network::None,
+            allow: Vec::new(),
             managed: false,
             created_at: Utc::now(),
             exit_status: None,
@@ -375,7 +451,7 @@ impl SandboxRecord {
         SandboxRecord {
             state: SandboxState::Running,
             tmux_session: Some(name.into()),
-            network: true,
+            network: Network::Host,
             managed: true,
             ..record
         }

@@ -30,6 +30,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_tungstenite::WebSocketStream;
+pub use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+pub use tokio_tungstenite::tungstenite::handshake::client::Request as HandshakeRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -98,7 +100,22 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (ws, hello, snapshot) = tokio::time::timeout(CONNECT_TIMEOUT, open(stream))
+        let request = "ws://localhost/"
+            .into_client_request()
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        Client::connect_with(stream, request).await
+    }
+
+    /// [`Client::connect`] with a handshake request of the caller's: the TCP listener of
+    /// `serve --listen` wants its `Host` and an `Authorization: Bearer` header.
+    pub async fn connect_with<S>(
+        stream: S,
+        request: HandshakeRequest,
+    ) -> Result<Client, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (ws, hello, snapshot) = tokio::time::timeout(CONNECT_TIMEOUT, open(stream, request))
             .await
             .map_err(|_| {
                 ClientError::Transport(format!(
@@ -274,11 +291,14 @@ pub(super) fn gone() -> ClientError {
 type Ws<S> = WebSocketStream<S>;
 
 /// The handshake, the hello (version checked first) and the snapshot.
-async fn open<S>(stream: S) -> Result<(Ws<S>, Hello, Snapshot), ClientError>
+async fn open<S>(
+    stream: S,
+    request: HandshakeRequest,
+) -> Result<(Ws<S>, Hello, Snapshot), ClientError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut ws, _) = tokio_tungstenite::client_async_with_config("ws://localhost/", stream, None)
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, None)
         .await
         .map_err(|e| ClientError::Transport(format!("the websocket handshake: {e}")))?;
     let hello = first_text(&mut ws).await?;

@@ -3,6 +3,7 @@
 //! then finds the sandbox stopped), every mutating one written to the audit log.
 
 use std::collections::HashMap;
+use std::path::Component;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -17,7 +18,7 @@ use super::protocol::{Command, ServerMessage};
 use super::screens::Screens;
 use crate::engine::{Action, CreateRequest, Deck, EngineHandle};
 use crate::error::DeckError;
-use crate::sandbox::{Payload, SandboxName};
+use crate::sandbox::{Payload, ProjectDir, SandboxName};
 
 /// Who sent a command.
 #[derive(Debug, Clone, Copy)]
@@ -218,13 +219,61 @@ impl Dispatcher {
             }
             _ => {
                 let deck = Arc::clone(&self.deck);
-                tokio::task::spawn_blocking(move || json(&deck.list()?))
+                let command = command.clone();
+                tokio::task::spawn_blocking(move || report(&deck, command))
                     .await
                     .map_err(|e| Failure {
                         kind: "internal",
                         message: format!("the command's task failed: {e}"),
                     })?
             }
+        }
+    }
+}
+
+/// The list and the CLI's reports, blocking (on a blocking thread).
+fn report(deck: &Deck, command: Command) -> Result<Value, Failure> {
+    match command {
+        Command::StatusReport { name, metrics } => {
+            let records = match name {
+                Some(name) => vec![deck.show(&name)?],
+                None => deck.list()?,
+            };
+            json(&deck.status_report(&records, metrics))
+        }
+        Command::UsageReport { name, since, by } => {
+            let query =
+                deck.usage_query(name.as_deref(), since.as_deref(), by.unwrap_or_default())?;
+            json(&deck.usage_report(&mut deck.usage_index(), &query)?)
+        }
+        Command::CompleteDir { input } => {
+            json(&crate::engine::dir_completion::complete_dir(&input))
+        }
+        Command::PurgeProject { project_dir } => {
+            json(&deck.purge_project_state(&removed_project(&project_dir)?)?)
+        }
+        _ => json(&deck.list()?),
+    }
+}
+
+/// A project dir to purge the state of: it may be gone by now (its state is what is left),
+/// so an absolute, normalised path that no longer exists is taken as it is.
+fn removed_project(path: &std::path::Path) -> Result<ProjectDir, Failure> {
+    match ProjectDir::parse(path) {
+        Ok(project) => Ok(project),
+        Err(e) if path.exists() => Err(e.into()),
+        Err(e) => {
+            let normal = path.is_absolute()
+                && path
+                    .components()
+                    .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+            if !normal || path == std::path::Path::new("/") {
+                return Err(e.into());
+            }
+            serde_json::from_value(serde_json::json!(path)).map_err(|e| Failure {
+                kind: "invalid_project_dir",
+                message: e.to_string(),
+            })
         }
     }
 }
@@ -263,6 +312,7 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             shell,
             args,
             network,
+            allow,
             gh_token,
             options,
         } => json(&deck.execute(Action::Create(CreateRequest {
@@ -270,6 +320,7 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             name,
             payload: Payload::new(shell, args),
             network,
+            allow,
             gh_token,
             profile: None,
             options,

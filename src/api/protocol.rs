@@ -17,7 +17,8 @@ use crate::sandbox::{Options, SandboxId, SandboxName, SandboxRecord};
 /// Bumped on any change a client of the previous version would misread.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// What this engine offers, announced in the hello.
+/// What this engine offers, announced in the hello. `reports`: the CLI's own reports
+/// (`status_report`, `usage_report`, `purge_project`), which `--host` asks for.
 pub const CAPABILITIES: &[&str] = &[
     "commands",
     "events",
@@ -25,6 +26,8 @@ pub const CAPABILITIES: &[&str] = &[
     "screen_stats",
     "previews",
     "output",
+    "reports",
+    "paths",
 ];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
@@ -51,6 +54,10 @@ pub const COMMANDS: &[&str] = &[
     "unsubscribe_preview",
     "subscribe_output",
     "unsubscribe_output",
+    "status_report",
+    "usage_report",
+    "purge_project",
+    "complete_dir",
 ];
 
 /// The one message a client sends: a command with the id its reply will carry.
@@ -80,7 +87,10 @@ pub enum Command {
         #[serde(default)]
         args: Vec<String>,
         #[serde(default)]
-        network: Option<bool>,
+        network: Option<crate::sandbox::Network>,
+        /// Rules its proxy lets through beyond the shared allowlist (`HOST[:PORT]`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allow: Vec<String>,
         /// Pass a GitHub token (`gh auth token` as the engine's user) to the sandbox.
         #[serde(default)]
         gh_token: bool,
@@ -152,6 +162,32 @@ pub enum Command {
     UnsubscribeOutput {
         name: String,
     },
+    /// What `status --json` prints: one reading per sandbox (or NAME), not debounced.
+    StatusReport {
+        #[serde(default)]
+        name: Option<String>,
+        /// Also CPU and memory, sampled twice a second apart.
+        #[serde(default)]
+        metrics: bool,
+    },
+    /// What `usage --json` prints, for NAME's project or all, from a day on, grouped.
+    UsageReport {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        since: Option<String>,
+        #[serde(default)]
+        by: Option<crate::usage::GroupBy>,
+    },
+    /// What `rm --purge` does after the `rm`: the project's state removed when no sandbox
+    /// uses the project any more.
+    PurgeProject {
+        project_dir: PathBuf,
+    },
+    /// The dirs on the engine's host that complete `input` (a project dir being typed).
+    CompleteDir {
+        input: String,
+    },
 }
 
 impl Command {
@@ -179,6 +215,10 @@ impl Command {
             Command::UnsubscribePreview { .. } => "unsubscribe_preview",
             Command::SubscribeOutput { .. } => "subscribe_output",
             Command::UnsubscribeOutput { .. } => "unsubscribe_output",
+            Command::StatusReport { .. } => "status_report",
+            Command::UsageReport { .. } => "usage_report",
+            Command::PurgeProject { .. } => "purge_project",
+            Command::CompleteDir { .. } => "complete_dir",
         }
     }
 
@@ -204,6 +244,7 @@ impl Command {
                 | Command::Stop { .. }
                 | Command::Restart { .. }
                 | Command::Rm { .. }
+                | Command::PurgeProject { .. }
         )
     }
 }

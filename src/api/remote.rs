@@ -136,7 +136,7 @@ impl RemoteEngine {
     }
 
     /// Sends `command` and waits for its result as `T`.
-    fn call<T: DeserializeOwned>(&self, command: Command) -> Result<T> {
+    pub fn call<T: DeserializeOwned>(&self, command: Command) -> Result<T> {
         self.client()?
             .send(command)
             .wait()
@@ -324,6 +324,7 @@ fn command_of(action: Action) -> Result<Command> {
                 shell,
                 args: request.payload.arguments().to_vec(),
                 network: request.network,
+                allow: request.allow,
                 gh_token: request.gh_token,
                 options: request.options,
             }
@@ -393,7 +394,8 @@ mod tests {
             project_dir: PathBuf::from("/src/api"),
             name: Some("api".into()),
             payload: Payload::new(true, vec!["sleep".into(), "9".into()]),
-            network: Some(false),
+            network: Some(crate::sandbox::Network::None),
+            allow: Vec::new(),
             gh_token: true,
             profile: None,
             options: Default::default(),

@@ -107,6 +107,11 @@ impl Token {
         Token::parse(&text).map_err(refuse)
     }
 
+    /// The `Authorization` header's value a client sends with it.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", String::from_utf8_lossy(&self.0))
+    }
+
     /// The file's text without surrounding whitespace: 32 to 1024 hex digits.
     fn parse(text: &str) -> std::result::Result<Token, String> {
         let token = text.trim_ascii();

@@ -14,8 +14,10 @@ use crate::backend::{
     AGENT_SETTINGS, BROWSER_WRAPPER, BROWSER_WRAPPER_SCRIPT, ClaudeView, Launch, ProjectState,
     STATUS_DIR, landlock, seccomp,
 };
+use crate::egress::{self, BwrapFds};
 use crate::error::{DeckError, Result};
 use crate::host::xvfb;
+use crate::sandbox::Network;
 use crate::spec::Profile;
 
 /// Where bwrap reads its inputs from inside the child (fixed numbers, mapped with
@@ -25,6 +27,11 @@ const SECCOMP_FDS: [i32; 4] = [20, 23, 25, 26];
 const SECRETS_FD: i32 = 21;
 const POLICY_FD: i32 = 22;
 const WRAPPER_FD: i32 = 24;
+/// `--network proxy`: bwrap's info and block pipes (see `egress::plant`), and the CONNECT
+/// helper for ssh.
+const INFO_FD: i32 = 27;
+const BLOCK_FD: i32 = 28;
+const CONNECT_FD: i32 = 29;
 
 /// The uid and gid a root caller's sandbox runs as when it has a browser: Chromium refuses
 /// to run its sandbox as uid 0 ("Running as root without --no-sandbox is not supported").
@@ -69,7 +76,7 @@ pub enum Mount {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub hostname: String,
-    pub network: bool,
+    pub network: Network,
     pub hardening: bool,
     /// Whether processes inside may create a user namespace (one that can hold only a pid
     /// namespace: see `seccomp::NAMESPACE_FLAGS`). Only a sandbox with a browser gets it.
@@ -98,7 +105,8 @@ pub struct Plan {
 /// 7. The project read-write, its pinned dirs, then the git view (after the pins: a pin
 ///    bound later would cover it), then the protected paths read-only over all of those.
 /// 8. Sockets, devices, the status dir, the hook settings, the X socket and cookie.
-/// 9. The secrets file (the command is wrapped to load it).
+/// 9. The secrets file (the command is wrapped to load it), then with `--network proxy`
+///    the CONNECT helper for ssh.
 /// 10. Last, with hardening, `/` remounted read-only: after every mount, which all need
 ///     their mount points created.
 #[allow(clippy::too_many_lines)]
@@ -214,6 +222,12 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         wrapped.append(&mut command);
         command = wrapped;
     }
+    if launch.network == Network::Proxy {
+        mounts.push(Mount::ExecData {
+            fd: CONNECT_FD,
+            path: egress::CONNECT_SCRIPT.into(),
+        });
+    }
     if launch.hardening {
         mounts.push(Mount::RemountRo("/".into()));
     }
@@ -321,8 +335,18 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
             plan.hostname.as_ref(),
         ]);
     }
-    if !plan.network {
+    if !plan.network.shares_host() {
         push(&["--unshare-net".as_ref()]);
+    }
+    if plan.network == Network::Proxy {
+        // bwrap reports its child and holds it until the proxy's listeners are inside.
+        let (info, block) = (INFO_FD.to_string(), BLOCK_FD.to_string());
+        push(&[
+            "--info-fd".as_ref(),
+            info.as_ref(),
+            "--block-fd".as_ref(),
+            block.as_ref(),
+        ]);
     }
     push(&[
         "--die-with-parent".as_ref(),
@@ -373,7 +397,14 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
 /// The bwrap process for a launch. Its own environment is cleared and rebuilt from the
 /// allowlist: bwrap's pid 1 keeps the environment it was started with and `/proc/1/environ`
 /// is readable inside, so `--clearenv` alone would leak the caller's secrets.
-pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Result<Command> {
+///
+/// A `--network proxy` launch needs its proxy's pipes (`egress::start_proxy`).
+pub fn command(
+    bwrap: &Path,
+    profile: &Profile,
+    launch: &Launch,
+    egress: Option<BwrapFds>,
+) -> Result<Command> {
     let mut command = Command::new(bwrap);
     command.arg0("bwrap");
     command.args(argv(&plan(profile, launch)));
@@ -421,6 +452,29 @@ pub fn command(bwrap: &Path, profile: &Profile, launch: &Launch) -> Result<Comma
             });
         }
     }
+    match (launch.network, egress) {
+        (Network::Proxy, Some(pipes)) => {
+            fds.push(FdMapping {
+                parent_fd: pipes.info,
+                child_fd: INFO_FD,
+            });
+            fds.push(FdMapping {
+                parent_fd: pipes.block,
+                child_fd: BLOCK_FD,
+            });
+            fds.push(FdMapping {
+                parent_fd: data_fd(egress::CONNECT_SCRIPT_TEXT.as_bytes())?,
+                child_fd: CONNECT_FD,
+            });
+        }
+        (Network::Proxy, None) => {
+            return Err(DeckError::host(
+                "starting bwrap",
+                "a proxy-mode sandbox without its proxy",
+            ));
+        }
+        _ => {}
+    }
     command
         .fd_mappings(fds)
         .map_err(|e| DeckError::os("passing descriptors to bwrap", std::io::Error::other(e)))?;
@@ -460,7 +514,7 @@ mod tests {
             hostname: "api".into(),
             project: "/home/dev/code/api".into(),
             home: "/home/dev".into(),
-            network: true,
+            network: Network::Host,
             display: Some(SandboxDisplay {
                 number: 12,
                 xauthority: "/run/user/1000/sandbox-deck/sandboxes/ab/Xauthority".into(),
@@ -531,8 +585,33 @@ mod tests {
         assert_eq!(fds, seccomp::PROGRAM_COUNT, "one descriptor per program");
         assert!(!args.contains(&"--unshare-net".to_string()));
         let mut offline = launch();
-        offline.network = false;
+        offline.network = Network::None;
         assert!(args_of(&offline).contains(&"--unshare-net".to_string()));
+        assert!(!args_of(&offline).contains(&"--info-fd".to_string()));
+    }
+
+    #[test]
+    fn a_proxy_sandbox_has_its_own_network_and_waits_for_its_proxy() {
+        let mut proxied = launch();
+        proxied.network = Network::Proxy;
+        let args = args_of(&proxied);
+        assert!(args.contains(&"--unshare-net".to_string()));
+        let info = position(&args, &["--info-fd", "27", "--block-fd", "28"]).unwrap();
+        let separator = args.iter().position(|a| a == "--").unwrap();
+        assert!(info < separator);
+        let helper = position(&args, &["--ro-bind-data", "29", egress::CONNECT_SCRIPT]).unwrap();
+        let remount = position(&args, &["--remount-ro", "/"]).unwrap();
+        assert!(
+            helper < remount,
+            "the helper is mounted before / goes read-only"
+        );
+        let err = command(
+            Path::new("/usr/bin/bwrap"),
+            &Profile::host(),
+            &proxied,
+            None,
+        );
+        assert!(err.is_err(), "never without its proxy's pipes");
     }
 
     #[test]
@@ -866,7 +945,7 @@ mod tests {
     fn the_environment_of_bwrap_itself_is_cleared() {
         let mut l = launch();
         l.env = vec![("TERM".into(), "xterm".into())];
-        let cmd = command(Path::new("/usr/bin/bwrap"), &Profile::host(), &l).unwrap();
+        let cmd = command(Path::new("/usr/bin/bwrap"), &Profile::host(), &l, None).unwrap();
         let envs: Vec<_> = cmd.get_envs().collect();
         assert_eq!(envs.len(), 1);
         assert_eq!(envs[0].0, "TERM");
@@ -1017,7 +1096,7 @@ mod tests {
         };
         let full = launch();
         let mut everything = with_browser(chromium_policy(&["a".repeat(32)]));
-        everything.network = false;
+        everything.network = Network::None;
         everything.secrets = vec![("TOKEN".into(), "secret".into())];
         everything.status_dir = Some("/run/user/1000/sandbox-deck/sandboxes/ab/status".into());
         everything.agent_settings =

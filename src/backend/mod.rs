@@ -75,7 +75,7 @@ pub struct Launch {
     pub project: PathBuf,
     /// The host user's home path: the sandbox gets a fresh home at the same path.
     pub home: PathBuf,
-    pub network: bool,
+    pub network: crate::sandbox::Network,
     pub display: Option<SandboxDisplay>,
     /// The payload's argv, first element an absolute path or a name on the sandbox PATH.
     pub command: Vec<OsString>,

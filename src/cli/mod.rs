@@ -31,6 +31,7 @@ macro_rules! tell {
 mod commands;
 pub mod docs;
 mod output;
+mod remote;
 mod sandbox_args;
 mod table;
 
@@ -103,6 +104,9 @@ pub enum Cmd {
     /// sandbox-deck bridge` is how a mirror reaches it.
     #[command(long_about = bridge::LONG_ABOUT)]
     Bridge(bridge::Args),
+    /// The control center on this terminal for another host's sandboxes, through `ssh -T
+    /// HOST sandbox-deck bridge` (your ssh config and keys apply).
+    Mirror(mirror::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),
     /// Print the man page, or with DIR write one page per command there (sandbox-deck.1,
@@ -111,6 +115,15 @@ pub enum Cmd {
     /// Internal: keeps a sandbox's view of the project's git dir and the host's in step.
     #[command(hide = true)]
     GitSync(git_sync::Args),
+    /// The credential proxy-mode agents use without ever holding it: hand it over on stdin
+    /// (`claude setup-token` makes one), see whether one is set, or remove it.
+    #[command(long_about = auth::LONG_ABOUT)]
+    Auth(auth::Args),
+    /// A proxy-mode sandbox's egress: its proxy's last decisions, or allow/deny a host.
+    Net(net::Args),
+    /// Internal: a `--network proxy` sandbox's egress proxy.
+    #[command(hide = true)]
+    EgressProxy(egress_proxy::Args),
     /// Internal: the command tmux runs in a managed sandbox's pane.
     #[command(hide = true)]
     RunManaged(run_managed::Args),
@@ -191,9 +204,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Usage(args) => usage::exec(args, json),
         Cmd::Serve(args) => serve::exec(args, json),
         Cmd::Bridge(args) => bridge::exec(args, json),
+        Cmd::Mirror(args) => mirror::exec(args, json),
         Cmd::Completions(args) => completions::exec(args, json),
         Cmd::Man(args) => man::exec(args, json),
         Cmd::GitSync(args) => git_sync::exec(args, json),
+        Cmd::EgressProxy(args) => egress_proxy::exec(args, json),
+        Cmd::Auth(args) => auth::exec(args, json),
+        Cmd::Net(args) => net::exec(args, json),
         Cmd::RunManaged(args) => run_managed::exec(args, json),
     }
 }

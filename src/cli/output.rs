@@ -55,7 +55,7 @@ pub(super) fn print_record(record: &SandboxRecord, json: bool) -> anyhow::Result
             "tmux session",
             record.tmux_session.clone().unwrap_or("-".into()),
         ),
-        ("network", if record.network { "on" } else { "off" }.into()),
+        ("network", network_text(record)),
         (
             "managed",
             if record.managed {
@@ -71,6 +71,19 @@ pub(super) fn print_record(record: &SandboxRecord, json: bool) -> anyhow::Result
         say!("{key:13} {value}");
     }
     Ok(())
+}
+
+/// The mode, and a proxy-mode sandbox's own rules when it has any.
+fn network_text(record: &SandboxRecord) -> String {
+    if record.allow.is_empty() {
+        record.network.to_string()
+    } else {
+        format!(
+            "{} (also allows {})",
+            record.network,
+            record.allow.join(", ")
+        )
+    }
 }
 
 fn state_text(record: &SandboxRecord) -> String {

@@ -5,23 +5,21 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::backend::Options;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum NetworkMode {
-    /// Shared with the host (the agent needs its API); Landlock keeps host abstract sockets out.
-    Host,
-    /// Its own network namespace with only `lo`.
-    None,
-}
+use crate::sandbox::Network;
 
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// Run bash (or the command after --) instead of the agent.
     #[arg(long)]
     pub shell: bool,
-    /// The network: `host` (default) or `none`.
+    /// The network: `proxy` (only the allowlist's hosts, through a proxy the host runs),
+    /// `host` (the host's network as it is) or `none`. Default: `sandbox.network` (proxy).
     #[arg(long, value_enum, conflicts_with = "no_network")]
-    pub network: Option<NetworkMode>,
+    pub network: Option<Network>,
+    /// A host its proxy also lets through: `HOST`, `HOST:PORT`, `*.SUFFIX[:PORT]` or an IP
+    /// address (repeatable; proxy mode only).
+    #[arg(long = "allow", value_name = "HOST[:PORT]")]
+    pub allow: Vec<String>,
     /// Same as --network none.
     #[arg(long)]
     pub no_network: bool,
@@ -47,11 +45,11 @@ pub struct CommonArgs {
 
 impl CommonArgs {
     /// `--network`/`--no-network`, or None for the config's default.
-    pub(super) fn network(&self) -> Option<bool> {
-        match (self.network, self.no_network) {
-            (_, true) | (Some(NetworkMode::None), _) => Some(false),
-            (Some(NetworkMode::Host), _) => Some(true),
-            (None, false) => None,
+    pub(super) fn network(&self) -> Option<Network> {
+        if self.no_network {
+            Some(Network::None)
+        } else {
+            self.network
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Deck;
 use crate::error::{IoContext, Result};
@@ -12,7 +12,7 @@ use crate::paths::ProjectState;
 use crate::sandbox::{ProjectDir, SandboxRecord};
 
 /// What `rm --purge` did with the project's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Purge {
     /// `--purge` was not given.

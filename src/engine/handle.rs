@@ -36,8 +36,8 @@ pub struct EngineInfo {
     pub runtime_dir: PathBuf,
     /// `sandbox.agent`: what a new sandbox runs.
     pub agent: String,
-    /// `sandbox.network`: whether a new sandbox has the network.
-    pub default_network: bool,
+    /// `sandbox.network`: the network mode of a new sandbox.
+    pub default_network: crate::sandbox::Network,
     /// The opt-ins `[bubblewrap]` turns on, which a new sandbox gets.
     pub default_options: Options,
     /// `monitor.interval_ms`: how often the records are worth asking for.
@@ -124,8 +124,18 @@ pub trait EngineHandle: Send + Sync {
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand>;
     /// A sandbox's screen, to take frames from while it is watched.
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>>;
-    /// What wakes the workers before their timer, when the engine is in this process (a
-    /// remote engine pushes its changes instead).
+    /// The dirs that complete `input` (a project dir being typed), listed where the engine's
+    /// files are.
+    fn complete_dir(&self, input: &str) -> Vec<String> {
+        super::dir_completion::complete_dir(input)
+    }
+    /// Whether the engine's files are this host's: the front end may then make a missing
+    /// project dir itself. A mirror's are on another host.
+    fn files_are_here(&self) -> bool {
+        true
+    }
+    /// What wakes the front end's workers before their timer: the engine's own wake-ups, or
+    /// for a client of `serve` what the engine pushes. None: the timers alone.
     fn wakeups(&self) -> Option<Wakeups> {
         None
     }

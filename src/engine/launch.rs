@@ -17,13 +17,14 @@ use crate::backend::exposure::{self, ExposureInput};
 use crate::backend::{
     self, ClaudeView, EnvInput, Launch, ProjectState, SandboxDisplay, claude_home, git_view,
 };
+use crate::egress;
 use crate::error::{DeckError, IoContext, Result};
 use crate::host::fs::make_private_dir;
 use crate::host::process::ProcRef;
 use crate::host::{capabilities, job, namespace};
 use crate::paths::SandboxFiles;
 use crate::sandbox::{
-    BackendKind, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
+    BackendKind, Network, Payload, ProjectDir, SandboxId, SandboxName, SandboxRecord, SandboxState,
 };
 use crate::spec::Profile;
 
@@ -503,7 +504,14 @@ impl Deck {
         let payload = self.payload_command(record, &profile, resume)?;
         let home = home_dir()?;
         let state = self.project_state(&record.project_dir)?;
-        let claude = ClaudeView::resolve(&home, record.project_dir.as_path(), &state.claude_dir())?;
+        let mut claude =
+            ClaudeView::resolve(&home, record.project_dir.as_path(), &state.claude_dir())?;
+        // The credential never inside: a proxy-mode sandbox gets a placeholder instead, and
+        // no credentials file of the host's.
+        let api = self.api_placeholder(record)?;
+        if api.is_some() {
+            claude.credentials = None;
+        }
         let agent = payload
             .agent
             .as_deref()
@@ -519,7 +527,7 @@ impl Deck {
         let bw = &self.config.bubblewrap;
         let exposure = self.exposure(record, &home, &state.dir, &caller, notices)?;
         let browser = self.sandbox_browser(record, &profile)?;
-        let env = backend::sandbox_env(&EnvInput {
+        let mut env = backend::sandbox_env(&EnvInput {
             backend: record.backend,
             profile: &profile,
             caller: &caller,
@@ -530,7 +538,8 @@ impl Deck {
             exposure_env: &exposure.env,
             browser: browser.as_ref().map(|b| b.binary.as_path()),
         });
-        let secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
+        let mut secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
+        network_env(record.network, api.as_ref(), &mut env, &mut secrets);
         if let Some((key, _)) = secrets.iter().find(|(_, v)| v.contains('\n')) {
             return Err(DeckError::host(
                 "passing secrets",
@@ -560,10 +569,58 @@ impl Deck {
             payload_env.retain(|(k, _)| k != key);
             payload_env.push((key.clone(), value.clone()));
         }
+        // Last: once the proxy runs, nothing here may fail (it would wait for a bwrap that
+        // never comes, until the pipes close with this process's Command).
+        let pipes = match record.network {
+            Network::Proxy => Some(self.start_egress_proxy(record, api)?),
+            Network::Host | Network::None => None,
+        };
         Ok((
-            backend::bubblewrap::command(&bwrap, &profile, &launch)?,
+            backend::bubblewrap::command(&bwrap, &profile, &launch, pipes)?,
             payload_env,
         ))
+    }
+
+    /// A new placeholder for a proxy-mode agent, when the user handed a credential over.
+    fn api_placeholder(
+        &self,
+        record: &SandboxRecord,
+    ) -> Result<Option<(egress::credential::Kind, String)>> {
+        if record.network != Network::Proxy {
+            return Ok(None);
+        }
+        let Some(credential) = egress::credential::Credential::load(&self.paths.credential_file())?
+        else {
+            return Ok(None);
+        };
+        let placeholder = egress::credential::placeholder(credential.kind)?;
+        Ok(Some((credential.kind, placeholder)))
+    }
+
+    /// Writes the sandbox's egress spec and starts its proxy (see `egress`).
+    fn start_egress_proxy(
+        &self,
+        record: &SandboxRecord,
+        api: Option<(egress::credential::Kind, String)>,
+    ) -> Result<egress::BwrapFds> {
+        let files = self.paths.sandbox_of(record);
+        make_private_dir(files.runtime_dir())?;
+        make_private_dir(files.state_dir())?;
+        let config = &self.config.egress;
+        let mut spec = egress::Spec::build(
+            record.name.as_str(),
+            config,
+            &record.allow,
+            files.egress_log(),
+        )?;
+        spec.api = api.map(|(_, placeholder)| egress::ApiSpec {
+            credential_file: self.paths.credential_file(),
+            placeholder,
+            upstream: config.api_upstream.clone(),
+            extra_ca: Some(PathBuf::from(&config.extra_ca)).filter(|p| !p.as_os_str().is_empty()),
+        });
+        spec.write(&files.egress_spec())?;
+        egress::start_proxy(&files.egress_spec())
     }
 
     /// What the sandbox is given of the host beyond the profile: the options' exposures,
@@ -599,7 +656,7 @@ impl Deck {
                     warning: warning.clone(),
                 }),
         );
-        if bw.hardening && record.network && backend::landlock::abi_version() < 6 {
+        if bw.hardening && record.network.shares_host() && backend::landlock::abi_version() < 6 {
             notices.push(LaunchNotice::NoLandlockScoping);
         }
         Ok(exposure)
@@ -670,6 +727,25 @@ impl Deck {
             claude_home::seed_claude_json(&home_dir()?, project.as_path(), &copy)?;
         }
         Ok(state)
+    }
+}
+
+/// What the network mode adds inside: the proxy's variables, and with a credential handed
+/// over its placeholder in place of any credential variable the config would pass.
+fn network_env(
+    network: Network,
+    api: Option<&(egress::credential::Kind, String)>,
+    env: &mut Vec<(String, String)>,
+    secrets: &mut Vec<(String, String)>,
+) {
+    if network == Network::Proxy {
+        env.extend(egress::proxy_env());
+    }
+    if let Some((kind, placeholder)) = api {
+        let credential_var = |k: &str| k == "ANTHROPIC_API_KEY" || k == "CLAUDE_CODE_OAUTH_TOKEN";
+        env.retain(|(k, _)| !credential_var(k));
+        secrets.retain(|(k, _)| !credential_var(k));
+        env.extend(egress::credential::inside_env(*kind, placeholder));
     }
 }
 

@@ -1,6 +1,8 @@
 //! The engine and its local `Deck` handle (D6): every front end (CLI, TUI, API) reads
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
+pub mod dir_completion;
+pub mod egress;
 pub mod gc;
 pub mod handle;
 pub mod hook_watch;
@@ -14,6 +16,7 @@ pub mod resume;
 pub mod screen;
 pub mod service;
 pub mod status;
+pub mod status_report;
 pub mod transcript_watch;
 pub mod usage;
 pub mod wake;
@@ -41,7 +44,10 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub payload: Payload,
     /// Defaults to `sandbox.network` from the config.
-    pub network: Option<bool>,
+    pub network: Option<crate::sandbox::Network>,
+    /// Hosts its proxy lets through beyond the shared allowlist (`HOST[:PORT]`).
+    #[serde(default)]
+    pub allow: Vec<String>,
     pub gh_token: bool,
     /// A profile JSON file; the built-in host profile when absent.
     pub profile: Option<PathBuf>,
@@ -158,6 +164,7 @@ impl Deck {
     ) -> SandboxRecord {
         SandboxRecord {
             network: request.network.unwrap_or(self.config.sandbox.network),
+            allow: request.allow,
             gh_token: request.gh_token,
             profile: request.profile.map(|p| p.canonicalize().unwrap_or(p)),
             options: request.options,

@@ -63,6 +63,12 @@ impl Paths {
         self.state_dir.join("usage-cache.json")
     }
 
+    /// The credential the user handed over for proxy-mode agents (0600; see
+    /// `egress::credential`).
+    pub fn credential_file(&self) -> PathBuf {
+        self.state_dir.join("credential").join("anthropic.json")
+    }
+
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")
     }
@@ -223,6 +229,17 @@ impl SandboxFiles {
     /// itself, which no sandbox sees (only its subdirs are bound in).
     pub fn pane_log(&self) -> PathBuf {
         self.state.join("pane.log")
+    }
+
+    /// What its egress proxy enforces (the allowlist and how to resolve), written at launch.
+    pub fn egress_spec(&self) -> PathBuf {
+        self.runtime.join("egress.json")
+    }
+
+    /// Its egress proxy's decisions, one JSON object a line, and `egress.log.1` after
+    /// rotation. In the state dir itself, which no sandbox sees.
+    pub fn egress_log(&self) -> PathBuf {
+        self.state.join("egress.log")
     }
 
     /// Its own browser profile: it outlives stop and start (unlike the runtime dir) and goes

@@ -43,7 +43,12 @@ pub async fn run(engine: Arc<dyn EngineHandle>, front: Front) -> anyhow::Result<
     terminal::install_panic_hook();
     let mut tui = Tui::enter(mouse).context("setting up the terminal")?;
     let image_protocol = front.image_protocol;
-    let state = initial_state(&info, &front, tui.size()?);
+    let mut state = initial_state(&info, &front, tui.size()?);
+    if !engine.files_are_here() {
+        // Another host's sandboxes: our working dir and home mean nothing there.
+        state.settings.start_dir = "/".into();
+        state.settings.home = None;
+    }
     // The first frame goes out before the terminal is asked anything: a terminal slow to
     // answer (or silent) must not leave the user looking at a blank screen.
     tui.draw(&state, &theme).context("drawing")?;

@@ -3,7 +3,6 @@
 //! Everything goes through the engine handle; the records the workers read travel on a
 //! `watch` channel fed by the one refresh task.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -14,12 +13,10 @@ use super::action::{Action, Effect, Op};
 use super::feed::Feeds;
 use super::graphics::Graphics;
 use crate::config::NotifyConfig;
+use crate::engine::dir_completion::expand_home;
 use crate::engine::status::notify;
 use crate::engine::{Action as DeckAction, CreateRequest, EngineHandle};
 use crate::sandbox::{SandboxName, SandboxRecord};
-
-/// Directory completions offered at most.
-const MAX_COMPLETIONS: usize = 200;
 
 pub struct Runner {
     engine: Arc<dyn EngineHandle>,
@@ -83,7 +80,7 @@ impl Runner {
                 blocking(tx, move || create(engine.as_ref(), *request, true));
             }
             Effect::CompletePath(input) => blocking(tx, move || Action::Completed {
-                candidates: complete_dir(&input),
+                candidates: engine.complete_dir(&input),
                 input,
             }),
             Effect::Notify(change) => {
@@ -175,6 +172,14 @@ fn logged(what: &str, e: crate::error::DeckError) -> String {
 /// said yes to it), else reported so the form can ask.
 fn create(engine: &dyn EngineHandle, mut request: CreateRequest, make_dir: bool) -> Action {
     let typed = request.project_dir.display().to_string();
+    // Another host's engine judges its own paths (it refuses a missing dir).
+    if !engine.files_are_here() {
+        return Action::Created(
+            engine
+                .execute(DeckAction::Create(request))
+                .map_err(|e| logged("creating a sandbox", e)),
+        );
+    }
     request.project_dir = expand_home(&request.project_dir);
     if !request.project_dir.exists() {
         if !make_dir {
@@ -205,70 +210,5 @@ fn run_op(
         Op::Stop => engine.execute(DeckAction::Stop { name }),
         Op::Restart => engine.restart(&name, false),
         Op::Remove { force } => engine.execute(DeckAction::Remove { name, force }),
-    }
-}
-
-fn home() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(PathBuf::from)
-}
-
-/// `~/x` → `$HOME/x`; anything else unchanged.
-pub fn expand_home(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), home()) {
-        (Ok(rest), Some(home)) => home.join(rest),
-        _ => path.to_owned(),
-    }
-}
-
-/// The directories that complete `input`, written the way the user wrote the parent
-/// (so `~/sr` completes to `~/src`). Hidden ones only when asked for with a dot.
-pub fn complete_dir(input: &str) -> Vec<String> {
-    let (parent, prefix) = match input.rfind('/') {
-        Some(i) => (&input[..=i], &input[i + 1..]),
-        None => ("./", input),
-    };
-    let Ok(entries) = std::fs::read_dir(expand_home(Path::new(parent))) else {
-        return Vec::new();
-    };
-    let mut found: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.starts_with(prefix) && (prefix.starts_with('.') || !n.starts_with('.')))
-        .map(|n| {
-            if input.contains('/') {
-                format!("{parent}{n}")
-            } else {
-                n
-            }
-        })
-        .take(MAX_COMPLETIONS)
-        .collect();
-    found.sort();
-    found
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn directories_complete_and_files_do_not() {
-        let root = tempfile::tempdir().unwrap();
-        for dir in ["alpha", "alps", ".hidden"] {
-            std::fs::create_dir(root.path().join(dir)).unwrap();
-        }
-        std::fs::write(root.path().join("alfile"), "").unwrap();
-        let base = format!("{}/", root.path().display());
-        assert_eq!(
-            complete_dir(&format!("{base}al")),
-            [format!("{base}alpha"), format!("{base}alps")]
-        );
-        assert_eq!(
-            complete_dir(&format!("{base}.h")),
-            [format!("{base}.hidden")]
-        );
-        assert_eq!(complete_dir(&base).len(), 2);
-        assert!(complete_dir(&format!("{base}missing/x")).is_empty());
     }
 }

@@ -45,7 +45,7 @@ pub struct Form {
     pub name: String,
     /// Once the user typed a name, a new dir no longer replaces it.
     pub name_edited: bool,
-    pub network: bool,
+    pub network: crate::sandbox::Network,
     pub gh_token: bool,
     pub shell: bool,
     /// The engine's own message, shown under the field it is about.
@@ -58,7 +58,7 @@ pub struct Form {
 }
 
 impl Form {
-    pub fn new(dir: String, network: bool) -> Form {
+    pub fn new(dir: String, network: crate::sandbox::Network) -> Form {
         let mut form = Form {
             field: Field::Dir,
             dir,
@@ -133,7 +133,7 @@ impl Form {
     /// Space on a switch flips it; on a text field it is just a space.
     pub fn toggle(&mut self) {
         match self.field {
-            Field::Network => self.network = !self.network,
+            Field::Network => self.network = self.network.next(),
             Field::GhToken => self.gh_token = !self.gh_token,
             Field::Payload => self.shell = !self.shell,
             Field::Dir | Field::Name => self.type_char(' '),
@@ -238,6 +238,7 @@ impl Form {
             name: Some(self.name.clone()).filter(|n| !n.is_empty()),
             payload: Payload::new(self.shell, Vec::new()),
             network: Some(self.network),
+            allow: Vec::new(),
             gh_token: self.gh_token,
             profile: None,
             options,
@@ -268,7 +269,7 @@ mod tests {
 
     #[test]
     fn the_name_follows_the_dir_until_typed() {
-        let mut form = Form::new(String::new(), true);
+        let mut form = Form::new(String::new(), crate::sandbox::Network::Proxy);
         for c in "/src/My_App".chars() {
             form.type_char(c);
         }
@@ -282,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_bad_name_shows_the_engines_message() {
-        let mut form = Form::new("/src/api".into(), true);
+        let mut form = Form::new("/src/api".into(), crate::sandbox::Network::Proxy);
         form.field = Field::Name;
         form.type_char('_');
         let (field, message) = form.error.clone().unwrap();
@@ -293,7 +294,7 @@ mod tests {
 
     #[test]
     fn completion_extends_to_the_common_prefix() {
-        let mut form = Form::new("/src/a".into(), true);
+        let mut form = Form::new("/src/a".into(), crate::sandbox::Network::Proxy);
         form.complete("/src/a", vec!["/src/alpha".into(), "/src/alps".into()]);
         assert_eq!(form.dir, "/src/alp");
         assert_eq!(form.completions.len(), 2);

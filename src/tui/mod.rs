@@ -55,19 +55,7 @@ use keymap::Keymap;
 pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     let paths = Paths::from_env()?;
     let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
-    // A broken keymap is reported before the screen is taken over.
-    let keymap = Keymap::load(&paths.keymap_file())?;
-    let front = app::Front {
-        image_protocol: image_protocol.unwrap_or(config.ui.image_protocol),
-        ui: config.ui.clone(),
-        // The engine runs `notify.command`, once per event however many TUIs are open;
-        // the bell is this terminal's.
-        notify: NotifyConfig {
-            bell: config.notify.bell,
-            command: Vec::new(),
-        },
-        keymap,
-    };
+    let front = front(&paths, &config, image_protocol)?;
     let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
     let starter = Starter::new(&paths, &config)?;
     let first = service::connect_or_start(&starter)?;
@@ -84,6 +72,54 @@ pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
     // engine calls still running (a stop, a create): they finish rather than stop halfway.
     runtime.block_on(app::run(engine, front))
+}
+
+/// This terminal's side: the user's config, keys and image protocol. A broken keymap is
+/// reported before the screen is taken over.
+fn front(
+    paths: &Paths,
+    config: &Config,
+    image_protocol: Option<ImageProtocol>,
+) -> anyhow::Result<app::Front> {
+    Ok(app::Front {
+        image_protocol: image_protocol.unwrap_or(config.ui.image_protocol),
+        ui: config.ui.clone(),
+        // The engine runs `notify.command`, once per event however many TUIs are open;
+        // the bell is this terminal's.
+        notify: NotifyConfig {
+            bell: config.notify.bell,
+            command: Vec::new(),
+        },
+        keymap: Keymap::load(&paths.keymap_file())?,
+    })
+}
+
+/// The same TUI on another host's engine (`sandbox-deck mirror HOST`, through ssh, or a
+/// tunnel's `ws://` end): this
+/// laptop's config, keys and terminal, that host's sandboxes.
+pub fn mirror(
+    target: crate::remote::target::Target,
+    options: crate::remote::connection::ConnectOptions,
+    image_protocol: Option<ImageProtocol>,
+) -> anyhow::Result<()> {
+    let paths = Paths::from_env()?;
+    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
+    let front = front(&paths, &config, image_protocol)?;
+    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let handle = runtime.handle().clone();
+    let engine = runtime.block_on(crate::remote::mirror::MirrorEngine::connect(
+        target, options, handle, screen_fps,
+    ))?;
+    let engine: Arc<dyn EngineHandle> = Arc::new(engine);
+    let ran = runtime.block_on(app::run(engine, front));
+    // What is still running is a wait on the other host, whose engine finishes its
+    // commands by itself: quitting does not wait long for it.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    ran
 }
 
 /// A client on a connected socket.

@@ -92,7 +92,7 @@ pub struct ScreenView {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub agent: String,
-    pub default_network: bool,
+    pub default_network: crate::sandbox::Network,
     pub paths: Paths,
     /// Where the new-sandbox form starts (the deck's working directory).
     pub start_dir: PathBuf,

@@ -63,7 +63,7 @@ impl Query {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     /// The project dir, session id, model, date (YYYY-MM-DD) or block start.
     pub key: String,
@@ -82,14 +82,14 @@ pub struct Row {
     pub block: Option<Block>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnknownModel {
     pub model: String,
     pub entries: u64,
     pub total_tokens: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub by: GroupBy,
     pub cost_mode: CostMode,

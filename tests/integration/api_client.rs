@@ -128,6 +128,7 @@ fn the_client_works_over_the_bridges_stdio_and_sees_the_engine_go() {
                 shell: true,
                 args: vec!["sleep".into(), "600".into()],
                 network: None,
+                allow: Vec::new(),
                 gh_token: false,
                 options: Default::default(),
             })

@@ -1501,6 +1501,7 @@ fn pr_09_x32_syscalls_are_refused_whatever_the_kernel() {
 // ---------------------------------------------------------------------------------------
 
 const NO_NET: &[&str] = &["--network", "none"];
+const HOST_NET: &[&str] = &["--network", "host"];
 
 #[test]
 fn net_01_only_loopback_and_no_route() {
@@ -1549,9 +1550,9 @@ fn net_host_mode_loopback_tcp_stays_reachable_a_documented_residual_risk() {
     let s = Scene::new("nethost");
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    // With --network host (the default) the sandbox shares the host's loopback: this is
-    // the residual risk docs/security.md names. If this starts failing, update the docs.
-    let r = s.launch(&[], &format!("probe py tcp 127.0.0.1 {port}"));
+    // With --network host the sandbox shares the host's loopback: this is the residual
+    // risk docs/security.md names. If this starts failing, update the docs.
+    let r = s.launch(HOST_NET, &format!("probe py tcp 127.0.0.1 {port}"));
     r.expect("py", "ok");
 }
 
@@ -1643,7 +1644,7 @@ fn dsp_01_the_host_display_is_unreachable_in_host_network_mode() {
         return;
     }
     let r = s.launch(
-        &[],
+        HOST_NET,
         &format!(
             "probe abstract uconnect {a}; try path test -e /tmp/.X11-unix/X{n}; \
              try xdpyinfo env DISPLAY=:{n} xdpyinfo",
@@ -1720,7 +1721,7 @@ fn dsp_03_the_sandbox_display_needs_its_cookie_and_has_no_abstract_socket() {
     // Another sandbox (same user, host network) cannot open it either.
     let other = Scene::new("dsp03-other");
     let r = other.launch(
-        &[],
+        HOST_NET,
         &format!(
             "try path test -e /tmp/.X11-unix/X{display}; try open env DISPLAY=:{display} xdpyinfo"
         ),

@@ -91,6 +91,7 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
             name: args.name,
             payload: Payload::new(args.common.shell, args.args),
             network: args.common.network(),
+            allow: args.common.allow.clone(),
             gh_token: args.common.gh_token,
             profile: args.common.profile,
             options,

@@ -4,8 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::NAME_HELP;
 use crate::cli::output::print_json;
+use crate::cli::remote::{HostArgs, Remote};
 use crate::engine::Deck;
 use crate::error::DeckError;
+use crate::sandbox::SandboxName;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -14,12 +16,24 @@ pub struct Args {
     /// The PNG file, or `-` for stdout (default: NAME-<time>.png here).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: HostArgs,
 }
 
 pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
-    let Args { name, output } = args;
-    let deck = Deck::open()?;
-    let frame = deck.screenshot(&name)?;
+    let Args {
+        name,
+        output,
+        remote,
+    } = args;
+    // With --host the picture comes as the engine sends it to a watcher; the PNG is
+    // written here.
+    let frame = match &remote.host {
+        Some(host) => {
+            Remote::connect(host, &remote.ssh)?.screenshot(&SandboxName::parse(&name)?)?
+        }
+        None => Deck::open()?.screenshot(&name)?,
+    };
     let captured_at = chrono::Utc::now();
     let path = output.unwrap_or_else(|| {
         PathBuf::from(format!(

@@ -1,16 +1,13 @@
 //! `status [NAME]`: the agent state of every sandbox (or one), with `--metrics` its CPU and
 //! memory too.
 
-use std::path::PathBuf;
-
-use serde::Serialize;
-
+use crate::api::protocol::Command;
 use crate::cli::output::print_json;
+use crate::cli::remote::{self, HostArgs};
 use crate::cli::table::{Align, Table, Width};
 use crate::engine::Deck;
-use crate::engine::status::{AgentState, Source};
-use crate::metrics::{HostMetrics, SandboxMetrics};
-use crate::sandbox::{SandboxRecord, SandboxState};
+use crate::engine::status::AgentState;
+use crate::engine::status_report::StatusReport;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,90 +16,36 @@ pub struct Args {
     /// Also measure CPU and memory (two samples a second apart).
     #[arg(long)]
     pub metrics: bool,
+    #[command(flatten)]
+    pub remote: HostArgs,
 }
 
 pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
+    if let Some(host) = &args.remote.host {
+        let command = Command::StatusReport {
+            name: args.name,
+            metrics: args.metrics,
+        };
+        let report: StatusReport = remote::call(host, &args.remote.ssh, command)?;
+        print_report(&report, json)?;
+        return Ok(0);
+    }
     let deck = Deck::open()?;
     let records = match args.name {
         Some(name) => vec![deck.show(&name)?],
         None => deck.list()?,
     };
-    let report = status_report(&deck, &records, args.metrics);
-    if json {
-        print_json(&report)?;
-    } else {
-        print_status(&report);
-    }
+    print_report(&deck.status_report(&records, args.metrics), json)?;
     Ok(0)
 }
 
-#[derive(Serialize)]
-struct StatusReport {
-    /// Always "single": the CLI takes one reading, so it is not debounced.
-    sampling: &'static str,
-    note: &'static str,
-    sandboxes: Vec<StatusRow>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    host: Option<HostMetrics>,
-}
-
-#[derive(Serialize)]
-struct StatusRow {
-    name: String,
-    sandbox_state: SandboxState,
-    /// None (null) for a shell sandbox: no agent runs there.
-    state: Option<AgentState>,
-    reason: String,
-    source: Option<Source>,
-    project: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metrics: Option<SandboxMetrics>,
-}
-
-fn status_report(deck: &Deck, records: &[SandboxRecord], metrics: bool) -> StatusReport {
-    let snapshot = metrics
-        .then(|| {
-            let mut sampler = deck.metrics_sampler();
-            sampler.sample(records);
-            let pause = deck.config.metrics.interval_ms.min(1000);
-            std::thread::sleep(std::time::Duration::from_millis(pause));
-            sampler.sample(records)
-        })
-        .flatten();
-    let sandboxes = records
-        .iter()
-        .map(|r| StatusRow {
-            metrics: snapshot
-                .as_ref()
-                .and_then(|s| s.sandboxes.get(&r.id).cloned()),
-            ..status_row(deck, r)
-        })
-        .collect();
-    StatusReport {
-        sampling: "single",
-        note: "one reading, not debounced (the dashboard waits for two before showing idle)",
-        sandboxes,
-        host: snapshot.map(|s| s.host),
-    }
-}
-
-/// One sandbox's row, without its metrics.
-fn status_row(deck: &Deck, r: &SandboxRecord) -> StatusRow {
-    let a = r.runs_agent().then(|| deck.agent_status(r));
-    StatusRow {
-        name: r.name.to_string(),
-        sandbox_state: r.state,
-        state: a.as_ref().map(|a| a.state),
-        reason: match &r.unreachable {
-            Some(why) => format!("unreachable: {why}"),
-            None => a.as_ref().map_or_else(
-                || format!("a shell sandbox (no agent); it is {}", r.state),
-                |a| a.reason.clone(),
-            ),
-        },
-        source: a.map(|a| a.source),
-        project: r.project_dir.as_path().to_owned(),
-        metrics: None,
+/// The report as `--json` or as a table.
+pub(crate) fn print_report(report: &StatusReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        print_json(report)
+    } else {
+        print_status(report);
+        Ok(())
     }
 }
 

@@ -1,7 +1,9 @@
 //! `usage [NAME]`: Claude tokens and cost from the agents' logs, deduplicated, one row per
 //! project, session, day, model or 5-hour block.
 
+use crate::api::protocol::Command;
 use crate::cli::output::print_json;
+use crate::cli::remote::{self, HostArgs};
 use crate::cli::table::{Align, Table, Width};
 use crate::engine::Deck;
 use crate::format::printable_line;
@@ -17,13 +19,27 @@ pub struct Args {
     /// One row per project (default), session, day, model or 5-hour block.
     #[arg(long, value_enum, default_value_t = GroupBy::Project)]
     pub by: GroupBy,
+    #[command(flatten)]
+    pub remote: HostArgs,
 }
 
 pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
-    let deck = Deck::open()?;
-    let query = deck.usage_query(args.name.as_deref(), args.since.as_deref(), args.by)?;
-    let mut index = deck.usage_index();
-    let report = deck.usage_report(&mut index, &query)?;
+    let report = match &args.remote.host {
+        Some(host) => {
+            let command = Command::UsageReport {
+                name: args.name,
+                since: args.since,
+                by: Some(args.by),
+            };
+            remote::call(host, &args.remote.ssh, command)?
+        }
+        None => {
+            let deck = Deck::open()?;
+            let query = deck.usage_query(args.name.as_deref(), args.since.as_deref(), args.by)?;
+            let mut index = deck.usage_index();
+            deck.usage_report(&mut index, &query)?
+        }
+    };
     if json {
         print_json(&report)?;
     } else {

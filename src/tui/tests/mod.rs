@@ -81,7 +81,7 @@ pub fn records() -> Vec<SandboxRecord> {
 pub fn state_sized(width: u16, height: u16) -> State {
     let settings = Settings {
         agent: "claude".into(),
-        default_network: true,
+        default_network: crate::sandbox::Network::Proxy,
         paths: Paths {
             state_dir: "/home/dev/.local/state/sandbox-deck".into(),
             config_dir: "/home/dev/.config/sandbox-deck".into(),

@@ -420,7 +420,7 @@ fn the_form_defaults_the_name_and_submits_a_create_request() {
         request.payload,
         crate::sandbox::Payload::Shell { .. }
     ));
-    assert_eq!(request.network, Some(true));
+    assert_eq!(request.network, Some(crate::sandbox::Network::Proxy));
     // The engine made it: the form closes and the new sandbox is selected.
     let effects = update(
         &mut state,

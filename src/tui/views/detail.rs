@@ -136,7 +136,7 @@ fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, the
         ("start runs", start_command(r, state)),
         ("display", r.display.map_or("-".into(), |d| format!(":{d}"))),
         ("tmux", r.tmux_session.clone().unwrap_or("-".into())),
-        ("network", on_off(r.network)),
+        ("network", r.network.to_string()),
         ("gh token", on_off(r.gh_token)),
         (
             "managed",

@@ -61,7 +61,7 @@ fn field_line(form: &Form, field: Field, state: &State, theme: &Theme) -> Line<'
         Field::Dir => form.dir.clone(),
         Field::Name => form.name.clone(),
         Field::Backend => "bubblewrap (the only backend so far)".into(),
-        Field::Network => switch(form.network),
+        Field::Network => network_choice(form.network),
         Field::GhToken => switch(form.gh_token),
         Field::Payload if form.shell => "( ) agent  (•) shell".into(),
         Field::Payload => format!("(•) agent ({})  ( ) shell", state.settings.agent),
@@ -86,6 +86,19 @@ fn field_line(form: &Form, field: Field, state: &State, theme: &Theme) -> Line<'
         Span::styled(format!("{:13}", field.label()), label_style),
         Span::styled(format!("{value}{cursor}"), value_style),
     ])
+}
+
+/// The three modes in a row, the chosen one marked (Space cycles through them).
+fn network_choice(chosen: crate::sandbox::Network) -> String {
+    use crate::sandbox::Network;
+    [Network::Proxy, Network::Host, Network::None]
+        .iter()
+        .map(|mode| {
+            let mark = if *mode == chosen { "•" } else { " " };
+            format!("({mark}) {mode}")
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
 }
 
 fn switch(on: bool) -> String {

@@ -198,7 +198,7 @@ fn cell<'a>(
             6,
         ),
         Kind::Display => Cell::from(r.display.map_or("-".into(), |d| format!(":{d}"))),
-        Kind::Network => Cell::from(if r.network { "on" } else { "off" }),
+        Kind::Network => Cell::from(r.network.as_str()),
         Kind::Project => Cell::from(""),
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod guards;
 pub use guards::{CanaryProcess, Guarded, HostX, SpawnGuarded};
+pub mod sshd;
 pub mod tui;
 
 use std::path::{Path, PathBuf};

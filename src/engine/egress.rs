@@ -1,0 +1,72 @@
+//! A sandbox's egress from outside: what its proxy decided, and its own allowlist rules
+//! changed while it runs (`sandbox-deck net`).
+
+use super::Deck;
+use crate::egress::decisions::{self, Decision};
+use crate::egress::{Spec, rules::Rule};
+use crate::error::{DeckError, Result};
+use crate::sandbox::{Network, SandboxRecord};
+
+impl Deck {
+    /// The decisions of a sandbox's proxy, oldest first, the last `limit` of them.
+    pub fn egress_decisions(&self, name: &str, limit: usize) -> Result<Vec<Decision>> {
+        let record = self.show(name)?;
+        let all = decisions::read(&self.paths.sandbox_of(&record).egress_log());
+        let skip = all.len().saturating_sub(limit);
+        Ok(all.into_iter().skip(skip).collect())
+    }
+
+    /// Adds a rule to (or with `allow` false, removes it from) a sandbox's own allowlist: in
+    /// its record for every later start, and for a running proxy at once (it re-reads its
+    /// spec when the file changes).
+    pub fn egress_rule(&self, name: &str, rule: &str, allow: bool) -> Result<SandboxRecord> {
+        let parsed = Rule::parse(rule).map_err(|e| DeckError::Config {
+            path: "net".into(),
+            message: e,
+        })?;
+        let spelled = parsed.to_string();
+        let record = self.show(name)?;
+        if record.network != Network::Proxy {
+            return Err(DeckError::WrongState {
+                name: record.name.to_string(),
+                state: format!("network {}", record.network),
+                hint: "only a --network proxy sandbox has an allowlist".into(),
+            });
+        }
+        let updated = self.registry.update(|records| {
+            let found = records
+                .iter_mut()
+                .find(|r| r.id == record.id)
+                .ok_or_else(|| DeckError::NotFound {
+                    name: name.to_string(),
+                })?;
+            found
+                .allow
+                .retain(|r| Rule::parse(r).map(|r| r.to_string()).as_ref() != Ok(&spelled));
+            if allow {
+                found.allow.push(spelled.clone());
+            }
+            Ok(found.clone())
+        })?;
+        let files = self.paths.sandbox_of(&updated);
+        let spec_path = files.egress_spec();
+        if let Ok(running) = Spec::read(&spec_path) {
+            let rebuilt = Spec::build(
+                updated.name.as_str(),
+                &self.config.egress,
+                &updated.allow,
+                running.log.clone(),
+            )?;
+            let spec = Spec {
+                rules: rebuilt.rules,
+                ..running
+            };
+            // Written aside and renamed: the proxy never reads half a file.
+            let aside = spec_path.with_extension("json.new");
+            spec.write(&aside)?;
+            std::fs::rename(&aside, &spec_path)
+                .map_err(|e| DeckError::io(format!("replacing {}", spec_path.display()), e))?;
+        }
+        Ok(updated)
+    }
+}
