@@ -414,7 +414,10 @@ mod tests {
             2
         );
         assert_eq!(summary.for_project(Path::new("/p")).totals.input_tokens, 55);
-        // Reading our own files is no change: no wake-up, nothing pending.
+        // Reading our own files is no change: no wake-up, nothing pending. (What the writes
+        // above still have on their way is let in first.)
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = watch.take();
         let quiet = wakeups.count(Topic::Usage);
         let _ = std::fs::read(&grown).unwrap();
         std::thread::sleep(Duration::from_millis(100));
