@@ -31,3 +31,4 @@ mod tmux_control;
 mod tui_clients;
 mod tui_e2e;
 mod usage;
+mod wakeups;
