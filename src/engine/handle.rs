@@ -13,8 +13,8 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::host_link::HostLink;
 use super::hook_watch::HookWatch;
+use super::host_link::HostLink;
 use super::host_stats::HostStats;
 use super::preview::PaneWatch;
 use super::screen::ScreenCapturer;

@@ -18,6 +18,7 @@ use super::mirror::MirrorEngine;
 use super::target::Target;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
+use crate::engine::wake::Wakeups;
 use crate::engine::{
     Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, HostLink, ScreenSource,
 };
@@ -27,6 +28,7 @@ use crate::sandbox::{SandboxId, SandboxName, SandboxRecord};
 
 pub struct FleetEngine {
     members: Vec<Arc<Member>>,
+    wakeups: Wakeups,
     /// The front end's own: the hosts answer later, each its own way.
     info: EngineInfo,
 }
@@ -40,11 +42,16 @@ impl FleetEngine {
         info: EngineInfo,
         runtime: &tokio::runtime::Handle,
     ) -> FleetEngine {
+        let wakeups = Wakeups::default();
         let members = targets
             .into_iter()
-            .map(|t| Member::start(t, options.clone(), screen_fps, runtime))
+            .map(|t| Member::start(t, options.clone(), screen_fps, &wakeups, runtime))
             .collect();
-        FleetEngine { members, info }
+        FleetEngine {
+            members,
+            wakeups,
+            info,
+        }
     }
 
     fn member(&self, host: &str) -> Option<&Arc<Member>> {
@@ -246,5 +253,11 @@ impl EngineHandle for FleetEngine {
 
     fn links(&self) -> Vec<HostLink> {
         self.members.iter().map(|m| m.link()).collect()
+    }
+
+    /// Every host's wake-ups, relayed into one (and a host that comes or goes wakes the
+    /// records): the workers wait on the fleet as on one engine.
+    fn wakeups(&self) -> Option<Wakeups> {
+        Some(self.wakeups.clone())
     }
 }

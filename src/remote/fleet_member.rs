@@ -11,6 +11,7 @@ use super::backoff::Backoff;
 use super::connection::ConnectOptions;
 use super::mirror::MirrorEngine;
 use super::target::Target;
+use crate::engine::wake::{Topic, Wakeups};
 use crate::engine::{HostLink, LinkState};
 use crate::error::{DeckError, Result};
 use crate::sandbox::{SandboxName, SandboxRecord};
@@ -22,6 +23,8 @@ pub struct Member {
     /// The host as typed, which qualifies its sandboxes' names (`api@host`).
     pub host: String,
     state: Mutex<MemberState>,
+    /// The fleet's wake-ups, which this host's are relayed into.
+    wakeups: Wakeups,
 }
 
 struct MemberState {
@@ -37,9 +40,11 @@ impl Member {
         target: Target,
         options: ConnectOptions,
         screen_fps: f64,
+        wakeups: &Wakeups,
         runtime: &tokio::runtime::Handle,
     ) -> Arc<Member> {
         let member = Arc::new(Member {
+            wakeups: wakeups.clone(),
             host: target.to_string(),
             state: Mutex::new(MemberState {
                 link: LinkState::Connecting,
@@ -110,8 +115,14 @@ impl Member {
 
     fn set(&self, link: LinkState, engine: Option<Arc<MirrorEngine>>) {
         let mut state = self.lock();
+        let came_or_went = state.link.is_up() != link.is_up();
         state.link = link;
         state.engine = engine;
+        drop(state);
+        if came_or_went {
+            // Its rows grey or come back now, not at the next tick.
+            self.wakeups.wake(Topic::Records);
+        }
     }
 }
 
@@ -128,7 +139,7 @@ async fn keep_up(member: Arc<Member>, target: Target, options: ConnectOptions, s
                 let engine = Arc::new(engine);
                 member.set(LinkState::Up, Some(Arc::clone(&engine)));
                 tracing::info!("{}: connected", member.host);
-                lost(&engine).await
+                lost(&engine, &member.wakeups).await
             }
             Err(e) => e.to_string(),
         };
@@ -150,12 +161,28 @@ async fn keep_up(member: Arc<Member>, target: Target, options: ConnectOptions, s
     }
 }
 
-/// Why a live connection ended, once it did.
-async fn lost(engine: &MirrorEngine) -> String {
+/// Why a live connection ended, once it did; meanwhile what the host's engine pushes
+/// wakes the fleet's workers.
+async fn lost(engine: &MirrorEngine, fleet: &Wakeups) -> String {
+    use crate::engine::EngineHandle as _;
+    let theirs = engine.wakeups().unwrap_or_default();
+    let mut agents = theirs.subscribe(Topic::Agents);
+    let mut records = theirs.subscribe(Topic::Records);
+    let mut usage = theirs.subscribe(Topic::Usage);
+    let mut preview = theirs.subscribe(Topic::Preview);
+    // An interval, not a sleep per turn: wake-ups in a row must not put the look off.
+    let mut watch = tokio::time::interval(WATCH_EVERY);
     loop {
-        tokio::time::sleep(WATCH_EVERY).await;
-        if let Some(why) = engine.closed() {
-            return format!("connection lost: {why}");
+        tokio::select! {
+            _ = watch.tick() => {
+                if let Some(why) = engine.closed() {
+                    return format!("connection lost: {why}");
+                }
+            }
+            Ok(()) = agents.changed() => fleet.wake(Topic::Agents),
+            Ok(()) = records.changed() => fleet.wake(Topic::Records),
+            Ok(()) = usage.changed() => fleet.wake(Topic::Usage),
+            Ok(()) = preview.changed() => fleet.wake(Topic::Preview),
         }
     }
 }

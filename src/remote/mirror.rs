@@ -289,4 +289,9 @@ impl EngineHandle for MirrorEngine {
     fn files_are_here(&self) -> bool {
         false
     }
+
+    /// What the host's engine pushes wakes this laptop's workers.
+    fn wakeups(&self) -> Option<crate::engine::wake::Wakeups> {
+        self.remote.wakeups()
+    }
 }
