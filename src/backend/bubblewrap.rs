@@ -1066,7 +1066,10 @@ mod tests {
             ]
         );
         // In the plan: no read-only bind of a dir the policy must be created under.
-        let args = args_of(&with_browser(chromium_policy(&["a".repeat(32)], Network::Host)));
+        let args = args_of(&with_browser(chromium_policy(
+            &["a".repeat(32)],
+            Network::Host,
+        )));
         let data = position(&args, &["--ro-bind-data", "22", POLICY_PATH]).expect("policy");
         assert!(position(&args, &["--ro-bind", "/etc/chromium", "/etc/chromium"]).is_none());
         if Path::new("/etc/chromium").is_dir() {
