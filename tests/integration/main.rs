@@ -13,6 +13,7 @@ mod claude_screens;
 mod cli;
 mod cli_docs;
 mod egress;
+mod egress_approve;
 mod escape;
 mod import_cycles;
 mod launch;
