@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::protocol::{Event, Snapshot};
+use crate::egress::held::Held;
 use crate::engine::AgentReading;
 use crate::engine::host_stats::HostStats;
 use crate::engine::status::{AgentState, should_notify};
@@ -105,6 +106,45 @@ impl Live {
         }
         self.snapshot.usage = Some(usage.clone());
         vec![Event::Usage { usage }]
+    }
+
+    /// New held connections (only sandboxes holding any): an event per sandbox whose list
+    /// changed, and the connections held since the last reading (each told once).
+    pub fn held(
+        &mut self,
+        now: HashMap<SandboxId, Vec<Held>>,
+    ) -> (Vec<Event>, Vec<(SandboxId, Held)>) {
+        let mut events = Vec::new();
+        let mut news = Vec::new();
+        for (id, held) in &now {
+            let before = self.snapshot.held.get(id);
+            if before == Some(held) {
+                continue;
+            }
+            let known = |h: &Held| before.is_some_and(|b| b.iter().any(|k| k.id == h.id));
+            news.extend(
+                held.iter()
+                    .filter(|h| !known(h))
+                    .map(|h| (id.clone(), h.clone())),
+            );
+            events.push(Event::Held {
+                id: id.clone(),
+                held: held.clone(),
+            });
+        }
+        for id in self
+            .snapshot
+            .held
+            .keys()
+            .filter(|id| !now.contains_key(*id))
+        {
+            events.push(Event::Held {
+                id: id.clone(),
+                held: Vec::new(),
+            });
+        }
+        self.snapshot.held = now;
+        (events, news)
     }
 
     pub fn host(&mut self, host: HostStats) -> Vec<Event> {

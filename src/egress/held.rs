@@ -54,6 +54,37 @@ pub enum Scope {
     Always,
 }
 
+/// An answer as the API and the TUI name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reply {
+    Once,
+    Session,
+    Always,
+    Deny,
+}
+
+impl Reply {
+    /// The scope it allows for; `None`: denied.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Reply::Once => Some(Scope::Once),
+            Reply::Session => Some(Scope::Session),
+            Reply::Always => Some(Scope::Always),
+            Reply::Deny => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reply::Once => "allowed once",
+            Reply::Session => "allowed for the session",
+            Reply::Always => "allowed always",
+            Reply::Deny => "denied",
+        }
+    }
+}
+
 /// What an answer file holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {

@@ -18,7 +18,7 @@ use crate::sandbox::SandboxRecord;
 /// How often the usage index reads what was appended to the logs.
 const USAGE_REFRESH: Duration = Duration::from_secs(5);
 
-/// Starts the three workers.
+/// Starts the workers (the fourth: held connections, on the agents' beat).
 pub fn start(
     engine: &Arc<dyn EngineHandle>,
     info: &EngineInfo,
@@ -43,6 +43,15 @@ pub fn start(
         }
         last = Some(readings.clone());
         Some(Action::AgentsSampled(readings))
+    }));
+    let mut last = None;
+    tokio::spawn(worker(status_every).run(move |engine, records| {
+        let held = engine.egress_held(records);
+        if last.as_ref() == Some(&held) {
+            return None;
+        }
+        last = Some(held.clone());
+        Some(Action::HeldSampled(held))
     }));
     tokio::spawn(
         worker(metrics_every)
