@@ -83,13 +83,13 @@ for case in cases:
 
 /// A DNS server on 127.0.0.1 that answers A questions from a table (NXDOMAIN otherwise) and
 /// records every name asked.
-struct DnsStub {
-    port: u16,
+pub(crate) struct DnsStub {
+    pub(crate) port: u16,
     asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl DnsStub {
-    fn start(table: &[(&str, [u8; 4])]) -> DnsStub {
+    pub(crate) fn start(table: &[(&str, [u8; 4])]) -> DnsStub {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         let asked = Arc::new(Mutex::new(Vec::new()));

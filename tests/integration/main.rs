@@ -30,4 +30,5 @@ mod status;
 mod tmux_control;
 mod tui_clients;
 mod tui_e2e;
+mod tui_egress;
 mod usage;
