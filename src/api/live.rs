@@ -216,4 +216,36 @@ mod tests {
         assert_eq!(notices.len(), 1);
         assert_eq!(notices[0].name, b.name);
     }
+
+    #[test]
+    fn a_held_connection_is_news_once_and_its_end_is_an_event() {
+        let api = SandboxRecord::example("api", Path::new("/tmp/api"));
+        let held = |id: &str| Held {
+            id: id.into(),
+            kind: "connect".into(),
+            host: "evil.example".into(),
+            port: 443,
+            since: chrono::Utc::now(),
+        };
+        let mut live = Live::default();
+        let mut model = Snapshot::default();
+        let one = HashMap::from([(api.id.clone(), vec![held("h1")])]);
+        let (events, news) = live.held(one.clone());
+        assert_eq!((events.len(), news.len()), (1, 1));
+        events.into_iter().for_each(|e| model.apply(e));
+        assert_eq!(model.held, one);
+        // The same again: nothing; a second one: only it is news.
+        assert_eq!(live.held(one), (Vec::new(), Vec::new()));
+        let two = HashMap::from([(api.id.clone(), vec![held("h1"), held("h2")])]);
+        let (_, news) = live.held(two);
+        assert_eq!(
+            news.iter().map(|(_, h)| h.id.as_str()).collect::<Vec<_>>(),
+            ["h2"]
+        );
+        // None held any more: an empty list for the client to drop.
+        let (events, news) = live.held(HashMap::new());
+        assert!(news.is_empty());
+        events.into_iter().for_each(|e| model.apply(e));
+        assert!(model.held.is_empty());
+    }
 }

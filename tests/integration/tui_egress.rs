@@ -116,6 +116,10 @@ fn the_tui_shows_a_held_connection_and_its_keys_allow_once_deny_and_allow_always
     // One notification per held connection, three in all.
     assert_eq!(lines_of(&notified).len(), 3, "{:?}", lines_of(&notified));
     assert_eq!(upstream.heads().len(), 3);
+    // The answers went over the API, each in its audit log.
+    let audit = std::fs::read_to_string(world.path("state/sandbox-deck/api-audit.log"))
+        .expect("the audit log");
+    assert_eq!(audit.matches("egress_answer").count(), 3, "{audit}");
     world.quit();
     let out = world.deck(&["rm", "--force", "net1"]);
     assert!(out.status.success(), "{}", stderr(&out));
