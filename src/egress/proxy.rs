@@ -179,7 +179,14 @@ async fn handle(mut client: TcpStream, policy: &Policy) {
         Request::Http(http) => ("http", http.target.clone()),
     };
     let mut decision = Decision::new(kind, &target);
-    if let Err(refusal) = judge(kind, &target, policy, &mut decision).await {
+    let judged = tokio::select! {
+        // The judgement first: one the allowlist settles is never taken for a departure.
+        biased;
+        judged = judge(kind, &target, policy, &mut decision) => judged,
+        // A client that gives up while held frees its place at once.
+        () = gone(&client) => Err(refuse(403, format!("{target}: the client left while held"))),
+    };
+    if let Err(refusal) = judged {
         decision.reason = Some(refusal.why.clone());
         policy.log.record(&decision);
         return answer(&mut client, &refusal).await;
@@ -239,6 +246,16 @@ async fn judge(
             Ok(())
         }
         Outcome::Denied(why) => Err(refuse(403, why)),
+    }
+}
+
+/// Resolves when the client has closed its side (or failed) without sending anything more;
+/// never once it sent data (a request body waiting behind its head).
+async fn gone(client: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match client.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
     }
 }
 

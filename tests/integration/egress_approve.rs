@@ -208,3 +208,30 @@ fn unanswered_connections_time_out_and_a_flood_of_them_stays_bounded() {
     assert!(left.is_empty(), "{left:?}");
     assert!(upstream.heads().is_empty());
 }
+
+#[test]
+fn a_client_that_gives_up_while_held_frees_its_place_at_once() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let e = Egress::new("egress-held-left");
+    e.write_config_with(&[], "hold_seconds = 60\nhold_max = 4\n");
+    let upstream = Upstream::start("127.0.0.2");
+    let url = format!("http://upstream.test:{}/", upstream.port);
+    // curl gives up after 2 s, long before the hold would end.
+    let (child, r) = sandbox(&e, &[format!("-m 2 {url}")]);
+    let name = "egress-held-left";
+    wait_held(&e, name, "the connection held");
+    result(&r[0]);
+    let mut left = Vec::new();
+    wait_for("the held connection to go", Duration::from_secs(10), || {
+        left = held(&e, name);
+        left.is_empty()
+    });
+    let log = e.decisions();
+    let stop = e.world.run(&["stop", name]);
+    assert!(stop.status.success());
+    drop(child);
+    assert!(log.contains("the client left while held"), "{log}");
+    assert!(upstream.heads().is_empty());
+}
