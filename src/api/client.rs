@@ -81,6 +81,8 @@ struct Shared {
     model: watch::Sender<Snapshot>,
     events: broadcast::Sender<Event>,
     watches: Mutex<Watches>,
+    /// Told which kind of thing each pushed event changed (see [`Client::wake_on_events`]).
+    wakeups: std::sync::OnceLock<crate::engine::wake::Wakeups>,
 }
 
 #[derive(Default)]
@@ -127,6 +129,7 @@ impl Client {
             model: watch::Sender::new(snapshot),
             events: broadcast::Sender::new(EVENT_BACKLOG),
             watches: Mutex::new(Watches::default()),
+            wakeups: std::sync::OnceLock::new(),
         });
         tokio::spawn(pump(ws, queue, CloseOnDrop(Arc::clone(&shared))));
         Ok(Client {
@@ -176,6 +179,13 @@ impl Client {
 
     /// Every event from now on, in order, after it was applied to the model. A receiver
     /// that falls more than 1024 behind is told it lagged (read the model then).
+    /// From now on each pushed event wakes its topic in `wakeups` (records, agent states,
+    /// usage), after the model has it: a front end's workers read the model at once instead
+    /// of at their next tick. Set once per connection.
+    pub fn wake_on_events(&self, wakeups: crate::engine::wake::Wakeups) {
+        let _ = self.shared.wakeups.set(wakeups);
+    }
+
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
     }
@@ -483,6 +493,21 @@ impl Shared {
             Err(e) => return Err(ClientError::Malformed(format!("a {kind} event: {e}"))),
         };
         self.model.send_modify(|model| model.apply(event.clone()));
+        if let Some(wakeups) = self.wakeups.get() {
+            use crate::engine::wake::Topic;
+            let topic = match &event {
+                Event::SandboxAdded { .. }
+                | Event::SandboxChanged { .. }
+                | Event::SandboxRemoved { .. } => Some(Topic::Records),
+                // Held connections are read by the TUI's worker on the agents' beat.
+                Event::AgentState { .. } | Event::Held { .. } => Some(Topic::Agents),
+                Event::Usage { .. } => Some(Topic::Usage),
+                Event::Metrics { .. } | Event::HostStats { .. } => None,
+            };
+            if let Some(topic) = topic {
+                wakeups.wake(topic);
+            }
+        }
         let _ = self.events.send(event);
         Ok(())
     }
@@ -520,6 +545,9 @@ impl Shared {
         lock(&self.watches).previews.each(&preview.name, |w| {
             w.send_replace(Some(update.clone()));
         });
+        if let Some(wakeups) = self.wakeups.get() {
+            wakeups.wake(crate::engine::wake::Topic::Preview);
+        }
         Ok(())
     }
 

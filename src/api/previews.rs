@@ -1,7 +1,8 @@
 //! Preview subscriptions: a watched sandbox's pane text (with colours) read once per round
 //! however many clients watch it, and sent as a `preview` message only when it changed.
 //! Reading is cheap while nothing happens: the engine's pane watch captures again only a
-//! pane tmux reported output for.
+//! pane tmux reported output for. The pane's output itself wakes its reader (issue 15), at
+//! most once per [`OUTPUT_GAP`]; the tick stays as the safety net.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,9 @@ use crate::sandbox::SandboxName;
 
 /// How often a watched pane is looked at.
 pub const PREVIEW_EVERY: Duration = Duration::from_millis(200);
+/// After output, the pane is read this much later: what comes in a burst is one reading,
+/// and a pane that never stops printing is read at most about sixty times a second.
+const OUTPUT_GAP: Duration = Duration::from_millis(16);
 
 /// What a watched pane showed last: its text, or why there is none.
 type Seen = std::result::Result<String, PreviewError>;
@@ -109,9 +113,28 @@ impl Reader {
     async fn run(self, stop: CancellationToken) {
         let mut tick = tokio::time::interval(PREVIEW_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut output = self.output().await;
         loop {
+            let printed = async {
+                use tokio::sync::broadcast::error::RecvError;
+                match output.as_mut() {
+                    Some(chunks) => match chunks.recv().await {
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => std::future::pending().await,
+                    },
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tick.tick() => {}
+                () = printed => {
+                    tokio::time::sleep(OUTPUT_GAP).await;
+                    if let Some(chunks) = output.as_mut() {
+                        // What came meanwhile is in this reading.
+                        while chunks.try_recv().is_ok() {}
+                    }
+                    tick.reset();
+                }
                 () = stop.cancelled() => return,
             }
             let deck = Arc::clone(&self.deck);
@@ -128,6 +151,19 @@ impl Reader {
             });
             self.publish(seen);
         }
+    }
+
+    /// The pane's output from now on; None if the sandbox cannot be found (the tick reads).
+    async fn output(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<crate::engine::pane_output::Chunk>> {
+        let deck = Arc::clone(&self.deck);
+        let name = self.name.clone();
+        let record = tokio::task::spawn_blocking(move || deck.show(name.as_str()))
+            .await
+            .ok()?
+            .ok()?;
+        Some(self.deck.pane_output(&record))
     }
 
     /// Sends `seen` to every subscriber if it differs from the last.

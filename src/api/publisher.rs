@@ -2,6 +2,10 @@
 //! once per interval however many clients listen, each at its own configured interval
 //! (`schedule`), compared with the last reading, and only the changes pushed.
 //! `notify.command` runs here, once per event.
+//!
+//! The engine's wake-ups (issue 15, [`crate::engine::wake`]) bring a reading forward: a hook
+//! event the agent states, a session made or killed the records and agent states, a
+//! transcript that grew the usage (see [`Schedule::wake`] for how far apart they stay).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +17,7 @@ use super::hub::Hub;
 use super::notified::Ledger;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
+use crate::engine::wake::Topic;
 use crate::engine::{AgentReading, Deck, EngineHandle};
 use crate::metrics::SandboxMetrics;
 use crate::sandbox::{SandboxId, SandboxRecord};
@@ -50,6 +55,10 @@ pub async fn run(
     // just started the engine among them), and a first read of the Claude logs can take
     // seconds. It is read in the next round instead.
     let mut usage_next_round = false;
+    let wakeups = deck.wakeups().clone();
+    let mut agents_woken = wakeups.subscribe(Topic::Agents);
+    let mut records_woken = wakeups.subscribe(Topic::Records);
+    let mut usage_woken = wakeups.subscribe(Topic::Usage);
     loop {
         let mut due = schedule.due(Instant::now());
         due.usage |= std::mem::take(&mut usage_next_round);
@@ -77,6 +86,9 @@ pub async fn run(
         tokio::select! {
             () = tokio::time::sleep_until(schedule.next().into()) => {}
             () = changed.notified() => schedule.hurry(Instant::now()),
+            Ok(()) = agents_woken.changed() => schedule.wake(Topic::Agents, Instant::now()),
+            Ok(()) = records_woken.changed() => schedule.wake(Topic::Records, Instant::now()),
+            Ok(()) = usage_woken.changed() => schedule.wake(Topic::Usage, Instant::now()),
             () = stop.cancelled() => return,
         }
     }

@@ -51,6 +51,8 @@ pub struct RemoteEngine {
     previews: Mutex<HashMap<SandboxName, Watched>>,
     /// What `start` would run, with the managed sandboxes and states it was asked for.
     start_commands: Mutex<Option<StartCommands>>,
+    /// Woken by what the engine pushes, on every connection (issue 15).
+    wakeups: crate::engine::wake::Wakeups,
 }
 
 /// What `start` would run in each managed sandbox, with the sandboxes and states it was
@@ -81,6 +83,8 @@ impl RemoteEngine {
     ) -> Result<Self> {
         let info = client.send(Command::Info {}).await.and_then(decode);
         let info: EngineInfo = info.map_err(|e| older_engine(&client, e))?;
+        let wakeups = crate::engine::wake::Wakeups::default();
+        client.wake_on_events(wakeups.clone());
         Ok(RemoteEngine {
             connection: Mutex::new(Connection {
                 client,
@@ -91,6 +95,7 @@ impl RemoteEngine {
             screen_fps,
             previews: Mutex::new(HashMap::new()),
             start_commands: Mutex::new(None),
+            wakeups,
         })
     }
 
@@ -112,6 +117,7 @@ impl RemoteEngine {
         connection.tried = Some(Instant::now());
         tracing::info!("the connection to the engine ended ({why}): connecting again");
         let client = reconnect()?;
+        client.wake_on_events(self.wakeups.clone());
         connection.client = client.clone();
         connection.tried = None;
         // Watches belonged to the old connection.
@@ -307,6 +313,10 @@ impl EngineHandle for RemoteEngine {
         let (frames, reply) = self.client()?.subscribe_screen(name, self.screen_fps);
         reply.wait().map_err(deck_error)?;
         Ok(Box::new(RemoteScreen(frames)))
+    }
+
+    fn wakeups(&self) -> Option<crate::engine::wake::Wakeups> {
+        Some(self.wakeups.clone())
     }
 }
 

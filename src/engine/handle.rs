@@ -13,11 +13,13 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::hook_watch::HookWatch;
 use super::host_stats::HostStats;
 use super::preview::PaneWatch;
 use super::screen::ScreenCapturer;
 use super::status::{Assessment, StatusTracker};
 use super::usage::{UsageSummary, UsageTracker};
+use super::wake::Wakeups;
 use super::{Action, Deck};
 use crate::backend::Options;
 use crate::capture::Frame;
@@ -153,6 +155,11 @@ pub trait EngineHandle: Send + Sync {
     fn files_are_here(&self) -> bool {
         true
     }
+    /// What wakes the front end's workers before their timer: the engine's own wake-ups, or
+    /// for a client of `serve` what the engine pushes. None: the timers alone.
+    fn wakeups(&self) -> Option<Wakeups> {
+        None
+    }
 }
 
 /// A watched screen, frame by frame. Locally a display connection kept open (x11rb, QMP);
@@ -177,6 +184,7 @@ pub(super) struct Trackers {
     metrics: Mutex<Option<MetricsSampler>>,
     usage: Mutex<Option<UsageTracker>>,
     panes: Mutex<PaneWatch>,
+    hooks: Mutex<HookWatch>,
     /// The output of watched panes, for subscribers.
     pub(super) output: super::pane_output::SharedPaneOutput,
 }
@@ -262,6 +270,7 @@ impl EngineHandle for Deck {
         let mut panes = lock(&self.trackers.panes);
         // Every running pane is watched (and logged), not only the agents'.
         panes.keep(self, records);
+        lock(&self.trackers.hooks).keep(self, records);
         records
             .iter()
             .filter(|r| r.runs_agent())
@@ -299,6 +308,10 @@ impl EngineHandle for Deck {
     fn subscribe_screen(&self, name: &SandboxName) -> Result<Box<dyn ScreenSource>> {
         let capturer = self.screen_capturer(name.as_str())?;
         Ok(Box::new(capturer))
+    }
+
+    fn wakeups(&self) -> Option<Wakeups> {
+        Some(self.wakeups.clone())
     }
 }
 

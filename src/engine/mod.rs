@@ -5,6 +5,7 @@ pub mod dir_completion;
 pub mod egress;
 pub mod gc;
 pub mod handle;
+pub mod hook_watch;
 pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
@@ -16,7 +17,9 @@ pub mod screen;
 pub mod service;
 pub mod status;
 pub mod status_report;
+pub mod transcript_watch;
 pub mod usage;
+pub mod wake;
 
 use std::path::PathBuf;
 
@@ -85,6 +88,8 @@ pub struct Deck {
     trackers: handle::Trackers,
     /// Measures the host's CPU use between two [`Deck::host_stats`] calls; made on first use.
     host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
+    /// What wakes a long-lived front end's workers before their timer (issue 15).
+    wakeups: wake::Wakeups,
 }
 
 impl Deck {
@@ -115,6 +120,7 @@ impl Deck {
             status_patterns: status::Patterns::builtin(),
             trackers: handle::Trackers::default(),
             host_sampler: std::sync::Mutex::new(None),
+            wakeups: wake::Wakeups::default(),
         })
     }
 
@@ -126,6 +132,11 @@ impl Deck {
             crate::paths::tmux_socket_in(dir),
             crate::paths::tmux_conf_in(dir),
         )
+    }
+
+    /// The engine's wake-ups: a worker waits on them beside its timer.
+    pub fn wakeups(&self) -> &wake::Wakeups {
+        &self.wakeups
     }
 
     /// All sandboxes, reconciled with what really runs.

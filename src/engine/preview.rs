@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::Deck;
+use super::wake::Topic;
 use crate::error::Result;
 use crate::host::tmux_control::{Control, OutputSink};
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
@@ -167,7 +168,10 @@ impl PaneWatch {
             return watched;
         }
         let sink = pane_log_sink(deck, record);
-        match Control::attach(&deck.tmux_of(record), &session, sink) {
+        // A session or pane that comes or goes is the monitor's business at once.
+        let wakeups = deck.wakeups().clone();
+        let on_change = Box::new(move || wakeups.wake(Topic::Records));
+        match Control::attach(&deck.tmux_of(record), &session, sink, on_change) {
             Ok(control) => {
                 watched.control = Some(control);
                 watched.tried = None;

@@ -10,7 +10,9 @@ use chrono::{DateTime, Local, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Deck;
+use super::transcript_watch::{Changes, TranscriptWatch};
 use crate::error::{DeckError, Result};
+use crate::usage::store::RefreshStats;
 use crate::usage::{
     Block, CostMode, GroupBy, Pricing, Query, Report, Totals, UsageIndex, cwd_in_project,
     roots_from_env,
@@ -19,6 +21,9 @@ use crate::usage::{
 /// Figures that move with the clock alone (the block's projection, today) are recomputed
 /// this often even when no log grew.
 const USAGE_RECOMPUTE: Duration = Duration::from_secs(60);
+/// With inotify saying which transcripts grew, the roots are still walked this often: the
+/// safety net for anything it did not say.
+const WALK_EVERY: Duration = Duration::from_secs(300);
 
 /// Usage from the local Claude logs: all time per working directory, today, the block.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,12 +71,17 @@ impl UsageSummary {
 }
 
 /// The usage index a long-lived front end keeps open, and the summary it last computed.
+/// Between two walks of the roots it reads only the transcripts inotify said were written
+/// ([`TranscriptWatch`]).
 pub struct UsageTracker {
     index: Option<UsageIndex>,
     pricing: Pricing,
     cost_mode: CostMode,
     computed_at: Option<Instant>,
     last: UsageSummary,
+    watch: Option<TranscriptWatch>,
+    walked_at: Option<Instant>,
+    last_refresh: RefreshStats,
 }
 
 impl UsageTracker {
@@ -84,15 +94,45 @@ impl UsageTracker {
             cost_mode: deck.config.usage.cost_mode,
             computed_at: None,
             last: UsageSummary::default(),
+            watch: None,
+            walked_at: None,
+            last_refresh: RefreshStats::default(),
+        }
+    }
+
+    /// What the last refresh read (for tests and benchmarks).
+    pub fn last_refresh(&self) -> &RefreshStats {
+        &self.last_refresh
+    }
+
+    /// Reads what the logs grew by: the files the watch names, or a walk of the roots when
+    /// there is no watch to trust or the safety net is due (the watch is made again first,
+    /// so nothing written during the walk is missed).
+    fn read_new(&mut self, deck: &Deck) -> RefreshStats {
+        let index = self.index.get_or_insert_with(|| deck.usage_index());
+        let due = self.walked_at.is_none_or(|t| t.elapsed() >= WALK_EVERY);
+        let changes = match (&self.watch, due) {
+            (Some(watch), false) => watch.take(),
+            _ => Changes::Walk,
+        };
+        match changes {
+            Changes::Paths(paths) if paths.is_empty() => RefreshStats::default(),
+            Changes::Paths(paths) => index.refresh_paths(&paths),
+            Changes::Walk => {
+                self.watch = None;
+                self.watch = TranscriptWatch::new(index.roots(), deck.wakeups());
+                self.walked_at = Some(Instant::now());
+                index.refresh()
+            }
         }
     }
 
     /// Reads what the logs grew by and returns the summary, recomputed when they grew or
     /// the last one is old.
     pub fn refresh(&mut self, deck: &Deck) -> &UsageSummary {
+        let stats = self.read_new(deck);
         let index = self.index.get_or_insert_with(|| deck.usage_index());
-        let stats = index.refresh();
-        // The cache only saves the next start some time.
+        // The cache only saves the next start some time (and is written only when it changed).
         if let Err(e) = index.save() {
             tracing::debug!(
                 "saving the usage cache failed: {}",
@@ -107,6 +147,7 @@ impl UsageTracker {
             self.computed_at = Some(Instant::now());
             self.last = summarize(index, &self.pricing, self.cost_mode);
         }
+        self.last_refresh = stats;
         &self.last
     }
 }
@@ -306,6 +347,122 @@ mod tests {
         assert_eq!(back.today.input_tokens, 1000);
         let block = back.block.expect("the block");
         assert_eq!(block.totals.total_tokens, 1100);
+    }
+
+    #[test]
+    fn the_watch_names_the_grown_transcript_and_only_it_is_read() {
+        use crate::engine::transcript_watch::{Changes, TranscriptWatch};
+        use crate::engine::wake::{Topic, Wakeups};
+        let root = tempfile::tempdir().unwrap();
+        let old = "2025-01-01T10:00:00Z";
+        for i in 0..50 {
+            let path = root.path().join(format!("-p{i}/s{i}.jsonl"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(
+                path,
+                line(&format!("s{i}"), "/p", &format!("m{i}"), old, 1, 1),
+            )
+            .unwrap();
+        }
+        let mut index = UsageIndex::open(vec![root.path().to_owned()], None);
+        let wakeups = Wakeups::default();
+        let watch = TranscriptWatch::new(&[root.path().to_owned()], &wakeups).unwrap();
+        assert_eq!(index.refresh().files, 50);
+        let _ = watch.take();
+        let before = wakeups.count(Topic::Usage);
+        let grown = root.path().join("-p7/s7.jsonl");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&grown)
+            .unwrap();
+        use std::io::Write;
+        file.write_all(line("s7", "/p", "new", old, 5, 5).as_bytes())
+            .unwrap();
+        drop(file);
+        // A new project directory made after the watch began, with its first transcript.
+        let fresh = root.path().join("-new/s.jsonl");
+        std::fs::create_dir_all(fresh.parent().unwrap()).unwrap();
+        std::fs::write(&fresh, line("s", "/new", "n1", old, 2, 2)).unwrap();
+        let mut paths = std::collections::HashSet::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match watch.take() {
+                Changes::Paths(p) => paths.extend(p),
+                Changes::Walk => panic!("the watch asked for a walk"),
+            }
+            if paths.contains(&grown)
+                && paths.iter().any(|p| p.starts_with(fresh.parent().unwrap()))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            wakeups.count(Topic::Usage) > before,
+            "the usage worker was woken"
+        );
+        assert!(paths.contains(&grown), "{paths:?}");
+        let stats = index.refresh_paths(&paths);
+        assert_eq!(stats.new_entries, 2, "{stats:?}");
+        assert!(
+            stats.files <= 3,
+            "only what was named is looked at: {stats:?}"
+        );
+        let summary = summarize(&index, &Pricing::builtin(), CostMode::Calculate);
+        assert_eq!(
+            summary.for_project(Path::new("/new")).totals.input_tokens,
+            2
+        );
+        assert_eq!(summary.for_project(Path::new("/p")).totals.input_tokens, 55);
+        // Reading our own files is no change: no wake-up, nothing pending. (What the writes
+        // above still have on their way is let in first.)
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = watch.take();
+        let quiet = wakeups.count(Topic::Usage);
+        let _ = std::fs::read(&grown).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(watch.take(), Changes::Paths(Default::default()));
+        assert_eq!(wakeups.count(Topic::Usage), quiet);
+    }
+
+    #[test]
+    fn a_named_path_that_is_gone_or_below_a_symlink_reads_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let old = "2025-01-01T10:00:00Z";
+        for i in 0..5 {
+            let path = root.path().join(format!("-p{i}/s{i}.jsonl"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(
+                path,
+                line(&format!("s{i}"), "/p", &format!("m{i}"), old, 1, 1),
+            )
+            .unwrap();
+        }
+        let mut index = UsageIndex::open(vec![root.path().to_owned()], None);
+        index.refresh();
+        // A removed transcript named by the watch leaves the index; a path below a symlink
+        // to a directory outside the root is passed over.
+        std::fs::remove_file(root.path().join("-p3/s3.jsonl")).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(
+            outside.path().join("x.jsonl"),
+            line("x", "/x", "x1", old, 9, 9),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("-link")).unwrap();
+        let named = [
+            root.path().join("-p3/s3.jsonl"),
+            root.path().join("-link/x.jsonl"),
+        ];
+        let stats = index.refresh_paths(&named.into_iter().collect());
+        assert_eq!(
+            (stats.files_removed, stats.new_entries),
+            (1, 0),
+            "{stats:?}"
+        );
+        let summary = summarize(&index, &Pricing::builtin(), CostMode::Calculate);
+        assert_eq!(summary.for_project(Path::new("/x")).totals.entries, 0);
+        assert_eq!(summary.for_project(Path::new("/p")).totals.input_tokens, 4);
     }
 
     #[test]

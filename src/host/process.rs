@@ -25,6 +25,8 @@ pub struct Stat {
     pub ppid: u32,
     /// User plus system time so far (fields 14 and 15), in clock ticks.
     pub cpu_ticks: u64,
+    /// User plus system time of its children it has waited for (fields 16 and 17).
+    pub reaped_children_ticks: u64,
     /// Field 22: clock ticks after boot.
     pub start_time: u64,
 }
@@ -46,6 +48,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         state: fields.first()?.chars().next()?,
         ppid: fields.get(1)?.parse().ok()?,
         cpu_ticks: number(11)? + number(12)?,
+        reaped_children_ticks: number(13)? + number(14)?,
         start_time: number(19)?,
     })
 }

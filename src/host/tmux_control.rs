@@ -51,6 +51,12 @@ pub enum Event {
     UnlinkedWindowClose {
         window: u32,
     },
+    /// A `refresh-client -B` subscription's value changed (`%subscription-changed <name>
+    /// $<session> @<window> <index> %<pane> … : <value>`).
+    SubscriptionChanged {
+        name: String,
+        value: String,
+    },
     /// Any other notification, as tmux wrote it (lossy UTF-8).
     Other(String),
 }
@@ -154,6 +160,10 @@ fn notification(line: &[u8]) -> Option<Event> {
         },
         "%window-close" => Event::WindowClose { window: id('@')? },
         "%unlinked-window-close" => Event::UnlinkedWindowClose { window: id('@')? },
+        "%subscription-changed" => Event::SubscriptionChanged {
+            name: rest.split(' ').next()?.to_owned(),
+            value: rest.split_once(" : ")?.1.to_owned(),
+        },
         _ => Event::Other(text.into_owned()),
     };
     Some(event)
@@ -197,6 +207,15 @@ fn quote(arg: &str) -> Result<String> {
 /// Where a connection's pane output goes (the pane log). Runs on the reader thread.
 pub type OutputSink = Box<dyn FnMut(u32, &[u8]) + Send>;
 
+/// Told when tmux says a session or a window came or went: the client's session ended
+/// (`%exit`), a session was made or killed (`%sessions-changed`), a window closed. A pane
+/// whose process ended is not among them: `remain-on-exit` keeps it, and tmux says nothing.
+/// A `refresh-client -B` subscription to `#{pane_dead}` would (once a second), but it
+/// costs the server a timer per client: about 1 % of a core with a hundred clients, more
+/// than all the rest of their idle cost; the monitor's timer finds a dead pane instead.
+/// Runs on the reader thread.
+pub type ChangeSink = Box<dyn Fn() + Send>;
+
 struct Shared {
     alive: AtomicBool,
     /// Bumped on every notification: whoever remembers it knows whether anything changed.
@@ -214,7 +233,12 @@ pub struct Control {
 
 impl Control {
     /// Attaches a control client to `session` on `tmux`'s server (one process, kept).
-    pub fn attach(tmux: &Tmux, session: &str, mut sink: OutputSink) -> Result<Control> {
+    pub fn attach(
+        tmux: &Tmux,
+        session: &str,
+        mut sink: OutputSink,
+        on_change: ChangeSink,
+    ) -> Result<Control> {
         let mut child = tmux
             .control_command(session)
             .stdin(Stdio::piped())
@@ -235,7 +259,13 @@ impl Control {
         let (attached, ready) = channel();
         let spawned = std::thread::Builder::new()
             .name("deck-tmux-control".into())
-            .spawn(move || read_messages(BufReader::new(stdout), &reader, &mut sink, attached));
+            .spawn(move || {
+                let sinks = Sinks {
+                    output: &mut sink,
+                    change: &on_change,
+                };
+                read_messages(BufReader::new(stdout), &reader, sinks, attached);
+            });
         if let Err(e) = spawned {
             end(&mut child);
             return Err(DeckError::io("starting the tmux control reader", e));
@@ -352,13 +382,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Where the reader thread hands what it does not answer itself.
+struct Sinks<'a> {
+    output: &'a mut OutputSink,
+    change: &'a ChangeSink,
+}
+
 /// The reader thread: every line of the client's stdout until it closes.
-fn read_messages(
-    mut out: impl BufRead,
-    shared: &Shared,
-    sink: &mut OutputSink,
-    attached: Sender<bool>,
-) {
+fn read_messages(mut out: impl BufRead, shared: &Shared, sinks: Sinks<'_>, attached: Sender<bool>) {
     let mut attached = Some(attached);
     let mut parser = Parser::new();
     let mut line = Vec::new();
@@ -390,11 +421,15 @@ fn read_messages(
             Some(Message::Event(event)) => {
                 shared.changes.fetch_add(1, Ordering::SeqCst);
                 match event {
-                    Event::Output { pane, data } => sink(pane, &data),
+                    Event::Output { pane, data } => (sinks.output)(pane, &data),
                     Event::Exit { reason } => {
                         tracing::debug!("a tmux control client exits: {reason:?}");
                         shared.alive.store(false, Ordering::SeqCst);
+                        (sinks.change)();
                     }
+                    Event::SessionsChanged
+                    | Event::WindowClose { .. }
+                    | Event::UnlinkedWindowClose { .. } => (sinks.change)(),
                     _ => {}
                 }
             }
@@ -527,6 +562,14 @@ mod tests {
         assert_eq!(
             p.line(b"%layout-change @0 abc"),
             Some(Message::Event(Event::Other("%layout-change @0 abc".into())))
+        );
+        // tmux 3.3a, `refresh-client -B 'dead:%*:#{pane_dead}'` and the pane's process ending.
+        assert_eq!(
+            Parser::new().line(b"%subscription-changed dead $0 @0 0 %0 : 1"),
+            Some(Message::Event(Event::SubscriptionChanged {
+                name: "dead".into(),
+                value: "1".into()
+            }))
         );
     }
 

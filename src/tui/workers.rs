@@ -2,6 +2,11 @@
 //! handle at its own pace, off the UI task (each round on a thread of its own). They read
 //! the records the refresh task last published, report back as actions only when they have
 //! news, and end with the TUI's cancellation token.
+//!
+//! The handle's wake-ups ([`crate::engine::wake`]; for a client of `serve`, bumped by what
+//! the engine pushes) start a round before the timer: new agent states the status round, a transcript that grew the usage round
+//! (at most once per [`USAGE_WAKE_GAP`]), a session that came or went a records refresh, a
+//! new preview text a preview tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +17,16 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 use super::action::Action;
+use crate::engine::wake::Topic;
 use crate::engine::{EngineHandle, EngineInfo};
 use crate::sandbox::SandboxRecord;
 
 /// How often the usage index reads what was appended to the logs.
 const USAGE_REFRESH: Duration = Duration::from_secs(5);
+/// Woken usage rounds are at least this far apart (transcripts grow all the time a turn runs).
+const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
+/// Woken status rounds are at least this far apart: a burst of hook events is one round.
+const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
 
 /// Starts the workers (the fourth: held connections, on the agents' beat).
 pub fn start(
@@ -28,48 +38,96 @@ pub fn start(
 ) {
     let status_every = Duration::from_millis(info.status_interval_ms);
     let metrics_every = Duration::from_millis(info.metrics_interval_ms);
-    let worker = |period| Worker {
+    let wakeups = engine.wakeups();
+    let woken = |topic| wakeups.as_ref().map(|w| w.subscribe(topic));
+    let worker = |period, wake: Option<watch::Receiver<u64>>, gap| Worker {
         period,
+        // A worker woken by the engine also looks as soon as the records change: its timer
+        // may be long, and a new sandbox's first state is no reason to wait for it.
+        follow_records: wake.is_some(),
+        wake,
+        gap,
         engine: Arc::clone(engine),
         records: records.clone(),
         tx: tx.clone(),
         cancel: cancel.clone(),
     };
     let mut last = None;
-    tokio::spawn(worker(status_every).run(move |engine, records| {
-        let readings = engine.agent_states(records);
-        if last.as_ref() == Some(&readings) {
-            return None;
-        }
-        last = Some(readings.clone());
-        Some(Action::AgentsSampled(readings))
-    }));
-    let mut last = None;
-    tokio::spawn(worker(status_every).run(move |engine, records| {
-        let held = engine.egress_held(records);
-        if last.as_ref() == Some(&held) {
-            return None;
-        }
-        last = Some(held.clone());
-        Some(Action::HeldSampled(held))
-    }));
     tokio::spawn(
-        worker(metrics_every)
+        worker(status_every, woken(Topic::Agents), STATUS_WAKE_GAP).run(move |engine, records| {
+            let readings = engine.agent_states(records);
+            if last.as_ref() == Some(&readings) {
+                return None;
+            }
+            last = Some(readings.clone());
+            Some(Action::AgentsSampled(readings))
+        }),
+    );
+    let mut last = None;
+    tokio::spawn(
+        worker(status_every, woken(Topic::Agents), STATUS_WAKE_GAP).run(move |engine, records| {
+            let held = engine.egress_held(records);
+            if last.as_ref() == Some(&held) {
+                return None;
+            }
+            last = Some(held.clone());
+            Some(Action::HeldSampled(held))
+        }),
+    );
+    tokio::spawn(
+        worker(metrics_every, None, Duration::ZERO)
             .run(|engine, records| engine.metrics(records).map(Action::MetricsSampled)),
     );
     let mut last = None;
-    tokio::spawn(worker(USAGE_REFRESH).run(move |engine, _| {
-        let summary = engine.usage_summary();
-        if last.as_ref() == Some(&summary) {
-            return None;
+    tokio::spawn(
+        worker(USAGE_REFRESH, woken(Topic::Usage), USAGE_WAKE_GAP).run(move |engine, _| {
+            let summary = engine.usage_summary();
+            if last.as_ref() == Some(&summary) {
+                return None;
+            }
+            last = Some(summary.clone());
+            Some(Action::UsageUpdated(Box::new(summary)))
+        }),
+    );
+    if let Some(records) = woken(Topic::Records) {
+        // A sandbox that came, changed or went: the records at once, as the monitor's
+        // timer would load them.
+        let act = || Action::MonitorTick;
+        tokio::spawn(act_on_change(records, tx.clone(), cancel.clone(), act));
+    }
+    if let Some(preview) = woken(Topic::Preview) {
+        // A new preview text: drawn now, not at the preview's next tick.
+        let act = || Action::PreviewTick;
+        tokio::spawn(act_on_change(preview, tx.clone(), cancel.clone(), act));
+    }
+}
+
+/// Sends `act()` each time `woken` changes, at most once per [`STATUS_WAKE_GAP`].
+async fn act_on_change(
+    mut woken: watch::Receiver<u64>,
+    tx: UnboundedSender<Action>,
+    cancel: CancellationToken,
+    act: impl Fn() -> Action,
+) {
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            changed = woken.changed() => if changed.is_err() { return },
         }
-        last = Some(summary.clone());
-        Some(Action::UsageUpdated(Box::new(summary)))
-    }));
+        if tx.send(act()).is_err() {
+            return;
+        }
+        // A burst (a hundred sandboxes ending) is one action per gap.
+        tokio::time::sleep(STATUS_WAKE_GAP).await;
+    }
 }
 
 struct Worker {
     period: Duration,
+    /// Starts a round before the timer; rounds stay `gap` apart.
+    wake: Option<watch::Receiver<u64>>,
+    follow_records: bool,
+    gap: Duration,
     engine: Arc<dyn EngineHandle>,
     records: watch::Receiver<Vec<SandboxRecord>>,
     tx: UnboundedSender<Action>,
@@ -79,19 +137,58 @@ struct Worker {
 impl Worker {
     /// Runs `step` on the blocking pool now and then every `period`, sending what it
     /// returns, until the token is cancelled or nobody listens any more.
-    async fn run<F>(self, mut step: F)
+    async fn run<F>(mut self, mut step: F)
     where
         F: FnMut(&dyn EngineHandle, &[SandboxRecord]) -> Option<Action> + Send + 'static,
     {
         let mut ticks = tokio::time::interval(self.period);
         // A slow round is followed by one round, not a burst.
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_round: Option<tokio::time::Instant> = None;
+        let mut wake = self.wake.take();
+        let mut seen: Vec<SandboxRecord> = Vec::new();
         loop {
+            let woken = async {
+                let Some(wake) = wake.as_mut() else {
+                    return std::future::pending().await;
+                };
+                if wake.changed().await.is_err() {
+                    // The engine is gone: the timer alone, as without wake-ups.
+                    std::future::pending::<()>().await;
+                }
+            };
+            let follow = self.follow_records;
+            let records_changed = async {
+                if !follow {
+                    std::future::pending::<()>().await;
+                }
+                // The refresh republishes the records every time: only a change counts.
+                loop {
+                    if self.records.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    if *self.records.borrow_and_update() != seen {
+                        return;
+                    }
+                }
+            };
             tokio::select! {
                 () = self.cancel.cancelled() => return,
                 _ = ticks.tick() => {}
+                () = records_changed => {}
+                () = woken => {
+                    if let Some(at) = last_round {
+                        tokio::time::sleep_until(at + self.gap).await;
+                    }
+                    // The timer's next round counts from this one.
+                    ticks.reset();
+                }
             }
-            let records = self.records.borrow().clone();
+            last_round = Some(tokio::time::Instant::now());
+            let records = self.records.borrow_and_update().clone();
+            if self.follow_records {
+                seen.clone_from(&records);
+            }
             let engine = Arc::clone(&self.engine);
             let round = detached(move || {
                 let action = step(engine.as_ref(), &records);

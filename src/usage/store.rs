@@ -252,6 +252,95 @@ impl UsageIndex {
         stats
     }
 
+    /// Brings the index up to date with `paths` only: the files inotify said changed, no
+    /// walk. A directory among them (made since the watch began) has its logs looked at, one
+    /// listing. A path outside the roots, too deep, or below a symlink is passed over; a
+    /// known file that is gone is dropped. The walk ([`UsageIndex::refresh`]) stays the
+    /// safety net for anything inotify did not say.
+    pub fn refresh_paths(&mut self, paths: &HashSet<PathBuf>) -> RefreshStats {
+        let started = Instant::now();
+        let mut stats = RefreshStats::default();
+        let deadline = started + self.time_budget;
+        let mut skipped = Vec::new();
+        let mut candidates: Vec<(PathBuf, usize)> = Vec::new();
+        for path in paths {
+            let Some(root) = self.place_of(path) else {
+                continue;
+            };
+            match std::fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => {
+                    let listing = list_dir(path, mtime_ns(&meta), now_ns());
+                    candidates.extend(listing.files.into_iter().map(|f| (f, root)));
+                }
+                _ => candidates.push((path.clone(), root)),
+            }
+        }
+        candidates.sort();
+        candidates.dedup();
+        let mut found: Vec<Found> = Vec::new();
+        for (path, root) in candidates {
+            if path.extension().is_none_or(|e| e != "jsonl") || self.place_of(&path).is_none() {
+                continue;
+            }
+            stats.files += 1;
+            match see(path.clone(), root) {
+                Some(Seen::Log(f)) => found.push(f),
+                Some(Seen::Skipped(s)) => skipped.push(s),
+                None => {
+                    if let Some(id) = self.by_path.get(&path).copied() {
+                        self.remove_file(id);
+                        stats.files_removed += 1;
+                        self.dirty = true;
+                    }
+                }
+            }
+        }
+        let now = now_ns();
+        for f in &found {
+            let prev = self
+                .by_path
+                .get(&f.path)
+                .and_then(|id| self.files[*id as usize].as_ref())
+                .map(|state| state.mark);
+            if prev.is_some_and(|mark| unchanged(&mark, &f.id)) {
+                continue;
+            }
+            let outcome = read_file(&self.roots[f.root], &f.path, prev, &self.filter, deadline);
+            self.apply(f, outcome, now, &mut stats, &mut skipped);
+        }
+        // What was said about these paths before is replaced by what was just seen.
+        self.skipped
+            .retain(|s| !paths.contains(&s.path) && !found.iter().any(|f| f.path == s.path));
+        self.skipped.extend(skipped.iter().cloned());
+        self.skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        stats.skipped_files = skipped;
+        stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        stats
+    }
+
+    /// The root `path` lies below, when it is within [`MAX_DEPTH`] of it and no directory
+    /// between them is a symlink (the walk follows none either).
+    fn place_of(&self, path: &Path) -> Option<usize> {
+        let root = self.roots.iter().position(|r| path.starts_with(r))?;
+        let rel = path.strip_prefix(&self.roots[root]).ok()?;
+        if rel.as_os_str().is_empty() || rel.components().count() > MAX_DEPTH + 1 {
+            return None;
+        }
+        let mut dir = self.roots[root].clone();
+        let mut parts = rel.components().peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                break;
+            }
+            dir.push(part);
+            let meta = std::fs::symlink_metadata(&dir).ok()?;
+            if !meta.is_dir() {
+                return None;
+            }
+        }
+        Some(root)
+    }
+
     /// What to read of what the scan found: the files that changed since they were read (with
     /// their marks), then the new ones in path order, so that their ids (the dedupe
     /// tie-break) are stable. Files the scan no longer found are dropped.

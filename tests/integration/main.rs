@@ -32,3 +32,4 @@ mod tui_clients;
 mod tui_e2e;
 mod tui_egress;
 mod usage;
+mod wakeups;

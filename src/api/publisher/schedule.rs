@@ -2,16 +2,23 @@
 //! TUI's workers had them (agent states at the status interval, records and host stats at
 //! `monitor.interval_ms`, metrics at `metrics.interval_ms`, usage every 10 s), so nothing is
 //! read more often than asked for. A command makes records and agent states due at once,
-//! so clients see its effect without waiting. The clock is passed in: tested without waiting.
+//! so clients see its effect without waiting; so does an engine wake-up (issue 15), kept
+//! [`WAKE_GAP`] after the last reading of the same thing ([`USAGE_WAKE_GAP`] for the usage),
+//! so a burst of events is one reading. The clock is passed in: tested without waiting.
 
 use std::time::{Duration, Instant};
 
 use crate::engine::EngineInfo;
+use crate::engine::wake::Topic;
 
 /// How often the Claude logs are read again (they can be large; a new line is no hurry).
 pub const USAGE_EVERY: Duration = Duration::from_secs(10);
 /// Readings due this close together are taken in one wake-up.
 const SLACK: Duration = Duration::from_millis(20);
+/// A woken reading comes at least this long after the last one of the same thing.
+pub const WAKE_GAP: Duration = Duration::from_millis(20);
+/// Transcripts grow all the time a turn runs: a woken usage reading at most once a second.
+pub const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
 
 /// What to read in one wake-up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -59,6 +66,10 @@ pub struct Schedule {
     agents: Instant,
     metrics: Instant,
     usage: Instant,
+    /// When each woken reading was last taken.
+    records_read: Instant,
+    agents_read: Instant,
+    usage_read: Instant,
 }
 
 impl Schedule {
@@ -70,6 +81,9 @@ impl Schedule {
             agents: now,
             metrics: now,
             usage: now,
+            records_read: now,
+            agents_read: now,
+            usage_read: now,
         }
     }
 
@@ -82,11 +96,39 @@ impl Schedule {
             }
             due
         };
-        Due {
+        let due = Due {
             records: take(&mut self.records, self.periods.records),
             agents: take(&mut self.agents, self.periods.agents),
             metrics: take(&mut self.metrics, self.periods.metrics),
             usage: take(&mut self.usage, self.periods.usage),
+        };
+        for (taken, read) in [
+            (due.records, &mut self.records_read),
+            (due.agents, &mut self.agents_read),
+            (due.usage, &mut self.usage_read),
+        ] {
+            if taken {
+                *read = now;
+            }
+        }
+        due
+    }
+
+    /// The engine said `topic` changed: its reading is due as soon as its gap allows (a
+    /// session made or killed brings the agent states along, as a command does).
+    pub fn wake(&mut self, topic: Topic, now: Instant) {
+        let soon = |next: &mut Instant, read: Instant, gap: Duration| {
+            *next = (*next).min((read + gap).max(now));
+        };
+        match topic {
+            Topic::Agents => soon(&mut self.agents, self.agents_read, WAKE_GAP),
+            Topic::Records => {
+                soon(&mut self.records, self.records_read, WAKE_GAP);
+                soon(&mut self.agents, self.agents_read, WAKE_GAP);
+            }
+            Topic::Usage => soon(&mut self.usage, self.usage_read, USAGE_WAKE_GAP),
+            // The previews have their own readers (`api::previews`).
+            Topic::Preview => {}
         }
     }
 
@@ -125,6 +167,37 @@ mod tests {
             metrics: true,
             usage: true,
         }
+    }
+
+    #[test]
+    fn a_wake_up_brings_its_reading_forward_but_keeps_it_apart_from_the_last() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut schedule = Schedule::new(periods(), t0);
+        schedule.due(t0);
+        // A hook event 5 ms after the first reading: the agents, 20 ms after it.
+        schedule.wake(Topic::Agents, t0 + ms(5));
+        assert_eq!(schedule.next(), t0 + WAKE_GAP);
+        let agents_only = Due {
+            agents: true,
+            ..Due::default()
+        };
+        assert_eq!(schedule.due(t0 + WAKE_GAP), agents_only);
+        // Much later: at once.
+        schedule.wake(Topic::Agents, t0 + ms(700));
+        assert_eq!(schedule.next(), t0 + ms(700));
+        assert_eq!(schedule.due(t0 + ms(700)), agents_only);
+        // A transcript: the usage a second after its last reading, not before.
+        schedule.wake(Topic::Usage, t0 + ms(710));
+        assert_eq!(schedule.next(), t0 + USAGE_WAKE_GAP);
+        // A session killed: the records and the agents.
+        schedule.wake(Topic::Records, t0 + ms(720));
+        let due = schedule.due(t0 + ms(720));
+        assert!(due.records && due.agents && !due.usage, "{due:?}");
+        // A wake-up never puts a reading off.
+        let next = schedule.next();
+        schedule.wake(Topic::Usage, next + ms(5000));
+        assert_eq!(schedule.next(), next);
     }
 
     #[test]
