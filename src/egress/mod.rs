@@ -234,6 +234,8 @@ pub fn proxy_env() -> Vec<(String, String)> {
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
         "1".into(),
     ));
+    // The browser's wrapper passes it as --proxy-server (assets/chromium-wrapper.sh).
+    env.push(("SANDBOX_DECK_PROXY".into(), url.clone()));
     env.push(("NO_PROXY".into(), direct.clone()));
     env.push(("no_proxy".into(), direct));
     // git over ssh: the CONNECT goes through the proxy (bash's /dev/tcp, no tool needed).

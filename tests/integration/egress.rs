@@ -222,7 +222,7 @@ impl Egress {
         e
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.upstream.port
     }
 

@@ -235,3 +235,56 @@ fn a_client_that_gives_up_while_held_frees_its_place_at_once() {
     assert!(log.contains("the client left while held"), "{log}");
     assert!(upstream.heads().is_empty());
 }
+
+/// The real Chromium through its wrapper: the listed page loads, an unlisted one waits for
+/// the answer. (Chromium also reads the proxy variables by itself; the wrapper's
+/// `--proxy-server` is checked by `backend::tests::the_browser_wrapper_names_the_sandboxs_proxy`.)
+#[test]
+fn the_browser_inside_goes_through_the_proxy_and_an_unlisted_host_is_held() {
+    if !prerequisites(&["bwrap", "curl", "chromium"]) {
+        return;
+    }
+    let e = Egress::new("egress-browser");
+    e.write_config_with(&[], "hold_seconds = 30\nhold_max = 16\n");
+    let listed = format!("http://upstream.test:{}/listed", e.port());
+    let unlisted_upstream = Upstream::start("127.0.0.2");
+    let unlisted = format!("upstream.test:{}", unlisted_upstream.port);
+    let browse = |url: &str| {
+        format!(
+            "timeout 60 chromium --headless=new --disable-gpu --disable-background-networking --disable-component-update --dump-dom {url} 2>/dev/null | grep -c upstream-ok"
+        )
+    };
+    let done = e.project.join(".browsed");
+    let body = format!(
+        "{{ echo listed=$({}); echo unlisted=$({}); }} > '{d}.new'; mv '{d}.new' '{d}'; sleep 600",
+        browse(&listed),
+        browse(&format!("http://{unlisted}/unlisted")),
+        d = done.display()
+    );
+    let child = e
+        .world
+        .command()
+        .args(["launch", "bubblewrap", "--new"])
+        .arg(&e.project)
+        .args(["--shell", "--network", "proxy", "--", "sh", "-c", &body])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn_guarded();
+    let name = "egress-browser";
+    // The browser's own background requests (its updater) are held too: it really asks
+    // the proxy. Only the page's host is answered.
+    wait_for(
+        "the browser's request to an unlisted host held",
+        Duration::from_secs(60),
+        || held(&e, name).iter().any(|h| h["host"] == "upstream.test"),
+    );
+    net(&e, &[name, "allow", &unlisted, "--once"]);
+    wait_for("the browser", Duration::from_secs(90), || done.exists());
+    let text = std::fs::read_to_string(&done).unwrap();
+    let stop = e.world.run(&["stop", name]);
+    assert!(stop.status.success());
+    drop(child);
+    assert!(text.contains("listed=1"), "{text}");
+    assert!(text.contains("unlisted=1"), "{text}");
+    assert!(!unlisted_upstream.heads().is_empty());
+}
