@@ -388,10 +388,11 @@ fn a_profile_without_extensions_gets_no_policy() {
 }
 
 /// The browser under the sandbox's allowlist (`--network proxy`). The payload drops every
-/// proxy variable and starts Chromium with `--no-proxy-server`, so only the managed policy
-/// can point it at the proxy, and with no route inside nothing loads without the proxy.
+/// proxy variable (the wrapper's `SANDBOX_DECK_PROXY` too) and starts Chromium with
+/// `--no-proxy-server`, as an agent could, so only the managed policy can point it at the
+/// proxy, and with no route inside nothing loads without the proxy.
 const DIRECT_PAYLOAD: &str = "cat \"$1\" > policy.json; shift; \
-    unset HTTP_PROXY http_proxy HTTPS_PROXY https_proxy ALL_PROXY all_proxy; \
+    unset HTTP_PROXY http_proxy HTTPS_PROXY https_proxy ALL_PROXY all_proxy SANDBOX_DECK_PROXY; \
     exec chromium --no-proxy-server \"$@\" 2> chromium.log";
 
 /// An HTTP server on 127.0.0.2 (standing for a public one) whose every answer is a page of
@@ -467,7 +468,8 @@ fn decided(log: &str, host: &str, allowed: bool) -> bool {
 
 /// An allowed page renders through the proxy; the same page under a name the allowlist does
 /// not hold (the control: same server, same address, only the name differs) does not, and
-/// the proxy logs the denial without asking the resolver.
+/// the proxy logs the denial without asking the resolver. (Holding is off here: an unlisted
+/// host is refused at once.)
 #[test]
 fn chromium_in_a_proxy_sandbox_browses_under_the_allowlist() {
     if !prerequisites(TOOLS) {
@@ -488,7 +490,8 @@ fn chromium_in_a_proxy_sandbox_browses_under_the_allowlist() {
         config.join("config.toml"),
         format!(
             "[egress]\ndefaults = false\nallow = [\"allowed.test:{port}\"]\n\
-             resolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\n",
+             resolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\n\
+             hold_seconds = 0\n",
             dns.port
         ),
     )
