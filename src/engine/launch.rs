@@ -619,6 +619,11 @@ impl Deck {
             upstream: config.api_upstream.clone(),
             extra_ca: Some(PathBuf::from(&config.extra_ca)).filter(|p| !p.as_os_str().is_empty()),
         });
+        spec.hold = Some(egress::HoldSpec {
+            dir: files.egress_held(),
+            seconds: config.hold_seconds,
+            max: config.hold_max,
+        });
         spec.write(&files.egress_spec())?;
         egress::start_proxy(&files.egress_spec())
     }
@@ -663,7 +668,7 @@ impl Deck {
     }
 
     /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
-    /// and the profile's extension policy.
+    /// and its managed policy (the profile's extensions, the proxy in proxy mode).
     fn sandbox_browser(
         &self,
         record: &SandboxRecord,
@@ -685,7 +690,10 @@ impl Deck {
         Ok(Some(backend::Browser {
             binary,
             profile: dir,
-            policy: backend::bubblewrap::chromium_policy(&profile.chromium_extensions),
+            policy: backend::bubblewrap::chromium_policy(
+                &profile.chromium_extensions,
+                record.network,
+            ),
         }))
     }
 

@@ -16,6 +16,7 @@ use super::fleet_member::Member;
 use super::fleet_usage::merged_usage;
 use super::mirror::MirrorEngine;
 use super::target::Target;
+use crate::egress::held::{Held, Reply};
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::wake::Wakeups;
@@ -214,6 +215,17 @@ impl EngineHandle for FleetEngine {
             .map(|(member, engine)| (member.host.clone(), engine.usage_summary()))
             .collect();
         merged_usage(summaries)
+    }
+
+    fn egress_held(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, Vec<Held>> {
+        self.up()
+            .flat_map(|(_, engine)| engine.egress_held(records))
+            .collect()
+    }
+
+    fn egress_answer(&self, name: &SandboxName, rule: &str, reply: Reply) -> Result<SandboxRecord> {
+        let (member, engine, bare) = self.engine_of(name)?;
+        Ok(member.qualified(engine.egress_answer(&bare, rule, reply)?))
     }
 
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand> {

@@ -17,6 +17,7 @@ use crate::api::client::{Client, ClientError, IntoClientRequest};
 use crate::api::protocol::PROTOCOL_VERSION;
 use crate::api::remote::{Reconnect, RemoteEngine};
 use crate::api::tcp::Token;
+use crate::egress::held::{Held, Reply};
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::{Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
@@ -245,6 +246,16 @@ impl EngineHandle for MirrorEngine {
 
     fn usage_summary(&self) -> UsageSummary {
         self.remote.usage_summary()
+    }
+
+    fn egress_held(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, Vec<Held>> {
+        self.remote.egress_held(records)
+    }
+
+    fn egress_answer(&self, name: &SandboxName, rule: &str, reply: Reply) -> Result<SandboxRecord> {
+        self.remote
+            .egress_answer(name, rule, reply)
+            .map_err(|e| self.named(e))
     }
 
     /// `ssh -t … HOST sandbox-deck attach NAME`: the host's own attach (its status line,

@@ -201,6 +201,15 @@ fn cell<'a>(
     match kind {
         Kind::Name => Cell::from(r.name.bare()),
         Kind::Host => Cell::from(r.name.split_host().1.unwrap_or_default().to_owned()),
+        // A connection held for an answer needs the user more than the agent's state.
+        Kind::Agent if !state.live.held_of(r).is_empty() => Cell::from(Span::styled(
+            format!(
+                "{} net? {}",
+                agent_glyph(crate::engine::status::AgentState::Waiting),
+                state.live.held_of(r).len()
+            ),
+            theme.agent(crate::engine::status::AgentState::Waiting),
+        )),
         Kind::Agent => match state.live.agent(r) {
             Some(a) => Cell::from(Span::styled(
                 format!("{} {}", agent_glyph(a.state), a.state),
