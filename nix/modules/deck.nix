@@ -70,7 +70,7 @@ in
     settings = lib.mkOption {
       type = types.submodule { options = settingOptions [ ] defaults; };
       default = { };
-      example = lib.literalExpression ''{ sandbox.network = false; ui.mouse = true; }'';
+      example = lib.literalExpression ''{ sandbox.network = "none"; ui.mouse = true; }'';
       description = "System-wide defaults written to /etc/sandbox-deck/config.toml.";
     };
   };

@@ -10,7 +10,7 @@
     services.sandbox-deck = {
       enable = true;
       users = [ "alice" ];
-      settings.sandbox.network = false;
+      settings.sandbox.network = "none";
     };
     users.users.alice.isNormalUser = true;
     virtualisation.memorySize = 2048;
@@ -18,7 +18,7 @@
   testScript = ''
     machine.wait_for_unit("multi-user.target")
     machine.succeed("test -f /etc/sandbox-deck/config.toml")
-    machine.succeed("grep -q 'network = false' /etc/sandbox-deck/config.toml")
+    machine.succeed("grep -q 'network = \"none\"' /etc/sandbox-deck/config.toml")
     out = machine.succeed("su - alice -c 'mkdir -p ~/p && claude-sandbox-no-network --shell ~/p -- sh -c \"echo inside-$((6*7)); ls /nix/store >/dev/null\"'")
     assert "inside-42" in out, out
     machine.succeed("su - alice -c 'mkdir -p ~/q && sandbox-deck --json create ~/q --shell -- sleep 600'")

@@ -45,7 +45,7 @@ in
             enable = true;
             users = [ "alice" ];
             settings = {
-              sandbox.network = false;
+              sandbox.network = "none";
               ui.image_protocol = "kitty";
               ui.theme.accent = "#ff0000";
               usage.prices."my-model" = { input = 1; output = 2.5; cache_write_5m = 1; cache_write_1h = 2; cache_read = 0.1; };
@@ -55,7 +55,7 @@ in
         text = s.environment.etc."sandbox-deck/config.toml".source.text;
         expected = ''
           [sandbox]
-          network = false
+          network = "none"
           [ui]
           image_protocol = "kitty"
           [ui.theme]
