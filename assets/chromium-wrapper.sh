@@ -11,4 +11,9 @@ case ${SANDBOX_DECK_SCREEN:-} in
         "--window-size=${SANDBOX_DECK_SCREEN%x*},${SANDBOX_DECK_SCREEN#*x}" "$@"
     ;;
 esac
+# A --network proxy sandbox's browser asks the sandbox's proxy by name, as everything inside
+# does (there is no other route): the same allowlist, and a held host waits for an answer.
+case ${SANDBOX_DECK_PROXY:-} in
+http://*) set -- "--proxy-server=$SANDBOX_DECK_PROXY" "$@" ;;
+esac
 exec "$browser" --no-first-run --no-default-browser-check --start-maximized "$@"

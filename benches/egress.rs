@@ -141,6 +141,7 @@ fn start_proxy(upstream: u16) -> u16 {
         internal_allowed: vec!["127.0.0.2".parse().unwrap()],
         log: DecisionLog::new(log, 0),
         injection: None,
+        holds: None,
     });
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -499,7 +499,8 @@ impl Shared {
                 Event::SandboxAdded { .. }
                 | Event::SandboxChanged { .. }
                 | Event::SandboxRemoved { .. } => Some(Topic::Records),
-                Event::AgentState { .. } => Some(Topic::Agents),
+                // Held connections are read by the TUI's worker on the agents' beat.
+                Event::AgentState { .. } | Event::Held { .. } => Some(Topic::Agents),
                 Event::Usage { .. } => Some(Topic::Usage),
                 Event::Metrics { .. } | Event::HostStats { .. } => None,
             };

@@ -287,7 +287,8 @@ fn sandbox_of(command: &Command) -> Result<Option<SandboxName>, Failure> {
         | Command::Restart { name, .. }
         | Command::Rm { name, .. }
         | Command::Preview { name }
-        | Command::Status { name: Some(name) } => name,
+        | Command::Status { name: Some(name) }
+        | Command::EgressAnswer { name, .. } => name,
         Command::Create {
             name: Some(name), ..
         } => name,
@@ -338,6 +339,15 @@ fn execute(deck: &Deck, command: Command) -> Result<Value, Failure> {
             force,
         })?),
         Command::Preview { name: n } => json(&EngineHandle::preview(deck, &name(&n)?)?),
+        Command::EgressAnswer {
+            name: n,
+            rule,
+            answer,
+        } => json(
+            &deck
+                .egress_answer(name(&n)?.as_str(), &rule, answer.scope())?
+                .record,
+        ),
         Command::Status { name: Some(n) } => {
             let record = deck.show(&n)?;
             let readings = deck.agent_states(std::slice::from_ref(&record));

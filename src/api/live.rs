@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::protocol::{Event, Snapshot};
+use crate::egress::held::Held;
 use crate::engine::AgentReading;
 use crate::engine::host_stats::HostStats;
 use crate::engine::status::{AgentState, should_notify};
@@ -107,6 +108,45 @@ impl Live {
         vec![Event::Usage { usage }]
     }
 
+    /// New held connections (only sandboxes holding any): an event per sandbox whose list
+    /// changed, and the connections held since the last reading (each told once).
+    pub fn held(
+        &mut self,
+        now: HashMap<SandboxId, Vec<Held>>,
+    ) -> (Vec<Event>, Vec<(SandboxId, Held)>) {
+        let mut events = Vec::new();
+        let mut news = Vec::new();
+        for (id, held) in &now {
+            let before = self.snapshot.held.get(id);
+            if before == Some(held) {
+                continue;
+            }
+            let known = |h: &Held| before.is_some_and(|b| b.iter().any(|k| k.id == h.id));
+            news.extend(
+                held.iter()
+                    .filter(|h| !known(h))
+                    .map(|h| (id.clone(), h.clone())),
+            );
+            events.push(Event::Held {
+                id: id.clone(),
+                held: held.clone(),
+            });
+        }
+        for id in self
+            .snapshot
+            .held
+            .keys()
+            .filter(|id| !now.contains_key(*id))
+        {
+            events.push(Event::Held {
+                id: id.clone(),
+                held: Vec::new(),
+            });
+        }
+        self.snapshot.held = now;
+        (events, news)
+    }
+
     pub fn host(&mut self, host: HostStats) -> Vec<Event> {
         if self.snapshot.host.as_ref() == Some(&host) {
             return Vec::new();
@@ -175,5 +215,37 @@ mod tests {
         ]);
         assert_eq!(notices.len(), 1);
         assert_eq!(notices[0].name, b.name);
+    }
+
+    #[test]
+    fn a_held_connection_is_news_once_and_its_end_is_an_event() {
+        let api = SandboxRecord::example("api", Path::new("/tmp/api"));
+        let held = |id: &str| Held {
+            id: id.into(),
+            kind: "connect".into(),
+            host: "evil.example".into(),
+            port: 443,
+            since: chrono::Utc::now(),
+        };
+        let mut live = Live::default();
+        let mut model = Snapshot::default();
+        let one = HashMap::from([(api.id.clone(), vec![held("h1")])]);
+        let (events, news) = live.held(one.clone());
+        assert_eq!((events.len(), news.len()), (1, 1));
+        events.into_iter().for_each(|e| model.apply(e));
+        assert_eq!(model.held, one);
+        // The same again: nothing; a second one: only it is news.
+        assert_eq!(live.held(one), (Vec::new(), Vec::new()));
+        let two = HashMap::from([(api.id.clone(), vec![held("h1"), held("h2")])]);
+        let (_, news) = live.held(two);
+        assert_eq!(
+            news.iter().map(|(_, h)| h.id.as_str()).collect::<Vec<_>>(),
+            ["h2"]
+        );
+        // None held any more: an empty list for the client to drop.
+        let (events, news) = live.held(HashMap::new());
+        assert!(news.is_empty());
+        events.into_iter().for_each(|e| model.apply(e));
+        assert!(model.held.is_empty());
     }
 }

@@ -18,6 +18,7 @@ impl Snapshot {
                 self.sandboxes.retain(|r| r.id != id);
                 self.agents.retain(|a| a.id != id);
                 self.metrics.remove(&id);
+                self.held.remove(&id);
             }
             Event::AgentState { reading } => {
                 match self.agents.iter_mut().find(|a| a.id == reading.id) {
@@ -28,6 +29,13 @@ impl Snapshot {
             Event::Metrics { metrics } => self.metrics = metrics,
             Event::Usage { usage } => self.usage = Some(usage),
             Event::HostStats { host } => self.host = Some(host),
+            Event::Held { id, held } => {
+                if held.is_empty() {
+                    self.held.remove(&id);
+                } else {
+                    self.held.insert(id, held);
+                }
+            }
         }
     }
 }

@@ -28,6 +28,7 @@ pub const CAPABILITIES: &[&str] = &[
     "output",
     "reports",
     "paths",
+    "egress_held",
 ];
 
 /// Every command's `cmd`, to tell an unknown command from a malformed known one.
@@ -58,6 +59,7 @@ pub const COMMANDS: &[&str] = &[
     "usage_report",
     "purge_project",
     "complete_dir",
+    "egress_answer",
 ];
 
 /// The one message a client sends: a command with the id its reply will carry.
@@ -188,6 +190,13 @@ pub enum Command {
     CompleteDir {
         input: String,
     },
+    /// Answers the connections of a proxy-mode sandbox held for `rule` (`HOST[:PORT]`,
+    /// `*.SUFFIX`): what `sandbox-deck net NAME allow|deny RULE` does.
+    EgressAnswer {
+        name: String,
+        rule: String,
+        answer: crate::egress::held::Reply,
+    },
 }
 
 impl Command {
@@ -219,6 +228,7 @@ impl Command {
             Command::UsageReport { .. } => "usage_report",
             Command::PurgeProject { .. } => "purge_project",
             Command::CompleteDir { .. } => "complete_dir",
+            Command::EgressAnswer { .. } => "egress_answer",
         }
     }
 
@@ -245,6 +255,7 @@ impl Command {
                 | Command::Restart { .. }
                 | Command::Rm { .. }
                 | Command::PurgeProject { .. }
+                | Command::EgressAnswer { .. }
         )
     }
 }
@@ -344,6 +355,10 @@ pub struct Snapshot {
     pub metrics: HashMap<SandboxId, SandboxMetrics>,
     pub usage: Option<UsageSummary>,
     pub host: Option<HostStats>,
+    /// The connections each proxy-mode sandbox holds for an answer, by id (only those
+    /// holding any; capability `egress_held`).
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub held: HashMap<SandboxId, Vec<crate::egress::held::Held>>,
 }
 
 /// One change.
@@ -371,6 +386,11 @@ pub enum Event {
     },
     HostStats {
         host: HostStats,
+    },
+    /// A sandbox's held connections changed; all of them now (empty: none held any more).
+    Held {
+        id: SandboxId,
+        held: Vec<crate::egress::held::Held>,
     },
 }
 

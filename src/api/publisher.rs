@@ -33,6 +33,8 @@ struct Reading {
     metrics: Option<std::collections::HashMap<SandboxId, SandboxMetrics>>,
     host: Option<HostStats>,
     usage: Option<UsageSummary>,
+    /// Held connections, on the agents' beat.
+    held: Option<std::collections::HashMap<SandboxId, Vec<crate::egress::held::Held>>>,
 }
 
 /// Runs until `stop`; `changed` wakes it early (after a command). `ready` is told after the
@@ -101,6 +103,7 @@ fn read(deck: &Deck, due: Due, known: Vec<SandboxRecord>) -> crate::error::Resul
     };
     let records = fresh.as_deref().unwrap_or(&known);
     let agents = due.agents.then(|| deck.agent_states(records));
+    let held = due.agents.then(|| EngineHandle::egress_held(deck, records));
     let metrics = if due.metrics {
         EngineHandle::metrics(deck, records)
     } else {
@@ -115,6 +118,7 @@ fn read(deck: &Deck, due: Due, known: Vec<SandboxRecord>) -> crate::error::Resul
         metrics,
         host,
         usage,
+        held,
     })
 }
 
@@ -127,6 +131,7 @@ fn publish(deck: &Deck, hub: &Hub, ledger: &mut Ledger, reading: Reading) {
         metrics,
         host,
         usage,
+        held,
     } = reading;
     let current = agents.clone();
     let notices = hub.update(|live| {
@@ -147,6 +152,11 @@ fn publish(deck: &Deck, hub: &Hub, ledger: &mut Ledger, reading: Reading) {
         if let Some(usage) = usage {
             events.extend(live.usage(usage));
         }
+        let held_news = held.map(|h| {
+            let (held_events, news) = live.held(h);
+            events.extend(held_events);
+            news
+        });
         let notices: Vec<(SandboxRecord, AgentReading)> = notices
             .into_iter()
             .filter_map(|n| {
@@ -154,10 +164,37 @@ fn publish(deck: &Deck, hub: &Hub, ledger: &mut Ledger, reading: Reading) {
                 Some((record.clone(), n))
             })
             .collect();
-        (events, notices)
+        let held_notices: Vec<_> = held_news
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(id, h)| {
+                let record = live.snapshot().sandboxes.iter().find(|r| r.id == id)?;
+                Some((record.clone(), h))
+            })
+            .collect();
+        (events, (notices, held_notices))
     });
+    let (notices, held_notices) = notices;
     for (record, reading) in notices {
         notify(deck, &record, &reading);
+    }
+    for (record, held) in held_notices {
+        reap(crate::engine::status::notify_held(
+            &deck.config.notify,
+            &record,
+            &held,
+        ));
+    }
+}
+
+/// Reaps a notify command off the loop, or says why it could not run.
+fn reap(started: crate::error::Result<Option<std::process::Child>>) {
+    match started {
+        Ok(Some(mut child)) => {
+            std::thread::spawn(move || child.wait());
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!("the notify command failed: {e}"),
     }
 }
 

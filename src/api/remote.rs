@@ -281,6 +281,28 @@ impl EngineHandle for RemoteEngine {
         self.model_or_empty().usage.unwrap_or_default()
     }
 
+    fn egress_held(
+        &self,
+        records: &[SandboxRecord],
+    ) -> HashMap<SandboxId, Vec<crate::egress::held::Held>> {
+        let mut held = self.model_or_empty().held;
+        held.retain(|id, _| records.iter().any(|r| &r.id == id));
+        held
+    }
+
+    fn egress_answer(
+        &self,
+        name: &SandboxName,
+        rule: &str,
+        reply: crate::egress::held::Reply,
+    ) -> Result<SandboxRecord> {
+        self.call(Command::EgressAnswer {
+            name: name.to_string(),
+            rule: rule.to_string(),
+            answer: reply,
+        })
+    }
+
     fn attach_command(&self, name: &SandboxName) -> Result<AttachCommand> {
         self.call(Command::AttachCommand {
             name: name.to_string(),

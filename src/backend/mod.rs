@@ -450,6 +450,32 @@ mod tests {
     }
 
     #[test]
+    fn the_browser_wrapper_names_the_sandboxs_proxy() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("browser");
+        std::fs::write(&fake, "#!/bin/sh\nfor a; do printf '%s\\n' \"$a\"; done\n").unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let run = |proxy: &str| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", BROWSER_WRAPPER_SCRIPT, "chromium", "page"])
+                .env_clear()
+                .env("SANDBOX_DECK_BROWSER", &fake)
+                .env("SANDBOX_DECK_PROXY", proxy)
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let url = crate::egress::proxy_url();
+        let named = run(&url);
+        let flag = format!("--proxy-server={url}");
+        assert!(named.lines().any(|a| a == flag), "{named}");
+        assert_eq!(named.lines().last(), Some("page"));
+        // Control: without it (host or no network), no proxy flag.
+        assert!(!run("").contains("--proxy-server"));
+    }
+
+    #[test]
     fn a_shell_payload_runs_the_given_argv_verbatim() {
         let p = Payload::Shell {
             command: vec!["sh".into(), "-c".into(), "exit 7; $(id)".into()],

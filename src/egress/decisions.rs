@@ -26,6 +26,9 @@ pub struct Decision {
     pub bytes_up: u64,
     #[serde(default)]
     pub bytes_down: u64,
+    /// The user's answer that let an unlisted host through (see `held`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<super::held::Scope>,
 }
 
 impl Decision {
@@ -41,6 +44,7 @@ impl Decision {
             address: None,
             bytes_up: 0,
             bytes_down: 0,
+            approved: None,
         }
     }
 }
@@ -129,6 +133,7 @@ mod tests {
             address: None,
             bytes_up: 0,
             bytes_down: 0,
+            approved: None,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod address;
 pub mod credential;
 pub mod decisions;
+pub mod held;
 pub mod inject;
 pub mod plant;
 pub mod proxy;
@@ -48,6 +49,11 @@ pub struct EgressConfig {
     pub api_upstream: String,
     /// A PEM file of extra certificate authorities trusted for that ("" for none).
     pub extra_ca: String,
+    /// How long a connection to an unlisted host waits for the user's answer (see `held`);
+    /// 0 refuses it at once.
+    pub hold_seconds: u64,
+    /// How many connections of one sandbox may wait at once; more are refused at once.
+    pub hold_max: usize,
 }
 
 /// The shipped allowlist: every rule with a comment saying why.
@@ -66,6 +72,19 @@ pub struct Spec {
     /// The credential injection, when the user handed a credential over.
     #[serde(default)]
     pub api: Option<ApiSpec>,
+    /// Where and how long connections to unlisted hosts wait for an answer; `None`: refused
+    /// at once.
+    #[serde(default)]
+    pub hold: Option<HoldSpec>,
+}
+
+/// The holding of connections to unlisted hosts (see `held`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldSpec {
+    /// The sandbox's `egress-held` dir.
+    pub dir: PathBuf,
+    pub seconds: u64,
+    pub max: usize,
 }
 
 /// Where the proxy finds the real credential, the placeholder it stands for, and where the
@@ -117,6 +136,7 @@ impl Spec {
             log,
             log_max_bytes: config.log_max_bytes,
             api: None,
+            hold: None,
         })
     }
 
@@ -142,8 +162,17 @@ impl Spec {
             None => None,
         };
         let seen = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let holds = match &self.hold {
+            Some(hold) if hold.seconds > 0 && hold.max > 0 => Some(held::Holds::new(
+                hold.dir.clone(),
+                std::time::Duration::from_secs(hold.seconds),
+                hold.max,
+            )?),
+            _ => None,
+        };
         Ok(proxy::Policy {
             injection,
+            holds,
             allowlist: std::sync::RwLock::new(allowlist),
             reload: Some(proxy::Reload {
                 spec: path.to_owned(),
@@ -205,6 +234,8 @@ pub fn proxy_env() -> Vec<(String, String)> {
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC".into(),
         "1".into(),
     ));
+    // The browser's wrapper passes it as --proxy-server (assets/chromium-wrapper.sh).
+    env.push(("SANDBOX_DECK_PROXY".into(), url.clone()));
     env.push(("NO_PROXY".into(), direct.clone()));
     env.push(("no_proxy".into(), direct));
     // git over ssh: the CONNECT goes through the proxy (bash's /dev/tcp, no tool needed).

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use super::address::internal_reason;
 use super::credential::API_HOST;
 use super::decisions::{Decision, DecisionLog};
+use super::held::{Holds, Outcome};
 use super::inject::Injection;
 use super::resolve::Resolver;
 use super::rules::{Allowlist, Host, Target, parse_target};
@@ -42,6 +43,8 @@ pub struct Policy {
     pub log: DecisionLog,
     /// The credential to put in the agent's API requests, when the user handed one over.
     pub injection: Option<Injection>,
+    /// Where connections to unlisted hosts wait for the user; `None`: refused at once.
+    pub holds: Option<Holds>,
 }
 
 /// Where a running proxy's rules come from, and when it last read them.
@@ -77,6 +80,10 @@ impl Policy {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .allows(target)
+            || self
+                .holds
+                .as_ref()
+                .is_some_and(|h| h.session_allows(target))
     }
 }
 
@@ -172,6 +179,18 @@ async fn handle(mut client: TcpStream, policy: &Policy) {
         Request::Http(http) => ("http", http.target.clone()),
     };
     let mut decision = Decision::new(kind, &target);
+    let judged = tokio::select! {
+        // The judgement first: one the allowlist settles is never taken for a departure.
+        biased;
+        judged = judge(kind, &target, policy, &mut decision) => judged,
+        // A client that gives up while held frees its place at once.
+        () = gone(&client) => Err(refuse(403, format!("{target}: the client left while held"))),
+    };
+    if let Err(refusal) = judged {
+        decision.reason = Some(refusal.why.clone());
+        policy.log.record(&decision);
+        return answer(&mut client, &refusal).await;
+    }
     let upstream = match open_upstream(&target, policy).await {
         Ok((upstream, address)) => {
             decision.allowed = true;
@@ -204,18 +223,48 @@ async fn handle(mut client: TcpStream, policy: &Policy) {
     policy.log.record(&decision);
 }
 
-/// The judged destination connected, or why not. 403: the policy says no; 502: allowed but
-/// unreachable.
-async fn open_upstream(
+/// Whether the policy, or else the user asked while the connection is held, lets `target`
+/// through (403 if not). Before any DNS query: a denied name is never resolved.
+async fn judge(
+    kind: &str,
     target: &Target,
     policy: &Policy,
-) -> Result<(TcpStream, SocketAddr), Refusal> {
-    if !policy.allows(target) {
+    decision: &mut Decision,
+) -> Result<(), Refusal> {
+    if policy.allows(target) {
+        return Ok(());
+    }
+    let Some(holds) = &policy.holds else {
         return Err(refuse(
             403,
             format!("{target} is not on this sandbox's allowlist"),
         ));
+    };
+    match holds.hold(kind, target, || policy.allows(target)).await {
+        Outcome::Allowed(scope) => {
+            decision.approved = scope;
+            Ok(())
+        }
+        Outcome::Denied(why) => Err(refuse(403, why)),
     }
+}
+
+/// Resolves when the client has closed its side (or failed) without sending anything more;
+/// never once it sent data (a request body waiting behind its head).
+async fn gone(client: &TcpStream) {
+    let mut byte = [0u8; 1];
+    match client.peek(&mut byte).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+/// The judged destination connected, or why not. 403: an internal address; 502: allowed
+/// but unreachable.
+async fn open_upstream(
+    target: &Target,
+    policy: &Policy,
+) -> Result<(TcpStream, SocketAddr), Refusal> {
     let mut last = String::from("no address");
     for address in checked_addresses(target, policy).await? {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {

@@ -3,6 +3,7 @@
 
 use super::Deck;
 use crate::egress::decisions::{self, Decision};
+use crate::egress::held::{self, Answer, Held, Scope};
 use crate::egress::{Spec, rules::Rule};
 use crate::error::{DeckError, Result};
 use crate::sandbox::{Network, SandboxRecord};
@@ -14,6 +15,66 @@ impl Deck {
         let all = decisions::read(&self.paths.sandbox_of(&record).egress_log());
         let skip = all.len().saturating_sub(limit);
         Ok(all.into_iter().skip(skip).collect())
+    }
+
+    /// The connections of a sandbox's proxy waiting for the user's answer, oldest first.
+    pub fn egress_held(&self, name: &str) -> Result<Vec<Held>> {
+        let record = self.show(name)?;
+        Ok(self.held_of(&record))
+    }
+
+    /// The held connections of a record (none unless its proxy runs and holds some).
+    pub fn held_of(&self, record: &SandboxRecord) -> Vec<Held> {
+        if record.network != Network::Proxy {
+            return Vec::new();
+        }
+        held::list(&self.paths.sandbox_of(record).egress_held())
+    }
+
+    /// The user's answer for a host: `allow` with a scope (`None`: deny). `Always` and deny
+    /// change the sandbox's own list as `egress_rule` does; then every connection held now
+    /// that `rule` matches gets the answer. `Once` and `Session` need one held.
+    pub fn egress_answer(
+        &self,
+        name: &str,
+        rule: &str,
+        allow: Option<Scope>,
+    ) -> Result<EgressAnswer> {
+        let parsed = Rule::parse(rule).map_err(|e| DeckError::Config {
+            path: "net".into(),
+            message: e,
+        })?;
+        let record = self.show(name)?;
+        let dir = self.paths.sandbox_of(&record).egress_held();
+        let matching: Vec<Held> = self
+            .held_of(&record)
+            .into_iter()
+            .filter(|h| {
+                crate::egress::rules::parse_target(&h.target(), h.port)
+                    .is_ok_and(|target| parsed.allows(&target))
+            })
+            .collect();
+        if matches!(allow, Some(Scope::Once | Scope::Session)) && matching.is_empty() {
+            return Err(DeckError::NotFound {
+                name: format!("a connection of {} held for {rule}", record.name),
+            });
+        }
+        let answer = Answer {
+            allow,
+            rule: parsed.to_string(),
+        };
+        // Answered before the list changes, so the log says it was the user's answer. One
+        // may have ended meanwhile (timed out): the others are still answered.
+        let answered = matching
+            .into_iter()
+            .filter(|h| held::answer(&dir, &h.id, &answer).is_ok())
+            .collect();
+        let record = match allow {
+            Some(Scope::Always) => self.egress_rule(name, rule, true)?,
+            None => self.egress_rule(name, rule, false)?,
+            Some(_) => record,
+        };
+        Ok(EgressAnswer { record, answered })
     }
 
     /// Adds a rule to (or with `allow` false, removes it from) a sandbox's own allowlist: in
@@ -69,4 +130,12 @@ impl Deck {
         }
         Ok(updated)
     }
+}
+
+/// What an answer did: the sandbox (its own rules as they are now) and the held
+/// connections it answered.
+#[derive(Debug, Clone)]
+pub struct EgressAnswer {
+    pub record: SandboxRecord,
+    pub answered: Vec<Held>,
 }

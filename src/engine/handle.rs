@@ -129,6 +129,27 @@ pub trait EngineHandle: Send + Sync {
     fn complete_dir(&self, input: &str) -> Vec<String> {
         super::dir_completion::complete_dir(input)
     }
+    /// The connections each proxy-mode sandbox of `records` holds for an answer, by id
+    /// (only those holding any).
+    fn egress_held(
+        &self,
+        _records: &[SandboxRecord],
+    ) -> HashMap<SandboxId, Vec<crate::egress::held::Held>> {
+        HashMap::new()
+    }
+    /// Answers a sandbox's connections held for `rule` (see `Deck::egress_answer`).
+    fn egress_answer(
+        &self,
+        name: &SandboxName,
+        _rule: &str,
+        _reply: crate::egress::held::Reply,
+    ) -> Result<SandboxRecord> {
+        Err(crate::error::DeckError::WrongState {
+            name: name.to_string(),
+            state: "behind this engine".into(),
+            hint: "this engine does not answer held connections".into(),
+        })
+    }
     /// Whether the engine's files are this host's: the front end may then make a missing
     /// project dir itself. A mirror's are on another host.
     fn files_are_here(&self) -> bool {
@@ -213,6 +234,27 @@ impl EngineHandle for Deck {
 
     fn host_stats(&self) -> HostStats {
         Deck::host_stats(self)
+    }
+
+    fn egress_held(
+        &self,
+        records: &[SandboxRecord],
+    ) -> HashMap<SandboxId, Vec<crate::egress::held::Held>> {
+        records
+            .iter()
+            .filter(|r| r.state == SandboxState::Running)
+            .map(|r| (r.id.clone(), self.held_of(r)))
+            .filter(|(_, held)| !held.is_empty())
+            .collect()
+    }
+
+    fn egress_answer(
+        &self,
+        name: &SandboxName,
+        rule: &str,
+        reply: crate::egress::held::Reply,
+    ) -> Result<SandboxRecord> {
+        Ok(Deck::egress_answer(self, name.as_str(), rule, reply.scope())?.record)
     }
 
     fn preview(&self, name: &SandboxName) -> Result<String> {

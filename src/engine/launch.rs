@@ -619,6 +619,11 @@ impl Deck {
             upstream: config.api_upstream.clone(),
             extra_ca: Some(PathBuf::from(&config.extra_ca)).filter(|p| !p.as_os_str().is_empty()),
         });
+        spec.hold = Some(egress::HoldSpec {
+            dir: files.egress_held(),
+            seconds: config.hold_seconds,
+            max: config.hold_max,
+        });
         spec.write(&files.egress_spec())?;
         egress::start_proxy(&files.egress_spec())
     }

@@ -464,6 +464,21 @@ pub fn notify_command(
     record: &SandboxRecord,
     assessment: &Assessment,
 ) -> Option<Command> {
+    notice_command(
+        config,
+        record,
+        assessment.state.as_str(),
+        &assessment.reason,
+    )
+}
+
+/// The notify command for any notice: `state` and `reason` as its environment says them.
+fn notice_command(
+    config: &NotifyConfig,
+    record: &SandboxRecord,
+    state: &str,
+    reason: &str,
+) -> Option<Command> {
     let (program, args) = config.command.split_first()?;
     let mut command = Command::new(program);
     // A desktop notifier needs to find the desktop; nothing else of the caller's.
@@ -471,8 +486,8 @@ pub fn notify_command(
     command
         .args(args)
         .env("SANDBOX_NAME", record.name.as_str())
-        .env("SANDBOX_STATE", assessment.state.as_str())
-        .env("SANDBOX_REASON", &assessment.reason)
+        .env("SANDBOX_STATE", state)
+        .env("SANDBOX_REASON", reason)
         .env("SANDBOX_PROJECT", record.project_dir.as_path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -487,6 +502,28 @@ pub fn notify(
     assessment: &Assessment,
 ) -> Result<Option<Child>> {
     let Some(mut command) = notify_command(config, record, assessment) else {
+        return Ok(None);
+    };
+    command
+        .spawn()
+        .map(Some)
+        .context_io(|| format!("running notify.command {:?}", config.command))
+}
+
+/// Runs the notification command for a connection of `record` held for an answer
+/// (`SANDBOX_STATE=egress-held`, the reason naming `host:port`). The caller reaps it.
+pub fn notify_held(
+    config: &NotifyConfig,
+    record: &SandboxRecord,
+    held: &crate::egress::held::Held,
+) -> Result<Option<Child>> {
+    let reason = format!(
+        "{} waits for an answer (sandbox-deck net {} allow|deny {})",
+        held.target(),
+        record.name,
+        held.target()
+    );
+    let Some(mut command) = notice_command(config, record, "egress-held", &reason) else {
         return Ok(None);
     };
     command

@@ -242,6 +242,12 @@ impl SandboxFiles {
         self.state.join("egress.log")
     }
 
+    /// Its egress proxy's connections waiting for the user's answer (see `egress::held`).
+    /// In the state dir itself, which no sandbox sees.
+    pub fn egress_held(&self) -> PathBuf {
+        self.state.join("egress-held")
+    }
+
     /// Its own browser profile: it outlives stop and start (unlike the runtime dir) and goes
     /// with `rm`. One per sandbox, not per project, so two sandboxes of a project never share
     /// a Chromium.

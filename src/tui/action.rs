@@ -92,6 +92,15 @@ pub enum Action {
     UsageUpdated(Box<UsageSummary>),
     /// `notify.command` could not be run.
     NotifyFailed(String),
+    /// The held connections of every sandbox holding any (sent when they changed).
+    HeldSampled(HashMap<SandboxId, Vec<crate::egress::held::Held>>),
+    /// A held connection was answered (or could not be).
+    Answered {
+        name: SandboxName,
+        target: String,
+        reply: crate::egress::held::Reply,
+        result: Result<(), String>,
+    },
 }
 
 /// The screen feed the TUI wants now: whose display, how often, into how many cells.
@@ -131,6 +140,12 @@ impl Op {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// Answers the connections of a sandbox held for `target` (`HOST:PORT`).
+    AnswerHeld {
+        name: SandboxName,
+        target: String,
+        reply: crate::egress::held::Reply,
+    },
     Refresh,
     SampleHost,
     Capture(Target),

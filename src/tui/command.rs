@@ -47,6 +47,11 @@ pub enum Command {
     Toggle,
     /// Empties the text being typed.
     Clear,
+    /// Answers the selected sandbox's oldest held connection (`egress::held`).
+    AllowOnce,
+    AllowSession,
+    AllowAlways,
+    DenyHeld,
     /// Unbinds a key in a user keymap.
     Noop,
 }
@@ -84,6 +89,10 @@ const SIMPLE: &[(&str, Command)] = &[
     ("field_prev", Command::FieldPrev),
     ("toggle", Command::Toggle),
     ("clear", Command::Clear),
+    ("allow_once", Command::AllowOnce),
+    ("allow_session", Command::AllowSession),
+    ("allow_always", Command::AllowAlways),
+    ("deny_held", Command::DenyHeld),
     ("noop", Command::Noop),
 ];
 

@@ -102,6 +102,19 @@ impl Runner {
                     }
                 });
             }
+            Effect::AnswerHeld {
+                name,
+                target,
+                reply,
+            } => blocking(tx, move || Action::Answered {
+                result: engine
+                    .egress_answer(&name, &target, reply)
+                    .map(|_| ())
+                    .map_err(|e| logged(&format!("answering {target} for {name}"), e)),
+                name,
+                target,
+                reply,
+            }),
             Effect::WatchScreen(watch) => self.feeds.watch(watch),
             Effect::StopScreen(id) => self.feeds.stop(&id),
             // The app handles these: they need the terminal.

@@ -21,6 +21,8 @@ pub struct Live {
     /// The last metrics sample; a sandbox is missing until two samples exist.
     pub metrics: HashMap<SandboxId, SandboxMetrics>,
     pub usage: Option<UsageSummary>,
+    /// Connections held for an answer, by sandbox id (only those holding any).
+    pub held: HashMap<SandboxId, Vec<crate::egress::held::Held>>,
 }
 
 impl Live {
@@ -40,6 +42,14 @@ impl Live {
             return None;
         }
         self.metrics.get(&record.id)
+    }
+
+    /// The connections a running sandbox's proxy holds for an answer, oldest first.
+    pub fn held_of(&self, record: &SandboxRecord) -> &[crate::egress::held::Held] {
+        if !record.is_running() {
+            return &[];
+        }
+        self.held.get(&record.id).map_or(&[], Vec::as_slice)
     }
 
     pub fn is_waiting(&self, record: &SandboxRecord) -> bool {

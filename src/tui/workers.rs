@@ -28,7 +28,7 @@ const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
 /// Woken status rounds are at least this far apart: a burst of hook events is one round.
 const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
 
-/// Starts the three workers.
+/// Starts the workers (the fourth: held connections, on the agents' beat).
 pub fn start(
     engine: &Arc<dyn EngineHandle>,
     info: &EngineInfo,
@@ -61,6 +61,17 @@ pub fn start(
             }
             last = Some(readings.clone());
             Some(Action::AgentsSampled(readings))
+        }),
+    );
+    let mut last = None;
+    tokio::spawn(
+        worker(status_every, woken(Topic::Agents), STATUS_WAKE_GAP).run(move |engine, records| {
+            let held = engine.egress_held(records);
+            if last.as_ref() == Some(&held) {
+                return None;
+            }
+            last = Some(held.clone());
+            Some(Action::HeldSampled(held))
         }),
     );
     tokio::spawn(

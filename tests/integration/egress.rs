@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const TOOLS: &[&str] = &["bwrap", "python3", "curl"];
+pub(crate) const TOOLS: &[&str] = &["bwrap", "python3", "curl"];
 
 /// Run inside: raw requests to the proxy and direct connects, one `label=result` a line.
 const PROBE: &str = r#"
@@ -83,13 +83,13 @@ for case in cases:
 
 /// A DNS server on 127.0.0.1 that answers A questions from a table (NXDOMAIN otherwise) and
 /// records every name asked.
-struct DnsStub {
-    port: u16,
+pub(crate) struct DnsStub {
+    pub(crate) port: u16,
     asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl DnsStub {
-    fn start(table: &[(&str, [u8; 4])]) -> DnsStub {
+    pub(crate) fn start(table: &[(&str, [u8; 4])]) -> DnsStub {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -143,13 +143,13 @@ fn question_name(packet: &[u8]) -> Option<(String, usize)> {
 }
 
 /// An HTTP server that answers every request `upstream-ok` and keeps the request heads.
-struct Upstream {
-    port: u16,
+pub(crate) struct Upstream {
+    pub(crate) port: u16,
     heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl Upstream {
-    fn start(address: &str) -> Upstream {
+    pub(crate) fn start(address: &str) -> Upstream {
         let listener = TcpListener::bind(format!("{address}:0")).unwrap();
         let port = listener.local_addr().unwrap().port();
         let heads = Arc::new(Mutex::new(Vec::new()));
@@ -163,7 +163,7 @@ impl Upstream {
         Upstream { port, heads }
     }
 
-    fn heads(&self) -> Vec<String> {
+    pub(crate) fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
     }
 }
@@ -191,9 +191,9 @@ fn serve_one(mut stream: TcpStream, log: &Mutex<Vec<String>>) {
     );
 }
 
-struct Egress {
-    world: World,
-    project: PathBuf,
+pub(crate) struct Egress {
+    pub(crate) world: World,
+    pub(crate) project: PathBuf,
     dns: DnsStub,
     upstream: Upstream,
     /// A listener on the host's 127.0.0.1 that nothing may reach through the proxy.
@@ -201,7 +201,7 @@ struct Egress {
 }
 
 impl Egress {
-    fn new(name: &str) -> Egress {
+    pub(crate) fn new(name: &str) -> Egress {
         let world = World::new();
         let project = world.project(name);
         let dns = DnsStub::start(&[
@@ -222,7 +222,7 @@ impl Egress {
         e
     }
 
-    fn port(&self) -> u16 {
+    pub(crate) fn port(&self) -> u16 {
         self.upstream.port
     }
 
@@ -230,8 +230,14 @@ impl Egress {
         self.inward.local_addr().unwrap().port()
     }
 
-    /// The test's config: no shipped rules, the stub as resolver, 127.0.0.2 let through.
+    /// The test's config: no shipped rules, the stub as resolver, 127.0.0.2 let through,
+    /// an unlisted host refused at once (not held for an answer).
     fn write_config(&self, extra_allow: &[String]) {
+        self.write_config_with(extra_allow, "hold_seconds = 0\n");
+    }
+
+    /// The same with `more` (TOML lines) in `[egress]`.
+    pub(crate) fn write_config_with(&self, extra_allow: &[String], more: &str) {
         let p = self.port();
         let i = self.inward_port();
         let mut allow = vec![
@@ -246,7 +252,7 @@ impl Egress {
         std::fs::write(
             dir.join("config.toml"),
             format!(
-                "[egress]\ndefaults = false\nallow = [{}]\nresolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\n",
+                "[egress]\ndefaults = false\nallow = [{}]\nresolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\n{more}",
                 allow.join(", "),
                 self.dns.port
             ),
@@ -308,7 +314,7 @@ impl Egress {
         (Report { text }, log)
     }
 
-    fn decisions(&self) -> String {
+    pub(crate) fn decisions(&self) -> String {
         let dir = self.world.root.path().join("state/sandbox-deck/sandboxes");
         let mut all = String::new();
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -816,7 +822,7 @@ fn the_real_claude_talks_through_the_proxy_and_the_sandbox_never_holds_the_token
     std::fs::write(
         &config,
         format!(
-            "[egress]\ndefaults = false\nallow = []\nresolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\napi_upstream = \"api.anthropic.com:{port}\"\nextra_ca = \"{}\"\n",
+            "[egress]\ndefaults = false\nallow = []\nresolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\nhold_seconds = 0\napi_upstream = \"api.anthropic.com:{port}\"\nextra_ca = \"{}\"\n",
             dns.port,
             ca.display()
         ),

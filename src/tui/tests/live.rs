@@ -369,3 +369,60 @@ fn a_new_sandbox_with_a_reused_name_does_not_inherit_the_old_ones_agent_state() 
     );
     assert!(!state.live.is_waiting(&new_api));
 }
+
+fn held(host: &str, id: &str) -> crate::egress::held::Held {
+    crate::egress::held::Held {
+        id: id.into(),
+        kind: "connect".into(),
+        host: host.into(),
+        port: 443,
+        since: now(),
+    }
+}
+
+#[test]
+fn a_held_connection_rings_once_shows_on_its_row_and_the_keys_answer_it() {
+    use crate::egress::held::Reply;
+    let mut state = state();
+    let sampled = |h: Vec<crate::egress::held::Held>| {
+        let mut map = HashMap::new();
+        if !h.is_empty() {
+            map.insert(id("api"), h);
+        }
+        Action::HeldSampled(map)
+    };
+    // Control: with nothing held, the keys say so and answer nothing.
+    while state.selected_record().map(|r| r.name.as_str()) != Some("api") {
+        press(&mut state, "j");
+    }
+    assert!(press(&mut state, "v").is_empty());
+    let effects = update(&mut state, sampled(vec![held("evil.example", "h1")]));
+    assert_eq!(effects, vec![Effect::Bell]);
+    let flash = state.flash.as_ref().map(|f| f.text.clone()).unwrap();
+    assert!(flash.contains("api wants evil.example:443"), "{flash}");
+    assert!(
+        flash.contains("v once") && flash.contains("x deny"),
+        "{flash}"
+    );
+    // The same connection again is no news.
+    assert!(update(&mut state, sampled(vec![held("evil.example", "h1")])).is_empty());
+    let screen = render(&state);
+    assert!(screen.contains("net? 1"), "{screen}");
+    for (key, reply) in [
+        ("v", Reply::Once),
+        ("V", Reply::Session),
+        ("w", Reply::Always),
+        ("x", Reply::Deny),
+    ] {
+        assert_eq!(
+            press(&mut state, key),
+            vec![Effect::AnswerHeld {
+                name: named("api"),
+                target: "evil.example:443".into(),
+                reply,
+            }]
+        );
+    }
+    update(&mut state, sampled(Vec::new()));
+    assert!(!render(&state).contains("net?"));
+}

@@ -57,6 +57,36 @@ fn deserves_notice(before: Option<AgentState>, after: AgentState) -> bool {
     }
 }
 
+/// New held connections: a flash naming the keys, and the bell (notify.command is the
+/// engine's, run once per held connection).
+pub(super) fn on_held(
+    state: &mut State,
+    held: HashMap<SandboxId, Vec<crate::egress::held::Held>>,
+) -> Vec<Effect> {
+    let mut alerts = Vec::new();
+    for (id, now) in &held {
+        let before = state.live.held.get(id);
+        let new = now
+            .iter()
+            .filter(|h| !before.is_some_and(|b| b.iter().any(|k| k.id == h.id)));
+        let name = state.records.iter().find(|r| &r.id == id).map(|r| &r.name);
+        if let Some(name) = name {
+            alerts.extend(new.map(|h| format!("{name} wants {}", h.target())));
+        }
+    }
+    state.live.held = held;
+    if alerts.is_empty() {
+        return Vec::new();
+    }
+    let keys = super::table::answer_keys(state);
+    flash(state, format!("{} ({keys})", alerts.join(" · ")));
+    if state.settings.bell {
+        vec![Effect::Bell]
+    } else {
+        Vec::new()
+    }
+}
+
 pub(super) fn on_metrics(
     state: &mut State,
     metrics: HashMap<SandboxId, SandboxMetrics>,

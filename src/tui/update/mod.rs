@@ -113,6 +113,19 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
         Action::AgentsSampled(readings) => live::on_agents(state, readings),
         Action::MetricsSampled(metrics) => live::on_metrics(state, metrics),
         Action::UsageUpdated(summary) => live::on_usage(state, *summary),
+        Action::HeldSampled(held) => live::on_held(state, held),
+        Action::Answered {
+            name,
+            target,
+            reply,
+            result,
+        } => {
+            match result {
+                Ok(()) => flash(state, format!("{name}: {target} {}", reply.as_str())),
+                Err(e) => flash_error(state, format!("{name}: {target}: {e}")),
+            }
+            Vec::new()
+        }
         Action::NotifyFailed(message) => {
             flash_error(state, format!("notify.command failed: {message}"));
             Vec::new()

@@ -127,6 +127,9 @@ fn on_sandbox_command(state: &mut State, command: Command) -> Vec<Effect> {
             flash(state, format!("copied {name}"));
             vec![Effect::CopyToClipboard(name.to_string())]
         }
+        Command::AllowOnce | Command::AllowSession | Command::AllowAlways | Command::DenyHeld => {
+            answer_held(state, &record, command)
+        }
         _ => Vec::new(),
     }
 }
@@ -272,4 +275,46 @@ pub(super) fn on_filter_command(state: &mut State, command: Command) -> Vec<Effe
     state.filter_text.clear();
     keep_selection_visible(state);
     Vec::new()
+}
+
+/// The selected sandbox's oldest held connection answered as `command` says.
+fn answer_held(state: &mut State, record: &SandboxRecord, command: Command) -> Vec<Effect> {
+    use crate::egress::held::Reply;
+    let Some(oldest) = state.live.held_of(record).first() else {
+        flash(
+            state,
+            format!("{} holds no connection for an answer", record.name),
+        );
+        return Vec::new();
+    };
+    let reply = match command {
+        Command::AllowOnce => Reply::Once,
+        Command::AllowSession => Reply::Session,
+        Command::AllowAlways => Reply::Always,
+        _ => Reply::Deny,
+    };
+    vec![Effect::AnswerHeld {
+        name: record.name.clone(),
+        target: oldest.target(),
+        reply,
+    }]
+}
+
+/// The keys that answer a held connection, as the keymap binds them ("v once · x deny").
+pub(super) fn answer_keys(state: &State) -> String {
+    [
+        (Command::AllowOnce, "once"),
+        (Command::AllowSession, "session"),
+        (Command::AllowAlways, "always"),
+        (Command::DenyHeld, "deny"),
+    ]
+    .into_iter()
+    .filter_map(|(command, word)| {
+        let key = state
+            .keymap
+            .key_for(crate::tui::keymap::Context::List, command)?;
+        Some(format!("{key} {word}"))
+    })
+    .collect::<Vec<_>>()
+    .join(" · ")
 }

@@ -128,7 +128,7 @@ fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, the
     if let Some(reason) = &r.reason {
         status.push_str(&format!(": {reason}"));
     }
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("state", status),
         ("id", r.id.to_string()),
         ("backend", r.backend.to_string()),
@@ -162,6 +162,13 @@ fn info(frame: &mut Frame<'_>, area: Rect, state: &State, r: &SandboxRecord, the
             paths.sandbox_of(r).runtime_dir().display().to_string(),
         ),
     ];
+    if let Some(held) = held_text(state, r) {
+        let after_network = rows
+            .iter()
+            .position(|(key, _)| *key == "network")
+            .map_or(rows.len(), |i| i + 1);
+        rows.insert(after_network, ("held", held));
+    }
     // Long values (paths) wrap under themselves, not under the labels.
     let width = usize::from(area.width)
         .saturating_sub(LABEL_WIDTH + 1)
@@ -228,4 +235,25 @@ fn start_command(r: &SandboxRecord, state: &State) -> String {
         .get(&r.id)
         .cloned()
         .unwrap_or_else(|| "…".into())
+}
+
+/// The connections held for an answer, oldest first, with since when; None if none.
+fn held_text(state: &State, r: &SandboxRecord) -> Option<String> {
+    let held = state.live.held_of(r);
+    if held.is_empty() {
+        return None;
+    }
+    let text = held
+        .iter()
+        .map(|h| {
+            format!(
+                "{} ({}, since {})",
+                h.target(),
+                h.kind,
+                h.since.format("%H:%M:%S")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(text)
 }

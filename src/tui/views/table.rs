@@ -171,6 +171,15 @@ fn cell<'a>(
     let metrics = state.live.metrics_of(r);
     match kind {
         Kind::Name => Cell::from(r.name.as_str()),
+        // A connection held for an answer needs the user more than the agent's state.
+        Kind::Agent if !state.live.held_of(r).is_empty() => Cell::from(Span::styled(
+            format!(
+                "{} net? {}",
+                agent_glyph(crate::engine::status::AgentState::Waiting),
+                state.live.held_of(r).len()
+            ),
+            theme.agent(crate::engine::status::AgentState::Waiting),
+        )),
         Kind::Agent => match state.live.agent(r) {
             Some(a) => Cell::from(Span::styled(
                 format!("{} {}", agent_glyph(a.state), a.state),
