@@ -273,10 +273,17 @@ fn reconciling_surveys_over_a_kept_connection_that_outlives_its_session() {
                 .status
                 .success()
         );
-        let records = deck.list().unwrap();
-        let record = records.iter().find(|r| r.name.as_str() == name).unwrap();
-        // The last one takes the server with it: its sandbox then reads exited, not dead.
-        assert_ne!(record.state.to_string(), "running", "{record:?}");
+        // The last one takes the server with it: an unreachable server proves nothing, so
+        // its sandbox reads exited only once its launcher has gone too.
+        wait_for(
+            "the sandbox no longer running",
+            Duration::from_secs(10),
+            || {
+                let records = deck.list().unwrap();
+                let record = records.iter().find(|r| r.name.as_str() == name).unwrap();
+                record.state.to_string() != "running"
+            },
+        );
         assert_eq!(deck.survey(&tmux), tmux.survey());
     }
 }
