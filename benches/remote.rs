@@ -12,6 +12,9 @@
 //! - the bytes an idle mirror receives per second with ten sandboxes, and with one screen
 //!   watched at 1 fps (counted on the tunnel's stream, before ssh's encryption).
 //!
+//! - key → frame in the mirror against the host's own TUI, and a fleet of 5 hosts × 20
+//!   sandboxes: the idle mirror's CPU and memory (`remote_parts/screen.rs`).
+//!
 //! Everything it started is ended by pid when the fixture drops; the last line says whether
 //! any process of ours was left.
 
@@ -19,6 +22,8 @@
 #[path = "../tests/integration/common/mod.rs"]
 #[allow(unused_imports)]
 mod common;
+#[path = "remote_parts/screen.rs"]
+mod screen;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,6 +32,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use common::sshd::{RemoteDeck, SshClient, Sshd, ssh_prerequisites};
+use common::tui::TuiWorld;
 use common::{World, prerequisites};
 use sandbox_deck::api::client::Client;
 use sandbox_deck::api::protocol::Command;
@@ -50,9 +56,9 @@ fn main() {
         println!("skipped: OpenSSH, tmux, Xvfb and bwrap are needed");
         return;
     }
-    let host = World::new();
+    let host = TuiWorld::new();
     let sshd = Sshd::start(&host, "bench-host", RemoteDeck::Real).expect("sshd");
-    let laptop = World::new();
+    let laptop = TuiWorld::new();
     let ssh = SshClient::new(&laptop, &[&sshd]);
     ssh.configure(&laptop);
     for i in 0..SANDBOXES {
@@ -71,6 +77,8 @@ fn main() {
         &destination,
         Duration::from_secs(secs),
     ));
+    screen::key_to_frame(&host, &laptop, &sshd.alias, SANDBOXES);
+    screen::fleet_idle(Duration::from_secs(secs));
     drop(ssh);
     drop(sshd);
     drop(laptop);

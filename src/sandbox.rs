@@ -71,6 +71,26 @@ impl SandboxName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `name` on `host`, as a front end of several hosts knows it (`name@host`): never
+    /// parsed back nor sent to an engine, which knows its own sandboxes by the bare name.
+    pub fn on_host(name: &SandboxName, host: &str) -> Self {
+        SandboxName(format!("{}@{host}", name.0))
+    }
+
+    /// The bare name and the host of a name made by [`SandboxName::on_host`] (a name has
+    /// no `@`, a destination may: `api@me@box` is `api` on `me@box`).
+    pub fn split_host(&self) -> (SandboxName, Option<&str>) {
+        match self.0.split_once('@') {
+            Some((bare, host)) => (SandboxName(bare.to_owned()), Some(host)),
+            None => (self.clone(), None),
+        }
+    }
+
+    /// The name without its host: what the table's NAME column shows.
+    pub fn bare(&self) -> &str {
+        self.0.split_once('@').map_or(&self.0, |(bare, _)| bare)
+    }
 }
 
 impl TryFrom<String> for SandboxName {
@@ -461,6 +481,20 @@ impl SandboxRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_on_a_host_splits_back_into_name_and_host() {
+        let api = SandboxName::parse("api").unwrap();
+        let there = SandboxName::on_host(&api, "me@box");
+        assert_eq!(there.as_str(), "api@me@box");
+        assert_eq!(there.bare(), "api");
+        assert_eq!(there.split_host(), (api.clone(), Some("me@box")));
+        assert_eq!(api.split_host(), (api.clone(), None));
+        assert!(
+            SandboxName::parse(there.as_str()).is_err(),
+            "never a name by itself"
+        );
+    }
 
     #[test]
     fn names_follow_the_documented_pattern() {

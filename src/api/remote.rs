@@ -125,6 +125,15 @@ impl RemoteEngine {
         Ok(client)
     }
 
+    /// Why the connection ended, once it did (a handle that reconnects makes a new one on
+    /// its next call).
+    pub fn closed(&self) -> Option<String> {
+        lock(&self.connection)
+            .client
+            .closed()
+            .map(|why| why.to_string())
+    }
+
     fn model(&self) -> Result<Snapshot> {
         Ok(self.client()?.model().borrow().clone())
     }

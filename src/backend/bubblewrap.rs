@@ -492,16 +492,33 @@ fn data_fd(data: &[u8]) -> Result<OwnedFd> {
     Ok(read)
 }
 
-/// The managed-policy JSON that force-installs the profile's Chromium extensions.
-pub fn chromium_policy(extension_ids: &[String]) -> Option<String> {
-    if extension_ids.is_empty() {
-        return None;
+/// The managed-policy JSON for the sandbox's Chromium: the profile's extensions, forced;
+/// with `--network proxy`, the sandbox's proxy, fixed. A managed policy outranks the
+/// command line (`--no-proxy-server`, `--proxy-server`), the environment and the settings
+/// page, and the file is read-only inside, so the agent cannot steer the browser around
+/// the allowlist (it could not reach anything without the proxy either: there is no route).
+/// `None` when there is nothing to enforce.
+pub fn chromium_policy(extension_ids: &[String], network: Network) -> Option<String> {
+    let mut policy = serde_json::Map::new();
+    if !extension_ids.is_empty() {
+        let list: Vec<String> = extension_ids
+            .iter()
+            .map(|id| format!("{id};https://clients2.google.com/service/update2/crx"))
+            .collect();
+        policy.insert("ExtensionInstallForcelist".into(), list.into());
     }
-    let list: Vec<String> = extension_ids
-        .iter()
-        .map(|id| format!("{id};https://clients2.google.com/service/update2/crx"))
-        .collect();
-    Some(serde_json::json!({ "ExtensionInstallForcelist": list }).to_string())
+    if network == Network::Proxy {
+        // One HTTP proxy for every scheme (CONNECT for https and wss). Loopback stays direct
+        // (Chromium's implicit bypass): it is the sandbox's own `lo`.
+        policy.insert(
+            "ProxySettings".into(),
+            serde_json::json!({
+                "ProxyMode": "fixed_servers",
+                "ProxyServer": format!("127.0.0.1:{}", egress::plant::PROXY_PORT),
+            }),
+        );
+    }
+    (!policy.is_empty()).then(|| serde_json::Value::Object(policy).to_string())
 }
 
 #[cfg(test)]
@@ -1049,7 +1066,10 @@ mod tests {
             ]
         );
         // In the plan: no read-only bind of a dir the policy must be created under.
-        let args = args_of(&with_browser(chromium_policy(&["a".repeat(32)])));
+        let args = args_of(&with_browser(chromium_policy(
+            &["a".repeat(32)],
+            Network::Host,
+        )));
         let data = position(&args, &["--ro-bind-data", "22", POLICY_PATH]).expect("policy");
         assert!(position(&args, &["--ro-bind", "/etc/chromium", "/etc/chromium"]).is_none());
         if Path::new("/etc/chromium").is_dir() {
@@ -1060,8 +1080,7 @@ mod tests {
 
     #[test]
     fn the_chromium_policy_forces_the_profiles_extensions() {
-        assert_eq!(chromium_policy(&[]), None);
-        let policy = chromium_policy(&["a".repeat(32)]).unwrap();
+        let policy = chromium_policy(&["a".repeat(32)], Network::Host).unwrap();
         let value: serde_json::Value = serde_json::from_str(&policy).unwrap();
         assert!(
             value["ExtensionInstallForcelist"][0]
@@ -1069,6 +1088,25 @@ mod tests {
                 .unwrap()
                 .starts_with(&"a".repeat(32))
         );
+        assert!(value.get("ProxySettings").is_none(), "{policy}");
+    }
+
+    /// In proxy mode the proxy is fixed, with or without extensions; with nothing to enforce
+    /// (no extension, no proxy) there is no policy file at all.
+    #[test]
+    fn the_chromium_policy_fixes_the_proxy_in_proxy_mode_only() {
+        assert_eq!(chromium_policy(&[], Network::Host), None);
+        assert_eq!(chromium_policy(&[], Network::None), None);
+        let pretty = |policy: Option<String>| {
+            let value: serde_json::Value = serde_json::from_str(&policy.unwrap()).unwrap();
+            serde_json::to_string_pretty(&value).unwrap()
+        };
+        let text = format!(
+            "# proxy, no extension\n{}\n# proxy and an extension\n{}\n",
+            pretty(chromium_policy(&[], Network::Proxy)),
+            pretty(chromium_policy(&["a".repeat(32)], Network::Proxy)),
+        );
+        insta::assert_snapshot!(text);
     }
 
     /// The whole argv for a few launches, reviewed like code: any change to the mount plan or
@@ -1095,7 +1133,7 @@ mod tests {
             nix_ld: Some("/nix/store/ld/lib/ld.so".into()),
         };
         let full = launch();
-        let mut everything = with_browser(chromium_policy(&["a".repeat(32)]));
+        let mut everything = with_browser(chromium_policy(&["a".repeat(32)], Network::Host));
         everything.network = Network::None;
         everything.secrets = vec![("TOKEN".into(), "secret".into())];
         everything.status_dir = Some("/run/user/1000/sandbox-deck/sandboxes/ab/status".into());

@@ -104,8 +104,9 @@ pub enum Cmd {
     /// sandbox-deck bridge` is how a mirror reaches it.
     #[command(long_about = bridge::LONG_ABOUT)]
     Bridge(bridge::Args),
-    /// The control center on this terminal for another host's sandboxes, through `ssh -T
-    /// HOST sandbox-deck bridge` (your ssh config and keys apply).
+    /// The control center on this terminal for another host's sandboxes (or several hosts'
+    /// in one table), through `ssh -T HOST sandbox-deck bridge` (your ssh config and keys
+    /// apply).
     Mirror(mirror::Args),
     /// Print the shell completion script for SHELL (see the README for where it goes).
     Completions(completions::Args),

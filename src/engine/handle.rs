@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::hook_watch::HookWatch;
+use super::host_link::HostLink;
 use super::host_stats::HostStats;
 use super::preview::PaneWatch;
 use super::screen::ScreenCapturer;
@@ -50,6 +51,23 @@ pub struct EngineInfo {
 }
 
 impl EngineInfo {
+    /// What an engine with these dirs and this config says of itself (a fleet's front end
+    /// says it of its own config: its hosts answer later, each its own way).
+    pub fn of(paths: &Paths, config: &crate::config::Config) -> EngineInfo {
+        let monitor = config.monitor.interval_ms;
+        EngineInfo {
+            state_dir: paths.state_dir.clone(),
+            config_dir: paths.config_dir.clone(),
+            runtime_dir: paths.runtime_dir.clone(),
+            agent: config.sandbox.agent.clone(),
+            default_network: config.sandbox.network,
+            default_options: config.bubblewrap.options(),
+            monitor_interval_ms: monitor,
+            status_interval_ms: monitor.min(config.status.idle_debounce_ms).max(250),
+            metrics_interval_ms: config.metrics.interval_ms.max(250),
+        }
+    }
+
     pub fn paths(&self) -> Paths {
         Paths {
             state_dir: self.state_dir.clone(),
@@ -160,6 +178,11 @@ pub trait EngineHandle: Send + Sync {
     fn wakeups(&self) -> Option<Wakeups> {
         None
     }
+    /// The hosts behind this handle and how each is reached, for a front end of several
+    /// (`mirror a b`); none for one engine, whose handle reports its own errors.
+    fn links(&self) -> Vec<HostLink> {
+        Vec::new()
+    }
 }
 
 /// A watched screen, frame by frame. Locally a display connection kept open (x11rb, QMP);
@@ -191,18 +214,7 @@ pub(super) struct Trackers {
 
 impl EngineHandle for Deck {
     fn info(&self) -> EngineInfo {
-        let monitor = self.config.monitor.interval_ms;
-        EngineInfo {
-            state_dir: self.paths.state_dir.clone(),
-            config_dir: self.paths.config_dir.clone(),
-            runtime_dir: self.paths.runtime_dir.clone(),
-            agent: self.config.sandbox.agent.clone(),
-            default_network: self.config.sandbox.network,
-            default_options: self.config.bubblewrap.options(),
-            monitor_interval_ms: monitor,
-            status_interval_ms: monitor.min(self.config.status.idle_debounce_ms).max(250),
-            metrics_interval_ms: self.config.metrics.interval_ms.max(250),
-        }
+        EngineInfo::of(&self.paths, &self.config)
     }
 
     fn list(&self) -> Result<Vec<SandboxRecord>> {

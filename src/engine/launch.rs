@@ -668,7 +668,7 @@ impl Deck {
     }
 
     /// The sandbox's browser when the host has Chromium: its own profile dir (created here)
-    /// and the profile's extension policy.
+    /// and its managed policy (the profile's extensions, the proxy in proxy mode).
     fn sandbox_browser(
         &self,
         record: &SandboxRecord,
@@ -690,7 +690,10 @@ impl Deck {
         Ok(Some(backend::Browser {
             binary,
             profile: dir,
-            policy: backend::bubblewrap::chromium_policy(&profile.chromium_extensions),
+            policy: backend::bubblewrap::chromium_policy(
+                &profile.chromium_extensions,
+                record.network,
+            ),
         }))
     }
 

@@ -6,6 +6,7 @@ pub mod egress;
 pub mod gc;
 pub mod handle;
 pub mod hook_watch;
+pub mod host_link;
 pub mod host_stats;
 pub mod launch;
 pub mod lifecycle;
@@ -35,6 +36,7 @@ use crate::registry::Registry;
 use crate::sandbox::{Payload, ProjectDir, SandboxName, SandboxRecord};
 
 pub use handle::{AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
+pub use host_link::{HostLink, LinkState};
 
 /// A request to make a managed sandbox; a hand-started one ([`launch::LaunchRequest`]) asks
 /// for the same and more.

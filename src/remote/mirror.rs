@@ -17,6 +17,7 @@ use crate::api::client::{Client, ClientError, IntoClientRequest};
 use crate::api::protocol::PROTOCOL_VERSION;
 use crate::api::remote::{Reconnect, RemoteEngine};
 use crate::api::tcp::Token;
+use crate::egress::held::{Held, Reply};
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
 use crate::engine::{Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
@@ -51,20 +52,7 @@ impl MirrorEngine {
         runtime: tokio::runtime::Handle,
         screen_fps: f64,
     ) -> Result<MirrorEngine> {
-        let link = Arc::new(match target {
-            Target::Ssh(destination) => Link::Ssh {
-                destination,
-                options,
-            },
-            Target::Tunnel {
-                address,
-                token_file,
-            } => Link::Tunnel {
-                address,
-                token: Token::read(&token_file)?,
-                options,
-            },
-        });
+        let link = Arc::new(Link::new(target, options)?);
         let client = link.client().await?;
         let reconnect: Reconnect = {
             let link = Arc::clone(&link);
@@ -73,6 +61,24 @@ impl MirrorEngine {
         };
         let remote = RemoteEngine::new(client, Some(reconnect), screen_fps).await?;
         Ok(MirrorEngine { link, remote })
+    }
+
+    /// Connects once, never again by itself: a fleet's host is kept up by a task of its
+    /// own (see [`super::fleet`]), so no call of the front end ever waits on a reconnection.
+    pub async fn connect_once(
+        target: Target,
+        options: ConnectOptions,
+        screen_fps: f64,
+    ) -> Result<MirrorEngine> {
+        let link = Arc::new(Link::new(target, options)?);
+        let client = link.client().await?;
+        let remote = RemoteEngine::new(client, None, screen_fps).await?;
+        Ok(MirrorEngine { link, remote })
+    }
+
+    /// Why the connection ended, once it did.
+    pub fn closed(&self) -> Option<String> {
+        self.remote.closed()
     }
 
     /// An error of the API client, naming where it came from (a reconnection's own errors
@@ -99,6 +105,23 @@ impl std::fmt::Display for Link {
 }
 
 impl Link {
+    fn new(target: Target, options: ConnectOptions) -> Result<Link> {
+        Ok(match target {
+            Target::Ssh(destination) => Link::Ssh {
+                destination,
+                options,
+            },
+            Target::Tunnel {
+                address,
+                token_file,
+            } => Link::Tunnel {
+                address,
+                token: Token::read(&token_file)?,
+                options,
+            },
+        })
+    }
+
     /// A new connection unless the last tries failed too recently (see [`Backoff`]): then
     /// why they failed and when the next one is.
     fn reconnect(
@@ -225,6 +248,16 @@ impl EngineHandle for MirrorEngine {
         self.remote.usage_summary()
     }
 
+    fn egress_held(&self, records: &[SandboxRecord]) -> HashMap<SandboxId, Vec<Held>> {
+        self.remote.egress_held(records)
+    }
+
+    fn egress_answer(&self, name: &SandboxName, rule: &str, reply: Reply) -> Result<SandboxRecord> {
+        self.remote
+            .egress_answer(name, rule, reply)
+            .map_err(|e| self.named(e))
+    }
+
     /// `ssh -t … HOST sandbox-deck attach NAME`: the host's own attach (its status line,
     /// C-q) in this terminal. Ours is detached from no terminal: ssh may ask for a
     /// passphrase here, in the foreground.
@@ -266,5 +299,10 @@ impl EngineHandle for MirrorEngine {
 
     fn files_are_here(&self) -> bool {
         false
+    }
+
+    /// What the host's engine pushes wakes this laptop's workers.
+    fn wakeups(&self) -> Option<crate::engine::wake::Wakeups> {
+        self.remote.wakeups()
     }
 }

@@ -54,6 +54,8 @@ pub enum Action {
     /// What `start` would run in each managed sandbox (by id), for the Info tab.
     StartCommands(HashMap<SandboxId, String>),
     HostSampled(HostStats),
+    /// How each host of a mirror of several is reached.
+    LinksSampled(Vec<crate::engine::HostLink>),
     Captured {
         target: Target,
         result: Result<String, String>,

@@ -45,8 +45,12 @@ pub async fn run(engine: Arc<dyn EngineHandle>, front: Front) -> anyhow::Result<
     let image_protocol = front.image_protocol;
     let mut state = initial_state(&info, &front, tui.size()?);
     if !engine.files_are_here() {
-        // Another host's sandboxes: our working dir and home mean nothing there.
-        state.settings.start_dir = "/".into();
+        // Another host's sandboxes: our working dir and home mean nothing there. Of
+        // several hosts, a new sandbox's dir names its host (`host:/path`): the first one.
+        state.settings.start_dir = match engine.links().first() {
+            Some(link) => format!("{}:/", link.host).into(),
+            None => "/".into(),
+        };
         state.settings.home = None;
     }
     // The first frame goes out before the terminal is asked anything: a terminal slow to

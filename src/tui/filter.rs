@@ -1,5 +1,6 @@
 //! The table filter: words that must all match. Plain text matches the name or project,
-//! `state:running` and `backend:bubblewrap` match a field, and `!` in front inverts a word.
+//! `state:running`, `backend:bubblewrap` and `host:NAME` (a mirror of several hosts) match a
+//! field, and `!` in front inverts a word.
 
 use crate::sandbox::SandboxRecord;
 
@@ -8,6 +9,7 @@ enum Term {
     Text(String),
     State(String),
     Backend(String),
+    Host(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,11 +31,13 @@ impl Filter {
                     Term::State(v.to_owned())
                 } else if let Some(v) = word.strip_prefix("backend:") {
                     Term::Backend(v.to_owned())
+                } else if let Some(v) = word.strip_prefix("host:") {
+                    Term::Host(v.to_owned())
                 } else {
                     Term::Text(word)
                 };
                 // A lone `!` or `state:` is still being typed: it filters nothing yet.
-                let empty = matches!(&term, Term::Text(v) | Term::State(v) | Term::Backend(v) if v.is_empty());
+                let empty = matches!(&term, Term::Text(v) | Term::State(v) | Term::Backend(v) | Term::Host(v) if v.is_empty());
                 (!empty).then_some((negated, term))
             })
             .collect();
@@ -54,7 +58,7 @@ impl Filter {
 fn term_matches(term: &Term, record: &SandboxRecord) -> bool {
     match term {
         Term::Text(text) => {
-            record.name.as_str().contains(text.as_str())
+            record.name.bare().contains(text.as_str())
                 || record
                     .project_dir
                     .as_path()
@@ -65,5 +69,11 @@ fn term_matches(term: &Term, record: &SandboxRecord) -> bool {
         // A prefix is enough: `state:run` while typing already narrows the table.
         Term::State(state) => record.state.as_str().starts_with(state.as_str()),
         Term::Backend(backend) => record.backend.as_str().starts_with(backend.as_str()),
+        // A host's sandboxes are named `name@host` (see `remote::fleet`); one host's none.
+        Term::Host(host) => record
+            .name
+            .split_host()
+            .1
+            .is_some_and(|h| h.to_lowercase().starts_with(host.as_str())),
     }
 }

@@ -122,6 +122,36 @@ pub fn mirror(
     ran
 }
 
+/// The same TUI on several hosts' engines at once (`sandbox-deck mirror a b c`): one
+/// table, each host connected (and reconnected) by a task of its own, so the screen is
+/// there at once and no host waits on another (see `remote::fleet`).
+pub fn fleet(
+    targets: Vec<crate::remote::target::Target>,
+    options: crate::remote::connection::ConnectOptions,
+    image_protocol: Option<ImageProtocol>,
+) -> anyhow::Result<()> {
+    let paths = Paths::from_env()?;
+    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
+    let front = front(&paths, &config, image_protocol)?;
+    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let info = crate::engine::EngineInfo::of(&paths, &config);
+    let engine = crate::remote::fleet::FleetEngine::start(
+        targets,
+        &options,
+        screen_fps,
+        info,
+        runtime.handle(),
+    );
+    let engine: Arc<dyn EngineHandle> = Arc::new(engine);
+    let ran = runtime.block_on(app::run(engine, front));
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    ran
+}
+
 /// A client on a connected socket.
 async fn client_on(stream: std::os::unix::net::UnixStream) -> Result<Client> {
     stream

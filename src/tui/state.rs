@@ -19,6 +19,7 @@ use super::live::Live;
 use super::palette::Palette;
 use super::sort::SortColumn;
 use crate::backend::Options;
+use crate::engine::HostLink;
 use crate::engine::host_stats::HostStats;
 use crate::engine::screen::has_screen;
 use crate::paths::Paths;
@@ -138,6 +139,8 @@ pub struct State {
     /// The exact command `start` would run in each managed sandbox, by id (or why none).
     pub start_commands: HashMap<SandboxId, String>,
     pub host: Option<HostStats>,
+    /// The hosts of a mirror of several and how each is reached; empty for one engine.
+    pub links: Vec<HostLink>,
     pub cpu_percent: Option<f64>,
     /// Agent states, metrics and usage from the workers.
     pub live: Live,
@@ -178,6 +181,7 @@ impl State {
             capture_in_flight: false,
             busy: Vec::new(),
             host: None,
+            links: Vec::new(),
             cpu_percent: None,
             live: Live::default(),
             now,
@@ -310,6 +314,32 @@ impl State {
     }
 
     /// Counts per state for the header, in a fixed order.
+    /// Several hosts in one table: the HOST column, the header's line per host.
+    pub fn is_fleet(&self) -> bool {
+        self.links.len() > 1
+    }
+
+    /// Whether `record`'s host is down (or not up yet): its row is shown greyed.
+    pub fn host_is_down(&self, record: &SandboxRecord) -> bool {
+        let Some(host) = record.name.split_host().1 else {
+            return false;
+        };
+        self.links
+            .iter()
+            .any(|l| l.host == host && !l.state.is_up())
+    }
+
+    /// How many sandboxes each host has, in the order the hosts were given.
+    pub fn host_counts(&self) -> Vec<(&HostLink, usize)> {
+        self.links
+            .iter()
+            .map(|link| {
+                let on_host = |r: &&SandboxRecord| r.name.split_host().1 == Some(&link.host);
+                (link, self.records.iter().filter(on_host).count())
+            })
+            .collect()
+    }
+
     pub fn state_counts(&self) -> Vec<(SandboxState, usize)> {
         [
             SandboxState::Running,

@@ -355,8 +355,9 @@ fn doctor_checks_chromium_and_says_how_to_install_it() {
     );
 }
 
-/// Control for the policy checks above: a profile that forces no extension gets no policy
-/// file, and Chromium logs no policy read.
+/// Control for the policy checks above: a profile that forces no extension, in a sandbox
+/// without the proxy (`--network none`), gets no policy file, and Chromium logs no policy
+/// read. (With the proxy the policy fixes it: see the allowlist test below.)
 #[test]
 fn a_profile_without_extensions_gets_no_policy() {
     if !prerequisites(TOOLS) {
@@ -379,9 +380,198 @@ fn a_profile_without_extensions_gets_no_policy() {
         &project,
         "nopolicy",
         colour,
-        &["--profile", file.to_str().unwrap()],
+        &["--profile", file.to_str().unwrap(), "--network", "none"],
     );
     wait_for_colour(&run, "nopolicy", colour, &project);
     assert_eq!(read(&project.join("policy.json")), "");
     assert!(!read(&project.join("chromium.log")).contains("Found mandatory policy file"));
+}
+
+/// The browser under the sandbox's allowlist (`--network proxy`). The payload drops every
+/// proxy variable (the wrapper's `SANDBOX_DECK_PROXY` too) and starts Chromium with
+/// `--no-proxy-server`, as an agent could, so only the managed policy can point it at the
+/// proxy, and with no route inside nothing loads without the proxy.
+const DIRECT_PAYLOAD: &str = "cat \"$1\" > policy.json; shift; \
+    unset HTTP_PROXY http_proxy HTTPS_PROXY https_proxy ALL_PROXY all_proxy SANDBOX_DECK_PROXY; \
+    exec chromium --no-proxy-server \"$@\" 2> chromium.log";
+
+/// An HTTP server on 127.0.0.2 (standing for a public one) whose every answer is a page of
+/// one colour; it keeps each request's head.
+struct ColourServer {
+    port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ColourServer {
+    fn start(rgb: [u8; 3]) -> ColourServer {
+        let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = heads.clone();
+        let [r, g, b] = rgb;
+        let body =
+            format!("<html><body style=\"margin:0;background:rgb({r},{g},{b})\"></body></html>");
+        // Ends with the test process (threads, nothing to kill).
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, body) = (log.clone(), body.clone());
+                std::thread::spawn(move || serve_page(stream, &log, &body));
+            }
+        });
+        ColourServer { port, heads }
+    }
+
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+fn serve_page(mut stream: std::net::TcpStream, log: &std::sync::Mutex<Vec<String>>, body: &str) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    log.lock()
+        .unwrap()
+        .push(String::from_utf8_lossy(&head).into_owned());
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// The sandbox's egress decisions so far (its proxy's log, one JSON object a line).
+fn decisions(world: &World, record: &Value) -> String {
+    let dir = world
+        .root
+        .path()
+        .join("state/sandbox-deck/sandboxes")
+        .join(record["id"].as_str().unwrap());
+    ["egress.log.1", "egress.log"]
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect()
+}
+
+fn decided(log: &str, host: &str, allowed: bool) -> bool {
+    log.lines().any(|l| {
+        l.contains(&format!("\"host\":\"{host}\"")) && l.contains(&format!("\"allowed\":{allowed}"))
+    })
+}
+
+/// An allowed page renders through the proxy; the same page under a name the allowlist does
+/// not hold (the control: same server, same address, only the name differs) does not, and
+/// the proxy logs the denial without asking the resolver. (Holding is off here: an unlisted
+/// host is refused at once.)
+#[test]
+fn chromium_in_a_proxy_sandbox_browses_under_the_allowlist() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = World::new();
+    let project = world.project("allowlisted");
+    let colour = [20, 160, 90];
+    let server = ColourServer::start(colour);
+    let port = server.port;
+    let dns = crate::egress::DnsStub::start(&[
+        ("allowed.test", [127, 0, 0, 2]),
+        ("unlisted.test", [127, 0, 0, 2]),
+    ]);
+    let config = world.root.path().join("config/sandbox-deck");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "[egress]\ndefaults = false\nallow = [\"allowed.test:{port}\"]\n\
+             resolver = \"127.0.0.1:{}\"\ninternal_allowed = [\"127.0.0.2\"]\n\
+             hold_seconds = 0\n",
+            dns.port
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut c = world.command();
+        c.args(args);
+        c
+    };
+    let open = |name: &str, host: &str| -> Value {
+        let url = format!("http://{host}:{port}/page");
+        let mut args = vec![
+            "--json",
+            "create",
+            project.to_str().unwrap(),
+            "--name",
+            name,
+            "--network",
+            "proxy",
+            "--shell",
+            "--",
+            "sh",
+            "-c",
+            DIRECT_PAYLOAD,
+            "sh",
+            POLICY_FILE,
+        ];
+        args.extend_from_slice(OFFLINE_FLAGS);
+        args.push(&url);
+        serde_json::from_slice(&succeed(&mut run(&args)).stdout).unwrap()
+    };
+
+    let allowed = open("allowed", "allowed.test");
+    assert_eq!(allowed["network"], "proxy", "{allowed}");
+    wait_for_colour(&run, "allowed", colour, &project);
+    let policy = read(&project.join("policy.json"));
+    assert!(
+        policy.contains("\"ProxyMode\":\"fixed_servers\"")
+            && policy.contains("\"ProxyServer\":\"127.0.0.1:3128\""),
+        "{policy}"
+    );
+    assert!(
+        server
+            .heads()
+            .iter()
+            .any(|h| h.starts_with("GET /page HTTP/1.1\r\nHost: allowed.test:")),
+        "the page request came through the proxy: {:?}",
+        server.heads()
+    );
+    assert!(decided(&decisions(&world, &allowed), "allowed.test", true));
+    succeed(&mut run(&["rm", "--force", "allowed"]));
+
+    // The control: the same page by a name not on the list.
+    let unlisted = open("unlisted", "unlisted.test");
+    wait_for(
+        "the proxy to deny unlisted.test",
+        Duration::from_secs(60),
+        || decided(&decisions(&world, &unlisted), "unlisted.test", false),
+    );
+    // Give the browser time to draw whatever it got, then look: never the page.
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(500));
+        let out = succeed(&mut run(&["screenshot", "unlisted", "-o", "-"]));
+        let frame = Frame::from_png(&out.stdout).unwrap();
+        assert!(
+            share_of(&frame, colour) < 0.01,
+            "the unlisted page rendered"
+        );
+    }
+    assert!(
+        !server.heads().iter().any(|h| h.contains("unlisted.test")),
+        "{:?}",
+        server.heads()
+    );
+    let asked = dns.asked();
+    assert!(asked.iter().any(|n| n == "allowed.test"), "{asked:?}");
+    assert!(!asked.iter().any(|n| n == "unlisted.test"), "{asked:?}");
+    assert!(!decided(
+        &decisions(&world, &unlisted),
+        "unlisted.test",
+        true
+    ));
 }

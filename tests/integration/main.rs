@@ -15,6 +15,7 @@ mod cli_docs;
 mod egress;
 mod egress_approve;
 mod escape;
+mod fleet;
 mod import_cycles;
 mod launch;
 mod leftovers;

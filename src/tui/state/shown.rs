@@ -30,6 +30,7 @@ pub struct Shown {
     /// UPTIME, CPU and MEM of each row, as drawn.
     figures: Vec<[String; 3]>,
     host: Option<[String; 2]>,
+    links: Vec<crate::engine::HostLink>,
     view: View,
     screen: ScreenShown,
     overlay: Option<Overlay>,
@@ -77,6 +78,7 @@ impl Shown {
             figures,
             records: state.records.clone(),
             host: host_figures(state.host.as_ref(), state.cpu_percent),
+            links: state.links.clone(),
             view: View {
                 loaded: state.loaded,
                 selected: state.selected.clone(),

@@ -1234,3 +1234,83 @@ fn shift_f_starts_without_resuming_and_a_start_failure_flashes_its_summary() {
     state.selected = Some(named("api"));
     assert!(press(&mut state, "F").is_empty(), "api runs already");
 }
+
+/// Two hosts' sandboxes as a fleet's handle names them (`name@host`), b down.
+fn fleet_state() -> State {
+    use crate::engine::{HostLink, LinkState};
+    let mut state = state();
+    let on = |name: &str, host: &str, id_of: &str| {
+        let mut r = record(name, "running", Some(5));
+        r.name = SandboxName::on_host(&r.name, host);
+        r.id = id(id_of);
+        r
+    };
+    let records = vec![
+        on("api", "a", "api"),
+        on("api", "b", "apib"),
+        on("web", "b", "web"),
+    ];
+    update(&mut state, Action::Loaded(Ok(records)));
+    let links = vec![
+        HostLink {
+            host: "a".into(),
+            state: LinkState::Up,
+        },
+        HostLink {
+            host: "b".into(),
+            state: LinkState::Down {
+                reason: "connection refused".into(),
+                retry_in_secs: 4,
+            },
+        },
+    ];
+    update(&mut state, Action::LinksSampled(links));
+    state
+}
+
+#[test]
+fn a_fleet_filters_by_host_counts_per_host_and_greys_a_host_that_is_down() {
+    let mut state = fleet_state();
+    assert!(state.is_fleet());
+    state.filter_text = "host:b".into();
+    assert_eq!(names(&state), ["api@b", "web@b"]);
+    state.filter_text = "!host:b".into();
+    assert_eq!(names(&state), ["api@a"]);
+    state.filter_text = "api".into();
+    assert_eq!(
+        names(&state),
+        ["api@a", "api@b"],
+        "text matches the bare name"
+    );
+    state.filter_text.clear();
+    let counts: Vec<(&str, usize)> = state
+        .host_counts()
+        .into_iter()
+        .map(|(l, n)| (l.host.as_str(), n))
+        .collect();
+    assert_eq!(counts, [("a", 1), ("b", 2)]);
+    let down: Vec<String> = state
+        .records
+        .iter()
+        .filter(|r| state.host_is_down(r))
+        .map(|r| r.name.to_string())
+        .collect();
+    assert_eq!(down, ["api@b", "web@b"]);
+    let screen = super::snapshots::render(&state);
+    assert!(screen.contains("HOST"), "{screen}");
+    assert!(
+        screen.contains("b ✕ 2 down (connection refused), again in 4s"),
+        "{screen}"
+    );
+    let row_b = screen
+        .lines()
+        .find(|l| l.contains("web ") && l.contains(" b "))
+        .expect(&screen);
+    assert!(row_b.contains("offline"), "{screen}");
+}
+
+#[test]
+fn one_engine_has_no_host_column() {
+    let screen = super::snapshots::render(&state());
+    assert!(!screen.contains("HOST"), "{screen}");
+}

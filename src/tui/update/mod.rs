@@ -102,6 +102,10 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::HostSampled(stats) => world::on_host_sampled(state, stats),
+        Action::LinksSampled(links) => {
+            state.links = links;
+            Vec::new()
+        }
         Action::Captured { target, result } => world::on_captured(state, target, result),
         Action::Done { op, name, result } => world::on_done(state, op, &name, result),
         Action::Created(result) => dialogs::on_created(state, result),

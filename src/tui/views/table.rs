@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use crate::format::shorten_left;
+use crate::remote::fleet_usage::record_project_key;
 use crate::sandbox::SandboxRecord;
 use crate::tui::live::{cpu_text, mem_text, uptime, usd};
 use crate::tui::sort::SortColumn;
@@ -31,7 +32,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
         return;
     }
     let inner_width = area.width.saturating_sub(2);
-    let columns = columns(inner_width);
+    let columns = columns(inner_width, host_width(state));
     let fixed: u16 = columns.iter().map(|c| c.width + 1).sum::<u16>() + 2;
     let project_width = inner_width.saturating_sub(fixed).max(8);
     let home = state.settings.home.as_deref();
@@ -50,12 +51,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     .style(theme.fg(theme.muted).add_modifier(Modifier::BOLD));
     let table_rows = rows.iter().map(|r| {
         let busy = state.busy_with(r.name.as_str());
-        let mut cells = vec![Cell::from(Span::styled(
-            state_glyph(r.state),
-            theme.state(r.state),
-        ))];
+        // A host that is down: its rows greyed, their state unknown until it is back.
+        let offline = state.host_is_down(r);
+        let glyph = if offline { "?" } else { state_glyph(r.state) };
+        let mut cells = vec![Cell::from(Span::styled(glyph, theme.state(r.state)))];
         for c in &columns {
-            cells.push(cell(c.kind, r, state, busy.map(|op| op.words().0), theme));
+            cells.push(if offline && c.kind == Kind::State {
+                Cell::from("offline")
+            } else {
+                cell(c.kind, r, state, busy.map(|op| op.words().0), theme)
+            });
         }
         let project = r.project_dir.as_path().display().to_string();
         cells.push(Cell::from(shorten_left(
@@ -63,7 +68,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
             home,
             project_width as usize,
         )));
-        Row::new(cells)
+        let row = Row::new(cells);
+        if offline {
+            row.style(theme.fg(theme.muted).add_modifier(Modifier::DIM))
+        } else {
+            row
+        }
     });
     let widths = std::iter::once(Constraint::Length(1))
         .chain(columns.iter().map(|c| Constraint::Length(c.width)))
@@ -79,6 +89,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Name,
+    Host,
     Agent,
     State,
     Uptime,
@@ -113,14 +124,31 @@ const LAYOUT: [(Kind, u16); 10] = [
 /// The project column gets what is left, and at least this.
 const MIN_PROJECT: u16 = 8;
 
+/// The HOST column's width when several hosts share the table: the longest host's, within
+/// limits; None for one host, whose table looks as it does on that host.
+fn host_width(state: &State) -> Option<u16> {
+    if !state.is_fleet() {
+        return None;
+    }
+    let longest = state.links.iter().map(|l| l.host.len()).max().unwrap_or(0);
+    Some((longest as u16).clamp(4, 16))
+}
+
 /// The columns that fit `width` (inside the borders), taken in `LAYOUT` order and shown in
 /// it: on a narrow screen network, display and backend give way first, the agent never.
-fn columns(width: u16) -> Vec<Column> {
+/// HOST, when there is one, follows the name and stays with it.
+fn columns(width: u16, host_width: Option<u16>) -> Vec<Column> {
     // The state glyph and its gap come first.
     let mut used = 2 + MIN_PROJECT;
     let mut columns = Vec::new();
-    for (kind, column_width) in LAYOUT {
-        if kind != Kind::Name && used + column_width + 1 > width {
+    let host = host_width.map(|w| (Kind::Host, w));
+    let layout = LAYOUT[..1]
+        .iter()
+        .copied()
+        .chain(host)
+        .chain(LAYOUT[1..].iter().copied());
+    for (kind, column_width) in layout {
+        if !matches!(kind, Kind::Name | Kind::Host) && used + column_width + 1 > width {
             break;
         }
         used += column_width + 1;
@@ -135,6 +163,7 @@ fn columns(width: u16) -> Vec<Column> {
 fn header_label(kind: Kind, state: &State) -> String {
     let (label, sort) = match kind {
         Kind::Name => ("NAME", Some(SortColumn::Name)),
+        Kind::Host => ("HOST", None),
         Kind::Agent => ("AGENT", Some(SortColumn::Agent)),
         Kind::State => ("STATE", Some(SortColumn::State)),
         Kind::Uptime => ("UP", Some(SortColumn::Uptime)),
@@ -170,7 +199,8 @@ fn cell<'a>(
 ) -> Cell<'a> {
     let metrics = state.live.metrics_of(r);
     match kind {
-        Kind::Name => Cell::from(r.name.as_str()),
+        Kind::Name => Cell::from(r.name.bare()),
+        Kind::Host => Cell::from(r.name.split_host().1.unwrap_or_default().to_owned()),
         // A connection held for an answer needs the user more than the agent's state.
         Kind::Agent if !state.live.held_of(r).is_empty() => Cell::from(Span::styled(
             format!(
@@ -201,7 +231,7 @@ fn cell<'a>(
                 .live
                 .usage
                 .as_ref()
-                .map(|u| u.for_project(r.project_dir.as_path()).totals.cost_usd)
+                .map(|u| u.for_project(&record_project_key(r)).totals.cost_usd)
                 .filter(|c| *c > 0.0)
                 .map_or("-".into(), usd),
             6,

@@ -1,6 +1,7 @@
 //! The Usage tab: what the selected sandbox's project has used (tokens by type, cost,
 //! sessions), and the current 5-hour block over every project, from local Claude logs.
 
+use crate::remote::fleet_usage::record_project_key;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -32,7 +33,7 @@ pub fn draw(
     let style = Style(theme);
     let mut lines = project(
         &style,
-        &usage.for_project(record.project_dir.as_path()),
+        &usage.for_project(&record_project_key(record)),
         state.now,
     );
     lines.push(Line::raw(""));
