@@ -5,7 +5,9 @@
 //! client speaking the protocol with tokio-tungstenite over the unix socket, and the bytes
 //! it receives counted under the websocket (frame headers and pings included):
 //! 1. command round trips (`list`, `show`, `status`), against the same action through the
-//!    CLI process (`sandbox-deck … --json`), interleaved run by run;
+//!    CLI process (`sandbox-deck … --json`), interleaved run by run, and the time of one
+//!    `tmux list-panes -a` process (what reconciling cost before the engine kept a control
+//!    client for it);
 //! 2. an idle connected client: bytes a second on the wire, and the engine's CPU with no
 //!    client and with one (`serve` and every descendant, reaped ones included, and our tmux
 //!    server), in percent of one core;
@@ -649,9 +651,9 @@ async fn round_trips(world: &World, runs: usize) -> Res<()> {
     client.close().await;
     let survey = survey_ms(world)?;
     println!(
-        "  (`list`, `show` and `status NAME` reconcile the registry with tmux, as the CLI does: \
-         one `tmux list-panes -a` process takes {survey:.2} ms median here; `status` is \
-         answered from the engine's last reading)"
+        "  (`list`, `show` and `status NAME` reconcile the registry with tmux over the engine's \
+         kept control client; the CLI spawns one `tmux list-panes -a` process instead, which \
+         takes {survey:.2} ms median here; `status` is answered from the engine's last reading)"
     );
     Ok(())
 }

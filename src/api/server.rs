@@ -92,6 +92,8 @@ pub async fn serve(
     settings: Settings,
     stop: CancellationToken,
 ) {
+    // Reconciling every couple of seconds: over a kept tmux connection, not a process each.
+    deck.keep_tmux_links();
     let hub = Arc::new(Hub::default());
     let changed = Arc::new(Notify::new());
     let (ready, first_reading) = tokio::sync::oneshot::channel();

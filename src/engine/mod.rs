@@ -18,6 +18,7 @@ pub mod screen;
 pub mod service;
 pub mod status;
 pub mod status_report;
+pub mod tmux_link;
 pub mod transcript_watch;
 pub mod usage;
 pub mod wake;
@@ -92,6 +93,8 @@ pub struct Deck {
     host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
     /// What wakes a long-lived front end's workers before their timer (issue 15).
     wakeups: wake::Wakeups,
+    /// Kept control connections that survey the tmux servers without a process.
+    tmux_links: tmux_link::TmuxLinks,
 }
 
 impl Deck {
@@ -123,6 +126,7 @@ impl Deck {
             trackers: handle::Trackers::default(),
             host_sampler: std::sync::Mutex::new(None),
             wakeups: wake::Wakeups::default(),
+            tmux_links: tmux_link::TmuxLinks::default(),
         })
     }
 
@@ -134,6 +138,16 @@ impl Deck {
             crate::paths::tmux_socket_in(dir),
             crate::paths::tmux_conf_in(dir),
         )
+    }
+
+    /// Every pane on `tmux`'s server, over a kept control connection when one is up.
+    pub fn survey(&self, tmux: &Tmux) -> crate::host::tmux::Survey {
+        self.tmux_links.survey(tmux)
+    }
+
+    /// A long-running engine keeps a control connection to each server it surveys.
+    pub fn keep_tmux_links(&self) {
+        self.tmux_links.keep();
     }
 
     /// The engine's wake-ups: a worker waits on them beside its timer.

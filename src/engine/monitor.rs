@@ -145,7 +145,7 @@ impl Deck {
                 let tmux = self.tmux_of(record);
                 servers
                     .entry(tmux.socket().to_owned())
-                    .or_insert_with(|| tmux.survey());
+                    .or_insert_with(|| self.survey(&tmux));
             }
             let nothing = Survey::Answered(Vec::new());
             let now = Utc::now();
@@ -162,7 +162,7 @@ impl Deck {
                     // to a second, before recording the status as unknown.
                     for _ in 0..UNKNOWN_STATUS_RECHECKS {
                         std::thread::sleep(UNKNOWN_STATUS_RECHECK);
-                        let again = self.tmux_of(record).survey();
+                        let again = self.survey(&self.tmux_of(record));
                         finding = observe(record, &again, now).or(finding);
                         if !matches!(finding, Some(Finding::Exited { status: None })) {
                             break;

@@ -54,6 +54,23 @@ fn no_server(stderr: &str) -> bool {
     stderr.contains("no server running") || stderr.contains("error connecting")
 }
 
+/// The command that lists every pane of a server, as [`parse_survey`] reads its output;
+/// spawned or sent over a control connection.
+pub const SURVEY_ARGS: [&str; 4] = [
+    "list-panes",
+    "-a",
+    "-F",
+    "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}",
+];
+
+/// The panes in the output of [`SURVEY_ARGS`].
+pub fn parse_survey(out: &[u8]) -> Vec<Pane> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter_map(parse_pane)
+        .collect()
+}
+
 /// What one server said when asked for its panes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Survey {
@@ -202,17 +219,8 @@ impl Tmux {
 
     /// Every pane on our server, or why the server did not answer.
     pub fn survey(&self) -> Survey {
-        let format =
-            "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}";
-        let out = self.run(
-            "list-panes",
-            &[
-                "list-panes".as_ref(),
-                "-a".as_ref(),
-                "-F".as_ref(),
-                format.as_ref(),
-            ],
-        );
+        let args = SURVEY_ARGS.map(OsStr::new);
+        let out = self.run("list-panes", &args);
         let out = match out {
             Ok(out) => out,
             Err(e) => return Survey::Unreachable(e.to_string()),
@@ -225,12 +233,7 @@ impl Tmux {
                 err.trim()
             ));
         }
-        Survey::Answered(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter_map(parse_pane)
-                .collect(),
-        )
+        Survey::Answered(parse_survey(&out.stdout))
     }
 
     pub fn pane(&self, session: &str) -> Result<Option<Pane>> {
@@ -280,9 +283,15 @@ impl Tmux {
 
     /// A control-mode client (`tmux -C`) attached to `session`, for
     /// [`super::tmux_control::Control`]: it never sizes the session's windows.
-    pub(super) fn control_command(&self, session: &str) -> Command {
+    /// `quiet`: without the session's pane output, and read-only (a client only for commands).
+    pub(super) fn control_command(&self, session: &str, quiet: bool) -> Command {
         let target = format!("={session}");
-        let args = ["-C", "attach-session", "-f", "ignore-size", "-t", &target];
+        let flags = if quiet {
+            "ignore-size,no-output,read-only"
+        } else {
+            "ignore-size"
+        };
+        let args = ["-C", "attach-session", "-f", flags, "-t", &target];
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         // Attaching never starts a server: no placement needed.
         self.command(&Placement::Direct, &args)

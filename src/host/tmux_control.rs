@@ -19,7 +19,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::tmux::Tmux;
+use super::tmux::{Pane, SURVEY_ARGS, Tmux, parse_survey};
 use crate::error::{DeckError, IoContext, Result};
 
 /// How long a command may take to answer before the connection is given up.
@@ -236,11 +236,27 @@ impl Control {
     pub fn attach(
         tmux: &Tmux,
         session: &str,
+        sink: OutputSink,
+        on_change: ChangeSink,
+    ) -> Result<Control> {
+        Control::attach_as(tmux, session, false, sink, on_change)
+    }
+
+    /// A client for commands only: attached to `session` (tmux keeps no unattached control
+    /// client) but sent none of its output, and read-only.
+    pub fn attach_quiet(tmux: &Tmux, session: &str) -> Result<Control> {
+        Control::attach_as(tmux, session, true, Box::new(|_, _| {}), Box::new(|| {}))
+    }
+
+    fn attach_as(
+        tmux: &Tmux,
+        session: &str,
+        quiet: bool,
         mut sink: OutputSink,
         on_change: ChangeSink,
     ) -> Result<Control> {
         let mut child = tmux
-            .control_command(session)
+            .control_command(session, quiet)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -353,6 +369,12 @@ impl Control {
         } else {
             text.trim_end().to_owned()
         })
+    }
+
+    /// Every pane on the server, like [`Tmux::survey`] but without a process.
+    pub fn survey(&self) -> Result<Vec<Pane>> {
+        let body = self.command(&SURVEY_ARGS)?;
+        Ok(parse_survey(&body))
     }
 
     /// The client's process id.

@@ -227,3 +227,63 @@ fn asking_about_one_sandbox_keeps_the_other_sandboxes_clients() {
     assert_eq!(after, clients, "the same clients");
     assert_eq!(spawned_by_this_thread(), before, "none started again");
 }
+
+/// The engine's survey of panes goes over a kept control client (no `tmux list-panes`
+/// process per reconcile), says what a spawned `list-panes` says, and carries on when the
+/// session the client is attached to is killed.
+#[test]
+fn reconciling_surveys_over_a_kept_connection_that_outlives_its_session() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    for name in ["one", "two"] {
+        let project = world.project(name);
+        world.json(&["create", project.to_str().unwrap(), "--name", name]);
+    }
+    let deck = deck_of(&world);
+    let tmux_of = |deck: &Deck| deck.tmux_of(&deck.list().unwrap()[0]);
+    let tmux = tmux_of(&deck);
+    // A one-shot engine keeps nothing: a connection would cost it a process more.
+    deck.list().unwrap();
+    assert!(
+        control_clients(&world).is_empty(),
+        "{:?}",
+        control_clients(&world)
+    );
+    deck.keep_tmux_links();
+    deck.list().unwrap();
+    assert_eq!(control_clients(&world).len(), 1, "one kept survey client");
+    let before = spawned_by_this_thread();
+    for _ in 0..5 {
+        let records = deck.list().unwrap();
+        assert!(records.iter().all(|r| r.state.to_string() == "running"));
+    }
+    assert_eq!(spawned_by_this_thread(), before, "no process per reconcile");
+    assert_eq!(
+        deck.survey(&tmux),
+        tmux.survey(),
+        "the same answer as list-panes"
+    );
+    // Whichever session it is attached to, killing one leaves a correct survey.
+    for name in ["one", "two"] {
+        assert!(
+            world
+                .tmux(&["kill-session", "-t", &format!("={name}")])
+                .status
+                .success()
+        );
+        // The last one takes the server with it: an unreachable server proves nothing, so
+        // its sandbox reads exited only once its launcher has gone too.
+        wait_for(
+            "the sandbox no longer running",
+            Duration::from_secs(10),
+            || {
+                let records = deck.list().unwrap();
+                let record = records.iter().find(|r| r.name.as_str() == name).unwrap();
+                record.state.to_string() != "running"
+            },
+        );
+        assert_eq!(deck.survey(&tmux), tmux.survey());
+    }
+}
