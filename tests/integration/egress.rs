@@ -260,6 +260,16 @@ impl Egress {
         .unwrap();
     }
 
+    /// A proxy-mode shell sandbox of this project that runs `body` (sh), not started yet.
+    pub(crate) fn proxy_shell(&self, body: &str) -> std::process::Command {
+        let mut command = self.world.command();
+        command
+            .args(["launch", "bubblewrap", "--new"])
+            .arg(&self.project)
+            .args(["--shell", "--network", "proxy", "--", "sh", "-c", body]);
+        command
+    }
+
     /// Launches a proxy-mode shell sandbox that runs `body` (sh) and returns its output.
     fn launch(&self, extra: &[&str], body: &str) -> String {
         self.launch_then(extra, body, || ())
@@ -984,11 +994,7 @@ fn net_allows_a_host_for_a_running_sandbox_and_lists_the_decisions() {
         three = three.display()
     );
     let child = e
-        .world
-        .command()
-        .args(["launch", "bubblewrap", "--new"])
-        .arg(&e.project)
-        .args(["--shell", "--network", "proxy", "--", "sh", "-c", &body])
+        .proxy_shell(&body)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn_guarded();

@@ -61,11 +61,7 @@ fn sandbox(e: &Egress, steps: &[String]) -> (Guarded, Vec<PathBuf>) {
     }
     body.push_str("sleep 600");
     let child = e
-        .world
-        .command()
-        .args(["launch", "bubblewrap", "--new"])
-        .arg(&e.project)
-        .args(["--shell", "--network", "proxy", "--", "sh", "-c", &body])
+        .proxy_shell(&body)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn_guarded();
@@ -180,11 +176,7 @@ fn unanswered_connections_time_out_and_a_flood_of_them_stays_bounded() {
         d = done.display()
     );
     let child = e
-        .world
-        .command()
-        .args(["launch", "bubblewrap", "--new"])
-        .arg(&e.project)
-        .args(["--shell", "--network", "proxy", "--", "sh", "-c", &body])
+        .proxy_shell(&body)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn_guarded();
@@ -262,11 +254,7 @@ fn the_browser_inside_goes_through_the_proxy_and_an_unlisted_host_is_held() {
         d = done.display()
     );
     let child = e
-        .world
-        .command()
-        .args(["launch", "bubblewrap", "--new"])
-        .arg(&e.project)
-        .args(["--shell", "--network", "proxy", "--", "sh", "-c", &body])
+        .proxy_shell(&body)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn_guarded();
