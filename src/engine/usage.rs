@@ -349,21 +349,32 @@ mod tests {
         assert_eq!(block.totals.total_tokens, 1100);
     }
 
+    /// When the messages of [`write_old_transcripts`] were sent.
+    const OLD: &str = "2025-01-01T10:00:00Z";
+
+    /// `n` transcripts of one old message each, `-p{i}/s{i}.jsonl` under `root`.
+    fn write_old_transcripts(root: &Path, n: usize) {
+        for i in 0..n {
+            let path = root.join(format!("-p{i}/s{i}.jsonl"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            let text = line(
+                &format!("s{i}"),
+                "/p",
+                &format!("m{i}"),
+                "2025-01-01T10:00:00Z",
+                1,
+                1,
+            );
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
     #[test]
     fn the_watch_names_the_grown_transcript_and_only_it_is_read() {
         use crate::engine::transcript_watch::{Changes, TranscriptWatch};
         use crate::engine::wake::{Topic, Wakeups};
         let root = tempfile::tempdir().unwrap();
-        let old = "2025-01-01T10:00:00Z";
-        for i in 0..50 {
-            let path = root.path().join(format!("-p{i}/s{i}.jsonl"));
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(
-                path,
-                line(&format!("s{i}"), "/p", &format!("m{i}"), old, 1, 1),
-            )
-            .unwrap();
-        }
+        write_old_transcripts(root.path(), 50);
         let mut index = UsageIndex::open(vec![root.path().to_owned()], None);
         let wakeups = Wakeups::default();
         let watch = TranscriptWatch::new(&[root.path().to_owned()], &wakeups).unwrap();
@@ -376,13 +387,13 @@ mod tests {
             .open(&grown)
             .unwrap();
         use std::io::Write;
-        file.write_all(line("s7", "/p", "new", old, 5, 5).as_bytes())
+        file.write_all(line("s7", "/p", "new", OLD, 5, 5).as_bytes())
             .unwrap();
         drop(file);
         // A new project directory made after the watch began, with its first transcript.
         let fresh = root.path().join("-new/s.jsonl");
         std::fs::create_dir_all(fresh.parent().unwrap()).unwrap();
-        std::fs::write(&fresh, line("s", "/new", "n1", old, 2, 2)).unwrap();
+        std::fs::write(&fresh, line("s", "/new", "n1", OLD, 2, 2)).unwrap();
         let mut paths = std::collections::HashSet::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -428,16 +439,7 @@ mod tests {
     #[test]
     fn a_named_path_that_is_gone_or_below_a_symlink_reads_nothing() {
         let root = tempfile::tempdir().unwrap();
-        let old = "2025-01-01T10:00:00Z";
-        for i in 0..5 {
-            let path = root.path().join(format!("-p{i}/s{i}.jsonl"));
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(
-                path,
-                line(&format!("s{i}"), "/p", &format!("m{i}"), old, 1, 1),
-            )
-            .unwrap();
-        }
+        write_old_transcripts(root.path(), 5);
         let mut index = UsageIndex::open(vec![root.path().to_owned()], None);
         index.refresh();
         // A removed transcript named by the watch leaves the index; a path below a symlink
@@ -446,7 +448,7 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(
             outside.path().join("x.jsonl"),
-            line("x", "/x", "x1", old, 9, 9),
+            line("x", "/x", "x1", OLD, 9, 9),
         )
         .unwrap();
         std::os::unix::fs::symlink(outside.path(), root.path().join("-link")).unwrap();
