@@ -2,19 +2,24 @@
 //! [`HostSampler`] is the one source of the host's CPU and memory figures: `status --metrics`
 //! and the TUI header (through [`crate::engine::host_stats`]) both read it.
 //!
-//! Only the pids of the sandboxes asked about are refreshed, never the whole process table.
-//! CPU is CPU time over wall time between two samples, so nothing is reported before two
-//! samples exist.
+//! Only the processes of the sandboxes asked about are read, never the whole process table:
+//! their trees are followed between samples ([`trees`]), with a full walk of `/proc` only
+//! when a sandbox came or went and as a slow safety net. CPU is CPU time over wall time
+//! between two samples, so nothing is reported before two samples exist.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::System;
 
-use crate::host::process::{ProcRef, ProcessTree};
+use crate::host::process::ProcRef;
 use crate::sandbox::{SandboxId, SandboxRecord};
+
+pub mod trees;
+
+use trees::Trees;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxMetrics {
@@ -135,29 +140,42 @@ impl HostSampler {
 
 /// Keeps what the previous sample saw. Create one per consumer (e.g. the TUI's worker).
 pub struct MetricsSampler {
-    /// Only the sandboxes' processes (the host's figures come from `host`); None where
-    /// sysinfo cannot read this system.
-    processes: Option<System>,
     host: HostSampler,
     state_dir: PathBuf,
     previous: Option<Instant>,
-    /// Accumulated CPU milliseconds of each process at the previous sample.
-    cpu_ms: HashMap<(u32, u64), u64>,
+    /// The sandboxes' process trees, followed between samples.
+    trees: Trees,
+    /// Accumulated CPU ticks of each process at the previous sample, and the map being
+    /// filled for the next one (swapped each sample: no allocation once warm).
+    cpu_ticks: HashMap<ProcRef, u64>,
+    next_ticks: HashMap<ProcRef, u64>,
     cores: usize,
+    /// Clock ticks per second and bytes per page, from the kernel.
+    ticks_per_second: f64,
+    page_bytes: u64,
 }
 
 impl MetricsSampler {
     pub fn new(state_dir: PathBuf) -> MetricsSampler {
         let host = HostSampler::new();
         let cores = host.cores();
+        let sysconf = |name| nix::unistd::sysconf(name).ok().flatten().filter(|v| *v > 0);
         MetricsSampler {
-            processes: System::new().ok(),
             host,
             state_dir,
             previous: None,
-            cpu_ms: HashMap::new(),
+            trees: Trees::default(),
+            cpu_ticks: HashMap::new(),
+            next_ticks: HashMap::new(),
             cores,
+            ticks_per_second: sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap_or(100) as f64,
+            page_bytes: sysconf(nix::unistd::SysconfVar::PAGE_SIZE).unwrap_or(4096) as u64,
         }
+    }
+
+    /// How many full walks of `/proc` this sampler took (see [`trees`]).
+    pub fn full_walks(&self) -> u64 {
+        self.trees.walks()
     }
 
     /// Samples the host and the process trees of `records`. Returns None on the first call:
@@ -201,94 +219,47 @@ impl MetricsSampler {
         records: &[SandboxRecord],
     ) -> (Option<f64>, HashMap<SandboxId, SandboxMetrics>) {
         let now = Instant::now();
-        let trees = process_trees(records);
-        self.refresh(&trees);
+        self.trees.refresh(records, now);
         let elapsed_ms = self
             .previous
             .map(|p| now.duration_since(p).as_secs_f64() * 1e3);
-        let sandboxes = self.sandbox_metrics(&trees, elapsed_ms);
+        let sandboxes = self.sandbox_metrics(elapsed_ms);
         self.previous = Some(now);
         (elapsed_ms, sandboxes)
     }
 
-    /// Refreshes CPU and memory of exactly the processes of `trees`.
-    fn refresh(&mut self, trees: &[(&SandboxId, Vec<ProcRef>)]) {
-        let pids: Vec<Pid> = trees
-            .iter()
-            .flat_map(|(_, t)| t.iter().map(|p| Pid::from_u32(p.pid)))
-            .collect();
-        if let Some(system) = &mut self.processes {
-            system.refresh_processes_specifics(
-                ProcessesToUpdate::Some(&pids),
-                true,
-                ProcessRefreshKind::nothing().with_cpu().with_memory(),
-            );
-        }
-    }
-
     /// Each tree's figures since the last sample (none on the first: no interval yet), and
     /// the CPU time of every process seen, for the next one.
-    fn sandbox_metrics(
-        &mut self,
-        trees: &[(&SandboxId, Vec<ProcRef>)],
-        elapsed_ms: Option<f64>,
-    ) -> HashMap<SandboxId, SandboxMetrics> {
-        let mut cpu_ms = HashMap::new();
+    fn sandbox_metrics(&mut self, elapsed_ms: Option<f64>) -> HashMap<SandboxId, SandboxMetrics> {
+        self.next_ticks.clear();
         let mut sandboxes = HashMap::new();
-        for (id, tree) in trees {
-            let mut used_ms = 0u64;
-            let mut rss = 0u64;
-            let mut processes = 0;
-            for p in tree {
-                let found = self.processes.as_ref();
-                let Some(process) = found.and_then(|s| s.process(Pid::from_u32(p.pid))) else {
-                    continue;
-                };
-                processes += 1;
-                rss += process.memory();
-                let total = process.accumulated_cpu_time();
+        for tree in self.trees.trees() {
+            let mut used_ticks = 0u64;
+            let mut rss_pages = 0u64;
+            for member in &tree.members {
+                rss_pages += member.rss_pages;
                 // A process new since the last sample spent all of its CPU time within it.
-                used_ms += total.saturating_sub(
-                    self.cpu_ms
-                        .get(&(p.pid, p.start_time))
-                        .copied()
-                        .unwrap_or(0),
-                );
-                cpu_ms.insert((p.pid, p.start_time), total);
+                let before = self.cpu_ticks.get(&member.proc).copied().unwrap_or(0);
+                used_ticks += member.cpu_ticks.saturating_sub(before);
+                self.next_ticks.insert(member.proc, member.cpu_ticks);
             }
             if let Some(elapsed) = elapsed_ms.filter(|e| *e > 0.0) {
-                let of_core = used_ms as f64 / elapsed * 100.0;
+                let used_ms = used_ticks as f64 * 1e3 / self.ticks_per_second;
+                let of_core = used_ms / elapsed * 100.0;
                 sandboxes.insert(
-                    (*id).clone(),
+                    tree.id.clone(),
                     SandboxMetrics {
-                        processes,
+                        processes: tree.members.len(),
                         cpu_percent_of_core: of_core,
                         cpu_percent_of_host: of_core / self.cores as f64,
-                        rss_bytes: rss,
+                        rss_bytes: rss_pages * self.page_bytes,
                     },
                 );
             }
         }
-        self.cpu_ms = cpu_ms;
+        std::mem::swap(&mut self.cpu_ticks, &mut self.next_ticks);
         sandboxes
     }
-}
-
-/// The process tree of each record whose launcher is alive, from one scan of /proc.
-fn process_trees(records: &[SandboxRecord]) -> Vec<(&SandboxId, Vec<ProcRef>)> {
-    let launchers: Vec<(&SandboxId, ProcRef)> = records
-        .iter()
-        .filter_map(|r| Some((&r.id, r.launcher.filter(ProcRef::is_alive)?)))
-        .collect();
-    let table = (!launchers.is_empty()).then(ProcessTree::read);
-    launchers
-        .into_iter()
-        .map(|(id, launcher)| {
-            let mut tree = vec![launcher];
-            tree.extend(table.iter().flat_map(|t| t.descendants(&launcher)));
-            (id, tree)
-        })
-        .collect()
 }
 
 fn disk_of(dir: &std::path::Path) -> Option<DiskMetrics> {
@@ -308,6 +279,79 @@ fn disk_of(dir: &std::path::Path) -> Option<DiskMetrics> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A launcher (`sh`) that starts a child when told and reaps it when it is killed.
+    struct Launcher {
+        child: std::process::Child,
+        lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    }
+
+    impl Launcher {
+        fn start() -> Launcher {
+            use std::io::BufRead;
+            use std::process::{Command, Stdio};
+            let mut child = Command::new("sh")
+                .args([
+                    "-c",
+                    "read go; sleep 300 & echo $!; wait; echo reaped; read end",
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            Launcher { child, lines }
+        }
+
+        fn say(&mut self) -> String {
+            use std::io::Write;
+            writeln!(self.child.stdin.as_mut().unwrap(), "go").unwrap();
+            self.lines.next().unwrap().unwrap()
+        }
+    }
+
+    impl Drop for Launcher {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    #[test]
+    fn a_process_started_after_the_walk_is_counted_and_one_killed_leaves_without_a_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut launcher = Launcher::start();
+        let mut record = SandboxRecord::example("trees", dir.path());
+        record.launcher = ProcRef::of(launcher.child.id());
+        let records = [record.clone()];
+        let mut sampler = MetricsSampler::new(dir.path().to_owned());
+        assert!(sampler.sample_sandboxes(&records).is_none());
+        assert_eq!(sampler.full_walks(), 1);
+        let processes =
+            |s: &mut MetricsSampler| s.sample_sandboxes(&records).unwrap()[&record.id].processes;
+        assert_eq!(processes(&mut sampler), 1, "only the launcher");
+        // A child started after the walk: found among the pids handed out since.
+        let sleeper: u32 = launcher.say().parse().unwrap();
+        assert_eq!(processes(&mut sampler), 2, "the sleeper is in the tree");
+        let metrics = sampler.sample_sandboxes(&records).unwrap()[&record.id].clone();
+        assert!(metrics.rss_bytes > 0, "{metrics:?}");
+        // Killed (and reaped): gone from the tree.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sleeper as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert_eq!(launcher.lines.next().unwrap().unwrap(), "reaped");
+        assert_eq!(processes(&mut sampler), 1, "the killed sleeper left");
+        assert_eq!(
+            sampler.full_walks(),
+            1,
+            "all of it without walking /proc again"
+        );
+        // A launcher that ended: its sandbox has no figures (a walk, as the set changed).
+        drop(launcher);
+        assert!(sampler.sample_sandboxes(&records).unwrap().is_empty());
+    }
 
     #[test]
     fn the_first_sample_reports_nothing_and_the_second_sees_the_host() {

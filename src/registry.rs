@@ -5,6 +5,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,9 @@ struct RegistryFile {
 pub struct Registry {
     file: PathBuf,
     lock: PathBuf,
+    /// The records as last parsed, by the hash of the text they were parsed from (see
+    /// [`Registry::read_cached`]).
+    seen: Arc<Mutex<Option<(u64, Vec<SandboxRecord>)>>>,
 }
 
 impl Registry {
@@ -31,7 +35,30 @@ impl Registry {
         Registry {
             file: paths.registry_file(),
             lock: paths.registry_lock(),
+            seen: Arc::default(),
         }
+    }
+
+    /// `read` of a consistent snapshot, parsed again only when the text changed since the
+    /// last call (its hash): a long-lived engine asking many times a second (each preview)
+    /// reads the file, but parses it only when it changed.
+    pub fn read_cached<T>(&self, read: impl FnOnce(&[SandboxRecord]) -> T) -> Result<T> {
+        let text = match fs::read(&self.file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(read(&[])),
+            Err(e) => return Err(DeckError::io(format!("reading {}", self.file.display()), e)),
+        };
+        let hash = xxhash_rust::xxh3::xxh3_64(&text);
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, records)) = seen.as_ref()
+            && *at == hash
+        {
+            return Ok(read(records));
+        }
+        let records = self.parse(&text)?;
+        let out = read(&records);
+        *seen = Some((hash, records));
+        Ok(out)
     }
 
     pub fn path(&self) -> &Path {
@@ -137,7 +164,43 @@ mod tests {
         Registry {
             file: dir.join("registry.json"),
             lock: dir.join("registry.lock"),
+            seen: Arc::default(),
         }
+    }
+
+    #[test]
+    fn the_cached_read_sees_every_change_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = registry_in(dir.path());
+        let names = |r: &Registry| {
+            r.read_cached(|records| {
+                records
+                    .iter()
+                    .map(|r| r.name.to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert!(names(&registry).unwrap().is_empty());
+        let add = |name: &str| {
+            registry
+                .update(|records| {
+                    records.push(SandboxRecord::example(name, dir.path()));
+                    Ok(())
+                })
+                .unwrap();
+        };
+        add("a");
+        assert_eq!(names(&registry).unwrap(), ["a"]);
+        assert_eq!(
+            names(&registry).unwrap(),
+            ["a"],
+            "read again from the cache"
+        );
+        add("b");
+        assert_eq!(names(&registry).unwrap(), ["a", "b"]);
+        // A corrupt file is an error, not the records parsed before it.
+        std::fs::write(registry.path(), b"{").unwrap();
+        assert!(names(&registry).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::hub::Hub;
 use super::protocol::{PreviewError, ServerMessage};
-use crate::engine::{Deck, EngineHandle};
+use crate::engine::Deck;
 use crate::error::{DeckError, Result};
 use crate::sandbox::SandboxName;
 
@@ -139,9 +139,7 @@ impl Reader {
             }
             let deck = Arc::clone(&self.deck);
             let name = self.name.clone();
-            let Ok(read) =
-                tokio::task::spawn_blocking(move || EngineHandle::preview(deck.as_ref(), &name))
-                    .await
+            let Ok(read) = tokio::task::spawn_blocking(move || deck.preview_often(&name)).await
             else {
                 return;
             };

@@ -51,25 +51,30 @@ pub async fn run(
     let mut schedule = Schedule::new(Periods::of(&deck.info()), Instant::now());
     // The records of the last reconcile, for the readings between two of them.
     let mut known: Vec<SandboxRecord> = Vec::new();
-    // The usage index is not read in the first round: clients wait for that one (a TUI that
-    // just started the engine among them), and a first read of the Claude logs can take
-    // seconds. It is read in the next round instead.
-    let mut usage_next_round = false;
+    // Clients wait for the first round (a TUI that just started the engine among them): it
+    // reads the registry reconciled and nothing else, so the table is there at once. The
+    // agent states and metrics come in the round right after (pushed as events), and the
+    // usage index in the one after that: a first read of the Claude logs can take seconds.
+    let mut deferred = Deferred::default();
+    let mut metrics = MetricsWatch::default();
+    let mut agents_read = false;
     let wakeups = deck.wakeups().clone();
     let mut agents_woken = wakeups.subscribe(Topic::Agents);
     let mut records_woken = wakeups.subscribe(Topic::Records);
     let mut usage_woken = wakeups.subscribe(Topic::Usage);
     loop {
-        let mut due = schedule.due(Instant::now());
-        due.usage |= std::mem::take(&mut usage_next_round);
-        if ready.is_some() && due.usage {
-            due.usage = false;
-            usage_next_round = true;
-        }
+        let mut due = deferred.take(schedule.due(Instant::now()), ready.is_some());
+        let (read_metrics, prime) = metrics.wanted(due.metrics, &hub);
+        due.metrics = read_metrics;
         if due.any() {
             let engine = Arc::clone(&deck);
             let last = known.clone();
-            match tokio::task::spawn_blocking(move || read(&engine, due, last)).await {
+            let first_agents = due.agents && !std::mem::replace(&mut agents_read, true);
+            let how = How {
+                prime,
+                first_agents,
+            };
+            match tokio::task::spawn_blocking(move || read(&engine, due, how, last)).await {
                 Ok(Ok(reading)) => {
                     if let Some(records) = &reading.records {
                         known.clone_from(records);
@@ -83,6 +88,9 @@ pub async fn run(
         if let Some(ready) = ready.take() {
             let _ = ready.send(());
         }
+        if deferred.pending() {
+            continue;
+        }
         tokio::select! {
             () = tokio::time::sleep_until(schedule.next().into()) => {}
             () = changed.notified() => schedule.hurry(Instant::now()),
@@ -94,18 +102,116 @@ pub async fn run(
     }
 }
 
+/// What the first rounds leave for the next: the first reads only the records, the second
+/// the agent states and metrics, the third the usage.
+#[derive(Default)]
+struct Deferred {
+    next: Vec<Due>,
+}
+
+impl Deferred {
+    /// `due` with what was put off added; at the first round, all but the records put off.
+    fn take(&mut self, mut due: Due, first: bool) -> Due {
+        if let Some(put_off) = (!self.next.is_empty()).then(|| self.next.remove(0)) {
+            due.agents |= put_off.agents;
+            due.metrics |= put_off.metrics;
+            due.usage |= put_off.usage;
+        }
+        if first {
+            self.next = vec![
+                Due {
+                    agents: due.agents,
+                    metrics: due.metrics,
+                    ..Due::default()
+                },
+                Due {
+                    usage: due.usage,
+                    ..Due::default()
+                },
+            ];
+            return Due {
+                records: due.records,
+                ..Due::default()
+            };
+        }
+        if due.usage && !self.next.is_empty() {
+            // Not in the same round as the first agent states.
+            due.usage = false;
+            self.next.iter_mut().for_each(|d| d.usage = true);
+        }
+        due
+    }
+
+    /// Whether a round put off waits to be read at once.
+    fn pending(&self) -> bool {
+        self.next.first().is_some_and(Due::any)
+    }
+}
+
+/// Metrics are read only while a client is connected to see them: with nobody there the
+/// engine takes no sample, and the figures it last pushed are dropped, so a client that
+/// comes later never sees stale ones. The first sample after a pause only primes the
+/// sampler (a CPU figure is over the interval since the previous sample).
+#[derive(Default)]
+struct MetricsWatch {
+    paused: bool,
+    /// The first sample is taken whoever is there: it only primes the sampler, and a client
+    /// that connects with the engine's start then sees figures one interval later.
+    started: bool,
+}
+
+impl MetricsWatch {
+    /// Whether the metrics due are read, and whether only to prime the sampler.
+    fn wanted(&mut self, due: bool, hub: &Hub) -> (bool, bool) {
+        if !due {
+            return (false, false);
+        }
+        if !std::mem::replace(&mut self.started, true) {
+            return (true, false);
+        }
+        if hub.clients() == 0 {
+            if !self.paused {
+                self.paused = true;
+                hub.update(|live| (live.metrics(Default::default()), ()));
+            }
+            return (false, false);
+        }
+        (true, std::mem::take(&mut self.paused))
+    }
+}
+
+/// How a round reads what is due.
+#[derive(Debug, Clone, Copy)]
+struct How {
+    /// The metrics sample only starts an interval (nothing is published of it).
+    prime: bool,
+    /// The agents' first reading: their panes read at once ([`Deck::first_agent_states`]).
+    first_agents: bool,
+}
+
 /// What `due` asks for; between two reconciles the others read the `known` records.
-fn read(deck: &Deck, due: Due, known: Vec<SandboxRecord>) -> crate::error::Result<Reading> {
+fn read(
+    deck: &Deck,
+    due: Due,
+    how: How,
+    known: Vec<SandboxRecord>,
+) -> crate::error::Result<Reading> {
     let fresh = if due.records {
         Some(deck.list()?)
     } else {
         None
     };
     let records = fresh.as_deref().unwrap_or(&known);
-    let agents = due.agents.then(|| deck.agent_states(records));
+    let agents = due.agents.then(|| {
+        if how.first_agents {
+            deck.first_agent_states(records)
+        } else {
+            deck.agent_states(records)
+        }
+    });
     let held = due.agents.then(|| EngineHandle::egress_held(deck, records));
     let metrics = if due.metrics {
-        EngineHandle::metrics(deck, records)
+        EngineHandle::metrics(deck, records).filter(|_| !how.prime)
     } else {
         None
     };

@@ -23,6 +23,7 @@ use super::protocol::{Command, Snapshot};
 use crate::capture::Frame;
 use crate::engine::host_stats::HostStats;
 use crate::engine::usage::UsageSummary;
+use crate::engine::wake::Topic;
 use crate::engine::{Action, AgentReading, AttachCommand, EngineHandle, EngineInfo, ScreenSource};
 use crate::error::{DeckError, Result};
 use crate::metrics::SandboxMetrics;
@@ -122,6 +123,10 @@ impl RemoteEngine {
         connection.tried = None;
         // Watches belonged to the old connection.
         lock(&self.previews).clear();
+        // The new connection's snapshot came with no event: the workers read it now.
+        for topic in [Topic::Records, Topic::Agents, Topic::Usage] {
+            self.wakeups.wake(topic);
+        }
         Ok(client)
     }
 
@@ -134,14 +139,17 @@ impl RemoteEngine {
             .map(|why| why.to_string())
     }
 
-    fn model(&self) -> Result<Snapshot> {
-        Ok(self.client()?.model().borrow().clone())
+    /// `read` of the model as it is: only what it takes is copied (a worker asking for the
+    /// agent states every round does not copy every record).
+    fn read_model<T>(&self, read: impl FnOnce(&Snapshot) -> T) -> Result<T> {
+        Ok(read(&self.client()?.model().borrow()))
     }
 
-    /// The model as it is, or an empty one while the engine cannot be reached (a reading
-    /// is not worth an error in the front end: `list` reports it).
-    fn model_or_empty(&self) -> Snapshot {
-        self.model().unwrap_or_default()
+    /// `read` of the model, or of an empty one while the engine cannot be reached (a
+    /// reading is not worth an error in the front end: `list` reports it).
+    fn read_model_or_empty<T>(&self, read: impl Fn(&Snapshot) -> T) -> T {
+        self.read_model(&read)
+            .unwrap_or_else(|_| read(&Snapshot::default()))
     }
 
     /// Sends `command` and waits for its result as `T`.
@@ -220,7 +228,7 @@ impl EngineHandle for RemoteEngine {
     }
 
     fn list(&self) -> Result<Vec<SandboxRecord>> {
-        Ok(self.model()?.sandboxes)
+        self.read_model(|m| m.sandboxes.clone())
     }
 
     fn execute(&self, action: Action) -> Result<SandboxRecord> {
@@ -264,7 +272,7 @@ impl EngineHandle for RemoteEngine {
     }
 
     fn host_stats(&self) -> HostStats {
-        self.model_or_empty().host.unwrap_or_default()
+        self.read_model_or_empty(|m| m.host.clone().unwrap_or_default())
     }
 
     fn preview(&self, name: &SandboxName) -> Result<String> {
@@ -272,31 +280,46 @@ impl EngineHandle for RemoteEngine {
     }
 
     fn agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading> {
-        let mut agents = self.model_or_empty().agents;
-        agents.retain(|a| records.iter().any(|r| r.id == a.id));
-        agents
+        self.read_model_or_empty(|m| {
+            m.agents
+                .iter()
+                .filter(|a| records.iter().any(|r| r.id == a.id))
+                .cloned()
+                .collect()
+        })
     }
 
     fn metrics(&self, records: &[SandboxRecord]) -> Option<HashMap<SandboxId, SandboxMetrics>> {
-        let mut metrics = self.model_or_empty().metrics;
-        if metrics.is_empty() {
-            return None;
-        }
-        metrics.retain(|id, _| records.iter().any(|r| &r.id == id));
-        Some(metrics)
+        self.read_model_or_empty(|m| {
+            if m.metrics.is_empty() {
+                return None;
+            }
+            let wanted = |id: &SandboxId| records.iter().any(|r| &r.id == id);
+            Some(
+                m.metrics
+                    .iter()
+                    .filter(|(id, _)| wanted(id))
+                    .map(|(id, metrics)| (id.clone(), metrics.clone()))
+                    .collect(),
+            )
+        })
     }
 
     fn usage_summary(&self) -> UsageSummary {
-        self.model_or_empty().usage.unwrap_or_default()
+        self.read_model_or_empty(|m| m.usage.clone().unwrap_or_default())
     }
 
     fn egress_held(
         &self,
         records: &[SandboxRecord],
     ) -> HashMap<SandboxId, Vec<crate::egress::held::Held>> {
-        let mut held = self.model_or_empty().held;
-        held.retain(|id, _| records.iter().any(|r| &r.id == id));
-        held
+        self.read_model_or_empty(|m| {
+            m.held
+                .iter()
+                .filter(|(id, _)| records.iter().any(|r| &r.id == *id))
+                .map(|(id, held)| (id.clone(), held.clone()))
+                .collect()
+        })
     }
 
     fn egress_answer(
@@ -326,6 +349,10 @@ impl EngineHandle for RemoteEngine {
 
     fn wakeups(&self) -> Option<crate::engine::wake::Wakeups> {
         Some(self.wakeups.clone())
+    }
+
+    fn pushes_readings(&self) -> bool {
+        true
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use super::agent_round::AgentRound;
 use super::hook_watch::HookWatch;
 use super::host_link::HostLink;
 use super::host_stats::HostStats;
@@ -178,6 +179,13 @@ pub trait EngineHandle: Send + Sync {
     fn wakeups(&self) -> Option<Wakeups> {
         None
     }
+    /// Whether the agent states, held connections and usage this handle answers change
+    /// only with what the engine pushes, each push waking its topic in
+    /// [`EngineHandle::wakeups`] (a client of `serve`): a worker's timer is then only a
+    /// safety net, not a poll. False for a handle that reads them itself.
+    fn pushes_readings(&self) -> bool {
+        false
+    }
     /// The hosts behind this handle and how each is reached, for a front end of several
     /// (`mirror a b`); none for one engine, whose handle reports its own errors.
     fn links(&self) -> Vec<HostLink> {
@@ -208,6 +216,8 @@ pub(super) struct Trackers {
     usage: Mutex<Option<UsageTracker>>,
     panes: Mutex<PaneWatch>,
     hooks: Mutex<HookWatch>,
+    /// The agents' last readings, kept while nothing they were read from changed.
+    round: Mutex<AgentRound>,
     /// The output of watched panes, for subscribers.
     pub(super) output: super::pane_output::SharedPaneOutput,
 }
@@ -282,7 +292,12 @@ impl EngineHandle for Deck {
         let mut panes = lock(&self.trackers.panes);
         // Every running pane is watched (and logged), not only the agents'.
         panes.keep(self, records);
-        lock(&self.trackers.hooks).keep(self, records);
+        let mut hooks = lock(&self.trackers.hooks);
+        hooks.keep(self, records);
+        // Before any file is read: a hook written after this is in the next round's.
+        let written = hooks.take_changes();
+        let mut round = lock(&self.trackers.round);
+        round.retain(records);
         records
             .iter()
             .filter(|r| r.runs_agent())
@@ -290,7 +305,8 @@ impl EngineHandle for Deck {
                 let pane = (r.state == SandboxState::Running && r.tmux_session.is_some())
                     .then(|| panes.text(self, r, false).ok())
                     .flatten();
-                let reading = self.agent_status_with(r, pane.as_deref());
+                let hook_changed = hooks.may_have_changed(&written, &r.id);
+                let reading = round.reading(self, r, pane, hook_changed);
                 AgentReading {
                     id: r.id.clone(),
                     name: r.name.clone(),
@@ -324,6 +340,69 @@ impl EngineHandle for Deck {
 
     fn wakeups(&self) -> Option<Wakeups> {
         Some(self.wakeups.clone())
+    }
+}
+
+impl Deck {
+    /// The engine's first reading of the agent states: as [`EngineHandle::agent_states`],
+    /// but the panes are read by one `capture-pane` process per tmux server, with no control
+    /// client attached yet (attaching one per session takes a process and a round trip
+    /// each: the next reading does it). A front end that just started the engine shows
+    /// every agent's state that much sooner.
+    pub fn first_agent_states(&self, records: &[SandboxRecord]) -> Vec<AgentReading> {
+        let agents: Vec<&SandboxRecord> = records
+            .iter()
+            .filter(|r| r.runs_agent() && r.state == SandboxState::Running)
+            .filter(|r| r.tmux_session.is_some())
+            .collect();
+        let mut panes: HashMap<&SandboxId, String> = HashMap::new();
+        let mut servers: HashMap<PathBuf, Vec<&SandboxRecord>> = HashMap::new();
+        for record in agents {
+            let socket = self.tmux_of(record).socket().to_path_buf();
+            servers.entry(socket).or_default().push(record);
+        }
+        for on_server in servers.values() {
+            let sessions: Vec<&str> = on_server
+                .iter()
+                .filter_map(|r| r.tmux_session.as_deref())
+                .collect();
+            let texts = self.tmux_of(on_server[0]).capture_many(&sessions);
+            for (record, text) in on_server.iter().zip(texts) {
+                if let Some(text) = text {
+                    panes.insert(&record.id, text);
+                }
+            }
+        }
+        let mut guard = lock(&self.trackers.status);
+        let tracker = guard.get_or_insert_with(StatusTracker::new);
+        lock(&self.trackers.hooks).keep(self, records);
+        let mut round = lock(&self.trackers.round);
+        records
+            .iter()
+            .filter(|r| r.runs_agent())
+            .map(|r| {
+                let pane = panes.remove(&r.id);
+                let reading = round.reading(self, r, pane, true);
+                AgentReading {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    sandbox: r.state,
+                    assessment: tracker.debounce(self, r, reading).1,
+                }
+            })
+            .collect()
+    }
+
+    /// [`EngineHandle::preview`] for a reader that asks many times a second (the engine's
+    /// preview watches): the registry is parsed again only when it changed.
+    pub fn preview_often(&self, name: &SandboxName) -> Result<String> {
+        let stored = self
+            .registry
+            .read_cached(|records| records.iter().find(|r| &r.name == name).cloned())?;
+        match stored {
+            Some(record) => lock(&self.trackers.panes).text(self, &record, true),
+            None => self.capture_pane(name.as_str()),
+        }
     }
 }
 

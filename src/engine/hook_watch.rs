@@ -9,8 +9,9 @@
 //! When inotify cannot be had (no instance left, a dir not watchable), the worker's timer
 //! still reads every events file: slower, never wrong.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
@@ -25,6 +26,26 @@ pub struct HookWatch {
     /// Whether making the watcher failed (then nothing is tried again: the timer reads).
     unavailable: bool,
     watched: HashMap<SandboxId, PathBuf>,
+    /// The dirs written to since the last [`HookWatch::take_changes`].
+    changed: Arc<Mutex<Changed>>,
+    /// Watched since the last [`HookWatch::keep`]: written to before, unseen by inotify.
+    just_watched: HashSet<SandboxId>,
+}
+
+/// What inotify said since the last look.
+#[derive(Debug, Default)]
+struct Changed {
+    dirs: HashSet<PathBuf>,
+    /// It may have missed something (its queue overflowed, an error): read every file.
+    all: bool,
+}
+
+/// Which events files to read again this round: those of the dirs written to, and any not
+/// watched (inotify cannot vouch for it).
+#[derive(Debug, Default)]
+pub struct HookChanges {
+    dirs: HashSet<PathBuf>,
+    all: bool,
 }
 
 impl HookWatch {
@@ -33,6 +54,7 @@ impl HookWatch {
     /// the others' watches as they are.
     pub fn keep(&mut self, deck: &Deck, records: &[SandboxRecord]) {
         self.make_watcher(deck.wakeups());
+        self.just_watched.clear();
         let Some(watcher) = self.watcher.as_mut() else {
             return;
         };
@@ -59,6 +81,7 @@ impl HookWatch {
             match watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     watched.insert(record.id.clone(), dir);
+                    self.just_watched.insert(record.id.clone());
                 }
                 // Tried again on the next round; the timer reads the file meanwhile.
                 Err(e) => tracing::debug!("watching {}: {e}", dir.display()),
@@ -71,13 +94,52 @@ impl HookWatch {
         self.watched.len()
     }
 
+    /// What was written since the last look (the list starts again empty). Take it before
+    /// reading the files: a write after the look is in the next one.
+    pub fn take_changes(&self) -> HookChanges {
+        let mut changed = self.changed.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = std::mem::take(&mut *changed);
+        HookChanges {
+            dirs: taken.dirs,
+            all: taken.all || self.watcher.is_none(),
+        }
+    }
+
+    /// Whether `id`'s events file may have changed since its last reading, by `changes`.
+    pub fn may_have_changed(&self, changes: &HookChanges, id: &SandboxId) -> bool {
+        match self.watched.get(id) {
+            Some(dir) => {
+                changes.all || changes.dirs.contains(dir) || self.just_watched.contains(id)
+            }
+            None => true,
+        }
+    }
+
     fn make_watcher(&mut self, wakeups: &Wakeups) {
         if self.watcher.is_none() && !self.unavailable {
             let wakeups = wakeups.clone();
+            let changed = Arc::clone(&self.changed);
             let made = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| is_write(&e.kind)) {
-                    wakeups.wake(Topic::Agents);
+                let mut seen = changed.lock().unwrap_or_else(|p| p.into_inner());
+                match event {
+                    Ok(event) if event.need_rescan() => seen.all = true,
+                    Ok(event) if is_write(&event.kind) => {
+                        // The file's dir; a path that may be the dir itself, both.
+                        for path in &event.paths {
+                            seen.dirs.extend(path.parent().map(Path::to_path_buf));
+                            if path
+                                .file_name()
+                                .is_none_or(|n| n != crate::paths::STATUS_EVENTS)
+                            {
+                                seen.dirs.insert(path.clone());
+                            }
+                        }
+                    }
+                    Ok(_) => return,
+                    Err(_) => seen.all = true,
                 }
+                drop(seen);
+                wakeups.wake(Topic::Agents);
             });
             match made {
                 Ok(watcher) => self.watcher = Some(watcher),

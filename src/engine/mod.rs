@@ -1,6 +1,7 @@
 //! The engine and its local `Deck` handle (D6): every front end (CLI, TUI, API) reads
 //! snapshots and executes actions through it, never touching the registry or tmux itself.
 
+pub mod agent_round;
 pub mod dir_completion;
 pub mod egress;
 pub mod gc;

@@ -128,8 +128,11 @@ struct Outcome {
 impl Deck {
     /// Brings the registry in line with reality and returns the up-to-date records.
     pub fn reconcile(&self) -> Result<Vec<SandboxRecord>> {
-        let snapshot = self.registry.load()?;
-        if !snapshot.iter().any(needs_watch) {
+        // Parsed again only when the file changed; read again under the lock below.
+        if let Some(snapshot) = self
+            .registry
+            .read_cached(|records| (!records.iter().any(needs_watch)).then(|| records.to_vec()))?
+        {
             return Ok(snapshot);
         }
         let mut outcome = Outcome::default();

@@ -47,7 +47,7 @@ pub const HOOK_EVENTS: &[&str] = &[
 ];
 
 /// A sandbox that has been running for less than this, with no signal yet, is starting.
-const STARTUP_MS: i64 = 10_000;
+pub(crate) const STARTUP_MS: i64 = 10_000;
 /// How much of the end of the events file is read.
 const EVENTS_TAIL: u64 = 8192;
 /// Past this size the host trims the events file to its last line when it reads it, so
@@ -726,7 +726,7 @@ impl Deck {
 }
 
 /// When any transcript of the project was last written (unix milliseconds).
-fn newest_transcript_ms(project: &Path) -> Option<i64> {
+pub(crate) fn newest_transcript_ms(project: &Path) -> Option<i64> {
     let encoded = crate::usage::encode_project_dir(project);
     crate::usage::roots_from_env()
         .iter()

@@ -7,7 +7,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ProcRef {
     pub pid: u32,
     /// Field 22 of `/proc/<pid>/stat`: clock ticks after boot.
@@ -180,6 +180,124 @@ fn all_processes() -> Vec<(u32, Stat)> {
         .collect()
 }
 
+/// What a metrics sample needs of `/proc/<pid>/stat`, read by a [`StatReader`] without
+/// allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// `R`, `S`, `D`, `Z` (zombie), `X` (dead), `T` (stopped)...
+    pub state: u8,
+    pub ppid: u32,
+    /// User plus system time so far (fields 14 and 15), in clock ticks.
+    pub cpu_ticks: u64,
+    /// Field 22: clock ticks after boot.
+    pub start_time: u64,
+    /// Field 24: resident pages.
+    pub rss_pages: u64,
+}
+
+impl Sample {
+    pub fn proc_ref(&self, pid: u32) -> ProcRef {
+        ProcRef {
+            pid,
+            start_time: self.start_time,
+        }
+    }
+
+    /// Still running (a zombie has finished running).
+    pub fn is_running(&self) -> bool {
+        self.state != b'Z' && self.state != b'X'
+    }
+}
+
+/// Reads `/proc/<pid>/stat`, `/proc/<pid>/status` and `/proc/loadavg` into buffers it keeps,
+/// so a reader that is kept (one per metrics sampler) allocates nothing per read once warm.
+#[derive(Default)]
+pub struct StatReader {
+    path: String,
+    buf: Vec<u8>,
+}
+
+impl StatReader {
+    pub fn new() -> StatReader {
+        StatReader {
+            path: String::with_capacity(32),
+            buf: Vec::with_capacity(1024),
+        }
+    }
+
+    fn read(&mut self, pid: Option<u32>, file: &str) -> bool {
+        use std::fmt::Write as _;
+        use std::io::Read as _;
+        self.path.clear();
+        self.buf.clear();
+        let _ = match pid {
+            Some(pid) => write!(self.path, "/proc/{pid}/{file}"),
+            None => write!(self.path, "/proc/{file}"),
+        };
+        std::fs::File::open(&self.path).is_ok_and(|mut f| f.read_to_end(&mut self.buf).is_ok())
+    }
+
+    /// `/proc/<pid>/stat` now; None when there is no such process.
+    pub fn sample(&mut self, pid: u32) -> Option<Sample> {
+        if !self.read(Some(pid), "stat") {
+            return None;
+        }
+        parse_sample(&self.buf)
+    }
+
+    /// Whether `pid` is a process (a thread group's leader), not another thread of one:
+    /// `/proc/<tid>/stat` answers for a thread too, though `/proc` does not list it.
+    pub fn is_process(&mut self, pid: u32) -> bool {
+        if !self.read(Some(pid), "status") {
+            return false;
+        }
+        let text = &self.buf[..];
+        text.split(|b| *b == b'\n')
+            .find_map(|line| line.strip_prefix(b"Tgid:"))
+            .and_then(|rest| std::str::from_utf8(rest).ok()?.trim().parse::<u32>().ok())
+            == Some(pid)
+    }
+
+    /// The last pid the kernel handed out in our pid namespace (the fifth field of
+    /// `/proc/loadavg`): every process started since a reading has a pid after it, unless
+    /// the counter wrapped.
+    pub fn last_pid(&mut self) -> Option<u32> {
+        if !self.read(None, "loadavg") {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.buf).ok()?;
+        text.split_whitespace().nth(4)?.parse().ok()
+    }
+}
+
+/// The fields of a [`Sample`], counted after the last `)` (the name may hold anything).
+pub fn parse_sample(text: &[u8]) -> Option<Sample> {
+    let close = text.iter().rposition(|b| *b == b')')?;
+    let mut fields = text
+        .get(close + 1..)?
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty());
+    let number =
+        |field: Option<&[u8]>| -> Option<u64> { std::str::from_utf8(field?).ok()?.parse().ok() };
+    let state = *fields.next()?.first()?;
+    let ppid = u32::try_from(number(fields.next())?).ok()?;
+    // Fields 5..=13, then utime (14) and stime (15).
+    let mut fields = fields.skip(9);
+    let cpu_ticks = number(fields.next())? + number(fields.next())?;
+    // Fields 16..=21, then starttime (22), vsize (23), rss (24).
+    let mut fields = fields.skip(6);
+    let start_time = number(fields.next())?;
+    let _vsize = fields.next()?;
+    let rss_pages = number(fields.next())?;
+    Some(Sample {
+        state,
+        ppid,
+        cpu_ticks,
+        start_time,
+        rss_pages,
+    })
+}
+
 /// Polls `done` every few milliseconds until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -210,6 +328,53 @@ mod tests {
         assert_eq!(stat.cpu_ticks, 0);
         assert_eq!(stat.ppid, 1);
         assert_eq!(stat.start_time, 98765);
+    }
+
+    #[test]
+    fn the_sample_reader_agrees_with_stat_and_tells_a_thread_from_a_process() {
+        let line =
+            b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 98765 1000 42";
+        let sample = parse_sample(line).unwrap();
+        assert_eq!(
+            (
+                sample.state,
+                sample.ppid,
+                sample.cpu_ticks,
+                sample.start_time,
+                sample.rss_pages
+            ),
+            (b'S', 1, 12, 98765, 42)
+        );
+        let me = std::process::id();
+        let mut reader = StatReader::new();
+        let own = reader.sample(me).unwrap();
+        let full = stat(me).unwrap();
+        assert_eq!((own.ppid, own.start_time), (full.ppid, full.start_time));
+        assert!(own.rss_pages > 0);
+        assert!(reader.is_process(me));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() } as u32;
+            tx.send(tid).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        let tid = rx.recv().unwrap();
+        assert!(
+            reader.sample(tid).is_some(),
+            "a thread answers at /proc/<tid>/stat"
+        );
+        assert!(!reader.is_process(tid), "but is no process");
+        thread.join().unwrap();
+        let last = reader.last_pid().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let after = reader.last_pid().unwrap();
+        assert!(
+            after >= child.id() || after < last,
+            "{last} {after} {}",
+            child.id()
+        );
+        let _ = child.wait();
     }
 
     #[test]

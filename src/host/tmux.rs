@@ -281,6 +281,63 @@ impl Tmux {
         })
     }
 
+    /// The plain visible text of the pane of each of `sessions`, read by one tmux process
+    /// (a marker line, then `capture-pane`, for each): a first look at many panes costs one
+    /// process, not one each. A pane that could not be read is None.
+    pub fn capture_many(&self, sessions: &[&str]) -> Vec<Option<String>> {
+        let mut texts = vec![None; sessions.len()];
+        if sessions.is_empty() {
+            return texts;
+        }
+        // A marker no pane can print by chance: random each call.
+        let token = format!("sdk-{:016x}", getrandom::u64().unwrap_or(0x5d5d_0001));
+        let mut words: Vec<String> = Vec::with_capacity(sessions.len() * 9);
+        for (i, session) in sessions.iter().enumerate() {
+            words.extend([
+                "display-message".into(),
+                "-p".into(),
+                format!("{token}:{i}"),
+                ";".into(),
+                "capture-pane".into(),
+                "-p".into(),
+                "-t".into(),
+                format!("={session}:"),
+                ";".into(),
+            ]);
+        }
+        words.pop();
+        let args: Vec<&OsStr> = words.iter().map(OsStr::new).collect();
+        // Not checked: a session that ended fails its capture, the others are read.
+        let Ok(out) = self.run("capture-pane", &args) else {
+            return texts;
+        };
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut current: Option<(usize, String)> = None;
+        let finish = |current: Option<(usize, String)>, texts: &mut Vec<Option<String>>| {
+            if let Some((i, text)) = current {
+                texts[i] = Some(text.trim_end().to_owned());
+            }
+        };
+        for line in stdout.split_inclusive('\n') {
+            let bare = line.trim_end_matches('\n');
+            let marker = bare
+                .strip_prefix(token.as_str())
+                .and_then(|rest| rest.strip_prefix(':'))
+                .and_then(|i| i.parse::<usize>().ok())
+                .filter(|i| *i < sessions.len());
+            match (marker, current.as_mut()) {
+                (Some(i), _) => {
+                    finish(current.take(), &mut texts);
+                    current = Some((i, String::new()));
+                }
+                (None, Some((_, text))) => text.push_str(line),
+                (None, None) => {}
+            }
+        }
+        finish(current, &mut texts);
+        texts
+    }
+
     /// A control-mode client (`tmux -C`) attached to `session`, for
     /// [`super::tmux_control::Control`]: it never sizes the session's windows.
     /// `quiet`: without the session's pane output, and read-only (a client only for commands).

@@ -27,6 +27,9 @@ const USAGE_REFRESH: Duration = Duration::from_secs(5);
 const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
 /// Woken status rounds are at least this far apart: a burst of hook events is one round.
 const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
+/// The timer of a worker whose readings the engine pushes (each push wakes it): only a
+/// safety net, so an idle TUI does no round at all between pushes.
+const PUSHED_SAFETY_NET: Duration = Duration::from_secs(30);
 
 /// Starts the workers (the fourth: held connections, on the agents' beat).
 pub fn start(
@@ -36,7 +39,9 @@ pub fn start(
     tx: &UnboundedSender<Action>,
     cancel: &CancellationToken,
 ) {
-    let status_every = Duration::from_millis(info.status_interval_ms);
+    let pushed = engine.pushes_readings() && engine.wakeups().is_some();
+    let timer = |period: Duration| if pushed { PUSHED_SAFETY_NET } else { period };
+    let status_every = timer(Duration::from_millis(info.status_interval_ms));
     let metrics_every = Duration::from_millis(info.metrics_interval_ms);
     let wakeups = engine.wakeups();
     let woken = |topic| wakeups.as_ref().map(|w| w.subscribe(topic));
@@ -80,7 +85,7 @@ pub fn start(
     );
     let mut last = None;
     tokio::spawn(
-        worker(USAGE_REFRESH, woken(Topic::Usage), USAGE_WAKE_GAP).run(move |engine, _| {
+        worker(timer(USAGE_REFRESH), woken(Topic::Usage), USAGE_WAKE_GAP).run(move |engine, _| {
             let summary = engine.usage_summary();
             if last.as_ref() == Some(&summary) {
                 return None;

@@ -1,0 +1,120 @@
+//! The status round over every agent (issue 15), reading again only what changed: an agent
+//! whose record, pane text, hook events file (inotify says, [`super::hook_watch`]) and
+//! transcript are as at its last reading, and for which no threshold of time in
+//! [`assess`] has passed since (the start-up grace, a hook or transcript growing stale),
+//! keeps that reading without a file opened or a pattern matched; every
+//! [`READ_EVERY_MS`] each agent is read anew all the same. What it reads when something
+//! changed is what [`Deck::agent_status_with`] reads.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+
+use super::Deck;
+use super::status::{
+    Assessment, HookEvent, STARTUP_MS, Signals, assess, newest_transcript_ms, read_last_event,
+};
+use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
+
+/// The slow safety net: every agent is read anew at least this often (a watch that went
+/// away with its dir, say, cannot keep a reading forever).
+pub const READ_EVERY_MS: i64 = 15_000;
+
+/// What one agent's last reading was made from.
+struct Inputs {
+    record: SandboxRecord,
+    pane: Option<String>,
+    event: Option<HookEvent>,
+    transcript_ms: Option<i64>,
+    reading: Assessment,
+    /// The reading holds until then (unix ms): the first threshold of time it depends on.
+    until_ms: i64,
+}
+
+/// The last readings of the running agents, by sandbox.
+#[derive(Default)]
+pub struct AgentRound {
+    kept: HashMap<SandboxId, Inputs>,
+    /// How many readings were taken anew, and kept (for tests and benchmarks).
+    pub assessed: u64,
+    pub kept_count: u64,
+}
+
+impl AgentRound {
+    /// One undebounced reading of `record` from `pane`; `hook_changed` says whether its
+    /// events file may have been written since its last reading.
+    pub fn reading(
+        &mut self,
+        deck: &Deck,
+        record: &SandboxRecord,
+        pane: Option<String>,
+        hook_changed: bool,
+    ) -> Assessment {
+        if record.state != SandboxState::Running {
+            // Read from the registry alone: nothing to keep.
+            self.kept.remove(&record.id);
+            self.assessed += 1;
+            return deck.agent_status_with(record, pane.as_deref());
+        }
+        let now = Utc::now().timestamp_millis();
+        let transcript_ms = newest_transcript_ms(record.project_dir.as_path());
+        if let Some(kept) = self.kept.get(&record.id)
+            && !hook_changed
+            && now < kept.until_ms
+            && kept.transcript_ms == transcript_ms
+            && kept.pane == pane
+            && kept.record == *record
+        {
+            self.kept_count += 1;
+            return kept.reading.clone();
+        }
+        self.assessed += 1;
+        let event = match self.kept.remove(&record.id) {
+            Some(kept) if !hook_changed => kept.event,
+            _ => read_last_event(&deck.paths.sandbox(&record.id).status_events()),
+        };
+        let fresh_ms = deck.config.status.transcript_fresh_ms as i64;
+        let signals = Signals {
+            sandbox: record.state,
+            sandbox_reason: record.reason.as_deref(),
+            exit_status: record.exit_status,
+            running_for_ms: record.started_at.map(|t| now - t.timestamp_millis()),
+            hook: event.as_ref().map(|e| (e, now - e.seen_ms)),
+            pane: pane.as_deref(),
+            transcript_age_ms: transcript_ms.map(|t| now - t),
+            fresh_ms,
+        };
+        let reading = assess(&signals, &deck.status_patterns);
+        // Where a comparison with the clock in `assess` flips: running for less than the
+        // start-up grace, a hook older than `fresh_ms`, a transcript younger than it.
+        let until_ms = [
+            record.started_at.map(|t| t.timestamp_millis() + STARTUP_MS),
+            event.as_ref().map(|e| e.seen_ms + fresh_ms + 1),
+            transcript_ms.map(|t| t + fresh_ms),
+            Some(now + READ_EVERY_MS),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| *t > now)
+        .min()
+        .unwrap_or(i64::MAX);
+        self.kept.insert(
+            record.id.clone(),
+            Inputs {
+                record: record.clone(),
+                pane,
+                event,
+                transcript_ms,
+                reading: reading.clone(),
+                until_ms,
+            },
+        );
+        reading
+    }
+
+    /// Forgets the agents not among `records` (removed, or no longer asked about).
+    pub fn retain(&mut self, records: &[SandboxRecord]) {
+        self.kept
+            .retain(|id, _| records.iter().any(|r| &r.id == id));
+    }
+}
