@@ -27,7 +27,7 @@ pub struct Registry {
     lock: PathBuf,
     /// The records as last parsed, by the hash of the text they were parsed from (see
     /// [`Registry::read_cached`]).
-    seen: Arc<Mutex<Option<(u64, Vec<SandboxRecord>)>>>,
+    seen: Arc<Mutex<Option<((usize, u128), Vec<SandboxRecord>)>>>,
 }
 
 impl Registry {
@@ -39,16 +39,16 @@ impl Registry {
         }
     }
 
-    /// `read` of a consistent snapshot, parsed again only when the text changed since the
-    /// last call (its hash): a long-lived engine asking many times a second (each preview)
-    /// reads the file, but parses it only when it changed.
+    /// `read` of a consistent snapshot, parsed again only when the text differs from the
+    /// last one read (its length and 128-bit hash): a long-lived engine asking many times a
+    /// second (each preview, each reconcile) reads the file but parses only what changed.
     pub fn read_cached<T>(&self, read: impl FnOnce(&[SandboxRecord]) -> T) -> Result<T> {
         let text = match fs::read(&self.file) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(read(&[])),
             Err(e) => return Err(DeckError::io(format!("reading {}", self.file.display()), e)),
         };
-        let hash = xxhash_rust::xxh3::xxh3_64(&text);
+        let hash = (text.len(), xxhash_rust::xxh3::xxh3_128(&text));
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, records)) = seen.as_ref()
             && *at == hash
@@ -65,14 +65,11 @@ impl Registry {
         &self.file
     }
 
-    /// A consistent snapshot. Needs no lock: the file is only ever replaced by rename.
+    /// A consistent snapshot. Needs no lock: the file is only ever replaced by rename. The
+    /// text is parsed again only when it differs from the last one read (see
+    /// [`Registry::read_cached`]).
     pub fn load(&self) -> Result<Vec<SandboxRecord>> {
-        let text = match fs::read(&self.file) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(DeckError::io(format!("reading {}", self.file.display()), e)),
-        };
-        self.parse(&text)
+        self.read_cached(<[SandboxRecord]>::to_vec)
     }
 
     fn parse(&self, text: &[u8]) -> Result<Vec<SandboxRecord>> {

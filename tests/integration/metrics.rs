@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use serde_json::Value;
+use std::time::Duration;
 
 #[test]
 fn a_cpu_burner_shows_busy_and_a_sleeper_shows_idle() {
@@ -52,4 +53,77 @@ fn a_cpu_burner_shows_busy_and_a_sleeper_shows_idle() {
     assert!(host["memory_total_bytes"].as_u64().unwrap() > 0);
     assert!(host["disk"]["total_bytes"].as_u64().unwrap() > 0);
     assert_eq!(host["load_average"].as_array().unwrap().len(), 3);
+}
+
+/// The metrics follow a sandbox's process tree between samples (issue 15): a process
+/// started inside after the last full walk of `/proc` is counted, and one killed leaves,
+/// with no walk in between.
+#[test]
+fn a_process_started_inside_after_the_walk_is_counted_and_one_killed_leaves() {
+    use sandbox_deck::metrics::MetricsSampler;
+    use sandbox_deck::paths::Paths;
+    use sandbox_deck::registry::Registry;
+    if !prerequisites(&["tmux", "Xvfb", "bwrap"]) {
+        return;
+    }
+    let world = World::new();
+    let dir = world.project("grow");
+    let script = "read go; sleep 300 & wait; echo reaped; exec sleep 600";
+    let dir_text = dir.to_str().unwrap();
+    world.json(&["create", dir_text, "--shell", "--", "sh", "-c", script]);
+    let paths = Paths {
+        state_dir: world.path("state/sandbox-deck"),
+        config_dir: world.path("config/sandbox-deck"),
+        runtime_dir: world.runtime.join("sandbox-deck"),
+    };
+    let records = Registry::new(&paths).load().unwrap();
+    assert_eq!(records.len(), 1);
+    let id = records[0].id.clone();
+    let launcher = records[0]
+        .launcher
+        .expect("a running sandbox has a launcher")
+        .pid;
+    let mut sampler = MetricsSampler::new(paths.state_dir.clone());
+    assert!(sampler.sample_sandboxes(&records).is_none());
+    let mut processes = || sampler.sample_sandboxes(&records).unwrap()[&id].processes;
+    let before = processes();
+    assert!(before >= 2, "the launcher and what it runs: {before}");
+    let sleepers = || -> Vec<u32> {
+        descendants(launcher)
+            .into_iter()
+            .filter(|p| comm(*p) == "sleep")
+            .collect()
+    };
+    assert!(sleepers().is_empty());
+    // Started inside, after the sampler's walk.
+    world.tmux(&["send-keys", "-t", "=grow:", "go", "Enter"]);
+    wait_for("the sleeper inside", Duration::from_secs(10), || {
+        sleepers().len() == 1
+    });
+    let mut counted = 0;
+    wait_for("the sleeper counted", Duration::from_secs(10), || {
+        counted = processes();
+        counted == before + 1
+    });
+    // Killed (the shell reaps it, then becomes a sleeper itself: the same process).
+    let sleeper = sleepers()[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sleeper as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("the killed sleeper gone", Duration::from_secs(10), || {
+        !is_running(sleeper)
+    });
+    wait_for(
+        "the killed sleeper uncounted",
+        Duration::from_secs(10),
+        || processes() == before,
+    );
+    drop(processes);
+    assert_eq!(
+        sampler.full_walks(),
+        1,
+        "followed without walking /proc again"
+    );
 }
