@@ -118,3 +118,69 @@ impl AgentRound {
             .retain(|id, _| records.iter().any(|r| &r.id == id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::status::AgentState;
+    use crate::paths::Paths;
+
+    fn deck(dir: &std::path::Path) -> Deck {
+        let paths = Paths {
+            state_dir: dir.join("state"),
+            config_dir: dir.join("config"),
+            runtime_dir: dir.join("run"),
+        };
+        Deck::with(paths, Config::defaults()).unwrap()
+    }
+
+    /// A running agent that started `ago_ms` ago.
+    fn agent(dir: &std::path::Path, name: &str, ago_ms: i64) -> SandboxRecord {
+        SandboxRecord {
+            started_at: Some(Utc::now() - chrono::TimeDelta::milliseconds(ago_ms)),
+            ..SandboxRecord::example(name, dir)
+        }
+    }
+
+    #[test]
+    fn a_reading_is_kept_until_its_pane_its_hook_or_the_clock_says_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let deck = deck(dir.path());
+        let mut round = AgentRound::default();
+        let api = agent(dir.path(), "api", 1_000);
+        let pane = || Some("$ ".to_owned());
+        let first = round.reading(&deck, &api, pane(), true);
+        assert_eq!(first.state, AgentState::Starting);
+        assert_eq!((round.assessed, round.kept_count), (1, 0));
+        // Nothing changed: kept, nothing read.
+        assert_eq!(round.reading(&deck, &api, pane(), false), first);
+        assert_eq!((round.assessed, round.kept_count), (1, 1));
+        // The pane changed: read again.
+        round.reading(&deck, &api, Some("$ ls".into()), false);
+        assert_eq!(round.assessed, 2);
+        // A hook written: read when the watch says so.
+        let events = deck.paths.sandbox(&api.id).status_events();
+        std::fs::create_dir_all(events.parent().unwrap()).unwrap();
+        std::fs::write(&events, "{\"event\":\"UserPromptSubmit\"}\n").unwrap();
+        let told = round.reading(&deck, &api, Some("$ ls".into()), true);
+        assert_eq!(told.state, AgentState::Working, "{told:?}");
+        assert_eq!(round.assessed, 3);
+        // The clock: the start-up grace ends with no signal, and the reading follows it.
+        let web = agent(dir.path(), "web", STARTUP_MS - 150);
+        let starting = round.reading(&deck, &web, pane(), true);
+        assert_eq!(starting.state, AgentState::Starting);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let later = round.reading(&deck, &web, pane(), false);
+        assert_eq!(later.state, AgentState::Idle, "{later:?}");
+        // A record that changed (stopped) is read again too.
+        let stopped = SandboxRecord {
+            state: SandboxState::Stopped,
+            ..web.clone()
+        };
+        assert_eq!(
+            round.reading(&deck, &stopped, None, false).state,
+            AgentState::Exited
+        );
+    }
+}
