@@ -211,7 +211,7 @@ impl Slot<'_> {
     /// Written aside and renamed: a reader never sees half a file.
     fn publish(&self, held: &Held) -> Result<()> {
         let text = serde_json::to_vec(held)
-            .map_err(|e| DeckError::host("writing a held connection", e.to_string()))?;
+            .map_err(|e| DeckError::json("writing a held connection", e))?;
         let aside = self.path("json.new");
         crate::host::fs::write_private(&aside, &text)?;
         std::fs::rename(&aside, self.path("json")).context_io(|| format!("publishing {}", self.id))
@@ -255,8 +255,7 @@ pub fn answer(dir: &Path, id: &str, answer: &Answer) -> Result<()> {
             name: format!("held connection {id}"),
         });
     }
-    let text = serde_json::to_vec(answer)
-        .map_err(|e| DeckError::host("writing an answer", e.to_string()))?;
+    let text = serde_json::to_vec(answer).map_err(|e| DeckError::json("writing an answer", e))?;
     let aside = dir.join(format!("{id}.answer.new"));
     crate::host::fs::write_private(&aside, &text)?;
     std::fs::rename(&aside, dir.join(format!("{id}.answer")))

@@ -68,9 +68,10 @@ impl Tunnel {
                 command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(Into::into));
             }
         }
-        let mut child = command.spawn().map_err(|e| DeckError::Remote {
+        let mut child = command.spawn().map_err(|source| DeckError::RemoteStart {
             host: destination.to_string(),
-            detail: format!("starting {:?} failed: {e}", ssh.words()[0]),
+            command: ssh.words()[0].clone(),
+            source,
         })?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
