@@ -66,6 +66,7 @@ impl Credential {
         }
         let text =
             serde_json::to_vec(self).map_err(|e| DeckError::json("writing the credential", e))?;
+        // A mode is given only to a new file: the old one (if any, whatever its mode) goes.
         let _ = std::fs::remove_file(path);
         crate::host::fs::write_private(path, &text)
     }

@@ -130,6 +130,7 @@ pub async fn connect(
     let tcp = tokio::net::TcpStream::connect(address)
         .await
         .map_err(|e| format!("{address}: {e}"))?;
+    // Only the latency of small exchanges: not a reason to fail the request.
     let _ = tcp.set_nodelay(true);
     tokio_rustls::TlsConnector::from(injection.tls.clone())
         .connect(name, tcp)

@@ -132,6 +132,8 @@ impl Tunnel {
 
     /// Ends ssh now (the connection with it).
     pub async fn close(mut self) {
+        // An ssh that has exited already cannot be killed, and one that will not be reaped in
+        // time is reaped by tokio later (`kill_on_drop`): nothing to report either way.
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(EXIT_GRACE, self.child.wait()).await;
     }
