@@ -83,6 +83,7 @@ def unix(label, path):
     try:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(3)
+        path = os.path.expandvars(path)
         s.connect("\0" + path[1:] if path.startswith("@") else path)
         print(f"{label}=ok", flush=True)
     except OSError as e:

@@ -530,3 +530,119 @@ fn control_files_and_the_token_are_out_of_reach_as_root() {
 fn control_files_and_the_token_are_out_of_reach_as_nobody() {
     control_files_and_the_token(true);
 }
+
+// ---------------------------------------------------------------------------------------
+// Unix sockets of the host
+// ---------------------------------------------------------------------------------------
+
+/// A listener on an abstract unix socket of the host (`name` without its `@`).
+fn abstract_listener(name: &str) -> std::os::unix::net::UnixListener {
+    use std::os::linux::net::SocketAddrExt;
+    let address = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+    std::os::unix::net::UnixListener::bind_addr(&address).unwrap()
+}
+
+/// `create` as the world's user, `--network proxy`, running `body`; its record.
+fn create(e: &Egress, project: &Path, body: &str) -> Value {
+    let out = e
+        .deck()
+        .args(["--json", "create"])
+        .arg(project)
+        .args(["--network", "proxy", "--shell", "--", "sh", "-c", body])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The host's unix sockets from a managed proxy-mode sandbox: by path (the engine's API
+/// socket, the tmux server's, another sandbox's display, the host's display) and abstract
+/// (the host display's, and a listener of the host's standing for a session bus). Controls:
+/// the host, as the same user, connects to each; inside, the sandbox's own display answers.
+fn unix_sockets(nobody: bool) {
+    if !ready(nobody, &["bwrap", "python3", "curl", "Xvfb", "tmux"]) {
+        return;
+    }
+    let e = Egress::new_as("egress-attacker-unix", nobody, &[]);
+    let host_x = HostX::start();
+    let bus_name = format!("@sd-egress-bus-{}", unique());
+    let bus = abstract_listener(&bus_name[1..]);
+    let api = e.world.runtime.join("sandbox-deck/api.sock");
+    let _engine = e
+        .deck()
+        .args(["serve", "--idle-timeout", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn_guarded();
+    wait_for("the engine's socket", Duration::from_secs(20), || {
+        std::os::unix::net::UnixStream::connect(&api).is_ok()
+    });
+    let other = e.world.project("egress-attacker-other");
+    if nobody {
+        std::os::unix::fs::chown(&other, Some(65534), Some(65534)).unwrap();
+    }
+    let a = create(&e, &other, "exec sleep 600");
+    let a_display = a["display"].as_u64().expect("A has a display");
+    let cases = json!([
+        ["unix", "engine_api", api],
+        ["unix", "tmux", e.world.tmux_socket()],
+        ["unix", "other_display", format!("/tmp/.X11-unix/X{a_display}")],
+        ["unix", "host_display", format!("/tmp/.X11-unix/X{}", host_x.number)],
+        ["unix", "host_display_abstract", host_x.abstract_name()],
+        ["unix", "host_bus", bus_name],
+    ]);
+    let mut own = cases.as_array().unwrap().clone();
+    own.push(json!(["unix", "own_display", "/tmp/.X11-unix/X${SD_X}"]));
+    let (probe, file) = probe_files(&e, &Value::Array(own));
+    let results = e.project.join("results");
+    let b = create(
+        &e,
+        &e.project,
+        &format!(
+            "SD_X=${{DISPLAY#:}} python3 '{}' '{}' > '{results}.tmp' 2>&1; mv '{results}.tmp' '{results}'; exec sleep 600",
+            probe.display(),
+            file.display(),
+            results = results.display()
+        ),
+    );
+    wait_for("the probe in B", Duration::from_secs(60), || results.exists());
+    let r = Report {
+        text: std::fs::read_to_string(&results).unwrap(),
+    };
+    let user = who(nobody);
+    for label in ["engine_api", "tmux", "other_display", "host_display"] {
+        r.expect(label, "ENOENT");
+    }
+    for label in ["host_display_abstract", "host_bus"] {
+        assert_ne!(r.get(label), "ok", "{user} {label}:\n{}", r.text);
+    }
+    // Controls: its own display answers inside; on the host, as the same user, all do.
+    r.expect("own_display", "ok");
+    let host = on_host(&e, &cases);
+    for label in [
+        "engine_api",
+        "tmux",
+        "other_display",
+        "host_display",
+        "host_display_abstract",
+        "host_bus",
+    ] {
+        host.expect(label, "ok");
+    }
+    for record in [&a, &b] {
+        let name = record["name"].as_str().unwrap();
+        let out = e.deck().args(["rm", "--force", name]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    drop(bus);
+}
+
+#[test]
+fn host_unix_sockets_are_out_of_reach_as_root() {
+    unix_sockets(false);
+}
+
+#[test]
+fn host_unix_sockets_are_out_of_reach_as_nobody() {
+    unix_sockets(true);
+}
