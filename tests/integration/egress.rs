@@ -303,6 +303,11 @@ impl Egress {
         e
     }
 
+    /// `sandbox-deck ARGS` as this world's user, to the end.
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
+        self.deck().args(args).output().expect("running sandbox-deck")
+    }
+
     /// `sandbox-deck` as this world's user.
     pub(crate) fn deck(&self) -> std::process::Command {
         let own = self.world.command();
