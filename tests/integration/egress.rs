@@ -686,18 +686,27 @@ fn parser_differentials_and_suffix_confusion_are_refused() {
 
 #[test]
 fn one_sandboxs_listener_serves_only_its_own_policy() {
-    if !prerequisites(TOOLS) {
+    own_policy_only(false);
+}
+
+/// The same as `nobody`: both sandboxes and both proxies that user's.
+#[test]
+fn one_sandboxs_listener_serves_only_its_own_policy_as_nobody() {
+    own_policy_only(true);
+}
+
+fn own_policy_only(nobody: bool) {
+    if !prerequisites(TOOLS) || (nobody && !can_drop_to_nobody()) {
         return;
     }
-    let e = Egress::new("egress-two");
+    let e = Egress::new_as("egress-two", nobody, &[]);
     // A second upstream that only sandbox A's own rule (--allow) lets through.
     let second = Upstream::start("127.0.0.2");
     let extra = format!("upstream.test:{}", second.port);
     let ready = e.project.join("a-ready");
     let go = e.project.join("a-go");
     let mut a = e
-        .world
-        .command()
+        .deck()
         .args(["launch", "bubblewrap", "--new"])
         .arg(&e.project)
         .args([
@@ -729,7 +738,7 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
             serde_json::json!([["raw", "extra", request, "upstream.test"]]).to_string(),
         )
         .unwrap();
-        let mut command = e.world.command();
+        let mut command = e.deck();
         command.args(["launch", "bubblewrap"]);
         if new {
             command.arg("--new");
@@ -747,7 +756,11 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
         }
     };
     // B, a sandbox of its own: its 127.0.0.1:3128 is its own proxy, without A's rule.
-    let b = probe(&e.world.project("egress-two-b"), true);
+    let b_project = e.world.project("egress-two-b");
+    if nobody {
+        std::os::unix::fs::chown(&b_project, Some(65534), Some(65534)).unwrap();
+    }
+    let b = probe(&b_project, true);
     // Control: joining A (same project, no --new) reaches A's proxy, which lets it through.
     let joined_a = probe(&e.project, false);
     std::fs::write(&go, "").unwrap();
