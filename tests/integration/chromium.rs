@@ -512,7 +512,11 @@ fn browses_under_the_allowlist(nobody: bool) {
     let run = |args: &[&str]| {
         let mut c = world.command();
         c.args(args);
-        if nobody { common::nobody_command(&c) } else { c }
+        if nobody {
+            common::nobody_command(&c)
+        } else {
+            c
+        }
     };
     let open = |name: &str, host: &str| -> Value {
         let url = format!("http://{host}:{port}/page");

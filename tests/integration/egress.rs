@@ -136,10 +136,8 @@ pub(crate) struct DnsStub {
 
 impl DnsStub {
     pub(crate) fn start(table: &[(&str, [u8; 4])]) -> DnsStub {
-        let table: Vec<(&str, IpAddr)> = table
-            .iter()
-            .map(|(n, a)| (*n, IpAddr::from(*a)))
-            .collect();
+        let table: Vec<(&str, IpAddr)> =
+            table.iter().map(|(n, a)| (*n, IpAddr::from(*a))).collect();
         DnsStub::start_with(&table)
     }
 
@@ -305,13 +303,20 @@ impl Egress {
 
     /// `sandbox-deck ARGS` as this world's user, to the end.
     pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
-        self.deck().args(args).output().expect("running sandbox-deck")
+        self.deck()
+            .args(args)
+            .output()
+            .expect("running sandbox-deck")
     }
 
     /// `sandbox-deck` as this world's user.
     pub(crate) fn deck(&self) -> std::process::Command {
         let own = self.world.command();
-        if self.nobody { nobody_command(&own) } else { own }
+        if self.nobody {
+            nobody_command(&own)
+        } else {
+            own
+        }
     }
 
     pub(crate) fn port(&self) -> u16 {
