@@ -26,6 +26,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         action,
         Action::Key(_) | Action::Mouse(_) | Action::Resize(..) | Action::Loaded(_)
     );
+    // Timer ticks, and a capture that brought the text on screen already, change nothing
+    // that is shown: not worth comparing the whole screen (a hundred rows) for.
+    let idle = match &action {
+        Action::PreviewTick | Action::MonitorTick => true,
+        Action::Captured { target, result } => state
+            .preview
+            .as_ref()
+            .is_some_and(|p| p.id == target.id && &p.screen == result),
+        _ => false,
+    };
     let selected_before = state.selected.clone();
     let mut effects = reduce(state, action);
     // Another sandbox's preview starts at its bottom, following its pane.
@@ -35,7 +45,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     if may_change_view && let Some(capture) = capture_if_missing(state) {
         effects.push(capture);
     }
-    effects.extend(sync_screen(state));
+    let synced = sync_screen(state);
+    if idle && synced.is_empty() && state.shown.is_some() {
+        return effects;
+    }
+    effects.extend(synced);
     // The one place that decides a redraw: did what the screen shows change?
     let shown = Shown::of(state);
     if state.shown.as_ref() != Some(&shown) {
