@@ -27,8 +27,11 @@ pub struct Registry {
     lock: PathBuf,
     /// The records as last parsed, by the hash of the text they were parsed from (see
     /// [`Registry::read_cached`]).
-    seen: Arc<Mutex<Option<((usize, u128), Vec<SandboxRecord>)>>>,
+    seen: Arc<Mutex<Option<Parsed>>>,
 }
+
+/// Records parsed from a text of this length and 128-bit hash.
+type Parsed = ((usize, u128), Vec<SandboxRecord>);
 
 impl Registry {
     pub fn new(paths: &Paths) -> Registry {

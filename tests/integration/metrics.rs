@@ -120,7 +120,6 @@ fn a_process_started_inside_after_the_walk_is_counted_and_one_killed_leaves() {
         Duration::from_secs(10),
         || processes() == before,
     );
-    drop(processes);
     assert_eq!(
         sampler.full_walks(),
         1,
