@@ -315,3 +315,42 @@ fn notify(deck: &Deck, record: &SandboxRecord, reading: &AgentReading) {
         Err(e) => tracing::warn!("the notify command failed: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_round_is_the_records_then_agents_and_metrics_then_usage() {
+        let all = Due {
+            records: true,
+            agents: true,
+            metrics: true,
+            usage: true,
+        };
+        let mut deferred = Deferred::default();
+        let first = deferred.take(all, true);
+        assert_eq!(
+            first,
+            Due {
+                records: true,
+                ..Due::default()
+            }
+        );
+        assert!(deferred.pending(), "the next round is read at once");
+        let second = deferred.take(Due::default(), false);
+        assert!(second.agents && second.metrics && !second.usage && !second.records);
+        assert!(deferred.pending());
+        let third = deferred.take(Due::default(), false);
+        assert_eq!(
+            third,
+            Due {
+                usage: true,
+                ..Due::default()
+            }
+        );
+        assert!(!deferred.pending());
+        // From then on, what is due is read as it comes.
+        assert_eq!(deferred.take(all, false), all);
+    }
+}
