@@ -17,14 +17,12 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Tokens;
 use super::jsonl::{Filter, Interner, LineCounts, RawEntry, StreamLimits, parse_stream};
 use crate::error::{IoContext, Result};
 use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
-/// The cache's shape: a cache of another version is not read but rebuilt from the logs.
-/// 2: a file's place, read mark and line counts each an object of their own.
-const CACHE_VERSION: u32 = 2;
+mod cache;
+
 /// Bytes hashed at the start of a file and just before its offset.
 const HEAD_LEN: u64 = 1024;
 const TAIL_LEN: u64 = 256;
@@ -116,6 +114,9 @@ pub(crate) struct FileState {
     mark: ReadMark,
     pub counts: LineCounts,
     pub entries: Vec<RawEntry>,
+    /// Beside each entry: whether it is the copy of its message that counts (the best of
+    /// all files', see [`UsageIndex::beats`]); always true for an entry without a key.
+    winner: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +152,10 @@ pub struct UsageIndex {
     /// What the last refresh did not read, with why.
     skipped: Vec<SkippedFile>,
     time_budget: Duration,
+    /// The entries of the files loaded from the cache, not decoded yet: a refresh that
+    /// finds nothing new decodes them without their keys (all a report needs), and the
+    /// keys and the dedupe index are made only once an entry must be added or dropped.
+    deferred: Option<cache::Deferred>,
 }
 
 /// A directory the scan walks: its path, its root's index, its depth below the root.
@@ -201,6 +206,7 @@ impl UsageIndex {
             dirty: false,
             skipped: Vec::new(),
             time_budget: TIME_BUDGET,
+            deferred: None,
         };
         index.load_cache();
         index
@@ -248,6 +254,7 @@ impl UsageIndex {
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         stats.skipped_files = skipped.clone();
         self.skipped = skipped;
+        self.ensure_entries();
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
     }
@@ -314,6 +321,7 @@ impl UsageIndex {
         self.skipped.extend(skipped.iter().cloned());
         self.skipped.sort_by(|a, b| a.path.cmp(&b.path));
         stats.skipped_files = skipped;
+        self.ensure_entries();
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
     }
@@ -483,6 +491,7 @@ impl UsageIndex {
             mark: ReadMark::unread(found.id),
             counts: LineCounts::default(),
             entries: Vec::new(),
+            winner: Vec::new(),
         }));
         self.by_path.insert(found.path.clone(), id);
         id
@@ -504,46 +513,89 @@ impl UsageIndex {
     /// Adds one response read from `file`. A file keeps one copy per response (the best, see
     /// [`rank`]); copies in other files stay as candidates so a rewritten file can be dropped.
     fn add_entry(&mut self, file: u32, mut entry: RawEntry) {
+        self.ensure_indexed();
         entry.model = self.intern(&entry.model);
         entry.session = self.intern(&entry.session);
         entry.cwd = self.intern(&entry.cwd);
-        let files = &mut self.files;
-        let state = files[file as usize].as_mut().expect("live file");
+        let state = self.files[file as usize].as_mut().expect("live file");
         let Some(key) = entry.key.clone() else {
             state.entries.push(entry);
+            state.winner.push(true);
             return;
         };
-        let slots = self.index.entry(key).or_default();
+        let slots = self.index.entry(key.clone()).or_default();
         if let Some(slot) = slots.iter().find(|s| s.file == file) {
             let existing = &mut state.entries[slot.idx as usize];
-            if rank(&entry, file) > rank(existing, file) {
+            if rank(&entry) > rank(existing) {
                 *existing = entry;
             }
-            return;
+        } else {
+            slots.push(Slot {
+                file,
+                idx: state.entries.len() as u32,
+            });
+            state.entries.push(entry);
+            state.winner.push(false);
         }
-        slots.push(Slot {
-            file,
-            idx: state.entries.len() as u32,
-        });
-        state.entries.push(entry);
+        self.elect(&key);
+    }
+
+    /// Marks the copy of message `key` that counts, and only it.
+    fn elect(&mut self, key: &str) {
+        let Some(slots) = self.index.get(key) else {
+            return;
+        };
+        let mut best = slots[0];
+        for s in &slots[1..] {
+            if self.beats(*s, best) {
+                best = *s;
+            }
+        }
+        for s in slots {
+            if let Some(state) = self.files[s.file as usize].as_mut() {
+                state.winner[s.idx as usize] = s.file == best.file && s.idx == best.idx;
+            }
+        }
+    }
+
+    /// Whether copy `a` of a message counts rather than copy `b`: by [`rank`], then the one
+    /// in the file whose path sorts first (so that the choice does not depend on the order
+    /// files were first seen in: a cold run, the cache and the engine agree).
+    fn beats(&self, a: Slot, b: Slot) -> bool {
+        let (ea, eb) = (self.entry(a), self.entry(b));
+        match rank(ea).cmp(&rank(eb)) {
+            std::cmp::Ordering::Equal => self.path_of(a.file) < self.path_of(b.file),
+            order => order == std::cmp::Ordering::Greater,
+        }
+    }
+
+    fn path_of(&self, file: u32) -> Option<&Path> {
+        self.files[file as usize]
+            .as_ref()
+            .map(|f| f.place.path.as_path())
     }
 
     fn clear_entries(&mut self, file: u32) {
+        self.ensure_indexed();
         let Some(state) = self.files[file as usize].as_mut() else {
             return;
         };
-        for entry in state.entries.drain(..) {
+        state.winner.clear();
+        let entries = std::mem::take(&mut state.entries);
+        state.counts = LineCounts::default();
+        state.mark.offset = 0;
+        for entry in entries {
             if let Some(key) = entry.key
                 && let Some(slots) = self.index.get_mut(&key)
             {
                 slots.retain(|s| s.file != file);
                 if slots.is_empty() {
                     self.index.remove(&key);
+                } else {
+                    self.elect(&key);
                 }
             }
         }
-        state.counts = LineCounts::default();
-        state.mark.offset = 0;
     }
 
     fn remove_file(&mut self, file: u32) {
@@ -553,19 +605,50 @@ impl UsageIndex {
         }
     }
 
+    /// Decodes the entries the cache held, when not done yet (keys left for later).
+    fn ensure_entries(&mut self) {
+        if let Some(deferred) = self.deferred.as_mut()
+            && !deferred.entries_done
+        {
+            deferred.decode_entries(&mut self.files);
+            deferred.entries_done = true;
+        }
+    }
+
+    /// Decodes the cached entries' keys and makes the dedupe index of them, when not done
+    /// yet: before anything is added or dropped.
+    fn ensure_indexed(&mut self) {
+        self.ensure_entries();
+        let Some(deferred) = self.deferred.take() else {
+            return;
+        };
+        deferred.decode_keys(&mut self.files);
+        for (file, state) in self.files.iter().enumerate() {
+            let Some(state) = state else { continue };
+            for (idx, entry) in state.entries.iter().enumerate() {
+                if let Some(key) = &entry.key {
+                    self.index.entry(key.clone()).or_default().push(Slot {
+                        file: file as u32,
+                        idx: idx as u32,
+                    });
+                }
+            }
+        }
+    }
+
     /// Every deduplicated response: per message, the non-sidechain copy with the most tokens.
+    /// In a fixed order (files by path, each in file order), so that sums do not depend on
+    /// how the index came to be.
     pub(crate) fn winners(&self) -> impl Iterator<Item = &RawEntry> + '_ {
-        let keyed = self.index.values().filter_map(|slots| {
-            slots
+        let mut files: Vec<&FileState> = self.live_files().collect();
+        files.sort_unstable_by(|a, b| a.place.path.cmp(&b.place.path));
+        files.into_iter().flat_map(|f| {
+            f.entries
                 .iter()
-                .map(|s| (s.file, self.entry(*s)))
-                .max_by_key(|(file, e)| rank(e, *file))
-                .map(|(_, e)| e)
-        });
-        let unkeyed = self
-            .live_files()
-            .flat_map(|f| f.entries.iter().filter(|e| e.key.is_none()));
-        keyed.chain(unkeyed)
+                .zip(&f.winner)
+                .filter(|(_, w)| **w)
+                .map(|(e, _)| e)
+        })
     }
 
     fn entry(&self, slot: Slot) -> &RawEntry {
@@ -687,77 +770,54 @@ impl UsageIndex {
             .collect()
     }
 
-    /// Writes the index to its cache file (atomically: temp file, then rename), when
-    /// something changed since it was loaded or last saved.
+    /// Writes the index to its cache (atomically: temp files, then renames), when something
+    /// changed since it was loaded or last saved.
     pub fn save(&mut self) -> Result<()> {
-        let Some(path) = &self.cache_file else {
+        let Some(path) = self.cache_file.clone() else {
             return Ok(());
         };
         if !self.dirty && path.exists() {
             return Ok(());
         }
-        let cache = CacheFile {
-            version: CACHE_VERSION,
-            roots: self.roots.clone(),
-            files: self
-                .live_files()
-                .filter_map(CachedFile::from_state)
-                .collect(),
-        };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let file = File::create(&tmp)?;
-            let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer(&mut out, &cache)?;
-            use std::io::Write;
-            out.flush()?;
-            std::fs::rename(&tmp, path)
-        };
-        let result = write().context_io(|| format!("writing the usage cache {}", path.display()));
-        if result.is_err() {
-            // The write's error is the one to report; this only tidies up after it.
-            let _ = std::fs::remove_file(&tmp);
-        } else {
+        self.ensure_indexed();
+        let body = (self.live_files().next().is_some() || !self.dirs.is_empty())
+            .then(|| cache::encode(self.live_files(), &self.dirs));
+        let result = cache::save(&path, &self.roots, body)
+            .context_io(|| format!("writing the usage cache {}", path.display()));
+        if result.is_ok() {
             self.dirty = false;
         }
         result
     }
 
-    /// Loads the cache when it is ours and readable; anything else starts from scratch.
+    /// Loads the cache when it is ours and intact; anything else starts from scratch.
     fn load_cache(&mut self) {
         let Some(path) = &self.cache_file else {
             return;
         };
-        let Ok(bytes) = std::fs::read(path) else {
+        let Some(loaded) = cache::load(path, &self.roots) else {
             return;
         };
-        let Ok(cache) = serde_json::from_slice::<CacheFile>(&bytes) else {
-            return;
-        };
-        if cache.version != CACHE_VERSION || cache.roots != self.roots {
-            return;
+        for s in loaded.strings {
+            self.strings.insert(s);
         }
-        for cached in cache.files {
-            let Some((state, entries)) = cached.into_state() else {
-                continue;
-            };
-            let id = self.files.len() as u32;
-            self.by_path.insert(state.place.path.clone(), id);
+        self.dirs.extend(loaded.dirs);
+        for state in loaded.files {
+            self.by_path
+                .insert(state.place.path.clone(), self.files.len() as u32);
             self.files.push(Some(state));
-            for entry in entries {
-                self.add_entry(id, entry);
-            }
         }
+        self.deferred = loaded.deferred;
     }
 }
 
-/// Dedupe preference: the non-sidechain copy, then the most tokens, then the earliest.
-fn rank(e: &RawEntry, file: u32) -> (bool, u64, std::cmp::Reverse<i64>, std::cmp::Reverse<u32>) {
+/// Dedupe preference: the non-sidechain copy, then the most tokens, then the earliest
+/// (then the file whose path sorts first: [`UsageIndex::beats`]).
+fn rank(e: &RawEntry) -> (bool, u64, std::cmp::Reverse<i64>) {
     (
         !e.sidechain,
         e.tokens.total(),
         std::cmp::Reverse(e.timestamp_ms),
-        std::cmp::Reverse(file),
     )
 }
 
@@ -1023,111 +1083,3 @@ fn resume(file: &File, prev: Option<&ReadMark>, id: &Identity) -> Option<Resume>
     Some(start)
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    version: u32,
-    roots: Vec<PathBuf>,
-    files: Vec<CachedFile>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct CachedFile {
-    place: LogPlace,
-    mark: ReadMark,
-    counts: LineCounts,
-    strings: Vec<String>,
-    entries: Vec<CachedEntry>,
-}
-
-/// One entry as a JSON array: key, time, model/session/cwd (indexes into `strings`),
-/// sidechain, the five token counts, costUSD.
-#[derive(Serialize, Deserialize)]
-struct CachedEntry(
-    Option<String>,
-    i64,
-    u32,
-    u32,
-    u32,
-    bool,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    Option<f64>,
-);
-
-impl CachedFile {
-    fn from_state(state: &FileState) -> Option<CachedFile> {
-        let mut strings: Vec<String> = Vec::new();
-        let mut lookup: HashMap<*const u8, u32> = HashMap::new();
-        let mut index_of = |s: &Arc<str>| -> u32 {
-            *lookup.entry(s.as_ptr()).or_insert_with(|| {
-                strings.push(s.to_string());
-                strings.len() as u32 - 1
-            })
-        };
-        let entries = state
-            .entries
-            .iter()
-            .map(|e| {
-                CachedEntry(
-                    e.key.as_deref().map(str::to_owned),
-                    e.timestamp_ms,
-                    index_of(&e.model),
-                    index_of(&e.session),
-                    index_of(&e.cwd),
-                    e.sidechain,
-                    e.tokens.input,
-                    e.tokens.output,
-                    e.tokens.cache_write_5m,
-                    e.tokens.cache_write_1h,
-                    e.tokens.cache_read,
-                    e.cost_usd,
-                )
-            })
-            .collect();
-        // A path that is not UTF-8 cannot be written as JSON: that file is read again.
-        state.place.path.to_str()?;
-        Some(CachedFile {
-            place: state.place.clone(),
-            mark: state.mark,
-            counts: state.counts,
-            strings,
-            entries,
-        })
-    }
-
-    fn into_state(self) -> Option<(FileState, Vec<RawEntry>)> {
-        let strings: Vec<Arc<str>> = self.strings.iter().map(|s| Arc::from(s.as_str())).collect();
-        let get = |i: u32| strings.get(i as usize).cloned();
-        let mut entries = Vec::with_capacity(self.entries.len());
-        for CachedEntry(key, ts, model, session, cwd, side, i, o, c5, c1, cr, cost) in self.entries
-        {
-            entries.push(RawEntry {
-                key: key.map(|k| Arc::from(k.as_str())),
-                timestamp_ms: ts,
-                model: get(model)?,
-                session: get(session)?,
-                cwd: get(cwd)?,
-                sidechain: side,
-                tokens: Tokens {
-                    input: i,
-                    output: o,
-                    cache_write_5m: c5,
-                    cache_write_1h: c1,
-                    cache_read: cr,
-                },
-                cost_usd: cost,
-            });
-        }
-        let state = FileState {
-            place: self.place,
-            generation: 0,
-            mark: self.mark,
-            counts: self.counts,
-            entries: Vec::new(),
-        };
-        Some((state, entries))
-    }
-}
