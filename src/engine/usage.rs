@@ -150,6 +150,25 @@ impl UsageTracker {
         self.last_refresh = stats;
         &self.last
     }
+
+    /// Reads what the logs grew by, as [`UsageTracker::refresh`] does, and answers `query`
+    /// from the kept index: what `usage` asks the engine, without loading the cache or
+    /// walking the roots again.
+    pub fn report(&mut self, deck: &Deck, query: &Query) -> Result<Report> {
+        let stats = self.read_new(deck);
+        let index = self.index.get_or_insert_with(|| deck.usage_index());
+        if let Err(e) = index.save() {
+            tracing::debug!(
+                "saving the usage cache failed: {}",
+                crate::error::report(&e)
+            );
+        }
+        if stats.new_entries > 0 || stats.files_reread > 0 || stats.files_removed > 0 {
+            // What grew is not in the summary yet: the next refresh recomputes it.
+            self.computed_at = None;
+        }
+        deck.named_report(index, query)
+    }
 }
 
 /// All-time totals per working directory (with their sessions), today's total and the
@@ -229,7 +248,6 @@ impl Deck {
 
     /// Refreshes the index (reading only new bytes), saves its cache, and reports.
     pub fn usage_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
-        let pricing = self.pricing()?;
         index.refresh();
         // The cache only saves time: a state dir that cannot be written costs a full read
         // next time, not this report.
@@ -239,6 +257,12 @@ impl Deck {
                 crate::error::report(&e)
             );
         }
+        self.named_report(index, query)
+    }
+
+    /// The report on `index` as it is, its project rows naming their sandboxes.
+    pub fn named_report(&self, index: &UsageIndex, query: &Query) -> Result<Report> {
+        let pricing = self.pricing()?;
         let mut report = index.report(&pricing, query);
         if query.by == GroupBy::Project {
             let records = self.registry.load()?;

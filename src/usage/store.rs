@@ -1083,3 +1083,155 @@ fn resume(file: &File, prev: Option<&ReadMark>, id: &Identity) -> Option<Resume>
     Some(start)
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{GroupBy, Pricing, Query, Report};
+
+    fn line(session: &str, cwd: &str, id: &str, output: u64) -> String {
+        let v = serde_json::json!({
+            "type": "assistant", "cwd": cwd, "sessionId": session,
+            "timestamp": "2025-03-04T05:06:07.000Z", "requestId": format!("req-{id}"),
+            "message": {"id": id, "model": "claude-sonnet-4-5-20250929",
+                "usage": {"input_tokens": 3, "output_tokens": output,
+                    "cache_creation_input_tokens": 7, "cache_read_input_tokens": 11}}
+        });
+        serde_json::to_string(&v).unwrap() + "\n"
+    }
+
+    /// Two sessions in two projects; the second starts with copies of the first's two
+    /// responses that tie with them on everything but the session and project they name
+    /// (so which copy counts shows), then one of its own and a malformed line.
+    fn logs(root: &Path) {
+        for (path, text) in [
+            (
+                "-p/a.jsonl",
+                line("a", "/p", "m1", 10) + &line("a", "/p", "m2", 20),
+            ),
+            (
+                "-q/b.jsonl",
+                line("b", "/q", "m1", 10)
+                    + &line("b", "/q", "m2", 20)
+                    + &line("b", "/q", "m3", 30)
+                    + "junk\n",
+            ),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+
+    fn reports(index: &UsageIndex) -> Vec<String> {
+        [
+            GroupBy::Project,
+            GroupBy::Session,
+            GroupBy::Day,
+            GroupBy::Model,
+            GroupBy::Block,
+        ]
+        .into_iter()
+        .map(|by| {
+            let mut q = Query::new(by);
+            q.now_ms = 1_800_000_000_000;
+            let r: Report = index.report(&Pricing::builtin(), &q);
+            serde_json::to_string(&r).unwrap()
+        })
+        .collect()
+    }
+
+    #[test]
+    fn cold_cached_and_grown_in_another_order_report_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let mut cold = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        cold.refresh();
+        cold.save().unwrap();
+        let expected = reports(&cold);
+        // The tied copies count in the file whose path sorts first: /p's.
+        assert!(
+            expected[0].contains(r#""key":"/p","input_tokens":6"#),
+            "{}",
+            expected[0]
+        );
+
+        // From the cache, nothing new: the entries without their keys, no dedupe index.
+        let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let stats = warm.refresh();
+        assert_eq!(stats.bytes_read, 0);
+        assert!(warm.index.is_empty() && warm.deferred.is_some());
+        assert_eq!(reports(&warm), expected);
+
+        // The same files met in the other order (the later path first, as inotify may
+        // name them): the tie goes to the same file.
+        let mut grown = UsageIndex::open(vec![root.clone()], None);
+        let named = |p: &str| [root.join(p)].into_iter().collect::<HashSet<_>>();
+        grown.refresh_paths(&named("-q/b.jsonl"));
+        grown.refresh_paths(&named("-p/a.jsonl"));
+        assert_eq!(reports(&grown), expected);
+
+        // A change after a lazy load decodes the keys: the copies stay deduplicated.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("-p/a.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, line("a", "/p", "m4", 40).as_bytes()).unwrap();
+        drop(f);
+        let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        reopened.refresh();
+        let t = reopened
+            .report(&Pricing::builtin(), &Query::new(GroupBy::Day))
+            .totals;
+        assert_eq!((t.entries, t.output_tokens), (4, 100));
+        cold.refresh();
+        assert_eq!(reports(&reopened), reports(&cold));
+    }
+
+    #[test]
+    fn a_damaged_or_torn_cache_is_rebuilt_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let total = index.refresh().bytes_read;
+        index.save().unwrap();
+        let expected = reports(&index);
+        let body_path = cache::body_path(&cache);
+        let body = std::fs::read(&body_path).unwrap();
+        let head = std::fs::read(&cache).unwrap();
+        // One bit of a token count (m3's 30 output tokens) flipped: well-formed, but wrong.
+        let mut flipped = body.clone();
+        let at = body
+            .windows(8)
+            .position(|w| w == 30u64.to_le_bytes())
+            .expect("m3's output tokens in the body");
+        flipped[at] ^= 1;
+        let damaged: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            ("a flipped bit", head.clone(), flipped),
+            ("a torn body", head.clone(), body[..body.len() - 9].to_vec()),
+            ("garbage", head.clone(), b"not a cache at all".to_vec()),
+            ("an empty body", head.clone(), Vec::new()),
+            ("a head that is not JSON", b"\0\x01{".to_vec(), body.clone()),
+        ];
+        for (what, head, body) in damaged {
+            std::fs::write(&cache, &head).unwrap();
+            std::fs::write(&body_path, &body).unwrap();
+            let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+            assert!(reopened.files.is_empty(), "{what}: nothing was taken from it");
+            assert_eq!(reopened.refresh().bytes_read, total, "{what}: read again");
+            assert_eq!(reports(&reopened), expected, "{what}");
+            // And the next save writes a good one.
+            reopened.save().unwrap();
+            let mut again = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+            assert_eq!(again.refresh().bytes_read, 0, "{what}: rewritten");
+        }
+        // The body gone: the head alone is not trusted.
+        std::fs::remove_file(&body_path).unwrap();
+        let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        assert_eq!(reopened.refresh().bytes_read, total);
+    }
+}
