@@ -246,9 +246,12 @@ impl Deck {
         Ok(query)
     }
 
-    /// Refreshes the index (reading only new bytes), saves its cache, and reports.
+    /// Refreshes the index (reading only new bytes), saves its cache, and reports. When
+    /// nothing changed since the cache was written and the same query was answered from it
+    /// before, that answer is printed again (the cache keeps the last few).
     pub fn usage_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
-        index.refresh();
+        let pricing = self.pricing()?;
+        index.refresh_deferred();
         // The cache only saves time: a state dir that cannot be written costs a full read
         // next time, not this report.
         if let Err(e) = index.save() {
@@ -257,13 +260,32 @@ impl Deck {
                 crate::error::report(&e)
             );
         }
-        self.named_report(index, query)
+        let key = memo_key(query, &pricing);
+        let report = match index.remembered(&key, query.now_ms) {
+            Some(report) => report,
+            None => {
+                index.ensure_entries();
+                let report = index.report(&pricing, query);
+                if let Err(e) = index.remember(key, &report, query.now_ms) {
+                    tracing::debug!(
+                        "keeping the usage report failed: {}",
+                        crate::error::report(&e)
+                    );
+                }
+                report
+            }
+        };
+        self.name_rows(report, query)
     }
 
     /// The report on `index` as it is, its project rows naming their sandboxes.
     pub fn named_report(&self, index: &UsageIndex, query: &Query) -> Result<Report> {
         let pricing = self.pricing()?;
-        let mut report = index.report(&pricing, query);
+        self.name_rows(index.report(&pricing, query), query)
+    }
+
+    /// Project rows name the sandboxes registered for their directory.
+    fn name_rows(&self, mut report: Report, query: &Query) -> Result<Report> {
         if query.by == GroupBy::Project {
             let records = self.registry.load()?;
             for row in &mut report.rows {
@@ -279,6 +301,25 @@ impl Deck {
         }
         Ok(report)
     }
+}
+
+/// What a report depends on besides the logs: the query, the time zone days are cut in,
+/// and the prices. Two runs with the same key over the same logs make the same report.
+fn memo_key(query: &Query, pricing: &Pricing) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut prices = std::collections::hash_map::DefaultHasher::new();
+    format!("{pricing:?}").hash(&mut prices);
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|local={}|TZ={:?}|offset={}|prices={:x}",
+        query.project,
+        query.since_ms,
+        query.by,
+        query.cost_mode,
+        query.local_days,
+        std::env::var_os("TZ"),
+        Local::now().offset().local_minus_utc(),
+        prices.finish()
+    )
 }
 
 /// `YYYY-MM-DD` or `YYYYMMDD`, as local midnight in unix milliseconds.

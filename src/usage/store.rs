@@ -156,6 +156,11 @@ pub struct UsageIndex {
     /// finds nothing new decodes them without their keys (all a report needs), and the
     /// keys and the dedupe index are made only once an entry must be added or dropped.
     deferred: Option<cache::Deferred>,
+    /// The (length, checksum) of the cache's body, which holds what this index holds
+    /// whenever it is not `dirty`.
+    body: Option<(u64, u64)>,
+    /// Reports made from that body, that may be printed again.
+    memos: Vec<cache::Memo>,
 }
 
 /// A directory the scan walks: its path, its root's index, its depth below the root.
@@ -207,6 +212,8 @@ impl UsageIndex {
             skipped: Vec::new(),
             time_budget: TIME_BUDGET,
             deferred: None,
+            body: None,
+            memos: Vec::new(),
         };
         index.load_cache();
         index
@@ -228,6 +235,15 @@ impl UsageIndex {
 
     /// Brings the index up to date with the logs on disk.
     pub fn refresh(&mut self) -> RefreshStats {
+        let stats = self.refresh_deferred();
+        self.ensure_entries();
+        stats
+    }
+
+    /// [`UsageIndex::refresh`], but entries the cache holds stay undecoded when nothing
+    /// changed: for a caller that may print a report it [`UsageIndex::remembered`], and
+    /// calls [`UsageIndex::ensure_entries`] before [`UsageIndex::report`] otherwise.
+    pub fn refresh_deferred(&mut self) -> RefreshStats {
         let started = Instant::now();
         let mut stats = RefreshStats::default();
         let deadline = started + self.time_budget;
@@ -254,7 +270,6 @@ impl UsageIndex {
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         stats.skipped_files = skipped.clone();
         self.skipped = skipped;
-        self.ensure_entries();
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
     }
@@ -606,7 +621,7 @@ impl UsageIndex {
     }
 
     /// Decodes the entries the cache held, when not done yet (keys left for later).
-    fn ensure_entries(&mut self) {
+    pub fn ensure_entries(&mut self) {
         if let Some(deferred) = self.deferred.as_mut()
             && !deferred.entries_done
         {
@@ -784,10 +799,68 @@ impl UsageIndex {
             .then(|| cache::encode(self.live_files(), &self.dirs));
         let result = cache::save(&path, &self.roots, body)
             .context_io(|| format!("writing the usage cache {}", path.display()));
-        if result.is_ok() {
-            self.dirty = false;
+        self.memos.clear();
+        match result {
+            Ok(body) => {
+                self.body = body;
+                self.dirty = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.body = None;
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// The report made earlier for `key` (see `Deck::usage_report`) from exactly what this
+    /// index holds (nothing found changed since the cache was written), when one was kept.
+    /// What the last refresh skipped is this refresh's, not the kept one's.
+    pub fn remembered(&self, key: &str, now_ms: i64) -> Option<super::Report> {
+        if self.dirty {
+            return None;
+        }
+        let body = self.body?;
+        let memo = self
+            .memos
+            .iter()
+            .find(|m| m.key == key && m.body == body && m.at_ms <= now_ms)?;
+        let mut report: super::Report = serde_json::from_str(memo.report.get()).ok()?;
+        report.skipped_files = self.skipped.clone();
+        Some(report)
+    }
+
+    /// Keeps `report`, made for `key` at `now_ms` from what this index holds, in the cache's
+    /// head, so that the next run finding nothing changed prints it again. Not kept: a report
+    /// with an active block (time alone changes it), one made from an index the cache is
+    /// behind, one too big.
+    pub fn remember(&mut self, key: String, report: &super::Report, now_ms: i64) -> Result<()> {
+        let (Some(path), Some(body)) = (&self.cache_file, self.body) else {
+            return Ok(());
+        };
+        if self.dirty || report.active_block.is_some() {
+            return Ok(());
+        }
+        let text = serde_json::to_string(report).map_err(std::io::Error::other);
+        let text = text.context_io(|| "encoding a usage report".to_owned())?;
+        if text.len() > cache::MEMO_MAX {
+            return Ok(());
+        }
+        let raw = serde_json::value::RawValue::from_string(text).map_err(std::io::Error::other);
+        let raw = raw.context_io(|| "encoding a usage report".to_owned())?;
+        self.memos.retain(|m| m.key != key && m.body == body);
+        self.memos.insert(
+            0,
+            cache::Memo {
+                key,
+                at_ms: now_ms,
+                body,
+                report: raw,
+            },
+        );
+        self.memos.truncate(cache::MEMOS);
+        cache::save_head(path, &self.roots, Some(body), &self.memos)
+            .context_io(|| format!("writing the usage cache {}", path.display()))
     }
 
     /// Loads the cache when it is ours and intact; anything else starts from scratch.
@@ -808,6 +881,8 @@ impl UsageIndex {
             self.files.push(Some(state));
         }
         self.deferred = loaded.deferred;
+        self.body = loaded.body;
+        self.memos = loaded.memos;
     }
 }
 
@@ -1119,8 +1194,17 @@ mod tests {
         ] {
             let path = root.join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
+            std::fs::write(&path, text).unwrap();
+            age(&path);
         }
+    }
+
+    /// Written an hour ago: a file written just now is read again (its mtime may still
+    /// change within the same tick), so it never looks unchanged.
+    fn age(path: &Path) {
+        let file = std::fs::File::options().append(true).open(path).unwrap();
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        file.set_modified(hour_ago).unwrap();
     }
 
     fn reports(index: &UsageIndex) -> Vec<String> {
@@ -1188,6 +1272,59 @@ mod tests {
         assert_eq!((t.entries, t.output_tokens), (4, 100));
         cold.refresh();
         assert_eq!(reports(&reopened), reports(&cold));
+    }
+
+    #[test]
+    fn a_kept_report_is_printed_again_only_while_nothing_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let day = Query::new(GroupBy::Day);
+        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        index.refresh();
+        index.save().unwrap();
+        let report = index.report(&Pricing::builtin(), &day);
+        index.remember("day".into(), &report, day.now_ms).unwrap();
+
+        let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        warm.refresh_deferred();
+        let again = warm.remembered("day", day.now_ms).expect("kept");
+        assert_eq!(again, report);
+        assert!(
+            warm.live_files().all(|f| f.entries.is_empty()),
+            "nothing decoded to print it"
+        );
+        assert!(warm.remembered("session", day.now_ms).is_none());
+        assert!(
+            warm.remembered("day", day.now_ms - 1).is_none(),
+            "a clock gone back"
+        );
+
+        // One line more: the kept report is not used.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("-q/b.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, line("b", "/q", "m9", 1).as_bytes()).unwrap();
+        drop(f);
+        age(&root.join("-q/b.jsonl"));
+        let mut grown = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        grown.refresh_deferred();
+        assert!(grown.remembered("day", day.now_ms).is_none());
+        grown.save().unwrap();
+        assert!(grown.remembered("day", day.now_ms).is_none(), "made from another body");
+
+        // A report with an active block is not kept: time alone changes it.
+        let mut now = Query::new(GroupBy::Day);
+        now.now_ms = chrono::DateTime::parse_from_rfc3339("2025-03-04T06:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        grown.ensure_entries();
+        let active = grown.report(&Pricing::builtin(), &now);
+        assert!(active.active_block.is_some());
+        grown.remember("now".into(), &active, now.now_ms).unwrap();
+        assert!(grown.remembered("now", now.now_ms).is_none());
     }
 
     #[test]

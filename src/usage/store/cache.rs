@@ -50,14 +50,34 @@ const SIDECHAIN: u8 = 1;
 const WINNER: u8 = 2;
 const HAS_COST: u8 = 4;
 
-/// `usage-cache.json`: what the body must be to be read.
+/// `usage-cache.json`: what the body must be to be read, and the last reports made from it.
 #[derive(Serialize, Deserialize)]
 struct Head {
     version: u32,
     roots: Vec<PathBuf>,
     /// Length and checksum of the body; None: the index was empty, there is no body.
     body: Option<(u64, u64)>,
+    #[serde(default)]
+    reports: Vec<Memo>,
 }
+
+/// A report made from the index exactly as the body holds it, for a query (its key, see
+/// `Deck::usage_report`): printed again as long as nothing was found changed. Only reports
+/// that time alone cannot change are kept (no active block; see [`Memo::usable`]).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Memo {
+    pub key: String,
+    /// When it was made (unix ms): a clock gone back does not reuse it.
+    pub at_ms: i64,
+    /// The body's (length, checksum) it was made from.
+    pub body: (u64, u64),
+    pub report: Box<serde_json::value::RawValue>,
+}
+
+/// How many reports the head keeps (the latest first).
+pub const MEMOS: usize = 4;
+/// A report bigger than this is not kept (it costs more to parse than to make).
+pub const MEMO_MAX: usize = 256 << 10;
 
 /// Where the body of the cache at `head` lies.
 pub fn body_path(head: &Path) -> PathBuf {
@@ -81,6 +101,9 @@ fn checksum(bytes: &[u8]) -> u64 {
 
 /// What the body of a cache held, short of the entries: those are decoded when needed.
 pub struct Loaded {
+    /// The body's (length, checksum), when there is one.
+    pub body: Option<(u64, u64)>,
+    pub memos: Vec<Memo>,
     pub strings: Vec<Arc<str>>,
     pub dirs: Vec<(PathBuf, DirListing)>,
     pub files: Vec<FileState>,
@@ -108,6 +131,8 @@ pub fn load(head: &Path, roots: &[PathBuf]) -> Option<Loaded> {
     }
     let Some((len, sum)) = head_doc.body else {
         return Some(Loaded {
+            body: None,
+            memos: Vec::new(),
             strings: Vec::new(),
             dirs: Vec::new(),
             files: Vec::new(),
@@ -118,36 +143,58 @@ pub fn load(head: &Path, roots: &[PathBuf]) -> Option<Loaded> {
     if bytes.len() as u64 != len || checksum(&bytes) != sum {
         return None;
     }
-    decode(bytes)
+    let mut loaded = decode(bytes)?;
+    loaded.body = head_doc.body;
+    loaded.memos = head_doc.reports;
+    Some(loaded)
 }
 
 /// Writes the head and the body (each to a temp file, then renamed over the old one; the
 /// body first, so that a head always names a body at least as new as itself, and the
 /// checksum tells a reader that raced the two renames).
-pub fn save(head: &Path, roots: &[PathBuf], body: Option<Vec<u8>>) -> std::io::Result<()> {
-    let write = |path: &Path, bytes: &[u8]| -> std::io::Result<()> {
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-        if done.is_err() {
-            // The write's error is the one to report; this only tidies up after it.
-            let _ = std::fs::remove_file(&tmp);
-        }
-        done
-    };
-    let doc = Head {
-        version: CACHE_VERSION,
-        roots: roots.to_vec(),
-        body: body.as_ref().map(|b| (b.len() as u64, checksum(b))),
-    };
+/// Returns the body's (length, checksum).
+pub fn save(
+    head: &Path,
+    roots: &[PathBuf],
+    body: Option<Vec<u8>>,
+) -> std::io::Result<Option<(u64, u64)>> {
+    let sum = body.as_ref().map(|b| (b.len() as u64, checksum(b)));
     match &body {
-        Some(b) => write(&body_path(head), b)?,
+        Some(b) => write_atomically(&body_path(head), b)?,
         None => match std::fs::remove_file(body_path(head)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
         },
     }
+    save_head(head, roots, sum, &[])?;
+    Ok(sum)
+}
+
+/// Writes the head alone: the body it names is already there.
+pub fn save_head(
+    head: &Path,
+    roots: &[PathBuf],
+    body: Option<(u64, u64)>,
+    memos: &[Memo],
+) -> std::io::Result<()> {
+    let doc = Head {
+        version: CACHE_VERSION,
+        roots: roots.to_vec(),
+        body,
+        reports: memos.to_vec(),
+    };
     let text = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
-    write(head, &text)
+    write_atomically(head, &text)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if done.is_err() {
+        // The write's error is the one to report; this only tidies up after it.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
 }
 
 /// A bounds-checked reader over the body.
@@ -261,6 +308,8 @@ fn decode(bytes: Vec<u8>) -> Option<Loaded> {
         entries_done: false,
     };
     Some(Loaded {
+        body: None,
+        memos: Vec::new(),
         strings,
         dirs,
         files,
