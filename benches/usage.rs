@@ -236,7 +236,10 @@ fn cli_runs(corpus_dir: &Path, scratch: &Path) -> CliRuns {
         if i == 0 {
             runs.report = serde_json::from_slice(&run.stdout).expect("our JSON");
         }
-        assert_eq!(serde_json::from_slice::<Value>(&run.stdout).unwrap(), runs.report);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&run.stdout).unwrap(),
+            runs.report
+        );
         let cold_text = run.stdout.clone();
         runs.cold.push(run);
         let run = measure(usage(&state), &scratch.join("ours-warm.json"));

@@ -1158,7 +1158,6 @@ fn resume(file: &File, prev: Option<&ReadMark>, id: &Identity) -> Option<Resume>
     Some(start)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1313,7 +1312,10 @@ mod tests {
         grown.refresh_deferred();
         assert!(grown.remembered("day", day.now_ms).is_none());
         grown.save().unwrap();
-        assert!(grown.remembered("day", day.now_ms).is_none(), "made from another body");
+        assert!(
+            grown.remembered("day", day.now_ms).is_none(),
+            "made from another body"
+        );
 
         // A report with an active block is not kept: time alone changes it.
         let mut now = Query::new(GroupBy::Day);
@@ -1358,7 +1360,10 @@ mod tests {
             std::fs::write(&cache, &head).unwrap();
             std::fs::write(&body_path, &body).unwrap();
             let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
-            assert!(reopened.files.is_empty(), "{what}: nothing was taken from it");
+            assert!(
+                reopened.files.is_empty(),
+                "{what}: nothing was taken from it"
+            );
             assert_eq!(reopened.refresh().bytes_read, total, "{what}: read again");
             assert_eq!(reports(&reopened), expected, "{what}");
             // And the next save writes a good one.

@@ -1004,7 +1004,9 @@ fn usage_json_is_the_same_cold_warm_and_through_the_engine() {
     let mut world = common::World::new();
     let claude = world.path("claude");
     let claude_dir = claude.to_str().unwrap().to_owned();
-    world.env.push(("CLAUDE_CONFIG_DIR".into(), claude_dir.clone()));
+    world
+        .env
+        .push(("CLAUDE_CONFIG_DIR".into(), claude_dir.clone()));
     world.env.push(("SANDBOX_DECK_LOG".into(), "debug".into()));
     world.env.push(("TZ".into(), "UTC".into()));
     corpus(&claude.join("projects"));
@@ -1048,7 +1050,10 @@ fn usage_json_is_the_same_cold_warm_and_through_the_engine() {
         cold.push(first);
     }
     let report: Value = serde_json::from_slice(&cold[0]).unwrap();
-    assert!(report["totals"]["entries"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        report["totals"]["entries"].as_u64().unwrap() > 0,
+        "{report}"
+    );
     assert_eq!((said(FROM_ENGINE), said(HERE)), (0, 10));
 
     let socket = world.runtime.join("sandbox-deck/api.sock");
@@ -1114,9 +1119,11 @@ fn usage_json_is_the_same_cold_warm_and_through_the_engine() {
         },
     );
     drop(engine);
-    common::wait_for("the engine to end", std::time::Duration::from_secs(10), || {
-        std::os::unix::net::UnixStream::connect(&socket).is_err()
-    });
+    common::wait_for(
+        "the engine to end",
+        std::time::Duration::from_secs(10),
+        || std::os::unix::net::UnixStream::connect(&socket).is_err(),
+    );
     let here = usage("session", &claude_dir);
     assert_eq!(
         String::from_utf8_lossy(&here),

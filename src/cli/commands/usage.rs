@@ -65,8 +65,8 @@ const ENGINE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 /// slow, or it reads other roots than this process would (another `CLAUDE_CONFIG_DIR`).
 fn from_engine(args: &Args) -> Option<Report> {
     let paths = crate::paths::Paths::from_env().ok()?;
-    let stream = crate::engine::service::connect(&crate::engine::service::api_socket(&paths))
-        .ok()??;
+    let stream =
+        crate::engine::service::connect(&crate::engine::service::api_socket(&paths)).ok()??;
     stream.set_nonblocking(true).ok()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -375,8 +375,10 @@ impl Deferred {
             state.entries.reserve_exact(n);
             state.winner.reserve_exact(n);
             for e in records.chunks_exact(ENTRY_LEN) {
-                let u32_at = |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().unwrap_or_default());
-                let u64_at = |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap_or_default());
+                let u32_at =
+                    |i: usize| u32::from_le_bytes(e[i..i + 4].try_into().unwrap_or_default());
+                let u64_at =
+                    |i: usize| u64::from_le_bytes(e[i..i + 8].try_into().unwrap_or_default());
                 let flags = e[20];
                 state.entries.push(RawEntry {
                     key: None,
@@ -476,7 +478,14 @@ pub fn encode<'a>(
         for v in [m.id.dev, m.id.ino, m.id.size, m.id.mtime_ns as u64] {
             file_part.u64(v);
         }
-        for v in [m.read_at_ns as u64, m.offset, m.head.0, m.head.1, m.tail.0, m.tail.1] {
+        for v in [
+            m.read_at_ns as u64,
+            m.offset,
+            m.head.0,
+            m.head.1,
+            m.tail.0,
+            m.tail.1,
+        ] {
             file_part.u64(v);
         }
         let c = &f.counts;
@@ -514,7 +523,13 @@ pub fn encode<'a>(
             }
             records.u8(flags);
             let t = &e.tokens;
-            for v in [t.input, t.output, t.cache_write_5m, t.cache_write_1h, t.cache_read] {
+            for v in [
+                t.input,
+                t.output,
+                t.cache_write_5m,
+                t.cache_write_1h,
+                t.cache_read,
+            ] {
                 records.u64(v);
             }
             records.u64(e.cost_usd.unwrap_or(0.0).to_bits());
