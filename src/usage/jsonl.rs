@@ -228,17 +228,12 @@ pub fn parse_stream<R: std::io::Read>(
             out.stopped_early = true;
             break;
         }
-        let old = buf.len();
-        buf.reserve_exact(limits.block);
-        buf.resize(old + limits.block, 0);
-        let n = loop {
-            match reader.read(&mut buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        buf.truncate(old + n);
+        // Read into the spare capacity: nothing is zeroed first.
+        buf.reserve(limits.block);
+        let n = std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut reader, limits.block as u64),
+            &mut buf,
+        )?;
         if n == 0 {
             break;
         }

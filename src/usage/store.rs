@@ -161,6 +161,8 @@ pub struct UsageIndex {
     body: Option<(u64, u64)>,
     /// Reports made from that body, that may be printed again.
     memos: Vec<cache::Memo>,
+    /// The strings [`UsageIndex::intern`] met last, with their shared copies.
+    recent: [Option<(Arc<str>, Arc<str>)>; 3],
 }
 
 /// A directory the scan walks: its path, its root's index, its depth below the root.
@@ -214,6 +216,7 @@ impl UsageIndex {
             deferred: None,
             body: None,
             memos: Vec::new(),
+            recent: [None, None, None],
         };
         index.load_cache();
         index
@@ -517,21 +520,32 @@ impl UsageIndex {
         self.strings.get(s).cloned()
     }
 
-    fn intern(&mut self, s: &Arc<str>) -> Arc<str> {
-        if let Some(existing) = self.strings.get(s) {
-            return existing.clone();
+    /// The shared copy of `s`. The entries of a file share their strings already, so the
+    /// last string seen in each `role` (model, session, cwd) is tried first, by address.
+    fn intern(&mut self, s: &Arc<str>, role: usize) -> Arc<str> {
+        if let Some((seen, shared)) = &self.recent[role]
+            && Arc::ptr_eq(seen, s)
+        {
+            return shared.clone();
         }
-        self.strings.insert(s.clone());
-        s.clone()
+        let shared = match self.strings.get(s) {
+            Some(existing) => existing.clone(),
+            None => {
+                self.strings.insert(s.clone());
+                s.clone()
+            }
+        };
+        self.recent[role] = Some((s.clone(), shared.clone()));
+        shared
     }
 
     /// Adds one response read from `file`. A file keeps one copy per response (the best, see
     /// [`rank`]); copies in other files stay as candidates so a rewritten file can be dropped.
     fn add_entry(&mut self, file: u32, mut entry: RawEntry) {
         self.ensure_indexed();
-        entry.model = self.intern(&entry.model);
-        entry.session = self.intern(&entry.session);
-        entry.cwd = self.intern(&entry.cwd);
+        entry.model = self.intern(&entry.model, 0);
+        entry.session = self.intern(&entry.session, 1);
+        entry.cwd = self.intern(&entry.cwd, 2);
         let state = self.files[file as usize].as_mut().expect("live file");
         let Some(key) = entry.key.clone() else {
             state.entries.push(entry);
@@ -550,7 +564,11 @@ impl UsageIndex {
                 idx: state.entries.len() as u32,
             });
             state.entries.push(entry);
-            state.winner.push(false);
+            // The only copy so far (most messages): it counts, nothing to compare.
+            state.winner.push(slots.len() == 1);
+            if slots.len() == 1 {
+                return;
+            }
         }
         self.elect(&key);
     }
