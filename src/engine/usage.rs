@@ -261,6 +261,7 @@ impl Deck {
             );
         }
         let key = memo_key(query, &pricing);
+        let started = Instant::now();
         let report = match index.remembered(&key, query.now_ms) {
             Some(report) => report,
             None => {
@@ -275,6 +276,7 @@ impl Deck {
                 report
             }
         };
+        tracing::debug!("usage report {:?}", started.elapsed());
         self.name_rows(report, query)
     }
 

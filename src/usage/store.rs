@@ -252,6 +252,7 @@ impl UsageIndex {
         let deadline = started + self.time_budget;
         let (found, mut skipped) = self.scan();
         let jobs = self.jobs(&found, &mut stats);
+        let scanned = started.elapsed();
         let now = now_ns();
         let filter = &self.filter;
         let roots = &self.roots;
@@ -264,9 +265,16 @@ impl UsageIndex {
                 )
             })
             .collect();
+        let read = started.elapsed();
         for (found, outcome) in outcomes {
             self.apply(found, outcome, now, &mut stats, &mut skipped);
         }
+        tracing::debug!(
+            "usage refresh: scan {:?}, read {:?}, index {:?}",
+            scanned,
+            read - scanned,
+            started.elapsed() - read
+        );
         if stats.files_removed > 0 {
             self.dirty = true;
         }
@@ -555,8 +563,12 @@ impl UsageIndex {
         let slots = self.index.entry(key.clone()).or_default();
         if let Some(slot) = slots.iter().find(|s| s.file == file) {
             let existing = &mut state.entries[slot.idx as usize];
-            if rank(&entry) > rank(existing) {
-                *existing = entry;
+            if rank(&entry) <= rank(existing) {
+                return;
+            }
+            *existing = entry;
+            if slots.len() == 1 {
+                return; // still the only copy: it still counts
             }
         } else {
             slots.push(Slot {

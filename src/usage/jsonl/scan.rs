@@ -40,15 +40,15 @@ pub(super) fn line(b: &[u8]) -> Result<Line<'_>, Bad> {
     c.ws();
     c.object(|c, key| {
         let bit = match key {
-            "type" => 0,
-            "timestamp" => 1,
-            "requestId" => 2,
-            "sessionId" => 3,
-            "cwd" => 4,
-            "isSidechain" => 5,
-            "isApiErrorMessage" => 6,
-            "costUSD" => 7,
-            "message" => 8,
+            b"type" => 0,
+            b"timestamp" => 1,
+            b"requestId" => 2,
+            b"sessionId" => 3,
+            b"cwd" => 4,
+            b"isSidechain" => 5,
+            b"isApiErrorMessage" => 6,
+            b"costUSD" => 7,
+            b"message" => 8,
             _ => return c.skip(),
         };
         if seen & (1 << bit) != 0 {
@@ -99,7 +99,7 @@ impl<'a> Cursor<'a> {
     /// `member` must consume).
     fn object(
         &mut self,
-        mut member: impl FnMut(&mut Cursor<'a>, &str) -> Result<(), Bad>,
+        mut member: impl FnMut(&mut Cursor<'a>, &[u8]) -> Result<(), Bad>,
     ) -> Result<(), Bad> {
         self.eat(b'{')?;
         self.ws();
@@ -109,7 +109,7 @@ impl<'a> Cursor<'a> {
         }
         loop {
             self.ws();
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
@@ -134,8 +134,9 @@ impl<'a> Cursor<'a> {
         loop {
             let rest = &self.b[self.p..];
             let i = memchr::memchr2(b'"', b'\\', rest).ok_or(Bad)?;
-            // Written to vectorize: no early exit.
-            if rest[..i].iter().fold(false, |bad, c| bad | (*c < 0x20)) {
+            // A raw control character: the lowest byte, found without an early exit so that
+            // it vectorizes.
+            if rest[..i].iter().copied().fold(u8::MAX, u8::min) < 0x20 {
                 return Err(Bad);
             }
             self.p += i;
@@ -167,6 +168,22 @@ impl<'a> Cursor<'a> {
             }
             _ => Err(Bad),
         }
+    }
+
+    /// A member name, as bytes: compared with the names that count as they are (an ASCII
+    /// name is valid UTF-8 without a look at it; any other is checked, as serde_json does).
+    fn key(&mut self) -> Result<Cow<'a, [u8]>, Bad> {
+        let before = self.p;
+        let (raw, escaped) = self.raw_string()?;
+        if !escaped {
+            if !raw.is_ascii() {
+                std::str::from_utf8(raw).map_err(|_| Bad)?;
+            }
+            return Ok(Cow::Borrowed(raw));
+        }
+        serde_json::from_slice::<String>(&self.b[before..self.p])
+            .map(|s| Cow::Owned(s.into_bytes()))
+            .map_err(|_| Bad)
     }
 
     /// The string at the cursor, borrowed unless it had escapes.
@@ -235,9 +252,9 @@ impl<'a> Cursor<'a> {
         let mut seen = 0u8;
         self.object(|c, key| {
             let bit = match key {
-                "id" => 0,
-                "model" => 1,
-                "usage" => 2,
+                b"id" => 0,
+                b"model" => 1,
+                b"usage" => 2,
                 _ => return c.skip(),
             };
             if seen & (1 << bit) != 0 {
