@@ -250,7 +250,6 @@ impl Deck {
     /// nothing changed since the cache was written and the same query was answered from it
     /// before, that answer is printed again (the cache keeps the last few).
     pub fn usage_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
-        let pricing = self.pricing()?;
         index.refresh_deferred();
         // The cache only saves time: a state dir that cannot be written costs a full read
         // next time, not this report.
@@ -260,6 +259,14 @@ impl Deck {
                 crate::error::report(&e)
             );
         }
+        self.named_report(index, query)
+    }
+
+    /// The report on `index` as it is (its cache saved), its project rows naming their
+    /// sandboxes: the one kept for this query when nothing changed since it was made, else
+    /// made now (and kept, see [`UsageIndex::remember`]).
+    pub fn named_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
+        let pricing = self.pricing()?;
         let key = memo_key(query, &pricing);
         let started = Instant::now();
         let report = match index.remembered(&key, query.now_ms) {
@@ -278,12 +285,6 @@ impl Deck {
         };
         tracing::debug!("usage report {:?}", started.elapsed());
         self.name_rows(report, query)
-    }
-
-    /// The report on `index` as it is, its project rows naming their sandboxes.
-    pub fn named_report(&self, index: &UsageIndex, query: &Query) -> Result<Report> {
-        let pricing = self.pricing()?;
-        self.name_rows(index.report(&pricing, query), query)
     }
 
     /// Project rows name the sandboxes registered for their directory.

@@ -254,26 +254,36 @@ impl UsageIndex {
         let jobs = self.jobs(&found, &mut stats);
         let scanned = started.elapsed();
         let now = now_ns();
-        let filter = &self.filter;
-        let roots = &self.roots;
-        let outcomes: Vec<(&Found, Outcome)> = jobs
-            .into_par_iter()
-            .map(|(f, prev)| {
-                (
-                    f,
-                    read_file(&roots[f.root], &f.path, prev, filter, deadline),
-                )
-            })
-            .collect();
-        let read = started.elapsed();
-        for (found, outcome) in outcomes {
-            self.apply(found, outcome, now, &mut stats, &mut skipped);
-        }
+        // Files are read on rayon's threads while this one takes in what they read, in
+        // job order (so file ids do not depend on which read finished first).
+        let roots = self.roots.clone();
+        let filter = Filter::default();
+        let (sender, results) = std::sync::mpsc::channel::<(usize, Outcome)>();
+        std::thread::scope(|scope| {
+            let jobs = &jobs;
+            scope.spawn(move || {
+                jobs.par_iter()
+                    .enumerate()
+                    .for_each_with(sender, |sender, (i, (f, prev))| {
+                        let outcome = read_file(&roots[f.root], &f.path, *prev, &filter, deadline);
+                        // The receiver outlives the scope: a send cannot fail.
+                        let _ = sender.send((i, outcome));
+                    });
+            });
+            let mut pending: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+            let mut next = 0;
+            for (i, outcome) in results {
+                pending[i] = Some(outcome);
+                while let Some(outcome) = pending.get_mut(next).and_then(Option::take) {
+                    self.apply(jobs[next].0, outcome, now, &mut stats, &mut skipped);
+                    next += 1;
+                }
+            }
+        });
         tracing::debug!(
-            "usage refresh: scan {:?}, read {:?}, index {:?}",
+            "usage refresh: scan {:?}, read and index {:?}",
             scanned,
-            read - scanned,
-            started.elapsed() - read
+            started.elapsed() - scanned
         );
         if stats.files_removed > 0 {
             self.dirty = true;

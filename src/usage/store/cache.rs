@@ -469,6 +469,7 @@ pub fn encode<'a>(
     let mut keys = Writer::default();
     let mut file_part = Writer::default();
     let mut n_files = 0u32;
+    let mut recent: [Option<(*const u8, u32)>; 3] = [None; 3];
     for f in files {
         n_files += 1;
         file_part.bytes(f.place.path.as_os_str().as_bytes());
@@ -501,16 +502,26 @@ pub fn encode<'a>(
         file_part.i64(limit.resets_at);
         file_part.u32(f.entries.len() as u32);
         for (e, winner) in f.entries.iter().zip(&f.winner) {
-            let mut index_of = |s: &'a Arc<str>| -> u32 {
-                *lookup.entry(s.as_ptr()).or_insert_with(|| {
+            // Entries repeat their strings (interned: the same address): the last one of
+            // each role is tried before the map.
+            let mut index_of = |s: &'a Arc<str>, role: usize| -> u32 {
+                let ptr = s.as_ptr();
+                if let Some((p, i)) = recent[role]
+                    && p == ptr
+                {
+                    return i;
+                }
+                let i = *lookup.entry(ptr).or_insert_with(|| {
                     strings.push(s);
                     strings.len() as u32 - 1
-                })
+                });
+                recent[role] = Some((ptr, i));
+                i
             };
             records.i64(e.timestamp_ms);
-            records.u32(index_of(&e.model));
-            records.u32(index_of(&e.session));
-            records.u32(index_of(&e.cwd));
+            records.u32(index_of(&e.model, 0));
+            records.u32(index_of(&e.session, 1));
+            records.u32(index_of(&e.cwd, 2));
             let mut flags = 0;
             if e.sidechain {
                 flags |= SIDECHAIN;
