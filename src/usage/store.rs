@@ -835,7 +835,11 @@ impl UsageIndex {
             return Ok(());
         }
         self.ensure_indexed();
-        let body = (self.live_files().next().is_some() || !self.dirs.is_empty())
+        // No log, no body (nor a listing kept): the head alone says the index is empty.
+        let body = self
+            .live_files()
+            .next()
+            .is_some()
             .then(|| cache::encode(self.live_files(), &self.dirs));
         let result = cache::save(&path, &self.roots, body)
             .context_io(|| format!("writing the usage cache {}", path.display()));

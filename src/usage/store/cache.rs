@@ -84,17 +84,23 @@ pub fn body_path(head: &Path) -> PathBuf {
     head.with_extension("bin")
 }
 
-/// A checksum of the whole body, eight bytes at a time (fast enough to run on every load;
-/// it catches a torn or damaged body, not anyone who means it).
+/// A checksum of the whole body, 32 bytes at a time in four independent lanes (fast enough
+/// to run on every load; it catches a torn or damaged body, not anyone who means it).
 fn checksum(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut h = 0x9e37_79b9_7f4a_7c15u64 ^ bytes.len() as u64;
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
-        h = (h ^ w).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+    const K: u64 = 0x0000_0100_0000_01b3;
+    let mut lanes = [0x9e37_79b9_7f4a_7c15u64 ^ bytes.len() as u64; 4];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+            *lane = (*lane ^ w).wrapping_mul(K).rotate_left(29);
+        }
     }
-    for b in chunks.remainder() {
-        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    let mut h = lanes
+        .iter()
+        .fold(0u64, |h, lane| (h ^ lane).wrapping_mul(K).rotate_left(29));
+    for b in blocks.remainder() {
+        h = (h ^ u64::from(*b)).wrapping_mul(K);
     }
     h
 }
