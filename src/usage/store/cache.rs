@@ -466,99 +466,15 @@ pub fn encode<'a>(
     files: impl Iterator<Item = &'a FileState>,
     dirs: &HashMap<PathBuf, DirListing>,
 ) -> Vec<u8> {
-    let mut strings: Vec<&Arc<str>> = Vec::new();
-    let mut lookup: HashMap<*const u8, u32> = HashMap::new();
+    let mut e = Encoder::default();
+    for f in files {
+        e.file(f);
+    }
     let mut w = Writer::default();
     w.out.extend_from_slice(MAGIC);
     w.u32(CACHE_VERSION);
-    let mut records = Writer::default();
-    let mut keys = Writer::default();
-    let mut file_part = Writer::default();
-    let mut n_files = 0u32;
-    let mut recent: [Option<(*const u8, u32)>; 3] = [None; 3];
-    for f in files {
-        n_files += 1;
-        file_part.bytes(f.place.path.as_os_str().as_bytes());
-        file_part.bytes(f.place.session_hint.as_bytes());
-        file_part.bytes(f.place.project_dir_name.as_bytes());
-        let m = &f.mark;
-        for v in [m.id.dev, m.id.ino, m.id.size, m.id.mtime_ns as u64] {
-            file_part.u64(v);
-        }
-        for v in [
-            m.read_at_ns as u64,
-            m.offset,
-            m.head.0,
-            m.head.1,
-            m.tail.0,
-            m.tail.1,
-        ] {
-            file_part.u64(v);
-        }
-        let c = &f.counts;
-        for v in [c.malformed, c.skipped, c.synthetic, c.lines] {
-            file_part.u64(v);
-        }
-        file_part.u8(u8::from(c.limit.is_some()));
-        let limit = c.limit.unwrap_or(LimitNotice {
-            seen_ms: 0,
-            resets_at: 0,
-        });
-        file_part.i64(limit.seen_ms);
-        file_part.i64(limit.resets_at);
-        file_part.u32(f.entries.len() as u32);
-        for (e, winner) in f.entries.iter().zip(&f.winner) {
-            // Entries repeat their strings (interned: the same address): the last one of
-            // each role is tried before the map.
-            let mut index_of = |s: &'a Arc<str>, role: usize| -> u32 {
-                let ptr = s.as_ptr();
-                if let Some((p, i)) = recent[role]
-                    && p == ptr
-                {
-                    return i;
-                }
-                let i = *lookup.entry(ptr).or_insert_with(|| {
-                    strings.push(s);
-                    strings.len() as u32 - 1
-                });
-                recent[role] = Some((ptr, i));
-                i
-            };
-            records.i64(e.timestamp_ms);
-            records.u32(index_of(&e.model, 0));
-            records.u32(index_of(&e.session, 1));
-            records.u32(index_of(&e.cwd, 2));
-            let mut flags = 0;
-            if e.sidechain {
-                flags |= SIDECHAIN;
-            }
-            if *winner {
-                flags |= WINNER;
-            }
-            if e.cost_usd.is_some() {
-                flags |= HAS_COST;
-            }
-            records.u8(flags);
-            let t = &e.tokens;
-            for v in [
-                t.input,
-                t.output,
-                t.cache_write_5m,
-                t.cache_write_1h,
-                t.cache_read,
-            ] {
-                records.u64(v);
-            }
-            records.u64(e.cost_usd.unwrap_or(0.0).to_bits());
-            match e.key.as_deref() {
-                // A line is capped far below u32::MAX bytes, and so is its message id.
-                Some(k) => keys.bytes(k.as_bytes()),
-                None => keys.u32(NO_KEY),
-            }
-        }
-    }
-    w.u32(strings.len() as u32);
-    for s in &strings {
+    w.u32(e.strings.len() as u32);
+    for s in &e.strings {
         w.bytes(s.as_bytes());
     }
     let mut dir_list: Vec<(&PathBuf, &DirListing)> = dirs.iter().collect();
@@ -572,9 +488,118 @@ pub fn encode<'a>(
         w.paths(&l.dirs);
         w.paths(&l.files);
     }
-    w.u32(n_files);
-    w.out.extend_from_slice(&file_part.out);
-    w.out.extend_from_slice(&records.out);
-    w.out.extend_from_slice(&keys.out);
+    w.u32(e.n_files);
+    w.out.extend_from_slice(&e.files.out);
+    w.out.extend_from_slice(&e.records.out);
+    w.out.extend_from_slice(&e.keys.out);
     w.out
+}
+
+/// The parts of a body being written, and its string table.
+#[derive(Default)]
+struct Encoder<'a> {
+    strings: Vec<&'a Arc<str>>,
+    lookup: HashMap<*const u8, u32>,
+    /// The last string of each role (model, session, cwd) and its index: entries repeat
+    /// their strings (interned: the same address), so it is tried before the map.
+    recent: [Option<(*const u8, u32)>; 3],
+    n_files: u32,
+    files: Writer,
+    records: Writer,
+    keys: Writer,
+}
+
+impl<'a> Encoder<'a> {
+    fn file(&mut self, f: &'a FileState) {
+        self.n_files += 1;
+        let w = &mut self.files;
+        w.bytes(f.place.path.as_os_str().as_bytes());
+        w.bytes(f.place.session_hint.as_bytes());
+        w.bytes(f.place.project_dir_name.as_bytes());
+        let m = &f.mark;
+        for v in [m.id.dev, m.id.ino, m.id.size, m.id.mtime_ns as u64] {
+            w.u64(v);
+        }
+        for v in [
+            m.read_at_ns as u64,
+            m.offset,
+            m.head.0,
+            m.head.1,
+            m.tail.0,
+            m.tail.1,
+        ] {
+            w.u64(v);
+        }
+        let c = &f.counts;
+        for v in [c.malformed, c.skipped, c.synthetic, c.lines] {
+            w.u64(v);
+        }
+        w.u8(u8::from(c.limit.is_some()));
+        let limit = c.limit.unwrap_or(LimitNotice {
+            seen_ms: 0,
+            resets_at: 0,
+        });
+        w.i64(limit.seen_ms);
+        w.i64(limit.resets_at);
+        w.u32(f.entries.len() as u32);
+        for (e, winner) in f.entries.iter().zip(&f.winner) {
+            self.entry(e, *winner);
+        }
+    }
+
+    fn index_of(&mut self, s: &'a Arc<str>, role: usize) -> u32 {
+        let ptr = s.as_ptr();
+        if let Some((p, i)) = self.recent[role]
+            && p == ptr
+        {
+            return i;
+        }
+        let strings = &mut self.strings;
+        let i = *self.lookup.entry(ptr).or_insert_with(|| {
+            strings.push(s);
+            strings.len() as u32 - 1
+        });
+        self.recent[role] = Some((ptr, i));
+        i
+    }
+
+    fn entry(&mut self, e: &'a RawEntry, winner: bool) {
+        let strings = [
+            self.index_of(&e.model, 0),
+            self.index_of(&e.session, 1),
+            self.index_of(&e.cwd, 2),
+        ];
+        let r = &mut self.records;
+        r.i64(e.timestamp_ms);
+        for i in strings {
+            r.u32(i);
+        }
+        let mut flags = 0;
+        if e.sidechain {
+            flags |= SIDECHAIN;
+        }
+        if winner {
+            flags |= WINNER;
+        }
+        if e.cost_usd.is_some() {
+            flags |= HAS_COST;
+        }
+        r.u8(flags);
+        let t = &e.tokens;
+        for v in [
+            t.input,
+            t.output,
+            t.cache_write_5m,
+            t.cache_write_1h,
+            t.cache_read,
+        ] {
+            r.u64(v);
+        }
+        r.u64(e.cost_usd.unwrap_or(0.0).to_bits());
+        match e.key.as_deref() {
+            // A line is capped far below u32::MAX bytes, and so is its message id.
+            Some(k) => self.keys.bytes(k.as_bytes()),
+            None => self.keys.u32(NO_KEY),
+        }
+    }
 }
