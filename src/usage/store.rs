@@ -857,10 +857,10 @@ impl UsageIndex {
         }
     }
 
-    /// The report made earlier for `key` (see `Deck::usage_report`) from exactly what this
-    /// index holds (nothing found changed since the cache was written), when one was kept.
-    /// What the last refresh skipped is this refresh's, not the kept one's.
-    pub fn remembered(&self, key: &str, now_ms: i64) -> Option<super::Report> {
+    /// The text of the report kept for `key` (see [`UsageIndex::remembered`]), when it was
+    /// made from exactly what this index holds (nothing found changed since the cache was
+    /// written) and not after `now_ms`.
+    pub(crate) fn kept_report(&self, key: &str, now_ms: i64) -> Option<&str> {
         if self.dirty {
             return None;
         }
@@ -869,25 +869,17 @@ impl UsageIndex {
             .memos
             .iter()
             .find(|m| m.key == key && m.body == body && m.at_ms <= now_ms)?;
-        let mut report: super::Report = serde_json::from_str(memo.report.get()).ok()?;
-        report.skipped_files = self.skipped.clone();
-        Some(report)
+        Some(memo.report.get())
     }
 
-    /// Keeps `report`, made for `key` at `now_ms` from what this index holds, in the cache's
-    /// head, so that the next run finding nothing changed prints it again. Not kept: a report
-    /// with an active block (time alone changes it), one made from an index the cache is
-    /// behind, one too big.
-    pub fn remember(&mut self, key: String, report: &super::Report, now_ms: i64) -> Result<()> {
+    /// Keeps the report `text` made for `key` at `now_ms` from what this index holds, in the
+    /// cache's head (see [`UsageIndex::remember`]); not when the cache is behind the index,
+    /// nor when it is too big.
+    pub(crate) fn keep_report(&mut self, key: String, text: String, now_ms: i64) -> Result<()> {
         let (Some(path), Some(body)) = (&self.cache_file, self.body) else {
             return Ok(());
         };
-        if self.dirty || report.active_block.is_some() {
-            return Ok(());
-        }
-        let text = serde_json::to_string(report).map_err(std::io::Error::other);
-        let text = text.context_io(|| "encoding a usage report".to_owned())?;
-        if text.len() > cache::MEMO_MAX {
+        if self.dirty || text.len() > cache::MEMO_MAX {
             return Ok(());
         }
         let raw = serde_json::value::RawValue::from_string(text).map_err(std::io::Error::other);
