@@ -103,49 +103,45 @@ pub async fn run(
     }
 }
 
-/// What the first rounds leave for the next: the first reads only the records, the second
-/// the agent states and metrics, the third the usage.
+/// What the first round leaves for the next: the first reads only the records, the second
+/// (at once) the agent states and metrics; the usage comes with the round after, when it is
+/// due anyway (as before the first round was split: a first read of the logs can take
+/// seconds, and a client's first request is answered before it).
 #[derive(Default)]
 struct Deferred {
-    next: Vec<Due>,
+    now: Option<Due>,
+    usage_later: bool,
 }
 
 impl Deferred {
     /// `due` with what was put off added; at the first round, all but the records put off.
     fn take(&mut self, mut due: Due, first: bool) -> Due {
-        if let Some(put_off) = (!self.next.is_empty()).then(|| self.next.remove(0)) {
-            due.agents |= put_off.agents;
-            due.metrics |= put_off.metrics;
-            due.usage |= put_off.usage;
-        }
         if first {
-            self.next = vec![
-                Due {
-                    agents: due.agents,
-                    metrics: due.metrics,
-                    ..Due::default()
-                },
-                Due {
-                    usage: due.usage,
-                    ..Due::default()
-                },
-            ];
+            self.now = Some(Due {
+                agents: due.agents,
+                metrics: due.metrics,
+                ..Due::default()
+            });
+            self.usage_later = due.usage;
             return Due {
                 records: due.records,
                 ..Due::default()
             };
         }
-        if due.usage && !self.next.is_empty() {
+        if let Some(put_off) = self.now.take() {
+            due.agents |= put_off.agents;
+            due.metrics |= put_off.metrics;
             // Not in the same round as the first agent states.
-            due.usage = false;
-            self.next.iter_mut().for_each(|d| d.usage = true);
+            self.usage_later |= std::mem::take(&mut due.usage);
+            return due;
         }
+        due.usage |= std::mem::take(&mut self.usage_later);
         due
     }
 
     /// Whether a round put off waits to be read at once.
     fn pending(&self) -> bool {
-        self.next.first().is_some_and(Due::any)
+        self.now.is_some_and(|d| d.any())
     }
 }
 
@@ -340,17 +336,25 @@ mod tests {
         assert!(deferred.pending(), "the next round is read at once");
         let second = deferred.take(Due::default(), false);
         assert!(second.agents && second.metrics && !second.usage && !second.records);
-        assert!(deferred.pending());
-        let third = deferred.take(Due::default(), false);
+        assert!(
+            !deferred.pending(),
+            "the usage waits for the next round due"
+        );
+        let agents = Due {
+            agents: true,
+            ..Due::default()
+        };
+        let third = deferred.take(agents, false);
         assert_eq!(
             third,
             Due {
+                agents: true,
                 usage: true,
                 ..Due::default()
             }
         );
-        assert!(!deferred.pending());
         // From then on, what is due is read as it comes.
+        assert_eq!(deferred.take(agents, false), agents);
         assert_eq!(deferred.take(all, false), all);
     }
 }
