@@ -116,7 +116,10 @@ impl Deck {
         );
         let exe = std::env::current_exe()
             .map_err(|e| DeckError::io("finding the sandbox-deck binary", e))?;
+        let wakeups = wake::Wakeups::default();
         Ok(Deck {
+            tmux_links: tmux_link::TmuxLinks::new(wakeups.clone()),
+            wakeups,
             registry: Registry::new(&paths),
             paths,
             config,
@@ -125,8 +128,6 @@ impl Deck {
             status_patterns: status::Patterns::builtin(),
             trackers: handle::Trackers::default(),
             host_sampler: std::sync::Mutex::new(None),
-            wakeups: wake::Wakeups::default(),
-            tmux_links: tmux_link::TmuxLinks::default(),
         })
     }
 
