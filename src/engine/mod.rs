@@ -93,7 +93,8 @@ pub struct Deck {
     host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
     /// What wakes a long-lived front end's workers before their timer (issue 15).
     wakeups: wake::Wakeups,
-    /// Kept control connections that survey the tmux servers without a process.
+    /// One control connection a tmux server: the watched panes' output, and the survey
+    /// without a process.
     tmux_links: tmux_link::TmuxLinks,
 }
 
