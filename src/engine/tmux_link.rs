@@ -318,7 +318,8 @@ fn output_sink(shared: &Arc<LinkShared>) -> OutputSink {
 }
 
 /// A session or window that came or went marks the link for tending and wakes the monitor
-/// at once; any notification makes the captures stale.
+/// at once; any notification but a few (see [`says_nothing_of_screens`]) makes the captures
+/// stale.
 fn change_sink(
     shared: &Arc<LinkShared>,
     wakeups: &Wakeups,
@@ -326,6 +327,11 @@ fn change_sink(
     let shared = Arc::clone(shared);
     let wakeups = wakeups.clone();
     Box::new(move |event| {
+        if let Event::Other(line) = event
+            && says_nothing_of_screens(line)
+        {
+            return;
+        }
         shared.epoch.fetch_add(1, Ordering::SeqCst);
         shared.dirty.store(true, Ordering::SeqCst);
         if matches!(
@@ -340,6 +346,79 @@ fn change_sink(
     })
 }
 
+/// Notifications that change no pane's screen nor which pane a session shows: a window's
+/// name following its pane's command (`automatic-rename`) must not make a hundred panes be
+/// captured again.
+fn says_nothing_of_screens(line: &str) -> bool {
+    let word = line.split(' ').next().unwrap_or("");
+    matches!(
+        word,
+        "%window-renamed"
+            | "%unlinked-window-renamed"
+            | "%pane-mode-changed"
+            | "%paste-buffer-changed"
+            | "%paste-buffer-deleted"
+            | "%client-session-changed"
+            | "%client-detached"
+            | "%message"
+            | "%config-error"
+            | "%continue"
+            | "%pause"
+    )
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_goes_to_the_session_that_has_the_pane_and_unknown_panes_mark_a_tending() {
+        let shared = Arc::new(LinkShared::default());
+        let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let target = |name: &'static str| {
+            let got = Arc::clone(&got);
+            Target::new(Box::new(move |_, data| {
+                lock(&got).push((name.to_owned(), data.to_vec()));
+            }))
+        };
+        let (api, web) = (target("api"), target("web"));
+        {
+            let mut routes = lock(&shared.routes);
+            routes.sessions = [("api".into(), Arc::clone(&api)), ("web".into(), web)].into();
+            routes.panes = [(0, "api".into()), (1, "web".into()), (2, "web".into())].into();
+            routes.join();
+        }
+        let mut sink = output_sink(&shared);
+        sink(2, b"w");
+        sink(0, b"a");
+        assert!(!shared.dirty.load(Ordering::SeqCst));
+        sink(7, b"?");
+        assert!(
+            shared.dirty.load(Ordering::SeqCst),
+            "a pane nobody knows yet"
+        );
+        assert_eq!(
+            *lock(&got),
+            [("web".into(), b"w".to_vec()), ("api".into(), b"a".to_vec())]
+        );
+        assert_eq!(api.changes(), 1);
+    }
+
+    #[test]
+    fn a_renamed_window_leaves_the_captures_alone_and_a_layout_change_does_not() {
+        let shared = Arc::new(LinkShared::default());
+        let wakeups = Wakeups::default();
+        let change = change_sink(&shared, &wakeups);
+        change(&Event::Other("%window-renamed @3 sleep".into()));
+        assert_eq!(shared.epoch.load(Ordering::SeqCst), 0);
+        change(&Event::Other("%layout-change @3 b25d,80x24,0,0,3".into()));
+        assert_eq!(shared.epoch.load(Ordering::SeqCst), 1);
+        assert_eq!(wakeups.count(Topic::Records), 0, "nothing came or went");
+        change(&Event::SessionsChanged);
+        assert_eq!(wakeups.count(Topic::Records), 1);
+    }
 }
