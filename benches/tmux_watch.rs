@@ -10,8 +10,8 @@
 //! - (c) one control client attached to a watch session with every session's window linked
 //!   into it (`link-window`): what the engine does now;
 //!
-//! first with a plain tmux (`-f /dev/null`), then with sandbox-deck's server config and,
-//! nobody watching, with each server option that could cost per output turned off.
+//! first with a plain tmux (an empty config), then with sandbox-deck's server config and,
+//! nobody watching, with each server option that could cost per output on and off.
 //!
 //! Every process it starts is ended by its pid (the clients) or by its socket (the server);
 //! the last line says whether any was left.
@@ -147,6 +147,13 @@ impl Server {
 
     fn end(&self) {
         let _ = self.run(&["kill-server"]);
+        // A server with a hundred panes takes a moment to exit on a busy machine.
+        for _ in 0..100 {
+            if sandbox_deck::host::process::stat(self.pid).is_none_or(|s| s.state == 'Z') {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -210,10 +217,13 @@ fn clients(
         std::thread::sleep(Duration::from_secs(1));
         let watch = server.cost(period);
         end_clients(&mut one);
+        std::thread::sleep(Duration::from_secs(1));
+        let again = server.cost(period);
         println!(
             "{what}: tmux server (a) nobody watching {none:.3} %, (b) {sessions} control clients \
              (one a session) {per_session:.3} %, (c) one control client on a watch session with \
-             {sessions} linked windows {watch:.3} % of a core"
+             {sessions} linked windows {watch:.3} %, (a) again (the windows still linked, no \
+             client) {again:.3} % of a core"
         );
         Ok(())
     })();
@@ -221,28 +231,30 @@ fn clients(
     result
 }
 
-/// Nobody watching, with our config, each option that could cost per output turned off in
-/// turn; the baseline measured again after each to see the drift.
+/// Nobody watching, with our config: each server option that could cost per output, on and
+/// off in turn (twice each, alternating, so a drift in the machine's load shows).
 fn options(base: &Path, conf: &Path, sessions: usize, period: Duration) -> Result<(), String> {
     let server = Server::start(base, conf, "options", sessions)?;
     let result = (|| {
-        let variants: [(&str, &[&str]); 3] = [
-            (
-                "automatic-rename off",
-                &["set-option", "-gw", "automatic-rename", "off"],
-            ),
-            (
-                "monitor-bell off",
-                &["set-option", "-gw", "monitor-bell", "off"],
-            ),
-            ("status off", &["set-option", "-g", "status", "off"]),
+        let variants: [(&str, &str, &str, &str); 3] = [
+            ("automatic-rename", "-gw", "on", "off"),
+            ("monitor-bell", "-gw", "on", "off"),
+            ("status", "-g", "on", "off"),
         ];
-        let base_cost = server.cost(period);
-        println!("sandbox-deck's config, nobody watching: {base_cost:.3} % of a core");
-        for (what, set) in variants {
-            server.run(set)?;
-            let cost = server.cost(period);
-            println!("  cumulatively + {what}: {cost:.3} %");
+        for (option, scope, on, off) in variants {
+            let mut costs = [0.0; 2];
+            for _ in 0..2 {
+                for (i, value) in [on, off].into_iter().enumerate() {
+                    server.run(&["set-option", scope, option, value])?;
+                    costs[i] += server.cost(period) / 2.0;
+                }
+            }
+            server.run(&["set-option", scope, option, on])?;
+            println!(
+                "sandbox-deck's config, nobody watching: {option} {on} {:.3} %, {off} {:.3} % of a \
+                 core (mean of two {period:?} periods each, alternating)",
+                costs[0], costs[1]
+            );
         }
         Ok(())
     })();
