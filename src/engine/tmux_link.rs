@@ -204,11 +204,12 @@ impl TmuxLinks {
                     .collect();
                 routes.join();
             }
-            // A watched session tmux did not list when last tended: new since.
-            let unseen = sessions
-                .iter()
-                .any(|(s, _)| !routes.panes.values().any(|p| p == s));
-            !same && unseen
+            // A newly watched session tmux did not list when last tended: new since.
+            !same && {
+                let seen: std::collections::HashSet<&str> =
+                    routes.panes.values().map(String::as_str).collect();
+                sessions.iter().any(|(s, _)| !seen.contains(s))
+            }
         };
         if changed {
             link.tend();
