@@ -525,21 +525,14 @@ fn verdict(ok: bool) -> &'static str {
 
 /// utime, stime, cutime and cstime of a process, in clock ticks (0 when it is gone).
 fn ticks(pid: u32, with_reaped: bool) -> u64 {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    let Some(rest) = text.rfind(')').map(|at| &text[at + 2..]) else {
-        return 0;
-    };
-    // After the command: state is field 3; utime 14, stime 15, cutime 16, cstime 17.
-    let fields: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let take = if with_reaped { 4 } else { 2 };
-    fields.iter().take(take).sum()
+    sandbox_deck::host::process::stat(pid).map_or(0, |stat| {
+        stat.cpu_ticks
+            + if with_reaped {
+                stat.reaped_children_ticks
+            } else {
+                0
+            }
+    })
 }
 
 /// Every descendant of `root` alive now.

@@ -130,6 +130,22 @@ pub enum DeckError {
         source: std::io::Error,
     },
 
+    /// TLS to an upstream could not be set up: its trusted roots or its configuration.
+    #[error("{what} failed: {source}")]
+    Tls {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A task of the engine's runtime ended without its answer (it panicked or was cancelled).
+    #[error("{what} failed: {source}")]
+    Task {
+        what: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+
     #[error("{what}: {why}")]
     InvalidArgument { what: String, why: String },
 
@@ -137,6 +153,15 @@ pub enum DeckError {
     /// said when it said anything.
     #[error("{host}: {detail}")]
     Remote { host: String, detail: String },
+
+    /// The command that reaches another host (ssh) could not be started.
+    #[error("{host}: starting {command:?} failed: {source}")]
+    RemoteStart {
+        host: String,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
 
     /// Another host's engine speaks another protocol version (`docs/protocol.md`, Versions).
     #[error(
@@ -219,10 +244,12 @@ impl DeckError {
             | DeckError::Namespace { .. }
             | DeckError::GitView { .. }
             | DeckError::Json { .. }
-            | DeckError::Os { .. } => "host",
+            | DeckError::Os { .. }
+            | DeckError::Task { .. }
+            | DeckError::Tls { .. } => "host",
             DeckError::InvalidArgument { .. } => "invalid_argument",
             DeckError::Io { .. } => "io",
-            DeckError::Remote { .. } => "remote",
+            DeckError::Remote { .. } | DeckError::RemoteStart { .. } => "remote",
             DeckError::ProtocolMismatch { .. } => "protocol_version",
             DeckError::Refused { kind, .. } => kind,
             DeckError::Api { kind, .. } => kind,
@@ -328,6 +355,23 @@ impl DeckError {
             source: source.into(),
         }
     }
+
+    /// The kernel's randomness refused us. getrandom's error (without its `std` feature) is
+    /// no `std::error::Error`: its errno is kept as the cause.
+    pub fn randomness(what: impl Into<String>, error: getrandom::Error) -> Self {
+        let source = error.raw_os_error().map_or_else(
+            || std::io::Error::other(error.to_string()),
+            std::io::Error::from_raw_os_error,
+        );
+        DeckError::os(what, source)
+    }
+
+    pub fn task(what: impl Into<String>, source: tokio::task::JoinError) -> Self {
+        DeckError::Task {
+            what: what.into(),
+            source,
+        }
+    }
 }
 
 impl From<seccompiler::BackendError> for DeckError {
@@ -397,6 +441,18 @@ mod tests {
 
     fn io_error() -> std::io::Error {
         std::io::Error::from_raw_os_error(libc::ENOENT)
+    }
+
+    /// A task that was cancelled before it answered.
+    fn join_error() -> tokio::task::JoinError {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let task = tokio::spawn(std::future::pending::<()>());
+            task.abort();
+            task.await.unwrap_err()
+        })
     }
 
     fn json_error() -> serde_json::Error {
@@ -503,6 +559,29 @@ mod tests {
                 "host",
             ),
             (DeckError::os("creating a pipe", io_error()), "host"),
+            (DeckError::task("finding the sandbox", join_error()), "host"),
+            (
+                DeckError::Tls {
+                    what: s("setting up TLS for the API"),
+                    source: Box::new(io_error()),
+                },
+                "host",
+            ),
+            (
+                DeckError::Remote {
+                    host: s("box"),
+                    detail: s("ssh: connection refused"),
+                },
+                "remote",
+            ),
+            (
+                DeckError::RemoteStart {
+                    host: s("box"),
+                    command: s("ssh"),
+                    source: io_error(),
+                },
+                "remote",
+            ),
             (
                 DeckError::InvalidArgument {
                     what: s("--since"),

@@ -108,6 +108,14 @@ impl From<SandboxName> for String {
     }
 }
 
+/// A map keyed by name is looked up with a name read off the wire (a frame's), before it
+/// is known to be valid: the hash and equality are the inner string's.
+impl std::borrow::Borrow<str> for SandboxName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for SandboxName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -68,19 +68,8 @@ pub fn key_to_frame(host: &TuiWorld, laptop: &TuiWorld, alias: &str, sandboxes: 
 /// CPU seconds and resident KiB of `pid` and of its descendants (a mirror's ssh clients).
 fn cost(pid: u32) -> ((f64, u64), (f64, u64)) {
     let of = |pid: u32| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15, the 12th and 13th after the name.
-        let cpu = (ticks(11) + ticks(12)) / 100.0;
+        let cpu =
+            sandbox_deck::host::process::stat(pid).map_or(0.0, |s| s.cpu_ticks as f64) / 100.0;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let rss = status
             .lines()

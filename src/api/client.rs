@@ -150,6 +150,7 @@ impl Client {
         {
             let mut pending = lock(&self.shared.pending);
             if let Some(why) = &pending.closed {
+                // `rx` is handed back below: this send cannot fail.
                 let _ = tx.send(Err(why.clone()));
                 return Reply { rx };
             }
@@ -164,6 +165,7 @@ impl Client {
             }
             Err(e) => {
                 if let Some(tx) = lock(&self.shared.pending).waiting.remove(&id) {
+                    // Only a caller that stopped waiting is gone: nobody to tell.
                     let _ = tx.send(Err(e));
                 }
             }
@@ -309,6 +311,7 @@ where
                 code: CloseCode::Protocol,
                 reason: "protocol version".into(),
             };
+            // The refusal is `e`; the close frame is a courtesy to an engine that may be gone.
             let _ = ws.close(Some(frame)).await;
             return Err(e);
         }
@@ -409,6 +412,7 @@ where
                     }
                 }
                 None => {
+                    // We are closing: an engine that does not answer the close is left.
                     let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
                     break ClientError::Closed { reason: "this client closed it".into() };
                 }
@@ -476,6 +480,7 @@ impl Shared {
             return;
         };
         if let Some(waiter) = lock(&self.pending).waiting.remove(&id) {
+            // A caller that stopped waiting has no use for the reply.
             let _ = waiter.send(result);
         }
     }
@@ -508,6 +513,7 @@ impl Shared {
                 wakeups.wake(topic);
             }
         }
+        // A broadcast with no subscriber (nobody follows events) refuses: nothing lost.
         let _ = self.events.send(event);
         Ok(())
     }
@@ -560,6 +566,7 @@ impl Shared {
             (why, std::mem::take(&mut pending.waiting))
         };
         for (_, waiter) in waiting {
+            // Only callers that stopped waiting are gone: nobody to tell.
             let _ = waiter.send(Err(why.clone()));
         }
         *lock(&self.watches) = Watches::default();

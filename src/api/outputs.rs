@@ -39,7 +39,7 @@ impl Outputs {
         let of = name.clone();
         let record = tokio::task::spawn_blocking(move || deck.show(of.as_str()))
             .await
-            .map_err(|e| DeckError::host("finding the sandbox", e.to_string()))??;
+            .map_err(|e| DeckError::task("finding the sandbox", e))??;
         if record.state != SandboxState::Running {
             return Err(DeckError::WrongState {
                 name: name.to_string(),

@@ -53,7 +53,7 @@ impl Previews {
         let of = name.clone();
         tokio::task::spawn_blocking(move || deck.show(of.as_str()))
             .await
-            .map_err(|e| DeckError::host("finding the sandbox", e.to_string()))??;
+            .map_err(|e| DeckError::task("finding the sandbox", e))??;
         let mut watches = lock(&self.watches);
         if let Some(watch) = watches.get_mut(&name) {
             watch.subscribers.insert(connection);

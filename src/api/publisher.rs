@@ -81,6 +81,7 @@ pub async fn run(
             }
         }
         if let Some(ready) = ready.take() {
+            // Nobody waits for the first round only when serve is already ending.
             let _ = ready.send(());
         }
         tokio::select! {

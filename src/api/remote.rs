@@ -394,9 +394,10 @@ fn older_engine(client: &Client, error: ClientError) -> DeckError {
     DeckError::api(
         "protocol_version",
         format!(
-            "the engine (sandbox-deck {}) is older than this client (sandbox-deck {}) and lacks what it needs ({error}): stop that engine (its pid is in the runtime dir's sandbox-deck/serve.pid) and open this one again",
+            "the engine (sandbox-deck {}) is older than this client (sandbox-deck {}) and lacks what it needs ({error}): stop that engine (its pid is in the runtime dir's sandbox-deck/{}) and open this one again",
             client.hello().engine,
             env!("CARGO_PKG_VERSION"),
+            crate::engine::service::PID_FILE_NAME,
         ),
     )
 }

@@ -81,7 +81,7 @@ impl Screens {
         let of = name.clone();
         let source = tokio::task::spawn_blocking(move || deck.subscribe_screen(&of))
             .await
-            .map_err(|e| DeckError::host("connecting to the screen", e.to_string()))??;
+            .map_err(|e| DeckError::task("connecting to the screen", e))??;
         let stop = CancellationToken::new();
         let mut watches = lock(&self.watches);
         if let Some(watch) = watches.get_mut(&name) {

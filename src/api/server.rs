@@ -150,8 +150,11 @@ pub async fn serve(
     }
     // Every client is told why (1001) before the engine goes.
     let closing = async { while connections.join_next().await.is_some() {} };
+    // Clients that do not close in time are cut off with the process.
     let _ = tokio::time::timeout(Duration::from_secs(3), closing).await;
-    let _ = publisher.await;
+    if let Err(e) = publisher.await {
+        tracing::warn!("the engine's publisher ended: {e}");
+    }
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::warn!("removing {}: {e}", path.display());
     }
@@ -448,5 +451,6 @@ async fn close<S: AsyncRead + AsyncWrite + Unpin>(
         code,
         reason: reason.into(),
     };
+    // The peer may be gone already: the connection ends either way.
     let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
 }

@@ -477,6 +477,7 @@ async fn answer(mut stream: TcpStream, refusal: &Refusal) {
     if stream.write_all(&refusal.response()).await.is_err() {
         return;
     }
+    // The answer is written; a peer that left takes no more, and the drain below ends.
     let _ = stream.shutdown().await;
     let drain = async {
         let mut sink = [0u8; 4096];
@@ -488,6 +489,7 @@ async fn answer(mut stream: TcpStream, refusal: &Refusal) {
             }
         }
     };
+    // A peer that keeps sending past a second is cut off: the answer was its to read.
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
 }
 

@@ -61,7 +61,7 @@ impl Watches {
 /// Senders by sandbox name, each with a key of its own.
 pub(super) struct Registry<T> {
     next_key: u64,
-    by_name: HashMap<String, Vec<(u64, T)>>,
+    by_name: HashMap<SandboxName, Vec<(u64, T)>>,
 }
 
 impl<T> Default for Registry<T> {
@@ -78,7 +78,7 @@ impl<T> Registry<T> {
         self.next_key += 1;
         let key = self.next_key;
         self.by_name
-            .entry(name.to_string())
+            .entry(name.clone())
             .or_default()
             .push((key, sender));
         key

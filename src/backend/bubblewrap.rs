@@ -208,7 +208,7 @@ pub fn plan(profile: &Profile, launch: &Launch) -> Plan {
         mounts.push(Mount::Bind(socket.clone(), socket));
         mounts.push(Mount::RoBind(
             display.xauthority.clone(),
-            launch.home.join(".Xauthority"),
+            launch.home.join(super::XAUTHORITY_IN_HOME),
         ));
     }
     let mut command = launch.command.clone();
@@ -356,31 +356,8 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
         "/dev".as_ref(),
     ]);
     for mount in &plan.mounts {
-        match mount {
-            Mount::RoBind(src, dst) => push(&["--ro-bind".as_ref(), src.as_ref(), dst.as_ref()]),
-            Mount::Bind(src, dst) => push(&["--bind".as_ref(), src.as_ref(), dst.as_ref()]),
-            Mount::DevBind(src, dst) => push(&["--dev-bind".as_ref(), src.as_ref(), dst.as_ref()]),
-            Mount::Symlink { target, link } => {
-                push(&["--symlink".as_ref(), target.as_ref(), link.as_ref()])
-            }
-            Mount::Tmpfs(path) => push(&["--tmpfs".as_ref(), path.as_ref()]),
-            Mount::Dir(path) => push(&["--dir".as_ref(), path.as_ref()]),
-            Mount::RoData { fd, path } => {
-                let fd = fd.to_string();
-                push(&["--ro-bind-data".as_ref(), fd.as_ref(), path.as_ref()])
-            }
-            Mount::ExecData { fd, path } => {
-                let fd = fd.to_string();
-                push(&[
-                    "--perms".as_ref(),
-                    "0555".as_ref(),
-                    "--ro-bind-data".as_ref(),
-                    fd.as_ref(),
-                    path.as_ref(),
-                ])
-            }
-            Mount::RemountRo(path) => push(&["--remount-ro".as_ref(), path.as_ref()]),
-        }
+        let mount = mount_argv(mount);
+        push(&mount.iter().map(OsString::as_os_str).collect::<Vec<_>>());
     }
     if plan.hardening {
         // As many as there are programs: a fd without its program would make bwrap fail.
@@ -392,6 +369,36 @@ pub fn argv(plan: &Plan) -> Vec<OsString> {
     push(&["--chdir".as_ref(), plan.chdir.as_ref(), "--".as_ref()]);
     args.extend(plan.command.iter().cloned());
     args
+}
+
+/// The bwrap arguments of one mount.
+fn mount_argv(mount: &Mount) -> Vec<OsString> {
+    let os = |items: &[&OsStr]| items.iter().map(|s| s.to_os_string()).collect();
+    match mount {
+        Mount::RoBind(src, dst) => os(&["--ro-bind".as_ref(), src.as_ref(), dst.as_ref()]),
+        Mount::Bind(src, dst) => os(&["--bind".as_ref(), src.as_ref(), dst.as_ref()]),
+        Mount::DevBind(src, dst) => os(&["--dev-bind".as_ref(), src.as_ref(), dst.as_ref()]),
+        Mount::Symlink { target, link } => {
+            os(&["--symlink".as_ref(), target.as_ref(), link.as_ref()])
+        }
+        Mount::Tmpfs(path) => os(&["--tmpfs".as_ref(), path.as_ref()]),
+        Mount::Dir(path) => os(&["--dir".as_ref(), path.as_ref()]),
+        Mount::RoData { fd, path } => {
+            let fd = fd.to_string();
+            os(&["--ro-bind-data".as_ref(), fd.as_ref(), path.as_ref()])
+        }
+        Mount::ExecData { fd, path } => {
+            let fd = fd.to_string();
+            os(&[
+                "--perms".as_ref(),
+                "0555".as_ref(),
+                "--ro-bind-data".as_ref(),
+                fd.as_ref(),
+                path.as_ref(),
+            ])
+        }
+        Mount::RemountRo(path) => os(&["--remount-ro".as_ref(), path.as_ref()]),
+    }
 }
 
 /// The bwrap process for a launch. Its own environment is cleared and rebuilt from the
@@ -430,6 +437,17 @@ pub fn command(
             }
         }
     }
+    fds.extend(data_fds(launch, egress)?);
+    command
+        .fd_mappings(fds)
+        .map_err(|e| DeckError::os("passing descriptors to bwrap", std::io::Error::other(e)))?;
+    Ok(command)
+}
+
+/// The descriptors bwrap reads besides the seccomp programs: the secrets file, the
+/// browser's wrapper and policy, and a proxy-mode sandbox's pipes and connect script.
+fn data_fds(launch: &Launch, egress: Option<BwrapFds>) -> Result<Vec<FdMapping>> {
+    let mut fds = Vec::new();
     if !launch.secrets.is_empty() {
         let mut text = String::new();
         for (key, value) in &launch.secrets {
@@ -475,10 +493,7 @@ pub fn command(
         }
         _ => {}
     }
-    command
-        .fd_mappings(fds)
-        .map_err(|e| DeckError::os("passing descriptors to bwrap", std::io::Error::other(e)))?;
-    Ok(command)
+    Ok(fds)
 }
 
 /// A pipe already holding `data`, read end returned (bwrap reads it to EOF).

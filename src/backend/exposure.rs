@@ -194,7 +194,7 @@ fn host_display(input: &ExposureInput<'_>, exposure: &mut Exposure) {
             let cookie = input
                 .var("XAUTHORITY")
                 .map(PathBuf::from)
-                .unwrap_or_else(|| input.home.join(".Xauthority"));
+                .unwrap_or_else(|| input.home.join(super::XAUTHORITY_IN_HOME));
             if cookie.exists() {
                 exposure.read_only.push(cookie.clone());
                 exposure

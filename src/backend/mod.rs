@@ -107,6 +107,10 @@ pub struct Launch {
 pub const STATUS_DIR: &str = "/run/sandbox-deck/status";
 pub const AGENT_SETTINGS: &str = "/run/sandbox-deck/hook-settings.json";
 
+/// X's default cookie file in a home: where a sandbox sees its display's cookie (and where
+/// the host user's is when `XAUTHORITY` is unset).
+pub const XAUTHORITY_IN_HOME: &str = ".Xauthority";
+
 /// Names of caller variables that may cross into a sandbox as they are.
 pub fn is_passthrough_var(key: &str) -> bool {
     matches!(key, "TERM" | "COLORTERM" | "LANG" | "LANGUAGE" | "TZ") || key.starts_with("LC_")
@@ -242,7 +246,7 @@ pub fn sandbox_env(input: &EnvInput<'_>) -> Vec<(String, String)> {
         env.push(("DISPLAY".into(), format!(":{}", display.number)));
         env.push((
             "XAUTHORITY".into(),
-            home.join(".Xauthority").display().to_string(),
+            home.join(XAUTHORITY_IN_HOME).display().to_string(),
         ));
     }
     if let Some(binary) = browser {

@@ -64,8 +64,9 @@ impl Credential {
         if let Some(dir) = path.parent() {
             crate::host::fs::make_private_dir(dir)?;
         }
-        let text = serde_json::to_vec(self)
-            .map_err(|e| DeckError::host("writing the credential", e.to_string()))?;
+        let text =
+            serde_json::to_vec(self).map_err(|e| DeckError::json("writing the credential", e))?;
+        // A mode is given only to a new file: the old one (if any, whatever its mode) goes.
         let _ = std::fs::remove_file(path);
         crate::host::fs::write_private(path, &text)
     }
@@ -79,7 +80,7 @@ impl Credential {
         };
         serde_json::from_slice(&text)
             .map(Some)
-            .map_err(|e| DeckError::host(format!("reading {}", path.display()), e.to_string()))
+            .map_err(|e| DeckError::json(format!("reading {}", path.display()), e))
     }
 
     pub fn remove(path: &Path) -> Result<bool> {
@@ -94,8 +95,7 @@ impl Credential {
 /// A new placeholder: random, and shaped like the real thing so the agent takes it.
 pub fn placeholder(kind: Kind) -> Result<String> {
     let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| DeckError::host("making a placeholder", e.to_string()))?;
+    getrandom::fill(&mut bytes).map_err(|e| DeckError::randomness("making a placeholder", e))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     Ok(match kind {
         Kind::OauthToken => format!("sk-ant-oat01-sandbox-deck-placeholder-{hex}"),

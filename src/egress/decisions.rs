@@ -79,16 +79,21 @@ impl DecisionLog {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
-        if size + line.len() as u64 > self.max_bytes {
-            let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
+        if size + line.len() as u64 > self.max_bytes
+            && let Err(e) = std::fs::rename(&self.path, self.path.with_extension("log.1"))
+        {
+            tracing::warn!("rotating the decision log {}: {e}", self.path.display());
         }
-        let file = std::fs::OpenOptions::new()
+        // The proxy decides the same with or without its log: a decision it could not write
+        // is in our log instead.
+        let written = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode_private()
-            .open(&self.path);
-        if let Ok(mut file) = file {
-            let _ = file.write_all(line.as_bytes());
+            .open(&self.path)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!("writing the decision log {}: {e}", self.path.display());
         }
     }
 }

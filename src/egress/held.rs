@@ -121,7 +121,12 @@ impl Holds {
         let entries =
             std::fs::read_dir(&dir).context_io(|| format!("reading {}", dir.display()))?;
         for entry in entries.flatten() {
-            let _ = std::fs::remove_file(entry.path());
+            if let Err(e) = std::fs::remove_file(entry.path()) {
+                tracing::warn!(
+                    "removing a stale held connection {}: {e}",
+                    entry.path().display()
+                );
+            }
         }
         Ok(Holds {
             dir,
@@ -193,7 +198,11 @@ impl Holds {
 
     fn remember(&self, rule: &str) {
         let mut session = self.session.write().unwrap_or_else(|p| p.into_inner());
-        let _ = session.extend_from(std::iter::once(rule));
+        // The answer's rule was parsed when the answer was written (`net allow`, the TUI):
+        // one that no longer parses only means no later connection is let through with it.
+        if let Err(e) = session.extend_from(std::iter::once(rule)) {
+            tracing::warn!("remembering {rule:?} for this session: {e}");
+        }
     }
 }
 
@@ -211,7 +220,7 @@ impl Slot<'_> {
     /// Written aside and renamed: a reader never sees half a file.
     fn publish(&self, held: &Held) -> Result<()> {
         let text = serde_json::to_vec(held)
-            .map_err(|e| DeckError::host("writing a held connection", e.to_string()))?;
+            .map_err(|e| DeckError::json("writing a held connection", e))?;
         let aside = self.path("json.new");
         crate::host::fs::write_private(&aside, &text)?;
         std::fs::rename(&aside, self.path("json")).context_io(|| format!("publishing {}", self.id))
@@ -225,6 +234,7 @@ impl Slot<'_> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
+        // Either may never have been written (no answer came): nothing to remove then.
         let _ = std::fs::remove_file(self.path("json"));
         let _ = std::fs::remove_file(self.path("answer"));
         self.holds.count.fetch_sub(1, Ordering::SeqCst);
@@ -255,8 +265,7 @@ pub fn answer(dir: &Path, id: &str, answer: &Answer) -> Result<()> {
             name: format!("held connection {id}"),
         });
     }
-    let text = serde_json::to_vec(answer)
-        .map_err(|e| DeckError::host("writing an answer", e.to_string()))?;
+    let text = serde_json::to_vec(answer).map_err(|e| DeckError::json("writing an answer", e))?;
     let aside = dir.join(format!("{id}.answer.new"));
     crate::host::fs::write_private(&aside, &text)?;
     std::fs::rename(&aside, dir.join(format!("{id}.answer")))

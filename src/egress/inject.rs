@@ -14,6 +14,7 @@ use rustls::pki_types::pem::PemObject;
 use subtle::ConstantTimeEq;
 
 use super::credential::{Credential, Kind};
+use crate::error::DeckError;
 
 /// What one sandbox's proxy injects, and where it sends the result.
 pub struct Injection {
@@ -36,27 +37,41 @@ impl std::fmt::Debug for Injection {
 }
 
 /// The host's trusted roots, and the PEM file `extra_ca` names (a gateway's own CA).
-pub fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+pub fn tls_config(extra_ca: Option<&Path>) -> Result<rustls::ClientConfig, DeckError> {
+    let tls = |what: String| {
+        move |e: rustls::pki_types::pem::Error| DeckError::Tls {
+            what,
+            source: Box::new(e),
+        }
+    };
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if let Some(path) = extra_ca {
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        let reading = || format!("reading {}", path.display());
+        let certs =
+            rustls::pki_types::CertificateDer::pem_file_iter(path).map_err(tls(reading()))?;
         for cert in certs {
-            let cert = cert.map_err(|e| format!("reading {}: {e}", path.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("a certificate in {}: {e}", path.display()))?;
+            let cert = cert.map_err(tls(reading()))?;
+            roots.add(cert).map_err(|e| DeckError::Tls {
+                what: format!("trusting a certificate in {}", path.display()),
+                source: Box::new(e),
+            })?;
         }
     }
     if roots.is_empty() {
-        return Err("no trusted certificate authority found on this host".into());
+        return Err(DeckError::host(
+            "setting up TLS for the API",
+            "no trusted certificate authority found on this host",
+        ));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| DeckError::Tls {
+            what: "setting up TLS for the API".into(),
+            source: Box::new(e),
+        })?
         .with_root_certificates(roots)
         .with_no_client_auth())
 }
@@ -115,6 +130,7 @@ pub async fn connect(
     let tcp = tokio::net::TcpStream::connect(address)
         .await
         .map_err(|e| format!("{address}: {e}"))?;
+    // Only the latency of small exchanges: not a reason to fail the request.
     let _ = tcp.set_nodelay(true);
     tokio_rustls::TlsConnector::from(injection.tls.clone())
         .connect(name, tcp)

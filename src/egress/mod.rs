@@ -142,14 +142,14 @@ impl Spec {
 
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_vec_pretty(self)
-            .map_err(|e| DeckError::host("writing the egress spec", e.to_string()))?;
+            .map_err(|e| DeckError::json("writing the egress spec", e))?;
         crate::host::fs::write_private(path, &text)
     }
 
     pub fn read(path: &Path) -> Result<Spec> {
         let text = std::fs::read(path).context_io(|| format!("reading {}", path.display()))?;
         serde_json::from_slice(&text)
-            .map_err(|e| DeckError::host(format!("reading {}", path.display()), e.to_string()))
+            .map_err(|e| DeckError::json(format!("reading {}", path.display()), e))
     }
 
     fn policy(&self, path: &Path) -> Result<proxy::Policy> {
@@ -201,8 +201,7 @@ impl ApiSpec {
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?)))
             .ok_or_else(|| DeckError::host("egress.api_upstream", "expected HOST:PORT"))?;
-        let tls = inject::tls_config(self.extra_ca.as_deref())
-            .map_err(|e| DeckError::host("setting up TLS for the API", e))?;
+        let tls = inject::tls_config(self.extra_ca.as_deref())?;
         Ok(inject::Injection {
             placeholder: self.placeholder.clone(),
             credential,

@@ -118,7 +118,9 @@ pub async fn serve(
         }));
     }
     for task in tasks {
-        let _ = task.await;
+        if let Err(e) = task.await {
+            tracing::warn!("a listener of the egress proxy ended: {e}");
+        }
     }
     Ok(())
 }
@@ -269,6 +271,7 @@ async fn open_upstream(
     for address in checked_addresses(target, policy).await? {
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => {
+                // Only the latency of small exchanges (see `serve`): not a reason to refuse.
                 let _ = stream.set_nodelay(true);
                 return Ok((stream, address));
             }
@@ -517,6 +520,7 @@ async fn answer<S: AsyncWrite + Unpin>(stream: &mut S, refusal: &Refusal) {
         refusal.status,
         body.len()
     );
+    // The refusal is in the decision log already; a client that left does not read it.
     let _ = stream.write_all(text.as_bytes()).await;
     let _ = stream.shutdown().await;
 }

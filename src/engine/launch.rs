@@ -540,12 +540,7 @@ impl Deck {
         });
         let mut secrets = backend::sandbox_secrets(&caller, &bw.secret_env, gh_token);
         network_env(record.network, api.as_ref(), &mut env, &mut secrets);
-        if let Some((key, _)) = secrets.iter().find(|(_, v)| v.contains('\n')) {
-            return Err(DeckError::host(
-                "passing secrets",
-                format!("{key} contains a newline, which the secrets file cannot carry"),
-            ));
-        }
+        refuse_multiline_secrets(&secrets)?;
         let launch = Launch {
             hostname: record.name.to_string(),
             project: record.project_dir.as_path().to_owned(),
@@ -564,11 +559,7 @@ impl Deck {
             status_dir: Some(status_dir),
             agent_settings: Some(agent_settings),
         };
-        let mut payload_env = launch.env.clone();
-        for (key, value) in &launch.secrets {
-            payload_env.retain(|(k, _)| k != key);
-            payload_env.push((key.clone(), value.clone()));
-        }
+        let payload_env = payload_env(&launch);
         // Last: once the proxy runs, nothing here may fail (it would wait for a bwrap that
         // never comes, until the pipes close with this process's Command).
         let pipes = match record.network {
@@ -755,6 +746,28 @@ fn network_env(
         secrets.retain(|(k, _)| !credential_var(k));
         env.extend(egress::credential::inside_env(*kind, placeholder));
     }
+}
+
+/// The secrets reach bwrap as `KEY=VALUE` lines: a value with a newline cannot be passed.
+fn refuse_multiline_secrets(secrets: &[(String, String)]) -> Result<()> {
+    match secrets.iter().find(|(_, v)| v.contains('\n')) {
+        Some((key, _)) => Err(DeckError::host(
+            "passing secrets",
+            format!("{key} contains a newline, which the secrets file cannot carry"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The environment the payload will have: the sandbox's, each secret in place of any
+/// variable of the same name (what a join needs to give a joining process).
+fn payload_env(launch: &Launch) -> Vec<(String, String)> {
+    let mut env = launch.env.clone();
+    for (key, value) in &launch.secrets {
+        env.retain(|(k, _)| k != key);
+        env.push((key.clone(), value.clone()));
+    }
+    env
 }
 
 /// This process's environment, for the sandbox's to be built from (never passed whole).

@@ -132,14 +132,19 @@ pub fn pin_init_namespaces(file: &Path, launcher: ProcRef) -> Result<()> {
     }
 }
 
+/// How long a join waits for the record of a sandbox's namespaces to appear.
+const PIN_WAIT: Duration = Duration::from_secs(15);
+
 /// Refuses a join when the sandbox's init is no longer in the namespaces it started in:
 /// something inside moved it, and would pick where the joined process lands. The error says
 /// why, for a message that goes on to tell the user to restart the sandbox. `path` is where
 /// [`pin_init_namespaces`] recorded them.
 pub fn check_pinned_namespaces(path: &Path, init: &ProcRef) -> std::result::Result<(), String> {
-    // A sandbox launched a moment ago may not have been pinned yet.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !path.exists() && Instant::now() < deadline {
+    // A sandbox launched a moment ago may not have been pinned yet; on a loaded machine the
+    // pinning thread can take seconds to run. Waiting longer costs nothing when all is well
+    // (the record is there), and the join still fails closed after it.
+    let deadline = Instant::now() + PIN_WAIT;
+    while !path.exists() && init.is_alive() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let recorded: Vec<(String, u64, u64)> = std::fs::read(path)

@@ -75,14 +75,7 @@ pub fn args(spec: &XvfbSpec, number: u32) -> Vec<String> {
 /// the server loads every entry of its `-auth` file regardless of number.
 pub fn write_cookie(path: &Path) -> Result<()> {
     let mut cookie = [0u8; 16];
-    getrandom::fill(&mut cookie).map_err(|e| {
-        // Without getrandom's `std` feature its error is no `std::error::Error`: keep the errno.
-        let source = e.raw_os_error().map_or_else(
-            || std::io::Error::other(e.to_string()),
-            std::io::Error::from_raw_os_error,
-        );
-        DeckError::os("generating an X cookie", source)
-    })?;
+    getrandom::fill(&mut cookie).map_err(|e| DeckError::randomness("generating an X cookie", e))?;
     let mut entry = 0xFFFFu16.to_be_bytes().to_vec(); // FamilyWild
     for field in [&b""[..], b"", b"MIT-MAGIC-COOKIE-1", &cookie] {
         entry.extend_from_slice(&(field.len() as u16).to_be_bytes());

@@ -68,9 +68,10 @@ impl Tunnel {
                 command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(Into::into));
             }
         }
-        let mut child = command.spawn().map_err(|e| DeckError::Remote {
+        let mut child = command.spawn().map_err(|source| DeckError::RemoteStart {
             host: destination.to_string(),
-            detail: format!("starting {:?} failed: {e}", ssh.words()[0]),
+            command: ssh.words()[0].clone(),
+            source,
         })?;
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -131,6 +132,8 @@ impl Tunnel {
 
     /// Ends ssh now (the connection with it).
     pub async fn close(mut self) {
+        // An ssh that has exited already cannot be killed, and one that will not be reaped in
+        // time is reaped by tokio later (`kill_on_drop`): nothing to report either way.
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(EXIT_GRACE, self.child.wait()).await;
     }

@@ -161,6 +161,7 @@ impl Feed {
             tokio::task::spawn_blocking(move || graphics.encode(&frame, cells, image_id)).await;
         if let Ok(Ok(image)) = encoded {
             let id = self.id.clone();
+            // The receiver is gone only when the TUI is quitting.
             let _ = self.tx.send(Action::ScreenFrame { id, image });
         }
     }

@@ -472,7 +472,17 @@ fn decided(log: &str, host: &str, allowed: bool) -> bool {
 /// host is refused at once.)
 #[test]
 fn chromium_in_a_proxy_sandbox_browses_under_the_allowlist() {
-    if !prerequisites(TOOLS) {
+    browses_under_the_allowlist(false);
+}
+
+/// The same as `nobody`: bwrap in an unprivileged user namespace, the proxy that user's too.
+#[test]
+fn chromium_in_a_proxy_sandbox_browses_under_the_allowlist_as_nobody() {
+    browses_under_the_allowlist(true);
+}
+
+fn browses_under_the_allowlist(nobody: bool) {
+    if !prerequisites(TOOLS) || (nobody && !common::can_drop_to_nobody()) {
         return;
     }
     let world = World::new();
@@ -496,10 +506,17 @@ fn chromium_in_a_proxy_sandbox_browses_under_the_allowlist() {
         ),
     )
     .unwrap();
+    if nobody {
+        drop(world.as_nobody());
+    }
     let run = |args: &[&str]| {
         let mut c = world.command();
         c.args(args);
-        c
+        if nobody {
+            common::nobody_command(&c)
+        } else {
+            c
+        }
     };
     let open = |name: &str, host: &str| -> Value {
         let url = format!("http://{host}:{port}/page");

@@ -10,16 +10,18 @@ use crate::common::*;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub(crate) const TOOLS: &[&str] = &["bwrap", "python3", "curl"];
 
-/// Run inside: raw requests to the proxy and direct connects, one `label=result` a line.
+/// Run inside: raw requests to the proxy, direct connects, route lookups, unix sockets (a
+/// leading `@`: abstract) and files, one `label=result` a line. The same cases run on the
+/// host are the controls.
 const PROBE: &str = r#"
-import errno, json, socket, sys
+import errno, json, os, socket, sys
 
 def ename(n):
     return errno.errorcode.get(n, str(n))
@@ -68,11 +70,54 @@ def udp(label, host, port):
     except OSError as e:
         print(f"{label}={ename(e.errno) if e.errno else 'timeout'}", flush=True)
 
+def route(label, host, port):
+    # connect() on a datagram socket only looks the route up: no packet leaves.
+    try:
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect((host, int(port)))
+        print(f"{label}=ok", flush=True)
+    except OSError as e:
+        print(f"{label}={ename(e.errno)}", flush=True)
+
+def unix(label, path):
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(3)
+        path = os.path.expandvars(path)
+        s.connect("\0" + path[1:] if path.startswith("@") else path)
+        print(f"{label}=ok", flush=True)
+    except OSError as e:
+        print(f"{label}={ename(e.errno) if e.errno else 'timeout'}", flush=True)
+
+def read(label, path, needle):
+    try:
+        data = open(path, "rb").read()
+        print(f"{label}={'found' if needle.encode() in data else 'read'}", flush=True)
+    except OSError as e:
+        print(f"{label}={ename(e.errno)}", flush=True)
+
+def write(label, path, text):
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+        print(f"{label}=ok", flush=True)
+    except OSError as e:
+        print(f"{label}={ename(e.errno)}", flush=True)
+
+def listdir(label, path):
+    try:
+        os.listdir(path)
+        print(f"{label}=ok", flush=True)
+    except OSError as e:
+        print(f"{label}={ename(e.errno)}", flush=True)
+
 cases = json.load(open(sys.argv[1]))
 for case in cases:
     kind = case[0]
     if kind == "raw":
         raw(*case[1:])
+    elif kind in ("route", "unix", "read", "write", "listdir"):
+        globals()[kind](*case[1:])
     elif kind == "tcp":
         tcp(case[1], case[2], case[3])
     elif kind == "tcp6":
@@ -81,8 +126,9 @@ for case in cases:
         udp(*case[1:])
 "#;
 
-/// A DNS server on 127.0.0.1 that answers A questions from a table (NXDOMAIN otherwise) and
-/// records every name asked.
+/// A DNS server on 127.0.0.1 that answers A and AAAA questions from a table (NXDOMAIN for a
+/// name not in it, an empty answer for a type it has no address of) and records every name
+/// asked.
 pub(crate) struct DnsStub {
     pub(crate) port: u16,
     asked: Arc<Mutex<Vec<String>>>,
@@ -90,11 +136,20 @@ pub(crate) struct DnsStub {
 
 impl DnsStub {
     pub(crate) fn start(table: &[(&str, [u8; 4])]) -> DnsStub {
+        let table: Vec<(&str, IpAddr)> =
+            table.iter().map(|(n, a)| (*n, IpAddr::from(*a))).collect();
+        DnsStub::start_with(&table)
+    }
+
+    /// The same with IPv6 addresses too: a name may have several, of both families.
+    pub(crate) fn start_with(table: &[(&str, IpAddr)]) -> DnsStub {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         let asked = Arc::new(Mutex::new(Vec::new()));
-        let table: BTreeMap<String, [u8; 4]> =
-            table.iter().map(|(n, a)| (n.to_string(), *a)).collect();
+        let mut names: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
+        for (name, address) in table {
+            names.entry(name.to_string()).or_default().push(*address);
+        }
         let log = asked.clone();
         // Ends with the test process (a thread, nothing to kill).
         std::thread::spawn(move || {
@@ -109,15 +164,25 @@ impl DnsStub {
                 let mut reply = packet[..end + 4].to_vec();
                 reply[2] = 0x81;
                 reply[3] = 0x80;
-                match (table.get(&name), qtype) {
-                    (Some(address), 1) => {
-                        reply[7] = 1;
-                        reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 4]);
-                        reply.extend_from_slice(address);
-                    }
-                    (Some(_), _) => {}
-                    (None, _) => reply[3] = 0x83,
+                let Some(addresses) = names.get(&name) else {
+                    reply[3] = 0x83;
+                    let _ = socket.send_to(&reply, from);
+                    continue;
+                };
+                let mut count = 0u8;
+                for address in addresses {
+                    let data = match (address, qtype) {
+                        (IpAddr::V4(v4), 1) => v4.octets().to_vec(),
+                        (IpAddr::V6(v6), 28) => v6.octets().to_vec(),
+                        _ => continue,
+                    };
+                    let [high, low] = qtype.to_be_bytes();
+                    reply.extend_from_slice(&[0xc0, 12, high, low, 0, 1, 0, 0, 0, 5, 0]);
+                    reply.push(data.len() as u8);
+                    reply.extend_from_slice(&data);
+                    count += 1;
                 }
+                reply[7] = count;
                 let _ = socket.send_to(&reply, from);
             }
         });
@@ -198,17 +263,27 @@ pub(crate) struct Egress {
     upstream: Upstream,
     /// A listener on the host's 127.0.0.1 that nothing may reach through the proxy.
     inward: TcpListener,
+    /// Sandboxes are launched as `nobody` (the world handed to it) instead of the caller.
+    nobody: bool,
 }
 
 impl Egress {
     pub(crate) fn new(name: &str) -> Egress {
+        Egress::new_as(name, false, &[])
+    }
+
+    /// The same world for `nobody` (when `nobody`: handed to it, and every sandbox launched as
+    /// it), the stub answering `more_dns` too.
+    pub(crate) fn new_as(name: &str, nobody: bool, more_dns: &[(&str, IpAddr)]) -> Egress {
         let world = World::new();
         let project = world.project(name);
-        let dns = DnsStub::start(&[
-            ("upstream.test", [127, 0, 0, 2]),
-            ("rebind.test", [127, 0, 0, 1]),
-            ("a.wild.test", [127, 0, 0, 1]),
-        ]);
+        let mut table: Vec<(&str, IpAddr)> = vec![
+            ("upstream.test", [127, 0, 0, 2].into()),
+            ("rebind.test", [127, 0, 0, 1].into()),
+            ("a.wild.test", [127, 0, 0, 1].into()),
+        ];
+        table.extend_from_slice(more_dns);
+        let dns = DnsStub::start_with(&table);
         let upstream = Upstream::start("127.0.0.2");
         let inward = TcpListener::bind("127.0.0.1:0").unwrap();
         let e = Egress {
@@ -217,9 +292,31 @@ impl Egress {
             dns,
             upstream,
             inward,
+            nobody,
         };
         e.write_config(&[]);
+        if nobody {
+            drop(e.world.as_nobody());
+        }
         e
+    }
+
+    /// `sandbox-deck ARGS` as this world's user, to the end.
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
+        self.deck()
+            .args(args)
+            .output()
+            .expect("running sandbox-deck")
+    }
+
+    /// `sandbox-deck` as this world's user.
+    pub(crate) fn deck(&self) -> std::process::Command {
+        let own = self.world.command();
+        if self.nobody {
+            nobody_command(&own)
+        } else {
+            own
+        }
     }
 
     pub(crate) fn port(&self) -> u16 {
@@ -262,7 +359,7 @@ impl Egress {
 
     /// A proxy-mode shell sandbox of this project that runs `body` (sh), not started yet.
     pub(crate) fn proxy_shell(&self, body: &str) -> std::process::Command {
-        let mut command = self.world.command();
+        let mut command = self.deck();
         command
             .args(["launch", "bubblewrap", "--new"])
             .arg(&self.project)
@@ -282,8 +379,7 @@ impl Egress {
         let done = self.project.join(format!(".done-{tag}"));
         let go = self.project.join(format!(".go-{tag}"));
         let child = self
-            .world
-            .command()
+            .deck()
             .args(["launch", "bubblewrap", "--new"])
             .arg(&self.project)
             .args(["--shell", "--network", "proxy"])
@@ -595,18 +691,27 @@ fn parser_differentials_and_suffix_confusion_are_refused() {
 
 #[test]
 fn one_sandboxs_listener_serves_only_its_own_policy() {
-    if !prerequisites(TOOLS) {
+    own_policy_only(false);
+}
+
+/// The same as `nobody`: both sandboxes and both proxies that user's.
+#[test]
+fn one_sandboxs_listener_serves_only_its_own_policy_as_nobody() {
+    own_policy_only(true);
+}
+
+fn own_policy_only(nobody: bool) {
+    if !prerequisites(TOOLS) || (nobody && !can_drop_to_nobody()) {
         return;
     }
-    let e = Egress::new("egress-two");
+    let e = Egress::new_as("egress-two", nobody, &[]);
     // A second upstream that only sandbox A's own rule (--allow) lets through.
     let second = Upstream::start("127.0.0.2");
     let extra = format!("upstream.test:{}", second.port);
     let ready = e.project.join("a-ready");
     let go = e.project.join("a-go");
     let mut a = e
-        .world
-        .command()
+        .deck()
         .args(["launch", "bubblewrap", "--new"])
         .arg(&e.project)
         .args([
@@ -638,7 +743,7 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
             serde_json::json!([["raw", "extra", request, "upstream.test"]]).to_string(),
         )
         .unwrap();
-        let mut command = e.world.command();
+        let mut command = e.deck();
         command.args(["launch", "bubblewrap"]);
         if new {
             command.arg("--new");
@@ -656,7 +761,11 @@ fn one_sandboxs_listener_serves_only_its_own_policy() {
         }
     };
     // B, a sandbox of its own: its 127.0.0.1:3128 is its own proxy, without A's rule.
-    let b = probe(&e.world.project("egress-two-b"), true);
+    let b_project = e.world.project("egress-two-b");
+    if nobody {
+        std::os::unix::fs::chown(&b_project, Some(65534), Some(65534)).unwrap();
+    }
+    let b = probe(&b_project, true);
     // Control: joining A (same project, no --new) reaches A's proxy, which lets it through.
     let joined_a = probe(&e.project, false);
     std::fs::write(&go, "").unwrap();
@@ -1094,3 +1203,6 @@ fn a_flood_of_idle_connections_stays_bounded() {
     // Control: the flood was real, the proxy took as many as it serves.
     assert!(open_fds >= 200, "{open_fds} descriptors");
 }
+
+/// The same attacks from the attacker's side, as root and as `nobody`.
+mod users;

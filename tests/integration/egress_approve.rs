@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// The connections `net NAME --json` lists as held.
 fn held(e: &Egress, name: &str) -> Vec<serde_json::Value> {
-    let out = e.world.run(&["--json", "net", name]);
+    let out = e.run(&["--json", "net", name]);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -37,7 +37,7 @@ fn result(step: &Path) -> String {
 }
 
 fn net(e: &Egress, args: &[&str]) -> String {
-    let out = e.world.run(&[&["net"], args].concat());
+    let out = e.run(&[&["net"], args].concat());
     assert!(
         out.status.success(),
         "net {args:?}: {}",
@@ -70,10 +70,20 @@ fn sandbox(e: &Egress, steps: &[String]) -> (Guarded, Vec<PathBuf>) {
 
 #[test]
 fn a_held_connection_is_allowed_once_denied_for_the_session_or_always() {
-    if !prerequisites(TOOLS) {
+    held_and_answered(false);
+}
+
+/// The same as `nobody`: its proxy, its CLI and its files, the answers through them.
+#[test]
+fn a_held_connection_is_allowed_once_denied_for_the_session_or_always_as_nobody() {
+    held_and_answered(true);
+}
+
+fn held_and_answered(nobody: bool) {
+    if !prerequisites(TOOLS) || (nobody && !can_drop_to_nobody()) {
         return;
     }
-    let e = Egress::new("egress-held");
+    let e = Egress::new_as("egress-held", nobody, &[]);
     e.write_config_with(&[], "hold_seconds = 30\nhold_max = 4\n");
     let (first, second) = (Upstream::start("127.0.0.2"), Upstream::start("127.0.0.2"));
     let rule = format!("upstream.test:{}", first.port);
@@ -110,7 +120,7 @@ fn a_held_connection_is_allowed_once_denied_for_the_session_or_always() {
         assert_eq!(mode, 0o600, "{}", file.path().display());
     }
     // --once with nothing matching held is an error, the held one stays.
-    let wrong = e.world.run(&["net", name, "allow", &other, "--once"]);
+    let wrong = e.run(&["net", name, "allow", &other, "--once"]);
     assert!(!wrong.status.success());
     net(&e, &[name, "allow", &rule, "--once"]);
     assert_eq!(result(&r[0]), "200");
@@ -132,13 +142,13 @@ fn a_held_connection_is_allowed_once_denied_for_the_session_or_always() {
     assert!(said.contains(&other), "{said}");
     assert_eq!(result(&r[4]), "200");
     assert_eq!(result(&r[5]), "200");
-    let record = e.world.run(&["--json", "show", name]);
+    let record = e.run(&["--json", "show", name]);
     let record = String::from_utf8_lossy(&record.stdout).to_string();
     assert!(record.contains(&other), "always is in the record: {record}");
     assert!(!record.contains(&format!("\"{rule}\"")), "{record}");
 
     let log = e.decisions();
-    let stop = e.world.run(&["stop", name]);
+    let stop = e.run(&["stop", name]);
     assert!(stop.status.success());
     drop(child);
     for (answer, count) in [("once", 1), ("session", 1), ("always", 1)] {
@@ -189,7 +199,7 @@ fn unanswered_connections_time_out_and_a_flood_of_them_stays_bounded() {
     let codes = std::fs::read_to_string(&done).unwrap();
     let log = e.decisions();
     let left = held(&e, name);
-    let stop = e.world.run(&["stop", name]);
+    let stop = e.run(&["stop", name]);
     assert!(stop.status.success());
     drop(child);
     assert_eq!(codes.lines().filter(|c| *c == "403").count(), 10, "{codes}");
@@ -221,7 +231,7 @@ fn a_client_that_gives_up_while_held_frees_its_place_at_once() {
         left.is_empty()
     });
     let log = e.decisions();
-    let stop = e.world.run(&["stop", name]);
+    let stop = e.run(&["stop", name]);
     assert!(stop.status.success());
     drop(child);
     assert!(log.contains("the client left while held"), "{log}");
@@ -269,7 +279,7 @@ fn the_browser_inside_goes_through_the_proxy_and_an_unlisted_host_is_held() {
     net(&e, &[name, "allow", &unlisted, "--once"]);
     wait_for("the browser", Duration::from_secs(90), || done.exists());
     let text = std::fs::read_to_string(&done).unwrap();
-    let stop = e.world.run(&["stop", name]);
+    let stop = e.run(&["stop", name]);
     assert!(stop.status.success());
     drop(child);
     assert!(text.contains("listed=1"), "{text}");

@@ -3150,8 +3150,7 @@ fn git_12_links_replanted_in_refs_while_the_sandbox_runs_carry_no_host_write() {
             .launch_shell(&script)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .spawn_guarded();
         std::thread::sleep(Duration::from_millis(1500));
         for i in 0..10 {
             lab.host_sh(&lab.project, &format!("git tag -f host-tag-{i}"));
@@ -3289,8 +3288,7 @@ fn git_14_a_fifo_planted_as_a_ref_does_not_hang_the_hosts_git() {
             .launch_shell(&script)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .spawn_guarded();
         std::thread::sleep(Duration::from_millis(2000));
         let planted = lab.project.join(".git/refs/heads/main");
         let was_fifo = std::fs::symlink_metadata(&planted)
@@ -3437,12 +3435,26 @@ impl RecordedTerminal {
     }
 
     fn end(mut self) -> String {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = self.child.wait();
+        self.stop();
         self.text()
+    }
+
+    /// Ends the attached client by pid (once: a second call finds it reaped).
+    fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A failed assertion never leaves the attached client running.
+impl Drop for RecordedTerminal {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -3732,11 +3744,10 @@ fn host_helpers_get_an_allowlisted_environment(nobody: bool) {
     }
     // Negative control: a process started from the same environment without the allowlist
     // carries the token, and reading it this way finds it.
-    let mut plain = Command::new("sleep")
+    let plain = Command::new("sleep")
         .arg("30")
         .env("GH_TOKEN", &token)
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     // comm changes before the new environ is in place: poll until exec is complete.
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut leaked = false;
@@ -3744,8 +3755,7 @@ fn host_helpers_get_an_allowlisted_environment(nobody: bool) {
         leaked = environ_of(plain.id()).iter().any(|v| v.contains(&token));
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = plain.kill();
-    let _ = plain.wait();
+    drop(plain);
     assert!(leaked, "the probe finds a token a process inherited");
 }
 
@@ -3895,12 +3905,10 @@ fn grabbed_display_reads_screen_busy(nobody: bool) {
         .env("XAUTHORITY", &cookie)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     std::thread::sleep(Duration::from_secs(3));
     let hung = plain.try_wait().unwrap().is_none();
-    let _ = plain.kill();
-    let _ = plain.wait();
+    drop(plain);
     assert!(
         hung,
         "xdpyinfo finished on a grabbed display: the grab did not hold"

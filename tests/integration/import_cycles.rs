@@ -5,8 +5,9 @@
 //! - **Between top-level modules** (`src/<top>.rs` or `src/<top>/`): every reference from
 //!   one to another (`use crate::…`, an inline `crate::…` path, `super::…` that leaves the
 //!   module) is an edge; the graph must have no cycle.
-//! - **Inside a directory module** (`src/<top>/`): its direct submodules (`src/<top>/<sub>.rs`
-//!   or `src/<top>/<sub>/`, deeper files folded into `<sub>`) and its `mod.rs` are the nodes.
+//! - **Inside a directory module, at every depth** (`src/<top>/`, `src/<top>/<sub>/`, …): its
+//!   direct submodules (`<sub>.rs` or `<sub>/`, deeper files folded into `<sub>`) and its
+//!   `mod.rs` are the nodes.
 //!   A submodule may use what `mod.rs` defines, and `mod.rs` declares and re-exports its
 //!   submodules, so edges from `mod.rs` down to a submodule are not counted: what must not
 //!   happen is two siblings needing each other (directly or through others). A path through a
@@ -121,6 +122,34 @@ fn a_planted_circle_between_siblings_is_found_and_mod_rs_is_not_one() {
 }
 
 #[test]
+fn a_planted_circle_two_levels_down_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path();
+    write(src, "lib.rs", "pub mod tui;\n");
+    write(src, "tui/mod.rs", "pub mod update;\npub mod state;\n");
+    write(src, "tui/state.rs", "pub struct State;\n");
+    write(src, "tui/update/mod.rs", "mod table;\nmod form;\n");
+    // Both only need their parent's siblings and each other: the circle is one level down.
+    write(
+        src,
+        "tui/update/table.rs",
+        "use crate::tui::state::State;\nuse super::form::open;\npub fn draw() {}\n",
+    );
+    write(
+        src,
+        "tui/update/form.rs",
+        "pub fn open() { super::table::draw() }\n",
+    );
+    let found = check(src);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].scope, "tui::update");
+    assert_eq!(
+        found[0].members,
+        ["tui::update::form", "tui::update::table"]
+    );
+}
+
+#[test]
 fn comments_strings_and_test_code_are_not_imports() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path();
@@ -192,45 +221,42 @@ fn check(src: &Path) -> Vec<Cycle> {
     let files = load(src);
     let modules: BTreeSet<ModPath> = files.iter().map(|f| f.module.clone()).collect();
     let reexports = reexports(&files, &modules);
-    let mut top = Graph::new();
-    let mut inner: BTreeMap<String, Graph> = BTreeMap::new();
+    // By scope (`crate`, or the module whose children these are): its graph.
+    let mut graphs: BTreeMap<String, Graph> = BTreeMap::new();
     for file in &files {
-        let Some(from) = node(&file.module) else {
+        let from = &file.module;
+        if from.is_empty() {
             continue;
-        };
+        }
         for (path, line) in paths(&file.tokens) {
-            let Some(target) = resolve(&file.module, &path, &modules, &reexports) else {
+            let Some(to) = resolve(from, &path, &modules, &reexports) else {
                 continue;
             };
-            let Some(to) = node(&target) else { continue };
-            let place = format!("{}:{line}", file.name);
-            if from[0] != to[0] {
-                top.entry(from[0].clone())
-                    .or_default()
-                    .entry(to[0].clone())
-                    .or_insert(place);
-            } else if from != to && from.len() == 2 {
-                // A submodule to a sibling or to its mod.rs; mod.rs down is not counted.
-                inner
-                    .entry(from[0].clone())
-                    .or_default()
-                    .entry(from.join("::"))
-                    .or_default()
-                    .entry(to.join("::"))
-                    .or_insert(place);
+            let shared = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+            // Inside itself, or a module's own submodule (`mod.rs` down): not counted.
+            if shared == from.len() {
+                continue;
             }
+            let scope = if shared == 0 {
+                String::from("crate")
+            } else {
+                from[..shared].join("::")
+            };
+            // Up to the scope's own `mod.rs`, or across to a sibling (deeper files folded).
+            let target = &to[..to.len().min(shared + 1)];
+            graphs
+                .entry(scope)
+                .or_default()
+                .entry(from[..=shared].join("::"))
+                .or_default()
+                .entry(target.join("::"))
+                .or_insert_with(|| format!("{}:{line}", file.name));
         }
     }
-    let mut found = cycles("crate", &top);
-    for (scope, graph) in &inner {
-        found.extend(cycles(scope, graph));
-    }
-    found
-}
-
-/// The node a module belongs to: its first two segments (the crate root has none).
-fn node(module: &[String]) -> Option<ModPath> {
-    (!module.is_empty()).then(|| module.iter().take(2).cloned().collect())
+    graphs
+        .iter()
+        .flat_map(|(scope, graph)| cycles(scope, graph))
+        .collect()
 }
 
 fn load(src: &Path) -> Vec<SourceFile> {

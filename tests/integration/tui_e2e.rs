@@ -337,16 +337,16 @@ fn benchmark_idle_cpu_and_key_to_frame_latency() {
         )
         .args(["-update", "1", "-geometry", "600x600+300+100"])
         .stderr(std::process::Stdio::null())
-        .spawn();
-    if let Ok(mut clock) = clock {
+        .spawn()
+        .map(crate::common::Guarded::from);
+    if let Ok(clock) = clock {
         world.keys(&["g", "["]);
         world.wait_for("the Screen tab", |s| s.contains('▀') || s.contains('▄'));
         let screen = cpu_percent_over(pid, seconds);
         println!(
             "{seconds}s with one live screen (xclock) in the Screen tab at 1 fps, half blocks: {screen:.2} % of one core"
         );
-        let _ = clock.kill();
-        let _ = clock.wait();
+        drop(clock);
     } else {
         println!("xclock is missing: the live screen was not measured");
     }

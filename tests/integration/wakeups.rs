@@ -143,6 +143,11 @@ fn a_killed_session_wakes_the_monitor_at_once() {
     });
 }
 
+/// The scale: a hundred sandboxes (`BURST_SANDBOXES` sets fewer for a quick run).
+const BURST_DEFAULT: usize = 100;
+/// Sandboxes created at once: the registry takes one writer at a time, the rest overlaps.
+const CREATE_PARALLEL: usize = 4;
+
 #[test]
 fn a_burst_of_sandboxes_asking_at_once_notifies_once_per_sandbox() {
     if !tui_prerequisites() {
@@ -151,7 +156,7 @@ fn a_burst_of_sandboxes_asking_at_once_notifies_once_per_sandbox() {
     let count: usize = std::env::var("BURST_SANDBOXES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(BURST_DEFAULT);
     let world = TuiWorld::new();
     // Every agent waits for a file in its project dir (its working dir), then prints a
     // burst of output ending in Claude Code's permission dialog.
@@ -172,20 +177,21 @@ fn a_burst_of_sandboxes_asking_at_once_notifies_once_per_sandbox() {
         toml_string(&agent)
     ));
     let names: Vec<String> = (0..count).map(|i| format!("b{i}")).collect();
-    for name in &names {
-        let dir = world.project(name);
-        let out = world.deck(&["create", &dir.to_string_lossy(), "--name", name]);
-        assert!(out.status.success(), "create {name}: {}", stderr(&out));
-    }
+    create_all(&world, &names);
     world.start_tui();
-    world.wait_for("the table", |s| {
+    let table = Duration::from_secs(30 + count as u64);
+    wait_for_screen(&world, "the table", table, |s| {
         s.contains(&format!("Sandboxes {count}/{count}"))
     });
     for name in &names {
         std::fs::write(world.project(name).join("go"), "").unwrap();
     }
-    world.wait_for("every sandbox waiting", |s| {
-        names.iter().all(|n| row_says(s, n, "waiting"))
+    // The header counts the waiting agents (`! 100 waiting`, or `!100` when narrow): the
+    // rows of a hundred don't fit a screen.
+    let (wide, narrow) = (format!("{count} waiting"), format!("!{count} "));
+    let burst = Duration::from_secs(60);
+    wait_for_screen(&world, "every sandbox waiting", burst, |s| {
+        s.contains(&wide) || s.contains(&narrow)
     });
     // Responsive through it: a key still changes the frame.
     world.keys(&["["]);
@@ -202,4 +208,35 @@ fn a_burst_of_sandboxes_asking_at_once_notifies_once_per_sandbox() {
     }
     assert_eq!(lines.lines().count(), count, "{lines}");
     world.quit();
+}
+
+/// Creates a sandbox for each name, a few at a time.
+fn create_all(world: &TuiWorld, names: &[String]) {
+    for batch in names.chunks(CREATE_PARALLEL) {
+        std::thread::scope(|scope| {
+            for name in batch {
+                scope.spawn(move || {
+                    let dir = world.project(name);
+                    let out = world.deck(&["create", &dir.to_string_lossy(), "--name", name]);
+                    assert!(out.status.success(), "create {name}: {}", stderr(&out));
+                });
+            }
+        });
+    }
+}
+
+/// [`TuiWorld::wait_for`] with a longer limit, for what scales with the sandboxes' count.
+fn wait_for_screen(world: &TuiWorld, what: &str, limit: Duration, done: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let screen = world.screen();
+        if done(&screen) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}; the screen was:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -1,8 +1,7 @@
 //! The overlays: the new-sandbox form, the confirm dialog, the palette and help.
 
-use super::input::on_command;
 use super::table::run;
-use super::{flash, flash_error};
+use super::{flash, flash_error, on_command};
 use crate::sandbox::{SandboxName, SandboxRecord};
 use crate::tui::action::Effect;
 use crate::tui::command::Command;

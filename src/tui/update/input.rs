@@ -2,12 +2,10 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, MouseButton, MouseEvent, MouseEventKind};
 
-use super::table::{Scroll, Step};
-use super::{dialogs, table};
+use super::table::{self, Scroll, Step};
 use crate::tui::action::Effect;
 use crate::tui::command::Command;
 use crate::tui::keymap::{Context, Key};
-use crate::tui::palette::Palette;
 use crate::tui::state::{Overlay, State};
 
 /// Lines the Agent preview moves per wheel notch.
@@ -27,7 +25,7 @@ pub(super) fn on_key(state: &mut State, event: &KeyEvent) -> Vec<Effect> {
             .flatten()
     });
     match command {
-        Some(command) => on_command(state, context, command),
+        Some(command) => super::on_command(state, context, command),
         None => {
             match key.code {
                 KeyCode::Char(c) if !key.ctrl && !key.alt => type_char(state, c),
@@ -59,8 +57,8 @@ pub(super) fn on_mouse(state: &mut State, event: &MouseEvent) -> Vec<Effect> {
             table::scroll_preview(state, Scroll::On(Step::Lines(WHEEL_LINES)));
             Vec::new()
         }
-        MouseEventKind::ScrollDown => on_command(state, Context::List, Command::Down),
-        MouseEventKind::ScrollUp => on_command(state, Context::List, Command::Up),
+        MouseEventKind::ScrollDown => super::on_command(state, Context::List, Command::Down),
+        MouseEventKind::ScrollUp => super::on_command(state, Context::List, Command::Up),
         MouseEventKind::Down(MouseButton::Left) if !state.fullscreen => {
             table::click(state, event.column, event.row);
             Vec::new()
@@ -104,33 +102,5 @@ fn backspace(state: &mut State) {
             table::keep_selection_visible(state);
         }
         _ => {}
-    }
-}
-
-pub(super) fn on_command(state: &mut State, context: Context, command: Command) -> Vec<Effect> {
-    match command {
-        Command::Noop => return Vec::new(),
-        Command::Quit => {
-            state.quit = true;
-            return vec![Effect::Quit];
-        }
-        Command::Help => {
-            state.overlay = Some(Overlay::Help { scroll: 0 });
-            return Vec::new();
-        }
-        Command::Palette => {
-            state.overlay = Some(Overlay::Palette(Palette::default()));
-            return Vec::new();
-        }
-        _ => {}
-    }
-    match context {
-        Context::List | Context::Detail => table::on_table_command(state, command),
-        Context::Screen => table::on_screen_command(state, command),
-        Context::Filter => table::on_filter_command(state, command),
-        Context::Form => dialogs::on_form_command(state, command),
-        Context::Confirm => dialogs::on_confirm_command(state, command),
-        Context::Palette => dialogs::on_palette_command(state, command),
-        Context::Help => dialogs::on_help_command(state, command),
     }
 }

@@ -1,6 +1,7 @@
 //! The reducer: `update(state, action) -> effects`. No I/O, no clock, no terminal: the
 //! world comes in as actions and goes out as effects, so every rule here is testable.
-//! `input` handles keys, mouse and paste; `table` the sandbox table; `dialogs` the form,
+//! `input` turns keys, mouse and paste into commands, which [`on_command`] hands to the part
+//! that owns their context: `table` the sandbox table; `dialogs` the form,
 //! the confirm dialog, the palette and help; `world` what the engine and the clock report.
 
 mod dialogs;
@@ -12,7 +13,10 @@ mod world;
 use chrono::TimeDelta;
 
 use super::action::{Action, Effect, Target};
-use super::state::{Flash, Shown, State};
+use super::command::Command;
+use super::keymap::Context;
+use super::palette::Palette;
+use super::state::{Flash, Overlay, Shown, State};
 
 /// How long a flash message stays in the bottom bar.
 const FLASH_SECONDS: i64 = 4;
@@ -62,6 +66,36 @@ fn sync_screen(state: &mut State) -> Vec<Effect> {
     }
     state.screen.watching = wanted;
     effects
+}
+
+/// A command in the context it was given in (a key, the mouse or the palette), to the part
+/// of the reducer that owns that context.
+fn on_command(state: &mut State, context: Context, command: Command) -> Vec<Effect> {
+    match command {
+        Command::Noop => return Vec::new(),
+        Command::Quit => {
+            state.quit = true;
+            return vec![Effect::Quit];
+        }
+        Command::Help => {
+            state.overlay = Some(Overlay::Help { scroll: 0 });
+            return Vec::new();
+        }
+        Command::Palette => {
+            state.overlay = Some(Overlay::Palette(Palette::default()));
+            return Vec::new();
+        }
+        _ => {}
+    }
+    match context {
+        Context::List | Context::Detail => table::on_table_command(state, command),
+        Context::Screen => table::on_screen_command(state, command),
+        Context::Filter => table::on_filter_command(state, command),
+        Context::Form => dialogs::on_form_command(state, command),
+        Context::Confirm => dialogs::on_confirm_command(state, command),
+        Context::Palette => dialogs::on_palette_command(state, command),
+        Context::Help => dialogs::on_help_command(state, command),
+    }
 }
 
 /// A sandbox that just came into view gets its pane captured now, not at the next tick.

@@ -44,6 +44,13 @@ impl Drop for Guarded {
     }
 }
 
+/// A child spawned some other way (where spawning may fail), guarded from now on.
+impl From<Child> for Guarded {
+    fn from(child: Child) -> Guarded {
+        Guarded(Some(child))
+    }
+}
+
 /// `Command::spawn` that hands back a [`Guarded`] child.
 pub trait SpawnGuarded {
     fn spawn_guarded(&mut self) -> Guarded;

@@ -46,6 +46,23 @@ pub fn can_drop_to_nobody() -> bool {
     true
 }
 
+/// `own` (program, arguments, environment, working dir) run as `nobody` through setpriv.
+pub fn nobody_command(own: &Command) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(own.get_program())
+        .args(own.get_args())
+        .env_clear()
+        .envs(
+            own.get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        );
+    if let Some(dir) = own.get_current_dir() {
+        c.current_dir(dir);
+    }
+    c
+}
+
 /// A start failure's message names the exit status `code`, or says it is unknown: tmux 3.3
 /// does not always record a dead pane's status. The pane's last lines are checked apart.
 pub fn says_exit_status(text: &str, code: i32) -> bool {
