@@ -379,7 +379,8 @@ mod tests {
     #[test]
     fn output_goes_to_the_session_that_has_the_pane_and_unknown_panes_mark_a_tending() {
         let shared = Arc::new(LinkShared::default());
-        let got: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        type Got = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+        let got: Got = Arc::default();
         let target = |name: &'static str| {
             let got = Arc::clone(&got);
             Target::new(Box::new(move |_, data| {
