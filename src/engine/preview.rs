@@ -73,8 +73,9 @@ struct Watched {
     coloured: Option<(Seen, String)>,
 }
 
-/// What a capture was taken after: the pane's output count and the link's change epoch.
-type Seen = (u64, u64, usize);
+/// What a capture was taken after: the pane's output count, the link's change epoch and
+/// which link it was.
+type Seen = (u64, u64, u64);
 
 impl PaneWatch {
     /// Watches every running session of `records` (so their output is logged while someone
@@ -116,19 +117,23 @@ impl PaneWatch {
             self.panes.remove(&record.id);
             return fallback();
         }
-        let tmux = self.entry(deck, record).tmux.clone();
-        let Some(link) = self.link(deck, &tmux) else {
+        let (tmux, target) = {
+            let watched = self.entry(deck, record);
+            (watched.tmux.clone(), Arc::clone(&watched.target))
+        };
+        // A pane the connection routes already: no need to say again what is watched.
+        let link = deck
+            .tmux_links
+            .current(&tmux)
+            .filter(|l| l.routes(session, &target));
+        let Some(link) = link.or_else(|| self.link(deck, &tmux)) else {
             return fallback();
         };
         let Some(watched) = self.panes.get_mut(&record.id) else {
             return fallback();
         };
         // Read before capturing: output that comes during the capture marks it stale.
-        let seen = (
-            watched.target.changes(),
-            link.epoch(),
-            Arc::as_ptr(&link) as usize,
-        );
+        let seen = (watched.target.changes(), link.epoch(), link.serial());
         let cache = if colours {
             &mut watched.coloured
         } else {

@@ -83,8 +83,13 @@ struct LinkShared {
     epoch: AtomicU64,
 }
 
+/// Numbers the connections, so a capture taken over one is never taken for one over the next.
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
 /// One server's connection.
 pub struct Link {
+    /// Unique among this process's connections.
+    serial: u64,
     control: Control,
     shared: Arc<LinkShared>,
     /// One tending at a time (two would link a window twice).
@@ -94,6 +99,18 @@ pub struct Link {
 impl Link {
     fn alive(&self) -> bool {
         self.control.alive()
+    }
+
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    /// Whether `session`'s output goes to `target`.
+    pub fn routes(&self, session: &str, target: &Arc<Target>) -> bool {
+        lock(&self.shared.routes)
+            .sessions
+            .get(session)
+            .is_some_and(|t| Arc::ptr_eq(t, target))
     }
 
     /// Bumped on every layout, window or session change.
@@ -219,6 +236,14 @@ impl TmuxLinks {
         link.alive().then_some(link)
     }
 
+    /// The connection to `tmux`'s server if one is up (tended if tmux told of a change),
+    /// without changing what is watched there.
+    pub fn current(&self, tmux: &Tmux) -> Option<Arc<Link>> {
+        let link = self.link(tmux)?;
+        link.tend_if_dirty();
+        link.alive().then_some(link)
+    }
+
     /// Whether the last tending of `tmux`'s server saw `session` (a connection is up).
     pub fn saw(&self, tmux: &Tmux, session: &str) -> bool {
         self.link(tmux).is_some_and(|link| {
@@ -288,6 +313,7 @@ impl TmuxLinks {
             match made {
                 Ok(control) => {
                     let link = Arc::new(Link {
+                        serial: SERIAL.fetch_add(1, Ordering::SeqCst),
                         control,
                         shared,
                         tending: Mutex::new(()),
