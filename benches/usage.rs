@@ -7,7 +7,10 @@
 //! It generates the corpus (examples/gen-usage-corpus.rs) in a temp dir, installs ccusage
 //! with npm into another temp dir (never into the repo), and prints a Markdown report:
 //! totals from the generator, from us and from ccusage; cold-run time and peak RSS of both
-//! CLIs; our warm run (cache present); and the in-process refresh after appending one line.
+//! CLIs, ours beside `cat` of the same files run alternately with it (issue 15's target: at
+//! most 2x); our warm run (cache present, nothing new) without an engine and through a
+//! running `serve` (target: at most 10 ms), all printing the same JSON; and the in-process
+//! refresh after appending one line. The engine it starts is ended by its pid.
 
 #[path = "../examples/gen-usage-corpus.rs"]
 mod corpus_gen;
@@ -95,7 +98,8 @@ fn main() {
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).expect("scratch dir");
     let corpus = corpus(&corpus_dir, mb);
-    let (cold, warm, our_report) = cli_runs(&corpus_dir, &scratch);
+    let runs = cli_runs(&corpus_dir, &scratch);
+    let our_report = runs.report.clone();
     let (cc_runs, cc_report) = ccusage_runs(&corpus_dir, &scratch);
     let in_process = in_process(&corpus_dir);
     let ours = Totals::of(&our_report["totals"]);
@@ -107,7 +111,7 @@ fn main() {
     assert_eq!(ours.entries, corpus.truth.responses);
     assert!((in_process.report_cost - ours.cost).abs() < 1e-6);
     print_totals(&corpus, &ours, (!cc_runs.is_empty()).then_some(&cc_report));
-    print_runs(&cold, &warm, &cc_runs);
+    print_runs(&runs, &cc_runs);
     print_in_process(&in_process);
 }
 
@@ -165,9 +169,39 @@ fn corpus(corpus_dir: &Path, mb: u64) -> Corpus {
     }
 }
 
-/// Ours through the CLI, three times: cold (empty state dir) and warm (its cache present).
-/// Returns the cold runs, the warm runs and the last report.
-fn cli_runs(corpus_dir: &Path, scratch: &Path) -> (Vec<Run>, Vec<Run>, Value) {
+/// Our CLI runs and their baselines.
+struct CliRuns {
+    cold: Vec<Run>,
+    /// `cat` of the same files, each run right before a cold one.
+    cat: Vec<Run>,
+    warm: Vec<Run>,
+    /// Warm through a running engine (`serve`), its index current.
+    engine: Vec<Run>,
+    report: Value,
+}
+
+/// The corpus's log files, in path order.
+fn log_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("corpus dir").flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "jsonl") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Ours through the CLI: five times cold (empty state dir, right after a `cat` of the same
+/// files) and warm (its cache present), then five times through an engine. Every run prints
+/// the same JSON.
+fn cli_runs(corpus_dir: &Path, scratch: &Path) -> CliRuns {
     let ours = |state: &Path| {
         let mut c = Command::new(BIN);
         c.env_clear()
@@ -177,21 +211,67 @@ fn cli_runs(corpus_dir: &Path, scratch: &Path) -> (Vec<Run>, Vec<Run>, Value) {
             .env("CLAUDE_CONFIG_DIR", corpus_dir)
             .env("XDG_STATE_HOME", state)
             .env("XDG_CONFIG_HOME", scratch.join("config"))
-            .env("XDG_RUNTIME_DIR", scratch.join("run"))
-            .args(["--json", "usage", "--by", "day"]);
+            .env("XDG_RUNTIME_DIR", scratch.join("run"));
         c
     };
-    let mut cold = Vec::new();
-    let mut warm = Vec::new();
-    let mut our_report = Value::Null;
-    for i in 0..3 {
+    let usage = |state: &Path| {
+        let mut c = ours(state);
+        c.args(["--json", "usage", "--by", "day"]);
+        c
+    };
+    let files = log_files(&corpus_dir.join("projects"));
+    let mut runs = CliRuns {
+        cold: Vec::new(),
+        cat: Vec::new(),
+        warm: Vec::new(),
+        engine: Vec::new(),
+        report: Value::Null,
+    };
+    for i in 0..5 {
+        let mut cat = Command::new("cat");
+        cat.args(&files);
+        runs.cat.push(measure(cat, Path::new("/dev/null")));
         let state = scratch.join(format!("state{i}"));
-        let run = measure(ours(&state), &scratch.join("ours.json"));
-        our_report = serde_json::from_slice(&run.stdout).expect("our JSON");
-        cold.push(run);
-        warm.push(measure(ours(&state), &scratch.join("ours-warm.json")));
+        let run = measure(usage(&state), &scratch.join("ours.json"));
+        if i == 0 {
+            runs.report = serde_json::from_slice(&run.stdout).expect("our JSON");
+        }
+        assert_eq!(
+            serde_json::from_slice::<Value>(&run.stdout).unwrap(),
+            runs.report
+        );
+        let cold_text = run.stdout.clone();
+        runs.cold.push(run);
+        let run = measure(usage(&state), &scratch.join("ours-warm.json"));
+        assert_eq!(run.stdout, cold_text, "warm prints what cold printed");
+        runs.warm.push(run);
     }
-    (cold, warm, our_report)
+    // The engine, on the last state dir; ended by its pid.
+    let state = scratch.join("state4");
+    let socket = scratch.join("run/sandbox-deck/api.sock");
+    let mut serve = ours(&state);
+    serve
+        .args(["serve", "--idle-timeout", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut engine = serve.spawn().expect("starting serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "the engine did not answer");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let cold_text = std::fs::read(scratch.join("ours-warm.json")).unwrap();
+    for i in 0..6 {
+        let run = measure(usage(&state), &scratch.join("ours-engine.json"));
+        assert_eq!(run.stdout, cold_text, "the engine prints what cold printed");
+        // The first makes the engine's index (from the cache): not counted.
+        if i > 0 {
+            runs.engine.push(run);
+        }
+    }
+    let _ = engine.kill();
+    let _ = engine.wait();
+    runs
 }
 
 /// ccusage on the same corpus, three times (none when it cannot be installed). Returns the
@@ -387,30 +467,54 @@ fn print_totals(corpus: &Corpus, ours: &Totals, cc_report: Option<&Value>) {
     }
 }
 
-/// The CLI runs' table: wall, CPU and peak RSS.
-fn print_runs(cold: &[Run], warm: &[Run], cc_runs: &[Run]) {
-    println!("| run (median of 3) | wall | CPU | peak RSS |");
+/// The CLI runs' table: wall, CPU and peak RSS, and the two ratios.
+fn print_runs(runs: &CliRuns, cc_runs: &[Run]) {
+    println!("| run (median of 5) | wall | CPU | peak RSS |");
     println!("|---|---|---|---|");
+    let wall = |runs: &[Run]| median(runs.iter().map(|r| r.wall).collect());
     let row = |name: &str, runs: &[Run]| {
         let rss = runs.iter().map(|r| r.max_rss_kb).max().unwrap_or(0);
         println!(
             "| {name} | {} | {} | {:.0} MB |",
-            ms(median(runs.iter().map(|r| r.wall).collect())),
+            ms(wall(runs)),
             ms(median(runs.iter().map(|r| r.cpu).collect())),
             rss as f64 / 1024.0
         );
     };
+    row("`cat` of the same files (baseline)", &runs.cat);
     row(
         "sandbox-deck `usage --by day --json`, cold (no cache)",
-        cold,
+        &runs.cold,
     );
     row(
-        "sandbox-deck `usage --by day --json`, warm (cache, nothing new)",
-        warm,
+        "sandbox-deck `usage --by day --json`, warm (cache, nothing new, no engine)",
+        &runs.warm,
+    );
+    row(
+        "sandbox-deck `usage --by day --json`, warm through a running engine",
+        &runs.engine,
     );
     if !cc_runs.is_empty() {
         row("ccusage `claude daily --offline --json`", cc_runs);
     }
+    let ratio = wall(&runs.cold).as_secs_f64() / wall(&runs.cat).as_secs_f64().max(1e-9);
+    println!(
+        "\nCold / `cat`: {ratio:.2}x (target at most 2x: {}). Warm: {} without an engine, {} \
+         through one (target at most 10 ms: {}, {}). Cold, warm and engine printed the same JSON.",
+        if ratio <= 2.0 { "met" } else { "NOT met" },
+        ms(wall(&runs.warm)),
+        ms(wall(&runs.engine)),
+        if wall(&runs.warm) <= Duration::from_millis(10) {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if wall(&runs.engine) <= Duration::from_millis(10) {
+            "met"
+        } else {
+            "NOT met"
+        },
+    );
 }
 
 fn print_in_process(run: &InProcess) {

@@ -244,7 +244,7 @@ fn report(deck: &Deck, command: Command) -> Result<Value, Failure> {
         Command::UsageReport { name, since, by } => {
             let query =
                 deck.usage_query(name.as_deref(), since.as_deref(), by.unwrap_or_default())?;
-            json(&deck.usage_report(&mut deck.usage_index(), &query)?)
+            json(&deck.usage_report_kept(&query)?)
         }
         Command::CompleteDir { input } => {
             json(&crate::engine::dir_completion::complete_dir(&input))

@@ -327,6 +327,16 @@ impl EngineHandle for Deck {
     }
 }
 
+impl Deck {
+    /// `usage`'s report from the index the engine keeps current (made on first use), not
+    /// from a fresh one: see [`UsageTracker::report`].
+    pub fn usage_report_kept(&self, query: &crate::usage::Query) -> Result<crate::usage::Report> {
+        let mut guard = lock(&self.trackers.usage);
+        let tracker = guard.get_or_insert_with(|| UsageTracker::new(self));
+        tracker.report(self, query)
+    }
+}
+
 /// A tracker whose last user panicked is still a tracker: at worst one reading is off.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex

@@ -150,6 +150,25 @@ impl UsageTracker {
         self.last_refresh = stats;
         &self.last
     }
+
+    /// Reads what the logs grew by, as [`UsageTracker::refresh`] does, and answers `query`
+    /// from the kept index: what `usage` asks the engine, without loading the cache or
+    /// walking the roots again.
+    pub fn report(&mut self, deck: &Deck, query: &Query) -> Result<Report> {
+        let stats = self.read_new(deck);
+        let index = self.index.get_or_insert_with(|| deck.usage_index());
+        if let Err(e) = index.save() {
+            tracing::debug!(
+                "saving the usage cache failed: {}",
+                crate::error::report(&e)
+            );
+        }
+        if stats.new_entries > 0 || stats.files_reread > 0 || stats.files_removed > 0 {
+            // What grew is not in the summary yet: the next refresh recomputes it.
+            self.computed_at = None;
+        }
+        deck.named_report(index, query)
+    }
 }
 
 /// All-time totals per working directory (with their sessions), today's total and the
@@ -227,10 +246,11 @@ impl Deck {
         Ok(query)
     }
 
-    /// Refreshes the index (reading only new bytes), saves its cache, and reports.
+    /// Refreshes the index (reading only new bytes), saves its cache, and reports. When
+    /// nothing changed since the cache was written and the same query was answered from it
+    /// before, that answer is printed again (the cache keeps the last few).
     pub fn usage_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
-        let pricing = self.pricing()?;
-        index.refresh();
+        index.refresh_deferred();
         // The cache only saves time: a state dir that cannot be written costs a full read
         // next time, not this report.
         if let Err(e) = index.save() {
@@ -239,7 +259,36 @@ impl Deck {
                 crate::error::report(&e)
             );
         }
-        let mut report = index.report(&pricing, query);
+        self.named_report(index, query)
+    }
+
+    /// The report on `index` as it is (its cache saved), its project rows naming their
+    /// sandboxes: the one kept for this query when nothing changed since it was made, else
+    /// made now (and kept, see [`UsageIndex::remember`]).
+    pub fn named_report(&self, index: &mut UsageIndex, query: &Query) -> Result<Report> {
+        let pricing = self.pricing()?;
+        let key = memo_key(query, &pricing);
+        let started = Instant::now();
+        let report = match index.remembered(&key, query.now_ms) {
+            Some(report) => report,
+            None => {
+                index.ensure_entries();
+                let report = index.report(&pricing, query);
+                if let Err(e) = index.remember(key, &report, query.now_ms) {
+                    tracing::debug!(
+                        "keeping the usage report failed: {}",
+                        crate::error::report(&e)
+                    );
+                }
+                report
+            }
+        };
+        tracing::debug!("usage report {:?}", started.elapsed());
+        self.name_rows(report, query)
+    }
+
+    /// Project rows name the sandboxes registered for their directory.
+    fn name_rows(&self, mut report: Report, query: &Query) -> Result<Report> {
         if query.by == GroupBy::Project {
             let records = self.registry.load()?;
             for row in &mut report.rows {
@@ -255,6 +304,25 @@ impl Deck {
         }
         Ok(report)
     }
+}
+
+/// What a report depends on besides the logs: the query, the time zone days are cut in,
+/// and the prices. Two runs with the same key over the same logs make the same report.
+fn memo_key(query: &Query, pricing: &Pricing) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut prices = std::collections::hash_map::DefaultHasher::new();
+    format!("{pricing:?}").hash(&mut prices);
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|local={}|TZ={:?}|offset={}|prices={:x}",
+        query.project,
+        query.since_ms,
+        query.by,
+        query.cost_mode,
+        query.local_days,
+        std::env::var_os("TZ"),
+        Local::now().offset().local_minus_utc(),
+        prices.finish()
+    )
 }
 
 /// `YYYY-MM-DD` or `YYYYMMDD`, as local midnight in unix milliseconds.

@@ -112,7 +112,7 @@ pub fn read_join_env(path: &Path) -> Result<Vec<(String, String)>> {
 /// that, bwrap is still setting up: with `--disable-userns` its init moves into a nested user
 /// namespace): a later join goes only where the sandbox started.
 pub fn pin_init_namespaces(file: &Path, launcher: ProcRef) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + PIN_WAIT;
     loop {
         let found = sandbox_init(&launcher)
             .filter(|init| !init.descendants().is_empty())
@@ -132,7 +132,8 @@ pub fn pin_init_namespaces(file: &Path, launcher: ProcRef) -> Result<()> {
     }
 }
 
-/// How long a join waits for the record of a sandbox's namespaces to appear.
+/// How long the sandbox's init may take to start its payload (bwrap's set-up on a loaded
+/// machine takes seconds), and so how long a join waits for the record of its namespaces.
 const PIN_WAIT: Duration = Duration::from_secs(15);
 
 /// Refuses a join when the sandbox's init is no longer in the namespaces it started in:

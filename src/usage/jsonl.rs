@@ -1,6 +1,6 @@
 //! Parsing a chunk of a Claude Code JSONL log. Most lines cannot matter (user turns, tool
 //! results, snapshots): a byte search rejects them before any JSON parsing, and the lines that
-//! pass are deserialized into borrowed structs that skip the message content.
+//! pass are read by [`scan`] into borrowed structs, the message content skipped unparsed.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -11,6 +11,8 @@ use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::Tokens;
+
+mod scan;
 
 /// One assistant response's usage, as read from one line (before deduplication).
 #[derive(Debug, Clone, PartialEq)]
@@ -226,17 +228,12 @@ pub fn parse_stream<R: std::io::Read>(
             out.stopped_early = true;
             break;
         }
-        let old = buf.len();
-        buf.reserve_exact(limits.block);
-        buf.resize(old + limits.block, 0);
-        let n = loop {
-            match reader.read(&mut buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        buf.truncate(old + n);
+        // Read into the spare capacity: nothing is zeroed first.
+        buf.reserve(limits.block);
+        let n = std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut reader, limits.block as u64),
+            &mut buf,
+        )?;
         if n == 0 {
             break;
         }
@@ -330,7 +327,7 @@ fn parse_line(line: &[u8], filter: &Filter, interner: &mut Interner, chunk: &mut
         }
         return;
     }
-    let parsed: Line<'_> = match serde_json::from_slice(line) {
+    let parsed: Line<'_> = match scan::line(line) {
         Ok(parsed) => parsed,
         Err(_) => {
             chunk.counts.malformed += 1;
@@ -584,6 +581,153 @@ mod tests {
             proptest::prop_assert_eq!(s.chunk.counts.malformed, whole.counts.malformed + 1);
             proptest::prop_assert_eq!(s.consumed as usize, huge.len() + whole.consumed);
         }
+    }
+
+    /// What a parsed line says, to compare the scanner's reading with serde's.
+    type View = (
+        [Option<String>; 5],
+        [Option<bool>; 2],
+        Option<u64>,
+        Option<(Option<String>, Option<String>, Option<[Option<u64>; 6]>)>,
+    );
+
+    fn view(l: &Line<'_>) -> View {
+        let t = |t: &Option<Text<'_>>| t.as_ref().map(|t| t.0.to_string());
+        (
+            [
+                t(&l.kind),
+                t(&l.timestamp),
+                t(&l.request_id),
+                t(&l.session_id),
+                t(&l.cwd),
+            ],
+            [l.is_sidechain, l.is_api_error],
+            l.cost_usd.map(f64::to_bits),
+            l.message.as_ref().map(|m| {
+                (
+                    t(&m.id),
+                    t(&m.model),
+                    m.usage.as_ref().map(|u| {
+                        let c = u.cache_creation.as_ref();
+                        [
+                            u.input_tokens,
+                            u.output_tokens,
+                            u.cache_creation_input_tokens,
+                            u.cache_read_input_tokens,
+                            c.and_then(|c| c.ephemeral_5m_input_tokens),
+                            c.and_then(|c| c.ephemeral_1h_input_tokens),
+                        ]
+                    }),
+                )
+            }),
+        )
+    }
+
+    /// A line that is nearly what Claude Code writes, every field optional, in any order,
+    /// with content that nests, escapes and repeats field names.
+    fn assistant_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            Just("plain".to_owned()),
+            Just(r#"with \"quotes\" and \\ and \u00e9 and \ud83d\ude00"#.to_owned()),
+            Just(r#"a \"usage\":{\"input_tokens\":9} inside"#.to_owned()),
+            "[a-z \\-é😀]{0,12}",
+        ];
+        let content = prop_oneof![
+            text.clone().prop_map(|t| format!("\"{t}\"")),
+            text.clone().prop_map(|t| format!(
+                r#"[{{"type":"text","text":"{t}"}},{{"type":"tool_use","input":{{"model":"x","usage":{{"a":[1,2.5e3,-0,true,null,{{}}]}}}}}}]"#
+            )),
+            Just("[]".to_owned()),
+            Just("null".to_owned()),
+        ];
+        let field = prop_oneof![
+            Just(r#""type":"assistant""#.to_owned()),
+            Just(r#""type":null"#.to_owned()),
+            Just(r#""timestamp":"2025-01-02T03:04:05.678Z""#.to_owned()),
+            Just(r#""requestId":"req_1""#.to_owned()),
+            text.clone().prop_map(|t| format!(r#""sessionId":"{t}""#)),
+            text.clone().prop_map(|t| format!(r#""cwd":"/p/{t}""#)),
+            Just(r#""isSidechain":true"#.to_owned()),
+            Just(r#""isSidechain":"yes""#.to_owned()),
+            Just(r#""isApiErrorMessage":false"#.to_owned()),
+            Just(r#""costUSD":0.012813000000000001"#.to_owned()),
+            Just(r#""costUSD":12"#.to_owned()),
+            Just(r#""gitBranch":"main","version":"2.0.14""#.to_owned()),
+            (content, 0u64..100_000).prop_map(|(c, n)| format!(
+                r#""message":{{"content":{c},"id":"msg_{n}","model":"claude-sonnet-4-5","usage":{{"input_tokens":{n},"output_tokens":2,"cache_creation":{{"ephemeral_5m_input_tokens":3}}}},"role":"assistant"}}"#
+            )),
+            Just(r#""message":{"usage":null,"model":null}"#.to_owned()),
+            Just(r#""message":{"usage":{"input_tokens":-1}}"#.to_owned()),
+        ];
+        (proptest::collection::vec(field, 0..8), 0usize..4).prop_map(|(fields, spaces)| {
+            let sep = [",", ", ", " ,\t", ",\n"][spaces];
+            format!("{{{}}}", fields.join(sep))
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The scanner accepts exactly the lines serde accepts and reads the same fields,
+        /// on lines as written and on lines mangled at any byte.
+        #[test]
+        fn the_scanner_reads_what_serde_reads(
+            line in assistant_line(),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+            mangle in 0u8..4,
+        ) {
+            let mut bytes = line.into_bytes();
+            let at = cut.index(bytes.len().max(1)).min(bytes.len());
+            match mangle {
+                1 => bytes.truncate(at),
+                2 if at < bytes.len() => bytes[at] = byte,
+                3 => bytes.insert(at, byte),
+                _ => {}
+            }
+            let ours = scan::line(&bytes).map(|l| view(&l)).ok();
+            let serde = serde_json::from_slice::<Line<'_>>(&bytes).map(|l| view(&l)).ok();
+            proptest::prop_assert_eq!(ours, serde, "{}", String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    #[test]
+    fn the_scanner_refuses_what_serde_refuses() {
+        for bad in [
+            r#"{"type":"assistant","type":"assistant"}"#,
+            r#"{"message":{"id":"a","id":"b"}}"#,
+            "{\"cwd\":\"a\u{1}b\"}",
+            "{\"x\":\"a\u{1}b\"}",
+            r#"{"cwd":"\ud800"}"#,
+            r#"{"x":"\u12"}"#,
+            r#"{"cwd":"\x"}"#,
+            r#"{"costUSD":01}"#,
+            r#"{"costUSD":1e999}"#,
+            r#"{"a":1,}"#,
+            r#"{"a":1} x"#,
+        ] {
+            assert!(scan::line(bad.as_bytes()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_slice::<Line<'_>>(bad.as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+        // A skipped value nests as deep as it likes, in both; unclosed, it is refused.
+        let deep = format!(
+            "{{\"a\":{}{}}}",
+            "[{\"b\":".repeat(100_000),
+            "1".to_owned() + &"}]".repeat(100_000)
+        );
+        assert!(scan::line(deep.as_bytes()).is_ok());
+        assert!(serde_json::from_slice::<Line<'_>>(deep.as_bytes()).is_ok());
+        let open = format!("{{\"a\":{}}}", "[".repeat(1_000_000));
+        assert!(scan::line(open.as_bytes()).is_err());
+        // Invalid UTF-8 where a skipped string has it is let pass, as serde_json does.
+        let mut latin1 = br#"{"type":"assistant","x":"caf"#.to_vec();
+        latin1.extend_from_slice(b"\xe9\"}");
+        assert!(scan::line(&latin1).is_ok());
+        assert!(serde_json::from_slice::<Line<'_>>(&latin1).is_ok());
     }
 
     #[test]

@@ -219,6 +219,34 @@ impl UsageIndex {
         }
     }
 
+    /// The report made earlier for `key` (see `Deck::usage_report`) from exactly what this
+    /// index holds (nothing found changed since the cache was written), when one was kept.
+    /// What the last refresh skipped is this refresh's, not the kept one's.
+    pub fn remembered(&self, key: &str, now_ms: i64) -> Option<Report> {
+        let mut report: Report = serde_json::from_str(self.kept_report(key, now_ms)?).ok()?;
+        report.skipped_files = self.skipped_files().to_vec();
+        Some(report)
+    }
+
+    /// Keeps `report`, made for `key` at `now_ms` from what this index holds, in the cache's
+    /// head, so that the next run finding nothing changed prints it again. Not kept: a report
+    /// with an active block (time alone changes it), one made from an index the cache is
+    /// behind, one too big.
+    pub fn remember(
+        &mut self,
+        key: String,
+        report: &Report,
+        now_ms: i64,
+    ) -> crate::error::Result<()> {
+        if report.active_block.is_some() {
+            return Ok(());
+        }
+        let text = serde_json::to_string(report).map_err(std::io::Error::other);
+        let text =
+            crate::error::IoContext::context_io(text, || "encoding a usage report".to_owned())?;
+        self.keep_report(key, text, now_ms)
+    }
+
     /// Prices and sums every deduplicated entry in scope, into the totals and its row.
     fn tally(&self, pricing: &Pricing, query: &Query) -> Tally {
         let in_scope = |e: &RawEntry| {

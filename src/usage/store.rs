@@ -17,14 +17,12 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Tokens;
 use super::jsonl::{Filter, Interner, LineCounts, RawEntry, StreamLimits, parse_stream};
 use crate::error::{IoContext, Result};
 use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
-/// The cache's shape: a cache of another version is not read but rebuilt from the logs.
-/// 2: a file's place, read mark and line counts each an object of their own.
-const CACHE_VERSION: u32 = 2;
+mod cache;
+
 /// Bytes hashed at the start of a file and just before its offset.
 const HEAD_LEN: u64 = 1024;
 const TAIL_LEN: u64 = 256;
@@ -116,6 +114,9 @@ pub(crate) struct FileState {
     mark: ReadMark,
     pub counts: LineCounts,
     pub entries: Vec<RawEntry>,
+    /// Beside each entry: whether it is the copy of its message that counts (the best of
+    /// all files', see [`UsageIndex::beats`]); always true for an entry without a key.
+    winner: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -151,6 +152,17 @@ pub struct UsageIndex {
     /// What the last refresh did not read, with why.
     skipped: Vec<SkippedFile>,
     time_budget: Duration,
+    /// The entries of the files loaded from the cache, not decoded yet: a refresh that
+    /// finds nothing new decodes them without their keys (all a report needs), and the
+    /// keys and the dedupe index are made only once an entry must be added or dropped.
+    deferred: Option<cache::Deferred>,
+    /// The (length, checksum) of the cache's body, which holds what this index holds
+    /// whenever it is not `dirty`.
+    body: Option<(u64, u64)>,
+    /// Reports made from that body, that may be printed again.
+    memos: Vec<cache::Memo>,
+    /// The strings [`UsageIndex::intern`] met last, with their shared copies.
+    recent: [Option<(Arc<str>, Arc<str>)>; 3],
 }
 
 /// A directory the scan walks: its path, its root's index, its depth below the root.
@@ -201,6 +213,10 @@ impl UsageIndex {
             dirty: false,
             skipped: Vec::new(),
             time_budget: TIME_BUDGET,
+            deferred: None,
+            body: None,
+            memos: Vec::new(),
+            recent: [None, None, None],
         };
         index.load_cache();
         index
@@ -222,26 +238,53 @@ impl UsageIndex {
 
     /// Brings the index up to date with the logs on disk.
     pub fn refresh(&mut self) -> RefreshStats {
+        let stats = self.refresh_deferred();
+        self.ensure_entries();
+        stats
+    }
+
+    /// [`UsageIndex::refresh`], but entries the cache holds stay undecoded when nothing
+    /// changed: for a caller that may print a report it [`UsageIndex::remembered`], and
+    /// calls [`UsageIndex::ensure_entries`] before [`UsageIndex::report`] otherwise.
+    pub fn refresh_deferred(&mut self) -> RefreshStats {
         let started = Instant::now();
         let mut stats = RefreshStats::default();
         let deadline = started + self.time_budget;
         let (found, mut skipped) = self.scan();
         let jobs = self.jobs(&found, &mut stats);
+        let scanned = started.elapsed();
         let now = now_ns();
-        let filter = &self.filter;
-        let roots = &self.roots;
-        let outcomes: Vec<(&Found, Outcome)> = jobs
-            .into_par_iter()
-            .map(|(f, prev)| {
-                (
-                    f,
-                    read_file(&roots[f.root], &f.path, prev, filter, deadline),
-                )
-            })
-            .collect();
-        for (found, outcome) in outcomes {
-            self.apply(found, outcome, now, &mut stats, &mut skipped);
-        }
+        // Files are read on rayon's threads while this one takes in what they read, in
+        // job order (so file ids do not depend on which read finished first).
+        let roots = self.roots.clone();
+        let filter = Filter::default();
+        let (sender, results) = std::sync::mpsc::channel::<(usize, Outcome)>();
+        std::thread::scope(|scope| {
+            let jobs = &jobs;
+            scope.spawn(move || {
+                jobs.par_iter()
+                    .enumerate()
+                    .for_each_with(sender, |sender, (i, (f, prev))| {
+                        let outcome = read_file(&roots[f.root], &f.path, *prev, &filter, deadline);
+                        // The receiver outlives the scope: a send cannot fail.
+                        let _ = sender.send((i, outcome));
+                    });
+            });
+            let mut pending: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
+            let mut next = 0;
+            for (i, outcome) in results {
+                pending[i] = Some(outcome);
+                while let Some(outcome) = pending.get_mut(next).and_then(Option::take) {
+                    self.apply(jobs[next].0, outcome, now, &mut stats, &mut skipped);
+                    next += 1;
+                }
+            }
+        });
+        tracing::debug!(
+            "usage refresh: scan {:?}, read and index {:?}",
+            scanned,
+            started.elapsed() - scanned
+        );
         if stats.files_removed > 0 {
             self.dirty = true;
         }
@@ -314,6 +357,7 @@ impl UsageIndex {
         self.skipped.extend(skipped.iter().cloned());
         self.skipped.sort_by(|a, b| a.path.cmp(&b.path));
         stats.skipped_files = skipped;
+        self.ensure_entries();
         stats.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         stats
     }
@@ -483,6 +527,7 @@ impl UsageIndex {
             mark: ReadMark::unread(found.id),
             counts: LineCounts::default(),
             entries: Vec::new(),
+            winner: Vec::new(),
         }));
         self.by_path.insert(found.path.clone(), id);
         id
@@ -493,57 +538,119 @@ impl UsageIndex {
         self.strings.get(s).cloned()
     }
 
-    fn intern(&mut self, s: &Arc<str>) -> Arc<str> {
-        if let Some(existing) = self.strings.get(s) {
-            return existing.clone();
+    /// The shared copy of `s`. The entries of a file share their strings already, so the
+    /// last string seen in each `role` (model, session, cwd) is tried first, by address.
+    fn intern(&mut self, s: &Arc<str>, role: usize) -> Arc<str> {
+        if let Some((seen, shared)) = &self.recent[role]
+            && Arc::ptr_eq(seen, s)
+        {
+            return shared.clone();
         }
-        self.strings.insert(s.clone());
-        s.clone()
+        let shared = match self.strings.get(s) {
+            Some(existing) => existing.clone(),
+            None => {
+                self.strings.insert(s.clone());
+                s.clone()
+            }
+        };
+        self.recent[role] = Some((s.clone(), shared.clone()));
+        shared
     }
 
     /// Adds one response read from `file`. A file keeps one copy per response (the best, see
     /// [`rank`]); copies in other files stay as candidates so a rewritten file can be dropped.
     fn add_entry(&mut self, file: u32, mut entry: RawEntry) {
-        entry.model = self.intern(&entry.model);
-        entry.session = self.intern(&entry.session);
-        entry.cwd = self.intern(&entry.cwd);
-        let files = &mut self.files;
-        let state = files[file as usize].as_mut().expect("live file");
+        self.ensure_indexed();
+        entry.model = self.intern(&entry.model, 0);
+        entry.session = self.intern(&entry.session, 1);
+        entry.cwd = self.intern(&entry.cwd, 2);
+        let state = self.files[file as usize].as_mut().expect("live file");
         let Some(key) = entry.key.clone() else {
             state.entries.push(entry);
+            state.winner.push(true);
             return;
         };
-        let slots = self.index.entry(key).or_default();
+        let slots = self.index.entry(key.clone()).or_default();
         if let Some(slot) = slots.iter().find(|s| s.file == file) {
             let existing = &mut state.entries[slot.idx as usize];
-            if rank(&entry, file) > rank(existing, file) {
-                *existing = entry;
+            if rank(&entry) <= rank(existing) {
+                return;
             }
-            return;
+            *existing = entry;
+            if slots.len() == 1 {
+                return; // still the only copy: it still counts
+            }
+        } else {
+            slots.push(Slot {
+                file,
+                idx: state.entries.len() as u32,
+            });
+            state.entries.push(entry);
+            // The only copy so far (most messages): it counts, nothing to compare.
+            state.winner.push(slots.len() == 1);
+            if slots.len() == 1 {
+                return;
+            }
         }
-        slots.push(Slot {
-            file,
-            idx: state.entries.len() as u32,
-        });
-        state.entries.push(entry);
+        self.elect(&key);
+    }
+
+    /// Marks the copy of message `key` that counts, and only it.
+    fn elect(&mut self, key: &str) {
+        let Some(slots) = self.index.get(key) else {
+            return;
+        };
+        let mut best = slots[0];
+        for s in &slots[1..] {
+            if self.beats(*s, best) {
+                best = *s;
+            }
+        }
+        for s in slots {
+            if let Some(state) = self.files[s.file as usize].as_mut() {
+                state.winner[s.idx as usize] = s.file == best.file && s.idx == best.idx;
+            }
+        }
+    }
+
+    /// Whether copy `a` of a message counts rather than copy `b`: by [`rank`], then the one
+    /// in the file whose path sorts first (so that the choice does not depend on the order
+    /// files were first seen in: a cold run, the cache and the engine agree).
+    fn beats(&self, a: Slot, b: Slot) -> bool {
+        let (ea, eb) = (self.entry(a), self.entry(b));
+        match rank(ea).cmp(&rank(eb)) {
+            std::cmp::Ordering::Equal => self.path_of(a.file) < self.path_of(b.file),
+            order => order == std::cmp::Ordering::Greater,
+        }
+    }
+
+    fn path_of(&self, file: u32) -> Option<&Path> {
+        self.files[file as usize]
+            .as_ref()
+            .map(|f| f.place.path.as_path())
     }
 
     fn clear_entries(&mut self, file: u32) {
+        self.ensure_indexed();
         let Some(state) = self.files[file as usize].as_mut() else {
             return;
         };
-        for entry in state.entries.drain(..) {
+        state.winner.clear();
+        let entries = std::mem::take(&mut state.entries);
+        state.counts = LineCounts::default();
+        state.mark.offset = 0;
+        for entry in entries {
             if let Some(key) = entry.key
                 && let Some(slots) = self.index.get_mut(&key)
             {
                 slots.retain(|s| s.file != file);
                 if slots.is_empty() {
                     self.index.remove(&key);
+                } else {
+                    self.elect(&key);
                 }
             }
         }
-        state.counts = LineCounts::default();
-        state.mark.offset = 0;
     }
 
     fn remove_file(&mut self, file: u32) {
@@ -553,19 +660,50 @@ impl UsageIndex {
         }
     }
 
+    /// Decodes the entries the cache held, when not done yet (keys left for later).
+    pub fn ensure_entries(&mut self) {
+        if let Some(deferred) = self.deferred.as_mut()
+            && !deferred.entries_done
+        {
+            deferred.decode_entries(&mut self.files);
+            deferred.entries_done = true;
+        }
+    }
+
+    /// Decodes the cached entries' keys and makes the dedupe index of them, when not done
+    /// yet: before anything is added or dropped.
+    fn ensure_indexed(&mut self) {
+        self.ensure_entries();
+        let Some(deferred) = self.deferred.take() else {
+            return;
+        };
+        deferred.decode_keys(&mut self.files);
+        for (file, state) in self.files.iter().enumerate() {
+            let Some(state) = state else { continue };
+            for (idx, entry) in state.entries.iter().enumerate() {
+                if let Some(key) = &entry.key {
+                    self.index.entry(key.clone()).or_default().push(Slot {
+                        file: file as u32,
+                        idx: idx as u32,
+                    });
+                }
+            }
+        }
+    }
+
     /// Every deduplicated response: per message, the non-sidechain copy with the most tokens.
+    /// In a fixed order (files by path, each in file order), so that sums do not depend on
+    /// how the index came to be.
     pub(crate) fn winners(&self) -> impl Iterator<Item = &RawEntry> + '_ {
-        let keyed = self.index.values().filter_map(|slots| {
-            slots
+        let mut files: Vec<&FileState> = self.live_files().collect();
+        files.sort_unstable_by(|a, b| a.place.path.cmp(&b.place.path));
+        files.into_iter().flat_map(|f| {
+            f.entries
                 .iter()
-                .map(|s| (s.file, self.entry(*s)))
-                .max_by_key(|(file, e)| rank(e, *file))
-                .map(|(_, e)| e)
-        });
-        let unkeyed = self
-            .live_files()
-            .flat_map(|f| f.entries.iter().filter(|e| e.key.is_none()));
-        keyed.chain(unkeyed)
+                .zip(&f.winner)
+                .filter(|(_, w)| **w)
+                .map(|(e, _)| e)
+        })
     }
 
     fn entry(&self, slot: Slot) -> &RawEntry {
@@ -687,77 +825,110 @@ impl UsageIndex {
             .collect()
     }
 
-    /// Writes the index to its cache file (atomically: temp file, then rename), when
-    /// something changed since it was loaded or last saved.
+    /// Writes the index to its cache (atomically: temp files, then renames), when something
+    /// changed since it was loaded or last saved.
     pub fn save(&mut self) -> Result<()> {
-        let Some(path) = &self.cache_file else {
+        let Some(path) = self.cache_file.clone() else {
             return Ok(());
         };
         if !self.dirty && path.exists() {
             return Ok(());
         }
-        let cache = CacheFile {
-            version: CACHE_VERSION,
-            roots: self.roots.clone(),
-            files: self
-                .live_files()
-                .filter_map(CachedFile::from_state)
-                .collect(),
-        };
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let file = File::create(&tmp)?;
-            let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer(&mut out, &cache)?;
-            use std::io::Write;
-            out.flush()?;
-            std::fs::rename(&tmp, path)
-        };
-        let result = write().context_io(|| format!("writing the usage cache {}", path.display()));
-        if result.is_err() {
-            // The write's error is the one to report; this only tidies up after it.
-            let _ = std::fs::remove_file(&tmp);
-        } else {
-            self.dirty = false;
+        self.ensure_indexed();
+        // No log, no body (nor a listing kept): the head alone says the index is empty.
+        let body = self
+            .live_files()
+            .next()
+            .is_some()
+            .then(|| cache::encode(self.live_files(), &self.dirs));
+        let result = cache::save(&path, &self.roots, body)
+            .context_io(|| format!("writing the usage cache {}", path.display()));
+        self.memos.clear();
+        match result {
+            Ok(body) => {
+                self.body = body;
+                self.dirty = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.body = None;
+                Err(e)
+            }
         }
-        result
     }
 
-    /// Loads the cache when it is ours and readable; anything else starts from scratch.
+    /// The text of the report kept for `key` (see [`UsageIndex::remembered`]), when it was
+    /// made from exactly what this index holds (nothing found changed since the cache was
+    /// written) and not after `now_ms`.
+    pub(crate) fn kept_report(&self, key: &str, now_ms: i64) -> Option<&str> {
+        if self.dirty {
+            return None;
+        }
+        let body = self.body?;
+        let memo = self
+            .memos
+            .iter()
+            .find(|m| m.key == key && m.body == body && m.at_ms <= now_ms)?;
+        Some(memo.report.get())
+    }
+
+    /// Keeps the report `text` made for `key` at `now_ms` from what this index holds, in the
+    /// cache's head (see [`UsageIndex::remember`]); not when the cache is behind the index,
+    /// nor when it is too big.
+    pub(crate) fn keep_report(&mut self, key: String, text: String, now_ms: i64) -> Result<()> {
+        let (Some(path), Some(body)) = (&self.cache_file, self.body) else {
+            return Ok(());
+        };
+        if self.dirty || text.len() > cache::MEMO_MAX {
+            return Ok(());
+        }
+        let raw = serde_json::value::RawValue::from_string(text).map_err(std::io::Error::other);
+        let raw = raw.context_io(|| "encoding a usage report".to_owned())?;
+        self.memos.retain(|m| m.key != key && m.body == body);
+        self.memos.insert(
+            0,
+            cache::Memo {
+                key,
+                at_ms: now_ms,
+                body,
+                report: raw,
+            },
+        );
+        self.memos.truncate(cache::MEMOS);
+        cache::save_head(path, &self.roots, Some(body), &self.memos)
+            .context_io(|| format!("writing the usage cache {}", path.display()))
+    }
+
+    /// Loads the cache when it is ours and intact; anything else starts from scratch.
     fn load_cache(&mut self) {
         let Some(path) = &self.cache_file else {
             return;
         };
-        let Ok(bytes) = std::fs::read(path) else {
+        let Some(loaded) = cache::load(path, &self.roots) else {
             return;
         };
-        let Ok(cache) = serde_json::from_slice::<CacheFile>(&bytes) else {
-            return;
-        };
-        if cache.version != CACHE_VERSION || cache.roots != self.roots {
-            return;
+        for s in loaded.strings {
+            self.strings.insert(s);
         }
-        for cached in cache.files {
-            let Some((state, entries)) = cached.into_state() else {
-                continue;
-            };
-            let id = self.files.len() as u32;
-            self.by_path.insert(state.place.path.clone(), id);
+        self.dirs.extend(loaded.dirs);
+        for state in loaded.files {
+            self.by_path
+                .insert(state.place.path.clone(), self.files.len() as u32);
             self.files.push(Some(state));
-            for entry in entries {
-                self.add_entry(id, entry);
-            }
         }
+        self.deferred = loaded.deferred;
+        self.body = loaded.body;
+        self.memos = loaded.memos;
     }
 }
 
-/// Dedupe preference: the non-sidechain copy, then the most tokens, then the earliest.
-fn rank(e: &RawEntry, file: u32) -> (bool, u64, std::cmp::Reverse<i64>, std::cmp::Reverse<u32>) {
+/// Dedupe preference: the non-sidechain copy, then the most tokens, then the earliest
+/// (then the file whose path sorts first: [`UsageIndex::beats`]).
+fn rank(e: &RawEntry) -> (bool, u64, std::cmp::Reverse<i64>) {
     (
         !e.sidechain,
         e.tokens.total(),
         std::cmp::Reverse(e.timestamp_ms),
-        std::cmp::Reverse(file),
     )
 }
 
@@ -1023,111 +1194,222 @@ fn resume(file: &File, prev: Option<&ReadMark>, id: &Identity) -> Option<Resume>
     Some(start)
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    version: u32,
-    roots: Vec<PathBuf>,
-    files: Vec<CachedFile>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{GroupBy, Pricing, Query, Report};
 
-#[derive(Serialize, Deserialize)]
-struct CachedFile {
-    place: LogPlace,
-    mark: ReadMark,
-    counts: LineCounts,
-    strings: Vec<String>,
-    entries: Vec<CachedEntry>,
-}
-
-/// One entry as a JSON array: key, time, model/session/cwd (indexes into `strings`),
-/// sidechain, the five token counts, costUSD.
-#[derive(Serialize, Deserialize)]
-struct CachedEntry(
-    Option<String>,
-    i64,
-    u32,
-    u32,
-    u32,
-    bool,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    Option<f64>,
-);
-
-impl CachedFile {
-    fn from_state(state: &FileState) -> Option<CachedFile> {
-        let mut strings: Vec<String> = Vec::new();
-        let mut lookup: HashMap<*const u8, u32> = HashMap::new();
-        let mut index_of = |s: &Arc<str>| -> u32 {
-            *lookup.entry(s.as_ptr()).or_insert_with(|| {
-                strings.push(s.to_string());
-                strings.len() as u32 - 1
-            })
-        };
-        let entries = state
-            .entries
-            .iter()
-            .map(|e| {
-                CachedEntry(
-                    e.key.as_deref().map(str::to_owned),
-                    e.timestamp_ms,
-                    index_of(&e.model),
-                    index_of(&e.session),
-                    index_of(&e.cwd),
-                    e.sidechain,
-                    e.tokens.input,
-                    e.tokens.output,
-                    e.tokens.cache_write_5m,
-                    e.tokens.cache_write_1h,
-                    e.tokens.cache_read,
-                    e.cost_usd,
-                )
-            })
-            .collect();
-        // A path that is not UTF-8 cannot be written as JSON: that file is read again.
-        state.place.path.to_str()?;
-        Some(CachedFile {
-            place: state.place.clone(),
-            mark: state.mark,
-            counts: state.counts,
-            strings,
-            entries,
-        })
+    fn line(session: &str, cwd: &str, id: &str, output: u64) -> String {
+        let v = serde_json::json!({
+            "type": "assistant", "cwd": cwd, "sessionId": session,
+            "timestamp": "2025-03-04T05:06:07.000Z", "requestId": format!("req-{id}"),
+            "message": {"id": id, "model": "claude-sonnet-4-5-20250929",
+                "usage": {"input_tokens": 3, "output_tokens": output,
+                    "cache_creation_input_tokens": 7, "cache_read_input_tokens": 11}}
+        });
+        serde_json::to_string(&v).unwrap() + "\n"
     }
 
-    fn into_state(self) -> Option<(FileState, Vec<RawEntry>)> {
-        let strings: Vec<Arc<str>> = self.strings.iter().map(|s| Arc::from(s.as_str())).collect();
-        let get = |i: u32| strings.get(i as usize).cloned();
-        let mut entries = Vec::with_capacity(self.entries.len());
-        for CachedEntry(key, ts, model, session, cwd, side, i, o, c5, c1, cr, cost) in self.entries
-        {
-            entries.push(RawEntry {
-                key: key.map(|k| Arc::from(k.as_str())),
-                timestamp_ms: ts,
-                model: get(model)?,
-                session: get(session)?,
-                cwd: get(cwd)?,
-                sidechain: side,
-                tokens: Tokens {
-                    input: i,
-                    output: o,
-                    cache_write_5m: c5,
-                    cache_write_1h: c1,
-                    cache_read: cr,
-                },
-                cost_usd: cost,
-            });
+    /// Two sessions in two projects; the second starts with copies of the first's two
+    /// responses that tie with them on everything but the session and project they name
+    /// (so which copy counts shows), then one of its own and a malformed line.
+    fn logs(root: &Path) {
+        for (path, text) in [
+            (
+                "-p/a.jsonl",
+                line("a", "/p", "m1", 10) + &line("a", "/p", "m2", 20),
+            ),
+            (
+                "-q/b.jsonl",
+                line("b", "/q", "m1", 10)
+                    + &line("b", "/q", "m2", 20)
+                    + &line("b", "/q", "m3", 30)
+                    + "junk\n",
+            ),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            age(&path);
         }
-        let state = FileState {
-            place: self.place,
-            generation: 0,
-            mark: self.mark,
-            counts: self.counts,
-            entries: Vec::new(),
-        };
-        Some((state, entries))
+    }
+
+    /// Written an hour ago: a file written just now is read again (its mtime may still
+    /// change within the same tick), so it never looks unchanged.
+    fn age(path: &Path) {
+        let file = std::fs::File::options().append(true).open(path).unwrap();
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        file.set_modified(hour_ago).unwrap();
+    }
+
+    fn reports(index: &UsageIndex) -> Vec<String> {
+        [
+            GroupBy::Project,
+            GroupBy::Session,
+            GroupBy::Day,
+            GroupBy::Model,
+            GroupBy::Block,
+        ]
+        .into_iter()
+        .map(|by| {
+            let mut q = Query::new(by);
+            q.now_ms = 1_800_000_000_000;
+            let r: Report = index.report(&Pricing::builtin(), &q);
+            serde_json::to_string(&r).unwrap()
+        })
+        .collect()
+    }
+
+    #[test]
+    fn cold_cached_and_grown_in_another_order_report_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let mut cold = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        cold.refresh();
+        cold.save().unwrap();
+        let expected = reports(&cold);
+        // The tied copies count in the file whose path sorts first: /p's.
+        assert!(
+            expected[0].contains(r#""key":"/p","input_tokens":6"#),
+            "{}",
+            expected[0]
+        );
+
+        // From the cache, nothing new: the entries without their keys, no dedupe index.
+        let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let stats = warm.refresh();
+        assert_eq!(stats.bytes_read, 0);
+        assert!(warm.index.is_empty() && warm.deferred.is_some());
+        assert_eq!(reports(&warm), expected);
+
+        // The same files met in the other order (the later path first, as inotify may
+        // name them): the tie goes to the same file.
+        let mut grown = UsageIndex::open(vec![root.clone()], None);
+        let named = |p: &str| [root.join(p)].into_iter().collect::<HashSet<_>>();
+        grown.refresh_paths(&named("-q/b.jsonl"));
+        grown.refresh_paths(&named("-p/a.jsonl"));
+        assert_eq!(reports(&grown), expected);
+
+        // A change after a lazy load decodes the keys: the copies stay deduplicated.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("-p/a.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, line("a", "/p", "m4", 40).as_bytes()).unwrap();
+        drop(f);
+        let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        reopened.refresh();
+        let t = reopened
+            .report(&Pricing::builtin(), &Query::new(GroupBy::Day))
+            .totals;
+        assert_eq!((t.entries, t.output_tokens), (4, 100));
+        cold.refresh();
+        assert_eq!(reports(&reopened), reports(&cold));
+    }
+
+    #[test]
+    fn a_kept_report_is_printed_again_only_while_nothing_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let day = Query::new(GroupBy::Day);
+        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        index.refresh();
+        index.save().unwrap();
+        let report = index.report(&Pricing::builtin(), &day);
+        index.remember("day".into(), &report, day.now_ms).unwrap();
+
+        let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        warm.refresh_deferred();
+        let again = warm.remembered("day", day.now_ms).expect("kept");
+        assert_eq!(again, report);
+        assert!(
+            warm.live_files().all(|f| f.entries.is_empty()),
+            "nothing decoded to print it"
+        );
+        assert!(warm.remembered("session", day.now_ms).is_none());
+        assert!(
+            warm.remembered("day", day.now_ms - 1).is_none(),
+            "a clock gone back"
+        );
+
+        // One line more: the kept report is not used.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("-q/b.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, line("b", "/q", "m9", 1).as_bytes()).unwrap();
+        drop(f);
+        age(&root.join("-q/b.jsonl"));
+        let mut grown = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        grown.refresh_deferred();
+        assert!(grown.remembered("day", day.now_ms).is_none());
+        grown.save().unwrap();
+        assert!(
+            grown.remembered("day", day.now_ms).is_none(),
+            "made from another body"
+        );
+
+        // A report with an active block is not kept: time alone changes it.
+        let mut now = Query::new(GroupBy::Day);
+        now.now_ms = chrono::DateTime::parse_from_rfc3339("2025-03-04T06:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        grown.ensure_entries();
+        let active = grown.report(&Pricing::builtin(), &now);
+        assert!(active.active_block.is_some());
+        grown.remember("now".into(), &active, now.now_ms).unwrap();
+        assert!(grown.remembered("now", now.now_ms).is_none());
+    }
+
+    #[test]
+    fn a_damaged_or_torn_cache_is_rebuilt_not_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let total = index.refresh().bytes_read;
+        index.save().unwrap();
+        let expected = reports(&index);
+        let body_path = cache::body_path(&cache);
+        let body = std::fs::read(&body_path).unwrap();
+        let head = std::fs::read(&cache).unwrap();
+        // One bit of a token count (m3's 30 output tokens) flipped: well-formed, but wrong.
+        let mut flipped = body.clone();
+        let at = body
+            .windows(8)
+            .position(|w| w == 30u64.to_le_bytes())
+            .expect("m3's output tokens in the body");
+        flipped[at] ^= 1;
+        let damaged: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+            ("a flipped bit", head.clone(), flipped),
+            ("a torn body", head.clone(), body[..body.len() - 9].to_vec()),
+            ("garbage", head.clone(), b"not a cache at all".to_vec()),
+            ("an empty body", head.clone(), Vec::new()),
+            ("a head that is not JSON", b"\0\x01{".to_vec(), body.clone()),
+        ];
+        for (what, head, body) in damaged {
+            std::fs::write(&cache, &head).unwrap();
+            std::fs::write(&body_path, &body).unwrap();
+            let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+            assert!(
+                reopened.files.is_empty(),
+                "{what}: nothing was taken from it"
+            );
+            assert_eq!(reopened.refresh().bytes_read, total, "{what}: read again");
+            assert_eq!(reports(&reopened), expected, "{what}");
+            // And the next save writes a good one.
+            reopened.save().unwrap();
+            let mut again = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+            assert_eq!(again.refresh().bytes_read, 0, "{what}: rewritten");
+        }
+        // The body gone: the head alone is not trusted.
+        std::fs::remove_file(&body_path).unwrap();
+        let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        assert_eq!(reopened.refresh().bytes_read, total);
     }
 }

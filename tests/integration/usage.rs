@@ -991,3 +991,143 @@ fn a_directory_of_too_many_entries_is_listed_only_so_far_and_said() {
         .collect();
     assert_eq!(said.len(), 1, "{:?}", stats.skipped_files);
 }
+
+/// `usage --json` prints the same bytes cold (no cache), warm (from the cache) and through a
+/// running engine (from the index it keeps), in every grouping; the log says who answered.
+/// Asked with other roots than the engine reads, the CLI reports itself.
+#[test]
+fn usage_json_is_the_same_cold_warm_and_through_the_engine() {
+    use common::SpawnGuarded;
+    if !common::prerequisites(&["tmux", "Xvfb", "bwrap"]) {
+        return;
+    }
+    let mut world = common::World::new();
+    let claude = world.path("claude");
+    let claude_dir = claude.to_str().unwrap().to_owned();
+    world
+        .env
+        .push(("CLAUDE_CONFIG_DIR".into(), claude_dir.clone()));
+    world.env.push(("SANDBOX_DECK_LOG".into(), "debug".into()));
+    world.env.push(("TZ".into(), "UTC".into()));
+    corpus(&claude.join("projects"));
+    let cache = world.path("state/sandbox-deck/usage-cache.json");
+    let usage = |by: &str, config_dir: &str| -> Vec<u8> {
+        let out = world
+            .command()
+            .env("CLAUDE_CONFIG_DIR", config_dir)
+            .args(["--json", "usage", "--by", by])
+            .output()
+            .expect("running usage");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let log = world.path("state/sandbox-deck/log/sandbox-deck.log");
+    let said = |what: &str| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches(what)
+            .count()
+    };
+    const FROM_ENGINE: &str = "the report came from the engine";
+    const HERE: &str = "reporting here";
+    let groupings = ["project", "session", "day", "model", "block"];
+    let mut cold = Vec::new();
+    for by in groupings {
+        let _ = std::fs::remove_file(&cache);
+        let _ = std::fs::remove_file(cache.with_extension("bin"));
+        let first = usage(by, &claude_dir);
+        assert!(cache.exists(), "the cold run wrote the cache");
+        let warm = usage(by, &claude_dir);
+        assert_eq!(
+            String::from_utf8_lossy(&warm),
+            String::from_utf8_lossy(&first),
+            "--by {by}: warm differs from cold"
+        );
+        cold.push(first);
+    }
+    let report: Value = serde_json::from_slice(&cold[0]).unwrap();
+    assert!(
+        report["totals"]["entries"].as_u64().unwrap() > 0,
+        "{report}"
+    );
+    assert_eq!((said(FROM_ENGINE), said(HERE)), (0, 10));
+
+    let socket = world.runtime.join("sandbox-deck/api.sock");
+    let engine = world
+        .command()
+        .args(["serve", "--idle-timeout", "120"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn_guarded();
+    common::wait_for(
+        "the engine's socket",
+        std::time::Duration::from_secs(20),
+        || std::os::unix::net::UnixStream::connect(&socket).is_ok(),
+    );
+    for (by, cold) in groupings.iter().zip(&cold) {
+        let via = usage(by, &claude_dir);
+        assert_eq!(
+            String::from_utf8_lossy(&via),
+            String::from_utf8_lossy(cold),
+            "--by {by}: the engine's answer differs from cold"
+        );
+    }
+    assert_eq!(said(FROM_ENGINE), 5, "each came from the engine");
+
+    // Other roots than the engine's: reported here, from those roots.
+    let empty = world.path("other-claude");
+    std::fs::create_dir_all(empty.join("projects")).unwrap();
+    let other: Value = serde_json::from_slice(&usage("day", empty.to_str().unwrap())).unwrap();
+    assert_eq!(other["files"], 0, "{other}");
+    assert_eq!((said(FROM_ENGINE), said(HERE)), (5, 11));
+
+    // A line appended: the engine's index learns it (inotify), and says what a run without
+    // the engine then says.
+    let log_file = claude
+        .join("projects")
+        .join(encode_project_dir(Path::new("/srv/code/other")))
+        .join("late.jsonl");
+    write(
+        &log_file,
+        &Msg {
+            id: "msg_late",
+            req: "req_late",
+            session: "late",
+            cwd: "/srv/code/other",
+            ts: "2025-06-02T10:00:00.000Z",
+            model: SONNET,
+            input: 5,
+            output: 7,
+            cache_write: 0,
+            cache_read: 0,
+        }
+        .line(json!({})),
+    );
+    let before = report["totals"]["entries"].as_u64().unwrap();
+    let mut via = Vec::new();
+    common::wait_for(
+        "the engine to count the new line",
+        std::time::Duration::from_secs(10),
+        || {
+            via = usage("session", &claude_dir);
+            let r: Value = serde_json::from_slice(&via).unwrap();
+            r["totals"]["entries"].as_u64() == Some(before + 1)
+        },
+    );
+    drop(engine);
+    common::wait_for(
+        "the engine to end",
+        std::time::Duration::from_secs(10),
+        || std::os::unix::net::UnixStream::connect(&socket).is_err(),
+    );
+    let here = usage("session", &claude_dir);
+    assert_eq!(
+        String::from_utf8_lossy(&here),
+        String::from_utf8_lossy(&via),
+        "after the append, without the engine"
+    );
+}

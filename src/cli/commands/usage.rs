@@ -33,12 +33,20 @@ pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
             };
             remote::call(host, &args.remote.ssh, command)?
         }
-        None => {
-            let deck = Deck::open()?;
-            let query = deck.usage_query(args.name.as_deref(), args.since.as_deref(), args.by)?;
-            let mut index = deck.usage_index();
-            deck.usage_report(&mut index, &query)?
-        }
+        None => match from_engine(&args) {
+            Some(report) => {
+                tracing::debug!("usage: the report came from the engine");
+                report
+            }
+            None => {
+                tracing::debug!("usage: no engine answered for these roots: reporting here");
+                let deck = Deck::open()?;
+                let query =
+                    deck.usage_query(args.name.as_deref(), args.since.as_deref(), args.by)?;
+                let mut index = deck.usage_index();
+                deck.usage_report(&mut index, &query)?
+            }
+        },
     };
     if json {
         print_json(&report)?;
@@ -46,6 +54,39 @@ pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
         print_usage(&report);
     }
     Ok(0)
+}
+
+/// How long the engine may take to answer before the report is made here instead.
+const ENGINE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The report from the engine (`serve`) of this user, when one answers on its socket: its
+/// index is kept current by inotify, so it answers without loading the cache or walking
+/// the logs. None (and the report is made here) when no engine answers, it fails or is
+/// slow, or it reads other roots than this process would (another `CLAUDE_CONFIG_DIR`).
+fn from_engine(args: &Args) -> Option<Report> {
+    let paths = crate::paths::Paths::from_env().ok()?;
+    let stream =
+        crate::engine::service::connect(&crate::engine::service::api_socket(&paths)).ok()??;
+    stream.set_nonblocking(true).ok()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let command = Command::UsageReport {
+        name: args.name.clone(),
+        since: args.since.clone(),
+        by: Some(args.by),
+    };
+    let ask = async {
+        let stream = tokio::net::UnixStream::from_std(stream).ok()?;
+        let client = crate::api::client::Client::connect(stream).await.ok()?;
+        client.send(command).await.ok()
+    };
+    let value = runtime
+        .block_on(async { tokio::time::timeout(ENGINE_PATIENCE, ask).await })
+        .ok()??;
+    let report: Report = serde_json::from_value(value).ok()?;
+    (report.roots == crate::usage::roots_from_env()).then_some(report)
 }
 
 /// How many skipped files the human summary names (`--json` has them all).
