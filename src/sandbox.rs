@@ -10,7 +10,9 @@ use crate::error::{DeckError, Result};
 use crate::host::process::ProcRef;
 
 /// A sandbox name: `[a-z0-9][a-z0-9-]{0,31}`. It doubles as the tmux session name,
-/// so it must never contain tmux target syntax (`:` `.` `=`) or anything a shell reads.
+/// so it must never contain tmux target syntax (`:` `.` `=`) or anything a shell reads,
+/// and can never be the engine's own session on that server
+/// ([`crate::host::tmux::WATCH_SESSION`], which starts with `_`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SandboxName(String);
@@ -502,6 +504,14 @@ mod tests {
             SandboxName::parse(there.as_str()).is_err(),
             "never a name by itself"
         );
+    }
+
+    #[test]
+    fn no_sandbox_can_be_named_like_the_watch_session() {
+        let watch = crate::host::tmux::WATCH_SESSION;
+        assert!(SandboxName::parse(watch).is_err());
+        // Nor can a name derived from a directory called so.
+        assert_ne!(SandboxName::from_dir(Path::new(watch)).as_str(), watch);
     }
 
     #[test]

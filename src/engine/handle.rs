@@ -207,8 +207,8 @@ impl ScreenSource for ScreenCapturer {
 }
 
 /// What the local handle keeps between calls of a long-lived front end: the status
-/// debouncer, the metrics sampler, the usage index and the watched panes (their tmux
-/// control clients). Each is made on first use, so a one-shot CLI command pays for none.
+/// debouncer, the metrics sampler, the usage index and the watched panes (over one tmux
+/// control client per server). Each is made on first use, so a one-shot CLI command pays for none.
 #[derive(Default)]
 pub(super) struct Trackers {
     status: Mutex<Option<StatusTracker>>,

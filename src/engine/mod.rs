@@ -94,7 +94,8 @@ pub struct Deck {
     host_sampler: std::sync::Mutex<Option<crate::metrics::HostSampler>>,
     /// What wakes a long-lived front end's workers before their timer (issue 15).
     wakeups: wake::Wakeups,
-    /// Kept control connections that survey the tmux servers without a process.
+    /// One control connection a tmux server: the watched panes' output, and the survey
+    /// without a process.
     tmux_links: tmux_link::TmuxLinks,
 }
 
@@ -117,7 +118,10 @@ impl Deck {
         );
         let exe = std::env::current_exe()
             .map_err(|e| DeckError::io("finding the sandbox-deck binary", e))?;
+        let wakeups = wake::Wakeups::default();
         Ok(Deck {
+            tmux_links: tmux_link::TmuxLinks::new(wakeups.clone()),
+            wakeups,
             registry: Registry::new(&paths),
             paths,
             config,
@@ -126,8 +130,6 @@ impl Deck {
             status_patterns: status::Patterns::builtin(),
             trackers: handle::Trackers::default(),
             host_sampler: std::sync::Mutex::new(None),
-            wakeups: wake::Wakeups::default(),
-            tmux_links: tmux_link::TmuxLinks::default(),
         })
     }
 

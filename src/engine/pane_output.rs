@@ -1,6 +1,6 @@
 //! A running pane's output as a stream, for whoever subscribes (the API's `subscribe_output`,
-//! `logs -f` later): the bytes the pane's tmux control client reports, fanned out by sandbox
-//! id. Nothing is kept for a pane nobody subscribes to, and a subscriber that falls behind
+//! `logs -f` later): the bytes the server's tmux control client reports for it, fanned out by
+//! sandbox id. Nothing is kept for a pane nobody subscribes to, and a subscriber that falls behind
 //! misses chunks (it is told how many) rather than holding the reader up.
 
 use std::collections::HashMap;

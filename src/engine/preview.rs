@@ -2,24 +2,23 @@
 //! with its colours (`capture-pane -e`), never the scrollback.
 //!
 //! A long-lived front end reads panes through a [`PaneWatch`]: one tmux control client per
-//! running session (see [`crate::host::tmux_control`]), kept open. A capture goes over it
-//! without a process, and only a pane that tmux reported output (or a layout change) for
-//! since the last look is captured again: a silent pane costs nothing. The same output is
-//! appended to the sandbox's pane log ([`crate::paths::SandboxFiles::pane_log`]).
+//! server, on the watch session every running session's window is linked into (see
+//! [`super::tmux_link`]), kept open. A capture goes over it without a process, and only a
+//! pane that tmux reported output for (or a layout change anywhere) since the last look is
+//! captured again: a silent pane costs nothing. The same output, routed by pane, is appended
+//! to the sandbox's pane log ([`crate::paths::SandboxFiles::pane_log`]).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use super::Deck;
-use super::wake::Topic;
+use super::tmux_link::{Link, Target};
 use crate::error::Result;
-use crate::host::tmux_control::{Control, OutputSink};
+use crate::host::tmux::Tmux;
+use crate::host::tmux_control::OutputSink;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
-
-/// A session whose control client could not be started is tried again after this long.
-const RETRY: Duration = Duration::from_secs(1);
 
 impl Deck {
     /// The visible screen of `name`'s pane as text with ANSI colour escapes.
@@ -56,8 +55,8 @@ impl Deck {
     }
 }
 
-/// The panes a long-lived front end watches, by sandbox: their control clients and what was
-/// captured last.
+/// The panes a long-lived front end watches, by sandbox: where their output goes and what
+/// was captured last. The control connection is the server's one ([`super::tmux_link`]).
 #[derive(Default)]
 pub struct PaneWatch {
     panes: HashMap<SandboxId, Watched>,
@@ -65,33 +64,48 @@ pub struct PaneWatch {
 
 struct Watched {
     session: String,
-    socket: PathBuf,
-    control: Option<Control>,
-    tried: Option<Instant>,
+    /// Its server.
+    tmux: Tmux,
+    target: Arc<Target>,
     /// The plain text (for the status patterns) and the coloured one (for the preview), each
-    /// with the connection's change count when it was captured.
-    plain: Option<(u64, String)>,
-    coloured: Option<(u64, String)>,
+    /// with the pane's output count and the connection's epoch when it was captured.
+    plain: Option<(Seen, String)>,
+    coloured: Option<(Seen, String)>,
 }
 
+/// What a capture was taken after: the pane's output count, the link's change epoch and
+/// which link it was.
+type Seen = (u64, u64, u64);
+
 impl PaneWatch {
-    /// Keeps a control client on every running session of `records` (so their output is
-    /// logged while someone watches), and lets go of those of `records` that no longer run
-    /// and of any whose client has ended (its session is gone). A caller that asks about
-    /// one sandbox leaves the others' clients as they are.
+    /// Watches every running session of `records` (so their output is logged while someone
+    /// watches), and lets go of those of `records` that no longer run and of any other whose
+    /// session the connection no longer sees. A caller that asks about one sandbox leaves
+    /// the others watched as they are.
     pub fn keep(&mut self, deck: &Deck, records: &[SandboxRecord]) {
         self.panes
             .retain(|id, watched| match records.iter().find(|r| &r.id == id) {
                 Some(record) => watchable(record),
-                None => watched.control.as_ref().is_some_and(Control::alive),
+                None => deck.tmux_links.saw(&watched.tmux, &watched.session),
             });
         for record in records.iter().filter(|r| watchable(r)) {
-            self.connected(deck, record);
+            self.entry(deck, record);
         }
+        let mut servers: Vec<Tmux> = Vec::new();
+        for watched in self.panes.values() {
+            if !servers.iter().any(|t| t.socket() == watched.tmux.socket()) {
+                servers.push(watched.tmux.clone());
+            }
+        }
+        for tmux in &servers {
+            self.link(deck, tmux);
+        }
+        // A server nobody is watched on any more still has its watch session tended.
+        deck.tmux_links.tend();
     }
 
     /// The visible screen of `record`'s pane (plain, or with colours), captured again only
-    /// if tmux said it changed. Without a control client, a `capture-pane` process.
+    /// if tmux said it changed. Without a control connection, a `capture-pane` process.
     pub fn text(&mut self, deck: &Deck, record: &SandboxRecord, colours: bool) -> Result<String> {
         let Some(session) = record.tmux_session.as_deref() else {
             return deck
@@ -103,85 +117,80 @@ impl PaneWatch {
             self.panes.remove(&record.id);
             return fallback();
         }
-        let watched = self.connected(deck, record);
-        let Some(control) = watched.control.as_ref() else {
+        let (tmux, target) = {
+            let watched = self.entry(deck, record);
+            (watched.tmux.clone(), Arc::clone(&watched.target))
+        };
+        // A pane the connection routes already: no need to say again what is watched.
+        let link = deck
+            .tmux_links
+            .current(&tmux)
+            .filter(|l| l.routes(session, &target));
+        let Some(link) = link.or_else(|| self.link(deck, &tmux)) else {
+            return fallback();
+        };
+        let Some(watched) = self.panes.get_mut(&record.id) else {
             return fallback();
         };
         // Read before capturing: output that comes during the capture marks it stale.
-        let changes = control.changes();
+        let seen = (watched.target.changes(), link.epoch(), link.serial());
         let cache = if colours {
             &mut watched.coloured
         } else {
             &mut watched.plain
         };
-        if let Some((seen, text)) = cache.as_ref()
-            && *seen == changes
+        if let Some((at, text)) = cache.as_ref()
+            && *at == seen
         {
             return Ok(text.clone());
         }
-        match control.capture(0, colours) {
+        match link.capture(session, colours) {
             Ok(text) => {
-                *cache = Some((changes, text.clone()));
+                *cache = Some((seen, text.clone()));
                 Ok(text)
             }
             Err(e) => {
-                tracing::debug!("capturing {session} over its control client: {e}");
+                tracing::debug!("capturing {session} over the control connection: {e}");
                 fallback()
             }
         }
     }
 
-    /// The watched pane of `record`, its control client attached (again) if it had none or
-    /// it ended, at most once every [`RETRY`].
-    fn connected(&mut self, deck: &Deck, record: &SandboxRecord) -> &mut Watched {
+    /// The watched pane of `record`, made if need be (anew if its session or server changed).
+    fn entry(&mut self, deck: &Deck, record: &SandboxRecord) -> &mut Watched {
         let session = record.tmux_session.clone().unwrap_or_default();
-        let socket = deck.tmux_of(record).socket().to_path_buf();
+        let tmux = deck.tmux_of(record);
         let watched = self
             .panes
             .entry(record.id.clone())
             .or_insert_with(|| Watched {
-                session: session.clone(),
-                socket: socket.clone(),
-                control: None,
-                tried: None,
+                session: String::new(),
+                tmux: tmux.clone(),
+                target: Target::new(Box::new(|_, _| {})),
                 plain: None,
                 coloured: None,
             });
-        if watched.session != session || watched.socket != socket {
+        if watched.session != session || watched.tmux.socket() != tmux.socket() {
             *watched = Watched {
-                session: session.clone(),
-                socket,
-                control: None,
-                tried: None,
+                session,
+                tmux,
+                target: Target::new(pane_log_sink(deck, record)),
                 plain: None,
                 coloured: None,
             };
         }
-        if watched.control.as_ref().is_some_and(Control::alive) {
-            return watched;
-        }
-        // An ended client's captures say nothing about what came after it.
-        watched.control = None;
-        watched.plain = None;
-        watched.coloured = None;
-        if watched.tried.is_some_and(|t| t.elapsed() < RETRY) {
-            return watched;
-        }
-        let sink = pane_log_sink(deck, record);
-        // A session or pane that comes or goes is the monitor's business at once.
-        let wakeups = deck.wakeups().clone();
-        let on_change = Box::new(move || wakeups.wake(Topic::Records));
-        match Control::attach(&deck.tmux_of(record), &session, sink, on_change) {
-            Ok(control) => {
-                watched.control = Some(control);
-                watched.tried = None;
-            }
-            Err(e) => {
-                tracing::debug!("no control client for {session}: {e}");
-                watched.tried = Some(Instant::now());
-            }
-        }
         watched
+    }
+
+    /// The connection to `tmux`'s server, watching every pane of ours there.
+    fn link(&self, deck: &Deck, tmux: &Tmux) -> Option<Arc<Link>> {
+        let sessions: Vec<(&str, &Arc<Target>)> = self
+            .panes
+            .values()
+            .filter(|w| w.tmux.socket() == tmux.socket())
+            .map(|w| (w.session.as_str(), &w.target))
+            .collect();
+        deck.tmux_links.watch(tmux, &sessions)
     }
 }
 

@@ -6,7 +6,7 @@
 //! - [`Topic::Agents`]: a hook appended to a sandbox's events file (inotify on its status
 //!   dir, see [`super::hook_watch`]).
 //! - [`Topic::Records`]: tmux said a session or a pane came or went (`%sessions-changed`,
-//!   `%exit`, a pane marked dead), over a control connection ([`super::preview::PaneWatch`]).
+//!   `%exit`, a window closed), over the server's control connection ([`super::tmux_link`]).
 //! - [`Topic::Usage`]: a Claude transcript grew (inotify on the usage roots, see
 //!   [`super::usage::UsageTracker`]).
 //! - [`Topic::Preview`]: a client of the engine got a new preview text (the engine reads a

@@ -63,12 +63,85 @@ pub const SURVEY_ARGS: [&str; 4] = [
     "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}",
 ];
 
-/// The panes in the output of [`SURVEY_ARGS`].
+/// The panes in the output of [`SURVEY_ARGS`], without the watch session's: every pane
+/// of a watched server is listed once for its own session and once for the watch session.
 pub fn parse_survey(out: &[u8]) -> Vec<Pane> {
     String::from_utf8_lossy(out)
         .lines()
         .filter_map(parse_pane)
+        .filter(|p| p.session != WATCH_SESSION)
         .collect()
+}
+
+/// The session on our server that a watching engine keeps for its one control client
+/// (issue 15): every other session's windows are linked into it (`link-window`), because
+/// tmux sends a control client `%output` only for the panes of its own session. A sandbox
+/// name cannot start with `_`, so no sandbox is ever called this.
+pub const WATCH_SESSION: &str = "_deck_watch";
+
+/// The window option that marks the watch session's own window (a dead pane that prints
+/// nothing), so it is told apart from a sandbox window that outlived its session there.
+pub const WATCH_MARK: &str = "@deck_watch";
+
+/// What a watch session is tended from: every pane with its session, window, whether the
+/// window is linked into more than one session, and the watch session's mark.
+pub const WATCH_LIST_ARGS: [&str; 4] = [
+    "list-panes",
+    "-a",
+    "-F",
+    "#{session_name}\t#{window_id}\t#{pane_id}\t#{window_linked_sessions}\t#{@deck_watch}",
+];
+
+/// What tending the watch session does, from the output of [`WATCH_LIST_ARGS`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct WatchPlan {
+    /// Windows (`@id`) of other sessions not yet linked into the watch session.
+    pub link: Vec<String>,
+    /// Windows left only in the watch session: their own session is gone, so they go too
+    /// (as they would have with it, their pane's process hung up).
+    pub kill: Vec<String>,
+    /// Every pane of the other sessions (`%id` without the `%`) and its session.
+    pub panes: std::collections::HashMap<u32, String>,
+    /// Whether the watch session exists.
+    pub exists: bool,
+    /// No other session is left: the watch session goes too, so the server can exit.
+    pub idle: bool,
+}
+
+/// Reads the output of [`WATCH_LIST_ARGS`].
+pub fn plan_watch(out: &[u8]) -> WatchPlan {
+    let mut plan = WatchPlan {
+        idle: true,
+        ..WatchPlan::default()
+    };
+    let text = String::from_utf8_lossy(out);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    let watched: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.first() == Some(&WATCH_SESSION))
+        .filter_map(|r| r.get(1).copied())
+        .collect();
+    for row in &rows {
+        let [session, window, pane, linked, mark, ..] = row[..] else {
+            continue;
+        };
+        if session == WATCH_SESSION {
+            plan.exists = true;
+            let orphan = linked == "1" && mark.is_empty();
+            if orphan && !plan.kill.iter().any(|w| w == window) {
+                plan.kill.push(window.to_owned());
+            }
+            continue;
+        }
+        plan.idle = false;
+        if let Some(pane) = pane.strip_prefix('%').and_then(|p| p.parse().ok()) {
+            plan.panes.insert(pane, session.to_owned());
+        }
+        if !watched.contains(window) && !plan.link.iter().any(|w| w == window) {
+            plan.link.push(window.to_owned());
+        }
+    }
+    plan
 }
 
 /// What one server said when asked for its panes.
@@ -240,18 +313,62 @@ impl Tmux {
         Ok(self.panes()?.into_iter().find(|p| p.session == session))
     }
 
-    /// Kills the session; a session that is already gone is not an error.
+    /// Kills the session and its windows; a session that is already gone is not an error.
+    ///
+    /// `kill-session` alone would leave a window that is also linked into the watch session
+    /// (see [`WATCH_SESSION`]) alive there, its pane still running: so every window of the
+    /// session is killed instead (which kills it wherever it is linked, and the session with
+    /// its last window), and then the watch session is tended (see [`Tmux::tend_watch`]).
     pub fn kill_session(&self, session: &str) -> Result<()> {
-        let target = format!("={session}");
-        let out = self.run(
-            "kill-session",
-            &["kill-session".as_ref(), "-t".as_ref(), target.as_ref()],
-        )?;
+        let target = format!("={session}:");
+        // One tmux command list: the session's other windows, then its current one.
+        let args = [
+            "kill-window",
+            "-a",
+            "-t",
+            &target,
+            ";",
+            "kill-window",
+            "-t",
+            &target,
+        ];
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let out = self.run("kill-window", &args)?;
         let err = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || err.contains("can't find session") || no_server(&err) {
-            Ok(())
-        } else {
-            Err(DeckError::tmux("tmux kill-session", err.trim().to_string()))
+        if no_server(&err) {
+            return Ok(());
+        }
+        if !out.status.success() && !err.contains("can't find session") {
+            return Err(DeckError::tmux("tmux kill-window", err.trim().to_string()));
+        }
+        self.tend_watch();
+        Ok(())
+    }
+
+    /// Ends what is left in the watch session of sessions that are gone, and the watch
+    /// session itself when no other session is left (so the server exits as it did before
+    /// there was one). Best effort: a failure is logged. Links nothing: that is the watching
+    /// engine's business.
+    pub fn tend_watch(&self) {
+        let args = WATCH_LIST_ARGS.map(OsStr::new);
+        let Ok(out) = self.run("list-panes", &args) else {
+            return;
+        };
+        let plan = plan_watch(&out.stdout);
+        let mut commands: Vec<Vec<&str>> = plan
+            .kill
+            .iter()
+            .map(|w| vec!["kill-window", "-t", w.as_str()])
+            .collect();
+        let watch = format!("={WATCH_SESSION}");
+        if plan.exists && plan.idle {
+            commands.push(vec!["kill-session", "-t", &watch]);
+        }
+        for command in commands {
+            let args: Vec<&OsStr> = command.iter().map(OsStr::new).collect();
+            if let Err(e) = self.run_checked(command[0], &args) {
+                tracing::debug!("tending the watch session: {e}");
+            }
         }
     }
 
@@ -340,15 +457,9 @@ impl Tmux {
 
     /// A control-mode client (`tmux -C`) attached to `session`, for
     /// [`super::tmux_control::Control`]: it never sizes the session's windows.
-    /// `quiet`: without the session's pane output, and read-only (a client only for commands).
-    pub(super) fn control_command(&self, session: &str, quiet: bool) -> Command {
+    pub(super) fn control_command(&self, session: &str) -> Command {
         let target = format!("={session}");
-        let flags = if quiet {
-            "ignore-size,no-output,read-only"
-        } else {
-            "ignore-size"
-        };
-        let args = ["-C", "attach-session", "-f", flags, "-t", &target];
+        let args = ["-C", "attach-session", "-f", "ignore-size", "-t", &target];
         let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
         // Attaching never starts a server: no placement needed.
         self.command(&Placement::Direct, &args)
@@ -464,6 +575,49 @@ mod tests {
         );
         assert_eq!(&placed[5..7], ["--collect", "--"]);
         assert_eq!(&placed[7..], ours);
+    }
+
+    #[test]
+    fn the_watch_session_is_tended_from_one_listing() {
+        let out = b"_deck_watch\t@9\t%9\t1\t1\n\
+            _deck_watch\t@0\t%0\t2\t\n\
+            _deck_watch\t@3\t%3\t1\t\n\
+            _deck_watch\t@3\t%4\t1\t\n\
+            api\t@0\t%0\t2\t\n\
+            web\t@1\t%1\t1\t\n\
+            web\t@1\t%2\t1\t\n";
+        let plan = plan_watch(out);
+        assert!(plan.exists && !plan.idle);
+        assert_eq!(
+            plan.link,
+            ["@1"],
+            "web's window is not linked yet, api's is"
+        );
+        assert_eq!(
+            plan.kill,
+            ["@3"],
+            "left there alone, once; its own window stays"
+        );
+        let mut panes: Vec<(u32, String)> = plan.panes.into_iter().collect();
+        panes.sort();
+        assert_eq!(
+            panes,
+            [(0, "api".into()), (1, "web".into()), (2, "web".into())],
+            "the watch session's panes are nobody's"
+        );
+        let alone = plan_watch(b"_deck_watch\t@9\t%9\t1\t1\n_deck_watch\t@3\t%3\t1\t\n");
+        assert!(alone.exists && alone.idle);
+        assert_eq!(alone.kill, ["@3"]);
+        let none = plan_watch(b"api\t@0\t%0\t1\t\n");
+        assert!(!none.exists && !none.idle);
+        assert_eq!(none.link, ["@0"]);
+    }
+
+    #[test]
+    fn the_survey_leaves_out_the_watch_session() {
+        let panes = parse_survey(b"_deck_watch\t1\t1\t0\t\napi\t1\t0\t\t\n");
+        assert_eq!(panes.len(), 1);
+        assert_eq!(panes[0].session, "api");
     }
 
     #[test]

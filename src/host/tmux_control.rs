@@ -1,11 +1,13 @@
-//! A tmux control-mode connection (`tmux -C`) to one session of our private server.
+//! A tmux control-mode connection (`tmux -C`) to our private server.
 //!
 //! tmux speaks a line protocol on a control client's stdout: every command it runs answers
 //! with a block (`%begin <time> <number> <flags>`, the output lines, then `%end …` or
 //! `%error …`), and between blocks it sends notifications (`%output %<pane> <data>`,
 //! `%exit`, `%sessions-changed`, `%window-close @<id>`, …). Commands go in on stdin, one a
 //! line, so a capture costs no process. tmux sends `%output` only for panes of the session
-//! the client is attached to, so a connection watches one session.
+//! the client is attached to, so one connection watches every session through the watch
+//! session ([`WATCH_SESSION`]): every other session's windows are linked into it, and
+//! [`Control::tend`] keeps it so (links new windows, ends those whose session is gone).
 //!
 //! A reader thread parses the lines into [`Message`]s: replies go to whoever sent the
 //! command (in order: tmux answers commands in the order it gets them), notifications bump
@@ -19,7 +21,10 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::tmux::{Pane, SURVEY_ARGS, Tmux, parse_survey};
+use super::tmux::{
+    Pane, SURVEY_ARGS, Tmux, WATCH_LIST_ARGS, WATCH_MARK, WATCH_SESSION, WatchPlan, parse_survey,
+    plan_watch,
+};
 use crate::error::{DeckError, IoContext, Result};
 
 /// How long a command may take to answer before the connection is given up.
@@ -204,17 +209,16 @@ fn quote(arg: &str) -> Result<String> {
     Ok(format!("'{arg}'"))
 }
 
-/// Where a connection's pane output goes (the pane log). Runs on the reader thread.
+/// Where a connection's pane output goes, with the pane's id. Runs on the reader thread.
 pub type OutputSink = Box<dyn FnMut(u32, &[u8]) + Send>;
 
-/// Told when tmux says a session or a window came or went: the client's session ended
-/// (`%exit`), a session was made or killed (`%sessions-changed`), a window closed. A pane
-/// whose process ended is not among them: `remain-on-exit` keeps it, and tmux says nothing.
-/// A `refresh-client -B` subscription to `#{pane_dead}` would (once a second), but it
-/// costs the server a timer per client: about 1 % of a core with a hundred clients, more
-/// than all the rest of their idle cost; the monitor's timer finds a dead pane instead.
-/// Runs on the reader thread.
-pub type ChangeSink = Box<dyn Fn() + Send>;
+/// Told every notification but pane output: the client's session ended (`%exit`), a
+/// session was made or killed (`%sessions-changed`), a window came, went or changed its
+/// layout. A pane whose process ended is not among them: `remain-on-exit` keeps it, and
+/// tmux says nothing. A `refresh-client -B` subscription to `#{pane_dead}` would (once a
+/// second), but it costs the server a timer per client; the monitor's timer finds a dead
+/// pane instead. Runs on the reader thread: it must not send a command and wait.
+pub type ChangeSink = Box<dyn Fn(&Event) + Send>;
 
 struct Shared {
     alive: AtomicBool,
@@ -223,12 +227,11 @@ struct Shared {
     waiting: Mutex<VecDeque<Sender<Reply>>>,
 }
 
-/// A control client attached to one session. Dropping it ends the client.
+/// A control client attached to a session. Dropping it ends the client.
 pub struct Control {
     child: Child,
     stdin: Mutex<ChildStdin>,
     shared: Arc<Shared>,
-    session: String,
 }
 
 impl Control {
@@ -236,27 +239,11 @@ impl Control {
     pub fn attach(
         tmux: &Tmux,
         session: &str,
-        sink: OutputSink,
-        on_change: ChangeSink,
-    ) -> Result<Control> {
-        Control::attach_as(tmux, session, false, sink, on_change)
-    }
-
-    /// A client for commands only: attached to `session` (tmux keeps no unattached control
-    /// client) but sent none of its output, and read-only.
-    pub fn attach_quiet(tmux: &Tmux, session: &str) -> Result<Control> {
-        Control::attach_as(tmux, session, true, Box::new(|_, _| {}), Box::new(|| {}))
-    }
-
-    fn attach_as(
-        tmux: &Tmux,
-        session: &str,
-        quiet: bool,
         mut sink: OutputSink,
         on_change: ChangeSink,
     ) -> Result<Control> {
         let mut child = tmux
-            .control_command(session, quiet)
+            .control_command(session)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -299,12 +286,77 @@ impl Control {
             child,
             stdin: Mutex::new(stdin),
             shared,
-            session: session.to_owned(),
         })
     }
 
-    pub fn session(&self) -> &str {
-        &self.session
+    /// A client on the watch session ([`WATCH_SESSION`]), made if there is none: attached
+    /// first to `via`, a session known to exist (attaching never starts a server, so no
+    /// server is started for a watch session alone), then switched. Its output is every
+    /// linked pane's, once [`Control::tend`] has linked them.
+    pub fn watch(
+        tmux: &Tmux,
+        via: &str,
+        sink: OutputSink,
+        on_change: ChangeSink,
+    ) -> Result<Control> {
+        let control = Control::attach(tmux, via, sink, on_change)?;
+        if via != WATCH_SESSION {
+            // Its own window: a pane that ends at once and stays dead (`remain-on-exit`),
+            // marked so that it is never taken for a window whose session is gone.
+            let watch = format!("={WATCH_SESSION}");
+            let made = control.command(&[
+                "new-session",
+                "-d",
+                "-s",
+                WATCH_SESSION,
+                "-x",
+                "80",
+                "-y",
+                "24",
+                "-P",
+                "-F",
+                "#{window_id}",
+                "true",
+            ]);
+            match made {
+                Ok(window) => {
+                    let window = String::from_utf8_lossy(&window).trim().to_owned();
+                    control.command(&["set-option", "-w", "-t", &window, WATCH_MARK, "1"])?;
+                }
+                // Another engine made it: use it.
+                Err(e) if e.to_string().contains("duplicate session") => {}
+                Err(e) => return Err(e),
+            }
+            control.command(&["switch-client", "-t", &watch])?;
+        }
+        Ok(control)
+    }
+
+    /// Tends the watch session this client is on: links every window of the other sessions
+    /// into it, kills the windows left there by a session that is gone, and kills the watch
+    /// session (ending this client) when no other session is left. Returns what it found
+    /// (every pane of the other sessions, by session).
+    pub fn tend(&self) -> Result<WatchPlan> {
+        let plan = plan_watch(&self.command(&WATCH_LIST_ARGS)?);
+        let watch = format!("={WATCH_SESSION}:");
+        for window in &plan.kill {
+            if let Err(e) = self.command(&["kill-window", "-t", window]) {
+                tracing::debug!("ending {window}, left in the watch session: {e}");
+            }
+        }
+        for window in &plan.link {
+            // -d: the watch session's current window stays; nothing is resized (its only
+            // client ignores sizes).
+            if let Err(e) = self.command(&["link-window", "-d", "-s", window, "-t", &watch]) {
+                tracing::debug!("linking {window} into the watch session: {e}");
+            }
+        }
+        if plan.idle {
+            let watch = format!("={WATCH_SESSION}");
+            self.command(&["kill-session", "-t", &watch]).ok();
+            self.shared.alive.store(false, Ordering::SeqCst);
+        }
+        Ok(plan)
     }
 
     /// Whether the client is still attached (false once it said `%exit` or its pipe closed).
@@ -353,9 +405,9 @@ impl Control {
         }
     }
 
-    /// The session's active pane as text, like [`Tmux::capture`] but without a process.
-    pub fn capture(&self, history: usize, colours: bool) -> Result<String> {
-        let target = format!("={}:", self.session);
+    /// `session`'s active pane as text, like [`Tmux::capture`] but without a process.
+    pub fn capture(&self, session: &str, history: usize, colours: bool) -> Result<String> {
+        let target = format!("={session}:");
         let start = format!("-{history}");
         let mut args = vec!["capture-pane", "-p"];
         if colours {
@@ -447,12 +499,9 @@ fn read_messages(mut out: impl BufRead, shared: &Shared, sinks: Sinks<'_>, attac
                     Event::Exit { reason } => {
                         tracing::debug!("a tmux control client exits: {reason:?}");
                         shared.alive.store(false, Ordering::SeqCst);
-                        (sinks.change)();
+                        (sinks.change)(&Event::Exit { reason });
                     }
-                    Event::SessionsChanged
-                    | Event::WindowClose { .. }
-                    | Event::UnlinkedWindowClose { .. } => (sinks.change)(),
-                    _ => {}
+                    event => (sinks.change)(&event),
                 }
             }
         }

@@ -1,6 +1,7 @@
-//! The engine watching panes over tmux control clients (`tmux -C`), against a real server:
-//! agent state and preview without a capture process, a killed client coming back, and
-//! the pane log.
+//! The engine watching panes over one tmux control client (`tmux -C`) on the watch session
+//! every sandbox window is linked into, against a real server: agent state and preview
+//! without a capture process, a killed client or watch session coming back, output routed
+//! to the right pane log, and no window left behind by a sandbox that stopped.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use crate::common::*;
 use sandbox_deck::config::Config;
 use sandbox_deck::engine::status::AgentState;
 use sandbox_deck::engine::{Deck, EngineHandle};
-use sandbox_deck::host::tmux::spawned_by_this_thread;
+use sandbox_deck::host::tmux::{WATCH_SESSION, spawned_by_this_thread};
 use sandbox_deck::paths::Paths;
 use sandbox_deck::sandbox::{SandboxName, SandboxRecord};
 
@@ -135,11 +136,7 @@ fn a_killed_control_client_comes_back_and_the_preview_resumes() {
     let records = deck.list().unwrap();
     deck.agent_states(&records);
     let clients = control_clients(&world);
-    assert_eq!(
-        clients.len(),
-        1,
-        "one control client for the running session"
-    );
+    assert_eq!(clients.len(), 1, "one control client for the server");
     type_line(&world, "term", "echo before-$((40+2))");
     wait_for("the preview", Duration::from_secs(5), || {
         deck.preview(&name).is_ok_and(|p| p.contains("before-42"))
@@ -203,7 +200,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 #[test]
-fn asking_about_one_sandbox_keeps_the_other_sandboxes_clients() {
+fn asking_about_one_sandbox_keeps_the_others_watched() {
     if !prerequisites(TOOLS) {
         return;
     }
@@ -215,17 +212,256 @@ fn asking_about_one_sandbox_keeps_the_other_sandboxes_clients() {
     let deck = deck_of(&world);
     let records = deck.list().unwrap();
     deck.agent_states(&records);
-    let mut clients = control_clients(&world);
-    clients.sort_unstable();
-    assert_eq!(clients.len(), 2, "one client a running session");
+    let clients = control_clients(&world);
+    assert_eq!(clients.len(), 1, "one client for both running sessions");
     let before = spawned_by_this_thread();
     // What `serve` does for `status NAME`: one record.
     deck.agent_states(&records[..1]);
     deck.agent_states(&records);
-    let mut after = control_clients(&world);
-    after.sort_unstable();
-    assert_eq!(after, clients, "the same clients");
+    assert_eq!(control_clients(&world), clients, "the same client");
     assert_eq!(spawned_by_this_thread(), before, "none started again");
+    assert_eq!(
+        watch_windows(&world).len(),
+        3,
+        "both windows still linked, and the watch session's own: {:?}",
+        watch_windows(&world)
+    );
+}
+
+/// The windows of the watch session: (window id, how many sessions it is linked into).
+fn watch_windows(world: &World) -> Vec<(String, u32)> {
+    let target = format!("={WATCH_SESSION}");
+    let out = world.tmux(&[
+        "list-windows",
+        "-t",
+        &target,
+        "-F",
+        "#{window_id} #{window_linked_sessions}",
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (id, n) = l.split_once(' ')?;
+            Some((id.to_owned(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The window id and size of `name`'s session.
+fn window_of(world: &World, name: &str) -> String {
+    let target = format!("={name}:");
+    let out = world.tmux(&[
+        "display-message",
+        "-p",
+        "-t",
+        &target,
+        "#{window_id} #{window_width}x#{window_height}",
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn has_watch_session(world: &World) -> bool {
+    let target = format!("={WATCH_SESSION}");
+    world.tmux(&["has-session", "-t", &target]).status.success()
+}
+
+/// Stopping, removing or killing a sandbox's session ends its window in the watch session
+/// too (a linked window outlives its session otherwise, its pane still running), linking
+/// changes no window's size, and the watch session goes with the last sandbox.
+#[test]
+fn a_sandbox_that_ends_leaves_no_window_in_the_watch_session() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    for name in ["one", "two", "three"] {
+        let project = world.project(name);
+        world.json(&[
+            "create",
+            project.to_str().unwrap(),
+            "--name",
+            name,
+            "--shell",
+            "--",
+            "sh",
+        ]);
+    }
+    let sizes: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|n| window_of(&world, n))
+        .collect();
+    assert!(
+        sizes[0].ends_with(" 200x50"),
+        "the configured size: {sizes:?}"
+    );
+    let deck = deck_of(&world);
+    deck.agent_states(&deck.list().unwrap());
+    assert_eq!(
+        watch_windows(&world).len(),
+        4,
+        "{:?}",
+        watch_windows(&world)
+    );
+    let now: Vec<String> = ["one", "two", "three"]
+        .iter()
+        .map(|n| window_of(&world, n))
+        .collect();
+    assert_eq!(now, sizes, "linking into the watch session resized nothing");
+    let (one, two) = (window_of(&world, "one"), window_of(&world, "two"));
+    let window = |w: &str| w.split(' ').next().unwrap().to_owned();
+    let linked = |w: &str| watch_windows(&world).iter().any(|(id, _)| *id == window(w));
+    assert!(linked(&one) && linked(&two));
+    // Stopped by a one-shot CLI: its window is gone from the watch session at once.
+    world.json(&["stop", "one"]);
+    assert!(!linked(&one), "{:?}", watch_windows(&world));
+    // Killed behind our back: the engine ends what is left of it as soon as it looks.
+    let pane_pid = |name: &str| {
+        let target = format!("={name}:");
+        let out = world.tmux(&["display-message", "-p", "-t", &target, "#{pane_pid}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u32>()
+            .unwrap()
+    };
+    let pid = pane_pid("two");
+    assert!(world.tmux(&["kill-session", "-t", "=two"]).status.success());
+    wait_for("the orphaned window ended", Duration::from_secs(10), || {
+        deck.list().unwrap();
+        !linked(&two)
+    });
+    wait_for("its pane's process ended", Duration::from_secs(10), || {
+        !is_running(pid) || state(pid) == Some('Z')
+    });
+    assert!(
+        watch_windows(&world).iter().all(|(_, n)| *n == 2 || {
+            // The watch session's own window.
+            *n == 1
+        }),
+        "{:?}",
+        watch_windows(&world)
+    );
+    assert_eq!(watch_windows(&world).len(), 2, "three's and its own");
+    // The last one removed: the watch session goes too, and the server with it.
+    world.json(&["rm", "--force", "three"]);
+    deck.agent_states(&deck.list().unwrap());
+    wait_for("the watch session gone", Duration::from_secs(10), || {
+        !has_watch_session(&world)
+    });
+    assert!(
+        control_clients(&world).is_empty(),
+        "{:?}",
+        control_clients(&world)
+    );
+}
+
+/// The one client's output reaches each sandbox's own log, by pane.
+#[test]
+fn output_of_two_sandboxes_goes_to_their_own_logs() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    let mut logs = Vec::new();
+    for name in ["left", "right"] {
+        let project = world.project(name);
+        let created = world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh"]);
+        let id = created["id"].as_str().unwrap().to_owned();
+        logs.push(world.path(&format!("state/sandbox-deck/sandboxes/{id}/pane.log")));
+    }
+    let deck = deck_of(&world);
+    deck.agent_states(&deck.list().unwrap());
+    type_line(&world, "left", "echo from-left-$((6*7))");
+    type_line(&world, "right", "echo from-right-$((6*8))");
+    for (log, word) in logs.iter().zip([&b"from-left-42"[..], b"from-right-48"]) {
+        wait_for("the log", Duration::from_secs(5), || {
+            std::fs::read(log).is_ok_and(|b| contains(&b, word))
+        });
+    }
+    let left = std::fs::read(&logs[0]).unwrap();
+    let right = std::fs::read(&logs[1]).unwrap();
+    assert!(
+        !contains(&left, b"from-right"),
+        "{}",
+        String::from_utf8_lossy(&left)
+    );
+    assert!(
+        !contains(&right, b"from-left"),
+        "{}",
+        String::from_utf8_lossy(&right)
+    );
+    // The previews too.
+    let preview = |name: &str| deck.preview(&SandboxName::parse(name).unwrap()).unwrap();
+    assert!(preview("left").contains("from-left-42") && !preview("left").contains("from-right"));
+    assert!(preview("right").contains("from-right-48"));
+}
+
+/// The watch session killed behind the engine's back: it is made again, the windows linked
+/// again, and the output flows again; nothing is marked dead.
+#[test]
+fn a_killed_watch_session_is_made_again_and_output_flows() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    let project = world.project("kept");
+    let created = world.json(&["create", project.to_str().unwrap(), "--shell", "--", "sh"]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let log = world.path(&format!("state/sandbox-deck/sandboxes/{id}/pane.log"));
+    let deck = deck_of(&world);
+    let name = SandboxName::parse("kept").unwrap();
+    deck.agent_states(&deck.list().unwrap());
+    let first = control_clients(&world);
+    assert_eq!(first.len(), 1);
+    let target = format!("={WATCH_SESSION}");
+    assert!(
+        world
+            .tmux(&["kill-session", "-t", &target])
+            .status
+            .success()
+    );
+    assert!(!has_watch_session(&world));
+    wait_for("the client to end", Duration::from_secs(5), || {
+        first
+            .iter()
+            .all(|p| !is_running(*p) || state(*p) == Some('Z'))
+    });
+    assert!(
+        world.tmux(&["has-session", "-t", "=kept"]).status.success(),
+        "the sandbox's session is untouched"
+    );
+    wait_for("the watch session again", Duration::from_secs(5), || {
+        deck.agent_states(&deck.list().unwrap());
+        has_watch_session(&world)
+    });
+    type_line(&world, "kept", "echo again-$((50+5))");
+    wait_for("the log", Duration::from_secs(5), || {
+        std::fs::read(&log).is_ok_and(|b| contains(&b, b"again-55"))
+    });
+    wait_for("the preview", Duration::from_secs(5), || {
+        deck.preview(&name).is_ok_and(|p| p.contains("again-55"))
+    });
+    assert_eq!(control_clients(&world).len(), 1);
+    assert_eq!(
+        world.show("kept")["state"],
+        "running",
+        "nothing marked dead"
+    );
+}
+
+#[test]
+fn no_sandbox_can_take_the_watch_sessions_name() {
+    let world = World::new();
+    let project = world.project("watch");
+    let (kind, message) = world.error_kind(&[
+        "create",
+        project.to_str().unwrap(),
+        "--name",
+        WATCH_SESSION,
+        "--shell",
+        "--",
+        "sh",
+    ]);
+    assert_eq!(kind, "invalid_name", "{message}");
 }
 
 /// The engine's survey of panes goes over a kept control client (no `tmux list-panes`
