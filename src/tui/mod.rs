@@ -53,16 +53,15 @@ use keymap::Keymap;
 /// of our own in this process: two engines on one registry would each run the monitor and
 /// `notify.command`, and disagree (docs/service.md).
 pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
-    let paths = Paths::from_env()?;
-    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
-    let front = front(&paths, &config, image_protocol)?;
-    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
+    let Setup {
+        paths,
+        config,
+        front,
+        screen_fps,
+        runtime,
+    } = setup(image_protocol)?;
     let starter = Starter::new(&paths, &config)?;
     let first = service::connect_or_start(&starter)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let reconnect = reconnect(starter, runtime.handle().clone());
     let engine = runtime.block_on(async {
         let client = client_on(first).await?;
@@ -72,6 +71,34 @@ pub fn run(image_protocol: Option<ImageProtocol>) -> anyhow::Result<()> {
     // The terminal is restored when `app::run` returns. Dropping the runtime then waits for
     // engine calls still running (a stop, a create): they finish rather than stop halfway.
     runtime.block_on(app::run(engine, front))
+}
+
+/// What every front end starts from: this user's paths and config, this terminal's side, the
+/// screen rate to ask engines for, and the runtime the engine handle runs on.
+struct Setup {
+    paths: Paths,
+    config: Config,
+    front: app::Front,
+    screen_fps: f64,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn setup(image_protocol: Option<ImageProtocol>) -> anyhow::Result<Setup> {
+    let paths = Paths::from_env()?;
+    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
+    let front = front(&paths, &config, image_protocol)?;
+    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(Setup {
+        paths,
+        config,
+        front,
+        screen_fps,
+        runtime,
+    })
 }
 
 /// This terminal's side: the user's config, keys and image protocol. A broken keymap is
@@ -102,14 +129,12 @@ pub fn mirror(
     options: crate::remote::connection::ConnectOptions,
     image_protocol: Option<ImageProtocol>,
 ) -> anyhow::Result<()> {
-    let paths = Paths::from_env()?;
-    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
-    let front = front(&paths, &config, image_protocol)?;
-    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let Setup {
+        front,
+        screen_fps,
+        runtime,
+        ..
+    } = setup(image_protocol)?;
     let handle = runtime.handle().clone();
     let engine = runtime.block_on(crate::remote::mirror::MirrorEngine::connect(
         target, options, handle, screen_fps,
@@ -130,14 +155,13 @@ pub fn fleet(
     options: crate::remote::connection::ConnectOptions,
     image_protocol: Option<ImageProtocol>,
 ) -> anyhow::Result<()> {
-    let paths = Paths::from_env()?;
-    let config = Config::load_system_and_user(&Paths::system_config_file(), &paths.config_file())?;
-    let front = front(&paths, &config, image_protocol)?;
-    let screen_fps = config.ui.screen_fps.max(config.ui.screen_fullscreen_fps);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let Setup {
+        paths,
+        config,
+        front,
+        screen_fps,
+        runtime,
+    } = setup(image_protocol)?;
     let info = crate::engine::EngineInfo::of(&paths, &config);
     let engine = crate::remote::fleet::FleetEngine::start(
         targets,
