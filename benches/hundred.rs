@@ -38,13 +38,6 @@ const PRINTER: &str = "case \"$PWD\" in *5) exec sleep 100000;; esac\n\
 const WAIT: Duration = Duration::from_secs(60);
 
 fn main() {
-    let arg = |name: &str, default: u64| {
-        std::env::args()
-            .skip_while(|a| a != name)
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
     let sandboxes = arg("--sandboxes", 100) as usize;
     let secs = arg("--secs", 30);
     run_in_temp_dir("sdh-", |base| {

@@ -30,13 +30,6 @@ const PRINTER: &str = "i=0; while :; do i=$((i+1)); echo \"line $i\"; sleep 3; d
 const WATCH: &str = "_watch";
 
 fn main() {
-    let arg = |name: &str, default: u64| {
-        std::env::args()
-            .skip_while(|a| a != name)
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
     let sessions = arg("--sessions", 100) as usize;
     let secs = Duration::from_secs(arg("--secs", 30));
     run_in_temp_dir("sdtw-", |base| {

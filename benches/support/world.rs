@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 
 use sandbox_deck::host::process;
 
+/// The number after `name` on the bench's command line (`-- --secs 10`), or `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-deck");
 /// The TUI's pace: every agent state every 1.5 s, the selected preview every 250 ms.
 pub const STATUS_EVERY: Duration = Duration::from_millis(1500);

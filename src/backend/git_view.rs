@@ -1235,22 +1235,10 @@ pub fn spawn_sync_helper(spec_path: &Path) -> Result<()> {
 
 /// The `--detach` step: start the helper itself in a new session and return at once.
 pub fn detach(args: &[std::ffi::OsString]) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().context_io(|| "finding our own binary".to_string())?;
-    let mut command = Command::new(exe);
-    command
-        .args(args.iter().filter(|a| *a != "--detach"))
+    crate::host::job::own_binary_detached(args)?
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    command
+        .stderr(std::process::Stdio::null())
         .spawn()
         .context_io(|| "starting the git sync helper".to_string())?;
     Ok(())

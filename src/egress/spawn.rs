@@ -79,18 +79,7 @@ pub fn start_proxy(spec_path: &Path) -> Result<BwrapFds> {
 /// The `--detach` step: the proxy itself in a new session (the descriptors at 3 and 4 go
 /// with it), and return at once.
 pub fn detach(args: &[std::ffi::OsString]) -> Result<()> {
-    use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe().context_io(|| "finding our own binary".to_string())?;
-    let mut command = Command::new(exe);
-    command.args(args.iter().filter(|a| *a != "--detach"));
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    command
+    crate::host::job::own_binary_detached(args)?
         .spawn()
         .context_io(|| "starting the egress proxy".to_string())?;
     Ok(())

@@ -133,3 +133,20 @@ pub fn run_forwarding_signals(command: &mut Command, relay_stops: bool) -> Resul
     let _ = forwarder.join();
     status
 }
+
+/// Our own binary again with `args` (less `--detach`), to run in a session of its own, so it
+/// outlives the caller's terminal and job (the `--detach` step of the helpers a launch
+/// leaves behind). The caller sets its stdio and spawns it.
+pub fn own_binary_detached(args: &[std::ffi::OsString]) -> Result<Command> {
+    let exe = std::env::current_exe().context_io(|| "finding our own binary".to_string())?;
+    let mut command = Command::new(exe);
+    command.args(args.iter().filter(|a| *a != "--detach"));
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    Ok(command)
+}
