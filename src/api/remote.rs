@@ -33,7 +33,8 @@ use crate::sandbox::{Payload, SandboxId, SandboxName, SandboxRecord, SandboxStat
 const SETTLE: Duration = Duration::from_secs(3);
 /// How long the first text of a new preview watch is waited for.
 const FIRST_PREVIEW: Duration = Duration::from_secs(2);
-/// A preview not asked for in this long is let go (the front end moved on).
+/// A preview not asked for in this long is let go once another is asked for (the front end
+/// moved on).
 const PREVIEW_IDLE: Duration = Duration::from_secs(10);
 /// What `start` would run is asked again after this long even if no sandbox changed.
 const START_COMMANDS_FOR: Duration = Duration::from_secs(5);
@@ -192,7 +193,9 @@ impl RemoteEngine {
     fn preview_text(&self, name: &SandboxName) -> Result<String> {
         let client = self.client()?;
         let mut previews = lock(&self.previews);
-        previews.retain(|_, w| w.asked.elapsed() < PREVIEW_IDLE);
+        // The pane asked for now is kept however long ago it was last asked for: a front end
+        // that reads it when the engine pushes a new text asks nothing while it is silent.
+        previews.retain(|n, w| n == name || w.asked.elapsed() < PREVIEW_IDLE);
         if let Some(watched) = previews.get_mut(name) {
             watched.asked = Instant::now();
             if let Some(update) = watched.text.latest() {

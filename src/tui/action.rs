@@ -42,13 +42,15 @@ pub enum Action {
     Resize(u16, u16),
     /// What the terminal said it can show, once it answered.
     ImagesDetected(ImageSupport),
-    /// The clock, about once a second (uptimes, flash expiry).
+    /// The clock, when a figure drawn from it changes (uptimes, flash expiry).
     Tick(DateTime<Utc>),
     /// SIGTERM or SIGHUP: leave as if the user had quit, so the terminal is restored.
     Terminate,
-    /// Time to ask the engine for fresh records (`monitor.interval_ms`).
+    /// Time to ask the engine for fresh records (`monitor.interval_ms`, or when it says
+    /// they changed).
     MonitorTick,
-    /// Time to refresh the Agent preview, if it is on screen (`ui.preview_interval_ms`).
+    /// Time to refresh the Agent preview, if it is on screen (`ui.preview_interval_ms`, or
+    /// when the engine pushed a new text).
     PreviewTick,
     Loaded(Result<Vec<SandboxRecord>, String>),
     /// What `start` would run in each managed sandbox (by id), for the Info tab.
@@ -149,7 +151,6 @@ pub enum Effect {
         reply: crate::egress::held::Reply,
     },
     Refresh,
-    SampleHost,
     Capture(Target),
     Run(Op, SandboxName),
     /// Creates a sandbox; a missing project directory is reported, not made.

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::action::{Action, Effect};
+use super::clock;
 use super::effects::Runner;
 use super::event::{self, Inputs, Intervals};
 use super::graphics::{Graphics, ImageSupport};
@@ -59,17 +60,28 @@ pub async fn run(engine: Arc<dyn EngineHandle>, front: Front) -> anyhow::Result<
     // The answer comes in on stdin: ask now, before the input reader starts. Keys typed
     // meanwhile are handed back and go first.
     let (graphics, images, typed) = Graphics::detect(image_protocol);
-    let intervals = Intervals {
-        monitor: Duration::from_millis(info.monitor_interval_ms),
-        preview: Duration::from_millis(front.ui.preview_interval_ms),
-        read_terminal: true,
-    };
+    let intervals = intervals(&engine, &info, &front.ui);
     let main = Loop::start(engine, &info, front.notify, (state, theme), tui, graphics);
     main.send(Action::ImagesDetected(images));
     for key in typed {
         main.send(Action::Key(key));
     }
     main.run(intervals).await
+}
+
+/// The timers the terminal's loop runs. An engine that pushes (a client of `serve`) says
+/// when the records and the preview change: their timers are then a safety net or none.
+fn intervals(engine: &Arc<dyn EngineHandle>, info: &EngineInfo, ui: &UiConfig) -> Intervals {
+    let pushed = workers::pushed(engine.as_ref());
+    Intervals {
+        monitor: if pushed {
+            workers::PUSHED_SAFETY_NET
+        } else {
+            Duration::from_millis(info.monitor_interval_ms)
+        },
+        preview: (!pushed).then(|| Duration::from_millis(ui.preview_interval_ms)),
+        read_terminal: true,
+    }
 }
 
 /// The state before anything is loaded: settings from the engine's info and the front
@@ -173,8 +185,9 @@ impl<B: Backend> Loop<B> {
         result
     }
 
-    /// Draws if something changed, then waits for an action and takes it with everything
-    /// queued behind it: one draw per batch.
+    /// Draws if something changed, then waits for an action (or the next time the clock
+    /// changes a figure on screen) and takes it with everything queued behind it: one draw
+    /// per batch, and no wake-up while nothing is due.
     pub async fn step(
         &mut self,
         inputs: &mut Inputs,
@@ -184,8 +197,13 @@ impl<B: Backend> Loop<B> {
             self.tui.draw(&self.state, &self.theme).context("drawing")?;
             self.state.dirty = false;
         }
-        let Some(first) = self.rx.recv().await else {
-            return Ok(Flow::Quit);
+        let due = clock::next_change(&self.state);
+        let first = tokio::select! {
+            action = self.rx.recv() => match action {
+                Some(action) => action,
+                None => return Ok(Flow::Quit),
+            },
+            () = sleep_until(due) => Action::Tick(chrono::Utc::now()),
         };
         let mut effects = update(&mut self.state, first);
         while let Ok(action) = self.rx.try_recv() {
@@ -251,6 +269,15 @@ impl<B: Backend> Loop<B> {
         }
         Ok(outcome)
     }
+}
+
+/// Sleeps until the wall-clock time `due`; for ever without one.
+async fn sleep_until(due: Option<chrono::DateTime<chrono::Utc>>) {
+    let Some(due) = due else {
+        return std::future::pending().await;
+    };
+    let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
 }
 
 impl<B: Backend> Drop for Loop<B> {

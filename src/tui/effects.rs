@@ -62,14 +62,6 @@ impl Runner {
         match effect {
             // Full means a refresh is asked for already; closed means the TUI is ending.
             Effect::Refresh => drop(self.refresh.try_send(())),
-            Effect::SampleHost => {
-                let links = engine.links();
-                if !links.is_empty() {
-                    // The receiver is gone only when the TUI is quitting.
-                    let _ = tx.send(Action::LinksSampled(links));
-                }
-                blocking(tx, move || Action::HostSampled(engine.host_stats()));
-            }
             Effect::Capture(target) => blocking(tx, move || Action::Captured {
                 result: engine.preview(&target.name).map_err(|e| e.to_string()),
                 target,

@@ -1,5 +1,6 @@
 //! The tasks that feed the action channel: terminal input and the timers. They stop while
-//! a child owns the terminal (attach) and start again after.
+//! a child owns the terminal (attach) and start again after. The clock has no timer here:
+//! the main loop sleeps until the next time a figure on screen changes (`tui::clock`).
 
 use std::time::Duration;
 
@@ -14,8 +15,10 @@ use super::action::Action;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Intervals {
+    /// The records' timer: a poll, or only a safety net when the engine pushes them.
     pub monitor: Duration,
-    pub preview: Duration,
+    /// The preview's poll; none when the engine pushes each new preview text (issue 15).
+    pub preview: Option<Duration>,
     /// Read keys, mouse and resizes from the terminal (not when a test drives the loop).
     pub read_terminal: bool,
 }
@@ -26,13 +29,14 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn start(tx: &UnboundedSender<Action>, intervals: Intervals) -> Inputs {
-        let mut tasks = vec![
-            tokio::spawn(every(intervals.monitor, tx.clone(), || Action::MonitorTick)),
-            tokio::spawn(every(intervals.preview, tx.clone(), || Action::PreviewTick)),
-            tokio::spawn(every(Duration::from_secs(1), tx.clone(), || {
-                Action::Tick(chrono::Utc::now())
-            })),
-        ];
+        let mut tasks = vec![tokio::spawn(every(intervals.monitor, tx.clone(), || {
+            Action::MonitorTick
+        }))];
+        if let Some(preview) = intervals.preview {
+            tasks.push(tokio::spawn(every(preview, tx.clone(), || {
+                Action::PreviewTick
+            })));
+        }
         if intervals.read_terminal {
             tasks.push(tokio::spawn(read_terminal(tx.clone())));
         }

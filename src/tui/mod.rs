@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod app;
+pub mod clock;
 pub mod command;
 pub mod effects;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod graphics;
 pub mod keymap;
 pub mod layout;
 pub mod live;
+pub mod output;
 pub mod palette;
 pub mod sort;
 pub mod state;

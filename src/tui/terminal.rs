@@ -1,7 +1,8 @@
 //! The real terminal: raw mode and the alternate screen in, everything back out (also on
-//! a panic), suspend/resume around `tmux attach`, and frames wrapped in synchronized output.
+//! a panic), suspend/resume around `tmux attach`, and frames wrapped in synchronized output,
+//! each sent in one write. The size is the one the resize events said: no query per frame.
 
-use std::io::{self, Stdout, Write};
+use std::io::{self, Write};
 
 use crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
@@ -10,10 +11,11 @@ use crossterm::terminal::{
     BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
 };
 use crossterm::{cursor, execute, queue};
-use ratatui::Terminal;
 use ratatui::backend::{Backend, CrosstermBackend};
 use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
+use super::output::Held;
 use super::state::State;
 use super::theme::Theme;
 use super::views;
@@ -22,26 +24,31 @@ use super::views;
 /// the real loop on a `TestBackend`; only a `Tui` that owns the real terminal (`tty`)
 /// switches its modes, suspends for `tmux attach`, rings the bell or sets the clipboard.
 pub struct Tui<B: Backend> {
+    /// A fixed viewport, resized when the state's size changes: ratatui would otherwise ask
+    /// the terminal its size (open `/dev/tty`, an ioctl) before every frame.
     terminal: Terminal<B>,
+    area: Rect,
     tty: Option<Tty>,
+    frames: u64,
 }
 
-/// The real terminal's modes, as `Tui::enter` set them.
+/// The real terminal's modes, as `Tui::enter` set them, and what it is sent.
 struct Tty {
     mouse: bool,
     active: bool,
+    out: Held,
 }
 
-impl Tui<CrosstermBackend<Stdout>> {
+impl Tui<CrosstermBackend<Held>> {
     pub fn enter(mouse: bool) -> io::Result<Self> {
-        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-        let mut tui = Tui {
-            terminal,
-            tty: Some(Tty {
-                mouse,
-                active: false,
-            }),
-        };
+        let out = Held::default();
+        let (width, height) = crossterm::terminal::size()?;
+        let mut tui = Tui::on(CrosstermBackend::new(out.clone()), (width, height))?;
+        tui.tty = Some(Tty {
+            mouse,
+            active: false,
+            out,
+        });
         tui.start()?;
         Ok(tui)
     }
@@ -50,10 +57,26 @@ impl Tui<CrosstermBackend<Stdout>> {
 impl<B: Backend> Tui<B> {
     /// A terminal that is only drawn on (tests).
     pub fn headless(backend: B) -> io::Result<Self> {
+        let size = backend.size().map_err(other)?;
+        Tui::on(backend, (size.width, size.height))
+    }
+
+    fn on(backend: B, (width, height): (u16, u16)) -> io::Result<Self> {
+        let area = Rect::new(0, 0, width, height);
+        let options = TerminalOptions {
+            viewport: Viewport::Fixed(area),
+        };
         Ok(Tui {
-            terminal: Terminal::new(backend).map_err(other)?,
+            terminal: Terminal::with_options(backend, options).map_err(other)?,
+            area,
             tty: None,
+            frames: 0,
         })
+    }
+
+    /// Frames drawn so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
     }
 
     pub fn backend(&self) -> &B {
@@ -86,16 +109,29 @@ impl<B: Backend> Tui<B> {
 
     /// One frame, sent as a single synchronized update so SSH never shows half of it.
     pub fn draw(&mut self, state: &State, theme: &Theme) -> io::Result<()> {
-        // The backend writes to this same stdout, behind the same buffer: the order holds.
-        if self.tty.is_some() {
-            queue!(io::stdout(), BeginSynchronizedUpdate)?;
+        let (width, height) = state.size;
+        if (width, height) != (self.area.width, self.area.height) {
+            self.resize(Rect::new(0, 0, width, height))?;
+        }
+        // The backend writes into the same held bytes: the order holds.
+        if let Some(tty) = &mut self.tty {
+            queue!(tty.out, BeginSynchronizedUpdate)?;
         }
         self.terminal
             .draw(|frame| views::draw(frame, state, theme))
             .map_err(other)?;
-        if self.tty.is_some() {
-            execute!(io::stdout(), EndSynchronizedUpdate)?;
+        self.frames += 1;
+        if let Some(tty) = &mut self.tty {
+            queue!(tty.out, EndSynchronizedUpdate)?;
+            tty.out.send()?;
         }
+        Ok(())
+    }
+
+    /// A new size; the next frame is drawn in full.
+    fn resize(&mut self, area: Rect) -> io::Result<()> {
+        self.terminal.resize(area).map_err(other)?;
+        self.area = area;
         Ok(())
     }
 
@@ -116,9 +152,11 @@ impl<B: Backend> Tui<B> {
     pub fn resume(&mut self) -> io::Result<()> {
         self.start()?;
         let (width, height) = self.size()?;
-        self.terminal
-            .resize(Rect::new(0, 0, width, height))
-            .map_err(other)
+        self.resize(Rect::new(0, 0, width, height))?;
+        match &self.tty {
+            Some(tty) => tty.out.send(),
+            None => Ok(()),
+        }
     }
 
     /// OSC 52: the terminal (even over SSH, even inside tmux) puts `text` on the clipboard.

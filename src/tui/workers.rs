@@ -1,4 +1,4 @@
-//! The workers (D10): agent status, metrics and usage, each a task that asks the engine
+//! The workers (D10): agent status, the figures (metrics and the host's) and usage, each a task that asks the engine
 //! handle at its own pace, off the UI task (each round on a thread of its own). They read
 //! the records the refresh task last published, report back as actions only when they have
 //! news, and end with the TUI's cancellation token.
@@ -27,9 +27,17 @@ const USAGE_REFRESH: Duration = Duration::from_secs(5);
 const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
 /// Woken status rounds are at least this far apart: a burst of hook events is one round.
 const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
+/// Records woken by a growing transcript are at least this far apart.
+const START_COMMANDS_GAP: Duration = Duration::from_secs(5);
 /// The timer of a worker whose readings the engine pushes (each push wakes it): only a
 /// safety net, so an idle TUI does no round at all between pushes.
-const PUSHED_SAFETY_NET: Duration = Duration::from_secs(30);
+pub const PUSHED_SAFETY_NET: Duration = Duration::from_secs(30);
+
+/// Whether `engine` pushes what the workers read, each push waking its topic (a client of
+/// `serve`): their timers are then only a safety net.
+pub fn pushed(engine: &dyn EngineHandle) -> bool {
+    engine.pushes_readings() && engine.wakeups().is_some()
+}
 
 /// Starts the workers (the fourth: held connections, on the agents' beat).
 pub fn start(
@@ -39,10 +47,10 @@ pub fn start(
     tx: &UnboundedSender<Action>,
     cancel: &CancellationToken,
 ) {
-    let pushed = engine.pushes_readings() && engine.wakeups().is_some();
+    let pushed = pushed(engine.as_ref());
     let timer = |period: Duration| if pushed { PUSHED_SAFETY_NET } else { period };
     let status_every = timer(Duration::from_millis(info.status_interval_ms));
-    let metrics_every = Duration::from_millis(info.metrics_interval_ms);
+    let figures_every = Duration::from_millis(info.metrics_interval_ms);
     let wakeups = engine.wakeups();
     let woken = |topic| wakeups.as_ref().map(|w| w.subscribe(topic));
     let worker = |period, wake: Option<watch::Receiver<u64>>, gap| Worker {
@@ -52,6 +60,9 @@ pub fn start(
         follow_records: wake.is_some(),
         wake,
         gap,
+        // A round may take seconds (the first read of the usage logs, a reconnect): a
+        // thread of its own, which quitting does not wait for.
+        own_thread: true,
         engine: Arc::clone(engine),
         records: records.clone(),
         tx: tx.clone(),
@@ -62,10 +73,10 @@ pub fn start(
         worker(status_every, woken(Topic::Agents), STATUS_WAKE_GAP).run(move |engine, records| {
             let readings = engine.agent_states(records);
             if last.as_ref() == Some(&readings) {
-                return None;
+                return Vec::new();
             }
             last = Some(readings.clone());
-            Some(Action::AgentsSampled(readings))
+            vec![Action::AgentsSampled(readings)]
         }),
     );
     let mut last = None;
@@ -73,43 +84,86 @@ pub fn start(
         worker(status_every, woken(Topic::Agents), STATUS_WAKE_GAP).run(move |engine, records| {
             let held = engine.egress_held(records);
             if last.as_ref() == Some(&held) {
-                return None;
+                return Vec::new();
             }
             last = Some(held.clone());
-            Some(Action::HeldSampled(held))
+            vec![Action::HeldSampled(held)]
         }),
     );
-    tokio::spawn(
-        worker(metrics_every, None, Duration::ZERO)
-            .run(|engine, records| engine.metrics(records).map(Action::MetricsSampled)),
-    );
+    // The figures that move all the time, in one round (one wake-up for the lot), every
+    // few seconds: on the runtime's pool, whose thread stays, not a new thread each time.
+    let figures_worker = Worker {
+        own_thread: false,
+        ..worker(figures_every, None, Duration::ZERO)
+    };
+    tokio::spawn(figures_worker.run(figures));
     let mut last = None;
     tokio::spawn(
         worker(timer(USAGE_REFRESH), woken(Topic::Usage), USAGE_WAKE_GAP).run(move |engine, _| {
             let summary = engine.usage_summary();
             if last.as_ref() == Some(&summary) {
-                return None;
+                return Vec::new();
             }
             last = Some(summary.clone());
-            Some(Action::UsageUpdated(Box::new(summary)))
+            vec![Action::UsageUpdated(Box::new(summary))]
         }),
     );
     if let Some(records) = woken(Topic::Records) {
         // A sandbox that came, changed or went: the records at once, as the monitor's
         // timer would load them.
         let act = || Action::MonitorTick;
-        tokio::spawn(act_on_change(records, tx.clone(), cancel.clone(), act));
+        tokio::spawn(act_on_change(
+            records,
+            STATUS_WAKE_GAP,
+            tx.clone(),
+            cancel.clone(),
+            act,
+        ));
+    }
+    if pushed && let Some(transcripts) = woken(Topic::Usage) {
+        // A conversation written is what `start` resumes: the records (and what `start`
+        // would run, which nothing pushes) again, at most every few seconds while an agent
+        // writes, and not at all while nothing does.
+        let act = || Action::MonitorTick;
+        let gap = START_COMMANDS_GAP;
+        tokio::spawn(act_on_change(
+            transcripts,
+            gap,
+            tx.clone(),
+            cancel.clone(),
+            act,
+        ));
     }
     if let Some(preview) = woken(Topic::Preview) {
         // A new preview text: drawn now, not at the preview's next tick.
         let act = || Action::PreviewTick;
-        tokio::spawn(act_on_change(preview, tx.clone(), cancel.clone(), act));
+        tokio::spawn(act_on_change(
+            preview,
+            STATUS_WAKE_GAP,
+            tx.clone(),
+            cancel.clone(),
+            act,
+        ));
     }
 }
 
-/// Sends `act()` each time `woken` changes, at most once per [`STATUS_WAKE_GAP`].
+/// Each sandbox's CPU and memory, the host's, and how each host is reached (a mirror of
+/// several): what the table's figures and the header show.
+fn figures(engine: &dyn EngineHandle, records: &[SandboxRecord]) -> Vec<Action> {
+    let mut actions = Vec::new();
+    let links = engine.links();
+    if !links.is_empty() {
+        actions.push(Action::LinksSampled(links));
+    }
+    actions.push(Action::HostSampled(engine.host_stats()));
+    actions.extend(engine.metrics(records).map(Action::MetricsSampled));
+    actions
+}
+
+/// Sends `act()` each time `woken` changes, at most once per `gap`.
 async fn act_on_change(
     mut woken: watch::Receiver<u64>,
+    gap: Duration,
     tx: UnboundedSender<Action>,
     cancel: CancellationToken,
     act: impl Fn() -> Action,
@@ -123,7 +177,7 @@ async fn act_on_change(
             return;
         }
         // A burst (a hundred sandboxes ending) is one action per gap.
-        tokio::time::sleep(STATUS_WAKE_GAP).await;
+        tokio::time::sleep(gap).await;
     }
 }
 
@@ -133,6 +187,8 @@ struct Worker {
     wake: Option<watch::Receiver<u64>>,
     follow_records: bool,
     gap: Duration,
+    /// Rounds on a thread of their own rather than the runtime's blocking pool.
+    own_thread: bool,
     engine: Arc<dyn EngineHandle>,
     records: watch::Receiver<Vec<SandboxRecord>>,
     tx: UnboundedSender<Action>,
@@ -140,11 +196,11 @@ struct Worker {
 }
 
 impl Worker {
-    /// Runs `step` on the blocking pool now and then every `period`, sending what it
-    /// returns, until the token is cancelled or nobody listens any more.
+    /// Runs `step` off the UI task now and then every `period`, sending what it returns
+    /// (one batch), until the token is cancelled or nobody listens any more.
     async fn run<F>(mut self, mut step: F)
     where
-        F: FnMut(&dyn EngineHandle, &[SandboxRecord]) -> Option<Action> + Send + 'static,
+        F: FnMut(&dyn EngineHandle, &[SandboxRecord]) -> Vec<Action> + Send + 'static,
     {
         let mut ticks = tokio::time::interval(self.period);
         // A slow round is followed by one round, not a burst.
@@ -195,21 +251,26 @@ impl Worker {
                 seen.clone_from(&records);
             }
             let engine = Arc::clone(&self.engine);
-            let round = detached(move || {
-                let action = step(engine.as_ref(), &records);
-                (step, action)
-            })
-            .await;
-            let Some((back, action)) = round else {
+            let work = move || {
+                let actions = step(engine.as_ref(), &records);
+                (step, actions)
+            };
+            let round = if self.own_thread {
+                detached(work).await
+            } else {
+                tokio::task::spawn_blocking(work).await.ok()
+            };
+            let Some((back, actions)) = round else {
                 tracing::warn!("a worker ended: its round could not run or panicked");
                 return;
             };
             step = back;
-            let sent = match action {
-                Some(action) => self.tx.send(action).is_ok(),
-                None => !self.tx.is_closed(),
-            };
-            if !sent {
+            for action in actions {
+                if self.tx.send(action).is_err() {
+                    return;
+                }
+            }
+            if self.tx.is_closed() {
                 return;
             }
         }

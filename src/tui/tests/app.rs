@@ -17,6 +17,12 @@ use crate::tui::terminal::Tui;
 use crate::tui::theme::{ColorSupport, Theme};
 
 fn empty_deck(root: &std::path::Path) -> Deck {
+    deck_with(root, "")
+}
+
+fn deck_with(root: &std::path::Path, config: &str) -> Deck {
+    std::fs::create_dir_all(root.join("config")).expect("the config dir");
+    std::fs::write(root.join("config/config.toml"), config).expect("the config");
     let paths = Paths {
         state_dir: root.join("state"),
         config_dir: root.join("config"),
@@ -45,7 +51,7 @@ async fn the_real_loop_draws_an_empty_deck_once_the_engine_has_answered() {
     let mut main = Loop::start(engine, &info, front.notify, (state, theme), tui, graphics);
     let intervals = Intervals {
         monitor: Duration::from_millis(100),
-        preview: Duration::from_secs(1),
+        preview: Some(Duration::from_secs(1)),
         read_terminal: false,
     };
     let mut inputs = main.inputs(intervals);
@@ -74,4 +80,90 @@ async fn the_real_loop_draws_an_empty_deck_once_the_engine_has_answered() {
         })
         .collect();
     insta::assert_snapshot!(lines.join("\n"));
+}
+
+/// Steps the loop until none comes within `quiet` (or 10 s went by); how many did.
+async fn steps_until_quiet(
+    main: &mut Loop<TestBackend>,
+    inputs: &mut crate::tui::event::Inputs,
+    intervals: Intervals,
+    quiet: Duration,
+) -> usize {
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut steps = 0;
+    while tokio::time::Instant::now() < give_up
+        && tokio::time::timeout(quiet, main.step(inputs, intervals))
+            .await
+            .is_ok()
+    {
+        steps += 1;
+    }
+    steps
+}
+
+/// Issue 15: a TUI with nothing changing neither wakes nor draws (no clock ticking when no
+/// figure on screen depends on it); a key still draws at once.
+#[tokio::test(flavor = "current_thread")]
+async fn an_idle_loop_neither_wakes_nor_draws_and_a_key_still_draws() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    // The figures' round (the header's CPU, which moves with this machine's load) and the
+    // monitor far apart: within the test, only the first round of each.
+    let deck = deck_with(
+        root.path(),
+        "[metrics]\ninterval_ms = 3600000\n[monitor]\ninterval_ms = 3600000\n",
+    );
+    let front = Front {
+        ui: deck.config.ui.clone(),
+        notify: deck.config.notify.clone(),
+        keymap: Keymap::defaults(),
+        image_protocol: ImageProtocol::Halfblocks,
+    };
+    let engine: Arc<dyn EngineHandle> = Arc::new(deck);
+    let info = engine.info();
+    let tui = Tui::headless(TestBackend::new(90, 14)).expect("a test terminal");
+    let state = initial_state(&info, &front, tui.size().expect("its size"));
+    let theme = Theme::new(&front.ui.theme, ColorSupport::TrueColor);
+    let mut main = Loop::start(
+        engine,
+        &info,
+        front.notify,
+        (state, theme),
+        tui,
+        Graphics::halfblocks(),
+    );
+    let intervals = Intervals {
+        monitor: Duration::from_secs(3600),
+        preview: None,
+        read_terminal: false,
+    };
+    let mut inputs = main.inputs(intervals);
+    // The first answers (records, figures, usage, agent states) come in and are drawn.
+    let started = steps_until_quiet(
+        &mut main,
+        &mut inputs,
+        intervals,
+        Duration::from_millis(1500),
+    )
+    .await;
+    assert!(
+        started > 0 && main.state.loaded,
+        "the first answers came in"
+    );
+    let frames = main.tui.frames();
+    let idle = steps_until_quiet(&mut main, &mut inputs, intervals, Duration::from_secs(4)).await;
+    assert_eq!(idle, 0, "woken while nothing changed");
+    assert_eq!(main.tui.frames(), frames, "drawn while nothing changed");
+    main.send(Action::Key(crossterm::event::KeyEvent::from(
+        crossterm::event::KeyCode::Char('?'),
+    )));
+    let after_key = steps_until_quiet(
+        &mut main,
+        &mut inputs,
+        intervals,
+        Duration::from_millis(300),
+    )
+    .await;
+    inputs.stop().await;
+    assert_eq!(after_key, 1, "one batch for the key");
+    assert_eq!(main.tui.frames(), frames + 1, "the key's frame");
 }

@@ -291,10 +291,7 @@ fn q_quits() {
 fn the_monitor_refreshes_the_table_without_a_key() {
     let mut state = state();
     state.dirty = false;
-    assert_eq!(
-        update(&mut state, Action::MonitorTick),
-        [Effect::Refresh, Effect::SampleHost]
-    );
+    assert_eq!(update(&mut state, Action::MonitorTick), [Effect::Refresh]);
     // The same records again: nothing to redraw.
     update(&mut state, Action::Loaded(Ok(records())));
     assert!(!state.dirty);

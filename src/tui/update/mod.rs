@@ -142,7 +142,7 @@ fn reduce(state: &mut State, action: Action) -> Vec<Effect> {
             state.quit = true;
             vec![Effect::Quit]
         }
-        Action::MonitorTick => vec![Effect::Refresh, Effect::SampleHost],
+        Action::MonitorTick => vec![Effect::Refresh],
         Action::PreviewTick => world::on_preview_tick(state),
         Action::Loaded(result) => world::on_loaded(state, result),
         Action::StartCommands(commands) => {
