@@ -411,23 +411,32 @@ fn tui_idle(ours: &[u32], server: u32, period: Duration) -> Figure {
         pids.retain(|p| !ours.contains(p));
         pids.into_iter().map(cpu_secs).sum()
     };
-    let (own0, kids0, server0) = (own(), children(), cpu_secs(server));
+    // The TUI's own share beside the sum (the first of `ours`).
+    let tui = || cpu_secs_with_reaped(ours[0]);
+    let (own0, tui0, kids0, server0) = (own(), tui(), children(), cpu_secs(server));
     std::thread::sleep(period);
     let own = own() - own0;
+    let tui = tui() - tui0;
     let kids = (children() - kids0).max(0.0);
     let srv = cpu_secs(server) - server0;
     println!(
-        "TUI idle on the Agent tab, {}s: the TUI and its engine {} (with what they reaped), \
-         their live children {}, the tmux server {}",
+        "TUI idle on the Agent tab, {}s: the TUI and its engine {} (the TUI {}, the engine {}; \
+         with what they reaped), their live children {}, the tmux server {}",
         period.as_secs(),
         pct(own, period),
+        pct(tui, period),
+        pct(own - tui, period),
         pct(kids, period),
         pct(srv, period)
     );
     Figure {
         measure: "idle cost, real TUI on the Agent tab (TUI + engine + children + tmux server)"
             .into(),
-        value: pct(own + kids + srv, period),
+        value: format!(
+            "{} (the TUI alone {})",
+            pct(own + kids + srv, period),
+            pct(tui, period)
+        ),
         baseline: "the engine's before/after and nobody watching, above".into(),
     }
 }
