@@ -108,42 +108,33 @@ pub fn start(
             vec![Action::UsageUpdated(Box::new(summary))]
         }),
     );
-    if let Some(records) = woken(Topic::Records) {
-        // A sandbox that came, changed or went: the records at once, as the monitor's
-        // timer would load them.
-        let act = || Action::MonitorTick;
-        tokio::spawn(act_on_change(
-            records,
-            STATUS_WAKE_GAP,
-            tx.clone(),
-            cancel.clone(),
-            act,
-        ));
-    }
-    if pushed && let Some(transcripts) = woken(Topic::Usage) {
+    forward_wakes(wakeups.as_ref(), pushed, tx, cancel);
+}
+
+/// What the engine's wake-ups ask of the main loop itself: the records, the preview.
+fn forward_wakes(
+    wakeups: Option<&crate::engine::wake::Wakeups>,
+    pushed: bool,
+    tx: &UnboundedSender<Action>,
+    cancel: &CancellationToken,
+) {
+    let Some(wakeups) = wakeups else {
+        return;
+    };
+    let forward = |topic, gap, act: fn() -> Action| {
+        let woken = wakeups.subscribe(topic);
+        tokio::spawn(act_on_change(woken, gap, tx.clone(), cancel.clone(), act));
+    };
+    // A sandbox that came, changed or went: the records at once, as the monitor's timer
+    // would load them.
+    forward(Topic::Records, STATUS_WAKE_GAP, || Action::MonitorTick);
+    // A new preview text: drawn now, not at the preview's next tick.
+    forward(Topic::Preview, STATUS_WAKE_GAP, || Action::PreviewTick);
+    if pushed {
         // A conversation written is what `start` resumes: the records (and what `start`
         // would run, which nothing pushes) again, at most every few seconds while an agent
         // writes, and not at all while nothing does.
-        let act = || Action::MonitorTick;
-        let gap = START_COMMANDS_GAP;
-        tokio::spawn(act_on_change(
-            transcripts,
-            gap,
-            tx.clone(),
-            cancel.clone(),
-            act,
-        ));
-    }
-    if let Some(preview) = woken(Topic::Preview) {
-        // A new preview text: drawn now, not at the preview's next tick.
-        let act = || Action::PreviewTick;
-        tokio::spawn(act_on_change(
-            preview,
-            STATUS_WAKE_GAP,
-            tx.clone(),
-            cancel.clone(),
-            act,
-        ));
+        forward(Topic::Usage, START_COMMANDS_GAP, || Action::MonitorTick);
     }
 }
 
