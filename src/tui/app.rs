@@ -18,6 +18,7 @@ use super::effects::Runner;
 use super::event::{self, Inputs, Intervals};
 use super::graphics::{Graphics, ImageSupport};
 use super::keymap::Keymap;
+use super::layout::Tab;
 use super::state::{Settings, State};
 use super::terminal::{self, Tui};
 use super::theme::{ColorSupport, Theme};
@@ -80,6 +81,7 @@ fn intervals(engine: &Arc<dyn EngineHandle>, info: &EngineInfo, ui: &UiConfig) -
             Duration::from_millis(info.monitor_interval_ms)
         },
         preview: (!pushed).then(|| Duration::from_millis(ui.preview_interval_ms)),
+        info: pushed.then(|| Duration::from_millis(info.monitor_interval_ms)),
         read_terminal: true,
     }
 }
@@ -114,6 +116,8 @@ pub struct Loop<B: Backend> {
     rx: UnboundedReceiver<Action>,
     /// Ends the refresh task and the workers.
     cancel: CancellationToken,
+    /// When the records were last asked for (the Info tab's poll counts from it).
+    refreshed: tokio::time::Instant,
 }
 
 /// What one batch of actions asked of the loop.
@@ -155,6 +159,7 @@ impl<B: Backend> Loop<B> {
             tx,
             rx,
             cancel,
+            refreshed: tokio::time::Instant::now(),
         }
     }
 
@@ -198,13 +203,21 @@ impl<B: Backend> Loop<B> {
             self.state.dirty = false;
         }
         let due = clock::next_change(&self.state);
+        let poll = intervals
+            .info
+            .filter(|_| self.state.tab == Tab::Info)
+            .map(|every| self.refreshed + every);
         let first = tokio::select! {
             action = self.rx.recv() => match action {
                 Some(action) => action,
                 None => return Ok(Flow::Quit),
             },
             () = sleep_until(due) => Action::Tick(chrono::Utc::now()),
+            () = at(poll) => Action::MonitorTick,
         };
+        // The clock no longer ticks every second: what an action reckons from now (a
+        // flash's end) needs the time it came at.
+        self.state.now = chrono::Utc::now();
         let mut effects = update(&mut self.state, first);
         while let Ok(action) = self.rx.try_recv() {
             effects.extend(update(&mut self.state, action));
@@ -226,7 +239,12 @@ impl<B: Backend> Loop<B> {
                     // A terminal without OSC 52 just ignores it.
                     let _ = self.tui.copy(&text);
                 }
-                other => self.runner.run(other),
+                other => {
+                    if matches!(other, Effect::Refresh) {
+                        self.refreshed = tokio::time::Instant::now();
+                    }
+                    self.runner.run(other);
+                }
             }
         }
         Ok(Flow::Continue)
@@ -268,6 +286,14 @@ impl<B: Backend> Loop<B> {
             self.send(Action::Resize(width, height));
         }
         Ok(outcome)
+    }
+}
+
+/// Sleeps until `when`; for ever without one.
+async fn at(when: Option<tokio::time::Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -19,6 +19,9 @@ pub struct Intervals {
     pub monitor: Duration,
     /// The preview's poll; none when the engine pushes each new preview text (issue 15).
     pub preview: Option<Duration>,
+    /// The records' poll while the Info tab is on screen, when `monitor` is only a safety
+    /// net: what `start` would run there changes with files nothing pushes.
+    pub info: Option<Duration>,
     /// Read keys, mouse and resizes from the terminal (not when a test drives the loop).
     pub read_terminal: bool,
 }

@@ -27,8 +27,6 @@ const USAGE_REFRESH: Duration = Duration::from_secs(5);
 const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
 /// Woken status rounds are at least this far apart: a burst of hook events is one round.
 const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
-/// Records woken by a growing transcript are at least this far apart.
-const START_COMMANDS_GAP: Duration = Duration::from_secs(5);
 /// The timer of a worker whose readings the engine pushes (each push wakes it): only a
 /// safety net, so an idle TUI does no round at all between pushes.
 pub const PUSHED_SAFETY_NET: Duration = Duration::from_secs(30);
@@ -108,13 +106,12 @@ pub fn start(
             vec![Action::UsageUpdated(Box::new(summary))]
         }),
     );
-    forward_wakes(wakeups.as_ref(), pushed, tx, cancel);
+    forward_wakes(wakeups.as_ref(), tx, cancel);
 }
 
 /// What the engine's wake-ups ask of the main loop itself: the records, the preview.
 fn forward_wakes(
     wakeups: Option<&crate::engine::wake::Wakeups>,
-    pushed: bool,
     tx: &UnboundedSender<Action>,
     cancel: &CancellationToken,
 ) {
@@ -130,12 +127,6 @@ fn forward_wakes(
     forward(Topic::Records, STATUS_WAKE_GAP, || Action::MonitorTick);
     // A new preview text: drawn now, not at the preview's next tick.
     forward(Topic::Preview, STATUS_WAKE_GAP, || Action::PreviewTick);
-    if pushed {
-        // A conversation written is what `start` resumes: the records (and what `start`
-        // would run, which nothing pushes) again, at most every few seconds while an agent
-        // writes, and not at all while nothing does.
-        forward(Topic::Usage, START_COMMANDS_GAP, || Action::MonitorTick);
-    }
 }
 
 /// Each sandbox's CPU and memory, the host's, and how each host is reached (a mirror of

@@ -52,6 +52,7 @@ async fn the_real_loop_draws_an_empty_deck_once_the_engine_has_answered() {
     let intervals = Intervals {
         monitor: Duration::from_millis(100),
         preview: Some(Duration::from_secs(1)),
+        info: None,
         read_terminal: false,
     };
     let mut inputs = main.inputs(intervals);
@@ -134,6 +135,7 @@ async fn an_idle_loop_neither_wakes_nor_draws_and_a_key_still_draws() {
     let intervals = Intervals {
         monitor: Duration::from_secs(3600),
         preview: None,
+        info: None,
         read_terminal: false,
     };
     let mut inputs = main.inputs(intervals);
