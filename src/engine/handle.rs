@@ -220,6 +220,15 @@ pub(super) struct Trackers {
     round: Mutex<AgentRound>,
     /// The output of watched panes, for subscribers.
     pub(super) output: super::pane_output::SharedPaneOutput,
+    /// The `stat` files of the processes the monitor checks (displays, launchers).
+    processes: Mutex<crate::host::process::StatReader>,
+}
+
+impl Trackers {
+    /// The monitor's reader of `stat` files, kept between reconciles.
+    pub(super) fn processes(&self) -> std::sync::MutexGuard<'_, crate::host::process::StatReader> {
+        lock(&self.processes)
+    }
 }
 
 impl EngineHandle for Deck {
