@@ -752,7 +752,9 @@ fn usage_roots() -> std::sync::Arc<Vec<PathBuf>> {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
     type Env = [Option<OsString>; 3];
-    static KEPT: Mutex<Option<(Env, Instant, Arc<Vec<PathBuf>>)>> = Mutex::new(None);
+    /// The environment the roots came from, when, and the roots.
+    type Kept = (Env, Instant, Arc<Vec<PathBuf>>);
+    static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
     let env: Env = ["CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "HOME"].map(std::env::var_os);
     let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((seen, at, roots)) = kept.as_ref()
