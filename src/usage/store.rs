@@ -7,7 +7,7 @@
 //! before the offset) no longer matches was replaced or rewritten: its entries are dropped and
 //! it is read again from the start.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -22,6 +22,10 @@ use crate::error::{IoContext, Result};
 use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
 mod cache;
+
+/// Maps keyed by paths and message ids: what a refresh hashes most.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+type FastSet<T> = foldhash::HashSet<T>;
 
 /// Bytes hashed at the start of a file and just before its offset.
 const HEAD_LEN: u64 = 1024;
@@ -140,10 +144,10 @@ pub struct UsageIndex {
     roots: Vec<PathBuf>,
     cache_file: Option<PathBuf>,
     files: Vec<Option<FileState>>,
-    by_path: HashMap<PathBuf, u32>,
-    index: HashMap<Arc<str>, Vec<Slot>>,
-    strings: HashSet<Arc<str>>,
-    dirs: HashMap<PathBuf, DirListing>,
+    by_path: FastMap<PathBuf, u32>,
+    index: FastMap<Arc<str>, Vec<Slot>>,
+    strings: FastSet<Arc<str>>,
+    dirs: FastMap<PathBuf, DirListing>,
     filter: Filter,
     /// Counts scans, to tell what the last one saw from what vanished.
     generation: u64,
@@ -204,10 +208,10 @@ impl UsageIndex {
             roots,
             cache_file,
             files: Vec::new(),
-            by_path: HashMap::new(),
-            index: HashMap::new(),
-            strings: HashSet::new(),
-            dirs: HashMap::new(),
+            by_path: FastMap::default(),
+            index: FastMap::default(),
+            strings: FastSet::default(),
+            dirs: FastMap::default(),
             filter: Filter::default(),
             generation: 0,
             dirty: false,

@@ -34,7 +34,6 @@
 //! stays open from the stat part's read, so both parts come from the same body even when
 //! another run replaces it meanwhile.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -571,7 +570,7 @@ impl Body {
 /// The body for `files` (in the order they will be read back) and the directory listings.
 pub fn encode<'a>(
     files: impl Iterator<Item = &'a FileState>,
-    dirs: &HashMap<PathBuf, DirListing>,
+    dirs: &super::FastMap<PathBuf, DirListing>,
 ) -> Body {
     let mut e = Encoder::default();
     for f in files {
@@ -610,7 +609,7 @@ pub fn encode<'a>(
 #[derive(Default)]
 struct Encoder<'a> {
     strings: Vec<&'a Arc<str>>,
-    lookup: HashMap<*const u8, u32>,
+    lookup: super::FastMap<*const u8, u32>,
     /// The last string of each role (model, session, cwd) and its index: entries repeat
     /// their strings (interned: the same address), so it is tried before the map.
     recent: [Option<(*const u8, u32)>; 3],
