@@ -272,8 +272,12 @@ impl UsageIndex {
         std::thread::scope(|scope| {
             let jobs = &jobs;
             scope.spawn(move || {
-                jobs.par_iter()
+                // Taken in job order (not split in halves as `par_iter` would): what is
+                // read can be taken in as it comes, rather than the second half waiting for
+                // the first and then all at once.
+                jobs.iter()
                     .enumerate()
+                    .par_bridge()
                     .for_each_with(sender, |sender, (i, (f, prev))| {
                         let outcome = read_file(&roots[f.root], &f.path, *prev, &filter, deadline);
                         // The receiver outlives the scope: a send cannot fail.
