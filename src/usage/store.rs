@@ -22,6 +22,7 @@ use crate::error::{IoContext, Result};
 use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
 mod cache;
+mod ordered;
 
 /// Maps keyed by paths and message ids: what a refresh hashes most.
 type FastMap<K, V> = foldhash::HashMap<K, V>;
@@ -264,36 +265,16 @@ impl UsageIndex {
         let jobs = self.jobs(&found, &mut stats);
         let scanned = started.elapsed();
         let now = now_ns();
-        // Files are read on rayon's threads while this one takes in what they read, in
-        // job order (so file ids do not depend on which read finished first).
-        let roots = self.roots.clone();
+        // Files are read on every core while this thread takes in what they gave, in job
+        // order (so file ids do not depend on which read finished first).
         let filter = Filter::default();
-        let (sender, results) = std::sync::mpsc::channel::<(usize, Outcome)>();
-        std::thread::scope(|scope| {
-            let jobs = &jobs;
-            scope.spawn(move || {
-                // Taken in job order (not split in halves as `par_iter` would): what is
-                // read can be taken in as it comes, rather than the second half waiting for
-                // the first and then all at once.
-                jobs.iter()
-                    .enumerate()
-                    .par_bridge()
-                    .for_each_with(sender, |sender, (i, (f, prev))| {
-                        let outcome = read_file(&roots[f.root], &f.path, *prev, &filter, deadline);
-                        // The receiver outlives the scope: a send cannot fail.
-                        let _ = sender.send((i, outcome));
-                    });
-            });
-            let mut pending: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
-            let mut next = 0;
-            for (i, outcome) in results {
-                pending[i] = Some(outcome);
-                while let Some(outcome) = pending.get_mut(next).and_then(Option::take) {
-                    self.apply(jobs[next].0, outcome, now, &mut stats, &mut skipped);
-                    next += 1;
-                }
-            }
-        });
+        let roots = self.roots.clone();
+        ordered::in_order(
+            &jobs,
+            rayon::current_num_threads(),
+            |(f, prev)| read_file(&roots[f.root], &f.path, *prev, &filter, deadline),
+            |i, outcome| self.apply(jobs[i].0, outcome, now, &mut stats, &mut skipped),
+        );
         tracing::debug!(
             "usage refresh: scan {:?}, read and index {:?}",
             scanned,
