@@ -212,14 +212,16 @@ pub fn load(head: &Path, roots: &[PathBuf]) -> Option<Loaded> {
     })
 }
 
-/// The `len` bytes at `at` of `file` when their checksum is `sum`.
+/// The `len` bytes at `at` of `file` when their checksum is `sum` (read into a buffer that
+/// is not zeroed first).
 fn read_part(file: &std::fs::File, at: u64, (len, sum): (u64, u64)) -> Option<Vec<u8>> {
-    let len = usize::try_from(len).ok()?;
+    use std::io::{Read, Seek, SeekFrom};
     let mut bytes = Vec::new();
-    bytes.try_reserve_exact(len).ok()?;
-    bytes.resize(len, 0);
-    std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, at).ok()?;
-    (checksum(&bytes) == sum).then_some(bytes)
+    bytes.try_reserve_exact(usize::try_from(len).ok()?).ok()?;
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(at)).ok()?;
+    reader.take(len).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 == len && checksum(&bytes) == sum).then_some(bytes)
 }
 
 /// Writes the head and the body (each to a temp file, then renamed over the old one; the
