@@ -126,15 +126,27 @@ struct CacheCreation {
 #[derive(Default)]
 pub struct Interner {
     map: foldhash::HashMap<Box<str>, Arc<str>>,
+    /// The strings handed out last, compared before the map is hashed into: a line's model,
+    /// session and cwd are nearly always the previous line's.
+    recent: [Option<Arc<str>>; 4],
+    next: usize,
 }
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.map.get(s) {
+        if let Some(a) = self.recent.iter().flatten().find(|a| ***a == *s) {
             return a.clone();
         }
-        let a: Arc<str> = Arc::from(s);
-        self.map.insert(s.into(), a.clone());
+        let a = match self.map.get(s) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<str> = Arc::from(s);
+                self.map.insert(s.into(), a.clone());
+                a
+            }
+        };
+        self.recent[self.next % self.recent.len()] = Some(a.clone());
+        self.next += 1;
         a
     }
 }
