@@ -21,6 +21,9 @@ const SURVEY_FILTERED: &str = "list-panes -a -f '#{!=:#{session_name},_watch}' -
 #[derive(Clone, Copy)]
 struct Asks {
     captures: bool,
+    /// A pane that printed is captured at most every 15 s (the status gate's safety net:
+    /// plain lines pass the gate).
+    gated: bool,
     survey: Option<&'static str>,
 }
 
@@ -43,41 +46,32 @@ pub fn run(base: &Path, conf: &Path, sessions: usize, period: Duration) -> Resul
             let (source, target) = (format!("=s{i}:"), format!("={WATCH}:"));
             server.run(&["link-window", "-d", "-s", &source, "-t", &target])?;
         }
-        let phases: [(&str, Asks); 5] = [
-            (
-                "(c) one client, nothing asked",
-                Asks {
-                    captures: false,
-                    survey: None,
-                },
-            ),
+        let asks = |captures, gated, survey| Asks {
+            captures,
+            gated,
+            survey,
+        };
+        let phases: [(&str, Asks); 6] = [
+            ("(c) one client, nothing asked", asks(false, false, None)),
             (
                 "(d) + a capture of each pane that printed, every 1.5 s",
-                Asks {
-                    captures: true,
-                    survey: None,
-                },
+                asks(true, false, None),
             ),
             (
                 "(e) + list-panes -a every 2 s",
-                Asks {
-                    captures: true,
-                    survey: Some(SURVEY),
-                },
+                asks(true, false, Some(SURVEY)),
             ),
             (
-                "(f) one client + list-panes -a every 2 s, unfiltered",
-                Asks {
-                    captures: false,
-                    survey: Some(SURVEY),
-                },
+                "(f) one client + list-panes -a every 2 s",
+                asks(false, false, Some(SURVEY)),
             ),
             (
-                "(g) one client + list-panes -a -f (watch session filtered) every 2 s",
-                Asks {
-                    captures: false,
-                    survey: Some(SURVEY_FILTERED),
-                },
+                "(g) one client + list-panes -a -f (the watch session filtered out) every 2 s",
+                asks(false, false, Some(SURVEY_FILTERED)),
+            ),
+            (
+                "(h) the gated round (a printing pane captured every 15 s) + list-panes -a -f",
+                asks(true, true, Some(SURVEY_FILTERED)),
             ),
         ];
         for (what, asks) in phases {
@@ -110,8 +104,13 @@ fn phase(server: &Server, asks: Asks, period: Duration) -> Result<f64, String> {
     let printed: Arc<Mutex<HashSet<String>>> = Arc::default();
     let out = child.stdout.take().ok_or("no stdout")?;
     let noted = Arc::clone(&printed);
+    // Each reply's end, so that a command waits for the one before as the engine's do.
+    let (replied, replies) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(out).split(b'\n').map_while(Result::ok) {
+            if line.starts_with(b"%end ") || line.starts_with(b"%error ") {
+                let _ = replied.send(());
+            }
             if let Some(rest) = line.strip_prefix(b"%output %") {
                 let pane = rest.split(|b| *b == b' ').next().unwrap_or_default();
                 let pane = String::from_utf8_lossy(pane).into_owned();
@@ -120,10 +119,21 @@ fn phase(server: &Server, asks: Asks, period: Duration) -> Result<f64, String> {
         }
     });
     std::thread::sleep(Duration::from_secs(1));
+    // The attach's own reply.
+    while replies.try_recv().is_ok() {}
+    let ask = |stdin: &mut ChildStdin, line: &str| -> Result<(), String> {
+        stdin
+            .write_all(line.as_bytes())
+            .map_err(|e| e.to_string())?;
+        replies
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| format!("no reply to {line}"))
+    };
     let before = super::cpu_secs(server.pid);
     let start = Instant::now();
     let (mut next_round, mut next_survey) = (start, start);
     let mut failed = None;
+    let mut last = std::collections::HashMap::new();
     while start.elapsed() < period && failed.is_none() {
         let now = Instant::now();
         if asks.captures && now >= next_round {
@@ -132,9 +142,17 @@ fn phase(server: &Server, asks: Asks, period: Duration) -> Result<f64, String> {
                     .into_iter()
                     .collect();
             for pane in panes {
+                if asks.gated
+                    && last
+                        .get(&pane)
+                        .is_some_and(|t: &Instant| t.elapsed() < Duration::from_secs(15))
+                {
+                    continue;
+                }
+                last.insert(pane.clone(), Instant::now());
                 let line = format!("capture-pane -p -t %{pane} -S -0\n");
-                if let Err(e) = stdin.write_all(line.as_bytes()) {
-                    failed = Some(e.to_string());
+                if let Err(e) = ask(&mut stdin, &line) {
+                    failed = Some(e);
                 }
             }
             next_round += Duration::from_millis(1500);
@@ -142,8 +160,8 @@ fn phase(server: &Server, asks: Asks, period: Duration) -> Result<f64, String> {
         if let Some(survey) = asks.survey
             && now >= next_survey
         {
-            if let Err(e) = writeln!(stdin, "{survey}") {
-                failed = Some(e.to_string());
+            if let Err(e) = ask(&mut stdin, &format!("{survey}\n")) {
+                failed = Some(e);
             }
             next_survey += Duration::from_secs(2);
         }
@@ -154,7 +172,7 @@ fn phase(server: &Server, asks: Asks, period: Duration) -> Result<f64, String> {
     end_clients(&mut vec![child]);
     let _ = reader.join();
     match failed {
-        Some(e) => Err(format!("writing to the control client: {e}")),
+        Some(e) => Err(format!("asking the control client: {e}")),
         None => Ok(cost),
     }
 }
