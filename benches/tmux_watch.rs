@@ -14,10 +14,12 @@
 //! nobody watching, with each server option that could cost per output on and off.
 //!
 //! `-- --rounds 1` measures instead what the engine asks over its one client, part by part,
-//! against nobody watching on the same server: (c) the client alone, (d) plus a capture of
-//! each pane that printed since the last round every 1.5 s (the status round before it read
-//! the output), (e) plus a `list-panes -a` every 2 s (the reconcile's survey), (f) the same
-//! survey filtered by tmux (`-f`), without the captures.
+//! each beside nobody watching on the same server just before: (c) the client alone, (c0)
+//! the client told to send no `%output` (being attached without the output), (d) plus a
+//! capture of each pane that printed since the last round every 1.5 s, one round trip each
+//! (the status round before it read the output), (e) plus a `list-panes -a` every 2 s (the
+//! reconcile's survey), (f) the survey alone, (g) the survey filtered by tmux (`-f`), (h) the
+//! gated round (a pane printing plain lines captured every 15 s) with the filtered survey.
 //!
 //! Every process it starts is ended by its pid (the clients) or by its socket (the server);
 //! the last line says whether any was left.

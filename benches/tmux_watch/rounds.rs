@@ -20,6 +20,8 @@ const SURVEY_FILTERED: &str = "list-panes -a -f '#{!=:#{session_name},_watch}' -
 /// What one phase sends over the client.
 #[derive(Clone, Copy)]
 struct Asks {
+    /// Sent once when attached.
+    first: Option<&'static str>,
     captures: bool,
     /// A pane that printed is captured at most every 15 s (the status gate's safety net:
     /// plain lines pass the gate).
@@ -47,12 +49,18 @@ pub fn run(base: &Path, conf: &Path, sessions: usize, period: Duration) -> Resul
             server.run(&["link-window", "-d", "-s", &source, "-t", &target])?;
         }
         let asks = |captures, gated, survey| Asks {
+            first: None,
             captures,
             gated,
             survey,
         };
-        let phases: [(&str, Asks); 6] = [
+        let no_output = Asks {
+            first: Some("refresh-client -f no-output\n"),
+            ..asks(false, false, None)
+        };
+        let phases: [(&str, Asks); 7] = [
             ("(c) one client, nothing asked", asks(false, false, None)),
+            ("(c0) one client told to send no output", no_output),
             (
                 "(d) + a capture of each pane that printed, every 1.5 s",
                 asks(true, false, None),
@@ -129,6 +137,9 @@ fn phase(server: &Server, asks: Asks, period: Duration) -> Result<f64, String> {
             .recv_timeout(Duration::from_secs(5))
             .map_err(|_| format!("no reply to {line}"))
     };
+    if let Some(first) = asks.first {
+        ask(&mut stdin, first)?;
+    }
     let before = super::cpu_secs(server.pid);
     let start = Instant::now();
     let (mut next_round, mut next_survey) = (start, start);
