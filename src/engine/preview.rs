@@ -5,14 +5,15 @@
 //! server, on the watch session every running session's window is linked into (see
 //! [`super::tmux_link`]), kept open. A capture goes over it without a process, and only a
 //! pane that tmux reported output for (or a layout change anywhere) since the last look is
-//! captured again: a silent pane costs nothing. The same output, routed by pane, is appended
-//! to the sandbox's pane log ([`crate::paths::SandboxFiles::pane_log`]).
+//! captured again: a silent pane costs nothing. The plain text the status patterns read is
+//! captured again only when that output could change what they read
+//! ([`super::status_gate`]). The same output, routed by pane, is appended to the sandbox's
+//! pane log ([`crate::paths::SandboxFiles::pane_log`]).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-
 use std::time::{Duration, Instant};
 
 use super::Deck;

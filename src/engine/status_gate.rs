@@ -31,9 +31,10 @@
 //! (fewer than `K` in a row, else the last capture held `K` bytes of P) cannot make up the
 //! rest: `3(K-1) < len(P)`. Words redrawn with SGR or cursor-forward between them are runs of
 //! their own, each checked. A spinner line needs `…` on the screen: written (non-ASCII) or
-//! already captured (non-ASCII). Output tmux reports for a pane before it is routed is not
-//! seen here; the next tending bumps the link's epoch only if a window came, so such a pane
-//! waits for the safety net, as its capture did before.
+//! already captured (non-ASCII). Blank cells and cells skipped by a tab or cursor-forward
+//! are captured cells in this count. Output tmux reports for a pane not routed yet (new since
+//! the last tending) is seen by no one, as before this gate; a new sandbox's pane has no
+//! capture yet and is captured at its first look.
 
 use std::collections::HashSet;
 
