@@ -186,11 +186,13 @@ fn engine_idle(
         },
     );
     EngineHandle::agent_states(&deck, &records);
+    let (captures, rounds) = (deck.status_captures(), std::cell::Cell::new(0u64));
     let after = measure(
         server,
         period,
         || {
             EngineHandle::agent_states(&deck, &records);
+            rounds.set(rounds.get() + 1);
         },
         || {
             let _ = EngineHandle::preview(&deck, &records[0].name);
@@ -202,6 +204,13 @@ fn engine_idle(
         period,
     );
     report("engine, after (control mode, file events)", &after, period);
+    // The status gate: panes that only print plain lines are not captured every round.
+    println!(
+        "status round, after: {} plain captures in {} rounds of {} agents",
+        deck.status_captures() - captures,
+        rounds.get(),
+        records.len()
+    );
     figures.push(Figure {
         measure: "idle cost, engine as the TUI asks it (this process + children + tmux server)"
             .into(),

@@ -414,6 +414,11 @@ impl Deck {
         }
     }
 
+    /// How many plain captures the status round took so far (tests, benches).
+    pub fn status_captures(&self) -> u64 {
+        lock(&self.trackers.panes).status_captures
+    }
+
     /// `usage`'s report from the index the engine keeps current (made on first use), not
     /// from a fresh one: see [`UsageTracker::report`].
     pub fn usage_report_kept(&self, query: &crate::usage::Query) -> Result<crate::usage::Report> {

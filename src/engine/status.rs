@@ -260,6 +260,16 @@ impl Patterns {
         })
     }
 
+    /// The pattern texts, lowercased.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.text.as_str())
+    }
+
+    /// What a spinner line's verb ends with.
+    pub fn spinner_ending(&self) -> &str {
+        &self.spinner.verb_ends_with
+    }
+
     /// Where the prompt box is, as a range of line indexes (top border to bottom border).
     /// Its input line sits right under its top border: a menu's `❯ 1. Yes` or a quoted
     /// `> ` in the output has text above it, not a border.
