@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::agent_round::AgentRound;
+use super::agent_round::{AgentRound, Changed};
 use super::hook_watch::HookWatch;
 use super::host_link::HostLink;
 use super::host_stats::HostStats;
@@ -314,8 +314,14 @@ impl EngineHandle for Deck {
                 let pane = (r.state == SandboxState::Running && r.tmux_session.is_some())
                     .then(|| panes.text(self, r, false).ok())
                     .flatten();
-                let hook_changed = hooks.may_have_changed(&written, &r.id);
-                let reading = round.reading(self, r, pane, hook_changed);
+                let changed = Changed {
+                    hook: hooks.may_have_changed(&written, &r.id),
+                    transcripts: hooks.transcripts_may_have_changed(&written, &r.id),
+                };
+                if changed.transcripts {
+                    hooks.forget_missing_transcripts(&r.id);
+                }
+                let reading = round.reading(self, r, pane, changed);
                 AgentReading {
                     id: r.id.clone(),
                     name: r.name.clone(),
@@ -391,7 +397,7 @@ impl Deck {
             .filter(|r| r.runs_agent())
             .map(|r| {
                 let pane = panes.remove(&r.id);
-                let reading = round.reading(self, r, pane, true);
+                let reading = round.reading(self, r, pane, Changed::ALL);
                 AgentReading {
                     id: r.id.clone(),
                     name: r.name.clone(),

@@ -757,7 +757,7 @@ const ROOTS_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The usage roots for [`newest_transcript_ms`], which runs for every agent in every status
 /// round: found again (each one's real path resolved) only when the environment they come
 /// from changed or after [`ROOTS_KEPT`], not once per agent (issue 15).
-fn usage_roots() -> std::sync::Arc<Vec<PathBuf>> {
+pub(super) fn usage_roots() -> std::sync::Arc<Vec<PathBuf>> {
     use std::ffi::OsString;
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
