@@ -13,6 +13,10 @@
 //! - `list --json` with 1,000 records against `sandbox-deck --version` and `cat`;
 //! - the PSS of each sandbox's own processes (Xvfb, bwrap, its pane's processes).
 //!
+//! `-- --idle-only` takes only the idle figures (nobody watching, the real TUI on the Agent
+//! tab, `--rounds N` times), for profiling: `--hold S` keeps the TUI and its engine running
+//! S seconds first, with their pids printed, for `perf record -p`.
+//!
 //! Screen figures are read by polling `tmux capture-pane` (a process each): the baselines
 //! carry the same cost, so compare against them. Everything runs under its own HOME and XDG
 //! dirs in a temp dir; every sandbox is removed and everything ended by pid.
@@ -63,6 +67,9 @@ fn run(base: &Path, n: usize, period: Duration) -> Result<(), String> {
     );
     let server = server_pid(base).ok_or("no tmux server pid")?;
     let mut figures = Vec::new();
+    if std::env::args().any(|a| a == "--idle-only") {
+        return idle_only(base, n, server, period);
+    }
     let records = engine_idle(base, &config_dir, server, period, &mut figures)?;
     figures.push(per_sandbox_pss(&records, server));
     tui(base, n, server, period, &records, &mut figures)?;
@@ -77,6 +84,62 @@ fn run(base: &Path, n: usize, period: Duration) -> Result<(), String> {
 
 fn pct(secs: f64, period: Duration) -> String {
     format!("{:.2} % of a core", 100.0 * secs / period.as_secs_f64())
+}
+
+/// Only the idle figures, `--rounds` times: nobody watching, then the real TUI on the Agent
+/// tab (after `--hold` seconds, for a profiler). With `--other-bin PATH` each round also
+/// runs that build's TUI and engine, one after the other on the same sandboxes (an A/B).
+fn idle_only(base: &Path, n: usize, server: u32, period: Duration) -> Result<(), String> {
+    let rounds = arg("--rounds", 1);
+    let mut bins = vec![BIN.to_owned()];
+    bins.extend(std::env::args().skip_while(|a| a != "--other-bin").nth(1));
+    let screen = Screen {
+        socket: base.join("tui.sock"),
+        owned: true,
+    };
+    for round in 0..rounds {
+        let nobody = measure(server, period, || {}, || {});
+        report("nobody watching", &nobody, period);
+        for bin in &bins {
+            println!("{bin}:");
+            let session = format!("tui{round}");
+            start_tui(&screen, base, &session, n, bin)?;
+            let pid = tui_pid(&screen, &session)?;
+            std::thread::sleep(Duration::from_secs(5));
+            let engine = engine_pid(base).ok_or("no engine (serve.pid) beside the TUI")?;
+            let hold = arg("--hold", 0);
+            if hold > 0 && round == 0 {
+                println!("holding {hold} s: TUI pid {pid}, engine pid {engine}");
+                std::thread::sleep(Duration::from_secs(hold));
+            }
+            tui_idle(&[pid, engine], server, period);
+            screen.tmux(&["kill-session", "-t", &format!("={session}")]);
+            // SAFETY: kill with the pid of the engine started in our temp dir (checked by
+            // engine_pid).
+            unsafe { libc::kill(engine as i32, libc::SIGTERM) };
+            let gone = sandbox_deck::host::process::wait_until(Duration::from_secs(10), || {
+                // SAFETY: waitpid on any child, without blocking (we are a subreaper).
+                while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+                !sandbox_deck::host::process::is_running(engine)
+            });
+            if !gone {
+                return Err(format!("the engine {engine} did not end"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tui_pid(screen: &Screen, session: &str) -> Result<u32, String> {
+    let target = format!("={session}:");
+    String::from_utf8_lossy(
+        &screen
+            .tmux(&["display", "-p", "-t", &target, "#{pane_pid}"])
+            .stdout,
+    )
+    .trim()
+    .parse()
+    .map_err(|_| "no TUI pid".into())
 }
 
 /// The engine asked what the TUI's workers ask, before and after control mode.
@@ -123,11 +186,13 @@ fn engine_idle(
         },
     );
     EngineHandle::agent_states(&deck, &records);
+    let (captures, rounds) = (deck.status_captures(), std::cell::Cell::new(0u64));
     let after = measure(
         server,
         period,
         || {
             EngineHandle::agent_states(&deck, &records);
+            rounds.set(rounds.get() + 1);
         },
         || {
             let _ = EngineHandle::preview(&deck, &records[0].name);
@@ -139,6 +204,13 @@ fn engine_idle(
         period,
     );
     report("engine, after (control mode, file events)", &after, period);
+    // The status gate: panes that only print plain lines are not captured every round.
+    println!(
+        "status round, after: {} plain captures in {} rounds of {} agents",
+        deck.status_captures() - captures,
+        rounds.get(),
+        records.len()
+    );
     figures.push(Figure {
         measure: "idle cost, engine as the TUI asks it (this process + children + tmux server)"
             .into(),
@@ -290,7 +362,7 @@ fn tui(
     }
     screen.until("=floor:", |s| s.contains("ready"))?;
     let floor_start = started.elapsed();
-    let (rows, first_frame) = start_tui(&screen, base, "tui", n)?;
+    let (rows, first_frame) = start_tui(&screen, base, "tui", n, BIN)?;
     figures.push(Figure {
         measure: "TUI start to first full frame (every row on screen with its agent state), \
                   starting its engine"
@@ -298,14 +370,7 @@ fn tui(
         value: format!("{} (every row listed: {})", ms(first_frame), ms(rows)),
         baseline: format!("{} for `echo` in a new tmux session", ms(floor_start)),
     });
-    let pid: u32 = String::from_utf8_lossy(
-        &screen
-            .tmux(&["display", "-p", "-t", "=tui:", "#{pane_pid}"])
-            .stdout,
-    )
-    .trim()
-    .parse()
-    .map_err(|_| "no TUI pid")?;
+    let pid = tui_pid(&screen, "tui")?;
     // Settled: the first rounds (usage walk, control clients) are done.
     std::thread::sleep(Duration::from_secs(5));
     let engine = engine_pid(base).ok_or("no engine (serve.pid) beside the TUI")?;
@@ -335,7 +400,7 @@ fn tui(
     let mut starts = Vec::new();
     for i in 0..5 {
         let session = format!("tui{}", i + 2);
-        starts.push(start_tui(&screen, base, &session, n)?);
+        starts.push(start_tui(&screen, base, &session, n, BIN)?);
         screen.tmux(&["kill-session", "-t", &format!("={session}")]);
         std::thread::sleep(Duration::from_millis(500));
     }
@@ -355,12 +420,14 @@ fn tui(
 }
 
 /// Starts the TUI in a new session `name` of `screen`; how long until every row is listed,
-/// and until every row on screen shows its agent state (the first full frame).
+/// and until every row on screen shows its agent state (the first full frame). `bin` is the
+/// build to run (this one's, or `--other-bin`'s).
 fn start_tui(
     screen: &Screen,
     base: &Path,
     name: &str,
     n: usize,
+    bin: &str,
 ) -> Result<(Duration, Duration), String> {
     let mut command: Vec<String> = vec![
         "new-session".into(),
@@ -378,7 +445,7 @@ fn start_tui(
     for (key, value) in environment(base) {
         command.push(format!("{key}={}", value.to_string_lossy()));
     }
-    command.push(BIN.into());
+    command.push(bin.into());
     let args: Vec<&str> = command.iter().map(String::as_str).collect();
     let target = format!("={name}:");
     let started = Instant::now();
@@ -400,9 +467,10 @@ fn start_tui(
 }
 
 /// The TUI's whole idle cost: the TUI and its engine with what they reaped, their live
-/// children (the engine's control clients), and the sandboxes' tmux server.
+/// children (the engine's control clients), and the sandboxes' tmux server. `ours` is the
+/// TUI and its engine, each also reported alone.
 fn tui_idle(ours: &[u32], server: u32, period: Duration) -> Figure {
-    let own = || -> f64 { ours.iter().map(|p| cpu_secs_with_reaped(*p)).sum() };
+    let each = || -> Vec<f64> { ours.iter().map(|p| cpu_secs_with_reaped(*p)).collect() };
     // The engine may be the TUI's child: each process once, and none of `ours` again.
     let children = || -> f64 {
         let mut pids: Vec<u32> = ours.iter().flat_map(|p| descendants(*p)).collect();
@@ -411,32 +479,26 @@ fn tui_idle(ours: &[u32], server: u32, period: Duration) -> Figure {
         pids.retain(|p| !ours.contains(p));
         pids.into_iter().map(cpu_secs).sum()
     };
-    // The TUI's own share beside the sum (the first of `ours`).
-    let tui = || cpu_secs_with_reaped(ours[0]);
-    let (own0, tui0, kids0, server0) = (own(), tui(), children(), cpu_secs(server));
+    let (each0, kids0, server0) = (each(), children(), cpu_secs(server));
     std::thread::sleep(period);
-    let own = own() - own0;
-    let tui = tui() - tui0;
+    let split: Vec<f64> = each().iter().zip(&each0).map(|(a, b)| a - b).collect();
+    let own: f64 = split.iter().sum();
     let kids = (children() - kids0).max(0.0);
     let srv = cpu_secs(server) - server0;
     println!(
-        "TUI idle on the Agent tab, {}s: the TUI and its engine {} (the TUI {}, the engine {}; \
-         with what they reaped), their live children {}, the tmux server {}",
+        "TUI idle on the Agent tab, {}s: the TUI and its engine {} (TUI {}, engine {}; with \
+         what they reaped), their live children {}, the tmux server {}",
         period.as_secs(),
         pct(own, period),
-        pct(tui, period),
-        pct(own - tui, period),
+        pct(split[0], period),
+        pct(split.get(1).copied().unwrap_or_default(), period),
         pct(kids, period),
         pct(srv, period)
     );
     Figure {
         measure: "idle cost, real TUI on the Agent tab (TUI + engine + children + tmux server)"
             .into(),
-        value: format!(
-            "{} (the TUI alone {})",
-            pct(own + kids + srv, period),
-            pct(tui, period)
-        ),
+        value: pct(own + kids + srv, period),
         baseline: "the engine's before/after and nobody watching, above".into(),
     }
 }

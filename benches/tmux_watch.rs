@@ -13,6 +13,14 @@
 //! first with a plain tmux (an empty config), then with sandbox-deck's server config and,
 //! nobody watching, with each server option that could cost per output on and off.
 //!
+//! `-- --rounds 1` measures instead what the engine asks over its one client, part by part,
+//! each beside nobody watching on the same server just before: (c) the client alone, (c0)
+//! the client told to send no `%output` (being attached without the output), (d) plus a
+//! capture of each pane that printed since the last round every 1.5 s, one round trip each
+//! (the status round before it read the output), (e) plus a `list-panes -a` every 2 s (the
+//! reconcile's survey), (f) the survey alone, (g) the survey filtered by tmux (`-f`), (h) the
+//! gated round (a pane printing plain lines captured every 15 s) with the filtered survey.
+//!
 //! Every process it starts is ended by its pid (the clients) or by its socket (the server);
 //! the last line says whether any was left.
 
@@ -48,6 +56,11 @@ fn main() {
         std::fs::write(&plain, "").map_err(|e| e.to_string())?;
         let ours = base.join("ours.conf");
         std::fs::write(&ours, sandbox_deck::host::tmux::CONFIG).map_err(|e| e.to_string())?;
+        if arg("--rounds", 0) == 1 {
+            rounds::run(base, &ours, sessions, secs)?;
+            println!("load average at the end: {}", load());
+            return Ok(());
+        }
         clients(base, &plain, "plain tmux", sessions, secs)?;
         clients(base, &ours, "sandbox-deck's config", sessions, secs)?;
         options(base, &ours, sessions, secs)?;
@@ -149,6 +162,9 @@ impl Server {
         }
     }
 }
+
+#[path = "tmux_watch/rounds.rs"]
+mod rounds;
 
 fn end_clients(clients: &mut Vec<Child>) {
     for mut child in clients.drain(..) {

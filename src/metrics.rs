@@ -178,6 +178,11 @@ impl MetricsSampler {
         self.trees.walks()
     }
 
+    /// How many `stat` files it keeps open between samples: one per process in the trees.
+    pub fn kept_files(&self) -> usize {
+        self.trees.kept_files()
+    }
+
     /// Samples the host and the process trees of `records`. Returns None on the first call:
     /// a CPU figure needs two samples.
     pub fn sample(&mut self, records: &[SandboxRecord]) -> Option<MetricsSnapshot> {

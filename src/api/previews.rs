@@ -2,7 +2,10 @@
 //! however many clients watch it, and sent as a `preview` message only when it changed.
 //! Reading is cheap while nothing happens: the engine's pane watch captures again only a
 //! pane tmux reported output for. The pane's output itself wakes its reader (issue 15), at
-//! most once per [`OUTPUT_GAP`]; the tick stays as the safety net.
+//! most once per [`OUTPUT_GAP`], and so does a session that came or went; between them the
+//! reader sleeps, with a slow tick ([`SAFETY_EVERY`]) as the safety net for what changes a
+//! screen without output (a pane that died). A reader without the pane's output (the
+//! sandbox not found when it began) looks every [`PREVIEW_EVERY`].
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -13,11 +16,14 @@ use tokio_util::sync::CancellationToken;
 use super::hub::Hub;
 use super::protocol::{PreviewError, ServerMessage};
 use crate::engine::Deck;
+use crate::engine::wake::Topic;
 use crate::error::{DeckError, Result};
 use crate::sandbox::SandboxName;
 
-/// How often a watched pane is looked at.
+/// How often a watched pane is looked at when its output cannot wake the reader.
 pub const PREVIEW_EVERY: Duration = Duration::from_millis(200);
+/// How often a watched pane whose output wakes the reader is looked at all the same.
+pub const SAFETY_EVERY: Duration = Duration::from_secs(2);
 /// After output, the pane is read this much later: what comes in a burst is one reading,
 /// and a pane that never stops printing is read at most about sixty times a second.
 const OUTPUT_GAP: Duration = Duration::from_millis(16);
@@ -111,9 +117,15 @@ struct Reader {
 
 impl Reader {
     async fn run(self, stop: CancellationToken) {
-        let mut tick = tokio::time::interval(PREVIEW_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut output = self.output().await;
+        let every = if output.is_some() {
+            SAFETY_EVERY
+        } else {
+            PREVIEW_EVERY
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sessions = self.deck.wakeups().subscribe(Topic::Records);
         loop {
             let printed = async {
                 use tokio::sync::broadcast::error::RecvError;
@@ -127,6 +139,7 @@ impl Reader {
             };
             tokio::select! {
                 _ = tick.tick() => {}
+                Ok(()) = sessions.changed() => tick.reset(),
                 () = printed => {
                     tokio::time::sleep(OUTPUT_GAP).await;
                     if let Some(chunks) = output.as_mut() {

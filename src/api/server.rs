@@ -171,10 +171,10 @@ async fn accept_tcp(
 }
 
 /// Ends an auto-started engine nobody needs: no client and no running sandbox for the
-/// configured time, as observed once a second.
+/// configured time, as observed every [`IdlePolicy::check_every`].
 async fn exit_when_idle(hub: Arc<Hub>, policy: IdlePolicy, stop: CancellationToken) {
     let mut clock = IdleClock::default();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(policy.check_every());
     loop {
         tokio::select! {
             _ = tick.tick() => {}

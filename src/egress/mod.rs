@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use spawn::{BwrapFds, detach as spawn_detached, run_proxy, start_proxy};
 
 use crate::error::{DeckError, IoContext, Result};
+use crate::sandbox::SandboxName;
 use rules::Allowlist;
 
 /// `[egress]` in the config: what a `--network proxy` sandbox may reach. Defined here, read
@@ -62,7 +63,7 @@ pub const DEFAULT_ALLOWLIST: &str = include_str!("../../assets/egress-allowlist.
 /// What one sandbox's proxy enforces, written by the launch for the proxy to read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spec {
-    pub sandbox: String,
+    pub sandbox: SandboxName,
     /// Every rule: the defaults, the user's, the sandbox's own.
     pub rules: Vec<String>,
     pub resolver: Option<SocketAddr>,
@@ -103,7 +104,7 @@ impl Spec {
     /// The spec of a sandbox from the config and its own `--allow` rules; a bad rule is an
     /// error that says where it came from.
     pub fn build(
-        sandbox: &str,
+        sandbox: &SandboxName,
         config: &EgressConfig,
         own: &[String],
         log: PathBuf,
@@ -129,7 +130,7 @@ impl Spec {
             ),
         };
         Ok(Spec {
-            sandbox: sandbox.into(),
+            sandbox: sandbox.clone(),
             rules: list.rules().iter().map(ToString::to_string).collect(),
             resolver,
             internal_allowed: config.internal_allowed.clone(),
@@ -262,3 +263,32 @@ case $status in "HTTP/1."?" 200"*) ;; *) echo "proxy: $status" >&2; exit 1;; esa
 while IFS= read -r line <&3; do [[ $line == $'\r' || -z $line ]] && break; done
 cat <&3 & cat >&3
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec file names its sandbox; a file naming something that is not a sandbox name
+    /// (written by hand, or damaged) is refused when read, not carried into the proxy.
+    #[test]
+    fn a_spec_round_trips_and_a_bad_sandbox_name_in_it_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = SandboxName::parse("web-1").unwrap();
+        let spec = Spec::build(
+            &name,
+            &crate::config::Config::defaults().egress,
+            &[],
+            dir.path().join("log"),
+        )
+        .unwrap();
+        let path = dir.path().join("spec.json");
+        spec.write(&path).unwrap();
+        assert_eq!(Spec::read(&path).unwrap(), spec);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let bad = text.replace("\"web-1\"", "\"../web\"");
+        assert_ne!(bad, text, "the name is in the file");
+        std::fs::write(&path, bad).unwrap();
+        let err = Spec::read(&path).unwrap_err().to_string();
+        assert!(err.contains("reading"), "{err}");
+    }
+}

@@ -20,6 +20,24 @@ use crate::sandbox::{SandboxId, SandboxRecord, SandboxState};
 /// away with its dir, say, cannot keep a reading forever).
 pub const READ_EVERY_MS: i64 = 15_000;
 
+/// What may have changed since an agent's last reading, as the inotify watches say
+/// ([`super::hook_watch::HookWatch`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Changed {
+    /// Its hooks' events file.
+    pub hook: bool,
+    /// A transcript of its project (a write changes how fresh the newest one is).
+    pub transcripts: bool,
+}
+
+impl Changed {
+    /// Nothing is known: everything is read.
+    pub const ALL: Changed = Changed {
+        hook: true,
+        transcripts: true,
+    };
+}
+
 /// What one agent's last reading was made from.
 struct Inputs {
     record: SandboxRecord,
@@ -41,15 +59,16 @@ pub struct AgentRound {
 }
 
 impl AgentRound {
-    /// One undebounced reading of `record` from `pane`; `hook_changed` says whether its
-    /// events file may have been written since its last reading.
+    /// One undebounced reading of `record` from `pane`; `changed` says whether its events
+    /// file and its transcripts may have been written since its last reading.
     pub fn reading(
         &mut self,
         deck: &Deck,
         record: &SandboxRecord,
         pane: Option<String>,
-        hook_changed: bool,
+        changed: Changed,
     ) -> Assessment {
+        let hook_changed = changed.hook;
         if record.state != SandboxState::Running {
             // Read from the registry alone: nothing to keep.
             self.kept.remove(&record.id);
@@ -57,7 +76,10 @@ impl AgentRound {
             return deck.agent_status_with(record, pane.as_deref());
         }
         let now = Utc::now().timestamp_millis();
-        let transcript_ms = newest_transcript_ms(record.project_dir.as_path());
+        let transcript_ms = match self.kept.get(&record.id) {
+            Some(kept) if !changed.transcripts => kept.transcript_ms,
+            _ => newest_transcript_ms(record.project_dir.as_path()),
+        };
         if let Some(kept) = self.kept.get(&record.id)
             && !hook_changed
             && now < kept.until_ms
@@ -135,6 +157,11 @@ mod tests {
         Deck::with(paths, Config::defaults()).unwrap()
     }
 
+    const NOTHING: Changed = Changed {
+        hook: false,
+        transcripts: false,
+    };
+
     /// A running agent that started `ago_ms` ago.
     fn agent(dir: &std::path::Path, name: &str, ago_ms: i64) -> SandboxRecord {
         SandboxRecord {
@@ -150,28 +177,28 @@ mod tests {
         let mut round = AgentRound::default();
         let api = agent(dir.path(), "api", 1_000);
         let pane = || Some("$ ".to_owned());
-        let first = round.reading(&deck, &api, pane(), true);
+        let first = round.reading(&deck, &api, pane(), Changed::ALL);
         assert_eq!(first.state, AgentState::Starting);
         assert_eq!((round.assessed, round.kept_count), (1, 0));
         // Nothing changed: kept, nothing read.
-        assert_eq!(round.reading(&deck, &api, pane(), false), first);
+        assert_eq!(round.reading(&deck, &api, pane(), NOTHING), first);
         assert_eq!((round.assessed, round.kept_count), (1, 1));
         // The pane changed: read again.
-        round.reading(&deck, &api, Some("$ ls".into()), false);
+        round.reading(&deck, &api, Some("$ ls".into()), NOTHING);
         assert_eq!(round.assessed, 2);
         // A hook written: read when the watch says so.
         let events = deck.paths.sandbox(&api.id).status_events();
         std::fs::create_dir_all(events.parent().unwrap()).unwrap();
         std::fs::write(&events, "{\"event\":\"UserPromptSubmit\"}\n").unwrap();
-        let told = round.reading(&deck, &api, Some("$ ls".into()), true);
+        let told = round.reading(&deck, &api, Some("$ ls".into()), Changed::ALL);
         assert_eq!(told.state, AgentState::Working, "{told:?}");
         assert_eq!(round.assessed, 3);
         // The clock: the start-up grace ends with no signal, and the reading follows it.
         let web = agent(dir.path(), "web", STARTUP_MS - 150);
-        let starting = round.reading(&deck, &web, pane(), true);
+        let starting = round.reading(&deck, &web, pane(), Changed::ALL);
         assert_eq!(starting.state, AgentState::Starting);
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let later = round.reading(&deck, &web, pane(), false);
+        let later = round.reading(&deck, &web, pane(), NOTHING);
         assert_eq!(later.state, AgentState::Idle, "{later:?}");
         // A record that changed (stopped) is read again too.
         let stopped = SandboxRecord {
@@ -179,7 +206,7 @@ mod tests {
             ..web.clone()
         };
         assert_eq!(
-            round.reading(&deck, &stopped, None, false).state,
+            round.reading(&deck, &stopped, None, NOTHING).state,
             AgentState::Exited
         );
     }

@@ -113,7 +113,7 @@ impl Deck {
         let spec_path = files.egress_spec();
         if let Ok(running) = Spec::read(&spec_path) {
             let rebuilt = Spec::build(
-                updated.name.as_str(),
+                &updated.name,
                 &self.config.egress,
                 &updated.allow,
                 running.log.clone(),

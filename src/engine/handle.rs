@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::agent_round::AgentRound;
+use super::agent_round::{AgentRound, Changed};
 use super::hook_watch::HookWatch;
 use super::host_link::HostLink;
 use super::host_stats::HostStats;
@@ -220,6 +220,15 @@ pub(super) struct Trackers {
     round: Mutex<AgentRound>,
     /// The output of watched panes, for subscribers.
     pub(super) output: super::pane_output::SharedPaneOutput,
+    /// The `stat` files of the processes the monitor checks (displays, launchers).
+    processes: Mutex<crate::host::process::StatReader>,
+}
+
+impl Trackers {
+    /// The monitor's reader of `stat` files, kept between reconciles.
+    pub(super) fn processes(&self) -> std::sync::MutexGuard<'_, crate::host::process::StatReader> {
+        lock(&self.processes)
+    }
 }
 
 impl EngineHandle for Deck {
@@ -305,8 +314,14 @@ impl EngineHandle for Deck {
                 let pane = (r.state == SandboxState::Running && r.tmux_session.is_some())
                     .then(|| panes.text(self, r, false).ok())
                     .flatten();
-                let hook_changed = hooks.may_have_changed(&written, &r.id);
-                let reading = round.reading(self, r, pane, hook_changed);
+                let changed = Changed {
+                    hook: hooks.may_have_changed(&written, &r.id),
+                    transcripts: hooks.transcripts_may_have_changed(&written, &r.id),
+                };
+                if changed.transcripts {
+                    hooks.forget_missing_transcripts(&r.id);
+                }
+                let reading = round.reading(self, r, pane, changed);
                 AgentReading {
                     id: r.id.clone(),
                     name: r.name.clone(),
@@ -382,7 +397,7 @@ impl Deck {
             .filter(|r| r.runs_agent())
             .map(|r| {
                 let pane = panes.remove(&r.id);
-                let reading = round.reading(self, r, pane, true);
+                let reading = round.reading(self, r, pane, Changed::ALL);
                 AgentReading {
                     id: r.id.clone(),
                     name: r.name.clone(),
@@ -403,6 +418,11 @@ impl Deck {
             Some(record) => lock(&self.trackers.panes).text(self, &record, true),
             None => self.capture_pane(name.as_str()),
         }
+    }
+
+    /// How many plain captures the status round took so far (tests, benches).
+    pub fn status_captures(&self) -> u64 {
+        lock(&self.trackers.panes).status_captures
     }
 
     /// `usage`'s report from the index the engine keeps current (made on first use), not

@@ -8,6 +8,13 @@
 //! [`super::wake`]), so what it can cost is bounded by the workers' pace, not by its writes.
 //! When inotify cannot be had (no instance left, a dir not watchable), the worker's timer
 //! still reads every events file: slower, never wrong.
+//!
+//! The same instance watches each agent's transcript dirs (one per usage root), so the
+//! status round lists them only when something in them was written
+//! ([`HookWatch::transcripts_may_have_changed`]) instead of every round for every agent. A
+//! transcript write does not wake the round (Claude writes many while it works; the round's
+//! timer reads the freshness), and a dir that does not exist yet is looked for every round
+//! until it does.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,6 +37,19 @@ pub struct HookWatch {
     changed: Arc<Mutex<Changed>>,
     /// Watched since the last [`HookWatch::keep`]: written to before, unseen by inotify.
     just_watched: HashSet<SandboxId>,
+    /// Each running agent's transcript dirs, watched or not yet there.
+    transcripts: HashMap<SandboxId, TranscriptDirs>,
+}
+
+/// One agent's transcript dirs: the project's dir under each usage root.
+#[derive(Debug, Default)]
+struct TranscriptDirs {
+    /// Watched: a write in one shows in [`Changed::dirs`].
+    watched: Vec<PathBuf>,
+    /// Not watched (missing, or the watch failed): listed every round.
+    unwatched: Vec<PathBuf>,
+    /// A dir became watched in the last [`HookWatch::keep`]: written to before, unseen.
+    fresh: bool,
 }
 
 /// What inotify said since the last look.
@@ -87,6 +107,79 @@ impl HookWatch {
                 Err(e) => tracing::debug!("watching {}: {e}", dir.display()),
             }
         }
+        self.keep_transcripts(records, &super::status::usage_roots());
+    }
+
+    /// [`HookWatch::keep`] for the agents' transcript dirs under `roots`.
+    fn keep_transcripts(&mut self, records: &[SandboxRecord], roots: &[PathBuf]) {
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
+        let hooks = &self.watched;
+        self.transcripts.retain(|id, dirs| {
+            // Not asked about: kept while its status dir is (the sandbox was not removed).
+            let running = records.iter().find(|r| &r.id == id).map_or_else(
+                || hooks.contains_key(id),
+                |r| r.state == SandboxState::Running,
+            );
+            if !running {
+                for dir in &dirs.watched {
+                    let _ = watcher.unwatch(dir); // gone with its dir: nothing to undo
+                }
+            }
+            running
+        });
+        for record in records
+            .iter()
+            .filter(|r| r.runs_agent() && r.state == SandboxState::Running)
+        {
+            let dirs = self
+                .transcripts
+                .entry(record.id.clone())
+                .or_insert_with(|| TranscriptDirs {
+                    unwatched: transcript_dirs(roots, record.project_dir.as_path()),
+                    ..TranscriptDirs::default()
+                });
+            dirs.fresh = false;
+            let mut still = Vec::new();
+            for dir in std::mem::take(&mut dirs.unwatched) {
+                // The sandbox writes there: a link is never watched (nor listed).
+                let is_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+                if is_dir && watcher.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
+                    dirs.watched.push(dir);
+                    dirs.fresh = true;
+                } else {
+                    still.push(dir);
+                }
+            }
+            dirs.unwatched = still;
+        }
+    }
+
+    /// Whether any transcript of `id`'s project may have been written since the last look,
+    /// by `changes`: a write inotify saw, a dir not watched (listed every round), a dir just
+    /// watched, an agent not known to the watch, or no watch at all.
+    pub fn transcripts_may_have_changed(&self, changes: &HookChanges, id: &SandboxId) -> bool {
+        match self.transcripts.get(id) {
+            Some(dirs) => {
+                changes.all
+                    || dirs.fresh
+                    || !dirs.unwatched.is_empty()
+                    || dirs.watched.iter().any(|d| changes.dirs.contains(d))
+            }
+            None => true,
+        }
+    }
+
+    /// A watched transcript dir that is gone (its watch with it) is looked for again.
+    pub fn forget_missing_transcripts(&mut self, id: &SandboxId) {
+        if let Some(dirs) = self.transcripts.get_mut(id) {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut dirs.watched)
+                .into_iter()
+                .partition(|d| !d.is_dir());
+            dirs.watched = kept;
+            dirs.unwatched.extend(gone);
+        }
     }
 
     /// How many status dirs are watched (for tests).
@@ -121,9 +214,11 @@ impl HookWatch {
             let changed = Arc::clone(&self.changed);
             let made = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let mut seen = changed.lock().unwrap_or_else(|p| p.into_inner());
+                let mut wake = true;
                 match event {
                     Ok(event) if event.need_rescan() => seen.all = true,
                     Ok(event) if is_write(&event.kind) => {
+                        wake = !event.paths.iter().all(|p| is_transcript(p));
                         // The file's dir; a path that may be the dir itself, both.
                         for path in &event.paths {
                             seen.dirs.extend(path.parent().map(Path::to_path_buf));
@@ -139,7 +234,9 @@ impl HookWatch {
                     Err(_) => seen.all = true,
                 }
                 drop(seen);
-                wakeups.wake(Topic::Agents);
+                if wake {
+                    wakeups.wake(Topic::Agents);
+                }
             });
             match made {
                 Ok(watcher) => self.watcher = Some(watcher),
@@ -152,6 +249,20 @@ impl HookWatch {
     }
 }
 
+/// Whether `path` is a Claude transcript (a `.jsonl` that is not a hooks' events file).
+fn is_transcript(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "jsonl")
+        && path
+            .file_name()
+            .is_some_and(|n| n != crate::paths::STATUS_EVENTS)
+}
+
+/// The transcript dirs of `project`: its dir under each usage root.
+fn transcript_dirs(roots: &[PathBuf], project: &Path) -> Vec<PathBuf> {
+    let encoded = crate::usage::encode_project_dir(project);
+    roots.iter().map(|root| root.join(&encoded)).collect()
+}
+
 /// An event that can mean new content. Opens and reads (ours, of the same file) are not:
 /// waking on them would make every round wake the next.
 pub(crate) fn is_write(kind: &EventKind) -> bool {
@@ -162,5 +273,106 @@ pub(crate) fn is_write(kind: &EventKind) -> bool {
         EventKind::Access(_) => false,
         // An overflowed queue says "look again" (its Rescan flag): a wake is the safe answer.
         EventKind::Any | EventKind::Other => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Waits until inotify has told the watch about `id`'s transcripts, or `wait` passed.
+    fn told(watch: &HookWatch, id: &SandboxId, wait: Duration) -> bool {
+        let end = Instant::now() + wait;
+        loop {
+            if watch.transcripts_may_have_changed(&watch.take_changes(), id) {
+                return true;
+            }
+            if Instant::now() > end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_transcript_dir_is_listed_again_only_when_written_and_looked_for_until_it_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        let project = dir.path().join("app");
+        std::fs::create_dir_all(&root).unwrap();
+        let record = SandboxRecord::example("app", &project);
+        let id = record.id.clone();
+        let roots = vec![root.clone()];
+        let mut watch = HookWatch::default();
+        watch.make_watcher(&Wakeups::default());
+        assert!(watch.watcher.is_some(), "inotify is available here");
+        let round = |watch: &mut HookWatch| {
+            watch.keep_transcripts(std::slice::from_ref(&record), &roots);
+            let changed = watch.transcripts_may_have_changed(&watch.take_changes(), &id);
+            if changed {
+                watch.forget_missing_transcripts(&id);
+            }
+            changed
+        };
+        // No transcript dir yet: looked for every round.
+        assert!(round(&mut watch));
+        assert!(round(&mut watch));
+        // It appears: just watched, so read once; then quiet.
+        let transcripts = root.join(crate::usage::encode_project_dir(&project));
+        std::fs::create_dir(&transcripts).unwrap();
+        assert!(round(&mut watch), "a dir just watched is read");
+        assert!(!round(&mut watch), "nothing written: not read");
+        assert!(!round(&mut watch));
+        // A transcript written: the next look says so, once.
+        std::fs::write(transcripts.join("s1.jsonl"), "{}\n").unwrap();
+        assert!(
+            told(&watch, &id, Duration::from_secs(5)),
+            "inotify saw the write"
+        );
+        assert!(!round(&mut watch), "told once");
+        // The dir removed (its watch with it): looked for again until it is back.
+        std::fs::remove_dir_all(&transcripts).unwrap();
+        assert!(
+            told(&watch, &id, Duration::from_secs(5)),
+            "inotify saw the removal"
+        );
+        watch.forget_missing_transcripts(&id);
+        assert!(
+            round(&mut watch) && round(&mut watch),
+            "missing: looked for"
+        );
+        std::fs::create_dir(&transcripts).unwrap();
+        assert!(round(&mut watch));
+        std::fs::write(transcripts.join("s2.jsonl"), "{}\n").unwrap();
+        assert!(told(&watch, &id, Duration::from_secs(5)), "watched again");
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_transcript_dir_is_never_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        let elsewhere = dir.path().join("elsewhere");
+        let project = dir.path().join("app");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        let record = SandboxRecord::example("app", &project);
+        let transcripts = root.join(crate::usage::encode_project_dir(&project));
+        std::os::unix::fs::symlink(&elsewhere, &transcripts).unwrap();
+        let mut watch = HookWatch::default();
+        watch.make_watcher(&Wakeups::default());
+        for _ in 0..3 {
+            watch.keep_transcripts(std::slice::from_ref(&record), std::slice::from_ref(&root));
+            assert!(watch.transcripts_may_have_changed(&watch.take_changes(), &record.id));
+        }
+        assert!(watch.transcripts[&record.id].watched.is_empty());
+    }
+
+    #[test]
+    fn transcripts_do_not_wake_the_round_and_hook_events_do() {
+        assert!(is_transcript(Path::new("/p/-app/9f1c.jsonl")));
+        assert!(!is_transcript(Path::new("/s/status/events.jsonl")));
+        assert!(!is_transcript(Path::new("/s/status")));
     }
 }

@@ -598,12 +598,8 @@ impl Deck {
         make_private_dir(files.runtime_dir())?;
         make_private_dir(files.state_dir())?;
         let config = &self.config.egress;
-        let mut spec = egress::Spec::build(
-            record.name.as_str(),
-            config,
-            &record.allow,
-            files.egress_log(),
-        )?;
+        let mut spec =
+            egress::Spec::build(&record.name, config, &record.allow, files.egress_log())?;
         spec.api = api.map(|(_, placeholder)| egress::ApiSpec {
             credential_file: self.paths.credential_file(),
             placeholder,

@@ -93,12 +93,7 @@ impl Deck {
         }
         self.check_prerequisites(&request.payload)?;
         // A bad --allow rule is an error now, not a sandbox that fails to start.
-        crate::egress::Spec::build(
-            name.as_str(),
-            &self.config.egress,
-            &request.allow,
-            "".into(),
-        )?;
+        crate::egress::Spec::build(&name, &self.config.egress, &request.allow, "".into())?;
         let gh_token = request.gh_token.then(read_gh_token).transpose()?;
         let record = SandboxRecord {
             tmux_session: Some(name.to_string()),

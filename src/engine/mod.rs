@@ -18,6 +18,7 @@ pub mod resume;
 pub mod screen;
 pub mod service;
 pub mod status;
+pub mod status_gate;
 pub mod status_report;
 pub mod tmux_link;
 pub mod transcript_watch;

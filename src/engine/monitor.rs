@@ -52,15 +52,27 @@ pub fn observe(
     server: &Survey,
     now: chrono::DateTime<Utc>,
 ) -> Option<Finding> {
+    observe_with(record, server, now, &mut |p| p.is_alive())
+}
+
+/// [`observe`] with the pid checks made by `alive` (the engine's kept `stat` files).
+fn observe_with(
+    record: &SandboxRecord,
+    server: &Survey,
+    now: chrono::DateTime<Utc>,
+    alive: &mut dyn FnMut(&ProcRef) -> bool,
+) -> Option<Finding> {
     if !record.managed {
-        let alive = record.launcher.is_some_and(|l| l.is_alive());
+        let alive = record.launcher.is_some_and(|l| alive(&l));
         return (!alive).then_some(Finding::Gone);
     }
     match record.state {
         SandboxState::Running => {
             let panes = match server {
                 Survey::Answered(panes) => panes,
-                Survey::Unreachable(reason) => return observe_unreachable(record, reason),
+                Survey::Unreachable(reason) => {
+                    return observe_unreachable(record, reason, alive);
+                }
             };
             let pane = panes
                 .iter()
@@ -74,10 +86,10 @@ pub fn observe(
                 }),
                 // tmux has not reaped it (yet, or ever: seen with tmux 3.3), but the process
                 // is gone: it has ended, with a status nobody can tell us.
-                Some(pane) if pane.closed && !record.launcher.is_some_and(|l| l.is_alive()) => {
+                Some(pane) if pane.closed && !record.launcher.is_some_and(|l| alive(&l)) => {
                     Some(Finding::Exited { status: None })
                 }
-                Some(_) if !record.xvfb.is_some_and(|x| x.is_alive()) => Some(Finding::Dead {
+                Some(_) if !record.xvfb.is_some_and(|x| alive(&x)) => Some(Finding::Dead {
                     reason: "Xvfb died".into(),
                 }),
                 Some(_) => None,
@@ -95,11 +107,15 @@ pub fn observe(
 }
 
 /// A running sandbox whose server did not answer: only its processes can tell.
-fn observe_unreachable(record: &SandboxRecord, reason: &str) -> Option<Finding> {
-    if record.launcher.is_some_and(|l| !l.is_alive()) {
+fn observe_unreachable(
+    record: &SandboxRecord,
+    reason: &str,
+    alive: &mut dyn FnMut(&ProcRef) -> bool,
+) -> Option<Finding> {
+    if record.launcher.is_some_and(|l| !alive(&l)) {
         return Some(Finding::Exited { status: None });
     }
-    if record.xvfb.is_some_and(|x| !x.is_alive()) {
+    if record.xvfb.is_some_and(|x| !alive(&x)) {
         return Some(Finding::Dead {
             reason: "Xvfb died".into(),
         });
@@ -136,6 +152,8 @@ impl Deck {
             return Ok(snapshot);
         }
         let mut outcome = Outcome::default();
+        // The displays' and launchers' `stat` files, kept open from one reconcile to the next.
+        let mut processes = self.trackers.processes();
         let mut records = self.registry.update(|records| {
             // Read tmux under the lock: a sandbox marked running after this point had its
             // session before it was marked, so it cannot be mistaken for a vanished one.
@@ -156,7 +174,8 @@ impl Deck {
                 let server = servers
                     .get(self.tmux_of(record).socket())
                     .unwrap_or(&nothing);
-                let mut finding = observe(record, server, now);
+                let mut alive = |p: &ProcRef| processes.is_alive(p);
+                let mut finding = observe_with(record, server, now, &mut alive);
                 if matches!(finding, Some(Finding::Exited { status: None }))
                     && matches!(server, Survey::Answered(_))
                 {
@@ -166,7 +185,7 @@ impl Deck {
                     for _ in 0..UNKNOWN_STATUS_RECHECKS {
                         std::thread::sleep(UNKNOWN_STATUS_RECHECK);
                         let again = self.survey(&self.tmux_of(record));
-                        finding = observe(record, &again, now).or(finding);
+                        finding = observe_with(record, &again, now, &mut alive).or(finding);
                         if !matches!(finding, Some(Finding::Exited { status: None })) {
                             break;
                         }
@@ -179,6 +198,8 @@ impl Deck {
             records.retain(|r| !outcome.gone.contains(&r.id));
             Ok(records.clone())
         })?;
+        processes.close_unread();
+        drop(processes);
         for record in &outcome.to_end {
             self.teardown(record, false);
         }

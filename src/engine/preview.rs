@@ -5,15 +5,20 @@
 //! server, on the watch session every running session's window is linked into (see
 //! [`super::tmux_link`]), kept open. A capture goes over it without a process, and only a
 //! pane that tmux reported output for (or a layout change anywhere) since the last look is
-//! captured again: a silent pane costs nothing. The same output, routed by pane, is appended
-//! to the sandbox's pane log ([`crate::paths::SandboxFiles::pane_log`]).
+//! captured again: a silent pane costs nothing. The plain text the status patterns read is
+//! captured again only when that output could change what they read
+//! ([`super::status_gate`]). The same output, routed by pane, is appended to the sandbox's
+//! pane log ([`crate::paths::SandboxFiles::pane_log`]).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::Deck;
+use super::agent_round::READ_EVERY_MS;
+use super::status_gate::Grams;
 use super::tmux_link::{Link, Target};
 use crate::error::Result;
 use crate::host::tmux::Tmux;
@@ -60,6 +65,10 @@ impl Deck {
 #[derive(Default)]
 pub struct PaneWatch {
     panes: HashMap<SandboxId, Watched>,
+    /// The status patterns' pieces, for the gate on each pane's output (made on first use).
+    grams: Option<Arc<Grams>>,
+    /// How many plain captures (for the status patterns) were taken, for tests and benches.
+    pub status_captures: u64,
 }
 
 struct Watched {
@@ -69,8 +78,36 @@ struct Watched {
     target: Arc<Target>,
     /// The plain text (for the status patterns) and the coloured one (for the preview), each
     /// with the pane's output count and the connection's epoch when it was captured.
-    plain: Option<(Seen, String)>,
+    plain: Option<Plain>,
     coloured: Option<(Seen, String)>,
+}
+
+/// The last plain capture of a pane, and what it was taken after.
+struct Plain {
+    seen: Seen,
+    /// The status gate's mark ([`Target::status_mark`]) when it was taken.
+    mark: Option<u64>,
+    /// It could show part of a pattern ([`Grams::could_show`]): any output captures again.
+    close: bool,
+    at: Instant,
+    text: String,
+}
+
+impl Plain {
+    /// Whether this text still says what the status patterns would read from the pane now:
+    /// nothing came but output the gate let pass, on the same connection and layout, within
+    /// the safety net. Output alone (no layout change) is what `seen` may differ by.
+    fn still_reads(&self, seen: Seen, mark: Option<u64>) -> bool {
+        if self.seen == seen {
+            return true;
+        }
+        let safety = Duration::from_millis(READ_EVERY_MS as u64);
+        (self.seen.1, self.seen.2) == (seen.1, seen.2)
+            && !self.close
+            && mark.is_some()
+            && self.mark == mark
+            && self.at.elapsed() < safety
+    }
 }
 
 /// What a capture was taken after: the pane's output count, the link's change epoch and
@@ -134,11 +171,10 @@ impl PaneWatch {
         };
         // Read before capturing: output that comes during the capture marks it stale.
         let seen = (watched.target.changes(), link.epoch(), link.serial());
-        let cache = if colours {
-            &mut watched.coloured
-        } else {
-            &mut watched.plain
-        };
+        if !colours {
+            return self.plain_text(deck, record, &link, seen);
+        }
+        let cache = &mut watched.coloured;
         if let Some((at, text)) = cache.as_ref()
             && *at == seen
         {
@@ -156,10 +192,55 @@ impl PaneWatch {
         }
     }
 
+    /// The plain text of a watched pane for the status patterns: captured again only when
+    /// what came since could change what they read ([`super::status_gate`]).
+    fn plain_text(
+        &mut self,
+        deck: &Deck,
+        record: &SandboxRecord,
+        link: &Link,
+        seen: Seen,
+    ) -> Result<String> {
+        let Some(watched) = self.panes.get_mut(&record.id) else {
+            return deck.tmux_of(record).capture(record.name.as_str(), 0, false);
+        };
+        // After `seen`: every chunk counted in it was read by the gate.
+        let mark = watched.target.status_mark();
+        if let Some(plain) = watched.plain.as_mut()
+            && plain.still_reads(seen, mark)
+        {
+            plain.seen = seen;
+            return Ok(plain.text.clone());
+        }
+        let session = watched.session.clone();
+        match link.capture(&session, false) {
+            Ok(text) => {
+                self.status_captures += 1;
+                let close = self.grams.as_ref().is_none_or(|g| g.could_show(&text));
+                watched.plain = Some(Plain {
+                    seen,
+                    mark,
+                    close,
+                    at: Instant::now(),
+                    text: text.clone(),
+                });
+                Ok(text)
+            }
+            Err(e) => {
+                tracing::debug!("capturing {session} over the control connection: {e}");
+                deck.tmux_of(record).capture(&session, 0, false)
+            }
+        }
+    }
+
     /// The watched pane of `record`, made if need be (anew if its session or server changed).
     fn entry(&mut self, deck: &Deck, record: &SandboxRecord) -> &mut Watched {
         let session = record.tmux_session.clone().unwrap_or_default();
         let tmux = deck.tmux_of(record);
+        let grams = Arc::clone(
+            self.grams
+                .get_or_insert_with(|| Arc::new(Grams::of(&deck.status_patterns))),
+        );
         let watched = self
             .panes
             .entry(record.id.clone())
@@ -174,7 +255,7 @@ impl PaneWatch {
             *watched = Watched {
                 session,
                 tmux,
-                target: Target::new(pane_log_sink(deck, record)),
+                target: Target::gated(pane_log_sink(deck, record), grams),
                 plain: None,
                 coloured: None,
             };

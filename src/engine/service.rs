@@ -121,6 +121,14 @@ impl IdlePolicy {
         self.exit_after
             .is_some_and(|after| clients == 0 && running == 0 && idle_for >= after)
     }
+
+    /// How often the engine looks whether it may end: a tenth of the idle time, between one
+    /// and thirty seconds (an idle engine wakes for this alone; ending a little late is
+    /// harmless).
+    pub fn check_every(&self) -> Duration {
+        let tenth = self.exit_after.unwrap_or(Duration::MAX) / 10;
+        tenth.clamp(Duration::from_secs(1), Duration::from_secs(30))
+    }
 }
 
 /// How long the engine has been idle (no client, no running sandbox), from what it observes
@@ -372,6 +380,23 @@ mod tests {
         assert!(!policy.should_exit(ten_min - Duration::from_secs(1), 0, 0));
         assert!(!policy.should_exit(ten_min, 1, 0), "a client is connected");
         assert!(!policy.should_exit(ten_min, 0, 1), "a sandbox runs");
+    }
+
+    #[test]
+    fn the_idle_check_is_a_tenth_of_the_idle_time_within_bounds() {
+        let s = Duration::from_secs;
+        let policy = |secs| {
+            ServeOptions { auto: true }.idle_policy(&ServeConfig {
+                idle_exit_secs: secs,
+            })
+        };
+        assert_eq!(policy(600).check_every(), s(30));
+        assert_eq!(policy(100).check_every(), s(10));
+        assert_eq!(policy(2).check_every(), s(1));
+        assert_eq!(
+            ServeOptions::default().idle_policy(&config()).check_every(),
+            s(30)
+        );
     }
 
     #[test]

@@ -260,6 +260,16 @@ impl Patterns {
         })
     }
 
+    /// The pattern texts, lowercased.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.text.as_str())
+    }
+
+    /// What a spinner line's verb ends with.
+    pub fn spinner_ending(&self) -> &str {
+        &self.spinner.verb_ends_with
+    }
+
     /// Where the prompt box is, as a range of line indexes (top border to bottom border).
     /// Its input line sits right under its top border: a menu's `❯ 1. Yes` or a quoted
     /// `> ` in the output has text above it, not a border.
@@ -728,7 +738,7 @@ impl Deck {
 /// When any transcript of the project was last written (unix milliseconds).
 pub(crate) fn newest_transcript_ms(project: &Path) -> Option<i64> {
     let encoded = crate::usage::encode_project_dir(project);
-    crate::usage::roots_from_env()
+    usage_roots()
         .iter()
         .map(|root| root.join(&encoded))
         // The project's transcript dir is the sandbox's to write: never followed elsewhere.
@@ -741,9 +751,47 @@ pub(crate) fn newest_transcript_ms(project: &Path) -> Option<i64> {
         .max()
 }
 
+/// How long the usage roots found from the environment are kept (see [`usage_roots`]).
+const ROOTS_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The usage roots for [`newest_transcript_ms`], which runs for every agent in every status
+/// round: found again (each one's real path resolved) only when the environment they come
+/// from changed or after [`ROOTS_KEPT`], not once per agent (issue 15).
+pub(super) fn usage_roots() -> std::sync::Arc<Vec<PathBuf>> {
+    use std::ffi::OsString;
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    type Env = [Option<OsString>; 3];
+    /// The environment the roots came from, when, and the roots.
+    type Kept = (Env, Instant, Arc<Vec<PathBuf>>);
+    static KEPT: Mutex<Option<Kept>> = Mutex::new(None);
+    let env: Env = ["CLAUDE_CONFIG_DIR", "XDG_CONFIG_HOME", "HOME"].map(std::env::var_os);
+    let mut kept = KEPT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((seen, at, roots)) = kept.as_ref()
+        && *seen == env
+        && at.elapsed() < ROOTS_KEPT
+    {
+        return Arc::clone(roots);
+    }
+    let roots = Arc::new(crate::usage::roots_from_env());
+    *kept = Some((env, Instant::now(), Arc::clone(&roots)));
+    roots
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_usage_roots_are_found_once_not_per_agent() {
+        let first = usage_roots();
+        assert_eq!(*first, crate::usage::roots_from_env());
+        let again = usage_roots();
+        assert!(
+            std::sync::Arc::ptr_eq(&first, &again),
+            "the same environment: the roots kept"
+        );
+    }
 
     fn running<'a>() -> Signals<'a> {
         Signals {

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::status_gate::{Grams, OutputGate};
 use super::wake::{Topic, Wakeups};
 use crate::host::tmux::{Survey, Tmux};
 use crate::host::tmux_control::{Control, Event, OutputSink};
@@ -31,6 +32,9 @@ const RETRY: Duration = Duration::from_secs(1);
 pub struct Target {
     changes: AtomicU64,
     sink: Mutex<OutputSink>,
+    /// What of its output could change what the status patterns read (see
+    /// [`super::status_gate`]); None: not read for that.
+    gate: Option<(Arc<Grams>, Mutex<OutputGate>)>,
 }
 
 impl Target {
@@ -38,6 +42,16 @@ impl Target {
         Arc::new(Target {
             changes: AtomicU64::new(0),
             sink: Mutex::new(sink),
+            gate: None,
+        })
+    }
+
+    /// A target whose output is also read by the status gate.
+    pub fn gated(sink: OutputSink, grams: Arc<Grams>) -> Arc<Target> {
+        Arc::new(Target {
+            changes: AtomicU64::new(0),
+            sink: Mutex::new(sink),
+            gate: Some((grams, Mutex::new(OutputGate::default()))),
         })
     }
 
@@ -46,7 +60,17 @@ impl Target {
         self.changes.load(Ordering::SeqCst)
     }
 
+    /// How many times its output could have changed what the status patterns read, taken
+    /// before a capture ([`OutputGate::mark`]); None when it is not gated.
+    pub fn status_mark(&self) -> Option<u64> {
+        self.gate.as_ref().map(|(_, gate)| lock(gate).mark())
+    }
+
     fn output(&self, pane: u32, data: &[u8]) {
+        // Counted before the change: a reader that sees the change sees its mark.
+        if let Some((grams, gate)) = &self.gate {
+            lock(gate).feed(grams, data);
+        }
         self.changes.fetch_add(1, Ordering::SeqCst);
         (lock(&self.sink))(pane, data);
     }

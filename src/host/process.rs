@@ -211,38 +211,118 @@ impl Sample {
 
 /// Reads `/proc/<pid>/stat`, `/proc/<pid>/status` and `/proc/loadavg` into buffers it keeps,
 /// so a reader that is kept (one per metrics sampler) allocates nothing per read once warm.
-#[derive(Default)]
+///
+/// The `stat` of a process followed from sample to sample ([`StatReader::sample_kept`]) stays
+/// open and is read again with `pread`: no path lookup in `/proc`, which is most of what an
+/// open costs (issue 15). An open `/proc/<pid>` file belongs to the process it was opened
+/// for, not to its pid: once that process is reaped, a read fails (`ESRCH`) even if the pid
+/// was handed out again, and the path is then opened anew for whoever has the pid now.
 pub struct StatReader {
+    /// Where `proc` is mounted: `/proc`, or another pid namespace's (tests).
+    root: String,
     path: String,
     buf: Vec<u8>,
+    /// The kept `stat` files by pid, each with the round it was last read in.
+    kept: HashMap<u32, (std::fs::File, u64)>,
+    round: u64,
+    /// `/proc/loadavg`, kept open the same way.
+    loadavg: Option<std::fs::File>,
+    /// At most this many files kept open: a quarter of the soft limit on open files.
+    max_kept: usize,
+}
+
+impl Default for StatReader {
+    fn default() -> StatReader {
+        StatReader::new()
+    }
 }
 
 impl StatReader {
     pub fn new() -> StatReader {
+        StatReader::at("/proc")
+    }
+
+    /// A reader of the `proc` mounted at `root` (another pid namespace's, seen through
+    /// `/proc/<pid>/root/proc`).
+    pub fn at(root: &str) -> StatReader {
         StatReader {
+            root: root.to_owned(),
             path: String::with_capacity(32),
             buf: Vec::with_capacity(1024),
+            kept: HashMap::new(),
+            round: 0,
+            loadavg: None,
+            max_kept: max_kept_files(),
         }
     }
 
     fn read(&mut self, pid: Option<u32>, file: &str) -> bool {
-        use std::fmt::Write as _;
         use std::io::Read as _;
-        self.path.clear();
+        self.set_path(pid, file);
         self.buf.clear();
-        let _ = match pid {
-            Some(pid) => write!(self.path, "/proc/{pid}/{file}"),
-            None => write!(self.path, "/proc/{file}"),
-        };
         std::fs::File::open(&self.path).is_ok_and(|mut f| f.read_to_end(&mut self.buf).is_ok())
     }
 
-    /// `/proc/<pid>/stat` now; None when there is no such process.
+    fn set_path(&mut self, pid: Option<u32>, file: &str) {
+        use std::fmt::Write as _;
+        self.path.clear();
+        let root = &self.root;
+        let _ = match pid {
+            Some(pid) => write!(self.path, "{root}/{pid}/{file}"),
+            None => write!(self.path, "{root}/{file}"),
+        };
+    }
+
+    /// `/proc/<pid>/stat` now; None when there is no such process. The file is opened,
+    /// read and closed: for a pid probed once.
     pub fn sample(&mut self, pid: u32) -> Option<Sample> {
         if !self.read(Some(pid), "stat") {
             return None;
         }
         parse_sample(&self.buf)
+    }
+
+    /// The same for a process followed between samples: its `stat` is kept open and read
+    /// again in place. Files not read since the last [`StatReader::close_unread`] are closed
+    /// then.
+    pub fn sample_kept(&mut self, pid: u32) -> Option<Sample> {
+        if let Some((file, round)) = self.kept.get_mut(&pid) {
+            *round = self.round;
+            if pread_whole(file, &mut self.buf).is_ok()
+                && let Some(sample) = parse_sample(&self.buf)
+            {
+                return Some(sample);
+            }
+            // Its process was reaped: the pid may be someone else's now.
+            self.kept.remove(&pid);
+        }
+        if self.kept.len() >= self.max_kept {
+            return self.sample(pid);
+        }
+        self.set_path(Some(pid), "stat");
+        let file = std::fs::File::open(&self.path).ok()?;
+        pread_whole(&file, &mut self.buf).ok()?;
+        let sample = parse_sample(&self.buf)?;
+        self.kept.insert(pid, (file, self.round));
+        Some(sample)
+    }
+
+    /// [`ProcRef::is_alive`] through a kept `stat` file.
+    pub fn is_alive(&mut self, process: &ProcRef) -> bool {
+        self.sample_kept(process.pid)
+            .is_some_and(|s| s.start_time == process.start_time && s.is_running())
+    }
+
+    /// Closes the kept files not read since the last call: their processes left the trees.
+    pub fn close_unread(&mut self) {
+        let round = self.round;
+        self.kept.retain(|_, (_, read)| *read == round);
+        self.round += 1;
+    }
+
+    /// How many `stat` files are kept open (for tests).
+    pub fn kept(&self) -> usize {
+        self.kept.len()
     }
 
     /// Whether `pid` is a process (a thread group's leader), not another thread of one:
@@ -262,12 +342,57 @@ impl StatReader {
     /// `/proc/loadavg`): every process started since a reading has a pid after it, unless
     /// the counter wrapped.
     pub fn last_pid(&mut self) -> Option<u32> {
-        if !self.read(None, "loadavg") {
+        if self.loadavg.is_none() {
+            self.set_path(None, "loadavg");
+            self.loadavg = std::fs::File::open(&self.path).ok();
+        }
+        let read = self
+            .loadavg
+            .as_ref()
+            .is_some_and(|f| pread_whole(f, &mut self.buf).is_ok());
+        if !read {
+            self.loadavg = None;
             return None;
         }
         let text = std::str::from_utf8(&self.buf).ok()?;
         text.split_whitespace().nth(4)?.parse().ok()
     }
+}
+
+/// The whole of a `/proc` file from its start into `buf`, with `pread`: a `/proc` file
+/// shows its contents as they are at a read from offset 0, so one kept open is read again
+/// this way. These files (`stat`, `loadavg`) are made whole at a read from 0, so a read
+/// that leaves room in `buf` got all of it: one system call.
+fn pread_whole(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    buf.clear();
+    buf.reserve(1024);
+    loop {
+        let len = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let room = buf.len() - len;
+        let read = file.read_at(&mut buf[len..], len as u64);
+        let n = *read.as_ref().unwrap_or(&0);
+        buf.truncate(len + n);
+        read?;
+        if n < room {
+            return Ok(());
+        }
+        buf.reserve(1024);
+    }
+}
+
+/// A quarter of the soft limit on open files (at most 4096): the rest stays for the
+/// engine's sockets, pipes and logs.
+fn max_kept_files() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we hand it, which lives across the call.
+    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let soft = if got { limit.rlim_cur } else { 1024 };
+    usize::try_from(soft / 4).unwrap_or(4096).min(4096)
 }
 
 /// The fields of a [`Sample`], counted after the last `)` (the name may hold anything).
@@ -375,6 +500,122 @@ mod tests {
             child.id()
         );
         let _ = child.wait();
+    }
+
+    /// A shell as init of a pid namespace of its own (unshare), whose `sleep` gets pid 2,
+    /// and after it is reaped, pid 2 again for a new `sleep` (the namespace's last pid
+    /// set back); its `proc` seen from here through `/proc/<pid>/root/proc`.
+    struct PidNamespace {
+        unshare: std::process::Child,
+        init: u32,
+        lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    }
+
+    impl PidNamespace {
+        fn start() -> PidNamespace {
+            use std::io::BufRead as _;
+            use std::process::{Command, Stdio};
+            let script = "sleep 300 & echo $!; read go; kill $!; wait; sleep 0.05; \
+                          echo 1 > /proc/sys/kernel/ns_last_pid; sleep 300 & echo $!; read end";
+            let mut unshare = Command::new("unshare")
+                .args([
+                    "--user",
+                    "--map-root-user",
+                    "--pid",
+                    "--fork",
+                    "--mount-proc",
+                ])
+                .args(["sh", "-c", script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("unshare (util-linux)");
+            let stdout = unshare.stdout.take().unwrap();
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            assert_eq!(lines.next().unwrap().unwrap(), "2", "the first sleep");
+            let me = unshare.id();
+            let children = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children"));
+            let init = children.unwrap().trim().parse().unwrap();
+            PidNamespace {
+                unshare,
+                init,
+                lines,
+            }
+        }
+
+        fn proc_root(&self) -> String {
+            format!("/proc/{}/root/proc", self.init)
+        }
+
+        /// Kills and reaps the sleep, and starts another: the pid it got.
+        fn replace_the_sleep(&mut self) -> String {
+            use std::io::Write as _;
+            writeln!(self.unshare.stdin.as_mut().unwrap(), "go").unwrap();
+            self.lines.next().unwrap().unwrap()
+        }
+    }
+
+    impl Drop for PidNamespace {
+        fn drop(&mut self) {
+            // The namespace's init killed, the kernel kills the rest of it.
+            let _ = kill(Pid::from_raw(self.init as i32), Signal::SIGKILL);
+            let _ = self.unshare.kill();
+            let _ = self.unshare.wait();
+        }
+    }
+
+    #[test]
+    fn a_kept_stat_file_never_reads_another_process_that_got_its_pid() {
+        let mut ns = PidNamespace::start();
+        let mut reader = StatReader::at(&ns.proc_root());
+        let first = reader.sample_kept(2).expect("the first sleep");
+        assert_eq!(reader.kept(), 1);
+        // Read again in place: the same process.
+        assert_eq!(reader.sample_kept(2).unwrap().start_time, first.start_time);
+        assert_eq!(ns.replace_the_sleep(), "2", "the pid was handed out again");
+        let second = reader.sample_kept(2).expect("the new sleep, read anew");
+        assert_ne!(second.start_time, first.start_time, "not the old process");
+        let opened = reader.sample(2).unwrap();
+        assert_eq!(second, opened, "what a fresh open of the path reads");
+        assert_eq!(reader.kept(), 1, "the old file was let go");
+        // One not read in a round is closed at its end.
+        reader.close_unread();
+        reader.close_unread();
+        assert_eq!(reader.kept(), 0);
+    }
+
+    #[test]
+    fn a_kept_liveness_check_sees_its_process_end() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let process = ProcRef::of(child.id()).unwrap();
+        let mut reader = StatReader::new();
+        assert!(reader.is_alive(&process));
+        reader.close_unread();
+        assert_eq!(reader.kept(), 1, "read in the round that ended: kept");
+        reader.close_unread();
+        assert_eq!(reader.kept(), 0, "not read since: closed");
+        assert!(reader.is_alive(&process), "opened again");
+        let impostor = ProcRef {
+            start_time: process.start_time + 1,
+            ..process
+        };
+        assert!(
+            !reader.is_alive(&impostor),
+            "another start time is another process"
+        );
+        child.kill().unwrap();
+        // A zombie has finished running; reaped, its kept file answers no more.
+        assert!(wait_until(Duration::from_secs(5), || !reader.is_alive(&process)));
+        let _ = child.wait();
+        assert!(!reader.is_alive(&process));
+        assert_eq!(
+            reader.kept(),
+            0,
+            "a reaped process's file is let go at once"
+        );
     }
 
     #[test]

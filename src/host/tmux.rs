@@ -55,16 +55,20 @@ fn no_server(stderr: &str) -> bool {
 }
 
 /// The command that lists every pane of a server, as [`parse_survey`] reads its output;
-/// spawned or sent over a control connection.
-pub const SURVEY_ARGS: [&str; 4] = [
+/// spawned or sent over a control connection. tmux leaves the watch session's panes out
+/// itself (`-f`, tmux 3.2): each is a sandbox's pane linked there, listed once more.
+pub const SURVEY_ARGS: [&str; 6] = [
     "list-panes",
     "-a",
+    "-f",
+    "#{!=:#{session_name},_deck_watch}",
     "-F",
     "#{session_name}\t#{pane_pid}\t#{pane_dead}\t#{pane_dead_status}\t#{pane_dead_signal}",
 ];
 
-/// The panes in the output of [`SURVEY_ARGS`], without the watch session's: every pane
-/// of a watched server is listed once for its own session and once for the watch session.
+/// The panes in the output of [`SURVEY_ARGS`], without the watch session's (should a tmux
+/// list them all the same): every pane of a watched server is in its own session and in
+/// the watch session.
 pub fn parse_survey(out: &[u8]) -> Vec<Pane> {
     String::from_utf8_lossy(out)
         .lines()
@@ -615,6 +619,10 @@ mod tests {
 
     #[test]
     fn the_survey_leaves_out_the_watch_session() {
+        assert_eq!(
+            SURVEY_ARGS[3],
+            format!("#{{!=:#{{session_name}},{WATCH_SESSION}}}")
+        );
         let panes = parse_survey(b"_deck_watch\t1\t1\t0\t\napi\t1\t0\t\t\n");
         assert_eq!(panes.len(), 1);
         assert_eq!(panes[0].session, "api");

@@ -7,6 +7,9 @@
 //! and every [`WALK_EVERY`] as a safety net. The trees are then what a walk would find:
 //! each process's parent is in its tree (one that moved out is dropped with what is below
 //! it), and every process whose parent is in it is in it.
+//!
+//! The `stat` of every process in a tree stays open between samples and is read again in
+//! place ([`StatReader::sample_kept`]); a pid probed once is opened and closed.
 
 use std::time::{Duration, Instant};
 
@@ -82,6 +85,13 @@ impl Trees {
         if !same || due || !self.follow() {
             self.walk(records, now);
         }
+        // The `stat` files of processes that left the trees.
+        self.reader.close_unread();
+    }
+
+    /// How many `stat` files are kept open between samples (for tests).
+    pub fn kept_files(&self) -> usize {
+        self.reader.kept()
     }
 
     /// Whether the running launchers are those of the trees, in order; their figures are
@@ -93,7 +103,7 @@ impl Trees {
             let Some(launcher) = record.launcher else {
                 continue;
             };
-            let Some(sample) = self.reader.sample(launcher.pid) else {
+            let Some(sample) = self.reader.sample_kept(launcher.pid) else {
                 continue;
             };
             if sample.start_time != launcher.start_time || !sample.is_running() {
@@ -149,7 +159,10 @@ impl Trees {
                     Some(tree) => {
                         // A thread answers at /proc/<tid> too, with its process's parent.
                         if self.reader.is_process(pid) {
-                            tree.members.push(Member::of(pid, &sample));
+                            // Its `stat` kept open from now on, like every member's.
+                            let kept = self.reader.sample_kept(pid);
+                            let now = kept.filter(|k| k.start_time == sample.start_time);
+                            tree.members.push(Member::of(pid, &now.unwrap_or(sample)));
                             placed = true;
                         }
                         self.candidates.swap_remove(i);
@@ -175,7 +188,7 @@ impl Trees {
             let Some(launcher) = record.launcher else {
                 continue;
             };
-            let Some(sample) = self.reader.sample(launcher.pid) else {
+            let Some(sample) = self.reader.sample_kept(launcher.pid) else {
                 continue;
             };
             if sample.start_time != launcher.start_time || !sample.is_running() {
@@ -183,7 +196,7 @@ impl Trees {
             }
             let mut members = vec![Member::of(launcher.pid, &sample)];
             for p in table.descendants(&launcher) {
-                if let Some(sample) = self.reader.sample(p.pid)
+                if let Some(sample) = self.reader.sample_kept(p.pid)
                     && sample.start_time == p.start_time
                 {
                     members.push(Member::of(p.pid, &sample));
@@ -205,7 +218,7 @@ fn refresh_members(reader: &mut StatReader, tree: &mut Tree) {
     let mut i = 1;
     while i < tree.members.len() {
         let member = tree.members[i];
-        match reader.sample(member.proc.pid) {
+        match reader.sample_kept(member.proc.pid) {
             Some(sample) if sample.start_time == member.proc.start_time => {
                 tree.members[i] = Member::of(member.proc.pid, &sample);
                 i += 1;

@@ -3,7 +3,6 @@
 //! pass are read by [`scan`] into borrowed structs, the message content skipped unparsed.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use memchr::memmem;
@@ -126,16 +125,28 @@ struct CacheCreation {
 /// Per-chunk string sharing: a file repeats the same model, session and cwd on every line.
 #[derive(Default)]
 pub struct Interner {
-    map: HashMap<Box<str>, Arc<str>>,
+    map: foldhash::HashMap<Box<str>, Arc<str>>,
+    /// The strings handed out last, compared before the map is hashed into: a line's model,
+    /// session and cwd are nearly always the previous line's.
+    recent: [Option<Arc<str>>; 4],
+    next: usize,
 }
 
 impl Interner {
     pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.map.get(s) {
+        if let Some(a) = self.recent.iter().flatten().find(|a| ***a == *s) {
             return a.clone();
         }
-        let a: Arc<str> = Arc::from(s);
-        self.map.insert(s.into(), a.clone());
+        let a = match self.map.get(s) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<str> = Arc::from(s);
+                self.map.insert(s.into(), a.clone());
+                a
+            }
+        };
+        self.recent[self.next % self.recent.len()] = Some(a.clone());
+        self.next += 1;
         a
     }
 }
@@ -623,6 +634,48 @@ mod tests {
         )
     }
 
+    /// A message's usage: plain, or any of the shapes the scanner leaves to serde_json.
+    fn usage() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let count = prop_oneof![
+            (0u64..200_000).prop_map(|n| n.to_string()),
+            Just("null".to_owned()),
+            Just("0".to_owned()),
+            Just("007".to_owned()),
+            Just("-0".to_owned()),
+            Just("-3".to_owned()),
+            Just("1.0".to_owned()),
+            Just("2e3".to_owned()),
+            Just("18446744073709551615".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just(r#""12""#.to_owned()),
+            Just("true".to_owned()),
+        ];
+        let member = prop_oneof![
+            count.clone().prop_map(|n| format!(r#""input_tokens":{n}"#)),
+            count.clone().prop_map(|n| format!(r#""output_tokens":{n}"#)),
+            count.clone().prop_map(|n| format!(r#""cache_read_input_tokens":{n}"#)),
+            count.clone().prop_map(|n| format!(r#""cache_creation_input_tokens":{n}"#)),
+            (count.clone(), count.clone()).prop_map(|(a, b)| format!(
+                r#""cache_creation":{{"ephemeral_5m_input_tokens":{a},"ephemeral_1h_input_tokens":{b}}}"#
+            )),
+            count.clone().prop_map(|n| format!(
+                r#""cache_creation":{{"ephemeral_1h_input_tokens":{n},"x":[{{}}]}}"#
+            )),
+            Just(r#""cache_creation":null"#.to_owned()),
+            Just(r#""cache_creation":[1,2]"#.to_owned()),
+            Just(r#""service_tier":"standard","server_tool_use":{"web_search_requests":0}"#.to_owned()),
+            Just(r#""input_\u0074okens":4"#.to_owned()),
+        ];
+        prop_oneof![
+            8 => proptest::collection::vec(member, 0..6)
+                .prop_map(|m| format!("{{{}}}", m.join(","))),
+            1 => Just("null".to_owned()),
+            1 => Just("[1,2,3,4]".to_owned()),
+            1 => Just(r#""none""#.to_owned()),
+        ]
+    }
+
     /// A line that is nearly what Claude Code writes, every field optional, in any order,
     /// with content that nests, escapes and repeats field names.
     fn assistant_line() -> impl proptest::strategy::Strategy<Value = String> {
@@ -654,8 +707,8 @@ mod tests {
             Just(r#""costUSD":0.012813000000000001"#.to_owned()),
             Just(r#""costUSD":12"#.to_owned()),
             Just(r#""gitBranch":"main","version":"2.0.14""#.to_owned()),
-            (content, 0u64..100_000).prop_map(|(c, n)| format!(
-                r#""message":{{"content":{c},"id":"msg_{n}","model":"claude-sonnet-4-5","usage":{{"input_tokens":{n},"output_tokens":2,"cache_creation":{{"ephemeral_5m_input_tokens":3}}}},"role":"assistant"}}"#
+            (content, 0u64..100_000, usage()).prop_map(|(c, n, u)| format!(
+                r#""message":{{"content":{c},"id":"msg_{n}","model":"claude-sonnet-4-5","usage":{u},"role":"assistant"}}"#
             )),
             Just(r#""message":{"usage":null,"model":null}"#.to_owned()),
             Just(r#""message":{"usage":{"input_tokens":-1}}"#.to_owned()),
@@ -692,6 +745,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The same for the usage object alone, which the scanner reads itself when plain.
+        #[test]
+        fn the_scanner_reads_usage_as_serde_does(
+            usage in usage(),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+            mangle in 0u8..4,
+        ) {
+            let mut bytes = format!(r#"{{"type":"assistant","message":{{"usage":{usage}}}}}"#)
+                .into_bytes();
+            let at = cut.index(bytes.len().max(1)).min(bytes.len());
+            match mangle {
+                1 => bytes.truncate(at),
+                2 if at < bytes.len() => bytes[at] = byte,
+                3 => bytes.insert(at, byte),
+                _ => {}
+            }
+            let ours = scan::line(&bytes).map(|l| view(&l)).ok();
+            let serde = serde_json::from_slice::<Line<'_>>(&bytes).map(|l| view(&l)).ok();
+            proptest::prop_assert_eq!(ours, serde, "{}", String::from_utf8_lossy(&bytes));
+        }
+    }
+
     #[test]
     fn the_scanner_refuses_what_serde_refuses() {
         for bad in [
@@ -706,6 +785,7 @@ mod tests {
             r#"{"costUSD":1e999}"#,
             r#"{"a":1,}"#,
             r#"{"a":1} x"#,
+            r#"{"message":{"usage":{"input_tokens":1,"input_tokens":2}}}"#,
         ] {
             assert!(scan::line(bad.as_bytes()).is_err(), "{bad}");
             assert!(

@@ -7,7 +7,7 @@
 //! before the offset) no longer matches was replaced or rewritten: its entries are dropped and
 //! it is read again from the start.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -22,6 +22,11 @@ use crate::error::{IoContext, Result};
 use crate::untrusted::{OpenError, SkipReason, SkippedFile, open_regular_beneath};
 
 mod cache;
+mod ordered;
+
+/// Maps keyed by paths and message ids: what a refresh hashes most.
+type FastMap<K, V> = foldhash::HashMap<K, V>;
+type FastSet<T> = foldhash::HashSet<T>;
 
 /// Bytes hashed at the start of a file and just before its offset.
 const HEAD_LEN: u64 = 1024;
@@ -140,10 +145,10 @@ pub struct UsageIndex {
     roots: Vec<PathBuf>,
     cache_file: Option<PathBuf>,
     files: Vec<Option<FileState>>,
-    by_path: HashMap<PathBuf, u32>,
-    index: HashMap<Arc<str>, Vec<Slot>>,
-    strings: HashSet<Arc<str>>,
-    dirs: HashMap<PathBuf, DirListing>,
+    by_path: FastMap<PathBuf, u32>,
+    index: FastMap<Arc<str>, Vec<Slot>>,
+    strings: FastSet<Arc<str>>,
+    dirs: FastMap<PathBuf, DirListing>,
     filter: Filter,
     /// Counts scans, to tell what the last one saw from what vanished.
     generation: u64,
@@ -156,9 +161,9 @@ pub struct UsageIndex {
     /// finds nothing new decodes them without their keys (all a report needs), and the
     /// keys and the dedupe index are made only once an entry must be added or dropped.
     deferred: Option<cache::Deferred>,
-    /// The (length, checksum) of the cache's body, which holds what this index holds
-    /// whenever it is not `dirty`.
-    body: Option<(u64, u64)>,
+    /// The sums of the cache's body, which holds what this index holds whenever it is not
+    /// `dirty`.
+    body: Option<cache::BodySum>,
     /// Reports made from that body, that may be printed again.
     memos: Vec<cache::Memo>,
     /// The strings [`UsageIndex::intern`] met last, with their shared copies.
@@ -204,10 +209,10 @@ impl UsageIndex {
             roots,
             cache_file,
             files: Vec::new(),
-            by_path: HashMap::new(),
-            index: HashMap::new(),
-            strings: HashSet::new(),
-            dirs: HashMap::new(),
+            by_path: FastMap::default(),
+            index: FastMap::default(),
+            strings: FastSet::default(),
+            dirs: FastMap::default(),
             filter: Filter::default(),
             generation: 0,
             dirty: false,
@@ -238,7 +243,13 @@ impl UsageIndex {
 
     /// Brings the index up to date with the logs on disk.
     pub fn refresh(&mut self) -> RefreshStats {
-        let stats = self.refresh_deferred();
+        let mut stats = self.refresh_deferred();
+        if !self.read_entries() {
+            // The cache's entries do not check out: this refresh is the one that reads
+            // every log again.
+            self.forget();
+            stats = self.refresh_deferred();
+        }
         self.ensure_entries();
         stats
     }
@@ -254,32 +265,16 @@ impl UsageIndex {
         let jobs = self.jobs(&found, &mut stats);
         let scanned = started.elapsed();
         let now = now_ns();
-        // Files are read on rayon's threads while this one takes in what they read, in
-        // job order (so file ids do not depend on which read finished first).
-        let roots = self.roots.clone();
+        // Files are read on every core while this thread takes in what they gave, in job
+        // order (so file ids do not depend on which read finished first).
         let filter = Filter::default();
-        let (sender, results) = std::sync::mpsc::channel::<(usize, Outcome)>();
-        std::thread::scope(|scope| {
-            let jobs = &jobs;
-            scope.spawn(move || {
-                jobs.par_iter()
-                    .enumerate()
-                    .for_each_with(sender, |sender, (i, (f, prev))| {
-                        let outcome = read_file(&roots[f.root], &f.path, *prev, &filter, deadline);
-                        // The receiver outlives the scope: a send cannot fail.
-                        let _ = sender.send((i, outcome));
-                    });
-            });
-            let mut pending: Vec<Option<Outcome>> = (0..jobs.len()).map(|_| None).collect();
-            let mut next = 0;
-            for (i, outcome) in results {
-                pending[i] = Some(outcome);
-                while let Some(outcome) = pending.get_mut(next).and_then(Option::take) {
-                    self.apply(jobs[next].0, outcome, now, &mut stats, &mut skipped);
-                    next += 1;
-                }
-            }
-        });
+        let roots = self.roots.clone();
+        ordered::in_order(
+            &jobs,
+            rayon::current_num_threads(),
+            |(f, prev)| read_file(&roots[f.root], &f.path, *prev, &filter, deadline),
+            |i, outcome| self.apply(jobs[i].0, outcome, now, &mut stats, &mut skipped),
+        );
         tracing::debug!(
             "usage refresh: scan {:?}, read and index {:?}",
             scanned,
@@ -301,6 +296,10 @@ impl UsageIndex {
     /// known file that is gone is dropped. The walk ([`UsageIndex::refresh`]) stays the
     /// safety net for anything inotify did not say.
     pub fn refresh_paths(&mut self, paths: &HashSet<PathBuf>) -> RefreshStats {
+        if !self.read_entries() {
+            self.forget();
+            return self.refresh();
+        }
         let started = Instant::now();
         let mut stats = RefreshStats::default();
         let deadline = started + self.time_budget;
@@ -413,14 +412,24 @@ impl UsageIndex {
                 changed.push((f, Some(state.mark)));
             }
         }
-        new.sort_by(|a, b| a.path.cmp(&b.path));
-        new.dedup_by(|a, b| a.path == b.path);
-        stats.files += new.len();
-        let gone: Vec<u32> = self
+        let mut gone: Vec<u32> = self
             .live_files()
             .filter(|f| f.generation != generation)
             .filter_map(|f| self.by_path.get(&f.place.path).copied())
             .collect();
+        // Something to add or drop: the cache's entries are needed. When they do not check
+        // out, every file found is new.
+        let any = !(changed.is_empty() && new.is_empty() && gone.is_empty());
+        if any && !self.read_entries() {
+            self.forget();
+            changed.clear();
+            gone.clear();
+            new = found.iter().collect();
+            stats.files = 0;
+        }
+        new.sort_by(|a, b| a.path.cmp(&b.path));
+        new.dedup_by(|a, b| a.path == b.path);
+        stats.files += new.len();
         for id in gone {
             self.remove_file(id);
             stats.files_removed += 1;
@@ -660,8 +669,14 @@ impl UsageIndex {
         }
     }
 
-    /// Decodes the entries the cache held, when not done yet (keys left for later).
+    /// Decodes the entries the cache held, when not done yet (keys left for later). When
+    /// the cache's entries part does not check out, the logs are read again instead.
     pub fn ensure_entries(&mut self) {
+        if !self.read_entries() {
+            self.forget();
+            self.refresh_deferred();
+            return;
+        }
         if let Some(deferred) = self.deferred.as_mut()
             && !deferred.entries_done
         {
@@ -670,9 +685,45 @@ impl UsageIndex {
         }
     }
 
+    /// Reads the cache's entries part when not done yet, and shares its strings. False when
+    /// it does not check out.
+    fn read_entries(&mut self) -> bool {
+        let Some(deferred) = self.deferred.as_mut() else {
+            return true;
+        };
+        if deferred.is_read() {
+            return true;
+        }
+        if !deferred.read() {
+            return false;
+        }
+        for s in deferred.strings() {
+            self.strings.insert(s.clone());
+        }
+        true
+    }
+
+    /// Drops everything the cache gave (its entries part did not check out): every log is
+    /// new to the next refresh. The directory listings stay: they came from the checked
+    /// stat part, and the last walk brought them up to date.
+    fn forget(&mut self) {
+        tracing::debug!("usage cache: its entries do not check out; reading the logs again");
+        self.files.clear();
+        self.by_path.clear();
+        self.index.clear();
+        self.strings.clear();
+        self.recent = [None, None, None];
+        self.deferred = None;
+        self.body = None;
+        self.memos.clear();
+        self.dirty = true;
+    }
+
     /// Decodes the cached entries' keys and makes the dedupe index of them, when not done
-    /// yet: before anything is added or dropped.
+    /// yet: before anything is added or dropped. The entries part was read by then (see
+    /// [`UsageIndex::jobs`] and [`UsageIndex::refresh_paths`]), so this cannot fail.
     fn ensure_indexed(&mut self) {
+        debug_assert!(self.deferred.as_ref().is_none_or(cache::Deferred::is_read));
         self.ensure_entries();
         let Some(deferred) = self.deferred.take() else {
             return;
@@ -834,6 +885,7 @@ impl UsageIndex {
         if !self.dirty && path.exists() {
             return Ok(());
         }
+        self.ensure_entries();
         self.ensure_indexed();
         // No log, no body (nor a listing kept): the head alone says the index is empty.
         let body = self
@@ -869,7 +921,7 @@ impl UsageIndex {
             .memos
             .iter()
             .find(|m| m.key == key && m.body == body && m.at_ms <= now_ms)?;
-        Some(memo.report.get())
+        memo.intact().then(|| memo.report.get())
     }
 
     /// Keeps the report `text` made for `key` at `now_ms` from what this index holds, in the
@@ -885,15 +937,8 @@ impl UsageIndex {
         let raw = serde_json::value::RawValue::from_string(text).map_err(std::io::Error::other);
         let raw = raw.context_io(|| "encoding a usage report".to_owned())?;
         self.memos.retain(|m| m.key != key && m.body == body);
-        self.memos.insert(
-            0,
-            cache::Memo {
-                key,
-                at_ms: now_ms,
-                body,
-                report: raw,
-            },
-        );
+        self.memos
+            .insert(0, cache::Memo::new(key, now_ms, body, raw));
         self.memos.truncate(cache::MEMOS);
         cache::save_head(path, &self.roots, Some(body), &self.memos)
             .context_io(|| format!("writing the usage cache {}", path.display()))
@@ -907,9 +952,6 @@ impl UsageIndex {
         let Some(loaded) = cache::load(path, &self.roots) else {
             return;
         };
-        for s in loaded.strings {
-            self.strings.insert(s);
-        }
         self.dirs.extend(loaded.dirs);
         for state in loaded.files {
             self.by_path
@@ -1378,26 +1420,53 @@ mod tests {
         let body_path = cache::body_path(&cache);
         let body = std::fs::read(&body_path).unwrap();
         let head = std::fs::read(&cache).unwrap();
-        // One bit of a token count (m3's 30 output tokens) flipped: well-formed, but wrong.
+        // One bit of a token count (m3's 30 output tokens, in the entries part) flipped:
+        // well-formed, but wrong.
         let mut flipped = body.clone();
         let at = body
             .windows(8)
             .position(|w| w == 30u64.to_le_bytes())
             .expect("m3's output tokens in the body");
         flipped[at] ^= 1;
-        let damaged: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
-            ("a flipped bit", head.clone(), flipped),
-            ("a torn body", head.clone(), body[..body.len() - 9].to_vec()),
-            ("garbage", head.clone(), b"not a cache at all".to_vec()),
-            ("an empty body", head.clone(), Vec::new()),
-            ("a head that is not JSON", b"\0\x01{".to_vec(), body.clone()),
+        // One bit of a file's path (in the stat part) flipped.
+        let mut path_flipped = body.clone();
+        let at = body
+            .windows(7)
+            .position(|w| w == b"b.jsonl")
+            .expect("a path in the body");
+        path_flipped[at] ^= 1;
+        // (what, head, body, noticed when the cache is opened rather than when its entries
+        // are read)
+        let damaged: Vec<(&str, Vec<u8>, Vec<u8>, bool)> = vec![
+            ("a flipped bit in an entry", head.clone(), flipped, false),
+            ("a flipped bit in a path", head.clone(), path_flipped, true),
+            (
+                "a torn body",
+                head.clone(),
+                body[..body.len() - 9].to_vec(),
+                true,
+            ),
+            (
+                "garbage",
+                head.clone(),
+                b"not a cache at all".to_vec(),
+                true,
+            ),
+            ("an empty body", head.clone(), Vec::new(), true),
+            (
+                "a head that is not JSON",
+                b"\0\x01{".to_vec(),
+                body.clone(),
+                true,
+            ),
         ];
-        for (what, head, body) in damaged {
+        for (what, head, body, at_open) in damaged {
             std::fs::write(&cache, &head).unwrap();
             std::fs::write(&body_path, &body).unwrap();
             let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
-            assert!(
+            assert_eq!(
                 reopened.files.is_empty(),
+                at_open,
                 "{what}: nothing was taken from it"
             );
             assert_eq!(reopened.refresh().bytes_read, total, "{what}: read again");
@@ -1411,5 +1480,77 @@ mod tests {
         std::fs::remove_file(&body_path).unwrap();
         let mut reopened = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
         assert_eq!(reopened.refresh().bytes_read, total);
+    }
+
+    /// A run that finds nothing changed reads only the stat part; the entries part is
+    /// checked when a change needs it, and a damaged one makes that run read every log.
+    #[test]
+    fn damaged_entries_are_found_when_a_change_needs_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let total = index.refresh().bytes_read;
+        index.save().unwrap();
+        let body_path = cache::body_path(&cache);
+        let mut body = std::fs::read(&body_path).unwrap();
+        let at = body
+            .windows(8)
+            .position(|w| w == 30u64.to_le_bytes())
+            .expect("m3's output tokens in the body");
+        body[at] ^= 1;
+        std::fs::write(&body_path, &body).unwrap();
+
+        // Nothing changed: the entries part is not read.
+        let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        assert_eq!(warm.refresh_deferred().bytes_read, 0);
+        assert!(warm.deferred.as_ref().is_some_and(|d| !d.is_read()));
+
+        // One line more: its file is read on, the entries do not check out, every log is
+        // read again, and the sums are right.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(root.join("-p/a.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, line("a", "/p", "m4", 40).as_bytes()).unwrap();
+        drop(f);
+        age(&root.join("-p/a.jsonl"));
+        let added = line("a", "/p", "m4", 40).len() as u64;
+        let mut grown = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        let stats = grown.refresh_deferred();
+        assert_eq!(stats.bytes_read, total + added, "every log read again");
+        assert!(grown.deferred.is_none());
+        index.refresh();
+        assert_eq!(reports(&grown), reports(&index));
+        let t = grown
+            .report(&Pricing::builtin(), &Query::new(GroupBy::Day))
+            .totals;
+        assert_eq!((t.entries, t.output_tokens), (4, 100));
+    }
+
+    #[test]
+    fn a_kept_report_damaged_in_the_head_is_not_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        let day = Query::new(GroupBy::Day);
+        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        index.refresh();
+        index.save().unwrap();
+        let report = index.report(&Pricing::builtin(), &day);
+        index.remember("day".into(), &report, day.now_ms).unwrap();
+        // 60 output tokens in all (10 + 20 + 30): one digit changed, still valid JSON.
+        let head = std::fs::read_to_string(&cache).unwrap();
+        assert!(head.contains(r#""output_tokens":60"#), "{head}");
+        std::fs::write(
+            &cache,
+            head.replace(r#""output_tokens":60"#, r#""output_tokens":80"#),
+        )
+        .unwrap();
+        let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
+        warm.refresh_deferred();
+        assert!(warm.remembered("day", day.now_ms).is_none());
     }
 }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use sandbox_deck::engine::status::{
     AgentState, HookEvent, Patterns, SPINNER, Signals, Source, assess,
 };
+use sandbox_deck::engine::status_gate::{Grams, OutputGate};
 use sandbox_deck::sandbox::SandboxState;
 
 /// The Claude Code version whose screens the shipped patterns are checked against.
@@ -72,6 +73,55 @@ fn every_captured_screen_reads_as_what_it_shows() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The status round's gate on pane output ([`sandbox_deck::engine::status_gate`]) on every
+/// real screen: a screen that reads as something is always captured again on output, and
+/// each line that holds the matched text, written the way a redrawing UI writes it (each
+/// word in its own SGR, a cursor-forward for each space, one write a word), is seen.
+#[test]
+fn the_status_gate_sees_every_real_screen_and_each_matched_line_redrawn() {
+    let patterns = Patterns::builtin();
+    let grams = Grams::of(&patterns);
+    assert!(grams.on());
+    for (name, expected) in SCREENS {
+        let screen = screen(name);
+        if expected.is_none() {
+            continue;
+        }
+        assert!(grams.could_show(&screen), "{name}: kept without a capture");
+        let (_, text) = patterns.match_pane(&screen).expect("it matches");
+        let lines = screen.lines().filter(|l| match text {
+            SPINNER => l.contains('\u{2026}'),
+            _ => l.to_lowercase().contains(text),
+        });
+        let mut seen = 0;
+        for line in lines {
+            seen += 1;
+            let mut gate = OutputGate::default();
+            for word in line.split(' ').filter(|w| !w.is_empty()) {
+                gate.feed(&grams, format!("\x1b[1m{word}\x1b[0m\x1b[1C").as_bytes());
+            }
+            assert!(gate.mark() > 0, "{name}: {line:?} redrawn went unseen");
+            if text == SPINNER {
+                continue;
+            }
+            // Only its letters, cut every five bytes by an SGR, one write a piece: no short
+            // run, no glyph, so the pieces of the pattern alone must say it.
+            let ascii: Vec<u8> = line.bytes().filter(u8::is_ascii).collect();
+            let mut gate = OutputGate::default();
+            for piece in ascii.chunks(5) {
+                let mut write = piece.to_vec();
+                write.extend_from_slice(b"\x1b[0m");
+                gate.feed(&grams, &write);
+            }
+            assert!(
+                gate.mark() > 0,
+                "{name}: the letters of {line:?} went unseen"
+            );
+        }
+        assert!(seen > 0, "{name}: no line holds {text:?}");
+    }
 }
 
 #[test]

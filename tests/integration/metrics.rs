@@ -85,8 +85,9 @@ fn a_process_started_inside_after_the_walk_is_counted_and_one_killed_leaves() {
         .pid;
     let mut sampler = MetricsSampler::new(paths.state_dir.clone());
     assert!(sampler.sample_sandboxes(&records).is_none());
-    let mut processes = || sampler.sample_sandboxes(&records).unwrap()[&id].processes;
-    let before = processes();
+    let processes =
+        |sampler: &mut MetricsSampler| sampler.sample_sandboxes(&records).unwrap()[&id].processes;
+    let before = processes(&mut sampler);
     assert!(before >= 2, "the launcher and what it runs: {before}");
     let sleepers = || -> Vec<u32> {
         descendants(launcher)
@@ -102,9 +103,11 @@ fn a_process_started_inside_after_the_walk_is_counted_and_one_killed_leaves() {
     });
     let mut counted = 0;
     wait_for("the sleeper counted", Duration::from_secs(10), || {
-        counted = processes();
+        counted = processes(&mut sampler);
         counted == before + 1
     });
+    // Each process's `stat` is kept open between samples, and read again in place.
+    assert_eq!(sampler.kept_files(), counted);
     // Killed (the shell reaps it, then becomes a sleeper itself: the same process).
     let sleeper = sleepers()[0];
     nix::sys::signal::kill(
@@ -118,7 +121,12 @@ fn a_process_started_inside_after_the_walk_is_counted_and_one_killed_leaves() {
     wait_for(
         "the killed sleeper uncounted",
         Duration::from_secs(10),
-        || processes() == before,
+        || processes(&mut sampler) == before,
+    );
+    assert_eq!(
+        sampler.kept_files(),
+        before,
+        "the killed sleeper's file was let go"
     );
     assert_eq!(
         sampler.full_walks(),

@@ -9,7 +9,7 @@ use crate::common::*;
 use sandbox_deck::config::Config;
 use sandbox_deck::engine::status::AgentState;
 use sandbox_deck::engine::{Deck, EngineHandle};
-use sandbox_deck::host::tmux::{WATCH_SESSION, spawned_by_this_thread};
+use sandbox_deck::host::tmux::{SURVEY_ARGS, WATCH_SESSION, spawned_by_this_thread};
 use sandbox_deck::paths::Paths;
 use sandbox_deck::sandbox::{SandboxName, SandboxRecord};
 
@@ -121,6 +121,64 @@ fn a_pane_that_asks_reads_waiting_with_no_capture_process_spawned() {
         before,
         "no capture process was spawned to read it"
     );
+}
+
+/// The status round reads a pane's output before it captures: a pane printing plain lines
+/// is not captured again (its last text stands), and a question written in pieces, escape
+/// codes and separate writes between its words, is still read.
+#[test]
+fn plain_lines_cost_no_capture_and_a_question_in_pieces_is_still_read() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    // The agent prints a plain line every 100 ms until `go` appears, then asks in pieces.
+    let agent = world.path("bin/claude");
+    std::fs::write(
+        &agent,
+        "#!/bin/sh\ni=0\nwhile [ ! -e go ]; do i=$((i+1)); echo \"line $i\"; sleep 0.1; done\n\
+         printf 'Do you \\033[1mwant\\033[0m'; sleep 0.2\n\
+         printf '\\033[1C'; sleep 0.2; printf 'to pro'; sleep 0.2; printf 'ceed?\\n'\n\
+         exec sleep 100000\n",
+    )
+    .unwrap();
+    let project = world.project("agent");
+    world.json(&["create", project.to_str().unwrap()]);
+    let deck = deck_of(&world);
+    let records = deck.list().unwrap();
+    wait_for("plain lines", Duration::from_secs(10), || {
+        deck.preview(&SandboxName::parse("agent").unwrap())
+            .is_ok_and(|p| p.contains("line 3"))
+    });
+    assert_ne!(state_of(&deck, &records), AgentState::Waiting);
+    let printed = || last_line(&deck.preview(&SandboxName::parse("agent").unwrap()).unwrap());
+    let at_first = printed();
+    let first = deck.status_captures();
+    assert!(first >= 1, "the first reading captured the pane");
+    let until = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert_ne!(state_of(&deck, &records), AgentState::Waiting);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(printed() > at_first + 5, "it kept printing");
+    assert_eq!(
+        deck.status_captures(),
+        first,
+        "plain lines were not captured again"
+    );
+    std::fs::write(project.join("go"), "").unwrap();
+    wait_for("the question read", Duration::from_secs(10), || {
+        state_of(&deck, &records) == AgentState::Waiting
+    });
+}
+
+/// The highest `line N` on a screen.
+fn last_line(screen: &str) -> u32 {
+    screen
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("line ")?.parse().ok())
+        .max()
+        .unwrap_or(0)
 }
 
 #[test]
@@ -501,6 +559,16 @@ fn reconciling_surveys_over_a_kept_connection_that_outlives_its_session() {
         tmux.survey(),
         "the same answer as list-panes"
     );
+    // tmux itself leaves the watch session's panes out (each sandbox pane is listed once).
+    assert!(has_watch_session(&world));
+    let listed = world.tmux(&SURVEY_ARGS);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let sessions: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    assert!(!sessions.contains(&WATCH_SESSION), "{listed}");
     // Whichever session it is attached to, killing one leaves a correct survey.
     for name in ["one", "two"] {
         assert!(

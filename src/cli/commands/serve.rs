@@ -54,8 +54,10 @@ pub fn exec(args: Args, _json: bool) -> anyhow::Result<i32> {
     }
     let idle_exit = args.service.idle_policy(&deck.config.serve);
     let pid_file = service::pid_file(&deck.paths);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs every task: a mostly idle daemon wakes one thread per event instead
+    // of waking a second worker to look for work (issue 15). What blocks goes to the
+    // blocking pool (`spawn_blocking`), as before.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the engine's runtime")?;

@@ -44,7 +44,11 @@ pub fn exec(args: Args, json: bool) -> anyhow::Result<i32> {
                 let query =
                     deck.usage_query(args.name.as_deref(), args.since.as_deref(), args.by)?;
                 let mut index = deck.usage_index();
-                deck.usage_report(&mut index, &query)?
+                let report = deck.usage_report(&mut index, &query)?;
+                // The process ends once the report is printed: freeing every entry of the
+                // index one by one first would only cost time.
+                std::mem::forget(index);
+                report
             }
         },
     };

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{Line, Message, Text, Usage};
+use super::{CacheCreation, Line, Message, Text, Usage};
 
 /// The line is not what `Line` deserializes from.
 #[derive(Debug)]
@@ -264,16 +264,105 @@ impl<'a> Cursor<'a> {
             match bit {
                 0 => m.id = c.text()?,
                 1 => m.model = c.text()?,
-                _ => {
-                    let start = c.p;
-                    c.skip()?;
-                    m.usage = serde_json::from_slice::<Option<Usage>>(&c.b[start..c.p])
-                        .map_err(|_| Bad)?;
-                }
+                _ => m.usage = c.usage()?,
             }
             Ok(())
         })?;
         Ok(Some(m))
+    }
+
+    /// `message.usage`, read here when it is plain: null, or an object of plain counts (null
+    /// or digits that fit a u64) and members that do not count. Anything else (a float, a
+    /// negative or too big a count, a field given twice, an array) is left to serde_json,
+    /// which answers what `Line` answers.
+    fn usage(&mut self) -> Result<Option<Usage>, Bad> {
+        let start = self.p;
+        if let Ok(usage) = self.plain_usage() {
+            return Ok(usage);
+        }
+        self.p = start;
+        self.skip()?;
+        serde_json::from_slice::<Option<Usage>>(&self.b[start..self.p]).map_err(|_| Bad)
+    }
+
+    /// [`Cursor::usage`]'s plain case; [`Bad`] also for what serde_json would accept.
+    fn plain_usage(&mut self) -> Result<Option<Usage>, Bad> {
+        if self.null() {
+            return Ok(None);
+        }
+        let mut u = Usage {
+            input_tokens: None,
+            output_tokens: None,
+            cache_creation_input_tokens: None,
+            cache_read_input_tokens: None,
+            cache_creation: None,
+        };
+        let mut seen = 0u8;
+        self.object(|c, key| {
+            let bit = match key {
+                b"input_tokens" => 0,
+                b"output_tokens" => 1,
+                b"cache_creation_input_tokens" => 2,
+                b"cache_read_input_tokens" => 3,
+                b"cache_creation" => 4,
+                _ => return c.skip(),
+            };
+            if seen & (1 << bit) != 0 {
+                return Err(Bad);
+            }
+            seen |= 1 << bit;
+            match bit {
+                0 => u.input_tokens = c.count()?,
+                1 => u.output_tokens = c.count()?,
+                2 => u.cache_creation_input_tokens = c.count()?,
+                3 => u.cache_read_input_tokens = c.count()?,
+                _ => u.cache_creation = c.cache_creation()?,
+            }
+            Ok(())
+        })?;
+        Ok(Some(u))
+    }
+
+    /// `usage.cache_creation` when plain (see [`Cursor::plain_usage`]).
+    fn cache_creation(&mut self) -> Result<Option<CacheCreation>, Bad> {
+        if self.null() {
+            return Ok(None);
+        }
+        let mut out = CacheCreation {
+            ephemeral_5m_input_tokens: None,
+            ephemeral_1h_input_tokens: None,
+        };
+        let mut seen = 0u8;
+        self.object(|c, key| {
+            let bit = match key {
+                b"ephemeral_5m_input_tokens" => 0,
+                b"ephemeral_1h_input_tokens" => 1,
+                _ => return c.skip(),
+            };
+            if seen & (1 << bit) != 0 {
+                return Err(Bad);
+            }
+            seen |= 1 << bit;
+            let n = c.count()?;
+            match bit {
+                0 => out.ephemeral_5m_input_tokens = n,
+                _ => out.ephemeral_1h_input_tokens = n,
+            }
+            Ok(())
+        })?;
+        Ok(Some(out))
+    }
+
+    /// A token count when plain: `null`, `0`, or digits without a leading zero that fit a u64.
+    fn count(&mut self) -> Result<Option<u64>, Bad> {
+        match self.scalar()? {
+            b"null" => Ok(None),
+            n if n.iter().all(u8::is_ascii_digit) && (n.len() == 1 || n[0] != b'0') => {
+                let text = std::str::from_utf8(n).map_err(|_| Bad)?;
+                text.parse::<u64>().map(Some).map_err(|_| Bad)
+            }
+            _ => Err(Bad),
+        }
     }
 
     /// `true`, `false`, `null` or a number, as its bytes.

@@ -1,39 +1,46 @@
 //! The index's cache between runs, in two files: `usage-cache.json`, a small JSON document
-//! (version, roots, and the length and checksum of the body), and its body beside it
-//! (`usage-cache.bin`), laid out by hand so that a run with nothing new reads it with no
-//! parsing to speak of.
+//! (version, roots, the lengths and checksums of the body's two parts, the last reports made
+//! from it), and its body beside it (`usage-cache.bin`), laid out by hand so that a run with
+//! nothing new reads little of it, with no parsing to speak of.
 //!
-//! The body, little-endian throughout:
+//! The body, little-endian throughout, in two parts each with its own length and checksum:
 //!
 //! ```text
-//! magic "SDUB", version u32
-//! strings:  u32 count, each bytes            (models, sessions, cwds: entries index them)
-//! dirs:     u32 count, each path, mtime i64, read_at i64, truncated u8,
-//!           u32 + paths (subdirectories), u32 + paths (files)
-//! files:    u32 count, each path, session hint, project dir name, read mark (10 × 8),
-//!           line counts (4 × u64, limit flag u8, 2 × i64), entry count u32
-//! entries:  every file's entries in file order, ENTRY_LEN bytes each: time i64,
-//!           model u32, session u32, cwd u32, flags u8 (sidechain, winner, has cost),
-//!           5 token counts u64, cost f64
-//! keys:     one per entry in the same order: u32 length (u32::MAX: none), bytes
+//! stat part:
+//!   magic "SDUB", version u32
+//!   dirs:     u32 count, each path, mtime i64, read_at i64, truncated u8,
+//!             u32 + paths (subdirectories), u32 + paths (files)
+//!   files:    u32 count, each path, session hint, project dir name, read mark (10 x 8),
+//!             line counts (4 x u64, limit flag u8, 2 x i64), entry count u32
+//! entries part:
+//!   strings:  u32 count, each bytes          (models, sessions, cwds: entries index them)
+//!   entries:  every file's entries in file order, ENTRY_LEN bytes each: time i64,
+//!             model u32, session u32, cwd u32, flags u8 (sidechain, winner, has cost),
+//!             5 token counts u64, cost f64
+//!   keys:     one per entry in the same order: u32 length (u32::MAX: none), bytes
 //! ```
 //!
-//! "bytes" and "path" are a u32 length and the bytes. The entries come before their keys
-//! so that a run that changes nothing never reads a key: its report needs only which entry
-//! won each message id, which the winner flag says. The keys (and the dedupe index built
-//! of them) are read once something must be added or dropped.
+//! "bytes" and "path" are a u32 length and the bytes. A run reads the stat part, all it
+//! needs to tell whether anything changed; when nothing did and a report for its query was
+//! kept, it prints that and never reads the entries part (4/5 of the body). The entries come
+//! before their keys so that a run that needs the entries but changes nothing never decodes
+//! a key: its report needs only which entry won each message id, which the winner flag
+//! says. The keys (and the dedupe index built of them) are decoded once something must be
+//! added or dropped.
 //!
 //! Anything that does not check out (another version, another set of roots, a length or
 //! checksum that does not match, an index out of range) makes the cache ignored: the logs
-//! are read again, never misread.
+//! are read again, never misread. The entries part is checked when it is read; the file
+//! stays open from the stat part's read, so both parts come from the same body even when
+//! another run replaces it meanwhile.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::{DirListing, FileState, Identity, LogPlace, ReadMark};
 use crate::usage::Tokens;
@@ -42,7 +49,8 @@ use crate::usage::jsonl::{LimitNotice, LineCounts, RawEntry};
 /// The cache's shape: a cache of another version is not read but rebuilt from the logs.
 /// 2: a file's place, read mark and line counts each an object of their own (all JSON).
 /// 3: a JSON head naming a binary body (this module).
-pub const CACHE_VERSION: u32 = 3;
+/// 4: the body in two parts, what a run with nothing new reads first.
+pub const CACHE_VERSION: u32 = 4;
 const MAGIC: &[u8; 4] = b"SDUB";
 const ENTRY_LEN: usize = 8 + 4 * 3 + 1 + 8 * 5 + 8;
 const NO_KEY: u32 = u32::MAX;
@@ -55,8 +63,8 @@ const HAS_COST: u8 = 4;
 struct Head {
     version: u32,
     roots: Vec<PathBuf>,
-    /// Length and checksum of the body; None: the index was empty, there is no body.
-    body: Option<(u64, u64)>,
+    /// The body's parts; None: the index was empty, there is no body.
+    body: Option<BodySum>,
     #[serde(default)]
     reports: Vec<Memo>,
 }
@@ -69,9 +77,37 @@ pub struct Memo {
     pub key: String,
     /// When it was made (unix ms): a clock gone back does not reuse it.
     pub at_ms: i64,
-    /// The body's (length, checksum) it was made from.
-    pub body: (u64, u64),
-    pub report: Box<serde_json::value::RawValue>,
+    /// The body it was made from.
+    pub body: BodySum,
+    pub report: Box<RawValue>,
+    /// The checksum of `report`'s text: a head damaged into other valid JSON is not
+    /// printed.
+    pub sum: u64,
+}
+
+impl Memo {
+    pub fn new(key: String, at_ms: i64, body: BodySum, report: Box<RawValue>) -> Memo {
+        let sum = checksum(report.get().as_bytes());
+        Memo {
+            key,
+            at_ms,
+            body,
+            report,
+            sum,
+        }
+    }
+
+    /// Whether its report is the text it was kept with.
+    pub fn intact(&self) -> bool {
+        checksum(self.report.get().as_bytes()) == self.sum
+    }
+}
+
+/// The (length, checksum) of each part of a body: the stat part, then the entries part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodySum {
+    pub stat: (u64, u64),
+    pub entries: (u64, u64),
 }
 
 /// How many reports the head keeps (the latest first).
@@ -105,68 +141,101 @@ fn checksum(bytes: &[u8]) -> u64 {
     h
 }
 
-/// What the body of a cache held, short of the entries: those are decoded when needed.
+/// What the stat part of a cache held: the entries are read and decoded when needed.
 pub struct Loaded {
-    /// The body's (length, checksum), when there is one.
-    pub body: Option<(u64, u64)>,
+    pub body: Option<BodySum>,
     pub memos: Vec<Memo>,
-    pub strings: Vec<Arc<str>>,
     pub dirs: Vec<(PathBuf, DirListing)>,
     pub files: Vec<FileState>,
     pub deferred: Option<Deferred>,
 }
 
-/// The entries and keys of a loaded body, not decoded yet (already checked).
+/// The entries part of a body whose stat part was loaded: not read until needed.
 pub struct Deferred {
-    bytes: Vec<u8>,
-    entries_at: usize,
-    keys_at: usize,
+    /// The body, open since its stat part was read.
+    file: std::fs::File,
+    /// Where the entries part starts, and its (length, checksum).
+    at: u64,
+    sum: (u64, u64),
     /// The number of entries of each file, in file order.
     counts: Vec<u32>,
-    strings: Vec<Arc<str>>,
+    part: Option<EntriesPart>,
     /// The entries were put into their files (without keys).
     pub entries_done: bool,
 }
 
-/// Reads the cache at `head` when it is ours, of this version, for `roots`, and intact.
+/// The entries part, read and checked.
+struct EntriesPart {
+    bytes: Vec<u8>,
+    strings: Vec<Arc<str>>,
+    entries_at: usize,
+    keys_at: usize,
+}
+
+/// Reads the cache at `head` when it is ours, of this version, for `roots`, and its stat
+/// part intact (the entries part is checked when [`Deferred::read`] reads it).
 pub fn load(head: &Path, roots: &[PathBuf]) -> Option<Loaded> {
     let text = std::fs::read(head).ok()?;
     let head_doc: Head = serde_json::from_slice(&text).ok()?;
     if head_doc.version != CACHE_VERSION || head_doc.roots != roots {
         return None;
     }
-    let Some((len, sum)) = head_doc.body else {
+    let Some(sum) = head_doc.body else {
         return Some(Loaded {
             body: None,
             memos: Vec::new(),
-            strings: Vec::new(),
             dirs: Vec::new(),
             files: Vec::new(),
             deferred: None,
         });
     };
-    let bytes = std::fs::read(body_path(head)).ok()?;
-    if bytes.len() as u64 != len || checksum(&bytes) != sum {
+    let file = std::fs::File::open(body_path(head)).ok()?;
+    // A body of another length is torn or another one: not worth reading.
+    if file.metadata().ok()?.len() != sum.stat.0.checked_add(sum.entries.0)? {
         return None;
     }
-    let mut loaded = decode(bytes)?;
-    loaded.body = head_doc.body;
-    loaded.memos = head_doc.reports;
-    Some(loaded)
+    let bytes = read_part(&file, 0, sum.stat)?;
+    let (dirs, files, counts) = decode_stat(&bytes)?;
+    Some(Loaded {
+        body: Some(sum),
+        memos: head_doc.reports,
+        dirs,
+        files,
+        deferred: Some(Deferred {
+            file,
+            at: sum.stat.0,
+            sum: sum.entries,
+            counts,
+            part: None,
+            entries_done: false,
+        }),
+    })
+}
+
+/// The `len` bytes at `at` of `file` when their checksum is `sum` (read into a buffer that
+/// is not zeroed first).
+fn read_part(file: &std::fs::File, at: u64, (len, sum): (u64, u64)) -> Option<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(usize::try_from(len).ok()?).ok()?;
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(at)).ok()?;
+    reader.take(len).read_to_end(&mut bytes).ok()?;
+    (bytes.len() as u64 == len && checksum(&bytes) == sum).then_some(bytes)
 }
 
 /// Writes the head and the body (each to a temp file, then renamed over the old one; the
 /// body first, so that a head always names a body at least as new as itself, and the
 /// checksum tells a reader that raced the two renames).
-/// Returns the body's (length, checksum).
+/// Returns the body's sums.
 pub fn save(
     head: &Path,
     roots: &[PathBuf],
-    body: Option<Vec<u8>>,
-) -> std::io::Result<Option<(u64, u64)>> {
-    let sum = body.as_ref().map(|b| (b.len() as u64, checksum(b)));
+    body: Option<Body>,
+) -> std::io::Result<Option<BodySum>> {
+    let sum = body.as_ref().map(Body::sum);
     match &body {
-        Some(b) => write_atomically(&body_path(head), b)?,
+        Some(b) => write_atomically(&body_path(head), &b.bytes)?,
         None => match std::fs::remove_file(body_path(head)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -180,7 +249,7 @@ pub fn save(
 pub fn save_head(
     head: &Path,
     roots: &[PathBuf],
-    body: Option<(u64, u64)>,
+    body: Option<BodySum>,
     memos: &[Memo],
 ) -> std::io::Result<()> {
     let doc = Head {
@@ -248,18 +317,14 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode(bytes: Vec<u8>) -> Option<Loaded> {
-    let mut r = Reader {
-        buf: &bytes,
-        pos: 0,
-    };
+/// The stat part's directories, files, and each file's entry count; None unless it is
+/// exactly that.
+type StatPart = (Vec<(PathBuf, DirListing)>, Vec<FileState>, Vec<u32>);
+
+fn decode_stat(bytes: &[u8]) -> Option<StatPart> {
+    let mut r = Reader { buf: bytes, pos: 0 };
     if r.take(4)? != MAGIC || r.u32()? != CACHE_VERSION {
         return None;
-    }
-    let n = r.u32()? as usize;
-    let mut strings: Vec<Arc<str>> = Vec::with_capacity(n.min(bytes.len()));
-    for _ in 0..n {
-        strings.push(Arc::from(std::str::from_utf8(r.bytes()?).ok()?));
     }
     let n = r.u32()? as usize;
     let mut dirs = Vec::with_capacity(n.min(bytes.len()));
@@ -283,6 +348,21 @@ fn decode(bytes: Vec<u8>) -> Option<Loaded> {
         files.push(state);
         counts.push(entries);
     }
+    (r.pos == bytes.len()).then_some((dirs, files, counts))
+}
+
+/// The entries part, checked to the end: every string index in range, every key UTF-8,
+/// as many entries and keys as the stat part's `counts` say, nothing after them.
+fn decode_entries_part(bytes: Vec<u8>, counts: &[u32]) -> Option<EntriesPart> {
+    let mut r = Reader {
+        buf: &bytes,
+        pos: 0,
+    };
+    let n = r.u32()? as usize;
+    let mut strings: Vec<Arc<str>> = Vec::with_capacity(n.min(bytes.len()));
+    for _ in 0..n {
+        strings.push(Arc::from(std::str::from_utf8(r.bytes()?).ok()?));
+    }
     let entries_at = r.pos;
     let total: usize = counts.iter().map(|c| *c as usize).sum();
     let entries = r.take(total.checked_mul(ENTRY_LEN)?)?;
@@ -305,21 +385,11 @@ fn decode(bytes: Vec<u8>) -> Option<Loaded> {
     if r.pos != bytes.len() {
         return None;
     }
-    let deferred = Deferred {
+    Some(EntriesPart {
         bytes,
+        strings,
         entries_at,
         keys_at,
-        counts,
-        strings: strings.clone(),
-        entries_done: false,
-    };
-    Some(Loaded {
-        body: None,
-        memos: Vec::new(),
-        strings,
-        dirs,
-        files,
-        deferred: Some(deferred),
     })
 }
 
@@ -368,14 +438,35 @@ fn file(r: &mut Reader<'_>) -> Option<(FileState, u32)> {
 }
 
 impl Deferred {
+    /// Reads and checks the entries part, once. False when it does not check out: the
+    /// body is damaged or torn, and nothing of it may be used.
+    pub fn read(&mut self) -> bool {
+        if self.part.is_none() {
+            self.part = read_part(&self.file, self.at, self.sum)
+                .and_then(|bytes| decode_entries_part(bytes, &self.counts));
+        }
+        self.part.is_some()
+    }
+
+    /// Whether [`Deferred::read`] read it.
+    pub fn is_read(&self) -> bool {
+        self.part.is_some()
+    }
+
+    /// The strings the entries part holds (none before it was read).
+    pub fn strings(&self) -> &[Arc<str>] {
+        self.part.as_ref().map_or(&[], |p| &p.strings)
+    }
+
     /// Puts each file's entries (keys left out) and winner flags into `files`, the files
-    /// the body listed, in its order.
+    /// the body listed, in its order. Nothing before [`Deferred::read`].
     pub fn decode_entries(&self, files: &mut [Option<FileState>]) {
-        let mut at = self.entries_at;
-        let get = |i: u32| self.strings[i as usize].clone();
+        let Some(part) = &self.part else { return };
+        let mut at = part.entries_at;
+        let get = |i: u32| part.strings[i as usize].clone();
         for (state, n) in files.iter_mut().zip(&self.counts) {
             let n = *n as usize;
-            let records = &self.bytes[at..at + n * ENTRY_LEN];
+            let records = &part.bytes[at..at + n * ENTRY_LEN];
             at += n * ENTRY_LEN;
             let Some(state) = state else { continue };
             state.entries.reserve_exact(n);
@@ -409,9 +500,10 @@ impl Deferred {
 
     /// Puts the keys into the entries [`Deferred::decode_entries`] decoded.
     pub fn decode_keys(&self, files: &mut [Option<FileState>]) {
+        let Some(part) = &self.part else { return };
         let mut r = Reader {
-            buf: &self.bytes,
-            pos: self.keys_at,
+            buf: &part.bytes,
+            pos: part.keys_at,
         };
         for (state, n) in files.iter_mut().zip(&self.counts) {
             for i in 0..*n as usize {
@@ -461,11 +553,27 @@ impl Writer {
     }
 }
 
+/// A body to write: its bytes, the stat part first.
+pub struct Body {
+    bytes: Vec<u8>,
+    stat_len: usize,
+}
+
+impl Body {
+    fn sum(&self) -> BodySum {
+        let (stat, entries) = self.bytes.split_at(self.stat_len);
+        BodySum {
+            stat: (stat.len() as u64, checksum(stat)),
+            entries: (entries.len() as u64, checksum(entries)),
+        }
+    }
+}
+
 /// The body for `files` (in the order they will be read back) and the directory listings.
 pub fn encode<'a>(
     files: impl Iterator<Item = &'a FileState>,
-    dirs: &HashMap<PathBuf, DirListing>,
-) -> Vec<u8> {
+    dirs: &super::FastMap<PathBuf, DirListing>,
+) -> Body {
     let mut e = Encoder::default();
     for f in files {
         e.file(f);
@@ -473,10 +581,6 @@ pub fn encode<'a>(
     let mut w = Writer::default();
     w.out.extend_from_slice(MAGIC);
     w.u32(CACHE_VERSION);
-    w.u32(e.strings.len() as u32);
-    for s in &e.strings {
-        w.bytes(s.as_bytes());
-    }
     let mut dir_list: Vec<(&PathBuf, &DirListing)> = dirs.iter().collect();
     dir_list.sort_by(|a, b| a.0.cmp(b.0));
     w.u32(dir_list.len() as u32);
@@ -490,16 +594,24 @@ pub fn encode<'a>(
     }
     w.u32(e.n_files);
     w.out.extend_from_slice(&e.files.out);
+    let stat_len = w.out.len();
+    w.u32(e.strings.len() as u32);
+    for s in &e.strings {
+        w.bytes(s.as_bytes());
+    }
     w.out.extend_from_slice(&e.records.out);
     w.out.extend_from_slice(&e.keys.out);
-    w.out
+    Body {
+        bytes: w.out,
+        stat_len,
+    }
 }
 
 /// The parts of a body being written, and its string table.
 #[derive(Default)]
 struct Encoder<'a> {
     strings: Vec<&'a Arc<str>>,
-    lookup: HashMap<*const u8, u32>,
+    lookup: super::FastMap<*const u8, u32>,
     /// The last string of each role (model, session, cwd) and its index: entries repeat
     /// their strings (interned: the same address), so it is tried before the map.
     recent: [Option<(*const u8, u32)>; 3],
