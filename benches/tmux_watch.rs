@@ -145,6 +145,28 @@ impl Server {
     }
 
     /// The server's CPU over `period`, in % of a core.
+    /// The watch session (its own pane prints nothing), with every session's window linked
+    /// into it, as the engine keeps it.
+    fn link_into_watch_session(&self, sessions: usize) -> Result<(), String> {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            WATCH,
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "sleep",
+            "1000000",
+        ])?;
+        for i in 0..sessions {
+            let (source, target) = (format!("=s{i}:"), format!("={WATCH}:"));
+            self.run(&["link-window", "-d", "-s", &source, "-t", &target])?;
+        }
+        Ok(())
+    }
+
     fn cost(&self, period: Duration) -> f64 {
         let before = cpu_secs(self.pid);
         std::thread::sleep(period);
@@ -205,23 +227,7 @@ fn clients(
         std::thread::sleep(Duration::from_secs(1));
         let per_session = server.cost(period);
         end_clients(&mut clients);
-        // The watch session's own window: a pane that prints nothing.
-        server.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            WATCH,
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "sleep",
-            "1000000",
-        ])?;
-        for i in 0..sessions {
-            let (source, target) = (format!("=s{i}:"), format!("={WATCH}:"));
-            server.run(&["link-window", "-d", "-s", &source, "-t", &target])?;
-        }
+        server.link_into_watch_session(sessions)?;
         let mut one = vec![server.control(WATCH)?];
         std::thread::sleep(Duration::from_secs(1));
         let watch = server.cost(period);

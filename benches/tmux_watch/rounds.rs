@@ -32,22 +32,7 @@ struct Asks {
 pub fn run(base: &Path, conf: &Path, sessions: usize, period: Duration) -> Result<(), String> {
     let server = Server::start(base, conf, "rounds", sessions)?;
     let result = (|| {
-        server.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            WATCH,
-            "-x",
-            "80",
-            "-y",
-            "24",
-            "sleep",
-            "1000000",
-        ])?;
-        for i in 0..sessions {
-            let (source, target) = (format!("=s{i}:"), format!("={WATCH}:"));
-            server.run(&["link-window", "-d", "-s", &source, "-t", &target])?;
-        }
+        server.link_into_watch_session(sessions)?;
         let asks = |captures, gated, survey| Asks {
             first: None,
             captures,

@@ -1351,8 +1351,16 @@ mod tests {
         assert_eq!(reports(&reopened), reports(&cold));
     }
 
-    #[test]
-    fn a_kept_report_is_printed_again_only_while_nothing_changed() {
+    /// Logs under a temp dir, their cache saved, and the report by day kept in it.
+    struct Kept {
+        dir: tempfile::TempDir,
+        root: PathBuf,
+        cache: PathBuf,
+        day: Query,
+        report: Report,
+    }
+
+    fn kept_day_report() -> Kept {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("projects");
         logs(&root);
@@ -1363,6 +1371,24 @@ mod tests {
         index.save().unwrap();
         let report = index.report(&Pricing::builtin(), &day);
         index.remember("day".into(), &report, day.now_ms).unwrap();
+        Kept {
+            dir,
+            root,
+            cache,
+            day,
+            report,
+        }
+    }
+
+    #[test]
+    fn a_kept_report_is_printed_again_only_while_nothing_changed() {
+        let Kept {
+            dir: _dir,
+            root,
+            cache,
+            day,
+            report,
+        } = kept_day_report();
 
         let mut warm = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
         warm.refresh_deferred();
@@ -1531,16 +1557,13 @@ mod tests {
 
     #[test]
     fn a_kept_report_damaged_in_the_head_is_not_printed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("projects");
-        logs(&root);
-        let cache = dir.path().join("cache.json");
-        let day = Query::new(GroupBy::Day);
-        let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
-        index.refresh();
-        index.save().unwrap();
-        let report = index.report(&Pricing::builtin(), &day);
-        index.remember("day".into(), &report, day.now_ms).unwrap();
+        let Kept {
+            dir: _dir,
+            root,
+            cache,
+            day,
+            report: _,
+        } = kept_day_report();
         // 60 output tokens in all (10 + 20 + 30): one digit changed, still valid JSON.
         let head = std::fs::read_to_string(&cache).unwrap();
         assert!(head.contains(r#""output_tokens":60"#), "{head}");
