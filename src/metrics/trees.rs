@@ -94,21 +94,23 @@ impl Trees {
         self.reader.kept()
     }
 
+    /// `record`'s launcher and its figures, when that very process (same start) still runs.
+    fn running_launcher(&mut self, record: &SandboxRecord) -> Option<(ProcRef, Sample)> {
+        let launcher = record.launcher?;
+        let sample = self.reader.sample_kept(launcher.pid)?;
+        (sample.start_time == launcher.start_time && sample.is_running())
+            .then_some((launcher, sample))
+    }
+
     /// Whether the running launchers are those of the trees, in order; their figures are
     /// taken on the way.
     fn launchers_unchanged(&mut self, records: &[SandboxRecord]) -> bool {
         let mut same = true;
         let mut at = 0;
         for record in records {
-            let Some(launcher) = record.launcher else {
+            let Some((launcher, sample)) = self.running_launcher(record) else {
                 continue;
             };
-            let Some(sample) = self.reader.sample_kept(launcher.pid) else {
-                continue;
-            };
-            if sample.start_time != launcher.start_time || !sample.is_running() {
-                continue;
-            }
             match self.trees.get_mut(at) {
                 Some(tree) if tree.id == record.id && tree.members[0].proc == launcher => {
                     tree.members[0] = Member::of(launcher.pid, &sample);
@@ -185,15 +187,9 @@ impl Trees {
         let table = ProcessTree::read();
         let mut trees = Vec::with_capacity(self.trees.len().max(1));
         for record in records {
-            let Some(launcher) = record.launcher else {
+            let Some((launcher, sample)) = self.running_launcher(record) else {
                 continue;
             };
-            let Some(sample) = self.reader.sample_kept(launcher.pid) else {
-                continue;
-            };
-            if sample.start_time != launcher.start_time || !sample.is_running() {
-                continue;
-            }
             let mut members = vec![Member::of(launcher.pid, &sample)];
             for p in table.descendants(&launcher) {
                 if let Some(sample) = self.reader.sample_kept(p.pid)
