@@ -87,6 +87,23 @@ pub struct AgentReading {
     pub assessment: Assessment,
 }
 
+impl AgentReading {
+    /// `record`'s reading `reading` after `tracker`'s debounce (what clients are sent).
+    fn debounced(
+        tracker: &mut StatusTracker,
+        deck: &Deck,
+        record: &SandboxRecord,
+        reading: Assessment,
+    ) -> AgentReading {
+        AgentReading {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            sandbox: record.state,
+            assessment: tracker.debounce(deck, record, reading).1,
+        }
+    }
+}
+
 /// The command that puts a terminal on a sandbox's session, as data: the front end runs it
 /// in the terminal it owns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,12 +339,7 @@ impl EngineHandle for Deck {
                     hooks.forget_missing_transcripts(&r.id);
                 }
                 let reading = round.reading(self, r, pane, changed);
-                AgentReading {
-                    id: r.id.clone(),
-                    name: r.name.clone(),
-                    sandbox: r.state,
-                    assessment: tracker.debounce(self, r, reading).1,
-                }
+                AgentReading::debounced(tracker, self, r, reading)
             })
             .collect()
     }
@@ -398,12 +410,7 @@ impl Deck {
             .map(|r| {
                 let pane = panes.remove(&r.id);
                 let reading = round.reading(self, r, pane, Changed::ALL);
-                AgentReading {
-                    id: r.id.clone(),
-                    name: r.name.clone(),
-                    sandbox: r.state,
-                    assessment: tracker.debounce(self, r, reading).1,
-                }
+                AgentReading::debounced(tracker, self, r, reading)
             })
             .collect()
     }

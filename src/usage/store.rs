@@ -1351,6 +1351,15 @@ mod tests {
         assert_eq!(reports(&reopened), reports(&cold));
     }
 
+    /// The test logs under a temp dir (kept while the dir lives), and where their cache goes.
+    fn logs_in_temp() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("projects");
+        logs(&root);
+        let cache = dir.path().join("cache.json");
+        (dir, root, cache)
+    }
+
     /// Logs under a temp dir, their cache saved, and the report by day kept in it.
     struct Kept {
         dir: tempfile::TempDir,
@@ -1361,10 +1370,7 @@ mod tests {
     }
 
     fn kept_day_report() -> Kept {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("projects");
-        logs(&root);
-        let cache = dir.path().join("cache.json");
+        let (dir, root, cache) = logs_in_temp();
         let day = Query::new(GroupBy::Day);
         let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
         index.refresh();
@@ -1435,10 +1441,7 @@ mod tests {
 
     #[test]
     fn a_damaged_or_torn_cache_is_rebuilt_not_misread() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("projects");
-        logs(&root);
-        let cache = dir.path().join("cache.json");
+        let (_dir, root, cache) = logs_in_temp();
         let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
         let total = index.refresh().bytes_read;
         index.save().unwrap();
@@ -1512,10 +1515,7 @@ mod tests {
     /// checked when a change needs it, and a damaged one makes that run read every log.
     #[test]
     fn damaged_entries_are_found_when_a_change_needs_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("projects");
-        logs(&root);
-        let cache = dir.path().join("cache.json");
+        let (_dir, root, cache) = logs_in_temp();
         let mut index = UsageIndex::open(vec![root.clone()], Some(cache.clone()));
         let total = index.refresh().bytes_read;
         index.save().unwrap();
