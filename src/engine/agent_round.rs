@@ -96,16 +96,14 @@ impl AgentRound {
             _ => read_last_event(&deck.paths.sandbox(&record.id).status_events()),
         };
         let fresh_ms = deck.config.status.transcript_fresh_ms as i64;
-        let signals = Signals {
-            sandbox: record.state,
-            sandbox_reason: record.reason.as_deref(),
-            exit_status: record.exit_status,
-            running_for_ms: record.started_at.map(|t| now - t.timestamp_millis()),
-            hook: event.as_ref().map(|e| (e, now - e.seen_ms)),
-            pane: pane.as_deref(),
-            transcript_age_ms: transcript_ms.map(|t| now - t),
+        let signals = Signals::of(
+            record,
+            now,
+            event.as_ref(),
+            pane.as_deref(),
+            transcript_ms,
             fresh_ms,
-        };
+        );
         let reading = assess(&signals, &deck.status_patterns);
         // Where a comparison with the clock in `assess` flips: running for less than the
         // start-up grace, a hook older than `fresh_ms`, a transcript younger than it.

@@ -333,6 +333,30 @@ pub struct Signals<'a> {
     pub fresh_ms: i64,
 }
 
+impl<'a> Signals<'a> {
+    /// The signals of `record` at `now` (unix ms), from what the caller read: its last hook
+    /// event, its pane's plain text and when its newest transcript was written.
+    pub fn of(
+        record: &'a SandboxRecord,
+        now: i64,
+        event: Option<&'a HookEvent>,
+        pane: Option<&'a str>,
+        transcript_ms: Option<i64>,
+        fresh_ms: i64,
+    ) -> Signals<'a> {
+        Signals {
+            sandbox: record.state,
+            sandbox_reason: record.reason.as_deref(),
+            exit_status: record.exit_status,
+            running_for_ms: record.started_at.map(|t| now - t.timestamp_millis()),
+            hook: event.map(|e| (e, now - e.seen_ms)),
+            pane,
+            transcript_age_ms: transcript_ms.map(|t| now - t),
+            fresh_ms,
+        }
+    }
+}
+
 /// The agent's state from one sample of its signals. Pure. While the sandbox runs, what
 /// its inside says can never make it read exited or dead (see the module doc).
 pub fn assess(s: &Signals<'_>, patterns: &Patterns) -> Assessment {
@@ -717,20 +741,11 @@ impl Deck {
         let now = Utc::now().timestamp_millis();
         let event = read_last_event(&self.paths.sandbox(&record.id).status_events());
         let running = record.state == SandboxState::Running;
-        let transcript_age_ms = running
+        let transcript_ms = running
             .then(|| newest_transcript_ms(record.project_dir.as_path()))
-            .flatten()
-            .map(|t| now - t);
-        let signals = Signals {
-            sandbox: record.state,
-            sandbox_reason: record.reason.as_deref(),
-            exit_status: record.exit_status,
-            running_for_ms: record.started_at.map(|t| now - t.timestamp_millis()),
-            hook: event.as_ref().map(|e| (e, now - e.seen_ms)),
-            pane,
-            transcript_age_ms,
-            fresh_ms: self.config.status.transcript_fresh_ms as i64,
-        };
+            .flatten();
+        let fresh_ms = self.config.status.transcript_fresh_ms as i64;
+        let signals = Signals::of(record, now, event.as_ref(), pane, transcript_ms, fresh_ms);
         assess(&signals, &self.status_patterns)
     }
 }
