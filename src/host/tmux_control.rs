@@ -669,7 +669,8 @@ mod tests {
         for _ in 0..3 {
             lock(&shared.waiting).push_back(tx.clone());
         }
-        let got: Arc<Mutex<Vec<(u32, Vec<u8>)>>> = Arc::default();
+        type Outputs = Vec<(u32, Vec<u8>)>;
+        let got: Arc<Mutex<Outputs>> = Arc::default();
         let mut output: OutputSink = {
             let got = Arc::clone(&got);
             Box::new(move |pane, data| lock(&got).push((pane, data.to_vec())))
@@ -684,7 +685,7 @@ mod tests {
         input.extend_from_slice(b"%begin 1 99 1\n%output %0 body\n%end 1 99 1\n");
         lock(&shared.waiting).push_back(tx);
         read_messages(&input[..], &shared, sinks, attached);
-        let expected: Vec<(u32, Vec<u8>)> = parse_all(RECORDED)
+        let expected: Outputs = parse_all(RECORDED)
             .into_iter()
             .filter_map(|m| match m {
                 Message::Event(Event::Output { pane, data }) => Some((pane, data)),
