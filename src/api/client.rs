@@ -566,6 +566,17 @@ impl Shared {
             let _ = waiter.send(Err(why.clone()));
         }
         *lock(&self.watches) = Watches::default();
+        // A front end that reads only on pushes would not call again by itself, and its next
+        // call is what reconnects (`RemoteEngine`): woken a moment later, once an engine
+        // that was killed is gone.
+        if let Some(wakeups) = self.wakeups.get().cloned() {
+            let _ = std::thread::Builder::new()
+                .name("deck-closed".into())
+                .spawn(move || {
+                    std::thread::sleep(RECONNECT_AFTER_CLOSE);
+                    wakeups.wake(crate::engine::wake::Topic::Records);
+                });
+        }
     }
 }
 
@@ -600,6 +611,9 @@ const KNOWN_EVENTS: &[&str] = &[
     "usage",
     "host_stats",
 ];
+
+/// How long after the connection ended a front end woken by pushes is told to call again.
+const RECONNECT_AFTER_CLOSE: Duration = Duration::from_secs(1);
 
 /// The wake-up topic an event bumps.
 fn topic_of(event: &Event) -> crate::engine::wake::Topic {
