@@ -33,7 +33,8 @@
 //! their own, each checked. A spinner line needs `…` on the screen: written (non-ASCII) or
 //! already captured (non-ASCII). Blank cells and cells skipped by a tab or cursor-forward
 //! are captured cells in this count. Output tmux reports for a pane not routed yet (new since
-//! the last tending) is seen by no one, as before this gate; a new sandbox's pane has no
+//! the last tending) is seen by no one: routing a pane to a watched sandbox counts as output
+//! the gate could not read, so its next look captures it; a new sandbox's pane has no
 //! capture yet and is captured at its first look.
 
 use std::collections::HashSet;
@@ -138,6 +139,11 @@ impl OutputGate {
         if hit {
             self.counted += 1;
         }
+    }
+
+    /// Output came that was not read here (printed before its pane was routed): counts.
+    pub fn unread(&mut self) {
+        self.counted += 1;
     }
 
     /// How many times output counted, read before a capture: a short run at the end counts

@@ -70,6 +70,15 @@ impl Target {
         self.gate.as_ref().map(|(_, gate)| lock(gate).mark())
     }
 
+    /// A pane now routed here: what it printed before went to no one, so it counts as output
+    /// the status gate could not read (the next look captures it).
+    fn routed(&self) {
+        if let Some((_, gate)) = &self.gate {
+            lock(gate).unread();
+        }
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+
     fn output(&self, pane: u32, data: &[u8]) {
         // Counted before the change: a reader that sees the change sees its mark.
         if let Some((grams, gate)) = &self.gate {
@@ -93,11 +102,21 @@ struct Routes {
 
 impl Routes {
     fn join(&mut self) {
-        self.targets = self
+        let targets: HashMap<u32, Arc<Target>> = self
             .panes
             .iter()
             .filter_map(|(pane, session)| Some((*pane, Arc::clone(self.sessions.get(session)?))))
             .collect();
+        for (pane, target) in &targets {
+            if !self
+                .targets
+                .get(pane)
+                .is_some_and(|t| Arc::ptr_eq(t, target))
+            {
+                target.routed();
+            }
+        }
+        self.targets = targets;
     }
 }
 
@@ -501,7 +520,34 @@ mod tests {
             *lock(&got),
             [("web".into(), b"w".to_vec()), ("api".into(), b"a".to_vec())]
         );
-        assert_eq!(api.changes(), 1);
+        assert_eq!(api.changes(), 2, "routed, then one chunk");
+    }
+
+    #[test]
+    fn a_pane_routed_late_counts_as_output_the_gate_could_not_read() {
+        let grams = Arc::new(Grams::of(&crate::engine::status::Patterns::builtin()));
+        let api = Target::gated(Box::new(|_, _| {}), grams);
+        let mut routes = Routes {
+            sessions: [("api".into(), Arc::clone(&api))].into(),
+            ..Routes::default()
+        };
+        routes.join();
+        let (mark, changes) = (api.status_mark(), api.changes());
+        // Its pane printed before this tending: the printing went to no one.
+        routes.panes = [(4, "api".into())].into();
+        routes.join();
+        assert!(
+            api.status_mark() > mark,
+            "the gate must let the next look capture"
+        );
+        assert!(api.changes() > changes);
+        let (mark, changes) = (api.status_mark(), api.changes());
+        routes.join();
+        assert_eq!(
+            (api.status_mark(), api.changes()),
+            (mark, changes),
+            "a tending that changes nothing costs no capture"
+        );
     }
 
     #[test]
