@@ -358,8 +358,7 @@ mod tests {
         assert!(sampler.sample_sandboxes(&records).unwrap().is_empty());
     }
 
-    /// Set in the child that [`the_soft_fd_limit_is_raised_and_every_stat_file_of_300_processes_kept`]
-    /// starts with a soft limit of 256.
+    /// Set in the child that the fd-limit test below starts with a soft limit of 256.
     const LOW_LIMIT_CHILD: &str = "SANDBOX_DECK_TEST_LOW_FD_LIMIT";
 
     #[test]

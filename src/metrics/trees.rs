@@ -2,11 +2,11 @@
 //! the `stat` of the processes it knows and of the pids handed out since the last sample
 //! (the kernel's last pid, `/proc/loadavg`), never a listing of `/proc`: a process started
 //! inside a sandbox has a pid after the last one seen, and its parent is in the tree. The
-//! full walk of `/proc` (its listing, each process's `stat` read once) runs only when the set of sandboxes (or a
-//! launcher) changed, when the pid counter wrapped or moved further than probing is worth,
-//! and every [`WALK_EVERY`] as a safety net. The trees are then what a walk would find:
-//! each process's parent is in its tree (one that moved out is dropped with what is below
-//! it), and every process whose parent is in it is in it.
+//! full walk of `/proc` (its listing, each process's `stat` read once) runs only when the
+//! set of sandboxes (or a launcher) changed, when the pid counter wrapped or moved further
+//! than probing is worth, and every [`WALK_EVERY`] as a safety net. The trees are then
+//! what a walk would find: each process's parent is in its tree (one that moved out is
+//! dropped with what is below it), and every process whose parent is in it is in it.
 //!
 //! The `stat` of every process in a tree stays open between samples and is read again in
 //! place ([`StatReader::sample_kept`]); a pid probed is opened once, and its file kept if it
