@@ -21,6 +21,9 @@
 //! reconcile's survey), (f) the survey alone, (g) the survey filtered by tmux (`-f`), (h) the
 //! gated round (a pane printing plain lines captured every 15 s) with the filtered survey.
 //!
+//! `-- --option automatic-rename [--alternations N]` measures only that server option, nobody
+//! watching, on and off in turn N times (3 by default).
+//!
 //! Every process it starts is ended by its pid (the clients) or by its socket (the server);
 //! the last line says whether any was left.
 
@@ -56,6 +59,13 @@ fn main() {
         std::fs::write(&plain, "").map_err(|e| e.to_string())?;
         let ours = base.join("ours.conf");
         std::fs::write(&ours, sandbox_deck::host::tmux::CONFIG).map_err(|e| e.to_string())?;
+        // `-- --option NAME`: only that server option, on and off, `--alternations` times.
+        let only = std::env::args().skip_while(|a| a != "--option").nth(1);
+        if let Some(option) = only {
+            options(base, &ours, sessions, secs, Some(&option))?;
+            println!("load average at the end: {}", load());
+            return Ok(());
+        }
         if arg("--rounds", 0) == 1 {
             rounds::run(base, &ours, sessions, secs)?;
             println!("load average at the end: {}", load());
@@ -63,7 +73,7 @@ fn main() {
         }
         clients(base, &plain, "plain tmux", sessions, secs)?;
         clients(base, &ours, "sandbox-deck's config", sessions, secs)?;
-        options(base, &ours, sessions, secs)?;
+        options(base, &ours, sessions, secs, None)?;
         println!("load average at the end: {}", load());
         Ok(())
     })
@@ -248,8 +258,19 @@ fn clients(
 
 /// Nobody watching, with our config: each server option that could cost per output, on and
 /// off in turn (twice each, alternating, so a drift in the machine's load shows).
-fn options(base: &Path, conf: &Path, sessions: usize, period: Duration) -> Result<(), String> {
+fn options(
+    base: &Path,
+    conf: &Path,
+    sessions: usize,
+    period: Duration,
+    only: Option<&str>,
+) -> Result<(), String> {
     let server = Server::start(base, conf, "options", sessions)?;
+    let times = if only.is_some() {
+        arg("--alternations", 3)
+    } else {
+        2
+    };
     let result = (|| {
         let variants: [(&str, &str, &str, &str); 3] = [
             ("automatic-rename", "-gw", "on", "off"),
@@ -257,17 +278,22 @@ fn options(base: &Path, conf: &Path, sessions: usize, period: Duration) -> Resul
             ("status", "-g", "on", "off"),
         ];
         for (option, scope, on, off) in variants {
+            if only.is_some_and(|o| o != option) {
+                continue;
+            }
             let mut costs = [0.0; 2];
-            for _ in 0..2 {
+            for _ in 0..times {
                 for (i, value) in [on, off].into_iter().enumerate() {
                     server.run(&["set-option", scope, option, value])?;
-                    costs[i] += server.cost(period) / 2.0;
+                    let cost = server.cost(period);
+                    println!("  {option} {value}: {cost:.3} % of a core");
+                    costs[i] += cost / times as f64;
                 }
             }
             server.run(&["set-option", scope, option, on])?;
             println!(
                 "sandbox-deck's config, nobody watching: {option} {on} {:.3} %, {off} {:.3} % of a \
-                 core (mean of two {period:?} periods each, alternating)",
+                 core (mean of {times} {period:?} periods each, alternating)",
                 costs[0], costs[1]
             );
         }

@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -489,7 +490,9 @@ impl Shared {
     /// (`docs/protocol.md`, "Versions").
     fn event(&self, event: Value) -> Result<(), ClientError> {
         let kind = event.get("kind").and_then(Value::as_str).unwrap_or("");
-        let event = match serde_json::from_value::<Event>(event.clone()) {
+        // From the borrowed value: a metrics event carries every sandbox's figures, not
+        // worth a copy of the tree (issue 15).
+        let event = match Event::deserialize(&event) {
             Ok(event) => event,
             Err(_) if !KNOWN_EVENTS.contains(&kind) => {
                 tracing::debug!("ignored an API event of kind {kind:?}");
@@ -497,24 +500,17 @@ impl Shared {
             }
             Err(e) => return Err(ClientError::Malformed(format!("a {kind} event: {e}"))),
         };
-        self.model.send_modify(|model| model.apply(event.clone()));
+        let topic = topic_of(&event);
+        // Copied only for a follower of events (the TUI follows none).
+        let followed = (self.events.receiver_count() > 0).then(|| event.clone());
+        self.model.send_modify(|model| model.apply(event));
         if let Some(wakeups) = self.wakeups.get() {
-            use crate::engine::wake::Topic;
-            let topic = match &event {
-                Event::SandboxAdded { .. }
-                | Event::SandboxChanged { .. }
-                | Event::SandboxRemoved { .. } => Some(Topic::Records),
-                // Held connections are read by the TUI's worker on the agents' beat.
-                Event::AgentState { .. } | Event::Held { .. } => Some(Topic::Agents),
-                Event::Usage { .. } => Some(Topic::Usage),
-                Event::Metrics { .. } | Event::HostStats { .. } => None,
-            };
-            if let Some(topic) = topic {
-                wakeups.wake(topic);
-            }
+            wakeups.wake(topic);
         }
-        // A broadcast with no subscriber (nobody follows events) refuses: nothing lost.
-        let _ = self.events.send(event);
+        if let Some(event) = followed {
+            // A follower that left meanwhile: nothing lost.
+            let _ = self.events.send(event);
+        }
         Ok(())
     }
 
@@ -570,6 +566,17 @@ impl Shared {
             let _ = waiter.send(Err(why.clone()));
         }
         *lock(&self.watches) = Watches::default();
+        // A front end that reads only on pushes would not call again by itself, and its next
+        // call is what reconnects (`RemoteEngine`): woken a moment later, once an engine
+        // that was killed is gone.
+        if let Some(wakeups) = self.wakeups.get().cloned() {
+            let _ = std::thread::Builder::new()
+                .name("deck-closed".into())
+                .spawn(move || {
+                    std::thread::sleep(RECONNECT_AFTER_CLOSE);
+                    wakeups.wake(crate::engine::wake::Topic::Records);
+                });
+        }
     }
 }
 
@@ -604,6 +611,24 @@ const KNOWN_EVENTS: &[&str] = &[
     "usage",
     "host_stats",
 ];
+
+/// How long after the connection ended a front end woken by pushes is told to call again.
+const RECONNECT_AFTER_CLOSE: Duration = Duration::from_secs(1);
+
+/// The wake-up topic an event bumps.
+fn topic_of(event: &Event) -> crate::engine::wake::Topic {
+    use crate::engine::wake::Topic;
+    match event {
+        Event::SandboxAdded { .. }
+        | Event::SandboxChanged { .. }
+        | Event::SandboxRemoved { .. } => Topic::Records,
+        // Held connections are read by the TUI's worker on the agents' beat.
+        Event::AgentState { .. } | Event::Held { .. } => Topic::Agents,
+        Event::Usage { .. } => Topic::Usage,
+        // The figures round reads them when they come, not on a timer of its own.
+        Event::Metrics { .. } | Event::HostStats { .. } => Topic::Figures,
+    }
+}
 
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())

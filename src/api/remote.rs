@@ -13,7 +13,8 @@
 //! with `engine_unavailable`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -55,6 +56,8 @@ pub struct RemoteEngine {
     start_commands: Mutex<Option<StartCommands>>,
     /// Woken by what the engine pushes, on every connection (issue 15).
     wakeups: crate::engine::wake::Wakeups,
+    /// A wake-up to try reconnecting again is on its way.
+    retrying: Arc<AtomicBool>,
 }
 
 /// What `start` would run in each managed sandbox, with the sandboxes and states it was
@@ -98,6 +101,7 @@ impl RemoteEngine {
             previews: Mutex::new(HashMap::new()),
             start_commands: Mutex::new(None),
             wakeups,
+            retrying: Arc::default(),
         })
     }
 
@@ -114,11 +118,12 @@ impl RemoteEngine {
             .tried
             .is_some_and(|t| t.elapsed() < RECONNECT_EVERY)
         {
+            self.retry_soon();
             return Err(deck_error(why));
         }
         connection.tried = Some(Instant::now());
         tracing::info!("the connection to the engine ended ({why}): connecting again");
-        let client = reconnect()?;
+        let client = reconnect().inspect_err(|_| self.retry_soon())?;
         client.wake_on_events(self.wakeups.clone());
         connection.client = client.clone();
         connection.tried = None;
@@ -129,6 +134,25 @@ impl RemoteEngine {
             self.wakeups.wake(topic);
         }
         Ok(client)
+    }
+
+    /// Wakes the front end's records refresh in [`RECONNECT_EVERY`], whose call tries
+    /// again: with no connection nothing is pushed, and its workers only wait for pushes.
+    fn retry_soon(&self) {
+        if self.retrying.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (retrying, wakeups) = (Arc::clone(&self.retrying), self.wakeups.clone());
+        let spawned = std::thread::Builder::new()
+            .name("deck-reconnect".into())
+            .spawn(move || {
+                std::thread::sleep(RECONNECT_EVERY);
+                retrying.store(false, Ordering::SeqCst);
+                wakeups.wake(Topic::Records);
+            });
+        if spawned.is_err() {
+            self.retrying.store(false, Ordering::SeqCst);
+        }
     }
 
     /// Why the connection ended, once it did (a handle that reconnects makes a new one on

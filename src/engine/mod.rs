@@ -149,6 +149,12 @@ impl Deck {
         self.tmux_links.survey(tmux)
     }
 
+    /// Every command this engine sent over its tmux control connections, by kind (tests,
+    /// benches: what an idle engine asks of the server).
+    pub fn tmux_commands_sent(&self) -> std::collections::BTreeMap<String, u64> {
+        self.tmux_links.sent()
+    }
+
     /// A long-running engine keeps a control connection to each server it surveys.
     pub fn keep_tmux_links(&self) {
         self.tmux_links.keep();

@@ -158,16 +158,29 @@ impl Deck {
             // Read tmux under the lock: a sandbox marked running after this point had its
             // session before it was marked, so it cannot be mistaken for a vanished one.
             // Each sandbox is looked for on the server it was made on, each server asked once.
-            let mut servers: HashMap<PathBuf, Survey> = HashMap::new();
+            // A server's last survey stands when tmux told of no change since and every
+            // running pane's process is still there (see `TmuxLinks::survey_settled`).
+            let mut running: HashMap<PathBuf, (crate::host::tmux::Tmux, Vec<&str>, bool)> =
+                HashMap::new();
             for record in records
                 .iter()
                 .filter(|r| r.managed && r.state == SandboxState::Running)
             {
                 let tmux = self.tmux_of(record);
-                servers
+                let alive = record.launcher.is_some_and(|l| processes.is_alive(&l));
+                let server = running
                     .entry(tmux.socket().to_owned())
-                    .or_insert_with(|| self.survey(&tmux));
+                    .or_insert_with(|| (tmux, Vec::new(), true));
+                server.1.extend(record.tmux_session.as_deref());
+                server.2 &= alive && record.tmux_session.is_some();
             }
+            let servers: HashMap<PathBuf, Survey> = running
+                .into_iter()
+                .map(|(socket, (tmux, sessions, settled))| {
+                    let survey = self.tmux_links.survey_settled(&tmux, &sessions, settled);
+                    (socket, survey)
+                })
+                .collect();
             let nothing = Survey::Answered(Vec::new());
             let now = Utc::now();
             for record in records.iter_mut() {

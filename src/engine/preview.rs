@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Deck;
-use super::agent_round::READ_EVERY_MS;
 use super::status_gate::Grams;
 use super::tmux_link::{Link, Target};
 use crate::error::Result;
@@ -60,6 +59,13 @@ impl Deck {
     }
 }
 
+/// How long a pane's plain text stands at most while the status gate lets its output pass
+/// (see [`super::status_gate`], which says why no pattern can appear unseen): a safety net
+/// only, for what changes a screen with neither output nor a layout change. At a hundred
+/// printing panes it was most of what the engine asked of tmux at 15 s (six captures a
+/// second); now one in 120 s a pane.
+pub const CAPTURE_SAFETY: Duration = Duration::from_secs(120);
+
 /// The panes a long-lived front end watches, by sandbox: where their output goes and what
 /// was captured last. The control connection is the server's one ([`super::tmux_link`]).
 #[derive(Default)]
@@ -101,12 +107,11 @@ impl Plain {
         if self.seen == seen {
             return true;
         }
-        let safety = Duration::from_millis(READ_EVERY_MS as u64);
         (self.seen.1, self.seen.2) == (seen.1, seen.2)
             && !self.close
             && mark.is_some()
             && self.mark == mark
-            && self.at.elapsed() < safety
+            && self.at.elapsed() < CAPTURE_SAFETY
     }
 }
 

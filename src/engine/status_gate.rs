@@ -20,7 +20,7 @@
 //!
 //! And the status round captures anyway when the last capture itself held a non-ASCII
 //! character or [`K`] bytes of a pattern ([`Grams::could_show`]), on a layout change, and on
-//! the slow safety net ([`super::agent_round::READ_EVERY_MS`]).
+//! the slow safety net ([`super::preview::CAPTURE_SAFETY`]).
 //!
 //! Why that cannot miss a pattern P appearing (every pattern is at least `3K-2` bytes, else
 //! the gate is off): with none of the controls above, the cursor only moves forward, so every

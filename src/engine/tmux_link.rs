@@ -22,11 +22,15 @@ use std::time::{Duration, Instant};
 
 use super::status_gate::{Grams, OutputGate};
 use super::wake::{Topic, Wakeups};
-use crate::host::tmux::{Survey, Tmux};
-use crate::host::tmux_control::{Control, Event, OutputSink};
+use crate::host::tmux::{Pane, Survey, Tmux};
+use crate::host::tmux_control::{Control, Event, OutputSink, Sent};
 
 /// A server whose connection could not be made is tried again after this long.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// The slow safety net under a survey kept from one reconcile to the next (see
+/// [`TmuxLinks::survey_settled`]): what tmux says and the panes' processes say the rest.
+pub const SURVEY_SAFETY: Duration = Duration::from_secs(30);
 
 /// Where one watched session's output goes, and how much of it came.
 pub struct Target {
@@ -118,6 +122,9 @@ pub struct Link {
     shared: Arc<LinkShared>,
     /// One tending at a time (two would link a window twice).
     tending: Mutex<()>,
+    /// The last survey over this connection: the epoch before it was asked, when, and what
+    /// it said.
+    surveyed: Mutex<Option<(u64, Instant, Vec<Pane>)>>,
 }
 
 impl Link {
@@ -178,6 +185,8 @@ pub struct TmuxLinks {
     /// When a connection to a server was last tried and failed.
     tried: Mutex<HashMap<PathBuf, Instant>>,
     wakeups: Wakeups,
+    /// Every command sent over any of the connections, by kind.
+    sent: Arc<Sent>,
 }
 
 impl TmuxLinks {
@@ -187,7 +196,13 @@ impl TmuxLinks {
             links: Mutex::default(),
             tried: Mutex::default(),
             wakeups,
+            sent: Arc::default(),
         }
+    }
+
+    /// Every command sent over the connections so far, by kind (tests, benches).
+    pub fn sent(&self) -> std::collections::BTreeMap<String, u64> {
+        self.sent.counts()
     }
 
     /// From now on, the survey makes and keeps a connection.
@@ -195,13 +210,40 @@ impl TmuxLinks {
         self.kept.store(true, Ordering::SeqCst);
     }
 
+    /// Every pane on `tmux`'s server as [`TmuxLinks::survey`] says, or the last survey over
+    /// the kept connection when nothing can have changed since: tmux told of no session,
+    /// window or layout change, `sessions` (the running sandboxes' there) were all in it,
+    /// the caller saw every one of their panes' processes alive (`settled`: a pane whose
+    /// process ended is the one change tmux does not tell), and it is younger than
+    /// [`SURVEY_SAFETY`]. An idle engine's reconcile then asks the server nothing.
+    pub fn survey_settled(&self, tmux: &Tmux, sessions: &[&str], settled: bool) -> Survey {
+        if settled && let Some(link) = self.link(tmux) {
+            let surveyed = lock(&link.surveyed);
+            if let Some((epoch, at, panes)) = surveyed.as_ref()
+                && *epoch == link.epoch()
+                && at.elapsed() < SURVEY_SAFETY
+                && sessions
+                    .iter()
+                    .all(|s| panes.iter().any(|p| p.session == *s))
+            {
+                return Survey::Answered(panes.clone());
+            }
+        }
+        self.survey(tmux)
+    }
+
     /// Every pane on `tmux`'s server, or why it did not answer; over the kept connection
     /// when one is up.
     pub fn survey(&self, tmux: &Tmux) -> Survey {
         if let Some(link) = self.link(tmux) {
             link.tend_if_dirty();
+            // Before asking: a change told during the survey makes it stale.
+            let epoch = link.epoch();
             match link.control.survey() {
-                Ok(panes) => return Survey::Answered(panes),
+                Ok(panes) => {
+                    *lock(&link.surveyed) = Some((epoch, Instant::now(), panes.clone()));
+                    return Survey::Answered(panes);
+                }
                 Err(e) => {
                     tracing::debug!("surveying tmux over its control client: {e}");
                     self.forget(tmux, &link);
@@ -333,6 +375,7 @@ impl TmuxLinks {
                 session,
                 output_sink(&shared),
                 change_sink(&shared, &self.wakeups),
+                Arc::clone(&self.sent),
             );
             match made {
                 Ok(control) => {
@@ -341,6 +384,7 @@ impl TmuxLinks {
                         control,
                         shared,
                         tending: Mutex::new(()),
+                        surveyed: Mutex::new(None),
                     });
                     link.tend();
                     lock(&self.tried).remove(&socket);

@@ -11,6 +11,8 @@
 //!   [`super::usage::UsageTracker`]).
 //! - [`Topic::Preview`]: a client of the engine got a new preview text (the engine reads a
 //!   watched pane on its output and pushes it); the TUI draws it without waiting for its tick.
+//! - [`Topic::Figures`]: a client of the engine got new metrics or host stats (pushed each
+//!   metrics round that changed them); the TUI reads them then instead of on a timer of its own.
 
 use tokio::sync::watch;
 
@@ -20,6 +22,7 @@ pub enum Topic {
     Records,
     Usage,
     Preview,
+    Figures,
 }
 
 /// The engine's wake-up counters; clones share them.
@@ -29,6 +32,7 @@ pub struct Wakeups {
     records: watch::Sender<u64>,
     usage: watch::Sender<u64>,
     preview: watch::Sender<u64>,
+    figures: watch::Sender<u64>,
 }
 
 impl Default for Wakeups {
@@ -38,6 +42,7 @@ impl Default for Wakeups {
             records: watch::channel(0).0,
             usage: watch::channel(0).0,
             preview: watch::channel(0).0,
+            figures: watch::channel(0).0,
         }
     }
 }
@@ -49,6 +54,7 @@ impl Wakeups {
             Topic::Records => &self.records,
             Topic::Usage => &self.usage,
             Topic::Preview => &self.preview,
+            Topic::Figures => &self.figures,
         }
     }
 

@@ -260,6 +260,10 @@ impl Tmux {
             "-d".as_ref(),
             "-s".as_ref(),
             spec.name.as_ref(),
+            // The window is named after the sandbox for good: `automatic-rename` is off
+            // (see assets/tmux.conf), and -n turns it off for this window anyway.
+            "-n".as_ref(),
+            spec.name.as_ref(),
             "-x".as_ref(),
             width.as_ref(),
             "-y".as_ref(),

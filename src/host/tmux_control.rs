@@ -97,6 +97,11 @@ impl Parser {
         Parser::default()
     }
 
+    /// Whether a command's reply block is being read (a line is then its body).
+    fn in_block(&self) -> bool {
+        self.block.is_some()
+    }
+
     /// One line in; a message out when the line completes one.
     pub fn line(&mut self, line: &[u8]) -> Option<Message> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -143,12 +148,11 @@ fn notification(line: &[u8]) -> Option<Event> {
     if !line.starts_with(b"%") {
         return None;
     }
-    if let Some(rest) = line.strip_prefix(b"%output %") {
-        let space = rest.iter().position(|b| *b == b' ')?;
-        let pane = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+    if line.starts_with(b"%output ") {
+        let (pane, data) = output_line(line)?;
         return Some(Event::Output {
             pane,
-            data: unescape(&rest[space + 1..]),
+            data: unescape(data),
         });
     }
     let text = String::from_utf8_lossy(line);
@@ -178,6 +182,13 @@ fn notification(line: &[u8]) -> Option<Event> {
 /// every other byte is itself.
 pub fn unescape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
+    unescape_into(data, &mut out);
+    out
+}
+
+/// [`unescape`] appending to `out` (the reader thread reuses one buffer for every line).
+fn unescape_into(data: &[u8], out: &mut Vec<u8>) {
+    out.reserve(data.len());
     let mut i = 0;
     while i < data.len() {
         let octal = data.get(i + 1..i + 4).filter(|d| {
@@ -189,12 +200,24 @@ pub fn unescape(data: &[u8]) -> Vec<u8> {
                 i += 4;
             }
             None => {
-                out.push(data[i]);
-                i += 1;
+                // The run up to the next backslash as it is.
+                let run = data[i + 1..]
+                    .iter()
+                    .position(|b| *b == b'\\')
+                    .map_or(data.len(), |n| i + 1 + n);
+                out.extend_from_slice(&data[i..run]);
+                i = run;
             }
         }
     }
-    out
+}
+
+/// The pane id and escaped data of a `%output` line, outside a block.
+fn output_line(line: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = line.strip_prefix(b"%output %")?;
+    let space = rest.iter().position(|b| *b == b' ')?;
+    let pane = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+    Some((pane, &rest[space + 1..]))
 }
 
 /// An argument for a control-mode command line. tmux's parser takes a single-quoted word
@@ -222,9 +245,33 @@ pub type ChangeSink = Box<dyn Fn(&Event) + Send>;
 
 struct Shared {
     alive: AtomicBool,
+    /// How many commands of each kind were sent, for tests and benches that check what an
+    /// idle engine asks of the server.
+    sent: Arc<Sent>,
     /// Bumped on every notification: whoever remembers it knows whether anything changed.
     changes: AtomicU64,
     waiting: Mutex<VecDeque<Sender<Reply>>>,
+}
+
+/// How many commands of each kind (its first word) were sent over one or more connections.
+#[derive(Debug, Default)]
+pub struct Sent {
+    counts: Mutex<Vec<(String, u64)>>,
+}
+
+impl Sent {
+    fn count(&self, command: &str) {
+        let mut counts = lock(&self.counts);
+        match counts.iter_mut().find(|(c, _)| c == command) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((command.to_owned(), 1)),
+        }
+    }
+
+    /// Each kind of command sent so far, with how many times.
+    pub fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        lock(&self.counts).iter().cloned().collect()
+    }
 }
 
 /// A control client attached to a session. Dropping it ends the client.
@@ -241,6 +288,7 @@ impl Control {
         session: &str,
         mut sink: OutputSink,
         on_change: ChangeSink,
+        sent: Arc<Sent>,
     ) -> Result<Control> {
         let mut child = tmux
             .control_command(session)
@@ -255,6 +303,7 @@ impl Control {
         };
         let shared = Arc::new(Shared {
             alive: AtomicBool::new(true),
+            sent,
             changes: AtomicU64::new(0),
             waiting: Mutex::new(VecDeque::new()),
         });
@@ -267,7 +316,9 @@ impl Control {
                     output: &mut sink,
                     change: &on_change,
                 };
-                read_messages(BufReader::new(stdout), &reader, sinks, attached);
+                // Big enough that a burst of output is one read, not one per page.
+                let stdout = BufReader::with_capacity(1 << 16, stdout);
+                read_messages(stdout, &reader, sinks, attached);
             });
         if let Err(e) = spawned {
             end(&mut child);
@@ -298,8 +349,9 @@ impl Control {
         via: &str,
         sink: OutputSink,
         on_change: ChangeSink,
+        sent: Arc<Sent>,
     ) -> Result<Control> {
-        let control = Control::attach(tmux, via, sink, on_change)?;
+        let control = Control::attach(tmux, via, sink, on_change, sent)?;
         if via != WATCH_SESSION {
             // Its own window: a pane that ends at once and stays dead (`remain-on-exit`),
             // marked so that it is never taken for a window whose session is gone.
@@ -375,6 +427,7 @@ impl Control {
         if !self.alive() {
             return Err(DeckError::tmux(what, "the control client has ended"));
         }
+        self.shared.sent.count(args.first().copied().unwrap_or(""));
         let mut line = args.iter().map(|a| quote(a)).collect::<Result<Vec<_>>>()?;
         line.push("\n".into());
         let line = line.join(" ");
@@ -467,6 +520,8 @@ fn read_messages(mut out: impl BufRead, shared: &Shared, sinks: Sinks<'_>, attac
     let mut attached = Some(attached);
     let mut parser = Parser::new();
     let mut line = Vec::new();
+    // Pane output, the bulk of what comes, is unescaped into one buffer kept for every line.
+    let mut data = Vec::new();
     loop {
         line.clear();
         match out.read_until(b'\n', &mut line) {
@@ -478,6 +533,16 @@ fn read_messages(mut out: impl BufRead, shared: &Shared, sinks: Sinks<'_>, attac
             }
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if !parser.in_block()
+            && let Some((pane, escaped)) = output_line(text)
+        {
+            shared.changes.fetch_add(1, Ordering::SeqCst);
+            data.clear();
+            unescape_into(escaped, &mut data);
+            (sinks.output)(pane, &data);
+            continue;
+        }
         match parser.line(text) {
             Some(Message::Reply(reply)) if reply.from_client => {
                 if let Some(waiter) = lock(&shared.waiting).pop_front() {
@@ -587,6 +652,50 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// The reader thread's own path for pane output says what the parser says, and a line
+    /// that looks like output inside a reply block stays body text.
+    #[test]
+    fn the_reader_routes_what_the_parser_reads() {
+        let shared = Shared {
+            alive: AtomicBool::new(true),
+            sent: Arc::default(),
+            changes: AtomicU64::new(0),
+            waiting: Mutex::new(VecDeque::new()),
+        };
+        let (tx, replies) = channel();
+        // Three of the recorded replies answer commands a client sent.
+        for _ in 0..3 {
+            lock(&shared.waiting).push_back(tx.clone());
+        }
+        type Outputs = Vec<(u32, Vec<u8>)>;
+        let got: Arc<Mutex<Outputs>> = Arc::default();
+        let mut output: OutputSink = {
+            let got = Arc::clone(&got);
+            Box::new(move |pane, data| lock(&got).push((pane, data.to_vec())))
+        };
+        let change: ChangeSink = Box::new(|_| {});
+        let (attached, _ready) = channel();
+        let sinks = Sinks {
+            output: &mut output,
+            change: &change,
+        };
+        let mut input = RECORDED.to_vec();
+        input.extend_from_slice(b"%begin 1 99 1\n%output %0 body\n%end 1 99 1\n");
+        lock(&shared.waiting).push_back(tx);
+        read_messages(&input[..], &shared, sinks, attached);
+        let expected: Outputs = parse_all(RECORDED)
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Event(Event::Output { pane, data }) => Some((pane, data)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(*lock(&got), expected);
+        let bodies: Vec<Vec<u8>> = replies.try_iter().map(|r| r.body).collect();
+        assert_eq!(bodies.len(), 4);
+        assert_eq!(bodies[3], b"%output %0 body\n");
     }
 
     #[test]

@@ -6,12 +6,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::state::State;
 
-/// The first moment after `state.now` at which a figure drawn from the clock changes: an
-/// uptime's text (every running record's, filtered or not) or a flash's end. None: nothing
-/// on screen depends on the clock. A moment already past (a clock that went stale while
-/// nothing woke the loop) means "now".
+/// The first moment after `state.now` at which a figure drawn from the clock changes: the
+/// uptime of a running row in sight (issue 15: a hundred sandboxes each change their uptime
+/// once a minute, most of them off screen) or a flash's end. None: nothing on screen depends
+/// on the clock. A moment already past (a clock that went stale while nothing woke the
+/// loop) means "now".
 pub fn next_change(state: &State) -> Option<DateTime<Utc>> {
-    let uptimes = state.records.iter().filter_map(|r| {
+    let table = state.table();
+    let uptimes = table.visible().iter().filter_map(|r| {
         let started = r.started_at.filter(|_| r.is_running())?;
         Some(started + uptime_changes_after(state.now - started))
     });

@@ -2,6 +2,8 @@
 //! row count). The views draw into these areas and the reducer maps clicks and sizes screen
 //! captures with the same ones, so neither needs the other.
 
+use std::ops::Range;
+
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::widgets::Block;
 
@@ -161,13 +163,23 @@ impl Areas {
         let t = self.table;
         // Border and column header above the first row, border below the last.
         let first = t.y + 2;
-        let visible = usize::from(t.height.saturating_sub(3));
-        if x <= t.x || x >= t.right().saturating_sub(1) || y < first || visible == 0 {
+        let window = self.table_window(selected, rows);
+        if x <= t.x || x >= t.right().saturating_sub(1) || y < first {
             return None;
         }
+        let index = window.start + usize::from(y - first);
+        window.contains(&index).then_some(index)
+    }
+
+    /// The table rows in sight (indices into the table's rows), scrolled as ratatui scrolls
+    /// a table to keep the selected row in view: from the top, just far enough. Only these
+    /// are drawn, and only their figures can change the screen.
+    pub fn table_window(&self, selected: Option<usize>, rows: usize) -> Range<usize> {
+        // Border and column header above the first row, border below the last.
+        let visible = usize::from(self.table.height.saturating_sub(3));
         let offset = selected.map_or(0, |i| (i + 1).saturating_sub(visible));
-        let index = offset + usize::from(y - first);
-        (usize::from(y - first) < visible && index < rows).then_some(index)
+        let start = offset.min(rows);
+        start..(offset + visible).min(rows)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Everything the screen shows, as plain data. Only the reducer changes it; views read it.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -13,8 +14,8 @@ use super::filter::Filter;
 use super::form::Form;
 use super::graphics::{ImageSupport, ScreenImage};
 use super::keymap::{Context, Keymap};
-use super::layout::Shape;
 pub use super::layout::Tab;
+use super::layout::{Areas, Shape};
 use super::live::Live;
 use super::palette::Palette;
 use super::sort::SortColumn;
@@ -25,6 +26,21 @@ use crate::engine::screen::has_screen;
 use crate::paths::Paths;
 use crate::sandbox::{SandboxId, SandboxName, SandboxRecord, SandboxState};
 pub use shown::Shown;
+
+/// The sandbox table as drawn (see [`State::table`]).
+pub struct TableView<'a> {
+    /// Filtered, then sorted.
+    pub rows: Vec<&'a SandboxRecord>,
+    pub selected: Option<usize>,
+    /// The rows in sight: only these are drawn (issue 15: a hundred rows, a screenful seen).
+    pub window: Range<usize>,
+}
+
+impl<'a> TableView<'a> {
+    pub fn visible(&self) -> &[&'a SandboxRecord] {
+        &self.rows[self.window.clone()]
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -199,6 +215,22 @@ impl State {
         self.sorted(self.records.iter().filter(|r| filter.matches(r)).collect())
     }
 
+    /// The table as it is drawn: its rows, the selected one's index and the rows in sight.
+    pub fn table(&self) -> TableView<'_> {
+        let rows = self.rows();
+        let selected = self
+            .selected
+            .as_ref()
+            .and_then(|name| rows.iter().position(|r| &r.name == name));
+        let shape = self.shape_of(rows.len());
+        let window = Areas::of(shape.screen(), &shape).table_window(selected, rows.len());
+        TableView {
+            rows,
+            selected,
+            window,
+        }
+    }
+
     /// Every sandbox, in the table's order, filter or not (the palette finds them all).
     pub fn rows_unfiltered(&self) -> Vec<&SandboxRecord> {
         self.sorted(self.records.iter().collect())
@@ -242,11 +274,15 @@ impl State {
 
     /// What the layout of the screen depends on.
     pub fn shape(&self) -> Shape {
+        self.shape_of(self.rows().len())
+    }
+
+    fn shape_of(&self, rows: usize) -> Shape {
         Shape {
             size: self.size,
             fullscreen: self.fullscreen,
             tab: self.tab,
-            rows: self.rows().len(),
+            rows,
         }
     }
 

@@ -27,6 +27,11 @@ const USAGE_REFRESH: Duration = Duration::from_secs(5);
 const USAGE_WAKE_GAP: Duration = Duration::from_secs(1);
 /// Woken status rounds are at least this far apart: a burst of hook events is one round.
 const STATUS_WAKE_GAP: Duration = Duration::from_millis(20);
+/// Woken figures rounds are at least this far apart (the engine's metrics interval is
+/// seconds), and wait this long after the wake-up: the metrics and the host's stats come
+/// as two events of one push, read in one round.
+const FIGURES_WAKE_GAP: Duration = Duration::from_millis(500);
+const FIGURES_SETTLE: Duration = Duration::from_millis(5);
 /// The timer of a worker whose readings the engine pushes (each push wakes it): only a
 /// safety net, so an idle TUI does no round at all between pushes.
 pub const PUSHED_SAFETY_NET: Duration = Duration::from_secs(30);
@@ -58,6 +63,7 @@ pub fn start(
         follow_records: wake.is_some(),
         wake,
         gap,
+        settle: Duration::ZERO,
         // A round may take seconds (the first read of the usage logs, a reconnect): a
         // thread of its own, which quitting does not wait for.
         own_thread: true,
@@ -88,13 +94,22 @@ pub fn start(
             vec![Action::HeldSampled(held)]
         }),
     );
-    // The figures that move all the time, in one round (one wake-up for the lot), every
-    // few seconds: on the runtime's pool, whose thread stays, not a new thread each time.
+    // The figures that move all the time, in one round (one wake-up for the lot): when the
+    // engine pushes them (issue 15: its metrics round, not a timer of ours beside it), or
+    // every few seconds from an engine that does not push; on the runtime's pool, whose
+    // thread stays, not a new thread each time.
     let figures_worker = Worker {
         own_thread: false,
-        ..worker(figures_every, None, Duration::ZERO)
+        follow_records: false,
+        settle: FIGURES_SETTLE,
+        ..worker(
+            timer(figures_every),
+            woken(Topic::Figures),
+            FIGURES_WAKE_GAP,
+        )
     };
-    tokio::spawn(figures_worker.run(figures));
+    let mut last = Figures::default();
+    tokio::spawn(figures_worker.run(move |engine, records| last.news(engine, records)));
     let mut last = None;
     tokio::spawn(
         worker(timer(USAGE_REFRESH), woken(Topic::Usage), USAGE_WAKE_GAP).run(move |engine, _| {
@@ -129,17 +144,39 @@ fn forward_wakes(
     forward(Topic::Preview, STATUS_WAKE_GAP, || Action::PreviewTick);
 }
 
-/// Each sandbox's CPU and memory, the host's, and how each host is reached (a mirror of
-/// several): what the table's figures and the header show.
-fn figures(engine: &dyn EngineHandle, records: &[SandboxRecord]) -> Vec<Action> {
-    let mut actions = Vec::new();
-    let links = engine.links();
-    if !links.is_empty() {
-        actions.push(Action::LinksSampled(links));
+/// The figures the last round sent.
+#[derive(Default)]
+struct Figures {
+    links: Vec<crate::engine::HostLink>,
+    host: Option<crate::engine::host_stats::HostStats>,
+    metrics: Option<
+        std::collections::HashMap<crate::sandbox::SandboxId, crate::metrics::SandboxMetrics>,
+    >,
+}
+
+impl Figures {
+    /// Each sandbox's CPU and memory, the host's, and how each host is reached (a mirror of
+    /// several): what the table's figures and the header show; only those that changed
+    /// since the last round (the reducer compares the screen for each action it gets).
+    fn news(&mut self, engine: &dyn EngineHandle, records: &[SandboxRecord]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let links = engine.links();
+        if !links.is_empty() && links != self.links {
+            self.links.clone_from(&links);
+            actions.push(Action::LinksSampled(links));
+        }
+        let host = engine.host_stats();
+        if self.host.as_ref() != Some(&host) {
+            self.host = Some(host.clone());
+            actions.push(Action::HostSampled(host));
+        }
+        let metrics = engine.metrics(records);
+        if metrics.is_some() && metrics != self.metrics {
+            self.metrics.clone_from(&metrics);
+            actions.extend(metrics.map(Action::MetricsSampled));
+        }
+        actions
     }
-    actions.push(Action::HostSampled(engine.host_stats()));
-    actions.extend(engine.metrics(records).map(Action::MetricsSampled));
-    actions
 }
 
 /// Sends `act()` each time `woken` changes, at most once per `gap`.
@@ -169,6 +206,8 @@ struct Worker {
     wake: Option<watch::Receiver<u64>>,
     follow_records: bool,
     gap: Duration,
+    /// How long a woken round waits for what comes with the wake-up.
+    settle: Duration,
     /// Rounds on a thread of their own rather than the runtime's blocking pool.
     own_thread: bool,
     engine: Arc<dyn EngineHandle>,
@@ -220,9 +259,9 @@ impl Worker {
                 _ = ticks.tick() => {}
                 () = records_changed => {}
                 () = woken => {
-                    if let Some(at) = last_round {
-                        tokio::time::sleep_until(at + self.gap).await;
-                    }
+                    let settled = tokio::time::Instant::now() + self.settle;
+                    let apart = last_round.map_or(settled, |at| at + self.gap);
+                    tokio::time::sleep_until(settled.max(apart)).await;
                     // The timer's next round counts from this one.
                     ticks.reset();
                 }

@@ -591,3 +591,100 @@ fn reconciling_surveys_over_a_kept_connection_that_outlives_its_session() {
         assert_eq!(deck.survey(&tmux), tmux.survey());
     }
 }
+
+/// What an idle engine asks of the tmux server: with every pane silent, rounds of what
+/// `serve` does (a reconcile, the agent states, the selected pane's preview) send no command
+/// at all over the control client (no survey, no capture, no tending). A session killed
+/// behind the engine's back is surveyed at once (tmux tells), and so is a pane whose
+/// process ended (its process is gone; tmux tells nothing of that).
+#[test]
+fn an_idle_engine_sends_the_tmux_server_nothing() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    for name in ["one", "two", "three"] {
+        let project = world.project(name);
+        world.json(&["create", project.to_str().unwrap(), "--name", name]);
+    }
+    let deck = deck_of(&world);
+    deck.keep_tmux_links();
+    let one = SandboxName::parse("one").unwrap();
+    let round = |deck: &Deck| {
+        let records = deck.list().unwrap();
+        deck.agent_states(&records);
+        deck.preview(&one).unwrap();
+        records
+    };
+    // Settled: the prompts drawn, captured once, the connection made and tended.
+    wait_for("the prompts", Duration::from_secs(10), || {
+        round(&deck);
+        deck.preview(&one)
+            .is_ok_and(|p| p.contains('#') || p.contains('$'))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    round(&deck);
+    let before = deck.tmux_commands_sent();
+    assert!(before.contains_key("list-panes"), "{before:?}");
+    for _ in 0..10 {
+        let records = round(&deck);
+        assert!(records.iter().all(|r| r.state.to_string() == "running"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        deck.tmux_commands_sent(),
+        before,
+        "an idle round sends no command"
+    );
+    // A session killed by hand: tmux tells, and the next reconcile surveys.
+    assert!(world.tmux(&["kill-session", "-t", "=two"]).status.success());
+    wait_for("two read dead", Duration::from_secs(5), || {
+        let records = round(&deck);
+        records
+            .iter()
+            .any(|r| r.name.as_str() == "two" && r.state.to_string() == "dead")
+    });
+    // A pane whose process ended: tmux tells nothing, its process is gone.
+    type_line(&world, "three", "exit 3");
+    wait_for("three read exited", Duration::from_secs(5), || {
+        let records = round(&deck);
+        records
+            .iter()
+            .any(|r| r.name.as_str() == "three" && r.state.to_string() == "exited")
+    });
+}
+
+/// A sandbox's window keeps the sandbox's name whatever runs in it (tmux looks up no
+/// window's command after each output), and an attached client's status line still shows
+/// the command running in the sandbox.
+#[test]
+fn a_window_keeps_the_sandbox_name_and_the_status_line_shows_the_command() {
+    if !prerequisites(TOOLS) {
+        return;
+    }
+    let world = agent_world("");
+    let project = world.project("named");
+    world.json(&[
+        "create",
+        project.to_str().unwrap(),
+        "--name",
+        "named",
+        "--shell",
+        "--",
+        "sh",
+    ]);
+    let show = |format: &str| {
+        let out = world.tmux(&["display-message", "-p", "-t", "=named:", format]);
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    type_line(&world, "named", "sleep 30");
+    wait_for("sleep in the foreground", Duration::from_secs(10), || {
+        show("#{pane_current_command}") == "sleep"
+    });
+    // Output since, and time for a rename (tmux renames at most twice a second).
+    type_line(&world, "named", "x");
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(show("#{window_name}"), "named");
+    assert_eq!(show("#{automatic-rename}"), "0");
+    assert_eq!(show("#{E:window-status-current-format}"), "0:sleep*");
+}

@@ -127,8 +127,9 @@ impl Schedule {
                 soon(&mut self.agents, self.agents_read, WAKE_GAP);
             }
             Topic::Usage => soon(&mut self.usage, self.usage_read, USAGE_WAKE_GAP),
-            // The previews have their own readers (`api::previews`).
-            Topic::Preview => {}
+            // The previews have their own readers (`api::previews`); figures wake only a
+            // client of the engine, which got them.
+            Topic::Preview | Topic::Figures => {}
         }
     }
 

@@ -27,7 +27,7 @@ pub struct Shown {
     records: Vec<SandboxRecord>,
     /// The table's rows in order (sorting reads live figures).
     rows: Vec<SandboxId>,
-    /// UPTIME, CPU and MEM of each row, as drawn.
+    /// UPTIME, CPU and MEM of each row in sight, as drawn.
     figures: Vec<[String; 3]>,
     host: Option<[String; 2]>,
     links: Vec<crate::engine::HostLink>,
@@ -61,8 +61,11 @@ struct View {
 
 impl Shown {
     pub fn of(state: &State) -> Shown {
-        let rows = state.rows();
-        let figures = rows
+        let table = state.table();
+        let rows = &table.rows;
+        // Only the rows in sight: a figure off screen changing draws nothing.
+        let figures = table
+            .visible()
             .iter()
             .map(|r| {
                 let metrics = state.live.metrics_of(r);

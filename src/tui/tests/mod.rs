@@ -5,6 +5,7 @@ mod app;
 mod live;
 mod reducer;
 mod snapshots;
+mod window;
 
 pub use chrono::{DateTime, TimeDelta, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -15,7 +15,8 @@ use crate::tui::state::{Focus, State};
 use crate::tui::theme::{Theme, agent_glyph, state_glyph};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
-    let rows = state.rows();
+    let table = state.table();
+    let rows = &table.rows;
     let block = Block::bordered()
         .border_style(border(state, theme))
         .title(title(state, rows.len(), theme));
@@ -49,7 +50,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
             )))),
     )
     .style(theme.fg(theme.muted).add_modifier(Modifier::BOLD));
-    let table_rows = rows.iter().map(|r| {
+    // Only the rows in sight: ratatui would build every row's cells to show a screenful.
+    let table_rows = table.visible().iter().map(|r| {
         let busy = state.busy_with(r.name.as_str());
         // A host that is down: its rows greyed, their state unknown until it is back.
         let offline = state.host_is_down(r);
@@ -78,12 +80,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &State, theme: &Theme) {
     let widths = std::iter::once(Constraint::Length(1))
         .chain(columns.iter().map(|c| Constraint::Length(c.width)))
         .chain(std::iter::once(Constraint::Fill(1)));
-    let table = Table::new(table_rows, widths)
+    // The window keeps the selected row in sight already: within it, no scrolling.
+    let selected = table
+        .selected
+        .and_then(|i| i.checked_sub(table.window.start));
+    let widget = Table::new(table_rows, widths)
         .header(header)
         .block(block)
         .row_highlight_style(theme.selected());
-    let mut table_state = TableState::default().with_selected(state.selected_index());
-    frame.render_stateful_widget(table, area, &mut table_state);
+    let mut table_state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(widget, area, &mut table_state);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
