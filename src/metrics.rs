@@ -358,6 +358,155 @@ mod tests {
         assert!(sampler.sample_sandboxes(&records).unwrap().is_empty());
     }
 
+    /// Set in the child that the fd-limit test below starts with a soft limit of 256.
+    const LOW_LIMIT_CHILD: &str = "SANDBOX_DECK_TEST_LOW_FD_LIMIT";
+
+    #[test]
+    fn the_soft_fd_limit_is_raised_and_every_stat_file_of_300_processes_kept() {
+        use std::os::unix::process::CommandExt as _;
+        if std::env::var_os(LOW_LIMIT_CHILD).is_some() {
+            return kept_with_a_low_limit();
+        }
+        let limit = crate::host::process::open_files_limit().unwrap();
+        if limit.rlim_max < 2048 {
+            eprintln!(
+                "skipped: the hard limit on open files is {}",
+                limit.rlim_max
+            );
+            return;
+        }
+        // This very test, alone in a child whose soft limit is 256 (a quarter: 64 files).
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args([
+                "metrics::tests::the_soft_fd_limit_is_raised_and_every_stat_file_of_300_processes_kept",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(LOW_LIMIT_CHILD, "1");
+        // SAFETY: setrlimit is async-signal-safe; it reads a struct on the child's stack.
+        unsafe {
+            child.pre_exec(move || {
+                let low = libc::rlimit {
+                    rlim_cur: 256,
+                    rlim_max: limit.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &low) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = child.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed"), "the child ran the test: {text}");
+    }
+
+    /// The child's part: a launcher with 300 sleeping children, sampled by the engine's
+    /// sampler ([`crate::engine::Deck::metrics_sampler`] raises the limit first).
+    fn kept_with_a_low_limit() {
+        let soft = || crate::host::process::open_files_limit().map_or(0, |l| l.rlim_cur);
+        assert_eq!(soft(), 256, "started low");
+        let dir = tempfile::tempdir().unwrap();
+        let paths = crate::paths::Paths {
+            state_dir: dir.path().join("state"),
+            config_dir: dir.path().join("config"),
+            runtime_dir: dir.path().join("run"),
+        };
+        let deck = crate::engine::Deck::with(paths, crate::config::Config::defaults()).unwrap();
+        let launcher = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 300 ]; do sleep 300 & i=$((i+1)); done; echo ready; read end",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        /// Ends the launcher and its sleeps however the test ends (they hold our stdout).
+        struct Tree(std::process::Child);
+        impl Drop for Tree {
+            fn drop(&mut self) {
+                if let Some(me) = ProcRef::of(self.0.id()) {
+                    for child in me.descendants() {
+                        child.signal(nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let mut launcher = Tree(launcher);
+        let mut ready = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(launcher.0.stdout.take().unwrap()),
+            &mut ready,
+        )
+        .unwrap();
+        let mut record = SandboxRecord::example("many", dir.path());
+        record.launcher = ProcRef::of(launcher.0.id());
+        let records = [record.clone()];
+        // Negative control: a sampler under the low limit keeps a quarter of it (the rest
+        // of the tree read by opening each file every sample).
+        let mut low = MetricsSampler::new(dir.path().to_owned());
+        low.sample_sandboxes(&records);
+        let low_processes = low.sample_sandboxes(&records).unwrap()[&record.id].processes;
+        assert_eq!((low_processes, low.kept_files()), (301, 64));
+        drop(low);
+        let mut sampler = deck.metrics_sampler();
+        assert!(soft() > 256, "raised: {}", soft());
+        assert!(sampler.sample_sandboxes(&records).is_none());
+        let processes = sampler.sample_sandboxes(&records).unwrap()[&record.id].processes;
+        let kept = sampler.kept_files();
+        drop(launcher);
+        assert_eq!(processes, 301, "the launcher and its 300 sleeps");
+        assert_eq!(kept, 301, "every one's stat file kept open");
+    }
+
+    #[test]
+    fn a_process_new_in_a_tree_costs_one_open_and_a_quiet_tree_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut launcher = Launcher::start();
+        let mut record = SandboxRecord::example("opens", dir.path());
+        record.launcher = ProcRef::of(launcher.child.id());
+        let records = [record.clone()];
+        let mut trees = Trees::default();
+        let now = Instant::now();
+        trees.refresh(&records, now);
+        assert_eq!(trees.walks(), 1);
+        // Quiet: the kept files read in place, no path opened (but the pids other processes
+        // of the host took meanwhile, each probed once).
+        let (before, from) = (trees.opened(), trees.last_pid().unwrap());
+        trees.refresh(&records, now);
+        let handed_out = u64::from(trees.last_pid().unwrap() - from);
+        assert_eq!(trees.opened() - before, handed_out, "only new pids opened");
+        // A child: its pid probed once, and the file of that probe kept (no status file
+        // read, no second open); every other pid handed out meanwhile probed once.
+        let sleeper: u32 = launcher.say().parse().unwrap();
+        let (before, from) = (trees.opened(), trees.last_pid().unwrap());
+        trees.refresh(&records, now);
+        let handed_out = u64::from(trees.last_pid().unwrap() - from);
+        let members: Vec<u32> = trees.trees()[0]
+            .members
+            .iter()
+            .map(|m| m.proc.pid)
+            .collect();
+        assert!(members.contains(&sleeper), "{members:?}");
+        assert_eq!(trees.kept_files(), 2, "the launcher's and the sleeper's");
+        assert_eq!(
+            trees.opened() - before,
+            handed_out,
+            "one open per pid handed out, the sleeper's included"
+        );
+        assert_eq!(trees.walks(), 1, "no walk");
+    }
+
     #[test]
     fn the_first_sample_reports_nothing_and_the_second_sees_the_host() {
         let dir = tempfile::tempdir().unwrap();

@@ -50,7 +50,8 @@ pub async fn run(
     let mut ledger = Ledger::open(deck.paths.runtime_dir.join(super::notified::FILE_NAME));
     let mut schedule = Schedule::new(Periods::of(&deck.info()), Instant::now());
     // The records of the last reconcile, for the readings between two of them.
-    let mut known: Vec<SandboxRecord> = Vec::new();
+    // Shared with each round's reading task, not copied into it (issue 15).
+    let mut known: Arc<Vec<SandboxRecord>> = Arc::default();
     // Clients wait for the first round (a TUI that just started the engine among them): it
     // reads the registry reconciled and nothing else, so the table is there at once. The
     // agent states and metrics come in the round right after (pushed as events), and the
@@ -68,7 +69,7 @@ pub async fn run(
         due.metrics = read_metrics;
         if due.any() {
             let engine = Arc::clone(&deck);
-            let last = known.clone();
+            let last = Arc::clone(&known);
             let first_agents = due.agents && !std::mem::replace(&mut agents_read, true);
             let how = How {
                 prime,
@@ -77,7 +78,7 @@ pub async fn run(
             match tokio::task::spawn_blocking(move || read(&engine, due, how, last)).await {
                 Ok(Ok(reading)) => {
                     if let Some(records) = &reading.records {
-                        known.clone_from(records);
+                        known = Arc::new(records.clone());
                     }
                     publish(&deck, &hub, &mut ledger, reading);
                 }
@@ -191,14 +192,14 @@ fn read(
     deck: &Deck,
     due: Due,
     how: How,
-    known: Vec<SandboxRecord>,
+    known: Arc<Vec<SandboxRecord>>,
 ) -> crate::error::Result<Reading> {
     let fresh = if due.records {
         Some(deck.list()?)
     } else {
         None
     };
-    let records = fresh.as_deref().unwrap_or(&known);
+    let records = fresh.as_deref().unwrap_or(known.as_slice());
     let agents = due.agents.then(|| {
         if how.first_agents {
             deck.first_agent_states(records)

@@ -14,7 +14,8 @@
 //! ([`HookWatch::transcripts_may_have_changed`]) instead of every round for every agent. A
 //! transcript write does not wake the round (Claude writes many while it works; the round's
 //! timer reads the freshness), and a dir that does not exist yet is looked for every round
-//! until it does.
+//! until it does (a `stat`, not a listing: a dir that is not there holds no transcript, and
+//! once there it is watched and listed that round).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,8 +47,10 @@ pub struct HookWatch {
 struct TranscriptDirs {
     /// Watched: a write in one shows in [`Changed::dirs`].
     watched: Vec<PathBuf>,
-    /// Not watched (missing, or the watch failed): listed every round.
+    /// Not watched: missing (or a link, which is never listed), looked for every round.
     unwatched: Vec<PathBuf>,
+    /// Whether one of `unwatched` is a dir whose watch failed: then it is listed every round.
+    polled: bool,
     /// A dir became watched in the last [`HookWatch::keep`]: written to before, unseen.
     fresh: bool,
 }
@@ -133,38 +136,47 @@ impl HookWatch {
             .iter()
             .filter(|r| r.runs_agent() && r.state == SandboxState::Running)
         {
-            let dirs = self
-                .transcripts
-                .entry(record.id.clone())
-                .or_insert_with(|| TranscriptDirs {
+            // Looked up before an entry is made: no id copied per agent per round.
+            if !self.transcripts.contains_key(&record.id) {
+                let dirs = TranscriptDirs {
                     unwatched: transcript_dirs(roots, record.project_dir.as_path()),
                     ..TranscriptDirs::default()
-                });
+                };
+                self.transcripts.insert(record.id.clone(), dirs);
+            }
+            let Some(dirs) = self.transcripts.get_mut(&record.id) else {
+                continue;
+            };
             dirs.fresh = false;
-            let mut still = Vec::new();
-            for dir in std::mem::take(&mut dirs.unwatched) {
+            dirs.polled = false;
+            let mut i = 0;
+            while i < dirs.unwatched.len() {
+                let dir = &dirs.unwatched[i];
                 // The sandbox writes there: a link is never watched (nor listed).
-                let is_dir = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
-                if is_dir && watcher.watch(&dir, RecursiveMode::NonRecursive).is_ok() {
+                let is_dir = std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir());
+                if is_dir && watcher.watch(dir, RecursiveMode::NonRecursive).is_ok() {
+                    let dir = dirs.unwatched.swap_remove(i);
                     dirs.watched.push(dir);
                     dirs.fresh = true;
                 } else {
-                    still.push(dir);
+                    dirs.polled |= is_dir;
+                    i += 1;
                 }
             }
-            dirs.unwatched = still;
         }
     }
 
     /// Whether any transcript of `id`'s project may have been written since the last look,
-    /// by `changes`: a write inotify saw, a dir not watched (listed every round), a dir just
-    /// watched, an agent not known to the watch, or no watch at all.
+    /// by `changes`: a write inotify saw, a dir there but not watched (listed every round), a
+    /// dir just watched, an agent not known to the watch, or no watch at all. A dir missing
+    /// at the last [`HookWatch::keep`] holds nothing: no listing for it (issue 15: at 100
+    /// agents that was most of the status round).
     pub fn transcripts_may_have_changed(&self, changes: &HookChanges, id: &SandboxId) -> bool {
         match self.transcripts.get(id) {
             Some(dirs) => {
                 changes.all
                     || dirs.fresh
-                    || !dirs.unwatched.is_empty()
+                    || dirs.polled
                     || dirs.watched.iter().any(|d| changes.dirs.contains(d))
             }
             None => true,
@@ -316,9 +328,10 @@ mod tests {
             }
             changed
         };
-        // No transcript dir yet: looked for every round.
-        assert!(round(&mut watch));
-        assert!(round(&mut watch));
+        // No transcript dir yet: looked for every round, but nothing to list (the first
+        // look at an agent reads all the same: it is unknown to the round).
+        assert!(!round(&mut watch));
+        assert!(!round(&mut watch));
         // It appears: just watched, so read once; then quiet.
         let transcripts = root.join(crate::usage::encode_project_dir(&project));
         std::fs::create_dir(&transcripts).unwrap();
@@ -340,11 +353,11 @@ mod tests {
         );
         watch.forget_missing_transcripts(&id);
         assert!(
-            round(&mut watch) && round(&mut watch),
-            "missing: looked for"
+            !round(&mut watch) && !round(&mut watch),
+            "missing: looked for, not listed"
         );
         std::fs::create_dir(&transcripts).unwrap();
-        assert!(round(&mut watch));
+        assert!(round(&mut watch), "back: watched and read at once");
         std::fs::write(transcripts.join("s2.jsonl"), "{}\n").unwrap();
         assert!(told(&watch, &id, Duration::from_secs(5)), "watched again");
     }
@@ -364,9 +377,16 @@ mod tests {
         watch.make_watcher(&Wakeups::default());
         for _ in 0..3 {
             watch.keep_transcripts(std::slice::from_ref(&record), std::slice::from_ref(&root));
-            assert!(watch.transcripts_may_have_changed(&watch.take_changes(), &record.id));
+            // Never listed (`newest_transcript_ms` skips a link), so never read for it.
+            assert!(!watch.transcripts_may_have_changed(&watch.take_changes(), &record.id));
         }
         assert!(watch.transcripts[&record.id].watched.is_empty());
+        // Replaced by a real dir: watched and read.
+        std::fs::remove_file(&transcripts).unwrap();
+        std::fs::create_dir(&transcripts).unwrap();
+        watch.keep_transcripts(std::slice::from_ref(&record), std::slice::from_ref(&root));
+        assert!(watch.transcripts_may_have_changed(&watch.take_changes(), &record.id));
+        assert_eq!(watch.transcripts[&record.id].watched.len(), 1);
     }
 
     #[test]

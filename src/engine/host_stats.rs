@@ -29,7 +29,11 @@ impl HostStats {
 impl Deck {
     /// A sampler for this deck's sandboxes; call [`MetricsSampler::sample`] every
     /// `metrics.interval_ms`.
+    /// The process's soft limit on open files is raised first (issue 15): the sampler keeps
+    /// a `stat` file open per process of the trees, and at 100 sandboxes a soft limit of
+    /// 1,024 leaves room for only half of them.
     pub fn metrics_sampler(&self) -> MetricsSampler {
+        crate::host::process::raise_open_files_limit();
         MetricsSampler::new(self.paths.state_dir.clone())
     }
 

@@ -193,6 +193,10 @@ pub struct Sample {
     pub start_time: u64,
     /// Field 24: resident pages.
     pub rss_pages: u64,
+    /// Field 38, the signal its parent gets when it ends, is -1 for a thread that is not
+    /// its process's first: `/proc/<tid>/stat` answers for such a thread too, though `/proc`
+    /// does not list it.
+    pub thread: bool,
 }
 
 impl Sample {
@@ -208,6 +212,9 @@ impl Sample {
         self.state != b'Z' && self.state != b'X'
     }
 }
+
+/// A `stat` file opened by [`StatReader::probe`], to keep ([`StatReader::keep`]) or drop.
+pub struct Probed(std::fs::File);
 
 /// Reads `/proc/<pid>/stat`, `/proc/<pid>/status` and `/proc/loadavg` into buffers it keeps,
 /// so a reader that is kept (one per metrics sampler) allocates nothing per read once warm.
@@ -227,8 +234,11 @@ pub struct StatReader {
     round: u64,
     /// `/proc/loadavg`, kept open the same way.
     loadavg: Option<std::fs::File>,
-    /// At most this many files kept open: a quarter of the soft limit on open files.
+    /// At most this many files kept open: a quarter of the soft limit on open files, looked
+    /// up again when reached (the limit may have been raised since).
     max_kept: usize,
+    /// How many `/proc` paths were opened (for tests: a kept file is read without one).
+    opened: u64,
 }
 
 impl Default for StatReader {
@@ -253,14 +263,35 @@ impl StatReader {
             round: 0,
             loadavg: None,
             max_kept: max_kept_files(),
+            opened: 0,
         }
     }
 
     fn read(&mut self, pid: Option<u32>, file: &str) -> bool {
         use std::io::Read as _;
-        self.set_path(pid, file);
         self.buf.clear();
-        std::fs::File::open(&self.path).is_ok_and(|mut f| f.read_to_end(&mut self.buf).is_ok())
+        self.open(pid, file)
+            .is_some_and(|mut f| f.read_to_end(&mut self.buf).is_ok())
+    }
+
+    fn open(&mut self, pid: Option<u32>, file: &str) -> Option<std::fs::File> {
+        self.set_path(pid, file);
+        self.opened += 1;
+        std::fs::File::open(&self.path).ok()
+    }
+
+    /// How many `/proc` paths this reader opened so far (for tests).
+    pub fn opened(&self) -> u64 {
+        self.opened
+    }
+
+    /// Whether another file may be kept open, the soft limit looked up again when the last
+    /// count says no.
+    fn room_to_keep(&mut self) -> bool {
+        if self.kept.len() >= self.max_kept {
+            self.max_kept = max_kept_files();
+        }
+        self.kept.len() < self.max_kept
     }
 
     fn set_path(&mut self, pid: Option<u32>, file: &str) {
@@ -296,15 +327,30 @@ impl StatReader {
             // Its process was reaped: the pid may be someone else's now.
             self.kept.remove(&pid);
         }
-        if self.kept.len() >= self.max_kept {
+        if !self.room_to_keep() {
             return self.sample(pid);
         }
-        self.set_path(Some(pid), "stat");
-        let file = std::fs::File::open(&self.path).ok()?;
+        let file = self.open(Some(pid), "stat")?;
         pread_whole(&file, &mut self.buf).ok()?;
         let sample = parse_sample(&self.buf)?;
         self.kept.insert(pid, (file, self.round));
         Some(sample)
+    }
+
+    /// `/proc/<pid>/stat` now, with the file still open: a pid probed that turns out to be
+    /// one to follow is kept ([`StatReader::keep`]) without opening its path again.
+    pub fn probe(&mut self, pid: u32) -> Option<(Sample, Probed)> {
+        let file = self.open(Some(pid), "stat")?;
+        pread_whole(&file, &mut self.buf).ok()?;
+        Some((parse_sample(&self.buf)?, Probed(file)))
+    }
+
+    /// Keeps a probed file open, as [`StatReader::sample_kept`] would have (unless the
+    /// reader keeps as many as it may, or already keeps one for `pid`).
+    pub fn keep(&mut self, pid: u32, probed: Probed) {
+        if !self.kept.contains_key(&pid) && self.room_to_keep() {
+            self.kept.insert(pid, (probed.0, self.round));
+        }
     }
 
     /// [`ProcRef::is_alive`] through a kept `stat` file.
@@ -328,14 +374,7 @@ impl StatReader {
     /// Whether `pid` is a process (a thread group's leader), not another thread of one:
     /// `/proc/<tid>/stat` answers for a thread too, though `/proc` does not list it.
     pub fn is_process(&mut self, pid: u32) -> bool {
-        if !self.read(Some(pid), "status") {
-            return false;
-        }
-        let text = &self.buf[..];
-        text.split(|b| *b == b'\n')
-            .find_map(|line| line.strip_prefix(b"Tgid:"))
-            .and_then(|rest| std::str::from_utf8(rest).ok()?.trim().parse::<u32>().ok())
-            == Some(pid)
+        self.sample(pid).is_some_and(|s| !s.thread)
     }
 
     /// The last pid the kernel handed out in our pid namespace (the fifth field of
@@ -385,14 +424,47 @@ fn pread_whole(file: &std::fs::File, buf: &mut Vec<u8>) -> std::io::Result<()> {
 /// A quarter of the soft limit on open files (at most 4096): the rest stays for the
 /// engine's sockets, pipes and logs.
 fn max_kept_files() -> usize {
+    let soft = open_files_limit().map_or(1024, |l| l.rlim_cur);
+    usize::try_from(soft / 4).unwrap_or(4096).min(4096)
+}
+
+/// This process's limits on open files (soft, hard).
+pub fn open_files_limit() -> Option<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit fills the struct we hand it, which lives across the call.
-    let got = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-    let soft = if got { limit.rlim_cur } else { 1024 };
-    usize::try_from(soft / 4).unwrap_or(4096).min(4096)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
+}
+
+/// How far [`raise_open_files_limit`] raises the soft limit: a quarter of it is the 4096
+/// `stat` files a metrics sampler keeps at most, and a child (which inherits it) that
+/// loops over every possible descriptor is not slowed by a limit in the millions.
+pub const OPEN_FILES_WANTED: u64 = 16_384;
+
+/// Raises this process's soft limit on open files towards the hard limit (up to
+/// [`OPEN_FILES_WANTED`]), never lowering it: the soft limit is often 1,024 while the hard
+/// one is far higher, and at 100 sandboxes a metrics sampler keeps a `stat` file open for
+/// each of about 500 processes (issue 15). Returns the soft limit now.
+pub fn raise_open_files_limit() -> u64 {
+    let Some(limit) = open_files_limit() else {
+        return 1024;
+    };
+    let wanted = OPEN_FILES_WANTED.min(limit.rlim_max);
+    if wanted <= limit.rlim_cur {
+        return limit.rlim_cur;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: setrlimit reads the struct we hand it, which lives across the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        wanted
+    } else {
+        limit.rlim_cur
+    }
 }
 
 /// The fields of a [`Sample`], counted after the last `)` (the name may hold anything).
@@ -414,12 +486,15 @@ pub fn parse_sample(text: &[u8]) -> Option<Sample> {
     let start_time = number(fields.next())?;
     let _vsize = fields.next()?;
     let rss_pages = number(fields.next())?;
+    // Fields 25..=37, then exit_signal (38).
+    let thread = fields.nth(13)? == b"-1";
     Some(Sample {
         state,
         ppid,
         cpu_ticks,
         start_time,
         rss_pages,
+        thread,
     })
 }
 
@@ -457,9 +532,12 @@ mod tests {
 
     #[test]
     fn the_sample_reader_agrees_with_stat_and_tells_a_thread_from_a_process() {
-        let line =
-            b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 98765 1000 42";
+        let line = b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 98765 \
+            1000 42 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
         let sample = parse_sample(line).unwrap();
+        assert!(!sample.thread);
+        let thread_line = String::from_utf8_lossy(line).replace(" 17 1 ", " -1 1 ");
+        assert!(parse_sample(thread_line.as_bytes()).unwrap().thread);
         assert_eq!(
             (
                 sample.state,

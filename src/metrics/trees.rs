@@ -2,18 +2,20 @@
 //! the `stat` of the processes it knows and of the pids handed out since the last sample
 //! (the kernel's last pid, `/proc/loadavg`), never a listing of `/proc`: a process started
 //! inside a sandbox has a pid after the last one seen, and its parent is in the tree. The
-//! full walk of `/proc` ([`ProcessTree::read`]) runs only when the set of sandboxes (or a
-//! launcher) changed, when the pid counter wrapped or moved further than probing is worth,
-//! and every [`WALK_EVERY`] as a safety net. The trees are then what a walk would find:
-//! each process's parent is in its tree (one that moved out is dropped with what is below
-//! it), and every process whose parent is in it is in it.
+//! full walk of `/proc` (its listing, each process's `stat` read once) runs only when the
+//! set of sandboxes (or a launcher) changed, when the pid counter wrapped or moved further
+//! than probing is worth, and every [`WALK_EVERY`] as a safety net. The trees are then
+//! what a walk would find: each process's parent is in its tree (one that moved out is
+//! dropped with what is below it), and every process whose parent is in it is in it.
 //!
 //! The `stat` of every process in a tree stays open between samples and is read again in
-//! place ([`StatReader::sample_kept`]); a pid probed once is opened and closed.
+//! place ([`StatReader::sample_kept`]); a pid probed is opened once, and its file kept if it
+//! joins a tree, closed if not. A thread (which answers at `/proc/<tid>` too) is told from a
+//! process by its `stat` alone.
 
 use std::time::{Duration, Instant};
 
-use crate::host::process::{ProcRef, ProcessTree, Sample, StatReader};
+use crate::host::process::{Probed, ProcRef, Sample, StatReader};
 use crate::sandbox::{SandboxId, SandboxRecord};
 
 /// The slow safety net: a full walk of `/proc` at least this often.
@@ -61,8 +63,12 @@ pub struct Trees {
     last_pid: Option<u32>,
     walked: Option<Instant>,
     walks: u64,
-    /// Pids handed out since the last sample that exist, with their stat (kept for its room).
-    candidates: Vec<(u32, Sample)>,
+    /// Pids handed out since the last sample that exist, with their stat still open (the
+    /// vec kept for its room).
+    candidates: Vec<(u32, Sample, Probed)>,
+    /// The walk's reading of every process, (parent, pid, sample) sorted by parent (kept
+    /// for its room).
+    table: Vec<(u32, u32, Sample)>,
 }
 
 impl Trees {
@@ -92,6 +98,16 @@ impl Trees {
     /// How many `stat` files are kept open between samples (for tests).
     pub fn kept_files(&self) -> usize {
         self.reader.kept()
+    }
+
+    /// How many `/proc` paths were opened so far (for tests).
+    pub fn opened(&self) -> u64 {
+        self.reader.opened()
+    }
+
+    /// The kernel's last pid at the last refresh (for tests).
+    pub fn last_pid(&self) -> Option<u32> {
+        self.last_pid
     }
 
     /// `record`'s launcher and its figures, when that very process (same start) still runs.
@@ -139,8 +155,11 @@ impl Trees {
             if self.trees.iter().any(|t| t.has(pid)) {
                 continue;
             }
-            if let Some(sample) = self.reader.sample(pid) {
-                self.candidates.push((pid, sample));
+            // A thread answers at /proc/<tid> too, with its process's parent: never a member.
+            if let Some((sample, file)) = self.reader.probe(pid)
+                && !sample.thread
+            {
+                self.candidates.push((pid, sample, file));
             }
         }
         self.adopt_candidates();
@@ -155,19 +174,16 @@ impl Trees {
             let mut placed = false;
             let mut i = 0;
             while i < self.candidates.len() {
-                let (pid, sample) = self.candidates[i];
-                let tree = self.trees.iter_mut().find(|t| t.has(sample.ppid));
-                match tree {
+                let (pid, sample, _) = &self.candidates[i];
+                let (pid, ppid) = (*pid, sample.ppid);
+                match self.trees.iter_mut().find(|t| t.has(ppid)) {
                     Some(tree) => {
-                        // A thread answers at /proc/<tid> too, with its process's parent.
-                        if self.reader.is_process(pid) {
-                            // Its `stat` kept open from now on, like every member's.
-                            let kept = self.reader.sample_kept(pid);
-                            let now = kept.filter(|k| k.start_time == sample.start_time);
-                            tree.members.push(Member::of(pid, &now.unwrap_or(sample)));
-                            placed = true;
-                        }
-                        self.candidates.swap_remove(i);
+                        let (_, sample, file) = self.candidates.swap_remove(i);
+                        tree.members.push(Member::of(pid, &sample));
+                        // Its `stat` kept open from now on, like every member's: the file
+                        // the probe opened, no second open.
+                        self.reader.keep(pid, file);
+                        placed = true;
                     }
                     None => i += 1,
                 }
@@ -178,24 +194,55 @@ impl Trees {
         }
     }
 
-    /// The whole walk: `/proc` listed and every tree found anew.
+    /// The whole walk: `/proc` listed and every tree found anew. Each process is read once:
+    /// a member's kept file in place, any other pid opened and closed.
     fn walk(&mut self, records: &[SandboxRecord], now: Instant) {
         // Read first: a process started during the walk is probed next time.
         self.last_pid = self.reader.last_pid();
         self.walked = Some(now);
         self.walks += 1;
-        let table = ProcessTree::read();
+        let mut table = std::mem::take(&mut self.table);
+        table.clear();
+        let known: std::collections::HashSet<u32> = self
+            .trees
+            .iter()
+            .flat_map(|t| t.members.iter().map(|m| m.proc.pid))
+            .collect();
+        for pid in crate::host::process::pids() {
+            let sample = if known.contains(&pid) {
+                self.reader.sample_kept(pid)
+            } else {
+                self.reader.sample(pid)
+            };
+            if let Some(sample) = sample {
+                table.push((sample.ppid, pid, sample));
+            }
+        }
+        table.sort_unstable_by_key(|(ppid, pid, _)| (*ppid, *pid));
         let mut trees = Vec::with_capacity(self.trees.len().max(1));
         for record in records {
             let Some((launcher, sample)) = self.running_launcher(record) else {
                 continue;
             };
             let mut members = vec![Member::of(launcher.pid, &sample)];
-            for p in table.descendants(&launcher) {
-                if let Some(sample) = self.reader.sample_kept(p.pid)
-                    && sample.start_time == p.start_time
-                {
-                    members.push(Member::of(p.pid, &sample));
+            // Breadth first over the children, by parent; a pid is taken once (a torn read
+            // of `/proc` could show a cycle).
+            let mut next = 0;
+            while next < members.len() {
+                let parent = members[next].proc.pid;
+                next += 1;
+                let from = table.partition_point(|(ppid, _, _)| *ppid < parent);
+                for (_, pid, sample) in table[from..].iter().take_while(|(p, _, _)| *p == parent) {
+                    if *pid != launcher.pid && !members.iter().any(|m| m.proc.pid == *pid) {
+                        members.push(Member::of(*pid, sample));
+                    }
+                }
+            }
+            // Every member's `stat` kept open from now on (already so for those known).
+            for member in &members[1..] {
+                if !known.contains(&member.proc.pid) {
+                    // Its figures are the walk's; one that ended since is dropped next time.
+                    let _ = self.reader.sample_kept(member.proc.pid);
                 }
             }
             trees.push(Tree {
@@ -203,6 +250,7 @@ impl Trees {
                 members,
             });
         }
+        self.table = table;
         self.trees = trees;
     }
 }
