@@ -41,6 +41,8 @@ const PREVIEW_IDLE: Duration = Duration::from_secs(10);
 const START_COMMANDS_FOR: Duration = Duration::from_secs(5);
 /// Reconnecting is tried at most this often.
 const RECONNECT_EVERY: Duration = Duration::from_secs(1);
+/// How many times a lifecycle action tries to reach an engine (see `client_for_action`).
+const ACTION_TRIES: u32 = 4;
 
 /// Makes a new connection to the engine (starting it if need be); blocking.
 pub type Reconnect = Box<dyn Fn() -> Result<Client> + Send + Sync>;
@@ -136,6 +138,23 @@ impl RemoteEngine {
         Ok(client)
     }
 
+    /// The client for a lifecycle action the user asked for. Right after an engine is killed
+    /// every front end tries to start the next one, and a try that lost that race blocks the
+    /// next for [`RECONNECT_EVERY`]: the action waits that out (a few times) instead of
+    /// failing. Nothing was sent when `client` fails, so nothing runs twice.
+    fn client_for_action(&self) -> Result<Client> {
+        let mut tries = ACTION_TRIES;
+        loop {
+            match self.client() {
+                Err(_) if self.reconnect.is_some() && tries > 1 => {
+                    tries -= 1;
+                    std::thread::sleep(RECONNECT_EVERY);
+                }
+                got => return got,
+            }
+        }
+    }
+
     /// Wakes the front end's records refresh in [`RECONNECT_EVERY`], whose call tries
     /// again: with no connection nothing is pushed, and its workers only wait for pushes.
     fn retry_soon(&self) {
@@ -189,8 +208,12 @@ impl RemoteEngine {
     /// A command that changes one sandbox: its record, once the model shows it as well.
     fn change(&self, command: Command) -> Result<SandboxRecord> {
         let removes = matches!(command, Command::Rm { .. });
-        let record: SandboxRecord = self.call(command)?;
-        let client = self.client()?;
+        let client = self.client_for_action()?;
+        let record: SandboxRecord = client
+            .send(command)
+            .wait()
+            .and_then(decode)
+            .map_err(deck_error)?;
         let model = client.model();
         let deadline = Instant::now() + SETTLE;
         while Instant::now() < deadline {
