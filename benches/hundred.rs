@@ -58,6 +58,9 @@ struct Figure {
 
 fn run(base: &Path, n: usize, period: Duration) -> Result<(), String> {
     let config_dir = configure(base, PRINTER, "")?;
+    // tmux's own floor first, on a machine nothing else of ours runs on yet.
+    let floor = tmux_floor(base, n, 1, period)?;
+    let spread = tmux_floor(base, n, 10, period)?;
     let started = Instant::now();
     create_sandboxes(base, n)?;
     println!(
@@ -70,6 +73,12 @@ fn run(base: &Path, n: usize, period: Duration) -> Result<(), String> {
     if std::env::args().any(|a| a == "--idle-only") {
         return idle_only(base, n, server, period);
     }
+    figures.push(Figure {
+        measure: "tmux 3.x itself: the same printer panes, no sandbox, empty config, no client"
+            .into(),
+        value: format!("{} in one server", pct(floor, period)),
+        baseline: format!("{} spread over 10 servers", pct(spread, period)),
+    });
     let records = engine_idle(base, &config_dir, server, period, &mut figures)?;
     figures.push(per_sandbox_pss(&records, server));
     tui(base, n, server, period, &records, &mut figures)?;
@@ -80,6 +89,93 @@ fn run(base: &Path, n: usize, period: Duration) -> Result<(), String> {
         println!("| {} | {} | {} |", f.measure, f.value, f.baseline);
     }
     Ok(())
+}
+
+/// What tmux itself spends on `n` panes running the agent's printer, outside any sandbox,
+/// with an empty config and no client attached, spread over `servers` servers: the floor
+/// under every idle figure, since each pane's line costs the server a pass of its event loop
+/// that polls every pane of that server. CPU seconds over `period`; every server is ended.
+fn tmux_floor(base: &Path, n: usize, servers: usize, period: Duration) -> Result<f64, String> {
+    let dir = base.join(format!("floor-{servers}"));
+    let sockets: Vec<PathBuf> = (0..servers)
+        .map(|s| dir.join(format!("tmux-{s}.sock")))
+        .collect();
+    let tmux = |socket: &Path, args: &[&std::ffi::OsStr]| {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(socket)
+            .args(["-f", "/dev/null"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("tmux: {e}"))
+    };
+    let mut result = Ok(());
+    for i in 0..n {
+        // The printer is silent in projects whose name ends in 5, as in the sandboxes.
+        let cwd = dir.join(format!("p{i}"));
+        std::fs::create_dir_all(&cwd).map_err(|e| e.to_string())?;
+        let name = format!("p{i}");
+        let args: [&std::ffi::OsStr; 14] = [
+            "new-session".as_ref(),
+            "-d".as_ref(),
+            "-s".as_ref(),
+            name.as_ref(),
+            "-x".as_ref(),
+            "200".as_ref(),
+            "-y".as_ref(),
+            "50".as_ref(),
+            "-c".as_ref(),
+            cwd.as_os_str(),
+            "--".as_ref(),
+            "sh".as_ref(),
+            "-c".as_ref(),
+            PRINTER.as_ref(),
+        ];
+        let out = tmux(&sockets[i % servers], &args)?;
+        if !out.status.success() {
+            result = Err(format!(
+                "tmux new-session: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            break;
+        }
+    }
+    let pids: Vec<u32> = sockets
+        .iter()
+        .filter_map(|socket| {
+            let out = tmux(
+                socket,
+                &["display-message".as_ref(), "-p".as_ref(), "#{pid}".as_ref()],
+            )
+            .ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        })
+        .collect();
+    let mut secs = 0.0;
+    if result.is_ok() {
+        std::thread::sleep(Duration::from_secs(5));
+        let start: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
+        std::thread::sleep(period);
+        secs = pids.iter().map(|p| cpu_secs(*p)).sum::<f64>() - start;
+        println!(
+            "tmux itself, {n} printer panes over {servers} server(s), no client: {}",
+            pct(secs, period)
+        );
+    }
+    for socket in &sockets {
+        let _ = tmux(socket, &["kill-server".as_ref()]);
+    }
+    let gone = sandbox_deck::host::process::wait_until(Duration::from_secs(10), || {
+        // SAFETY: waitpid on any child, without blocking (we are a subreaper).
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        pids.iter()
+            .all(|p| !sandbox_deck::host::process::is_running(*p))
+    });
+    if !gone {
+        return Err(format!("the floor's tmux servers {pids:?} did not end"));
+    }
+    result.map(|()| secs)
 }
 
 fn pct(secs: f64, period: Duration) -> String {
