@@ -13,6 +13,9 @@
 //! - `list --json` with 1,000 records against `sandbox-deck --version` and `cat`;
 //! - the PSS of each sandbox's own processes (Xvfb, bwrap, its pane's processes).
 //!
+//! First, tmux's own floor: the same printer panes in a bare tmux (empty config, no client,
+//! no sandbox), in one server and spread over ten (`--no-floor` leaves it out).
+//!
 //! `-- --idle-only` takes only the idle figures (nobody watching, the real TUI on the Agent
 //! tab, `--rounds N` times), for profiling: `--hold S` keeps the TUI and its engine running
 //! S seconds first, with their pids printed, for `perf record -p`.
@@ -60,9 +63,16 @@ struct Figure {
 
 fn run(base: &Path, n: usize, period: Duration) -> Result<(), String> {
     let config_dir = configure(base, PRINTER, "")?;
-    // tmux's own floor first, on a machine nothing else of ours runs on yet.
-    let floor = tmux_floor(base, n, 1, period)?;
-    let spread = tmux_floor(base, n, 10, period)?;
+    // tmux's own floor first, on a machine nothing else of ours runs on yet (`--no-floor`
+    // leaves it out, for profiling runs).
+    let (floor, spread) = if std::env::args().any(|a| a == "--no-floor") {
+        (f64::NAN, f64::NAN)
+    } else {
+        (
+            tmux_floor(base, n, 1, period)?,
+            tmux_floor(base, n, 10, period)?,
+        )
+    };
     let started = Instant::now();
     create_sandboxes(base, n)?;
     println!(

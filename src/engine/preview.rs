@@ -414,6 +414,41 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
     }
 
+    /// The capture net: a plain text the gate let output pass over stands until
+    /// [`CAPTURE_SAFETY`], then reads stale; so does any other change than output.
+    #[test]
+    fn a_plain_capture_stands_for_gated_output_until_the_safety_net_only() {
+        let plain = |age: Duration| Plain {
+            seen: (5, 1, 1),
+            mark: Some(7),
+            close: false,
+            at: Instant::now()
+                .checked_sub(age)
+                .expect("the clock is past the net"),
+            text: String::new(),
+        };
+        let output_only = (9, 1, 1);
+        assert!(plain(Duration::ZERO).still_reads(output_only, Some(7)));
+        assert!(plain(CAPTURE_SAFETY - Duration::from_secs(1)).still_reads(output_only, Some(7)));
+        assert!(
+            !plain(CAPTURE_SAFETY + Duration::from_secs(1)).still_reads(output_only, Some(7)),
+            "past the net the pane is captured again"
+        );
+        // Negative controls, inside the net: what the gate did not let pass, a layout
+        // change, another connection, a text that could show part of a pattern.
+        assert!(!plain(Duration::ZERO).still_reads(output_only, Some(8)));
+        assert!(!plain(Duration::ZERO).still_reads(output_only, None));
+        assert!(!plain(Duration::ZERO).still_reads((9, 2, 1), Some(7)));
+        assert!(!plain(Duration::ZERO).still_reads((9, 1, 2), Some(7)));
+        let close = Plain {
+            close: true,
+            ..plain(Duration::ZERO)
+        };
+        assert!(!close.still_reads(output_only, Some(7)));
+        // Nothing new at all stands whatever its age.
+        assert!(plain(CAPTURE_SAFETY * 2).still_reads((5, 1, 1), None));
+    }
+
     #[test]
     fn two_watchers_of_one_pane_log_its_output_once() {
         let dir = tempfile::tempdir().unwrap();

@@ -143,7 +143,7 @@ pub struct Link {
     tending: Mutex<()>,
     /// The last survey over this connection: the epoch before it was asked, when, and what
     /// it said.
-    surveyed: Mutex<Option<(u64, Instant, Vec<Pane>)>>,
+    surveyed: Mutex<Option<Surveyed>>,
 }
 
 impl Link {
@@ -238,14 +238,10 @@ impl TmuxLinks {
     pub fn survey_settled(&self, tmux: &Tmux, sessions: &[&str], settled: bool) -> Survey {
         if settled && let Some(link) = self.link(tmux) {
             let surveyed = lock(&link.surveyed);
-            if let Some((epoch, at, panes)) = surveyed.as_ref()
-                && *epoch == link.epoch()
-                && at.elapsed() < SURVEY_SAFETY
-                && sessions
-                    .iter()
-                    .all(|s| panes.iter().any(|p| p.session == *s))
+            if let Some(last) = surveyed.as_ref()
+                && last.stands(link.epoch(), sessions)
             {
-                return Survey::Answered(panes.clone());
+                return Survey::Answered(last.panes.clone());
             }
         }
         self.survey(tmux)
@@ -260,7 +256,11 @@ impl TmuxLinks {
             let epoch = link.epoch();
             match link.control.survey() {
                 Ok(panes) => {
-                    *lock(&link.surveyed) = Some((epoch, Instant::now(), panes.clone()));
+                    *lock(&link.surveyed) = Some(Surveyed {
+                        epoch,
+                        at: Instant::now(),
+                        panes: panes.clone(),
+                    });
                     return Survey::Answered(panes);
                 }
                 Err(e) => {
@@ -485,9 +485,61 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The last survey over a kept connection: the link's change epoch before it was asked,
+/// when, and what it said.
+struct Surveyed {
+    epoch: u64,
+    at: Instant,
+    panes: Vec<Pane>,
+}
+
+impl Surveyed {
+    /// Whether it still says what the server would: tmux told of no change since
+    /// (`epoch`), every one of `sessions` is in it, and it is younger than
+    /// [`SURVEY_SAFETY`].
+    fn stands(&self, epoch: u64, sessions: &[&str]) -> bool {
+        self.epoch == epoch
+            && self.at.elapsed() < SURVEY_SAFETY
+            && sessions
+                .iter()
+                .all(|s| self.panes.iter().any(|p| p.session == *s))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The survey net: a settled survey stands until [`SURVEY_SAFETY`], then is asked again;
+    /// a change tmux told of, or a running session missing from it, ends it sooner.
+    #[test]
+    fn a_survey_stands_until_a_change_a_missing_session_or_the_safety_net() {
+        let pane = |session: &str| Pane {
+            session: session.into(),
+            pid: 10,
+            closed: false,
+            exit_status: None,
+        };
+        let surveyed = |age: Duration| Surveyed {
+            epoch: 3,
+            at: Instant::now()
+                .checked_sub(age)
+                .expect("the clock is past the net"),
+            panes: vec![pane("a"), pane("b")],
+        };
+        let fresh = surveyed(Duration::ZERO);
+        assert!(fresh.stands(3, &["a", "b"]));
+        assert!(surveyed(SURVEY_SAFETY - Duration::from_secs(1)).stands(3, &["a"]));
+        assert!(
+            !surveyed(SURVEY_SAFETY + Duration::from_secs(1)).stands(3, &["a", "b"]),
+            "past the net the server is asked again"
+        );
+        assert!(!fresh.stands(4, &["a", "b"]), "tmux told of a change");
+        assert!(
+            !fresh.stands(3, &["a", "c"]),
+            "a running session it does not have"
+        );
+    }
 
     #[test]
     fn output_goes_to_the_session_that_has_the_pane_and_unknown_panes_mark_a_tending() {
