@@ -141,8 +141,7 @@ pub struct Link {
     shared: Arc<LinkShared>,
     /// One tending at a time (two would link a window twice).
     tending: Mutex<()>,
-    /// The last survey over this connection: the epoch before it was asked, when, and what
-    /// it said.
+    /// The last survey over this connection.
     surveyed: Mutex<Option<Surveyed>>,
 }
 
