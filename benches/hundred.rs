@@ -114,91 +114,89 @@ fn tmux_floor(base: &Path, n: usize, servers: usize, period: Duration) -> Result
     let sockets: Vec<PathBuf> = (0..servers)
         .map(|s| dir.join(format!("tmux-{s}.sock")))
         .collect();
-    let tmux = |socket: &Path, args: &[&std::ffi::OsStr]| {
-        Command::new("tmux")
-            .arg("-S")
-            .arg(socket)
-            .args(["-f", "/dev/null"])
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("tmux: {e}"))
-    };
-    let mut result = Ok(());
+    // Whatever fails, every server started is ended below.
+    let started = start_floor_panes(&dir, &sockets, n);
+    let pids: Vec<u32> = sockets
+        .iter()
+        .filter_map(|socket| {
+            let out = floor_tmux(socket, &["display-message", "-p", "#{pid}"]).ok()?;
+            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+        })
+        .collect();
+    let measured = started.map(|()| {
+        std::thread::sleep(Duration::from_millis(PRINTER_CYCLE_MS as u64 + 3000));
+        let start: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
+        std::thread::sleep(period);
+        let secs = pids.iter().map(|p| cpu_secs(*p)).sum::<f64>() - start;
+        println!(
+            "tmux itself, {n} printer panes over {servers} server(s), no client: {}",
+            pct(secs, period)
+        );
+        secs
+    });
+    for socket in &sockets {
+        let _ = floor_tmux(socket, &["kill-server"]);
+    }
+    if !gone_within(Duration::from_secs(10), &pids) {
+        return Err(format!("the floor's tmux servers {pids:?} did not end"));
+    }
+    measured
+}
+
+/// `n` sessions running the printer, dealt round the `sockets`' servers.
+fn start_floor_panes(dir: &Path, sockets: &[PathBuf], n: usize) -> Result<(), String> {
     for i in 0..n {
         // The printer is silent in projects whose name ends in 5, as in the sandboxes. Each
         // starts at its own phase of the printer's 9 s cycle, as sandboxes made one after the
         // other do: panes printing in step would share the server's wake-ups and understate
         // the floor by half or more (0.70 % against 1.90 % at 100, measured).
         let cwd = dir.join(format!("p{i}"));
+        std::fs::create_dir_all(&cwd).map_err(|e| format!("{}: {e}", cwd.display()))?;
         let phase_ms = i * PRINTER_CYCLE_MS / n;
         let printer = format!(
             "sleep {}.{:03}\n{PRINTER}",
             phase_ms / 1000,
             phase_ms % 1000
         );
-        std::fs::create_dir_all(&cwd).map_err(|e| e.to_string())?;
         let name = format!("p{i}");
-        let args: [&std::ffi::OsStr; 14] = [
-            "new-session".as_ref(),
-            "-d".as_ref(),
-            "-s".as_ref(),
-            name.as_ref(),
-            "-x".as_ref(),
-            "200".as_ref(),
-            "-y".as_ref(),
-            "50".as_ref(),
-            "-c".as_ref(),
-            cwd.as_os_str(),
-            "--".as_ref(),
-            "sh".as_ref(),
-            "-c".as_ref(),
-            printer.as_ref(),
+        let cwd = cwd.to_string_lossy();
+        let args = [
+            "new-session",
+            "-d",
+            "-s",
+            &name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            "-c",
+            &cwd,
+            "--",
+            "sh",
+            "-c",
+            &printer,
         ];
-        let out = tmux(&sockets[i % servers], &args)?;
+        let out = floor_tmux(&sockets[i % sockets.len()], &args)?;
         if !out.status.success() {
-            result = Err(format!(
+            return Err(format!(
                 "tmux new-session: {}",
                 String::from_utf8_lossy(&out.stderr)
             ));
-            break;
         }
     }
-    let pids: Vec<u32> = sockets
-        .iter()
-        .filter_map(|socket| {
-            let out = tmux(
-                socket,
-                &["display-message".as_ref(), "-p".as_ref(), "#{pid}".as_ref()],
-            )
-            .ok()?;
-            String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-        })
-        .collect();
-    let mut secs = 0.0;
-    if result.is_ok() {
-        std::thread::sleep(Duration::from_millis(PRINTER_CYCLE_MS as u64 + 3000));
-        let start: f64 = pids.iter().map(|p| cpu_secs(*p)).sum();
-        std::thread::sleep(period);
-        secs = pids.iter().map(|p| cpu_secs(*p)).sum::<f64>() - start;
-        println!(
-            "tmux itself, {n} printer panes over {servers} server(s), no client: {}",
-            pct(secs, period)
-        );
-    }
-    for socket in &sockets {
-        let _ = tmux(socket, &["kill-server".as_ref()]);
-    }
-    let gone = sandbox_deck::host::process::wait_until(Duration::from_secs(10), || {
-        // SAFETY: waitpid on any child, without blocking (we are a subreaper).
-        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-        pids.iter()
-            .all(|p| !sandbox_deck::host::process::is_running(*p))
-    });
-    if !gone {
-        return Err(format!("the floor's tmux servers {pids:?} did not end"));
-    }
-    result.map(|()| secs)
+    Ok(())
+}
+
+/// tmux at `socket` with an empty config (argv only).
+fn floor_tmux(socket: &Path, args: &[&str]) -> Result<Output, String> {
+    Command::new("tmux")
+        .arg("-S")
+        .arg(socket)
+        .args(["-f", "/dev/null"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("tmux: {e}"))
 }
 
 fn pct(secs: f64, period: Duration) -> String {
@@ -236,12 +234,7 @@ fn idle_only(base: &Path, n: usize, server: u32, period: Duration) -> Result<(),
             // SAFETY: kill with the pid of the engine started in our temp dir (checked by
             // engine_pid).
             unsafe { libc::kill(engine as i32, libc::SIGTERM) };
-            let gone = sandbox_deck::host::process::wait_until(Duration::from_secs(10), || {
-                // SAFETY: waitpid on any child, without blocking (we are a subreaper).
-                while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-                !sandbox_deck::host::process::is_running(engine)
-            });
-            if !gone {
+            if !gone_within(Duration::from_secs(10), &[engine]) {
                 return Err(format!("the engine {engine} did not end"));
             }
         }

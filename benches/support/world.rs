@@ -238,6 +238,16 @@ pub fn cleanup(base: &Path) {
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
 }
 
+/// Whether every one of `pids` is gone within `timeout`, reaping on the way whatever we
+/// became the parent of (the benches are subreapers).
+pub fn gone_within(timeout: Duration, pids: &[u32]) -> bool {
+    process::wait_until(timeout, || {
+        // SAFETY: waitpid on any child, without blocking.
+        while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+        pids.iter().all(|p| !process::is_running(*p))
+    })
+}
+
 /// Processes whose command line names our temp dir (Xvfb's -auth, tmux's socket, bwrap).
 pub fn ours(base: &Path) -> Vec<u32> {
     let marker = base.to_string_lossy().into_owned();
